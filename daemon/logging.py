@@ -1,0 +1,69 @@
+"""structlog set-up: key-value events, JSON off a terminal, and redaction of secrets and addresses.
+
+Redaction is a processor, not a habit: whatever a job binds, no e-mail address and no
+token-like value reaches the output.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, Literal
+
+import structlog
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_SECRET_KEYS = re.compile(r"(?i)(token|secret|password|authorization|api_?key|email)")
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _BEARER.sub(r"\1[redacted]", _EMAIL.sub("[email]", value))
+    if isinstance(value, dict):
+        return {k: "[redacted]" if _SECRET_KEYS.search(str(k)) else _scrub(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Drop secret-named keys and mask e-mail addresses and bearer tokens in every value."""
+    for key in list(event):
+        if key != "event" and _SECRET_KEYS.search(key):
+            event[key] = "[redacted]"
+        else:
+            event[key] = _scrub(event[key])
+    return event
+
+
+def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = logging.INFO) -> None:
+    """Configure structlog once per process; `auto` picks JSON unless stderr is a terminal."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: Any = (structlog.processors.JSONRenderer() if use_json
+                     else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # Third-party libraries log through stdlib logging; keep them quiet unless they warn.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for noisy in ("uvicorn.access", "apscheduler", "urllib3", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(**context: Any) -> Any:
+    """A structlog logger with bound context (source, program, job)."""
+    return structlog.get_logger().bind(**context)
