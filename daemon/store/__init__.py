@@ -1,0 +1,57 @@
+"""The state store: SQLite (WAL) by default, PostgreSQL for several replicas.
+
+Every durable fact lives here: cursors, due sends, answers, pending CRM writes. Each public
+method is one short transaction, so a kill -9 at any instant leaves a consistent state, and
+all times in and out are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from daemon.store.answers import AnswersMixin
+from daemon.store.engine import make_engine, parse_url, upgrade_to_head
+from daemon.store.records import (
+    NewSend,
+    NoResponseYet,
+    ResponseRecord,
+    SendRecord,
+    UnknownSend,
+    WriteBackRecord,
+)
+from daemon.store.sends import INTERRUPTED, SendsMixin, normalize_email
+
+__all__ = [
+    "INTERRUPTED",
+    "NewSend",
+    "NoResponseYet",
+    "ResponseRecord",
+    "SendRecord",
+    "Store",
+    "UnknownSend",
+    "WriteBackRecord",
+    "normalize_email",
+    "parse_url",
+]
+
+
+class Store(SendsMixin, AnswersMixin):
+    """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
+
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = make_engine(url)
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest revision; safe to call on every start."""
+        upgrade_to_head(self.engine)
+
+    def dispose(self) -> None:
+        """Close pooled connections (at shutdown, or before a fork)."""
+        self.engine.dispose()
+
+    def counts(self) -> dict[str, int]:
+        """Row counts by state, for `closedloop health`, metrics and run summaries."""
+        with self.engine.begin() as conn:
+            result = self.send_counts(conn)
+            result.update(self.answer_counts(conn))
+        return result

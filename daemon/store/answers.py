@@ -1,0 +1,187 @@
+"""Responses and the write-back outbox: everything on the way back to the CRM.
+
+A response and the write-back row that carries it to the CRM are written in one transaction,
+so an answer is never stored without being queued (or queued without being stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, RowMapping, Table, func, or_, select, update
+
+from daemon.store.records import (
+    NoResponseYet,
+    ResponseRecord,
+    UnknownSend,
+    WriteBackRecord,
+    iso,
+    response_record,
+    to_db,
+    writeback_record,
+)
+from daemon.store.sends import SENDS, WRITEBACKS, chunks, insert_for
+from daemon.store.tables import Base
+
+log = structlog.get_logger(__name__)
+
+RESPONSES: Table = Base.metadata.tables["responses"]
+
+
+class AnswersMixin:
+    """Response and write-back methods of `Store`; each call is one short transaction."""
+
+    engine: Engine
+
+    # -- responses -------------------------------------------------------------------------
+
+    def record_response(
+        self, send_id: int, score: int, category: str, now: datetime
+    ) -> ResponseRecord:
+        """Store a score click (a later click updates it) and queue an 'answer' write-back.
+
+        INSERT .. ON CONFLICT (send_id) DO UPDATE rather than check-then-insert: two clicks
+        arriving together on two web workers must end as one response, not an IntegrityError.
+        """
+        now = to_db(now)
+        with self.engine.begin() as conn:
+            send = _send_or_raise(conn, send_id)
+            stmt = insert_for(conn, RESPONSES).values(
+                send_id=send_id, score=score, comment=None, category=category,
+                answered_at=now, updated_at=now,
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["send_id"],
+                set_={
+                    "score": stmt.excluded.score,
+                    "category": stmt.excluded.category,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            ).returning(*RESPONSES.c)
+            response = response_record(conn.execute(stmt).mappings().one())
+            _enqueue_answer(conn, send, response, now)
+        log.info("store.response_recorded", send_id=send_id, category=category)
+        return response
+
+    def record_comment(self, send_id: int, comment: str, now: datetime) -> ResponseRecord:
+        """Attach the follow-up comment to the existing response and queue the full answer."""
+        now = to_db(now)
+        with self.engine.begin() as conn:
+            send = _send_or_raise(conn, send_id)
+            row = conn.execute(
+                update(RESPONSES)
+                .where(RESPONSES.c.send_id == send_id)
+                .values(comment=comment, updated_at=now)
+                .returning(*RESPONSES.c)
+            ).mappings().first()
+            if row is None:
+                raise NoResponseYet(send_id)
+            response = response_record(row)
+            _enqueue_answer(conn, send, response, now)
+        log.info("store.comment_recorded", send_id=send_id)
+        return response
+
+    def get_response(self, send_id: int) -> ResponseRecord | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(RESPONSES).where(RESPONSES.c.send_id == send_id)
+            ).mappings().first()
+        return None if row is None else response_record(row)
+
+    # -- write-backs -----------------------------------------------------------------------
+
+    def pending_writebacks(
+        self, source: str, now: datetime, limit: int
+    ) -> list[WriteBackRecord]:
+        """Pending rows due now, grouped by contact (oldest first) so callers can coalesce."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(WRITEBACKS)
+                .where(
+                    WRITEBACKS.c.source == source,
+                    WRITEBACKS.c.status == "pending",
+                    or_(
+                        WRITEBACKS.c.next_attempt_at.is_(None),
+                        WRITEBACKS.c.next_attempt_at <= to_db(now),
+                    ),
+                )
+                .order_by(WRITEBACKS.c.contact_id, WRITEBACKS.c.created_at, WRITEBACKS.c.id)
+                .limit(limit)
+            ).mappings()
+            return [writeback_record(row) for row in rows]
+
+    def mark_writebacks_done(self, ids: Sequence[int], now: datetime) -> None:
+        self._update_pending_writebacks(
+            ids, {"status": "done", "written_at": to_db(now), "next_attempt_at": None}
+        )
+
+    def retry_writebacks_later(
+        self, ids: Sequence[int], error: str, next_attempt_at: datetime
+    ) -> None:
+        self._update_pending_writebacks(
+            ids,
+            {
+                "attempts": WRITEBACKS.c.attempts + 1,
+                "last_error": error,
+                "next_attempt_at": to_db(next_attempt_at),
+            },
+        )
+
+    def reject_writebacks(self, ids: Sequence[int], error: str) -> None:
+        """The CRM refused these for good: keep them, visible as 'rejected', and move on."""
+        self._update_pending_writebacks(
+            ids,
+            {"status": "rejected", "attempts": WRITEBACKS.c.attempts + 1, "last_error": error},
+        )
+
+    def _update_pending_writebacks(self, ids: Sequence[int], values: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            for part in chunks(list(ids)):
+                conn.execute(
+                    update(WRITEBACKS)
+                    .where(WRITEBACKS.c.id.in_(part), WRITEBACKS.c.status == "pending")
+                    .values(values)
+                )
+
+    def answer_counts(self, conn: Connection) -> dict[str, int]:
+        """Response and write-back counts, for `Store.counts`."""
+        result = {"responses": conn.scalar(select(func.count()).select_from(RESPONSES)) or 0}
+        result.update({f"writebacks.{s}": 0 for s in ("pending", "done", "rejected")})
+        by_status = conn.execute(
+            select(WRITEBACKS.c.status, func.count()).group_by(WRITEBACKS.c.status)
+        )
+        for status, count in by_status:
+            result[f"writebacks.{status}"] = count
+        return result
+
+
+def _send_or_raise(conn: Connection, send_id: int) -> RowMapping:
+    send = conn.execute(select(SENDS).where(SENDS.c.id == send_id)).mappings().first()
+    if send is None:
+        raise UnknownSend(send_id)
+    return send
+
+
+def _enqueue_answer(
+    conn: Connection, send: RowMapping, response: ResponseRecord, now: datetime
+) -> None:
+    """Queue the whole current answer: the write-back job keeps only the latest per contact."""
+    data = {
+        "survey_type": send["survey_type"],
+        "program": send["program"],
+        "score": response.score,
+        "comment": response.comment,
+        "category": response.category,
+        "answered_at": iso(response.answered_at),
+        "updated_at": iso(response.updated_at),
+        "sent_at": iso(send["sent_at"]),
+    }
+    conn.execute(
+        WRITEBACKS.insert().values(
+            source=send["source"], contact_id=send["contact_id"], send_id=send["id"],
+            kind="answer", data=data, created_at=now, status="pending", attempts=0,
+        )
+    )

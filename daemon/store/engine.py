@@ -1,0 +1,120 @@
+"""Engines for the state store, and the schema migrations that run in code.
+
+SQLite is the zero-set-up default: one file, WAL so the web app can read while the daemon
+writes, and every transaction opened with ``BEGIN IMMEDIATE`` so a read-then-write (claiming
+due sends) cannot be interleaved by another process. PostgreSQL is for several replicas.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from integration.errors import ConfigError
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Any constant works; it only has to be the same for every replica that migrates.
+_MIGRATION_LOCK_ID = 0x0C105ED1
+
+
+def parse_url(url: str) -> URL:
+    """Validate a store URL and pin the driver; raise ConfigError (one line) if unusable.
+
+    ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://`` because psycopg 3
+    is the driver we install; psycopg2 is not a dependency.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError([f"store.url: not a database URL: {_redacted(url)!r}"]) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in {"postgresql", "postgres"}:
+        if driver not in {"", "psycopg"}:
+            raise ConfigError([f"store.url: PostgreSQL driver {driver!r} is not supported; "
+                               "use postgresql:// (psycopg 3)"])
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        if driver not in {"", "pysqlite"}:
+            raise ConfigError([f"store.url: SQLite driver {driver!r} is not supported"])
+        if not parsed.database or parsed.database == ":memory:":
+            raise ConfigError(["store.url: an in-memory SQLite database cannot be shared by the "
+                               "daemon's connections; give a file, e.g. sqlite:///closedloop.db"])
+        folder = Path(parsed.database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise ConfigError([f"store.url: folder {str(folder)!r} does not exist"])
+        return parsed.set(drivername="sqlite+pysqlite")
+    raise ConfigError([f"store.url: unsupported database {backend!r}; "
+                       "use sqlite:///path/to/file.db or postgresql://user@host/db"])
+
+
+def make_engine(url: str) -> Engine:
+    """Build the engine for `url` with the connection settings the store relies on."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module so "begin" below decides.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+    # writes fails with SQLITE_BUSY (busy_timeout does not help) if another writer got in.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An Alembic Config built in code (no alembic.ini): migrations ship inside the package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", parse_url(url).render_as_string(False))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Bring the schema to the newest revision; a no-op when it is already there.
+
+    On PostgreSQL a transaction-scoped advisory lock makes replicas that start together
+    migrate one after the other instead of racing to create the same tables.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_ID})
+        command.upgrade(alembic_config(conn), "head")
+    log.info("store.migrated", dialect=engine.dialect.name)
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for error messages."""
+    head, at, tail = url.rpartition("@")
+    if not at or "://" not in head:
+        return url
+    scheme, _, userinfo = head.partition("://")
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{tail}"

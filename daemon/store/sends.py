@@ -1,0 +1,316 @@
+"""Cursors, the sends outbox and suppressions: everything on the way to a mail.
+
+The outbox is a small state machine whose transitions are single conditional UPDATEs, so two
+daemons (or one restarted after kill -9) can never both move a row to 'sending':
+
+    pending --claim--> claimed --begin_sending--> sending --mark_sent--> sent
+       ^                  |  lease expired            |  lease expired
+       +--release_stale---+                           +--> skipped (interrupted_during_send)
+    any unsent --mark_skipped--> skipped ; --mark_send_failed--> pending (retry) | failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy import Connection, Engine, Table, and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from daemon.store.records import (
+    NewSend,
+    SendRecord,
+    UnknownSend,
+    from_db_opt,
+    iso,
+    send_record,
+    to_db,
+    to_db_opt,
+)
+from daemon.store.tables import Base
+
+log = structlog.get_logger(__name__)
+
+CURSORS: Table = Base.metadata.tables["cursors"]
+SENDS: Table = Base.metadata.tables["sends"]
+SUPPRESSIONS: Table = Base.metadata.tables["suppressions"]
+WRITEBACKS: Table = Base.metadata.tables["writebacks"]
+
+INTERRUPTED = "interrupted_during_send"
+# Well under SQLite's 32,766 bound variables per statement, and a sane IN list for PostgreSQL.
+_CHUNK = 500
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def insert_for(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT; both dialects spell it the same way."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def normalize_email(email: str) -> str:
+    """Addresses compare case-insensitively in practice; store and look up one form."""
+    return email.strip().lower()
+
+
+class SendsMixin:
+    """Outbox, cursor and suppression methods of `Store`; each call is one short transaction."""
+
+    engine: Engine
+
+    # -- cursors ---------------------------------------------------------------------------
+
+    def get_cursor(self, source: str, name: str) -> str | None:
+        with self.engine.begin() as conn:
+            value: str | None = conn.scalar(
+                select(CURSORS.c.value).where(CURSORS.c.source == source, CURSORS.c.name == name)
+            )
+        return value
+
+    def set_cursor(self, source: str, name: str, value: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            stmt = insert_for(conn, CURSORS).values(
+                source=source, name=name, value=value, updated_at=to_db(now)
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["source", "name"],
+                    set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+                )
+            )
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    def add_sends(self, sends: Sequence[NewSend]) -> int:
+        """Insert new sends in one statement batch; rows whose idem_key exists are ignored.
+
+        ON CONFLICT DO NOTHING (not check-then-insert) is what makes two pollers or replicas
+        racing on the same ticket end with one row. Returns how many rows were inserted.
+        """
+        if not sends:
+            return 0
+        rows = [_send_row(send) for send in sends]
+        with self.engine.begin() as conn:
+            stmt = (
+                insert_for(conn, SENDS)
+                .on_conflict_do_nothing(index_elements=["idem_key"])
+                .returning(SENDS.c.id)
+            )
+            inserted = len(conn.execute(stmt, rows).all())
+        log.debug("store.sends_added", offered=len(sends), inserted=inserted)
+        return inserted
+
+    def existing_idem_keys(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self.engine.begin() as conn:
+            for part in chunks(list(dict.fromkeys(keys))):
+                found.update(conn.scalars(select(SENDS.c.idem_key).where(SENDS.c.idem_key.in_(part))))
+        return found
+
+    def get_send(self, send_id: int) -> SendRecord | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(SENDS).where(SENDS.c.id == send_id)).mappings().first()
+        return None if row is None else send_record(row)
+
+    def claim_due_sends(self, now: datetime, limit: int, lease: timedelta) -> list[SendRecord]:
+        """Take up to `limit` due pending sends, oldest first, for `lease`.
+
+        PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent replicas take disjoint rows without
+        waiting on each other. SQLite: the whole transaction holds the write lock (BEGIN
+        IMMEDIATE), which serializes claimers; FOR UPDATE renders as nothing there.
+        """
+        now = to_db(now)
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.scalars(
+                    select(SENDS.c.id)
+                    .where(SENDS.c.status == "pending", SENDS.c.due_at <= now)
+                    .order_by(SENDS.c.due_at, SENDS.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not ids:
+                return []
+            rows = conn.execute(
+                update(SENDS)
+                .where(SENDS.c.id.in_(ids), SENDS.c.status == "pending")
+                .values(status="claimed", claimed_until=now + lease)
+                .returning(*SENDS.c)
+            ).mappings()
+            claimed = sorted((send_record(row) for row in rows), key=lambda s: (s.due_at, s.id))
+        log.debug("store.sends_claimed", count=len(claimed))
+        return claimed
+
+    def begin_sending(self, send_id: int, now: datetime) -> bool:
+        """Move a send from 'claimed' to 'sending' right before SMTP; False if we lost it.
+
+        The conditional UPDATE is the single gate to the mail server: whoever flips the row
+        first sends; anyone else (a replica that re-claimed it after our lease ran out) gets
+        False. A lease that already expired also gets False, as release_stale may run any time.
+        """
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(SENDS)
+                .where(
+                    SENDS.c.id == send_id,
+                    SENDS.c.status == "claimed",
+                    SENDS.c.claimed_until > to_db(now),
+                )
+                .values(status="sending", attempts=SENDS.c.attempts + 1)
+            )
+        return result.rowcount == 1
+
+    def mark_sent(self, send_id: int, now: datetime, message_id: str) -> None:
+        """Record the mail as sent and, atomically, queue the 'sent' write-back.
+
+        Accepted from any unsent state: the mail left, whatever a stale-lease sweep concluded
+        meanwhile. A repeated call changes nothing and queues nothing.
+        """
+        now = to_db(now)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                update(SENDS)
+                .where(SENDS.c.id == send_id, SENDS.c.status != "sent")
+                .values(
+                    status="sent", sent_at=now, message_id=message_id,
+                    claimed_until=None, skip_reason=None,
+                )
+                .returning(SENDS.c.program, SENDS.c.survey_type, SENDS.c.source, SENDS.c.contact_id)
+            ).mappings().first()
+            if row is None:
+                _require_send(conn, send_id)
+                return
+            conn.execute(
+                WRITEBACKS.insert().values(
+                    source=row["source"], contact_id=row["contact_id"], send_id=send_id,
+                    kind="sent", created_at=now, status="pending", attempts=0,
+                    data={"survey_type": row["survey_type"], "program": row["program"],
+                          "sent_at": iso(now)},
+                )
+            )
+
+    def mark_send_failed(self, send_id: int, error: str, retry_at: datetime | None) -> None:
+        """`retry_at` set: the mail surely did not leave, so due again then. None: give up."""
+        values: dict[str, Any] = {"last_error": error, "claimed_until": None}
+        if retry_at is None:
+            values["status"] = "failed"
+        else:
+            values.update(status="pending", due_at=to_db(retry_at), skip_reason=None)
+        self._update_unsent(send_id, values)
+
+    def mark_skipped(self, send_id: int, reason: str) -> None:
+        self._update_unsent(
+            send_id, {"status": "skipped", "skip_reason": reason, "claimed_until": None}
+        )
+
+    def release_stale(self, now: datetime) -> dict[str, int]:
+        """Return expired claims to 'pending'; give up on sends interrupted mid-SMTP.
+
+        A 'sending' row past its lease may or may not have reached the mail server; a second
+        mail is worse than a missing one, so it becomes 'skipped' (interrupted_during_send).
+        """
+        now = to_db(now)
+        expired = and_(SENDS.c.claimed_until.is_not(None), SENDS.c.claimed_until <= now)
+        with self.engine.begin() as conn:
+            released = conn.execute(
+                update(SENDS)
+                .where(SENDS.c.status == "claimed", expired)
+                .values(status="pending", claimed_until=None)
+            ).rowcount
+            interrupted = conn.execute(
+                update(SENDS)
+                .where(SENDS.c.status == "sending", expired)
+                .values(status="skipped", skip_reason=INTERRUPTED, claimed_until=None)
+            ).rowcount
+        counts = {"released": released, "interrupted": interrupted}
+        if released or interrupted:
+            log.info("store.stale_released", **counts)
+        return counts
+
+    def _update_unsent(self, send_id: int, values: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(SENDS).where(SENDS.c.id == send_id, SENDS.c.status != "sent").values(values)
+            )
+            if result.rowcount == 0:
+                _require_send(conn, send_id)
+
+    # -- suppressions ----------------------------------------------------------------------
+
+    def suppress(
+        self, email: str, reason: str, now: datetime, until: datetime | None = None
+    ) -> None:
+        """Never mail `email` (until `until`, if given). Never shortens an existing one."""
+        address = normalize_email(email)
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                select(SUPPRESSIONS.c.until).where(SUPPRESSIONS.c.email == address)
+            ).first()
+            new_until = to_db_opt(until)
+            if current is not None:
+                old = from_db_opt(current.until)
+                new_until = None if old is None or new_until is None else max(old, new_until)
+            stmt = insert_for(conn, SUPPRESSIONS).values(
+                email=address, reason=reason, created_at=to_db(now), until=new_until
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["email"], set_={"reason": reason, "until": new_until}
+                )
+            )
+
+    def is_suppressed(self, email: str, now: datetime) -> bool:
+        with self.engine.begin() as conn:
+            found = conn.scalar(
+                select(
+                    exists().where(
+                        SUPPRESSIONS.c.email == normalize_email(email),
+                        or_(SUPPRESSIONS.c.until.is_(None), SUPPRESSIONS.c.until > to_db(now)),
+                    )
+                )
+            )
+        return bool(found)
+
+    def send_counts(self, conn: Connection) -> dict[str, int]:
+        """Per-status and per-skip-reason counts, for `Store.counts`."""
+        result: dict[str, int] = {
+            f"sends.{status}": 0
+            for status in ("pending", "claimed", "sending", "sent", "failed", "skipped")
+        }
+        by_state = conn.execute(
+            select(SENDS.c.status, SENDS.c.skip_reason, func.count())
+            .group_by(SENDS.c.status, SENDS.c.skip_reason)
+        )
+        for status, reason, count in by_state:
+            result[f"sends.{status}"] = result.get(f"sends.{status}", 0) + count
+            if status == "skipped":
+                result[f"skipped.{reason}"] = result.get(f"skipped.{reason}", 0) + count
+        return result
+
+
+_NEW_SEND_FIELDS = tuple(f.name for f in fields(NewSend))
+
+
+def _send_row(send: NewSend) -> dict[str, Any]:
+    # Not dataclasses.asdict: it deep-copies every value, a 10x slowdown on bulk inserts.
+    row = {name: getattr(send, name) for name in _NEW_SEND_FIELDS}
+    for name in ("due_at", "created_at", "closed_at"):
+        row[name] = to_db_opt(row[name])
+    row["attempts"] = 0
+    return row
+
+
+def _require_send(conn: Connection, send_id: int) -> None:
+    if not conn.scalar(select(exists().where(SENDS.c.id == send_id))):
+        raise UnknownSend(send_id)
