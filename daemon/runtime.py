@@ -1,0 +1,133 @@
+"""The wired daemon: config + secrets → store, adapters, mappings, mailer, signer, web app.
+
+Jobs stay plain functions of (store, adapter, clock); this module only builds their
+collaborators once and gives each job a no-argument entry point for the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from functools import partial
+from typing import Any
+
+from fastapi import FastAPI
+
+from daemon.config import Config, Secrets
+from daemon.delivery.compose import Sender, compose_survey
+from daemon.delivery.smtp import SmtpSender
+from daemon.jobs.dispatch import DispatchResult, dispatch_due
+from daemon.jobs.poll import PollResult, poll_source
+from daemon.jobs.writeback import WriteBackResult, write_back
+from daemon.logging import get_logger
+from daemon.store import SendRecord, Store
+from daemon.surveys import Program
+from daemon.web.app import create_app
+from daemon.web.tokens import TokenSigner
+from integration.base import CRMAdapter
+from integration.errors import AuthError, ClosedLoopError
+from integration.hubspot import HubSpotAdapter
+from mappings import CrmMapping, load_mapping
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Everything a daemon process holds; built once from the config."""
+
+    config: Config
+    store: Store
+    programs: dict[str, Program]
+    adapters: dict[str, CRMAdapter]
+    mappings: dict[str, CrmMapping]
+    signer: TokenSigner
+    mailer: SmtpSender
+    sender: Sender
+    clock: Callable[[], datetime] = utcnow
+    failing: set[str] = field(default_factory=set)  # sources whose last run failed
+
+    def compose(self, row: SendRecord, program: Program) -> EmailMessage:
+        if row.email is None:
+            raise ValueError("a send without an address cannot be composed")
+        base = self.config.daemon.public_url
+        return compose_survey(
+            program=program, send_id=row.id, to=row.email, first_name=row.first_name,
+            language=row.language, public_url=base, signer=self.signer, sender=self.sender,
+        )
+
+    def poll(self) -> dict[str, PollResult]:
+        programs = list(self.programs.values())
+        results: dict[str, PollResult] = {}
+        for name, adapter in self.adapters.items():
+            run = partial(poll_source, self.store, adapter, programs, self.clock())
+            if (result := self._guarded(name, "poll", run)) is not None:
+                results[name] = result
+        return results
+
+    def dispatch(self) -> DispatchResult:
+        return dispatch_due(self.store, self.programs, self.mailer, self.compose, self.clock())
+
+    def write_back(self) -> dict[str, WriteBackResult]:
+        results: dict[str, WriteBackResult] = {}
+        for name, adapter in self.adapters.items():
+            run = partial(write_back, self.store, adapter, self.mappings[name], self.clock())
+            if (result := self._guarded(name, "writeback", run)) is not None:
+                results[name] = result
+        return results
+
+    def web_app(self) -> FastAPI:
+        return create_app(store=self.store, signer=self.signer, programs=self.programs,
+                          clock=self.clock)
+
+    def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
+        """Run one source's job; log once when a source starts failing and once when it recovers."""
+        log = get_logger(job=job, source=source)
+        try:
+            result = run()
+        except AuthError as exc:
+            if source not in self.failing:
+                log.error("source.auth_failed", error=str(exc))
+            self.failing.add(source)
+            return None
+        except ClosedLoopError as exc:
+            if source not in self.failing:
+                log.warning("source.failing", error=f"{type(exc).__name__}: {exc}")
+            self.failing.add(source)
+            return None
+        if source in self.failing:
+            log.info("source.recovered")
+            self.failing.discard(source)
+        return result
+
+
+def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
+    source = config.sources[name]
+    return HubSpotAdapter(
+        name, secrets.source_tokens[name].get_secret_value(), source.base_url,
+        start_at=source.start_at, pipelines=source.pipelines,
+    )
+
+
+def build_runtime(config: Config, secrets: Secrets,
+                  clock: Callable[[], datetime] = utcnow) -> Runtime:
+    """Wire a runtime; raises ConfigError for a bad mapping or state URL."""
+    store = Store(config.daemon.state_url)
+    mail = config.mail
+    password = secrets.smtp_password.get_secret_value() if secrets.smtp_password else None
+    return Runtime(
+        config=config,
+        store=store,
+        programs={p.name: p for p in config.program_list()},
+        adapters={name: build_adapter(name, config, secrets) for name in config.sources},
+        mappings={name: load_mapping(src.crm, src.mapping) for name, src in config.sources.items()},
+        signer=TokenSigner(secrets.secret_key.get_secret_value(), config.daemon.link_max_age),
+        mailer=SmtpSender(mail.host, mail.port, starttls=mail.security == "starttls",
+                          ssl=mail.security == "ssl", username=mail.username, password=password),
+        sender=Sender(address=mail.from_address, name=mail.from_name, reply_to=mail.reply_to),
+        clock=clock,
+    )

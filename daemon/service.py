@@ -1,0 +1,106 @@
+"""`closedloop run`: the scheduler's jobs and the response web app in one process.
+
+APScheduler only decides when a job runs; every durable time lives in the store, so a
+restart (or a kill -9) loses nothing. SIGTERM stops the web server, then waits for the
+running jobs to finish.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from daemon.logging import get_logger
+from daemon.runtime import Runtime
+
+
+def _safe(name: str, job: Callable[[], Any]) -> Callable[[], None]:
+    """A job that logs its failure instead of letting the scheduler print a traceback."""
+
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            get_logger(job=name).exception("job.crashed")
+
+    run.__name__ = name
+    return run
+
+
+def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelta,
+                    writeback_every: timedelta) -> BackgroundScheduler:
+    """Start the three jobs, each at most one at a time, missed runs coalesced into one."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    now = rt.clock()
+    for name, job, every in (("poll", rt.poll, poll_every),
+                             ("dispatch", rt.dispatch, dispatch_every),
+                             ("writeback", rt.write_back, writeback_every)):
+        seconds = max(every.total_seconds(), 0.05)
+        scheduler.add_job(
+            _safe(name, job), "interval", id=name, seconds=seconds, next_run_time=now,
+            max_instances=1, coalesce=True, misfire_grace_time=max(int(seconds * 2), 1),
+            jitter=min(seconds / 10, 5) if seconds >= 10 else None,
+        )
+    scheduler.start()
+    return scheduler
+
+
+def make_server(rt: Runtime, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(rt.web_app(), host=host, port=port, log_level="warning",
+                            access_log=False, lifespan="off")
+    return uvicorn.Server(config)
+
+
+def run_forever(rt: Runtime) -> None:
+    """Serve until SIGTERM/SIGINT (uvicorn handles both in the main thread), then stop jobs."""
+    settings = rt.config.daemon
+    log = get_logger(job="service")
+    rt.store.migrate()
+    scheduler = start_scheduler(rt, settings.poll_every, settings.dispatch_every,
+                                settings.writeback_every)
+    log.info("service.started", listen=f"{settings.listen_host}:{settings.listen_port}",
+             programs=len(rt.programs), sources=len(rt.adapters))
+    server = make_server(rt, settings.listen_host, settings.listen_port)
+    try:
+        server.run()
+    finally:
+        scheduler.shutdown(wait=True)
+        rt.store.dispose()
+        log.info("service.stopped")
+
+
+class BackgroundService:
+    """The same service on threads, for the demo and the tests: start(), then stop()."""
+
+    def __init__(self, rt: Runtime, host: str = "127.0.0.1", port: int = 0,
+                 every: timedelta = timedelta(seconds=1)) -> None:
+        self.rt = rt
+        self.every = every
+        self.server = make_server(rt, host, port)
+        self._thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+        self.scheduler: BackgroundScheduler | None = None
+
+    @property
+    def port(self) -> int:
+        servers = getattr(self.server, "servers", [])
+        return int(servers[0].sockets[0].getsockname()[1])
+
+    def start(self, jobs: bool = True) -> None:
+        self._thread.start()
+        while not self.server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the web server did not start")
+            threading.Event().wait(0.01)
+        if jobs:
+            self.scheduler = start_scheduler(self.rt, self.every, self.every, self.every)
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
