@@ -1,0 +1,6 @@
+"""HubSpot adapter (hubspot-api-client 12): closed tickets, contacts, write-back, setup."""
+
+from integration.hubspot.adapter import HubSpotAdapter
+from integration.hubspot.endpoints import ENDPOINTS
+
+__all__ = ["ENDPOINTS", "HubSpotAdapter"]

@@ -1,0 +1,117 @@
+"""Translate hubspot-api-client and urllib3 failures into integration.errors at the edge.
+
+Each of the SDK's ~60 generated modules has its own ApiException class, so HTTP errors
+are recognised by duck typing (`status`, `body`, `headers`) rather than by class.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import urllib3
+
+from integration.errors import (
+    AuthError,
+    ClosedLoopError,
+    RateLimited,
+    RecordRejected,
+    TransientError,
+)
+
+# 423 Locked and 477 Migration in progress are HubSpot's "try again shortly" answers.
+_RETRYABLE_4XX = frozenset({423, 477})
+_EMAIL = re.compile(r"[^\s@\"'<>,;:]+@[^\s@\"'<>,;:]+\.[A-Za-z]{2,}")
+
+# policyName of a 429 body -> seconds to wait when no Retry-After is given.
+_POLICY_WAIT = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
+_UNKNOWN_POLICY_WAIT = 10.0  # an unnamed 429 is most likely the rolling 10-second window
+
+
+def redact(text: str) -> str:
+    """Drop e-mail addresses from a CRM message before it reaches logs or the store."""
+    return _EMAIL.sub("<email>", text)
+
+
+def body_json(body: Any) -> dict[str, Any]:
+    """The error body as a dict; {} when it is empty or not JSON."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str) or not body:
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def hubspot_message(body: Any) -> str:
+    """HubSpot's own explanation from an error body (category + message), redacted."""
+    data = body_json(body)
+    message = str(data.get("message") or "").strip()
+    category = str(data.get("category") or "").strip()
+    text = f"{category}: {message}" if category and message else message or category
+    return redact(text)[:500]
+
+
+def _retry_after_header(headers: Mapping[str, str] | None, now: datetime) -> float | None:
+    value = (headers or {}).get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def rate_limit_wait(body: Any, headers: Mapping[str, str] | None, now: datetime) -> float:
+    """Seconds to wait after a 429, from HubSpot's policyName (Retry-After is undocumented).
+
+    DAILY resets at midnight in the account's time zone, which the adapter does not know:
+    wait until the next UTC midnight plus an hour, which a retry policy will never sleep
+    through, so the job pauses the source instead.
+    """
+    policy = str(body_json(body).get("policyName") or "").upper()
+    if policy == "DAILY":
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        return (midnight - now).total_seconds() + 3600.0
+    header = _retry_after_header(headers, now)
+    if header is not None:
+        return header
+    return _POLICY_WAIT.get(policy, _UNKNOWN_POLICY_WAIT)
+
+
+def translate(exc: BaseException, *, endpoint: str) -> ClosedLoopError | None:
+    """The integration error for an SDK/transport failure; None for anything else (a bug)."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and hasattr(exc, "body"):
+        return http_error(status, getattr(exc, "body", None), getattr(exc, "headers", None),
+                          endpoint=endpoint)
+    if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+        return TransientError(f"HubSpot {endpoint}: {type(exc).__name__}")
+    return None
+
+
+def http_error(status: int, body: Any, headers: Mapping[str, str] | None, *,
+               endpoint: str) -> ClosedLoopError:
+    """Map one non-2xx answer to the error tree (shared by SDK and raw calls)."""
+    where = f"HubSpot {endpoint} answered {status}"
+    message = hubspot_message(body)
+    detail = f"{where}: {message}" if message else where
+    if status in (401, 403):
+        return AuthError(detail)
+    if status == 429:
+        return RateLimited(detail, retry_after=rate_limit_wait(body, headers, datetime.now(UTC)))
+    if status >= 500 or status in _RETRYABLE_4XX:
+        return TransientError(detail)
+    return RecordRejected(detail, status)

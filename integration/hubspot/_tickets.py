@@ -1,0 +1,134 @@
+"""Paging closed tickets out of HubSpot's CRM search, past its 10,000-results cap.
+
+The search pages by offset (`after`) and refuses to go past 10,000 results per query, so a
+long backlog is read as a chain of queries: when the next page would cross the cap, the
+query restarts from the last closed_date seen (GTE) and the tickets already yielded at that
+instant are skipped by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from integration.base import Ticket, TicketPage
+from integration.errors import RecordRejected, TransientError
+from integration.hubspot._cursor import SearchCursor
+
+log = structlog.get_logger(__name__)
+
+SEARCH_RESULT_CAP = 10_000
+TICKET_PROPERTIES = (
+    "subject", "closed_date", "hs_pipeline", "hs_pipeline_stage",
+    "hubspot_owner_id", "hubspot_team_id", "hs_lastmodifieddate",
+)
+
+SearchFn = Callable[[int, str | None], Any]  # (closed_date GTE ms, after) -> search page
+ContactsOf = Callable[[Sequence[str]], dict[str, tuple[str, ...]]]
+
+
+def to_ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def parse_hubspot_time(value: str) -> datetime:
+    """A HubSpot datetime property (ISO 8601, or epoch ms in older portals) as aware UTC."""
+    text = value.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _ticket(result: Any) -> Ticket | None:
+    props: dict[str, Any] = result.properties or {}
+    closed = props.get("closed_date")
+    if not closed:
+        return None  # index lag on a just-closed ticket: the overlap picks it up next time
+    return Ticket(
+        id=str(result.id),
+        closed_at=parse_hubspot_time(str(closed)),
+        subject=str(props.get("subject") or ""),
+        pipeline=props.get("hs_pipeline") or None,
+        stage=props.get("hs_pipeline_stage") or None,
+        owner_id=props.get("hubspot_owner_id") or None,
+        team_id=props.get("hubspot_team_id") or None,
+    )
+
+
+def _next_after(page: Any) -> str | None:
+    paging = getattr(page, "paging", None)
+    nxt = getattr(paging, "next", None) if paging else None
+    after = getattr(nxt, "after", None) if nxt else None
+    return str(after) if after else None
+
+
+def closed_ticket_pages(*, search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor,
+                        query_from_ms: int, page_size: int,
+                        overlap_ms: int) -> Iterator[TicketPage]:
+    """Yield one TicketPage per search page, each carrying the cursor to persist after it.
+
+    Never yields a ticket twice in one call, nor one the incoming cursor already yielded.
+    """
+    seen: set[str] = set()
+    while True:
+        restart_from = yield from _one_query(search, contacts_of, cursor,
+                                             query_from_ms=query_from_ms, page_size=page_size,
+                                             overlap_ms=overlap_ms, seen=seen)
+        if restart_from is None:
+            return
+        if restart_from <= query_from_ms:
+            # More than 10,000 tickets share one closed_date: no GTE restart can get past them.
+            raise RecordRejected(
+                f"more than {SEARCH_RESULT_CAP} tickets closed at the same instant "
+                f"({restart_from} ms); HubSpot search cannot page past them")
+        log.info("hubspot.search.restart", from_ms=restart_from, reason="10000 results cap")
+        query_from_ms = restart_from
+
+
+def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, *,
+               query_from_ms: int, page_size: int, overlap_ms: int,
+               seen: set[str]) -> Generator[TicketPage, None, int | None]:
+    """Page one query to its end (returns None) or to the cap (returns the restart ms)."""
+    after: str | None = None
+    tokens: set[str] = set()
+    read = 0
+    last_ms = query_from_ms
+    while True:
+        page = search(query_from_ms, after)
+        results = list(page.results or [])
+        fresh: list[Ticket] = []
+        for result in results:
+            ticket = _ticket(result)
+            if ticket is None:
+                continue
+            closed_ms = to_ms(ticket.closed_at)
+            last_ms = max(last_ms, closed_ms)
+            if ticket.id in seen or cursor.yielded(ticket.id):
+                continue
+            seen.add(ticket.id)
+            fresh.append(ticket)
+        if fresh:
+            links = contacts_of([t.id for t in fresh])
+            fresh = [replace(t, contact_ids=links.get(t.id, ())) for t in fresh]
+            for ticket in fresh:
+                cursor.advance(ticket.id, to_ms(ticket.closed_at), overlap_ms)
+        if results:
+            log.debug("hubspot.search.page", results=len(results), new=len(fresh))
+            yield TicketPage(tickets=fresh, cursor=cursor.dumps())
+        read += len(results)
+        after_next = _next_after(page)
+        if after_next is None or not results:
+            return None
+        if after_next in tokens:
+            raise TransientError(f"HubSpot search repeated the page token {after_next!r}")
+        tokens.add(after_next)
+        offset = int(after_next) if after_next.isdigit() else read
+        if offset + page_size > SEARCH_RESULT_CAP:
+            return last_ms
+        after = after_next
+
