@@ -1,0 +1,257 @@
+"""Hand messages to an SMTP relay, and say what the dispatcher should do when that fails.
+
+A dispatch run sends many mails; `SmtpSender.session()` keeps one connection open for all of
+them (reconnecting when the relay closes an idle connection or after `max_per_connection`
+messages), so 1,000 mails do not open 1,000 connections.
+
+The errors are arranged by what the caller does next:
+- `MailTemporaryError`: the relay surely did not take the mail (connection refused, a 4xx,
+  a drop before DATA finished): send it again later.
+- `MailPermanentError`: a 5xx (recipient unknown, message refused): do not retry this mail.
+- `MailAuthError` (a temporary error): our credentials or TLS set-up are wrong; nothing will
+  go until the configuration is fixed, so pause dispatch and retry later.
+- `MailOutcomeUnknown` (a permanent error): the connection broke after the message was sent
+  but before the relay answered. It may have been delivered, and a customer mailed twice is
+  worse than a survey lost, so it is not retried.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl as _ssl  # the `ssl` name is SmtpSender's implicit-TLS flag
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from email.utils import getaddresses
+
+from daemon.logging import get_logger
+from integration.errors import ClosedLoopError
+
+log = get_logger(component="smtp")
+
+
+class MailError(ClosedLoopError):
+    """Sending one message failed."""
+
+
+class MailTemporaryError(MailError):
+    """The relay did not take the message; try again later."""
+
+
+class MailAuthError(MailTemporaryError):
+    """The relay refused our login or TLS set-up; every mail will fail until config changes."""
+
+
+class MailPermanentError(MailError):
+    """The relay refused the message for good (5xx); do not retry it."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MailOutcomeUnknown(MailPermanentError):
+    """The connection broke while the relay was answering DATA: it may have the message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 0)
+
+
+def _by_code(code: int, what: str) -> MailError:
+    if 400 <= code < 500:
+        return MailTemporaryError(f"{what}: {code}")
+    return MailPermanentError(f"{what}: {code}", code)
+
+
+def _envelope(msg: EmailMessage) -> tuple[str, list[str]]:
+    sender = getaddresses(msg.get_all("Sender", []) or msg.get_all("From", []))
+    recipients = getaddresses(
+        [*msg.get_all("To", []), *msg.get_all("Cc", []), *msg.get_all("Bcc", [])]
+    )
+    if not sender or not sender[0][1]:
+        raise MailPermanentError("message has no From address", 0)
+    rcpts = [addr for _, addr in recipients if addr]
+    if not rcpts:
+        raise MailPermanentError("message has no recipient", 0)
+    return sender[0][1], rcpts
+
+
+class SmtpSession:
+    """One (lazily opened, reused) connection to the relay; made by `SmtpSender.session()`."""
+
+    def __init__(self, sender: SmtpSender) -> None:
+        self._sender = sender
+        self._conn: smtplib.SMTP | None = None
+        self._sent_on_conn = 0
+        self.connections_opened = 0
+
+    def send(self, msg: EmailMessage) -> None:
+        """Send one message; raises one of the Mail* errors above and nothing else."""
+        mail_from, rcpts = _envelope(msg)
+        if self._sent_on_conn >= self._sender.max_per_connection:
+            self.close()
+        reused = self._conn is not None
+        try:
+            conn = self._connection()
+            try:
+                self._envelope_phase(conn, mail_from, rcpts)
+            except smtplib.SMTPServerDisconnected:
+                if not reused:
+                    raise
+                # The relay dropped an idle connection; nothing was accepted, so start over.
+                self.close()
+                conn = self._connection()
+                self._envelope_phase(conn, mail_from, rcpts)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.close()
+            raise MailTemporaryError(f"connection failed: {type(exc).__name__}") from exc
+        self._data_phase(conn, msg)
+        self._sent_on_conn += 1
+        log.debug("mail.sent", message_id=msg.get("Message-ID"))
+
+    def _envelope_phase(self, conn: smtplib.SMTP, mail_from: str, rcpts: list[str]) -> None:
+        code, _ = conn.mail(mail_from)
+        if code != 250:
+            self._reset(conn)
+            raise _by_code(code, "sender refused")
+        refused: list[int] = []
+        for rcpt in rcpts:
+            code, _ = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                refused.append(code)
+        if len(refused) == len(rcpts):
+            self._reset(conn)
+            # one 4xx among the refusals means a later try may reach that recipient
+            temporary = [c for c in refused if 400 <= c < 500]
+            raise _by_code(temporary[0] if temporary else refused[0], "recipient refused")
+        if refused:
+            log.warning("mail.recipients_partly_refused", refused=len(refused), total=len(rcpts))
+
+    def _data_phase(self, conn: smtplib.SMTP, msg: EmailMessage) -> None:
+        try:
+            code, _ = conn.data(msg.as_bytes())
+        except smtplib.SMTPDataError as exc:
+            self._reset(conn)
+            raise _by_code(exc.smtp_code, "message refused") from exc
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self.close()
+            raise MailOutcomeUnknown(f"connection broke during DATA: {type(exc).__name__}") from exc
+        if code != 250:
+            self._reset(conn)
+            raise _by_code(code, "message refused")
+
+    def _reset(self, conn: smtplib.SMTP) -> None:
+        """RSET after a refusal so the next message on this connection starts clean."""
+        try:
+            conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._conn is None:
+            self._conn = self._sender._connect()
+            self._sent_on_conn = 0
+            self.connections_opened += 1
+        return self._conn
+
+    def close(self) -> None:
+        """QUIT politely; a connection that is already gone is simply dropped."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError):
+            conn.close()
+
+
+class SmtpSender:
+    """An SMTP relay: plain (local sink), STARTTLS (port 587) or implicit TLS (port 465)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        starttls: bool = False,
+        ssl: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30,
+        ssl_context: _ssl.SSLContext | None = None,
+        max_per_connection: int = 100,
+        local_hostname: str | None = None,
+    ) -> None:
+        if starttls and ssl:
+            raise ValueError("choose STARTTLS (port 587) or implicit TLS (port 465), not both")
+        if (username is None) != (password is None):
+            raise ValueError("give both username and password, or neither")
+        self.host = host
+        self.port = port
+        self.starttls = starttls
+        self.ssl = ssl
+        self.timeout = timeout
+        self.max_per_connection = max_per_connection
+        self._username = username
+        self._password = password
+        self._ssl_context = ssl_context
+        self._local_hostname = local_hostname
+
+    def send(self, msg: EmailMessage) -> None:
+        """Send one message on its own connection (use `session()` for a batch)."""
+        with self.session() as session:
+            session.send(msg)
+
+    @contextmanager
+    def session(self) -> Iterator[SmtpSession]:
+        """A reusable connection for a batch; closed (QUIT) when the block ends."""
+        session = SmtpSession(self)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def _context(self) -> _ssl.SSLContext:
+        return self._ssl_context or _ssl.create_default_context()
+
+    def _connect(self) -> smtplib.SMTP:
+        """Connect, upgrade to TLS and log in; errors mapped to the Mail* tree."""
+        conn: smtplib.SMTP
+        try:
+            if self.ssl:
+                conn = smtplib.SMTP_SSL(
+                    self.host,
+                    self.port,
+                    local_hostname=self._local_hostname,
+                    timeout=self.timeout,
+                    context=self._context(),
+                )
+            else:
+                conn = smtplib.SMTP(
+                    self.host, self.port, local_hostname=self._local_hostname, timeout=self.timeout
+                )
+        except (smtplib.SMTPException, OSError) as exc:
+            raise MailTemporaryError(f"cannot connect: {type(exc).__name__}") from exc
+        try:
+            conn.ehlo()
+            if self.starttls:
+                if not conn.has_extn("starttls"):
+                    raise MailAuthError("the relay does not offer STARTTLS")
+                conn.starttls(context=self._context())
+                conn.ehlo()
+            if self._username is not None and self._password is not None:
+                conn.login(self._username, self._password)
+        except smtplib.SMTPAuthenticationError as exc:
+            conn.close()
+            raise MailAuthError(f"login refused: {exc.smtp_code}") from exc
+        except (smtplib.SMTPNotSupportedError, _ssl.SSLError) as exc:
+            conn.close()
+            raise MailAuthError(f"TLS or AUTH set-up failed: {type(exc).__name__}") from exc
+        except MailError:
+            conn.close()
+            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            conn.close()
+            raise MailTemporaryError(f"handshake failed: {type(exc).__name__}") from exc
+        log.debug("mail.connected", host=self.host, port=self.port, tls=self.ssl or self.starttls)
+        return conn
