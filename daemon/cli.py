@@ -1,0 +1,212 @@
+"""The `closedloop` command. User mistakes end in one clear line per problem and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from daemon.config import Config, load_config, read_secrets, redacted
+from daemon.logging import configure
+from integration.errors import AuthError, ClosedLoopError, ConfigError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Customer-feedback surveys for HubSpot, written back to the CRM.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
+sandbox_app = typer.Typer(no_args_is_help=True, help="Run a local sandbox CRM.")
+app.add_typer(config_app, name="config")
+app.add_typer(sandbox_app, name="sandbox")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigPath = Annotated[Path, typer.Option(
+    "--config", "-c", envvar="CLOSEDLOOP_CONFIG", help="The config file (TOML).")]
+DEFAULT_CONFIG = Path("config.toml")
+
+
+def friendly(func: F) -> F:
+    """Turn ClosedLoop's expected errors into messages and exit codes, never tracebacks."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            for line in exc.problems:
+                err.print(f"error: {line}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        except AuthError as exc:
+            err.print(f"error: the CRM refused the credentials: {exc}", markup=False)
+            raise typer.Exit(1) from None
+        except ClosedLoopError as exc:
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(path: Path) -> Config:
+    config = load_config(path)
+    configure(config.daemon.log_format)
+    return config
+
+
+@app.command()
+@friendly
+def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+         seed: int = 7) -> None:
+    """Run the whole loop on embedded defaults: sandbox HubSpot, SQLite, local mail."""
+    from daemon.demo import run_demo
+
+    configure("json" if as_json else "console", level=40)  # only errors during the demo
+    report = run_demo(seed=seed)
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    table = Table(title="ClosedLoop demo (sandbox HubSpot, SQLite, local mail)")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows: list[tuple[str, object]] = [
+        ("tickets closed", report.tickets_closed),
+        ("tickets seen by the poller", report.tickets_seen),
+        ("surveys sent", report.surveys_sent),
+        *((f"surveys skipped: {k}", v) for k, v in report.surveys_skipped.items()),
+        ("link fetches by 'mail scanners' (recorded nothing)", report.scanner_fetches),
+        ("answers clicked", report.answers),
+        ("answers recorded", report.answers_recorded),
+        ("comments", report.comments),
+        ("contacts updated in HubSpot", report.contacts_updated),
+        ("properties written", report.properties_written),
+        ("HubSpot API calls", report.api_calls),
+        *((f"  {k}", v) for k, v in report.api_calls_by_endpoint.items()),
+        ("seconds", report.seconds),
+    ]
+    for what, count in rows:
+        table.add_row(what, str(count))
+    out.print(table)
+
+
+@app.command()
+@friendly
+def run(config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Start the daemon: poll, dispatch and write-back jobs plus the response web app."""
+    from daemon.runtime import build_runtime
+    from daemon.service import run_forever
+
+    cfg = _load(config)
+    run_forever(build_runtime(cfg, read_secrets(cfg)))
+
+
+@app.command()
+@friendly
+def check(config: ConfigPath = DEFAULT_CONFIG,
+          online: Annotated[bool, typer.Option(help="Also ask the CRM: token, scopes, "
+                                               "properties.")] = False) -> None:
+    """Validate the config and mappings offline, and with --online against the CRM."""
+    from daemon.runtime import build_adapter
+    from mappings import load_mapping
+
+    cfg = _load(config)
+    problems: list[str] = []
+    mappings = {}
+    for name, source in cfg.sources.items():
+        try:
+            mappings[name] = load_mapping(source.crm, source.mapping)
+        except ConfigError as exc:
+            problems += exc.problems
+    try:
+        secrets = read_secrets(cfg)
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    out.print(f"{config}: OK ({len(cfg.sources)} source(s), {len(cfg.programs)} program(s))")
+    if not online:
+        return
+    for name, mapping in mappings.items():
+        adapter = build_adapter(name, cfg, secrets)
+        result = adapter.check_online(getattr(adapter, "required_scopes", ()),
+                                      mapping.property_names())
+        for line in result.problems:
+            problems.append(f"sources.{name}: {line}")
+        if result.ok:
+            out.print(f"sources.{name}: token OK, scopes OK, "
+                      f"{len(mapping.property_names())} mapped properties exist")
+    if problems:
+        for line in problems:
+            err.print(f"error: {line}", markup=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Create the property group and properties in the CRM (idempotent) and the state tables."""
+    from daemon.runtime import build_runtime
+
+    cfg = _load(config)
+    rt = build_runtime(cfg, read_secrets(cfg))
+    rt.store.migrate()
+    for name, adapter in rt.adapters.items():
+        mapping = rt.mappings[name]
+        created = adapter.ensure_properties(mapping.group_name, mapping.group_label,
+                                            mapping.specs())
+        out.print(f"sources.{name}: {len(created)} propert{'y' if len(created) == 1 else 'ies'} "
+                  f"created, {len(mapping.specs()) - len(created)} already there")
+
+
+@app.command()
+@friendly
+def status(config: ConfigPath = DEFAULT_CONFIG,
+           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Counts from the state: surveys by status, skips by reason, answers, write-backs."""
+    from daemon.store import Store
+
+    cfg = _load(config)
+    store = Store(cfg.daemon.state_url)
+    store.migrate()
+    counts = store.counts()
+    store.dispose()
+    if as_json:
+        out.print_json(json.dumps(counts))
+        return
+    table = Table(title="ClosedLoop status")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, value in sorted(counts.items()):
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+@config_app.command("show")
+@friendly
+def config_show(config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Print the effective configuration (secrets are never in it)."""
+    out.print_json(json.dumps(redacted(_load(config)), default=str))
+
+
+@sandbox_app.command("hubspot")
+@friendly
+def sandbox_hubspot(port: int = 8021, tickets: int = 200, seed: int = 1) -> None:
+    """Serve the sandbox HubSpot on 127.0.0.1 until interrupted."""
+    from integration.sandbox.hubspot import serve
+
+    serve(port=port, tickets=tickets, seed=seed)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
