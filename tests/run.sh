@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets up and runs the whole test suite: venv, test tools, a throwaway PostgreSQL, lint, types, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[test]'
+if [ -z "${CLOSEDLOOP_TEST_PG_URL:-}" ]; then
+  eval "$(bash .ci/postgres.sh)"
+fi
+export CLOSEDLOOP_TEST_PG_URL
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/pytest "$@"
