@@ -26,7 +26,6 @@ app.add_typer(config_app, name="config")
 app.add_typer(sandbox_app, name="sandbox")
 
 out = Console()
-err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 ConfigPath = Annotated[Path, typer.Option(
@@ -43,13 +42,13 @@ def friendly(func: F) -> F:
             return func(*args, **kwargs)
         except ConfigError as exc:
             for line in exc.problems:
-                err.print(f"error: {line}", markup=False, highlight=False)
+                typer.echo(f"error: {line}", err=True)
             raise typer.Exit(2) from None
         except AuthError as exc:
-            err.print(f"error: the CRM refused the credentials: {exc}", markup=False)
+            typer.echo(f"error: the CRM refused the credentials: {exc}", err=True)
             raise typer.Exit(1) from None
         except ClosedLoopError as exc:
-            err.print(f"error: {exc}", markup=False)
+            typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -144,7 +143,7 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
                       f"{len(mapping.property_names())} mapped properties exist")
     if problems:
         for line in problems:
-            err.print(f"error: {line}", markup=False)
+            typer.echo(f"error: {line}", err=True)
         raise typer.Exit(1)
 
 

@@ -1,0 +1,5 @@
+"""`python -m daemon` is `closedloop`."""
+
+from daemon.cli import main
+
+main()
