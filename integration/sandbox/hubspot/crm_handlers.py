@@ -1,0 +1,157 @@
+"""Object endpoints: ticket search, ticket->contact associations, contact batch read/update."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from . import seed
+from .errors import ApiError, batch_error
+from .routing import Context, Request, Response
+from .search import search_tickets
+from .values import iso_ms, normalize_value, now_ms
+
+MAX_ASSOCIATION_INPUTS: Final = 1000
+MAX_BATCH_INPUTS: Final = 100
+
+
+def _inputs(body: Any, limit: int, *, need_props: bool = False) -> list[dict[str, Any]]:
+    """The validated "inputs" list of a batch body (400 on shape or size problems)."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        raise ApiError(400, "Invalid input JSON: expected an object with an 'inputs' list.")
+    inputs: list[dict[str, Any]] = body["inputs"]
+    if len(inputs) > limit:
+        raise ApiError(400, f"Batch input size {len(inputs)} exceeds the maximum of {limit}.",
+                       context={"maxInputs": [str(limit)]})
+    for item in inputs:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str | int):
+            raise ApiError(400, "Invalid input JSON: every input needs an 'id'.")
+        if need_props and not isinstance(item.get("properties"), dict):
+            raise ApiError(400, "Invalid input JSON: every input needs a 'properties' object.")
+    return inputs
+
+
+def _batch(results: list[dict[str, Any]], errors: list[dict[str, Any]],
+           started: int) -> Response:
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results,
+                            "startedAt": iso_ms(started), "completedAt": iso_ms(now_ms())}
+    if errors:
+        body["numErrors"] = len(errors)
+        body["errors"] = errors
+        return Response(207, body)
+    return Response(200, body)
+
+
+def search(ctx: Context, req: Request) -> Response:
+    return Response(200, search_tickets(ctx.state, req.body, req.base_url))
+
+
+def ticket_contacts_read(ctx: Context, req: Request) -> Response:
+    """v4 batch read: each ticket's contacts (typeId 16); unknown or bare tickets -> 207."""
+    started = now_ms()
+    inputs = _inputs(req.body, MAX_ASSOCIATION_INPUTS)
+    results: list[dict[str, Any]] = []
+    unknown: list[str] = []
+    bare: list[str] = []
+    state = ctx.state
+    with state.lock:
+        for item in inputs:
+            tid = str(item["id"])
+            if tid not in state.tickets:
+                unknown.append(tid)
+                continue
+            linked = state.ticket_contacts.get(tid)
+            if not linked:
+                bare.append(tid)
+                continue
+            results.append({"from": {"id": tid}, "to": [{
+                "toObjectId": int(cid),
+                "associationTypes": [{"category": "HUBSPOT_DEFINED",
+                                      "typeId": seed.TICKET_TO_CONTACT_TYPE_ID, "label": None}],
+            } for cid in dict.fromkeys(linked)]})
+    errors = []
+    if unknown:
+        errors.append(batch_error(
+            "OBJECT_NOT_FOUND", f"Could not find tickets with ids {', '.join(unknown)}.",
+            {"fromObjectId": unknown}, "crm.associations.OBJECT_NOT_FOUND"))
+    if bare:
+        errors.append(batch_error(
+            "OBJECT_NOT_FOUND", f"No contacts are associated with tickets {', '.join(bare)}.",
+            {"fromObjectId": bare}, "crm.associations.NO_ASSOCIATIONS_FOUND"))
+    return _batch(results, errors, started)
+
+
+def _missing_contacts(ids: list[str]) -> dict[str, Any]:
+    return batch_error(
+        "OBJECT_NOT_FOUND",
+        "Could not get some CONTACT objects, they may be deleted or not exist. "
+        "Check that ids are valid.", {"ids": ids})
+
+
+def contacts_read(ctx: Context, req: Request) -> Response:
+    """Batch read by id (or by idProperty=email); unknown ids -> 207 OBJECT_NOT_FOUND."""
+    started = now_ms()
+    inputs = _inputs(req.body, MAX_BATCH_INPUTS)
+    requested = req.body.get("properties")
+    id_property = req.body.get("idProperty")
+    if id_property not in (None, "", "hs_object_id", "email"):
+        raise ApiError(400, f"Property '{id_property}' is not a unique identifier property.")
+    state = ctx.state
+    with state.lock:
+        props = state.properties["contacts"]
+        if isinstance(requested, list) and requested:
+            names = [n for n in dict.fromkeys([*requested, *seed.CONTACT_ALWAYS]) if n in props]
+        else:
+            names = list(seed.CONTACT_DEFAULT_PROPERTIES)
+        results, missing = [], []
+        for item in inputs:
+            key = str(item["id"])
+            cid = state.contact_by_email(key) if id_property == "email" else key
+            if cid is None or cid not in state.contacts:
+                missing.append(key)
+            else:
+                results.append(state.contacts[cid].public(names))
+    return _batch(results, [_missing_contacts(missing)] if missing else [], started)
+
+
+def contacts_update(ctx: Context, req: Request) -> Response:
+    """Batch update: any bad property/value fails the whole request (400), like HubSpot."""
+    started = now_ms()
+    inputs = _inputs(req.body, MAX_BATCH_INPUTS, need_props=True)
+    ids = [str(i["id"]) for i in inputs]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise ApiError(400, f"Duplicate IDs found in batch input: {dupes}. IDs must be unique",
+                       context={"ids": dupes})
+    state = ctx.state
+    with state.lock:
+        defs = state.properties["contacts"]
+        problems: list[dict[str, Any]] = []
+        planned: list[tuple[str, dict[str, str | None]]] = []
+        for item in inputs:
+            values: dict[str, str | None] = {}
+            for name, raw in item["properties"].items():
+                value, problem = normalize_value(defs.get(name), name, raw)
+                if problem is not None:
+                    problems.append(problem)
+                values[name] = value
+            planned.append((str(item["id"]), values))
+        if problems:
+            raise _invalid_values(problems)
+        results, missing = [], []
+        for cid, values in planned:
+            if cid not in state.contacts:
+                missing.append(cid)
+                continue
+            rec = state.update_contact(cid, values)
+            results.append(rec.public([*values, *seed.CONTACT_ALWAYS]))
+    return _batch(results, [_missing_contacts(missing)] if missing else [], started)
+
+
+def _invalid_values(problems: list[dict[str, Any]]) -> ApiError:
+    return ApiError(
+        400, "Property values were not valid: " + json.dumps(problems, ensure_ascii=False),
+        "VALIDATION_ERROR",
+        errors=[{"message": p["message"], "code": p["error"],
+                 "context": {"propertyName": [p["name"]]}} for p in problems],
+        context={"properties": sorted({p["name"] for p in problems})})

@@ -1,0 +1,57 @@
+"""The endpoint table: every path the sandbox serves, as hubspot-api-client 12 calls it.
+
+Kept as data (like the adapter's own path table) so a move to HubSpot's date-versioned
+paths is one edit here.
+"""
+
+from __future__ import annotations
+
+from . import admin, crm_handlers, schema_handlers
+from .routing import Route, Router
+
+_TICKETS = ("tickets",)
+_CONTACTS_READ = ("crm.objects.contacts.read",)
+_CONTACTS_WRITE = ("crm.objects.contacts.write",)
+_SCHEMA_SCOPES = {
+    "contacts": (("crm.schemas.contacts.read",), ("crm.schemas.contacts.write",)),
+    "tickets": (_TICKETS, _TICKETS),
+}
+
+
+def _property_routes() -> list[Route]:
+    routes = []
+    for obj, (read, write) in _SCHEMA_SCOPES.items():
+        base = f"/crm/v3/properties/{obj}"
+        routes += [
+            Route("GET", base, schema_handlers.properties, scopes=read),
+            Route("POST", base, schema_handlers.property_create, scopes=write),
+            Route("GET", f"{base}/{{name}}", schema_handlers.property_by_name, scopes=read),
+            Route("GET", f"{base}/groups", schema_handlers.groups, scopes=read),
+            Route("POST", f"{base}/groups", schema_handlers.group_create, scopes=write),
+            Route("GET", f"{base}/groups/{{name}}", schema_handlers.group_by_name, scopes=read),
+        ]
+    return routes
+
+
+ROUTES: list[Route] = [
+    Route("GET", "/crm/v3/pipelines/tickets", schema_handlers.pipelines, scopes=_TICKETS),
+    Route("GET", "/crm/v3/pipelines/tickets/{pipelineId}", schema_handlers.pipeline,
+          scopes=_TICKETS),
+    Route("POST", "/crm/v3/objects/tickets/search", crm_handlers.search, kind="search",
+          scopes=_TICKETS),
+    Route("POST", "/crm/v4/associations/tickets/contacts/batch/read",
+          crm_handlers.ticket_contacts_read, scopes=_TICKETS + _CONTACTS_READ),
+    Route("POST", "/crm/v3/objects/contacts/batch/read", crm_handlers.contacts_read,
+          scopes=_CONTACTS_READ),
+    Route("POST", "/crm/v3/objects/contacts/batch/update", crm_handlers.contacts_update,
+          scopes=_CONTACTS_WRITE),
+    *_property_routes(),
+    Route("POST", "/oauth/v2/private-apps/get/access-token-info",
+          schema_handlers.access_token_info, kind="oauth"),
+    Route("POST", "/_sandbox/tickets", admin.create_ticket, kind="admin"),
+    Route("GET", "/_sandbox/tickets/{id}", admin.get_ticket, kind="admin"),
+    Route("POST", "/_sandbox/tickets/{id}/close", admin.close_ticket, kind="admin"),
+    Route("GET", "/_sandbox/contacts/{id}", admin.get_contact, kind="admin"),
+]
+
+ROUTER = Router(ROUTES)

@@ -1,0 +1,182 @@
+"""Static seed data for the HubSpot sandbox: pipelines, property definitions, names.
+
+Kept as plain data (no behaviour) so the state module stays about state, and so the
+defaults that tests and the demo rely on are visible in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+EPOCH_ISO: Final = "2024-01-02T09:00:00.000Z"
+"""createdAt/updatedAt of everything HubSpot itself defines (default pipelines, properties)."""
+
+DEFAULT_TOKEN: Final = "sandbox-token"  # noqa: S105 - the public, fixed local demo token
+DEFAULT_SCOPES: Final = (
+    "tickets",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.schemas.contacts.read",
+    "crm.schemas.contacts.write",
+    "crm.lists.read",
+)
+HUB_ID: Final = 20260101
+APP_ID: Final = 4242001
+USER_ID: Final = 7700001
+DAILY_LIMIT: Final = 625_000
+
+TICKET_TO_CONTACT_TYPE_ID: Final = 16
+
+# (pipeline id, label, [(stage id, label, ticketState)])
+PIPELINES: Final[tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...]] = (
+    ("0", "Support Pipeline", (
+        ("1", "New", "OPEN"),
+        ("2", "Waiting on contact", "OPEN"),
+        ("3", "Waiting on us", "OPEN"),
+        ("4", "Closed", "CLOSED"),
+    )),
+    ("5", "Billing", (
+        ("6", "Open", "OPEN"),
+        ("7", "Resolved", "CLOSED"),
+        ("8", "Rejected", "CLOSED"),
+    )),
+)
+
+OWNER_IDS: Final = ("71000001", "71000002", "71000003", "71000004", "71000005")
+TEAM_IDS: Final = ("4100001", "4100002", "4100003")
+PRIORITIES: Final = ("LOW", "MEDIUM", "HIGH", "URGENT")
+
+LANGUAGE_OPTIONS: Final = (
+    ("en", "English"), ("fr", "French"), ("nb", "Norwegian Bokmål"), ("de", "German"),
+    ("es", "Spanish"), ("it", "Italian"), ("nl", "Dutch"), ("pt-br", "Portuguese - Brazil"),
+    ("sv", "Swedish"), ("da", "Danish"), ("fi", "Finnish"), ("ja", "Japanese"),
+)
+
+# language -> (first names, last names, mail domains)
+PEOPLE: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]] = {
+    "en": (("Olivia", "James", "Amelia", "Noah", "Grace", "Oliver", "Emily", "Harry"),
+           ("Smith", "Johnson", "Brown", "Taylor", "Walker", "Wright", "Clarke"),
+           ("example.com", "example.co.uk")),
+    "fr": (("Léa", "Hugo", "Chloé", "Louis", "Camille", "Gabriel", "Inès", "Raphaël"),
+           ("Martin", "Bernard", "Dubois", "Lefèvre", "Moreau", "Girard", "Rousseau"),
+           ("exemple.fr", "example.fr")),
+    "nb": (("Nora", "Jakob", "Ingrid", "Emil", "Sofie", "Aksel", "Solveig", "Håkon"),
+           ("Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Berg", "Dahl"),
+           ("eksempel.no", "example.no")),
+    "de": (("Mia", "Lukas", "Hannah", "Jonas", "Lena", "Felix", "Jürgen", "Sophie"),
+           ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Krüger"),
+           ("beispiel.de", "example.de")),
+    "es": (("Lucía", "Mateo", "Sofía", "Martín", "Valeria", "Diego", "Carmen", "Álvaro"),
+           ("García", "Fernández", "González", "Rodríguez", "López", "Martínez", "Núñez"),
+           ("ejemplo.es", "example.es")),
+}
+LANGUAGE_WEIGHTS: Final = (("en", 45), ("fr", 15), ("nb", 12), ("de", 15), ("es", 13))
+
+SUBJECTS: Final = (
+    "Cannot log in", "Refund request", "Invoice shows the wrong amount", "Export fails",
+    "Password reset mail never arrives", "App crashes on start", "Change billing address",
+    "Feature question", "Slow dashboard", "Duplicate charge", "Cancel subscription",
+    "Integration stopped syncing",
+)
+
+
+def _prop(
+    name: str, label: str, type_: str, field_type: str, *, group: str = "contactinformation",
+    read_only: bool = False, options: tuple[tuple[str, str], ...] = (), unique: bool = False,
+    order: int = -1,
+) -> dict[str, Any]:
+    """One HubSpot-defined property in the v3 Property shape."""
+    return {
+        "name": name, "label": label, "type": type_, "fieldType": field_type,
+        "description": "", "groupName": group,
+        "options": [{"label": lab, "value": val, "displayOrder": i, "hidden": False}
+                    for i, (val, lab) in enumerate(options)],
+        "displayOrder": order, "calculated": False, "externalOptions": False,
+        "hasUniqueValue": unique, "hidden": False, "hubspotDefined": True,
+        "modificationMetadata": {"archivable": not read_only, "readOnlyDefinition": True,
+                                 "readOnlyValue": read_only},
+        "formField": not read_only, "dataSensitivity": "non_sensitive",
+        "createdAt": EPOCH_ISO, "updatedAt": EPOCH_ISO, "archived": False,
+    }
+
+
+LIFECYCLE_OPTIONS: Final = (
+    ("subscriber", "Subscriber"), ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing Qualified Lead"),
+    ("salesqualifiedlead", "Sales Qualified Lead"), ("opportunity", "Opportunity"),
+    ("customer", "Customer"), ("evangelist", "Evangelist"), ("other", "Other"),
+)
+OWNER_OPTIONS: Final = tuple((o, f"Owner {o}") for o in OWNER_IDS)
+
+
+def contact_properties() -> list[dict[str, Any]]:
+    """The default contact properties a fresh portal has (the subset the project touches)."""
+    return [
+        _prop("email", "Email", "string", "text", unique=True),
+        _prop("firstname", "First Name", "string", "text"),
+        _prop("lastname", "Last Name", "string", "text"),
+        _prop("phone", "Phone Number", "string", "phonenumber"),
+        _prop("company", "Company Name", "string", "text"),
+        _prop("jobtitle", "Job Title", "string", "text"),
+        _prop("city", "City", "string", "text"),
+        _prop("country", "Country/Region", "string", "text"),
+        _prop("hs_language", "Preferred language", "enumeration", "select",
+              options=LANGUAGE_OPTIONS),
+        _prop("lifecyclestage", "Lifecycle Stage", "enumeration", "radio",
+              options=LIFECYCLE_OPTIONS),
+        _prop("hubspot_owner_id", "Contact owner", "enumeration", "select",
+              options=OWNER_OPTIONS),
+        _prop("hs_email_optout", "Unsubscribed from all email", "enumeration",
+              "booleancheckbox", options=(("true", "Yes"), ("false", "No")), read_only=True),
+        _prop("createdate", "Create Date", "datetime", "date", read_only=True),
+        _prop("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
+        _prop("hs_object_id", "Record ID", "number", "number", read_only=True, unique=True),
+        _prop("hs_feedback_last_nps_rating", "Last NPS survey rating", "enumeration", "select",
+              group="feedback_information",
+              options=tuple((str(i), str(i)) for i in range(11)), read_only=True),
+        _prop("hs_feedback_last_survey_date", "Last NPS survey date", "datetime", "date",
+              group="feedback_information", read_only=True),
+    ]
+
+
+def ticket_properties() -> list[dict[str, Any]]:
+    """The default ticket properties the search API and the adapter use."""
+    pipeline_opts = tuple((pid, label) for pid, label, _ in PIPELINES)
+    stage_opts = tuple((sid, label) for _, _, stages in PIPELINES for sid, label, _ in stages)
+    group = "ticketinformation"
+    return [
+        _prop("subject", "Ticket name", "string", "text", group=group),
+        _prop("content", "Ticket description", "string", "textarea", group=group),
+        _prop("hs_pipeline", "Pipeline", "enumeration", "select", group=group,
+              options=pipeline_opts),
+        _prop("hs_pipeline_stage", "Ticket status", "enumeration", "select", group=group,
+              options=stage_opts),
+        _prop("closed_date", "Close date", "datetime", "date", group=group, read_only=True),
+        _prop("hubspot_owner_id", "Ticket owner", "enumeration", "select", group=group,
+              options=OWNER_OPTIONS),
+        _prop("hubspot_team_id", "HubSpot Team", "enumeration", "select", group=group,
+              options=tuple((t, f"Team {t}") for t in TEAM_IDS)),
+        _prop("hs_ticket_priority", "Priority", "enumeration", "select", group=group,
+              options=tuple((p, p.title()) for p in PRIORITIES)),
+        _prop("createdate", "Create date", "datetime", "date", group=group, read_only=True),
+        _prop("hs_lastmodifieddate", "Last modified date", "datetime", "date", group=group,
+              read_only=True),
+        _prop("hs_object_id", "Ticket ID", "number", "number", group=group, read_only=True),
+    ]
+
+
+PROPERTY_GROUPS: Final = {
+    "contacts": (("contactinformation", "Contact information"),
+                 ("feedback_information", "Feedback information")),
+    "tickets": (("ticketinformation", "Ticket information"),),
+}
+
+TICKET_DEFAULT_PROPERTIES: Final = (
+    "content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline",
+    "hs_pipeline_stage", "hs_ticket_priority", "subject",
+)
+TICKET_ALWAYS: Final = ("hs_object_id", "createdate", "hs_lastmodifieddate")
+CONTACT_DEFAULT_PROPERTIES: Final = (
+    "createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname",
+)
+CONTACT_ALWAYS: Final = ("hs_object_id", "createdate", "lastmodifieddate")

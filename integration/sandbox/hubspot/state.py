@@ -1,0 +1,250 @@
+"""The sandbox portal's data: pipelines, properties, contacts, tickets, associations.
+
+One lock guards everything: the HTTP server is threaded and tests mutate state from the
+test thread while the client reads it over HTTP.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+import unicodedata
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from . import seed as data
+from .values import iso_ms, now_ms, to_ms
+
+Props = dict[str, str | None]
+
+
+class Record:
+    """One CRM object: id, property values (strings) and its two timestamps in epoch ms."""
+
+    __slots__ = ("created_ms", "id", "props", "updated_ms")
+
+    def __init__(self, id_: str, props: Props, created_ms: int, updated_ms: int) -> None:
+        self.id = id_
+        self.props = props
+        self.created_ms = created_ms
+        self.updated_ms = updated_ms
+
+    def public(self, names: Iterable[str]) -> dict[str, Any]:
+        """The v3 SimplePublicObject shape with just the given properties."""
+        props = self.props
+        return {
+            "id": self.id,
+            "properties": {n: props.get(n) for n in names},
+            "createdAt": iso_ms(self.created_ms),
+            "updatedAt": iso_ms(self.updated_ms),
+            "archived": False,
+        }
+
+
+def _pipelines() -> list[dict[str, Any]]:
+    out = []
+    for order, (pid, label, stages) in enumerate(data.PIPELINES):
+        out.append({
+            "id": pid, "label": label, "displayOrder": order,
+            "createdAt": data.EPOCH_ISO, "updatedAt": data.EPOCH_ISO, "archived": False,
+            "stages": [{
+                "id": sid, "label": slabel, "displayOrder": i,
+                "metadata": {"ticketState": state},
+                "createdAt": data.EPOCH_ISO, "updatedAt": data.EPOCH_ISO, "archived": False,
+                "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+            } for i, (sid, slabel, state) in enumerate(stages)],
+        })
+    return out
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+class HubSpotState:
+    """In-memory HubSpot portal. Build with `HubSpotState()` (empty) or `.seeded(...)`."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.pipelines = _pipelines()
+        self.stages: dict[str, tuple[str, str]] = {
+            s["id"]: (p["id"], s["metadata"]["ticketState"])
+            for p in self.pipelines for s in p["stages"]}
+        self.properties: dict[str, dict[str, dict[str, Any]]] = {
+            "contacts": {p["name"]: p for p in data.contact_properties()},
+            "tickets": {p["name"]: p for p in data.ticket_properties()},
+        }
+        self.groups: dict[str, dict[str, dict[str, Any]]] = {
+            obj: {name: {"name": name, "label": label, "displayOrder": -1, "archived": False}
+                  for name, label in groups}
+            for obj, groups in data.PROPERTY_GROUPS.items()}
+        self.contacts: dict[str, Record] = {}
+        self.tickets: dict[str, Record] = {}
+        self.ticket_contacts: dict[str, list[str]] = {}
+        self.version = 0
+        """Bumped on every ticket change so search can cache sorted result lists."""
+        self.search_cache: dict[str, tuple[int, list[str]]] = {}
+        self._next_contact = 1
+        self._next_ticket = 1001
+
+    # ----------------------------------------------------------------- writes
+    def create_contact(self, email: str | None, firstname: str, lastname: str,
+                       language: str | None = "en", *, created_at: datetime | None = None) -> str:
+        """Add a contact; returns its id (a numeric string)."""
+        created = to_ms(created_at) if created_at else now_ms()
+        with self.lock:
+            cid = str(self._next_contact)
+            self._next_contact += 1
+            self.contacts[cid] = Record(cid, {
+                "email": email, "firstname": firstname, "lastname": lastname,
+                "hs_language": language, "createdate": iso_ms(created),
+                "lastmodifieddate": iso_ms(created), "hs_object_id": cid,
+            }, created, created)
+            return cid
+
+    def create_ticket(  # noqa: PLR0917 - the signature tests and the demo code against
+            self, subject: str, contact_id: str | None, pipeline: str = "0",
+                      closed_at: datetime | None = None, owner_id: str | None = None,
+                      team_id: str | None = None, *, created_at: datetime | None = None,
+                      content: str | None = None, priority: str | None = None) -> str:
+        """Add a ticket (closed when `closed_at` is given) associated to `contact_id` if any."""
+        closed = to_ms(closed_at) if closed_at else None
+        if created_at is not None:
+            created = to_ms(created_at)
+        else:
+            created = now_ms() if closed is None else min(now_ms(), closed - 3_600_000)
+        with self.lock:
+            if pipeline not in {p["id"] for p in self.pipelines}:
+                raise KeyError(f"unknown pipeline {pipeline!r}")
+            stage = self.closed_stage(pipeline) if closed is not None else self.open_stage(pipeline)
+            return self._add_ticket(
+                subject, [contact_id] if contact_id else None, pipeline, stage, created=created,
+                closed=closed, owner_id=owner_id, team_id=team_id, content=content,
+                priority=priority)
+
+    def _add_ticket(self, subject: str, contact_ids: list[str] | None, pipeline: str,
+                    stage: str, *, created: int, closed: int | None, owner_id: str | None,
+                    team_id: str | None, content: str | None, priority: str | None) -> str:
+        tid = str(self._next_ticket)
+        self._next_ticket += 1
+        updated = closed if closed is not None and closed > created else created
+        self.tickets[tid] = Record(tid, {
+            "subject": subject, "content": content, "hs_pipeline": pipeline,
+            "hs_pipeline_stage": stage,
+            "closed_date": iso_ms(closed) if closed is not None else None,
+            "hubspot_owner_id": owner_id, "hubspot_team_id": team_id,
+            "hs_ticket_priority": priority, "createdate": iso_ms(created),
+            "hs_lastmodifieddate": iso_ms(updated), "hs_object_id": tid,
+        }, created, updated)
+        if contact_ids:
+            self.ticket_contacts[tid] = list(contact_ids)
+        self.version += 1
+        return tid
+
+    def close_ticket(self, ticket_id: str, at: datetime | None = None) -> dict[str, Any]:
+        """Move a ticket to its pipeline's closed stage and stamp closed_date; returns it."""
+        closed = to_ms(at) if at else now_ms()
+        with self.lock:
+            rec = self.tickets[ticket_id]
+            rec.props["hs_pipeline_stage"] = self.closed_stage(rec.props["hs_pipeline"] or "0")
+            rec.props["closed_date"] = iso_ms(closed)
+            rec.updated_ms = max(closed, rec.created_ms)
+            rec.props["hs_lastmodifieddate"] = iso_ms(rec.updated_ms)
+            self.version += 1
+            return self.ticket(ticket_id)
+
+    def associate(self, ticket_id: str, contact_id: str) -> None:
+        with self.lock:
+            self.ticket_contacts.setdefault(ticket_id, []).append(contact_id)
+
+    def update_contact(self, contact_id: str, values: Props) -> Record:
+        """Apply already-validated values (None clears) and bump lastmodifieddate."""
+        with self.lock:
+            rec = self.contacts[contact_id]
+            rec.props.update(values)
+            rec.updated_ms = max(now_ms(), rec.created_ms)
+            rec.props["lastmodifieddate"] = iso_ms(rec.updated_ms)
+            return rec
+
+    # ------------------------------------------------------------------ reads
+    def contact(self, contact_id: str) -> dict[str, Any]:
+        """A contact with every defined property (unset ones as null)."""
+        with self.lock:
+            rec = self.contacts[contact_id]
+            names = sorted(set(self.properties["contacts"]) | set(rec.props))
+            return rec.public(names)
+
+    def ticket(self, ticket_id: str) -> dict[str, Any]:
+        with self.lock:
+            rec = self.tickets[ticket_id]
+            return rec.public(sorted(self.properties["tickets"]))
+
+    def contact_by_email(self, email: str) -> str | None:
+        with self.lock:
+            wanted = email.lower()
+            for rec in self.contacts.values():
+                if (rec.props.get("email") or "").lower() == wanted:
+                    return rec.id
+            return None
+
+    def open_stage(self, pipeline: str) -> str:
+        return next(s for s, (p, st) in self.stages.items() if p == pipeline and st == "OPEN")
+
+    def closed_stage(self, pipeline: str) -> str:
+        return next(s for s, (p, st) in self.stages.items() if p == pipeline and st == "CLOSED")
+
+    def properties_copy(self, object_type: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(list(self.properties[object_type].values()))
+
+    # ---------------------------------------------------------------- seeding
+    @classmethod
+    def seeded(cls, tickets: int = 50, contacts: int = 40, seed: int = 1,
+               now: datetime | None = None) -> HubSpotState:
+        """A realistic portal: multilingual contacts, ~80 % of tickets closed in the last days.
+
+        Deterministic for a given (tickets, contacts, seed, now); fast enough for 10,000+ tickets.
+        """
+        state = cls()
+        rng = random.Random(seed)  # noqa: S311 - reproducible fake data, not secrets
+        now_ = to_ms(now or datetime.now(UTC))
+        day = 86_400_000
+        langs = [lang for lang, w in data.LANGUAGE_WEIGHTS for _ in range(w)]
+        contact_ids: list[str] = []
+        for i in range(contacts):
+            lang = rng.choice(langs)
+            firsts, lasts, domains = data.PEOPLE[lang]
+            first, last = rng.choice(firsts), rng.choice(lasts)
+            email = None if rng.random() < 0.05 else (
+                f"{_ascii(first)}.{_ascii(last)}{i + 1}@{rng.choice(domains)}")
+            created = now_ - rng.randrange(30 * day, 400 * day)
+            contact_ids.append(state.create_contact(
+                email, first, last, lang,
+                created_at=datetime.fromtimestamp(created / 1000, UTC)))
+        open_stages = {p: [s for s, (pp, st) in state.stages.items() if pp == p and st == "OPEN"]
+                       for p in ("0", "5")}
+        closed_stages = {p: [s for s, (pp, st) in state.stages.items()
+                             if pp == p and st == "CLOSED"] for p in ("0", "5")}
+        for _ in range(tickets):
+            pipeline = "0" if rng.random() < 0.8 else "5"
+            created = now_ - rng.randrange(day // 2, 30 * day)
+            closed: int | None = None
+            if rng.random() < 0.8:
+                closed = min(created + rng.randrange(600_000, 5 * day), now_ - 60_000)
+                closed = max(closed, created + 60_000)
+            stage = rng.choice(closed_stages[pipeline] if closed else open_stages[pipeline])
+            roll = rng.random()
+            linked: list[str] = []
+            if contact_ids and roll >= 0.05:
+                linked.append(rng.choice(contact_ids))
+                if roll > 0.96:
+                    linked.append(rng.choice(contact_ids))
+            state._add_ticket(
+                rng.choice(data.SUBJECTS), linked, pipeline, stage, created=created,
+                closed=closed, owner_id=rng.choice(data.OWNER_IDS),
+                team_id=rng.choice(data.TEAM_IDS), content="Customer wrote in about this.",
+                priority=rng.choice(data.PRIORITIES))
+        return state
+
