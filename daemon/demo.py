@@ -166,7 +166,7 @@ def _run_customers(rt: Runtime, state: HubSpotState, sink: LocalMailSink, rng: r
     expected = sum(1 for c in CUSTOMERS if c[2])
     contact_ids = []
     for subject, first, address, language, pipeline in CUSTOMERS:
-        contact = state.create_contact(address, first, "", language)
+        contact = state.create_contact(address or None, first, "", language)
         contact_ids.append(contact)
         ticket = state.create_ticket(subject, contact, pipeline=pipeline)
         state.close_ticket(ticket, at=datetime.now(UTC))

@@ -1,0 +1,114 @@
+"""The whole HubSpot loop: a ticket closes, a survey goes out, the answer lands on the contact."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+
+from .conftest import Loop
+
+LINK = re.compile(r"http://testserver(/r/[A-Za-z0-9._-]+/(\d+))")
+
+
+def links_in(loop: Loop, index: int) -> dict[int, str]:
+    body = loop.sink.messages[index].get_body(("plain",))
+    assert body is not None
+    return {int(score): path for path, score in LINK.findall(body.get_content())}
+
+
+def test_ticket_to_contact_properties(loop: Loop) -> None:
+    """Close → poll → wait for the delay → mail → click + comment → write-back, end to end."""
+    ticket, contact = loop.close_ticket("ada@example.com")
+    _, no_mail_contact = loop.close_ticket(None, first="Bob")
+
+    polled = loop.rt.poll()["hubspot"]
+    assert (polled.queued, dict(polled.skipped)) == (1, {"no_email": 1})
+
+    assert loop.rt.dispatch().sent == 0  # the program's delay has not passed
+    loop.clock.advance(timedelta(hours=1))
+    assert loop.rt.dispatch().sent == 1
+    assert [m["To"] for m in loop.sink.messages] == ["ada@example.com"]
+
+    links = links_in(loop, 0)
+    assert sorted(links) == [1, 2, 3, 4, 5]
+    with TestClient(loop.rt.web_app()) as web:
+        assert web.get(links[2]).status_code == 200  # a mail scanner: records nothing
+        assert loop.rt.store.counts().get("responses", 0) == 0
+        answered = web.post(links[4])
+        assert answered.status_code == 200  # followed the redirect to the comment page
+        web.post(str(answered.url), data={"comment": "Fixed in one reply, thanks"})
+
+    written = loop.rt.write_back()["hubspot"]
+    assert written.contacts == 1
+    props = loop.state.contact(contact)
+    assert props["cl_csat_last_rating"] == "4"
+    assert props["cl_csat_last_comment"] == "Fixed in one reply, thanks"
+    assert props["cl_csat_last_category"] == "satisfied"
+    assert props["cl_csat_last_answered_at"]
+    assert props["cl_csat_last_sent_at"]
+    assert not any(v for k, v in loop.state.contact(no_mail_contact).items()
+                   if k.startswith("cl_"))
+
+    send = loop.rt.store.get_send(1)
+    assert send is not None
+    assert (send.ticket_id, send.owner_id, send.team_id) == (ticket, "77", "9")
+
+
+def test_api_economy_and_idempotent_polls(loop: Loop) -> None:
+    """40 tickets cost a handful of calls; polling again reads nothing new and queues nothing."""
+    for i in range(40):
+        loop.close_ticket(f"customer{i}@example.com")
+    first = loop.rt.poll()["hubspot"]
+    assert first.queued == 40
+    calls_after_first = loop.sandbox.total_calls()
+    assert calls_after_first <= 4  # pipelines, one search page, one association read, contacts
+
+    again = loop.rt.poll()["hubspot"]
+    assert again.queued == 0
+    assert loop.rt.store.counts()["sends.pending"] == 40
+
+    loop.clock.advance(timedelta(hours=1))
+    assert loop.rt.dispatch().sent == 40
+    loop.sandbox.reset_calls()
+    loop.rt.write_back()
+    assert loop.sandbox.calls["POST /crm/v3/objects/contacts/batch/update"] == 1
+
+
+def test_latest_answer_wins_and_write_back_survives_errors(loop: Loop) -> None:
+    """Two clicks → the second is written; a 503 then a 429 delay the write, lose nothing."""
+    _, contact = loop.close_ticket("eve@example.com")
+    loop.rt.poll()
+    loop.clock.advance(timedelta(hours=1))
+    loop.rt.dispatch()
+    links = links_in(loop, 0)
+    with TestClient(loop.rt.web_app()) as web:
+        web.post(links[2])
+        web.post(links[5])
+    assert loop.rt.store.counts()["responses"] == 1
+
+    loop.sandbox.fail_next(20, 503, path_prefix="/crm/v3/objects/contacts/batch/update")
+    deferred = loop.rt.write_back()
+    assert "hubspot" not in deferred or deferred["hubspot"].rows == 0
+    assert loop.state.contact(contact).get("cl_csat_last_rating") in (None, "")
+    assert loop.rt.store.counts()["writebacks.pending"] >= 1
+
+    loop.sandbox.fail_next(0, 503)
+    loop.clock.advance(timedelta(hours=2))
+    loop.rt.write_back()
+    assert loop.state.contact(contact)["cl_csat_last_rating"] == "5"
+    assert loop.state.contact(contact)["cl_csat_last_category"] == "satisfied"
+    assert loop.rt.store.counts().get("writebacks.pending", 0) == 0
+
+
+def test_suppressed_contact_is_never_mailed(loop: Loop) -> None:
+    """An unsubscribed address is skipped at dispatch with the reason recorded."""
+    loop.close_ticket("gone@example.com")
+    loop.rt.poll()
+    loop.rt.store.suppress("Gone@Example.com ", "unsubscribed", loop.clock.now)
+    loop.clock.advance(timedelta(hours=1))
+    result = loop.rt.dispatch()
+    assert (result.sent, dict(result.skipped)) == (0, {"suppressed": 1})
+    assert loop.sink.messages == []
+    assert loop.rt.store.counts()["skipped.suppressed"] == 1
