@@ -18,6 +18,7 @@ from email.utils import format_datetime, make_msgid
 
 from daemon.i18n import Translator, jinja_environment, translator, wording
 from daemon.surveys import Program, SurveyType
+from daemon.web.links import score_url
 from daemon.web.tokens import TokenSigner
 
 _TEMPLATES = "daemon.delivery"
@@ -58,7 +59,6 @@ def score_links(
     program: Program, token: str, public_url: str, tr: Translator, *, low: str, high: str
 ) -> list[ScoreLink]:
     """The links for every point of the program's scale, lowest first."""
-    base = public_url.rstrip("/")
     points = program.scale.points
     links = []
     for score in points:
@@ -67,7 +67,7 @@ def score_links(
             label = f"{label}, {low}"
         elif score == points[-1]:
             label = f"{label}, {high}"
-        links.append(ScoreLink(score, f"{base}/r/{token}/{score}", label))
+        links.append(ScoreLink(score, score_url(public_url, token, score), label))
     return links
 
 

@@ -1,0 +1,15 @@
+"""The URL layout of the response app, in one place for the mail composer and the app."""
+
+from __future__ import annotations
+
+from daemon.web.tokens import TokenSigner
+
+
+def score_url(public_url: str, token: str, score: int) -> str:
+    """The one-click answer link for one score (GET shows a page that POSTs it)."""
+    return f"{public_url.rstrip('/')}/r/{token}/{score}"
+
+
+def unsubscribe_url(public_url: str, signer: TokenSigner, send_id: int) -> str:
+    """The unsubscribe link (and List-Unsubscribe target, RFC 8058 one-click POST)."""
+    return f"{public_url.rstrip('/')}/u/{signer.make(send_id)}"

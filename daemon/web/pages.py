@@ -1,0 +1,109 @@
+"""Rendering of the response pages: localized HTML with a per-response CSP nonce.
+
+The pages are tiny and self-contained (inline CSS and one inline script, no external asset),
+so the Content-Security-Policy can forbid everything else: only the <style> and <script>
+elements carrying this response's nonce run.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+
+from daemon.i18n import N_, Translator, jinja_environment, translator
+
+_TEMPLATES = "daemon.web"
+
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # the token is in the URL: never hand it to a third party
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",  # personal answers, and a token in the URL
+    "X-Robots-Tag": "noindex, nofollow",
+}
+DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+
+def csp(nonce: str) -> str:
+    return (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+@dataclass(frozen=True)
+class ErrorText:
+    status: int
+    title: str
+    message: str
+
+
+ERRORS: dict[str, ErrorText] = {
+    "invalid": ErrorText(
+        400,
+        N_("This link is not valid"),
+        N_("The link may have been cut or changed. Please use the buttons in the e-mail."),
+    ),
+    "expired": ErrorText(
+        410,
+        N_("This survey has closed"),
+        N_("Thank you for your interest: answers to this survey are no longer collected."),
+    ),
+    "score": ErrorText(
+        400,
+        N_("This score is not on the scale"),
+        N_("Please choose a score between %(low)s and %(high)s."),
+    ),
+    "not_found": ErrorText(
+        404,
+        N_("Page not found"),
+        N_("We could not find this page or this survey."),
+    ),
+    "method": ErrorText(
+        405,
+        N_("This action is not allowed"),
+        N_("Please use the buttons in the e-mail or on the page."),
+    ),
+    "too_large": ErrorText(
+        413,
+        N_("Your message is too long"),
+        N_("Please shorten your comment and send it again."),
+    ),
+    "unavailable": ErrorText(
+        503,
+        N_("We could not save your answer right now"),
+        N_("Please try again in a few minutes. Nothing you sent was recorded."),
+    ),
+    "internal": ErrorText(
+        500,
+        N_("Something went wrong"),
+        N_("Please try again in a few minutes."),
+    ),
+}
+
+
+def render(template: str, language: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page in `language`, with the security headers and a fresh CSP nonce."""
+    tr = translator(language)
+    nonce = secrets.token_urlsafe(16)
+    env = jinja_environment(_TEMPLATES, tr.language)
+    html = env.get_template(template).render(lang=tr.language, nonce=nonce, **context)
+    response = HTMLResponse(html, status_code=status)
+    response.headers["Content-Security-Policy"] = csp(nonce)
+    return response
+
+
+def error_page(kind: str, language: str, **variables: Any) -> HTMLResponse:
+    """One of the ERRORS, localized; `variables` fill the message's placeholders."""
+    text = ERRORS[kind]
+    tr: Translator = translator(language)
+    return render(
+        "error.html",
+        tr.language,
+        status=text.status,
+        title=tr.gettext(text.title),
+        message=tr.gettext(text.message, **variables),
+    )

@@ -1,0 +1,84 @@
+"""Fixtures for the response app: a real Store on a temp SQLite file, served by uvicorn on
+127.0.0.1, and an httpx client talking real HTTP to it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from daemon.store import NewSend, Store
+from daemon.surveys import Program, SurveyType
+from daemon.web.app import create_app
+from daemon.web.tokens import TokenSigner
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PROGRAMS = {
+    "nps": Program("nps", SurveyType.NPS, "hubspot", timedelta(0), "Acme"),
+    "csat": Program("csat", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme",
+                    follow_up="What could we do better?"),
+    "ces": Program("ces", SurveyType.CES, "hubspot", timedelta(hours=1), "Acme"),
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def signer() -> TokenSigner:
+    return TokenSigner("test-secret", timedelta(days=30))
+
+
+@pytest.fixture
+def add_send(store: Store) -> Callable[..., int]:
+    """Insert one send and return its id."""
+    counter = iter(range(1, 10_000))
+
+    def add(program: str = "nps", language: str | None = None,
+            email: str | None = "ana@example.test") -> int:
+        n = next(counter)
+        store.add_sends([NewSend(
+            idem_key=f"k{n}", program=program, survey_type=PROGRAMS[program].type.value,
+            source="hubspot", contact_id=f"c{n}", due_at=NOW, created_at=NOW,
+            ticket_id=f"t{n}", email=email, first_name="Ana", language=language,
+        )])
+        ids = [i for i in range(1, n + 5) if (s := store.get_send(i)) and s.idem_key == f"k{n}"]
+        return ids[0]
+
+    return add
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the test thread is not the main thread
+        pass
+
+
+@pytest.fixture
+def client(store: Store, signer: TokenSigner) -> Iterator[httpx.Client]:
+    """Real HTTP to the app under uvicorn on a free port of 127.0.0.1."""
+    app = create_app(store=store, signer=signer, programs=PROGRAMS, clock=lambda: NOW)
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                    lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        yield http
+    server.should_exit = True
+    thread.join(timeout=10)
