@@ -1,0 +1,1 @@
+"""Alembic migration scripts for the state store (loaded by path; see engine.upgrade_to_head)."""

@@ -1,0 +1,86 @@
+"""Shared database fixtures: `store` runs a test on SQLite and on PostgreSQL; `pg_url`.
+
+PostgreSQL comes from CLOSEDLOOP_TEST_PG_URL (start one with `eval "$(bash .ci/postgres.sh)"`).
+Unset, the PostgreSQL cases are skipped locally but fail on CI (CI=true), so CI can never pass
+with PostgreSQL silently untested. Each test session works in its own schema, so runs on a
+shared server do not collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from daemon.store import Store
+
+PG_ENV = "CLOSEDLOOP_TEST_PG_URL"
+_TABLES = "cursors, sends, responses, writebacks, suppressions"
+
+
+def _pg_server_url() -> str:
+    url = os.environ.get(PG_ENV, "")
+    if url:
+        return url
+    hint = f'{PG_ENV} is not set; run: eval "$(bash .ci/postgres.sh)"'
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"PostgreSQL tests cannot be skipped on CI: {hint}", pytrace=False)
+    pytest.skip(hint)
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of an empty PostgreSQL schema private to this test (dropped afterwards)."""
+    server = _pg_server_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _with_search_path(server, schema)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def _pg_session_store() -> Iterator[Store]:
+    """One migrated schema for the whole session; tests get it truncated (fast)."""
+    server = _pg_server_url()
+    schema = f"s_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    store = Store(_with_search_path(server, schema))
+    try:
+        store.migrate()
+        yield store
+    finally:
+        store.dispose()
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty store: a fresh SQLite file, or the session's PostgreSQL schema."""
+    if request.param == "sqlite":
+        sqlite_store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+        sqlite_store.migrate()
+        yield sqlite_store
+        sqlite_store.dispose()
+        return
+    pg_store: Store = request.getfixturevalue("_pg_session_store")
+    with pg_store.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
+    yield pg_store

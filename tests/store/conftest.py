@@ -1,0 +1,50 @@
+"""Store-test helpers: a fixed clock origin, a factory for outbox rows, a second replica."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from daemon.store import NewSend, Store
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+MakeSend = Callable[..., NewSend]
+
+
+@pytest.fixture
+def t0() -> datetime:
+    return T0
+
+
+@pytest.fixture
+def make_send() -> MakeSend:
+    """NewSend with plausible defaults; keyword arguments override any field."""
+
+    def make(key: str, **overrides: Any) -> NewSend:
+        fields: dict[str, Any] = {
+            "idem_key": key,
+            "program": "support-csat",
+            "survey_type": "csat",
+            "source": "hubspot",
+            "contact_id": f"c-{key}",
+            "due_at": T0,
+            "created_at": T0,
+            "ticket_id": f"t-{key}",
+            "email": f"{key}@example.com",
+        }
+        fields.update(overrides)
+        return NewSend(**fields)
+
+    return make
+
+
+@pytest.fixture
+def replica(store: Store) -> Iterator[Store]:
+    """A second Store on the same database: another daemon process, with its own pool."""
+    other = Store(store.engine.url.render_as_string(hide_password=False))
+    yield other
+    other.dispose()
