@@ -103,6 +103,7 @@ def test_resume_reads_only_the_overlap_again(adapter: HubSpotAdapter, state: Hub
     assert [] == pages[0].tickets
 
 
+@pytest.mark.slow
 def test_ten_thousand_results_cap_every_ticket_once(state: HubSpotState,
                                                      policy: RetryPolicy) -> None:
     """10,250 closures (three per second, so ties straddle the restart) come out exactly
@@ -122,9 +123,9 @@ def test_ten_thousand_results_cap_every_ticket_once(state: HubSpotState,
     assert searches > 10_250 // 200  # the restart re-read the boundary page
 
 
-def test_cursor_after_cap_restart_resumes_cleanly(state: HubSpotState,
-                                                   policy: RetryPolicy) -> None:
-    """The cursor of the last page, taken after a cap restart, resumes with no re-yield."""
+def test_last_page_cursor_of_a_long_backlog_resumes_cleanly(state: HubSpotState,
+                                                            policy: RetryPolicy) -> None:
+    """After 600 closures one second apart (200 a page), the last cursor yields nothing new."""
     start = NOW - timedelta(hours=20)
     for i in range(600):
         state.create_ticket(f"t{i}", None, closed_at=start + timedelta(seconds=i))
