@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from daemon.store.answers import AnswersMixin
-from daemon.store.engine import make_engine, parse_url, upgrade_to_head
+from daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
 from daemon.store.records import (
     NewSend,
     NoResponseYet,
@@ -51,7 +51,7 @@ class Store(SendsMixin, AnswersMixin):
 
     def counts(self) -> dict[str, int]:
         """Row counts by state, for `closedloop health`, metrics and run summaries."""
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             result = self.send_counts(conn)
             result.update(self.answer_counts(conn))
         return result

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, RowMapping, Table, func, or_, select, update
 
+from daemon.store.engine import reading
 from daemon.store.records import (
     NoResponseYet,
     ResponseRecord,
@@ -85,7 +86,7 @@ class AnswersMixin:
         return response
 
     def get_response(self, send_id: int) -> ResponseRecord | None:
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(
                 select(RESPONSES).where(RESPONSES.c.send_id == send_id)
             ).mappings().first()
@@ -97,7 +98,7 @@ class AnswersMixin:
         self, source: str, now: datetime, limit: int
     ) -> list[WriteBackRecord]:
         """Pending rows due now, grouped by contact (oldest first) so callers can coalesce."""
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(WRITEBACKS)
                 .where(

@@ -7,6 +7,8 @@ due sends) cannot be interleaved by another process. PostgreSQL is for several r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Any constant works; it only has to be the same for every replica that migrates.
 _MIGRATION_LOCK_ID = 0x0C105ED1
+_READ_ONLY = "closedloop_read_only"
 
 
 def parse_url(url: str) -> URL:
@@ -84,7 +87,18 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_on_begin(conn: Connection) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
     # writes fails with SQLITE_BUSY (busy_timeout does not help) if another writer got in.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Pure reads stay deferred, so under WAL they never wait for a writer.
+    read_only = conn.get_execution_options().get(_READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A transaction that only reads: on SQLite it does not take the write lock."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_READ_ONLY: True})
+        with conn.begin():
+            yield conn
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:

@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy import Connection, Engine, Table, and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from daemon.store.engine import reading
 from daemon.store.records import (
     NewSend,
     SendRecord,
@@ -72,7 +73,7 @@ class SendsMixin:
     # -- cursors ---------------------------------------------------------------------------
 
     def get_cursor(self, source: str, name: str) -> str | None:
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             value: str | None = conn.scalar(
                 select(CURSORS.c.value).where(CURSORS.c.source == source, CURSORS.c.name == name)
             )
@@ -116,13 +117,13 @@ class SendsMixin:
 
     def existing_idem_keys(self, keys: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             for part in chunks(list(dict.fromkeys(keys))):
                 found.update(conn.scalars(select(SENDS.c.idem_key).where(SENDS.c.idem_key.in_(part))))
         return found
 
     def get_send(self, send_id: int) -> SendRecord | None:
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(SENDS).where(SENDS.c.id == send_id)).mappings().first()
         return None if row is None else send_record(row)
 
@@ -275,7 +276,7 @@ class SendsMixin:
             )
 
     def is_suppressed(self, email: str, now: datetime) -> bool:
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             found = conn.scalar(
                 select(
                     exists().where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -98,3 +99,17 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
     """A naive datetime is a caller bug: the store refuses it instead of guessing a zone."""
     with pytest.raises(ValueError, match="naive datetime"):
         store.set_cursor("hubspot", "tickets", "x", datetime(2026, 1, 1))
+
+
+def test_reads_do_not_wait_for_an_open_write(store: Store, replica: Store, t0: datetime) -> None:
+    """While one replica holds a write transaction, another still reads the committed state
+    at once (WAL + deferred read transactions on SQLite, MVCC on PostgreSQL)."""
+    store.set_cursor("hubspot", "tickets", "committed", t0)
+    with store.engine.begin() as writer:
+        writer.execute(text("UPDATE cursors SET value = 'uncommitted'"))
+        started = time.perf_counter()
+        seen = replica.get_cursor("hubspot", "tickets")
+        elapsed = time.perf_counter() - started
+    assert seen == "committed"
+    assert elapsed < 1.0
+    assert replica.get_cursor("hubspot", "tickets") == "uncommitted"
