@@ -1,0 +1,87 @@
+"""ensure_properties and check_online against the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from integration.hubspot import HubSpotAdapter
+from integration.retry import RetryPolicy
+from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from mappings import CrmMapping, load_mapping
+
+TOKEN = "sandbox-token"
+PROPS_GET = "GET /crm/v3/properties/contacts"
+
+
+@pytest.fixture
+def mapping() -> CrmMapping:
+    return load_mapping("hubspot")
+
+
+def test_ensure_properties_creates_then_is_idempotent(adapter: HubSpotAdapter,
+                                                      sandbox: HubSpotSandbox,
+                                                      state: HubSpotState,
+        mapping: CrmMapping) -> None:
+    """First run creates the group and all 17 properties (enumerations with their options);
+    the second creates nothing and costs exactly one GET."""
+    created = adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
+    assert mapping.property_names() == created
+    assert "closedloop_feedback" in state.groups["contacts"]
+    category = state.properties["contacts"]["cl_nps_last_category"]
+    assert ["detractor", "passive", "promoter"] == [o["value"] for o in category["options"]]
+    assert "closedloop_feedback" == category["groupName"]
+
+    sandbox.reset_calls()
+    again = adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
+    assert [] == again
+    assert {PROPS_GET: 1} == dict(sandbox.calls)
+
+
+def test_ensure_properties_creates_only_missing_ones(adapter: HubSpotAdapter,
+                                                     sandbox: HubSpotSandbox,
+        mapping: CrmMapping) -> None:
+    """With the group and one property present, only the others are created, no group POST."""
+    specs = mapping.specs()
+    adapter.ensure_properties(mapping.group_name, mapping.group_label, specs[:1])
+    sandbox.reset_calls()
+
+    created = adapter.ensure_properties(mapping.group_name, mapping.group_label, specs)
+
+    assert mapping.property_names()[1:] == created
+    assert 0 == sandbox.calls["POST /crm/v3/properties/contacts/groups"]
+    assert len(specs) - 1 == sandbox.calls["POST /crm/v3/properties/contacts"]
+
+
+def test_check_online_all_good(with_properties: HubSpotAdapter,
+        mapping: CrmMapping) -> None:
+    """Right token, every scope, every property: ok with no problems."""
+    check = with_properties.check_online(HubSpotAdapter.required_scopes, mapping.property_names())
+    assert (True, [], []) == (check.ok, check.problems, check.missing_properties)
+    assert set(HubSpotAdapter.required_scopes) <= set(check.scopes)
+
+
+def test_check_online_missing_property(adapter: HubSpotAdapter,
+        mapping: CrmMapping) -> None:
+    """Before setup, every mapped property is listed as missing, one problem each."""
+    names = mapping.property_names()
+    check = adapter.check_online(HubSpotAdapter.required_scopes, names)
+    assert not check.ok
+    assert names == check.missing_properties
+    assert f"contact property {names[0]!r} does not exist (run setup)" in check.problems
+
+
+def test_check_online_missing_scope(policy: RetryPolicy) -> None:
+    """A token without crm.schemas.contacts.write is reported by scope name."""
+    scopes = [s for s in HubSpotAdapter.required_scopes if s != "crm.schemas.contacts.write"]
+    with HubSpotSandbox(HubSpotState(), token=TOKEN, scopes=scopes) as sandbox:
+        adapter = HubSpotAdapter("hubspot", TOKEN, sandbox.url, retry=policy)
+        check = adapter.check_online(HubSpotAdapter.required_scopes, [])
+    assert (False, ["token lacks scope 'crm.schemas.contacts.write'"]) == (check.ok,
+                                                                           check.problems)
+
+
+def test_check_online_bad_token(sandbox: HubSpotSandbox, policy: RetryPolicy) -> None:
+    """A token HubSpot does not know gives exactly the 401 problem line."""
+    adapter = HubSpotAdapter("hubspot", "not-the-token", sandbox.url, retry=policy)
+    check = adapter.check_online(HubSpotAdapter.required_scopes, ["cl_nps_last_rating"])
+    assert (False, ["token rejected by HubSpot (401)"]) == (check.ok, check.problems)
