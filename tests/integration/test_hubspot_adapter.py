@@ -38,10 +38,10 @@ def test_contacts_batch_read_leaves_unknown_ids_out(adapter: HubSpotAdapter, sta
     found = adapter.contacts([*ids, "999999"])
 
     assert set(ids) == set(found)
-    assert 3 == sandbox.calls[READ]
+    assert sandbox.calls[READ] == 3
     first = found[ids[0]]
-    assert ("p0@example.com", "F0", "L0", "fr") == (first.email, first.first_name,
-                                                    first.last_name, first.language)
+    actual = (first.email, first.first_name, first.last_name, first.language)
+    assert actual == ("p0@example.com", "F0", "L0", "fr")
 
 
 def test_write_250_updates_in_three_batches(with_properties: HubSpotAdapter,
@@ -52,10 +52,10 @@ def test_write_250_updates_in_three_batches(with_properties: HubSpotAdapter,
 
     result = with_properties.write_contacts([_nps(cid, i % 11) for i, cid in enumerate(ids)])
 
-    assert 3 == sandbox.calls[UPDATE]
+    assert sandbox.calls[UPDATE] == 3
     assert ids == result.written
-    assert {} == result.rejected
-    assert "7" == state.contact(ids[7])["properties"]["cl_nps_last_rating"]
+    assert result.rejected == {}
+    assert state.contact(ids[7])["properties"]["cl_nps_last_rating"] == "7"
 
 
 def test_updates_for_one_contact_are_merged(with_properties: HubSpotAdapter,
@@ -65,7 +65,7 @@ def test_updates_for_one_contact_are_merged(with_properties: HubSpotAdapter,
     (cid,) = _people(state, 1)
     result = with_properties.write_contacts([_nps(cid, 3), _nps(cid, 9)])
     assert [cid] == result.written
-    assert "9" == state.contact(cid)["properties"]["cl_nps_last_rating"]
+    assert state.contact(cid)["properties"]["cl_nps_last_rating"] == "9"
 
 
 def test_partial_failure_207_rejects_only_unknown_contacts(with_properties: HubSpotAdapter,
@@ -74,7 +74,7 @@ def test_partial_failure_207_rejects_only_unknown_contacts(with_properties: HubS
     ids = _people(state, 2)
     result = with_properties.write_contacts([_nps(ids[0], 5), _nps("424242", 6), _nps(ids[1], 8)])
     assert ids == result.written
-    assert ["424242"] == list(result.rejected)
+    assert list(result.rejected) == ["424242"]
     assert result.rejected["424242"].startswith("OBJECT_NOT_FOUND")
 
 
@@ -86,8 +86,8 @@ def test_unknown_property_rejects_the_batch(adapter: HubSpotAdapter, state: HubS
     sandbox.reset_calls()
     with pytest.raises(RecordRejected, match="cl_nope") as caught:
         adapter.write_contacts([ContactUpdate(cid, {"cl_nope": "1"})])
-    assert 400 == caught.value.status
-    assert 1 == sandbox.calls[UPDATE]
+    assert caught.value.status == 400
+    assert sandbox.calls[UPDATE] == 1
 
 
 def test_429_is_retried_after_the_policy_wait(with_properties: HubSpotAdapter,
@@ -103,9 +103,9 @@ def test_429_is_retried_after_the_policy_wait(with_properties: HubSpotAdapter,
     result = with_properties.write_contacts([_nps(cid, 10)])
 
     assert [cid] == result.written
-    assert [10.0] == sleeps
-    assert 2 == sandbox.calls[UPDATE]
-    assert 2 == with_properties.call_count() - before
+    assert sleeps == [10.0]
+    assert sandbox.calls[UPDATE] == 2
+    assert with_properties.call_count() - before == 2
 
 
 def test_retry_after_header_wins_over_the_policy_default(with_properties: HubSpotAdapter,
@@ -116,7 +116,7 @@ def test_retry_after_header_wins_over_the_policy_default(with_properties: HubSpo
     (cid,) = _people(state, 1)
     sandbox.fail_next(1, 429, path_prefix=UPDATE_PATH, retry_after=2)
     with_properties.write_contacts([_nps(cid, 1)])
-    assert [2.0] == sleeps
+    assert sleeps == [2.0]
 
 
 def test_5xx_backs_off_then_succeeds(with_properties: HubSpotAdapter, state: HubSpotState,
@@ -129,8 +129,8 @@ def test_5xx_backs_off_then_succeeds(with_properties: HubSpotAdapter, state: Hub
 
     assert [cid] == with_properties.write_contacts([_nps(cid, 4)]).written
 
-    assert 3 == sandbox.calls[UPDATE]
-    assert 2 == len(sleeps)
+    assert sandbox.calls[UPDATE] == 3
+    assert len(sleeps) == 2
     assert 0.005 <= sleeps[0] <= 0.01  # base 0.01: equal jitter over [0.005, 0.01]
     assert 0.01 <= sleeps[1] <= 0.02
 
@@ -144,7 +144,7 @@ def test_5xx_until_attempts_run_out_raises_transient(with_properties: HubSpotAda
     sandbox.fail_next(5, 503, path_prefix=UPDATE_PATH)
     with pytest.raises(TransientError):
         with_properties.write_contacts([_nps(cid, 4)])
-    assert 4 == sandbox.calls[UPDATE]
+    assert sandbox.calls[UPDATE] == 4
 
 
 @pytest.mark.parametrize("status", [404, 409, 422])
@@ -157,7 +157,7 @@ def test_other_4xx_are_not_retried(adapter: HubSpotAdapter, state: HubSpotState,
     with pytest.raises(RecordRejected) as caught:
         adapter.contacts(ids)
     assert status == caught.value.status
-    assert 1 == sandbox.calls[READ]
+    assert sandbox.calls[READ] == 1
 
 
 def test_bad_token_is_an_auth_error_without_retry(sandbox: HubSpotSandbox,
@@ -166,7 +166,7 @@ def test_bad_token_is_an_auth_error_without_retry(sandbox: HubSpotSandbox,
     adapter = HubSpotAdapter("hubspot", "wrong-token-123", sandbox.url, retry=policy)
     with pytest.raises(AuthError) as caught:
         adapter.contacts(["1"])
-    assert 1 == adapter.call_count()
+    assert adapter.call_count() == 1
     assert "wrong-token-123" not in str(caught.value)
     assert "wrong-token-123" not in repr(adapter)
 
@@ -188,7 +188,7 @@ def test_read_timeout_is_transient_and_retried(silent_port: int, policy: RetryPo
                                                sleep=policy.sleep))
     with pytest.raises(TransientError, match="contacts_read"):
         adapter.contacts(["1"])
-    assert 2 == adapter.call_count()
+    assert adapter.call_count() == 2
 
 
 def test_connection_refused_is_transient(policy: RetryPolicy) -> None:
@@ -199,7 +199,7 @@ def test_connection_refused_is_transient(policy: RetryPolicy) -> None:
     adapter = HubSpotAdapter("hubspot", "t", f"http://127.0.0.1:{port}", retry=policy)
     with pytest.raises(TransientError):
         adapter.contacts(["1"])
-    assert 4 == adapter.call_count()
+    assert adapter.call_count() == 4
 
 
 def test_every_path_called_is_in_the_endpoint_table(with_properties: HubSpotAdapter,

@@ -28,13 +28,13 @@ def test_ensure_properties_creates_then_is_idempotent(adapter: HubSpotAdapter,
     assert mapping.property_names() == created
     assert "closedloop_feedback" in state.groups["contacts"]
     category = state.properties["contacts"]["cl_nps_last_category"]
-    assert ["detractor", "passive", "promoter"] == [o["value"] for o in category["options"]]
-    assert "closedloop_feedback" == category["groupName"]
+    assert [o["value"] for o in category["options"]] == ["detractor", "passive", "promoter"]
+    assert category["groupName"] == "closedloop_feedback"
 
     sandbox.reset_calls()
     again = adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
-    assert [] == again
-    assert {PROPS_GET: 1} == dict(sandbox.calls)
+    assert again == []
+    assert dict(sandbox.calls) == {PROPS_GET: 1}
 
 
 def test_ensure_properties_creates_only_missing_ones(adapter: HubSpotAdapter,
@@ -48,7 +48,7 @@ def test_ensure_properties_creates_only_missing_ones(adapter: HubSpotAdapter,
     created = adapter.ensure_properties(mapping.group_name, mapping.group_label, specs)
 
     assert mapping.property_names()[1:] == created
-    assert 0 == sandbox.calls["POST /crm/v3/properties/contacts/groups"]
+    assert sandbox.calls["POST /crm/v3/properties/contacts/groups"] == 0
     assert len(specs) - 1 == sandbox.calls["POST /crm/v3/properties/contacts"]
 
 
@@ -56,7 +56,7 @@ def test_check_online_all_good(with_properties: HubSpotAdapter,
         mapping: CrmMapping) -> None:
     """Right token, every scope, every property: ok with no problems."""
     check = with_properties.check_online(HubSpotAdapter.required_scopes, mapping.property_names())
-    assert (True, [], []) == (check.ok, check.problems, check.missing_properties)
+    assert (check.ok, check.problems, check.missing_properties) == (True, [], [])
     assert set(HubSpotAdapter.required_scopes) <= set(check.scopes)
 
 
@@ -76,12 +76,12 @@ def test_check_online_missing_scope(policy: RetryPolicy) -> None:
     with HubSpotSandbox(HubSpotState(), token=TOKEN, scopes=scopes) as sandbox:
         adapter = HubSpotAdapter("hubspot", TOKEN, sandbox.url, retry=policy)
         check = adapter.check_online(HubSpotAdapter.required_scopes, [])
-    assert (False, ["token lacks scope 'crm.schemas.contacts.write'"]) == (check.ok,
-                                                                           check.problems)
+    expected = ["token lacks scope 'crm.schemas.contacts.write'"]
+    assert (check.ok, check.problems) == (False, expected)
 
 
 def test_check_online_bad_token(sandbox: HubSpotSandbox, policy: RetryPolicy) -> None:
     """A token HubSpot does not know gives exactly the 401 problem line."""
     adapter = HubSpotAdapter("hubspot", "not-the-token", sandbox.url, retry=policy)
     check = adapter.check_online(HubSpotAdapter.required_scopes, ["cl_nps_last_rating"])
-    assert (False, ["token rejected by HubSpot (401)"]) == (check.ok, check.problems)
+    assert (check.ok, check.problems) == (False, ["token rejected by HubSpot (401)"])

@@ -42,12 +42,12 @@ def test_pages_to_the_end_in_close_order(adapter: HubSpotAdapter, state: HubSpot
 
     pages = list(adapter.closed_tickets(None))
 
-    assert [10, 10, 5] == [len(p.tickets) for p in pages]
+    assert [len(p.tickets) for p in pages] == [10, 10, 5]
     assert expected == _ids(pages)
     first = pages[0].tickets[0]
     assert (contact,) == first.contact_ids
     assert NOW - timedelta(hours=20) == first.closed_at
-    assert "0" == first.pipeline
+    assert first.pipeline == "0"
 
 
 def test_ticket_fields_and_associations(adapter: HubSpotAdapter, state: HubSpotState) -> None:
@@ -63,9 +63,9 @@ def test_ticket_fields_and_associations(adapter: HubSpotAdapter, state: HubSpotS
     tickets = {t.id: t for p in adapter.closed_tickets(None) for t in p.tickets}
 
     assert (one, two) == tickets[with_two].contact_ids
-    assert ("71", "41") == (tickets[with_two].owner_id, tickets[with_two].team_id)
-    assert () == tickets[bare].contact_ids
-    assert UTC == tickets[bare].closed_at.tzinfo
+    assert (tickets[with_two].owner_id, tickets[with_two].team_id) == ("71", "41")
+    assert tickets[bare].contact_ids == ()
+    assert tickets[bare].closed_at.tzinfo == UTC
 
 
 def test_resume_yields_only_new_tickets_and_late_ones_within_overlap(
@@ -77,7 +77,7 @@ def test_resume_yields_only_new_tickets_and_late_ones_within_overlap(
     cursor = first[-1].cursor
     watermark = datetime.fromtimestamp(json.loads(cursor)["wm"] / 1000, UTC)
 
-    assert [] == _ids(list(adapter.closed_tickets(cursor)))
+    assert _ids(list(adapter.closed_tickets(cursor))) == []
 
     later = state.create_ticket("later", None, closed_at=watermark + timedelta(minutes=1))
     late = state.create_ticket("late", None, closed_at=watermark - timedelta(minutes=2))
@@ -85,7 +85,7 @@ def test_resume_yields_only_new_tickets_and_late_ones_within_overlap(
     second = list(adapter.closed_tickets(cursor))
 
     assert [late, later] == _ids(second)
-    assert [] == _ids(list(adapter.closed_tickets(second[-1].cursor)))
+    assert _ids(list(adapter.closed_tickets(second[-1].cursor))) == []
 
 
 def test_resume_reads_only_the_overlap_again(adapter: HubSpotAdapter, state: HubSpotState,
@@ -98,9 +98,9 @@ def test_resume_reads_only_the_overlap_again(adapter: HubSpotAdapter, state: Hub
 
     pages = list(adapter.closed_tickets(cursor))
 
-    assert 1 == sandbox.calls[SEARCH]
-    assert 1 == len(pages)  # the one re-read ticket, skipped: an empty page with a cursor
-    assert [] == pages[0].tickets
+    assert sandbox.calls[SEARCH] == 1
+    assert len(pages) == 1  # the one re-read ticket, skipped: an empty page with a cursor
+    assert pages[0].tickets == []
 
 
 @pytest.mark.slow
@@ -135,12 +135,12 @@ def test_last_page_cursor_of_a_long_backlog_resumes_cleanly(state: HubSpotState,
                                  page_size=200)
         pages = list(adapter.closed_tickets(None))
         again = list(adapter.closed_tickets(pages[-1].cursor))
-    assert 600 == len(_ids(pages))
-    assert [] == _ids(again)
+    assert len(_ids(pages)) == 600
+    assert _ids(again) == []
 
 
-def test_search_rate_limit_secondly_is_waited_out(state: HubSpotState,
-                                                   policy: RetryPolicy, sleeps: list[float]) -> None:
+def test_search_rate_limit_secondly_is_waited_out(
+        state: HubSpotState, policy: RetryPolicy, sleeps: list[float]) -> None:
     """A search 429 (policy SECONDLY) is retried after the 1 s the policy names."""
     _close(state, 3, NOW - timedelta(hours=2), timedelta(minutes=1))
     with HubSpotSandbox(state, token=TOKEN, rate_limit_per_10s=1_000_000,
@@ -149,9 +149,9 @@ def test_search_rate_limit_secondly_is_waited_out(state: HubSpotState,
                                  start_at=NOW - timedelta(days=1), retry=policy)
         sandbox.fail_next(1, 429, path_prefix="/crm/v3/objects/tickets/search")
         pages = list(adapter.closed_tickets(None))
-        assert 2 == sandbox.calls[SEARCH]
-    assert 3 == len(_ids(pages))
-    assert [1.0] == sleeps
+        assert sandbox.calls[SEARCH] == 2
+    assert len(_ids(pages)) == 3
+    assert sleeps == [1.0]
 
 
 class _Page:
@@ -182,4 +182,4 @@ def test_repeated_page_token_is_an_error_not_a_loop() -> None:
                                 overlap_ms=0)
     with pytest.raises(TransientError, match="repeated the page token"):
         list(pages)
-    assert [None, "7"] == calls
+    assert calls == [None, "7"]

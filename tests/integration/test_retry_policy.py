@@ -36,8 +36,8 @@ def test_rate_limited_waits_its_hint_then_succeeds() -> None:
     """RateLimited(retry_after=3) sleeps exactly 3 s before the next attempt."""
     waits: list[float] = []
     fn = Flaky(RateLimited("429", retry_after=3.0))
-    assert "done" == call_with_retry(fn, policy=_policy(waits), op="t")
-    assert ([3.0], 2) == (waits, fn.calls)
+    assert call_with_retry(fn, policy=_policy(waits), op="t") == "done"
+    assert (waits, fn.calls) == ([3.0], 2)
 
 
 def test_wait_longer_than_budget_raises_at_once() -> None:
@@ -46,7 +46,7 @@ def test_wait_longer_than_budget_raises_at_once() -> None:
     fn = Flaky(RateLimited("daily", retry_after=40_000.0))
     with pytest.raises(RateLimited) as caught:
         call_with_retry(fn, policy=_policy(waits, max_delay=60.0), op="t")
-    assert (40_000.0, [], 1) == (caught.value.retry_after, waits, fn.calls)
+    assert (caught.value.retry_after, waits, fn.calls) == (40_000.0, [], 1)
 
 
 def test_backoff_grows_with_jitter_and_respects_cap() -> None:
@@ -56,7 +56,7 @@ def test_backoff_grows_with_jitter_and_respects_cap() -> None:
     call_with_retry(fn, policy=_policy(waits, base=1.0, cap=4.0, max_attempts=6,
                                        max_delay=100.0), op="t")
     bounds = [(0.5, 1.0), (1.0, 2.0), (2.0, 4.0), (2.0, 4.0), (2.0, 4.0)]
-    assert 5 == len(waits)
+    assert len(waits) == 5
     assert all(lo <= w <= hi for w, (lo, hi) in zip(waits, bounds, strict=True))
 
 
@@ -66,7 +66,7 @@ def test_total_delay_budget_stops_retries() -> None:
     fn = Flaky(*[RateLimited("429", retry_after=4.0) for _ in range(10)])
     with pytest.raises(RateLimited):
         call_with_retry(fn, policy=_policy(waits, max_attempts=10, max_delay=10.0), op="t")
-    assert ([4.0, 4.0], 3) == (waits, fn.calls)
+    assert (waits, fn.calls) == ([4.0, 4.0], 3)
 
 
 @pytest.mark.parametrize("error", [AuthError("401"), RecordRejected("409", 409),
@@ -77,7 +77,7 @@ def test_non_transient_errors_are_never_retried(error: Exception) -> None:
     fn = Flaky(error)
     with pytest.raises(type(error)):
         call_with_retry(fn, policy=_policy(waits), op="t")
-    assert ([], 1) == (waits, fn.calls)
+    assert (waits, fn.calls) == ([], 1)
 
 
 NOW = datetime(2026, 5, 1, 22, 0, tzinfo=UTC)
@@ -99,4 +99,4 @@ def test_hubspot_429_wait_by_policy_name(policy: str, headers: dict[str, str],
 
 def test_redact_removes_email_addresses() -> None:
     """CRM messages lose e-mail addresses before they are logged or stored."""
-    assert "Email <email> is invalid" == redact("Email ann.lee+x@mail.example.com is invalid")
+    assert redact("Email ann.lee+x@mail.example.com is invalid") == "Email <email> is invalid"
