@@ -125,8 +125,9 @@ class _Controller(Controller):
 class LocalMailSink:
     """An SMTP server on 127.0.0.1 that stores messages; use as a context manager.
 
-    `users` turns on AUTH (PLAIN/LOGIN, allowed without TLS since this is loopback only).
-    `tls_context` turns on STARTTLS (with `require_starttls`, mail without it is refused).
+    `users` offers AUTH (PLAIN/LOGIN; allowed without TLS since this is loopback only);
+    `auth_required` refuses mail without it (needs `tls_context`). `tls_context` offers
+    STARTTLS; with `require_starttls`, mail without it is refused.
     """
 
     def __init__(
@@ -143,6 +144,9 @@ class LocalMailSink:
         self._received: list[Received] = []
         self._refusals: dict[str, str] = {}
         self._maildir = mailbox.Maildir(maildir, create=True) if maildir is not None else None
+        if auth_required and (users is None or tls_context is None):
+            # aiosmtpd refuses (warns) to require AUTH in clear text, and so do we.
+            raise ValueError("auth_required needs users and a tls_context")
         kwargs: dict[str, Any] = {}
         if users is not None:
             kwargs.update(

@@ -129,7 +129,8 @@ class SmtpSession:
 
     def _data_phase(self, conn: smtplib.SMTP, msg: EmailMessage) -> None:
         try:
-            code, _ = conn.data(msg.as_bytes())
+            # smtplib only dot-stuffs correctly at CRLF line ends: serialize with CRLF.
+            code, _ = conn.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
         except smtplib.SMTPDataError as exc:
             self._reset(conn)
             raise _by_code(exc.smtp_code, "message refused") from exc

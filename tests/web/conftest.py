@@ -29,6 +29,8 @@ PROGRAMS = {
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
+    """SQLite only (overrides the repo-wide SQLite+PostgreSQL fixture): the web app's
+    behaviour does not depend on the backend, and the store's own tests cover both."""
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     store.migrate()
     yield store
@@ -42,7 +44,7 @@ def signer() -> TokenSigner:
 
 @pytest.fixture
 def add_send(store: Store) -> Callable[..., int]:
-    """Insert one send and return its id."""
+    """Insert one send and return its id (ids count from 1 in the fresh database)."""
     counter = iter(range(1, 10_000))
 
     def add(program: str = "nps", language: str | None = None,
@@ -53,8 +55,10 @@ def add_send(store: Store) -> Callable[..., int]:
             source="hubspot", contact_id=f"c{n}", due_at=NOW, created_at=NOW,
             ticket_id=f"t{n}", email=email, first_name="Ana", language=language,
         )])
-        ids = [i for i in range(1, n + 5) if (s := store.get_send(i)) and s.idem_key == f"k{n}"]
-        return ids[0]
+        send = store.get_send(n)
+        assert send is not None
+        assert send.idem_key == f"k{n}"
+        return n
 
     return add
 

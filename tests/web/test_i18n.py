@@ -1,0 +1,136 @@
+"""Translations: language negotiation, the shipped French catalog, and its completeness."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from daemon.i18n import (
+    LOCALE_DIR,
+    QUESTIONS,
+    SCALE_LABELS,
+    negotiate,
+    negotiate_accept_language,
+    translator,
+    wording,
+)
+from daemon.surveys import SurveyType
+
+DAEMON = Path(__file__).resolve().parents[2] / "daemon"
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("fr", "fr"),
+        ("fr-CA", "fr"),
+        ("fr_ca", "fr"),
+        ("FR", "fr"),
+        (" fr-BE ", "fr"),
+        ("en-GB", "en"),
+        ("de", "en"),
+        ("nb", "en"),  # no Norwegian catalog yet: falls back
+        ("no", "en"),
+        ("", "en"),
+        (None, "en"),
+    ],
+)
+def test_negotiate_maps_crm_tags_to_shipped_languages(tag: str | None, expected: str) -> None:
+    """Region subtags are dropped; unknown languages fall back to English."""
+    assert expected == negotiate(tag)
+
+
+def test_negotiate_uses_the_given_fallback() -> None:
+    """The fallback is the caller's choice (the web app asks for "" to try the browser next)."""
+    assert "" == negotiate("de", fallback="")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("fr-CH, fr;q=0.9, en;q=0.8", "fr"),
+        ("de;q=0.9, fr;q=0.8, en;q=0.5", "fr"),
+        ("en;q=0.4, fr;q=0.7", "fr"),
+        ("fr;q=0, en", "en"),
+        ("de, it", "en"),
+        ("*", "en"),
+        ("garbage;;;q=x", "en"),
+        (None, "en"),
+    ],
+)
+def test_accept_language_picks_the_best_shipped_language(
+    header: str | None, expected: str
+) -> None:
+    """q-values order the preferences; q=0 means "not this one"."""
+    assert expected == negotiate_accept_language(header)
+
+
+def test_french_question_and_labels() -> None:
+    """The survey wording comes out in French with the company name filled in."""
+    words = wording(SurveyType.NPS, "Acme", None, translator("fr"))
+    assert (
+        "Quelle est la probabilité que vous recommandiez Acme à un ami ou à un collègue\u00a0?"
+        == words.question
+    )
+    assert ("Pas du tout probable", "Très probable") == (words.low_label, words.high_label)
+    assert "Quelle est la raison principale de votre note\u00a0?" == words.follow_up
+
+
+def test_configured_follow_up_is_shown_as_written() -> None:
+    """An admin's own follow-up question is not replaced by the default."""
+    words = wording(SurveyType.CSAT, "Acme", "Anything else?", translator("fr"))
+    assert "Anything else?" == words.follow_up
+
+
+def test_english_is_the_source_language() -> None:
+    """English needs no catalog: msgids are returned as written."""
+    words = wording(SurveyType.CES, "Acme", None, translator("en"))
+    assert "How easy was it to get your issue resolved?" == words.question
+    assert ("Very difficult", "Very easy") == (words.low_label, words.high_label)
+
+
+def _extracted_msgids() -> set[str]:
+    method_map = [
+        ("**.py", "python"),
+        ("**/templates/**.html", "jinja2"),
+        ("**/templates/**.txt", "jinja2"),
+    ]
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+    found: set[str] = set()
+    for sub in ("delivery", "web"):
+        for _, _, message, _, _ in extract_from_dir(DAEMON / sub, method_map, keywords=keywords):
+            found.add(message if isinstance(message, str) else message[0])
+    for _, _, message, _, _ in extract_from_dir(
+        DAEMON, [("i18n.py", "python")], keywords=keywords
+    ):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def test_french_catalog_translates_every_string_in_code_and_templates() -> None:
+    """Every msgid used by the mails and pages has a non-fuzzy French translation."""
+    with (LOCALE_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale="fr")
+    translated = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+    used = _extracted_msgids()
+    assert set() == used - translated
+    assert set(QUESTIONS.values()) | {s for pair in SCALE_LABELS.values() for s in pair} <= used
+
+
+def test_french_translations_keep_their_placeholders() -> None:
+    """A translation must use exactly the msgid's %(name)s placeholders, or formatting fails."""
+    with (LOCALE_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale="fr")
+    mismatched = [
+        m.id for m in catalog
+        if m.id and set(_placeholders(str(m.id))) != set(_placeholders(str(m.string)))
+    ]
+    assert [] == mismatched
+
+
+def _placeholders(text: str) -> list[str]:
+    return re.findall(r"%\((\w+)\)s", text)

@@ -1,0 +1,115 @@
+"""Signed response tokens: what they accept, what they refuse, and when they expire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_roundtrip_gives_back_the_send_id() -> None:
+    """A token made for a send reads back as that send id, and is URL-safe."""
+    signer = TokenSigner("secret", timedelta(days=30))
+    token = signer.make(12345)
+    assert 12345 == signer.read(token)
+    assert all(c.isalnum() or c in "-_." for c in token)
+
+
+def test_each_send_gets_its_own_token() -> None:
+    """Two sends never share a token (the id is inside the signed payload)."""
+    signer = TokenSigner("secret", timedelta(days=30))
+    assert signer.make(1) != signer.make(2)
+
+
+@pytest.mark.parametrize("position", [0, 5, -1])
+def test_altered_token_is_invalid(position: int) -> None:
+    """Changing any one character of a token makes it invalid."""
+    signer = TokenSigner("secret", timedelta(days=30))
+    token = list(signer.make(7))
+    token[position] = "A" if token[position] != "A" else "B"
+    with pytest.raises(TokenInvalid):
+        signer.read("".join(token))
+
+
+def test_token_with_another_send_id_swapped_in_is_invalid() -> None:
+    """Grafting another send's payload onto a signature does not verify."""
+    signer = TokenSigner("secret", timedelta(days=30))
+    mine, theirs = signer.make(1).split("."), signer.make(2).split(".")
+    forged = ".".join([theirs[0], mine[1], mine[2]])
+    with pytest.raises(TokenInvalid):
+        signer.read(forged)
+
+
+def test_token_from_another_secret_is_invalid() -> None:
+    """A token signed with another deployment's secret is refused."""
+    other = TokenSigner("other secret", timedelta(days=30)).make(1)
+    with pytest.raises(TokenInvalid):
+        TokenSigner("secret", timedelta(days=30)).read(other)
+
+
+def test_token_for_another_purpose_is_invalid() -> None:
+    """The salt separates purposes: a token made with another salt does not read."""
+    other = TokenSigner("secret", timedelta(days=30), salt="closedloop.other").make(1)
+    with pytest.raises(TokenInvalid):
+        TokenSigner("secret", timedelta(days=30)).read(other)
+
+
+@pytest.mark.parametrize("garbage", ["", "x", "...", "a.b.c", "%00", "é.é.é", "MQ" * 500])
+def test_garbage_is_invalid_not_a_crash(garbage: str) -> None:
+    """Anything that is not a token raises TokenInvalid and nothing else."""
+    with pytest.raises(TokenInvalid):
+        TokenSigner("secret", timedelta(days=30)).read(garbage)
+
+
+def test_old_secret_still_reads_after_rotation() -> None:
+    """Mails signed before a secret rotation keep working when the old secret is listed."""
+    before = TokenSigner("old", timedelta(days=30)).make(9)
+    rotated = TokenSigner("new", timedelta(days=30), old_secrets=("old",))
+    assert 9 == rotated.read(before)
+    assert 9 == TokenSigner("new", timedelta(days=30)).read(rotated.make(9))
+
+
+def test_token_expires_after_max_age() -> None:
+    """A token reads until max_age has passed, then raises TokenExpired with its send id."""
+    signer = TokenSigner("secret", timedelta(days=30))
+    with time_machine.travel(START, tick=False) as traveller:
+        token = signer.make(42)
+        traveller.shift(timedelta(days=30))
+        assert 42 == signer.read(token)
+        traveller.shift(timedelta(seconds=1))
+        with pytest.raises(TokenExpired) as caught:
+            signer.read(token)
+    assert 42 == caught.value.send_id
+
+
+def test_injected_clock_drives_expiry() -> None:
+    """With an injected clock, expiry follows that clock rather than the system time."""
+    now = [START]
+    signer = TokenSigner("secret", timedelta(hours=1), clock=lambda: now[0])
+    token = signer.make(3)
+    now[0] = START + timedelta(minutes=59)
+    assert 3 == signer.read(token)
+    now[0] = START + timedelta(hours=2)
+    with pytest.raises(TokenExpired):
+        signer.read(token)
+
+
+def test_altered_expired_token_is_invalid_not_expired() -> None:
+    """The signature is checked before the age: an altered old token is invalid (400)."""
+    signer = TokenSigner("secret", timedelta(days=1))
+    with time_machine.travel(START, tick=False) as traveller:
+        token = signer.make(5)
+        traveller.shift(timedelta(days=3))
+        with pytest.raises(TokenInvalid):
+            signer.read(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+
+
+def test_empty_secret_is_refused() -> None:
+    """An empty secret would make every token forgeable."""
+    with pytest.raises(ValueError, match="secret"):
+        TokenSigner("", timedelta(days=1))
