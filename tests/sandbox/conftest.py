@@ -56,8 +56,9 @@ def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _check(doc: dict[str, Any], schema: dict[str, Any], value: Any, where: str,
-           out: list[str]) -> None:
+def _check(
+    doc: dict[str, Any], schema: dict[str, Any], value: Any, where: str, out: list[str]
+) -> None:
     """Small subset of JSON Schema: types, required, properties, items, enums, oneOf."""
     schema = _resolve(doc, schema)
     if value is None:
@@ -77,17 +78,26 @@ def _check(doc: dict[str, Any], schema: dict[str, Any], value: Any, where: str,
     for sub in schema.get("allOf", []):
         _check(doc, sub, value, where, out)
     kind = schema.get("type")
-    types = {"object": dict, "array": list, "string": str, "boolean": bool,
-             "integer": int, "number": (int, float)}
-    if kind in types and (not isinstance(value, types[kind])  # type: ignore[arg-type]
-                          or (kind in ("integer", "number") and isinstance(value, bool))):
+    types = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "boolean": bool,
+        "integer": int,
+        "number": (int, float),
+    }
+    if kind in types and (
+        not isinstance(value, types[kind])  # type: ignore[arg-type]
+        or (kind in ("integer", "number") and isinstance(value, bool))
+    ):
         out.append(f"{where}: expected {kind}, got {type(value).__name__}")
         return
     if "enum" in schema and value not in schema["enum"]:
         out.append(f"{where}: {value!r} not in {schema['enum']}")
     if isinstance(value, dict):
-        out.extend(f"{where}.{req}: missing" for req in schema.get("required", [])
-                   if req not in value)
+        out.extend(
+            f"{where}.{req}: missing" for req in schema.get("required", []) if req not in value
+        )
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         for key, item in value.items():

@@ -27,7 +27,7 @@ def test_seeded_ten_thousand_tickets_is_fast() -> None:
     started = time.perf_counter()
     state = HubSpotState.seeded(tickets=10_000, contacts=2_000, seed=1, now=NOW)
     elapsed = time.perf_counter() - started
-    assert 10_000 == len(state.tickets)
+    assert len(state.tickets) == 10_000
     assert elapsed < 1.5, f"seeding took {elapsed:.2f}s"
 
 
@@ -57,13 +57,13 @@ def test_create_and_close_ticket() -> None:
     state = HubSpotState()
     cid = state.create_contact("ana@example.es", "Ana", "López", "es")
     tid = state.create_ticket("Refund", cid, pipeline="5")
-    assert "6" == state.ticket(tid)["properties"]["hs_pipeline_stage"]
+    assert state.ticket(tid)["properties"]["hs_pipeline_stage"] == "6"
     assert state.ticket(tid)["properties"]["closed_date"] is None
     closed = state.close_ticket(tid, at=datetime(2026, 11, 20, 10, 15, tzinfo=UTC))
-    assert "7" == closed["properties"]["hs_pipeline_stage"]
-    assert "2026-11-20T10:15:00.000Z" == closed["properties"]["closed_date"]
+    assert closed["properties"]["hs_pipeline_stage"] == "7"
+    assert closed["properties"]["closed_date"] == "2026-11-20T10:15:00.000Z"
     assert [cid] == state.ticket_contacts[tid]
-    assert "ana@example.es" == state.contact(cid)["properties"]["email"]
+    assert state.contact(cid)["properties"]["email"] == "ana@example.es"
     assert state.contact(cid)["properties"]["lastmodifieddate"] is not None
 
 
@@ -73,7 +73,7 @@ def test_create_ticket_closed_at_sets_closed_stage() -> None:
     at = NOW - timedelta(days=1)
     tid = state.create_ticket("x", None, closed_at=at, owner_id="71000001", team_id="4100001")
     props = state.ticket(tid)["properties"]
-    assert ("4", "2026-11-19T12:00:00.000Z") == (props["hs_pipeline_stage"], props["closed_date"])
+    assert (props["hs_pipeline_stage"], props["closed_date"]) == ("4", "2026-11-19T12:00:00.000Z")
     assert props["createdate"] < props["closed_date"]
     assert tid not in state.ticket_contacts
 

@@ -61,7 +61,7 @@ class HubSpotSandbox:
         handler = type("_BoundHandler", (_Handler,), {"sandbox": self})
         self._server = ThreadingHTTPServer((self._host, self._port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="hubspot-sandbox", daemon=True)
         self._thread.start()
         log.info("sandbox.hubspot.started", url=self.url)
