@@ -7,7 +7,7 @@
 # Installs Debian's postgresql package when no server binaries are found, initializes a
 # cluster in a temp dir (owned by the `postgres` user when run as root: the server refuses to
 # run as root), listens on 127.0.0.1 only, trust auth (throwaway, local), fsync off (speed).
-# Idempotent: a second run reuses the running cluster. Logs go to stderr; stdout carries only
+# Idempotent: a second run reuses the running cluster; a dead or stuck one is replaced. Logs go to stderr; stdout carries only
 # the export line, so `eval` is safe.
 # Settings: CLOSEDLOOP_PG_DIR (default /tmp/closedloop-pg), CLOSEDLOOP_PG_PORT (default 55432).
 set -euo pipefail
@@ -40,8 +40,10 @@ if [[ -z "$BINDIR" ]]; then
     fi
     log "installing PostgreSQL from Debian packages"
     export DEBIAN_FRONTEND=noninteractive
+    # The package's default cluster would only take memory and port 5432; we run our own.
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/closedloop-ci.conf
     apt-get update -q >&2
-    # The package's own cluster is not used; we run a private one below.
     apt-get install -y -q --no-install-recommends postgresql >&2
     BINDIR=$(find_bindir)
     [[ -n "$BINDIR" ]] || { log "postgresql installed but initdb not found"; exit 1; }
@@ -58,8 +60,8 @@ as_owner() {
 }
 
 if [[ "${1:-}" == "stop" ]]; then
-    if [[ -f "$DATA/PG_VERSION" ]]; then
-        as_owner "$BINDIR/pg_ctl" -D "$DATA" -m fast -w stop >&2 || true
+    if [[ -f "$DATA/postmaster.pid" ]]; then
+        as_owner "$BINDIR/pg_ctl" -D "$DATA" -m fast -w -t 30 stop >&2 || true
     fi
     rm -rf "$PG_DIR"
     log "stopped and removed $PG_DIR"
@@ -68,19 +70,33 @@ fi
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-if [[ -f "$DATA/PG_VERSION" ]] && as_owner "$BINDIR/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
-    PORT=$(cat "$PG_DIR/port")
+# Ours and answering: our data dir's lock file names the port, and the port accepts connections.
+running_port() {
+    [[ -f "$DATA/postmaster.pid" && -f "$PG_DIR/port" ]] || return 1
+    local port
+    port=$(cat "$PG_DIR/port")
+    [[ "$(sed -n 4p "$DATA/postmaster.pid")" == "$port" ]] || return 1
+    "$BINDIR/pg_isready" -q -h 127.0.0.1 -p "$port" -t 5 || return 1
+    echo "$port"
+}
+
+if RUNNING=$(running_port); then
+    PORT=$RUNNING
     log "reusing the cluster running in $DATA on port $PORT"
 else
-    if [[ ! -f "$DATA/PG_VERSION" ]]; then
-        rm -rf "$PG_DIR"
-        mkdir -p "$PG_DIR"
-        [[ $(id -u) -eq 0 ]] && chown postgres: "$PG_DIR"
-        chmod 700 "$PG_DIR"
-        log "initializing a cluster in $DATA"
-        as_owner "$BINDIR/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
-            >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; exit 1; }
+    if [[ -f "$DATA/postmaster.pid" ]]; then
+        # Left over from a crash or a server that does not answer: the data is throwaway.
+        log "discarding the unresponsive cluster in $DATA"
+        as_owner "$BINDIR/pg_ctl" -D "$DATA" -m immediate -W stop >&2 2>&1 || true
+        sleep 1
     fi
+    rm -rf "$PG_DIR"
+    mkdir -p "$PG_DIR"
+    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$PG_DIR"; fi
+    chmod 700 "$PG_DIR"
+    log "initializing a cluster in $DATA"
+    as_owner "$BINDIR/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+        >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; exit 1; }
     while port_in_use "$PORT"; do
         log "port $PORT is taken, trying $((PORT + 1))"
         PORT=$((PORT + 1))
