@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +13,7 @@ from conftest import TOKEN, make_client
 from hubspot.crm.pipelines.exceptions import ApiException as PipelinesApiException
 from hubspot.crm.tickets.exceptions import ApiException as TicketsApiException
 
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState, serve
 
 PIPELINES = "/crm/v3/pipelines/tickets"
 SEARCH = "/crm/v3/objects/tickets/search"
@@ -224,3 +226,25 @@ def test_search_paging_past_ten_thousand_is_400() -> None:
         assert '"category":"VALIDATION_ERROR"' in info.value.body
         with pytest.raises(TicketsApiException):
             search(public_object_search_request={"limit": 10, "after": "9995"})
+
+
+def test_serve_prints_url_and_token_and_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI entry point seeds a portal, prints where it listens and with which token,
+    serves the real API there, and stops when asked."""
+    stop = threading.Event()
+    runner = threading.Thread(target=serve, args=(0, 20, 1), kwargs={"stop": stop})
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        out = ""
+        while "access token" not in out and time.monotonic() < deadline:
+            time.sleep(0.02)
+            out += capsys.readouterr().out
+        url = out.split("listening on ", 1)[1].split()[0]
+        raw = requests.post(url + SEARCH, headers=AUTH, json={"limit": 1}, timeout=5)
+        assert raw.json()["total"] == 20
+        assert "access token: sandbox-token" in out
+    finally:
+        stop.set()
+        runner.join(timeout=5)
+    assert not runner.is_alive()

@@ -6,7 +6,7 @@ The real hubspot-api-client talks to it unchanged:
 
 from __future__ import annotations
 
-import time
+import threading
 
 from .server import HubSpotSandbox
 from .state import HubSpotState
@@ -14,16 +14,20 @@ from .state import HubSpotState
 __all__ = ["HubSpotSandbox", "HubSpotState", "serve"]
 
 
-def serve(port: int, tickets: int, seed: int) -> None:
-    """Run a seeded sandbox in the foreground until interrupted (`closedloop sandbox hubspot`)."""
+def serve(port: int, tickets: int, seed: int, *, stop: threading.Event | None = None) -> None:
+    """Run a seeded sandbox in the foreground until Ctrl-C (`closedloop sandbox hubspot`).
+
+    `stop` lets a caller (a test, the demo) end it without a signal.
+    """
     state = HubSpotState.seeded(tickets=tickets, contacts=max(40, tickets * 4 // 5), seed=seed)
     sandbox = HubSpotSandbox(state, port=port)
     sandbox.start()
     print(f"HubSpot sandbox listening on {sandbox.url}")
     print(f"access token: {sandbox.token}")
+    stop = stop or threading.Event()
     try:
-        while True:
-            time.sleep(3600)
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
