@@ -14,7 +14,7 @@ import pytest
 from integration.hubspot import HubSpotAdapter
 from integration.retry import RetryPolicy
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-from mappings import load_mapping
+from mappings.loader import load_mapping
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TOKEN = "sandbox-token"

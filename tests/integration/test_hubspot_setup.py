@@ -7,7 +7,7 @@ import pytest
 from integration.hubspot import HubSpotAdapter
 from integration.retry import RetryPolicy
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-from mappings import CrmMapping, load_mapping
+from mappings.loader import CrmMapping, load_mapping
 
 TOKEN = "sandbox-token"
 PROPS_GET = "GET /crm/v3/properties/contacts"

@@ -8,7 +8,7 @@ import pytest
 
 from daemon.surveys import CATEGORIES, SurveyType
 from integration.errors import ConfigError
-from mappings import load_mapping
+from mappings.loader import load_mapping
 
 BUNDLED = Path(__file__).resolve().parents[2] / "mappings" / "hubspot.toml"
 
