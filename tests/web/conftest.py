@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,21 +69,44 @@ class _Server(uvicorn.Server):
         pass
 
 
-@pytest.fixture
-def client(store: Store, signer: TokenSigner) -> Iterator[httpx.Client]:
-    """Real HTTP to the app under uvicorn on a free port of 127.0.0.1."""
-    app = create_app(store=store, signer=signer, programs=PROGRAMS, clock=lambda: NOW)
+@contextmanager
+def _serve(
+    store: Store, signer: TokenSigner, programs: Mapping[str, Program]
+) -> Iterator[httpx.Client]:
+    """Run the app under uvicorn on a free port of 127.0.0.1; yield a client for it."""
+    app = create_app(store=store, signer=signer, programs=programs, clock=lambda: NOW)
     server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                     lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def client(store: Store, signer: TokenSigner) -> Iterator[httpx.Client]:
+    """Real HTTP to the app over the test's store."""
+    with _serve(store, signer, PROGRAMS) as http:
         yield http
-    server.should_exit = True
-    thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve() -> Callable[[Store, TokenSigner], AbstractContextManager[httpx.Client]]:
+    """Serve the app over another store (e.g. a broken one)."""
+    return lambda store, signer: _serve(store, signer, PROGRAMS)
+
+
+@pytest.fixture
+def now() -> datetime:
+    """The app's frozen clock."""
+    return NOW
