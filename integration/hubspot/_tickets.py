@@ -4,6 +4,11 @@ The search pages by offset (`after`) and refuses to go past 10,000 results per q
 long backlog is read as a chain of queries: when the next page would cross the cap, the
 query restarts from the last closed_date seen (GTE) and the tickets already yielded at that
 instant are skipped by id.
+
+Offset paging over a live index is not a snapshot: a ticket that closes late with an earlier
+closed_date shifts later results by one (read twice, skipped by id); a ticket reopened while
+we page shifts them back (one may be missed until the next poll's overlap re-reads it, if it
+closed within the overlap).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 import urllib3
@@ -32,6 +32,7 @@ from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 from integration.base import (
     Contact,
     ContactUpdate,
+    CRMAdapter,
     OnlineCheck,
     PropertySpec,
     TicketPage,
@@ -324,3 +325,9 @@ def _batch_errors(errors: Any, ids: Sequence[str]) -> dict[str, str]:
             if cid in known:
                 rejected[cid] = reason
     return rejected
+
+
+if TYPE_CHECKING:  # mypy proves the adapter satisfies the protocol the jobs use
+
+    def _conforms(adapter: HubSpotAdapter) -> CRMAdapter:
+        return adapter
