@@ -118,7 +118,10 @@ class SourceSettings(_Model):
     mapping: Path | None = None  # None: the bundled mappings/<crm>.toml
     start_at: datetime | None = None  # where the first poll starts; default: one day back
     pipelines: tuple[str, ...] = ()
-    rate_limit_per_10s: int = Field(default=100, ge=1)
+    # One CRM call is tried at most this often, sleeping at most this long in total; then the
+    # job leaves the rows for its next run (nothing is lost, the scheduler thread is not held).
+    retry_attempts: int = Field(default=5, ge=1, le=20)
+    retry_budget: Duration = timedelta(seconds=60)
 
 
 class MailSettings(_Model):

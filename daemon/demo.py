@@ -193,7 +193,7 @@ def _fill_counts(rt: Runtime, state: HubSpotState, sandbox: HubSpotSandbox,
     report.tickets_seen = report.surveys_sent + sum(report.surveys_skipped.values())
     report.answers_recorded = counts.get("responses", 0)
     names = set(rt.mappings["hubspot"].property_names())
-    written = [[k for k, v in state.contact(c).items() if k in names and v] for c in contact_ids]
+    written = [[k for k, v in state.contact(c)["properties"].items() if k in names and v] for c in contact_ids]
     report.contacts_updated = sum(1 for props in written if props)
     report.properties_written = sum(len(props) for props in written)
     report.api_calls = sandbox.total_calls()

@@ -29,6 +29,7 @@ from daemon.web.tokens import TokenSigner
 from integration.base import CRMAdapter
 from integration.errors import AuthError, ClosedLoopError
 from integration.hubspot import HubSpotAdapter
+from integration.retry import RetryPolicy
 from mappings import CrmMapping, load_mapping
 
 
@@ -107,9 +108,11 @@ class Runtime:
 
 def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
     source = config.sources[name]
+    retry = RetryPolicy(max_attempts=source.retry_attempts,
+                        max_delay=source.retry_budget.total_seconds())
     return HubSpotAdapter(
         name, secrets.source_tokens[name].get_secret_value(), source.base_url,
-        start_at=source.start_at, pipelines=source.pipelines,
+        start_at=source.start_at, pipelines=source.pipelines, retry=retry,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 from daemon.config import Config, Secrets, parse_config
 from daemon.delivery.sink import LocalMailSink
 from daemon.runtime import Runtime, build_runtime
+from daemon.service import BackgroundService
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 TOKEN = "e2e-token"
@@ -50,13 +52,20 @@ class Loop:
         return ticket, contact
 
 
-def loop_config(tmp_path: Path, sandbox_url: str, smtp_port: int, start_at: datetime,
-                **program: Any) -> Config:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def loop_config(tmp_path: Path, sandbox_url: str, smtp_port: int, web_port: int,
+                start_at: datetime, **program: Any) -> Config:
     return parse_config({
         "daemon": {"state_url": f"sqlite:///{tmp_path / 'state.db'}",
-                   "public_url": "http://testserver"},
+                   "public_url": f"http://127.0.0.1:{web_port}", "listen_port": web_port},
         "sources": {"hubspot": {"crm": "hubspot", "base_url": sandbox_url,
-                                "start_at": start_at.isoformat()}},
+                                "start_at": start_at.isoformat(), "retry_attempts": 2,
+                                "retry_budget": "2s"}},
         "mail": {"host": "127.0.0.1", "port": smtp_port, "from_address": "feedback@acme.example",
                  "from_name": "Acme Support"},
         "programs": [
@@ -75,7 +84,8 @@ def loop(tmp_path: Path) -> Iterator[Loop]:
     state = HubSpotState.seeded(tickets=30, contacts=20, seed=3, now=start - timedelta(days=2))
     with HubSpotSandbox(state, token=TOKEN, rate_limit_per_10s=0) as sandbox, \
             LocalMailSink(port=0) as sink:
-        config = loop_config(tmp_path, sandbox.url, sink.port, start - timedelta(minutes=10))
+        port = free_port()
+        config = loop_config(tmp_path, sandbox.url, sink.port, port, start - timedelta(minutes=10))
         secrets = Secrets(secret_key=SECRET, source_tokens={"hubspot": TOKEN})
         rt = build_runtime(config, secrets, clock=clock)
         rt.store.migrate()
@@ -83,7 +93,10 @@ def loop(tmp_path: Path) -> Iterator[Loop]:
         rt.adapters["hubspot"].ensure_properties(mapping.group_name, mapping.group_label,
                                                  mapping.specs())
         sandbox.reset_calls()
+        web = BackgroundService(rt, port=port)
+        web.start(jobs=False)  # the response pages over real HTTP; the test runs the jobs
         try:
             yield Loop(state, sandbox, sink, rt, clock, config)
         finally:
+            web.stop()
             rt.store.dispose()
