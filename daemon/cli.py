@@ -86,7 +86,8 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
         ("comments", report.comments),
         ("contacts updated in HubSpot", report.contacts_updated),
         ("properties written", report.properties_written),
-        ("HubSpot API calls", report.api_calls),
+        ("HubSpot API calls for setup (property group and properties)", report.setup_api_calls),
+        ("HubSpot API calls for the loop", report.api_calls),
         *((f"  {k}", v) for k, v in report.api_calls_by_endpoint.items()),
         ("seconds", report.seconds),
     ]

@@ -26,6 +26,7 @@ from daemon.config import Config, Secrets, parse_config
 from daemon.delivery.sink import LocalMailSink
 from daemon.runtime import Runtime, build_runtime
 from daemon.service import BackgroundService
+from integration.errors import ClosedLoopError
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 (the sandbox's published demo token)
@@ -62,12 +63,17 @@ class DemoReport:
     answers_recorded: int = 0
     contacts_updated: int = 0
     properties_written: int = 0
+    setup_api_calls: int = 0
     api_calls: int = 0
     api_calls_by_endpoint: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class DemoFailed(ClosedLoopError):
+    """A stage of the demo did not finish in time (the message says which)."""
 
 
 def _free_port() -> int:
@@ -124,12 +130,13 @@ def _answer(client: httpx.Client, link: str, rng: random.Random, report: DemoRep
     if rng.random() < 0.6:
         comment = rng.choice(["Quick and friendly, thanks!", "Took three e-mails to get an answer.",
                               "Merci, c'est réglé.", "The fix works."])
-        client.post(str(answered.url), data={"comment": comment}).raise_for_status()
+        client.post(str(answered.url), data={"comment": comment},
+                    follow_redirects=True).raise_for_status()
         report.comments += 1
 
 
 def run_demo(seed: int = 7, timeout: float = 45.0) -> DemoReport:
-    """Run the loop once and report; raises RuntimeError if a stage does not finish in time."""
+    """Run the loop once and report; raises DemoFailed if a stage does not finish in time."""
     started = time.monotonic()
     rng = random.Random(seed)
     report = DemoReport()
@@ -148,6 +155,8 @@ def run_demo(seed: int = 7, timeout: float = 45.0) -> DemoReport:
         rt.adapters["hubspot"].ensure_properties(
             rt.mappings["hubspot"].group_name, rt.mappings["hubspot"].group_label,
             rt.mappings["hubspot"].specs())
+        report.setup_api_calls = sandbox.total_calls()
+        sandbox.reset_calls()  # the loop's own calls from here on
         service = BackgroundService(rt, port=web_port, every=timedelta(milliseconds=500))
         service.start()
         try:
@@ -172,7 +181,7 @@ def _run_customers(rt: Runtime, state: HubSpotState, sink: LocalMailSink, rng: r
         state.close_ticket(ticket, at=datetime.now(UTC))
         report.tickets_closed += 1
     if not _wait(lambda: len(sink.messages) >= expected, timeout):
-        raise RuntimeError(f"only {len(sink.messages)} of {expected} surveys arrived in time")
+        raise DemoFailed(f"only {len(sink.messages)} of {expected} surveys arrived in time")
     with httpx.Client(timeout=10) as client:
         for message in list(sink.messages):
             links = _links(message)
@@ -180,7 +189,7 @@ def _run_customers(rt: Runtime, state: HubSpotState, sink: LocalMailSink, rng: r
                 _answer(client, rng.choice(links), rng, report)
     if not _wait(lambda: rt.store.counts().get("writebacks.pending", 0) == 0
                  and rt.store.counts().get("responses", 0) >= report.answers, timeout):
-        raise RuntimeError("the answers were not written back to the CRM in time")
+        raise DemoFailed("the answers were not written back to the CRM in time")
     return contact_ids
 
 

@@ -66,4 +66,4 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
 
 def get_logger(**context: Any) -> Any:
     """A structlog logger with bound context (source, program, job)."""
-    return structlog.get_logger().bind(**context)
+    return structlog.get_logger(**context)  # stays lazy: configure() may come after import
