@@ -26,10 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.config import Secrets, parse_config  # noqa: E402
-from daemon.logging import configure  # noqa: E402
-from daemon.runtime import build_runtime  # noqa: E402
-from daemon.surveys import SurveyType, category  # noqa: E402
+from daemon.config import Secrets, parse_config
+from daemon.logging import configure
+from daemon.runtime import build_runtime
+from daemon.surveys import SurveyType, category
 
 TOKEN = "bench-token"
 

@@ -138,7 +138,7 @@ def _answer(client: httpx.Client, link: str, rng: random.Random, report: DemoRep
 def run_demo(seed: int = 7, timeout: float = 45.0) -> DemoReport:
     """Run the loop once and report; raises DemoFailed if a stage does not finish in time."""
     started = time.monotonic()
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (simulated customers, not secrets)
     report = DemoReport()
     now = datetime.now(UTC)
     state = HubSpotState.seeded(tickets=20, contacts=15, seed=seed, now=now - timedelta(days=3))
@@ -202,7 +202,8 @@ def _fill_counts(rt: Runtime, state: HubSpotState, sandbox: HubSpotSandbox,
     report.tickets_seen = report.surveys_sent + sum(report.surveys_skipped.values())
     report.answers_recorded = counts.get("responses", 0)
     names = set(rt.mappings["hubspot"].property_names())
-    written = [[k for k, v in state.contact(c)["properties"].items() if k in names and v] for c in contact_ids]
+    written = [[k for k, v in state.contact(c)["properties"].items() if k in names and v]
+               for c in contact_ids]
     report.contacts_updated = sum(1 for props in written if props)
     report.properties_written = sum(len(props) for props in written)
     report.api_calls = sandbox.total_calls()

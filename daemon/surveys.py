@@ -86,7 +86,7 @@ def category(survey: SurveyType, score: int, threshold: int = DEFAULT_CSAT_THRES
 
 
 def nps(scores: Iterable[int]) -> float | None:
-    """%promoters − %detractors, −100..100; None when there is no answer."""
+    """%promoters - %detractors, -100..100; None when there is no answer."""
     values = list(scores)
     if not values:
         return None

@@ -103,7 +103,7 @@ class CRMAdapter(Protocol):
 
     def ensure_properties(self, group: str, group_label: str,
                           specs: Sequence[PropertySpec]) -> list[str]:
-        """Create the property group and the properties that do not exist yet; return created names."""
+        """Create the group and the properties that do not exist yet; return the created names."""
         ...
 
     def check_online(self, required_scopes: Sequence[str],

@@ -41,7 +41,7 @@ def coalesce(rows: list[WriteBackRecord], mapping: CrmMapping) -> dict[str, dict
 
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff for rows that could not be written, capped at an hour."""
-    return min(RETRY_BASE * (2 ** min(attempts, 10)), RETRY_CAP)
+    return min(RETRY_BASE * (1 << min(attempts, 10)), RETRY_CAP)
 
 
 def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,

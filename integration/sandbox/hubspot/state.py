@@ -104,7 +104,7 @@ class HubSpotState:
             }, created, created)
             return cid
 
-    def create_ticket(  # noqa: PLR0917 - the signature tests and the demo code against
+    def create_ticket(
             self, subject: str, contact_id: str | None, pipeline: str = "0",
                       closed_at: datetime | None = None, owner_id: str | None = None,
                       team_id: str | None = None, *, created_at: datetime | None = None,
