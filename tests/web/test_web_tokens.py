@@ -26,9 +26,11 @@ def test_each_send_gets_its_own_token() -> None:
     assert signer.make(1) != signer.make(2)
 
 
-@pytest.mark.parametrize("position", [0, 5, -1])
+@pytest.mark.parametrize("position", [0, 3, -5])
 def test_altered_token_is_invalid(position: int) -> None:
-    """Changing any one character of a token makes it invalid."""
+    """Changing a character of the payload, timestamp or signature makes it invalid.
+
+    (Not the very last character: its low bits are base64 padding that decoding ignores.)"""
     signer = TokenSigner("secret", timedelta(days=30))
     token = list(signer.make(7))
     token[position] = "A" if token[position] != "A" else "B"
@@ -106,7 +108,7 @@ def test_altered_expired_token_is_invalid_not_expired() -> None:
         token = signer.make(5)
         traveller.shift(timedelta(days=3))
         with pytest.raises(TokenInvalid):
-            signer.read(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+            signer.read(token[:-5] + ("A" if token[-5] != "A" else "B") + token[-4:])
 
 
 def test_empty_secret_is_refused() -> None:
