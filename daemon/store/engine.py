@@ -119,7 +119,7 @@ def upgrade_to_head(engine: Engine) -> None:
     migrate one after the other instead of racing to create the same tables.
     """
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresqlX":
+        if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_ID})
         command.upgrade(alembic_config(conn), "head")
     log.info("store.migrated", dialect=engine.dialect.name)
