@@ -7,6 +7,7 @@ due sends) cannot be interleaved by another process. PostgreSQL is for several r
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Any constant works; it only has to be the same for every replica that migrates.
 _MIGRATION_LOCK_ID = 0x0C105ED1
 _READ_ONLY = "closedloop_read_only"
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def parse_url(url: str) -> URL:
@@ -118,7 +120,8 @@ def upgrade_to_head(engine: Engine) -> None:
     On PostgreSQL a transaction-scoped advisory lock makes replicas that start together
     migrate one after the other instead of racing to create the same tables.
     """
-    with engine.begin() as conn:
+    # Alembic keeps the running migration in a module-global proxy: one at a time per process.
+    with _ALEMBIC_LOCK, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_ID})
         command.upgrade(alembic_config(conn), "head")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -113,3 +115,25 @@ def test_reads_do_not_wait_for_an_open_write(store: Store, replica: Store, t0: d
     assert seen == "committed"
     assert elapsed < 1.0
     assert replica.get_cursor("hubspot", "tickets") == "uncommitted"
+
+
+@pytest.mark.postgres
+def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
+    """Replica processes calling migrate() at the same moment on an empty database all succeed
+    (an advisory lock makes them take turns) and leave one head revision."""
+    script = "import sys; from daemon.store import Store; Store(sys.argv[1]).migrate()"
+    replicas = [
+        subprocess.Popen([sys.executable, "-c", script, pg_url], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    failures = []
+    for replica in replicas:
+        _, stderr = replica.communicate(timeout=60)
+        if replica.returncode:
+            failures.append(stderr.decode()[-500:])
+    store = Store(pg_url)
+    with store.engine.connect() as conn:
+        revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    store.dispose()
+    assert failures == []
+    assert revision == ["0001"]
