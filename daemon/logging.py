@@ -60,8 +60,10 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
     )
     # Third-party libraries log through stdlib logging; keep them quiet unless they warn.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    for noisy in ("uvicorn.access", "apscheduler", "urllib3", "mail.log"):
+    for noisy in ("uvicorn.access", "urllib3", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A run skipped because the previous one still runs is the intended max_instances=1.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def get_logger(**context: Any) -> Any:

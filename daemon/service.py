@@ -7,8 +7,10 @@ running jobs to finish.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +30,7 @@ def _safe(name: str, job: Callable[[], Any]) -> Callable[[], None]:
         except Exception:
             get_logger(job=name).exception("job.crashed")
 
-    run.__name__ = name
+    run.__name__ = run.__qualname__ = f"closedloop.{name}"
     return run
 
 
@@ -50,10 +52,19 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
     return scheduler
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: it re-raises SIGTERM after shutting down,
+    which would kill the process before the scheduler's running jobs finish."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def make_server(rt: Runtime, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(rt.web_app(), host=host, port=port, log_level="warning",
                             access_log=False, lifespan="off")
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def run_forever(rt: Runtime) -> None:
@@ -66,6 +77,13 @@ def run_forever(rt: Runtime) -> None:
     log.info("service.started", listen=f"{settings.listen_host}:{settings.listen_port}",
              programs=len(rt.programs), sources=len(rt.adapters))
     server = make_server(rt, settings.listen_host, settings.listen_port)
+
+    def stop(signum: int, _: object) -> None:
+        log.info("service.stopping", signal=signal.Signals(signum).name)
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         server.run()
     finally:

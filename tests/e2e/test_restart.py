@@ -62,12 +62,25 @@ company = "Acme"
 """)
 
 
+ENV = {**os.environ, "CLOSEDLOOP_SECRET_KEY": "restart-secret-key-0123456789abcdef",
+       "CLOSEDLOOP_HUBSPOT_TOKEN": TOKEN}
+
+
 def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CLOSEDLOOP_SECRET_KEY": "restart-secret-key-0123456789abcdef",
-           "CLOSEDLOOP_HUBSPOT_TOKEN": TOKEN}
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "daemon", "run", "--config", str(config)],
-                                stdout=out, stderr=out, env=env)
+                                stdout=out, stderr=out, env=ENV)
+
+
+def wait_healthy(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("the daemon did not come up")
 
 
 def answer_some(sink: LocalMailSink, acknowledged: dict[str, int], rng: random.Random) -> None:
@@ -103,7 +116,12 @@ def test_kill_9_at_random_moments(tmp_path: Path) -> None:
     acknowledged: dict[str, int] = {}
     with HubSpotSandbox(state, token=TOKEN, rate_limit_per_10s=0) as sandbox, \
             LocalMailSink(port=0) as sink:
-        write_config(config, db, sandbox.url, sink.port, free_port(), now - timedelta(hours=1))
+        web_port = free_port()
+        write_config(config, db, sandbox.url, sink.port, web_port, now - timedelta(hours=1))
+        setup = subprocess.run([sys.executable, "-m", "daemon", "setup", "--config", str(config)],
+                               capture_output=True, text=True, env=ENV, check=False)
+        assert setup.returncode == 0, setup.stderr
+        assert "17 properties created" in setup.stdout
         for _ in range(8):
             daemon = start_daemon(config, log)
             deadline = time.monotonic() + rng.uniform(0.8, 3.0)
@@ -114,11 +132,13 @@ def test_kill_9_at_random_moments(tmp_path: Path) -> None:
             daemon.wait(timeout=10)
 
         daemon = start_daemon(config, log)
+        wait_healthy(web_port)
         store = Store(f"sqlite:///{db}")
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                answer_some(sink, acknowledged, rng)
+                if len(acknowledged) < 5:
+                    answer_some(sink, acknowledged, rng)
                 counts = store.counts()
                 settled = counts.get("sends.sent", 0) + counts.get("sends.skipped", 0)
                 if settled == CUSTOMERS and counts.get("writebacks.pending", 0) == 0 \
