@@ -25,6 +25,7 @@ from daemon.logging import get_logger
 from daemon.store import SendRecord, Store
 from daemon.surveys import Program
 from daemon.web.app import create_app
+from daemon.web.links import unsubscribe_url
 from daemon.web.tokens import TokenSigner
 from integration.base import CRMAdapter
 from integration.errors import AuthError, ClosedLoopError
@@ -59,6 +60,7 @@ class Runtime:
         return compose_survey(
             program=program, send_id=row.id, to=row.email, first_name=row.first_name,
             language=row.language, public_url=base, signer=self.signer, sender=self.sender,
+            unsubscribe_url=unsubscribe_url(base, self.signer, row.id),
         )
 
     def poll(self) -> dict[str, PollResult]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
-from daemon.delivery.smtp import MailPermanentError, MailTemporaryError
+from daemon.delivery.smtp import MailAuthError, MailPermanentError, MailTemporaryError
 from daemon.logging import get_logger
 from daemon.store import SendRecord, Store
 from daemon.surveys import Program
@@ -53,9 +53,20 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
     if any(released.values()):
         log.warning("dispatch.released_stale", **released)
     while rows := store.claim_due_sends(now, batch, LEASE):
-        with mailer.session() as session:
-            for row in rows:
-                _dispatch_one(store, programs, session, compose, row, now, result)
+        done = 0
+        try:
+            with mailer.session() as session:
+                for row in rows:
+                    _dispatch_one(store, programs, session, compose, row, now, result)
+                    done += 1
+        except MailAuthError as exc:
+            # The relay refuses our login or TLS: every row would fail the same way. Hand
+            # this batch back for a later run and say so once.
+            log.error("dispatch.mail_auth_failed", error=str(exc))
+            for row in rows[done:]:
+                store.mark_send_failed(row.id, "mail relay refused the login", now + MAIL_RETRY)
+            result.retried += len(rows) - done
+            break
         if len(rows) < batch:
             break
     log.info("dispatch.done", sent=result.sent, retried=result.retried, failed=result.failed,
@@ -84,6 +95,8 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], session: MailSe
         return  # another dispatcher took it after its lease expired
     try:
         session.send(message)
+    except MailAuthError:
+        raise  # the whole batch is handed back by dispatch_due
     except MailTemporaryError as exc:
         store.mark_send_failed(row.id, str(exc), now + MAIL_RETRY * (1 + row.attempts))
         result.retried += 1
