@@ -19,7 +19,8 @@ def test_nps_is_promoters_minus_detractors(scores: list[int]) -> None:
     expected = 100 * (sum(s >= 9 for s in scores) - sum(s <= 6 for s in scores)) / len(scores)
     result = nps(scores)
     assert result == pytest.approx(expected)
-    assert result is not None and -100 <= result <= 100
+    assert result is not None
+    assert -100 <= result <= 100
 
 
 @given(nps_scores)
@@ -29,7 +30,8 @@ def test_nps_extremes_and_passives(scores: list[int]) -> None:
     assert nps([0] * len(scores)) == -100
     before = nps(scores)
     after = nps([*scores, 7, 8])
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     assert abs(after) <= abs(before)
 
 
@@ -39,7 +41,9 @@ def test_csat_counts_answers_at_or_above_threshold(scores: list[int], threshold:
     result = csat(scores, threshold)
     assert result == pytest.approx(100 * sum(s >= threshold for s in scores) / len(scores))
     lower = csat(scores, max(1, threshold - 1))
-    assert result is not None and lower is not None and lower >= result
+    assert result is not None
+    assert lower is not None
+    assert lower >= result
 
 
 @given(ces_scores)
@@ -47,7 +51,8 @@ def test_ces_is_the_mean_within_the_scale(scores: list[int]) -> None:
     """CES is the mean answer, bounded by the 1..7 scale."""
     result = ces(scores)
     assert result == pytest.approx(sum(scores) / len(scores))
-    assert result is not None and 1 <= result <= 7
+    assert result is not None
+    assert 1 <= result <= 7
 
 
 def test_no_answers_means_no_score() -> None:

@@ -57,8 +57,8 @@ def parts(msg: EmailMessage) -> tuple[str, str]:
 def test_message_is_multipart_alternative_text_then_html() -> None:
     """Clients show the last part they understand: plain text first, HTML last."""
     msg = compose()
-    assert "multipart/alternative" == msg.get_content_type()
-    assert ["text/plain", "text/html"] == [p.get_content_type() for p in msg.iter_parts()]
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
 
 
 @pytest.mark.parametrize("kind", list(SurveyType))
@@ -79,16 +79,16 @@ def test_each_html_button_has_an_aria_label_and_the_ends_are_named() -> None:
     """Screen readers hear "0 out of 10, Not at all likely" rather than a bare digit."""
     _, html = parts(compose(SurveyType.NPS))
     labels = re.findall(r'aria-label="([^"]+)"', html)
-    assert 11 == len(labels)
-    assert "0 out of 10, Not at all likely" == labels[0]
-    assert "5 out of 10" == labels[5]
-    assert "10 out of 10, Extremely likely" == labels[-1]
+    assert len(labels) == 11
+    assert labels[0] == "0 out of 10, Not at all likely"
+    assert labels[5] == "5 out of 10"
+    assert labels[-1] == "10 out of 10, Extremely likely"
 
 
 def test_html_is_table_layout_with_bulletproof_buttons_and_no_external_assets() -> None:
     """Buttons are <a> in a <td bgcolor>; no script, stylesheet link or image to fetch."""
     _, html = parts(compose(SurveyType.CSAT))
-    assert 5 == len(re.findall(r'<td align="center" bgcolor="#1d4ed8"[^>]*>\s*<a href=', html))
+    assert len(re.findall(r'<td align="center" bgcolor="#1d4ed8"[^>]*>\s*<a href=', html)) == 5
     for forbidden in ("<script", "<link", "<img", "<style", "<form"):
         assert forbidden not in html.lower()
 
@@ -97,7 +97,7 @@ def test_english_text_part() -> None:
     """Greeting by first name, the standard question, the scale ends and the links."""
     text, _ = parts(compose(SurveyType.NPS))
     lines = text.splitlines()
-    assert "Hello Ana," == lines[0]
+    assert lines[0] == "Hello Ana,"
     assert "How likely are you to recommend Acme to a friend or colleague?" in lines
     assert "Choose a score (0 = Not at all likely, 10 = Extremely likely):" in lines
 
@@ -106,9 +106,9 @@ def test_french_mail() -> None:
     """A contact whose language is fr-CA gets the French subject, question and labels."""
     msg = compose(SurveyType.CSAT, language="fr-CA")
     text, html = parts(msg)
-    assert "Ana, qu\u2019avez-vous pensé de notre aide\u00a0?" == msg["Subject"]
-    assert "fr" == msg["Content-Language"]
-    assert "Bonjour Ana," == text.splitlines()[0]
+    assert msg["Subject"] == "Ana, qu\u2019avez-vous pensé de notre aide\u00a0?"
+    assert msg["Content-Language"] == "fr"
+    assert text.splitlines()[0] == "Bonjour Ana,"
     question = "de la part de Acme\u00a0?"
     assert question in text
     assert "Très insatisfait" in html
@@ -119,7 +119,7 @@ def test_french_mail() -> None:
 def test_unknown_language_falls_back_to_english() -> None:
     """A language without a catalog still gets a mail, in English."""
     msg = compose(language="de-AT")
-    assert "en" == msg["Content-Language"]
+    assert msg["Content-Language"] == "en"
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ def test_subject(kind: SurveyType, first_name: str | None, subject: str) -> None
 def test_greeting_without_a_first_name() -> None:
     """No name: a plain greeting, never "Hello None"."""
     text, html = parts(compose(first_name=None))
-    assert "Hello," == text.splitlines()[0]
+    assert text.splitlines()[0] == "Hello,"
     assert "None" not in text
     assert "None" not in html
 
@@ -147,13 +147,13 @@ def test_greeting_without_a_first_name() -> None:
 def test_headers() -> None:
     """From, Reply-To, Date, a Message-ID at our domain, and the auto-reply suppressors."""
     msg = compose()
-    assert "Acme Support <survey@acme.example>" == msg["From"]
-    assert "ana@example.test" == msg["To"]
-    assert "help@acme.example" == msg["Reply-To"]
-    assert "Mon, 02 Mar 2026 09:00:00 +0000" == msg["Date"]
+    assert msg["From"] == "Acme Support <survey@acme.example>"
+    assert msg["To"] == "ana@example.test"
+    assert msg["Reply-To"] == "help@acme.example"
+    assert msg["Date"] == "Mon, 02 Mar 2026 09:00:00 +0000"
     assert re.fullmatch(r"<[^@<>]+@acme\.example>", msg["Message-ID"])
-    assert "auto-generated" == msg["Auto-Submitted"]
-    assert "All" == msg["X-Auto-Response-Suppress"]
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["X-Auto-Response-Suppress"] == "All"
     assert msg["List-Unsubscribe"] is None
 
 
@@ -168,7 +168,7 @@ def test_unsubscribe_link_and_one_click_headers() -> None:
     msg = compose(unsubscribe_url=unsub)
     text, html = parts(msg)
     assert f"<{unsub}>" == msg["List-Unsubscribe"]
-    assert "List-Unsubscribe=One-Click" == msg["List-Unsubscribe-Post"]
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert unsub in text
     assert f'href="{unsub}"' in html
 
@@ -187,7 +187,7 @@ def test_html_escapes_company_and_first_name() -> None:
 def test_line_breaks_in_a_first_name_cannot_inject_headers() -> None:
     """CR/LF in CRM data is folded to spaces before it reaches the Subject header."""
     msg = compose(SurveyType.CSAT, first_name="Ana\r\nBcc: victim@example.test")
-    assert "How did we do, Ana Bcc: victim@example.test?" == msg["Subject"]
+    assert msg["Subject"] == "How did we do, Ana Bcc: victim@example.test?"
     assert msg["Bcc"] is None
 
 

@@ -45,17 +45,17 @@ def test_message_arrives_intact(sink: LocalMailSink) -> None:
     SmtpSender(sink.host, sink.port).send(sent)
     [received] = sink.received
     got = received.message
-    assert "survey@acme.example" == received.mail_from
-    assert ("ana@example.test",) == received.rcpt_tos
+    assert received.mail_from == "survey@acme.example"
+    assert received.rcpt_tos == ("ana@example.test",)
     assert sent["Subject"] == got["Subject"]
-    assert "<m1@acme.example>" == got["Message-ID"]
+    assert got["Message-ID"] == "<m1@acme.example>"
     plain = got.get_body(("plain",))
     html = got.get_body(("html",))
     assert plain is not None
     assert html is not None
     expected_text = "Line one\n.\n..leading dots\nmessage 1 ünïcode\n"
     assert expected_text == plain.get_content().replace("\r\n", "\n")
-    assert "<p>message 1</p>\n" == html.get_content().replace("\r\n", "\n")
+    assert html.get_content().replace("\r\n", "\n") == "<p>message 1</p>\n"
 
 
 def test_one_connection_for_a_batch(sink: LocalMailSink) -> None:
@@ -64,9 +64,9 @@ def test_one_connection_for_a_batch(sink: LocalMailSink) -> None:
     with sender.session() as session:
         for n in range(20):
             session.send(message(n))
-    assert 1 == session.connections_opened
-    assert 20 == len(sink.received)
-    assert 1 == len({r.peer for r in sink.received})
+    assert session.connections_opened == 1
+    assert len(sink.received) == 20
+    assert len({r.peer for r in sink.received}) == 1
     assert [f"<m{n}@acme.example>" for n in range(20)] == [
         m["Message-ID"] for m in sink.messages
     ]
@@ -78,8 +78,8 @@ def test_connection_is_renewed_after_max_per_connection(sink: LocalMailSink) -> 
     with sender.session() as session:
         for n in range(5):
             session.send(message(n))
-    assert 3 == session.connections_opened
-    assert 3 == len({r.peer for r in sink.received})
+    assert session.connections_opened == 3
+    assert len({r.peer for r in sink.received}) == 3
 
 
 def test_send_without_session_opens_and_closes_a_connection(sink: LocalMailSink) -> None:
@@ -87,7 +87,7 @@ def test_send_without_session_opens_and_closes_a_connection(sink: LocalMailSink)
     sender = SmtpSender(sink.host, sink.port)
     sender.send(message(1))
     sender.send(message(2))
-    assert 2 == len({r.peer for r in sink.received})
+    assert len({r.peer for r in sink.received}) == 2
 
 
 def _free_port() -> int:
@@ -111,11 +111,11 @@ def test_relay_restart_between_mails_reconnects_once() -> None:
             session.send(message(1))
         with LocalMailSink(port=port) as second:
             session.send(message(2))
-    assert 2 == session.connections_opened
-    assert (["<m1@acme.example>"], ["<m2@acme.example>"]) == (
+    assert session.connections_opened == 2
+    assert (
         [m["Message-ID"] for m in first.messages],
         [m["Message-ID"] for m in second.messages],
-    )
+    ) == (["<m1@acme.example>"], ["<m2@acme.example>"])
 
 
 def test_recipient_refused_5xx_is_permanent_and_session_goes_on(sink: LocalMailSink) -> None:
@@ -126,9 +126,9 @@ def test_recipient_refused_5xx_is_permanent_and_session_goes_on(sink: LocalMailS
         with pytest.raises(MailPermanentError) as caught:
             session.send(message(1, to="gone@example.test"))
         session.send(message(2))
-    assert 550 == caught.value.code
-    assert ["<m2@acme.example>"] == [m["Message-ID"] for m in sink.messages]
-    assert 1 == session.connections_opened
+    assert caught.value.code == 550
+    assert [m["Message-ID"] for m in sink.messages] == ["<m2@acme.example>"]
+    assert session.connections_opened == 1
 
 
 def test_recipient_refused_4xx_is_temporary(sink: LocalMailSink) -> None:
@@ -136,7 +136,7 @@ def test_recipient_refused_4xx_is_temporary(sink: LocalMailSink) -> None:
     sink.refuse("busy@example.test", "451 4.7.1 Try again later")
     with pytest.raises(MailTemporaryError, match="451"):
         SmtpSender(sink.host, sink.port).send(message(1, to="busy@example.test"))
-    assert [] == sink.messages
+    assert sink.messages == []
 
 
 def test_message_without_recipient_is_permanent(sink: LocalMailSink) -> None:
@@ -151,7 +151,7 @@ def test_auth_login() -> None:
     """With credentials the sender logs in; the relay sees the user."""
     with LocalMailSink(users={"mailer": "s3cret"}) as sink:
         SmtpSender(sink.host, sink.port, username="mailer", password="s3cret").send(message())
-        assert ["mailer"] == [r.login for r in sink.received]
+        assert [r.login for r in sink.received] == ["mailer"]
 
 
 def test_auth_refused_is_an_auth_error() -> None:
@@ -160,14 +160,14 @@ def test_auth_refused_is_an_auth_error() -> None:
         sender = SmtpSender(sink.host, sink.port, username="mailer", password="wrong")
         with pytest.raises(MailAuthError, match="535"):
             sender.send(message())
-        assert [] == sink.messages
+        assert sink.messages == []
 
 
 def test_starttls_required_but_not_offered_is_an_auth_error(sink: LocalMailSink) -> None:
     """We never fall back to cleartext when STARTTLS was asked for."""
     with pytest.raises(MailAuthError, match="STARTTLS"):
         SmtpSender(sink.host, sink.port, starttls=True).send(message())
-    assert [] == sink.messages
+    assert sink.messages == []
 
 
 def test_maildir_copy(tmp_path: Path) -> None:
@@ -175,7 +175,7 @@ def test_maildir_copy(tmp_path: Path) -> None:
     with LocalMailSink(maildir=tmp_path / "Maildir") as sink:
         SmtpSender(sink.host, sink.port).send(message(7))
     box = mailbox.Maildir(tmp_path / "Maildir", create=False)
-    assert ["<m7@acme.example>"] == [m["Message-ID"] for m in box]
+    assert [m["Message-ID"] for m in box] == ["<m7@acme.example>"]
 
 
 @pytest.fixture
@@ -204,9 +204,9 @@ def test_starttls_and_auth(tls_files: tuple[Path, Path]) -> None:
         SmtpSender(sink.host, sink.port, starttls=True, username="mailer", password="s3cret",
                    ssl_context=client_ctx).send(message(3))
         [received] = sink.received
-    assert (True, "mailer", "<m3@acme.example>") == (
+    assert (
         received.tls, received.login, received.message["Message-ID"]
-    )
+    ) == (True, "mailer", "<m3@acme.example>")
 
 
 def test_untrusted_certificate_is_an_auth_error(tls_files: tuple[Path, Path]) -> None:
@@ -217,4 +217,4 @@ def test_untrusted_certificate_is_an_auth_error(tls_files: tuple[Path, Path]) ->
     with LocalMailSink(tls_context=server_ctx, require_starttls=True) as sink:
         with pytest.raises(MailAuthError, match="TLS"):
             SmtpSender(sink.host, sink.port, starttls=True).send(message())
-        assert [] == sink.messages
+        assert sink.messages == []

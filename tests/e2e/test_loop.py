@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 
 import httpx
-
 from e2e_loop import Loop
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/(\d+))")

@@ -46,9 +46,9 @@ def test_scanner_get_and_head_record_nothing(
     """A link scanner fetching the score link (GET, HEAD, twice) records no answer."""
     token = signer.make(add_send())
     for _ in range(2):
-        assert 200 == client.get(f"/r/{token}/3").status_code
-        assert 200 == client.head(f"/r/{token}/3").status_code
-    assert 0 == response_rows(store)
+        assert client.get(f"/r/{token}/3").status_code == 200
+        assert client.head(f"/r/{token}/3").status_code == 200
+    assert response_rows(store) == 0
 
 
 def test_landing_page_auto_posts_and_offers_a_confirm_button(
@@ -76,10 +76,10 @@ def test_post_records_once_and_redirects_to_the_comment_page(
     assert (303, f"../../c/{token}") == (posted.status_code, posted.headers["location"])
     response = store.get_response(send_id)
     assert response is not None
-    assert (9, "promoter", None, NOW) == (
+    assert (
         response.score, response.category, response.comment, response.answered_at
-    )
-    assert 1 == response_rows(store)
+    ) == (9, "promoter", None, NOW)
+    assert response_rows(store) == 1
 
 
 def test_second_click_updates_the_same_response(
@@ -90,11 +90,11 @@ def test_second_click_updates_the_same_response(
     token = signer.make(send_id)
     client.post(f"/r/{token}/9")
     client.post(f"/r/{token}/9")
-    assert 1 == response_rows(store)
+    assert response_rows(store) == 1
     client.post(f"/r/{token}/2")
     response = store.get_response(send_id)
     assert response is not None
-    assert (1, 2, "detractor") == (response_rows(store), response.score, response.category)
+    assert (response_rows(store), response.score, response.category) == (1, 2, "detractor")
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_browser_flow_score_then_comment_then_thanks(
     assert "Your comment has been saved." in done.text
     response = store.get_response(send_id)
     assert response is not None
-    assert (8, "Quick and kind.\nThanks") == (response.score, response.comment)
+    assert (response.score, response.comment) == (8, "Quick and kind.\nThanks")
 
 
 def test_empty_comment_changes_nothing(
@@ -153,10 +153,10 @@ def test_empty_comment_changes_nothing(
     client.post(f"/r/{token}/6")
     client.post(f"/c/{token}", data={"comment": "first"})
     sent = client.post(f"/c/{token}", data={"comment": "   "})
-    assert 303 == sent.status_code
+    assert sent.status_code == 303
     response = store.get_response(send_id)
     assert response is not None
-    assert "first" == response.comment
+    assert response.comment == "first"
 
 
 def test_comment_at_the_limit_is_kept_whole(
@@ -167,7 +167,7 @@ def test_comment_at_the_limit_is_kept_whole(
     token = signer.make(send_id)
     client.post(f"/r/{token}/6")
     text = "é" * 5_000
-    assert 303 == client.post(f"/c/{token}", data={"comment": text}).status_code
+    assert client.post(f"/c/{token}", data={"comment": text}).status_code == 303
     response = store.get_response(send_id)
     assert response is not None
     assert text == response.comment
@@ -182,7 +182,7 @@ def test_oversized_comment_is_422_and_the_text_is_kept(
     client.post(f"/r/{token}/6")
     text = "x" * 5_001
     page = client.post(f"/c/{token}", data={"comment": text})
-    assert 422 == page.status_code
+    assert page.status_code == 422
     assert "Your comment is 5001 characters long; the limit is 5000." in page.text
     assert f'rows="6">{text}</textarea>' in page.text
     response = store.get_response(send_id)
@@ -198,7 +198,7 @@ def test_huge_body_is_refused_without_reading_it(
     token = signer.make(send_id)
     client.post(f"/r/{token}/6")
     page = client.post(f"/c/{token}", data={"comment": "y" * 2_000_000})
-    assert 413 == page.status_code
+    assert page.status_code == 413
     response = store.get_response(send_id)
     assert response is not None
     assert response.comment is None
@@ -210,10 +210,10 @@ def test_comment_before_any_score_is_refused(
     """Someone opening /c/ directly must choose a score first; their text stays in the box."""
     token = signer.make(add_send())
     page = client.post(f"/c/{token}", data={"comment": "hello"})
-    assert 409 == page.status_code
+    assert page.status_code == 409
     assert "Please choose a score first." in page.text
     assert 'rows="6">hello</textarea>' in page.text
-    assert 0 == response_rows(store)
+    assert response_rows(store) == 0
 
 
 # -- bad input: right 4xx, localized HTML, nothing recorded ------------------------------
@@ -255,7 +255,7 @@ def test_bad_input_gets_its_4xx_page_and_records_nothing(
     assert (status, title) == (page.status_code, heading(page))
     assert page.headers["content-type"].startswith("text/html")
     assert "Traceback" not in page.text
-    assert 0 == response_rows(store)
+    assert response_rows(store) == 0
 
 
 def test_score_range_message_names_the_programs_scale(
@@ -265,7 +265,7 @@ def test_score_range_message_names_the_programs_scale(
     token = signer.make(add_send("csat"))
     for score in (0, 6):
         page = client.post(f"/r/{token}/{score}")
-        assert 400 == page.status_code
+        assert page.status_code == 400
         assert "Please choose a score between 1 and 5." in page.text
 
 
@@ -280,11 +280,11 @@ def test_expired_link_is_410_in_the_sends_language(
     old = TokenSigner("test-secret", timedelta(days=30), clock=lambda: NOW - timedelta(days=31))
     page = client.request(method, path.format(t=old.make(send_id)), data={"comment": "x"})
     if method == "POST" and path == "/t/{t}":
-        assert 405 == page.status_code
+        assert page.status_code == 405
         return
-    assert (410, "Cette enquête est close") == (page.status_code, heading(page))
+    assert (page.status_code, heading(page)) == (410, "Cette enquête est close")
     assert '<html lang="fr">' in page.text
-    assert 0 == response_rows(store)
+    assert response_rows(store) == 0
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -293,8 +293,8 @@ def test_unknown_send_is_404(
 ) -> None:
     """A genuine token for a send that is not in the database: 404, nothing recorded."""
     page = client.request(method, f"/r/{signer.make(999)}/5")
-    assert (404, "Page not found") == (page.status_code, heading(page))
-    assert 0 == response_rows(store)
+    assert (page.status_code, heading(page)) == (404, "Page not found")
+    assert response_rows(store) == 0
 
 
 def test_send_of_a_removed_program_is_closed(
@@ -306,8 +306,8 @@ def test_send_of_a_removed_program_is_closed(
         contact_id="c1", due_at=NOW, created_at=NOW, email="ana@example.test",
     )])
     page = client.post(f"/r/{signer.make(1)}/5")
-    assert 410 == page.status_code
-    assert 0 == response_rows(store)
+    assert page.status_code == 410
+    assert response_rows(store) == 0
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
@@ -316,8 +316,8 @@ def test_other_methods_get_a_405_page(
 ) -> None:
     """Methods the app does not serve: a 405 HTML page, nothing recorded."""
     page = client.request(method, f"/r/{signer.make(add_send())}/5")
-    assert (405, "This action is not allowed") == (page.status_code, heading(page))
-    assert 0 == response_rows(store)
+    assert (page.status_code, heading(page)) == (405, "This action is not allowed")
+    assert response_rows(store) == 0
 
 
 def test_error_page_language_follows_accept_language_when_the_send_is_unknown(
@@ -325,14 +325,14 @@ def test_error_page_language_follows_accept_language_when_the_send_is_unknown(
 ) -> None:
     """No send to take a language from: the browser's Accept-Language decides."""
     page = client.get("/r/garbage/5", headers={"Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5"})
-    assert (400, "Ce lien n\u2019est pas valide") == (page.status_code, heading(page))
+    assert (page.status_code, heading(page)) == (400, "Ce lien n\u2019est pas valide")
     assert '<html lang="fr">' in page.text
 
 
 def test_unknown_route_is_an_html_404(client: httpx.Client) -> None:
     """Even a path the app does not know answers with the small HTML page."""
     page = client.get("/wp-login.php")
-    assert (404, "Page not found") == (page.status_code, heading(page))
+    assert (page.status_code, heading(page)) == (404, "Page not found")
 
 
 # -- pages: language, size, headers, accessibility -----------------------------------------
@@ -350,7 +350,7 @@ def test_french_contact_gets_french_pages(
     assert "Quelle est la probabilité que vous recommandiez Acme" in comment.text
     assert "Quelle est la raison principale de votre note\u00a0?" in comment.text
     thanks = client.post(f"/c/{token}", data={"comment": "Très bien"}, follow_redirects=True)
-    assert "Merci\u00a0!" == heading(thanks)
+    assert heading(thanks) == "Merci\u00a0!"
 
 
 def test_pages_carry_the_security_headers(
@@ -361,10 +361,10 @@ def test_pages_carry_the_security_headers(
     for page in (client.get(f"/r/{token}/5"), client.get(f"/c/{token}"),
                  client.get("/r/bad/5"), client.get("/healthz")):
         headers = page.headers
-        assert "nosniff" == headers["x-content-type-options"]
-        assert "no-referrer" == headers["referrer-policy"]
-        assert "DENY" == headers["x-frame-options"]
-        assert "no-store" == headers["cache-control"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
         assert "default-src 'none'" in headers["content-security-policy"]
         assert "unsafe-inline" not in headers["content-security-policy"]
 
@@ -406,7 +406,7 @@ def test_unsubscribe_get_asks_and_post_suppresses(
     client.get(f"/u/{token}")
     assert store.is_suppressed("ana@example.test", NOW) is False
     page = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
-    assert (200, "You are unsubscribed") == (page.status_code, heading(page))
+    assert (page.status_code, heading(page)) == (200, "You are unsubscribed")
     assert store.is_suppressed("ana@example.test", NOW) is True
 
 
@@ -416,7 +416,7 @@ def test_unsubscribe_works_with_an_expired_link(
     """An old mail's unsubscribe link still works: its signature is genuine."""
     send_id = add_send(email="old@example.test")
     old = TokenSigner("test-secret", timedelta(days=30), clock=lambda: NOW - timedelta(days=90))
-    assert 200 == client.post(f"/u/{old.make(send_id)}").status_code
+    assert client.post(f"/u/{old.make(send_id)}").status_code == 200
     assert store.is_suppressed("old@example.test", NOW) is True
 
 
@@ -426,7 +426,7 @@ def test_forged_unsubscribe_is_refused(
     """A forged token cannot unsubscribe anyone."""
     send_id = add_send(email="ana@example.test")
     forged = TokenSigner("attacker", timedelta(days=30)).make(send_id)
-    assert 400 == client.post(f"/u/{forged}").status_code
+    assert client.post(f"/u/{forged}").status_code == 400
     assert store.is_suppressed("ana@example.test", NOW) is False
 
 
@@ -436,7 +436,7 @@ def test_forged_unsubscribe_is_refused(
 def test_healthz_ok(client: httpx.Client) -> None:
     """With the database answering: 200 {"status": "ok"}."""
     page = client.get("/healthz")
-    assert (200, {"status": "ok"}) == (page.status_code, page.json())
+    assert (page.status_code, page.json()) == (200, {"status": "ok"})
 
 
 def test_database_down_is_503_not_a_traceback(
@@ -452,8 +452,8 @@ def test_database_down_is_503_not_a_traceback(
     shutil.rmtree(folder)  # SQLite cannot open a file in a folder that is gone
     with serve(broken, signer) as client:
         health = client.get("/healthz")
-        assert (503, "unavailable") == (health.status_code, health.json()["status"])
+        assert (health.status_code, health.json()["status"]) == (503, "unavailable")
         page = client.post(f"/r/{signer.make(1)}/5")
-        assert (503, "We could not save your answer right now") == (
+        assert (
             page.status_code, heading(page)
-        )
+        ) == (503, "We could not save your answer right now")

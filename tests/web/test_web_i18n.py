@@ -46,7 +46,7 @@ def test_negotiate_maps_crm_tags_to_shipped_languages(tag: str | None, expected:
 
 def test_negotiate_uses_the_given_fallback() -> None:
     """The fallback is the caller's choice (the web app asks for "" to try the browser next)."""
-    assert "" == negotiate("de", fallback="")
+    assert negotiate("de", fallback="") == ""
 
 
 @pytest.mark.parametrize(
@@ -73,24 +73,24 @@ def test_french_question_and_labels() -> None:
     """The survey wording comes out in French with the company name filled in."""
     words = wording(SurveyType.NPS, "Acme", None, translator("fr"))
     assert (
-        "Quelle est la probabilité que vous recommandiez Acme à un ami ou à un collègue\u00a0?"
-        == words.question
+        words.question
+        == "Quelle est la probabilité que vous recommandiez Acme à un ami ou à un collègue\u00a0?"
     )
-    assert ("Pas du tout probable", "Très probable") == (words.low_label, words.high_label)
-    assert "Quelle est la raison principale de votre note\u00a0?" == words.follow_up
+    assert (words.low_label, words.high_label) == ("Pas du tout probable", "Très probable")
+    assert words.follow_up == "Quelle est la raison principale de votre note\u00a0?"
 
 
 def test_configured_follow_up_is_shown_as_written() -> None:
     """An admin's own follow-up question is not replaced by the default."""
     words = wording(SurveyType.CSAT, "Acme", "Anything else?", translator("fr"))
-    assert "Anything else?" == words.follow_up
+    assert words.follow_up == "Anything else?"
 
 
 def test_english_is_the_source_language() -> None:
     """English needs no catalog: msgids are returned as written."""
     words = wording(SurveyType.CES, "Acme", None, translator("en"))
-    assert "How easy was it to get your issue resolved?" == words.question
-    assert ("Very difficult", "Very easy") == (words.low_label, words.high_label)
+    assert words.question == "How easy was it to get your issue resolved?"
+    assert (words.low_label, words.high_label) == ("Very difficult", "Very easy")
 
 
 def _extracted_msgids() -> set[str]:
@@ -129,7 +129,7 @@ def test_french_translations_keep_their_placeholders() -> None:
         m.id for m in catalog
         if m.id and set(_placeholders(str(m.id))) != set(_placeholders(str(m.string)))
     ]
-    assert [] == mismatched
+    assert mismatched == []
 
 
 def _placeholders(text: str) -> list[str]:

@@ -16,7 +16,7 @@ def test_roundtrip_gives_back_the_send_id() -> None:
     """A token made for a send reads back as that send id, and is URL-safe."""
     signer = TokenSigner("secret", timedelta(days=30))
     token = signer.make(12345)
-    assert 12345 == signer.read(token)
+    assert signer.read(token) == 12345
     assert all(c.isalnum() or c in "-_." for c in token)
 
 
@@ -72,8 +72,8 @@ def test_old_secret_still_reads_after_rotation() -> None:
     """Mails signed before a secret rotation keep working when the old secret is listed."""
     before = TokenSigner("old", timedelta(days=30)).make(9)
     rotated = TokenSigner("new", timedelta(days=30), old_secrets=("old",))
-    assert 9 == rotated.read(before)
-    assert 9 == TokenSigner("new", timedelta(days=30)).read(rotated.make(9))
+    assert rotated.read(before) == 9
+    assert TokenSigner("new", timedelta(days=30)).read(rotated.make(9)) == 9
 
 
 def test_token_expires_after_max_age() -> None:
@@ -82,11 +82,11 @@ def test_token_expires_after_max_age() -> None:
     with time_machine.travel(START, tick=False) as traveller:
         token = signer.make(42)
         traveller.shift(timedelta(days=30))
-        assert 42 == signer.read(token)
+        assert signer.read(token) == 42
         traveller.shift(timedelta(seconds=1))
         with pytest.raises(TokenExpired) as caught:
             signer.read(token)
-    assert 42 == caught.value.send_id
+    assert caught.value.send_id == 42
 
 
 def test_injected_clock_drives_expiry() -> None:
@@ -95,7 +95,7 @@ def test_injected_clock_drives_expiry() -> None:
     signer = TokenSigner("secret", timedelta(hours=1), clock=lambda: now[0])
     token = signer.make(3)
     now[0] = START + timedelta(minutes=59)
-    assert 3 == signer.read(token)
+    assert signer.read(token) == 3
     now[0] = START + timedelta(hours=2)
     with pytest.raises(TokenExpired):
         signer.read(token)
