@@ -70,7 +70,7 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
     configure("json" if as_json else "console", level=40)  # only errors during the demo
     report = run_demo(seed=seed)
     if as_json:
-        out.print_json(json.dumps(report.as_dict()))
+        typer.echo(json.dumps(report.as_dict(), indent=2))
         return
     table = Table(title="ClosedLoop demo (sandbox HubSpot, SQLite, local mail)")
     table.add_column("what")
@@ -130,7 +130,7 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
         problems += exc.problems
     if problems:
         raise ConfigError(problems)
-    out.print(f"{config}: OK ({len(cfg.sources)} source(s), {len(cfg.programs)} program(s))")
+    typer.echo(f"{config}: OK ({len(cfg.sources)} source(s), {len(cfg.programs)} program(s))")
     if not online:
         return
     for name, mapping in mappings.items():
@@ -140,7 +140,7 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
         for line in result.problems:
             problems.append(f"sources.{name}: {line}")
         if result.ok:
-            out.print(f"sources.{name}: token OK, scopes OK, "
+            typer.echo(f"sources.{name}: token OK, scopes OK, "
                       f"{len(mapping.property_names())} mapped properties exist")
     if problems:
         for line in problems:
@@ -161,7 +161,7 @@ def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
         mapping = rt.mappings[name]
         created = adapter.ensure_properties(mapping.group_name, mapping.group_label,
                                             mapping.specs())
-        out.print(f"sources.{name}: {len(created)} propert{'y' if len(created) == 1 else 'ies'} "
+        typer.echo(f"sources.{name}: {len(created)} propert{'y' if len(created) == 1 else 'ies'} "
                   f"created, {len(mapping.specs()) - len(created)} already there")
 
 
@@ -178,7 +178,7 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
     counts = store.counts()
     store.dispose()
     if as_json:
-        out.print_json(json.dumps(counts))
+        typer.echo(json.dumps(counts, indent=2, sort_keys=True))
         return
     table = Table(title="ClosedLoop status")
     table.add_column("what")
@@ -192,7 +192,7 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
 @friendly
 def config_show(config: ConfigPath = DEFAULT_CONFIG) -> None:
     """Print the effective configuration (secrets are never in it)."""
-    out.print_json(json.dumps(redacted(_load(config)), default=str))
+    typer.echo(json.dumps(redacted(_load(config)), indent=2, default=str))
 
 
 @sandbox_app.command("hubspot")

@@ -55,7 +55,8 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Resolve sys.stderr per logger, not once: tests and embedders swap the stream.
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
     # Third-party libraries log through stdlib logging; keep them quiet unless they warn.
