@@ -13,8 +13,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
-from daemon.config import Config, load_config, read_secrets, redacted
+from daemon.config import Config, load_config, mask_url, read_secrets, redacted
 from daemon.logging import configure
 from integration.errors import AuthError, ClosedLoopError, ConfigError
 
@@ -49,6 +50,11 @@ def friendly(func: F) -> F:
             raise typer.Exit(1) from None
         except ClosedLoopError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except DBAPIError as exc:
+            detail = mask_url(str(exc.orig).strip().splitlines()[0]) if exc.orig else ""
+            typer.echo(f"error: the state database cannot be used "
+                       f"({type(exc.orig).__name__}: {detail})", err=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -114,10 +120,15 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
                                                "properties.")] = False) -> None:
     """Validate the config and mappings offline, and with --online against the CRM."""
     from daemon.runtime import build_adapter
+    from daemon.store import parse_url
     from mappings import load_mapping
 
     cfg = _load(config)
     problems: list[str] = []
+    try:
+        parse_url(cfg.daemon.state_url)
+    except ConfigError as exc:
+        problems += exc.problems
     mappings = {}
     for name, source in cfg.sources.items():
         try:

@@ -10,7 +10,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -104,10 +104,9 @@ class DaemonSettings(_Model):
     @field_validator("state_url")
     @classmethod
     def _state_url(cls, value: str) -> str:
-        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
-            raise ValueError(
-                f"expected sqlite:///path/to/file.db or postgresql://user@host/db, got {value!r}"
-            )
+        if not re.match(r"^(sqlite|postgresql|postgres)(\+\w+)?://", value):
+            raise ValueError("expected sqlite:///path/to/file.db or postgresql://user@host/db, "
+                             f"got {mask_url(value)!r}")
         return value
 
 
@@ -122,6 +121,13 @@ class SourceSettings(_Model):
     # job leaves the rows for its next run (nothing is lost, the scheduler thread is not held).
     retry_attempts: int = Field(default=5, ge=1, le=20)
     retry_budget: Duration = timedelta(seconds=60)
+
+
+    @field_validator("start_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A TOML local date-time has no offset: read it as UTC, not as the host's zone."""
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
 
 
 class MailSettings(_Model):
@@ -173,6 +179,11 @@ class Secrets(_Model):
     smtp_password: SecretStr | None = None
 
 
+def mask_url(value: str) -> str:
+    """A URL with its password replaced, fit for messages and `config show`."""
+    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", value)
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     out = ""
     for item in loc:
@@ -188,6 +199,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         return "required key is missing"
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     value = error.get("input")
+    if isinstance(value, str):
+        value = mask_url(value)
     if isinstance(value, str | int | float) and repr(value) not in message:
         message += f" (got {value!r})"
     return message
@@ -250,9 +263,12 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
     problems: list[str] = []
 
     def need(var: str, what: str, key: str) -> SecretStr:
-        value = environ.get(var, "")
-        if not value.strip():
+        value = environ.get(var, "").strip()
+        if not value:
             problems.append(f"{key}: environment variable {var} is not set (expected {what})")
+        elif any(ch.isspace() or ord(ch) < 32 for ch in value):
+            problems.append(f"{key}: environment variable {var} contains spaces or control "
+                            "characters (a line break from an env file?); expected one token")
         return SecretStr(value)
 
     secret_key = need(
@@ -277,4 +293,6 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
 
 def redacted(config: Config) -> dict[str, Any]:
     """The effective config as plain data, for `closedloop config show` (holds no secret)."""
-    return config.model_dump(mode="json")
+    data = config.model_dump(mode="json")
+    data["daemon"]["state_url"] = mask_url(data["daemon"]["state_url"])
+    return data

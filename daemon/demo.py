@@ -119,10 +119,14 @@ def _links(message: EmailMessage) -> list[str]:
     return LINK.findall(text)
 
 
-def _answer(client: httpx.Client, link: str, rng: random.Random, report: DemoReport) -> None:
+def _answer(rt: Runtime, client: httpx.Client, link: str, rng: random.Random,
+            report: DemoReport) -> None:
     """A customer clicks a score; a mail scanner fetched the link first and counted for nothing."""
+    before = rt.store.counts()["responses"]
     client.head(link)
     client.get(link)  # the landing page: a browser would now run its script, which POSTs
+    if rt.store.counts()["responses"] != before:
+        raise DemoFailed("a scanner-like GET recorded an answer")
     report.scanner_fetches += 1
     answered = client.post(link, follow_redirects=True)
     answered.raise_for_status()
@@ -186,10 +190,12 @@ def _run_customers(rt: Runtime, state: HubSpotState, sink: LocalMailSink, rng: r
         for message in list(sink.messages):
             links = _links(message)
             if links and rng.random() < 0.85:  # some people never answer
-                _answer(client, rng.choice(links), rng, report)
+                _answer(rt, client, rng.choice(links), rng, report)
     if not _wait(lambda: rt.store.counts().get("writebacks.pending", 0) == 0
                  and rt.store.counts().get("responses", 0) >= report.answers, timeout):
         raise DemoFailed("the answers were not written back to the CRM in time")
+    if rt.store.counts()["writebacks.rejected"]:
+        raise DemoFailed("HubSpot refused some write-backs (see the log)")
     return contact_ids
 
 

@@ -40,6 +40,18 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+class _ScrubFilter(logging.Filter):
+    """The same redaction for third-party stdlib logs (uvicorn, apscheduler, urllib3)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _scrub(str(record.msg))
+        if isinstance(record.args, tuple):
+            record.args = tuple(_scrub(a) for a in record.args)
+        elif record.args:
+            record.args = _scrub(dict(record.args))
+        return True
+
+
 def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = logging.INFO) -> None:
     """Configure structlog once per process; `auto` picks JSON unless stderr is a terminal."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -61,6 +73,9 @@ def configure(fmt: Literal["auto", "json", "console"] = "auto", level: int = log
     )
     # Third-party libraries log through stdlib logging; keep them quiet unless they warn.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _ScrubFilter) for f in handler.filters):
+            handler.addFilter(_ScrubFilter())
     for noisy in ("uvicorn.access", "urllib3", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # A run skipped because the previous one still runs is the intended max_instances=1.

@@ -51,7 +51,7 @@ class Runtime:
     mailer: SmtpSender
     sender: Sender
     clock: Callable[[], datetime] = utcnow
-    failing: set[str] = field(default_factory=set)  # sources whose last run failed
+    failing: set[tuple[str, str]] = field(default_factory=set)  # (source, job) last failed
 
     def compose(self, row: SendRecord, program: Program) -> EmailMessage:
         if row.email is None:
@@ -90,21 +90,22 @@ class Runtime:
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job; log once when a source starts failing and once when it recovers."""
         log = get_logger(job=job, source=source)
+        key = (source, job)
         try:
             result = run()
         except AuthError as exc:
-            if source not in self.failing:
+            if key not in self.failing:
                 log.error("source.auth_failed", error=str(exc))
-            self.failing.add(source)
+            self.failing.add(key)
             return None
         except ClosedLoopError as exc:
-            if source not in self.failing:
+            if key not in self.failing:
                 log.warning("source.failing", error=f"{type(exc).__name__}: {exc}")
-            self.failing.add(source)
+            self.failing.add(key)
             return None
-        if source in self.failing:
+        if key in self.failing:
             log.info("source.recovered")
-            self.failing.discard(source)
+            self.failing.discard(key)
         return result
 
 

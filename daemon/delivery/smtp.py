@@ -38,6 +38,11 @@ class MailTemporaryError(MailError):
     """The relay did not take the message; try again later."""
 
 
+class MailUnavailable(MailTemporaryError):
+    """The relay cannot be reached or dropped us before taking the message: every mail in the
+    batch would fail the same way, so the dispatcher stops and tries the batch later."""
+
+
 class MailAuthError(MailTemporaryError):
     """The relay refused our login or TLS set-up; every mail will fail until config changes."""
 
@@ -104,7 +109,10 @@ class SmtpSession:
                 self._envelope_phase(conn, mail_from, rcpts)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.close()
-            raise MailTemporaryError(f"connection failed: {type(exc).__name__}") from exc
+            raise MailUnavailable(f"connection failed: {type(exc).__name__}") from exc
+        except UnicodeEncodeError as exc:  # a non-ASCII address without SMTPUTF8
+            raise MailPermanentError("address is not plain ASCII; the relay cannot take it",
+                                     553) from exc
         self._data_phase(conn, msg)
         self._sent_on_conn += 1
         log.debug("mail.sent", message_id=msg.get("Message-ID"))
@@ -232,7 +240,7 @@ class SmtpSender:
                     self.host, self.port, local_hostname=self._local_hostname, timeout=self.timeout
                 )
         except (smtplib.SMTPException, OSError) as exc:
-            raise MailTemporaryError(f"cannot connect: {type(exc).__name__}") from exc
+            raise MailUnavailable(f"cannot connect: {type(exc).__name__}") from exc
         try:
             conn.ehlo()
             if self.starttls:
@@ -253,6 +261,6 @@ class SmtpSender:
             raise
         except (smtplib.SMTPException, OSError) as exc:
             conn.close()
-            raise MailTemporaryError(f"handshake failed: {type(exc).__name__}") from exc
+            raise MailUnavailable(f"handshake failed: {type(exc).__name__}") from exc
         log.debug("mail.connected", host=self.host, port=self.port, tls=self.ssl or self.starttls)
         return conn

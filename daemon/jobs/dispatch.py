@@ -15,7 +15,13 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
-from daemon.delivery.smtp import MailAuthError, MailPermanentError, MailTemporaryError
+from daemon.delivery.smtp import (
+    MailAuthError,
+    MailPermanentError,
+    MailTemporaryError,
+    MailUnavailable,
+)
+from daemon.jobs.poll import STALE_AFTER
 from daemon.logging import get_logger
 from daemon.store import SendRecord, Store
 from daemon.surveys import Program
@@ -59,12 +65,12 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                 for row in rows:
                     _dispatch_one(store, programs, session, compose, row, now, result)
                     done += 1
-        except MailAuthError as exc:
-            # The relay refuses our login or TLS: every row would fail the same way. Hand
+        except (MailAuthError, MailUnavailable) as exc:
+            # The relay is down or refuses our login: every row would fail the same way. Hand
             # this batch back for a later run and say so once.
-            log.error("dispatch.mail_auth_failed", error=str(exc))
+            log.error("dispatch.mail_relay_failed", error=str(exc))
             for row in rows[done:]:
-                store.mark_send_failed(row.id, "mail relay refused the login", now + MAIL_RETRY)
+                store.mark_send_failed(row.id, f"mail relay: {exc}", now + MAIL_RETRY)
             result.retried += len(rows) - done
             break
         if len(rows) < batch:
@@ -90,12 +96,18 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], session: MailSe
         log.info("send.skipped", reason=reason)
         return
     assert program is not None  # _skip_reason said so
-    message = compose(row, program)
+    try:
+        message = compose(row, program)
+    except (ValueError, TypeError, LookupError) as exc:  # bad data in the row (e.g. a header)
+        store.mark_send_failed(row.id, f"cannot compose: {type(exc).__name__}: {exc}", None)
+        result.failed += 1
+        log.warning("send.failed", error=f"cannot compose: {type(exc).__name__}")
+        return
     if not store.begin_sending(row.id, now):
         return  # another dispatcher took it after its lease expired
     try:
         session.send(message)
-    except MailAuthError:
+    except (MailAuthError, MailUnavailable):
         raise  # the whole batch is handed back by dispatch_due
     except MailTemporaryError as exc:
         store.mark_send_failed(row.id, str(exc), now + MAIL_RETRY * (1 + row.attempts))
@@ -119,6 +131,8 @@ def _skip_reason(store: Store, program: Program | None, row: SendRecord,
         return "program_paused"
     if not row.email:
         return "no_email"
+    if row.closed_at is not None and now - row.closed_at > STALE_AFTER:
+        return "ticket_too_old"  # e.g. held by a long pause: too late to ask
     if store.is_suppressed(row.email, now):
         return "suppressed"
     return None

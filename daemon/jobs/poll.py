@@ -62,10 +62,10 @@ def _queue_page(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
     wanted = sorted({t.contact_ids[0] for t, _ in fresh if t.contact_ids})
     contacts = adapter.contacts(wanted) if wanted else {}
     rows = [_new_send(adapter.name, t, p, contacts, now) for t, p in fresh]
-    for row in rows:
-        if row.skip_reason:
-            result.skipped[row.skip_reason] += 1
-    result.queued += store.add_sends(rows) - sum(1 for r in rows if r.skip_reason)
+    skipped = [r for r in rows if r.skip_reason]
+    result.queued += store.add_sends([r for r in rows if not r.skip_reason])
+    if skipped and store.add_sends(skipped):  # stored too, so status shows each reason
+        result.skipped.update(r.skip_reason for r in skipped if r.skip_reason)
 
 
 def _new_send(source: str, ticket: Ticket, program: Program, contacts: dict[str, Contact],

@@ -19,6 +19,7 @@ from daemon.store.records import (
     ResponseRecord,
     UnknownSend,
     WriteBackRecord,
+    from_db,
     iso,
     response_record,
     to_db,
@@ -84,6 +85,29 @@ class AnswersMixin:
             _enqueue_answer(conn, send, response, now)
         log.info("store.comment_recorded", send_id=send_id)
         return response
+
+    def latest_answered_sends(
+        self, source: str, contact_ids: Sequence[str]
+    ) -> dict[tuple[str, str], int]:
+        """(contact id, survey type) → the send whose response was first answered last.
+
+        The write-back uses it so that a late click or comment on an older survey never
+        overwrites the answer to a newer one on the contact record.
+        """
+        best: dict[tuple[str, str], tuple[datetime, int]] = {}
+        with reading(self.engine) as conn:
+            for chunk in chunks(sorted(set(contact_ids))):
+                rows = conn.execute(
+                    select(SENDS.c.contact_id, SENDS.c.survey_type, SENDS.c.id,
+                           RESPONSES.c.answered_at)
+                    .join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
+                    .where(SENDS.c.source == source, SENDS.c.contact_id.in_(chunk))
+                )
+                for contact_id, survey_type, send_id, answered_at in rows:
+                    key, candidate = (contact_id, survey_type), (from_db(answered_at), send_id)
+                    if key not in best or candidate > best[key]:
+                        best[key] = candidate
+        return {key: send_id for key, (_, send_id) in best.items()}
 
     def get_response(self, send_id: int) -> ResponseRecord | None:
         with reading(self.engine) as conn:

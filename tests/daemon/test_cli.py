@@ -125,3 +125,32 @@ def test_config_show_never_prints_secrets(tmp_path: Path, sandbox: HubSpotSandbo
     assert result.exit_code == 0
     assert "CLOSEDLOOP_HUBSPOT_TOKEN" in result.output
     assert TOKEN not in result.output
+
+
+def test_unreachable_database_is_one_line_without_the_password(
+        tmp_path: Path, sandbox: HubSpotSandbox) -> None:
+    """A PostgreSQL URL nobody answers: one error line, no traceback, the password masked."""
+    config = write_config(tmp_path, sandbox.url)
+    config.write_text(config.read_text().replace(
+        f'state_url = "sqlite:///{tmp_path / "state.db"}"',
+        'state_url = "postgres://closedloop:hunter2@127.0.0.1:1/closedloop"'))
+    runner = CliRunner()
+    status = runner.invoke(app, ["status", "--config", str(config)], env=ENV)
+    assert status.exit_code == 1
+    assert status.output.startswith("error: the state database cannot be used (")
+    assert "hunter2" not in status.output
+    assert "Traceback" not in status.output
+    shown = runner.invoke(app, ["config", "show", "--config", str(config)], env=ENV)
+    assert "postgres://closedloop:***@127.0.0.1:1/closedloop" in shown.output
+    assert "hunter2" not in shown.output
+
+
+def test_a_token_with_a_line_break_is_a_config_error(tmp_path: Path,
+                                                     sandbox: HubSpotSandbox) -> None:
+    """A token with a stray space inside is named (exit 2) instead of breaking every call."""
+    config = str(write_config(tmp_path, sandbox.url))
+    result = CliRunner().invoke(app, ["check", "--config", config],
+                                env={**ENV, "CLOSEDLOOP_HUBSPOT_TOKEN": "pat-na1 -abc\r\n"})
+    assert result.exit_code == 2
+    assert "contains spaces or control characters" in result.output
+    assert "pat-na1" not in result.output

@@ -87,3 +87,37 @@ def test_bad_mail_login_hands_the_batch_back(store: Store) -> None:
         later = dispatch_due(store, {"csat": CSAT}, good, compose, NOW + timedelta(minutes=6))
         assert later.sent == 2
         assert len(sink.messages) == 2
+
+
+def test_relay_down_hands_the_batch_back_after_one_try(store: Store) -> None:
+    """No relay listening: one connection attempt, every row pending again, nothing lost."""
+    queue(store, "a@example.com", "b@example.com", "c@example.com")
+    with LocalMailSink() as sink:
+        port = sink.port
+    attempts = []
+
+    class CountingSender(SmtpSender):
+        def _connect(self):  # type: ignore[no-untyped-def]
+            attempts.append(1)
+            return super()._connect()
+
+    result = dispatch_due(store, {"csat": CSAT}, CountingSender("127.0.0.1", port, timeout=2),
+                          compose, NOW)
+    assert (result.sent, result.retried, len(attempts)) == (0, 3, 1)
+    assert store.counts()["sends.pending"] == 3
+
+
+def test_a_row_that_cannot_be_composed_fails_alone(store: Store) -> None:
+    """Bad data in one row (here a header with a line break) fails that row, not the run."""
+    queue(store, "a@example.com", "b@example.com")
+
+    def fragile(row: SendRecord, program: Program) -> EmailMessage:
+        if row.email == "a@example.com":
+            raise ValueError("Header values may not contain linefeed or carriage return")
+        return compose(row, program)
+
+    with LocalMailSink() as sink:
+        result = dispatch_due(store, {"csat": CSAT}, SmtpSender("127.0.0.1", sink.port),
+                              fragile, NOW)
+        assert (result.sent, result.failed) == (1, 1)
+        assert [str(m["To"]) for m in sink.messages] == ["b@example.com"]

@@ -44,8 +44,9 @@ class Loop:
     config: Config
 
     def close_ticket(self, email: str | None, first: str = "Ada", language: str = "en",
-                     pipeline: str = "0") -> tuple[str, str]:
-        contact = self.state.create_contact(email, first, "Doe", language)
+                     pipeline: str = "0", contact: str | None = None) -> tuple[str, str]:
+        if contact is None:
+            contact = self.state.create_contact(email, first, "Doe", language)
         ticket = self.state.create_ticket("Printer on fire", contact, pipeline=pipeline,
                                           owner_id="77", team_id="9")
         self.state.close_ticket(ticket, at=self.clock.now - timedelta(seconds=30))

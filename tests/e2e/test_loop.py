@@ -114,3 +114,53 @@ def test_suppressed_contact_is_never_mailed(loop: Loop) -> None:
     assert (result.sent, dict(result.skipped)) == (0, {"suppressed": 1})
     assert loop.sink.messages == []
     assert loop.rt.store.counts()["skipped.suppressed"] == 1
+
+
+def test_late_answer_to_an_older_survey_does_not_overwrite_a_newer_one(loop: Loop) -> None:
+    """A answered, then B; then a late comment and re-click on A: the record keeps B."""
+    _, contact = loop.close_ticket("kim@example.com")
+    loop.rt.poll()
+    loop.clock.advance(timedelta(hours=1))
+    loop.rt.dispatch()  # survey A
+    loop.clock.advance(timedelta(hours=1))
+    loop.close_ticket(None, contact=contact)
+    loop.rt.poll()
+    loop.clock.advance(timedelta(hours=1))
+    loop.rt.dispatch()  # survey B
+    survey_a, survey_b = links_in(loop, 0), links_in(loop, 1)
+    with httpx.Client(follow_redirects=True, timeout=10) as web:
+        answered_a = web.post(survey_a[5])
+        loop.rt.write_back()
+        loop.clock.advance(timedelta(minutes=10))
+        answered_b = web.post(survey_b[1])
+        web.post(str(answered_b.url), data={"comment": "Nobody called back"})
+        loop.clock.advance(timedelta(hours=1))
+        web.post(str(answered_a.url), data={"comment": "Great the first time"})
+        web.post(survey_a[4])
+    loop.rt.write_back()
+    props = loop.state.contact(contact)["properties"]
+    b_send = loop.rt.store.get_send(2)
+    assert b_send is not None
+    assert b_send.sent_at is not None
+    assert (props["cl_csat_last_rating"], props["cl_csat_last_comment"]) == (
+        "1", "Nobody called back")
+    assert props["cl_csat_last_category"] == "unsatisfied"
+    assert props["cl_csat_last_sent_at"].startswith(b_send.sent_at.strftime("%Y-%m-%dT%H:%M"))
+    assert loop.rt.store.counts()["responses"] == 2  # A's answer is kept, just not on top
+
+
+def test_a_batch_the_crm_refuses_is_split_to_find_the_bad_record(loop: Loop) -> None:
+    """A 400 for the whole batch: halves are retried, only the refused contact is rejected."""
+    contacts = [loop.close_ticket(f"c{i}@example.com")[1] for i in range(4)]
+    loop.rt.poll()
+    loop.clock.advance(timedelta(hours=1))
+    loop.rt.dispatch()
+    loop.sandbox.reset_calls()
+    loop.sandbox.fail_next(3, 400, path_prefix="/crm/v3/objects/contacts/batch/update")
+    result = loop.rt.write_back()["hubspot"]
+    assert (result.contacts, result.rejected) == (3, 1)
+    assert loop.sandbox.calls["POST /crm/v3/objects/contacts/batch/update"] == 5
+    written = [bool(loop.state.contact(c)["properties"].get("cl_csat_last_sent_at"))
+               for c in contacts]
+    assert sorted(written) == [False, True, True, True]
+    assert loop.rt.store.counts()["writebacks.rejected"] == 1
