@@ -68,15 +68,26 @@ def make_server(rt: Runtime, host: str, port: int) -> uvicorn.Server:
 
 
 def run_forever(rt: Runtime) -> None:
-    """Serve until SIGTERM/SIGINT (uvicorn handles both in the main thread), then stop jobs."""
+    """Serve until SIGTERM/SIGINT, then let the running jobs finish.
+
+    The jobs start only once the web server is bound: a daemon whose port is taken must not
+    send surveys whose links nobody can answer.
+    """
     settings = rt.config.daemon
     log = get_logger(job="service")
     rt.store.migrate()
-    scheduler = start_scheduler(rt, settings.poll_every, settings.dispatch_every,
-                                settings.writeback_every)
-    log.info("service.started", listen=f"{settings.listen_host}:{settings.listen_port}",
-             programs=len(rt.programs), sources=len(rt.adapters))
     server = make_server(rt, settings.listen_host, settings.listen_port)
+    scheduler: list[BackgroundScheduler] = []
+    finished = threading.Event()
+
+    def start_jobs_when_bound() -> None:
+        while not server.started:
+            if finished.wait(0.05):
+                return
+        scheduler.append(start_scheduler(rt, settings.poll_every, settings.dispatch_every,
+                                         settings.writeback_every))
+        log.info("service.started", listen=f"{settings.listen_host}:{settings.listen_port}",
+                 programs=len(rt.programs), sources=len(rt.adapters))
 
     def stop(signum: int, _: object) -> None:
         log.info("service.stopping", signal=signal.Signals(signum).name)
@@ -84,10 +95,15 @@ def run_forever(rt: Runtime) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    starter = threading.Thread(target=start_jobs_when_bound, name="start-jobs", daemon=True)
+    starter.start()
     try:
         server.run()
     finally:
-        scheduler.shutdown(wait=True)
+        finished.set()
+        starter.join()
+        for running in scheduler:
+            running.shutdown(wait=True)
         rt.store.dispose()
         log.info("service.stopped")
 
