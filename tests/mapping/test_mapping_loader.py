@@ -166,7 +166,7 @@ def test_render_nps_answer() -> None:
         "cl_nps_last_answered_at": "2026-11-20T10:15:00.000Z",
         "cl_nps_last_category": "detractor",
         "cl_nps_last_sent_at": "2026-11-19T09:00:00.000Z",
-        "cl_feedback_last_response_at": "2026-11-20T10:15:00.000Z",
+        "cl_feedback_last_response_at": "2026-11-20T10:16:00.000Z",  # updated_at
         "cl_feedback_last_survey_type": "nps",
     }
 
