@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.surveys import CATEGORIES, SCALES, SurveyType, category, ces, csat, nps
+from daemon.surveys import CATEGORIES, SCALES, Program, SurveyType, category, ces, csat, nps
 
 nps_scores = st.lists(st.integers(0, 10), min_size=1, max_size=200)
 csat_scores = st.lists(st.integers(1, 5), min_size=1, max_size=200)
@@ -87,3 +89,15 @@ def test_scores_off_the_scale_are_refused(survey: SurveyType, score: int) -> Non
     else:
         with pytest.raises(ValueError, match="outside"):
             category(survey, score)
+
+
+def test_program_trigger_filters() -> None:
+    """Empty filters match every closed ticket; set ones match only their pipelines/stages."""
+    anything = Program("a", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme")
+    billing = Program("b", SurveyType.CES, "hubspot", timedelta(hours=2), "Acme",
+                      pipelines=("5",), stages=("7",))
+    assert anything.matches("0", "4")
+    assert anything.matches(None, None)
+    assert billing.matches("5", "7")
+    assert not billing.matches("5", "8")
+    assert not billing.matches("0", "7")
