@@ -151,7 +151,8 @@ def _defer(store: Store, pending: list[ContactUpdate], rows_of: dict[str, list[i
     """Put the unwritten rows back with a retry time: nothing is lost, the CRM gets a rest."""
     ids = [i for u in pending for i in rows_of[u.contact_id] if i not in skip]
     wait = exc.retry_after if isinstance(exc, RateLimited) else None
-    attempts = max((r.attempts for r in rows if r.id in set(ids)), default=0)
+    waiting = set(ids)
+    attempts = max((r.attempts for r in rows if r.id in waiting), default=0)
     later = now + (timedelta(seconds=wait) if wait else retry_delay(attempts))
     store.retry_writebacks_later(ids, f"{type(exc).__name__}: {exc}", later)
     result.deferred += len(ids)
