@@ -58,31 +58,25 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
-def _email(value: str) -> str:
-    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
-        raise ValueError(f"expected an e-mail address such as feedback@example.com, got {value!r}")
-    return value
+def _matching(pattern: str, expected: str) -> BeforeValidator:
+    """A string check with a message that says what was expected and what was given."""
+    regex = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not regex.match(value):
+            raise ValueError(f"expected {expected}, got {value!r}")
+        return value
+
+    return BeforeValidator(check)
 
 
-def _env_name(value: str) -> str:
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
-        raise ValueError(f"expected an environment variable name such as MY_TOKEN, got {value!r}")
-    return value
-
-
-def _str_check(check: Any) -> BeforeValidator:
-    return BeforeValidator(lambda v: check(v) if isinstance(v, str) else v)
-
-
-HttpUrl = Annotated[str, _str_check(_http_url)]
-Email = Annotated[str, _str_check(_email)]
-EnvName = Annotated[str, _str_check(_env_name)]
-
-
-def _program_name(value: str) -> str:
-    if not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", value):
-        raise ValueError(f"expected lower-case letters, digits, '-' or '_' (max 63), got {value!r}")
-    return value
+HttpUrl = Annotated[str, BeforeValidator(lambda v: _http_url(v) if isinstance(v, str) else v)]
+Email = Annotated[str, _matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                                 "an e-mail address such as feedback@example.com")]
+EnvName = Annotated[str, _matching(r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                   "an environment variable name such as MY_TOKEN")]
+ProgramName = Annotated[str, _matching(r"^[a-z0-9][a-z0-9_-]{0,62}$",
+                                       "lower-case letters, digits, '-' or '_' (max 63)")]
 
 
 class _Model(BaseModel):
@@ -142,7 +136,7 @@ class MailSettings(_Model):
 
 
 class ProgramSettings(_Model):
-    name: Annotated[str, _str_check(_program_name)]
+    name: ProgramName
     type: SurveyType
     source: str
     delay: Duration = timedelta(hours=1)

@@ -99,10 +99,8 @@ def contacts_read(ctx: Context, req: Request) -> Response:
     state = ctx.state
     with state.lock:
         props = state.properties["contacts"]
-        if isinstance(requested, list) and requested:
-            names = [n for n in dict.fromkeys([*requested, *seed.CONTACT_ALWAYS]) if n in props]
-        else:
-            names = list(seed.CONTACT_DEFAULT_PROPERTIES)
+        names = seed.returned_properties(props, requested, seed.CONTACT_DEFAULT_PROPERTIES,
+                                         seed.CONTACT_ALWAYS)
         results, missing = [], []
         for item in inputs:
             key = str(item["id"])

@@ -210,10 +210,8 @@ def search_tickets(state: HubSpotState, body: Any, base_url: str) -> dict[str, A
     requested = body.get("properties")
     with state.lock:
         props = state.properties["tickets"]
-        if isinstance(requested, list) and requested:
-            names = [n for n in dict.fromkeys([*requested, *seed.TICKET_ALWAYS]) if n in props]
-        else:
-            names = list(seed.TICKET_DEFAULT_PROPERTIES)
+        names = seed.returned_properties(props, requested, seed.TICKET_DEFAULT_PROPERTIES,
+                                         seed.TICKET_ALWAYS)
         ids = _matching_ids(state, body)
         page = [state.tickets[i].public(names) for i in ids[after:after + limit]]
     out: dict[str, Any] = {"total": len(ids), "results": page}

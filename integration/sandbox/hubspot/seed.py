@@ -6,6 +6,7 @@ defaults that tests and the demo rely on are visible in one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 EPOCH_ISO: Final = "2024-01-02T09:00:00.000Z"
@@ -180,3 +181,12 @@ CONTACT_DEFAULT_PROPERTIES: Final = (
     "createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname",
 )
 CONTACT_ALWAYS: Final = ("hs_object_id", "createdate", "lastmodifieddate")
+
+
+def returned_properties(known: Mapping[str, Any], requested: object, defaults: Sequence[str],
+                        always: Sequence[str]) -> list[str]:
+    """The properties HubSpot returns: those asked for that exist plus its always-on ones,
+    or the object's defaults when none were asked for."""
+    if isinstance(requested, list) and requested:
+        return [n for n in dict.fromkeys([*requested, *always]) if n in known]
+    return list(defaults)
