@@ -22,8 +22,9 @@ class Ticket:
     pipeline: str | None = None
     stage: str | None = None
     owner_id: str | None = None  # the agent the ticket was assigned to at close time
-    team_id: str | None = None
+    team_id: str | None = None  # HubSpot: the owner's team; Zendesk: the ticket's group
     contact_ids: tuple[str, ...] = ()  # requester(s), first is the primary one
+    organization_id: str | None = None  # Zendesk: the ticket's organization (a segment)
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,9 @@ class Contact:
     first_name: str | None = None
     last_name: str | None = None
     language: str | None = None  # e.g. "en", "fr", "nb"; None when the CRM does not know
-    timezone: str | None = None
+    timezone: str | None = None  # an IANA name ("Europe/Oslo"); None when unknown or unmappable
+    organization_id: str | None = None
+    customer_since: datetime | None = None  # when the person became a customer (NPS eligibility)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,33 @@ class WriteResult:
 
     written: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)  # contact id -> reason
+
+
+@dataclass(frozen=True)
+class TicketUpdate:
+    """A workflow hook on the ticket a survey was about: tags to add and/or a private note.
+
+    Zendesk triggers run on ticket changes, not on user-field writes, so this is how an
+    answer reaches them. Adapters that cannot tag (HubSpot) ignore `add_tags`.
+    """
+
+    ticket_id: str
+    add_tags: tuple[str, ...] = ()
+    note: str | None = None  # an internal (never public) note with the answer
+
+
+@dataclass(frozen=True)
+class MemberSelection:
+    """Who an NPS program surveys: exactly one of these is set.
+
+    HubSpot: `list_id` (lists v3 memberships). Zendesk: `organization_id`, `tag` or `query`
+    (a user search such as "role:end-user tags:vip").
+    """
+
+    list_id: str | None = None
+    organization_id: str | None = None
+    tag: str | None = None
+    query: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +129,21 @@ class CRMAdapter(Protocol):
 
     def write_contacts(self, updates: Sequence[ContactUpdate]) -> WriteResult:
         """Write property values onto contacts, in batches."""
+        ...
+
+    def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
+        """Apply workflow hooks to tickets, in batches; ids in the result are ticket ids."""
+        ...
+
+    def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
+        """Of these tickets, the ones no longer closed (reopened or deleted), read in batches.
+
+        Dispatch asks this right before sending, so a reopened ticket cancels its survey.
+        """
+        ...
+
+    def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
+        """Yield pages of the contacts an NPS program's selection holds now."""
         ...
 
     def ensure_properties(self, group: str, group_label: str,
