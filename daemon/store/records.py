@@ -44,6 +44,11 @@ class NewSend:
     closed_at: datetime | None = None
     status: str = "pending"
     skip_reason: str | None = None
+    kind: str = "survey"  # or "reminder"
+    parent_id: int | None = None  # a reminder's survey
+    reminder_no: int = 0
+    timezone: str | None = None
+    organization_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,17 @@ class SendRecord:
     last_error: str | None
     sent_at: datetime | None
     message_id: str | None
+    email_norm: str | None = None
+    kind: str = "survey"
+    parent_id: int | None = None
+    reminder_no: int = 0
+    timezone: str | None = None
+    organization_id: str | None = None
+
+    @property
+    def survey_id(self) -> int:
+        """The send whose token the links carry and whose answer counts (a reminder's parent)."""
+        return self.parent_id if self.parent_id is not None else self.id
 
 
 @dataclass(frozen=True)

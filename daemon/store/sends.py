@@ -40,6 +40,8 @@ CURSORS: Table = Base.metadata.tables["cursors"]
 SENDS: Table = Base.metadata.tables["sends"]
 SUPPRESSIONS: Table = Base.metadata.tables["suppressions"]
 WRITEBACKS: Table = Base.metadata.tables["writebacks"]
+LEDGER: Table = Base.metadata.tables["ledger"]
+ANY_PROGRAM = "*"  # the ledger row that a global cooldown reads
 
 INTERRUPTED = "interrupted_during_send"
 # Well under SQLite's 32,766 bound variables per statement, and a sane IN list for PostgreSQL.
@@ -176,11 +178,15 @@ class SendsMixin:
             )
         return result.rowcount == 1
 
-    def mark_sent(self, send_id: int, now: datetime, message_id: str) -> None:
-        """Record the mail as sent and, atomically, queue the 'sent' write-back.
+    def mark_sent(self, send_id: int, now: datetime, message_id: str,
+                  reminders: Sequence[timedelta] = ()) -> None:
+        """Record the mail as sent and, atomically, queue what follows from it.
 
-        Accepted from any unsent state: the mail left, whatever a stale-lease sweep concluded
-        meanwhile. A repeated call changes nothing and queues nothing.
+        In the same transaction: the 'sent' write-back, the person's ledger rows (this program
+        and "*", read by the cooldowns) and, for a survey, one reminder row per delay in
+        `reminders` (due that long after now; each has its own idempotency key). Accepted from
+        any unsent state: the mail left, whatever a stale-lease sweep concluded meanwhile. A
+        repeated call changes nothing and queues nothing.
         """
         now = to_db(now)
         with self.engine.begin() as conn:
@@ -191,11 +197,13 @@ class SendsMixin:
                     status="sent", sent_at=now, message_id=message_id,
                     claimed_until=None, skip_reason=None,
                 )
-                .returning(SENDS.c.program, SENDS.c.survey_type, SENDS.c.source, SENDS.c.contact_id)
+                .returning(*SENDS.c)
             ).mappings().first()
             if row is None:
                 _require_send(conn, send_id)
                 return
+            if row["kind"] == "reminder":
+                return  # a reminder is not a new survey: no write-back, no ledger entry
             conn.execute(
                 WRITEBACKS.insert().values(
                     source=row["source"], contact_id=row["contact_id"], send_id=send_id,
@@ -204,6 +212,10 @@ class SendsMixin:
                           "sent_at": iso(now)},
                 )
             )
+            if row["email_norm"]:
+                _touch_ledger(conn, row["email_norm"], row["program"], row["source"], now)
+            if reminders:
+                _queue_reminders(conn, row, now, reminders)
 
     def mark_send_failed(self, send_id: int, error: str, retry_at: datetime | None) -> None:
         """`retry_at` set: the mail surely did not leave, so due again then. None: give up."""
@@ -313,6 +325,7 @@ def _send_row(send: NewSend) -> dict[str, Any]:
     for name in ("due_at", "created_at", "closed_at"):
         row[name] = to_db_opt(row[name])
     row["attempts"] = 0
+    row["email_norm"] = normalize_email(send.email) if send.email else None
     return row
 
 
@@ -332,6 +345,35 @@ def _pg_insert_ignoring_known_keys(conn: Connection, rows: list[dict[str, Any]])
     )
     payload = json.dumps(rows, default=datetime.isoformat)
     return conn.exec_driver_sql(sql, {"rows": payload}).rowcount
+
+
+def _touch_ledger(conn: Connection, email_norm: str, program: str, source: str,
+                  now: datetime) -> None:
+    """Upsert the person's last-surveyed time for this program and for any program."""
+    rows = [{"email_norm": email_norm, "program": name, "last_sent_at": now, "source": source}
+            for name in (program, ANY_PROGRAM)]
+    stmt = insert_for(conn, LEDGER)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["email_norm", "program"],
+        set_={"last_sent_at": stmt.excluded.last_sent_at, "source": stmt.excluded.source},
+    ), rows)
+
+
+def _queue_reminders(conn: Connection, survey: Any, now: datetime,
+                     delays: Sequence[timedelta]) -> None:
+    """One pending row per reminder; the dispatch rules drop it if the person answers first."""
+    skip = {"id", "idem_key", "status", "skip_reason", "claimed_until", "attempts",
+            "last_error", "sent_at", "message_id", "kind", "parent_id", "reminder_no",
+            "due_at", "created_at"}
+    base = {k: v for k, v in survey.items() if k not in skip}
+    rows = [
+        {**base, "idem_key": f"{survey['idem_key']}:reminder:{n}", "kind": "reminder",
+         "parent_id": survey["id"], "reminder_no": n, "due_at": now + delay, "created_at": now,
+         "status": "pending", "attempts": 0}
+        for n, delay in enumerate(delays, start=1)
+    ]
+    conn.execute(insert_for(conn, SENDS).on_conflict_do_nothing(index_elements=["idem_key"]),
+                 rows)
 
 
 def _require_send(conn: Connection, send_id: int) -> None:

@@ -52,6 +52,7 @@ class Send(Base):
     ticket_id: Mapped[str | None] = mapped_column(String(64))
     contact_id: Mapped[str] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(320))
+    email_norm: Mapped[str | None] = mapped_column(String(320))  # the person, across CRMs
     first_name: Mapped[str | None] = mapped_column(String(255))
     language: Mapped[str | None] = mapped_column(String(16))
     owner_id: Mapped[str | None] = mapped_column(String(64))  # agent at close time
@@ -69,10 +70,18 @@ class Send(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     message_id: Mapped[str | None] = mapped_column(String(255))
+    # "survey", or "reminder" (of parent_id, whose token its links carry)
+    kind: Mapped[str] = mapped_column(String(16), default="survey", server_default="survey")
+    parent_id: Mapped[int | None] = mapped_column(Integer)
+    reminder_no: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA, for quiet hours
+    organization_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_sends_status_due_at", "status", "due_at"),
         Index("ix_sends_source_contact", "source", "contact_id"),
+        Index("ix_sends_email_norm_status", "email_norm", "status"),
+        Index("ix_sends_parent_id", "parent_id"),
     )
 
 
@@ -122,3 +131,29 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Ledger(Base):
+    """When a person (normalized e-mail) was last surveyed, per program and across all ("*").
+
+    One ledger per person whatever the CRM, so a global cooldown holds across sources.
+    """
+
+    __tablename__ = "ledger"
+    email_norm: Mapped[str] = mapped_column(String(320), primary_key=True)
+    program: Mapped[str] = mapped_column(String(64), primary_key=True)  # "*" = any program
+    last_sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(64))
+
+
+class Member(Base):
+    """A contact an NPS program's selection held; first_seen_at decides the cycle they join."""
+
+    __tablename__ = "members"
+    program: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email_norm: Mapped[str | None] = mapped_column(String(320))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    customer_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from daemon.store import Store, parse_url
+from daemon.store.engine import alembic_config
 from daemon.store.tables import Base
 from integration.errors import ConfigError
 
@@ -75,7 +77,7 @@ def test_migrate_is_idempotent(store: Store) -> None:
     store.migrate()
     with store.engine.connect() as conn:
         revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    assert revision == ["0001"]
+    assert revision == [_head()]
 
 
 def test_migrated_schema_matches_tables_metadata(store: Store) -> None:
@@ -136,4 +138,35 @@ def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
         revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     store.dispose()
     assert failures == []
-    assert revision == ["0001"]
+    assert revision == [_head()]
+
+
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_0002_backfills_the_person_key_and_the_ledger(tmp_path: Path) -> None:
+    """A database made by 0001 with a sent survey gets email_norm and ledger rows on upgrade."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+    try:
+        with store.engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0001")
+            conn.execute(text(
+                "INSERT INTO sends (idem_key, program, survey_type, source, contact_id, email, "
+                "created_at, due_at, status, attempts, sent_at) VALUES ('k', 'p', 'csat', "
+                "'hubspot', '1', ' Ada@Example.COM', '2026-11-01 00:00:00', "
+                "'2026-11-01 00:00:00', 'sent', 1, '2026-11-02 00:00:00')"))
+        store.migrate()
+        with store.engine.connect() as conn:
+            norm = conn.execute(text("SELECT email_norm, kind FROM sends")).one()
+            ledger = conn.execute(text("SELECT email_norm, program FROM ledger "
+                                       "ORDER BY program")).all()
+    finally:
+        store.dispose()
+    assert tuple(norm) == ("ada@example.com", "survey")
+    assert [tuple(r) for r in ledger] == [("ada@example.com", "*"), ("ada@example.com", "p")]
