@@ -10,10 +10,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -23,14 +24,20 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
-from daemon.surveys import Program, SurveyType
+from daemon.surveys import Policy, Program, SurveyType
+from integration.base import MemberSelection
 from integration.errors import ConfigError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-SUPPORTED_CRMS = ("hubspot",)
+SUPPORTED_CRMS = ("hubspot", "zendesk")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Keys a program may override per language in [programs.texts.<lang>].
+TEXT_KEYS = ("subject", "intro", "question", "follow_up", "thanks", "reminder_subject",
+             "reminder_intro")
 
 
 def parse_duration(value: object) -> timedelta:
@@ -77,6 +84,37 @@ EnvName = Annotated[str, _matching(r"^[A-Za-z_][A-Za-z0-9_]*$",
                                    "an environment variable name such as MY_TOKEN")]
 ProgramName = Annotated[str, _matching(r"^[a-z0-9][a-z0-9_-]{0,62}$",
                                        "lower-case letters, digits, '-' or '_' (max 63)")]
+PropertyPrefix = Annotated[str, _matching(r"^[a-z][a-z0-9_]{0,39}$",
+                                          "a property prefix such as cl_nps_pro (lower-case "
+                                          "letters, digits and '_', max 40)")]
+Language = Annotated[str, _matching(r"^[a-z]{2,3}$", "a language code such as en, fr or nb")]
+Subdomain = Annotated[str, _matching(r"^[a-z0-9][a-z0-9-]{0,62}$",
+                                     "the Zendesk subdomain, e.g. acme for acme.zendesk.com")]
+
+
+def _clock_time(value: object) -> object:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and re.match(r"^([01]\d|2[0-3]):[0-5]\d$", value):
+        return time(int(value[:2]), int(value[3:]))
+    raise ValueError(f"expected a time of day such as '21:00', got {value!r}")
+
+
+def _time_zone(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected an IANA time zone such as Europe/Oslo, got {value!r}"
+                             ) from None
+    return value
+
+
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+TimeZone = Annotated[str, BeforeValidator(_time_zone)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+TextKey = Literal["subject", "intro", "question", "follow_up", "thanks", "reminder_subject",
+                  "reminder_intro"]
 
 
 class _Model(BaseModel):
@@ -104,10 +142,16 @@ class DaemonSettings(_Model):
         return value
 
 
+_DEFAULT_TOKEN_ENV = {"hubspot": "CLOSEDLOOP_HUBSPOT_TOKEN", "zendesk": "CLOSEDLOOP_ZENDESK_TOKEN"}
+
+
 class SourceSettings(_Model):
-    crm: Literal["hubspot"]
-    base_url: HttpUrl = "https://api.hubapi.com"
-    token_env: EnvName = "CLOSEDLOOP_HUBSPOT_TOKEN"  # noqa: S105 (a variable's name, not a secret)
+    crm: Literal["hubspot", "zendesk"]
+    # Default: https://api.hubapi.com, or https://<subdomain>.zendesk.com
+    base_url: HttpUrl = ""
+    token_env: EnvName = ""  # default: CLOSEDLOOP_HUBSPOT_TOKEN / CLOSEDLOOP_ZENDESK_TOKEN
+    subdomain: Subdomain | None = None  # Zendesk only
+    email: Email | None = None  # Zendesk only: the agent an API token belongs to (else OAuth)
     mapping: Path | None = None  # None: the bundled mappings/<crm>.toml
     start_at: datetime | None = None  # where the first poll starts; default: one day back
     pipelines: tuple[str, ...] = ()
@@ -116,6 +160,27 @@ class SourceSettings(_Model):
     retry_attempts: int = Field(default=5, ge=1, le=20)
     retry_budget: Duration = timedelta(seconds=60)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _crm_defaults(cls, data: Any) -> Any:
+        """Fill the per-CRM defaults, and refuse keys that belong to the other CRM."""
+        if not isinstance(data, dict) or data.get("crm") not in SUPPORTED_CRMS:
+            return data
+        data = dict(data)
+        crm = data["crm"]
+        if crm == "hubspot":
+            for key in ("subdomain", "email"):
+                if key in data:
+                    raise ValueError(f"{key} is a Zendesk setting; a HubSpot source has none")
+            data.setdefault("base_url", "https://api.hubapi.com")
+        else:
+            if not data.get("subdomain"):
+                raise ValueError("subdomain is required for a Zendesk source "
+                                 "(acme for acme.zendesk.com)")
+            if isinstance(data["subdomain"], str):
+                data.setdefault("base_url", f"https://{data['subdomain']}.zendesk.com")
+        data.setdefault("token_env", _DEFAULT_TOKEN_ENV[crm])
+        return data
 
     @field_validator("start_at")
     @classmethod
@@ -133,6 +198,47 @@ class MailSettings(_Model):
     from_address: Email
     from_name: str = ""
     reply_to: Email | None = None
+    # The envelope sender (Return-Path) on your own domain, where bounces go; default from_address.
+    bounce_address: Email | None = None
+    # A Maildir where bounce reports (DSNs) arrive; hard bounces there suppress the address.
+    bounce_maildir: Path | None = None
+
+
+class RulesSettings(_Model):
+    """Rules that hold for every program and CRM (one ledger per person, by e-mail)."""
+
+    global_cooldown: Duration = timedelta(days=7)
+    quiet_hours: tuple[ClockTime, ...] = (time(21, 0), time(8, 0))  # [] = none
+    send_days: tuple[Weekday, ...] = WEEKDAYS  # type: ignore[assignment]
+    default_timezone: TimeZone = "UTC"
+    fallback_language: Language = "en"
+    snooze: Duration = timedelta(days=182)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _pair(cls, value: tuple[time, ...]) -> tuple[time, ...]:
+        if len(value) not in (0, 2):
+            raise ValueError("expected [start, end] such as [\"21:00\", \"08:00\"], or [] for none")
+        if len(value) == 2 and value[0] == value[1]:
+            raise ValueError("start and end are the same time; use [] for no quiet hours")
+        return value
+
+    @field_validator("send_days")
+    @classmethod
+    def _some_day(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one send day is needed")
+        return value
+
+    def to_policy(self) -> Policy:
+        quiet = self.quiet_hours
+        return Policy(
+            global_cooldown=self.global_cooldown,
+            quiet_start=quiet[0] if quiet else None, quiet_end=quiet[1] if quiet else None,
+            send_days=frozenset(WEEKDAYS.index(d) for d in self.send_days),
+            default_timezone=self.default_timezone, fallback_language=self.fallback_language,
+            snooze=self.snooze,
+        )
 
 
 class ProgramSettings(_Model):
@@ -146,12 +252,58 @@ class ProgramSettings(_Model):
     pipelines: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
     enabled: bool = True
+    cooldown: Duration = timedelta(0)
+    coalesce: Duration = timedelta(hours=24)
+    sample: float = Field(default=100.0, gt=0, le=100)
+    reminders: tuple[Duration, ...] = Field(default=(), max_length=3)
+    expire_after: Duration = timedelta(days=14)
+    prefix: PropertyPrefix | None = None
+    # NPS on a cadence: exactly one of these names the audience (HubSpot list / Zendesk users).
+    list_id: str | None = Field(default=None, min_length=1)
+    organization_id: str | None = Field(default=None, min_length=1)
+    tag: str | None = Field(default=None, min_length=1)
+    query: str | None = Field(default=None, min_length=1)
+    every_months: Literal[3, 6, 12] = 6
+    customer_for: Duration = timedelta(days=30)
+    texts: dict[Language, dict[TextKey, str]] = {}
+
+    @field_validator("reminders")
+    @classmethod
+    def _increasing(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if any(d <= timedelta(0) for d in value):
+            raise ValueError("a reminder comes some time after the survey, e.g. \"3d\"")
+        if list(value) != sorted(set(value)):
+            raise ValueError("reminders must be in increasing order, e.g. [\"3d\", \"7d\"]")
+        return value
+
+    @model_validator(mode="after")
+    def _audience(self) -> ProgramSettings:
+        chosen = [k for k in ("list_id", "organization_id", "tag", "query") if getattr(self, k)]
+        if len(chosen) > 1:
+            raise ValueError(f"an NPS audience is one of list_id, organization_id, tag or query; "
+                             f"got {', '.join(chosen)}")
+        if chosen and self.type is not SurveyType.NPS:
+            raise ValueError(f"{chosen[0]} (a member list on a cadence) is for NPS programs; "
+                             f"a {self.type.value} program is triggered by closed tickets")
+        return self
+
+    def audience(self) -> MemberSelection | None:
+        if not any((self.list_id, self.organization_id, self.tag, self.query)):
+            return None
+        return MemberSelection(list_id=self.list_id, organization_id=self.organization_id,
+                               tag=self.tag, query=self.query)
 
     def to_program(self) -> Program:
         return Program(
             name=self.name, type=self.type, source=self.source, delay=self.delay,
             company=self.company, follow_up=self.follow_up, threshold=self.threshold,
             pipelines=self.pipelines, stages=self.stages, enabled=self.enabled,
+            cooldown=self.cooldown, coalesce=self.coalesce, sample=self.sample,
+            reminders=self.reminders, expire_after=self.expire_after, prefix=self.prefix or "",
+            audience=self.audience(), every_months=self.every_months,
+            customer_for=self.customer_for,
+            texts={lang: {str(key): text for key, text in texts.items()}
+                   for lang, texts in self.texts.items()},
         )
 
 
@@ -159,10 +311,14 @@ class Config(_Model):
     daemon: DaemonSettings = DaemonSettings()
     sources: dict[str, SourceSettings] = Field(min_length=1)
     mail: MailSettings
+    rules: RulesSettings = RulesSettings()
     programs: tuple[ProgramSettings, ...]
 
     def program_list(self) -> list[Program]:
         return [p.to_program() for p in self.programs]
+
+    def policy(self) -> Policy:
+        return self.rules.to_policy()
 
 
 class Secrets(_Model):
@@ -220,6 +376,15 @@ def _cross_references(data: Mapping[str, Any]) -> list[str]:
         if isinstance(source, str) and known and source not in known:
             problems.append(f"programs[{i}].source: {source!r} is not a configured source; "
                             f"expected one of: {', '.join(known)}")
+        elif isinstance(source, str) and isinstance(sources, dict):
+            crm = sources[source].get("crm") if isinstance(sources.get(source), dict) else None
+            if crm == "hubspot" and any(program.get(k) for k in ("organization_id", "tag",
+                                                                  "query")):
+                problems.append(f"programs[{i}]: a HubSpot program's NPS audience is a list "
+                                "(list_id); organization_id, tag and query are for Zendesk")
+            if crm == "zendesk" and program.get("list_id"):
+                problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
+                                "organization_id, tag or query")
     return problems
 
 
@@ -271,9 +436,10 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
         "`python -c 'import secrets; print(secrets.token_urlsafe())'`",
         "daemon.secret_key_env",
     )
+    what = {"hubspot": "the HubSpot service key or private-app access token",
+            "zendesk": "the Zendesk API token (or an OAuth access token when email is not set)"}
     tokens = {
-        name: need(src.token_env, "the HubSpot service key or private-app access token",
-                   f"sources.{name}.token_env")
+        name: need(src.token_env, what[src.crm], f"sources.{name}.token_env")
         for name, src in config.sources.items()
     }
     password = None

@@ -6,10 +6,12 @@ follow-up wording vary, so a program is mostly data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import time, timedelta
 from enum import StrEnum
+
+from integration.base import MemberSelection
 
 
 class SurveyType(StrEnum):
@@ -61,17 +63,53 @@ class Program:
     threshold: int = DEFAULT_CSAT_THRESHOLD  # CSAT only: answers >= threshold are "satisfied"
     pipelines: tuple[str, ...] = ()  # empty: every pipeline
     stages: tuple[str, ...] = ()  # empty: every closed stage
-    enabled: bool = True
+    enabled: bool = True  # False: paused; queued sends are held until resumed or expired
+    # -- fatigue and follow-up (issue 4) ------------------------------------------------------
+    cooldown: timedelta = timedelta(0)  # no second survey of this program to a person within
+    coalesce: timedelta = timedelta(hours=24)  # tickets closed this close together: one survey
+    sample: float = 100.0  # percent of eligible surveys sent (deterministic per person+ticket)
+    reminders: tuple[timedelta, ...] = ()  # after the survey was sent, to non-respondents
+    expire_after: timedelta = timedelta(days=14)  # a survey not sent by then is dropped
+    prefix: str = ""  # CRM property prefix; "" = "cl_<type>"
+    # -- NPS on a cadence: set `audience` to survey its members instead of closed tickets --
+    audience: MemberSelection | None = None
+    every_months: int = 6
+    customer_for: timedelta = timedelta(days=30)
+    # language -> text key -> text, overriding the catalog's wording for this program
+    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def scale(self) -> Scale:
         return SCALES[self.type]
+
+    @property
+    def property_prefix(self) -> str:
+        """Where this program's answers land in the CRM: several NPS programs need their own."""
+        return self.prefix or f"cl_{self.type.value}"
+
+    @property
+    def on_cadence(self) -> bool:
+        """True for a list-based NPS program (members surveyed every N months)."""
+        return self.audience is not None
 
     def matches(self, pipeline: str | None, stage: str | None) -> bool:
         """True when a ticket in this pipeline and stage triggers the program."""
         if self.pipelines and pipeline not in self.pipelines:
             return False
         return not (self.stages and stage not in self.stages)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Rules that hold across every program and CRM: a person is one person everywhere."""
+
+    global_cooldown: timedelta = timedelta(days=7)  # no two surveys to a person within
+    quiet_start: time | None = time(21, 0)  # no mail from (contact's local time) ...
+    quiet_end: time | None = time(8, 0)  # ... until
+    send_days: frozenset[int] = frozenset(range(7))  # 0 = Monday, as datetime.weekday()
+    default_timezone: str = "UTC"  # when the CRM does not know the contact's zone
+    fallback_language: str = "en"  # when the contact's language has no catalog
+    snooze: timedelta = timedelta(days=182)  # "not for a while" on the unsubscribe page
 
 
 def category(survey: SurveyType, score: int, threshold: int = DEFAULT_CSAT_THRESHOLD) -> str:
