@@ -52,6 +52,41 @@ def close_ticket(ctx: Context, req: Request) -> Response:
         raise ApiError(404, f"No ticket {tid}.") from None
 
 
+def reopen_ticket(ctx: Context, req: Request) -> Response:
+    """Move a ticket back to an open stage (closed_date cleared), as a customer reply does."""
+    try:
+        return Response(200, ctx.state.reopen_ticket(req.params["id"]))
+    except KeyError:
+        raise ApiError(404, f"No ticket {req.params['id']}.") from None
+
+
+def delete_ticket(ctx: Context, req: Request) -> Response:
+    try:
+        ctx.state.delete_ticket(req.params["id"])
+    except KeyError:
+        raise ApiError(404, f"No ticket {req.params['id']}.") from None
+    return Response(204, None)
+
+
+def ticket_notes(ctx: Context, req: Request) -> Response:
+    return Response(200, {"results": ctx.state.notes(ticket_id=req.params["id"])})
+
+
+def create_list(ctx: Context, req: Request) -> Response:
+    """Body {name, contactIds?: [...]}: a manual contact list; answers {"listId"}."""
+    body = req.body
+    if not isinstance(body, dict) or not _text(body, "name"):
+        raise ApiError(400, "Body needs a 'name'.")
+    ids = body.get("contactIds", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids):
+        raise ApiError(400, "'contactIds' must be a list of contact ids.")
+    try:
+        list_id = ctx.state.create_list(str(body["name"]), [str(i) for i in ids])
+    except KeyError as exc:
+        raise ApiError(400, f"Cannot add to the list: {exc.args[0]}.") from None
+    return Response(201, {"listId": list_id})
+
+
 def get_ticket(ctx: Context, req: Request) -> Response:
     try:
         return Response(200, ctx.state.ticket(req.params["id"]))

@@ -1,4 +1,5 @@
-"""Object endpoints: ticket search, ticket->contact associations, contact batch read/update."""
+"""Object endpoints: ticket search and batch read, ticket->contact associations, contact
+batch read/update."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ MAX_ASSOCIATION_INPUTS: Final = 1000
 MAX_BATCH_INPUTS: Final = 100
 
 
-def _inputs(body: Any, limit: int, *, need_props: bool = False) -> list[dict[str, Any]]:
+def inputs_of(body: Any, limit: int, *, need_props: bool = False,
+              need_id: bool = True) -> list[dict[str, Any]]:
     """The validated "inputs" list of a batch body (400 on shape or size problems)."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
         raise ApiError(400, "Invalid input JSON: expected an object with an 'inputs' list.")
@@ -24,22 +26,24 @@ def _inputs(body: Any, limit: int, *, need_props: bool = False) -> list[dict[str
         raise ApiError(400, f"Batch input size {len(inputs)} exceeds the maximum of {limit}.",
                        context={"maxInputs": [str(limit)]})
     for item in inputs:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str | int):
+        if not isinstance(item, dict):
+            raise ApiError(400, "Invalid input JSON: every input must be an object.")
+        if need_id and not isinstance(item.get("id"), str | int):
             raise ApiError(400, "Invalid input JSON: every input needs an 'id'.")
         if need_props and not isinstance(item.get("properties"), dict):
             raise ApiError(400, "Invalid input JSON: every input needs a 'properties' object.")
     return inputs
 
 
-def _batch(results: list[dict[str, Any]], errors: list[dict[str, Any]],
-           started: int) -> Response:
+def batch_response(results: list[dict[str, Any]], errors: list[dict[str, Any]],
+                   started: int, status: int = 200) -> Response:
     body: dict[str, Any] = {"status": "COMPLETE", "results": results,
                             "startedAt": iso_ms(started), "completedAt": iso_ms(now_ms())}
     if errors:
         body["numErrors"] = len(errors)
         body["errors"] = errors
         return Response(207, body)
-    return Response(200, body)
+    return Response(status, body)
 
 
 def search(ctx: Context, req: Request) -> Response:
@@ -49,7 +53,7 @@ def search(ctx: Context, req: Request) -> Response:
 def ticket_contacts_read(ctx: Context, req: Request) -> Response:
     """v4 batch read: each ticket's contacts (typeId 16); unknown or bare tickets -> 207."""
     started = now_ms()
-    inputs = _inputs(req.body, MAX_ASSOCIATION_INPUTS)
+    inputs = inputs_of(req.body, MAX_ASSOCIATION_INPUTS)
     results: list[dict[str, Any]] = []
     unknown: list[str] = []
     bare: list[str] = []
@@ -78,7 +82,36 @@ def ticket_contacts_read(ctx: Context, req: Request) -> Response:
         errors.append(batch_error(
             "OBJECT_NOT_FOUND", f"No contacts are associated with tickets {', '.join(bare)}.",
             {"fromObjectId": bare}, "crm.associations.NO_ASSOCIATIONS_FOUND"))
-    return _batch(results, errors, started)
+    return batch_response(results, errors, started)
+
+
+def tickets_read(ctx: Context, req: Request) -> Response:
+    """Batch read by id; unknown and deleted ids -> 207 OBJECT_NOT_FOUND.
+
+    `?archived=true` reads the deleted (archived) tickets instead, as HubSpot does.
+    """
+    started = now_ms()
+    inputs = inputs_of(req.body, MAX_BATCH_INPUTS)
+    if req.body.get("idProperty") not in (None, "", "hs_object_id"):
+        raise ApiError(400, f"Property '{req.body['idProperty']}' is not a unique identifier "
+                       "property.")
+    archived = (req.query.get("archived") or ["false"])[0].lower() == "true"
+    state = ctx.state
+    with state.lock:
+        names = seed.returned_properties(state.properties["tickets"], req.body.get("properties"),
+                                         seed.TICKET_DEFAULT_PROPERTIES, seed.TICKET_ALWAYS)
+        source = state.archived_tickets if archived else state.tickets
+        results, missing = [], []
+        for item in inputs:
+            rec = source.get(str(item["id"]))
+            if rec is None:
+                missing.append(str(item["id"]))
+            else:
+                results.append(rec.public(names))
+    errors = [batch_error(
+        "OBJECT_NOT_FOUND", "Could not get some TICKET objects, they may be deleted or not "
+        "exist. Check that ids are valid.", {"ids": missing})] if missing else []
+    return batch_response(results, errors, started)
 
 
 def _missing_contacts(ids: list[str]) -> dict[str, Any]:
@@ -91,7 +124,7 @@ def _missing_contacts(ids: list[str]) -> dict[str, Any]:
 def contacts_read(ctx: Context, req: Request) -> Response:
     """Batch read by id (or by idProperty=email); unknown ids -> 207 OBJECT_NOT_FOUND."""
     started = now_ms()
-    inputs = _inputs(req.body, MAX_BATCH_INPUTS)
+    inputs = inputs_of(req.body, MAX_BATCH_INPUTS)
     requested = req.body.get("properties")
     id_property = req.body.get("idProperty")
     if id_property not in (None, "", "hs_object_id", "email"):
@@ -109,13 +142,13 @@ def contacts_read(ctx: Context, req: Request) -> Response:
                 missing.append(key)
             else:
                 results.append(state.contacts[cid].public(names))
-    return _batch(results, [_missing_contacts(missing)] if missing else [], started)
+    return batch_response(results, [_missing_contacts(missing)] if missing else [], started)
 
 
 def contacts_update(ctx: Context, req: Request) -> Response:
     """Batch update: any bad property/value fails the whole request (400), like HubSpot."""
     started = now_ms()
-    inputs = _inputs(req.body, MAX_BATCH_INPUTS, need_props=True)
+    inputs = inputs_of(req.body, MAX_BATCH_INPUTS, need_props=True)
     ids = [str(i["id"]) for i in inputs]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
@@ -135,7 +168,7 @@ def contacts_update(ctx: Context, req: Request) -> Response:
                 values[name] = value
             planned.append((str(item["id"]), values))
         if problems:
-            raise _invalid_values(problems)
+            raise invalid_values(problems)
         results, missing = [], []
         for cid, values in planned:
             if cid not in state.contacts:
@@ -143,10 +176,10 @@ def contacts_update(ctx: Context, req: Request) -> Response:
                 continue
             rec = state.update_contact(cid, values)
             results.append(rec.public([*values, *seed.CONTACT_ALWAYS]))
-    return _batch(results, [_missing_contacts(missing)] if missing else [], started)
+    return batch_response(results, [_missing_contacts(missing)] if missing else [], started)
 
 
-def _invalid_values(problems: list[dict[str, Any]]) -> ApiError:
+def invalid_values(problems: list[dict[str, Any]]) -> ApiError:
     return ApiError(
         400, "Property values were not valid: " + json.dumps(problems, ensure_ascii=False),
         "VALIDATION_ERROR",

@@ -6,12 +6,13 @@ paths is one edit here.
 
 from __future__ import annotations
 
-from . import admin, crm_handlers, schema_handlers
+from . import admin, crm_handlers, list_handlers, note_handlers, schema_handlers
 from .routing import Route, Router
 
 _TICKETS = ("tickets",)
 _CONTACTS_READ = ("crm.objects.contacts.read",)
 _CONTACTS_WRITE = ("crm.objects.contacts.write",)
+_LISTS_READ = ("crm.lists.read",)
 _SCHEMA_SCOPES = {
     "contacts": (("crm.schemas.contacts.read",), ("crm.schemas.contacts.write",)),
     "tickets": (_TICKETS, _TICKETS),
@@ -45,12 +46,24 @@ ROUTES: list[Route] = [
           scopes=_CONTACTS_READ),
     Route("POST", "/crm/v3/objects/contacts/batch/update", crm_handlers.contacts_update,
           scopes=_CONTACTS_WRITE),
+    Route("POST", "/crm/v3/objects/tickets/batch/read", crm_handlers.tickets_read,
+          scopes=_TICKETS),
+    # crm-notes-v3 asks crm.objects.contacts.write for notes batch create.
+    Route("POST", "/crm/v3/objects/notes/batch/create", note_handlers.notes_create,
+          scopes=_CONTACTS_WRITE),
+    Route("GET", "/crm/v3/lists/{listId}", list_handlers.list_by_id, scopes=_LISTS_READ),
+    Route("GET", "/crm/v3/lists/{listId}/memberships", list_handlers.memberships,
+          scopes=_LISTS_READ),
     *_property_routes(),
     Route("POST", "/oauth/v2/private-apps/get/access-token-info",
           schema_handlers.access_token_info, kind="oauth"),
     Route("POST", "/_sandbox/tickets", admin.create_ticket, kind="admin"),
     Route("GET", "/_sandbox/tickets/{id}", admin.get_ticket, kind="admin"),
     Route("POST", "/_sandbox/tickets/{id}/close", admin.close_ticket, kind="admin"),
+    Route("POST", "/_sandbox/tickets/{id}/reopen", admin.reopen_ticket, kind="admin"),
+    Route("DELETE", "/_sandbox/tickets/{id}", admin.delete_ticket, kind="admin"),
+    Route("GET", "/_sandbox/tickets/{id}/notes", admin.ticket_notes, kind="admin"),
+    Route("POST", "/_sandbox/lists", admin.create_list, kind="admin"),
     Route("GET", "/_sandbox/contacts/{id}", admin.get_contact, kind="admin"),
 ]
 

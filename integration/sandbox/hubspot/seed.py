@@ -27,6 +27,12 @@ USER_ID: Final = 7700001
 DAILY_LIMIT: Final = 625_000
 
 TICKET_TO_CONTACT_TYPE_ID: Final = 16
+# HUBSPOT_DEFINED association type ids a note may carry when it is created (notes guide).
+NOTE_TO_CONTACT_TYPE_ID: Final = 202
+NOTE_TO_TICKET_TYPE_ID: Final = 228
+NOTE_ASSOCIATION_TARGETS: Final = {NOTE_TO_CONTACT_TYPE_ID: "contacts",
+                                   NOTE_TO_TICKET_TYPE_ID: "tickets"}
+NOTE_BODY_MAX: Final = 65_536  # characters HubSpot keeps in hs_note_body
 
 # (pipeline id, label, [(stage id, label, ticketState)])
 PIPELINES: Final[tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...]] = (
@@ -73,6 +79,22 @@ PEOPLE: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 }
 LANGUAGE_WEIGHTS: Final = (("en", 45), ("fr", 15), ("nb", 12), ("de", 15), ("es", 13))
 
+# IANA zones a contact of each language is seeded with (stored in HubSpot's encoding).
+ZONES_BY_LANGUAGE: Final[dict[str, tuple[str, ...]]] = {
+    "en": ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
+           "Europe/London", "Australia/Sydney"),
+    "fr": ("Europe/Paris", "Europe/Brussels", "America/Montreal"),
+    "nb": ("Europe/Oslo",),
+    "de": ("Europe/Berlin", "Europe/Vienna", "Europe/Zurich"),
+    "es": ("Europe/Madrid", "America/Mexico_City", "America/Argentina/Buenos_Aires",
+           "America/Bogota"),
+}
+# More of HubSpot's hs_timezone options, incl. the awkward ones (hyphens, legacy links).
+EXTRA_ZONES: Final = ("America/Port-au-Prince", "US/Eastern", "US/Pacific", "Asia/Ust-Nera",
+                      "Brazil/DeNoronha", "Asia/Tokyo", "Asia/Kolkata", "Pacific/Honolulu",
+                      "Europe/Kiev", "Cuba")
+COMPANY_IDS: Final = ("9100001", "9100002", "9100003", "9100004", "9100005", "9100006")
+
 SUBJECTS: Final = (
     "Cannot log in", "Refund request", "Invoice shows the wrong amount", "Export fails",
     "Password reset mail never arrives", "App crashes on start", "Change billing address",
@@ -110,6 +132,17 @@ LIFECYCLE_OPTIONS: Final = (
 OWNER_OPTIONS: Final = tuple((o, f"Owner {o}") for o in OWNER_IDS)
 
 
+def hubspot_timezone(zone: str) -> str:
+    """HubSpot's hs_timezone option value for a zone: "America/Port-au-Prince" ->
+    "america_slash_port_hyphen_au_hyphen_prince" (an already-encoded value is unchanged)."""
+    return zone.lower().replace("/", "_slash_").replace("-", "_hyphen_")
+
+
+def _timezone_options() -> tuple[tuple[str, str], ...]:
+    zones = dict.fromkeys([z for zs in ZONES_BY_LANGUAGE.values() for z in zs] + list(EXTRA_ZONES))
+    return tuple((hubspot_timezone(z), z.replace("_", " ")) for z in zones)
+
+
 def contact_properties() -> list[dict[str, Any]]:
     """The default contact properties a fresh portal has (the subset the project touches)."""
     return [
@@ -129,6 +162,10 @@ def contact_properties() -> list[dict[str, Any]]:
               options=OWNER_OPTIONS),
         _prop("hs_email_optout", "Unsubscribed from all email", "enumeration",
               "booleancheckbox", options=(("true", "Yes"), ("false", "No")), read_only=True),
+        _prop("hs_timezone", "Time Zone", "enumeration", "select", options=_timezone_options()),
+        _prop("associatedcompanyid", "Primary Associated Company ID", "number", "number"),
+        _prop("hs_lifecyclestage_customer_date", "Became a Customer Date", "datetime", "date",
+              group="contact_activity", read_only=True),
         _prop("createdate", "Create Date", "datetime", "date", read_only=True),
         _prop("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
         _prop("hs_object_id", "Record ID", "number", "number", read_only=True, unique=True),
@@ -166,10 +203,27 @@ def ticket_properties() -> list[dict[str, Any]]:
     ]
 
 
+def note_properties() -> list[dict[str, Any]]:
+    """The note (engagement) properties a note is created with."""
+    group = "engagement"
+    return [
+        _prop("hs_note_body", "Note body", "string", "html", group=group),
+        _prop("hs_timestamp", "Activity date", "datetime", "date", group=group),
+        _prop("hubspot_owner_id", "Activity assigned to", "enumeration", "select", group=group,
+              options=OWNER_OPTIONS),
+        _prop("hs_createdate", "Create date", "datetime", "date", group=group, read_only=True),
+        _prop("hs_lastmodifieddate", "Last modified date", "datetime", "date", group=group,
+              read_only=True),
+        _prop("hs_object_id", "Record ID", "number", "number", group=group, read_only=True),
+    ]
+
+
 PROPERTY_GROUPS: Final = {
     "contacts": (("contactinformation", "Contact information"),
+                 ("contact_activity", "Contact activity"),
                  ("feedback_information", "Feedback information")),
     "tickets": (("ticketinformation", "Ticket information"),),
+    "notes": (("engagement", "Engagement"),),
 }
 
 TICKET_DEFAULT_PROPERTIES: Final = (
@@ -181,6 +235,7 @@ CONTACT_DEFAULT_PROPERTIES: Final = (
     "createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname",
 )
 CONTACT_ALWAYS: Final = ("hs_object_id", "createdate", "lastmodifieddate")
+NOTE_ALWAYS: Final = ("hs_object_id", "hs_createdate", "hs_lastmodifieddate")
 
 
 def returned_properties(known: Mapping[str, Any], requested: object, defaults: Sequence[str],

@@ -235,10 +235,11 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         response = self.sandbox.dispatch(self.command, self.path, headers, raw,
                                          self.sandbox.url)
-        payload = json.dumps(response.body, ensure_ascii=False,
-                             separators=(",", ":")).encode()
+        payload = b"" if response.status == 204 else json.dumps(
+            response.body, ensure_ascii=False, separators=(",", ":")).encode()
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
+        if response.status != 204:  # a 204 carries no body, not even "null"
+            self.send_header("Content-Type", "application/json;charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for key, value in response.headers.items():
             self.send_header(key, value)

@@ -1,4 +1,5 @@
-"""The sandbox portal's data: pipelines, properties, contacts, tickets, associations.
+"""The sandbox portal's data: pipelines, properties, contacts, tickets, associations,
+contact lists and notes.
 
 One lock guards everything: the HTTP server is threaded and tests mutate state from the
 test thread while the client reads it over HTTP.
@@ -15,32 +16,48 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import seed as data
+from .lists import ContactList
 from .values import iso_ms, now_ms, to_ms
 
 Props = dict[str, str | None]
 
 
 class Record:
-    """One CRM object: id, property values (strings) and its two timestamps in epoch ms."""
+    """One CRM object: id, property values (strings), its timestamps in epoch ms."""
 
-    __slots__ = ("created_ms", "id", "props", "updated_ms")
+    __slots__ = ("archived_ms", "created_ms", "id", "props", "updated_ms")
 
     def __init__(self, id_: str, props: Props, created_ms: int, updated_ms: int) -> None:
         self.id = id_
         self.props = props
         self.created_ms = created_ms
         self.updated_ms = updated_ms
+        self.archived_ms: int | None = None
 
     def public(self, names: Iterable[str]) -> dict[str, Any]:
         """The v3 SimplePublicObject shape with just the given properties."""
         props = self.props
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "properties": {n: props.get(n) for n in names},
             "createdAt": iso_ms(self.created_ms),
             "updatedAt": iso_ms(self.updated_ms),
-            "archived": False,
+            "archived": self.archived_ms is not None,
         }
+        if self.archived_ms is not None:
+            out["archivedAt"] = iso_ms(self.archived_ms)
+        return out
+
+
+class Note:
+    """A note (engagement) and the records it was associated with when created."""
+
+    __slots__ = ("contact_ids", "record", "ticket_ids")
+
+    def __init__(self, record: Record, contact_ids: list[str], ticket_ids: list[str]) -> None:
+        self.record = record
+        self.contact_ids = contact_ids
+        self.ticket_ids = ticket_ids
 
 
 def _pipelines() -> list[dict[str, Any]]:
@@ -75,6 +92,7 @@ class HubSpotState:
         self.properties: dict[str, dict[str, dict[str, Any]]] = {
             "contacts": {p["name"]: p for p in data.contact_properties()},
             "tickets": {p["name"]: p for p in data.ticket_properties()},
+            "notes": {p["name"]: p for p in data.note_properties()},
         }
         self.groups: dict[str, dict[str, dict[str, Any]]] = {
             obj: {name: {"name": name, "label": label, "displayOrder": -1, "archived": False}
@@ -83,16 +101,29 @@ class HubSpotState:
         self.contacts: dict[str, Record] = {}
         self.tickets: dict[str, Record] = {}
         self.ticket_contacts: dict[str, list[str]] = {}
+        self.archived_tickets: dict[str, Record] = {}
+        """Deleted tickets: gone from search and reads, still readable with archived=true."""
+        self.lists: dict[str, ContactList] = {}
+        self.note_records: dict[str, Note] = {}
         self.version = 0
         """Bumped on every ticket change so search can cache sorted result lists."""
         self.search_cache: dict[str, tuple[int, list[str]]] = {}
         self._next_contact = 1
         self._next_ticket = 1001
+        self._next_list = 1
+        self._next_note = 50_000_001
 
     # ----------------------------------------------------------------- writes
     def create_contact(self, email: str | None, firstname: str, lastname: str,
-                       language: str | None = "en", *, created_at: datetime | None = None) -> str:
-        """Add a contact; returns its id (a numeric string)."""
+                       language: str | None = "en", *, created_at: datetime | None = None,
+                       timezone: str | None = None, customer_since: datetime | None = None,
+                       company_id: str | None = None) -> str:
+        """Add a contact; returns its id (a numeric string).
+
+        `timezone` is an IANA name ("Europe/Oslo"), stored the way HubSpot stores it
+        ("europe_slash_oslo"); an already-encoded value is stored unchanged. A contact with
+        `customer_since` is in lifecycle stage "customer" since that instant.
+        """
         created = to_ms(created_at) if created_at else now_ms()
         with self.lock:
             cid = str(self._next_contact)
@@ -101,6 +132,11 @@ class HubSpotState:
                 "email": email, "firstname": firstname, "lastname": lastname,
                 "hs_language": language, "createdate": iso_ms(created),
                 "lastmodifieddate": iso_ms(created), "hs_object_id": cid,
+                "hs_timezone": data.hubspot_timezone(timezone) if timezone else None,
+                "lifecyclestage": "customer" if customer_since else None,
+                "hs_lifecyclestage_customer_date":
+                    iso_ms(to_ms(customer_since)) if customer_since else None,
+                "associatedcompanyid": company_id,
             }, created, created)
             return cid
 
@@ -155,18 +191,110 @@ class HubSpotState:
             self.version += 1
             return self.ticket(ticket_id)
 
+    def reopen_ticket(self, ticket_id: str, at: datetime | None = None) -> dict[str, Any]:
+        """Move a closed ticket back to its pipeline's last open stage ("waiting on us", as
+        when the customer writes again) and clear closed_date, as HubSpot does."""
+        when = to_ms(at) if at else now_ms()
+        with self.lock:
+            rec = self.tickets[ticket_id]
+            pipeline = rec.props["hs_pipeline"] or "0"
+            open_stages = [s for s, (p, st) in self.stages.items()
+                           if p == pipeline and st == "OPEN"]
+            rec.props["hs_pipeline_stage"] = open_stages[-1]
+            rec.props["closed_date"] = None
+            rec.updated_ms = max(when, rec.created_ms)
+            rec.props["hs_lastmodifieddate"] = iso_ms(rec.updated_ms)
+            self.version += 1
+            return self.ticket(ticket_id)
+
+    def delete_ticket(self, ticket_id: str) -> None:
+        """Archive a ticket (HubSpot's delete): it leaves search and batch reads."""
+        with self.lock:
+            rec = self.tickets.pop(ticket_id)
+            rec.archived_ms = now_ms()
+            self.archived_tickets[ticket_id] = rec
+            self.version += 1
+
     def associate(self, ticket_id: str, contact_id: str) -> None:
         with self.lock:
             self.ticket_contacts.setdefault(ticket_id, []).append(contact_id)
 
     def update_contact(self, contact_id: str, values: Props) -> Record:
-        """Apply already-validated values (None clears) and bump lastmodifieddate."""
+        """Apply already-validated values (None clears) and bump lastmodifieddate.
+
+        Like HubSpot, entering lifecycle stage "customer" stamps the customer date once.
+        """
         with self.lock:
             rec = self.contacts[contact_id]
             rec.props.update(values)
             rec.updated_ms = max(now_ms(), rec.created_ms)
             rec.props["lastmodifieddate"] = iso_ms(rec.updated_ms)
+            if rec.props.get("lifecyclestage") == "customer" \
+                    and not rec.props.get("hs_lifecyclestage_customer_date"):
+                rec.props["hs_lifecyclestage_customer_date"] = iso_ms(rec.updated_ms)
             return rec
+
+    # ------------------------------------------------------------------ lists
+    def create_list(self, name: str, contact_ids: Iterable[str] = (),
+                    at: datetime | None = None) -> str:
+        """Add a manual contact list (objectTypeId 0-1) with these members; returns its id."""
+        when = to_ms(at) if at else now_ms()
+        members = list(contact_ids)
+        with self.lock:
+            unknown = [cid for cid in members if cid not in self.contacts]
+            if unknown:
+                raise KeyError(f"unknown contact {unknown[0]!r}")
+            lid = str(self._next_list)
+            self._next_list += 1
+            self.lists[lid] = ContactList(lid, name, when, when)
+            self.add_to_list(lid, members, at=at)
+            return lid
+
+    def add_to_list(self, list_id: str, contact_ids: Iterable[str],
+                    at: datetime | None = None) -> None:
+        """Add contacts (KeyError for an unknown list or contact); members keep their join time."""
+        when = to_ms(at) if at else now_ms()
+        with self.lock:
+            lst = self.lists[list_id]
+            for cid in contact_ids:
+                if cid not in self.contacts:
+                    raise KeyError(f"unknown contact {cid!r}")
+                lst.members.setdefault(cid, when)
+            lst.updated_ms = max(lst.updated_ms, when)
+            lst.version += 1
+
+    def remove_from_list(self, list_id: str, contact_ids: Iterable[str]) -> None:
+        with self.lock:
+            lst = self.lists[list_id]
+            for cid in contact_ids:
+                lst.members.pop(cid, None)
+            lst.updated_ms = max(lst.updated_ms, now_ms())
+            lst.version += 1
+
+    # ------------------------------------------------------------------ notes
+    def add_note(self, props: Props, contact_ids: list[str], ticket_ids: list[str]) -> Record:
+        """Store a note created through the API (values already validated)."""
+        stamp = now_ms()
+        with self.lock:
+            nid = str(self._next_note)
+            self._next_note += 1
+            rec = Record(nid, {**props, "hs_createdate": iso_ms(stamp),
+                               "hs_lastmodifieddate": iso_ms(stamp), "hs_object_id": nid},
+                         stamp, stamp)
+            self.note_records[nid] = Note(rec, list(contact_ids), list(ticket_ids))
+            return rec
+
+    def notes(self, ticket_id: str | None = None,
+              contact_id: str | None = None) -> list[dict[str, Any]]:
+        """The notes on a ticket and/or a contact (all when neither is given), oldest first:
+        {"id", "body", "timestamp", "ticket_ids", "contact_ids"}."""
+        with self.lock:
+            return [{"id": n.record.id, "body": n.record.props.get("hs_note_body"),
+                     "timestamp": n.record.props.get("hs_timestamp"),
+                     "ticket_ids": list(n.ticket_ids), "contact_ids": list(n.contact_ids)}
+                    for n in self.note_records.values()
+                    if (ticket_id is None or ticket_id in n.ticket_ids)
+                    and (contact_id is None or contact_id in n.contact_ids)]
 
     # ------------------------------------------------------------------ reads
     def contact(self, contact_id: str) -> dict[str, Any]:
@@ -209,6 +337,9 @@ class HubSpotState:
         """
         state = cls()
         rng = random.Random(seed)  # noqa: S311 - reproducible fake data, not secrets
+        # A second stream for contact details added later, so the tickets a seed gives
+        # (and the tests and benchmarks built on them) do not change.
+        more = random.Random(seed * 7_919 + 1)  # noqa: S311 - as above
         now_ = to_ms(now or datetime.now(UTC))
         day = 86_400_000
         langs = [lang for lang, w in data.LANGUAGE_WEIGHTS for _ in range(w)]
@@ -220,9 +351,14 @@ class HubSpotState:
             email = None if rng.random() < 0.05 else (
                 f"{_ascii(first)}.{_ascii(last)}{i + 1}@{rng.choice(domains)}")
             created = now_ - rng.randrange(30 * day, 400 * day)
+            zone = more.choice(data.ZONES_BY_LANGUAGE[lang]) if more.random() < 0.85 else None
+            since = created + more.randrange(0, now_ - created) if more.random() < 0.6 else None
+            company = more.choice(data.COMPANY_IDS) if more.random() < 0.7 else None
             contact_ids.append(state.create_contact(
                 email, first, last, lang,
-                created_at=datetime.fromtimestamp(created / 1000, UTC)))
+                created_at=datetime.fromtimestamp(created / 1000, UTC), timezone=zone,
+                customer_since=datetime.fromtimestamp(since / 1000, UTC) if since else None,
+                company_id=company))
         open_stages = {p: [s for s, (pp, st) in state.stages.items() if pp == p and st == "OPEN"]
                        for p in ("0", "5")}
         closed_stages = {p: [s for s, (pp, st) in state.stages.items()
