@@ -1,0 +1,326 @@
+"""ZendeskAdapter: the CRMAdapter protocol over zenpy 2.0.57.
+
+zenpy runs on our own counting session (see _transport.py): no urllib3 retries, 429
+answered by raising RateLimited with the server's Retry-After, every request counted per
+endpoint. zenpy's object cache is off (`disable_cache=True`: it keeps users forever), its
+`ratelimit_budget` is 1 (it never sleeps itself) and every call has a timeout. Each call
+goes through the one tenacity policy in integration.retry, and zenpy's result generators
+are read page by page (_paging.py) so paging requests are retried and checkpointed too.
+
+`base_url` points zenpy at another server (the sandbox) through ZENPY_FORCE_SCHEME /
+ZENPY_FORCE_NETLOC, which zenpy reads process-wide: see `_transport.OVERRIDE`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import structlog
+from zenpy import Zenpy
+from zenpy.lib.api_objects import Comment, User
+from zenpy.lib.api_objects import Ticket as ZenpyTicket
+
+from integration.base import (
+    Contact,
+    ContactUpdate,
+    CRMAdapter,
+    MemberSelection,
+    OnlineCheck,
+    PropertySpec,
+    TicketPage,
+    TicketUpdate,
+    WriteResult,
+)
+from integration.errors import AuthError, ClosedLoopError, ConfigError, RecordRejected
+from integration.retry import RetryPolicy, call_with_retry
+from integration.zendesk import _fields, _jobs
+from integration.zendesk._cursor import ExportCursor
+from integration.zendesk._errors import translate
+from integration.zendesk._paging import pages
+from integration.zendesk._tickets import SOLVED_STATUSES, closed_ticket_pages
+from integration.zendesk._transport import OVERRIDE, CountingSession
+from integration.zendesk._users import to_contact
+
+log = structlog.get_logger(__name__)
+
+READ_BATCH = 100  # show_many limit
+MAX_PAGE_SIZE = 1000  # incremental export limit
+WORKING_ROLES = ("admin", "agent")
+CLOSED_REASON = ("ticket is closed: Zendesk never changes a closed ticket (closed is final); "
+                 "tag it while solved, or hook a follow-up ticket instead")
+
+
+class ZendeskAdapter:
+    """One Zendesk account (subdomain), as the jobs see it."""
+
+    # Zendesk API tokens carry no scopes: check_online checks the token user's role instead.
+    required_scopes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, name: str, *, subdomain: str, email: str, token: str,
+                 base_url: str | None = None, start_at: datetime | None = None,
+                 lookback: timedelta = timedelta(days=1), page_size: int = MAX_PAGE_SIZE,
+                 timeout: tuple[float, float] = (5.0, 60.0), retry: RetryPolicy | None = None,
+                 job_poll_interval: float = 1.0, job_timeout: float = 120.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        problems = [f"{name}: {what} is required" for what, value in
+                    (("subdomain", subdomain), ("email", email), ("token", token))
+                    if not (value or "").strip()]
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            problems.append(f"{name}: page_size must be 1..{MAX_PAGE_SIZE}, not {page_size}")
+        if job_poll_interval <= 0 or job_timeout < 0:
+            problems.append(f"{name}: job_poll_interval must be > 0 and job_timeout >= 0")
+        if problems:
+            raise ConfigError(problems)
+        self.name = name
+        self._subdomain = subdomain.strip()
+        self._base_url = base_url.rstrip("/") if base_url else None
+        self._default_netloc = f"{self._subdomain}.zendesk.com"
+        self._start_at = start_at
+        self._lookback = lookback
+        self._page_size = page_size
+        self._retry = retry or RetryPolicy(sleep=sleep)
+        self._waiting = _jobs.JobWaiting(interval=job_poll_interval, timeout=job_timeout,
+                                         sleep=sleep)
+        self._clock = clock
+        OVERRIDE.acquire(self._base_url, self._default_netloc, source=name)
+        self._closed = False
+        self._session = CountingSession()
+        self._zd = Zenpy(subdomain=self._subdomain, email=email.strip(), token=token.strip(),
+                         session=self._session, timeout=timeout, ratelimit_budget=1,
+                         disable_cache=True)
+
+    def __repr__(self) -> str:  # never show the token
+        where = self._base_url or f"https://{self._default_netloc}"
+        return f"ZendeskAdapter(name={self.name!r}, url={where!r})"
+
+    def close(self) -> None:
+        """Release the process-wide zenpy override (if this adapter set it) and the session."""
+        if not self._closed:
+            self._closed = True
+            OVERRIDE.release(self._base_url, self._default_netloc)
+            self._session.close()
+
+    def __enter__(self) -> ZendeskAdapter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(self, endpoint: str, fn: Callable[[], Any]) -> Any:
+        """One zenpy call through the retry policy, its failures translated at the edge."""
+
+        def attempt() -> Any:
+            try:
+                return fn()
+            except ClosedLoopError:
+                raise
+            except Exception as exc:
+                error = translate(exc, endpoint=endpoint)
+                if error is None:
+                    raise
+                raise error from exc
+
+        return call_with_retry(attempt, policy=self._retry, op=f"{self.name}.{endpoint}")
+
+    def call_count(self) -> int:
+        """HTTP requests made so far, retried attempts and zenpy's paging included."""
+        return sum(self._session.counts().values())
+
+    def calls_by_endpoint(self) -> dict[str, int]:
+        """Requests per endpoint name (see endpoints.ENDPOINTS), for metrics and tests."""
+        return self._session.counts()
+
+    # -- closed tickets ---------------------------------------------------------------------
+
+    def closed_tickets(self, cursor: str | None) -> Iterator[TicketPage]:
+        """Pages of tickets solved or closed since `cursor` (None: since `start_at`, default
+        `lookback` ago). Persist each page's cursor once its rows are stored."""
+        if cursor is None:
+            now = self._clock()
+            start = self._start_at or now - self._lookback
+            # The export refuses a start time in the future; Zendesk also hides the last minute.
+            start = min(start, now - timedelta(minutes=1))
+            state = ExportCursor(start=int(start.timestamp()))
+        else:
+            state = ExportCursor.loads(cursor)
+        return closed_ticket_pages(self._call, self._zd.tickets, state,
+                                   page_size=self._page_size, source=self.name)
+
+    def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
+        """Tickets no longer solved/closed: reopened, deleted or unknown (show_many, 100s)."""
+        unique = list(dict.fromkeys(str(i) for i in ticket_ids))
+        valid = [i for i in unique if i.isdigit()]
+        status: dict[str, str] = {}
+        for start in range(0, len(valid), READ_BATCH):
+            chunk = valid[start:start + READ_BATCH]
+            for page in pages(self._call, "tickets_show_many",
+                              partial(self._zd.tickets, ids=chunk)):
+                for item in page:
+                    raw = item.to_dict()
+                    status[str(raw.get("id"))] = str(raw.get("status"))
+        return {i for i in unique if status.get(i) not in SOLVED_STATUSES}
+
+    def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
+        """Add tags and/or a private note, in update_many jobs of 100 followed to the end.
+
+        Updates for one ticket are merged (tags united, notes joined). A closed ticket is
+        refused per item: Zendesk never changes one.
+        """
+        merged: dict[str, tuple[list[str], list[str]]] = {}
+        for update in updates:
+            tags, notes = merged.setdefault(str(update.ticket_id), ([], []))
+            tags.extend(t for t in update.add_tags if t and t not in tags)
+            if update.note:
+                notes.append(update.note)
+        result = WriteResult()
+        items: list[tuple[str, Any]] = []
+        for tid, (tags, notes) in merged.items():
+            if not tid.isdigit():
+                result.rejected[tid] = "not a Zendesk ticket id"
+                continue
+            if not tags and not notes:
+                result.written.append(tid)
+                continue
+            ticket = ZenpyTicket(id=int(tid))
+            if tags:
+                ticket.additional_tags = tags
+            if notes:
+                ticket.comment = Comment(body="\n\n".join(notes), public=False)
+            items.append((tid, ticket))
+        done = _jobs.run_jobs(self._call, "tickets_update_many", self._zd.tickets.update,
+                              self._zd.job_status, items, self._waiting, source=self.name)
+        result.written.extend(done.done)
+        for tid, reason in done.refused.items():
+            result.rejected[tid] = CLOSED_REASON if "closed" in reason.lower() else reason
+        return result
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    def contacts(self, ids: Sequence[str]) -> dict[str, Contact]:
+        """Read users 100 at a time (show_many); ids Zendesk does not know are left out."""
+        unique = [i for i in dict.fromkeys(str(i) for i in ids) if i.isdigit()]
+        out: dict[str, Contact] = {}
+        for start in range(0, len(unique), READ_BATCH):
+            chunk = unique[start:start + READ_BATCH]
+            for page in pages(self._call, "users_show_many",
+                              partial(self._zd.users, ids=chunk)):
+                for item in page:
+                    contact = to_contact(item.to_dict())
+                    out[contact.id] = contact
+        missing = len(unique) - len(out)
+        if missing:
+            log.info("zendesk.contacts.missing", source=self.name, count=missing)
+        return out
+
+    def write_contacts(self, updates: Sequence[ContactUpdate]) -> WriteResult:
+        """Write user fields in update_many jobs of 100, each followed to the end.
+
+        Updates for one user are merged (later values win); "" blanks a field (sent as
+        null). Per-user refusals land in `rejected` with Zendesk's message.
+        """
+        merged: dict[str, dict[str, str | None]] = {}
+        for update in updates:
+            fields = merged.setdefault(str(update.contact_id), {})
+            fields.update({k: (v if v != "" else None) for k, v in update.properties.items()})
+        result = WriteResult()
+        items: list[tuple[str, Any]] = []
+        for uid, fields in merged.items():
+            if not uid.isdigit():
+                result.rejected[uid] = "not a Zendesk user id"
+            else:
+                items.append((uid, User(id=int(uid), user_fields=fields)))
+        done = _jobs.run_jobs(self._call, "users_update_many", self._zd.users.update,
+                              self._zd.job_status, items, self._waiting, source=self.name)
+        result.written.extend(done.done)
+        result.rejected.update(done.refused)
+        return result
+
+    def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
+        """Pages of users an NPS selection holds: an organization's users, or a user search
+        (search export: cursor paging, no 1,000-result cap) by tag or by query."""
+        chosen = [k for k in ("list_id", "organization_id", "tag", "query")
+                  if getattr(selection, k)]
+        if len(chosen) != 1:
+            raise ConfigError([f"{self.name}: a member selection needs exactly one of "
+                               f"organization_id, tag or query (got {chosen or 'none'})"])
+        if selection.list_id:
+            raise ConfigError([f"{self.name}: list_id selects HubSpot list members; Zendesk "
+                               "has no lists: use organization_id, tag or query"])
+        if selection.organization_id:
+            org = str(selection.organization_id).strip()
+            if not org.isdigit():
+                raise ConfigError([f"{self.name}: organization_id {org!r} is not a number"])
+            endpoint = "organization_users"
+
+            def first() -> Any:
+                return self._zd.organizations.users(int(org))
+        else:
+            query = (f"tags:{selection.tag.strip()}" if selection.tag
+                     else str(selection.query).strip())
+            if selection.tag and (not selection.tag.strip() or " " in selection.tag.strip()):
+                raise ConfigError([f"{self.name}: tag {selection.tag!r} is not one Zendesk tag"])
+            endpoint = "search_export"
+
+            def first() -> Any:
+                return self._zd.search_export(query, type="user")
+        return self._member_pages(endpoint, first)
+
+    def _member_pages(self, endpoint: str, first: Callable[[], Any]) -> Iterator[list[Contact]]:
+        for page in pages(self._call, endpoint, first):
+            contacts = [to_contact(raw) for raw in (item.to_dict() for item in page)
+                        if raw.get("id") is not None]
+            if contacts:
+                yield contacts
+
+    # -- setup and checks -------------------------------------------------------------------
+
+    def ensure_properties(self, group: str, group_label: str,
+                          specs: Sequence[PropertySpec]) -> list[str]:
+        """Create the missing user fields (Zendesk has no groups: `group` is ignored)."""
+        return _fields.ensure(self._call, self._zd.user_fields, specs, source=self.name)
+
+    def check_online(self, required_scopes: Sequence[str],
+                     property_names: Sequence[str]) -> OnlineCheck:
+        """The token works (users/me), its user is an admin or agent, the fields exist.
+
+        `required_scopes` is not used: Zendesk API tokens have no scopes, the role decides.
+        """
+        try:
+            me = self._call("users_me", self._zd.users.me).to_dict()
+        except AuthError:
+            return OnlineCheck(ok=False, problems=[
+                "Zendesk refused the e-mail address and API token (401): check both, and that "
+                "token access is enabled in Admin Center"])
+        except RecordRejected as exc:
+            return OnlineCheck(ok=False, problems=[f"could not read the token's user: {exc}"])
+        role = str(me.get("role") or "")
+        if me.get("id") is None:
+            return OnlineCheck(ok=False, problems=["Zendesk answered as an anonymous user: "
+                                                   "the credentials were not accepted"])
+        problems: list[str] = []
+        if role not in WORKING_ROLES:
+            problems.append(f"the token's user is {role or 'of no role'}, not an admin or agent: "
+                            "it cannot read tickets or write user fields")
+        missing: list[str] = []
+        if property_names:
+            existing = _fields.existing_fields(self._call, self._zd.user_fields)
+            missing = [n for n in property_names if n not in existing]
+            hint = "run setup" if role == "admin" else "run setup with an admin's token"
+            problems += [f"user field {n!r} does not exist ({hint})" for n in missing]
+        return OnlineCheck(ok=not problems, problems=problems, scopes=[f"role:{role}"],
+                           missing_properties=missing)
+
+
+if TYPE_CHECKING:  # mypy proves the adapter satisfies the protocol the jobs use
+
+    def _conforms(adapter: ZendeskAdapter) -> CRMAdapter:
+        return adapter

@@ -1,0 +1,40 @@
+"""Every Zendesk HTTP path the adapter uses, in one table.
+
+The names key the per-endpoint call counts (`ZendeskAdapter.calls_by_endpoint()`), the
+retry log events and the tests, which check that the adapter calls nothing else. Counting
+happens in the HTTP session, so zenpy's own paging requests are counted too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+ENDPOINTS: Final[dict[str, str]] = {
+    "users_me": "GET /api/v2/users/me.json",
+    "incremental_tickets": "GET /api/v2/incremental/tickets/cursor.json",
+    "tickets_show_many": "GET /api/v2/tickets/show_many.json",
+    "tickets_update_many": "PUT /api/v2/tickets/update_many.json",
+    "users_show_many": "GET /api/v2/users/show_many.json",
+    "users_update_many": "PUT /api/v2/users/update_many.json",
+    "job_status": "GET /api/v2/job_statuses/{id}.json",
+    "user_fields": "GET /api/v2/user_fields.json",
+    "user_field_create": "POST /api/v2/user_fields.json",
+    "organization_users": "GET /api/v2/organizations/{id}/users.json",
+    "search_export": "GET /api/v2/search/export.json",
+}
+
+_PATTERNS: Final[list[tuple[str, str, re.Pattern[str]]]] = [
+    (name, spec.split(" ", 1)[0],
+     re.compile("^" + re.escape(spec.split(" ", 1)[1]).replace(r"\{id\}", r"[^/]+") + "$"))
+    for name, spec in ENDPOINTS.items()
+]
+
+
+def endpoint_of(method: str, path: str) -> str:
+    """The endpoint name of one request; unknown ones are named "METHOD /path"."""
+    upper = method.upper()
+    for name, verb, pattern in _PATTERNS:
+        if verb == upper and pattern.match(path):
+            return name
+    return f"{upper} {path}"
