@@ -1,4 +1,9 @@
-"""The whole loop's parts, real and local: sandbox HubSpot, SMTP sink, SQLite, runtime."""
+"""The whole loop's parts, real and local: a sandbox CRM, SMTP sink, SQLite, runtime.
+
+`Loop` is CRM-neutral: a `CrmDriver` per CRM plays the CRM side (people, tickets closing and
+reopening, reading back what the daemon wrote), so every end-to-end test runs for HubSpot and
+for Zendesk alike (the `loop` fixture is parametrized over `CRMS`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -19,6 +24,7 @@ from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 TOKEN = "e2e-token"
 SECRET = "e2e-secret-key-that-is-long-enough-0123456789"
+CRMS = ["hubspot"]
 
 
 class Clock:
@@ -34,23 +40,112 @@ class Clock:
         self.now += delta
 
 
+class CrmDriver(Protocol):
+    """The CRM side of a test: what a customer or an agent does there, and what we can read."""
+
+    crm: str
+    support: str  # the pipeline (HubSpot) / brand (Zendesk) of the CSAT program
+    billing: str  # the one of the CES program
+    contact_write: str  # path prefix of the contact write call, for fail_next
+    contact_write_key: str  # its key in the sandbox's call counter
+
+    def source(self, start_at: datetime) -> dict[str, Any]: ...
+    def secrets(self) -> str: ...
+    def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
+                       timezone: str | None = None) -> str: ...
+    def close_ticket(self, contact: str, pipeline: str, at: datetime) -> str: ...
+    def reopen_ticket(self, ticket: str, at: datetime) -> None: ...
+    def props(self, contact: str) -> dict[str, str]: ...
+    def total_calls(self) -> int: ...
+    def reset_calls(self) -> None: ...
+    def calls(self, key: str) -> int: ...
+    def fail_next(self, n: int, status: int, path_prefix: str,
+                  retry_after: float | None = None) -> None: ...
+
+
+class HubSpotDriver:
+    crm = "hubspot"
+    support, billing = "0", "5"
+    contact_write = "/crm/v3/objects/contacts/batch/update"
+    contact_write_key = "POST /crm/v3/objects/contacts/batch/update"
+
+    def __init__(self, start: datetime) -> None:
+        self.state = HubSpotState.seeded(tickets=30, contacts=20, seed=3,
+                                         now=start - timedelta(days=2))
+        self.sandbox = HubSpotSandbox(self.state, token=TOKEN, rate_limit_per_10s=0)
+
+    def __enter__(self) -> HubSpotDriver:
+        self.sandbox.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sandbox.stop()
+
+    def source(self, start_at: datetime) -> dict[str, Any]:
+        return {"crm": "hubspot", "base_url": self.sandbox.url, "start_at": start_at.isoformat(),
+                "retry_attempts": 2, "retry_budget": "2s"}
+
+    def secrets(self) -> str:
+        return TOKEN
+
+    def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
+                       timezone: str | None = None) -> str:
+        return self.state.create_contact(email, first, "Doe", language, timezone=timezone)
+
+    def close_ticket(self, contact: str, pipeline: str, at: datetime) -> str:
+        ticket = self.state.create_ticket("Printer on fire", contact, pipeline=pipeline,
+                                          owner_id="77", team_id="9")
+        self.state.close_ticket(ticket, at=at)
+        return ticket
+
+    def reopen_ticket(self, ticket: str, at: datetime) -> None:
+        self.state.reopen_ticket(ticket, at=at)
+
+    def props(self, contact: str) -> dict[str, str]:
+        values = self.state.contact(contact)["properties"]
+        return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+    def total_calls(self) -> int:
+        return self.sandbox.total_calls()
+
+    def reset_calls(self) -> None:
+        self.sandbox.reset_calls()
+
+    def calls(self, key: str) -> int:
+        return self.sandbox.calls[key]
+
+    def fail_next(self, n: int, status: int, path_prefix: str,
+                  retry_after: float | None = None) -> None:
+        self.sandbox.fail_next(n, status, path_prefix=path_prefix, retry_after=retry_after)
+
+
 @dataclass
 class Loop:
-    state: HubSpotState
-    sandbox: HubSpotSandbox
+    crm: CrmDriver
     sink: LocalMailSink
     rt: Runtime
     clock: Clock
     config: Config
 
+    @property
+    def source(self) -> str:
+        """The source's name in the config (the CRM's name)."""
+        return self.crm.crm
+
     def close_ticket(self, email: str | None, first: str = "Ada", language: str = "en",
-                     pipeline: str = "0", contact: str | None = None) -> tuple[str, str]:
+                     pipeline: str | None = None, contact: str | None = None,
+                     timezone: str | None = None, ago: timedelta = timedelta(seconds=30),
+                     ) -> tuple[str, str]:
+        """A customer's ticket closes `ago` before the clock; returns (ticket id, contact id)."""
         if contact is None:
-            contact = self.state.create_contact(email, first, "Doe", language)
-        ticket = self.state.create_ticket("Printer on fire", contact, pipeline=pipeline,
-                                          owner_id="77", team_id="9")
-        self.state.close_ticket(ticket, at=self.clock.now - timedelta(seconds=30))
+            contact = self.crm.create_contact(email, first, language, timezone)
+        ticket = self.crm.close_ticket(contact, pipeline or self.crm.support,
+                                       self.clock.now - ago)
         return ticket, contact
+
+    def props(self, contact: str) -> dict[str, str]:
+        """The contact's (HubSpot) or user's (Zendesk) non-empty property values, as text."""
+        return self.crm.props(contact)
 
 
 def free_port() -> int:
@@ -59,45 +154,67 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def loop_config(tmp_path: Path, sandbox_url: str, smtp_port: int, web_port: int,
-                start_at: datetime, **program: Any) -> Config:
+def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
+                start_at: datetime, rules: dict[str, Any] | None = None,
+                programs: list[dict[str, Any]] | None = None, **program: Any) -> Config:
+    """Two programs on one source: CSAT on the support pipeline, CES on billing.
+
+    No quiet hours by default, so a test's clock may start at any time of day; the rules tests
+    set them explicitly.
+    """
+    source = crm.crm
     return parse_config({
         "daemon": {"state_url": f"sqlite:///{tmp_path / 'state.db'}",
                    "public_url": f"http://127.0.0.1:{web_port}", "listen_port": web_port},
-        "sources": {"hubspot": {"crm": "hubspot", "base_url": sandbox_url,
-                                "start_at": start_at.isoformat(), "retry_attempts": 2,
-                                "retry_budget": "2s"}},
+        "sources": {source: crm.source(start_at)},
         "mail": {"host": "127.0.0.1", "port": smtp_port, "from_address": "feedback@acme.example",
                  "from_name": "Acme Support"},
-        "programs": [
-            {"name": "support-csat", "type": "csat", "source": "hubspot", "delay": "1h",
-             "company": "Acme", "pipelines": ["0"], **program},
-            {"name": "billing-ces", "type": "ces", "source": "hubspot", "delay": "2h",
-             "company": "Acme", "pipelines": ["5"]},
+        "rules": {"quiet_hours": [], "global_cooldown": "0s", **(rules or {})},
+        "programs": programs if programs is not None else [
+            {"name": "support-csat", "type": "csat", "source": source, "delay": "1h",
+             "company": "Acme", "pipelines": [crm.support], **program},
+            {"name": "billing-ces", "type": "ces", "source": source, "delay": "2h",
+             "company": "Acme", "pipelines": [crm.billing]},
         ],
     })
 
 
+def make_driver(crm: str, start: datetime) -> Any:
+    if crm == "hubspot":
+        return HubSpotDriver(start)
+    raise ValueError(f"no e2e driver for {crm!r}")
+
+
+@pytest.fixture(params=CRMS)
+def crm_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def loop(tmp_path: Path) -> Iterator[Loop]:
+def loop_options() -> dict[str, Any]:
+    """Override in a test module to change the loop's config (rules=, programs=, program keys)."""
+    return {}
+
+
+@pytest.fixture
+def loop(tmp_path: Path, crm_name: str, loop_options: dict[str, Any]) -> Iterator[Loop]:
     start = datetime.now(UTC).replace(microsecond=0)
     clock = Clock(start)
-    state = HubSpotState.seeded(tickets=30, contacts=20, seed=3, now=start - timedelta(days=2))
-    with HubSpotSandbox(state, token=TOKEN, rate_limit_per_10s=0) as sandbox, \
-            LocalMailSink(port=0) as sink:
+    with make_driver(crm_name, start) as crm, LocalMailSink(port=0) as sink:
         port = free_port()
-        config = loop_config(tmp_path, sandbox.url, sink.port, port, start - timedelta(minutes=10))
-        secrets = Secrets(secret_key=SECRET, source_tokens={"hubspot": TOKEN})
+        config = loop_config(tmp_path, crm, sink.port, port, start - timedelta(minutes=10),
+                             **loop_options)
+        secrets = Secrets(secret_key=SECRET, source_tokens={crm.crm: crm.secrets()})
         rt = build_runtime(config, secrets, clock=clock)
         rt.store.migrate()
-        mapping = rt.mappings["hubspot"]
-        rt.adapters["hubspot"].ensure_properties(mapping.group_name, mapping.group_label,
-                                                 mapping.specs())
-        sandbox.reset_calls()
+        for name, mapping in rt.mappings.items():
+            rt.adapters[name].ensure_properties(mapping.group_name, mapping.group_label,
+                                                mapping.specs())
+        crm.reset_calls()
         web = BackgroundService(rt, port=port)
         web.start(jobs=False)  # the response pages over real HTTP; the test runs the jobs
         try:
-            yield Loop(state, sandbox, sink, rt, clock, config)
+            yield Loop(crm, sink, rt, clock, config)
         finally:
             web.stop()
             rt.store.dispose()

@@ -1,4 +1,4 @@
-"""The whole HubSpot loop: a ticket closes, a survey goes out, the answer lands on the contact."""
+"""The whole loop, for each CRM: a ticket closes, a survey goes out, the answer lands."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_ticket_to_contact_properties(loop: Loop) -> None:
     ticket, contact = loop.close_ticket("ada@example.com")
     _, no_mail_contact = loop.close_ticket(None, first="Bob")
 
-    polled = loop.rt.poll()["hubspot"]
+    polled = loop.rt.poll()[loop.source]
     assert (polled.queued, dict(polled.skipped)) == (1, {"no_email": 1})
 
     assert loop.rt.dispatch().sent == 0  # the program's delay has not passed
@@ -39,15 +39,15 @@ def test_ticket_to_contact_properties(loop: Loop) -> None:
         assert answered.status_code == 200  # followed the redirect to the comment page
         web.post(str(answered.url), data={"comment": "Fixed in one reply, thanks"})
 
-    written = loop.rt.write_back()["hubspot"]
+    written = loop.rt.write_back()[loop.source]
     assert written.contacts == 1
-    props = loop.state.contact(contact)["properties"]
+    props = loop.props(contact)
     assert props["cl_csat_last_rating"] == "4"
     assert props["cl_csat_last_comment"] == "Fixed in one reply, thanks"
     assert props["cl_csat_last_category"] == "satisfied"
     assert props["cl_csat_last_answered_at"]
     assert props["cl_csat_last_sent_at"]
-    assert not any(v for k, v in loop.state.contact(no_mail_contact)["properties"].items()
+    assert not any(v for k, v in loop.props(no_mail_contact).items()
                    if k.startswith("cl_"))
 
     send = loop.rt.store.get_send(1)
@@ -59,20 +59,20 @@ def test_api_economy_and_idempotent_polls(loop: Loop) -> None:
     """40 tickets cost a handful of calls; polling again reads nothing new and queues nothing."""
     for i in range(40):
         loop.close_ticket(f"customer{i}@example.com")
-    first = loop.rt.poll()["hubspot"]
+    first = loop.rt.poll()[loop.source]
     assert first.queued == 40
-    calls_after_first = loop.sandbox.total_calls()
+    calls_after_first = loop.crm.total_calls()
     assert calls_after_first <= 4  # pipelines, one search page, one association read, contacts
 
-    again = loop.rt.poll()["hubspot"]
+    again = loop.rt.poll()[loop.source]
     assert again.queued == 0
     assert loop.rt.store.counts()["sends.pending"] == 40
 
     loop.clock.advance(timedelta(hours=1))
     assert loop.rt.dispatch().sent == 40
-    loop.sandbox.reset_calls()
+    loop.crm.reset_calls()
     loop.rt.write_back()
-    assert loop.sandbox.calls["POST /crm/v3/objects/contacts/batch/update"] == 1
+    assert loop.crm.calls(loop.crm.contact_write_key) == 1
 
 
 def test_latest_answer_wins_and_write_back_survives_errors(loop: Loop) -> None:
@@ -87,20 +87,20 @@ def test_latest_answer_wins_and_write_back_survives_errors(loop: Loop) -> None:
         web.post(links[5])
     assert loop.rt.store.counts()["responses"] == 1
 
-    loop.sandbox.fail_next(2, 503, path_prefix="/crm/v3/objects/contacts/batch/update")
+    loop.crm.fail_next(2, 503, loop.crm.contact_write)
     deferred = loop.rt.write_back()
-    assert "hubspot" not in deferred or deferred["hubspot"].rows == 0
-    assert loop.state.contact(contact)["properties"].get("cl_csat_last_rating") in (None, "")
+    assert loop.source not in deferred or deferred[loop.source].rows == 0
+    assert loop.props(contact).get("cl_csat_last_rating") in (None, "")
     assert loop.rt.store.counts()["writebacks.pending"] >= 1
 
     loop.rt.write_back()  # not yet due: the rows wait for their retry time
-    assert loop.state.contact(contact)["properties"].get("cl_csat_last_rating") in (None, "")
-    loop.sandbox.fail_next(1, 429, path_prefix="/crm/v3/objects/contacts/batch/update",
+    assert loop.props(contact).get("cl_csat_last_rating") in (None, "")
+    loop.crm.fail_next(1, 429, loop.crm.contact_write,
                            retry_after=0.1)
     loop.clock.advance(timedelta(hours=2))
     loop.rt.write_back()
-    assert loop.state.contact(contact)["properties"]["cl_csat_last_rating"] == "5"
-    assert loop.state.contact(contact)["properties"]["cl_csat_last_category"] == "satisfied"
+    assert loop.props(contact)["cl_csat_last_rating"] == "5"
+    assert loop.props(contact)["cl_csat_last_category"] == "satisfied"
     assert loop.rt.store.counts().get("writebacks.pending", 0) == 0
 
 
@@ -138,7 +138,7 @@ def test_late_answer_to_an_older_survey_does_not_overwrite_a_newer_one(loop: Loo
         web.post(str(answered_a.url), data={"comment": "Great the first time"})
         web.post(survey_a[4])
     loop.rt.write_back()
-    props = loop.state.contact(contact)["properties"]
+    props = loop.props(contact)
     b_send = loop.rt.store.get_send(2)
     assert b_send is not None
     assert b_send.sent_at is not None
@@ -155,12 +155,12 @@ def test_a_batch_the_crm_refuses_is_split_to_find_the_bad_record(loop: Loop) -> 
     loop.rt.poll()
     loop.clock.advance(timedelta(hours=1))
     loop.rt.dispatch()
-    loop.sandbox.reset_calls()
-    loop.sandbox.fail_next(3, 400, path_prefix="/crm/v3/objects/contacts/batch/update")
-    result = loop.rt.write_back()["hubspot"]
+    loop.crm.reset_calls()
+    loop.crm.fail_next(3, 400, loop.crm.contact_write)
+    result = loop.rt.write_back()[loop.source]
     assert (result.contacts, result.rejected) == (3, 1)
-    assert loop.sandbox.calls["POST /crm/v3/objects/contacts/batch/update"] == 5
-    written = [bool(loop.state.contact(c)["properties"].get("cl_csat_last_sent_at"))
+    assert loop.crm.calls(loop.crm.contact_write_key) == 5
+    written = [bool(loop.props(c).get("cl_csat_last_sent_at"))
                for c in contacts]
     assert sorted(written) == [False, True, True, True]
     assert loop.rt.store.counts()["writebacks.rejected"] == 1
