@@ -151,7 +151,7 @@ class SourceSettings(_Model):
     base_url: HttpUrl = ""
     token_env: EnvName = ""  # default: CLOSEDLOOP_HUBSPOT_TOKEN / CLOSEDLOOP_ZENDESK_TOKEN
     subdomain: Subdomain | None = None  # Zendesk only
-    email: Email | None = None  # Zendesk only: the agent an API token belongs to (else OAuth)
+    email: Email | None = None  # Zendesk only: the agent (an admin) the API token belongs to
     mapping: Path | None = None  # None: the bundled mappings/<crm>.toml
     start_at: datetime | None = None  # where the first poll starts; default: one day back
     pipelines: tuple[str, ...] = ()
@@ -177,6 +177,9 @@ class SourceSettings(_Model):
             if not data.get("subdomain"):
                 raise ValueError("subdomain is required for a Zendesk source "
                                  "(acme for acme.zendesk.com)")
+            if not data.get("email"):
+                raise ValueError("email is required for a Zendesk source: the address of the "
+                                 "agent whose API token token_env holds")
             if isinstance(data["subdomain"], str):
                 data.setdefault("base_url", f"https://{data['subdomain']}.zendesk.com")
         data.setdefault("token_env", _DEFAULT_TOKEN_ENV[crm])
@@ -437,7 +440,7 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
         "daemon.secret_key_env",
     )
     what = {"hubspot": "the HubSpot service key or private-app access token",
-            "zendesk": "the Zendesk API token (or an OAuth access token when email is not set)"}
+            "zendesk": "the Zendesk API token of the agent named in email"}
     tokens = {
         name: need(src.token_env, what[src.crm], f"sources.{name}.token_env")
         for name, src in config.sources.items()

@@ -30,6 +30,7 @@ from daemon.web.tokens import TokenSigner
 from integration.base import CRMAdapter
 from integration.errors import AuthError, ClosedLoopError
 from integration.hubspot import HubSpotAdapter
+from integration.zendesk import ZendeskAdapter
 from integration.retry import RetryPolicy
 from mappings import CrmMapping, load_mapping
 
@@ -113,9 +114,18 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
     source = config.sources[name]
     retry = RetryPolicy(max_attempts=source.retry_attempts,
                         max_delay=source.retry_budget.total_seconds())
+    token = secrets.source_tokens[name].get_secret_value()
+    if source.crm == "zendesk":
+        assert source.subdomain and source.email  # the config requires both for Zendesk
+        return ZendeskAdapter(
+            name, subdomain=source.subdomain, email=source.email, token=token,
+            base_url=None if source.base_url == f"https://{source.subdomain}.zendesk.com"
+            else source.base_url,
+            start_at=source.start_at, retry=retry,
+        )
     return HubSpotAdapter(
-        name, secrets.source_tokens[name].get_secret_value(), source.base_url,
-        start_at=source.start_at, pipelines=source.pipelines, retry=retry,
+        name, token, source.base_url, start_at=source.start_at, pipelines=source.pipelines,
+        retry=retry,
     )
 
 
