@@ -94,6 +94,8 @@ def demo_config(state_dir: Path, sandbox_url: str, smtp_port: int, web_port: int
                                 "start_at": start_at.isoformat()}},
         "mail": {"host": "127.0.0.1", "port": smtp_port, "from_address": "feedback@acme.example",
                  "from_name": "Acme Support", "reply_to": "support@acme.example"},
+        # The demo compresses days into seconds: quiet hours would hold every survey at night.
+        "rules": {"quiet_hours": []},
         "programs": [
             {"name": "support-csat", "type": "csat", "source": "hubspot", "delay": "1s",
              "company": "Acme", "pipelines": ["0"],
