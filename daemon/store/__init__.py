@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from daemon.store.answers import AnswersMixin
 from daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
+from daemon.store.preferences import Preference, PreferencesMixin
 from daemon.store.records import (
     NewSend,
     NoResponseYet,
@@ -25,6 +26,7 @@ __all__ = [
     "INTERRUPTED",
     "NewSend",
     "NoResponseYet",
+    "Preference",
     "ResponseRecord",
     "SendRecord",
     "Store",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 
-class Store(SendsMixin, AnswersMixin):
+class Store(SendsMixin, AnswersMixin, PreferencesMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
