@@ -1,4 +1,5 @@
-"""HubSpot adapter (hubspot-api-client 12): closed tickets, contacts, write-back, setup."""
+"""HubSpot adapter (hubspot-api-client 12): closed tickets, contacts, write-back, ticket notes,
+reopened checks, list members, setup."""
 
 from integration.hubspot.adapter import HubSpotAdapter
 from integration.hubspot.endpoints import ENDPOINTS

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -115,3 +115,19 @@ def http_error(status: int, body: Any, headers: Mapping[str, str] | None, *,
     if status >= 500 or status in _RETRYABLE_4XX:
         return TransientError(detail)
     return RecordRejected(detail, status)
+
+
+def batch_errors(errors: Any, ids: Sequence[str]) -> dict[str, str]:
+    """Map a 207's errors to our ids (via context ids or our write trace id), redacted."""
+    rejected: dict[str, str] = {}
+    known = set(ids)
+    for error in errors or []:
+        context: dict[str, Any] = getattr(error, "context", None) or {}
+        named = [str(i) for key in ("ids", "objectWriteTraceId", "id")
+                 for i in (context.get(key) or [])]
+        reason = redact(f"{getattr(error, 'category', '') or 'ERROR'}: "
+                        f"{getattr(error, 'message', '') or ''}".strip())[:500]
+        for rid in named:
+            if rid in known:
+                rejected[rid] = reason
+    return rejected

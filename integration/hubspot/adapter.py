@@ -4,6 +4,8 @@ The SDK client is built once and each API object is cached (every access to
 `client.crm.x.y` builds a new ApiClient and connection pool). The SDK's urllib3 retry is
 switched off (`Retry(total=0)`): every call goes through the one tenacity policy in
 integration.retry, with a `_request_timeout` on every call, and is counted per endpoint.
+The work of each method lives in a small module (_tickets, _contacts, _reopened, _notes,
+_members, _properties); this class owns the client, the calls and the caches.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import urllib3
@@ -23,9 +25,7 @@ from hubspot.crm.associations.v4 import (
 )
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
-    BatchReadInputSimplePublicObjectId,
     SimplePublicObjectBatchInput,
-    SimplePublicObjectId,
 )
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
@@ -33,42 +33,56 @@ from integration.base import (
     Contact,
     ContactUpdate,
     CRMAdapter,
+    MemberSelection,
     OnlineCheck,
     PropertySpec,
     TicketPage,
+    TicketUpdate,
     WriteResult,
 )
 from integration.errors import AuthError, ClosedLoopError, ConfigError, RecordRejected
 from integration.hubspot import _properties
+from integration.hubspot._contacts import BATCH_SIZE, read_contacts
 from integration.hubspot._cursor import SearchCursor
-from integration.hubspot._errors import http_error, redact, translate
+from integration.hubspot._errors import batch_errors, http_error, translate
+from integration.hubspot._members import list_id_of, member_pages
+from integration.hubspot._notes import add_ticket_notes
+from integration.hubspot._reopened import Stage, not_closed, ticket_stages, unknown_stages
 from integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
 from integration.hubspot.endpoints import path_of
 from integration.retry import RetryPolicy, call_with_retry
 
 log = structlog.get_logger(__name__)
 
-BATCH_SIZE = 100  # contacts batch read/update limit
 ASSOCIATION_BATCH = 1000  # associations v4 batch read limit
-CONTACT_PROPERTIES = ["email", "firstname", "lastname", "hs_language", "hs_timezone"]
+BASE_SCOPES: tuple[str, ...] = (
+    "tickets",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.schemas.contacts.read",
+    "crm.schemas.contacts.write",
+)
+LISTS_SCOPE = "crm.lists.read"
 
 
 class HubSpotAdapter:
     """One HubSpot account (portal), as the jobs see it."""
 
-    required_scopes: ClassVar[tuple[str, ...]] = (
-        "tickets",
-        "crm.objects.contacts.read",
-        "crm.objects.contacts.write",
-        "crm.schemas.contacts.read",
-        "crm.schemas.contacts.write",
-    )
+    required_scopes: tuple[str, ...] = BASE_SCOPES
+    """The token's scopes this adapter needs; + crm.lists.read when `lists` are given."""
+
+    @staticmethod
+    def scopes_for(*, lists: bool = False) -> tuple[str, ...]:
+        """The scopes a HubSpot source needs; `lists` when an NPS program reads a list."""
+        return (*BASE_SCOPES, LISTS_SCOPE) if lists else BASE_SCOPES
 
     def __init__(self, name: str, token: str, base_url: str = "https://api.hubapi.com", *,
                  start_at: datetime | None = None, overlap: timedelta = timedelta(minutes=5),
                  page_size: int = 200, timeout: tuple[float, float] = (5, 30),
                  retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, shared safely
-                 pipelines: Sequence[str] = ()) -> None:
+                 pipelines: Sequence[str] = (), lists: Sequence[str] = ()) -> None:
+        """`lists`: the contact list ids NPS programs select (check_online checks they
+        exist, and the token then needs crm.lists.read)."""
         self.name = name
         self._token = token
         self._base_url = base_url.rstrip("/")
@@ -79,13 +93,19 @@ class HubSpotAdapter:
         self._retry = retry
         self._pipelines = tuple(pipelines)
         self._calls: Counter[str] = Counter()
-        self._closed_stages: list[str] | None = None
+        self._lists = tuple(dict.fromkeys(str(i) for i in lists))
+        self.required_scopes = self.scopes_for(lists=bool(self._lists))
+        self._stage_states: dict[Stage, str] | None = None
         client = HubSpot(access_token=token, host=self._base_url, base_url=self._base_url,
                          retry=urllib3.Retry(total=0))
         self._pipelines_api = client.crm.pipelines.pipelines_api
         self._search_api = client.crm.tickets.search_api
         self._associations_api = client.crm.associations.v4.batch_api
         self._contacts_api = client.crm.contacts.batch_api
+        self._tickets_api = client.crm.tickets.batch_api
+        self._notes_api = client.crm.objects.notes.batch_api
+        self._memberships_api = client.crm.lists.memberships_api
+        self._lists_api = client.crm.lists.lists_api
         self._properties_api = client.crm.properties.core_api
         self._groups_api = client.crm.properties.groups_api
         self._raw_pool: urllib3.PoolManager | None = None
@@ -122,22 +142,26 @@ class HubSpotAdapter:
 
     # -- closed tickets ---------------------------------------------------------------------
 
-    def _closed_stage_ids(self) -> list[str]:
-        """Stage ids whose ticketState is CLOSED (in the configured pipelines), read once."""
-        if self._closed_stages is None:
+    def _stages(self, *, refresh: bool = False) -> dict[Stage, str]:
+        """ticketState of every (pipeline, stage) of the portal, read once (or on refresh)."""
+        if self._stage_states is None or refresh:
             answer = self._call("pipelines", self._pipelines_api.get_all, object_type="tickets")
-            stages = [
-                str(stage.id)
+            self._stage_states = {
+                (str(pipeline.id), str(stage.id)): str((stage.metadata or {}).get("ticketState"))
                 for pipeline in answer.results or []
-                if not self._pipelines or str(pipeline.id) in self._pipelines
                 for stage in pipeline.stages or []
-                if (stage.metadata or {}).get("ticketState") == "CLOSED"
-            ]
-            if not stages:
-                raise ConfigError([f"{self.name}: no CLOSED ticket stage in pipelines "
-                                   f"{list(self._pipelines) or 'any'}"])
-            self._closed_stages = stages
-        return self._closed_stages
+            }
+        return self._stage_states
+
+    def _closed_stage_ids(self) -> list[str]:
+        """Stage ids whose ticketState is CLOSED (in the configured pipelines)."""
+        stages = list(dict.fromkeys(
+            stage for (pipeline, stage), state in self._stages().items()
+            if state == "CLOSED" and (not self._pipelines or pipeline in self._pipelines)))
+        if not stages:
+            raise ConfigError([f"{self.name}: no CLOSED ticket stage in pipelines "
+                               f"{list(self._pipelines) or 'any'}"])
+        return stages
 
     def _search(self, from_ms: int, after: str | None) -> Any:
         filters = [
@@ -196,30 +220,43 @@ class HubSpotAdapter:
                                    cursor=state, query_from_ms=query_from,
                                    page_size=self._page_size, overlap_ms=self._overlap_ms)
 
+    def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
+        """Tickets no longer in a CLOSED stage of their pipeline, or deleted (100 per call).
+
+        The pipelines are the cached ones; a stage they do not list (a pipeline edited since)
+        re-reads them once before deciding.
+        """
+        if not ticket_ids:
+            return set()
+        stages = ticket_stages(self._call, self._tickets_api, ticket_ids)
+        states = self._stages()
+        if unknown_stages(stages, states):
+            states = self._stages(refresh=True)
+        gone = not_closed(ticket_ids, stages, states)
+        log.info("hubspot.tickets.reopened", source=self.name, asked=len(set(ticket_ids)),
+                 not_closed=len(gone))
+        return gone
+
+    def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
+        """Notes on the tickets (and their primary contacts); tags are ignored: HubSpot
+        tickets have none. See _notes.py."""
+        return add_ticket_notes(self._call, self._notes_api, self._ticket_contacts, updates,
+                                source=self.name)
+
     # -- contacts ---------------------------------------------------------------------------
 
     def contacts(self, ids: Sequence[str]) -> dict[str, Contact]:
         """Read contacts 100 at a time; ids HubSpot does not know are left out (count logged)."""
-        unique = list(dict.fromkeys(str(i) for i in ids))
-        out: dict[str, Contact] = {}
-        for start in range(0, len(unique), BATCH_SIZE):
-            chunk = unique[start:start + BATCH_SIZE]
-            body = BatchReadInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=i) for i in chunk], properties=CONTACT_PROPERTIES)
-            answer = self._call("contacts_read", self._contacts_api.read,
-                                batch_read_input_simple_public_object_id=body)
-            for row in answer.results or []:
-                props = row.properties or {}
-                out[str(row.id)] = Contact(
-                    id=str(row.id), email=props.get("email") or None,
-                    first_name=props.get("firstname") or None,
-                    last_name=props.get("lastname") or None,
-                    language=props.get("hs_language") or None,
-                    timezone=props.get("hs_timezone") or None)
-            missing = len(chunk) - sum(1 for i in chunk if i in out)
-            if missing:
-                log.info("hubspot.contacts.missing", source=self.name, count=missing)
-        return out
+        return read_contacts(self._call, self._contacts_api, ids, source=self.name)
+
+    def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
+        """Pages of a contact list's members (lists v3), read with the contacts' properties.
+
+        Only `list_id` selects on HubSpot; anything else raises ConfigError at once.
+        """
+        list_id = list_id_of(selection, source=self.name)
+        return member_pages(self._call, self._memberships_api, self.contacts, list_id,
+                            source=self.name)
 
     def write_contacts(self, updates: Sequence[ContactUpdate]) -> WriteResult:
         """Batch-update contacts 100 at a time; per-contact refusals land in `rejected`.
@@ -241,7 +278,7 @@ class HubSpotAdapter:
                 for cid, props in chunk])
             answer = self._call("contacts_update", self._contacts_api.update,
                                 batch_input_simple_public_object_batch_input=body)
-            rejected = _batch_errors(getattr(answer, "errors", None), [cid for cid, _ in chunk])
+            rejected = batch_errors(getattr(answer, "errors", None), [cid for cid, _ in chunk])
             result.rejected.update(rejected)
             result.written.extend(cid for cid, _ in chunk if cid not in rejected)
             log.info("hubspot.contacts.written", source=self.name, batch=len(chunk),
@@ -267,6 +304,8 @@ class HubSpotAdapter:
         except RecordRejected as exc:
             return OnlineCheck(ok=False, problems=[f"could not read the token's scopes: {exc}"])
         problems = [f"token lacks scope {s!r}" for s in required_scopes if s not in scopes]
+        if LISTS_SCOPE in scopes:
+            problems += self._list_problems()
         missing: list[str] = []
         if property_names:
             try:
@@ -278,6 +317,20 @@ class HubSpotAdapter:
                 problems += [f"contact property {n!r} does not exist (run setup)" for n in missing]
         return OnlineCheck(ok=not problems, problems=problems, scopes=sorted(scopes),
                            missing_properties=missing)
+
+    def _list_problems(self) -> list[str]:
+        """One problem per configured list HubSpot does not have (GET /crm/v3/lists/{id})."""
+        problems = []
+        for list_id in self._lists:
+            try:
+                self._call("list_read", self._lists_api.get_by_id, list_id=list_id)
+            except RecordRejected as exc:
+                if exc.status != 404:
+                    raise
+                problems.append(f"contact list {list_id!r} does not exist")
+            except AuthError as exc:
+                problems.append(f"cannot read contact list {list_id!r}: {exc}")
+        return problems
 
     def _token_scopes(self) -> set[str]:
         """POST access-token-info with urllib3 directly.
@@ -309,22 +362,6 @@ class HubSpotAdapter:
 
         info = call_with_retry(attempt, policy=self._retry, op=f"{self.name}.token_info")
         return {str(s) for s in info.get("scopes") or []}
-
-
-def _batch_errors(errors: Any, ids: Sequence[str]) -> dict[str, str]:
-    """Map a 207's errors to contact ids (via context ids or our write trace id)."""
-    rejected: dict[str, str] = {}
-    known = set(ids)
-    for error in errors or []:
-        context: dict[str, Any] = getattr(error, "context", None) or {}
-        named = [str(i) for key in ("ids", "objectWriteTraceId", "id")
-                 for i in (context.get(key) or [])]
-        reason = redact(f"{getattr(error, 'category', '') or 'ERROR'}: "
-                        f"{getattr(error, 'message', '') or ''}".strip())[:500]
-        for cid in named:
-            if cid in known:
-                rejected[cid] = reason
-    return rejected
 
 
 if TYPE_CHECKING:  # mypy proves the adapter satisfies the protocol the jobs use

@@ -1,0 +1,50 @@
+"""Which surveyed tickets are no longer closed: tickets batch read, 100 ids per call.
+
+Dispatch asks right before sending. A ticket counts as reopened when its stage is not a
+CLOSED stage of its pipeline; one the batch read does not return (archived, i.e. deleted,
+or never existed: HubSpot answers 207 OBJECT_NOT_FOUND) counts as gone. The decision uses
+the stage only, not closed_date, so it holds however HubSpot treats closed_date on reopen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from hubspot.crm.tickets import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+TICKET_BATCH: Final = 100
+STAGE_PROPERTIES: Final = ["hs_pipeline", "hs_pipeline_stage"]
+
+CallFn = Callable[..., Any]  # HubSpotAdapter._call
+Stage = tuple[str, str]  # (pipeline id, stage id)
+StageStates = Mapping[Stage, str]  # -> ticketState ("OPEN" / "CLOSED")
+
+
+def ticket_stages(call: CallFn, tickets_api: Any, ids: Sequence[str]) -> dict[str, Stage]:
+    """(pipeline, stage) of each live ticket; deleted or unknown ids are absent."""
+    unique = list(dict.fromkeys(str(i) for i in ids))
+    out: dict[str, Stage] = {}
+    for start in range(0, len(unique), TICKET_BATCH):
+        body = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=i) for i in unique[start:start + TICKET_BATCH]],
+            properties=STAGE_PROPERTIES)
+        answer = call("tickets_read", tickets_api.read,
+                      batch_read_input_simple_public_object_id=body, archived=False)
+        for row in answer.results or []:
+            props: dict[str, Any] = row.properties or {}
+            out[str(row.id)] = (str(props.get("hs_pipeline") or ""),
+                                str(props.get("hs_pipeline_stage") or ""))
+    return out
+
+
+def not_closed(ids: Sequence[str], stages: Mapping[str, Stage],
+               states: StageStates) -> set[str]:
+    """The ids whose ticket is gone or sits in a stage that is not CLOSED in its pipeline."""
+    return {str(i) for i in ids
+            if str(i) not in stages or states.get(stages[str(i)]) != "CLOSED"}
+
+
+def unknown_stages(stages: Mapping[str, Stage], states: StageStates) -> bool:
+    """True when a ticket sits in a stage the cached pipelines do not list (pipeline edited)."""
+    return any(stage not in states for stage in stages.values())
