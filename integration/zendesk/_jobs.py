@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from integration.errors import TransientError
+from integration.errors import RecordRejected, TransientError
 from integration.zendesk._errors import redact
 from integration.zendesk._paging import CallFn
 
@@ -83,7 +83,13 @@ def follow(call: CallFn, job_status_api: Any, job: Any, waiting: JobWaiting) -> 
             raise TransientError(f"Zendesk job {job_id} still {state} after {waited:.0f} s")
         waiting.sleep(waiting.interval)
         waited += waiting.interval
-        status = _as_dict(call("job_status", lambda: job_status_api(id=job_id)))
+        try:
+            status = _as_dict(call("job_status", partial(job_status_api, id=job_id)))
+        except RecordRejected as exc:
+            if exc.status != 404:
+                raise
+            # Zendesk keeps the latest 100 job statuses for about an hour: the outcome is lost.
+            raise TransientError(f"Zendesk job {job_id} status is gone (404)") from exc
     return status
 
 

@@ -291,3 +291,13 @@ def test_search_export_query_and_type_filter(mock: responses.RequestsMock,
     assert query["filter[type]"] == ["user"]
     assert query["query"][0].split() == ["tags:vip", "type:user"]
     assert [[(c.id, c.language) for c in page] for page in pages] == [[("9", "nb")]]
+
+
+def test_expired_job_status_is_transient(mock: responses.RequestsMock, zd: ZendeskAdapter) -> None:
+    """Zendesk forgets job statuses (latest 100, about an hour): a 404 while polling means
+    the outcome is unknown, so the rows are retried rather than counted as refused."""
+    mock.put(f"{API}/users/update_many.json", json=_job("queued"))
+    mock.get(f"{API}/job_statuses/J1.json", status=404,
+             json={"error": "RecordNotFound", "description": "Not found"})
+    with pytest.raises(TransientError, match="status is gone"):
+        zd.write_contacts([ContactUpdate("5", {"cl_nps_score": "9"})])
