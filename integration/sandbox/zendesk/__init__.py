@@ -1,0 +1,37 @@
+"""A local Zendesk Support API server for tests, the demo and benchmarks.
+
+The real zenpy talks to it unchanged once ZENPY_FORCE_SCHEME=http and
+ZENPY_FORCE_NETLOC=`sandbox.netloc` are set:
+`Zenpy(subdomain=sandbox.subdomain, email=sandbox.email, token=sandbox.token,
+disable_cache=True)`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .server import ZendeskSandbox
+from .state import ZendeskState
+
+__all__ = ["ZendeskSandbox", "ZendeskState", "serve"]
+
+
+def serve(port: int, tickets: int, seed: int, *, stop: threading.Event | None = None) -> None:
+    """Run a seeded sandbox in the foreground until Ctrl-C (`closedloop sandbox zendesk`).
+
+    `stop` lets a caller (a test, the demo) end it without a signal.
+    """
+    state = ZendeskState.seeded(tickets=tickets, seed=seed)
+    sandbox = ZendeskSandbox(state, port=port)
+    sandbox.start()
+    print(f"Zendesk sandbox listening on {sandbox.url}")
+    print(f"zenpy: ZENPY_FORCE_SCHEME=http ZENPY_FORCE_NETLOC={sandbox.netloc}")
+    print(f"subdomain: {sandbox.subdomain}  email: {sandbox.email}  token: {sandbox.token}")
+    stop = stop or threading.Event()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
