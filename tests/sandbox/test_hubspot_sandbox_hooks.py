@@ -91,8 +91,8 @@ def test_notes_batch_create_stores_associations(client: Any, state: HubSpotState
         inputs=[_note("NPS 3 &mdash; slow refund", tid, cid), _note("CSAT 5", tid, None)])
     answer = client.crm.objects.notes.batch_api.create(body)
     assert answer.status == "COMPLETE"
-    assert ["NPS 3 &mdash; slow refund", "CSAT 5"] == [
-        r.properties["hs_note_body"] for r in answer.results]
+    bodies = [r.properties["hs_note_body"] for r in answer.results]
+    assert bodies == ["NPS 3 &mdash; slow refund", "CSAT 5"]
     notes = state.notes(ticket_id=tid)
     assert [([tid], [cid]), ([tid], [])] == [(n["ticket_ids"], n["contact_ids"]) for n in notes]
     assert [notes[0]["id"]] == [n["id"] for n in state.notes(contact_id=cid)]
