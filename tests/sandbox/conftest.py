@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from hubspot import HubSpot
+from zenpy import Zenpy
 
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs" / "hubspot"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -126,3 +129,42 @@ def spec() -> Callable[[str, str, str, str, Any], list[str]]:
     if not SPECS.is_dir():
         pytest.skip("vendor specs (../shared/specs/hubspot) not present")
     return spec_problems
+
+
+# ---------------------------------------------------------------- Zendesk sandbox
+ZD_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def zd_state() -> ZendeskState:
+    return ZendeskState.seeded(tickets=40, seed=3, now=ZD_NOW)
+
+
+@pytest.fixture
+def zd_sandbox(zd_state: ZendeskState) -> Iterator[ZendeskSandbox]:
+    """A Zendesk sandbox without the incremental-export limit, so paging is quick."""
+    with ZendeskSandbox(zd_state, incremental_per_minute=0) as sb:
+        yield sb
+
+
+def make_zenpy(sb: ZendeskSandbox, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> Any:
+    """The real zenpy pointed at the sandbox the way the adapter does it."""
+    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
+    monkeypatch.setenv("ZENPY_FORCE_NETLOC", sb.netloc)
+    options: dict[str, Any] = {"subdomain": sb.subdomain, "email": sb.email,
+                               "token": sb.token, "disable_cache": True}
+    options.update(kwargs)
+    return Zenpy(**options)
+
+
+@pytest.fixture
+def zd(zd_sandbox: ZendeskSandbox, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return make_zenpy(zd_sandbox, monkeypatch)
+
+
+def zd_http(sb: ZendeskSandbox, method: str, path: str, *, auth: bool = True,
+            **kwargs: Any) -> requests.Response:
+    """A plain HTTP call, for the shapes zenpy hides (error bodies, headers, links)."""
+    if auth:
+        kwargs.setdefault("auth", (f"{sb.email}/token", sb.token))
+    return requests.request(method, sb.url + path, timeout=5, **kwargs)
