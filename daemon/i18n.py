@@ -28,9 +28,10 @@ SOURCE_LANGUAGE = "en"
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 
-# Languages we may map onto a shipped catalog once one exists; kept here so the choice is
-# visible: Norwegian "no" is usually Bokmål ("nb"). Not shipped yet, so both fall back today.
-ALIASES: dict[str, str] = {"no": "nb"}
+# CRM tags that mean a shipped catalog. Norwegian: HubSpot and Zendesk say "no" for what is
+# written in bokmål almost always, and a nynorsk ("nn") reader reads bokmål without effort,
+# so both get the bokmål catalog rather than the English fallback.
+ALIASES: dict[str, str] = {"no": "nb", "nn": "nb"}
 
 
 def N_(message: str) -> str:
@@ -42,6 +43,22 @@ def available_languages() -> frozenset[str]:
     """The source language plus every language with a messages.po under daemon/locale."""
     shipped = {p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
     return frozenset({SOURCE_LANGUAGE, *shipped})
+
+
+def check_language(language: str) -> str:
+    """`language` if it has a catalog (or an alias of one), else a ValueError naming them.
+
+    Config validation calls this so a fallback or a text override in a language we do not
+    ship fails at startup instead of silently producing English mails.
+    """
+    available = available_languages()
+    if language in available or ALIASES.get(language) in available:
+        return language
+    aliases = ", ".join(f"{a} = {t}" for a, t in sorted(ALIASES.items()) if t in available)
+    raise ValueError(
+        f"no translations for {language!r}; available: {', '.join(sorted(available))}"
+        + (f" (also {aliases})" if aliases else "")
+    )
 
 
 def negotiate(language: str | None, fallback: str = SOURCE_LANGUAGE) -> str:

@@ -86,7 +86,7 @@ class Runtime:
 
     def web_app(self) -> FastAPI:
         return create_app(store=self.store, signer=self.signer, programs=self.programs,
-                          clock=self.clock)
+                          clock=self.clock, policy=self.config.policy())
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job; log once when a source starts failing and once when it recovers."""

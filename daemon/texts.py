@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 
-from daemon.i18n import ALIASES
+from daemon.i18n import ALIASES, Translator, Wording, wording
 from daemon.surveys import Program
 
 # The keys a program may override (daemon.config validates the same list on load).
@@ -59,3 +60,15 @@ def program_text(program: Program, key: str, language: str, default: str, **valu
     if text is None:
         return default
     return fill(text, values)
+
+
+def program_wording(program: Program, tr: Translator, first_name: str = "") -> Wording:
+    """The survey's question, labels and follow-up in `tr`'s language, with the program's
+    overrides applied: the mail and the response pages both ask exactly this."""
+    base = wording(program.type, program.company, program.follow_up, tr)
+    values = {"company": program.company, "first_name": first_name}
+    return replace(
+        base,
+        question=program_text(program, "question", tr.language, base.question, **values),
+        follow_up=program_text(program, "follow_up", tr.language, base.follow_up, **values),
+    )

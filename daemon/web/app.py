@@ -7,6 +7,12 @@ token in the URL is the only credential, so POSTs need no session or CSRF cookie
 
 Bad input of any kind gets a small localized HTML page with a 4xx status, never a 500, and
 records nothing. Pages go relative (`../c/<token>`) so the app works behind a path prefix.
+
+Pages speak the send's language, negotiated exactly as the mail was (the contact's CRM
+language, else the configured fallback), so the page matches the mail it came from; the
+browser's Accept-Language only decides when there is no send (a cut or forged link).
+The unsubscribe page offers "not for a while" (a snooze of `Policy.snooze`) beside "never
+again"; RFC 8058 one-click POSTs (body `List-Unsubscribe=One-Click`) mean "never again".
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -25,15 +34,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from daemon.i18n import negotiate, negotiate_accept_language, translator, wording
+from daemon.i18n import negotiate, negotiate_accept_language, translator
 from daemon.logging import get_logger
 from daemon.store import NoResponseYet, ResponseRecord, SendRecord, Store, UnknownSend
-from daemon.surveys import Program, category
+from daemon.store.preferences import CHOICES, Choice
+from daemon.surveys import Policy, Program, category
+from daemon.texts import program_text, program_wording
 from daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
 from daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
 
 MAX_COMMENT = 5_000
 MAX_BODY = 64 * 1024  # a 5,000-character comment is at most ~60 KB form-encoded
+MAX_CHOICE_BODY = 4 * 1024  # "choice=snooze" or "List-Unsubscribe=One-Click", with room
+ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058 section 3.1
 _SCORE = re.compile(r"^[0-9]{1,3}$")
 
 log = get_logger(component="web")
@@ -69,19 +82,24 @@ def create_app(
     signer: TokenSigner,
     programs: Mapping[str, Program],
     clock: Callable[[], datetime] = utcnow,
+    policy: Policy | None = None,
 ) -> FastAPI:
-    """The ASGI app; every dependency is passed in, so tests run it over a real temp store."""
+    """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
+
+    `policy` gives the fallback language, the snooze length and the default time zone.
+    """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    routes = _Routes(store, signer, programs, clock)
+    policy = policy or Policy()
+    routes = _Routes(store, signer, programs, clock, policy)
     app.add_api_route("/r/{token}/{score}", routes.landing, methods=["GET", "HEAD"])
     app.add_api_route("/r/{token}/{score}", routes.record, methods=["POST"])
     app.add_api_route("/c/{token}", routes.comment_page, methods=["GET"])
     app.add_api_route("/c/{token}", routes.comment, methods=["POST"])
     app.add_api_route("/t/{token}", routes.thanks, methods=["GET"])
-    app.add_api_route("/u/{token}", routes.unsubscribe_page, methods=["GET"])
+    app.add_api_route("/u/{token}", routes.unsubscribe_page, methods=["GET", "HEAD"])
     app.add_api_route("/u/{token}", routes.unsubscribe, methods=["POST"])
     app.add_api_route("/healthz", routes.healthz, methods=["GET"])
-    _install_error_handlers(app)
+    _install_error_handlers(app, policy.fallback_language)
     _install_security_headers(app)
     return app
 
@@ -95,11 +113,13 @@ class _Routes:
         signer: TokenSigner,
         programs: Mapping[str, Program],
         clock: Callable[[], datetime],
+        policy: Policy,
     ) -> None:
         self.store = store
         self.signer = signer
         self.programs = programs
         self.clock = clock
+        self.policy = policy
 
     # -- pages ---------------------------------------------------------------------------
 
@@ -132,12 +152,9 @@ class _Routes:
     async def comment(self, request: Request, token: str) -> Response:
         """Save the follow-up comment; too long -> 422 with the text kept in the box."""
         survey = await run_in_threadpool(self._survey, request, token)
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_BODY:
-            raise PageError("too_large", survey.language)
-        form = await request.form(max_files=0, max_fields=10, max_part_size=MAX_BODY)
+        form = await _read_form(request, MAX_BODY, survey.language)
         raw = form.get("comment", "")
-        draft = raw.replace("\r\n", "\n").strip() if isinstance(raw, str) else ""
+        draft = raw.replace("\r\n", "\n").strip()
         return await run_in_threadpool(self._save_comment, survey, draft)
 
     def _save_comment(self, survey: Survey, draft: str) -> Response:
@@ -169,20 +186,60 @@ class _Routes:
     def thanks(self, request: Request, token: str) -> Response:
         survey = self._survey(request, token)
         response = self.store.get_response(survey.send.id)
-        return render("thanks.html", survey.language, **self._context(survey, response))
+        context = self._context(survey, response)
+        program = survey.program
+        default = translator(survey.language).gettext(
+            "Your feedback helps %(company)s improve. You can close this page.",
+            company=program.company,
+        )
+        message = program_text(program, "thanks", survey.language, default,
+                               company=program.company, first_name=survey.send.first_name or "")
+        return render("thanks.html", survey.language, message=message, **context)
 
     def unsubscribe_page(self, request: Request, token: str) -> Response:
-        """Ask for a tap: like the score links, a scanner's GET must not unsubscribe."""
+        """Offer "not for a while" and "never again"; a scanner's GET must change nothing."""
         survey = self._survey(request, token, allow_expired=True)
-        return render("unsubscribe.html", survey.language, company=survey.program.company)
+        return self._choice_page(survey)
 
-    def unsubscribe(self, request: Request, token: str) -> Response:
-        """Suppress the address (also the RFC 8058 one-click target of List-Unsubscribe)."""
-        survey = self._survey(request, token, allow_expired=True)
-        if survey.send.email:
-            self.store.suppress(survey.send.email, "unsubscribed", self.clock())
-        log.info("web.unsubscribed", send_id=survey.send.id)
-        return render("unsubscribed.html", survey.language, company=survey.program.company)
+    async def unsubscribe(self, request: Request, token: str) -> Response:
+        """Record the choice; an RFC 8058 one-click POST means "never again", without a page
+        to read (mail clients send it on the reader's behalf and show nothing)."""
+        survey = await run_in_threadpool(
+            lambda: self._survey(request, token, allow_expired=True)
+        )
+        form = await _read_form(request, MAX_CHOICE_BODY, survey.language)
+        one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
+        choice = "unsubscribe" if one_click else form.get("choice", "")
+        if choice not in CHOICES:
+            log.info("web.unknown_choice", send_id=survey.send.id)
+            return self._choice_page(survey, status=400, error=True)
+        return await run_in_threadpool(self._record_choice, survey, choice, one_click)
+
+    def _record_choice(self, survey: Survey, choice: Choice, one_click: bool) -> Response:
+        now = self.clock()
+        until = now + self.policy.snooze if choice == "snooze" else None
+        try:
+            preference = self.store.record_preference(survey.send.id, choice, until, now)
+        except UnknownSend as exc:
+            raise PageError("not_found", survey.language) from exc
+        log.info("web.preference_recorded", send_id=survey.send.id, choice=choice,
+                 one_click=one_click, unsubscribed=preference.unsubscribed)
+        company = survey.program.company
+        if preference.unsubscribed or until is None:
+            return render("unsubscribed.html", survey.language, company=company)
+        ends = preference.snoozed_until or until
+        return render("snoozed.html", survey.language, company=company,
+                      date=self._local_date(survey, ends))
+
+    def _choice_page(self, survey: Survey, *, status: int = 200, error: bool = False) -> Response:
+        until = self.clock() + self.policy.snooze
+        return render("unsubscribe.html", survey.language, status=status, error=error,
+                      company=survey.program.company, date=self._local_date(survey, until))
+
+    def _local_date(self, survey: Survey, moment: datetime) -> str:
+        """A date as the reader says it ("1. september 2026"), in their time zone."""
+        return format_date(_local_day(moment, survey.send.timezone, self.policy),
+                           format="long", locale=survey.language)
 
     def healthz(self) -> Response:
         """200 when the database answers a trivial query, 503 when it does not."""
@@ -231,14 +288,11 @@ class _Routes:
             raise PageError("score", survey.language, low=scale.low, high=scale.high)
         return score
 
-    @staticmethod
-    def _language(request: Request, send: SendRecord | None) -> str:
-        """The send's language when we know it and ship it, else the browser's."""
-        if send is not None and send.language:
-            shipped = negotiate(send.language, fallback="")
-            if shipped:
-                return shipped
-        return _accept(request)
+    def _language(self, request: Request, send: SendRecord | None) -> str:
+        """The language the send's mail was written in; the browser's when there is no send."""
+        if send is not None:
+            return negotiate(send.language, self.policy.fallback_language)
+        return _accept(request, self.policy.fallback_language)
 
     @staticmethod
     def _context(survey: Survey, response: ResponseRecord | None) -> dict[str, Any]:
@@ -247,46 +301,86 @@ class _Routes:
         return {
             "token": survey.token,
             "company": program.company,
-            "wording": wording(program.type, program.company, program.follow_up, tr),
+            "wording": program_wording(program, tr, survey.send.first_name or ""),
             "points": program.scale.points,
             "response": response,
         }
 
 
-def _accept(request: Request) -> str:
-    return negotiate_accept_language(request.headers.get("accept-language"))
+def _accept(request: Request, fallback: str) -> str:
+    return negotiate_accept_language(request.headers.get("accept-language"), fallback)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _local_day(moment: datetime, zone: str | None, policy: Policy) -> date:
+    """The calendar day of `moment` in the contact's zone (the policy's default if unknown)."""
+    for name in (zone, policy.default_timezone):
+        if name:
+            try:
+                return moment.astimezone(ZoneInfo(name)).date()
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return moment.astimezone(UTC).date()
+
+
+async def _read_form(request: Request, limit: int, language: str) -> dict[str, str]:
+    """The first value of each field of a url-encoded or multipart form, at most `limit`
+    bytes read whatever Content-Length claims (a chunked body has none): 413 beyond."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise PageError("too_large", language)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PageError("too_large", language)
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        replayed = bytes(body)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": replayed, "more_body": False}
+
+        form = await Request(request.scope, receive).form(max_files=0, max_fields=10,
+                                                          max_part_size=limit)
+        return {k: v for k, v in form.multi_items()[::-1] if isinstance(v, str)}
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10,
+                          strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PageError("invalid", language) from exc
+    return {name: values[0] for name, values in fields.items()}
+
+
+def _install_error_handlers(app: FastAPI, fallback: str) -> None:
     """Every failure is a small HTML page in the reader's language; never a traceback."""
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
-        return error_page(exc.kind, exc.language or _accept(request), **exc.variables)
+        return error_page(exc.kind, exc.language or _accept(request, fallback), **exc.variables)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         kind = {404: "not_found", 405: "method"}.get(exc.status_code)
         if kind is None:
             kind = "internal" if exc.status_code >= 500 else "invalid"
-        response = error_page(kind, _accept(request))
+        response = error_page(kind, _accept(request, fallback))
         if exc.status_code == 405 and exc.headers:
             response.headers.update(exc.headers)  # keep the Allow header
         return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return error_page("invalid", _accept(request))
+        return error_page("invalid", _accept(request, fallback))
 
     @app.exception_handler(SQLAlchemyError)
     async def db_error(request: Request, exc: SQLAlchemyError) -> Response:
         log.error("web.db_error", error=type(exc).__name__)
-        return error_page("unavailable", _accept(request))
+        return error_page("unavailable", _accept(request, fallback))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.error("web.internal_error", error=type(exc).__name__)
-        return error_page("internal", _accept(request))
+        return error_page("internal", _accept(request, fallback))
 
 
 def _install_security_headers(app: FastAPI) -> None:

@@ -416,7 +416,7 @@ def test_unsubscribe_works_with_an_expired_link(
     """An old mail's unsubscribe link still works: its signature is genuine."""
     send_id = add_send(email="old@example.test")
     old = TokenSigner("test-secret", timedelta(days=30), clock=lambda: NOW - timedelta(days=90))
-    assert client.post(f"/u/{old.make(send_id)}").status_code == 200
+    assert client.post(f"/u/{old.make(send_id)}", data={"choice": "unsubscribe"}).status_code == 200
     assert store.is_suppressed("old@example.test", NOW) is True
 
 
