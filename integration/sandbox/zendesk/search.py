@@ -141,38 +141,44 @@ def _pool(ctx: Context, kind: str) -> list[Record]:
     return list(state.organizations.values())
 
 
-def _matches(ctx: Context, req: Request, kind: str | None) -> list[dict[str, Any]]:
+def _records(ctx: Context, req: Request, kind: str | None) -> tuple[str, list[Record]]:
+    """The query's record type and its matches, in the requested order (id by default)."""
     query = req.arg("query")
     if query is None or not query.strip():
         raise invalid_value("query is required")
     kind, tests = parse(query, kind)
+    with ctx.state.lock:
+        found = [r for r in _pool(ctx, kind) if all(t(r) for t in tests)]
+    order = req.arg("sort_by") or "id"
+    attr = {"created_at": "created", "updated_at": "updated"}.get(order, "id")
+    found.sort(key=lambda r: (getattr(r, attr), r.id), reverse=req.arg("sort_order") == "desc")
+    return kind, found
+
+
+def _results(ctx: Context, kind: str, records: list[Record]) -> list[dict[str, Any]]:
+    """Search results: each object's JSON plus its `result_type`."""
     state = ctx.state
     with state.lock:
-        found = [r for r in _pool(ctx, kind) if all(t(r) for t in tests)]
-        order = req.arg("sort_by") or "id"
-        attr = {"created_at": "created", "updated_at": "updated"}.get(order, "id")
-        found.sort(key=lambda r: (getattr(r, attr), r.id),
-                   reverse=req.arg("sort_order") == "desc")
         keys = state.field_keys()
         return [{**(r.to_json(state.base_url, keys) if isinstance(r, User)
-                    else r.to_json(state.base_url)), "result_type": kind} for r in found]
+                    else r.to_json(state.base_url)), "result_type": kind} for r in records]
 
 
 def search(ctx: Context, req: Request) -> Response:
     """GET search.json: 100 per page at most; past 1,000 results a 422 like Zendesk's."""
-    results = _matches(ctx, req, req.arg("filter[type]"))
+    kind, records = _records(ctx, req, req.arg("filter[type]"))
     per_page = req.int_arg("per_page", 100, 1, 100)
     page = req.int_arg("page", 1, 1, 1_000_000)
     if page * per_page > RESULT_CAP:
         raise search_limit()
     start = (page - 1) * per_page
-    more = start + per_page < len(results)
+    more = start + per_page < len(records)
     return Response(200, {
-        "results": results[start:start + per_page], "facets": None,
+        "results": _results(ctx, kind, records[start:start + per_page]), "facets": None,
         "next_page": link(req, {"page": page + 1, "per_page": per_page}) if more else None,
         "previous_page": link(req, {"page": page - 1, "per_page": per_page})
         if page > 1 else None,
-        "count": len(results),
+        "count": len(records),
     })
 
 
@@ -181,7 +187,9 @@ def export(ctx: Context, req: Request) -> Response:
     kind = req.arg("filter[type]")
     if kind is None:
         raise invalid_value("filter[type] is required")
-    results = sorted(_matches(ctx, req, kind), key=lambda r: int(r["id"]))
-    body = cursor_page(req, results, "results", max_size=1000)
+    kind, records = _records(ctx, req, kind)
+    by_id = {r.id: r for r in records}
+    body = cursor_page(req, [{"id": i} for i in sorted(by_id)], "results", max_size=1000)
+    body["results"] = _results(ctx, kind, [by_id[i["id"]] for i in body["results"]])
     body["facets"] = None
     return Response(200, body)

@@ -128,10 +128,13 @@ def org_users(ctx: Context, req: Request) -> Response:
     with state.lock:
         if oid not in state.organizations:
             raise not_found()
+        ids = sorted(u.id for u in state.users.values() if u.organization_id == oid)
+    body = list_page(req, [{"id": i} for i in ids], "users")  # page first, render the page
+    with state.lock:
         keys = state.field_keys()
-        users = [u.to_json(state.base_url, keys) for u in sorted(
-            state.users.values(), key=lambda u: u.id) if u.organization_id == oid]
-    return Response(200, list_page(req, users, "users"))
+        body["users"] = [state.users[i["id"]].to_json(state.base_url, keys)
+                         for i in body["users"]]
+    return Response(200, body)
 
 
 def group_show(ctx: Context, req: Request) -> Response:
