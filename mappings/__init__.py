@@ -1,5 +1,7 @@
-"""Declarative CRM mappings: which property each survey result is written to."""
+"""Declarative CRM mappings: which property each survey result is written to, which hooks fire."""
 
-from mappings.loader import CrmMapping, MappedProperty, load_mapping
+from mappings.hooks import Hooks
+from mappings.loader import load_mapping
+from mappings.mapping import CrmMapping, MappedProperty
 
-__all__ = ["CrmMapping", "MappedProperty", "load_mapping"]
+__all__ = ["CrmMapping", "Hooks", "MappedProperty", "load_mapping"]

@@ -1,33 +1,43 @@
 """Load and validate a CRM mapping (mappings/<crm>.toml): which property each result goes to.
 
-A mapping is data: a property group and a list of [[property]] tables, each naming a CRM
-property, its type, the survey it belongs to ("csat", "ces", "nps" or "any") and the value
-it holds, picked from a closed set of named sources (no expressions, no eval). Every
-problem in a file is reported at once, one line each, as a ConfigError.
+A mapping is data: a property group, a list of [[property]] tables and optional [hooks].
+Each property names a CRM property (a template on the program's property prefix: "{prefix}_
+last_rating"), its type, the survey it belongs to ("csat", "ces", "nps" or "any") and the
+value it holds, picked from a closed set of named sources (no expressions, no eval). Every
+problem in a file is reported at once, one line each, as a ConfigError; so are properties
+that two programs' prefixes would make collide.
 
 The type tables are per CRM, so zendesk.toml (user fields) uses the same loader.
 """
 
 from __future__ import annotations
 
+import re
+import string
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from daemon.surveys import CATEGORIES, SCALES, SurveyType, category
-from integration.base import PropertySpec
+from daemon.surveys import CATEGORIES, SCALES, Program, SurveyType
 from integration.errors import ConfigError
+from mappings.hooks import parse_hooks
+from mappings.mapping import (
+    PREFERENCE_VALUES,
+    SURVEYS,
+    VALUES,
+    CrmMapping,
+    MappedProperty,
+    PropertyTemplate,
+    default_prefix,
+    expand,
+)
 
 BUNDLED_DIR = Path(__file__).parent
-SURVEYS = ("csat", "ces", "nps", "any")
-VALUES = ("score", "comment", "category", "answered_at", "answered_date", "sent_at",
-          "updated_at", "survey_type", "program")
-MAX_TEXT = 65_000  # HubSpot string properties hold 65,536 characters
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+MAX_NAME = 100
 
 # CRM -> property type -> (allowed field types, value kind used for formatting)
 CRM_TYPES: dict[str, dict[str, tuple[frozenset[str], str]]] = {
@@ -37,6 +47,7 @@ CRM_TYPES: dict[str, dict[str, tuple[frozenset[str], str]]] = {
         "date": (frozenset({"date"}), "date"),
         "datetime": (frozenset({"date"}), "datetime"),
         "enumeration": (frozenset({"select", "radio"}), "choice"),
+        "bool": (frozenset({"booleancheckbox"}), "bool"),
     },
     "zendesk": {  # user field types; field_type repeats the type
         "integer": (frozenset({"integer"}), "number"),
@@ -57,7 +68,12 @@ VALUE_KINDS: dict[str, frozenset[str]] = {
     "updated_at": frozenset({"datetime", "date", "text"}),
     "survey_type": frozenset({"choice", "text"}),
     "program": frozenset({"choice", "text"}),
+    "unsubscribed": frozenset({"bool", "choice", "text"}),
+    "unsubscribed_at": frozenset({"datetime", "date", "text"}),
+    "snoozed_until": frozenset({"datetime", "date", "text"}),
 }
+PLACEHOLDERS = {"name": ("prefix",), "label": ("prefix", "program"),
+                "description": ("prefix", "program")}
 
 
 def _one_of(what: str, value: str, allowed: Sequence[str]) -> str:
@@ -68,7 +84,7 @@ def _one_of(what: str, value: str, allowed: Sequence[str]) -> str:
 
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(pattern=NAME_PATTERN)
     label: str = Field(min_length=1)
 
 
@@ -77,11 +93,12 @@ class _File(BaseModel):
     crm: str | None = None
     group: _Group
     property: list[dict[str, Any]] = Field(min_length=1)
+    hooks: dict[str, Any] | None = None
 
 
 class _Property(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=100)
+    name: str = Field(min_length=1)
     label: str = Field(min_length=1)
     type: str
     field_type: str
@@ -99,16 +116,6 @@ class _Property(BaseModel):
     @classmethod
     def _value(cls, v: str) -> str:
         return _one_of("value", v, VALUES)
-
-
-@dataclass(frozen=True)
-class MappedProperty:
-    """One validated [[property]]: the CRM spec plus where its value comes from."""
-
-    spec: PropertySpec
-    survey: str
-    value: str
-    kind: str
 
 
 def _pydantic_lines(prefix: str, exc: ValidationError) -> list[str]:
@@ -136,12 +143,50 @@ def _required_options(survey: str, value: str) -> set[str]:
         return {str(p) for t in types for p in SCALES[t].points}
     if value == "survey_type":
         return {t.value for t in SurveyType}
+    if value == "unsubscribed":
+        return {"true", "false"}
     return set()
+
+
+def _check_templates(where: str, prop: _Property) -> list[str]:
+    """Placeholders: `{prefix}` in every survey's own names, none in shared (survey "any")."""
+    problems: list[str] = []
+    for key, allowed in PLACEHOLDERS.items():
+        text = getattr(prop, key)
+        try:
+            used = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        except ValueError as exc:
+            problems.append(f"{where}.{key}: {exc} (write {{{{ and }}}} for literal braces)")
+            continue
+        if unknown := sorted(used - set(allowed)):
+            problems.append(f"{where}.{key}: unknown placeholder {{{unknown[0]}}}; "
+                            f"expected {', '.join('{' + a + '}' for a in allowed)}")
+    if problems:
+        return problems
+    has_prefix = "{prefix}" in prop.name
+    if prop.survey != "any" and not has_prefix:
+        problems.append(f"{where}.name: {prop.name!r} needs {{prefix}} (e.g. "
+                        f"\"{{prefix}}_last_rating\") so each program's answers get their own "
+                        "property")
+    elif prop.survey == "any" and has_prefix:
+        problems.append(f"{where}.name: a survey \"any\" property is shared by every program "
+                        "and takes no {prefix}")
+    elif (sample := prop.name.format(prefix="cl_x")) and not _valid_name(sample):
+        problems.append(f"{where}.name: {prop.name!r} does not make a valid name (lower-case "
+                        f"letters, digits and '_', starting with a letter, max {MAX_NAME})")
+    if prop.value in PREFERENCE_VALUES and prop.survey != "any":
+        problems.append(f"{where}.survey: {prop.value!r} is a preference of the person, not of "
+                        "a survey; use survey = \"any\"")
+    return problems
+
+
+def _valid_name(name: str) -> bool:
+    return len(name) <= MAX_NAME and re.match(NAME_PATTERN, name) is not None
 
 
 def _check_property(crm: str, where: str, prop: _Property) -> tuple[list[str], str]:
     """Cross-field problems of one property, and its value kind."""
-    problems: list[str] = []
+    problems: list[str] = _check_templates(where, prop)
     types = CRM_TYPES[crm]
     if prop.type not in types:
         problems.append(f"{where}.type: {prop.type!r} is not a {crm} property type; "
@@ -159,24 +204,37 @@ def _check_property(crm: str, where: str, prop: _Property) -> tuple[list[str], s
             problems.append(f"{where}.options: a {prop.type!r} property needs options")
         elif missing := sorted(_required_options(prop.survey, prop.value) - set(prop.options)):
             problems.append(f"{where}.options: missing {', '.join(missing)}")
+    elif kind == "bool":
+        if prop.options and set(prop.options) != {"true", "false"}:
+            problems.append(f"{where}.options: a {prop.type!r} property's options are "
+                            "\"true\" and \"false\"")
     elif prop.options:
         problems.append(f"{where}.options: only choice properties take options")
     return problems, kind
 
 
-def load_mapping(crm: str, path: Path | None = None) -> CrmMapping:
-    """Read and validate a mapping; `path` None means the bundled mappings/<crm>.toml."""
+def _read(crm: str, path: Path | None) -> tuple[str, dict[str, Any]]:
     shown = f"mappings/{crm}.toml" if path is None else str(path)
     if crm not in CRM_TYPES:
         raise ConfigError([f"{shown}: no mapping support for CRM {crm!r}; "
                            f"expected one of {', '.join(CRM_TYPES)}"])
     file = BUNDLED_DIR / f"{crm}.toml" if path is None else path
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        return shown, tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"{shown}: cannot read the file ({exc.strerror})"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{shown}: not valid TOML ({exc})"]) from exc
+
+
+def load_mapping(crm: str, path: Path | None = None,
+                 programs: Sequence[Program] = ()) -> CrmMapping:
+    """Read and validate a mapping, expanded for `programs` (the source's programs).
+
+    `path` None means the bundled mappings/<crm>.toml. Without programs, each survey type
+    gets its default prefix only.
+    """
+    shown, raw = _read(crm, path)
     try:
         top = _File.model_validate(raw)
     except ValidationError as exc:
@@ -184,8 +242,8 @@ def load_mapping(crm: str, path: Path | None = None) -> CrmMapping:
     problems: list[str] = []
     if top.crm is not None and top.crm != crm:
         problems.append(f"{shown}: crm: the file is for {top.crm!r}, not {crm!r}")
-    mapped: list[MappedProperty] = []
-    seen: dict[str, int] = {}
+    templates: list[PropertyTemplate] = []
+    seen: dict[tuple[str, str], int] = {}
     for i, item in enumerate(top.property):
         where = f"{shown}: property[{i}]"
         try:
@@ -193,88 +251,54 @@ def load_mapping(crm: str, path: Path | None = None) -> CrmMapping:
         except ValidationError as exc:
             problems += _pydantic_lines(f"{where}.", exc)
             continue
-        if prop.name in seen:
+        if (prop.survey, prop.name) in seen:
             problems.append(f"{where}.name: {prop.name!r} is already used by "
-                            f"property[{seen[prop.name]}]")
-        seen.setdefault(prop.name, i)
+                            f"property[{seen[prop.survey, prop.name]}]")
+        seen.setdefault((prop.survey, prop.name), i)
         found, kind = _check_property(crm, where, prop)
         problems += found
-        spec = PropertySpec(name=prop.name, label=prop.label, type=prop.type,
-                            field_type=prop.field_type, description=prop.description,
-                            options=prop.options)
-        mapped.append(MappedProperty(spec=spec, survey=prop.survey, value=prop.value, kind=kind))
+        templates.append(PropertyTemplate(
+            name=prop.name, label=prop.label, type=prop.type, field_type=prop.field_type,
+            description=prop.description, survey=prop.survey, value=prop.value, kind=kind,
+            options=prop.options))
+    hooks, hook_problems = parse_hooks(top.hooks, f"{shown}: hooks")
+    problems += hook_problems
     if problems:
         raise ConfigError(problems)
+    properties, prefixes = _bind(shown, templates, programs)
     return CrmMapping(crm=crm, group_name=top.group.name, group_label=top.group.label,
-                      properties=tuple(mapped))
+                      properties=properties, hooks=hooks, prefixes=prefixes)
 
 
-def _utc(value: Any) -> datetime:
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def _format(prop: MappedProperty, raw: Any) -> str:
-    """One value as the CRM wants it: closed set of formats chosen by the property's kind."""
-    if prop.value in ("answered_at", "answered_date", "sent_at", "updated_at"):
-        when = _utc(raw)
-        if prop.kind == "date" or prop.value == "answered_date":
-            return when.date().isoformat()  # a date property takes midnight UTC
-        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if prop.kind == "number":
-        return str(int(raw))
-    text = str(raw)
-    if prop.kind == "choice" and text not in prop.spec.options:
-        raise ValueError(f"{text!r} is not an option of {prop.spec.name}")
-    return text[:MAX_TEXT]
-
-
-@dataclass(frozen=True)
-class CrmMapping:
-    """A validated mapping: what `setup` creates and how a result becomes property values."""
-
-    crm: str
-    group_name: str
-    group_label: str
-    properties: tuple[MappedProperty, ...]
-
-    def specs(self) -> list[PropertySpec]:
-        return [p.spec for p in self.properties]
-
-    def property_names(self) -> list[str]:
-        return [p.spec.name for p in self.properties]
-
-    def render(self, data: Mapping[str, Any], *, newest: bool = True) -> dict[str, str]:
-        """Property strings for one write-back fact (an answer, or a "survey sent" event).
-
-        An answer (a `score` is present) writes every property of its survey and the
-        survey-agnostic ones; a "sent" fact writes only `sent_at` properties. A missing
-        value leaves its property alone, except the comment of the newest answer: it is
-        cleared (""), so the record never pairs a new score with an older answer's comment.
-        Pass `newest=False` for an answer that is not the contact's latest.
-        Raises ValueError for data no property can hold (an unknown survey type, a
-        category that is not an option): a bug upstream, not a CRM problem.
-        """
-        survey = str(data.get("survey_type") or "")
-        _one_of("survey type", survey, SURVEYS[:-1])
-        values = dict(data)
-        is_answer = values.get("score") is not None
-        if is_answer:
-            values.setdefault("answered_date", values.get("answered_at"))
-            if not values.get("category"):
-                values["category"] = category(SurveyType(survey), int(values["score"]))
-        out: dict[str, str] = {}
-        for prop in self.properties:
-            if prop.survey not in (survey, "any"):
-                continue
-            if prop.value != "sent_at" and not is_answer:
-                continue
-            raw = values.get(prop.value)
-            if prop.value == "comment" and not raw:
-                if newest:
-                    out[prop.spec.name] = ""
-                continue
-            if raw is None or raw == "":
-                continue
-            out[prop.spec.name] = _format(prop, raw)
-        return out
+def _bind(shown: str, templates: Sequence[PropertyTemplate],
+          programs: Sequence[Program]) -> tuple[tuple[MappedProperty, ...], dict[str, str]]:
+    """Expand every template for every (survey, prefix) in use; collisions are ConfigErrors."""
+    users: dict[tuple[str, str], list[str]] = {
+        (t.value, default_prefix(t.value)): [] for t in SurveyType}
+    for program in programs:
+        users.setdefault((program.type.value, program.property_prefix), []).append(program.name)
+    problems: list[str] = []
+    owner: dict[str, str] = {}
+    for (survey, prefix), names in users.items():
+        if owner.setdefault(prefix, survey) != survey:
+            problems.append(f"programs: prefix {prefix!r} is used for {owner[prefix]} and for "
+                            f"{survey} ({', '.join(names) or 'default'}); each survey type "
+                            "needs its own prefix")
+    out: list[MappedProperty] = []
+    for (survey, prefix), names in users.items():
+        out += [expand(t, prefix, names) for t in templates if t.survey == survey]
+    out += [expand(t, None, []) for t in templates if t.survey == "any"]
+    first: dict[str, MappedProperty] = {}
+    for prop in out:
+        if not _valid_name(prop.spec.name):
+            problems.append(f"{shown}: {prop.spec.name!r} (prefix {prop.prefix!r}) is not a "
+                            f"valid property name (max {MAX_NAME} characters)")
+        if (other := first.setdefault(prop.spec.name, prop)) is not prop:
+            problems.append(f"{shown}: property {prop.spec.name!r} would hold both "
+                            f"{other.survey} {other.value} (prefix {other.prefix!r}) and "
+                            f"{prop.survey} {prop.value} (prefix {prop.prefix!r}); choose "
+                            "another program prefix")
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    prefixes = {p.name: p.property_prefix for p in programs}
+    return tuple(out), prefixes
