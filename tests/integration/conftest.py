@@ -14,6 +14,8 @@ import pytest
 from integration.hubspot import HubSpotAdapter
 from integration.retry import RetryPolicy
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from integration.zendesk import ZendeskAdapter
 from mappings.loader import load_mapping
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -61,3 +63,32 @@ def with_properties(adapter: HubSpotAdapter) -> HubSpotAdapter:
     mapping = load_mapping("hubspot")
     adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
     return adapter
+
+
+# -- Zendesk: a sandbox on 127.0.0.1 and a ZendeskAdapter (real zenpy) pointed at it ----------
+
+
+@pytest.fixture
+def zd_state() -> ZendeskState:
+    return ZendeskState()
+
+
+@pytest.fixture
+def zd_sandbox(zd_state: ZendeskState) -> Iterator[ZendeskSandbox]:
+    """Limits out of the way unless a test is about them; jobs report "working" once."""
+    with ZendeskSandbox(zd_state, rate_limit_per_minute=1_000_000,
+                        incremental_per_minute=1_000_000,
+                        search_export_per_minute=1_000_000, port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def zd_adapter(zd_sandbox: ZendeskSandbox, policy: RetryPolicy,
+               sleeps: Sleeps) -> Iterator[ZendeskAdapter]:
+    """The adapter over HTTP; it sets (and on close removes) ZENPY_FORCE_SCHEME/NETLOC."""
+    with ZendeskAdapter("zendesk", subdomain=zd_sandbox.subdomain, email=zd_sandbox.email,
+                        token=zd_sandbox.token, base_url=zd_sandbox.url,
+                        start_at=NOW - timedelta(days=1), page_size=10, retry=policy,
+                        sleep=sleeps, timeout=(2, 5), job_poll_interval=0.5,
+                        job_timeout=5.0) as adapter:
+        yield adapter

@@ -301,3 +301,13 @@ def test_expired_job_status_is_transient(mock: responses.RequestsMock, zd: Zende
              json={"error": "RecordNotFound", "description": "Not found"})
     with pytest.raises(TransientError, match="status is gone"):
         zd.write_contacts([ContactUpdate("5", {"cl_nps_score": "9"})])
+
+
+def test_check_online_refuses_an_end_user_token(mock: responses.RequestsMock,
+                                                zd: ZendeskAdapter) -> None:
+    """A token whose user is an end-user authenticates but can do nothing we need."""
+    mock.get(f"{API}/users/me.json", json={"user": {"id": 3, "role": "end-user"}})
+    check = zd.check_online([], [])
+    assert not check.ok
+    assert check.problems == ["the token's user is end-user, not an admin or agent: it cannot "
+                              "read tickets or write user fields"]
