@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integration.base import ContactUpdate
+from integration.base import ContactUpdate, MemberSelection, TicketUpdate
 from integration.errors import AuthError, RecordRejected, TransientError
 from integration.hubspot import ENDPOINTS, HubSpotAdapter
 from integration.retry import RetryPolicy
@@ -208,13 +209,22 @@ def test_every_path_called_is_in_the_endpoint_table(with_properties: HubSpotAdap
     """After exercising every adapter method, the server saw only paths from ENDPOINTS,
     and the adapter's per-endpoint counts match the server's."""
     ids = _people(state, 2)
-    state.create_ticket("t", ids[0], closed_at=datetime.now(UTC) - timedelta(hours=1))
+    tid = state.create_ticket("t", ids[0], closed_at=datetime.now(UTC) - timedelta(hours=1))
     list(with_properties.closed_tickets(None))
     with_properties.contacts(ids)
     with_properties.write_contacts([_nps(ids[0], 2)])
     with_properties.check_online(HubSpotAdapter.required_scopes, ["cl_nps_last_rating"])
+    with_properties.reopened([tid])
+    with_properties.update_tickets([TicketUpdate(tid, note="NPS 2")])
+    list_id = state.create_list("NPS", ids)
+    list(with_properties.members(MemberSelection(list_id=list_id)))
+    with_lists = HubSpotAdapter("hubspot", "sandbox-token", sandbox.url, lists=[list_id])
+    with_lists.check_online(with_lists.required_scopes, [])
 
     called = set(sandbox.calls)
     assert called <= set(ENDPOINTS.values())
-    by_path = {ENDPOINTS[name]: n for name, n in with_properties.calls_by_endpoint().items()}
+    assert set(ENDPOINTS.values()) == called  # and every endpoint in the table is used
+    counts = Counter(with_properties.calls_by_endpoint()) + Counter(
+        with_lists.calls_by_endpoint())
+    by_path = {ENDPOINTS[name]: n for name, n in counts.items()}
     assert dict(sandbox.calls) == by_path
