@@ -1,0 +1,27 @@
+"""Whether a due survey goes out now, later, or never: pure rules, shared by dispatch and plan.
+
+Nothing here reads the store, a CRM or the clock: callers gather the facts (ledger, other
+rows, suppressions, reopened tickets) and pass `now`, so `closedloop plan` can replay exactly
+what dispatch would decide against a simulated ledger.
+"""
+
+from daemon.rules.book import ParentState, PersonBook, Sibling
+from daemon.rules.decision import Action, Decision, Reason
+from daemon.rules.engine import Due, Facts, decide
+from daemon.rules.sampling import sampled_in
+from daemon.rules.timing import local_zone, next_allowed
+
+__all__ = [
+    "Action",
+    "Decision",
+    "Due",
+    "Facts",
+    "ParentState",
+    "PersonBook",
+    "Reason",
+    "Sibling",
+    "decide",
+    "local_zone",
+    "next_allowed",
+    "sampled_in",
+]

@@ -1,0 +1,172 @@
+"""The rule engine: for one due row, send now, defer, hold, or skip with a reason.
+
+Order matters only for which reason a skipped row carries; the most specific comes first:
+removed → expired → paused (held) → no address → suppressed → (reminders: parent not sent,
+answered, superseded) → (surveys: ticket reopened, sampled out, coalesced, program cooldown,
+global cooldown) → quiet hours / send days (deferred, never skipped).
+
+Coalescing: tickets of one person closed within `program.coalesce` of each other get one
+survey, about the latest ticket of the burst known when a survey comes due. A due row is
+skipped "coalesced" when a later ticket of the burst is still queued (its row will carry the
+survey), or when a survey about a ticket of the burst already went out (a ticket closed just
+after the survey left). Chains count: tickets at 0 h, 20 h and 40 h are one burst for 24 h.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from daemon.rules.book import ANY_PROGRAM, ParentState, PersonBook, Sibling
+from daemon.rules.decision import Action, Decision, Reason
+from daemon.rules.sampling import sampled_in
+from daemon.rules.timing import local_zone, next_allowed
+from daemon.store.records import NewSend, SendRecord
+from daemon.store.sends import normalize_email
+from daemon.surveys import Policy, Program
+
+PAUSED_RECHECK = timedelta(hours=1)  # a held row is looked at again this often
+
+
+@dataclass(frozen=True)
+class Due:
+    """A survey or reminder about to be decided: a stored row or one plan imagines."""
+
+    key: str  # idempotency key
+    program: str
+    kind: str  # "survey" or "reminder"
+    person: str | None  # normalized e-mail: one person across programs and CRMs
+    ticket_id: str | None
+    closed_at: datetime | None
+    created_at: datetime
+    due_at: datetime
+    timezone: str | None
+    reminder_no: int = 0
+
+    @classmethod
+    def of(cls, row: SendRecord | NewSend) -> Due:
+        person = getattr(row, "email_norm", None)
+        if person is None and row.email:
+            person = normalize_email(row.email)
+        return cls(key=row.idem_key, program=row.program, kind=row.kind, person=person,
+                   ticket_id=row.ticket_id, closed_at=row.closed_at, created_at=row.created_at,
+                   due_at=row.due_at, timezone=row.timezone, reminder_no=row.reminder_no)
+
+    def expires_at(self, program: Program) -> datetime:
+        """`expire_after` past the event: the close, a reminder's first due time, the queueing."""
+        if self.kind == "reminder" and 0 < self.reminder_no <= len(program.reminders):
+            anchor = self.created_at + program.reminders[self.reminder_no - 1]
+        else:
+            anchor = self.closed_at or self.created_at
+        return anchor + program.expire_after
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the caller looked up for this row (the book holds the person's history)."""
+
+    suppressed: bool = False
+    reopened: bool = False  # the ticket is open again (or deleted)
+    parent: ParentState | None = None  # reminders only
+
+
+Rule = Callable[[Due, Program, Policy, datetime, PersonBook, Facts], Reason | None]
+
+
+def decide(due: Due, program: Program | None, policy: Policy, now: datetime,
+           book: PersonBook, facts: Facts) -> Decision:
+    """What to do with `due` at `now`; pure, so dispatch and plan agree by construction."""
+    if program is None:
+        return Decision.skip(Reason.PROGRAM_REMOVED)
+    expires = due.expires_at(program)
+    if now >= expires:
+        return Decision.skip(Reason.EXPIRED)
+    if not program.enabled:
+        return Decision(Action.HOLD, Reason.PROGRAM_PAUSED, min(now + PAUSED_RECHECK, expires))
+    rules = _REMINDER_RULES if due.kind == "reminder" else _SURVEY_RULES
+    for rule in rules:
+        if (reason := rule(due, program, policy, now, book, facts)) is not None:
+            return Decision.skip(reason)
+    at, why = next_allowed(now, local_zone(due.timezone, policy.default_timezone), policy)
+    if why is not None:
+        return Decision(Action.DEFER, why, at)
+    return Decision.send()
+
+
+def _no_email(due: Due, program: Program, policy: Policy, now: datetime, book: PersonBook,
+              facts: Facts) -> Reason | None:
+    return Reason.NO_EMAIL if not due.person else None
+
+
+def _suppressed(due: Due, program: Program, policy: Policy, now: datetime, book: PersonBook,
+                facts: Facts) -> Reason | None:
+    return Reason.SUPPRESSED if facts.suppressed else None
+
+
+def _parent(due: Due, program: Program, policy: Policy, now: datetime, book: PersonBook,
+            facts: Facts) -> Reason | None:
+    parent = facts.parent
+    if parent is None or parent.sent_at is None:
+        return Reason.PARENT_NOT_SENT
+    if parent.answered:
+        return Reason.ANSWERED
+    assert due.person is not None  # _no_email ran first
+    latest = book.last_sent(due.person, ANY_PROGRAM)
+    if latest is not None and latest > parent.sent_at:
+        return Reason.SUPERSEDED  # another survey reached them since: do not pile on
+    return None
+
+
+def _reopened(due: Due, program: Program, policy: Policy, now: datetime, book: PersonBook,
+              facts: Facts) -> Reason | None:
+    return Reason.TICKET_REOPENED if facts.reopened else None
+
+
+def _sampled_out(due: Due, program: Program, policy: Policy, now: datetime, book: PersonBook,
+                 facts: Facts) -> Reason | None:
+    assert due.person is not None
+    item = due.ticket_id or due.key
+    return None if sampled_in(program.name, due.person, item, program.sample) \
+        else Reason.SAMPLED_OUT
+
+
+def _coalesced(due: Due, program: Program, policy: Policy, now: datetime, book: PersonBook,
+               facts: Facts) -> Reason | None:
+    if due.closed_at is None or program.coalesce <= timedelta(0):
+        return None
+    assert due.person is not None
+    for other in book.siblings(due.person, program.name, due.key):
+        if other.closed_at is None or abs(other.closed_at - due.closed_at) > program.coalesce:
+            continue
+        if other.status in ("sent", "sending"):
+            return Reason.COALESCED  # this burst already got its survey
+        if (other.closed_at, other.key) > (due.closed_at, due.key):
+            return Reason.COALESCED  # a later ticket of the burst will carry it
+    return None
+
+
+def _program_cooldown(due: Due, program: Program, policy: Policy, now: datetime,
+                      book: PersonBook, facts: Facts) -> Reason | None:
+    assert due.person is not None
+    last = book.last_sent(due.person, program.name)
+    return Reason.PROGRAM_COOLDOWN if last is not None and now - last < program.cooldown \
+        else None
+
+
+def _global_cooldown(due: Due, program: Program, policy: Policy, now: datetime,
+                     book: PersonBook, facts: Facts) -> Reason | None:
+    assert due.person is not None
+    last = book.last_sent(due.person, ANY_PROGRAM)
+    return Reason.GLOBAL_COOLDOWN if last is not None and now - last < policy.global_cooldown \
+        else None
+
+
+_SURVEY_RULES: tuple[Rule, ...] = (_no_email, _suppressed, _reopened, _sampled_out, _coalesced,
+                                   _program_cooldown, _global_cooldown)
+_REMINDER_RULES: tuple[Rule, ...] = (_no_email, _suppressed, _parent)
+
+
+def sibling_of(due: Due, status: str) -> Sibling:
+    """The row as the book sees it (plan adds the rows it imagines this way)."""
+    return Sibling(key=due.key, program=due.program, closed_at=due.closed_at, status=status)
