@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 from conftest import NOW, make_client
 from hubspot.crm.lists.exceptions import ApiException as ListsApiException
 from hubspot.crm.objects.notes import (
@@ -290,3 +291,23 @@ def test_becoming_a_customer_stamps_the_customer_date() -> None:
     assert first is not None
     state.update_contact(cid, {"firstname": "Z"})
     assert state.contact(cid)["properties"]["hs_lifecyclestage_customer_date"] == first
+
+
+def test_admin_routes_drive_reopen_delete_lists_and_notes(sandbox: HubSpotSandbox,
+                                                          state: HubSpotState) -> None:
+    """The demo and a human drive the new state over /_sandbox/ without a token."""
+    base = sandbox.url
+    reopened = requests.post(f"{base}/_sandbox/tickets/1001/reopen", timeout=5)
+    assert (reopened.status_code, reopened.json()["properties"]["closed_date"]) == (200, None)
+    assert requests.delete(f"{base}/_sandbox/tickets/1002", timeout=5).status_code == 204
+    assert "1002" in state.archived_tickets
+    assert requests.delete(f"{base}/_sandbox/tickets/1002", timeout=5).status_code == 404
+    made = requests.post(f"{base}/_sandbox/lists", json={"name": "VIP", "contactIds": ["1"]},
+                         timeout=5)
+    assert made.status_code == 201
+    assert list(state.lists[made.json()["listId"]].members) == ["1"]
+    bad = requests.post(f"{base}/_sandbox/lists", json={"name": "x", "contactIds": ["404"]},
+                        timeout=5)
+    assert bad.status_code == 400
+    notes = requests.get(f"{base}/_sandbox/tickets/1001/notes", timeout=5)
+    assert notes.json() == {"results": []}
