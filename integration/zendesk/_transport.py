@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from integration.errors import ConfigError, RateLimited
+from integration.errors import ConfigError
 from integration.zendesk._errors import http_error
 from integration.zendesk.endpoints import endpoint_of
 
@@ -46,9 +46,7 @@ class CountingSession(requests.Session):
             self.calls[endpoint] += 1
         response = super().request(method, url, *args, **kwargs)
         if response.status_code == 429:
-            error = http_error(response, endpoint=endpoint)
-            assert isinstance(error, RateLimited)
-            raise error
+            raise http_error(response, endpoint=endpoint)  # RateLimited(Retry-After)
         return response
 
     def counts(self) -> dict[str, int]:
