@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from . import seed as data
-from .fields import FieldValueError, coerce_values, definition_problems
+from .fields import coerce_values, definition_problems
 from .records import STATUSES, Group, Org, Ticket, User, comment_json
 from .values import iso, normalize_tags, now, utc
 
@@ -230,18 +230,17 @@ class ZendeskState:
 
     def update_user(self, uid: int, change: dict[str, Any]) -> None:
         """Apply a PUT /users body (user_fields, tags, name, locale). KeyError when the user
-        is unknown; FieldValueError when a value does not fit (nothing is changed then)."""
+        is unknown; FieldValueError (a custom field) or InvalidChange (anything else) when a
+        value does not fit, and nothing is changed then."""
         with self.lock:
             user = self.users[uid]
             values = coerce_values(self.fields, change.get("user_fields", {}))
             tags = user.tags
             if "tags" in change:
-                if not isinstance(change["tags"], list):
-                    raise FieldValueError("tags: must be a list")
-                tags = normalize_tags(change["tags"])
+                tags = normalize_tags(_tag_list(change["tags"], "tags"))
             for key in ("name", "locale"):
                 if key in change and not (isinstance(change[key], str) and change[key]):
-                    raise FieldValueError(f"{key}: must be a non-empty text")
+                    raise InvalidChange(key, f"{key}: must be a non-empty text")
             user.user_fields.update(values)
             user.tags = tags
             user.name = change.get("name", user.name)

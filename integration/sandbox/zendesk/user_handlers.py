@@ -57,6 +57,8 @@ def _apply(ctx: Context, uid: int, change: Any) -> None:
         raise ApiError(422, "RecordInvalid", "Record validation errors",
                        {"user_fields": [{"description": str(exc),
                                          "error": "InvalidValue"}]}) from None
+    except InvalidChange as exc:
+        raise ApiError(422, "RecordInvalid", "Record validation errors", exc.details) from None
 
 
 def update(ctx: Context, req: Request) -> Response:
