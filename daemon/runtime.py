@@ -74,7 +74,8 @@ class Runtime:
         return results
 
     def dispatch(self) -> DispatchResult:
-        return dispatch_due(self.store, self.programs, self.mailer, self.compose, self.clock())
+        return dispatch_due(self.store, self.programs, self.mailer, self.compose, self.clock(),
+                            policy=self.config.policy(), adapters=self.adapters)
 
     def write_back(self) -> dict[str, WriteBackResult]:
         results: dict[str, WriteBackResult] = {}

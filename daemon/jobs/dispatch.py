@@ -1,14 +1,20 @@
-"""Dispatch job: due outbox rows become e-mails, each sent at most once.
+"""Dispatch job: due outbox rows become e-mails, each sent at most once, if the rules allow.
 
 A row moves pending → claimed → sending → sent. It is marked `sending` in its own commit
 right before the SMTP conversation, so a crash mid-send leaves a row that is never retried
 (see Store.release_stale): a lost survey is better than a customer mailed twice.
+
+Each claimed batch is judged by the rule engine (daemon.rules) with facts read in bulk: the
+people's ledger and rows, suppressions, reminders' surveys, and the CRM's word on which
+tickets were reopened (one call per 100 tickets). A row is sent, skipped with a reason,
+deferred (quiet hours, off days) or held (paused program); `closedloop plan` runs the same
+engine, so what it shows is what this job does.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,14 +27,27 @@ from daemon.delivery.smtp import (
     MailTemporaryError,
     MailUnavailable,
 )
-from daemon.jobs.poll import STALE_AFTER
 from daemon.logging import get_logger
+from daemon.rules import (
+    Action,
+    Decision,
+    Due,
+    Facts,
+    ParentState,
+    PersonBook,
+    Reason,
+    decide,
+)
 from daemon.store import SendRecord, Store
-from daemon.surveys import Program
+from daemon.store.ledger import HELD
+from daemon.surveys import Policy, Program
+from integration.base import CRMAdapter
+from integration.errors import ClosedLoopError
 
 LEASE = timedelta(minutes=10)
-PAUSED_RECHECK = timedelta(hours=1)
 MAIL_RETRY = timedelta(minutes=5)
+CRM_RETRY = timedelta(minutes=5)  # the reopen check failed: look again soon, do not guess
+REOPEN_BATCH = 100  # tickets per `reopened` call (the CRMs' batch read size)
 
 
 class MailSession(Protocol):
@@ -46,24 +65,45 @@ Composer = Callable[[SendRecord, Program], EmailMessage]
 class DispatchResult:
     sent: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    deferred: Counter[str] = field(default_factory=Counter)  # quiet_hours, send_day, paused
     retried: int = 0
     failed: int = 0
 
 
+@dataclass
+class _Batch:
+    """The facts for one claimed batch, read in bulk before any row is judged."""
+
+    book: PersonBook
+    suppressed: set[str]
+    reopened: set[tuple[str, str]]  # (source, ticket id)
+    unchecked: set[tuple[str, str]]  # the CRM could not say: retry those rows soon
+    parents: dict[int, ParentState]
+
+
 def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
-                 compose: Composer, now: datetime, batch: int = 200) -> DispatchResult:
-    """Send every survey that is due now, in claimed batches over one SMTP session."""
+                 compose: Composer, now: datetime, batch: int = 200,
+                 policy: Policy | None = None,
+                 adapters: Mapping[str, CRMAdapter] | None = None) -> DispatchResult:
+    """Send every survey and reminder the rules allow now, in claimed batches over one session.
+
+    Without `adapters` the reopen check is skipped (a ticket that reopened still gets its
+    survey); the runtime always passes them.
+    """
     log = get_logger(job="dispatch")
+    policy = policy or Policy()
     result = DispatchResult()
     released = store.release_stale(now)
     if any(released.values()):
         log.warning("dispatch.released_stale", **released)
     while rows := store.claim_due_sends(now, batch, LEASE):
+        facts = _gather(store, programs, adapters or {}, rows, now)
         done = 0
         try:
             with mailer.session() as session:
                 for row in rows:
-                    _dispatch_one(store, programs, session, compose, row, now, result)
+                    _dispatch_one(store, programs, policy, facts, session, compose, row, now,
+                                  result)
                     done += 1
         except (MailAuthError, MailUnavailable) as exc:
             # The relay is down or refuses our login: every row would fail the same way. Hand
@@ -76,35 +116,110 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
         if len(rows) < batch:
             break
     log.info("dispatch.done", sent=result.sent, retried=result.retried, failed=result.failed,
-             **{f"skipped_{k}": v for k, v in result.skipped.items()})
+             skipped=sum(result.skipped.values()), deferred=sum(result.deferred.values()),
+             **{f"skipped_{k}": v for k, v in result.skipped.items()},
+             **{f"deferred_{k}": v for k, v in result.deferred.items()})
     return result
 
 
-def _dispatch_one(store: Store, programs: Mapping[str, Program], session: MailSession,
-                  compose: Composer, row: SendRecord, now: datetime,
+def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str, CRMAdapter],
+            rows: Sequence[SendRecord], now: datetime) -> _Batch:
+    people = [r.email_norm for r in rows if r.email_norm]
+    parents = store.parent_states([r.parent_id for r in rows if r.parent_id is not None])
+    reopened, unchecked = _reopened(adapters, programs, rows)
+    return _Batch(
+        book=store.person_book(people),
+        suppressed=store.suppressed_among(people, now),
+        reopened=reopened,
+        unchecked=unchecked,
+        parents=parents,
+    )
+
+
+def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program],
+              rows: Sequence[SendRecord]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Ask each CRM, 100 tickets a call, which of the batch's surveyed tickets reopened."""
+    wanted: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        program = programs.get(row.program)
+        if row.kind == "survey" and row.ticket_id and program is not None and program.enabled \
+                and row.source in adapters:
+            wanted[row.source].append(row.ticket_id)
+    reopened: set[tuple[str, str]] = set()
+    unchecked: set[tuple[str, str]] = set()
+    for source, ids in wanted.items():
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), REOPEN_BATCH):
+            part = unique[start:start + REOPEN_BATCH]
+            try:
+                reopened.update((source, t) for t in adapters[source].reopened(part))
+            except ClosedLoopError as exc:
+                get_logger(job="dispatch", source=source).warning(
+                    "dispatch.reopen_check_failed", tickets=len(part),
+                    error=f"{type(exc).__name__}: {exc}")
+                unchecked.update((source, t) for t in part)
+    return reopened, unchecked
+
+
+def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy, facts: _Batch,
+                  session: MailSession, compose: Composer, row: SendRecord, now: datetime,
                   result: DispatchResult) -> None:
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     program = programs.get(row.program)
-    reason = _skip_reason(store, program, row, now)
-    if reason == "program_paused":
-        # Held, not lost: look again later.
-        store.mark_send_failed(row.id, "program paused", now + PAUSED_RECHECK)
+    due = Due.of(row)
+    ticket = (row.source, row.ticket_id or "")
+    if row.kind == "survey" and ticket in facts.unchecked:
+        store.postpone_send(row.id, now + CRM_RETRY, "reopen check failed")
+        result.retried += 1
         return
-    if reason:
-        store.mark_skipped(row.id, reason)
+    row_facts = Facts(
+        suppressed=bool(row.email_norm) and row.email_norm in facts.suppressed,
+        reopened=row.kind == "survey" and ticket in facts.reopened,
+        parent=facts.parents.get(row.parent_id) if row.parent_id is not None else None,
+    )
+    decision = decide(due, program, policy, now, facts.book, row_facts)
+    if decision.action is not Action.SEND:
+        _not_now(store, facts.book, row, decision, result)
+        log.info("send.skipped" if decision.action is Action.SKIP else "send.deferred",
+                 reason=str(decision.reason), kind=row.kind)
+        return
+    assert program is not None  # decide() skips rows of removed programs
+    sent = _send(store, program, session, compose, row, now, result)
+    if sent and row.email_norm and row.kind == "survey":
+        facts.book.record_sent(row.email_norm, row.program, row.idem_key, now)
+
+
+def _not_now(store: Store, book: PersonBook, row: SendRecord, decision: Decision,
+             result: DispatchResult) -> None:
+    reason = str(decision.reason)
+    if decision.action is Action.SKIP:
+        if decision.reason is Reason.TICKET_REOPENED:
+            store.cancel_send(row.id, reason)  # frees the key: solved again, surveyed again
+        else:
+            store.mark_skipped(row.id, reason)
+        if row.email_norm:
+            book.set_status(row.email_norm, row.idem_key, "skipped")
         result.skipped[reason] += 1
-        log.info("send.skipped", reason=reason)
         return
-    assert program is not None  # _skip_reason said so
+    assert decision.until is not None  # DEFER and HOLD carry when to look again
+    note = HELD if decision.action is Action.HOLD else f"deferred: {reason}"
+    store.postpone_send(row.id, decision.until, note)
+    result.deferred[reason] += 1
+
+
+def _send(store: Store, program: Program, session: MailSession, compose: Composer,
+          row: SendRecord, now: datetime, result: DispatchResult) -> bool:
+    """Compose and send one row; True when the mail left."""
+    log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     try:
         message = compose(row, program)
     except (ValueError, TypeError, LookupError) as exc:  # bad data in the row (e.g. a header)
         store.mark_send_failed(row.id, f"cannot compose: {type(exc).__name__}: {exc}", None)
         result.failed += 1
         log.warning("send.failed", error=f"cannot compose: {type(exc).__name__}")
-        return
+        return False
     if not store.begin_sending(row.id, now):
-        return  # another dispatcher took it after its lease expired
+        return False  # another dispatcher took it after its lease expired
     try:
         session.send(message)
     except (MailAuthError, MailUnavailable):
@@ -113,27 +228,13 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], session: MailSe
         store.mark_send_failed(row.id, str(exc), now + MAIL_RETRY * (1 + row.attempts))
         result.retried += 1
         log.warning("send.deferred", error=str(exc))
-        return
+        return False
     except MailPermanentError as exc:
         store.mark_send_failed(row.id, str(exc), None)
         result.failed += 1
         log.warning("send.failed", error=str(exc))
-        return
-    store.mark_sent(row.id, now, message["Message-ID"])
+        return False
+    reminders = program.reminders if row.kind == "survey" else ()
+    store.mark_sent(row.id, now, message["Message-ID"], reminders=reminders)
     result.sent += 1
-
-
-def _skip_reason(store: Store, program: Program | None, row: SendRecord,
-                 now: datetime) -> str | None:
-    if program is None:
-        return "program_removed"
-    if not program.enabled:
-        return "program_paused"
-    if not row.email:
-        return "no_email"
-    if row.closed_at is not None and now - row.closed_at > STALE_AFTER:
-        return "ticket_too_old"  # e.g. held by a long pause: too late to ask
-    if store.is_suppressed(row.email, now):
-        return "suppressed"
-    return None
-
+    return True

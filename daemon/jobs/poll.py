@@ -2,6 +2,12 @@
 
 The cursor is committed only after the page's rows are stored, so a crash re-reads at most
 one page, and the outbox's idempotency key makes that re-read harmless.
+
+Rows are queued for paused programs too (held at dispatch, sent on resume or dropped when
+they expire). What can be known at poll time is decided here and stored as a skip, so
+`closedloop status` shows it: no contact or address, too old, sampled out. What depends on
+what else gets sent (cooldowns, coalescing, quiet hours, a reopened ticket) is decided when
+the row comes due. List-based NPS programs are not fed by tickets (see jobs/cadence.py).
 """
 
 from __future__ import annotations
@@ -9,16 +15,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from daemon.logging import get_logger
-from daemon.store import NewSend, Store
+from daemon.rules import Reason, sampled_in
+from daemon.store import NewSend, Store, normalize_email
 from daemon.surveys import Program
 from integration.base import Contact, CRMAdapter, Ticket
 
 CURSOR = "closed_tickets"
-# A survey about a ticket closed weeks ago confuses more than it teaches.
-STALE_AFTER = timedelta(days=14)
 
 
 @dataclass
@@ -30,20 +35,29 @@ class PollResult:
 
 
 def idem_key(program: Program, source: str, ticket_id: str) -> str:
-    """One survey per program, source and ticket, whatever happens (the outbox's UNIQUE key)."""
+    """One survey per program, source and ticket, whatever happens (the outbox's UNIQUE key).
+
+    A survey cancelled because its ticket reopened gives its key up (Store.cancel_send), so
+    the ticket solved again gets a survey of its own.
+    """
     return f"{program.name}:{source}:ticket:{ticket_id}"
+
+
+def ticket_programs(programs: Sequence[Program], source: str) -> list[Program]:
+    """The programs a source's closed tickets feed: paused ones too, cadence ones never."""
+    return [p for p in programs if p.source == source and not p.on_cadence]
 
 
 def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
                 now: datetime) -> PollResult:
     """Read closed tickets from one source and queue their surveys."""
     log = get_logger(job="poll", source=adapter.name)
-    mine = [p for p in programs if p.source == adapter.name and p.enabled]
+    mine = ticket_programs(programs, adapter.name)
     result = PollResult()
     for page in adapter.closed_tickets(store.get_cursor(adapter.name, CURSOR)):
         result.pages += 1
         result.tickets += len(page.tickets)
-        _queue_page(store, adapter, mine, page.tickets, now, result)
+        _queue(store, new_sends(store, adapter, mine, page.tickets, now), result)
         store.set_cursor(adapter.name, CURSOR, page.cursor, now)
         log.debug("poll.page", tickets=len(page.tickets))
     log.info("poll.done", pages=result.pages, tickets=result.tickets, queued=result.queued,
@@ -52,34 +66,48 @@ def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
     return result
 
 
-def _queue_page(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
-                tickets: Sequence[Ticket], now: datetime, result: PollResult) -> None:
+def new_sends(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
+              tickets: Sequence[Ticket], now: datetime) -> list[NewSend]:
+    """The rows a page of tickets would add (none for keys already queued); writes nothing.
+
+    `closedloop plan` calls it too, to show tickets closed since the last poll.
+    """
     candidates = [(t, p) for t in tickets for p in programs if p.matches(t.pipeline, t.stage)]
     if not candidates:
-        return
+        return []
     known = store.existing_idem_keys([idem_key(p, adapter.name, t.id) for t, p in candidates])
     fresh = [(t, p) for t, p in candidates if idem_key(p, adapter.name, t.id) not in known]
     wanted = sorted({t.contact_ids[0] for t, _ in fresh if t.contact_ids})
     contacts = adapter.contacts(wanted) if wanted else {}
-    rows = [_new_send(adapter.name, t, p, contacts, now) for t, p in fresh]
+    return [_new_send(adapter.name, t, p, contacts, now) for t, p in fresh]
+
+
+def _queue(store: Store, rows: Sequence[NewSend], result: PollResult) -> None:
     skipped = [r for r in rows if r.skip_reason]
     result.queued += store.add_sends([r for r in rows if not r.skip_reason])
     if skipped and store.add_sends(skipped):  # stored too, so status shows each reason
         result.skipped.update(r.skip_reason for r in skipped if r.skip_reason)
 
 
+def _skip_reason(ticket: Ticket, program: Program, contact: Contact | None,
+                 now: datetime) -> Reason | None:
+    if not ticket.contact_ids:
+        return Reason.NO_CONTACT
+    if contact is None:
+        return Reason.CONTACT_NOT_FOUND
+    if not contact.email:
+        return Reason.NO_EMAIL
+    if now >= ticket.closed_at + program.expire_after:
+        return Reason.EXPIRED
+    if not sampled_in(program.name, normalize_email(contact.email), ticket.id, program.sample):
+        return Reason.SAMPLED_OUT
+    return None
+
+
 def _new_send(source: str, ticket: Ticket, program: Program, contacts: dict[str, Contact],
               now: datetime) -> NewSend:
     contact = contacts.get(ticket.contact_ids[0]) if ticket.contact_ids else None
-    reason = None
-    if not ticket.contact_ids:
-        reason = "no_contact"
-    elif contact is None:
-        reason = "contact_not_found"
-    elif not contact.email:
-        reason = "no_email"
-    elif now - ticket.closed_at > STALE_AFTER:
-        reason = "ticket_too_old"
+    reason = _skip_reason(ticket, program, contact, now)
     return NewSend(
         idem_key=idem_key(program, source, ticket.id),
         program=program.name,
@@ -98,5 +126,7 @@ def _new_send(source: str, ticket: Ticket, program: Program, contacts: dict[str,
         subject=ticket.subject,
         closed_at=ticket.closed_at,
         status="skipped" if reason else "pending",
-        skip_reason=reason,
+        skip_reason=str(reason) if reason else None,
+        timezone=contact.timezone if contact else None,
+        organization_id=ticket.organization_id or (contact.organization_id if contact else None),
     )

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from daemon.store.answers import AnswersMixin
 from daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
+from daemon.store.ledger import LedgerMixin
 from daemon.store.preferences import Preference, PreferencesMixin
 from daemon.store.records import (
     NewSend,
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 
-class Store(SendsMixin, AnswersMixin, PreferencesMixin):
+class Store(SendsMixin, AnswersMixin, PreferencesMixin, LedgerMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -56,4 +57,5 @@ class Store(SendsMixin, AnswersMixin, PreferencesMixin):
         with reading(self.engine) as conn:
             result = self.send_counts(conn)
             result.update(self.answer_counts(conn))
+            result.update(self.rule_counts(conn))
         return result

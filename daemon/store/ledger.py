@@ -1,0 +1,119 @@
+"""The person-level facts the fatigue rules read, and the outbox moves they make.
+
+Everything is read in batches for one claimed batch of sends (a handful of queries per 200
+rows, whatever the rules), and every write is one short conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+
+from daemon.rules.book import LIVE, ParentState, PersonBook, Sibling
+from daemon.store.answers import RESPONSES
+from daemon.store.engine import reading
+from daemon.store.records import SendRecord, from_db, from_db_opt, send_record, to_db
+from daemon.store.sends import LEDGER, SENDS, SUPPRESSIONS, chunks
+
+HELD = "program paused"  # last_error of a row held for a paused program (status counts it)
+
+
+class LedgerMixin:
+    """Ledger, person and rule-driven outbox methods of `Store`."""
+
+    engine: Engine
+
+    def person_book(self, people: Sequence[str]) -> PersonBook:
+        """The ledger rows and live survey rows of these people (normalized e-mails)."""
+        ledger: dict[tuple[str, str], datetime] = {}
+        rows: list[tuple[str, Sibling]] = []
+        with reading(self.engine) as conn:
+            for part in chunks(sorted(set(people))):
+                for person, program, at in conn.execute(
+                    select(LEDGER.c.email_norm, LEDGER.c.program, LEDGER.c.last_sent_at)
+                    .where(LEDGER.c.email_norm.in_(part))
+                ):
+                    ledger[(person, program)] = from_db(at)
+                for person, key, program, closed_at, status in conn.execute(
+                    select(SENDS.c.email_norm, SENDS.c.idem_key, SENDS.c.program,
+                           SENDS.c.closed_at, SENDS.c.status)
+                    .where(SENDS.c.email_norm.in_(part), SENDS.c.kind == "survey",
+                           SENDS.c.status.in_(sorted(LIVE)))
+                ):
+                    rows.append((person, Sibling(key, program, from_db_opt(closed_at), status)))
+        return PersonBook(ledger, rows)
+
+    def suppressed_among(self, people: Sequence[str], now: datetime) -> set[str]:
+        """Which of these normalized addresses must not be mailed at `now`."""
+        found: set[str] = set()
+        with reading(self.engine) as conn:
+            for part in chunks(sorted(set(people))):
+                found.update(conn.scalars(
+                    select(SUPPRESSIONS.c.email).where(
+                        SUPPRESSIONS.c.email.in_(part),
+                        or_(SUPPRESSIONS.c.until.is_(None), SUPPRESSIONS.c.until > to_db(now)),
+                    )
+                ))
+        return found
+
+    def parent_states(self, parent_ids: Sequence[int]) -> dict[int, ParentState]:
+        """For reminders: whether each survey went out and whether it has an answer."""
+        states: dict[int, ParentState] = {}
+        with reading(self.engine) as conn:
+            for part in chunks(sorted(set(parent_ids))):
+                for send_id, sent_at, response_id in conn.execute(
+                    select(SENDS.c.id, SENDS.c.sent_at, RESPONSES.c.id)
+                    .outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
+                    .where(SENDS.c.id.in_(part))
+                ):
+                    states[send_id] = ParentState(from_db_opt(sent_at), response_id is not None)
+        return states
+
+    def cancel_send(self, send_id: int, reason: str) -> None:
+        """Skip a row and free its idempotency key, so the same ticket closed again (a reopened
+        ticket solved later) queues a new survey. The key keeps its old text plus the row id."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(SENDS)
+                .where(SENDS.c.id == send_id, SENDS.c.status.in_(("pending", "claimed")))
+                .values(status="skipped", skip_reason=reason, claimed_until=None,
+                        idem_key=SENDS.c.idem_key + f":cancelled:{send_id}")
+            )
+
+    def postpone_send(self, send_id: int, until: datetime, note: str | None = None) -> None:
+        """Back to pending, due at `until` (quiet hours, an off day, a paused program)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(SENDS)
+                .where(SENDS.c.id == send_id, SENDS.c.status.in_(("pending", "claimed")))
+                .values(status="pending", due_at=to_db(until), claimed_until=None,
+                        last_error=note)
+            )
+
+    def due_sends_until(self, until: datetime) -> list[SendRecord]:
+        """Pending and claimed rows due by `until`, due order: what `closedloop plan` plays."""
+        with reading(self.engine) as conn:
+            rows = conn.execute(
+                select(SENDS)
+                .where(SENDS.c.status.in_(("pending", "claimed")), SENDS.c.due_at <= to_db(until))
+                .order_by(SENDS.c.due_at, SENDS.c.id)
+            ).mappings().all()
+        return [send_record(row) for row in rows]
+
+    def sends_by_key(self, keys: Sequence[str]) -> dict[str, SendRecord]:
+        found: dict[str, SendRecord] = {}
+        with reading(self.engine) as conn:
+            for part in chunks(list(dict.fromkeys(keys))):
+                for row in conn.execute(select(SENDS).where(SENDS.c.idem_key.in_(part))).mappings():
+                    found[row["idem_key"]] = send_record(row)
+        return found
+
+    def rule_counts(self, conn: Connection) -> dict[str, int]:
+        """Pending rows held by a paused program, for `Store.counts` (and `closedloop status`)."""
+        held = conn.scalar(
+            select(func.count()).select_from(SENDS)
+            .where(and_(SENDS.c.status == "pending", SENDS.c.last_error == HELD))
+        )
+        return {"sends.held": int(held or 0)}
