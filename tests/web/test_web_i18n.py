@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
@@ -13,6 +14,7 @@ from daemon.i18n import (
     LOCALE_DIR,
     QUESTIONS,
     SCALE_LABELS,
+    available_languages,
     negotiate,
     negotiate_accept_language,
     translator,
@@ -32,31 +34,41 @@ DAEMON = Path(__file__).resolve().parents[2] / "daemon"
         ("FR", "fr"),
         (" fr-BE ", "fr"),
         ("en-GB", "en"),
-        ("de", "en"),
-        ("nb", "en"),  # no Norwegian catalog yet: falls back
-        ("no", "en"),
+        ("en-US", "en"),
+        ("de", "de"),
+        ("de-CH", "de"),  # Zendesk locale
+        ("es-419", "es"),  # Zendesk's Latin American Spanish
+        ("nb", "nb"),
+        ("nb-NO", "nb"),
+        ("no", "nb"),  # HubSpot's and Zendesk's Norwegian: served in bokmål
+        ("nn", "nb"),  # nynorsk readers read bokmål; better than English
+        ("pt-br", "en"),  # HubSpot hs_language without a catalog
+        ("it", "en"),
         ("", "en"),
         (None, "en"),
     ],
 )
 def test_negotiate_maps_crm_tags_to_shipped_languages(tag: str | None, expected: str) -> None:
-    """Region subtags are dropped; unknown languages fall back to English."""
+    """Region subtags are dropped, Norwegian means bokmål; unknown languages fall back."""
     assert expected == negotiate(tag)
 
 
 def test_negotiate_uses_the_given_fallback() -> None:
-    """The fallback is the caller's choice (the web app asks for "" to try the browser next)."""
-    assert negotiate("de", fallback="") == ""
+    """The fallback is the caller's choice (Policy.fallback_language in the daemon)."""
+    assert negotiate("it", fallback="") == ""
+    assert negotiate("pt-BR", fallback="nb") == "nb"
+    assert negotiate(None, fallback="de") == "de"
 
 
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
         ("fr-CH, fr;q=0.9, en;q=0.8", "fr"),
-        ("de;q=0.9, fr;q=0.8, en;q=0.5", "fr"),
+        ("it;q=0.9, fr;q=0.8, en;q=0.5", "fr"),
         ("en;q=0.4, fr;q=0.7", "fr"),
         ("fr;q=0, en", "en"),
-        ("de, it", "en"),
+        ("it, pt", "en"),
+        ("nn-NO, en;q=0.5", "nb"),
         ("*", "en"),
         ("garbage;;;q=x", "en"),
         (None, "en"),
@@ -111,25 +123,54 @@ def _extracted_msgids() -> set[str]:
     return found
 
 
-def test_french_catalog_translates_every_string_in_code_and_templates() -> None:
-    """Every msgid used by the mails and pages has a non-fuzzy French translation."""
-    with (LOCALE_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalog = read_po(po, locale="fr")
+LANGUAGES = ("fr", "nb", "de", "es")
+
+
+def _catalog(language: str) -> Catalog:
+    with (LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        return read_po(po, locale=language)
+
+
+def test_every_required_language_ships_a_catalog() -> None:
+    """English (the source) plus French, bokmål, German and Spanish, at least."""
+    assert {"en", *LANGUAGES} <= available_languages()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_catalog_translates_every_string_in_code_and_templates(language: str) -> None:
+    """Every msgid used by the mails and pages has a non-fuzzy translation; a missing or
+    fuzzy one (fuzzy entries are never used at run time) fails here."""
+    catalog = _catalog(language)
     translated = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
     used = _extracted_msgids()
     assert set() == used - translated
     assert set(QUESTIONS.values()) | {s for pair in SCALE_LABELS.values() for s in pair} <= used
 
 
-def test_french_translations_keep_their_placeholders() -> None:
+def test_pot_template_is_up_to_date() -> None:
+    """messages.pot holds every msgid in use (re-extract with pybabel as babel.cfg says)."""
+    with (LOCALE_DIR / "messages.pot").open("rb") as pot:
+        template = {m.id for m in read_po(pot) if m.id}
+    assert set() == _extracted_msgids() - template
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_translations_keep_their_placeholders(language: str) -> None:
     """A translation must use exactly the msgid's %(name)s placeholders, or formatting fails."""
-    with (LOCALE_DIR / "fr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalog = read_po(po, locale="fr")
     mismatched = [
-        m.id for m in catalog
+        m.id for m in _catalog(language)
         if m.id and set(_placeholders(str(m.id))) != set(_placeholders(str(m.string)))
     ]
     assert mismatched == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_translations_differ_from_english(language: str) -> None:
+    """A copied English msgid is not a translation (a few words are the same in German)."""
+    same_on_purpose = {"(optional)"}
+    copied = [m.id for m in _catalog(language)
+              if m.id and m.string == m.id and m.id not in same_on_purpose and " " in str(m.id)]
+    assert copied == []
 
 
 def _placeholders(text: str) -> list[str]:
