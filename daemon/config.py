@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from daemon.i18n import check_language
 from daemon.surveys import Policy, Program, SurveyType
 from integration.base import MemberSelection
 from integration.errors import ConfigError
@@ -233,6 +234,11 @@ class RulesSettings(_Model):
             raise ValueError("at least one send day is needed")
         return value
 
+    @field_validator("fallback_language")
+    @classmethod
+    def _fallback_shipped(cls, value: str) -> str:
+        return check_language(value)  # the error lists the shipped languages
+
     def to_policy(self) -> Policy:
         quiet = self.quiet_hours
         return Policy(
@@ -277,6 +283,13 @@ class ProgramSettings(_Model):
             raise ValueError("a reminder comes some time after the survey, e.g. \"3d\"")
         if list(value) != sorted(set(value)):
             raise ValueError("reminders must be in increasing order, e.g. [\"3d\", \"7d\"]")
+        return value
+
+    @field_validator("texts")
+    @classmethod
+    def _texts_shipped(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for language in value:  # a text in a language never chosen would be silently unused
+            check_language(language)
         return value
 
     @model_validator(mode="after")
