@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from daemon.store import NewSend, Store
-from daemon.surveys import Program, SurveyType
+from daemon.surveys import Policy, Program, SurveyType
 from daemon.web.app import create_app
 from daemon.web.tokens import TokenSigner
 
@@ -49,12 +49,15 @@ def add_send(store: Store) -> Callable[..., int]:
     counter = iter(range(1, 10_000))
 
     def add(program: str = "nps", language: str | None = None,
-            email: str | None = "ana@example.test") -> int:
+            email: str | None = "ana@example.test", timezone: str | None = None,
+            first_name: str | None = "Ana", survey_type: str | None = None) -> int:
         n = next(counter)
         store.add_sends([NewSend(
-            idem_key=f"k{n}", program=program, survey_type=PROGRAMS[program].type.value,
+            idem_key=f"k{n}", program=program,
+            survey_type=survey_type or PROGRAMS[program].type.value,
             source="hubspot", contact_id=f"c{n}", due_at=NOW, created_at=NOW,
-            ticket_id=f"t{n}", email=email, first_name="Ana", language=language,
+            ticket_id=f"t{n}", email=email, first_name=first_name, language=language,
+            timezone=timezone,
         )])
         send = store.get_send(n)
         assert send is not None
@@ -71,10 +74,12 @@ class _Server(uvicorn.Server):
 
 @contextmanager
 def _serve(
-    store: Store, signer: TokenSigner, programs: Mapping[str, Program]
+    store: Store, signer: TokenSigner, programs: Mapping[str, Program],
+    policy: Policy | None = None,
 ) -> Iterator[httpx.Client]:
     """Run the app under uvicorn on a free port of 127.0.0.1; yield a client for it."""
-    app = create_app(store=store, signer=signer, programs=programs, clock=lambda: NOW)
+    app = create_app(store=store, signer=signer, programs=programs, clock=lambda: NOW,
+                     policy=policy)
     server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                     lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -104,6 +109,20 @@ def client(store: Store, signer: TokenSigner) -> Iterator[httpx.Client]:
 def serve() -> Callable[[Store, TokenSigner], AbstractContextManager[httpx.Client]]:
     """Serve the app over another store (e.g. a broken one)."""
     return lambda store, signer: _serve(store, signer, PROGRAMS)
+
+
+ServeWith = Callable[..., AbstractContextManager[httpx.Client]]
+
+
+@pytest.fixture
+def serve_with(store: Store, signer: TokenSigner) -> ServeWith:
+    """Serve the test's store with other programs and/or another Policy."""
+
+    def serve(programs: Mapping[str, Program] | None = None,
+              policy: Policy | None = None) -> AbstractContextManager[httpx.Client]:
+        return _serve(store, signer, programs or PROGRAMS, policy)
+
+    return serve
 
 
 @pytest.fixture
