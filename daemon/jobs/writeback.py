@@ -1,22 +1,25 @@
-"""Write-back job: pending answers and send dates become contact properties, in batches.
+"""Write-back job: pending facts become contact properties and ticket hooks, in batches.
 
-Rows are coalesced per contact, so one contact costs one input of one batch call however
-many rows wait for it. "Latest answer wins" means the survey answered last: a late click or
-comment on an older survey is stored, but does not overwrite a newer survey's answer on the
-contact record.
+Contact rows (answers, sent dates, preferences, forgets) are coalesced per contact, so one
+contact costs one input of one batch call however many rows wait for it. "Latest answer
+wins" per contact and property prefix: a late click or comment on an older survey is
+stored, but does not overwrite a newer survey's answer of the same prefix on the record,
+and two NPS programs with their own prefixes keep separate values. Hook rows (tags and a
+note on the ticket a survey was about) are merged per ticket and written after the
+contacts, with the same retry, defer and reject handling.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from daemon.logging import get_logger
 from daemon.store import Store, WriteBackRecord
-from integration.base import ContactUpdate, CRMAdapter
+from integration.base import ContactUpdate, CRMAdapter, TicketUpdate, WriteResult
 from integration.errors import AuthError, RateLimited, RecordRejected, TransientError
 from mappings import CrmMapping
 
@@ -26,6 +29,8 @@ BATCH = 100  # the CRM's batch size; the job splits a refused batch to find the 
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 
+U = TypeVar("U", ContactUpdate, TicketUpdate)
+
 
 @dataclass
 class WriteBackResult:
@@ -33,6 +38,7 @@ class WriteBackResult:
     rows: int = 0
     rejected: int = 0
     deferred: int = 0
+    tickets: int = 0
 
 
 @dataclass
@@ -43,28 +49,99 @@ class Coalesced:
     rejected: dict[int, str] = field(default_factory=dict)  # row id -> reason
 
 
+@dataclass
+class HookPlan:
+    """One round's ticket hooks: one update per ticket, and the rows behind each."""
+
+    updates: list[TicketUpdate] = field(default_factory=list)
+    rows_of: dict[str, list[int]] = field(default_factory=dict)  # ticket id -> row ids
+    nothing: list[int] = field(default_factory=list)  # no hook configured for these answers
+    rejected: dict[int, str] = field(default_factory=dict)
+
+
+def winners(latest: dict[tuple[str, str, str], tuple[datetime, int]],
+            mapping: CrmMapping) -> dict[tuple[str, str], int]:
+    """(contact, property prefix) → the send answered last among the programs writing there."""
+    best: dict[tuple[str, str], tuple[datetime, int]] = {}
+    for (contact, survey, program), candidate in latest.items():
+        key = (contact, mapping.prefix_of(program, survey))
+        if key not in best or candidate > best[key]:
+            best[key] = candidate
+    return {key: send_id for key, (_, send_id) in best.items()}
+
+
 def coalesce(rows: Sequence[WriteBackRecord], mapping: CrmMapping,
              latest: dict[tuple[str, str], int]) -> Coalesced:
     """Contact id → properties, in the order the rows were recorded.
 
-    `latest` maps (contact, survey type) to the send answered last; answers to other sends
-    of that type are superseded and write nothing. Answers never write the sent date: only
-    the 'sent' rows, recorded in send order, do.
+    `latest` maps (contact, property prefix) to the send answered last (see `winners`);
+    answers to other sends of that prefix are superseded and write nothing. Answers never
+    write the sent date: only the 'sent' rows, recorded in send order, do. A 'forget' row
+    blanks every mapped property; rows recorded after it write over the blanks.
     """
     out = Coalesced()
     merged: dict[str, dict[str, str]] = defaultdict(dict)
     for row in sorted(rows, key=lambda r: (r.contact_id, r.created_at, r.id)):
         data: dict[str, Any] = dict(row.data)
-        if row.kind == "answer":
-            if latest.get((row.contact_id, str(data.get("survey_type")))) != row.send_id:
-                continue
-            data.pop("sent_at", None)
         try:
-            merged[row.contact_id].update(mapping.render(data))
-        except ValueError as exc:
+            if row.kind == "forget":
+                props = mapping.blank_all()
+            elif row.kind == "preference":
+                props = mapping.render(data, kind="preference")
+            elif row.kind in ("answer", "sent"):
+                if row.kind == "answer":
+                    prefix = mapping.prefix_of(data.get("program"), str(data.get("survey_type")))
+                    if latest.get((row.contact_id, prefix)) != row.send_id:
+                        continue
+                    data.pop("sent_at", None)
+                props = mapping.render(data, kind=row.kind)
+            else:
+                out.rejected[row.id] = f"unknown write-back kind {row.kind!r}"
+                continue
+        except (ValueError, KeyError) as exc:
             out.rejected[row.id] = f"mapping cannot render it: {exc}"
+            continue
+        merged[row.contact_id].update(props)
     out.properties = {contact: props for contact, props in merged.items() if props}
     return out
+
+
+def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan:
+    """Merge hook rows per ticket: tags united, the latest answer's note per survey."""
+    plan = HookPlan()
+    latest: dict[tuple[str, int | None], WriteBackRecord] = {}
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        ticket = str(row.data.get("ticket_id") or "")
+        if not ticket or not mapping.hooks.enabled:
+            plan.nothing.append(row.id)
+            continue
+        latest[(ticket, row.send_id)] = row  # a newer row of one survey replaces its note
+        plan.rows_of.setdefault(ticket, []).append(row.id)
+    tags: dict[str, list[str]] = defaultdict(list)
+    notes: dict[str, list[str]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        ticket = str(row.data.get("ticket_id") or "")
+        if ticket not in plan.rows_of:
+            continue
+        try:
+            update = mapping.hooks.ticket_update(ticket, row.data)
+        except (ValueError, KeyError) as exc:
+            plan.rejected[row.id] = f"hook cannot render it: {exc}"
+            continue
+        if update is None:
+            continue
+        tags[ticket] += [t for t in update.add_tags if t not in tags[ticket]]
+        if update.note and latest[(ticket, row.send_id)] is row:
+            notes[ticket].append(update.note)
+    for ticket, ids in plan.rows_of.items():
+        if tags[ticket] or notes[ticket]:
+            plan.updates.append(TicketUpdate(ticket_id=ticket, add_tags=tuple(tags[ticket]),
+                                             note="\n\n".join(notes[ticket]) or None))
+        else:
+            plan.nothing += [i for i in ids if i not in plan.rejected]
+    plan.rows_of = {t: ids for t, ids in plan.rows_of.items()
+                    if any(u.ticket_id == t for u in plan.updates)}
+    return plan
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -85,71 +162,111 @@ def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
             if len(rows) < ROWS_PER_ROUND:
                 break
     finally:
-        log.info("writeback.done", contacts=result.contacts, rows=result.rows,
-                 rejected=result.rejected, deferred=result.deferred)
+        log.info("writeback.done", contacts=result.contacts, tickets=result.tickets,
+                 rows=result.rows, rejected=result.rejected, deferred=result.deferred)
     return result
 
 
 def _write_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
                  rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
-    """One coalesced round; False when the source should be left alone until the next run."""
+    """One round, contacts then tickets; False when the source should be left alone."""
+    hook_rows = [r for r in rows if r.kind == "hook"]
+    contact_rows = [r for r in rows if r.kind != "hook"]
+    if contact_rows and not _contacts_round(store, adapter, mapping, contact_rows, now,
+                                            result):
+        return False
+    return not hook_rows or _hooks_round(store, adapter, mapping, hook_rows, now, result)
+
+
+def _contacts_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
+                    rows: list[WriteBackRecord], now: datetime,
+                    result: WriteBackResult) -> bool:
     rows_of: dict[str, list[int]] = defaultdict(list)
     for row in rows:
         rows_of[row.contact_id].append(row.id)
-    latest = store.latest_answered_sends(adapter.name, list(rows_of))
+    latest = winners(store.latest_answered_sends(adapter.name, list(rows_of)), mapping)
     plan = coalesce(rows, mapping, latest)
-    for row_id, reason in plan.rejected.items():
-        store.reject_writebacks([row_id], reason)
-    result.rejected += len(plan.rejected)
+    _reject_planned(store, plan.rejected, result)
     nothing = [i for c, ids in rows_of.items() if c not in plan.properties for i in ids
                if i not in plan.rejected]
     store.mark_writebacks_done(nothing, now)  # superseded, or nothing mapped for them
     updates = [ContactUpdate(contact_id=c, properties=p) for c, p in plan.properties.items()]
-    for start in range(0, len(updates), BATCH):
-        batch = updates[start:start + BATCH]
-        try:
-            _write_batch(store, adapter, batch, rows_of, plan.rejected, now, result)
-        except (RateLimited, TransientError, AuthError) as exc:
-            _defer(store, updates[start:], rows_of, plan.rejected, rows, now, exc, result)
-            if isinstance(exc, AuthError):
-                raise  # the runtime pauses the source and reports it
-            return False
+    counted = _send_all(store, adapter.write_contacts, updates, lambda u: u.contact_id,
+                        rows_of, plan.rejected, rows, now, result)
+    if counted is None:
+        return False
+    result.contacts += counted
     return True
 
 
-def _write_batch(store: Store, adapter: CRMAdapter, batch: list[ContactUpdate],
-                 rows_of: dict[str, list[int]], skip: dict[int, str], now: datetime,
-                 result: WriteBackResult) -> None:
+def _hooks_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
+                 rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
+    plan = plan_hooks(rows, mapping)
+    _reject_planned(store, plan.rejected, result)
+    store.mark_writebacks_done(plan.nothing, now)
+    counted = _send_all(store, adapter.update_tickets, plan.updates, lambda u: u.ticket_id,
+                        plan.rows_of, plan.rejected, rows, now, result)
+    if counted is None:
+        return False
+    result.tickets += counted
+    return True
+
+
+def _reject_planned(store: Store, rejected: dict[int, str], result: WriteBackResult) -> None:
+    for row_id, reason in rejected.items():
+        store.reject_writebacks([row_id], reason)
+    result.rejected += len(rejected)
+
+
+def _send_all(store: Store, write: Callable[[list[U]], WriteResult], updates: list[U],
+              key: Callable[[U], str], rows_of: dict[str, list[int]], skip: dict[int, str],
+              rows: list[WriteBackRecord], now: datetime,
+              result: WriteBackResult) -> int | None:
+    """Write updates in batches; returns how many records were written, None when deferred."""
+    written = 0
+    for start in range(0, len(updates), BATCH):
+        try:
+            written += _write_batch(store, write, updates[start:start + BATCH], key, rows_of,
+                                    skip, now, result)
+        except (RateLimited, TransientError, AuthError) as exc:
+            ids = [i for u in updates[start:] for i in rows_of[key(u)] if i not in skip]
+            _defer(store, ids, rows, now, exc, result)
+            if isinstance(exc, AuthError):
+                raise  # the runtime pauses the source and reports it
+            return None
+    return written
+
+
+def _write_batch(store: Store, write: Callable[[list[U]], WriteResult], batch: list[U],
+                 key: Callable[[U], str], rows_of: dict[str, list[int]],
+                 skip: dict[int, str], now: datetime, result: WriteBackResult) -> int:
     """Write one batch; a batch the CRM refuses whole is halved until the bad record shows."""
-    def ids(contact: str) -> list[int]:
-        return [i for i in rows_of[contact] if i not in skip]
+    def ids(record: str) -> list[int]:
+        return [i for i in rows_of.get(record, []) if i not in skip]
 
     try:
-        outcome = adapter.write_contacts(batch)
+        outcome = write(batch)
     except RecordRejected as exc:
         if len(batch) > 1:
             half = len(batch) // 2
-            _write_batch(store, adapter, batch[:half], rows_of, skip, now, result)
-            _write_batch(store, adapter, batch[half:], rows_of, skip, now, result)
-            return
-        store.reject_writebacks(ids(batch[0].contact_id), f"refused by the CRM: {exc}")
-        result.rejected += len(ids(batch[0].contact_id))
+            return (_write_batch(store, write, batch[:half], key, rows_of, skip, now, result)
+                    + _write_batch(store, write, batch[half:], key, rows_of, skip, now, result))
+        store.reject_writebacks(ids(key(batch[0])), f"refused by the CRM: {exc}")
+        result.rejected += len(ids(key(batch[0])))
         get_logger(job="writeback").warning("writeback.rejected", error=str(exc))
-        return
-    done = [i for contact in outcome.written for i in ids(contact)]
+        return 0
+    done = [i for record in outcome.written for i in ids(record)]
     store.mark_writebacks_done(done, now)
-    for contact, reason in outcome.rejected.items():
-        store.reject_writebacks(ids(contact), reason)
-        result.rejected += len(ids(contact))
-    result.contacts += len(outcome.written)
+    for record, reason in outcome.rejected.items():
+        store.reject_writebacks(ids(record), reason)
+        result.rejected += len(ids(record))
     result.rows += len(done)
+    return len(outcome.written)
 
 
-def _defer(store: Store, pending: list[ContactUpdate], rows_of: dict[str, list[int]],
-           skip: dict[int, str], rows: list[WriteBackRecord], now: datetime,
+def _defer(store: Store, ids: list[int], rows: list[WriteBackRecord], now: datetime,
            exc: Exception, result: WriteBackResult) -> None:
     """Put the unwritten rows back with a retry time: nothing is lost, the CRM gets a rest."""
-    ids = [i for u in pending for i in rows_of[u.contact_id] if i not in skip]
     wait = exc.retry_after if isinstance(exc, RateLimited) else None
     waiting = set(ids)
     attempts = max((r.attempts for r in rows if r.id in waiting), default=0)

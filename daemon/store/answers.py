@@ -1,13 +1,14 @@
 """Responses and the write-back outbox: everything on the way back to the CRM.
 
-A response and the write-back row that carries it to the CRM are written in one transaction,
-so an answer is never stored without being queued (or queued without being stored).
+A response and the write-back rows that carry it to the CRM (the contact's properties and,
+for a survey about a ticket, the ticket hook) are written in one transaction, so an answer
+is never stored without being queued (or queued without being stored).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -31,6 +32,9 @@ from daemon.store.tables import Base
 log = structlog.get_logger(__name__)
 
 RESPONSES: Table = Base.metadata.tables["responses"]
+# A ticket hook waits this long after the last click or comment, so the score and the
+# comment that usually follows within a minute reach the ticket as one note, not two.
+HOOK_SETTLE = timedelta(minutes=5)
 
 
 class AnswersMixin:
@@ -88,26 +92,27 @@ class AnswersMixin:
 
     def latest_answered_sends(
         self, source: str, contact_ids: Sequence[str]
-    ) -> dict[tuple[str, str], int]:
-        """(contact id, survey type) → the send whose response was first answered last.
+    ) -> dict[tuple[str, str, str], tuple[datetime, int]]:
+        """(contact id, survey type, program) → (first answer time, send) answered last.
 
-        The write-back uses it so that a late click or comment on an older survey never
-        overwrites the answer to a newer one on the contact record.
+        The write-back folds these per property prefix, so that a late click or comment on
+        an older survey never overwrites the answer to a newer one on the contact record.
         """
-        best: dict[tuple[str, str], tuple[datetime, int]] = {}
+        best: dict[tuple[str, str, str], tuple[datetime, int]] = {}
         with reading(self.engine) as conn:
             for chunk in chunks(sorted(set(contact_ids))):
                 rows = conn.execute(
-                    select(SENDS.c.contact_id, SENDS.c.survey_type, SENDS.c.id,
-                           RESPONSES.c.answered_at)
+                    select(SENDS.c.contact_id, SENDS.c.survey_type, SENDS.c.program,
+                           SENDS.c.id, RESPONSES.c.answered_at)
                     .join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
                     .where(SENDS.c.source == source, SENDS.c.contact_id.in_(chunk))
                 )
-                for contact_id, survey_type, send_id, answered_at in rows:
-                    key, candidate = (contact_id, survey_type), (from_db(answered_at), send_id)
+                for contact_id, survey_type, program, send_id, answered_at in rows:
+                    key = (contact_id, survey_type, program)
+                    candidate = (from_db(answered_at), send_id)
                     if key not in best or candidate > best[key]:
                         best[key] = candidate
-        return {key: send_id for key, (_, send_id) in best.items()}
+        return best
 
     def get_response(self, send_id: int) -> ResponseRecord | None:
         with reading(self.engine) as conn:
@@ -172,14 +177,21 @@ class AnswersMixin:
                 )
 
     def answer_counts(self, conn: Connection) -> dict[str, int]:
-        """Response and write-back counts, for `Store.counts`."""
+        """Response, write-back and ticket-hook counts, for `Store.counts`.
+
+        Hooks are counted apart ("hooks.pending"): they wait HOOK_SETTLE on purpose, and
+        "writebacks.pending" should mean contact values not yet in the CRM.
+        """
         result = {"responses": conn.scalar(select(func.count()).select_from(RESPONSES)) or 0}
-        result.update({f"writebacks.{s}": 0 for s in ("pending", "done", "rejected")})
+        for group in ("writebacks", "hooks"):
+            result.update({f"{group}.{s}": 0 for s in ("pending", "done", "rejected")})
+        is_hook = WRITEBACKS.c.kind == "hook"
         by_status = conn.execute(
-            select(WRITEBACKS.c.status, func.count()).group_by(WRITEBACKS.c.status)
+            select(is_hook, WRITEBACKS.c.status, func.count()).group_by(is_hook,
+                                                                      WRITEBACKS.c.status)
         )
-        for status, count in by_status:
-            result[f"writebacks.{status}"] = count
+        for hook, status, count in by_status:
+            result[f"{'hooks' if hook else 'writebacks'}.{status}"] = count
         return result
 
 
@@ -193,7 +205,12 @@ def _send_or_raise(conn: Connection, send_id: int) -> RowMapping:
 def _enqueue_answer(
     conn: Connection, send: RowMapping, response: ResponseRecord, now: datetime
 ) -> None:
-    """Queue the whole current answer: the write-back job keeps only the latest per contact."""
+    """Queue the whole current answer: the write-back job keeps only the latest per contact.
+
+    A survey about a ticket also gets a 'hook' row (tags, note on that ticket). While the
+    hook row has not been tried yet, a later click or comment replaces its data and pushes
+    it back by HOOK_SETTLE instead of queueing a second one.
+    """
     data = {
         "survey_type": send["survey_type"],
         "program": send["program"],
@@ -210,3 +227,22 @@ def _enqueue_answer(
             kind="answer", data=data, created_at=now, status="pending", attempts=0,
         )
     )
+    if not send["ticket_id"]:
+        return
+    hook = {**data, "ticket_id": send["ticket_id"]}
+    hook.pop("sent_at")
+    settled = now + HOOK_SETTLE
+    replaced = conn.execute(
+        update(WRITEBACKS)
+        .where(WRITEBACKS.c.send_id == send["id"], WRITEBACKS.c.kind == "hook",
+               WRITEBACKS.c.status == "pending", WRITEBACKS.c.attempts == 0)
+        .values(data=hook, next_attempt_at=settled)
+    ).rowcount
+    if not replaced:
+        conn.execute(
+            WRITEBACKS.insert().values(
+                source=send["source"], contact_id=send["contact_id"], send_id=send["id"],
+                kind="hook", data=hook, created_at=now, status="pending", attempts=0,
+                next_attempt_at=settled,
+            )
+        )

@@ -57,13 +57,13 @@ def test_check_online_then_setup_then_check_again(tmp_path: Path,
 
     setup = runner.invoke(app, ["setup", "--config", config], env=ENV)
     assert setup.exit_code == 0, setup.output
-    assert "17 properties created, 0 already there" in setup.output
+    assert "19 properties created, 0 already there" in setup.output
     again = runner.invoke(app, ["setup", "--config", config], env=ENV)
-    assert "0 properties created, 17 already there" in again.output
+    assert "0 properties created, 19 already there" in again.output
 
     after = runner.invoke(app, ["check", "--online", "--config", config], env=ENV)
     assert after.exit_code == 0, after.output
-    assert "token OK, scopes OK, 17 mapped properties exist" in after.output
+    assert "token OK, scopes OK, 19 mapped properties exist" in after.output
 
 
 def test_check_online_reports_a_bad_token_and_missing_scopes(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_kill_9_at_random_moments(tmp_path: Path) -> None:
         setup = subprocess.run([sys.executable, "-m", "daemon", "setup", "--config", str(config)],
                                capture_output=True, text=True, env=ENV, check=False)
         assert setup.returncode == 0, setup.stderr
-        assert "17 properties created" in setup.stdout
+        assert "19 properties created" in setup.stdout
         for _ in range(8):
             daemon = start_daemon(config, log)
             deadline = time.monotonic() + rng.uniform(0.8, 3.0)

@@ -22,7 +22,7 @@ def test_ensure_properties_creates_then_is_idempotent(adapter: HubSpotAdapter,
                                                       sandbox: HubSpotSandbox,
                                                       state: HubSpotState,
         mapping: CrmMapping) -> None:
-    """First run creates the group and all 17 properties (enumerations with their options);
+    """First run creates the group and all 19 properties (enumerations with their options);
     the second creates nothing and costs exactly one GET."""
     created = adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
     assert mapping.property_names() == created
