@@ -130,6 +130,13 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
     )
 
 
+def load_mappings(config: Config) -> dict[str, CrmMapping]:
+    """Each source's mapping, expanded for the property prefixes of that source's programs."""
+    programs = config.program_list()
+    return {name: load_mapping(src.crm, src.mapping, [p for p in programs if p.source == name])
+            for name, src in config.sources.items()}
+
+
 def build_runtime(config: Config, secrets: Secrets,
                   clock: Callable[[], datetime] = utcnow) -> Runtime:
     """Wire a runtime; raises ConfigError for a bad mapping or state URL."""
@@ -141,7 +148,7 @@ def build_runtime(config: Config, secrets: Secrets,
         store=store,
         programs={p.name: p for p in config.program_list()},
         adapters={name: build_adapter(name, config, secrets) for name in config.sources},
-        mappings={name: load_mapping(src.crm, src.mapping) for name, src in config.sources.items()},
+        mappings=load_mappings(config),
         signer=TokenSigner(secrets.secret_key.get_secret_value(), config.daemon.link_max_age),
         mailer=SmtpSender(mail.host, mail.port, starttls=mail.security == "starttls",
                           ssl=mail.security == "ssl", username=mail.username, password=password),
