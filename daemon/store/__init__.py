@@ -13,6 +13,7 @@ from daemon.store.answers import AnswersMixin
 from daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
 from daemon.store.ledger import LedgerMixin
 from daemon.store.preferences import Preference, PreferencesMixin
+from daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
 from daemon.store.records import (
     NewSend,
     NoResponseYet,
@@ -25,6 +26,8 @@ from daemon.store.sends import INTERRUPTED, SendsMixin, normalize_email
 
 __all__ = [
     "INTERRUPTED",
+    "ExportRow",
+    "ForgetResult",
     "NewSend",
     "NoResponseYet",
     "Preference",
@@ -38,7 +41,7 @@ __all__ = [
 ]
 
 
-class Store(SendsMixin, AnswersMixin, PreferencesMixin, LedgerMixin):
+class Store(SendsMixin, AnswersMixin, PreferencesMixin, LedgerMixin, PrivacyMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:

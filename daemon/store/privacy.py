@@ -1,0 +1,177 @@
+"""A person's data on request: forget them (right to erasure), export every response.
+
+Forgetting keeps the outbox rows, scrubbed of personal data, instead of deleting them: the
+idempotency key is what stops a re-read ticket (or the same NPS cycle) from surveying the
+person again, and an unsent row cancelled in place ("forgotten") can never be sent. The
+suppression list is kept too: an address that said "never again" must stay unmailable, and
+that one row is the least data that honours the objection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, Table, and_, delete, exists, select, update
+
+from daemon.store.answers import RESPONSES
+from daemon.store.records import from_db, from_db_opt, to_db
+from daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
+from daemon.store.tables import Base
+
+log = structlog.get_logger(__name__)
+
+LEDGER: Table = Base.metadata.tables["ledger"]
+MEMBERS: Table = Base.metadata.tables["members"]
+FORGOTTEN = "forgotten"  # skip reason of a send cancelled by `forget`
+UNSENT = ("pending", "claimed", "held")
+# Columns that say who the person is or what they wrote about; ids and segments stay.
+_PERSONAL = {"email": None, "email_norm": None, "first_name": None, "subject": None,
+             "language": None, "timezone": None}
+EXPORT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    """What `forget` did; `contacts` are the (source, contact id) records queued for blanking."""
+
+    responses: int = 0
+    sends_scrubbed: int = 0
+    sends_cancelled: int = 0
+    ledger_rows: int = 0
+    member_rows: int = 0
+    contacts: tuple[tuple[str, str], ...] = ()
+    suppressed: bool = False  # the address stays on the suppression list
+
+    @property
+    def found(self) -> bool:
+        return bool(self.sends_scrubbed or self.ledger_rows or self.member_rows)
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One response with what it was about; no e-mail address, no name."""
+
+    response_id: int
+    program: str
+    survey_type: str
+    score: int
+    category: str
+    comment: str | None
+    answered_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    closed_at: datetime | None
+    source: str
+    contact_id: str
+    ticket_id: str | None
+    owner_id: str | None
+    team_id: str | None
+    organization_id: str | None
+    pipeline: str | None
+    language: str | None
+
+
+class PrivacyMixin:
+    """`forget` and `export_responses` of `Store`."""
+
+    engine: Engine
+
+    def forget(self, email: str, now: datetime) -> ForgetResult:
+        """Erase a person by address, in one transaction; see the module doc for what stays.
+
+        Deletes their responses, the write-back rows that carried them, their ledger and
+        NPS member rows; scrubs their sends (unsent ones become skipped "forgotten"); and
+        queues one 'forget' write-back per CRM record they were, which blanks every mapped
+        property there through the normal retrying write-back job.
+        """
+        address = normalize_email(email)
+        when = to_db(now)
+        with self.engine.begin() as conn:
+            sends = conn.execute(
+                select(SENDS.c.id, SENDS.c.source, SENDS.c.contact_id, SENDS.c.status)
+                .where(SENDS.c.email_norm == address)
+            ).all()
+            members = conn.execute(
+                select(MEMBERS.c.source, MEMBERS.c.contact_id)
+                .where(MEMBERS.c.email_norm == address)
+            ).all()
+            contacts = sorted({(r.source, r.contact_id) for r in sends}
+                              | {(r.source, r.contact_id) for r in members})
+            ids = [r.id for r in sends]
+            unsent = [r.id for r in sends if r.status in UNSENT]
+            responses = 0
+            for part in chunks(ids):
+                responses += conn.execute(
+                    delete(RESPONSES).where(RESPONSES.c.send_id.in_(part))).rowcount
+                conn.execute(delete(WRITEBACKS).where(WRITEBACKS.c.send_id.in_(part)))
+                conn.execute(update(SENDS).where(SENDS.c.id.in_(part)).values(_PERSONAL))
+            for part in chunks(unsent):
+                conn.execute(update(SENDS).where(SENDS.c.id.in_(part)).values(
+                    status="skipped", skip_reason=FORGOTTEN, claimed_until=None))
+            for source, contact_id in contacts:  # preference rows carry no send id
+                conn.execute(delete(WRITEBACKS).where(and_(
+                    WRITEBACKS.c.source == source, WRITEBACKS.c.contact_id == contact_id)))
+            if contacts:
+                conn.execute(WRITEBACKS.insert(), [
+                    {"source": source, "contact_id": contact_id, "send_id": None,
+                     "kind": "forget", "data": {}, "created_at": when, "status": "pending",
+                     "attempts": 0} for source, contact_id in contacts])
+            ledger = conn.execute(delete(LEDGER).where(LEDGER.c.email_norm == address)).rowcount
+            member_rows = conn.execute(
+                delete(MEMBERS).where(MEMBERS.c.email_norm == address)).rowcount
+            suppressed = bool(conn.scalar(select(exists().where(SUPPRESSIONS.c.email == address))))
+        result = ForgetResult(responses=responses, sends_scrubbed=len(ids),
+                              sends_cancelled=len(unsent), ledger_rows=ledger,
+                              member_rows=member_rows, contacts=tuple(contacts),
+                              suppressed=suppressed)
+        log.info("store.forgotten", responses=responses, sends=len(ids), cancelled=len(unsent),
+                 contacts=len(contacts))
+        return result
+
+    def export_responses(self, since: datetime | None = None) -> Iterator[ExportRow]:
+        """Every response (changed at or after `since`), oldest change first, streamed.
+
+        Read in pages of EXPORT_BATCH by (updated_at, id) keyset, each page its own short
+        read, so neither the process nor the database holds a long transaction for a big
+        export. `since` compares with `updated_at`: a comment added later is in the export.
+        """
+        after: tuple[datetime, int] | None = None
+        while True:
+            query = (select(RESPONSES.c.id, RESPONSES.c.score, RESPONSES.c.category,
+                            RESPONSES.c.comment, RESPONSES.c.answered_at,
+                            RESPONSES.c.updated_at, SENDS)
+                     .join(SENDS, SENDS.c.id == RESPONSES.c.send_id)
+                     .order_by(RESPONSES.c.updated_at, RESPONSES.c.id)
+                     .limit(EXPORT_BATCH))
+            if since is not None:
+                query = query.where(RESPONSES.c.updated_at >= to_db(since))
+            if after is not None:
+                query = query.where(
+                    (RESPONSES.c.updated_at > after[0])
+                    | and_(RESPONSES.c.updated_at == after[0], RESPONSES.c.id > after[1]))
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                yield _export_row(row._mapping)
+            if len(rows) < EXPORT_BATCH:
+                return
+            after = (rows[-1].updated_at, rows[-1][0])
+
+
+def _export_row(row: Any) -> ExportRow:
+    return ExportRow(
+        response_id=row[RESPONSES.c.id], program=row[SENDS.c.program],
+        survey_type=row[SENDS.c.survey_type], score=row[RESPONSES.c.score],
+        category=row[RESPONSES.c.category], comment=row[RESPONSES.c.comment],
+        answered_at=from_db(row[RESPONSES.c.answered_at]),
+        updated_at=from_db(row[RESPONSES.c.updated_at]),
+        sent_at=from_db_opt(row[SENDS.c.sent_at]), closed_at=from_db_opt(row[SENDS.c.closed_at]),
+        source=row[SENDS.c.source], contact_id=row[SENDS.c.contact_id],
+        ticket_id=row[SENDS.c.ticket_id], owner_id=row[SENDS.c.owner_id],
+        team_id=row[SENDS.c.team_id], organization_id=row[SENDS.c.organization_id],
+        pipeline=row[SENDS.c.pipeline], language=row[SENDS.c.language],
+    )
