@@ -4,25 +4,59 @@ Every score is a plain link (`{public_url}/r/{token}/{score}`), because a mail c
 script and many strip forms; the landing page turns the click into a POST, so a link scanner
 that fetches every URL records nothing. The HTML is a table layout with inline styles only
 (Outlook's Word engine, Gmail and Apple Mail all render it) and needs no images.
+
+A reminder is the same mail with its own subject and an opening line, and links that carry
+the original survey's token, so an answer to either lands on the one survey. A program's own
+wording (`program.texts`, see daemon.texts) replaces the catalog's per language. What depends
+only on the program and the language is built once per process (see `_catalog`): dispatch
+composes thousands of these.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
-from daemon.i18n import Translator, jinja_environment, translator, wording
+from jinja2 import Environment
+
+from daemon.delivery.message_ids import make_message_id
+from daemon.i18n import N_, SOURCE_LANGUAGE, Translator, Wording, jinja_environment, translator
+from daemon.i18n import wording as catalog_wording
+from daemon.store import SendRecord
 from daemon.surveys import Program, SurveyType
-from daemon.web.links import score_url
+from daemon.texts import program_text
+from daemon.web.links import score_url, unsubscribe_url
 from daemon.web.tokens import TokenSigner
 
 _TEMPLATES = "daemon.delivery"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+REMINDER_SUBJECT = N_("A reminder from %(company)s")
+REMINDER_INTRO = N_("We would still love to hear from you.")
+
+
+class _CachedHeaderRegistry(HeaderRegistry):
+    """The stdlib registry builds a new class with type() for every header it parses (about
+    30 µs each, a fifth of composing a mail); the class depends only on the name, so keep it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+POLICY = SMTP.clone(header_factory=_CachedHeaderRegistry())
 
 
 @dataclass(frozen=True)
@@ -59,16 +93,23 @@ def score_links(
     program: Program, token: str, public_url: str, tr: Translator, *, low: str, high: str
 ) -> list[ScoreLink]:
     """The links for every point of the program's scale, lowest first."""
+    labels = score_labels(program, tr, low=low, high=high)
+    return [ScoreLink(score, score_url(public_url, token, score), label)
+            for score, label in zip(program.scale.points, labels, strict=True)]
+
+
+def score_labels(program: Program, tr: Translator, *, low: str, high: str) -> tuple[str, ...]:
+    """What a screen reader says for each button: "0 out of 10, Not at all likely", "1 out…"."""
     points = program.scale.points
-    links = []
+    labels = []
     for score in points:
         label = tr.gettext("%(score)s out of %(high)s", score=score, high=points[-1])
         if score == points[0]:
             label = f"{label}, {low}"
         elif score == points[-1]:
             label = f"{label}, {high}"
-        links.append(ScoreLink(score, score_url(public_url, token, score), label))
-    return links
+        labels.append(label)
+    return tuple(labels)
 
 
 def subject(program: Program, first_name: str | None, tr: Translator) -> str:
@@ -86,6 +127,61 @@ def subject(program: Program, first_name: str | None, tr: Translator) -> str:
     return tr.gettext("How did %(company)s do?", company=program.company)
 
 
+@dataclass(frozen=True)
+class _Catalog:
+    """What one program says in one language, whoever the mail is for."""
+
+    program: Program
+    tr: Translator
+    wording: Wording
+    labels: tuple[str, ...]  # the screen-reader label of each score button, lowest first
+    env: Environment
+
+
+_CATALOGS: dict[tuple[str, str], _Catalog] = {}
+
+
+def _catalog(program: Program, language: str) -> _Catalog:
+    """Built once per (program, negotiated language). Keyed by name and checked by identity,
+    since a Program (it holds a dict) cannot be hashed; a reloaded config simply rebuilds."""
+    key = (program.name, language)
+    found = _CATALOGS.get(key)
+    if found is not None and found.program is program:
+        return found
+    tr = translator(language)
+    words = catalog_wording(program.type, program.company, program.follow_up, tr)
+    labels = score_labels(program, tr, low=words.low_label, high=words.high_label)
+    built = _Catalog(program, tr, words, labels, jinja_environment(_TEMPLATES, tr.language))
+    _CATALOGS[key] = built
+    return built
+
+
+def compose_mail(
+    row: SendRecord,
+    program: Program,
+    *,
+    public_url: str,
+    signer: TokenSigner,
+    sender: Sender,
+    fallback_language: str = SOURCE_LANGUAGE,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """The mail for one outbox row: a survey, or (kind "reminder") a reminder of its survey.
+
+    Every link, the unsubscribe one included, carries the survey's token (`row.survey_id`);
+    the Message-ID names the row itself, so a bounce is traced to the mail that bounced.
+    """
+    if row.email is None:
+        raise ValueError("a send without an address cannot be composed")
+    return compose_survey(
+        program=program, send_id=row.survey_id, to=row.email, first_name=row.first_name,
+        language=row.language, public_url=public_url, signer=signer, sender=sender,
+        unsubscribe_url=unsubscribe_url(public_url, signer, row.survey_id), now=now,
+        reminder=row.kind == "reminder", message_send_id=row.id,
+        fallback_language=fallback_language,
+    )
+
+
 def compose_survey(
     *,
     program: Program,
@@ -98,34 +194,59 @@ def compose_survey(
     sender: Sender,
     unsubscribe_url: str | None = None,
     now: datetime | None = None,
+    reminder: bool = False,
+    message_send_id: int | None = None,
+    fallback_language: str = SOURCE_LANGUAGE,
 ) -> EmailMessage:
-    """The complete message for one send, in the contact's language (English when unknown)."""
-    tr = translator(language)
+    """The complete message for one send, in the contact's language (else `fallback_language`).
+
+    `send_id` is the survey the links answer; `message_send_id` (default `send_id`) is the
+    outbox row the Message-ID names, a reminder's own id.
+    """
+    catalog = _catalog(program, translator(language, fallback_language).language)
+    tr = catalog.tr
+    lang = tr.language
     name = _one_line(first_name)
-    words = wording(program.type, program.company, program.follow_up, tr)
-    links = score_links(
-        program, signer.make(send_id), public_url, tr, low=words.low_label, high=words.high_label
-    )
+    values = {"company": program.company, "first_name": name or ""}
+    words = catalog.wording
+    question = program_text(program, "question", lang, words.question, **values)
+    if question != words.question:
+        words = replace(words, question=question)
+    token = signer.make(send_id)
+    links = [ScoreLink(score, score_url(public_url, token, score), label)
+             for score, label in zip(program.scale.points, catalog.labels, strict=True)]
+    if reminder:
+        title = program_text(program, "reminder_subject", lang,
+                             tr.gettext(REMINDER_SUBJECT, company=program.company), **values)
+        intro: str | None = program_text(program, "reminder_intro", lang,
+                                         tr.gettext(REMINDER_INTRO), **values)
+    else:
+        title = program_text(program, "subject", lang, subject(program, name, tr), **values)
+        intro = program_text(program, "intro", lang, "", **values) or None
     context = {
         "program": program,
         "company": program.company,
         "first_name": name,
+        "intro": intro,
         "wording": words,
         "links": links,
         "nps": program.type == SurveyType.NPS,
         "unsubscribe_url": unsubscribe_url,
-        "lang": tr.language,
+        "lang": lang,
     }
-    env = jinja_environment(_TEMPLATES, tr.language)
+    env = catalog.env
 
-    msg = EmailMessage(policy=SMTP)
-    msg["Subject"] = subject(program, name, tr)
+    msg = EmailMessage(policy=POLICY)
+    # Only control characters go: a no-break space before "?" is French typography.
+    msg["Subject"] = _CONTROL.sub(" ", title).strip()
     msg["From"] = Address(display_name=_one_line(sender.name) or "", addr_spec=sender.address)
     msg["To"] = to
     if sender.reply_to:
         msg["Reply-To"] = sender.reply_to
     msg["Date"] = format_datetime(now or datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(domain=sender.domain)
+    msg["Message-ID"] = make_message_id(
+        send_id if message_send_id is None else message_send_id, sender.domain
+    )
     # Ask auto-responders (out-of-office, Exchange) not to answer a survey.
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
@@ -134,5 +255,5 @@ def compose_survey(
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(env.get_template("survey.txt").render(context))
     msg.add_alternative(env.get_template("survey.html").render(context), subtype="html")
-    msg["Content-Language"] = tr.language  # after set_content, which drops Content-* headers
+    msg["Content-Language"] = lang  # after set_content, which drops Content-* headers
     return msg

@@ -56,6 +56,10 @@ class _Handler:
     async def handle_DATA(
         self, server: Any, session: Any, envelope: Any
     ) -> str:
+        for rcpt in envelope.rcpt_tos:
+            reply = self._sink._data_refusals.get(rcpt.lower())
+            if reply is not None:
+                return reply
         raw: bytes = envelope.original_content or envelope.content
         message = message_from_bytes(raw, policy=default_policy)
         assert isinstance(message, EmailMessage)  # the default policy builds EmailMessage
@@ -143,6 +147,7 @@ class LocalMailSink:
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._refusals: dict[str, str] = {}
+        self._data_refusals: dict[str, str] = {}
         self._maildir = mailbox.Maildir(maildir, create=True) if maildir is not None else None
         if auth_required and (users is None or tls_context is None):
             # aiosmtpd refuses (warns) to require AUTH in clear text, and so do we.
@@ -188,9 +193,14 @@ class LocalMailSink:
     ) -> None:
         self.stop()
 
-    def refuse(self, address: str, reply: str = "550 5.1.1 Mailbox unavailable") -> None:
-        """Answer RCPT TO for `address` with `reply` (a 4xx or 5xx line), to test bounces."""
-        self._refusals[address.lower()] = reply
+    def refuse(self, address: str, reply: str = "550 5.1.1 Mailbox unavailable", *,
+               at: str = "rcpt") -> None:
+        """Answer RCPT TO (or, `at="data"`, the end of DATA) for `address` with `reply`
+        (a 4xx or 5xx line), to test bounces: some relays only refuse after the message."""
+        if at not in ("rcpt", "data"):
+            raise ValueError('refuse at "rcpt" or "data"')
+        refusals = self._refusals if at == "rcpt" else self._data_refusals
+        refusals[address.lower()] = reply
 
     def _store(self, received: Received, raw: bytes) -> None:
         with self._lock:

@@ -8,6 +8,8 @@ The errors are arranged by what the caller does next:
 - `MailTemporaryError`: the relay surely did not take the mail (connection refused, a 4xx,
   a drop before DATA finished): send it again later.
 - `MailPermanentError`: a 5xx (recipient unknown, message refused): do not retry this mail.
+  It says at which step (`stage`) and with which enhanced status code ("5.1.1") the relay
+  refused, so `daemon.delivery.bounces` can tell a dead address from a refused message.
 - `MailAuthError` (a temporary error): our credentials or TLS set-up are wrong; nothing will
   go until the configuration is fixed, so pause dispatch and retry later.
 - `MailOutcomeUnknown` (a permanent error): the connection broke after the message was sent
@@ -17,6 +19,7 @@ The errors are arranged by what the caller does next:
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl as _ssl  # the `ssl` name is SmtpSender's implicit-TLS flag
 from collections.abc import Iterator
@@ -48,11 +51,20 @@ class MailAuthError(MailTemporaryError):
 
 
 class MailPermanentError(MailError):
-    """The relay refused the message for good (5xx); do not retry it."""
+    """The relay refused the message for good (5xx); do not retry it.
 
-    def __init__(self, message: str, code: int) -> None:
+    `stage` is the SMTP step that was refused: "mail" (our sender), "rcpt" (the recipient),
+    "data" (the message) or "local" (refused before talking to the relay). `enhanced` is the
+    RFC 3463 status code from the reply ("5.1.1"), or None. The reply text itself is kept out
+    of the message: relays quote the recipient's address in it, and this text gets logged.
+    """
+
+    def __init__(self, message: str, code: int, *, stage: str = "local",
+                 enhanced: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.stage = stage
+        self.enhanced = enhanced
 
 
 class MailOutcomeUnknown(MailPermanentError):
@@ -62,14 +74,27 @@ class MailOutcomeUnknown(MailPermanentError):
         super().__init__(message, 0)
 
 
-def _by_code(code: int, what: str) -> MailError:
+_ENHANCED = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def _enhanced(reply: bytes | str) -> str | None:
+    """The RFC 3463 status code that starts an SMTP reply text, e.g. "5.1.1"."""
+    raw = reply.encode("ascii", "replace") if isinstance(reply, str) else reply
+    match = _ENHANCED.match(raw)
+    return match.group(1).decode() if match else None
+
+
+def _by_code(code: int, what: str, stage: str, reply: bytes | str = b"") -> MailError:
+    enhanced = _enhanced(reply)
+    text = f"{what}: {code}" + (f" {enhanced}" if enhanced else "")
     if 400 <= code < 500:
-        return MailTemporaryError(f"{what}: {code}")
-    return MailPermanentError(f"{what}: {code}", code)
+        return MailTemporaryError(text)
+    return MailPermanentError(text, code, stage=stage, enhanced=enhanced)
 
 
-def _envelope(msg: EmailMessage) -> tuple[str, list[str]]:
-    sender = getaddresses(msg.get_all("Sender", []) or msg.get_all("From", []))
+def _envelope(msg: EmailMessage, envelope_from: str | None) -> tuple[str, list[str]]:
+    sender = ([("", envelope_from)] if envelope_from else
+              getaddresses(msg.get_all("Sender", []) or msg.get_all("From", [])))
     recipients = getaddresses(
         [*msg.get_all("To", []), *msg.get_all("Cc", []), *msg.get_all("Bcc", [])]
     )
@@ -92,7 +117,7 @@ class SmtpSession:
 
     def send(self, msg: EmailMessage) -> None:
         """Send one message; raises one of the Mail* errors above and nothing else."""
-        mail_from, rcpts = _envelope(msg)
+        mail_from, rcpts = _envelope(msg, self._sender.envelope_from)
         if self._sent_on_conn >= self._sender.max_per_connection:
             self.close()
         reused = self._conn is not None
@@ -118,36 +143,37 @@ class SmtpSession:
         log.debug("mail.sent", message_id=msg.get("Message-ID"))
 
     def _envelope_phase(self, conn: smtplib.SMTP, mail_from: str, rcpts: list[str]) -> None:
-        code, _ = conn.mail(mail_from)
+        code, reply = conn.mail(mail_from)
         if code != 250:
             self._reset(conn)
-            raise _by_code(code, "sender refused")
-        refused: list[int] = []
+            raise _by_code(code, "sender refused", "mail", reply)
+        refused: list[tuple[int, bytes]] = []
         for rcpt in rcpts:
-            code, _ = conn.rcpt(rcpt)
+            code, reply = conn.rcpt(rcpt)
             if code not in (250, 251):
-                refused.append(code)
+                refused.append((code, reply))
         if len(refused) == len(rcpts):
             self._reset(conn)
             # one 4xx among the refusals means a later try may reach that recipient
-            temporary = [c for c in refused if 400 <= c < 500]
-            raise _by_code(temporary[0] if temporary else refused[0], "recipient refused")
+            temporary = [r for r in refused if 400 <= r[0] < 500]
+            code, reply = temporary[0] if temporary else refused[0]
+            raise _by_code(code, "recipient refused", "rcpt", reply)
         if refused:
             log.warning("mail.recipients_partly_refused", refused=len(refused), total=len(rcpts))
 
     def _data_phase(self, conn: smtplib.SMTP, msg: EmailMessage) -> None:
         try:
             # smtplib only dot-stuffs correctly at CRLF line ends: serialize with CRLF.
-            code, _ = conn.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+            code, reply = conn.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
         except smtplib.SMTPDataError as exc:
             self._reset(conn)
-            raise _by_code(exc.smtp_code, "message refused") from exc
+            raise _by_code(exc.smtp_code, "message refused", "data", exc.smtp_error) from exc
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self.close()
             raise MailOutcomeUnknown(f"connection broke during DATA: {type(exc).__name__}") from exc
         if code != 250:
             self._reset(conn)
-            raise _by_code(code, "message refused")
+            raise _by_code(code, "message refused", "data", reply)
 
     def _reset(self, conn: smtplib.SMTP) -> None:
         """RSET after a refusal so the next message on this connection starts clean."""
@@ -190,7 +216,10 @@ class SmtpSender:
         ssl_context: _ssl.SSLContext | None = None,
         max_per_connection: int = 100,
         local_hostname: str | None = None,
+        envelope_from: str | None = None,
     ) -> None:
+        """`envelope_from` is the SMTP MAIL FROM (the Return-Path, where bounces go); unset,
+        the message's Sender or From address is used."""
         if starttls and ssl:
             raise ValueError("choose STARTTLS (port 587) or implicit TLS (port 465), not both")
         if (username is None) != (password is None):
@@ -205,6 +234,7 @@ class SmtpSender:
         self._password = password
         self._ssl_context = ssl_context
         self._local_hostname = local_hostname
+        self.envelope_from = envelope_from
 
     def send(self, msg: EmailMessage) -> None:
         """Send one message on its own connection (use `session()` for a batch)."""
