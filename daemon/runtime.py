@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from daemon.config import Config, Secrets
-from daemon.delivery.compose import Sender, compose_survey
+from daemon.delivery.bounces import BounceResult, process_bounces
+from daemon.delivery.compose import Sender, compose_mail
 from daemon.delivery.smtp import SmtpSender
 from daemon.jobs.dispatch import DispatchResult, dispatch_due
 from daemon.jobs.poll import PollResult, poll_source
@@ -25,7 +26,6 @@ from daemon.logging import get_logger
 from daemon.store import SendRecord, Store
 from daemon.surveys import Program
 from daemon.web.app import create_app
-from daemon.web.links import unsubscribe_url
 from daemon.web.tokens import TokenSigner
 from integration.base import CRMAdapter
 from integration.errors import AuthError, ClosedLoopError
@@ -55,14 +55,19 @@ class Runtime:
     failing: set[tuple[str, str]] = field(default_factory=set)  # (source, job) last failed
 
     def compose(self, row: SendRecord, program: Program) -> EmailMessage:
-        if row.email is None:
-            raise ValueError("a send without an address cannot be composed")
-        base = self.config.daemon.public_url
-        return compose_survey(
-            program=program, send_id=row.id, to=row.email, first_name=row.first_name,
-            language=row.language, public_url=base, signer=self.signer, sender=self.sender,
-            unsubscribe_url=unsubscribe_url(base, self.signer, row.id),
+        """A survey or reminder mail for one outbox row (ValueError when it has no address)."""
+        return compose_mail(
+            row, program, public_url=self.config.daemon.public_url, signer=self.signer,
+            sender=self.sender, fallback_language=self.config.rules.fallback_language,
+            now=self.clock(),
         )
+
+    def process_bounces(self) -> BounceResult | None:
+        """Read the bounce Maildir (mail.bounce_maildir), if one is configured."""
+        maildir = self.config.mail.bounce_maildir
+        if maildir is None:
+            return None
+        return process_bounces(self.store, maildir, self.clock())
 
     def poll(self) -> dict[str, PollResult]:
         programs = list(self.programs.values())
@@ -151,7 +156,8 @@ def build_runtime(config: Config, secrets: Secrets,
         mappings=load_mappings(config),
         signer=TokenSigner(secrets.secret_key.get_secret_value(), config.daemon.link_max_age),
         mailer=SmtpSender(mail.host, mail.port, starttls=mail.security == "starttls",
-                          ssl=mail.security == "ssl", username=mail.username, password=password),
+                          ssl=mail.security == "ssl", username=mail.username, password=password,
+                          envelope_from=mail.bounce_address or mail.from_address),
         sender=Sender(address=mail.from_address, name=mail.from_name, reply_to=mail.reply_to),
         clock=clock,
     )
