@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from daemon.store.answers import AnswersMixin
 from daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
 from daemon.store.ledger import LedgerMixin
+from daemon.store.members import MemberRecord, MembersMixin, SeenMember
 from daemon.store.preferences import Preference, PreferencesMixin
 from daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
 from daemon.store.records import (
@@ -28,10 +29,12 @@ __all__ = [
     "INTERRUPTED",
     "ExportRow",
     "ForgetResult",
+    "MemberRecord",
     "NewSend",
     "NoResponseYet",
     "Preference",
     "ResponseRecord",
+    "SeenMember",
     "SendRecord",
     "Store",
     "UnknownSend",
@@ -41,7 +44,8 @@ __all__ = [
 ]
 
 
-class Store(SendsMixin, AnswersMixin, PreferencesMixin, LedgerMixin, PrivacyMixin):
+class Store(SendsMixin, AnswersMixin, PreferencesMixin, MembersMixin, LedgerMixin,
+            PrivacyMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
