@@ -34,10 +34,12 @@ def populate(state: ZendeskState, *, tickets: int, users: int | None, seed: int,
              now: datetime | None) -> None:
     rng = random.Random(seed)  # noqa: S311 - reproducible fake data, not secrets
     now_ = utc(now) if now is not None else clock()
+    founded = now_ - 900 * DAY
     for spec in data.USER_FIELDS:
-        state.create_user_field(spec)
-    orgs = [state.create_organization(name, tags) for name, tags in data.ORGANIZATIONS]
-    groups = [state.create_group(name) for name in data.GROUPS]
+        state.create_user_field(spec, at=founded)
+    orgs = [state.create_organization(name, tags, created_at=founded)
+            for name, tags in data.ORGANIZATIONS]
+    groups = [state.create_group(name, created_at=founded) for name in data.GROUPS]
     agents = [state.create_user(email, name, role="agent", created_at=now_ - 800 * DAY)
               for name, email in data.AGENTS]
     people = _end_users(state, rng, users if users is not None else max(10, tickets * 3 // 4),
@@ -67,7 +69,8 @@ def _end_users(state: ZendeskState, rng: random.Random, count: int, orgs: list[s
                                 created_at=now_ - rng.randrange(30, 700) * DAY)
         if rng.random() < 0.6:
             state.update_user(int(uid), {"user_fields": {
-                "plan": rng.choice(("basic", "pro", "enterprise"))}})
+                "plan": rng.choice(("basic", "pro", "enterprise"))}},
+                at=now_ - rng.randrange(1, 30) * DAY)
         out.append(uid)
     return out
 

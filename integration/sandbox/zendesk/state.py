@@ -72,16 +72,17 @@ class ZendeskState:
             return value
 
     # ------------------------------------------------------------ creation
-    def create_organization(self, name: str, tags: Sequence[str] = ()) -> str:
+    def create_organization(self, name: str, tags: Sequence[str] = (), *,
+                            created_at: datetime | None = None) -> str:
         with self.lock:
             oid = self.next_id("org")
-            self.organizations[oid] = Org(oid, name, normalize_tags(tags), now())
+            self.organizations[oid] = Org(oid, name, normalize_tags(tags), _at(created_at))
             return str(oid)
 
-    def create_group(self, name: str) -> str:
+    def create_group(self, name: str, *, created_at: datetime | None = None) -> str:
         with self.lock:
             gid = self.next_id("group")
-            self.groups[gid] = Group(gid, name, now())
+            self.groups[gid] = Group(gid, name, _at(created_at))
             return str(gid)
 
     def create_user(self, email: str | None, name: str = "Ada Doe", locale: str = "en-US",
@@ -228,7 +229,7 @@ class ZendeskState:
                     "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
                     "events": events}
 
-    def update_user(self, uid: int, change: dict[str, Any]) -> None:
+    def update_user(self, uid: int, change: dict[str, Any], at: datetime | None = None) -> None:
         """Apply a PUT /users body (user_fields, tags, name, locale). KeyError when the user
         is unknown; FieldValueError (a custom field) or InvalidChange (anything else) when a
         value does not fit, and nothing is changed then."""
@@ -245,15 +246,15 @@ class ZendeskState:
             user.tags = tags
             user.name = change.get("name", user.name)
             user.locale = change.get("locale", user.locale)
-            user.updated = max(now(), user.created)
+            user.updated = max(_at(at), user.created)
 
-    def create_user_field(self, body: Any) -> dict[str, Any]:
+    def create_user_field(self, body: Any, at: datetime | None = None) -> dict[str, Any]:
         """Add a user-field definition; InvalidChange details come from Zendesk's rules."""
         with self.lock:
             problems = definition_problems(body, set(self.fields))
             if problems:
                 raise InvalidChange(next(iter(problems)), "Record validation errors", problems)
-            fid, stamp = self.next_id("field"), iso(now())
+            fid, stamp = self.next_id("field"), iso(_at(at))
             options = [{"id": self.next_id("option"), "name": o["name"], "raw_name": o["name"],
                         "value": o["value"], "default": False, "position": i}
                        for i, o in enumerate(body.get("custom_field_options") or [])]
