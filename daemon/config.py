@@ -160,6 +160,10 @@ class SourceSettings(_Model):
     # job leaves the rows for its next run (nothing is lost, the scheduler thread is not held).
     retry_attempts: int = Field(default=5, ge=1, le=20)
     retry_budget: Duration = timedelta(seconds=60)
+    # Zendesk only: how often an update_many job's status is read, and how long it may run
+    # before the rows are handed back for a later retry.
+    job_poll_interval: Duration = timedelta(seconds=1)
+    job_timeout: Duration = timedelta(seconds=120)
 
     @model_validator(mode="before")
     @classmethod
@@ -170,7 +174,7 @@ class SourceSettings(_Model):
         data = dict(data)
         crm = data["crm"]
         if crm == "hubspot":
-            for key in ("subdomain", "email"):
+            for key in ("subdomain", "email", "job_poll_interval", "job_timeout"):
                 if key in data:
                     raise ValueError(f"{key} is a Zendesk setting; a HubSpot source has none")
             data.setdefault("base_url", "https://api.hubapi.com")

@@ -23,6 +23,7 @@ from daemon.jobs.dispatch import DispatchResult, dispatch_due
 from daemon.jobs.poll import PollResult, poll_source
 from daemon.jobs.writeback import WriteBackResult, write_back
 from daemon.logging import get_logger
+from daemon.plan import Plan, cadence_planner, make_plan
 from daemon.store import SendRecord, Store
 from daemon.surveys import Program
 from daemon.web.app import create_app
@@ -82,6 +83,11 @@ class Runtime:
         return dispatch_due(self.store, self.programs, self.mailer, self.compose, self.clock(),
                             policy=self.config.policy(), adapters=self.adapters)
 
+    def plan(self, days: int = 7) -> Plan:
+        """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
+        return make_plan(self.store, self.programs, self.config.policy(), self.adapters,
+                         self.clock(), days, cadence=cadence_planner())
+
     def write_back(self) -> dict[str, WriteBackResult]:
         results: dict[str, WriteBackResult] = {}
         for name, adapter in self.adapters.items():
@@ -89,6 +95,14 @@ class Runtime:
             if (result := self._guarded(name, "writeback", run)) is not None:
                 results[name] = result
         return results
+
+    def close(self) -> None:
+        """Release what the runtime holds: adapters' sessions (and zenpy's override), the pool."""
+        for adapter in self.adapters.values():
+            close = getattr(adapter, "close", None)
+            if callable(close):
+                close()
+        self.store.dispose()
 
     def web_app(self) -> FastAPI:
         return create_app(store=self.store, signer=self.signer, programs=self.programs,
@@ -128,6 +142,8 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
             base_url=None if source.base_url == f"https://{source.subdomain}.zendesk.com"
             else source.base_url,
             start_at=source.start_at, retry=retry,
+            job_poll_interval=source.job_poll_interval.total_seconds(),
+            job_timeout=source.job_timeout.total_seconds(),
         )
     return HubSpotAdapter(
         name, token, source.base_url, start_at=source.start_at, pipelines=source.pipelines,

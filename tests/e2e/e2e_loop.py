@@ -21,10 +21,11 @@ from daemon.delivery.sink import LocalMailSink
 from daemon.runtime import Runtime, build_runtime
 from daemon.service import BackgroundService
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 TOKEN = "e2e-token"
 SECRET = "e2e-secret-key-that-is-long-enough-0123456789"
-CRMS = ["hubspot"]
+CRMS = ["hubspot", "zendesk"]
 
 
 class Clock:
@@ -48,6 +49,8 @@ class CrmDriver(Protocol):
     billing: str  # the one of the CES program
     contact_write: str  # path prefix of the contact write call, for fail_next
     contact_write_key: str  # its key in the sandbox's call counter
+    owner: str | None  # what a closed ticket's owner and team are read as
+    team: str | None
 
     def source(self, start_at: datetime) -> dict[str, Any]: ...
     def secrets(self) -> str: ...
@@ -68,6 +71,7 @@ class HubSpotDriver:
     support, billing = "0", "5"
     contact_write = "/crm/v3/objects/contacts/batch/update"
     contact_write_key = "POST /crm/v3/objects/contacts/batch/update"
+    owner, team = "77", "9"
 
     def __init__(self, start: datetime) -> None:
         self.state = HubSpotState.seeded(tickets=30, contacts=20, seed=3,
@@ -119,6 +123,74 @@ class HubSpotDriver:
         self.sandbox.fail_next(n, status, path_prefix=path_prefix, retry_after=retry_after)
 
 
+# The contact's language as each CRM spells it.
+ZENDESK_LOCALES = {"en": "en-US", "fr": "fr", "nb": "nb", "de": "de", "es": "es"}
+
+
+class ZendeskDriver:
+    crm = "zendesk"
+    support, billing = "1", "2"  # brands
+    contact_write = "/api/v2/users/update_many"
+    contact_write_key = "PUT /api/v2/users/update_many.json"
+    owner = None  # the sandbox's tickets are not assigned
+
+    def __init__(self, start: datetime) -> None:
+        self.state = ZendeskState.seeded(tickets=30, users=20, seed=3,
+                                         now=start - timedelta(days=2))
+        self.team = self.state.create_group("Support")
+        self.sandbox = ZendeskSandbox(self.state, token=TOKEN, rate_limit_per_minute=0,
+                                      incremental_per_minute=0, search_export_per_minute=0)
+
+    def __enter__(self) -> ZendeskDriver:
+        self.sandbox.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sandbox.stop()
+
+    def source(self, start_at: datetime) -> dict[str, Any]:
+        return {"crm": "zendesk", "subdomain": self.sandbox.subdomain,
+                "email": self.sandbox.email, "base_url": self.sandbox.url,
+                "start_at": start_at.isoformat(), "retry_attempts": 2, "retry_budget": "2s",
+                "job_poll_interval": "20ms", "job_timeout": "5s"}
+
+    def secrets(self) -> str:
+        return TOKEN
+
+    def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
+                       timezone: str | None = None) -> str:
+        return self.state.create_user(email, f"{first} Doe",
+                                      locale=ZENDESK_LOCALES.get(language, language),
+                                      time_zone=timezone or "UTC")
+
+    def close_ticket(self, contact: str, pipeline: str, at: datetime) -> str:
+        ticket = self.state.create_ticket("Printer on fire", contact, brand_id=pipeline,
+                                          group_id=self.team, created_at=at - timedelta(hours=1))
+        self.state.solve_ticket(ticket, at=at)
+        return ticket
+
+    def reopen_ticket(self, ticket: str, at: datetime) -> None:
+        self.state.reopen_ticket(ticket, at=at)
+
+    def props(self, contact: str) -> dict[str, str]:
+        values = self.state.user(contact).get("user_fields") or {}
+        return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+    def total_calls(self) -> int:
+        return self.sandbox.total_calls()
+
+    def reset_calls(self) -> None:
+        self.sandbox.reset_calls()
+
+    def calls(self, key: str) -> int:
+        return self.sandbox.calls[key]
+
+    def fail_next(self, n: int, status: int, path_prefix: str,
+                  retry_after: float | None = None) -> None:
+        self.sandbox.fail_next(n, status, path_prefix=path_prefix,
+                               retry_after=None if retry_after is None else max(1, round(retry_after)))
+
+
 @dataclass
 class Loop:
     crm: CrmDriver
@@ -146,6 +218,13 @@ class Loop:
     def props(self, contact: str) -> dict[str, str]:
         """The contact's (HubSpot) or user's (Zendesk) non-empty property values, as text."""
         return self.crm.props(contact)
+
+    def prop(self, contact: str, stem: str) -> str:
+        """The one value whose name starts with `stem` ("cl_csat_last_sent" is
+        cl_csat_last_sent_at in HubSpot, cl_csat_last_sent_on in Zendesk); "" when unset."""
+        found = [v for k, v in self.props(contact).items() if k.startswith(stem)]
+        assert len(found) <= 1, f"several properties start with {stem}"
+        return found[0] if found else ""
 
 
 def free_port() -> int:
@@ -182,6 +261,8 @@ def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
 def make_driver(crm: str, start: datetime) -> Any:
     if crm == "hubspot":
         return HubSpotDriver(start)
+    if crm == "zendesk":
+        return ZendeskDriver(start)
     raise ValueError(f"no e2e driver for {crm!r}")
 
 
@@ -217,4 +298,4 @@ def loop(tmp_path: Path, crm_name: str, loop_options: dict[str, Any]) -> Iterato
             yield Loop(crm, sink, rt, clock, config)
         finally:
             web.stop()
-            rt.store.dispose()
+            rt.close()
