@@ -31,8 +31,8 @@ from daemon.web.tokens import TokenSigner
 from integration.base import CRMAdapter
 from integration.errors import AuthError, ClosedLoopError
 from integration.hubspot import HubSpotAdapter
-from integration.zendesk import ZendeskAdapter
 from integration.retry import RetryPolicy
+from integration.zendesk import ZendeskAdapter
 from mappings import CrmMapping, load_mapping
 
 
@@ -136,7 +136,8 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
                         max_delay=source.retry_budget.total_seconds())
     token = secrets.source_tokens[name].get_secret_value()
     if source.crm == "zendesk":
-        assert source.subdomain and source.email  # the config requires both for Zendesk
+        assert source.subdomain  # the config requires it for Zendesk
+        assert source.email
         return ZendeskAdapter(
             name, subdomain=source.subdomain, email=source.email, token=token,
             base_url=None if source.base_url == f"https://{source.subdomain}.zendesk.com"

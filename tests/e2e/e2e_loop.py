@@ -187,8 +187,8 @@ class ZendeskDriver:
 
     def fail_next(self, n: int, status: int, path_prefix: str,
                   retry_after: float | None = None) -> None:
-        self.sandbox.fail_next(n, status, path_prefix=path_prefix,
-                               retry_after=None if retry_after is None else max(1, round(retry_after)))
+        seconds = None if retry_after is None else max(1, round(retry_after))  # whole seconds
+        self.sandbox.fail_next(n, status, path_prefix=path_prefix, retry_after=seconds)
 
 
 @dataclass
