@@ -130,9 +130,11 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
     except ConfigError as exc:
         problems += exc.problems
     mappings = {}
+    programs = cfg.program_list()
     for name, source in cfg.sources.items():
         try:
-            mappings[name] = load_mapping(source.crm, source.mapping)
+            mappings[name] = load_mapping(source.crm, source.mapping,
+                                          [p for p in programs if p.source == name])
         except ConfigError as exc:
             problems += exc.problems
     try:
@@ -197,6 +199,82 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
     for key, value in sorted(counts.items()):
         table.add_row(key, str(value))
     out.print(table)
+
+
+@app.command()
+@friendly
+def forget(email: Annotated[str, typer.Argument(help="The person's e-mail address.")],
+           config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Erase a person: responses, queued surveys, personal data; blank their CRM properties.
+
+    Sent surveys keep their idempotency keys (scrubbed of personal data) so nobody is
+    surveyed twice for a ticket; the suppression list keeps an unsubscribed address.
+    """
+    from daemon.privacy import forget_person
+    from daemon.runtime import utcnow
+    from daemon.store import Store
+
+    cfg = _load(config)
+    store = Store(cfg.daemon.state_url)
+    store.migrate()
+    try:
+        result = forget_person(store, email, utcnow())
+    finally:
+        store.dispose()
+    if not result.found:
+        typer.echo("nothing stored for that address" + (
+            " (it stays on the suppression list, so it is never mailed)"
+            if result.suppressed else ""))
+        return
+    typer.echo(f"forgotten: {result.responses} response(s) deleted, {result.sends_scrubbed} "
+               f"survey(s) scrubbed ({result.sends_cancelled} not yet sent, now cancelled)")
+    by_source: dict[str, int] = {}
+    for source, _ in result.contacts:
+        by_source[source] = by_source.get(source, 0) + 1
+    for source, count in sorted(by_source.items()):
+        typer.echo(f"sources.{source}: {count} record(s) will have every ClosedLoop property "
+                   "blanked by the write-back job (closedloop run)")
+    if result.suppressed:
+        typer.echo("the address stays on the suppression list, so it is never mailed again")
+
+
+@app.command()
+@friendly
+def export(config: ConfigPath = DEFAULT_CONFIG,
+           fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+           output: Annotated[Path | None, typer.Option(
+               "--output", "-o", help="Write here instead of standard output.")] = None,
+           since: Annotated[str | None, typer.Option(
+               help="Only responses answered or changed on/after this date (YYYY-MM-DD) "
+                    "or time (ISO 8601, UTC unless it says).")] = None) -> None:
+    """Write every response (program, score, comment, dates, contact, ticket, segments)."""
+    from datetime import UTC, datetime
+
+    from daemon.privacy import FORMATS, write_export
+    from daemon.store import Store
+
+    if fmt not in FORMATS:
+        raise ConfigError([f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}"])
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            raise ConfigError([f"--since: expected a date such as 2026-11-01, got {since!r}"]
+                              ) from None
+        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start
+    cfg = _load(config)
+    store = Store(cfg.daemon.state_url)
+    store.migrate()
+    try:
+        if output is None:
+            write_export(store.export_responses(start), sys.stdout, fmt)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as fh:
+                count = write_export(store.export_responses(start), fh, fmt)
+            typer.echo(f"{count} response(s) written to {output}", err=True)
+    finally:
+        store.dispose()
 
 
 @config_app.command("show")
