@@ -14,7 +14,7 @@ BUNDLED = Path(__file__).resolve().parents[2] / "mappings" / "hubspot.toml"
 
 GOOD_PROPERTY = """
 [[property]]
-name = "cl_nps_last_rating"
+name = "{prefix}_last_rating"
 label = "Last NPS rating"
 type = "number"
 field_type = "number"
@@ -63,11 +63,12 @@ def test_bundled_file_equals_explicit_path() -> None:
 def test_unknown_value_names_the_property_and_the_choices(tmp_path: Path) -> None:
     """A typo in `value` gives one line with file, index, key and the allowed names."""
     path = _write(tmp_path, GOOD_PROPERTY.replace(
-        'name = "cl_nps_last_rating"', 'name = "a"') + GOOD_PROPERTY.replace(
+        'name = "{prefix}_last_rating"', 'name = "{prefix}_a"') + GOOD_PROPERTY.replace(
         '"score"', '"scroe"'))
     assert _problems(path) == [
         f"{path}: property[1].value: 'scroe' is not a known value; expected one of score, "
-        "comment, category, answered_at, answered_date, sent_at, updated_at, survey_type, program"]
+        "comment, category, answered_at, answered_date, sent_at, updated_at, survey_type, program, "
+        "unsubscribed, unsubscribed_at, snoozed_until"]
 
 
 def test_bundled_path_is_shown_as_mappings_slash_name(tmp_path: Path,
@@ -87,7 +88,7 @@ def test_bundled_path_is_shown_as_mappings_slash_name(tmp_path: Path,
      "property[0].field_type: 'textarea' does not go with type 'number'; expected one of number"),
     (('type = "number"', 'type = "integer"'),
      "property[0].type: 'integer' is not a hubspot property type; expected one of number, "
-     "string, date, datetime, enumeration"),
+     "string, date, datetime, enumeration, bool"),
     (('value = "score"', 'value = "comment"'),
      "property[0].value: 'comment' cannot be stored in a 'number' property"),
     (('survey = "nps"', 'survey = "nps"\ncolour = "red"'), "property[0].colour: unknown key"),
@@ -104,7 +105,7 @@ def test_enumeration_needs_options_covering_the_categories(tmp_path: Path) -> No
     """An enumeration without options, and one missing a category, are both reported."""
     body = """
 [[property]]
-name = "cl_a"
+name = "{prefix}_a"
 label = "A"
 type = "enumeration"
 field_type = "select"
@@ -112,7 +113,7 @@ survey = "nps"
 value = "category"
 
 [[property]]
-name = "cl_b"
+name = "{prefix}_b"
 label = "B"
 type = "enumeration"
 field_type = "select"
@@ -133,7 +134,7 @@ def test_duplicate_names_and_all_problems_at_once(tmp_path: Path) -> None:
     assert _problems(path) == [
         f"{path}: property[1].survey: 'xyz' is not a known survey; expected one of csat, "
         "ces, nps, any",
-        f"{path}: property[2].name: 'cl_nps_last_rating' is already used by property[0]"]
+        f"{path}: property[2].name: '{{prefix}}_last_rating' is already used by property[0]"]
 
 
 def test_file_level_problems(tmp_path: Path) -> None:
@@ -206,7 +207,7 @@ def test_render_date_property_is_midnight_utc_date(tmp_path: Path) -> None:
     """A `date` property gets YYYY-MM-DD of the UTC day (HubSpot wants midnight UTC)."""
     path = _write(tmp_path, """
 [[property]]
-name = "cl_nps_last_answered_on"
+name = "{prefix}_last_answered_on"
 label = "Last NPS answer date"
 type = "date"
 field_type = "date"
