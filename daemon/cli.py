@@ -277,6 +277,41 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
         store.dispose()
 
 
+@app.command()
+@friendly
+def plan(config: ConfigPath = DEFAULT_CONFIG,
+         days: Annotated[int, typer.Option(min=1, max=366, help="How many days ahead.")] = 7,
+         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Dry run: who would be surveyed in the next N days, when, and who skipped and why."""
+    from daemon.runtime import build_runtime
+
+    cfg = _load(config)
+    rt = build_runtime(cfg, read_secrets(cfg))
+    rt.store.migrate()
+    result = rt.plan(days)
+    rt.store.dispose()
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    table = Table(title=f"ClosedLoop plan, {result.start:%Y-%m-%d %H:%M} to "
+                        f"{result.end:%Y-%m-%d %H:%M} UTC (nothing is sent)")
+    for column in ("when (UTC)", "action", "reason", "program", "source", "kind", "contact",
+                   "ticket", "from"):
+        table.add_column(column)
+    for e in result.entries:
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.action, e.reason or "", e.program, e.source,
+                      e.kind, e.email or e.contact_id, e.ticket_id or "", e.origin)
+    out.print(table)
+    summary = Table(title="Totals")
+    summary.add_column("what")
+    summary.add_column("count", justify="right")
+    for key, value in result.counts().items():
+        summary.add_row(key, str(value))
+    out.print(summary)
+
+
 @config_app.command("show")
 @friendly
 def config_show(config: ConfigPath = DEFAULT_CONFIG) -> None:

@@ -24,6 +24,7 @@ from daemon.jobs.poll import PollResult, poll_source
 from daemon.jobs.writeback import WriteBackResult, write_back
 from daemon.logging import get_logger
 from daemon.plan import Plan, cadence_planner, make_plan
+from daemon.plan import Plan, cadence_planner, make_plan
 from daemon.store import SendRecord, Store
 from daemon.surveys import Program
 from daemon.web.app import create_app
@@ -82,6 +83,11 @@ class Runtime:
     def dispatch(self) -> DispatchResult:
         return dispatch_due(self.store, self.programs, self.mailer, self.compose, self.clock(),
                             policy=self.config.policy(), adapters=self.adapters)
+
+    def plan(self, days: int = 7) -> Plan:
+        """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
+        return make_plan(self.store, self.programs, self.config.policy(), self.adapters,
+                         self.clock(), days, cadence=cadence_planner())
 
     def plan(self, days: int = 7) -> Plan:
         """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""

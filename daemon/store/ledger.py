@@ -58,6 +58,18 @@ class LedgerMixin:
                 ))
         return found
 
+    def suppressions_of(self, people: Sequence[str]) -> dict[str, datetime | None]:
+        """Each suppressed address among these, with the end of its snooze (None: for good)."""
+        found: dict[str, datetime | None] = {}
+        with reading(self.engine) as conn:
+            for part in chunks(sorted(set(people))):
+                for email, until in conn.execute(
+                    select(SUPPRESSIONS.c.email, SUPPRESSIONS.c.until)
+                    .where(SUPPRESSIONS.c.email.in_(part))
+                ):
+                    found[email] = from_db_opt(until)
+        return found
+
     def parent_states(self, parent_ids: Sequence[int]) -> dict[int, ParentState]:
         """For reminders: whether each survey went out and whether it has an answer."""
         states: dict[int, ParentState] = {}
@@ -101,14 +113,6 @@ class LedgerMixin:
                 .order_by(SENDS.c.due_at, SENDS.c.id)
             ).mappings().all()
         return [send_record(row) for row in rows]
-
-    def sends_by_key(self, keys: Sequence[str]) -> dict[str, SendRecord]:
-        found: dict[str, SendRecord] = {}
-        with reading(self.engine) as conn:
-            for part in chunks(list(dict.fromkeys(keys))):
-                for row in conn.execute(select(SENDS).where(SENDS.c.idem_key.in_(part))).mappings():
-                    found[row["idem_key"]] = send_record(row)
-        return found
 
     def rule_counts(self, conn: Connection) -> dict[str, int]:
         """Pending rows held by a paused program, for `Store.counts` (and `closedloop status`)."""

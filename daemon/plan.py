@@ -1,0 +1,221 @@
+"""`closedloop plan`: who would be surveyed in the next N days, when, by which program, and who
+would be skipped and why, without sending, writing or moving a cursor.
+
+It plays the coming days through the same rule engine dispatch uses (daemon.rules.decide),
+in due order, on a simulated copy of the people's ledger: two rows for one person in a week
+show as one send and one "global_cooldown" skip, a survey deferred by quiet hours shows at the
+minute it would leave, and a sent survey's reminders show when they would follow (assuming
+no answer). Three kinds of rows are played:
+
+- queued: the outbox's pending rows due in the window;
+- new_ticket: tickets closed since the saved poll cursor (read from the CRM, cursor untouched);
+- cadence: NPS list members whose cycle falls in the window (daemon.jobs.cadence.plan_cadence).
+
+What it cannot know: whether a ticket reopens before its survey (dispatch asks the CRM at
+send time), answers and unsubscribes still to come, and mail the relay will refuse.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from daemon.jobs.poll import CURSOR, new_sends, ticket_programs
+from daemon.logging import get_logger
+from daemon.rules import Action, Due, Facts, ParentState, PersonBook, Sibling, decide
+from daemon.store import NewSend, SendRecord, Store
+from daemon.surveys import Policy, Program
+from integration.base import CRMAdapter
+from integration.errors import ClosedLoopError
+
+# (store, adapter, programs, now, until) -> rows the cadence would queue, writing nothing.
+CadencePlanner = Callable[[Store, CRMAdapter, Sequence[Program], datetime, datetime],
+                          Sequence[NewSend]]
+
+
+def cadence_planner() -> CadencePlanner | None:
+    """The cadence job's read-only planner (daemon.jobs.cadence.plan_cadence), if installed."""
+    try:
+        from daemon.jobs.cadence import plan_cadence
+    except ImportError:  # pragma: no cover - the cadence job ships with the daemon
+        return None
+    return plan_cadence
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One line of the plan: a send (at the minute it would leave), a skip, a hold."""
+
+    at: datetime  # when it would be sent, or decided
+    action: str  # send, skip, hold (paused program), later (deferred past the window)
+    reason: str | None  # skip/hold reason; for a send, why it left later than due
+    program: str
+    source: str
+    kind: str  # survey or reminder
+    origin: str  # queued, new_ticket, cadence, or after_send (a reminder of a planned send)
+    contact_id: str
+    email: str | None
+    ticket_id: str | None
+    due_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "action": self.action, "reason": self.reason,
+                "program": self.program, "source": self.source, "kind": self.kind,
+                "origin": self.origin, "contact_id": self.contact_id, "email": self.email,
+                "ticket_id": self.ticket_id, "due_at": self.due_at.isoformat()}
+
+
+@dataclass
+class Plan:
+    start: datetime
+    end: datetime
+    entries: list[PlanEntry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # sources that could not be read, etc.
+
+    def counts(self) -> dict[str, int]:
+        """Sends per program, skips per reason, holds: the summary line and the log event."""
+        totals: Counter[str] = Counter()
+        for entry in self.entries:
+            if entry.action == "send":
+                totals[f"send.{entry.program}"] += 1
+            else:
+                totals[f"{entry.action}.{entry.reason}"] += 1
+        return dict(sorted(totals.items()))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                "counts": self.counts(), "notes": self.notes,
+                "entries": [e.as_dict() for e in self.entries]}
+
+
+@dataclass
+class _Item:
+    """A row on its way through the simulation."""
+
+    due: Due
+    row: SendRecord | NewSend
+    origin: str
+    parent: ParentState | None = None
+    deferred: str | None = None  # why it moved past its due time (quiet hours, send day)
+
+
+def make_plan(store: Store, programs: Mapping[str, Program], policy: Policy,
+              adapters: Mapping[str, CRMAdapter], now: datetime, days: int = 7,
+              cadence: CadencePlanner | None = None) -> Plan:
+    """Play the next `days` days through the rules; reads the store and the CRMs, writes nothing."""
+    plan = Plan(start=now, end=now + timedelta(days=days))
+    items = [_Item(Due.of(r), r, "queued") for r in store.due_sends_until(plan.end)]
+    fresh = _new_rows(store, programs, adapters, now, plan, cadence)
+    for row, origin in fresh:
+        if row.skip_reason:  # decided when it is queued: no-address, sampled out, too old ...
+            plan.entries.append(_entry(Due.of(row), row, origin, "skip", row.skip_reason, now))
+        else:
+            items.append(_Item(Due.of(row), row, origin))
+    people = sorted({i.due.person for i in items if i.due.person})
+    book = store.person_book(people)
+    for item in items:
+        if item.origin != "queued" and item.due.person:
+            book.add(item.due.person, Sibling(item.due.key, item.due.program,
+                                              item.due.closed_at, "pending"))
+    parents = store.parent_states([r.row.parent_id for r in items
+                                   if isinstance(r.row, SendRecord) and r.row.parent_id])
+    for item in items:
+        if isinstance(item.row, SendRecord) and item.row.parent_id is not None:
+            item.parent = parents.get(item.row.parent_id)
+    _play(plan, items, programs, policy, book, store.suppressions_of(people))
+    plan.entries.sort(key=lambda e: (e.at, e.program, e.contact_id))
+    get_logger(job="plan").info("plan.done", days=days, **plan.counts())
+    return plan
+
+
+def _new_rows(store: Store, programs: Mapping[str, Program], adapters: Mapping[str, CRMAdapter],
+              now: datetime, plan: Plan,
+              cadence: CadencePlanner | None) -> list[tuple[NewSend, str]]:
+    """Tickets closed since the saved cursor, and cadence rows due in the window."""
+    rows: dict[str, tuple[NewSend, str]] = {}
+    everything = list(programs.values())
+    for name, adapter in adapters.items():
+        try:
+            mine = ticket_programs(everything, name)
+            if mine:
+                for page in adapter.closed_tickets(store.get_cursor(name, CURSOR)):
+                    for row in new_sends(store, adapter, mine, page.tickets, now):
+                        rows.setdefault(row.idem_key, (row, "new_ticket"))
+            if cadence is not None:
+                for row in cadence(store, adapter, everything, now, plan.end):
+                    rows.setdefault(row.idem_key, (row, "cadence"))
+        except ClosedLoopError as exc:
+            plan.notes.append(f"sources.{name}: not read ({type(exc).__name__}: {exc}); "
+                              "its new tickets and list members are missing from this plan")
+    if cadence is None and any(p.on_cadence for p in everything):
+        plan.notes.append("NPS list programs: the cadence planner is not available; their "
+                          "members are missing from this plan")
+    return list(rows.values())
+
+
+def _play(plan: Plan, items: list[_Item], programs: Mapping[str, Program], policy: Policy,
+          book: PersonBook, suppressions: Mapping[str, datetime | None]) -> None:
+    """Decide each row at its time, in time order, as a dispatcher running all along would."""
+    order = itertools.count()
+    queue = [(max(i.due.due_at, plan.start), next(order), i) for i in items]
+    heapq.heapify(queue)
+    while queue:
+        at, _, item = heapq.heappop(queue)
+        if at > plan.end:
+            continue
+        due, program = item.due, programs.get(item.due.program)
+        facts = Facts(suppressed=_suppressed(due.person, at, suppressions), parent=item.parent)
+        decision = decide(due, program, policy, at, book, facts)
+        if decision.action is Action.DEFER:
+            assert decision.until is not None
+            item.deferred = item.deferred or str(decision.reason)
+            if decision.until > plan.end:
+                plan.entries.append(_entry(due, item.row, item.origin, "later",
+                                           str(decision.reason), decision.until))
+            else:
+                heapq.heappush(queue, (decision.until, next(order), item))
+            continue
+        if decision.action is Action.SEND:
+            plan.entries.append(_entry(due, item.row, item.origin, "send", item.deferred, at))
+            if due.kind == "survey" and due.person:
+                book.record_sent(due.person, due.program, due.key, at)
+                assert program is not None
+                for n, delay in enumerate(program.reminders, start=1):
+                    heapq.heappush(queue, (at + delay, next(order),
+                                           _reminder_of(item, n, at, delay)))
+            continue
+        action = "hold" if decision.action is Action.HOLD else "skip"
+        plan.entries.append(_entry(due, item.row, item.origin, action, str(decision.reason), at))
+        if decision.action is Action.SKIP and due.person:
+            book.set_status(due.person, due.key, "skipped")
+
+
+def _suppressed(person: str | None, at: datetime,
+                suppressions: Mapping[str, datetime | None]) -> bool:
+    if person is None or person not in suppressions:
+        return False
+    until = suppressions[person]
+    return until is None or until > at  # a snooze may end within the window
+
+
+def _reminder_of(item: _Item, number: int, sent_at: datetime, delay: timedelta) -> _Item:
+    """The reminder a planned send would queue (as Store.mark_sent does), assuming no answer."""
+    due = Due(key=f"{item.due.key}:reminder:{number}", program=item.due.program,
+              kind="reminder", person=item.due.person, ticket_id=item.due.ticket_id,
+              closed_at=item.due.closed_at, created_at=sent_at, due_at=sent_at + delay,
+              timezone=item.due.timezone, reminder_no=number)
+    return _Item(due, item.row, "after_send", ParentState(sent_at=sent_at, answered=False))
+
+
+def _entry(due: Due, row: SendRecord | NewSend, origin: str, action: str, reason: str | None,
+           at: datetime) -> PlanEntry:
+    return PlanEntry(at=at, action=action, reason=reason, program=due.program,
+                     source=row.source, kind=due.kind, origin=origin,
+                     contact_id=row.contact_id, email=row.email, ticket_id=row.ticket_id,
+                     due_at=due.due_at)
+
