@@ -132,6 +132,8 @@ class DaemonSettings(_Model):
     poll_every: Duration = timedelta(minutes=1)
     dispatch_every: Duration = timedelta(seconds=30)
     writeback_every: Duration = timedelta(minutes=1)
+    # NPS list programs: one pass over each audience per run (a CRM read per 100-250 members).
+    cadence_every: Duration = timedelta(hours=6)
     log_format: Literal["auto", "json", "console"] = "auto"
 
     @field_validator("state_url")

@@ -19,11 +19,11 @@ from daemon.config import Config, Secrets
 from daemon.delivery.bounces import BounceResult, process_bounces
 from daemon.delivery.compose import Sender, compose_mail
 from daemon.delivery.smtp import SmtpSender
+from daemon.jobs.cadence import CadenceResult, cadence_horizon, cadence_programs, run_cadence
 from daemon.jobs.dispatch import DispatchResult, dispatch_due
 from daemon.jobs.poll import PollResult, poll_source
 from daemon.jobs.writeback import WriteBackResult, write_back
 from daemon.logging import get_logger
-from daemon.plan import Plan, cadence_planner, make_plan
 from daemon.plan import Plan, cadence_planner, make_plan
 from daemon.store import SendRecord, Store
 from daemon.surveys import Program
@@ -80,14 +80,22 @@ class Runtime:
                 results[name] = result
         return results
 
+    def cadence(self) -> dict[str, CadenceResult]:
+        """NPS list programs: one pass over each audience, sends queued a horizon ahead."""
+        programs = list(self.programs.values())
+        horizon = cadence_horizon(self.config.daemon.cadence_every)
+        results: dict[str, CadenceResult] = {}
+        for name, adapter in self.adapters.items():
+            if not cadence_programs(programs, name):
+                continue
+            run = partial(run_cadence, self.store, adapter, programs, self.clock(), horizon)
+            if (result := self._guarded(name, "cadence", run)) is not None:
+                results[name] = result
+        return results
+
     def dispatch(self) -> DispatchResult:
         return dispatch_due(self.store, self.programs, self.mailer, self.compose, self.clock(),
                             policy=self.config.policy(), adapters=self.adapters)
-
-    def plan(self, days: int = 7) -> Plan:
-        """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
-        return make_plan(self.store, self.programs, self.config.policy(), self.adapters,
-                         self.clock(), days, cadence=cadence_planner())
 
     def plan(self, days: int = 7) -> Plan:
         """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""

@@ -35,13 +35,18 @@ def _safe(name: str, job: Callable[[], Any]) -> Callable[[], None]:
 
 
 def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelta,
-                    writeback_every: timedelta) -> BackgroundScheduler:
-    """Start the three jobs, each at most one at a time, missed runs coalesced into one."""
+                    writeback_every: timedelta,
+                    cadence_every: timedelta | None = None) -> BackgroundScheduler:
+    """Start the jobs, each at most one at a time, missed runs coalesced into one.
+
+    The cadence (NPS lists) runs every `cadence_every`, default `poll_every`.
+    """
     scheduler = BackgroundScheduler(timezone="UTC")
     now = rt.clock()
     for name, job, every in (("poll", rt.poll, poll_every),
                              ("dispatch", rt.dispatch, dispatch_every),
-                             ("writeback", rt.write_back, writeback_every)):
+                             ("writeback", rt.write_back, writeback_every),
+                             ("cadence", rt.cadence, cadence_every or poll_every)):
         seconds = max(every.total_seconds(), 0.05)
         scheduler.add_job(
             _safe(name, job), "interval", id=name, seconds=seconds, next_run_time=now,
@@ -85,7 +90,7 @@ def run_forever(rt: Runtime) -> None:
             if finished.wait(0.05):
                 return
         scheduler.append(start_scheduler(rt, settings.poll_every, settings.dispatch_every,
-                                         settings.writeback_every))
+                                         settings.writeback_every, settings.cadence_every))
         log.info("service.started", listen=f"{settings.listen_host}:{settings.listen_port}",
                  programs=len(rt.programs), sources=len(rt.adapters))
 

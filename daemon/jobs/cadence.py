@@ -22,8 +22,8 @@ The rules, precisely:
   in the next cycle. A member without an address: skipped "no_email". Both visible in status.
 - **Lazily queued**: a row is written when its send time falls within `horizon` of a run
   (and not longer ago than the program's `expire_after`), so the address, language and time
-  zone it carries are fresh. The fatigue rules (cooldowns, quiet hours, suppression, paused)
-  apply at dispatch, like for every other survey.
+  zone it carries are fresh. The fatigue rules (cooldowns, quiet hours, suppression, a
+  paused program's hold) apply at dispatch, like for every other survey.
 - **Leaving**: after a complete pass, pending surveys of members the pass did not find
   (their last_seen_at is older than the pass) are skipped "left_audience".
 
@@ -113,6 +113,12 @@ def idem_key(program: Program, source: str, contact_id: str, cycle: Cycle) -> st
     return f"{program.name}:{source}:contact:{contact_id}:cycle:{cycle.label}"
 
 
+def cadence_horizon(every: timedelta) -> timedelta:
+    """How far ahead a run queues when runs come `every` apart: two intervals, at least HORIZON,
+    so a late or failed run still leaves each send queued before it is due."""
+    return max(HORIZON, 2 * every)
+
+
 @dataclass
 class CadenceResult:
     """What one run did, summed over the source's cadence programs."""
@@ -127,8 +133,9 @@ class CadenceResult:
 
 
 def cadence_programs(programs: Sequence[Program], source: str) -> list[Program]:
-    """The enabled list-based NPS programs of one source (a paused one reads nothing)."""
-    return [p for p in programs if p.source == source and p.on_cadence and p.enabled
+    """The list-based NPS programs of one source, paused ones too: like the poll, the cadence
+    keeps queueing a paused program's rows and dispatch holds them until resume or expiry."""
+    return [p for p in programs if p.source == source and p.on_cadence
             and p.type is SurveyType.NPS]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from daemon.jobs.cadence import (
     Cycle,
+    cadence_horizon,
     cycle_at,
     cycles_between,
     idem_key,
@@ -106,3 +107,9 @@ def test_a_person_is_asked_about_every_n_months() -> None:
     second = cycle_at(first.end, 6)
     gap = send_time(second, first.start, fraction) - send_time(first, first.start, fraction)
     assert timedelta(days=180) <= gap <= timedelta(days=185)
+
+
+def test_rows_are_queued_two_run_intervals_ahead_at_least_a_day() -> None:
+    """A run that comes late (or fails once) still finds each send queued before it is due."""
+    assert cadence_horizon(timedelta(hours=6)) == timedelta(days=1)
+    assert cadence_horizon(timedelta(days=1)) == timedelta(days=2)

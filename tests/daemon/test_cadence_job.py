@@ -228,14 +228,22 @@ def test_send_times_missed_while_down_longer_than_expiry_are_not_queued(
     assert not [r for r in rows(store) if T0 + DAY < r.due_at < back - timedelta(days=14)]
 
 
-def test_paused_ticket_and_other_source_programs_read_nothing(store: Store,
-                                                            audience: Audience) -> None:
-    """Only enabled cadence programs of this source read their audience."""
-    paused = replace(NPS, name="paused", enabled=False)
+def test_ticket_and_other_source_programs_read_nothing(store: Store,
+                                                     audience: Audience) -> None:
+    """Only this source's cadence programs read an audience."""
     csat = Program("csat", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme")
     other = replace(NPS, name="zd", source="zendesk")
-    result = run(store, audience, T0, programs=(paused, csat, other))
+    result = run(store, audience, T0, programs=(csat, other))
     assert (result.programs, audience.reads, rows(store)) == (0, 0, [])
+
+
+def test_a_paused_program_still_queues_for_dispatch_to_hold(store: Store,
+                                                           audience: Audience) -> None:
+    """Paused (enabled = false) rows are queued as usual; dispatch holds them until resume or
+    expiry, as for ticket programs, so a resume loses nobody's turn."""
+    paused = replace(NPS, enabled=False)
+    result = run(store, audience, T0, horizon=TO_END, programs=(paused,))
+    assert (result.programs, result.queued) == (1, 40)
 
 
 def test_one_programs_failure_does_not_stop_the_others(store: Store, audience: Audience) -> None:
