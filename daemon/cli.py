@@ -69,16 +69,21 @@ def _load(path: Path) -> Config:
 @app.command()
 @friendly
 def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-         seed: int = 7) -> None:
-    """Run the whole loop on embedded defaults: sandbox HubSpot, SQLite, local mail."""
-    from daemon.demo import run_demo
+         seed: int = 7,
+         crm: Annotated[str, typer.Option(help="The sandbox CRM: hubspot or zendesk.")
+                        ] = "hubspot") -> None:
+    """Run the whole loop on embedded defaults: a sandbox CRM, SQLite, local mail."""
+    from daemon.demo import DEMO_CRMS, run_demo
 
+    if crm not in DEMO_CRMS:
+        raise ConfigError([f"--crm: expected one of {', '.join(DEMO_CRMS)}, got {crm!r}"])
     configure("json" if as_json else "console", level=40)  # only errors during the demo
-    report = run_demo(seed=seed)
+    report = run_demo(seed=seed, crm_name=crm)
+    label = {"hubspot": "HubSpot", "zendesk": "Zendesk"}[crm]
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return
-    table = Table(title="ClosedLoop demo (sandbox HubSpot, SQLite, local mail)")
+    table = Table(title=f"ClosedLoop demo (sandbox {label}, SQLite, local mail)")
     table.add_column("what")
     table.add_column("count", justify="right")
     rows: list[tuple[str, object]] = [
@@ -90,10 +95,10 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
         ("answers clicked", report.answers),
         ("answers recorded", report.answers_recorded),
         ("comments", report.comments),
-        ("contacts updated in HubSpot", report.contacts_updated),
+        (f"contacts updated in {label}", report.contacts_updated),
         ("properties written", report.properties_written),
-        ("HubSpot API calls for setup (property group and properties)", report.setup_api_calls),
-        ("HubSpot API calls for the loop", report.api_calls),
+        (f"{label} API calls for setup (properties / user fields)", report.setup_api_calls),
+        (f"{label} API calls for the loop", report.api_calls),
         *((f"  {k}", v) for k, v in report.api_calls_by_endpoint.items()),
         ("seconds", report.seconds),
     ]
@@ -203,6 +208,41 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
 
 @app.command()
 @friendly
+def plan(config: ConfigPath = DEFAULT_CONFIG,
+         days: Annotated[int, typer.Option(min=1, max=366, help="How many days ahead.")] = 7,
+         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Dry run: who would be surveyed in the next N days, when, and who skipped and why."""
+    from daemon.runtime import build_runtime
+
+    cfg = _load(config)
+    rt = build_runtime(cfg, read_secrets(cfg))
+    rt.store.migrate()
+    result = rt.plan(days)
+    rt.store.dispose()
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    table = Table(title=f"ClosedLoop plan, {result.start:%Y-%m-%d %H:%M} to "
+                        f"{result.end:%Y-%m-%d %H:%M} UTC (nothing is sent)")
+    for column in ("when (UTC)", "action", "reason", "program", "source", "kind", "contact",
+                   "ticket", "from"):
+        table.add_column(column)
+    for e in result.entries:
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.action, e.reason or "", e.program, e.source,
+                      e.kind, e.email or e.contact_id, e.ticket_id or "", e.origin)
+    out.print(table)
+    summary = Table(title="Totals")
+    summary.add_column("what")
+    summary.add_column("count", justify="right")
+    for key, value in result.counts().items():
+        summary.add_row(key, str(value))
+    out.print(summary)
+
+
+@app.command()
+@friendly
 def forget(email: Annotated[str, typer.Argument(help="The person's e-mail address.")],
            config: ConfigPath = DEFAULT_CONFIG) -> None:
     """Erase a person: responses, queued surveys, personal data; blank their CRM properties.
@@ -277,41 +317,6 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
         store.dispose()
 
 
-@app.command()
-@friendly
-def plan(config: ConfigPath = DEFAULT_CONFIG,
-         days: Annotated[int, typer.Option(min=1, max=366, help="How many days ahead.")] = 7,
-         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Dry run: who would be surveyed in the next N days, when, and who skipped and why."""
-    from daemon.runtime import build_runtime
-
-    cfg = _load(config)
-    rt = build_runtime(cfg, read_secrets(cfg))
-    rt.store.migrate()
-    result = rt.plan(days)
-    rt.store.dispose()
-    if as_json:
-        typer.echo(json.dumps(result.as_dict(), indent=2))
-        return
-    for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
-    table = Table(title=f"ClosedLoop plan, {result.start:%Y-%m-%d %H:%M} to "
-                        f"{result.end:%Y-%m-%d %H:%M} UTC (nothing is sent)")
-    for column in ("when (UTC)", "action", "reason", "program", "source", "kind", "contact",
-                   "ticket", "from"):
-        table.add_column(column)
-    for e in result.entries:
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.action, e.reason or "", e.program, e.source,
-                      e.kind, e.email or e.contact_id, e.ticket_id or "", e.origin)
-    out.print(table)
-    summary = Table(title="Totals")
-    summary.add_column("what")
-    summary.add_column("count", justify="right")
-    for key, value in result.counts().items():
-        summary.add_row(key, str(value))
-    out.print(summary)
-
-
 @config_app.command("show")
 @friendly
 def config_show(config: ConfigPath = DEFAULT_CONFIG) -> None:
@@ -324,6 +329,15 @@ def config_show(config: ConfigPath = DEFAULT_CONFIG) -> None:
 def sandbox_hubspot(port: int = 8021, tickets: int = 200, seed: int = 1) -> None:
     """Serve the sandbox HubSpot on 127.0.0.1 until interrupted."""
     from integration.sandbox.hubspot import serve
+
+    serve(port=port, tickets=tickets, seed=seed)
+
+
+@sandbox_app.command("zendesk")
+@friendly
+def sandbox_zendesk(port: int = 8022, tickets: int = 200, seed: int = 1) -> None:
+    """Serve the sandbox Zendesk on 127.0.0.1 until interrupted."""
+    from integration.sandbox.zendesk import serve
 
     serve(port=port, tickets=tickets, seed=seed)
 

@@ -1,7 +1,7 @@
 """`closedloop demo`: the whole loop on embedded defaults, in under a minute, with no account.
 
-A sandbox HubSpot, a local mail sink and the real daemon (scheduler + web app) on SQLite in
-a temporary folder. Tickets close, surveys go out after a compressed delay, simulated
+A sandbox HubSpot or Zendesk, a local mail sink and the real daemon (scheduler + web app)
+on SQLite in a temporary folder. Tickets close, surveys go out after a compressed delay, simulated
 customers open their mail and click the real links over HTTP, and the answers land on the
 sandbox's contact records. Nothing here is faked: only the people are simulated.
 """
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
@@ -28,31 +28,145 @@ from daemon.runtime import Runtime, build_runtime
 from daemon.service import BackgroundService
 from integration.errors import ClosedLoopError
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 (the sandbox's published demo token)
 LINK = re.compile(r"https?://[^\s\"'<>]+/r/[A-Za-z0-9._-]+/\d+")
 
-# (subject, first name, e-mail, language, pipeline): the people whose tickets close.
+# (subject, first name, e-mail, language, queue): the people whose tickets close.
 CUSTOMERS = [
-    ("Cannot log in after password reset", "Emma", "emma.wilson@example.com", "en", "0"),
-    ("Facture en double", "Camille", "camille.dubois@example.fr", "fr", "5"),
-    ("Export to CSV fails", "Liam", "liam.brown@example.com", "en", "0"),
-    ("Erreur lors de la synchronisation", "Léa", "lea.martin@example.fr", "fr", "0"),
-    ("Refund not received", "Noah", "noah.taylor@example.com", "en", "5"),
-    ("Kan ikke endre passord", "Ingrid", "ingrid.hansen@example.no", "nb", "0"),
-    ("API returns 500 on upload", "Olivia", "olivia.moore@example.com", "en", "0"),
-    ("Rechnung fehlt", "Lukas", "lukas.schmidt@example.de", "de", "5"),
-    ("No puedo exportar", "Sofía", "sofia.garcia@example.es", "es", "0"),
-    ("Slow dashboard", "Ava", "ava.clark@example.com", "en", "0"),
-    ("Question about invoice", "Mia", "", "en", "5"),  # no address: skipped, with a reason
-    ("Integration keeps disconnecting", "Ethan", "ethan.hall@example.com", "en", "0"),
+    ("Cannot log in after password reset", "Emma", "emma.wilson@example.com", "en", "support"),
+    ("Facture en double", "Camille", "camille.dubois@example.fr", "fr", "billing"),
+    ("Export to CSV fails", "Liam", "liam.brown@example.com", "en", "support"),
+    ("Erreur lors de la synchronisation", "Léa", "lea.martin@example.fr", "fr", "support"),
+    ("Refund not received", "Noah", "noah.taylor@example.com", "en", "billing"),
+    ("Kan ikke endre passord", "Ingrid", "ingrid.hansen@example.no", "nb", "support"),
+    ("API returns 500 on upload", "Olivia", "olivia.moore@example.com", "en", "support"),
+    ("Rechnung fehlt", "Lukas", "lukas.schmidt@example.de", "de", "billing"),
+    ("No puedo exportar", "Sofía", "sofia.garcia@example.es", "es", "support"),
+    ("Slow dashboard", "Ava", "ava.clark@example.com", "en", "support"),
+    ("Question about invoice", "Mia", "", "en", "billing"),  # no address: skipped, with a reason
+    ("Integration keeps disconnecting", "Ethan", "ethan.hall@example.com", "en", "support"),
 ]
+DEMO_CRMS = ("hubspot", "zendesk")
+
+
+class DemoCrm(Protocol):
+    """The sandbox CRM side of the demo: where tickets close and answers land."""
+
+    name: str
+    label: str
+    queues: dict[str, str]  # "support"/"billing" -> pipeline (HubSpot) or brand (Zendesk) id
+    token: str
+    calls: Any  # the sandbox's Counter of calls per endpoint
+
+    def __enter__(self) -> DemoCrm: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def source(self, start_at: datetime) -> dict[str, Any]: ...
+    def close_ticket(self, subject: str, first: str, address: str | None, language: str,
+                     queue: str) -> str: ...
+    def values(self, contact: str) -> dict[str, Any]: ...
+    def total_calls(self) -> int: ...
+    def reset_calls(self) -> None: ...
+
+
+class HubSpotDemo:
+    name, label = "hubspot", "HubSpot"
+    token = SANDBOX_TOKEN
+
+    def __init__(self, seed: int, now: datetime) -> None:
+        self.queues = {"support": "0", "billing": "5"}
+        self.state = HubSpotState.seeded(tickets=20, contacts=15, seed=seed,
+                                         now=now - timedelta(days=3))
+        self.sandbox = HubSpotSandbox(self.state, token=SANDBOX_TOKEN)
+        self.calls = self.sandbox.calls
+
+    def __enter__(self) -> HubSpotDemo:
+        self.sandbox.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sandbox.stop()
+
+    def source(self, start_at: datetime) -> dict[str, Any]:
+        return {"crm": "hubspot", "base_url": self.sandbox.url, "start_at": start_at.isoformat()}
+
+    def close_ticket(self, subject: str, first: str, address: str | None, language: str,
+                     queue: str) -> str:
+        contact = self.state.create_contact(address, first, "", language)
+        ticket = self.state.create_ticket(subject, contact, pipeline=self.queues[queue])
+        self.state.close_ticket(ticket, at=datetime.now(UTC))
+        return contact
+
+    def values(self, contact: str) -> dict[str, Any]:
+        return dict(self.state.contact(contact)["properties"])
+
+    def total_calls(self) -> int:
+        return self.sandbox.total_calls()
+
+    def reset_calls(self) -> None:
+        self.sandbox.reset_calls()
+
+
+class ZendeskDemo:
+    name, label = "zendesk", "Zendesk"
+    locales: ClassVar[dict[str, str]] = {"en": "en-US", "fr": "fr", "nb": "nb", "de": "de",
+                                         "es": "es"}
+    token = SANDBOX_TOKEN
+
+    def __init__(self, seed: int, now: datetime) -> None:
+        self.queues = {"support": "1", "billing": "2"}  # brands
+        self.state = ZendeskState.seeded(tickets=20, users=15, seed=seed,
+                                         now=now - timedelta(days=3))
+        # The demo squeezes hours into seconds and polls twice a second: Zendesk's 10 export
+        # calls a minute would only slow it down, so this sandbox does not enforce them.
+        self.sandbox = ZendeskSandbox(self.state, token=SANDBOX_TOKEN, incremental_per_minute=0)
+        self.calls = self.sandbox.calls
+
+    def __enter__(self) -> ZendeskDemo:
+        self.sandbox.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sandbox.stop()
+
+    def source(self, start_at: datetime) -> dict[str, Any]:
+        return {"crm": "zendesk", "subdomain": self.sandbox.subdomain,
+                "email": self.sandbox.email, "base_url": self.sandbox.url,
+                "start_at": start_at.isoformat(), "job_poll_interval": "100ms"}
+
+    def close_ticket(self, subject: str, first: str, address: str | None, language: str,
+                     queue: str) -> str:
+        now = datetime.now(UTC)
+        user = self.state.create_user(address, first, locale=self.locales[language])
+        ticket = self.state.create_ticket(subject, user, brand_id=self.queues[queue],
+                                          created_at=now - timedelta(hours=1))
+        self.state.solve_ticket(ticket, at=now)
+        return user
+
+    def values(self, contact: str) -> dict[str, Any]:
+        return dict(self.state.user(contact).get("user_fields") or {})
+
+    def total_calls(self) -> int:
+        return self.sandbox.total_calls()
+
+    def reset_calls(self) -> None:
+        self.sandbox.reset_calls()
+
+
+def demo_crm(name: str, seed: int, now: datetime) -> DemoCrm:
+    if name == "zendesk":
+        return ZendeskDemo(seed, now)
+    if name == "hubspot":
+        return HubSpotDemo(seed, now)
+    raise DemoFailed(f"no demo for CRM {name!r}; expected one of {', '.join(DEMO_CRMS)}")
 
 
 @dataclass
 class DemoReport:
     """What happened, as the table and --json show it."""
 
+    crm: str = "hubspot"
     tickets_closed: int = 0
     tickets_seen: int = 0
     surveys_sent: int = 0
@@ -82,26 +196,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def demo_config(state_dir: Path, sandbox_url: str, smtp_port: int, web_port: int,
+def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
                 start_at: datetime) -> Config:
+    source = crm.name
     return parse_config({
         "daemon": {
             "state_url": f"sqlite:///{state_dir / 'closedloop.db'}",
             "public_url": f"http://127.0.0.1:{web_port}",
             "listen_port": web_port,
         },
-        "sources": {"hubspot": {"crm": "hubspot", "base_url": sandbox_url,
-                                "start_at": start_at.isoformat()}},
+        "sources": {source: crm.source(start_at)},
         "mail": {"host": "127.0.0.1", "port": smtp_port, "from_address": "feedback@acme.example",
                  "from_name": "Acme Support", "reply_to": "support@acme.example"},
         # The demo compresses days into seconds: quiet hours would hold every survey at night.
         "rules": {"quiet_hours": []},
         "programs": [
-            {"name": "support-csat", "type": "csat", "source": "hubspot", "delay": "1s",
-             "company": "Acme", "pipelines": ["0"],
+            {"name": "support-csat", "type": "csat", "source": source, "delay": "1s",
+             "company": "Acme", "pipelines": [crm.queues["support"]],
              "follow_up": "What is the main reason for your score?"},
-            {"name": "billing-ces", "type": "ces", "source": "hubspot", "delay": "1s",
-             "company": "Acme", "pipelines": ["5"]},
+            {"name": "billing-ces", "type": "ces", "source": source, "delay": "1s",
+             "company": "Acme", "pipelines": [crm.queues["billing"]]},
         ],
     }, "demo")
 
@@ -141,50 +255,48 @@ def _answer(rt: Runtime, client: httpx.Client, link: str, rng: random.Random,
         report.comments += 1
 
 
-def run_demo(seed: int = 7, timeout: float = 45.0) -> DemoReport:
+def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") -> DemoReport:
     """Run the loop once and report; raises DemoFailed if a stage does not finish in time."""
     started = time.monotonic()
     rng = random.Random(seed)  # noqa: S311 (simulated customers, not secrets)
-    report = DemoReport()
+    report = DemoReport(crm=crm_name)
     now = datetime.now(UTC)
-    state = HubSpotState.seeded(tickets=20, contacts=15, seed=seed, now=now - timedelta(days=3))
     with tempfile.TemporaryDirectory(prefix="closedloop-demo-") as tmp, \
-            HubSpotSandbox(state, token=SANDBOX_TOKEN) as sandbox:
+            demo_crm(crm_name, seed, now) as crm:
         sink = LocalMailSink(port=0)
         sink.start()
         web_port = _free_port()
-        config = demo_config(Path(tmp), sandbox.url, sink.port, web_port, now)
+        config = demo_config(Path(tmp), crm, sink.port, web_port, now)
         secrets_ = Secrets(secret_key=secrets.token_urlsafe(32),
-                           source_tokens={"hubspot": SANDBOX_TOKEN})
+                           source_tokens={crm.name: crm.token})
         rt = build_runtime(config, secrets_)
-        rt.store.migrate()
-        rt.adapters["hubspot"].ensure_properties(
-            rt.mappings["hubspot"].group_name, rt.mappings["hubspot"].group_label,
-            rt.mappings["hubspot"].specs())
-        report.setup_api_calls = sandbox.total_calls()
-        sandbox.reset_calls()  # the loop's own calls from here on
-        service = BackgroundService(rt, port=web_port, every=timedelta(milliseconds=500))
-        service.start()
         try:
-            contact_ids = _run_customers(rt, state, sink, rng, report, timeout)
-            _fill_counts(rt, state, sandbox, contact_ids, report)
+            rt.store.migrate()
+            mapping = rt.mappings[crm.name]
+            rt.adapters[crm.name].ensure_properties(mapping.group_name, mapping.group_label,
+                                                    mapping.specs())
+            report.setup_api_calls = crm.total_calls()
+            crm.reset_calls()  # the loop's own calls from here on
+            service = BackgroundService(rt, port=web_port, every=timedelta(milliseconds=500))
+            service.start()
+            try:
+                contact_ids = _run_customers(rt, crm, sink, rng, report, timeout)
+                _fill_counts(rt, crm, contact_ids, report)
+            finally:
+                service.stop()
         finally:
-            service.stop()
             sink.stop()
-            rt.store.dispose()
+            rt.close()
     report.seconds = round(time.monotonic() - started, 1)
     return report
 
 
-def _run_customers(rt: Runtime, state: HubSpotState, sink: LocalMailSink, rng: random.Random,
+def _run_customers(rt: Runtime, crm: DemoCrm, sink: LocalMailSink, rng: random.Random,
                    report: DemoReport, timeout: float) -> list[str]:
     expected = sum(1 for c in CUSTOMERS if c[2])
     contact_ids = []
-    for subject, first, address, language, pipeline in CUSTOMERS:
-        contact = state.create_contact(address or None, first, "", language)
-        contact_ids.append(contact)
-        ticket = state.create_ticket(subject, contact, pipeline=pipeline)
-        state.close_ticket(ticket, at=datetime.now(UTC))
+    for subject, first, address, language, queue in CUSTOMERS:
+        contact_ids.append(crm.close_ticket(subject, first, address or None, language, queue))
         report.tickets_closed += 1
     if not _wait(lambda: len(sink.messages) >= expected, timeout):
         raise DemoFailed(f"only {len(sink.messages)} of {expected} surveys arrived in time")
@@ -196,24 +308,22 @@ def _run_customers(rt: Runtime, state: HubSpotState, sink: LocalMailSink, rng: r
     if not _wait(lambda: rt.store.counts().get("writebacks.pending", 0) == 0
                  and rt.store.counts().get("responses", 0) >= report.answers, timeout):
         raise DemoFailed("the answers were not written back to the CRM in time")
-    if rt.store.counts()["writebacks.rejected"]:
-        raise DemoFailed("HubSpot refused some write-backs (see the log)")
+    if rt.store.counts().get("writebacks.rejected"):
+        raise DemoFailed(f"{crm.label} refused some write-backs (see the log)")
     return contact_ids
 
 
-def _fill_counts(rt: Runtime, state: HubSpotState, sandbox: HubSpotSandbox,
-                 contact_ids: list[str], report: DemoReport) -> None:
+def _fill_counts(rt: Runtime, crm: DemoCrm, contact_ids: list[str], report: DemoReport) -> None:
     counts = rt.store.counts()
     report.surveys_sent = counts.get("sends.sent", 0)
     report.surveys_skipped = {k.removeprefix("skipped."): v for k, v in counts.items()
                               if k.startswith("skipped.")}
     report.tickets_seen = report.surveys_sent + sum(report.surveys_skipped.values())
     report.answers_recorded = counts.get("responses", 0)
-    names = set(rt.mappings["hubspot"].property_names())
-    written = [[k for k, v in state.contact(c)["properties"].items() if k in names and v]
+    names = set(rt.mappings[crm.name].property_names())
+    written = [[k for k, v in crm.values(c).items() if k in names and v not in (None, "")]
                for c in contact_ids]
     report.contacts_updated = sum(1 for props in written if props)
     report.properties_written = sum(len(props) for props in written)
-    report.api_calls = sandbox.total_calls()
-    report.api_calls_by_endpoint = dict(sorted(sandbox.calls.items()))
-
+    report.api_calls = crm.total_calls()
+    report.api_calls_by_endpoint = dict(sorted(crm.calls.items()))
