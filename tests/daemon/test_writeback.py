@@ -1,0 +1,209 @@
+"""The write-back job against the real sandboxes: prefixes, hooks, preferences, forgets.
+
+Real store (SQLite and PostgreSQL), real adapters (hubspot-api-client, zenpy) over HTTP to
+the sandbox CRMs on 127.0.0.1; the clock is passed in, as the scheduler would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from daemon.jobs.writeback import coalesce, winners, write_back
+from daemon.store import NewSend, Store, WriteBackRecord
+from daemon.store.answers import HOOK_SETTLE
+from daemon.surveys import Program, SurveyType
+from integration.hubspot import HubSpotAdapter
+from integration.retry import RetryPolicy
+from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from integration.zendesk import ZendeskAdapter
+from mappings import CrmMapping, load_mapping
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+TOKEN = "wb-token"
+NOTES = "POST /crm/v3/objects/notes/batch/create"
+PROGRAMS = [
+    Program(name="nps-core", type=SurveyType.NPS, source="hubspot", delay=timedelta(0),
+            company="Acme"),
+    Program(name="nps-pro", type=SurveyType.NPS, source="hubspot", delay=timedelta(0),
+            company="Acme", prefix="cl_nps_pro"),
+    Program(name="support-csat", type=SurveyType.CSAT, source="hubspot", delay=timedelta(0),
+            company="Acme"),
+]
+
+
+def _policy() -> RetryPolicy:
+    return RetryPolicy(max_attempts=1, max_delay=1.0, base=0.01, cap=0.01, sleep=lambda s: None)
+
+
+@pytest.fixture
+def hubspot() -> Iterator[tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]]:
+    state = HubSpotState()
+    with HubSpotSandbox(state, token=TOKEN, rate_limit_per_10s=0, port=0) as sandbox:
+        adapter = HubSpotAdapter("hubspot", TOKEN, sandbox.url, retry=_policy(),
+                                 timeout=(2, 5))
+        mapping = load_mapping("hubspot", programs=PROGRAMS)
+        adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
+        sandbox.reset_calls()
+        yield state, sandbox, adapter, mapping
+
+
+def _sent(store: Store, key: str, program: str, survey: str, contact: str,
+          ticket: str | None = None, at: datetime = T0) -> int:
+    store.add_sends([NewSend(idem_key=key, program=program, survey_type=survey,
+                             source="hubspot",
+                             contact_id=contact, due_at=at, created_at=at, ticket_id=ticket,
+                             email=f"{contact}@example.com")])
+    [send] = store.claim_due_sends(at, 1, timedelta(minutes=5))
+    assert store.begin_sending(send.id, at)
+    store.mark_sent(send.id, at, f"<{key}@x>")
+    return send.id
+
+
+def _props(state: HubSpotState, contact: str) -> dict[str, str]:
+    values = state.contact(contact)["properties"]
+    return {k: str(v) for k, v in values.items() if k.startswith("cl_") and v not in (None, "")}
+
+
+def test_two_nps_programs_keep_separate_values_on_one_contact(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
+) -> None:
+    """Latest answer wins per prefix: nps-core's 9 and nps-pro's 3 both stay on the record,
+    in one batch call; the shared properties name the survey answered last."""
+    state, sandbox, adapter, mapping = hubspot
+    contact = state.create_contact("ada@example.com", "Ada", "Doe")
+    core = _sent(store, "core", "nps-core", "nps", contact)
+    pro = _sent(store, "pro", "nps-pro", "nps", contact)
+    store.record_response(core, 9, "promoter", T0 + timedelta(minutes=1))
+    store.record_response(pro, 3, "detractor", T0 + timedelta(minutes=2))
+    result = write_back(store, adapter, mapping, T0 + timedelta(minutes=3))
+    assert (result.contacts, result.rejected) == (1, 0)
+    props = _props(state, contact)
+    assert (props["cl_nps_last_rating"], props["cl_nps_last_category"]) == ("9", "promoter")
+    assert (props["cl_nps_pro_last_rating"], props["cl_nps_pro_last_category"]) == (
+        "3", "detractor")
+    assert "cl_nps_pro_last_sent_at" in props
+    assert sandbox.calls["POST /crm/v3/objects/contacts/batch/update"] == 1
+
+
+def test_coalesce_supersedes_only_within_a_prefix() -> None:
+    """An older send's late answer loses to a newer send of the same prefix, not of another."""
+    mapping = load_mapping("hubspot", programs=PROGRAMS)
+    latest = winners({("c", "nps", "nps-core"): (T0, 1), ("c", "nps", "nps-pro"): (T0, 2),
+                      ("c", "nps", "gone"): (T0 + timedelta(hours=1), 3)}, mapping)
+    assert latest == {("c", "cl_nps"): 3, ("c", "cl_nps_pro"): 2}
+
+    def row(i: int, send: int, program: str, score: int) -> WriteBackRecord:
+        return WriteBackRecord(id=i, source="hubspot", contact_id="c", send_id=send,
+                               kind="answer", data={"survey_type": "nps", "program": program,
+                                                    "score": score},
+                               created_at=T0 + timedelta(minutes=i), attempts=0)
+
+    plan = coalesce([row(1, 1, "nps-core", 10), row(2, 2, "nps-pro", 0),
+                     row(3, 3, "gone", 5)], mapping, latest)
+    assert plan.properties["c"]["cl_nps_last_rating"] == "5"  # send 1 was superseded by 3
+    assert plan.properties["c"]["cl_nps_pro_last_rating"] == "0"
+
+
+def test_hubspot_hook_is_one_note_with_score_and_comment_after_settling(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
+) -> None:
+    """Click then comment: nothing on the ticket until HOOK_SETTLE has passed, then one note
+    carrying both; a later run writes nothing more."""
+    state, sandbox, adapter, mapping = hubspot
+    contact = state.create_contact("eve@example.com", "Eve", "Doe")
+    ticket = state.create_ticket("Printer on fire", contact)
+    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    send = _sent(store, "csat", "support-csat", "csat", contact, ticket)
+    store.record_response(send, 2, "unsatisfied", T0 + timedelta(minutes=1))
+    store.record_comment(send, "Nobody called <back>", T0 + timedelta(minutes=2))
+
+    early = write_back(store, adapter, mapping, T0 + timedelta(minutes=3))
+    assert (early.contacts, early.tickets) == (1, 0)
+    assert state.notes(ticket_id=ticket) == []
+    assert store.counts()["hooks.pending"] == 1
+
+    settled = write_back(store, adapter, mapping, T0 + timedelta(minutes=2) + HOOK_SETTLE)
+    assert settled.tickets == 1
+    [note] = state.notes(ticket_id=ticket)
+    assert "CSAT answer 2/5 (unsatisfied), program support-csat." in note["body"]
+    assert "Nobody called &lt;back&gt;" in note["body"]
+    assert write_back(store, adapter, mapping, T0 + timedelta(hours=1)).tickets == 0
+    assert (store.counts()["hooks.done"], sandbox.calls[NOTES]) == (1, 1)
+
+
+def test_hook_rows_retry_after_a_429_and_a_refused_note_is_rejected(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
+) -> None:
+    """Same handling as contact writes: a 429 defers (nothing lost), a 400 rejects."""
+    state, sandbox, adapter, mapping = hubspot
+    contact = state.create_contact("kim@example.com", "Kim", "Doe")
+    ticket = state.create_ticket("Late parcel", contact)
+    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    send = _sent(store, "k", "support-csat", "csat", contact, ticket)
+    store.record_response(send, 5, "satisfied", T0)
+    later = T0 + HOOK_SETTLE
+    sandbox.fail_next(1, 429, path_prefix="/crm/v3/objects/notes", retry_after=30)
+    deferred = write_back(store, adapter, mapping, later)
+    assert (deferred.deferred, deferred.tickets, state.notes(ticket_id=ticket)) == (1, 0, [])
+    assert write_back(store, adapter, mapping, later + timedelta(seconds=31)).tickets == 1
+    assert len(state.notes(ticket_id=ticket)) == 1
+
+    other = _sent(store, "k2", "support-csat", "csat", contact, ticket, at=T0 + timedelta(1))
+    store.record_response(other, 1, "unsatisfied", T0 + timedelta(1))
+    sandbox.fail_next(1, 400, path_prefix="/crm/v3/objects/notes")
+    refused = write_back(store, adapter, mapping, T0 + timedelta(1) + HOOK_SETTLE)
+    assert (refused.rejected, store.counts()["hooks.rejected"]) == (1, 1)
+
+
+def test_preference_and_forget_rows_reach_the_contact(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
+) -> None:
+    """An unsubscribe sets cl_feedback_unsubscribed; a forget then blanks every property."""
+    state, _, adapter, mapping = hubspot
+    contact = state.create_contact("max@example.com", "Max", "Doe")
+    send = _sent(store, "m", "nps-pro", "nps", contact)
+    store.record_response(send, 8, "passive", T0)
+    store.record_comment(send, "ok", T0)
+    store.record_preference(send, "unsubscribe", None, T0 + timedelta(minutes=1))
+    write_back(store, adapter, mapping, T0 + timedelta(minutes=2))
+    props = _props(state, contact)
+    assert (props["cl_feedback_unsubscribed"], props["cl_nps_pro_last_comment"]) == ("true", "ok")
+
+    store.forget(f"{contact}@example.com", T0 + timedelta(days=1))
+    result = write_back(store, adapter, mapping, T0 + timedelta(days=1))
+    assert (result.contacts, result.rejected) == (1, 0)
+    assert _props(state, contact) == {}
+
+
+def test_zendesk_hook_tags_the_ticket_and_adds_a_private_note(store: Store) -> None:
+    """Zendesk: the category's tag and an internal comment land on the solved ticket."""
+    state = ZendeskState()
+    with ZendeskSandbox(state, rate_limit_per_minute=0, incremental_per_minute=0,
+                        search_export_per_minute=0, port=0) as sandbox, \
+            ZendeskAdapter("zendesk", subdomain=sandbox.subdomain, email=sandbox.email,
+                           token=sandbox.token, base_url=sandbox.url, retry=_policy(),
+                           timeout=(2, 5), job_poll_interval=0.05, job_timeout=5.0) as adapter:
+        mapping = load_mapping("zendesk")
+        adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
+        user = state.create_user("zoe@example.com", "Zoe Doe")
+        ticket = state.create_ticket("Broken login", user, tags=["vip"])
+        state.solve_ticket(ticket, at=T0 - timedelta(hours=1))
+        store.add_sends([NewSend(idem_key="z", program="support-csat", survey_type="csat",
+                                 source="zendesk", contact_id=user, due_at=T0, created_at=T0,
+                                 ticket_id=ticket, email="zoe@example.com")])
+        [send] = store.claim_due_sends(T0, 1, timedelta(minutes=5))
+        assert store.begin_sending(send.id, T0)
+        store.mark_sent(send.id, T0, "<z@x>")
+        store.record_response(send.id, 1, "unsatisfied", T0)
+        store.record_response(send.id, 2, "unsatisfied", T0 + timedelta(minutes=1))
+        result = write_back(store, adapter, mapping, T0 + timedelta(minutes=1) + HOOK_SETTLE)
+        assert (result.contacts, result.tickets, result.rejected) == (1, 1, 0)
+        assert state.ticket(ticket)["tags"] == ["vip", "closedloop_csat_bad"]
+        private = [c["body"] for c in state.comments(ticket) if not c["public"]]
+        assert private == ["ClosedLoop: CSAT answer 2/5 (unsatisfied), program support-csat.\n"
+                           "No comment."]
+        assert state.user(user)["user_fields"]["cl_csat_last_rating"] == 2
