@@ -60,6 +60,13 @@ def friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _close(adapter: object) -> None:
+    """Adapters holding a session (and zenpy's process-wide override) are closed after use."""
+    close = getattr(adapter, "close", None)
+    if callable(close):
+        close()
+
+
 def _load(path: Path) -> Config:
     config = load_config(path)
     configure(config.daemon.log_format)
@@ -153,12 +160,15 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
         return
     for name, mapping in mappings.items():
         adapter = build_adapter(name, cfg, secrets)
-        result = adapter.check_online(getattr(adapter, "required_scopes", ()),
-                                      mapping.property_names())
+        scopes = getattr(adapter, "required_scopes", ())
+        try:
+            result = adapter.check_online(scopes, mapping.property_names())
+        finally:
+            _close(adapter)
         for line in result.problems:
             problems.append(f"sources.{name}: {line}")
         if result.ok:
-            typer.echo(f"sources.{name}: token OK, scopes OK, "
+            typer.echo(f"sources.{name}: token OK, {'scopes OK, ' if scopes else ''}"
                       f"{len(mapping.property_names())} mapped properties exist")
     if problems:
         for line in problems:
@@ -174,13 +184,17 @@ def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
 
     cfg = _load(config)
     rt = build_runtime(cfg, read_secrets(cfg))
-    rt.store.migrate()
-    for name, adapter in rt.adapters.items():
-        mapping = rt.mappings[name]
-        created = adapter.ensure_properties(mapping.group_name, mapping.group_label,
-                                            mapping.specs())
-        typer.echo(f"sources.{name}: {len(created)} propert{'y' if len(created) == 1 else 'ies'} "
-                  f"created, {len(mapping.specs()) - len(created)} already there")
+    try:
+        rt.store.migrate()
+        for name, adapter in rt.adapters.items():
+            mapping = rt.mappings[name]
+            created = adapter.ensure_properties(mapping.group_name, mapping.group_label,
+                                                mapping.specs())
+            typer.echo(f"sources.{name}: {len(created)} "
+                      f"propert{'y' if len(created) == 1 else 'ies'} created, "
+                      f"{len(mapping.specs()) - len(created)} already there")
+    finally:
+        rt.close()
 
 
 @app.command()
@@ -217,8 +231,10 @@ def plan(config: ConfigPath = DEFAULT_CONFIG,
     cfg = _load(config)
     rt = build_runtime(cfg, read_secrets(cfg))
     rt.store.migrate()
-    result = rt.plan(days)
-    rt.store.dispose()
+    try:
+        result = rt.plan(days)
+    finally:
+        rt.close()
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
         return
