@@ -174,8 +174,7 @@ def maildir(tmp_path: Path) -> Path:
 
 def deliver(maildir: Path, raw: bytes) -> str:
     """Deliver like an MTA: a file in new/. Returns its name."""
-    key = mailbox.Maildir(maildir, create=False).add(raw)
-    return key
+    return mailbox.Maildir(maildir, create=False).add(raw)
 
 
 def filed(maildir: Path) -> dict[str, list[str]]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 import time_machine
@@ -40,7 +41,7 @@ def sink() -> Iterator[LocalMailSink]:
         yield mail
 
 
-def new_send(key: str, email: str = "ana@example.com", **fields: object) -> NewSend:
+def new_send(key: str, email: str = "ana@example.com", **fields: Any) -> NewSend:
     values: dict[str, object] = {
         "idem_key": key, "program": NPS.name, "survey_type": "nps", "source": "hubspot",
         "contact_id": f"c-{key}", "due_at": NOW - timedelta(minutes=1), "created_at": NOW,
@@ -82,7 +83,7 @@ def unsubscribe_token(msg: EmailMessage) -> int:
 
 
 def survey_then_reminder(store: Store, sink: LocalMailSink,
-                         program: Program = NPS, **fields: object) -> tuple[Received, Received]:
+                         program: Program = NPS, **fields: Any) -> tuple[Received, Received]:
     store.add_sends([new_send("t1", **fields)])
     assert dispatch(store, sink, NOW, program).sent == 1
     assert dispatch(store, sink, NOW + timedelta(days=3), program).sent == 1
