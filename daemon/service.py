@@ -39,14 +39,16 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
                     cadence_every: timedelta | None = None) -> BackgroundScheduler:
     """Start the jobs, each at most one at a time, missed runs coalesced into one.
 
-    The cadence (NPS lists) runs every `cadence_every`, default `poll_every`.
+    The cadence (NPS lists) runs every `cadence_every`, default `poll_every`; the
+    bounce Maildir reader every `poll_every` (a no-op unless mail.bounce_maildir is set).
     """
     scheduler = BackgroundScheduler(timezone="UTC")
     now = rt.clock()
     for name, job, every in (("poll", rt.poll, poll_every),
                              ("dispatch", rt.dispatch, dispatch_every),
                              ("writeback", rt.write_back, writeback_every),
-                             ("cadence", rt.cadence, cadence_every or poll_every)):
+                             ("cadence", rt.cadence, cadence_every or poll_every),
+                             ("bounces", rt.process_bounces, poll_every)):
         seconds = max(every.total_seconds(), 0.05)
         scheduler.add_job(
             _safe(name, job), "interval", id=name, seconds=seconds, next_run_time=now,
