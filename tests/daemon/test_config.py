@@ -32,7 +32,9 @@ def problems_of(data: dict[str, object]) -> list[str]:
 def test_example_config_is_valid() -> None:
     """The shipped config.example.toml parses, with the documented durations."""
     config = load_config(ROOT / "config.example.toml")
-    assert [p.name for p in config.programs] == ["support-csat", "billing-ces"]
+    assert [p.name for p in config.programs] == ["support-csat", "billing-ces", "nps-customers"]
+    assert sorted(config.sources) == ["hubspot", "zendesk"]
+    assert config.program_list()[2].on_cadence
     assert config.programs[0].delay == timedelta(hours=1)
     assert config.daemon.link_max_age == timedelta(days=30)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -86,22 +85,15 @@ def test_lifecycle_rules() -> None:
     assert state.ticket(tid)["organization_id"] is None
 
 
-def test_big_accounts_seed_and_export_quickly() -> None:
-    """Benchmark-sized accounts stay cheap for the sandbox: 3,000 tickets seed, and the
-    export serves them 1,000 per page, in a few seconds even on a busy machine. (zenpy's
-    own parsing, ~1-2 ms a ticket, is the client's cost and is left out.)"""
-    started = time.perf_counter()
+def test_big_accounts_export_in_pages_of_a_thousand() -> None:
+    """A benchmark-sized account: 3,000 seeded tickets come out in three full pages.
+    (Speed is the benchmark's business, not a unit test's.)"""
     state = ZendeskState.seeded(tickets=3_000, seed=1, now=ZD_NOW)
-    seeded = time.perf_counter() - started
     with ZendeskSandbox(state, incremental_per_minute=0) as sb:
-        started = time.perf_counter()
         body = zd_http(sb, "GET", EXPORT, params={"start_time": 0}).json()
         seen = len(body["tickets"])
         while not body["end_of_stream"]:
             body = zd_http(sb, "GET", body["after_url"].removeprefix(sb.url)).json()
             seen += len(body["tickets"])
-        exported = time.perf_counter() - started
         assert seen == 3_000
         assert sb.calls[f"GET {EXPORT}"] == 3
-    assert seeded < 5
-    assert exported < 5
