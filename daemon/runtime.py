@@ -160,9 +160,10 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
             job_poll_interval=source.job_poll_interval.total_seconds(),
             job_timeout=source.job_timeout.total_seconds(),
         )
+    lists = [p.list_id for p in config.programs if p.source == name and p.list_id]
     return HubSpotAdapter(
         name, token, source.base_url, start_at=source.start_at, pipelines=source.pipelines,
-        retry=retry,
+        retry=retry, lists=lists,
     )
 
 
