@@ -42,8 +42,9 @@ class SearchCursor:
         return json.dumps({"v": _VERSION, "wm": self.watermark_ms, "recent": self.recent},
                           separators=(",", ":"), sort_keys=True)
 
-    def yielded(self, ticket_id: str) -> bool:
-        return ticket_id in self.recent
+    def yielded(self, ticket_id: str, closed_ms: int) -> bool:
+        """True for this very closing; a ticket reopened and closed again is new."""
+        return self.recent.get(ticket_id) == closed_ms
 
     def advance(self, ticket_id: str, closed_ms: int, overlap_ms: int) -> None:
         """Record one yielded ticket and forget the ones that fell out of the overlap."""

@@ -113,7 +113,7 @@ def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, 
                 continue
             closed_ms = to_ms(ticket.closed_at)
             last_ms = max(last_ms, closed_ms)
-            if ticket.id in seen or cursor.yielded(ticket.id):
+            if ticket.id in seen or cursor.yielded(ticket.id, closed_ms):
                 continue
             seen.add(ticket.id)
             fresh.append(ticket)
