@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 import pytest
 
-from daemon.config import Config, Secrets, parse_config
+from daemon.config import Config, ProgramSettings, Secrets, parse_config
 from daemon.delivery.sink import LocalMailSink
 from daemon.runtime import Runtime, build_runtime
 from daemon.service import BackgroundService
+from daemon.surveys import Program
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
@@ -58,6 +59,11 @@ class CrmDriver(Protocol):
                        timezone: str | None = None) -> str: ...
     def close_ticket(self, contact: str, pipeline: str, at: datetime) -> str: ...
     def reopen_ticket(self, ticket: str, at: datetime) -> None: ...
+    def solve_again(self, ticket: str, at: datetime) -> None: ...
+    def create_member(self, email: str | None, first: str, customer_since: datetime) -> str: ...
+    def make_audience(self, name: str, contacts: list[str]) -> dict[str, str]: ...
+    def join_audience(self, audience: dict[str, str], contact: str) -> None: ...
+    def leave_audience(self, audience: dict[str, str], contact: str) -> None: ...
     def props(self, contact: str) -> dict[str, str]: ...
     def total_calls(self) -> int: ...
     def reset_calls(self) -> None: ...
@@ -104,6 +110,24 @@ class HubSpotDriver:
 
     def reopen_ticket(self, ticket: str, at: datetime) -> None:
         self.state.reopen_ticket(ticket, at=at)
+
+    def solve_again(self, ticket: str, at: datetime) -> None:
+        self.state.close_ticket(ticket, at=at)
+
+    def create_member(self, email: str | None, first: str, customer_since: datetime) -> str:
+        """A contact in lifecycle stage "customer" since `customer_since`."""
+        return self.state.create_contact(email, first, "Doe", "en",
+                                         customer_since=customer_since)
+
+    def make_audience(self, name: str, contacts: list[str]) -> dict[str, str]:
+        """An NPS audience: a contact list; returns the program keys that select it."""
+        return {"list_id": self.state.create_list(name, contacts)}
+
+    def join_audience(self, audience: dict[str, str], contact: str) -> None:
+        self.state.add_to_list(audience["list_id"], [contact])
+
+    def leave_audience(self, audience: dict[str, str], contact: str) -> None:
+        self.state.remove_from_list(audience["list_id"], [contact])
 
     def props(self, contact: str) -> dict[str, str]:
         values = self.state.contact(contact)["properties"]
@@ -172,6 +196,28 @@ class ZendeskDriver:
     def reopen_ticket(self, ticket: str, at: datetime) -> None:
         self.state.reopen_ticket(ticket, at=at)
 
+    def solve_again(self, ticket: str, at: datetime) -> None:
+        self.state.solve_ticket(ticket, at=at)
+
+    def create_member(self, email: str | None, first: str, customer_since: datetime) -> str:
+        """A user created at `customer_since` (the adapter's customer-since for Zendesk)."""
+        return self.state.create_user(email, f"{first} Doe", created_at=customer_since)
+
+    def make_audience(self, name: str, contacts: list[str]) -> dict[str, str]:
+        """An NPS audience: users carrying the tag `name`; returns the program keys."""
+        audience = {"tag": name}
+        for contact in contacts:
+            self.join_audience(audience, contact)
+        return audience
+
+    def join_audience(self, audience: dict[str, str], contact: str) -> None:
+        tags = self.state.user(contact).get("tags") or []
+        self.state.update_user(int(contact), {"tags": [*tags, audience["tag"]]})
+
+    def leave_audience(self, audience: dict[str, str], contact: str) -> None:
+        tags = self.state.user(contact).get("tags") or []
+        self.state.update_user(int(contact), {"tags": [t for t in tags if t != audience["tag"]]})
+
     def props(self, contact: str) -> dict[str, str]:
         values = self.state.user(contact).get("user_fields") or {}
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
@@ -214,6 +260,21 @@ class Loop:
         ticket = self.crm.close_ticket(contact, pipeline or self.crm.support,
                                        self.clock.now - ago)
         return ticket, contact
+
+    def reopen(self, ticket: str, ago: timedelta = timedelta(seconds=20)) -> None:
+        """The customer writes again: the ticket is open `ago` before the clock."""
+        self.crm.reopen_ticket(ticket, self.clock.now - ago)
+
+    def solve_again(self, ticket: str, ago: timedelta = timedelta(seconds=10)) -> None:
+        """The same ticket is solved again `ago` before the clock."""
+        self.crm.solve_again(ticket, self.clock.now - ago)
+
+    def add_program(self, **settings: Any) -> Program:
+        """Add a program to the running daemon, validated like a [[programs]] table (for an
+        NPS audience made during the test: a list id the CRM only now knows)."""
+        program = ProgramSettings.model_validate({"source": self.source, **settings}).to_program()
+        self.rt.programs[program.name] = program
+        return program
 
     def props(self, contact: str) -> dict[str, str]:
         """The contact's (HubSpot) or user's (Zendesk) non-empty property values, as text."""
