@@ -35,11 +35,16 @@ def person_ref(email: str) -> str:
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()[:12]
 
 
-def forget_person(store: Store, email: str, now: datetime) -> ForgetResult:
-    """Erase one person by address; ConfigError for something that is not an address."""
+def check_address(email: str) -> None:
+    """ConfigError for something that is not an e-mail address (before touching anything)."""
     if not _ADDRESS.match(email.strip()):
         raise ConfigError([f"forget: expected an e-mail address such as ada@example.com, "
                            f"got {email!r}"])
+
+
+def forget_person(store: Store, email: str, now: datetime) -> ForgetResult:
+    """Erase one person by address; ConfigError for something that is not an address."""
+    check_address(email)
     result = store.forget(email, now)
     get_logger(job="forget").info(
         "privacy.forgotten" if result.found else "privacy.unknown_person",
