@@ -266,10 +266,11 @@ def forget(email: Annotated[str, typer.Argument(help="The person's e-mail addres
     Sent surveys keep their idempotency keys (scrubbed of personal data) so nobody is
     surveyed twice for a ticket; the suppression list keeps an unsubscribed address.
     """
-    from daemon.privacy import forget_person
+    from daemon.privacy import check_address, forget_person
     from daemon.runtime import utcnow
     from daemon.store import Store
 
+    check_address(email)
     cfg = _load(config)
     store = Store(cfg.daemon.state_url)
     store.migrate()
