@@ -242,12 +242,16 @@ def plan(config: ConfigPath = DEFAULT_CONFIG,
         typer.echo(f"note: {note}", err=True)
     table = Table(title=f"ClosedLoop plan, {result.start:%Y-%m-%d %H:%M} to "
                         f"{result.end:%Y-%m-%d %H:%M} UTC (nothing is sent)")
-    for column in ("when (UTC)", "action", "reason", "program", "source", "kind", "contact",
-                   "ticket", "from"):
-        table.add_column(column)
+    table.add_column("when (UTC)", no_wrap=True)
+    table.add_column("what")
+    table.add_column("why")
+    table.add_column("program")
+    table.add_column("contact", no_wrap=True)
+    table.add_column("ticket")
     for e in result.entries:
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.action, e.reason or "", e.program, e.source,
-                      e.kind, e.email or e.contact_id, e.ticket_id or "", e.origin)
+        what = e.action if e.kind == "survey" else f"{e.action} {e.kind}"
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", what, e.reason or "", e.program,
+                      e.email or e.contact_id, f"{e.source} {e.ticket_id or ''}".strip())
     out.print(table)
     summary = Table(title="Totals")
     summary.add_column("what")
