@@ -65,6 +65,7 @@ class CrmDriver(Protocol):
     def join_audience(self, audience: dict[str, str], contact: str) -> None: ...
     def leave_audience(self, audience: dict[str, str], contact: str) -> None: ...
     def props(self, contact: str) -> dict[str, str]: ...
+    def ticket_hooks(self, ticket: str) -> tuple[list[str], list[str]]: ...
     def total_calls(self) -> int: ...
     def reset_calls(self) -> None: ...
     def calls(self, key: str) -> int: ...
@@ -132,6 +133,10 @@ class HubSpotDriver:
     def props(self, contact: str) -> dict[str, str]:
         values = self.state.contact(contact)["properties"]
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+    def ticket_hooks(self, ticket: str) -> tuple[list[str], list[str]]:
+        """(tags, private notes) on a ticket: HubSpot tickets have no tags, notes are notes."""
+        return [], [str(n["body"]) for n in self.state.notes(ticket_id=ticket)]
 
     def total_calls(self) -> int:
         return self.sandbox.total_calls()
@@ -222,6 +227,11 @@ class ZendeskDriver:
         values = self.state.user(contact).get("user_fields") or {}
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
 
+    def ticket_hooks(self, ticket: str) -> tuple[list[str], list[str]]:
+        """(tags, private notes) on a ticket: its tags and its internal comments."""
+        return (list(self.state.ticket(ticket)["tags"]),
+                [str(c["body"]) for c in self.state.comments(ticket) if not c["public"]])
+
     def total_calls(self) -> int:
         return self.sandbox.total_calls()
 
@@ -279,6 +289,10 @@ class Loop:
     def props(self, contact: str) -> dict[str, str]:
         """The contact's (HubSpot) or user's (Zendesk) non-empty property values, as text."""
         return self.crm.props(contact)
+
+    def ticket_hooks(self, ticket: str) -> tuple[list[str], list[str]]:
+        """What the answer hooks left on a ticket: (tags, private notes)."""
+        return self.crm.ticket_hooks(ticket)
 
     def prop(self, contact: str, stem: str) -> str:
         """The one value whose name starts with `stem` ("cl_csat_last_sent" is
