@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
+from daemon.delivery.bounces import suppress_hard_bounce
 from daemon.delivery.smtp import (
     MailAuthError,
     MailPermanentError,
@@ -232,7 +233,8 @@ def _send(store: Store, program: Program, session: MailSession, compose: Compose
     except MailPermanentError as exc:
         store.mark_send_failed(row.id, str(exc), None)
         result.failed += 1
-        log.warning("send.failed", error=str(exc))
+        bounced = row.email is not None and suppress_hard_bounce(store, row.email, exc, now)
+        log.warning("send.failed", error=str(exc), hard_bounce=bounced)
         return False
     reminders = program.reminders if row.kind == "survey" else ()
     store.mark_sent(row.id, now, message["Message-ID"], reminders=reminders)

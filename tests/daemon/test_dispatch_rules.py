@@ -218,3 +218,17 @@ def test_skip_reasons_are_counted_in_the_log(store: Store, sink: LocalMailSink) 
     done = next(e for e in logs if e["event"] == "dispatch.done")
     assert (done["sent"], done["skipped"], done["skipped_global_cooldown"]) == (1, 1, 1)
     assert not any("ada@example.com" in str(e) for e in logs)
+
+
+def test_a_hard_bounce_suppresses_the_address_for_every_program(
+        store: Store, sink: LocalMailSink) -> None:
+    """550 5.1.1 at RCPT: that mail fails, and the next survey to them is never attempted."""
+    sink.refuse("gone@example.com", "550 5.1.1 No such user")
+    sink.refuse("full@example.com", "552 5.2.2 Mailbox full")
+    store.add_sends([row("t1", "gone@example.com"), row("t2", "full@example.com")])
+    assert run(store, sink, [CSAT, CES]).failed == 2
+    assert store.is_suppressed("gone@example.com", NOW)
+    assert not store.is_suppressed("full@example.com", NOW)  # says nothing about the person
+    later = NOW + timedelta(days=8)
+    store.add_sends([row("z1", "gone@example.com", program=CES, closed=later - timedelta(hours=1))])
+    assert dict(run(store, sink, [CSAT, CES], now=later).skipped) == {"suppressed": 1}
