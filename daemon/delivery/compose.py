@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from jinja2 import Environment
+from jinja2 import Template
 
 from daemon.delivery.message_ids import make_message_id
 from daemon.i18n import N_, SOURCE_LANGUAGE, Translator, Wording, jinja_environment, translator
@@ -135,7 +135,8 @@ class _Catalog:
     tr: Translator
     wording: Wording
     labels: tuple[str, ...]  # the screen-reader label of each score button, lowest first
-    env: Environment
+    text: Template  # held here: Jinja's own cache stats the file on every lookup
+    html: Template
 
 
 _CATALOGS: dict[tuple[str, str], _Catalog] = {}
@@ -151,7 +152,9 @@ def _catalog(program: Program, language: str) -> _Catalog:
     tr = translator(language)
     words = catalog_wording(program.type, program.company, program.follow_up, tr)
     labels = score_labels(program, tr, low=words.low_label, high=words.high_label)
-    built = _Catalog(program, tr, words, labels, jinja_environment(_TEMPLATES, tr.language))
+    env = jinja_environment(_TEMPLATES, tr.language)
+    built = _Catalog(program, tr, words, labels, env.get_template("survey.txt"),
+                     env.get_template("survey.html"))
     _CATALOGS[key] = built
     return built
 
@@ -234,7 +237,6 @@ def compose_survey(
         "unsubscribe_url": unsubscribe_url,
         "lang": lang,
     }
-    env = catalog.env
 
     msg = EmailMessage(policy=POLICY)
     # Only control characters go: a no-break space before "?" is French typography.
@@ -253,7 +255,7 @@ def compose_survey(
     if unsubscribe_url:
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(env.get_template("survey.txt").render(context))
-    msg.add_alternative(env.get_template("survey.html").render(context), subtype="html")
+    msg.set_content(catalog.text.render(context))
+    msg.add_alternative(catalog.html.render(context), subtype="html")
     msg["Content-Language"] = lang  # after set_content, which drops Content-* headers
     return msg
