@@ -106,3 +106,23 @@ def test_hard_bounce_report_suppresses_the_address_for_every_program(
     dispatched = loop.rt.dispatch()
     assert (dispatched.sent, dict(dispatched.skipped)) == (0, {"suppressed": 2})
     assert len(loop.sink.messages) == 1
+
+
+def test_one_click_unsubscribe_from_the_header_stops_the_reminder(loop: Loop) -> None:
+    """A mail client's RFC 8058 POST to the List-Unsubscribe URL (no page, no cookie) is
+    enough: the address is suppressed and the reminder never goes."""
+    loop.close_ticket("ida@example.com")
+    loop.rt.poll()
+    loop.clock.advance(timedelta(hours=1))
+    assert loop.rt.dispatch().sent == 1
+    [survey] = loop.sink.messages
+    header = survey["List-Unsubscribe"].strip()
+    assert header.startswith("<http://127.0.0.1:")
+    with httpx.Client(timeout=10) as client:
+        answer = client.post(header.strip("<>"), content=b"List-Unsubscribe=One-Click",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 200
+    assert loop.rt.store.is_suppressed("ida@example.com", loop.clock.now)
+    loop.clock.advance(timedelta(days=3))
+    dispatched = loop.rt.dispatch()
+    assert (dispatched.sent, dict(dispatched.skipped)) == (0, {"suppressed": 1})
