@@ -176,7 +176,7 @@ def _run_program(store: Store, adapter: CRMAdapter, program: Program, now: datet
         stored = store.upsert_members(program.name, source, seen, now)
         rows = [row for c in contacts
                 for row in _member_rows(program, source, c, stored[c.id], started,
-                                        earliest, latest, now)]
+                                        earliest, latest, now, horizon)]
         known = store.existing_idem_keys([r.idem_key for r in rows])
         fresh = [r for r in rows if r.idem_key not in known]
         result.pages += 1
@@ -191,13 +191,15 @@ def _run_program(store: Store, adapter: CRMAdapter, program: Program, now: datet
 
 
 def plan_cadence(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
-                 now: datetime, until: datetime) -> list[PlannedSend]:
+                 now: datetime, until: datetime,
+                 horizon: timedelta = HORIZON) -> list[PlannedSend]:
     """The rows the cadence would queue for send times up to `until`, writing nothing.
 
     Reads the audiences (one pass each, the same CRM cost as a run) and the stored members;
     a person not stored yet counts as first seen now (so, after the program's first pass,
-    joins the next cycle). Rows already in the outbox are left out: the caller reads those
-    from the store. Sorted by send time.
+    joins the next cycle). Each row's created_at is when a run would queue it (a horizon
+    before its send time), which is what its expiry counts from. Rows already in the outbox
+    are left out: the caller reads those from the store. Sorted by send time.
     """
     planned: list[PlannedSend] = []
     for program in cadence_programs(programs, adapter.name):
@@ -209,7 +211,7 @@ def plan_cadence(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
             rows = [row for c in contacts
                     for row in _member_rows(program, adapter.name, c,
                                             stored.get(c.id) or _unseen(c, now), started,
-                                            earliest, until, now)]
+                                            earliest, until, now, horizon)]
             known = store.existing_idem_keys([r.idem_key for r in rows])
             planned.extend(r for r in rows if r.idem_key not in known)
     return sorted(planned, key=lambda r: (r.due_at, r.program, r.contact_id))
@@ -228,9 +230,10 @@ def _unseen(contact: Contact, now: datetime) -> MemberRecord:
 
 
 def _member_rows(program: Program, source: str, contact: Contact, member: MemberRecord,
-                 started: datetime, earliest: datetime, latest: datetime,
-                 now: datetime) -> Iterator[NewSend]:
-    """This member's cycle rows whose send time falls in [earliest, latest]."""
+                 started: datetime, earliest: datetime, latest: datetime, now: datetime,
+                 horizon: timedelta) -> Iterator[NewSend]:
+    """This member's cycle rows whose send time falls in [earliest, latest], each created
+    when a run queues it: now, or (planning ahead) a horizon before its send time."""
     fraction = spread(program.name, source, contact.id)
     customer_since = contact.customer_since or member.customer_since or member.first_seen_at
     for cycle in cycles_between(earliest, latest, program.every_months):
@@ -253,7 +256,7 @@ def _member_rows(program: Program, source: str, contact: Contact, member: Member
             source=source,
             contact_id=contact.id,
             due_at=due,
-            created_at=now,
+            created_at=max(now, due - horizon),
             email=contact.email,
             first_name=contact.first_name,
             language=contact.language,

@@ -113,3 +113,30 @@ def test_a_pass_costs_a_few_calls_per_hundred_members(loop: Loop) -> None:
         assert result.members == 600
     assert costs[0] == costs[1]
     assert costs[0] <= math.ceil(600 / 100) + math.ceil(600 / 250) + 1
+
+
+def test_the_plan_names_the_members_the_next_weeks_then_survey(loop: Loop) -> None:
+    """`closedloop plan` for 20 days lists the cadence's sends and skips (writing nothing);
+    walking those 20 days then sends to exactly the planned people."""
+    since = loop.clock.now - timedelta(days=400)
+    people = {loop.crm.create_member(f"q{i}@example.com", f"Q{i}", since): f"q{i}@example.com"
+              for i in range(30)}
+    nomail = loop.crm.create_member(None, "Nomail", since)
+    audience = loop.crm.make_audience("nps-plan", [*people, nomail])
+    loop.add_program(name="nps", type="nps", company="Acme", every_months=3, **audience)
+    loop.rt.cadence()  # the program's first pass
+    loop.clock.advance(timedelta(minutes=1))
+    end = loop.clock.now + 20 * DAY
+    plan = loop.rt.plan(days=20)
+    planned = {e.contact_id for e in plan.entries if e.program == "nps" and e.action == "send"}
+    assert planned
+    assert all(e.origin in {"cadence", "queued"} for e in plan.entries if e.program == "nps")
+    while loop.clock.now <= end:
+        loop.rt.cadence()
+        loop.rt.dispatch()
+        loop.clock.advance(timedelta(hours=6))
+    sent = {r.contact_id for r in nps_rows(loop) if r.status == "sent" and r.sent_at
+            and r.sent_at <= end}
+    assert sent == planned
+    skipped = {e.contact_id for e in plan.entries if e.reason == "no_email"}
+    assert skipped <= {nomail}
