@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Table, case, func, select, update
+from sqlalchemy import Connection, Engine, Table, case, select, update
 
 from daemon.store.engine import reading
 from daemon.store.records import from_db, from_db_opt, to_db, to_db_opt
@@ -93,14 +93,6 @@ class MembersMixin:
         """The stored rows of these contacts (unknown ones are left out); reads only."""
         with reading(self.engine) as conn:
             return _select_members(conn, program, source, list(dict.fromkeys(contact_ids)))
-
-    def count_members(self, program: str, source: str, seen_since: datetime) -> int:
-        """Members seen at or after `seen_since` (i.e. still in the audience at that pass)."""
-        with reading(self.engine) as conn:
-            count = conn.scalar(select(func.count()).select_from(MEMBERS).where(
-                MEMBERS.c.program == program, MEMBERS.c.source == source,
-                MEMBERS.c.last_seen_at >= to_db(seen_since)))
-        return int(count or 0)
 
     def skip_left_members(self, program: str, source: str, pass_at: datetime) -> int:
         """After a complete pass at `pass_at`: skip the pending surveys of members it missed.
