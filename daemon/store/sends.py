@@ -268,7 +268,11 @@ class SendsMixin:
     def suppress(
         self, email: str, reason: str, now: datetime, until: datetime | None = None
     ) -> None:
-        """Never mail `email` (until `until`, if given). Never shortens an existing one."""
+        """Never mail `email` (until `until`, if given). Never shortens an existing one.
+
+        A permanent suppression keeps its first reason (an unsubscribe stays an unsubscribe
+        when the address later bounces), so counts by reason say what the person chose.
+        """
         address = normalize_email(email)
         with self.engine.begin() as conn:
             current = conn.execute(
@@ -277,7 +281,9 @@ class SendsMixin:
             new_until = to_db_opt(until)
             if current is not None:
                 old = from_db_opt(current.until)
-                new_until = None if old is None or new_until is None else max(old, new_until)
+                if old is None:
+                    return  # already permanent: nothing can make it stronger
+                new_until = None if new_until is None else max(old, new_until)
             stmt = insert_for(conn, SUPPRESSIONS).values(
                 email=address, reason=reason, created_at=to_db(now), until=new_until
             )

@@ -296,3 +296,17 @@ def test_suppression_is_never_shortened(store: Store, t0: datetime) -> None:
     store.suppress("ana@example.com", "unsubscribed", t0)
     store.suppress("ANA@example.com", "soft_bounce", t0, until=t0 + timedelta(hours=1))
     assert store.is_suppressed("ana@example.com", t0 + timedelta(days=30))
+
+
+def test_a_permanent_suppression_keeps_its_first_reason(store: Store, t0: datetime) -> None:
+    """An unsubscribed address that later hard-bounces is still counted as unsubscribed."""
+    from sqlalchemy import text
+
+    store.suppress("ana@example.com", "unsubscribed", t0)
+    store.suppress("ana@example.com", "hard_bounce", t0 + timedelta(days=1))
+    store.suppress("bob@example.com", "snoozed", t0, until=t0 + timedelta(days=10))
+    store.suppress("bob@example.com", "hard_bounce", t0 + timedelta(days=1))
+    with store.engine.connect() as conn:
+        reasons = dict(conn.execute(text("SELECT email, reason FROM suppressions")).all())
+    assert reasons == {"ana@example.com": "unsubscribed", "bob@example.com": "hard_bounce"}
+    assert store.is_suppressed("bob@example.com", t0 + timedelta(days=400))
