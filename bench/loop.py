@@ -1,11 +1,13 @@
-"""Benchmark: the whole loop for N closed tickets against the sandbox HubSpot.
+"""Benchmark: the whole loop for N closed tickets against the sandbox HubSpot or Zendesk.
 
 Prints CRM API calls per surveyed ticket, the daemon's CPU milliseconds per ticket and its
 peak memory. The sandbox and the SMTP sink run in a child process, so the figures are the
 daemon's alone. Answers are recorded through the store (the web path has its own tests and
-costs no CRM call); everything that talks to HubSpot or SMTP is the real code.
+costs no CRM call); everything that talks to the CRM or SMTP is the real code, including the
+reopened-ticket check right before sending and the ticket hooks after the answers.
 
-    python bench/loop.py --tickets 10000 [--answer-rate 0.3] [--rate-limit 190]
+    python bench/loop.py --tickets 10000 [--crm hubspot|zendesk] [--answer-rate 0.3]
+                         [--rate-limit N]
 """
 
 from __future__ import annotations
@@ -36,21 +38,49 @@ from daemon.surveys import SurveyType, category
 TOKEN = "bench-token"
 
 
-def serve_crm_and_mail(tickets: int, rate_limit: int, now: datetime, pipe: Connection) -> None:
-    """Child process: a sandbox HubSpot with `tickets` recently closed tickets, and a mail sink."""
+LANGUAGES = ("en", "fr", "nb", "de", "es")
+ZENDESK_LOCALES = ("en-US", "fr", "nb", "de", "es")
+DEFAULT_RATE = {"hubspot": 190, "zendesk": 700}  # per 10 s (Professional) / per minute (Enterprise)
+
+
+def serve_crm_and_mail(crm: str, tickets: int, rate_limit: int, now: datetime,
+                       pipe: Connection) -> None:
+    """Child process: a sandbox CRM with `tickets` recently closed tickets, and a mail sink."""
+    from contextlib import AbstractContextManager
+
     from daemon.delivery.sink import LocalMailSink
     from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+    from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
-    state = HubSpotState()
-    for i in range(tickets):
-        contact = state.create_contact(f"customer{i}@example.com", f"Customer{i}", "Bench",
-                                       ("en", "fr", "nb", "de", "es")[i % 5])
-        closed = now - timedelta(hours=12) + timedelta(seconds=i * 4)
-        state.create_ticket(f"Ticket {i}", contact, pipeline="0", closed_at=closed,
-                            owner_id=str(i % 17), team_id=str(i % 3))
-    with HubSpotSandbox(state, token=TOKEN, rate_limit_per_10s=rate_limit) as sandbox, \
-            LocalMailSink(port=0) as sink:
-        pipe.send((sandbox.url, sink.port))
+    server: AbstractContextManager[Any]
+    source: dict[str, Any]
+    if crm == "hubspot":
+        hs = HubSpotState()
+        for i in range(tickets):
+            contact = hs.create_contact(f"customer{i}@example.com", f"Customer{i}", "Bench",
+                                        LANGUAGES[i % 5])
+            closed = now - timedelta(hours=12) + timedelta(seconds=i * 4)
+            hs.create_ticket(f"Ticket {i}", contact, pipeline="0", closed_at=closed,
+                             owner_id=str(i % 17), team_id=str(i % 3))
+        hs_sandbox = HubSpotSandbox(hs, token=TOKEN, rate_limit_per_10s=rate_limit)
+        server, source = hs_sandbox, {"crm": "hubspot"}
+    else:
+        zd = ZendeskState()
+        groups = [zd.create_group(f"Team {g}") for g in range(3)]
+        for i in range(tickets):
+            closed = now - timedelta(hours=12) + timedelta(seconds=i * 4)
+            user = zd.create_user(f"customer{i}@example.com", f"Customer{i} Bench",
+                                  locale=ZENDESK_LOCALES[i % 5],
+                                  created_at=closed - timedelta(days=30))
+            ticket = zd.create_ticket(f"Ticket {i}", user, group_id=groups[i % 3],
+                                      created_at=closed - timedelta(hours=1))
+            zd.solve_ticket(ticket, at=closed)
+        zd_sandbox = ZendeskSandbox(zd, token=TOKEN, rate_limit_per_minute=rate_limit)
+        server = zd_sandbox
+        source = {"crm": "zendesk", "subdomain": zd_sandbox.subdomain,
+                  "email": zd_sandbox.email, "job_poll_interval": "200ms"}
+    with server as sandbox, LocalMailSink(port=0) as sink:
+        pipe.send((sandbox.url, sink.port, {**source, "base_url": sandbox.url}))
         pipe.recv()  # wait until the parent is done
         pipe.send(len(sink.received))
 
@@ -64,39 +94,45 @@ def calls(url: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=10_000)
+    parser.add_argument("--crm", choices=sorted(DEFAULT_RATE), default="hubspot")
     parser.add_argument("--answer-rate", type=float, default=0.3)
-    parser.add_argument("--rate-limit", type=int, default=190,
-                        help="sandbox per-10-second limit (HubSpot Professional: 190)")
+    parser.add_argument("--rate-limit", type=int, default=None,
+                        help="sandbox limit: HubSpot per 10 s (Professional: 190), Zendesk per "
+                             "minute (Enterprise: 700; the export's 10 a minute always holds)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the loop")
     args = parser.parse_args()
     configure("console", level=40)
     now = datetime.now(UTC)
 
     parent, child = mp.Pipe()
+    rate = args.rate_limit if args.rate_limit is not None else DEFAULT_RATE[args.crm]
     crm = mp.get_context("spawn").Process(
-        target=serve_crm_and_mail, args=(args.tickets, args.rate_limit, now, child), daemon=True)
+        target=serve_crm_and_mail, args=(args.crm, args.tickets, rate, now, child), daemon=True)
     seeded = time.perf_counter()
     crm.start()
-    sandbox_url, smtp_port = parent.recv()
+    sandbox_url, smtp_port, source = parent.recv()
+    name = args.crm
     print(f"seeded {args.tickets} closed tickets in {time.perf_counter() - seeded:.1f} s")
 
     with tempfile.TemporaryDirectory() as tmp:
         clock = [now]
         config = parse_config({
             "daemon": {"state_url": f"sqlite:///{Path(tmp) / 'bench.db'}"},
-            "sources": {"hubspot": {"crm": "hubspot", "base_url": sandbox_url,
-                                    "start_at": (now - timedelta(days=1)).isoformat()}},
+            "sources": {name: {**source,
+                               "start_at": (now - timedelta(days=1)).isoformat()}},
             "mail": {"host": "127.0.0.1", "port": smtp_port,
                      "from_address": "feedback@acme.example"},
-            "programs": [{"name": "support-csat", "type": "csat", "source": "hubspot",
-                          "delay": "1h", "company": "Acme", "pipelines": ["0"]}],
+            # Every customer is distinct and the clock is the benchmark's: no night to wait for.
+            "rules": {"quiet_hours": []},
+            "programs": [{"name": "support-csat", "type": "csat", "source": name,
+                          "delay": "1h", "company": "Acme"}],
         }, "bench")
-        rt = build_runtime(config, Secrets(secret_key="b" * 40, source_tokens={"hubspot": TOKEN}),
+        rt = build_runtime(config, Secrets(secret_key="b" * 40, source_tokens={name: TOKEN}),
                            clock=lambda: clock[0])
         rt.store.migrate()
-        mapping = rt.mappings["hubspot"]
-        rt.adapters["hubspot"].ensure_properties(mapping.group_name, mapping.group_label,
-                                                 mapping.specs())
+        mapping = rt.mappings[name]
+        rt.adapters[name].ensure_properties(mapping.group_name, mapping.group_label,
+                                            mapping.specs())
         urllib.request.urlopen(urllib.request.Request(  # the loop's own calls from here on
             f"{sandbox_url}/_sandbox/calls", method="DELETE"), timeout=10).close()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -113,7 +149,7 @@ def main() -> None:
         profile = cProfile.Profile() if args.profile else None
         if profile:
             profile.enable()
-        polled = phase("poll", rt.poll)["hubspot"]
+        polled = phase("poll", rt.poll)[name]
         clock[0] = now + timedelta(hours=1)
         dispatched = phase("dispatch", rt.dispatch)
         rng = random.Random(1)
@@ -125,14 +161,16 @@ def main() -> None:
                 rt.store.record_response(send_id, score, category(SurveyType.CSAT, score),
                                          clock[0])
         phase("answers", answer)
-        written = phase("writeback", rt.write_back)["hubspot"]
+        written = phase("writeback", rt.write_back)[name]
+        clock[0] += timedelta(minutes=10)  # the ticket hooks settle for 5 minutes
+        hooked = phase("hooks", rt.write_back).get(name)
         if profile:
             profile.disable()
             pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         counted = calls(sandbox_url)
-        rt.store.dispose()
+        rt.close()
 
     parent.send("done")
     delivered = parent.recv()
@@ -144,7 +182,8 @@ def main() -> None:
     print(f"surveys sent / delivered  {surveyed} / {delivered}")
     print(f"answers recorded          {len(sent_ids)}")
     print(f"contacts written          {written.contacts}")
-    print(f"HubSpot API calls         {api_calls} (429 answers: "
+    print(f"tickets hooked            {hooked.tickets if hooked else 0}")
+    print(f"{name} API calls      {api_calls} (429 answers: "
           f"{sum(counted.get('throttled', {}).values())})")
     for endpoint, n in sorted(counted["calls"].items()):
         print(f"    {n:6d}  {endpoint}")
