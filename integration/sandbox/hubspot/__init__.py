@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from .._serve import serve_until_stopped
 from .server import HubSpotSandbox
 from .state import HubSpotState
 
@@ -21,14 +22,5 @@ def serve(port: int, tickets: int, seed: int, *, stop: threading.Event | None = 
     """
     state = HubSpotState.seeded(tickets=tickets, contacts=max(40, tickets * 4 // 5), seed=seed)
     sandbox = HubSpotSandbox(state, port=port)
-    sandbox.start()
-    print(f"HubSpot sandbox listening on {sandbox.url}")
-    print(f"access token: {sandbox.token}")
-    stop = stop or threading.Event()
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
+    serve_until_stopped(sandbox, lambda: [f"HubSpot sandbox listening on {sandbox.url}",
+                                          f"access token: {sandbox.token}"], stop)

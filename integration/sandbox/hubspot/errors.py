@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final
 
+from .._http import HttpError
+
 AUTH_MESSAGE: Final = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
     "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
@@ -45,7 +47,7 @@ def batch_error(category: str, message: str, context: dict[str, list[str]],
     return err
 
 
-class ApiError(Exception):
+class ApiError(HttpError):
     """Raised by handlers; the server turns it into a JSON error response."""
 
     def __init__(self, status: int, message: str, category: str | None = None,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .._http import Request, Response
+
+__all__ = ["Context", "Handler", "Request", "Response", "Route", "Router"]
 
 if TYPE_CHECKING:
     from .state import HubSpotState
@@ -17,23 +21,6 @@ class Context:
     state: HubSpotState
     token: str
     scopes: tuple[str, ...]
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-    base_url: str
-    params: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 Handler = Callable[[Context, Request], Response]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+from .._serve import serve_until_stopped
 from .server import ZendeskSandbox
 from .state import ZendeskState
 
@@ -23,15 +24,7 @@ def serve(port: int, tickets: int, seed: int, *, stop: threading.Event | None = 
     """
     state = ZendeskState.seeded(tickets=tickets, seed=seed)
     sandbox = ZendeskSandbox(state, port=port)
-    sandbox.start()
-    print(f"Zendesk sandbox listening on {sandbox.url}")
-    print(f"zenpy: ZENPY_FORCE_SCHEME=http ZENPY_FORCE_NETLOC={sandbox.netloc}")
-    print(f"subdomain: {sandbox.subdomain}  email: {sandbox.email}  token: {sandbox.token}")
-    stop = stop or threading.Event()
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
+    serve_until_stopped(sandbox, lambda: [
+        f"Zendesk sandbox listening on {sandbox.url}",
+        f"zenpy: ZENPY_FORCE_SCHEME=http ZENPY_FORCE_NETLOC={sandbox.netloc}",
+        f"subdomain: {sandbox.subdomain}  email: {sandbox.email}  token: {sandbox.token}"], stop)

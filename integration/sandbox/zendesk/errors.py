@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from .._http import HttpError
+
 AUTH_ERROR: Final = "Couldn't authenticate you"
 SEARCH_LIMIT_DESCRIPTION: Final = (
     "Invalid search: Requested response size was greater than Search Response Limits")
 
 
-class ApiError(Exception):
+class ApiError(HttpError):
     """Raised by handlers; the server turns it into the JSON error response."""
 
     def __init__(self, status: int, error: str, description: str | None = None,
@@ -72,7 +74,7 @@ def rate_limited(retry_after: int, description: str) -> ApiError:
                     headers={"Retry-After": str(retry_after)})
 
 
-def injected(status: int, retry_after: int | None) -> ApiError:
+def injected(status: int, retry_after: float | None) -> ApiError:
     """The failure `fail_next` plans: 429 or a 5xx with Zendesk's bodies."""
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     if status == 429:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from .. import _http
+from .._http import Response
 from .errors import invalid_value
+
+__all__ = ["Context", "Handler", "Request", "Response", "Route", "Router"]
 
 if TYPE_CHECKING:
     from .jobs import JobStore
@@ -24,14 +28,8 @@ class Context:
     hide_recent_seconds: int
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-    base_url: str
-    params: dict[str, str] = field(default_factory=dict)
+class Request(_http.Request):
+    """The shared request with the query helpers Zendesk's handlers use."""
 
     def arg(self, name: str) -> str | None:
         """The last value of a query parameter (what Rails does with repeated keys)."""
@@ -52,13 +50,6 @@ class Request:
     def api_url(self, path: str) -> str:
         """An absolute URL on this sandbox (zenpy follows next links verbatim)."""
         return f"{self.base_url}/api/v2/{path}"
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 Handler = Callable[[Context, Request], Response]

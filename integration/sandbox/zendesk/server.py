@@ -1,25 +1,20 @@
-"""The HTTP server: auth, rate limits, failure injection, call counters, JSON in and out.
+"""The Zendesk sandbox server: auth, rate buckets, failure injection, JSON in and out.
 
-Standard library only (ThreadingHTTPServer on a background thread), like the HubSpot
-sandbox: it starts in milliseconds inside tests and serves the real zenpy unchanged.
+The lifecycle, counters and HTTP shell are `integration.sandbox._http`'s, shared with the
+HubSpot sandbox: it starts in milliseconds inside tests and serves the real zenpy unchanged.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import threading
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-import structlog
-
+from .._http import Response, SandboxServer
+from .._ratelimit import FailurePlan, SlidingWindow
 from . import seed
 from .errors import (
-    ApiError,
     injected,
     invalid_endpoint,
     invalid_value,
@@ -27,20 +22,18 @@ from .errors import (
     unauthorized,
 )
 from .jobs import JobStore
-from .ratelimit import FailurePlan, MinuteWindow
 from .routes import ROUTER
-from .routing import Context, Request, Response, Route
+from .routing import Context, Request, Route
 from .state import ZendeskState
 
-log = structlog.get_logger(__name__)
-
+_MINUTE = 60.0
 _BUCKET_MESSAGES = {
     "incremental": "Number of allowed incremental export API requests per minute exceeded",
     "export": "Number of allowed search export API requests per minute exceeded",
 }
 
 
-class ZendeskSandbox:
+class ZendeskSandbox(SandboxServer):
     """A Zendesk Support API on 127.0.0.1 for the real zenpy.
 
     Point zenpy at it with ZENPY_FORCE_SCHEME=http and ZENPY_FORCE_NETLOC=`netloc`, then
@@ -50,83 +43,38 @@ class ZendeskSandbox:
     how many polls a job answers "working" before "completed".
     """
 
+    name: ClassVar[str] = "zendesk"
+    content_type: ClassVar[str] = "application/json; charset=utf-8"
+
     def __init__(self, state: ZendeskState | None = None, *, email: str = seed.DEFAULT_EMAIL,
                  token: str = seed.DEFAULT_TOKEN, subdomain: str = seed.DEFAULT_SUBDOMAIN,
                  port: int = 0, rate_limit_per_minute: int = 700,
                  incremental_per_minute: int = 10, host: str = "127.0.0.1",
                  search_export_per_minute: int = 100, job_polls: int = 1,
                  hide_recent_seconds: int = 0) -> None:
+        super().__init__(host, port)
         self.state = state if state is not None else ZendeskState.seeded()
         self.email, self.token, self.subdomain = email, token, subdomain
-        self.calls: Counter[str] = Counter()
-        """Every API call per "METHOD /path-template", including refused ones."""
-        self.throttled: Counter[str] = Counter()
-        """The 429 answers per "METHOD /path-template" (real and injected)."""
         self.jobs = JobStore(job_polls)
-        self._account = MinuteWindow(rate_limit_per_minute)
-        self._buckets = {"incremental": MinuteWindow(incremental_per_minute),
-                         "export": MinuteWindow(search_export_per_minute)}
+        self._account = SlidingWindow(rate_limit_per_minute, _MINUTE)
+        self._buckets = {"incremental": SlidingWindow(incremental_per_minute, _MINUTE),
+                         "export": SlidingWindow(search_export_per_minute, _MINUTE)}
         self._failures = FailurePlan()
-        self._counter_lock = threading.Lock()
         self._me = self.state.ensure_agent(email)
         self._hide_recent = hide_recent_seconds
         self._credentials = {
             "Basic " + base64.b64encode(f"{email}/token:{token}".encode()).decode(),
             f"Bearer {token}"}
-        self._host, self._port = host, port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------- lifecycle
-    def start(self) -> None:
-        handler = type("_BoundHandler", (_Handler,), {"sandbox": self})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
+    def _on_bound(self) -> None:
         self.state.base_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="zendesk-sandbox", daemon=True)
-        self._thread.start()
-        log.info("sandbox.zendesk.started", url=self.url)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> ZendeskSandbox:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """"http://127.0.0.1:<port>" once started."""
-        return f"http://{self.netloc}"
 
     @property
     def netloc(self) -> str:
         """"127.0.0.1:<port>", the value for ZENPY_FORCE_NETLOC."""
-        if self._server is None:
-            raise RuntimeError("sandbox not started")
-        return f"{self._host}:{self._server.server_port}"
+        return self._netloc()
 
     # ------------------------------------------------------------ test hooks
-    def total_calls(self) -> int:
-        with self._counter_lock:
-            return sum(self.calls.values())
-
-    def reset_calls(self) -> None:
-        with self._counter_lock:
-            self.calls.clear()
-            self.throttled.clear()
-
     def reset_limits(self) -> None:
         """Empty the rate-limit windows (e.g. between test phases)."""
         self._account.reset()
@@ -144,35 +92,27 @@ class ZendeskSandbox:
             return dict(self.calls)
 
     # -------------------------------------------------------------- dispatch
+    def _serve_request(self, method: str, target: str, headers: dict[str, str],
+                       raw: bytes) -> Response:
+        return self.dispatch(method, target, headers, raw)
+
+    def _bug_response(self) -> Response:
+        return Response(500, {"error": "InternalError",
+                              "description": "sandbox bug, see the log"})
+
     def dispatch(self, method: str, target: str, headers: dict[str, str],
                  raw: bytes) -> Response:
         """One request in, one response out; never raises for a bad request."""
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
         if path == "/_sandbox/calls" and method in ("GET", "DELETE"):
-            if method == "DELETE":
-                self.reset_calls()
-            with self._counter_lock:
-                return Response(200, {"total": sum(self.calls.values()),
-                                      "calls": dict(self.calls),
-                                      "throttled": dict(self.throttled)})
+            return self._calls_endpoint(method)
         route, params = ROUTER.match(method, path)
         key = route.name if route else f"{method} <unknown>"
-        with self._counter_lock:
-            self.calls[key] += 1
-        try:
-            response = self._answer(method, path, parts.query, headers, raw, route, params)
-        except ApiError as exc:
-            response = Response(exc.status, exc.body, exc.headers)
-        except Exception:  # a sandbox bug, not a client error: say so loudly
-            log.exception("sandbox.zendesk.handler_error", method=method, path=path)
-            response = Response(500, {"error": "InternalError",
-                                      "description": "sandbox bug, see the log"})
+        response = self._counted(key, method, path, lambda: self._answer(
+            method, path, parts.query, headers, raw, route, params))
         if "X-Rate-Limit" not in response.headers:
             response.headers.update(self._limit_headers(self._account.remaining()))
-        if response.status == 429:
-            with self._counter_lock:
-                self.throttled[key] += 1
         return response
 
     def _answer(self, method: str, path: str, query: str, headers: dict[str, str],
@@ -218,35 +158,3 @@ class ZendeskSandbox:
             return {}
         return {"X-Rate-Limit": str(self._account.limit),
                 "X-Rate-Limit-Remaining": str(remaining)}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Thin HTTP shell around `ZendeskSandbox.dispatch`."""
-
-    sandbox: ClassVar[ZendeskSandbox]
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server_version = "zendesk-sandbox"
-
-    def _handle(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        raw = self.rfile.read(length) if length > 0 else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        response = self.sandbox.dispatch(self.command, self.path, headers, raw)
-        payload = json.dumps(response.body, ensure_ascii=False,
-                             separators=(",", ":")).encode()
-        self.send_response(response.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for key, value in response.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the stdlib's per-request stderr line (the counters say what happened)."""

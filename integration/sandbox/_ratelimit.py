@@ -1,8 +1,12 @@
-"""Sliding-window limits (HubSpot's 10-second and search per-second policies) and the
-failure-injection plan tests use to make the next calls fail on purpose."""
+"""Sliding-window rate limits and the failure-injection plan, for both sandboxes.
+
+HubSpot's 10-second and per-second search policies and Zendesk's per-minute buckets are
+the same window with other sizes; each server turns a refusal into its vendor's 429.
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -10,8 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+@dataclass(frozen=True)
+class Slot:
+    """The outcome of one acquisition: allowed or not, what is left, when to come back."""
+
+    allowed: bool
+    remaining: int
+    retry_after: int
+
+
 class SlidingWindow:
-    """At most `limit` acquisitions in any `window` seconds; limit 0 means unlimited."""
+    """At most `limit` acquisitions in any `window` seconds; limit 0 means unlimited.
+
+    A refusal says how many whole seconds until the oldest call leaves the window (what
+    Zendesk sends as Retry-After).
+    """
 
     def __init__(self, limit: int, window: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -21,19 +38,27 @@ class SlidingWindow:
         self._stamps: deque[float] = deque()
         self._lock = threading.Lock()
 
-    def acquire(self) -> int | None:
-        """Take a slot: the remaining count after it, or None when the window is full."""
+    def acquire(self) -> Slot:
         if self.limit <= 0:
-            return -1
+            return Slot(True, 0, 0)
         with self._lock:
             now = self._clock()
             cutoff = now - self.window
             while self._stamps and self._stamps[0] <= cutoff:
                 self._stamps.popleft()
             if len(self._stamps) >= self.limit:
-                return None
+                wait = self._stamps[0] + self.window - now
+                return Slot(False, 0, max(1, math.ceil(wait)))
             self._stamps.append(now)
-            return self.limit - len(self._stamps)
+            return Slot(True, self.limit - len(self._stamps), 0)
+
+    def remaining(self) -> int:
+        """What is left in the window now, without taking a slot."""
+        if self.limit <= 0:
+            return 0
+        with self._lock:
+            cutoff = self._clock() - self.window
+            return self.limit - sum(1 for s in self._stamps if s > cutoff)
 
     def reset(self) -> None:
         with self._lock:
@@ -49,7 +74,8 @@ class Failure:
 
 
 class FailurePlan:
-    """Queued injected failures, consumed in order by the calls whose path matches."""
+    """Queued injected failures, consumed in order by the calls whose path matches
+    (a None prefix matches every path)."""
 
     def __init__(self) -> None:
         self._queue: list[Failure] = []
