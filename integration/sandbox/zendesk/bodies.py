@@ -1,13 +1,14 @@
 """Request bodies the write endpoints share: the enveloped object, update_many items,
-and how a refused single update reads as a job result."""
+and the update_many job whose results say, per record, Updated or why not."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ApiError, invalid_value, too_many_values
 from .paging import MAX_IDS, ids_param
-from .routing import Request
+from .routing import Context, Request, Response
 
 
 def enveloped(req: Request, key: str) -> Any:
@@ -43,3 +44,22 @@ def job_failure(exc: ApiError, noun: str) -> tuple[str, str]:
     details = exc.body.get("details") or {}
     texts = [e["description"] for errs in details.values() for e in errs]
     return f"{noun}UpdateFailed", "; ".join(texts) or str(exc.body.get("description"))
+
+
+def update_many_job(ctx: Context, req: Request, kind: str,
+                    apply: Callable[[Context, int, Any], object]) -> Response:
+    """PUT {kind}s/update_many.json: `apply` each change on its own; a refused one is a
+    failed result and leaves its record unchanged, the others are written."""
+    noun = kind.capitalize()
+    results = []
+    for index, (rid, change) in enumerate(many_changes(req, kind)):
+        try:
+            apply(ctx, rid, change)
+        except ApiError as exc:
+            error, details = job_failure(exc, noun)
+            results.append({"id": rid, "index": index, "error": error, "details": details,
+                            "success": False})
+            continue
+        results.append({"id": rid, "index": index, "action": "update", "status": "Updated",
+                        "success": True})
+    return Response(200, {"job_status": ctx.jobs.submit(results, req.base_url)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from .bodies import enveloped, job_failure, many_changes
+from .bodies import enveloped, update_many_job
 from .errors import ApiError, closed_ticket, invalid_value, not_found
 from .paging import ids_param
 from .records import Ticket
@@ -155,16 +155,4 @@ def tags_add(ctx: Context, req: Request) -> Response:
 def update_many(ctx: Context, req: Request) -> Response:
     """PUT tickets/update_many.json with {"tickets": [{"id", ...}]} or ?ids= and one
     {"ticket": {...}}: a job whose results say, per ticket, Updated or why not."""
-    items = many_changes(req, "ticket")
-    results = []
-    for index, (tid, change) in enumerate(items):
-        try:
-            _apply(ctx, tid, change)
-        except ApiError as exc:
-            error, details = job_failure(exc, "Ticket")
-            results.append({"id": tid, "index": index, "error": error, "details": details,
-                            "success": False})
-            continue
-        results.append({"id": tid, "index": index, "action": "update", "status": "Updated",
-                        "success": True})
-    return Response(200, {"job_status": ctx.jobs.submit(results, req.base_url)})
+    return update_many_job(ctx, req, "ticket", _apply)

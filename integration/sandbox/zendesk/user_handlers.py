@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from .bodies import enveloped, job_failure, many_changes
+from .bodies import enveloped, update_many_job
 from .errors import ApiError, invalid_value, not_found
 from .fields import FieldValueError
 from .paging import ids_param, list_page
+from .records import Group, Org
 from .routing import Context, Request, Response
 from .state import InvalidChange
 from .values import parse_id
@@ -71,18 +73,7 @@ def update(ctx: Context, req: Request) -> Response:
 def update_many(ctx: Context, req: Request) -> Response:
     """PUT users/update_many.json: a job; a user whose values do not fit is left unchanged
     and reported in the results, the others are written."""
-    results = []
-    for index, (uid, change) in enumerate(many_changes(req, "user")):
-        try:
-            _apply(ctx, uid, change)
-        except ApiError as exc:
-            error, details = job_failure(exc, "User")
-            results.append({"id": uid, "index": index, "error": error, "details": details,
-                            "success": False})
-            continue
-        results.append({"id": uid, "index": index, "action": "update", "status": "Updated",
-                        "success": True})
-    return Response(200, {"job_status": ctx.jobs.submit(results, req.base_url)})
+    return update_many_job(ctx, req, "user", _apply)
 
 
 def job_status(ctx: Context, req: Request) -> Response:
@@ -107,12 +98,17 @@ def field_create(ctx: Context, req: Request) -> Response:
 
 
 # ------------------------------------------------------------------ orgs and groups
-def org_show(ctx: Context, req: Request) -> Response:
+def _show(ctx: Context, records: Mapping[int, Org | Group], rid: int, key: str) -> Response:
+    """GET {key}s/{id}.json for a record that renders from the base URL alone."""
     with ctx.state.lock:
-        org = ctx.state.organizations.get(_id(req))
-        if org is None:
+        record = records.get(rid)
+        if record is None:
             raise not_found()
-        return Response(200, {"organization": org.to_json(ctx.state.base_url)})
+        return Response(200, {key: record.to_json(ctx.state.base_url)})
+
+
+def org_show(ctx: Context, req: Request) -> Response:
+    return _show(ctx, ctx.state.organizations, _id(req), "organization")
 
 
 def orgs_show_many(ctx: Context, req: Request) -> Response:
@@ -140,8 +136,4 @@ def org_users(ctx: Context, req: Request) -> Response:
 
 
 def group_show(ctx: Context, req: Request) -> Response:
-    with ctx.state.lock:
-        group = ctx.state.groups.get(_id(req))
-        if group is None:
-            raise not_found()
-        return Response(200, {"group": group.to_json(ctx.state.base_url)})
+    return _show(ctx, ctx.state.groups, _id(req), "group")
