@@ -7,14 +7,13 @@ are recognised by duck typing (`status`, `body`, `headers`) rather than by class
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import urllib3
 
+from integration._translate import redact, retry_after_header
 from integration.errors import (
     AuthError,
     ClosedLoopError,
@@ -25,16 +24,10 @@ from integration.errors import (
 
 # 423 Locked and 477 Migration in progress are HubSpot's "try again shortly" answers.
 _RETRYABLE_4XX = frozenset({423, 477})
-_EMAIL = re.compile(r"[^\s@\"'<>,;:]+@[^\s@\"'<>,;:]+\.[A-Za-z]{2,}")
 
 # policyName of a 429 body -> seconds to wait when no Retry-After is given.
 _POLICY_WAIT = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
 _UNKNOWN_POLICY_WAIT = 10.0  # an unnamed 429 is most likely the rolling 10-second window
-
-
-def redact(text: str) -> str:
-    """Drop e-mail addresses from a CRM message before it reaches logs or the store."""
-    return _EMAIL.sub("<email>", text)
 
 
 def body_json(body: Any) -> dict[str, Any]:
@@ -59,21 +52,6 @@ def hubspot_message(body: Any) -> str:
     return redact(text)[:500]
 
 
-def _retry_after_header(headers: Mapping[str, str] | None, now: datetime) -> float | None:
-    value = (headers or {}).get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - now).total_seconds())
-
-
 def rate_limit_wait(body: Any, headers: Mapping[str, str] | None, now: datetime) -> float:
     """Seconds to wait after a 429, from HubSpot's policyName (Retry-After is undocumented).
 
@@ -85,7 +63,7 @@ def rate_limit_wait(body: Any, headers: Mapping[str, str] | None, now: datetime)
     if policy == "DAILY":
         midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         return (midnight - now).total_seconds() + 3600.0
-    header = _retry_after_header(headers, now)
+    header = retry_after_header(headers, now)
     if header is not None:
         return header
     return _POLICY_WAIT.get(policy, _UNKNOWN_POLICY_WAIT)

@@ -28,9 +28,10 @@ from hubspot.crm.objects.notes import (
     SimplePublicObjectBatchInputForCreate,
 )
 
+from integration._translate import redact
 from integration.base import TicketUpdate, WriteResult
 from integration.errors import RecordRejected
-from integration.hubspot._errors import batch_errors, redact
+from integration.hubspot._errors import batch_errors
 
 log = structlog.get_logger(__name__)
 

@@ -9,15 +9,14 @@ so jobs never see a zenpy type.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
 
+from integration._translate import redact, retry_after_header
 from integration.errors import (
     AuthError,
     ClosedLoopError,
@@ -26,30 +25,14 @@ from integration.errors import (
     TransientError,
 )
 
-_EMAIL = re.compile(r"[^\s@\"'<>,;:]+@[^\s@\"'<>,;:]+\.[A-Za-z]{2,}")
 DEFAULT_RETRY_AFTER = 60.0  # Zendesk's limits are per minute: a 429 without a hint waits one
 _MAX_MESSAGE = 300
 
 
-def redact(text: str) -> str:
-    """Drop e-mail addresses from a Zendesk message before it reaches logs or the store."""
-    return _EMAIL.sub("<email>", text)
-
-
 def retry_after(headers: Mapping[str, str] | None, now: datetime | None = None) -> float:
     """Seconds to wait after a 429: `Retry-After` in seconds or as an HTTP date."""
-    value = (headers or {}).get("Retry-After")
-    if not value:
-        return DEFAULT_RETRY_AFTER
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    wait = retry_after_header(headers, now or datetime.now(UTC))
+    return DEFAULT_RETRY_AFTER if wait is None else wait
 
 
 def zendesk_message(response: requests.Response | None) -> str:

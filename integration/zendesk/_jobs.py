@@ -17,8 +17,8 @@ from typing import Any
 
 import structlog
 
+from integration._translate import redact
 from integration.errors import RecordRejected, TransientError
-from integration.zendesk._errors import redact
 from integration.zendesk._paging import CallFn
 
 log = structlog.get_logger(__name__)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from integration._translate import redact
 from integration.errors import AuthError, RateLimited, RecordRejected, TransientError
-from integration.hubspot._errors import rate_limit_wait, redact
+from integration.hubspot._errors import rate_limit_wait
 from integration.retry import RetryPolicy, call_with_retry
 
 
