@@ -1,4 +1,5 @@
-"""What both adapters' error translation shares: e-mail redaction and the Retry-After header.
+"""What both adapters' error translation shares: the call wrapper that translates at the
+edge, e-mail redaction and the Retry-After header.
 
 Each adapter's `_errors` module keeps its vendor's statuses, bodies and default waits.
 """
@@ -6,11 +7,37 @@ Each adapter's `_errors` module keeps its vendor's statuses, bodies and default 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol, TypeVar
+
+from integration.errors import ClosedLoopError
+
+T = TypeVar("T")
 
 _EMAIL = re.compile(r"[^\s@\"'<>,;:]+@[^\s@\"'<>,;:]+\.[A-Za-z]{2,}")
+
+
+
+class Translator(Protocol):
+    """An adapter's `_errors.translate`: the integration error for an SDK failure, or None."""
+
+    def __call__(self, exc: BaseException, *, endpoint: str) -> ClosedLoopError | None: ...
+
+
+def call_translated(fn: Callable[[], T], translate: Translator, endpoint: str) -> T:
+    """Call `fn`; an SDK or transport failure leaves as the integration error `translate`
+    maps it to (the original chained), one it does not know (a bug) unchanged."""
+    try:
+        return fn()
+    except ClosedLoopError:
+        raise
+    except Exception as exc:
+        error = translate(exc, endpoint=endpoint)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def redact(text: str) -> str:

@@ -29,6 +29,7 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
+from integration._translate import call_translated
 from integration.base import (
     Contact,
     ContactUpdate,
@@ -120,15 +121,8 @@ class HubSpotAdapter:
 
         def attempt() -> Any:
             self._calls[endpoint] += 1
-            try:
-                return fn(**kwargs, _request_timeout=self._timeout)
-            except ClosedLoopError:
-                raise
-            except Exception as exc:
-                error = translate(exc, endpoint=endpoint)
-                if error is None:
-                    raise
-                raise error from exc
+            return call_translated(lambda: fn(**kwargs, _request_timeout=self._timeout),
+                                   translate, endpoint)
 
         return call_with_retry(attempt, policy=self._retry, op=f"{self.name}.{endpoint}")
 

@@ -25,6 +25,7 @@ from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment, User
 from zenpy.lib.api_objects import Ticket as ZenpyTicket
 
+from integration._translate import call_translated
 from integration.base import (
     Contact,
     ContactUpdate,
@@ -36,7 +37,7 @@ from integration.base import (
     TicketUpdate,
     WriteResult,
 )
-from integration.errors import AuthError, ClosedLoopError, ConfigError, RecordRejected
+from integration.errors import AuthError, ConfigError, RecordRejected
 from integration.retry import RetryPolicy, call_with_retry
 from integration.zendesk import _fields, _jobs
 from integration.zendesk._cursor import ExportCursor
@@ -117,19 +118,8 @@ class ZendeskAdapter:
 
     def _call(self, endpoint: str, fn: Callable[[], Any]) -> Any:
         """One zenpy call through the retry policy, its failures translated at the edge."""
-
-        def attempt() -> Any:
-            try:
-                return fn()
-            except ClosedLoopError:
-                raise
-            except Exception as exc:
-                error = translate(exc, endpoint=endpoint)
-                if error is None:
-                    raise
-                raise error from exc
-
-        return call_with_retry(attempt, policy=self._retry, op=f"{self.name}.{endpoint}")
+        return call_with_retry(lambda: call_translated(fn, translate, endpoint),
+                               policy=self._retry, op=f"{self.name}.{endpoint}")
 
     def call_count(self) -> int:
         """HTTP requests made so far, retried attempts and zenpy's paging included."""
@@ -138,6 +128,15 @@ class ZendeskAdapter:
     def calls_by_endpoint(self) -> dict[str, int]:
         """Requests per endpoint name (see endpoints.ENDPOINTS), for metrics and tests."""
         return self._session.counts()
+
+    def _show_many(self, endpoint: str, api: Any, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Every record of `ids` as a dict, READ_BATCH per show_many call (unknown ids are
+        left out by Zendesk)."""
+        for start in range(0, len(ids), READ_BATCH):
+            for page in pages(self._call, endpoint,
+                              partial(api, ids=list(ids[start:start + READ_BATCH]))):
+                for item in page:
+                    yield item.to_dict()
 
     # -- closed tickets ---------------------------------------------------------------------
 
@@ -159,14 +158,8 @@ class ZendeskAdapter:
         """Tickets no longer solved/closed: reopened, deleted or unknown (show_many, 100s)."""
         unique = list(dict.fromkeys(str(i) for i in ticket_ids))
         valid = [i for i in unique if i.isdigit()]
-        status: dict[str, str] = {}
-        for start in range(0, len(valid), READ_BATCH):
-            chunk = valid[start:start + READ_BATCH]
-            for page in pages(self._call, "tickets_show_many",
-                              partial(self._zd.tickets, ids=chunk)):
-                for item in page:
-                    raw = item.to_dict()
-                    status[str(raw.get("id"))] = str(raw.get("status"))
+        status = {str(raw.get("id")): str(raw.get("status"))
+                  for raw in self._show_many("tickets_show_many", self._zd.tickets, valid)}
         return {i for i in unique if status.get(i) not in SOLVED_STATUSES}
 
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
@@ -209,13 +202,9 @@ class ZendeskAdapter:
         """Read users 100 at a time (show_many); ids Zendesk does not know are left out."""
         unique = [i for i in dict.fromkeys(str(i) for i in ids) if i.isdigit()]
         out: dict[str, Contact] = {}
-        for start in range(0, len(unique), READ_BATCH):
-            chunk = unique[start:start + READ_BATCH]
-            for page in pages(self._call, "users_show_many",
-                              partial(self._zd.users, ids=chunk)):
-                for item in page:
-                    contact = to_contact(item.to_dict())
-                    out[contact.id] = contact
+        for raw in self._show_many("users_show_many", self._zd.users, unique):
+            contact = to_contact(raw)
+            out[contact.id] = contact
         missing = len(unique) - len(out)
         if missing:
             log.info("zendesk.contacts.missing", source=self.name, count=missing)
