@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from .. import _seed
+from .._seed import NAMES
+
 EPOCH_ISO: Final = "2024-01-02T09:00:00.000Z"
 """createdAt/updatedAt of everything HubSpot itself defines (default pipelines, properties)."""
 
@@ -61,21 +64,11 @@ LANGUAGE_OPTIONS: Final = (
 
 # language -> (first names, last names, mail domains)
 PEOPLE: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]] = {
-    "en": (("Olivia", "James", "Amelia", "Noah", "Grace", "Oliver", "Emily", "Harry"),
-           ("Smith", "Johnson", "Brown", "Taylor", "Walker", "Wright", "Clarke"),
-           ("example.com", "example.co.uk")),
-    "fr": (("Léa", "Hugo", "Chloé", "Louis", "Camille", "Gabriel", "Inès", "Raphaël"),
-           ("Martin", "Bernard", "Dubois", "Lefèvre", "Moreau", "Girard", "Rousseau"),
-           ("exemple.fr", "example.fr")),
-    "nb": (("Nora", "Jakob", "Ingrid", "Emil", "Sofie", "Aksel", "Solveig", "Håkon"),
-           ("Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Berg", "Dahl"),
-           ("eksempel.no", "example.no")),
-    "de": (("Mia", "Lukas", "Hannah", "Jonas", "Lena", "Felix", "Jürgen", "Sophie"),
-           ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Krüger"),
-           ("beispiel.de", "example.de")),
-    "es": (("Lucía", "Mateo", "Sofía", "Martín", "Valeria", "Diego", "Carmen", "Álvaro"),
-           ("García", "Fernández", "González", "Rodríguez", "López", "Martínez", "Núñez"),
-           ("ejemplo.es", "example.es")),
+    "en": (*NAMES["en"], ("example.com", "example.co.uk")),
+    "fr": (*NAMES["fr"], ("exemple.fr", "example.fr")),
+    "nb": (*NAMES["nb"], ("eksempel.no", "example.no")),
+    "de": (*NAMES["de"], ("beispiel.de", "example.de")),
+    "es": (*NAMES["es"], ("ejemplo.es", "example.es")),
 }
 LANGUAGE_WEIGHTS: Final = (("en", 45), ("fr", 15), ("nb", 12), ("de", 15), ("es", 13))
 
@@ -94,13 +87,7 @@ EXTRA_ZONES: Final = ("America/Port-au-Prince", "US/Eastern", "US/Pacific", "Asi
                       "Brazil/DeNoronha", "Asia/Tokyo", "Asia/Kolkata", "Pacific/Honolulu",
                       "Europe/Kiev", "Cuba")
 COMPANY_IDS: Final = ("9100001", "9100002", "9100003", "9100004", "9100005", "9100006")
-
-SUBJECTS: Final = (
-    "Cannot log in", "Refund request", "Invoice shows the wrong amount", "Export fails",
-    "Password reset mail never arrives", "App crashes on start", "Change billing address",
-    "Feature question", "Slow dashboard", "Duplicate charge", "Cancel subscription",
-    "Integration stopped syncing",
-)
+SUBJECTS: Final = _seed.SUBJECTS  # the same for both sandboxes
 
 
 def _prop(

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from .. import _seed
+from .._seed import NAMES
+
 DEFAULT_EMAIL: Final = "agent@sandbox.example"
 DEFAULT_TOKEN: Final = "sandbox-token"  # noqa: S105 - the public, fixed local demo token
 DEFAULT_SUBDOMAIN: Final = "sandbox"
@@ -37,26 +40,14 @@ RAILS_TIME_ZONES: Final = {
 
 # locale -> (first names, last names, mail domains, IANA time zones)
 PEOPLE: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
-    "en-US": (("Olivia", "James", "Amelia", "Noah", "Grace", "Oliver", "Emily", "Harry"),
-              ("Smith", "Johnson", "Brown", "Taylor", "Walker", "Wright", "Clarke"),
-              ("example.com", "example.org"),
+    "en-US": (*NAMES["en"], ("example.com", "example.org"),
               ("America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London")),
-    "fr": (("Léa", "Hugo", "Chloé", "Louis", "Camille", "Gabriel", "Inès", "Raphaël"),
-           ("Martin", "Bernard", "Dubois", "Lefèvre", "Moreau", "Girard", "Rousseau"),
-           ("exemple.fr", "example.fr"),
+    "fr": (*NAMES["fr"], ("exemple.fr", "example.fr"),
            ("Europe/Paris", "Europe/Brussels", "America/Montreal")),
-    "nb": (("Nora", "Jakob", "Ingrid", "Emil", "Sofie", "Aksel", "Solveig", "Håkon"),
-           ("Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Berg", "Dahl"),
-           ("eksempel.no", "example.no"),
-           ("Europe/Oslo",)),
-    "de": (("Mia", "Lukas", "Hannah", "Jonas", "Lena", "Felix", "Jürgen", "Sophie"),
-           ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Krüger"),
-           ("beispiel.de", "example.de"),
+    "nb": (*NAMES["nb"], ("eksempel.no", "example.no"), ("Europe/Oslo",)),
+    "de": (*NAMES["de"], ("beispiel.de", "example.de"),
            ("Europe/Berlin", "Europe/Vienna", "Europe/Zurich")),
-    "es": (("Lucía", "Mateo", "Sofía", "Martín", "Valeria", "Diego", "Carmen", "Álvaro"),
-           ("García", "Fernández", "González", "Rodríguez", "López", "Martínez", "Núñez"),
-           ("ejemplo.es", "example.es"),
-           ("Europe/Madrid", "America/Mexico_City")),
+    "es": (*NAMES["es"], ("ejemplo.es", "example.es"), ("Europe/Madrid", "America/Mexico_City")),
 }
 LOCALE_WEIGHTS: Final = (("en-US", 45), ("fr", 15), ("nb", 12), ("de", 15), ("es", 13))
 
@@ -71,13 +62,7 @@ AGENTS: Final = (("Alex Agent", "alex.agent@sandbox.example"),
 USER_TAGS: Final = ("vip", "beta", "newsletter", "churn_risk")
 TICKET_TAGS: Final = ("billing", "login", "bug", "refund", "feature_request", "urgent")
 BRAND_IDS: Final = ("1", "2")
-
-SUBJECTS: Final = (
-    "Cannot log in", "Refund request", "Invoice shows the wrong amount", "Export fails",
-    "Password reset mail never arrives", "App crashes on start", "Change billing address",
-    "Feature question", "Slow dashboard", "Duplicate charge", "Cancel subscription",
-    "Integration stopped syncing",
-)
+SUBJECTS: Final = _seed.SUBJECTS  # the same for both sandboxes
 
 # Custom user fields a lived-in account already has (key, type, title, options).
 USER_FIELDS: Final[tuple[dict[str, Any], ...]] = (
