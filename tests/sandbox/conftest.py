@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from hubspot import HubSpot
-from zenpy import Zenpy
+from sandbox_support import NOW, TOKEN, ZD_NOW, make_client, make_zenpy
 
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs" / "hubspot"
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-TOKEN = "sandbox-token"
 
 
 @pytest.fixture
@@ -34,9 +29,6 @@ def sandbox(state: HubSpotState) -> Iterator[HubSpotSandbox]:
         yield sb
 
 
-def make_client(sb: HubSpotSandbox, token: str = TOKEN) -> Any:
-    """The real client pointed at the sandbox the way the adapter does it."""
-    return HubSpot(access_token=token, host=sb.url, base_url=sb.url)
 
 
 @pytest.fixture
@@ -132,7 +124,6 @@ def spec() -> Callable[[str, str, str, str, Any], list[str]]:
 
 
 # ---------------------------------------------------------------- Zendesk sandbox
-ZD_NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -147,24 +138,8 @@ def zd_sandbox(zd_state: ZendeskState) -> Iterator[ZendeskSandbox]:
         yield sb
 
 
-def make_zenpy(sb: ZendeskSandbox, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> Any:
-    """The real zenpy pointed at the sandbox the way the adapter does it."""
-    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
-    monkeypatch.setenv("ZENPY_FORCE_NETLOC", sb.netloc)
-    options: dict[str, Any] = {"subdomain": sb.subdomain, "email": sb.email,
-                               "token": sb.token, "disable_cache": True}
-    options.update(kwargs)
-    return Zenpy(**options)
 
 
 @pytest.fixture
 def zd(zd_sandbox: ZendeskSandbox, monkeypatch: pytest.MonkeyPatch) -> Any:
     return make_zenpy(zd_sandbox, monkeypatch)
-
-
-def zd_http(sb: ZendeskSandbox, method: str, path: str, *, auth: bool = True,
-            **kwargs: Any) -> requests.Response:
-    """A plain HTTP call, for the shapes zenpy hides (error bodies, headers, links)."""
-    if auth:
-        kwargs.setdefault("auth", (f"{sb.email}/token", sb.token))
-    return requests.request(method, sb.url + path, timeout=5, **kwargs)

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import NOW, make_client
 from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
@@ -22,6 +21,7 @@ from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
+from sandbox_support import NOW, make_client
 
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import NOW, make_client
 from hubspot.crm.lists.exceptions import ApiException as ListsApiException
 from hubspot.crm.objects.notes import (
     AssociationSpec,
@@ -19,6 +18,7 @@ from hubspot.crm.objects.notes import (
 )
 from hubspot.crm.objects.notes.exceptions import ApiException as NotesApiException
 from hubspot.crm.tickets import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+from sandbox_support import NOW, make_client
 
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 

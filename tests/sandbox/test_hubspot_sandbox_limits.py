@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import TOKEN, make_client
 from hubspot.crm.pipelines.exceptions import ApiException as PipelinesApiException
 from hubspot.crm.tickets.exceptions import ApiException as TicketsApiException
+from sandbox_support import TOKEN, make_client
 
 from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState, serve
 

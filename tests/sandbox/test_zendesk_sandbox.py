@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from conftest import ZD_NOW, make_zenpy, zd_http
+from sandbox_support import ZD_NOW, make_zenpy, zd_http
 from zenpy.lib.api_objects import Comment, Ticket, User, UserField
 from zenpy.lib.exception import APIException, RecordNotFoundException
 

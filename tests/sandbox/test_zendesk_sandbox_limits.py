@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import make_zenpy, zd_http
+from sandbox_support import make_zenpy, zd_http
 from zenpy.lib.exception import (
     APIException,
     RatelimitBudgetExceeded,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import make_zenpy, zd_http
+from sandbox_support import make_zenpy, zd_http
 
 from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from conftest import ZD_NOW, zd_http
+from sandbox_support import ZD_NOW, zd_http
 
 from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 from integration.sandbox.zendesk.state import ClosedTicketError
