@@ -40,7 +40,7 @@ from daemon.rules import (
     decide,
 )
 from daemon.store import SendRecord, Store
-from daemon.store.ledger import HELD
+from daemon.store.ledger import DEFERRED, HELD
 from daemon.surveys import Policy, Program
 from integration.base import CRMAdapter
 from integration.errors import ClosedLoopError
@@ -203,7 +203,7 @@ def _not_now(store: Store, book: PersonBook, row: SendRecord, decision: Decision
         result.skipped[reason] += 1
         return
     assert decision.until is not None  # DEFER and HOLD carry when to look again
-    note = HELD if decision.action is Action.HOLD else f"deferred: {reason}"
+    note = HELD if decision.action is Action.HOLD else f"{DEFERRED}{reason}"
     store.postpone_send(row.id, decision.until, note)
     result.deferred[reason] += 1
 

@@ -18,6 +18,7 @@ from daemon.store.records import SendRecord, from_db, from_db_opt, send_record, 
 from daemon.store.sends import LEDGER, SENDS, SUPPRESSIONS, chunks
 
 HELD = "program paused"  # last_error of a row held for a paused program (status counts it)
+DEFERRED = "deferred: "  # last_error prefix of a row waiting for the end of quiet hours / off days
 
 
 class LedgerMixin:
@@ -115,9 +116,13 @@ class LedgerMixin:
         return [send_record(row) for row in rows]
 
     def rule_counts(self, conn: Connection) -> dict[str, int]:
-        """Pending rows held by a paused program, for `Store.counts` (and `closedloop status`)."""
+        """Pending rows held (paused program) or deferred (quiet hours, off days), for status."""
         held = conn.scalar(
             select(func.count()).select_from(SENDS)
             .where(and_(SENDS.c.status == "pending", SENDS.c.last_error == HELD))
         )
-        return {"sends.held": int(held or 0)}
+        deferred = conn.scalar(
+            select(func.count()).select_from(SENDS)
+            .where(and_(SENDS.c.status == "pending", SENDS.c.last_error.like(f"{DEFERRED}%")))
+        )
+        return {"sends.held": int(held or 0), "sends.deferred": int(deferred or 0)}

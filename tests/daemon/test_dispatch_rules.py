@@ -175,10 +175,12 @@ def test_quiet_hours_defer_to_the_contacts_morning(store: Store, sink: LocalMail
     store.add_sends([row("t1", closed=night - timedelta(hours=1), timezone="Europe/Oslo")])
     result = run(store, sink, [CSAT], now=night)
     assert (result.sent, dict(result.deferred)) == (0, {"quiet_hours": 1})
+    assert store.counts()["sends.deferred"] == 1
     morning = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
     assert [r.due_at for r in store.due_sends_until(morning)] == [morning]
     assert run(store, sink, [CSAT], now=morning - timedelta(minutes=1)).sent == 0
     assert run(store, sink, [CSAT], now=morning).sent == 1
+    assert store.counts()["sends.deferred"] == 0
 
 
 def test_paused_program_holds_then_sends_on_resume(store: Store, sink: LocalMailSink) -> None:
