@@ -166,6 +166,34 @@ def test_update_many_job_runs_to_completion_with_per_user_failures(
     assert zd_state.user(str(bad))["user_fields"]["cl_nps"] is None
 
 
+def test_show_many_job_statuses_follows_jobs_together(zd: Any, zd_sandbox: ZendeskSandbox,
+                                                      zd_state: ZendeskState) -> None:
+    """zenpy's job_status(ids=...) is Show Many Job Statuses: one counted request answers
+    {"job_statuses": [...]} in the order asked, moves every job on by one poll, and leaves
+    unknown ids out instead of refusing the request."""
+    first, second = sorted(u for u in zd_state.users if zd_state.users[u].role == "end-user")[:2]
+    jobs = [zd.users.update([User(id=uid, tags=["cl_x"])]) for uid in (first, second)]
+    zd_sandbox.reset_calls()
+    wanted = [jobs[1].id, "0123456789abcdef", jobs[0].id]
+
+    working = zd.job_status(ids=wanted)["job_statuses"]
+    done = zd.job_status(ids=wanted)["job_statuses"]
+
+    assert [(j.id, j.status) for j in working] == [(jobs[1].id, "working"),
+                                                   (jobs[0].id, "working")]
+    assert [(j.id, j.status, j.progress) for j in done] == [(jobs[1].id, "completed", 1),
+                                                            (jobs[0].id, "completed", 1)]
+    assert [[r.to_dict()["id"] for r in j.results] for j in done] == [[second], [first]]
+    assert zd_sandbox.calls_snapshot() == {"GET /api/v2/job_statuses/show_many.json": 2}
+    raw = zd_http(zd_sandbox, "GET", "/api/v2/job_statuses/show_many.json",
+                  params={"ids": f"{jobs[0].id},nope"}).json()
+    assert list(raw) == ["job_statuses"]
+    assert [j["id"] for j in raw["job_statuses"]] == [jobs[0].id]
+    assert raw["job_statuses"][0]["url"].endswith(f"/api/v2/job_statuses/{jobs[0].id}.json")
+    assert zd_http(zd_sandbox, "GET", "/api/v2/job_statuses/show_many.json",
+                   params={"ids": "nope,gone"}).json() == {"job_statuses": []}
+
+
 @pytest.mark.parametrize(("field", "value", "problem"), [
     ({"key": "n", "type": "integer", "title": "N"}, 1.5, "n: is not a number"),
     ({"key": "d", "type": "date", "title": "D"}, "2026-13-01", "d: is not a date (YYYY-MM-DD)"),

@@ -164,6 +164,8 @@ INVALID = "RecordInvalid"
     ("GET", "/api/v2/search.json", {"params": {"query": "type:user created>yesterday"}},
      (400, BAD)),
     ("GET", "/api/v2/job_statuses/nope.json", {}, (404, "RecordNotFound")),
+    ("GET", "/api/v2/job_statuses/show_many.json", {}, (400, BAD)),
+    ("GET", "/api/v2/job_statuses/show_many.json", {"params": {"ids": " , "}}, (400, BAD)),
 ])
 def test_bad_requests_are_4xx_never_500(zd_sandbox: ZendeskSandbox, zd_state: ZendeskState,
                                         method: str, path: str, kwargs: dict[str, Any],
@@ -184,6 +186,9 @@ def test_job_statuses_expire_after_100_newer_ones(zd_sandbox: ZendeskSandbox) ->
         zd_http(zd_sandbox, "PUT", "/api/v2/users/update_many.json", json=body)
     gone = zd_http(zd_sandbox, "GET", f"/api/v2/job_statuses/{first['job_status']['id']}.json")
     assert gone.status_code == 404
+    kept = zd_http(zd_sandbox, "GET", "/api/v2/job_statuses/show_many.json",
+                   params={"ids": first["job_status"]["id"]})
+    assert (kept.status_code, kept.json()) == (200, {"job_statuses": []})
 
 
 def test_serve_runs_until_stopped(capsys: pytest.CaptureFixture[str]) -> None:

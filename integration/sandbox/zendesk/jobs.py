@@ -57,6 +57,12 @@ class JobStore:
             return self._status(job, base_url, "working", done)
         return self._status(job, base_url, "completed", len(job.results))
 
+    def poll_many(self, job_ids: list[str], base_url: str) -> list[dict[str, Any]]:
+        """Show Many Job Statuses: each known job polled once (moved on), in the order
+        asked; unknown or expired ids are left out, as Zendesk leaves them out."""
+        statuses = (self.poll(job_id, base_url) for job_id in dict.fromkeys(job_ids))
+        return [status for status in statuses if status is not None]
+
     @staticmethod
     def _status(job: _Job, base_url: str, status: str, progress: int | None) -> dict[str, Any]:
         done = status == "completed"

@@ -26,6 +26,7 @@ ROUTES: list[Route] = [
     Route("PUT", f"{_API}/users/update_many.json", user_handlers.update_many),
     Route("GET", f"{_API}/users/{{id}}.json", user_handlers.show),
     Route("PUT", f"{_API}/users/{{id}}.json", user_handlers.update),
+    Route("GET", f"{_API}/job_statuses/show_many.json", user_handlers.job_statuses_show_many),
     Route("GET", f"{_API}/job_statuses/{{id}}.json", user_handlers.job_status),
     Route("GET", f"{_API}/user_fields.json", user_handlers.fields),
     Route("POST", f"{_API}/user_fields.json", user_handlers.field_create),

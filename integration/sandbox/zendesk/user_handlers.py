@@ -83,6 +83,16 @@ def job_status(ctx: Context, req: Request) -> Response:
     return Response(200, {"job_status": status})
 
 
+def job_statuses_show_many(ctx: Context, req: Request) -> Response:
+    """GET job_statuses/show_many.json?ids=a,b: {"job_statuses": [...]}; ids the account
+    does not know (or no longer keeps) are left out rather than refused."""
+    raw = req.arg("ids")
+    ids = [p.strip() for p in (raw or "").split(",") if p.strip()]
+    if not ids:
+        raise invalid_value("ids is required")
+    return Response(200, {"job_statuses": ctx.jobs.poll_many(ids, req.base_url)})
+
+
 # ------------------------------------------------------------------ user fields
 def fields(ctx: Context, req: Request) -> Response:
     return Response(200, list_page(req, ctx.state.user_fields(), "user_fields"))
