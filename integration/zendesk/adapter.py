@@ -163,7 +163,7 @@ class ZendeskAdapter:
         return {i for i in unique if status.get(i) not in SOLVED_STATUSES}
 
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
-        """Add tags and/or a private note, in update_many jobs of 100 followed to the end.
+        """Add tags and/or a private note, in update_many jobs of 100 followed together.
 
         Updates for one ticket are merged (tags united, notes joined). A closed ticket is
         refused per item: Zendesk never changes one.
@@ -211,7 +211,7 @@ class ZendeskAdapter:
         return out
 
     def write_contacts(self, updates: Sequence[ContactUpdate]) -> WriteResult:
-        """Write user fields in update_many jobs of 100, each followed to the end.
+        """Write user fields in update_many jobs of 100, followed to the end together.
 
         Updates for one user are merged (later values win); "" blanks a field (sent as
         null). Per-user refusals land in `rejected` with Zendesk's message.

@@ -17,7 +17,7 @@ ENDPOINTS: Final[dict[str, str]] = {
     "tickets_update_many": "PUT /api/v2/tickets/update_many.json",
     "users_show_many": "GET /api/v2/users/show_many.json",
     "users_update_many": "PUT /api/v2/users/update_many.json",
-    "job_status": "GET /api/v2/job_statuses/{id}.json",
+    "job_statuses_show_many": "GET /api/v2/job_statuses/show_many.json",
     "user_fields": "GET /api/v2/user_fields.json",
     "user_field_create": "POST /api/v2/user_fields.json",
     "organization_users": "GET /api/v2/organizations/{id}/users.json",

@@ -11,7 +11,7 @@ from integration.base import ContactUpdate, MemberSelection, PropertySpec
 from integration.errors import TransientError
 from integration.retry import RetryPolicy
 from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
-from integration.zendesk import ENDPOINTS, ZendeskAdapter
+from integration.zendesk import ENDPOINTS, ZendeskAdapter, _jobs
 
 SPECS = [
     PropertySpec("cl_nps_score", "Last NPS score", type="integer", field_type="integer"),
@@ -74,8 +74,9 @@ def test_ensure_properties_is_idempotent(zd_adapter: ZendeskAdapter, zd_state: Z
 def test_write_contacts_in_jobs_of_100_with_per_user_failures(
         with_fields: ZendeskAdapter, zd_state: ZendeskState, zd_sandbox: ZendeskSandbox,
         sleeps: list[float]) -> None:
-    """150 users → 2 update_many jobs, each polled to completion; a bad integer and an
-    unknown user are refused with Zendesk's words, every other user is written."""
+    """150 users → 2 update_many jobs, both submitted first and then followed together
+    (one show_many per round); a bad integer and an unknown user are refused with
+    Zendesk's words, every other user is written."""
     ids = _people(zd_state, 150)
     updates = [ContactUpdate(uid, {"cl_nps_score": str(i % 11), "cl_nps_category": "promoter",
                                    "cl_nps_date": "2026-05-01"}) for i, uid in enumerate(ids)]
@@ -93,8 +94,29 @@ def test_write_contacts_in_jobs_of_100_with_per_user_failures(
         7, "promoter", "2026-05-01")
     calls = zd_sandbox.calls_snapshot()
     assert calls[ENDPOINTS["users_update_many"]] == 2
-    assert calls[ENDPOINTS["job_status"]] == 4  # "working" once, then "completed", per job
-    assert sleeps == [0.5] * 4
+    # both jobs "working" in round one, "completed" in round two: one request per round
+    assert calls[ENDPOINTS["job_statuses_show_many"]] == 2
+    assert sleeps == [0.5] * 2
+
+
+def test_jobs_in_flight_are_capped(with_fields: ZendeskAdapter, zd_state: ZendeskState,
+                                   zd_sandbox: ZendeskSandbox, sleeps: list[float],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zendesk's job limit (MAX_IN_FLIGHT, 30) shrunk to 2: 450 users are 5 jobs run 2, 2
+    and 1 at a time, each window followed together (2 rounds), so 6 show_many requests
+    where uncapped it would be 2; every user is written, in the order given."""
+    monkeypatch.setattr(_jobs, "MAX_IN_FLIGHT", 2)
+    ids = _people(zd_state, 450)
+    zd_sandbox.reset_calls()
+
+    result = with_fields.write_contacts([ContactUpdate(uid, {"cl_nps_score": "7"})
+                                         for uid in ids])
+
+    assert (result.written, result.rejected) == (ids, {})
+    assert zd_sandbox.calls_snapshot() == {ENDPOINTS["users_update_many"]: 5,
+                                           ENDPOINTS["job_statuses_show_many"]: 6}
+    assert len(sleeps) == 6
+    assert zd_state.user(ids[-1])["user_fields"]["cl_nps_score"] == 7
 
 
 def test_empty_value_blanks_a_field_and_merges(with_fields: ZendeskAdapter,
@@ -122,7 +144,7 @@ def test_job_still_working_at_the_timeout_hands_rows_back(zd_state: ZendeskState
         adapter.ensure_properties("g", "G", SPECS)
         with pytest.raises(TransientError, match="still working after 3 s"):
             adapter.write_contacts([ContactUpdate(uid, {"cl_nps_score": "1"})])
-        assert adapter.calls_by_endpoint()["job_status"] == 3
+        assert adapter.calls_by_endpoint()["job_statuses_show_many"] == 3
     assert waits == [1.0, 1.0, 1.0]
 
 
@@ -186,7 +208,7 @@ def test_members_by_tag_and_by_query_use_the_search_export(zd_adapter: ZendeskAd
 def test_counts_match_the_server(with_fields: ZendeskAdapter, zd_state: ZendeskState,
                                  zd_sandbox: ZendeskSandbox, policy: RetryPolicy) -> None:
     """Every request the server saw is counted by the adapter under the same endpoint,
-    retried attempts included (a 503 on the job poll)."""
+    retried attempts included (a 503 on the job-status poll)."""
     ids = _people(zd_state, 3)
     zd_sandbox.reset_calls()
     zd_sandbox.fail_next(1, status=503, path_prefix="/api/v2/job_statuses")
@@ -196,4 +218,4 @@ def test_counts_match_the_server(with_fields: ZendeskAdapter, zd_state: ZendeskS
     after = with_fields.calls_by_endpoint()
     delta = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
     assert {ENDPOINTS[k]: v for k, v in delta.items()} == zd_sandbox.calls_snapshot()
-    assert delta == {"users_show_many": 1, "users_update_many": 1, "job_status": 3}
+    assert delta == {"users_show_many": 1, "users_update_many": 1, "job_statuses_show_many": 3}

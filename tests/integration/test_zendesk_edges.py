@@ -20,6 +20,7 @@ from integration.base import ContactUpdate, MemberSelection, PropertySpec, Ticke
 from integration.errors import AuthError, ConfigError, RateLimited, RecordRejected, TransientError
 from integration.retry import RetryPolicy
 from integration.zendesk import ZendeskAdapter
+from integration.zendesk._jobs import JobsUnfinished
 from integration.zendesk._transport import NETLOC_ENV, SCHEME_ENV
 
 API = "https://acme.zendesk.com/api/v2"
@@ -207,9 +208,24 @@ def test_damaged_cursor_is_a_config_error(zd: ZendeskAdapter, stored: str) -> No
         list(zd.closed_tickets(stored))
 
 
-def _job(status: str, results: list[dict[str, object]] | None = None) -> dict[str, object]:
-    return {"job_status": {"id": "J1", "status": status, "total": 1, "progress": 0,
-                           "results": results, "url": f"{API}/job_statuses/J1.json"}}
+def _status(status: str, results: list[dict[str, object]] | None = None,
+            job_id: str = "J1") -> dict[str, object]:
+    return {"id": job_id, "status": status, "total": 1, "progress": 0, "results": results,
+            "url": f"{API}/job_statuses/{job_id}.json"}
+
+
+def _job(status: str, results: list[dict[str, object]] | None = None,
+         job_id: str = "J1") -> dict[str, object]:
+    return {"job_status": _status(status, results, job_id)}
+
+
+def _show_many(mock: responses.RequestsMock, ids: str, *statuses: dict[str, object],
+               status: int = 200) -> None:
+    """One Show Many Job Statuses answer, for exactly these ids (in this order)."""
+    body: dict[str, object] = ({"job_statuses": list(statuses)} if status == 200
+                               else {"error": "RecordNotFound", "description": "Not found"})
+    mock.get(f"{API}/job_statuses/show_many.json", status=status, json=body,
+             match=[matchers.query_param_matcher({"ids": ids})])
 
 
 def test_job_still_running_at_timeout_is_transient(mock: responses.RequestsMock,
@@ -218,7 +234,7 @@ def test_job_still_running_at_timeout_is_transient(mock: responses.RequestsMock,
     are handed back for a retry."""
     mock.put(f"{API}/users/update_many.json", json=_job("queued"))
     for _ in range(3):
-        mock.get(f"{API}/job_statuses/J1.json", json=_job("working"))
+        _show_many(mock, "J1", _status("working"))
     with pytest.raises(TransientError, match="still working after 6 s"):
         zd.write_contacts([ContactUpdate("5", {"cl_nps_score": "9"})])
     assert sleeps == [2.0, 2.0, 2.0]
@@ -297,10 +313,51 @@ def test_expired_job_status_is_transient(mock: responses.RequestsMock, zd: Zende
     """Zendesk forgets job statuses (latest 100, about an hour): a 404 while polling means
     the outcome is unknown, so the rows are retried rather than counted as refused."""
     mock.put(f"{API}/users/update_many.json", json=_job("queued"))
-    mock.get(f"{API}/job_statuses/J1.json", status=404,
-             json={"error": "RecordNotFound", "description": "Not found"})
-    with pytest.raises(TransientError, match="status is gone"):
+    _show_many(mock, "J1")  # left out of the answer
+    with pytest.raises(TransientError, match="J1 status is gone"):
         zd.write_contacts([ContactUpdate("5", {"cl_nps_score": "9"})])
+
+
+def test_show_many_404_means_every_asked_job_is_gone(mock: responses.RequestsMock,
+                                                     zd: ZendeskAdapter) -> None:
+    """A 404 for the whole show_many request is not a refusal of the rows: they are
+    unknown and handed back, not rejected."""
+    mock.put(f"{API}/users/update_many.json", json=_job("queued"))
+    _show_many(mock, "J1", status=404)
+    with pytest.raises(JobsUnfinished, match="J1 status is gone") as raised:
+        zd.write_contacts([ContactUpdate("5", {"cl_nps_score": "9"})])
+    assert raised.value.pending == ["5"]
+
+
+def _users_job(job_id: str, first: int, count: int) -> dict[str, object]:
+    return _status("completed", [{"id": first + i, "index": i, "status": "Updated",
+                                  "success": True} for i in range(count)], job_id)
+
+
+def test_jobs_are_followed_together_and_fail_alone(mock: responses.RequestsMock,
+                                                   zd: ZendeskAdapter,
+                                                   sleeps: list[float]) -> None:
+    """250 users: three jobs submitted before any poll, then one show_many per round for
+    the jobs still open. J1 completes, J2 is forgotten, J3 is killed: the raise names J2
+    and J3, hands back exactly their 150 users and keeps J1's 100 as settled."""
+    for job_id in ("J1", "J2", "J3"):
+        mock.put(f"{API}/users/update_many.json", json=_job("queued", job_id=job_id))
+    _show_many(mock, "J1,J2,J3", _status("working"), _status("working", job_id="J2"),
+               _status("working", job_id="J3"))
+    _show_many(mock, "J1,J2,J3", _users_job("J1", 1000, 100),
+               _status("killed", job_id="J3"))
+    updates = [ContactUpdate(str(1000 + i), {"cl_nps_score": "9"}) for i in range(250)]
+
+    with pytest.raises(JobsUnfinished) as raised:
+        zd.write_contacts(updates)
+
+    assert str(raised.value).startswith("Zendesk job J2 status is gone")
+    assert "Zendesk job J3 killed" in str(raised.value)
+    assert raised.value.pending == [str(1000 + i) for i in range(100, 250)]
+    assert raised.value.settled.done == [str(1000 + i) for i in range(100)]
+    assert [c.request.method for c in mock.calls] == ["PUT"] * 3 + ["GET"] * 2
+    assert sleeps == [2.0, 2.0]
+    assert zd.calls_by_endpoint() == {"users_update_many": 3, "job_statuses_show_many": 2}
 
 
 def test_check_online_refuses_an_end_user_token(mock: responses.RequestsMock,

@@ -129,7 +129,7 @@ def test_tags_and_private_note_then_closed_refused(zd_adapter: ZendeskAdapter,
     assert (note["body"], note["public"]) == ("NPS 3: slow refund", False)
     calls = zd_sandbox.calls_snapshot()
     assert calls[ENDPOINTS["tickets_update_many"]] == 1
-    assert calls[ENDPOINTS["job_status"]] >= 1
+    assert calls[ENDPOINTS["job_statuses_show_many"]] == 2  # "working", then "completed"
 
 
 def test_export_429_waits_retry_after(zd_state: ZendeskState, policy: RetryPolicy,
