@@ -13,6 +13,7 @@ engine, so what it shows is what this job does.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -45,7 +46,12 @@ from daemon.surveys import Policy, Program
 from integration.base import CRMAdapter
 from integration.errors import ClosedLoopError
 
-LEASE = timedelta(minutes=10)
+# A claim lasts this long unless renewed: a daemon killed mid-batch holds its rows only this
+# long. The dispatcher renews what it still holds every RENEW_EVERY of work, so a slow batch
+# keeps its rows; if it stalls past the lease, begin_sending's conditional update still
+# guarantees a single send.
+LEASE = timedelta(seconds=30)
+RENEW_EVERY = timedelta(seconds=10)
 MAIL_RETRY = timedelta(minutes=5)
 CRM_RETRY = timedelta(minutes=5)  # the reopen check failed: look again soon, do not guess
 REOPEN_BATCH = 100  # tickets per `reopened` call (the CRMs' batch read size)
@@ -97,12 +103,18 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
     released = store.release_stale(now)
     if any(released.values()):
         log.warning("dispatch.released_stale", **released)
-    while rows := store.claim_due_sends(now, batch, LEASE):
+    started = time.monotonic()  # `now` is the run's clock; leases also follow the work's time
+    while rows := store.claim_due_sends(_later(now, started), batch, LEASE):
+        renewed = time.monotonic()
         facts = _gather(store, programs, adapters or {}, rows, now)
         done = 0
         try:
             with mailer.session() as session:
                 for row in rows:
+                    if time.monotonic() - renewed >= RENEW_EVERY.total_seconds():
+                        store.renew_claims([r.id for r in rows[done:]],
+                                           _later(now, started) + LEASE)
+                        renewed = time.monotonic()
                     _dispatch_one(store, programs, policy, facts, session, compose, row, now,
                                   result)
                     done += 1
@@ -121,6 +133,12 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
              **{f"skipped_{k}": v for k, v in result.skipped.items()},
              **{f"deferred_{k}": v for k, v in result.deferred.items()})
     return result
+
+
+def _later(now: datetime, started: float) -> datetime:
+    """The run's clock moved on by the work's elapsed time (a frozen test clock stays put
+    for short runs; a long batch still sees its leases age)."""
+    return now + timedelta(seconds=time.monotonic() - started)
 
 
 def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str, CRMAdapter],

@@ -159,6 +159,24 @@ class SendsMixin:
         log.debug("store.sends_claimed", count=len(claimed))
         return claimed
 
+    def renew_claims(self, send_ids: Sequence[int], until: datetime) -> int:
+        """Extend the lease of rows this dispatcher still holds ('claimed'); returns how many.
+
+        Short leases (so a killed daemon's rows come back within seconds) stay safe for a long
+        batch because the dispatcher renews them as it goes.
+        """
+        if not send_ids:
+            return 0
+        renewed = 0
+        with self.engine.begin() as conn:
+            for part in chunks(list(send_ids)):
+                renewed += conn.execute(
+                    update(SENDS)
+                    .where(SENDS.c.id.in_(part), SENDS.c.status == "claimed")
+                    .values(claimed_until=to_db(until))
+                ).rowcount
+        return renewed
+
     def begin_sending(self, send_id: int, now: datetime) -> bool:
         """Move a send from 'claimed' to 'sending' right before SMTP; False if we lost it.
 

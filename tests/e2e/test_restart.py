@@ -53,6 +53,9 @@ host = "127.0.0.1"
 port = {smtp_port}
 from_address = "feedback@acme.example"
 
+[rules]
+quiet_hours = []  # the test runs at any hour of the day
+
 [[programs]]
 name = "support-csat"
 type = "csat"

@@ -310,3 +310,19 @@ def test_a_permanent_suppression_keeps_its_first_reason(store: Store, t0: dateti
         reasons = dict(conn.execute(text("SELECT email, reason FROM suppressions")).all())
     assert reasons == {"ana@example.com": "unsubscribed", "bob@example.com": "hard_bounce"}
     assert store.is_suppressed("bob@example.com", t0 + timedelta(days=400))
+
+
+def test_renewed_claims_outlive_their_first_lease(
+    store: Store, make_send: MakeSend, t0: datetime
+) -> None:
+    """A dispatcher still working renews what it holds; a dead one's rows come back."""
+    store.add_sends([make_send("held"), make_send("sent-already"), make_send("dead")])
+    held, begun = store.claim_due_sends(t0, 2, LEASE)
+    assert store.begin_sending(begun.id, t0)
+    assert store.renew_claims([held.id, begun.id], t0 + 2 * LEASE) == 1  # 'sending' untouched
+    [dead] = store.claim_due_sends(t0, 1, LEASE)
+    assert store.release_stale(t0 + LEASE) == {"released": 1, "interrupted": 1}
+    after = {s.idem_key: s.status for s in map(store.get_send, (held.id, begun.id, dead.id))
+             if s}
+    assert after == {"held": "claimed", "sent-already": "skipped", "dead": "pending"}
+    assert store.begin_sending(held.id, t0 + LEASE + timedelta(seconds=1))
