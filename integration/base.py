@@ -118,6 +118,17 @@ class CRMAdapter(Protocol):
     """What every CRM adapter offers the jobs. Methods raise only integration.errors types."""
 
     name: str  # the source's name in config, e.g. "hubspot"
+    write_batch_size: int
+    """The most updates one write_contacts/update_tickets call should be given: as many as
+    the adapter can settle together (HubSpot: one batch call, 100; Zendesk: 30 update_many
+    jobs of 100, followed with one status poll per round).
+
+    Within that size a write call ends in one of four ways: a WriteResult naming every
+    record; RecordRejected, meaning the CRM refused the call whole and nothing of it was
+    written (the caller splits it to find the bad record); PartialWrite, naming what landed,
+    what was refused and what is still unknown; or another error, meaning nothing of it is
+    known to have landed (retry it all). A bigger call gets no such promise.
+    """
 
     def closed_tickets(self, cursor: str | None) -> Iterator[TicketPage]:
         """Yield pages of tickets closed since `cursor` (None: from the configured start)."""
@@ -128,11 +139,15 @@ class CRMAdapter(Protocol):
         ...
 
     def write_contacts(self, updates: Sequence[ContactUpdate]) -> WriteResult:
-        """Write property values onto contacts, in batches."""
+        """Write property values onto contacts, in batches (see `write_batch_size`)."""
         ...
 
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
-        """Apply workflow hooks to tickets, in batches; ids in the result are ticket ids."""
+        """Apply workflow hooks to tickets, in batches; ids in the result are ticket ids.
+
+        A hook may add a note, which a retry would add again: when part of a call landed
+        and the rest failed, the adapter raises PartialWrite, never a plain TransientError
+        that makes the caller send it all again."""
         ...
 
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:

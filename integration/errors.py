@@ -6,6 +6,8 @@ see hubspot or zenpy types.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 
 class ClosedLoopError(Exception):
     """Base of every error ClosedLoop raises on purpose."""
@@ -41,3 +43,24 @@ class RecordRejected(ClosedLoopError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class PartialWrite(TransientError):
+    """One write call ended part way: some records landed, some were refused, and the
+    outcome of the rest (`pending`) is unknown, e.g. a Zendesk job still running at the
+    timeout, or a 429 that stopped the call after its first jobs were submitted.
+
+    The caller marks `written` done and `rejected` refused now, and retries only `pending`
+    (after `retry_after` seconds when the CRM said so): a record that landed is never sent
+    again, so a retry cannot add a ticket note twice. Ids are the call's record ids
+    (contact or ticket ids); every id the call was given is in exactly one of the three.
+    """
+
+    def __init__(self, message: str, *, written: Sequence[str] = (),
+                 rejected: Mapping[str, str] | None = None, pending: Sequence[str] = (),
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.written = list(written)
+        self.rejected = dict(rejected or {})
+        self.pending = list(pending)
+        self.retry_after = retry_after

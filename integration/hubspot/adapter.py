@@ -72,6 +72,10 @@ class HubSpotAdapter:
     required_scopes: tuple[str, ...] = BASE_SCOPES
     """The token's scopes this adapter needs; + crm.lists.read when `lists` are given."""
 
+    write_batch_size: int = BATCH_SIZE
+    """One batch call per write (contacts batch update, notes batch create: 100 each), so a
+    failed call wrote nothing and the caller's retry adds no note twice."""
+
     @staticmethod
     def scopes_for(*, lists: bool = False) -> tuple[str, ...]:
         """The scopes a HubSpot source needs; `lists` when an NPS program reads a list."""

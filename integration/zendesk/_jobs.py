@@ -7,12 +7,16 @@ of a call's jobs submitted first (at most MAX_IN_FLIGHT at once), then followed 
 with one Show Many Job Statuses request per round (`job_status(ids=...)`), the injected
 sleep between rounds. Polling each job on its own cost one request per job per round.
 
-A job still queued/working at the timeout, killed/failed as a whole, or forgotten by
-Zendesk (missing from show_many, or a 404) leaves its items' outcome unknown: once every
-other job has settled, JobsUnfinished (a TransientError) is raised naming those items and
-carrying what the other jobs decided. The CRMAdapter protocol has no per-row "retry
-later" slot, so today the caller retries the whole call; update_many sets values, so
-writing the settled rows twice is harmless.
+Every item ends written, refused or pending, and one job's trouble never costs another
+job's items a second trip:
+- a submit refused whole (400/413/422) created no job: its items are split in two new
+  jobs until the refused item stands alone (other refusals refuse the chunk's items);
+- a job still queued/working at the timeout, killed/failed as a whole, or forgotten by
+  Zendesk (missing from show_many, or a 404) leaves its items pending;
+- a transient failure (5xx, 429 past the retry budget) stops submitting: the unsent
+  items are pending, and the jobs already open are still followed to their end.
+With anything pending, PartialWrite is raised once every other job has settled, so the
+caller retries only those items: a note that landed is never added twice.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ from typing import Any
 import structlog
 
 from integration._translate import redact
-from integration.errors import RecordRejected, TransientError
+from integration.errors import (
+    ClosedLoopError,
+    PartialWrite,
+    RateLimited,
+    RecordRejected,
+    TransientError,
+)
 from integration.zendesk._paging import CallFn
 
 log = structlog.get_logger(__name__)
@@ -40,6 +50,11 @@ policy waits out."""
 DONE = frozenset({"completed"})
 BROKEN = frozenset({"failed", "killed"})
 STATUS_ENDPOINT = "job_statuses_show_many"
+WRITE_BATCH = BATCH_SIZE * MAX_IN_FLIGHT
+"""Items one write call settles together: every job open at once, one poll per round."""
+SPLIT_STATUSES = frozenset({400, 413, 422})
+"""A submit refused with these was refused for what it carries: split it to find the item.
+Any other refusal (404: no such endpoint) is not an item's fault, so splitting is futile."""
 
 
 @dataclass(frozen=True)
@@ -57,18 +72,6 @@ class JobOutcome:
 
     done: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
-
-
-class JobsUnfinished(TransientError):
-    """Some jobs never reported their items' outcome; retry those items (`pending`).
-
-    `settled` is what the other jobs of the call decided: written and refused items.
-    """
-
-    def __init__(self, message: str, *, pending: Sequence[str], settled: JobOutcome) -> None:
-        super().__init__(message)
-        self.pending = list(pending)
-        self.settled = settled
 
 
 @dataclass
@@ -154,52 +157,130 @@ def _problem(job: _Job, timeout: float) -> str | None:
     return None
 
 
-def run_jobs(call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
-             job_status_api: Any, items: Sequence[tuple[str, Any]], waiting: JobWaiting,
-             *, source: str, max_in_flight: int | None = None) -> JobOutcome:
-    """Submit `items` (id, zenpy object) 100 per job, at most `max_in_flight` (default
-    MAX_IN_FLIGHT) jobs open at once, and follow the open jobs together until each is
-    done, broken, forgotten or timed out; a freed place is refilled before the next round."""
-    limit = max(1, max_in_flight or MAX_IN_FLIGHT)
-    chunks = deque(items[start:start + BATCH_SIZE] for start in range(0, len(items), BATCH_SIZE))
-    total = JobOutcome()
-    problems: list[str] = []
-    pending: list[str] = []
-    running: list[_Job] = []
-    while chunks or running:
-        while chunks and len(running) < limit:
-            chunk = chunks.popleft()
-            status = _as_dict(call(endpoint, partial(submit, [obj for _, obj in chunk])))
+class _Run:
+    """One call's jobs: what is left to submit, what is open, and what each item came to."""
+
+    def __init__(self, call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
+                 job_status_api: Any, items: Sequence[tuple[str, Any]], waiting: JobWaiting,
+                 source: str, settled: JobOutcome | None) -> None:
+        self.call, self.endpoint, self.submit = call, endpoint, submit
+        self.job_status_api, self.waiting, self.source = job_status_api, waiting, source
+        self.chunks = deque(list(items[start:start + BATCH_SIZE])
+                            for start in range(0, len(items), BATCH_SIZE))
+        self.total = (JobOutcome(list(settled.done), dict(settled.refused)) if settled
+                      else JobOutcome())
+        self.problems: list[str] = []
+        self.pending: list[str] = []
+        self.running: list[_Job] = []
+        self.stopped: ClosedLoopError | None = None  # why no more jobs are submitted
+        self.submitted = 0
+
+    def fill(self, limit: int) -> None:
+        """Submit chunks until `limit` jobs are open, the chunks run out or a submit fails."""
+        while self.chunks and self.stopped is None and len(self.running) < limit:
+            chunk = self.chunks.popleft()
+            try:
+                status = _as_dict(self.call(self.endpoint,
+                                            partial(self.submit, [obj for _, obj in chunk])))
+            except RecordRejected as exc:
+                self.refused(chunk, exc)
+                continue
+            except TransientError as exc:
+                if not self.submitted and not self.total.done and not self.total.refused:
+                    raise  # nothing of the call landed: a plain retry of it all is right
+                self.chunks.appendleft(chunk)
+                self.stop(exc, f"stopped submitting Zendesk jobs: {exc}")
+                return
+            self.submitted += 1
             job_id = status.get("id")
-            running.append(_Job(str(job_id), [item_id for item_id, _ in chunk], status,
-                                forgotten=job_id is None))
+            self.running.append(_Job(str(job_id), [item_id for item_id, _ in chunk], status,
+                                     forgotten=job_id is None))
+
+    def refused(self, chunk: list[tuple[str, Any]], exc: RecordRejected) -> None:
+        """A submit refused whole wrote nothing: split it (the halves go next) or refuse it."""
+        if len(chunk) > 1 and exc.status in SPLIT_STATUSES:
+            half = len(chunk) // 2
+            self.chunks.appendleft(chunk[half:])
+            self.chunks.appendleft(chunk[:half])
+            log.info("zendesk.job.split", source=self.source, endpoint=self.endpoint,
+                     items=len(chunk), status=exc.status)
+            return
+        reason = redact(str(exc))[:300]
+        self.total.refused.update((item_id, reason) for item_id, _ in chunk)
+        log.warning("zendesk.job.refused", source=self.source, endpoint=self.endpoint,
+                    items=len(chunk), status=exc.status)
+
+    def stop(self, exc: ClosedLoopError, problem: str) -> None:
+        self.stopped = self.stopped or exc
+        self.problems.append(problem)
+
+    def settle(self) -> None:
+        """Take the outcome of every job that is done, broken, forgotten or timed out."""
         still: list[_Job] = []
-        for job in running:
-            problem = _problem(job, waiting.timeout)
+        for job in self.running:
+            problem = _problem(job, self.waiting.timeout)
             if problem is not None:
-                problems.append(problem)
-                pending.extend(job.ids)
+                self.problems.append(problem)
+                self.pending.extend(job.ids)
             elif job.state in DONE:
                 part = outcome(job.ids, job.status)
-                total.done.extend(part.done)
-                total.refused.update(part.refused)
-                log.info("zendesk.job.done", source=source, endpoint=endpoint, job=job.id,
-                         items=len(job.ids), refused=len(part.refused))
+                self.total.done.extend(part.done)
+                self.total.refused.update(part.refused)
+                log.info("zendesk.job.done", source=self.source, endpoint=self.endpoint,
+                         job=job.id, items=len(job.ids), refused=len(part.refused))
             else:
                 still.append(job)
-        running = still
-        if not running:
-            continue
-        waiting.sleep(waiting.interval)
-        statuses = _poll(call, job_status_api, [job.id for job in running])
-        for job in running:
-            job.waited += waiting.interval
+        self.running = still
+
+    def poll(self) -> None:
+        """Wait one interval, then read every open job's status with one request."""
+        self.waiting.sleep(self.waiting.interval)
+        try:
+            statuses = _poll(self.call, self.job_status_api, [job.id for job in self.running])
+        except (TransientError, RecordRejected) as exc:
+            # Their outcome is unknown, and no job submitted now could be followed either.
+            self.stop(exc, f"Zendesk job statuses unreadable ({len(self.running)} jobs): {exc}")
+            self.pending.extend(item_id for job in self.running for item_id in job.ids)
+            self.running = []
+            return
+        for job in self.running:
+            job.waited += self.waiting.interval
             job.forgotten = job.id not in statuses
             job.status = statuses.get(job.id, job.status)
-    order = {item_id: index for index, (item_id, _) in enumerate(items)}
-    total.done.sort(key=order.__getitem__)  # jobs may finish out of order: keep the input's
-    if problems:
-        log.warning("zendesk.job.unfinished", source=source, endpoint=endpoint,
-                    jobs=len(problems), items=len(pending), settled=len(total.done))
-        raise JobsUnfinished("; ".join(problems), pending=pending, settled=total)
-    return total
+
+    def finish(self, items: Sequence[tuple[str, Any]]) -> JobOutcome:
+        """The outcome in the input's order, or PartialWrite when any item is pending."""
+        self.pending.extend(item_id for chunk in self.chunks for item_id, _ in chunk)
+        order = {item_id: index for index, (item_id, _) in enumerate(items)}
+        self.total.done.sort(key=lambda item_id: order.get(item_id, -1))
+        self.pending.sort(key=lambda item_id: order.get(item_id, -1))
+        if not self.pending:
+            return self.total
+        log.warning("zendesk.job.unfinished", source=self.source, endpoint=self.endpoint,
+                    problems=len(self.problems), items=len(self.pending),
+                    settled=len(self.total.done))
+        wait = self.stopped.retry_after if isinstance(self.stopped, RateLimited) else None
+        raise PartialWrite("; ".join(self.problems), written=self.total.done,
+                           rejected=self.total.refused, pending=self.pending, retry_after=wait)
+
+
+def run_jobs(call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
+             job_status_api: Any, items: Sequence[tuple[str, Any]], waiting: JobWaiting,
+             *, source: str, max_in_flight: int | None = None,
+             settled: JobOutcome | None = None) -> JobOutcome:
+    """Submit `items` (id, zenpy object) 100 per job, at most `max_in_flight` (default
+    MAX_IN_FLIGHT) jobs open at once, and follow the open jobs together until each is
+    done, broken, forgotten or timed out; a freed place is refilled before the next round.
+
+    `settled` is what the caller decided before any job (e.g. ids it refused itself): it is
+    part of the outcome and of a PartialWrite. A transient failure before any job was
+    submitted and with nothing settled is raised as it is: nothing of the call landed.
+    """
+    limit = max(1, max_in_flight or MAX_IN_FLIGHT)
+    run = _Run(call, endpoint, submit, job_status_api, items, waiting, source, settled)
+    while (run.chunks and run.stopped is None) or run.running:
+        run.fill(limit)
+        run.settle()
+        if run.running:
+            run.poll()
+    return run.finish(items)

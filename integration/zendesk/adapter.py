@@ -37,7 +37,7 @@ from integration.base import (
     TicketUpdate,
     WriteResult,
 )
-from integration.errors import AuthError, ConfigError, RecordRejected
+from integration.errors import AuthError, ConfigError, PartialWrite, RecordRejected
 from integration.retry import RetryPolicy, call_with_retry
 from integration.zendesk import _fields, _jobs
 from integration.zendesk._cursor import ExportCursor
@@ -56,8 +56,17 @@ CLOSED_REASON = ("ticket is closed: Zendesk never changes a closed ticket (close
                  "tag it while solved, or hook a follow-up ticket instead")
 
 
+def _closed_reasons(refused: dict[str, str]) -> dict[str, str]:
+    """Zendesk's terse refusal of a closed ticket, replaced by what to do about it."""
+    return {tid: CLOSED_REASON if "closed" in reason.lower() else reason
+            for tid, reason in refused.items()}
+
+
 class ZendeskAdapter:
     """One Zendesk account (subdomain), as the jobs see it."""
+
+    write_batch_size: int = _jobs.WRITE_BATCH
+    """30 update_many jobs of 100 (Zendesk's job limit), submitted and followed together."""
 
     # Zendesk API tokens carry no scopes: check_online checks the token user's role instead.
     required_scopes: ClassVar[tuple[str, ...]] = ()
@@ -166,7 +175,8 @@ class ZendeskAdapter:
         """Add tags and/or a private note, in update_many jobs of 100 followed together.
 
         Updates for one ticket are merged (tags united, notes joined). A closed ticket is
-        refused per item: Zendesk never changes one.
+        refused per item: Zendesk never changes one. A call that ends part way raises
+        PartialWrite (see _jobs.py), so only the tickets whose note is unknown are retried.
         """
         merged: dict[str, tuple[list[str], list[str]]] = {}
         for update in updates:
@@ -189,12 +199,13 @@ class ZendeskAdapter:
             if notes:
                 ticket.comment = Comment(body="\n\n".join(notes), public=False)
             items.append((tid, ticket))
-        done = _jobs.run_jobs(self._call, "tickets_update_many", self._zd.tickets.update,
-                              self._zd.job_status, items, self._waiting, source=self.name)
-        result.written.extend(done.done)
-        for tid, reason in done.refused.items():
-            result.rejected[tid] = CLOSED_REASON if "closed" in reason.lower() else reason
-        return result
+        try:
+            done = self._run_jobs("tickets_update_many", self._zd.tickets.update, items,
+                                  result)
+        except PartialWrite as exc:
+            exc.rejected = _closed_reasons(exc.rejected)
+            raise
+        return WriteResult(written=done.done, rejected=_closed_reasons(done.refused))
 
     # -- contacts ---------------------------------------------------------------------------
 
@@ -227,11 +238,16 @@ class ZendeskAdapter:
                 result.rejected[uid] = "not a Zendesk user id"
             else:
                 items.append((uid, User(id=int(uid), user_fields=fields)))
-        done = _jobs.run_jobs(self._call, "users_update_many", self._zd.users.update,
-                              self._zd.job_status, items, self._waiting, source=self.name)
-        result.written.extend(done.done)
-        result.rejected.update(done.refused)
-        return result
+        done = self._run_jobs("users_update_many", self._zd.users.update, items, result)
+        return WriteResult(written=done.done, rejected=done.refused)
+
+    def _run_jobs(self, endpoint: str, submit: Callable[[list[Any]], Any],
+                  items: list[tuple[str, Any]], settled: WriteResult) -> _jobs.JobOutcome:
+        """update_many jobs for `items`, followed together; `settled` is what the method
+        decided itself (bad ids, no-ops), kept in the outcome and in a PartialWrite."""
+        return _jobs.run_jobs(self._call, endpoint, submit, self._zd.job_status, items,
+                              self._waiting, source=self.name,
+                              settled=_jobs.JobOutcome(settled.written, settled.rejected))
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
         """Pages of users an NPS selection holds: an organization's users, or a user search

@@ -17,10 +17,16 @@ import structlog
 from responses import matchers
 
 from integration.base import ContactUpdate, MemberSelection, PropertySpec, TicketUpdate
-from integration.errors import AuthError, ConfigError, RateLimited, RecordRejected, TransientError
+from integration.errors import (
+    AuthError,
+    ConfigError,
+    PartialWrite,
+    RateLimited,
+    RecordRejected,
+    TransientError,
+)
 from integration.retry import RetryPolicy
 from integration.zendesk import ZendeskAdapter
-from integration.zendesk._jobs import JobsUnfinished
 from integration.zendesk._transport import NETLOC_ENV, SCHEME_ENV
 
 API = "https://acme.zendesk.com/api/v2"
@@ -324,9 +330,9 @@ def test_show_many_404_means_every_asked_job_is_gone(mock: responses.RequestsMoc
     unknown and handed back, not rejected."""
     mock.put(f"{API}/users/update_many.json", json=_job("queued"))
     _show_many(mock, "J1", status=404)
-    with pytest.raises(JobsUnfinished, match="J1 status is gone") as raised:
+    with pytest.raises(PartialWrite, match="J1 status is gone") as raised:
         zd.write_contacts([ContactUpdate("5", {"cl_nps_score": "9"})])
-    assert raised.value.pending == ["5"]
+    assert (raised.value.written, raised.value.rejected, raised.value.pending) == ([], {}, ["5"])
 
 
 def _users_job(job_id: str, first: int, count: int) -> dict[str, object]:
@@ -348,13 +354,14 @@ def test_jobs_are_followed_together_and_fail_alone(mock: responses.RequestsMock,
                _status("killed", job_id="J3"))
     updates = [ContactUpdate(str(1000 + i), {"cl_nps_score": "9"}) for i in range(250)]
 
-    with pytest.raises(JobsUnfinished) as raised:
+    with pytest.raises(PartialWrite) as raised:
         zd.write_contacts(updates)
 
     assert str(raised.value).startswith("Zendesk job J2 status is gone")
     assert "Zendesk job J3 killed" in str(raised.value)
     assert raised.value.pending == [str(1000 + i) for i in range(100, 250)]
-    assert raised.value.settled.done == [str(1000 + i) for i in range(100)]
+    assert raised.value.written == [str(1000 + i) for i in range(100)]
+    assert raised.value.rejected == {}
     assert [c.request.method for c in mock.calls] == ["PUT"] * 3 + ["GET"] * 2
     assert sleeps == [2.0, 2.0]
     assert zd.calls_by_endpoint() == {"users_update_many": 3, "job_statuses_show_many": 2}
