@@ -7,6 +7,12 @@ stored, but does not overwrite a newer survey's answer of the same prefix on the
 and two NPS programs with their own prefixes keep separate values. Hook rows (tags and a
 note on the ticket a survey was about) are merged per ticket and written after the
 contacts, with the same retry, defer and reject handling.
+
+Each call gets at most the adapter's `write_batch_size` updates (HubSpot: one batch call;
+Zendesk: 30 update_many jobs followed together). A call the CRM refuses whole wrote
+nothing, so it is halved until the bad record stands alone; a call that ended part way
+(PartialWrite) settles its written and refused rows at once and defers only the pending
+ones, so a retry never adds a ticket note that already landed.
 """
 
 from __future__ import annotations
@@ -20,12 +26,17 @@ from typing import Any, TypeVar
 from daemon.logging import get_logger
 from daemon.store import Store, WriteBackRecord
 from integration.base import ContactUpdate, CRMAdapter, TicketUpdate, WriteResult
-from integration.errors import AuthError, RateLimited, RecordRejected, TransientError
+from integration.errors import (
+    AuthError,
+    PartialWrite,
+    RateLimited,
+    RecordRejected,
+    TransientError,
+)
 from mappings import CrmMapping
 
 ROWS_PER_ROUND = 2000
 MAX_ROUNDS = 50
-BATCH = 100  # the CRM's batch size; the job splits a refused batch to find the bad record
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 
@@ -191,12 +202,11 @@ def _contacts_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
                if i not in plan.rejected]
     store.mark_writebacks_done(nothing, now)  # superseded, or nothing mapped for them
     updates = [ContactUpdate(contact_id=c, properties=p) for c, p in plan.properties.items()]
-    counted = _send_all(store, adapter.write_contacts, updates, lambda u: u.contact_id,
-                        rows_of, plan.rejected, rows, now, result)
-    if counted is None:
-        return False
+    counted, finished = _send_all(store, adapter.write_contacts, updates,
+                                  lambda u: u.contact_id, rows_of, plan.rejected, rows, now,
+                                  result, adapter.write_batch_size)
     result.contacts += counted
-    return True
+    return finished
 
 
 def _hooks_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
@@ -204,12 +214,11 @@ def _hooks_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
     plan = plan_hooks(rows, mapping)
     _reject_planned(store, plan.rejected, result)
     store.mark_writebacks_done(plan.nothing, now)
-    counted = _send_all(store, adapter.update_tickets, plan.updates, lambda u: u.ticket_id,
-                        plan.rows_of, plan.rejected, rows, now, result)
-    if counted is None:
-        return False
+    counted, finished = _send_all(store, adapter.update_tickets, plan.updates,
+                                  lambda u: u.ticket_id, plan.rows_of, plan.rejected, rows,
+                                  now, result, adapter.write_batch_size)
     result.tickets += counted
-    return True
+    return finished
 
 
 def _reject_planned(store: Store, rejected: dict[int, str], result: WriteBackResult) -> None:
@@ -218,56 +227,91 @@ def _reject_planned(store: Store, rejected: dict[int, str], result: WriteBackRes
     result.rejected += len(rejected)
 
 
+@dataclass
+class _Batches:
+    """How one round's updates of one kind map to rows, and which rows are settled."""
+
+    key: Callable[[Any], str]  # the update's record id
+    rows_of: dict[str, list[int]]  # record id -> row ids
+    skip: dict[int, str]  # rows already rejected by the plan
+    settled: set[int] = field(default_factory=set)  # rows marked done or rejected this round
+    written: int = 0  # records written this round
+
+    def ids(self, record: str) -> list[int]:
+        return [i for i in self.rows_of.get(record, []) if i not in self.skip]
+
+
 def _send_all(store: Store, write: Callable[[list[U]], WriteResult], updates: list[U],
               key: Callable[[U], str], rows_of: dict[str, list[int]], skip: dict[int, str],
-              rows: list[WriteBackRecord], now: datetime,
-              result: WriteBackResult) -> int | None:
-    """Write updates in batches; returns how many records were written, None when deferred."""
-    written = 0
-    for start in range(0, len(updates), BATCH):
+              rows: list[WriteBackRecord], now: datetime, result: WriteBackResult,
+              size: int) -> tuple[int, bool]:
+    """Write updates `size` per call; returns how many records were written and False when
+    the rest was deferred (rows already settled, e.g. by a PartialWrite, are not)."""
+    batches = _Batches(key, rows_of, skip)
+    size = max(1, size)
+    for start in range(0, len(updates), size):
         try:
-            written += _write_batch(store, write, updates[start:start + BATCH], key, rows_of,
-                                    skip, now, result)
-        except (RateLimited, TransientError, AuthError) as exc:
-            ids = [i for u in updates[start:] for i in rows_of[key(u)] if i not in skip]
+            _write_batch(store, write, updates[start:start + size], batches, now, result)
+        except (TransientError, AuthError) as exc:  # RateLimited and PartialWrite included
+            ids = [i for u in updates[start:] for i in batches.ids(key(u))
+                   if i not in batches.settled]
             _defer(store, ids, rows, now, exc, result)
             if isinstance(exc, AuthError):
                 raise  # the runtime pauses the source and reports it
-            return None
-    return written
+            return batches.written, False
+    return batches.written, True
 
 
 def _write_batch(store: Store, write: Callable[[list[U]], WriteResult], batch: list[U],
-                 key: Callable[[U], str], rows_of: dict[str, list[int]],
-                 skip: dict[int, str], now: datetime, result: WriteBackResult) -> int:
-    """Write one batch; a batch the CRM refuses whole is halved until the bad record shows."""
-    def ids(record: str) -> list[int]:
-        return [i for i in rows_of.get(record, []) if i not in skip]
+                 batches: _Batches, now: datetime, result: WriteBackResult) -> None:
+    """Write one batch; a batch the CRM refuses whole is halved until the bad record shows.
 
+    A refused call wrote nothing (the protocol's promise within `write_batch_size`), so the
+    halves re-send only rows that are not in the CRM yet; rows of a half that was written
+    are never sent again in this round.
+    """
     try:
         outcome = write(batch)
+    except PartialWrite as exc:
+        _settle(store, WriteResult(written=exc.written, rejected=exc.rejected), batches, now,
+                result)
+        get_logger(job="writeback").warning("writeback.partial", written=len(exc.written),
+                                            rejected=len(exc.rejected),
+                                            pending=len(exc.pending))
+        raise
     except RecordRejected as exc:
         if len(batch) > 1:
             half = len(batch) // 2
-            return (_write_batch(store, write, batch[:half], key, rows_of, skip, now, result)
-                    + _write_batch(store, write, batch[half:], key, rows_of, skip, now, result))
-        store.reject_writebacks(ids(key(batch[0])), f"refused by the CRM: {exc}")
-        result.rejected += len(ids(key(batch[0])))
+            _write_batch(store, write, batch[:half], batches, now, result)
+            _write_batch(store, write, batch[half:], batches, now, result)
+            return
+        record = batches.key(batch[0])
+        _settle(store, WriteResult(rejected={record: f"refused by the CRM: {exc}"}), batches,
+                now, result)
         get_logger(job="writeback").warning("writeback.rejected", error=str(exc))
-        return 0
-    done = [i for record in outcome.written for i in ids(record)]
+        return
+    _settle(store, outcome, batches, now, result)
+
+
+def _settle(store: Store, outcome: WriteResult, batches: _Batches, now: datetime,
+            result: WriteBackResult) -> None:
+    """Mark the written records' rows done and the refused ones' rejected."""
+    done = [i for record in outcome.written for i in batches.ids(record)]
     store.mark_writebacks_done(done, now)
+    batches.settled.update(done)
     for record, reason in outcome.rejected.items():
-        store.reject_writebacks(ids(record), reason)
-        result.rejected += len(ids(record))
+        refused = batches.ids(record)
+        store.reject_writebacks(refused, reason)
+        batches.settled.update(refused)
+        result.rejected += len(refused)
     result.rows += len(done)
-    return len(outcome.written)
+    batches.written += len(outcome.written)
 
 
 def _defer(store: Store, ids: list[int], rows: list[WriteBackRecord], now: datetime,
            exc: Exception, result: WriteBackResult) -> None:
     """Put the unwritten rows back with a retry time: nothing is lost, the CRM gets a rest."""
-    wait = exc.retry_after if isinstance(exc, RateLimited) else None
+    wait = exc.retry_after if isinstance(exc, RateLimited | PartialWrite) else None
     waiting = set(ids)
     attempts = max((r.attempts for r in rows if r.id in waiting), default=0)
     later = now + (timedelta(seconds=wait) if wait else retry_delay(attempts))
