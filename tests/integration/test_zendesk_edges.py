@@ -26,7 +26,7 @@ from integration.errors import (
     TransientError,
 )
 from integration.retry import RetryPolicy
-from integration.zendesk import ZendeskAdapter
+from integration.zendesk import ZendeskAdapter, _jobs
 from integration.zendesk._transport import NETLOC_ENV, SCHEME_ENV
 
 API = "https://acme.zendesk.com/api/v2"
@@ -375,3 +375,66 @@ def test_check_online_refuses_an_end_user_token(mock: responses.RequestsMock,
     assert not check.ok
     assert check.problems == ["the token's user is end-user, not an admin or agent: it cannot "
                               "read tickets or write user fields"]
+
+
+def _tickets_job(job_id: str, first: int, count: int) -> dict[str, object]:
+    return _status("completed", [{"id": first + i, "index": i, "status": "Updated",
+                                  "success": True} for i in range(count)], job_id)
+
+
+def test_a_429_after_the_first_job_stops_submitting_and_hands_back_only_the_rest(
+        mock: responses.RequestsMock, zd: ZendeskAdapter) -> None:
+    """The second submit is refused with a wait beyond the retry budget: no third submit,
+    the first job is still followed to its end, and PartialWrite names its 100 tickets
+    written, the id the adapter refused itself, and the 150 unsent ones pending, with
+    Zendesk's wait for the retry."""
+    mock.put(f"{API}/tickets/update_many.json", json=_job("queued", job_id="J1"))
+    mock.put(f"{API}/tickets/update_many.json", status=429, headers={"Retry-After": "600"},
+             json={"error": "APIRateLimitExceeded"})
+    _show_many(mock, "J1", _tickets_job("J1", 1000, 100))
+    updates = [TicketUpdate(str(1000 + i), note="hi") for i in range(250)]
+
+    with pytest.raises(PartialWrite, match="stopped submitting") as raised:
+        zd.update_tickets([*updates, TicketUpdate("abc", note="hi")])
+
+    assert raised.value.written == [str(1000 + i) for i in range(100)]
+    assert raised.value.rejected == {"abc": "not a Zendesk ticket id"}
+    assert raised.value.pending == [str(1000 + i) for i in range(100, 250)]
+    assert raised.value.retry_after == 600.0
+    assert zd.calls_by_endpoint() == {"tickets_update_many": 2, "job_statuses_show_many": 1}
+
+
+def test_unreadable_job_statuses_leave_only_the_open_jobs_pending(
+        mock: responses.RequestsMock, zd: ZendeskAdapter, policy: RetryPolicy,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One job at a time (job limit 1): J1 completes; then every status read of J2 fails
+    (500s past the retry budget). J1's users are written, J2's are pending, and the third
+    chunk is never submitted (it could not be followed either): pending too."""
+    monkeypatch.setattr(_jobs, "MAX_IN_FLIGHT", 1)
+    for job_id in ("J1", "J2"):
+        mock.put(f"{API}/users/update_many.json", json=_job("queued", job_id=job_id))
+    _show_many(mock, "J1", _users_job("J1", 1000, 100))
+    for _ in range(policy.max_attempts):
+        _show_many(mock, "J2", status=500)
+    updates = [ContactUpdate(str(1000 + i), {"cl_nps_score": "9"}) for i in range(250)]
+
+    with pytest.raises(PartialWrite, match="statuses unreadable") as raised:
+        zd.write_contacts(updates)
+
+    assert raised.value.written == [str(1000 + i) for i in range(100)]
+    assert raised.value.pending == [str(1000 + i) for i in range(100, 250)]
+    assert raised.value.retry_after is None
+    assert zd.calls_by_endpoint() == {"users_update_many": 2,
+                                      "job_statuses_show_many": 1 + policy.max_attempts}
+
+
+def test_a_failed_first_submit_is_raised_as_it_is(mock: responses.RequestsMock,
+                                                  zd: ZendeskAdapter,
+                                                  policy: RetryPolicy) -> None:
+    """Nothing submitted, nothing settled: nothing of the call landed, so the plain
+    TransientError says "retry it all" (not a PartialWrite)."""
+    for _ in range(policy.max_attempts):
+        mock.put(f"{API}/users/update_many.json", status=503, json={"error": "down"})
+    with pytest.raises(TransientError) as raised:
+        zd.write_contacts([ContactUpdate("5", {"cl_nps_score": "9"})])
+    assert not isinstance(raised.value, PartialWrite)

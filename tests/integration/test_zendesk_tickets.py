@@ -203,3 +203,40 @@ def test_a_1000_ticket_poll_costs_eleven_calls(zd_state: ZendeskState,
     assert (len(tickets), len(contacts)) == (1000, 1000)
     assert counts == {"incremental_tickets": 1, "users_show_many": 10}
     assert zd_sandbox.calls_snapshot() == {ENDPOINTS[k]: v for k, v in counts.items()}
+
+
+def _private_notes(state: ZendeskState, tid: str) -> list[str]:
+    return [c["body"] for c in state.comments(tid) if not c["public"]]
+
+
+def test_a_refused_submit_is_split_and_no_other_job_is_sent_twice(
+        zd_adapter: ZendeskAdapter, zd_state: ZendeskState, zd_sandbox: ZendeskSandbox) -> None:
+    """250 notes are three jobs; Zendesk refuses the first submit whole (400, no job made).
+    Its 100 tickets go again as two jobs of 50; the other two jobs go once: every ticket
+    ends with exactly one note, in five submits, all followed together."""
+    tids = _solved(zd_state, 250)
+    zd_sandbox.reset_calls()
+    zd_sandbox.fail_next(1, status=400, path_prefix="/api/v2/tickets/update_many")
+
+    result = zd_adapter.update_tickets([TicketUpdate(t, note=f"note {t}") for t in tids])
+
+    assert (result.written, result.rejected) == (tids, {})
+    assert [_private_notes(zd_state, t) for t in tids] == [[f"note {t}"] for t in tids]
+    assert zd_sandbox.calls_snapshot() == {ENDPOINTS["tickets_update_many"]: 5,
+                                           ENDPOINTS["job_statuses_show_many"]: 2}
+
+
+def test_a_submit_refused_for_a_reason_not_in_its_items_is_not_split(
+        zd_adapter: ZendeskAdapter, zd_state: ZendeskState, zd_sandbox: ZendeskSandbox) -> None:
+    """A 404 for the whole update_many is no item's fault: its 100 tickets are refused in
+    one go (not bisected into 199 submits), the other job is written."""
+    tids = _solved(zd_state, 150)
+    zd_sandbox.reset_calls()
+    zd_sandbox.fail_next(1, status=404, path_prefix="/api/v2/tickets/update_many")
+
+    result = zd_adapter.update_tickets([TicketUpdate(t, add_tags=("cl_x",)) for t in tids])
+
+    assert result.written == tids[100:]
+    assert sorted(result.rejected, key=int) == tids[:100]
+    assert "answered 404" in result.rejected[tids[0]]
+    assert zd_sandbox.calls_snapshot()[ENDPOINTS["tickets_update_many"]] == 2
