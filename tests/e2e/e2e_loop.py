@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+import time_machine
 
 from daemon.config import Config, ProgramSettings, Secrets, parse_config
 from daemon.delivery.sink import LocalMailSink
@@ -354,6 +355,18 @@ def loop_options() -> dict[str, Any]:
 
 @pytest.fixture
 def loop(tmp_path: Path, crm_name: str, loop_options: dict[str, Any]) -> Iterator[Loop]:
+    """The whole loop at a fixed instant (time-machine): every run sees the same weekday and
+    hour, and the sandboxes, the web app and the jobs agree on the time. The test moves the
+    jobs' clock by hand (`loop.clock.advance`); wall time still ticks for timeouts."""
+    with time_machine.travel(E2E_START, tick=True):
+        yield from _loop(tmp_path, crm_name, loop_options)
+
+
+# A Wednesday morning in Oslo and mid-morning UTC: inside every default send window.
+E2E_START = datetime(2026, 11, 18, 9, 30, tzinfo=UTC)
+
+
+def _loop(tmp_path: Path, crm_name: str, loop_options: dict[str, Any]) -> Iterator[Loop]:
     start = datetime.now(UTC).replace(microsecond=0)
     clock = Clock(start)
     with make_driver(crm_name, start) as crm, LocalMailSink(port=0) as sink:
