@@ -59,6 +59,22 @@ def test_write_250_updates_in_three_batches(with_properties: HubSpotAdapter,
     assert state.contact(ids[7])["properties"]["cl_nps_last_rating"] == "7"
 
 
+def test_write_batch_size_is_one_batch_call_each_for_contacts_and_notes(
+        with_properties: HubSpotAdapter, state: HubSpotState, sandbox: HubSpotSandbox) -> None:
+    """write_batch_size updates are one contacts batch update, and as many ticket hooks one
+    notes batch create: a call that fails has written nothing, so a retry adds no note twice."""
+    size = with_properties.write_batch_size
+    ids = _people(state, size)
+    tickets = [state.create_ticket(f"t{i}", cid) for i, cid in enumerate(ids)]
+    sandbox.reset_calls()
+
+    with_properties.write_contacts([_nps(cid, 9) for cid in ids])
+    noted = with_properties.update_tickets([TicketUpdate(t, note="hi") for t in tickets])
+
+    assert (size, sandbox.calls[UPDATE], len(noted.written)) == (100, 1, 100)
+    assert sandbox.calls["POST /crm/v3/objects/notes/batch/create"] == 1
+
+
 def test_updates_for_one_contact_are_merged(with_properties: HubSpotAdapter,
                                             state: HubSpotState) -> None:
     """Two updates for one contact go out as one input (HubSpot refuses duplicate ids),
