@@ -56,12 +56,16 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     failing: set[tuple[str, str]] = field(default_factory=set)  # (source, job) last failed
 
-    def compose(self, row: SendRecord, program: Program) -> EmailMessage:
-        """A survey or reminder mail for one outbox row (ValueError when it has no address)."""
+    def compose(self, row: SendRecord, program: Program,
+                now: datetime | None = None) -> EmailMessage:
+        """A survey or reminder mail for one outbox row (ValueError when it has no address).
+
+        `now` is the time dispatch records as sent: the survey's token is dated with it.
+        """
         return compose_mail(
             row, program, public_url=self.config.daemon.public_url, signer=self.signer,
             sender=self.sender, fallback_language=self.config.rules.fallback_language,
-            now=self.clock(),
+            now=now or self.clock(),
         )
 
     def process_bounces(self) -> BounceResult | None:
@@ -186,7 +190,10 @@ def build_runtime(config: Config, secrets: Secrets,
         programs={p.name: p for p in config.program_list()},
         adapters={name: build_adapter(name, config, secrets) for name in config.sources},
         mappings=load_mappings(config),
-        signer=TokenSigner(secrets.secret_key.get_secret_value(), config.daemon.link_max_age),
+        # Links are dated and checked on the jobs' clock, so a token dated by dispatch is
+        # never "from the future" for the web app.
+        signer=TokenSigner(secrets.secret_key.get_secret_value(), config.daemon.link_max_age,
+                           clock=clock),
         mailer=SmtpSender(mail.host, mail.port, starttls=mail.security == "starttls",
                           ssl=mail.security == "ssl", username=mail.username, password=password,
                           envelope_from=mail.bounce_address or mail.from_address),

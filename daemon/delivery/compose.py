@@ -172,16 +172,20 @@ def compose_mail(
     """The mail for one outbox row: a survey, or (kind "reminder") a reminder of its survey.
 
     Every link, the unsubscribe one included, carries the survey's token (`row.survey_id`);
-    the Message-ID names the row itself, so a bounce is traced to the mail that bounced.
+    the Message-ID names the row itself, so a bounce is traced to the mail that bounced. The
+    token is dated when the survey is sent (`now`, the time dispatch records as sent_at); a
+    reminder's row was created at that very moment, so its links are the survey's own token.
     """
     if row.email is None:
         raise ValueError("a send without an address cannot be composed")
+    reminder = row.kind == "reminder"
+    issued_at = row.created_at if reminder else now
     return compose_survey(
         program=program, send_id=row.survey_id, to=row.email, first_name=row.first_name,
         language=row.language, public_url=public_url, signer=signer, sender=sender,
-        unsubscribe_url=unsubscribe_url(public_url, signer, row.survey_id), now=now,
-        reminder=row.kind == "reminder", message_send_id=row.id,
-        fallback_language=fallback_language,
+        unsubscribe_url=unsubscribe_url(public_url, signer, row.survey_id, issued_at), now=now,
+        reminder=reminder, message_send_id=row.id,
+        fallback_language=fallback_language, issued_at=issued_at,
     )
 
 
@@ -200,11 +204,12 @@ def compose_survey(
     reminder: bool = False,
     message_send_id: int | None = None,
     fallback_language: str = SOURCE_LANGUAGE,
+    issued_at: datetime | None = None,
 ) -> EmailMessage:
     """The complete message for one send, in the contact's language (else `fallback_language`).
 
     `send_id` is the survey the links answer; `message_send_id` (default `send_id`) is the
-    outbox row the Message-ID names, a reminder's own id.
+    outbox row the Message-ID names, a reminder's own id; `issued_at` dates the links' token.
     """
     catalog = _catalog(program, translator(language, fallback_language).language)
     tr = catalog.tr
@@ -215,7 +220,7 @@ def compose_survey(
     question = program_text(program, "question", lang, words.question, **values)
     if question != words.question:
         words = replace(words, question=question)
-    token = signer.make(send_id)
+    token = signer.make(send_id, issued_at)
     links = [ScoreLink(score, score_url(public_url, token, score), label)
              for score, label in zip(program.scale.points, catalog.labels, strict=True)]
     if reminder:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,7 +65,10 @@ class Mailer(Protocol):
     def session(self) -> AbstractContextManager[MailSession]: ...
 
 
-Composer = Callable[[SendRecord, Program], EmailMessage]
+class Composer(Protocol):
+    """Builds a row's mail; `now` is the time the send will be recorded at (dates the token)."""
+
+    def __call__(self, row: SendRecord, program: Program, now: datetime) -> EmailMessage: ...
 
 
 @dataclass
@@ -231,7 +234,7 @@ def _send(store: Store, program: Program, session: MailSession, compose: Compose
     """Compose and send one row; True when the mail left."""
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     try:
-        message = compose(row, program)
+        message = compose(row, program, now)
     except (ValueError, TypeError, LookupError) as exc:  # bad data in the row (e.g. a header)
         store.mark_send_failed(row.id, f"cannot compose: {type(exc).__name__}: {exc}", None)
         result.failed += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from daemon.web.tokens import TokenSigner
 
 
@@ -10,6 +12,7 @@ def score_url(public_url: str, token: str, score: int) -> str:
     return f"{public_url.rstrip('/')}/r/{token}/{score}"
 
 
-def unsubscribe_url(public_url: str, signer: TokenSigner, send_id: int) -> str:
+def unsubscribe_url(public_url: str, signer: TokenSigner, send_id: int,
+                    issued_at: datetime | None = None) -> str:
     """The unsubscribe link (and List-Unsubscribe target, RFC 8058 one-click POST)."""
-    return f"{public_url.rstrip('/')}/u/{signer.make(send_id)}"
+    return f"{public_url.rstrip('/')}/u/{signer.make(send_id, issued_at)}"

@@ -72,18 +72,25 @@ class TokenSigner:
         if not secret:
             raise ValueError("the token secret must not be empty")
         self.max_age = max_age
-        self._serializer = URLSafeTimedSerializer(
-            [*old_secrets, secret],  # itsdangerous signs with the last key
-            salt=salt,
-            signer=_ClockSigner,
-            signer_kwargs={"clock": clock},
-        )
+        self._keys = [*old_secrets, secret]  # itsdangerous signs with the last key
+        self._salt = salt
+        self._serializer = self._serializer_at(clock)
 
-    def make(self, send_id: int) -> str:
-        """A URL-safe token for one send (about 30 characters)."""
+    def _serializer_at(self, clock: Callable[[], datetime] | None) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._keys, salt=self._salt, signer=_ClockSigner,
+                                      signer_kwargs={"clock": clock})
+
+    def make(self, send_id: int, issued_at: datetime | None = None) -> str:
+        """A URL-safe token for one send (about 30 characters).
+
+        `issued_at` dates the token (default: now). A reminder's links are dated like its
+        survey's, so they are the same token and expire with it.
+        """
         if isinstance(send_id, bool) or not isinstance(send_id, int):
             raise TypeError("send_id must be an int")
-        return self._serializer.dumps(send_id)
+        if issued_at is None:
+            return self._serializer.dumps(send_id)
+        return self._serializer_at(lambda: issued_at).dumps(send_id)
 
     def read(self, token: str) -> int:
         """The send id in a token; raises TokenInvalid or TokenExpired, never anything else."""

@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 CSAT = Program("csat", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme")
 
 
-def compose(row: SendRecord, program: Program) -> EmailMessage:
+def compose(row: SendRecord, program: Program, now: datetime | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "feedback@acme.example"
     msg["To"] = row.email or ""
@@ -111,10 +111,10 @@ def test_a_row_that_cannot_be_composed_fails_alone(store: Store) -> None:
     """Bad data in one row (here a header with a line break) fails that row, not the run."""
     queue(store, "a@example.com", "b@example.com")
 
-    def fragile(row: SendRecord, program: Program) -> EmailMessage:
+    def fragile(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
         if row.email == "a@example.com":
             raise ValueError("Header values may not contain linefeed or carriage return")
-        return compose(row, program)
+        return compose(row, program, now)
 
     with LocalMailSink() as sink:
         result = dispatch_due(store, {"csat": CSAT}, SmtpSender("127.0.0.1", sink.port),

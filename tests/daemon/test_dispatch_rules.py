@@ -45,7 +45,7 @@ class FakeCRM:
         return self.open & set(ticket_ids)
 
 
-def compose(row: SendRecord, program: Program) -> EmailMessage:
+def compose(row: SendRecord, program: Program, now: datetime | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "feedback@acme.example"
     msg["To"] = row.email or ""

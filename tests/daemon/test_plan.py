@@ -56,7 +56,7 @@ def close(state: HubSpotState, email: str, at: datetime, pipeline: str = "0",
     return state.create_ticket("Printer on fire", contact, pipeline=pipeline, closed_at=at)
 
 
-def compose(row: SendRecord, program: Program) -> EmailMessage:
+def compose(row: SendRecord, program: Program, now: datetime | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "feedback@acme.example"
     msg["To"] = row.email or ""

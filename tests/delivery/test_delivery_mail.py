@@ -53,9 +53,9 @@ def new_send(key: str, email: str = "ana@example.com", **fields: Any) -> NewSend
 
 def dispatch(store: Store, sink: LocalMailSink, now: datetime, program: Program = NPS,
              fallback: str = "en") -> DispatchResult:
-    def compose(row: SendRecord, prog: Program) -> EmailMessage:
+    def compose(row: SendRecord, prog: Program, at: datetime) -> EmailMessage:
         return compose_mail(row, prog, public_url=URL, signer=SIGNER, sender=SENDER,
-                            fallback_language=fallback, now=now)
+                            fallback_language=fallback, now=at)
 
     mailer = SmtpSender("127.0.0.1", sink.port, envelope_from=BOUNCES)
     with time_machine.travel(now, tick=False):
