@@ -53,15 +53,25 @@ def test_sends_can_be_added_already_skipped(store: Store, make_send: MakeSend) -
                          counts["sends.pending"]) == (1, 1, 0)
 
 
-def test_ten_thousand_sends_insert_fast(store: Store, make_send: MakeSend) -> None:
-    """A big first poll (10,000 tickets) is one bulk statement batch, not 10,000 round trips."""
+def test_ten_thousand_sends_insert_in_a_few_statements(store: Store,
+                                                        make_send: MakeSend) -> None:
+    """A big first poll (10,000 tickets) is a bulk statement batch, not 10,000 round trips
+    (the time it takes is the benchmark's business)."""
+    from sqlalchemy import event
+
     sends = [make_send(f"k{i}") for i in range(10_000)]
-    started = time.perf_counter()
-    inserted = store.add_sends(sends)
-    elapsed = time.perf_counter() - started
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        inserted = store.add_sends(sends)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
     assert inserted == 10_000
-    if store.engine.dialect.name == "sqlite":
-        assert elapsed < 1.0, f"10,000 inserts took {elapsed:.2f}s"
+    assert 0 < sum(1 for s in statements if "INSERT" in s.upper()) <= 25
     assert store.add_sends(sends) == 0
 
 
