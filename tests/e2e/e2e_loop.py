@@ -22,8 +22,9 @@ from daemon.delivery.sink import LocalMailSink
 from daemon.runtime import Runtime, build_runtime
 from daemon.service import BackgroundService
 from daemon.surveys import Program
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from integration.sandbox.hubspot import HubSpotState
+from integration.sandbox.sides import HubSpotSide, ZendeskSide
+from integration.sandbox.zendesk import ZendeskState
 
 TOKEN = "e2e-token"
 SECRET = "e2e-secret-key-that-is-long-enough-0123456789"
@@ -74,7 +75,7 @@ class CrmDriver(Protocol):
                   retry_after: float | None = None) -> None: ...
 
 
-class HubSpotDriver:
+class HubSpotDriver(HubSpotSide):
     crm = "hubspot"
     support, billing = "0", "5"
     contact_write = "/crm/v3/objects/contacts/batch/update"
@@ -82,33 +83,19 @@ class HubSpotDriver:
     owner, team = "77", "9"
 
     def __init__(self, start: datetime) -> None:
-        self.state = HubSpotState.seeded(tickets=30, contacts=20, seed=3,
-                                         now=start - timedelta(days=2))
-        self.sandbox = HubSpotSandbox(self.state, token=TOKEN, rate_limit_per_10s=0)
-
-    def __enter__(self) -> HubSpotDriver:
-        self.sandbox.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sandbox.stop()
+        super().__init__(HubSpotState.seeded(tickets=30, contacts=20, seed=3,
+                                             now=start - timedelta(days=2)),
+                         token=TOKEN, rate_limit_per_10s=0)
 
     def source(self, start_at: datetime) -> dict[str, Any]:
-        return {"crm": "hubspot", "base_url": self.sandbox.url, "start_at": start_at.isoformat(),
-                "retry_attempts": 2, "retry_budget": "2s"}
+        return {**super().source(start_at), "retry_attempts": 2, "retry_budget": "2s"}
 
     def secrets(self) -> str:
         return TOKEN
 
-    def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
-                       timezone: str | None = None) -> str:
-        return self.state.create_contact(email, first, "Doe", language, timezone=timezone)
-
     def close_ticket(self, contact: str, pipeline: str, at: datetime) -> str:
-        ticket = self.state.create_ticket("Printer on fire", contact, pipeline=pipeline,
-                                          owner_id="77", team_id="9")
-        self.state.close_ticket(ticket, at=at)
-        return ticket
+        return self.close_new_ticket(contact, pipeline, at, owner_id=self.owner,
+                                     team_id=self.team)
 
     def reopen_ticket(self, ticket: str, at: datetime) -> None:
         self.state.reopen_ticket(ticket, at=at)
@@ -132,18 +119,11 @@ class HubSpotDriver:
         self.state.remove_from_list(audience["list_id"], [contact])
 
     def props(self, contact: str) -> dict[str, str]:
-        values = self.state.contact(contact)["properties"]
-        return {k: str(v) for k, v in values.items() if v not in (None, "")}
+        return {k: str(v) for k, v in self.values(contact).items() if v not in (None, "")}
 
     def ticket_hooks(self, ticket: str) -> tuple[list[str], list[str]]:
         """(tags, private notes) on a ticket: HubSpot tickets have no tags, notes are notes."""
         return [], [str(n["body"]) for n in self.state.notes(ticket_id=ticket)]
-
-    def total_calls(self) -> int:
-        return self.sandbox.total_calls()
-
-    def reset_calls(self) -> None:
-        self.sandbox.reset_calls()
 
     def calls(self, key: str) -> int:
         return self.sandbox.calls[key]
@@ -153,11 +133,7 @@ class HubSpotDriver:
         self.sandbox.fail_next(n, status, path_prefix=path_prefix, retry_after=retry_after)
 
 
-# The contact's language as each CRM spells it.
-ZENDESK_LOCALES = {"en": "en-US", "fr": "fr", "nb": "nb", "de": "de", "es": "es"}
-
-
-class ZendeskDriver:
+class ZendeskDriver(ZendeskSide):
     crm = "zendesk"
     support, billing = "1", "2"  # brands
     contact_write = "/api/v2/users/update_many"
@@ -165,39 +141,21 @@ class ZendeskDriver:
     owner = None  # the sandbox's tickets are not assigned
 
     def __init__(self, start: datetime) -> None:
-        self.state = ZendeskState.seeded(tickets=30, users=20, seed=3,
-                                         now=start - timedelta(days=2))
-        self.team = self.state.create_group("Support")
-        self.sandbox = ZendeskSandbox(self.state, token=TOKEN, rate_limit_per_minute=0,
-                                      incremental_per_minute=0, search_export_per_minute=0)
-
-    def __enter__(self) -> ZendeskDriver:
-        self.sandbox.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sandbox.stop()
+        super().__init__(ZendeskState.seeded(tickets=30, users=20, seed=3,
+                                             now=start - timedelta(days=2)),
+                         token=TOKEN, rate_limit_per_minute=0, incremental_per_minute=0,
+                         search_export_per_minute=0)
+        self.team = self.group
 
     def source(self, start_at: datetime) -> dict[str, Any]:
-        return {"crm": "zendesk", "subdomain": self.sandbox.subdomain,
-                "email": self.sandbox.email, "base_url": self.sandbox.url,
-                "start_at": start_at.isoformat(), "retry_attempts": 2, "retry_budget": "2s",
+        return {**super().source(start_at), "retry_attempts": 2, "retry_budget": "2s",
                 "job_poll_interval": "20ms", "job_timeout": "5s"}
 
     def secrets(self) -> str:
         return TOKEN
 
-    def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
-                       timezone: str | None = None) -> str:
-        return self.state.create_user(email, f"{first} Doe",
-                                      locale=ZENDESK_LOCALES.get(language, language),
-                                      time_zone=timezone or "UTC")
-
     def close_ticket(self, contact: str, pipeline: str, at: datetime) -> str:
-        ticket = self.state.create_ticket("Printer on fire", contact, brand_id=pipeline,
-                                          group_id=self.team, created_at=at - timedelta(hours=1))
-        self.state.solve_ticket(ticket, at=at)
-        return ticket
+        return self.close_new_ticket(contact, pipeline, at)
 
     def reopen_ticket(self, ticket: str, at: datetime) -> None:
         self.state.reopen_ticket(ticket, at=at)
@@ -225,19 +183,12 @@ class ZendeskDriver:
         self.state.update_user(int(contact), {"tags": [t for t in tags if t != audience["tag"]]})
 
     def props(self, contact: str) -> dict[str, str]:
-        values = self.state.user(contact).get("user_fields") or {}
-        return {k: str(v) for k, v in values.items() if v not in (None, "")}
+        return {k: str(v) for k, v in self.values(contact).items() if v not in (None, "")}
 
     def ticket_hooks(self, ticket: str) -> tuple[list[str], list[str]]:
         """(tags, private notes) on a ticket: its tags and its internal comments."""
         return (list(self.state.ticket(ticket)["tags"]),
                 [str(c["body"]) for c in self.state.comments(ticket) if not c["public"]])
-
-    def total_calls(self) -> int:
-        return self.sandbox.total_calls()
-
-    def reset_calls(self) -> None:
-        self.sandbox.reset_calls()
 
     def calls(self, key: str) -> int:
         return self.sandbox.calls[key]
