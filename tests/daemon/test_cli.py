@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import write_config
 from typer.testing import CliRunner
 
 from daemon.cli import app
@@ -20,26 +21,6 @@ ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": TOKEN, "CLOSEDLOOP_SECRET_KEY": "cli-secret-0
 def sandbox() -> Iterator[HubSpotSandbox]:
     with HubSpotSandbox(HubSpotState.seeded(tickets=5, contacts=5), token=TOKEN) as server:
         yield server
-
-
-def write_config(tmp_path: Path, base_url: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[daemon]
-state_url = "sqlite:///{tmp_path / 'state.db'}"
-log_format = "json"
-[sources.hubspot]
-crm = "hubspot"
-base_url = "{base_url}"
-[mail]
-from_address = "feedback@acme.example"
-[[programs]]
-name = "support-csat"
-type = "csat"
-source = "hubspot"
-company = "Acme"
-""")
-    return path
 
 
 def test_check_online_then_setup_then_check_again(tmp_path: Path,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import write_config as hubspot_config
 from typer.testing import CliRunner
 
 from daemon.cli import app
@@ -25,33 +26,17 @@ def sandboxes() -> Iterator[tuple[HubSpotSandbox, ZendeskSandbox]]:
 
 
 def write_config(tmp_path: Path, hs: HubSpotSandbox, zd: ZendeskSandbox) -> str:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[daemon]
-state_url = "sqlite:///{tmp_path / 'state.db'}"
-log_format = "json"
-[sources.hubspot]
-crm = "hubspot"
-base_url = "{hs.url}"
-[sources.zendesk]
+    return str(hubspot_config(tmp_path, hs.url, extra=f"""[sources.zendesk]
 crm = "zendesk"
 subdomain = "{zd.subdomain}"
 email = "{zd.email}"
 base_url = "{zd.url}"
-[mail]
-from_address = "feedback@acme.example"
-[[programs]]
-name = "support-csat"
-type = "csat"
-source = "hubspot"
-company = "Acme"
 [[programs]]
 name = "zendesk-csat"
 type = "csat"
 source = "zendesk"
 company = "Acme"
-""")
-    return str(path)
+"""))
 
 
 def test_check_online_then_setup_for_both_crms(

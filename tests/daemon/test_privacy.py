@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import structlog
+from cli_support import write_config
 from typer.testing import CliRunner
 
 from daemon.cli import app
@@ -90,26 +91,6 @@ def test_forget_refuses_a_non_address_and_logs_no_address(tmp_path: Path) -> Non
     store.dispose()
 
 
-def _config(tmp_path: Path) -> str:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[daemon]
-state_url = "sqlite:///{tmp_path / 'state.db'}"
-log_format = "json"
-[sources.hubspot]
-crm = "hubspot"
-base_url = "http://127.0.0.1:9"
-[mail]
-from_address = "feedback@acme.example"
-[[programs]]
-name = "support-csat"
-type = "csat"
-source = "hubspot"
-company = "Acme"
-""", encoding="utf-8")
-    return str(path)
-
-
 def _answered(tmp_path: Path, comment: str) -> None:
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
     store.migrate()
@@ -127,7 +108,7 @@ def _answered(tmp_path: Path, comment: str) -> None:
 def test_cli_export_then_forget(tmp_path: Path) -> None:
     """export writes the file (CSV) or stdout (JSONL); forget reports what it did and a
     second forget says nothing is stored; an export afterwards is empty."""
-    config = _config(tmp_path)
+    config = str(write_config(tmp_path))
     _answered(tmp_path, TRICKY)
     runner = CliRunner()
     target = tmp_path / "out.csv"
@@ -159,5 +140,5 @@ def test_cli_export_then_forget(tmp_path: Path) -> None:
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str],
                                               message: str) -> None:
-    result = CliRunner().invoke(app, [*args, "-c", _config(tmp_path)], env=ENV)
+    result = CliRunner().invoke(app, [*args, "-c", str(write_config(tmp_path))], env=ENV)
     assert (result.exit_code, result.stderr.strip()) == (2, message)

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cli_support import write_config
 from typer.testing import CliRunner
 
 from daemon.cli import app
@@ -23,25 +24,6 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 # Reasons and how many rows carry each: distinct counts, so a swapped count shows.
 SKIPPED = {"global_cooldown": 3, "sampled_out": 2, "ticket_reopened": 1, "no_email": 4,
            "suppressed": 5}
-
-
-def write_config(tmp_path: Path) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[daemon]
-state_url = "sqlite:///{tmp_path / 'state.db'}"
-[sources.hubspot]
-crm = "hubspot"
-base_url = "http://127.0.0.1:9"
-[mail]
-from_address = "feedback@acme.example"
-[[programs]]
-name = "support-csat"
-type = "csat"
-source = "hubspot"
-company = "Acme"
-""")
-    return path
 
 
 def seed(tmp_path: Path) -> None:
