@@ -7,19 +7,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from web_support import NOW, ServeWith
 
 from daemon.store import NewSend, Store
 from daemon.surveys import Policy, Program, SurveyType
 from daemon.web.app import create_app
 from daemon.web.tokens import TokenSigner
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PROGRAMS = {
     "nps": Program("nps", SurveyType.NPS, "hubspot", timedelta(0), "Acme"),
     "csat": Program("csat", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme",
@@ -111,7 +111,6 @@ def serve() -> Callable[[Store, TokenSigner], AbstractContextManager[httpx.Clien
     return lambda store, signer: _serve(store, signer, PROGRAMS)
 
 
-ServeWith = Callable[..., AbstractContextManager[httpx.Client]]
 
 
 @pytest.fixture

@@ -6,35 +6,22 @@ import re
 import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
+from web_support import NOW, AddSend, heading
 
 from daemon.store import NewSend, Store
 from daemon.store.tables import Response as ResponseRow
 from daemon.web.tokens import TokenSigner
 
-AddSend = Callable[..., int]
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the app's clock in conftest
-
-
-@pytest.fixture(autouse=True)
-def _same_clock(now: datetime) -> None:
-    assert now == NOW
-
 
 def response_rows(store: Store) -> int:
     with store.engine.connect() as conn:
         return int(conn.scalar(select(func.count()).select_from(ResponseRow)) or 0)
-
-
-def heading(page: httpx.Response) -> str:
-    match = re.search(r"<h1>(.*?)</h1>", page.text, flags=re.DOTALL)
-    assert match is not None, page.text
-    return match.group(1).strip()
 
 
 # -- one click, scanners, recording --------------------------------------------------------

@@ -3,19 +3,14 @@ own texts on the pages, over real HTTP."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import timedelta
 
 import httpx
 import pytest
+from web_support import AddSend, ServeWith, heading
 
 from daemon.surveys import Policy, Program, SurveyType
 from daemon.web.tokens import TokenSigner
-
-AddSend = Callable[..., int]
-ServeWith = Callable[..., AbstractContextManager[httpx.Client]]
 
 # (CRM language tag, <html lang>, a phrase of the NPS question, of the unsubscribe page)
 LANGUAGES = [
@@ -25,12 +20,6 @@ LANGUAGES = [
     ("de-CH", "de", "Wie wahrscheinlich ist es, dass Sie Acme", "Vorerst nicht"),
     ("es-419", "es", "¿Qué probabilidad hay de que recomiende Acme", "Por un tiempo, no"),
 ]
-
-
-def heading(page: httpx.Response) -> str:
-    match = re.search(r"<h1>(.*?)</h1>", page.text, flags=re.DOTALL)
-    assert match is not None, page.text
-    return match.group(1).strip()
 
 
 @pytest.mark.parametrize(("tag", "lang", "question", "pause"), LANGUAGES)

@@ -3,30 +3,21 @@ one-click, what a GET may not do, and what reaches the CRM (the 'preference' wri
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
+from web_support import NOW, AddSend, ServeWith, heading
 
 from daemon.store import Store
 from daemon.store.tables import Suppression, WriteBack
 from daemon.surveys import Policy
 from daemon.web.tokens import TokenSigner
 
-AddSend = Callable[..., int]
-ServeWith = Callable[..., AbstractContextManager[httpx.Client]]
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the app's clock in conftest
 SNOOZE_END = NOW + timedelta(days=182)  # Policy's default "not for a while"
-
-
-@pytest.fixture(autouse=True)
-def _same_clock(now: datetime) -> None:
-    assert now == NOW
 
 
 def suppression(store: Store, email: str) -> tuple[str, datetime | None] | None:
@@ -47,12 +38,6 @@ def preference_rows(store: Store) -> list[tuple[str, str, int | None, dict[str, 
             .where(WriteBack.kind == "preference").order_by(WriteBack.id)
         ).all()
     return [(r.source, r.contact_id, r.send_id, r.data) for r in rows]
-
-
-def heading(page: httpx.Response) -> str:
-    match = re.search(r"<h1>(.*?)</h1>", page.text, flags=re.DOTALL)
-    assert match is not None, page.text
-    return match.group(1).strip()
 
 
 # -- GET only asks ---------------------------------------------------------------------------
