@@ -89,15 +89,6 @@ def _one_line(text: str | None) -> str | None:
     return cleaned or None
 
 
-def score_links(
-    program: Program, token: str, public_url: str, tr: Translator, *, low: str, high: str
-) -> list[ScoreLink]:
-    """The links for every point of the program's scale, lowest first."""
-    labels = score_labels(program, tr, low=low, high=high)
-    return [ScoreLink(score, score_url(public_url, token, score), label)
-            for score, label in zip(program.scale.points, labels, strict=True)]
-
-
 def score_labels(program: Program, tr: Translator, *, low: str, high: str) -> tuple[str, ...]:
     """What a screen reader says for each button: "0 out of 10, Not at all likely", "1 out…"."""
     points = program.scale.points
