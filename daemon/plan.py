@@ -38,15 +38,6 @@ CadencePlanner = Callable[[Store, CRMAdapter, Sequence[Program], datetime, datet
                           Sequence[NewSend]]
 
 
-def cadence_planner() -> CadencePlanner | None:
-    """The cadence job's read-only planner (daemon.jobs.cadence.plan_cadence), if installed."""
-    try:
-        from daemon.jobs.cadence import plan_cadence
-    except ImportError:  # pragma: no cover - the cadence job ships with the daemon
-        return None
-    return plan_cadence
-
-
 @dataclass(frozen=True)
 class PlanEntry:
     """One line of the plan: a send (at the minute it would leave), a skip, a hold."""

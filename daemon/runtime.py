@@ -19,12 +19,18 @@ from daemon.config import Config, Secrets
 from daemon.delivery.bounces import BounceResult, process_bounces
 from daemon.delivery.compose import Sender, compose_mail
 from daemon.delivery.smtp import SmtpSender
-from daemon.jobs.cadence import CadenceResult, cadence_horizon, cadence_programs, run_cadence
+from daemon.jobs.cadence import (
+    CadenceResult,
+    cadence_horizon,
+    cadence_programs,
+    plan_cadence,
+    run_cadence,
+)
 from daemon.jobs.dispatch import DispatchResult, dispatch_due
 from daemon.jobs.poll import PollResult, poll_source
 from daemon.jobs.writeback import WriteBackResult, write_back
 from daemon.logging import get_logger
-from daemon.plan import Plan, cadence_planner, make_plan
+from daemon.plan import Plan, make_plan
 from daemon.store import SendRecord, Store
 from daemon.surveys import Program
 from daemon.web.app import create_app
@@ -104,7 +110,7 @@ class Runtime:
     def plan(self, days: int = 7) -> Plan:
         """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
         return make_plan(self.store, self.programs, self.config.policy(), self.adapters,
-                         self.clock(), days, cadence=cadence_planner())
+                         self.clock(), days, cadence=plan_cadence)
 
     def write_back(self) -> dict[str, WriteBackResult]:
         results: dict[str, WriteBackResult] = {}
