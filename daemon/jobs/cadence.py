@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from daemon.logging import get_logger
+from daemon.rules import Reason
 from daemon.store import MemberRecord, NewSend, SeenMember, Store
 from daemon.surveys import Program, SurveyType
 from integration.base import Contact, CRMAdapter, MemberSelection
@@ -48,8 +49,6 @@ from integration.errors import AuthError, ClosedLoopError
 
 # How far ahead a run queues rows: more than the interval between runs.
 HORIZON = timedelta(days=1)
-NO_EMAIL = "no_email"
-NEW_CUSTOMER = "new_customer"
 
 # What `plan_cadence` returns: exactly the rows `run_cadence` would insert (pending, or
 # skipped with the reason), so the plan can put them through the same rules as the outbox.
@@ -246,9 +245,9 @@ def _member_rows(program: Program, source: str, contact: Contact, member: Member
             continue
         reason = None
         if not contact.email:
-            reason = NO_EMAIL
+            reason = Reason.NO_EMAIL
         elif customer_since + program.customer_for > due:
-            reason = NEW_CUSTOMER
+            reason = Reason.NEW_CUSTOMER
         yield NewSend(
             idem_key=idem_key(program, source, contact.id, cycle),
             program=program.name,
@@ -263,5 +262,5 @@ def _member_rows(program: Program, source: str, contact: Contact, member: Member
             timezone=contact.timezone,
             organization_id=contact.organization_id,
             status="skipped" if reason else "pending",
-            skip_reason=reason,
+            skip_reason=str(reason) if reason else None,
         )

@@ -23,6 +23,7 @@ class Reason(StrEnum):
     PROGRAM_PAUSED = "program_paused"
     EXPIRED = "expired"
     NO_EMAIL = "no_email"
+    NEW_CUSTOMER = "new_customer"  # cadence: not a customer for `customer_for` yet
     SUPPRESSED = "suppressed"
     TICKET_REOPENED = "ticket_reopened"
     SAMPLED_OUT = "sampled_out"
