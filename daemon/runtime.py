@@ -109,8 +109,10 @@ class Runtime:
 
     def plan(self, days: int = 7) -> Plan:
         """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
+        # The same horizon the cadence job queues with, so planned rows expire as real ones do.
+        horizon = cadence_horizon(self.config.daemon.cadence_every)
         return make_plan(self.store, self.programs, self.config.policy(), self.adapters,
-                         self.clock(), days, cadence=plan_cadence)
+                         self.clock(), days, cadence=partial(plan_cadence, horizon=horizon))
 
     def write_back(self) -> dict[str, WriteBackResult]:
         results: dict[str, WriteBackResult] = {}
