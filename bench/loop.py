@@ -19,7 +19,6 @@ import multiprocessing as mp
 import pstats
 import random
 import resource
-import sys
 import tempfile
 import time
 import urllib.request
@@ -28,12 +27,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from daemon.config import Secrets, parse_config
-from daemon.logging import configure
-from daemon.runtime import build_runtime
-from daemon.surveys import SurveyType, category
+from closedloop.daemon.config import Secrets, parse_config
+from closedloop.daemon.logging import configure
+from closedloop.daemon.runtime import build_runtime
+from closedloop.daemon.surveys import SurveyType, category
 
 TOKEN = "bench-token"
 
@@ -48,9 +45,9 @@ def serve_crm_and_mail(crm: str, tickets: int, rate_limit: int, now: datetime,
     """Child process: a sandbox CRM with `tickets` recently closed tickets, and a mail sink."""
     from contextlib import AbstractContextManager
 
-    from daemon.delivery.sink import LocalMailSink
-    from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-    from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+    from closedloop.daemon.delivery.sink import LocalMailSink
+    from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+    from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
     server: AbstractContextManager[Any]
     source: dict[str, Any]

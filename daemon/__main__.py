@@ -1,5 +1,5 @@
-"""`python -m daemon` is `closedloop`."""
+"""`python -m closedloop.daemon` is `closedloop`."""
 
-from daemon.cli import main
+from closedloop.daemon.cli import main
 
 main()

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
-from daemon.config import Config, load_config, mask_url, read_secrets, redacted
-from daemon.logging import configure
-from integration.errors import AuthError, ClosedLoopError, ConfigError
+from closedloop.daemon.config import Config, load_config, mask_url, read_secrets, redacted
+from closedloop.daemon.logging import configure
+from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Customer-feedback surveys for HubSpot, written back to the CRM.")
@@ -80,7 +80,7 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
          crm: Annotated[str, typer.Option(help="The sandbox CRM: hubspot or zendesk.")
                         ] = "hubspot") -> None:
     """Run the whole loop on embedded defaults: a sandbox CRM, SQLite, local mail."""
-    from daemon.demo import DEMO_CRMS, run_demo
+    from closedloop.daemon.demo import DEMO_CRMS, run_demo
 
     if crm not in DEMO_CRMS:
         raise ConfigError([f"--crm: expected one of {', '.join(DEMO_CRMS)}, got {crm!r}"])
@@ -118,8 +118,8 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
 @friendly
 def run(config: ConfigPath = DEFAULT_CONFIG) -> None:
     """Start the daemon: poll, dispatch and write-back jobs plus the response web app."""
-    from daemon.runtime import build_runtime
-    from daemon.service import run_forever
+    from closedloop.daemon.runtime import build_runtime
+    from closedloop.daemon.service import run_forever
 
     cfg = _load(config)
     run_forever(build_runtime(cfg, read_secrets(cfg)))
@@ -131,9 +131,9 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
           online: Annotated[bool, typer.Option(help="Also ask the CRM: token, scopes, "
                                                "properties.")] = False) -> None:
     """Validate the config and mappings offline, and with --online against the CRM."""
-    from daemon.runtime import build_adapter
-    from daemon.store import parse_url
-    from mappings import load_mapping
+    from closedloop.daemon.runtime import build_adapter
+    from closedloop.daemon.store import parse_url
+    from closedloop.mappings import load_mapping
 
     cfg = _load(config)
     problems: list[str] = []
@@ -180,7 +180,7 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
 @friendly
 def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
     """Create the property group and properties in the CRM (idempotent) and the state tables."""
-    from daemon.runtime import build_runtime
+    from closedloop.daemon.runtime import build_runtime
 
     cfg = _load(config)
     rt = build_runtime(cfg, read_secrets(cfg))
@@ -202,7 +202,7 @@ def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
 def status(config: ConfigPath = DEFAULT_CONFIG,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Counts from the state: surveys by status, skips by reason, answers, write-backs."""
-    from daemon.store import Store
+    from closedloop.daemon.store import Store
 
     cfg = _load(config)
     store = Store(cfg.daemon.state_url)
@@ -226,7 +226,7 @@ def plan(config: ConfigPath = DEFAULT_CONFIG,
          days: Annotated[int, typer.Option(min=1, max=366, help="How many days ahead.")] = 7,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Dry run: who would be surveyed in the next N days, when, and who skipped and why."""
-    from daemon.runtime import build_runtime
+    from closedloop.daemon.runtime import build_runtime
 
     cfg = _load(config)
     rt = build_runtime(cfg, read_secrets(cfg))
@@ -270,9 +270,9 @@ def forget(email: Annotated[str, typer.Argument(help="The person's e-mail addres
     Sent surveys keep their idempotency keys (scrubbed of personal data) so nobody is
     surveyed twice for a ticket; the suppression list keeps an unsubscribed address.
     """
-    from daemon.privacy import check_address, forget_person
-    from daemon.runtime import utcnow
-    from daemon.store import Store
+    from closedloop.daemon.privacy import check_address, forget_person
+    from closedloop.daemon.runtime import utcnow
+    from closedloop.daemon.store import Store
 
     check_address(email)
     cfg = _load(config)
@@ -311,8 +311,8 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
     """Write every response (program, score, comment, dates, contact, ticket, segments)."""
     from datetime import UTC, datetime
 
-    from daemon.privacy import FORMATS, write_export
-    from daemon.store import Store
+    from closedloop.daemon.privacy import FORMATS, write_export
+    from closedloop.daemon.store import Store
 
     if fmt not in FORMATS:
         raise ConfigError([f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}"])
@@ -349,7 +349,7 @@ def config_show(config: ConfigPath = DEFAULT_CONFIG) -> None:
 @friendly
 def sandbox_hubspot(port: int = 8021, tickets: int = 200, seed: int = 1) -> None:
     """Serve the sandbox HubSpot on 127.0.0.1 until interrupted."""
-    from integration.sandbox.hubspot import serve
+    from closedloop.integration.sandbox.hubspot import serve
 
     serve(port=port, tickets=tickets, seed=seed)
 
@@ -358,7 +358,7 @@ def sandbox_hubspot(port: int = 8021, tickets: int = 200, seed: int = 1) -> None
 @friendly
 def sandbox_zendesk(port: int = 8022, tickets: int = 200, seed: int = 1) -> None:
     """Serve the sandbox Zendesk on 127.0.0.1 until interrupted."""
-    from integration.sandbox.zendesk import serve
+    from closedloop.integration.sandbox.zendesk import serve
 
     serve(port=port, tickets=tickets, seed=seed)
 

@@ -27,10 +27,10 @@ from pydantic import (
     model_validator,
 )
 
-from daemon.i18n import check_language
-from daemon.surveys import Policy, Program, SurveyType
-from integration.base import MemberSelection
-from integration.errors import ConfigError
+from closedloop.daemon.i18n import check_language
+from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.integration.base import MemberSelection
+from closedloop.integration.errors import ConfigError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -22,14 +22,14 @@ from typing import Any, Protocol
 
 import httpx
 
-from daemon.config import Config, Secrets, parse_config
-from daemon.delivery.sink import LocalMailSink
-from daemon.runtime import Runtime, build_runtime
-from daemon.service import BackgroundService
-from integration.errors import ClosedLoopError
-from integration.sandbox.hubspot import HubSpotState
-from integration.sandbox.sides import HubSpotSide, ZendeskSide
-from integration.sandbox.zendesk import ZendeskState
+from closedloop.daemon.config import Config, Secrets, parse_config
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.runtime import Runtime, build_runtime
+from closedloop.daemon.service import BackgroundService
+from closedloop.integration.errors import ClosedLoopError
+from closedloop.integration.sandbox.hubspot import HubSpotState
+from closedloop.integration.sandbox.sides import HubSpotSide, ZendeskSide
+from closedloop.integration.sandbox.zendesk import ZendeskState
 
 LINK = re.compile(r"https?://[^\s\"'<>]+/r/[A-Za-z0-9._-]+/\d+")
 

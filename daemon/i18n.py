@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from daemon.surveys import SurveyType
+from closedloop.daemon.surveys import SurveyType
 
 SOURCE_LANGUAGE = "en"
 LOCALE_DIR = Path(__file__).parent / "locale"

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from daemon.jobs.poll import CURSOR, new_sends, ticket_programs
-from daemon.logging import get_logger
-from daemon.rules import Action, Due, Facts, ParentState, PersonBook, Sibling, decide
-from daemon.store import NewSend, SendRecord, Store
-from daemon.surveys import Policy, Program
-from integration.base import CRMAdapter
-from integration.errors import ClosedLoopError
+from closedloop.daemon.jobs.poll import CURSOR, new_sends, ticket_programs
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.rules import Action, Due, Facts, ParentState, PersonBook, Sibling, decide
+from closedloop.daemon.store import NewSend, SendRecord, Store
+from closedloop.daemon.surveys import Policy, Program
+from closedloop.integration.base import CRMAdapter
+from closedloop.integration.errors import ClosedLoopError
 
 # (store, adapter, programs, now, until) -> rows the cadence would queue, writing nothing.
 CadencePlanner = Callable[[Store, CRMAdapter, Sequence[Program], datetime, datetime],

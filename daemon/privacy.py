@@ -17,10 +17,10 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
-from daemon.logging import get_logger
-from daemon.store import Store, normalize_email
-from daemon.store.privacy import ExportRow, ForgetResult
-from integration.errors import ConfigError
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.store import Store, normalize_email
+from closedloop.daemon.store.privacy import ExportRow, ForgetResult
+from closedloop.integration.errors import ConfigError
 
 Format = Literal["csv", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl")

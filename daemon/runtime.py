@@ -15,32 +15,32 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from daemon.config import Config, Secrets
-from daemon.delivery.bounces import BounceResult, process_bounces
-from daemon.delivery.compose import Sender, compose_mail
-from daemon.delivery.smtp import SmtpSender
-from daemon.jobs.cadence import (
+from closedloop.daemon.config import Config, Secrets
+from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
+from closedloop.daemon.delivery.compose import Sender, compose_mail
+from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cadence_horizon,
     cadence_programs,
     plan_cadence,
     run_cadence,
 )
-from daemon.jobs.dispatch import DispatchResult, dispatch_due
-from daemon.jobs.poll import PollResult, poll_source
-from daemon.jobs.writeback import WriteBackResult, write_back
-from daemon.logging import get_logger
-from daemon.plan import Plan, make_plan
-from daemon.store import SendRecord, Store
-from daemon.surveys import Program
-from daemon.web.app import create_app
-from daemon.web.tokens import TokenSigner
-from integration.base import CRMAdapter
-from integration.errors import AuthError, ClosedLoopError
-from integration.hubspot import HubSpotAdapter
-from integration.retry import RetryPolicy
-from integration.zendesk import ZendeskAdapter
-from mappings import CrmMapping, load_mapping
+from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
+from closedloop.daemon.jobs.poll import PollResult, poll_source
+from closedloop.daemon.jobs.writeback import WriteBackResult, write_back
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.plan import Plan, make_plan
+from closedloop.daemon.store import SendRecord, Store
+from closedloop.daemon.surveys import Program
+from closedloop.daemon.web.app import create_app
+from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.integration.base import CRMAdapter
+from closedloop.integration.errors import AuthError, ClosedLoopError
+from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.zendesk import ZendeskAdapter
+from closedloop.mappings import CrmMapping, load_mapping
 
 
 def utcnow() -> datetime:

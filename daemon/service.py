@@ -17,8 +17,8 @@ from typing import Any
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from daemon.logging import get_logger
-from daemon.runtime import Runtime
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.runtime import Runtime
 
 
 def _safe(name: str, job: Callable[[], Any]) -> Callable[[], None]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import StrEnum
 
-from integration.base import MemberSelection
+from closedloop.integration.base import MemberSelection
 
 
 class SurveyType(StrEnum):

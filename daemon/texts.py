@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 
-from daemon.i18n import ALIASES, Translator, Wording, wording
-from daemon.surveys import Program
+from closedloop.daemon.i18n import ALIASES, Translator, Wording, wording
+from closedloop.daemon.surveys import Program
 
 # The keys a program may override (daemon.config validates the same list on load).
 TEXT_KEYS = frozenset(

@@ -12,7 +12,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
 
-from integration.errors import ClosedLoopError
+from closedloop.integration.errors import ClosedLoopError
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from typing import TypeVar
 import structlog
 from tenacity import RetryCallState, Retrying
 
-from integration.errors import RateLimited, TransientError
+from closedloop.integration.errors import RateLimited, TransientError
 
 T = TypeVar("T")
 

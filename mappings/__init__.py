@@ -1,7 +1,7 @@
 """Declarative CRM mappings: which property each survey result is written to, which hooks fire."""
 
-from mappings.hooks import Hooks
-from mappings.loader import load_mapping
-from mappings.mapping import CrmMapping, MappedProperty
+from closedloop.mappings.hooks import Hooks
+from closedloop.mappings.loader import load_mapping
+from closedloop.mappings.mapping import CrmMapping, MappedProperty
 
 __all__ = ["CrmMapping", "Hooks", "MappedProperty", "load_mapping"]

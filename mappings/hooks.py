@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.surveys import CATEGORIES, SCALES, SurveyType, category
-from integration.base import TicketUpdate
+from closedloop.daemon.surveys import CATEGORIES, SCALES, SurveyType, category
+from closedloop.integration.base import TicketUpdate
 
 TAG = re.compile(r"^[a-z0-9][a-z0-9_:./-]{0,79}$")  # Zendesk tags: no spaces, lower-case
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from daemon.surveys import CATEGORIES, SCALES, Program, SurveyType
-from integration.errors import ConfigError
-from mappings.hooks import parse_hooks
-from mappings.mapping import (
+from closedloop.daemon.surveys import CATEGORIES, SCALES, Program, SurveyType
+from closedloop.integration.errors import ConfigError
+from closedloop.mappings.hooks import parse_hooks
+from closedloop.mappings.mapping import (
     PREFERENCE_VALUES,
     SURVEYS,
     VALUES,

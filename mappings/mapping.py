@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from daemon.surveys import SurveyType, category
-from integration.base import PropertySpec
-from mappings.hooks import Hooks
+from closedloop.daemon.surveys import SurveyType, category
+from closedloop.integration.base import PropertySpec
+from closedloop.mappings.hooks import Hooks
 
 SURVEYS = ("csat", "ces", "nps", "any")
 ANSWER_VALUES = ("score", "comment", "category", "answered_at", "answered_date", "sent_at",

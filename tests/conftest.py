@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from daemon.store import Store
+from closedloop.daemon.store import Store
 
 PG_ENV = "CLOSEDLOOP_TEST_PG_URL"
 _TABLES = "cursors, sends, responses, writebacks, suppressions, ledger, members"

@@ -10,5 +10,10 @@ if [ -z "${CLOSEDLOOP_TEST_PG_URL:-}" ]; then
 fi
 export CLOSEDLOOP_TEST_PG_URL
 .venv/bin/ruff check .
+# mypy cannot follow the editable install's import hook: give it `closedloop` as links.
+mkdir -p build/typecheck/closedloop
+for folder in daemon integration mappings; do
+  ln -sfn "../../../$folder" "build/typecheck/closedloop/$folder"
+done
 .venv/bin/mypy
 .venv/bin/pytest "$@"

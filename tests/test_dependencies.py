@@ -30,7 +30,7 @@ def _imported_top_modules() -> set[str]:
                     found.update(alias.name.split(".")[0] for alias in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     found.add(node.module.split(".")[0])
-    return found - set(APPLICATION) - set(sys.stdlib_module_names) - {"__future__"}
+    return found - {"closedloop"} - set(sys.stdlib_module_names) - {"__future__"}
 
 
 def _canonical(name: str) -> str:

@@ -29,10 +29,10 @@ from email.parser import BytesHeaderParser, HeaderParser
 from email.policy import compat32
 from pathlib import Path
 
-from daemon.delivery.message_ids import send_id_of
-from daemon.delivery.smtp import MailPermanentError
-from daemon.logging import get_logger
-from daemon.store import Store
+from closedloop.daemon.delivery.message_ids import send_id_of
+from closedloop.daemon.delivery.smtp import MailPermanentError
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.store import Store
 
 HARD_BOUNCE = "hard_bounce"  # the suppression reason
 MAX_REPORT_BYTES = 5_000_000  # a bounce report is small; anything bigger is left for a person

@@ -24,16 +24,23 @@ from email.utils import format_datetime
 
 from jinja2 import Template
 
-from daemon.delivery.message_ids import make_message_id
-from daemon.i18n import N_, SOURCE_LANGUAGE, Translator, Wording, jinja_environment, translator
-from daemon.i18n import wording as catalog_wording
-from daemon.store import SendRecord
-from daemon.surveys import Program, SurveyType
-from daemon.texts import program_text
-from daemon.web.links import score_url, unsubscribe_url
-from daemon.web.tokens import TokenSigner
+from closedloop.daemon.delivery.message_ids import make_message_id
+from closedloop.daemon.i18n import (
+    N_,
+    SOURCE_LANGUAGE,
+    Translator,
+    Wording,
+    jinja_environment,
+    translator,
+)
+from closedloop.daemon.i18n import wording as catalog_wording
+from closedloop.daemon.store import SendRecord
+from closedloop.daemon.surveys import Program, SurveyType
+from closedloop.daemon.texts import program_text
+from closedloop.daemon.web.links import score_url, unsubscribe_url
+from closedloop.daemon.web.tokens import TokenSigner
 
-_TEMPLATES = "daemon.delivery"
+_TEMPLATES = "closedloop.daemon.delivery"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 REMINDER_SUBJECT = N_("A reminder from %(company)s")

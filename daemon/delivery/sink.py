@@ -23,7 +23,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
-from daemon.logging import get_logger
+from closedloop.daemon.logging import get_logger
 
 log = get_logger(component="mail_sink")
 

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import getaddresses
 
-from daemon.logging import get_logger
-from integration.errors import ClosedLoopError
+from closedloop.daemon.logging import get_logger
+from closedloop.integration.errors import ClosedLoopError
 
 log = get_logger(component="smtp")
 

@@ -40,12 +40,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from daemon.logging import get_logger
-from daemon.rules import Reason
-from daemon.store import MemberRecord, NewSend, SeenMember, Store
-from daemon.surveys import Program, SurveyType
-from integration.base import Contact, CRMAdapter, MemberSelection
-from integration.errors import AuthError, ClosedLoopError
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.rules import Reason
+from closedloop.daemon.store import MemberRecord, NewSend, SeenMember, Store
+from closedloop.daemon.surveys import Program, SurveyType
+from closedloop.integration.base import Contact, CRMAdapter, MemberSelection
+from closedloop.integration.errors import AuthError, ClosedLoopError
 
 # How far ahead a run queues rows: more than the interval between runs.
 HORIZON = timedelta(days=1)

@@ -22,15 +22,15 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
-from daemon.delivery.bounces import suppress_hard_bounce
-from daemon.delivery.smtp import (
+from closedloop.daemon.delivery.bounces import suppress_hard_bounce
+from closedloop.daemon.delivery.smtp import (
     MailAuthError,
     MailPermanentError,
     MailTemporaryError,
     MailUnavailable,
 )
-from daemon.logging import get_logger
-from daemon.rules import (
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.rules import (
     Action,
     Decision,
     Due,
@@ -40,11 +40,11 @@ from daemon.rules import (
     Reason,
     decide,
 )
-from daemon.store import SendRecord, Store
-from daemon.store.ledger import DEFERRED, HELD
-from daemon.surveys import Policy, Program
-from integration.base import CRMAdapter
-from integration.errors import ClosedLoopError
+from closedloop.daemon.store import SendRecord, Store
+from closedloop.daemon.store.ledger import DEFERRED, HELD
+from closedloop.daemon.surveys import Policy, Program
+from closedloop.integration.base import CRMAdapter
+from closedloop.integration.errors import ClosedLoopError
 
 # A claim lasts this long unless renewed: a daemon killed mid-batch holds its rows only this
 # long. The dispatcher renews what it still holds every RENEW_EVERY of work, so a slow batch

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from daemon.logging import get_logger
-from daemon.rules import Reason, sampled_in
-from daemon.store import NewSend, Store, normalize_email
-from daemon.surveys import Program
-from integration.base import Contact, CRMAdapter, Ticket
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.rules import Reason, sampled_in
+from closedloop.daemon.store import NewSend, Store, normalize_email
+from closedloop.daemon.surveys import Program
+from closedloop.integration.base import Contact, CRMAdapter, Ticket
 
 CURSOR = "closed_tickets"
 

@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from daemon.logging import get_logger
-from daemon.store import Store, WriteBackRecord
-from integration.base import ContactUpdate, CRMAdapter, TicketUpdate, WriteResult
-from integration.errors import (
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.store import Store, WriteBackRecord
+from closedloop.integration.base import ContactUpdate, CRMAdapter, TicketUpdate, WriteResult
+from closedloop.integration.errors import (
     AuthError,
     PartialWrite,
     RateLimited,
     RecordRejected,
     TransientError,
 )
-from mappings import CrmMapping
+from closedloop.mappings import CrmMapping
 
 ROWS_PER_ROUND = 2000
 MAX_ROUNDS = 50

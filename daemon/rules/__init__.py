@@ -5,11 +5,11 @@ rows, suppressions, reopened tickets) and pass `now`, so `closedloop plan` can r
 what dispatch would decide against a simulated ledger.
 """
 
-from daemon.rules.book import ParentState, PersonBook, Sibling
-from daemon.rules.decision import Action, Decision, Reason
-from daemon.rules.engine import Due, Facts, decide
-from daemon.rules.sampling import sampled_in
-from daemon.rules.timing import local_zone, next_allowed
+from closedloop.daemon.rules.book import ParentState, PersonBook, Sibling
+from closedloop.daemon.rules.decision import Action, Decision, Reason
+from closedloop.daemon.rules.engine import Due, Facts, decide
+from closedloop.daemon.rules.sampling import sampled_in
+from closedloop.daemon.rules.timing import local_zone, next_allowed
 
 __all__ = [
     "Action",

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from daemon.rules.book import ANY_PROGRAM, ParentState, PersonBook, Sibling
-from daemon.rules.decision import Action, Decision, Reason
-from daemon.rules.sampling import sampled_in
-from daemon.rules.timing import local_zone, next_allowed
-from daemon.store.records import NewSend, SendRecord
-from daemon.store.sends import normalize_email
-from daemon.surveys import Policy, Program
+from closedloop.daemon.rules.book import ANY_PROGRAM, ParentState, PersonBook, Sibling
+from closedloop.daemon.rules.decision import Action, Decision, Reason
+from closedloop.daemon.rules.sampling import sampled_in
+from closedloop.daemon.rules.timing import local_zone, next_allowed
+from closedloop.daemon.store.records import NewSend, SendRecord
+from closedloop.daemon.store.sends import normalize_email
+from closedloop.daemon.surveys import Policy, Program
 
 PAUSED_RECHECK = timedelta(hours=1)  # a held row is looked at again this often
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from daemon.rules.decision import Reason
-from daemon.surveys import Policy
+from closedloop.daemon.rules.decision import Reason
+from closedloop.daemon.surveys import Policy
 
 _MAX_STEPS = 32  # a week of off days plus quiet hours needs far fewer; a bound, not a guess
 

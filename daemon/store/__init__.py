@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from daemon.store.answers import AnswersMixin
-from daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
-from daemon.store.ledger import LedgerMixin
-from daemon.store.members import MemberRecord, MembersMixin, SeenMember
-from daemon.store.preferences import Preference, PreferencesMixin
-from daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
-from daemon.store.records import (
+from closedloop.daemon.store.answers import AnswersMixin
+from closedloop.daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
+from closedloop.daemon.store.ledger import LedgerMixin
+from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
+from closedloop.daemon.store.preferences import Preference, PreferencesMixin
+from closedloop.daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
+from closedloop.daemon.store.records import (
     NewSend,
     NoResponseYet,
     ResponseRecord,
@@ -23,7 +23,7 @@ from daemon.store.records import (
     UnknownSend,
     WriteBackRecord,
 )
-from daemon.store.sends import INTERRUPTED, SendsMixin, normalize_email
+from closedloop.daemon.store.sends import INTERRUPTED, SendsMixin, normalize_email
 
 __all__ = [
     "INTERRUPTED",

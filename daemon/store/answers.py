@@ -14,8 +14,8 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, RowMapping, Table, func, or_, select, update
 
-from daemon.store.engine import reading
-from daemon.store.records import (
+from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.records import (
     NoResponseYet,
     ResponseRecord,
     UnknownSend,
@@ -26,8 +26,8 @@ from daemon.store.records import (
     to_db,
     writeback_record,
 )
-from daemon.store.sends import SENDS, WRITEBACKS, chunks, insert_for
-from daemon.store.tables import Base
+from closedloop.daemon.store.sends import SENDS, WRITEBACKS, chunks, insert_for
+from closedloop.daemon.store.tables import Base
 
 log = structlog.get_logger(__name__)
 

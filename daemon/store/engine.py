@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from integration.errors import ConfigError
+from closedloop.integration.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 

@@ -11,11 +11,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
-from daemon.rules.book import LIVE, ParentState, PersonBook, Sibling
-from daemon.store.answers import RESPONSES
-from daemon.store.engine import reading
-from daemon.store.records import SendRecord, from_db, from_db_opt, send_record, to_db
-from daemon.store.sends import LEDGER, SENDS, SUPPRESSIONS, chunks
+from closedloop.daemon.rules.book import LIVE, ParentState, PersonBook, Sibling
+from closedloop.daemon.store.answers import RESPONSES
+from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.records import SendRecord, from_db, from_db_opt, send_record, to_db
+from closedloop.daemon.store.sends import LEDGER, SENDS, SUPPRESSIONS, chunks
 
 HELD = "program paused"  # last_error of a row held for a paused program (status counts it)
 DEFERRED = "deferred: "  # last_error prefix of a row waiting for the end of quiet hours / off days

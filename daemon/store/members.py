@@ -15,10 +15,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, Table, case, select, update
 
-from daemon.store.engine import reading
-from daemon.store.records import from_db, from_db_opt, to_db, to_db_opt
-from daemon.store.sends import CURSORS, SENDS, chunks, insert_for, normalize_email
-from daemon.store.tables import Base
+from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.records import from_db, from_db_opt, to_db, to_db_opt
+from closedloop.daemon.store.sends import CURSORS, SENDS, chunks, insert_for, normalize_email
+from closedloop.daemon.store.tables import Base
 
 MEMBERS: Table = Base.metadata.tables["members"]
 LEFT_AUDIENCE = "left_audience"

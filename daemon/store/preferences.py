@@ -15,8 +15,14 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy import Connection, Engine, RowMapping, select
 
-from daemon.store.records import UnknownSend, from_db_opt, iso, to_db, to_db_opt
-from daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, insert_for, normalize_email
+from closedloop.daemon.store.records import UnknownSend, from_db_opt, iso, to_db, to_db_opt
+from closedloop.daemon.store.sends import (
+    SENDS,
+    SUPPRESSIONS,
+    WRITEBACKS,
+    insert_for,
+    normalize_email,
+)
 
 log = structlog.get_logger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine, Table, and_, delete, exists, select, update
 
-from daemon.store.answers import RESPONSES
-from daemon.store.records import from_db, from_db_opt, to_db
-from daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
-from daemon.store.tables import Base
+from closedloop.daemon.store.answers import RESPONSES
+from closedloop.daemon.store.records import from_db, from_db_opt, to_db
+from closedloop.daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
+from closedloop.daemon.store.tables import Base
 
 log = structlog.get_logger(__name__)
 

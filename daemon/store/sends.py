@@ -21,8 +21,8 @@ import structlog
 from sqlalchemy import Connection, Engine, Table, and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from daemon.store.engine import reading
-from daemon.store.records import (
+from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.records import (
     NewSend,
     SendRecord,
     UnknownSend,
@@ -32,7 +32,7 @@ from daemon.store.records import (
     to_db,
     to_db_opt,
 )
-from daemon.store.tables import Base
+from closedloop.daemon.store.tables import Base
 
 log = structlog.get_logger(__name__)
 

@@ -34,14 +34,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from daemon.i18n import negotiate, negotiate_accept_language, translator
-from daemon.logging import get_logger
-from daemon.store import NoResponseYet, ResponseRecord, SendRecord, Store, UnknownSend
-from daemon.store.preferences import CHOICES, Choice
-from daemon.surveys import Policy, Program, category
-from daemon.texts import program_text, program_wording
-from daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
-from daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
+from closedloop.daemon.i18n import negotiate, negotiate_accept_language, translator
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.store import NoResponseYet, ResponseRecord, SendRecord, Store, UnknownSend
+from closedloop.daemon.store.preferences import CHOICES, Choice
+from closedloop.daemon.surveys import Policy, Program, category
+from closedloop.daemon.texts import program_text, program_wording
+from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
+from closedloop.daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
 
 MAX_COMMENT = 5_000
 MAX_BODY = 64 * 1024  # a 5,000-character comment is at most ~60 KB form-encoded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.tokens import TokenSigner
 
 
 def score_url(public_url: str, token: str, score: int) -> str:

@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse
 
-from daemon.i18n import N_, Translator, jinja_environment, translator
+from closedloop.daemon.i18n import N_, Translator, jinja_environment, translator
 
-_TEMPLATES = "daemon.web"
+_TEMPLATES = "closedloop.daemon.web"
 
 SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",

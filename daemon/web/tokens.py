@@ -14,7 +14,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from integration.errors import ClosedLoopError
+from closedloop.integration.errors import ClosedLoopError
 
 DEFAULT_SALT = "closedloop.response"
 

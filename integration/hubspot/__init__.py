@@ -1,7 +1,7 @@
 """HubSpot adapter (hubspot-api-client 12): closed tickets, contacts, write-back, ticket notes,
 reopened checks, list members, setup."""
 
-from integration.hubspot.adapter import HubSpotAdapter
-from integration.hubspot.endpoints import ENDPOINTS
+from closedloop.integration.hubspot.adapter import HubSpotAdapter
+from closedloop.integration.hubspot.endpoints import ENDPOINTS
 
 __all__ = ["ENDPOINTS", "HubSpotAdapter"]

@@ -13,9 +13,9 @@ from typing import Any, Final
 import structlog
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
-from integration.base import Contact
-from integration.hubspot._tickets import parse_hubspot_time
-from integration.hubspot._timezones import iana_timezone
+from closedloop.integration.base import Contact
+from closedloop.integration.hubspot._tickets import parse_hubspot_time
+from closedloop.integration.hubspot._timezones import iana_timezone
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from integration.errors import ConfigError
+from closedloop.integration.errors import ConfigError
 
 _VERSION = 1
 _MAX_RECENT = 2000  # bounds the cursor's size when a burst of tickets closes in one overlap

@@ -13,8 +13,8 @@ from typing import Any
 
 import urllib3
 
-from integration._translate import redact, retry_after_header
-from integration.errors import (
+from closedloop.integration._translate import redact, retry_after_header
+from closedloop.integration.errors import (
     AuthError,
     ClosedLoopError,
     RateLimited,

@@ -12,8 +12,8 @@ from typing import Any, Final
 
 import structlog
 
-from integration.base import Contact, MemberSelection
-from integration.errors import ConfigError, RecordRejected, TransientError
+from closedloop.integration.base import Contact, MemberSelection
+from closedloop.integration.errors import ConfigError, RecordRejected, TransientError
 
 log = structlog.get_logger(__name__)
 

@@ -28,10 +28,10 @@ from hubspot.crm.objects.notes import (
     SimplePublicObjectBatchInputForCreate,
 )
 
-from integration._translate import redact
-from integration.base import TicketUpdate, WriteResult
-from integration.errors import RecordRejected
-from integration.hubspot._errors import batch_errors
+from closedloop.integration._translate import redact
+from closedloop.integration.base import TicketUpdate, WriteResult
+from closedloop.integration.errors import RecordRejected
+from closedloop.integration.hubspot._errors import batch_errors
 
 log = structlog.get_logger(__name__)
 

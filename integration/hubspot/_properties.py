@@ -13,8 +13,8 @@ from typing import Any
 import structlog
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
 
-from integration.base import PropertySpec
-from integration.errors import RecordRejected
+from closedloop.integration.base import PropertySpec
+from closedloop.integration.errors import RecordRejected
 
 log = structlog.get_logger(__name__)
 

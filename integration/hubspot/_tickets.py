@@ -20,9 +20,9 @@ from typing import Any
 
 import structlog
 
-from integration.base import Ticket, TicketPage
-from integration.errors import RecordRejected, TransientError
-from integration.hubspot._cursor import SearchCursor
+from closedloop.integration.base import Ticket, TicketPage
+from closedloop.integration.errors import RecordRejected, TransientError
+from closedloop.integration.hubspot._cursor import SearchCursor
 
 log = structlog.get_logger(__name__)
 

@@ -29,8 +29,8 @@ from hubspot.crm.contacts import (
 )
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
-from integration._translate import call_translated
-from integration.base import (
+from closedloop.integration._translate import call_translated
+from closedloop.integration.base import (
     Contact,
     ContactUpdate,
     CRMAdapter,
@@ -41,17 +41,22 @@ from integration.base import (
     TicketUpdate,
     WriteResult,
 )
-from integration.errors import AuthError, ClosedLoopError, ConfigError, RecordRejected
-from integration.hubspot import _properties
-from integration.hubspot._contacts import BATCH_SIZE, read_contacts
-from integration.hubspot._cursor import SearchCursor
-from integration.hubspot._errors import batch_errors, http_error, translate
-from integration.hubspot._members import list_id_of, member_pages
-from integration.hubspot._notes import add_ticket_notes
-from integration.hubspot._reopened import Stage, not_closed, ticket_stages, unknown_stages
-from integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
-from integration.hubspot.endpoints import path_of
-from integration.retry import RetryPolicy, call_with_retry
+from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError, RecordRejected
+from closedloop.integration.hubspot import _properties
+from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts
+from closedloop.integration.hubspot._cursor import SearchCursor
+from closedloop.integration.hubspot._errors import batch_errors, http_error, translate
+from closedloop.integration.hubspot._members import list_id_of, member_pages
+from closedloop.integration.hubspot._notes import add_ticket_notes
+from closedloop.integration.hubspot._reopened import (
+    Stage,
+    not_closed,
+    ticket_stages,
+    unknown_stages,
+)
+from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
+from closedloop.integration.hubspot.endpoints import path_of
+from closedloop.integration.retry import RetryPolicy, call_with_retry
 
 log = structlog.get_logger(__name__)
 

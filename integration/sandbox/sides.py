@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 (the sandboxes' published demo token)
 # A contact's language as Zendesk spells it (a locale).

@@ -1,6 +1,6 @@
 """Zendesk adapter (zenpy 2.0.57): closed tickets, users, write-back, ticket hooks, setup."""
 
-from integration.zendesk.adapter import ZendeskAdapter
-from integration.zendesk.endpoints import ENDPOINTS
+from closedloop.integration.zendesk.adapter import ZendeskAdapter
+from closedloop.integration.zendesk.endpoints import ENDPOINTS
 
 __all__ = ["ENDPOINTS", "ZendeskAdapter"]

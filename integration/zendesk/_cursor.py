@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from integration.errors import ConfigError
+from closedloop.integration.errors import ConfigError
 
 _VERSION = 1
 

@@ -16,8 +16,8 @@ from typing import Any
 import requests
 from zenpy.lib.exception import APIException, RatelimitBudgetExceeded, ZenpyException
 
-from integration._translate import redact, retry_after_header
-from integration.errors import (
+from closedloop.integration._translate import redact, retry_after_header
+from closedloop.integration.errors import (
     AuthError,
     ClosedLoopError,
     RateLimited,

@@ -14,9 +14,9 @@ from typing import Any, Final
 import structlog
 from zenpy.lib.api_objects import UserField
 
-from integration.base import PropertySpec
-from integration.errors import ConfigError, RecordRejected
-from integration.zendesk._paging import CallFn, pages
+from closedloop.integration.base import PropertySpec
+from closedloop.integration.errors import ConfigError, RecordRejected
+from closedloop.integration.zendesk._paging import CallFn, pages
 
 log = structlog.get_logger(__name__)
 

@@ -29,15 +29,15 @@ from typing import Any
 
 import structlog
 
-from integration._translate import redact
-from integration.errors import (
+from closedloop.integration._translate import redact
+from closedloop.integration.errors import (
     ClosedLoopError,
     PartialWrite,
     RateLimited,
     RecordRejected,
     TransientError,
 )
-from integration.zendesk._paging import CallFn
+from closedloop.integration.zendesk._paging import CallFn
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from integration.errors import TransientError
+from closedloop.integration.errors import TransientError
 
 CallFn = Callable[[str, Callable[[], Any]], Any]  # ZendeskAdapter._call(endpoint, fn)
 MAX_PAGES = 100_000  # a stream this long is a server bug, not data

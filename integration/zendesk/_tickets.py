@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import structlog
 
-from integration.base import Ticket, TicketPage
-from integration.errors import TransientError
-from integration.zendesk._cursor import ExportCursor
-from integration.zendesk._paging import CallFn, next_page, page_items, page_json
+from closedloop.integration.base import Ticket, TicketPage
+from closedloop.integration.errors import TransientError
+from closedloop.integration.zendesk._cursor import ExportCursor
+from closedloop.integration.zendesk._paging import CallFn, next_page, page_items, page_json
 
 log = structlog.get_logger(__name__)
 

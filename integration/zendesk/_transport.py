@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from integration.errors import ConfigError
-from integration.zendesk._errors import http_error
-from integration.zendesk.endpoints import endpoint_of
+from closedloop.integration.errors import ConfigError
+from closedloop.integration.zendesk._errors import http_error
+from closedloop.integration.zendesk.endpoints import endpoint_of
 
 SCHEME_ENV = "ZENPY_FORCE_SCHEME"
 NETLOC_ENV = "ZENPY_FORCE_NETLOC"

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 from zoneinfo import available_timezones
 
-from integration.base import Contact
-from integration.zendesk._tickets import parse_time
+from closedloop.integration.base import Contact
+from closedloop.integration.zendesk._tickets import parse_time
 
 # ActiveSupport::TimeZone::MAPPING, the zones customers pick most often.
 RAILS_ZONES: Final[dict[str, str]] = {

@@ -25,8 +25,8 @@ from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment, User
 from zenpy.lib.api_objects import Ticket as ZenpyTicket
 
-from integration._translate import call_translated
-from integration.base import (
+from closedloop.integration._translate import call_translated
+from closedloop.integration.base import (
     Contact,
     ContactUpdate,
     CRMAdapter,
@@ -37,15 +37,15 @@ from integration.base import (
     TicketUpdate,
     WriteResult,
 )
-from integration.errors import AuthError, ConfigError, PartialWrite, RecordRejected
-from integration.retry import RetryPolicy, call_with_retry
-from integration.zendesk import _fields, _jobs
-from integration.zendesk._cursor import ExportCursor
-from integration.zendesk._errors import translate
-from integration.zendesk._paging import pages
-from integration.zendesk._tickets import SOLVED_STATUSES, closed_ticket_pages
-from integration.zendesk._transport import OVERRIDE, CountingSession
-from integration.zendesk._users import to_contact
+from closedloop.integration.errors import AuthError, ConfigError, PartialWrite, RecordRejected
+from closedloop.integration.retry import RetryPolicy, call_with_retry
+from closedloop.integration.zendesk import _fields, _jobs
+from closedloop.integration.zendesk._cursor import ExportCursor
+from closedloop.integration.zendesk._errors import translate
+from closedloop.integration.zendesk._paging import pages
+from closedloop.integration.zendesk._tickets import SOLVED_STATUSES, closed_ticket_pages
+from closedloop.integration.zendesk._transport import OVERRIDE, CountingSession
+from closedloop.integration.zendesk._users import to_contact
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from daemon.jobs.cadence import (
+from closedloop.daemon.jobs.cadence import (
     Cycle,
     cadence_horizon,
     cycle_at,
@@ -18,8 +18,8 @@ from daemon.jobs.cadence import (
     spread,
     window_start,
 )
-from daemon.surveys import Program, SurveyType
-from integration.base import MemberSelection
+from closedloop.daemon.surveys import Program, SurveyType
+from closedloop.integration.base import MemberSelection
 
 
 def utc(*args: int) -> datetime:

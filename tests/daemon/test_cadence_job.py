@@ -15,18 +15,18 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from daemon.jobs.cadence import (
+from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cycle_at,
     plan_cadence,
     run_cadence,
 )
-from daemon.store import SendRecord, Store
-from daemon.store.records import send_record
-from daemon.store.sends import SENDS
-from daemon.surveys import Program, SurveyType
-from integration.base import Contact, MemberSelection
-from integration.errors import AuthError, ConfigError
+from closedloop.daemon.store import SendRecord, Store
+from closedloop.daemon.store.records import send_record
+from closedloop.daemon.store.sends import SENDS
+from closedloop.daemon.surveys import Program, SurveyType
+from closedloop.integration.base import Contact, MemberSelection
+from closedloop.integration.errors import AuthError, ConfigError
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # in the 6-month cycle 2026-07 .. 2027-01
 DAY = timedelta(days=1)

@@ -9,9 +9,9 @@ import pytest
 from cli_support import write_config as hubspot_config
 from typer.testing import CliRunner
 
-from daemon.cli import app
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.daemon.cli import app
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 HS_TOKEN, ZD_TOKEN = "cli-hs-token", "cli-zd-token"
 ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": HS_TOKEN, "CLOSEDLOOP_ZENDESK_TOKEN": ZD_TOKEN,

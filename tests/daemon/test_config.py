@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import load_config, parse_config, read_secrets, redacted
-from integration.errors import ConfigError
+from closedloop.daemon.config import load_config, parse_config, read_secrets, redacted
+from closedloop.integration.errors import ConfigError
+
+CLOSEDLOOP = [sys.executable, "-m", "closedloop.daemon"]  # the CLI, as installed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,7 +106,7 @@ def test_cli_check_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
     path.write_text('[daemon]\npoll_every = "soon"\nstate_url = "mysql://x"\n'
                     '[sources.hubspot]\ncrm = "hubspot"\n[mail]\nfrom_address = "a@b.example"\n'
                     '[[programs]]\nname = "p"\ntype = "nps"\nsource = "hubspot"\ncompany = "A"\n')
-    run = subprocess.run([sys.executable, "-m", "daemon", "check", "--config", str(path)],
+    run = subprocess.run([*CLOSEDLOOP, "check", "--config", str(path)],
                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
                          check=False)
     assert run.returncode == 2

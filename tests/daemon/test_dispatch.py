@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.delivery.sink import LocalMailSink
-from daemon.delivery.smtp import SmtpSender
-from daemon.jobs.dispatch import dispatch_due
-from daemon.store import NewSend, SendRecord, Store
-from daemon.surveys import Program, SurveyType
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.jobs.dispatch import dispatch_due
+from closedloop.daemon.store import NewSend, SendRecord, Store
+from closedloop.daemon.surveys import Program, SurveyType
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 CSAT = Program("csat", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme")

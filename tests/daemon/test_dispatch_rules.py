@@ -16,12 +16,12 @@ import pytest
 import time_machine
 from structlog.testing import capture_logs
 
-from daemon.delivery.sink import LocalMailSink
-from daemon.delivery.smtp import SmtpSender
-from daemon.jobs.dispatch import CRM_RETRY, DispatchResult, dispatch_due
-from daemon.store import NewSend, SendRecord, Store
-from daemon.surveys import Policy, Program, SurveyType
-from integration.errors import TransientError
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.jobs.dispatch import CRM_RETRY, DispatchResult, dispatch_due
+from closedloop.daemon.store import NewSend, SendRecord, Store
+from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.integration.errors import TransientError
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # Friday, 10:00 UTC
 CSAT = Program("csat", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme")

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from daemon.config import parse_config
-from daemon.i18n import check_language, translator, wording
-from daemon.surveys import SurveyType
-from integration.errors import ConfigError
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.i18n import check_language, translator, wording
+from closedloop.daemon.surveys import SurveyType
+from closedloop.integration.errors import ConfigError
 
 CES_QUESTION = {
     "en": "How easy was it to get your issue resolved?",

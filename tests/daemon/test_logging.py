@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from daemon.logging import _ScrubFilter, configure, get_logger
+from closedloop.daemon.logging import _ScrubFilter, configure, get_logger
 
 
 def test_addresses_and_tokens_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:

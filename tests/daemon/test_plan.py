@@ -15,18 +15,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from daemon.delivery.sink import LocalMailSink
-from daemon.delivery.smtp import SmtpSender
-from daemon.jobs.dispatch import dispatch_due
-from daemon.jobs.poll import poll_source
-from daemon.plan import Plan, make_plan
-from daemon.store import NewSend, SendRecord, Store
-from daemon.store.tables import Base
-from daemon.surveys import Policy, Program, SurveyType
-from integration.base import CRMAdapter
-from integration.hubspot import HubSpotAdapter
-from integration.retry import RetryPolicy
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.jobs.dispatch import dispatch_due
+from closedloop.daemon.jobs.poll import poll_source
+from closedloop.daemon.plan import Plan, make_plan
+from closedloop.daemon.store import NewSend, SendRecord, Store
+from closedloop.daemon.store.tables import Base
+from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.integration.base import CRMAdapter
+from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # a Friday
 TOKEN = "plan-token"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from daemon.cli import app
-from daemon.store import Store
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.daemon.cli import app
+from closedloop.daemon.store import Store
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 TOKEN = "cli-token"
 ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": TOKEN, "CLOSEDLOOP_SECRET_KEY": "cli-secret-0123456789abcdef"}

@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from daemon.jobs.poll import CURSOR, poll_source
-from daemon.store import Store
-from daemon.surveys import Program, SurveyType
-from integration.base import MemberSelection
-from integration.hubspot import HubSpotAdapter
-from integration.retry import RetryPolicy
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.daemon.jobs.poll import CURSOR, poll_source
+from closedloop.daemon.store import Store
+from closedloop.daemon.surveys import Program, SurveyType
+from closedloop.integration.base import MemberSelection
+from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 TOKEN = "poll-token"

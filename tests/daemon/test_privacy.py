@@ -14,11 +14,11 @@ import structlog
 from cli_support import write_config
 from typer.testing import CliRunner
 
-from daemon.cli import app
-from daemon.privacy import COLUMNS, forget_person, person_ref, write_export
-from daemon.store import NewSend, Store
-from daemon.store.privacy import ExportRow
-from integration.errors import ConfigError
+from closedloop.daemon.cli import app
+from closedloop.daemon.privacy import COLUMNS, forget_person, person_ref, write_export
+from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store.privacy import ExportRow
+from closedloop.integration.errors import ConfigError
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": "t", "CLOSEDLOOP_SECRET_KEY": "cli-secret-0123456789abcdef"}

@@ -15,8 +15,8 @@ from pathlib import Path
 from cli_support import write_config
 from typer.testing import CliRunner
 
-from daemon.cli import app
-from daemon.store import NewSend, Store
+from closedloop.daemon.cli import app
+from closedloop.daemon.store import NewSend, Store
 
 ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": "status-token",
        "CLOSEDLOOP_SECRET_KEY": "status-secret-0123456789abcdef"}

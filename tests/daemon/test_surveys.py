@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.surveys import CATEGORIES, SCALES, Program, SurveyType, category, ces, csat, nps
+from closedloop.daemon.surveys import (
+    CATEGORIES,
+    SCALES,
+    Program,
+    SurveyType,
+    category,
+    ces,
+    csat,
+    nps,
+)
 
 nps_scores = st.lists(st.integers(0, 10), min_size=1, max_size=200)
 csat_scores = st.lists(st.integers(1, 5), min_size=1, max_size=200)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.i18n import translator
-from daemon.surveys import Program, SurveyType
-from daemon.texts import TEXT_KEYS, fill, program_text, program_wording
+from closedloop.daemon.i18n import translator
+from closedloop.daemon.surveys import Program, SurveyType
+from closedloop.daemon.texts import TEXT_KEYS, fill, program_text, program_wording
 
 
 def program(**texts: dict[str, str]) -> Program:

@@ -13,15 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from daemon.jobs.writeback import write_back
-from daemon.store import NewSend, Store
-from daemon.store.answers import HOOK_SETTLE
-from integration.hubspot import HubSpotAdapter
-from integration.retry import RetryPolicy
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
-from integration.zendesk import ENDPOINTS, ZendeskAdapter, _jobs
-from mappings import load_mapping
+from closedloop.daemon.jobs.writeback import write_back
+from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store.answers import HOOK_SETTLE
+from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.zendesk import ENDPOINTS, ZendeskAdapter, _jobs
+from closedloop.mappings import load_mapping
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TOKEN = "wb-token"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.delivery.bounces import (
+from closedloop.daemon.delivery.bounces import (
     HARD_BOUNCE,
     is_hard_rejection,
     is_hard_status,
@@ -26,10 +26,10 @@ from daemon.delivery.bounces import (
     process_bounces,
     suppress_hard_bounce,
 )
-from daemon.delivery.message_ids import make_message_id
-from daemon.delivery.sink import LocalMailSink
-from daemon.delivery.smtp import MailPermanentError, SmtpSender
-from daemon.store import NewSend, Store
+from closedloop.daemon.delivery.message_ids import make_message_id
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.delivery.smtp import MailPermanentError, SmtpSender
+from closedloop.daemon.store import NewSend, Store
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 ANA = "Ana@Example.com"

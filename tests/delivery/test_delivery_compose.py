@@ -10,9 +10,9 @@ from email.policy import default as default_policy
 
 import pytest
 
-from daemon.delivery.compose import Sender, compose_survey
-from daemon.surveys import SCALES, Program, SurveyType
-from daemon.web.tokens import TokenSigner
+from closedloop.daemon.delivery.compose import Sender, compose_survey
+from closedloop.daemon.surveys import SCALES, Program, SurveyType
+from closedloop.daemon.web.tokens import TokenSigner
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SIGNER = TokenSigner("secret", timedelta(days=30))

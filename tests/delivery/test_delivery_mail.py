@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import time_machine
 
-from daemon.delivery.compose import Sender, compose_mail
-from daemon.delivery.message_ids import send_id_of
-from daemon.delivery.sink import LocalMailSink, Received
-from daemon.delivery.smtp import SmtpSender
-from daemon.jobs.dispatch import DispatchResult, dispatch_due
-from daemon.store import NewSend, SendRecord, Store
-from daemon.surveys import Policy, Program, SurveyType
-from daemon.web.tokens import TokenSigner
+from closedloop.daemon.delivery.compose import Sender, compose_mail
+from closedloop.daemon.delivery.message_ids import send_id_of
+from closedloop.daemon.delivery.sink import LocalMailSink, Received
+from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
+from closedloop.daemon.store import NewSend, SendRecord, Store
+from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.daemon.web.tokens import TokenSigner
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday, 10:00 UTC
 URL = "https://feedback.acme.example"

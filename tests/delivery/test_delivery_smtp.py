@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.delivery.sink import LocalMailSink
-from daemon.delivery.smtp import (
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.delivery.smtp import (
     MailAuthError,
     MailPermanentError,
     MailTemporaryError,

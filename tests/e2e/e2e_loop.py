@@ -17,14 +17,14 @@ from typing import Any, Protocol
 import pytest
 import time_machine
 
-from daemon.config import Config, ProgramSettings, Secrets, parse_config
-from daemon.delivery.sink import LocalMailSink
-from daemon.runtime import Runtime, build_runtime
-from daemon.service import BackgroundService
-from daemon.surveys import Program
-from integration.sandbox.hubspot import HubSpotState
-from integration.sandbox.sides import HubSpotSide, ZendeskSide
-from integration.sandbox.zendesk import ZendeskState
+from closedloop.daemon.config import Config, ProgramSettings, Secrets, parse_config
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.runtime import Runtime, build_runtime
+from closedloop.daemon.service import BackgroundService
+from closedloop.daemon.surveys import Program
+from closedloop.integration.sandbox.hubspot import HubSpotState
+from closedloop.integration.sandbox.sides import HubSpotSide, ZendeskSide
+from closedloop.integration.sandbox.zendesk import ZendeskState
 
 TOKEN = "e2e-token"
 SECRET = "e2e-secret-key-that-is-long-enough-0123456789"

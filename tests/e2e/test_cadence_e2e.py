@@ -11,10 +11,10 @@ from datetime import timedelta
 
 from e2e_loop import Loop
 
-from daemon.jobs.cadence import cycle_at, cycles_between
-from daemon.store import SendRecord
-from daemon.store.records import send_record
-from daemon.store.sends import SENDS
+from closedloop.daemon.jobs.cadence import cycle_at, cycles_between
+from closedloop.daemon.store import SendRecord
+from closedloop.daemon.store.records import send_record
+from closedloop.daemon.store.sends import SENDS
 
 DAY = timedelta(days=1)
 

@@ -6,10 +6,12 @@ import json
 import subprocess
 import sys
 
+CLOSEDLOOP = [sys.executable, "-m", "closedloop.daemon"]  # the CLI, as installed
+
 
 def test_demo_json_reports_the_whole_loop() -> None:
     """Twelve tickets: eleven surveys, one skipped for no address, answers written to HubSpot."""
-    run = subprocess.run([sys.executable, "-m", "daemon", "demo", "--json"],
+    run = subprocess.run([*CLOSEDLOOP, "demo", "--json"],
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(run.stdout)
@@ -26,7 +28,7 @@ def test_demo_json_reports_the_whole_loop() -> None:
 
 def test_demo_runs_on_the_zendesk_sandbox_too() -> None:
     """`--crm zendesk`: the same loop through zenpy; user fields written in update_many jobs."""
-    run = subprocess.run([sys.executable, "-m", "daemon", "demo", "--json", "--crm", "zendesk"],
+    run = subprocess.run([*CLOSEDLOOP, "demo", "--json", "--crm", "zendesk"],
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(run.stdout)
@@ -39,7 +41,7 @@ def test_demo_runs_on_the_zendesk_sandbox_too() -> None:
 
 
 def test_demo_refuses_an_unknown_crm() -> None:
-    run = subprocess.run([sys.executable, "-m", "daemon", "demo", "--crm", "salesforce"],
+    run = subprocess.run([*CLOSEDLOOP, "demo", "--crm", "salesforce"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 2
     assert "--crm: expected one of hubspot, zendesk" in run.stderr

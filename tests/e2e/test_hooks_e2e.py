@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 from e2e_loop import Loop
 
-from daemon.store.answers import HOOK_SETTLE
+from closedloop.daemon.store.answers import HOOK_SETTLE
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/(\d+))")
 

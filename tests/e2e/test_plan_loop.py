@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from e2e_loop import Loop
 
-from daemon.jobs.poll import CURSOR
+from closedloop.daemon.jobs.poll import CURSOR
 
 
 @pytest.mark.parametrize("loop_options", [{"rules": {"global_cooldown": "7d"}}])

@@ -10,7 +10,7 @@ import httpx
 from e2e_loop import Loop
 from sqlalchemy import select
 
-from daemon.store.tables import WriteBack
+from closedloop.daemon.store.tables import WriteBack
 
 UNSUBSCRIBE = re.compile(r"(http://127\.0\.0\.1:\d+/u/[A-Za-z0-9._-]+)")
 

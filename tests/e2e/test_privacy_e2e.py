@@ -11,7 +11,7 @@ import httpx
 from e2e_loop import Loop
 from sqlalchemy import text
 
-from daemon.privacy import forget_person, write_export
+from closedloop.daemon.privacy import forget_person, write_export
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/(\d+))")
 

@@ -17,9 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.delivery.sink import LocalMailSink
-from daemon.store import Store
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.store import Store
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+
+CLOSEDLOOP = [sys.executable, "-m", "closedloop.daemon"]  # the CLI, as installed
 
 TOKEN = "restart-token"
 CUSTOMERS = 24
@@ -71,7 +73,7 @@ ENV = {**os.environ, "CLOSEDLOOP_SECRET_KEY": "restart-secret-key-0123456789abcd
 
 def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "daemon", "run", "--config", str(config)],
+        return subprocess.Popen([*CLOSEDLOOP, "run", "--config", str(config)],
                                 stdout=out, stderr=out, env=ENV)
 
 
@@ -121,7 +123,7 @@ def test_kill_9_at_random_moments(tmp_path: Path) -> None:
             LocalMailSink(port=0) as sink:
         web_port = free_port()
         write_config(config, db, sandbox.url, sink.port, web_port, now - timedelta(hours=1))
-        setup = subprocess.run([sys.executable, "-m", "daemon", "setup", "--config", str(config)],
+        setup = subprocess.run([*CLOSEDLOOP, "setup", "--config", str(config)],
                                capture_output=True, text=True, env=ENV, check=False)
         assert setup.returncode == 0, setup.stderr
         assert "19 properties created" in setup.stdout

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from e2e_loop import E2E_START, Loop
 
-from daemon.rules import sampled_in
+from closedloop.daemon.rules import sampled_in
 
 ANSWER = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/(\d+))")
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

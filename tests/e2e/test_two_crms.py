@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from e2e_loop import SECRET, TOKEN, Clock, HubSpotDriver, ZendeskDriver, free_port
 
-from daemon.config import Secrets, parse_config
-from daemon.delivery.sink import LocalMailSink
-from daemon.jobs.poll import CURSOR
-from daemon.runtime import Runtime, build_runtime
+from closedloop.daemon.config import Secrets, parse_config
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.jobs.poll import CURSOR
+from closedloop.daemon.runtime import Runtime, build_runtime
 
 
 class Both:

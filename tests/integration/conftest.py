@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integration.hubspot import HubSpotAdapter
-from integration.retry import RetryPolicy
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
-from integration.zendesk import ZendeskAdapter
-from mappings.loader import load_mapping
+from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.zendesk import ZendeskAdapter
+from closedloop.mappings.loader import load_mapping
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TOKEN = "sandbox-token"

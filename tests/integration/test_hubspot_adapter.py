@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integration.base import ContactUpdate, MemberSelection, TicketUpdate
-from integration.errors import AuthError, RecordRejected, TransientError
-from integration.hubspot import ENDPOINTS, HubSpotAdapter
-from integration.retry import RetryPolicy
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.base import ContactUpdate, MemberSelection, TicketUpdate
+from closedloop.integration.errors import AuthError, RecordRejected, TransientError
+from closedloop.integration.hubspot import ENDPOINTS, HubSpotAdapter
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 READ = "POST /crm/v3/objects/contacts/batch/read"
 UPDATE = "POST /crm/v3/objects/contacts/batch/update"

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import time_machine
 
-from integration.base import TicketUpdate
-from integration.hubspot import HubSpotAdapter
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.base import TicketUpdate
+from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 TICKETS_READ = "POST /crm/v3/objects/tickets/batch/read"

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from integration.base import MemberSelection
-from integration.errors import ConfigError
-from integration.hubspot import HubSpotAdapter
-from integration.retry import RetryPolicy
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.base import MemberSelection
+from closedloop.integration.errors import ConfigError
+from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 TOKEN = "sandbox-token"
 SINCE = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from integration.hubspot import HubSpotAdapter
-from integration.retry import RetryPolicy
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-from mappings.loader import CrmMapping, load_mapping
+from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.mappings.loader import CrmMapping, load_mapping
 
 TOKEN = "sandbox-token"
 PROPS_GET = "GET /crm/v3/properties/contacts"

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from integration.base import TicketPage
-from integration.errors import TransientError
-from integration.hubspot import HubSpotAdapter
-from integration.hubspot._cursor import SearchCursor
-from integration.hubspot._tickets import closed_ticket_pages
-from integration.retry import RetryPolicy
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.base import TicketPage
+from closedloop.integration.errors import TransientError
+from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.hubspot._cursor import SearchCursor
+from closedloop.integration.hubspot._tickets import closed_ticket_pages
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)  # same instant as conftest.NOW
 TOKEN = "sandbox-token"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integration.hubspot._timezones import iana_timezone
+from closedloop.integration.hubspot._timezones import iana_timezone
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from integration._translate import redact
-from integration.errors import AuthError, RateLimited, RecordRejected, TransientError
-from integration.hubspot._errors import rate_limit_wait
-from integration.retry import RetryPolicy, call_with_retry
+from closedloop.integration._translate import redact
+from closedloop.integration.errors import AuthError, RateLimited, RecordRejected, TransientError
+from closedloop.integration.hubspot._errors import rate_limit_wait
+from closedloop.integration.retry import RetryPolicy, call_with_retry
 
 
 class Flaky:

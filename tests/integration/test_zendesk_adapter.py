@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from integration.base import ContactUpdate, MemberSelection, PropertySpec
-from integration.errors import TransientError
-from integration.retry import RetryPolicy
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
-from integration.zendesk import ENDPOINTS, ZendeskAdapter, _jobs
+from closedloop.integration.base import ContactUpdate, MemberSelection, PropertySpec
+from closedloop.integration.errors import TransientError
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.zendesk import ENDPOINTS, ZendeskAdapter, _jobs
 
 SPECS = [
     PropertySpec("cl_nps_score", "Last NPS score", type="integer", field_type="integer"),

@@ -16,8 +16,8 @@ import responses
 import structlog
 from responses import matchers
 
-from integration.base import ContactUpdate, MemberSelection, PropertySpec, TicketUpdate
-from integration.errors import (
+from closedloop.integration.base import ContactUpdate, MemberSelection, PropertySpec, TicketUpdate
+from closedloop.integration.errors import (
     AuthError,
     ConfigError,
     PartialWrite,
@@ -25,9 +25,9 @@ from integration.errors import (
     RecordRejected,
     TransientError,
 )
-from integration.retry import RetryPolicy
-from integration.zendesk import ZendeskAdapter, _jobs
-from integration.zendesk._transport import NETLOC_ENV, SCHEME_ENV
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.zendesk import ZendeskAdapter, _jobs
+from closedloop.integration.zendesk._transport import NETLOC_ENV, SCHEME_ENV
 
 API = "https://acme.zendesk.com/api/v2"
 TOKEN = "zd-secret-token-123"

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integration.base import TicketPage, TicketUpdate
-from integration.errors import AuthError, RateLimited
-from integration.retry import RetryPolicy
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
-from integration.zendesk import ENDPOINTS, ZendeskAdapter
-from integration.zendesk.adapter import CLOSED_REASON
+from closedloop.integration.base import TicketPage, TicketUpdate
+from closedloop.integration.errors import AuthError, RateLimited
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.zendesk import ENDPOINTS, ZendeskAdapter
+from closedloop.integration.zendesk.adapter import CLOSED_REASON
 
 EXPORT = ENDPOINTS["incremental_tickets"]
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)

@@ -8,10 +8,10 @@ from zoneinfo import available_timezones
 
 import pytest
 
-from integration.errors import ConfigError
-from integration.zendesk import ZendeskAdapter
-from integration.zendesk._transport import NETLOC_ENV, SCHEME_ENV
-from integration.zendesk._users import RAILS_ZONES, language_of, split_name, to_contact
+from closedloop.integration.errors import ConfigError
+from closedloop.integration.zendesk import ZendeskAdapter
+from closedloop.integration.zendesk._transport import NETLOC_ENV, SCHEME_ENV
+from closedloop.integration.zendesk._users import RAILS_ZONES, language_of, split_name, to_contact
 
 
 @pytest.mark.parametrize(("locale", "language"), [

@@ -24,10 +24,10 @@ import responses
 from requests.adapters import HTTPAdapter
 from zenpy.lib.exception import RatelimitBudgetExceeded
 
-from integration.retry import RetryPolicy
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
-from integration.zendesk import ZendeskAdapter
-from integration.zendesk._transport import NETLOC_ENV, SCHEME_ENV, CountingSession
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.zendesk import ZendeskAdapter
+from closedloop.integration.zendesk._transport import NETLOC_ENV, SCHEME_ENV, CountingSession
 
 API = "https://acme.zendesk.com/api/v2"
 

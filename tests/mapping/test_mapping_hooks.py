@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from integration.base import TicketUpdate
-from integration.errors import ConfigError
-from mappings import load_mapping
+from closedloop.integration.base import TicketUpdate
+from closedloop.integration.errors import ConfigError
+from closedloop.mappings import load_mapping
 
 BASE = ('[group]\nname = "g"\nlabel = "G"\n[[property]]\nname = "{prefix}_r"\nlabel = "R"\n'
         'type = "integer"\nfield_type = "integer"\nsurvey = "csat"\nvalue = "score"\n')

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.surveys import CATEGORIES, SurveyType
-from integration.errors import ConfigError
-from mappings.loader import load_mapping
+from closedloop.daemon.surveys import CATEGORIES, SurveyType
+from closedloop.integration.errors import ConfigError
+from closedloop.mappings.loader import load_mapping
 
 BUNDLED = Path(__file__).resolve().parents[2] / "mappings" / "hubspot.toml"
 
@@ -75,7 +75,7 @@ def test_bundled_path_is_shown_as_mappings_slash_name(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Problems in the bundled file are reported as 'mappings/hubspot.toml: ...'."""
     _write(tmp_path, GOOD_PROPERTY.replace('"nps"', '"nsp"'))
-    monkeypatch.setattr("mappings.loader.BUNDLED_DIR", tmp_path)
+    monkeypatch.setattr("closedloop.mappings.loader.BUNDLED_DIR", tmp_path)
     with pytest.raises(ConfigError) as caught:
         load_mapping("hubspot")
     assert caught.value.problems == [

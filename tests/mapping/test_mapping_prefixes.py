@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.surveys import Program, SurveyType
-from integration.errors import ConfigError
-from mappings import load_mapping
+from closedloop.daemon.surveys import Program, SurveyType
+from closedloop.integration.errors import ConfigError
+from closedloop.mappings import load_mapping
 
 ANSWER = {"survey_type": "nps", "program": "nps-pro", "score": 3, "comment": "slow refund",
           "category": "detractor", "answered_at": "2026-11-20T10:15:00+00:00",

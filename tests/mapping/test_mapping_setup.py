@@ -6,8 +6,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from daemon.cli import app
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.daemon.cli import app
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 TOKEN = "setup-token"
 ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": TOKEN, "CLOSEDLOOP_SECRET_KEY": "cli-secret-0123456789abcdef"}

@@ -9,10 +9,19 @@ from typing import Any
 import pytest
 import time_machine
 
-from daemon.rules import Action, Decision, Due, Facts, ParentState, PersonBook, Reason, decide
-from daemon.rules.book import ANY_PROGRAM, Sibling
-from daemon.rules.engine import PAUSED_RECHECK
-from daemon.surveys import Policy, Program, SurveyType
+from closedloop.daemon.rules import (
+    Action,
+    Decision,
+    Due,
+    Facts,
+    ParentState,
+    PersonBook,
+    Reason,
+    decide,
+)
+from closedloop.daemon.rules.book import ANY_PROGRAM, Sibling
+from closedloop.daemon.rules.engine import PAUSED_RECHECK
+from closedloop.daemon.surveys import Policy, Program, SurveyType
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # a Friday, 10:00 UTC
 ADA = "ada@example.com"

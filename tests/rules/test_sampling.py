@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.rules import sampled_in
+from closedloop.daemon.rules import sampled_in
 
 
 def test_same_inputs_same_verdict() -> None:

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from daemon.rules import Reason, local_zone, next_allowed
-from daemon.rules.timing import in_quiet_hours
-from daemon.surveys import Policy
+from closedloop.daemon.rules import Reason, local_zone, next_allowed
+from closedloop.daemon.rules.timing import in_quiet_hours
+from closedloop.daemon.surveys import Policy
 
 UTC_ZONE = ZoneInfo("UTC")
 OSLO = ZoneInfo("Europe/Oslo")

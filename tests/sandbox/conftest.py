@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sandbox_support import NOW, TOKEN, ZD_NOW, make_client, make_zenpy
 
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs" / "hubspot"
 

@@ -10,8 +10,8 @@ import requests
 from hubspot import HubSpot
 from zenpy import Zenpy
 
-from integration.sandbox.hubspot import HubSpotSandbox
-from integration.sandbox.zendesk import ZendeskSandbox
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ZD_NOW = NOW

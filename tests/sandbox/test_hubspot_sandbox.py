@@ -23,7 +23,7 @@ from hubspot.crm.properties.exceptions import ApiException as PropertiesApiExcep
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 from sandbox_support import NOW, make_client
 
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 
 def _closed_search(

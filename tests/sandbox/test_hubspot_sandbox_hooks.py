@@ -20,7 +20,7 @@ from hubspot.crm.objects.notes.exceptions import ApiException as NotesApiExcepti
 from hubspot.crm.tickets import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 from sandbox_support import NOW, make_client
 
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
 
 def _ticket_read(ids: list[str]) -> BatchReadInputSimplePublicObjectId:

@@ -13,7 +13,7 @@ from hubspot.crm.pipelines.exceptions import ApiException as PipelinesApiExcepti
 from hubspot.crm.tickets.exceptions import ApiException as TicketsApiException
 from sandbox_support import TOKEN, make_client
 
-from integration.sandbox.hubspot import HubSpotSandbox, HubSpotState, serve
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState, serve
 
 PIPELINES = "/crm/v3/pipelines/tickets"
 SEARCH = "/crm/v3/objects/tickets/search"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integration.sandbox.hubspot import HubSpotState
+from closedloop.integration.sandbox.hubspot import HubSpotState
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from sandbox_support import ZD_NOW, make_zenpy, zd_http
 from zenpy.lib.api_objects import Comment, Ticket, User, UserField
 from zenpy.lib.exception import APIException, RecordNotFoundException
 
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 
 def _stream_ids(state: ZendeskState) -> list[int]:

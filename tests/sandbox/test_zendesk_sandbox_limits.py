@@ -17,7 +17,7 @@ from zenpy.lib.exception import (
     TooManyValuesException,
 )
 
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState, serve
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState, serve
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
 

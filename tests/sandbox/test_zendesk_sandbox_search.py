@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sandbox_support import make_zenpy, zd_http
 
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 
 @pytest.fixture

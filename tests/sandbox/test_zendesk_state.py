@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from sandbox_support import ZD_NOW, zd_http
 
-from integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
-from integration.sandbox.zendesk.state import ClosedTicketError
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.sandbox.zendesk.state import ClosedTicketError
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from daemon.store import NewSend, Store
+from closedloop.daemon.store import NewSend, Store
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

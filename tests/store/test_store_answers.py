@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from daemon.store import NewSend, NoResponseYet, Store, UnknownSend
+from closedloop.daemon.store import NewSend, NoResponseYet, Store, UnknownSend
 
 MakeSend = Callable[..., NewSend]
 LEASE = timedelta(minutes=5)

@@ -14,10 +14,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from daemon.store import Store, parse_url
-from daemon.store.engine import alembic_config
-from daemon.store.tables import Base
-from integration.errors import ConfigError
+from closedloop.daemon.store import Store, parse_url
+from closedloop.daemon.store.engine import alembic_config
+from closedloop.daemon.store.tables import Base
+from closedloop.integration.errors import ConfigError
 
 
 def test_postgresql_urls_use_psycopg3() -> None:

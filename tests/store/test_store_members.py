@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from daemon.store import NewSend, SeenMember, Store
-from daemon.store.members import cadence_cursor_name
+from closedloop.daemon.store import NewSend, SeenMember, Store
+from closedloop.daemon.store.members import cadence_cursor_name
 
 MakeSend = Callable[..., NewSend]
 DAY = timedelta(days=1)

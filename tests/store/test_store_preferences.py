@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from daemon.store import NewSend, Preference, Store, UnknownSend
-from daemon.store.tables import Suppression, WriteBack
+from closedloop.daemon.store import NewSend, Preference, Store, UnknownSend
+from closedloop.daemon.store.tables import Suppression, WriteBack
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=182)

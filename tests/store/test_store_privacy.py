@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from daemon.store import NewSend, Store
-from daemon.store.privacy import FORGOTTEN, LEDGER, MEMBERS
-from daemon.store.sends import WRITEBACKS
+from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store.privacy import FORGOTTEN, LEDGER, MEMBERS
+from closedloop.daemon.store.sends import WRITEBACKS
 
 MakeSend = Callable[..., NewSend]
 LEASE = timedelta(minutes=5)
@@ -97,7 +97,7 @@ def test_export_streams_every_response_in_change_order(
         store: Store, make_send: MakeSend, t0: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pages of EXPORT_BATCH chain without gaps or repeats; `since` compares updated_at."""
-    monkeypatch.setattr("daemon.store.privacy.EXPORT_BATCH", 2)
+    monkeypatch.setattr("closedloop.daemon.store.privacy.EXPORT_BATCH", 2)
     ids = [_sent(store, make_send, t0, f"e{i}", contact_id=f"c{i}", team_id="9",
                  organization_id="org1") for i in range(5)]
     for i, send_id in enumerate(ids):

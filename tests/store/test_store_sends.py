@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from daemon.store import INTERRUPTED, NewSend, Store, UnknownSend
+from closedloop.daemon.store import INTERRUPTED, NewSend, Store, UnknownSend
 
 MakeSend = Callable[..., NewSend]
 LEASE = timedelta(minutes=5)

@@ -15,10 +15,10 @@ import pytest
 import uvicorn
 from web_support import NOW, ServeWith
 
-from daemon.store import NewSend, Store
-from daemon.surveys import Policy, Program, SurveyType
-from daemon.web.app import create_app
-from daemon.web.tokens import TokenSigner
+from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.daemon.web.app import create_app
+from closedloop.daemon.web.tokens import TokenSigner
 
 PROGRAMS = {
     "nps": Program("nps", SurveyType.NPS, "hubspot", timedelta(0), "Acme"),

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 from web_support import NOW, AddSend, heading
 
-from daemon.store import NewSend, Store
-from daemon.store.tables import Response as ResponseRow
-from daemon.web.tokens import TokenSigner
+from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store.tables import Response as ResponseRow
+from closedloop.daemon.web.tokens import TokenSigner
 
 
 def response_rows(store: Store) -> int:

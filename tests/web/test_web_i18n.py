@@ -10,7 +10,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from daemon.i18n import (
+from closedloop.daemon.i18n import (
     LOCALE_DIR,
     QUESTIONS,
     SCALE_LABELS,
@@ -20,7 +20,7 @@ from daemon.i18n import (
     translator,
     wording,
 )
-from daemon.surveys import SurveyType
+from closedloop.daemon.surveys import SurveyType
 
 DAEMON = Path(__file__).resolve().parents[2] / "daemon"
 

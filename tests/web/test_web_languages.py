@@ -9,8 +9,8 @@ import httpx
 import pytest
 from web_support import AddSend, ServeWith, heading
 
-from daemon.surveys import Policy, Program, SurveyType
-from daemon.web.tokens import TokenSigner
+from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.daemon.web.tokens import TokenSigner
 
 # (CRM language tag, <html lang>, a phrase of the NPS question, of the unsubscribe page)
 LANGUAGES = [

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
+from closedloop.daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

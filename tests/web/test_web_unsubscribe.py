@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 from web_support import NOW, AddSend, ServeWith, heading
 
-from daemon.store import Store
-from daemon.store.tables import Suppression, WriteBack
-from daemon.surveys import Policy
-from daemon.web.tokens import TokenSigner
+from closedloop.daemon.store import Store
+from closedloop.daemon.store.tables import Suppression, WriteBack
+from closedloop.daemon.surveys import Policy
+from closedloop.daemon.web.tokens import TokenSigner
 
 SNOOZE_END = NOW + timedelta(days=182)  # Policy's default "not for a while"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from daemon.store.engine import make_engine
-from daemon.store.tables import Base
+from closedloop.daemon.store.engine import make_engine
+from closedloop.daemon.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
