@@ -67,6 +67,20 @@ def _close(adapter: object) -> None:
         close()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"closedloop {version('closedloop')}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(_: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False) -> None:
+    """Customer-feedback surveys for HubSpot and Zendesk, written back to the CRM."""
+
+
 def _load(path: Path) -> Config:
     config = load_config(path)
     configure(config.daemon.log_format)
@@ -112,6 +126,20 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
     for what, count in rows:
         table.add_row(what, str(count))
     out.print(table)
+
+
+@app.command()
+@friendly
+def init(path: Annotated[Path, typer.Argument(help="Where to write it (a folder gets "
+                                              "config.toml).")] = DEFAULT_CONFIG,
+         force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False) -> None:
+    """Write the commented example config to start from (every key explained)."""
+    from closedloop.daemon.example_config import write_example_config
+
+    written = write_example_config(path, force=force)
+    option = "" if written == DEFAULT_CONFIG else f" --config {written}"
+    typer.echo(f"wrote {written}: edit it, export the secrets it names, then run "
+               f"`closedloop check{option}`")
 
 
 @app.command()

@@ -366,7 +366,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def _describe(error: Mapping[str, Any]) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see config.example.toml for the keys)"
+        return "unknown key (check the spelling; `closedloop init` writes every key, commented)"
     if kind == "missing":
         return "required key is missing"
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -428,7 +428,8 @@ def load_config(path: Path) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found (copy config.example.toml to start)"]) from None
+        raise ConfigError([f"{path}: file not found (run `closedloop init {path}` to write a "
+                           "commented example config there)"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     try:

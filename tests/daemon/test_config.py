@@ -50,8 +50,8 @@ def test_every_problem_is_reported_on_its_own_line() -> None:
     assert problems_of(data) == [
         "config.toml: sources.hubspot.base_url: expected an http(s) URL such as "
         "https://example.com, got 'ftp://x'",
-        "config.toml: sources.hubspot.tokn_env: unknown key (check the spelling; see "
-        "config.example.toml for the keys)",
+        "config.toml: sources.hubspot.tokn_env: unknown key (check the spelling; "
+        "`closedloop init` writes every key, commented)",
         "config.toml: programs[0].type: Input should be 'csat', 'ces' or 'nps' (got 'csatt')",
         "config.toml: programs[0].delay: expected a duration such as '90s', '15m', '1h' or "
         "'2d', got '1 hour'",
@@ -91,8 +91,9 @@ def test_bad_toml_and_missing_file_are_one_line_each(tmp_path: Path) -> None:
     """Unreadable input is a ConfigError, not a traceback."""
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.toml")
-    assert info.value.problems == [f"{tmp_path / 'nope.toml'}: file not found "
-                                   "(copy config.example.toml to start)"]
+    assert info.value.problems == [f"{tmp_path / 'nope.toml'}: file not found (run `closedloop "
+                                   f"init {tmp_path / 'nope.toml'}` to write a commented "
+                                   "example config there)"]
     broken = tmp_path / "broken.toml"
     broken.write_text("[daemon\n")
     with pytest.raises(ConfigError) as info:
