@@ -86,6 +86,10 @@ ZONES_BY_LANGUAGE: Final[dict[str, tuple[str, ...]]] = {
 EXTRA_ZONES: Final = ("America/Port-au-Prince", "US/Eastern", "US/Pacific", "Asia/Ust-Nera",
                       "Brazil/DeNoronha", "Asia/Tokyo", "Asia/Kolkata", "Pacific/Honolulu",
                       "Europe/Kiev", "Cuba")
+# The seeded contact list of every contact in lifecycle stage "customer" (the NPS list of
+# config.example.toml, so the example config passes `closedloop check --online` here).
+CUSTOMERS_LIST_ID: Final = "42"
+CUSTOMERS_LIST_NAME: Final = "Customers"
 COMPANY_IDS: Final = ("9100001", "9100002", "9100003", "9100004", "9100005", "9100006")
 SUBJECTS: Final = _seed.SUBJECTS  # the same for both sandboxes
 

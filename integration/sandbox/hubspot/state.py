@@ -331,7 +331,8 @@ class HubSpotState:
     @classmethod
     def seeded(cls, tickets: int = 50, contacts: int = 40, seed: int = 1,
                now: datetime | None = None) -> HubSpotState:
-        """A realistic portal: multilingual contacts, ~80 % of tickets closed in the last days.
+        """A realistic portal: multilingual contacts, ~80 % of tickets closed in the last days,
+        and the list of customers (`seed.CUSTOMERS_LIST_ID`).
 
         Deterministic for a given (tickets, contacts, seed, now); fast enough for 10,000+ tickets.
         """
@@ -359,6 +360,11 @@ class HubSpotState:
                 created_at=datetime.fromtimestamp(created / 1000, UTC), timezone=zone,
                 customer_since=datetime.fromtimestamp(since / 1000, UTC) if since else None,
                 company_id=company))
+        state._next_list = int(data.CUSTOMERS_LIST_ID)
+        state.create_list(data.CUSTOMERS_LIST_NAME,
+                          [c for c in contact_ids
+                           if state.contacts[c].props["lifecyclestage"] == "customer"],
+                          at=datetime.fromtimestamp(now_ / 1000, UTC))
         open_stages = {p: [s for s, (pp, st) in state.stages.items() if pp == p and st == "OPEN"]
                        for p in ("0", "5")}
         closed_stages = {p: [s for s, (pp, st) in state.stages.items()

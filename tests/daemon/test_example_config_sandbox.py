@@ -1,0 +1,106 @@
+"""config.example.toml, edited as the README's "Try it against the sandboxes" says, passes
+`closedloop setup` and `closedloop check --online` against the seeded sandboxes: its
+pipelines and its NPS list exist there, so a new admin's first run is green."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from closedloop.daemon.cli import app
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.hubspot import seed as hubspot_seed
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.sandbox.zendesk import seed as zendesk_seed
+
+ROOT = Path(__file__).resolve().parents[2]
+# The sandboxes' fixed tokens, as the README tells the admin to export them.
+ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": hubspot_seed.DEFAULT_TOKEN,
+       "CLOSEDLOOP_ZENDESK_TOKEN": zendesk_seed.DEFAULT_TOKEN,
+       "CLOSEDLOOP_SECRET_KEY": "readme-secret-0123456789abcdef",
+       "CLOSEDLOOP_SMTP_PASSWORD": "unused-by-the-local-catcher"}
+
+
+@pytest.fixture
+def sandboxes() -> Iterator[tuple[HubSpotSandbox, ZendeskSandbox]]:
+    """Seeded as `closedloop sandbox hubspot|zendesk` seed them (fewer tickets)."""
+    with HubSpotSandbox(HubSpotState.seeded(tickets=20, contacts=40, seed=1)) as hs, \
+            ZendeskSandbox(ZendeskState.seeded(tickets=20, seed=1)) as zd:
+        yield hs, zd
+
+
+def set_line(text: str, key: str, new: str) -> str:
+    """Replace the one uncommented `key = ...` line (failing loudly if the example changed)."""
+    pattern = re.compile(rf"^{re.escape(key)} = .*$", re.MULTILINE)
+    assert len(pattern.findall(text)) == 1, key
+    return pattern.sub(lambda _: new, text)
+
+
+def sandbox_config(tmp_path: Path, hs: HubSpotSandbox, zd: ZendeskSandbox) -> str:
+    """The README's edits, applied to the example config (the sandboxes' ports are free
+    ones here; the README's are 8021 and 8022)."""
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text = set_line(text, "state_url", f'state_url = "sqlite:///{tmp_path / "closedloop.db"}"')
+    text = set_line(text, "public_url", 'public_url = "http://127.0.0.1:8080"')
+    text = set_line(text, "base_url", f'base_url = "{hs.url}"')
+    text = set_line(text, "subdomain", f'subdomain = "sandbox"\nbase_url = "{zd.url}"')
+    text = set_line(text, "email", 'email = "agent@sandbox.example"')
+    text = set_line(text, "host", 'host = "127.0.0.1"')
+    text = set_line(text, "port", "port = 1025")
+    text = set_line(text, "security", 'security = "none"')
+    text = set_line(text, "username", "")
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_example_config_passes_setup_and_online_check_against_the_sandboxes(
+        tmp_path: Path, sandboxes: tuple[HubSpotSandbox, ZendeskSandbox]) -> None:
+    """setup creates the properties and user fields; then check --online is all green,
+    which includes the NPS program's list (GET /crm/v3/lists/42)."""
+    hs, zd = sandboxes
+    config = sandbox_config(tmp_path, hs, zd)
+    runner = CliRunner()
+    setup = runner.invoke(app, ["setup", "--config", config], env=ENV)
+    assert setup.exit_code == 0, setup.output
+    check = runner.invoke(app, ["check", "--online", "--config", config], env=ENV)
+    assert check.exit_code == 0, check.output
+    assert "error" not in check.output
+    assert hs.calls_snapshot()["calls"].get("GET /crm/v3/lists/{listId}", 0) >= 1
+
+
+def test_every_id_the_example_names_is_seeded_in_the_sandbox(
+        sandboxes: tuple[HubSpotSandbox, ZendeskSandbox]) -> None:
+    """The programs' pipelines and NPS list are the sandbox's, and the list holds its
+    customers (the contacts in lifecycle stage "customer")."""
+    from closedloop.daemon.config import load_config
+
+    hs, _ = sandboxes
+    config = load_config(ROOT / "config.example.toml")
+    pipelines = {p["id"] for p in hs.state.pipelines}
+    for program in config.programs:
+        assert set(program.pipelines) <= pipelines, program.name
+    lists = [p.list_id for p in config.programs if p.list_id]
+    assert lists == [hubspot_seed.CUSTOMERS_LIST_ID]
+    members = set(hs.state.lists[hubspot_seed.CUSTOMERS_LIST_ID].members)
+    customers = {cid for cid, c in hs.state.contacts.items()
+                 if c.props["lifecyclestage"] == "customer"}
+    assert (members == customers, bool(customers)) == (True, True)
+
+
+def test_a_list_the_sandbox_lacks_fails_the_online_check(
+        tmp_path: Path, sandboxes: tuple[HubSpotSandbox, ZendeskSandbox]) -> None:
+    """The other side: an NPS list id the sandbox does not have is named by check --online."""
+    hs, zd = sandboxes
+    config = Path(sandbox_config(tmp_path, hs, zd))
+    config.write_text(set_line(config.read_text(encoding="utf-8"), "list_id",
+                               'list_id = "43"'), encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(app, ["setup", "--config", str(config)], env=ENV).exit_code == 0
+    check = runner.invoke(app, ["check", "--online", "--config", str(config)], env=ENV)
+    assert check.exit_code == 1
+    assert "error: sources.hubspot: contact list '43' does not exist\n" in check.output
