@@ -8,7 +8,7 @@ package with no folder of its own; everything else is declared in pyproject.toml
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 from setuptools.command.build_py import build_py
 
 FOLDERS = ("daemon", "integration", "mappings")
@@ -28,7 +28,10 @@ class BuildWithExampleConfig(build_py):
 setup(
     packages=[
         f"closedloop.{name}"
-        for name in find_packages(include=[f"{folder}*" for folder in FOLDERS])
+        # Namespace discovery: the data folders (templates, locale) are packages too, so
+        # their files are package data, not the "importable but not listed" kind.
+        for name in find_namespace_packages(include=[f"{folder}*" for folder in FOLDERS],
+                                            exclude=["*__pycache__*"])
     ],
     package_dir={f"closedloop.{folder}": folder for folder in FOLDERS},
     cmdclass={"build_py": BuildWithExampleConfig},

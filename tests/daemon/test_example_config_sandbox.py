@@ -4,14 +4,22 @@ pipelines and its NPS list exist there, so a new admin's first run is green."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from closedloop.daemon.cli import app
+from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 from closedloop.integration.sandbox.hubspot import seed as hubspot_seed
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
@@ -40,7 +48,8 @@ def set_line(text: str, key: str, new: str) -> str:
     return pattern.sub(lambda _: new, text)
 
 
-def sandbox_config(tmp_path: Path, hs: HubSpotSandbox, zd: ZendeskSandbox) -> str:
+def sandbox_config(tmp_path: Path, hs: HubSpotSandbox, zd: ZendeskSandbox,
+                   listen_port: int = 8080, smtp_port: int = 1025) -> str:
     """The README's edits, applied to the example config (the sandboxes' ports are free
     ones here; the README's are 8021 and 8022)."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
@@ -50,7 +59,8 @@ def sandbox_config(tmp_path: Path, hs: HubSpotSandbox, zd: ZendeskSandbox) -> st
     text = set_line(text, "subdomain", f'subdomain = "sandbox"\nbase_url = "{zd.url}"')
     text = set_line(text, "email", 'email = "agent@sandbox.example"')
     text = set_line(text, "host", 'host = "127.0.0.1"')
-    text = set_line(text, "port", "port = 1025")
+    text = set_line(text, "listen_port", f"listen_port = {listen_port}")
+    text = set_line(text, "port", f"port = {smtp_port}")
     text = set_line(text, "security", 'security = "none"')
     text = set_line(text, "username", "")
     path = tmp_path / "config.toml"
@@ -104,3 +114,57 @@ def test_a_list_the_sandbox_lacks_fails_the_online_check(
     check = runner.invoke(app, ["check", "--online", "--config", str(config)], env=ENV)
     assert check.exit_code == 1
     assert "error: sources.hubspot: contact list '43' does not exist\n" in check.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _healthcheck_command(port: int) -> list[str]:
+    """The Containerfile's HEALTHCHECK command (exec form), aimed at `port`."""
+    line = next(x for x in (ROOT / "Containerfile").read_text(encoding="utf-8").splitlines()
+                if x.strip().startswith("CMD [") and "/healthz" in x)
+    command: list[str] = json.loads(line.strip().removeprefix("CMD "))
+    assert command[0] == "python"
+    return [sys.executable, *(c.replace(":8080/", f":{port}/") for c in command[1:])]
+
+
+@pytest.mark.slow
+def test_the_daemon_run_from_the_example_answers_the_container_healthcheck(
+        tmp_path: Path, sandboxes: tuple[HubSpotSandbox, ZendeskSandbox]) -> None:
+    """`closedloop run` on the example config (sandboxes, a local mail catcher) serves
+    /healthz: the Containerfile's HEALTHCHECK command succeeds against it, and fails once
+    the daemon has stopped."""
+    hs, zd = sandboxes
+    port = _free_port()
+    with LocalMailSink() as sink:
+        config = sandbox_config(tmp_path, hs, zd, listen_port=port, smtp_port=sink.port)
+        assert CliRunner().invoke(app, ["setup", "--config", config], env=ENV).exit_code == 0
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "closedloop.daemon", "run", "--config", config],
+            env={**os.environ, **ENV}, cwd=tmp_path, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert daemon.poll() is None, daemon.communicate()[1][-3000:]
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).is_success:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the daemon did not serve /healthz"
+                time.sleep(0.2)
+            alive = subprocess.run(_healthcheck_command(port), capture_output=True,
+                                   timeout=30, check=False)
+            assert alive.returncode == 0, alive.stderr
+        finally:
+            daemon.terminate()
+            daemon.communicate(timeout=60)
+    assert daemon.returncode == 0
+    dead = subprocess.run(_healthcheck_command(port), capture_output=True, timeout=30,
+                          check=False)
+    assert dead.returncode != 0
