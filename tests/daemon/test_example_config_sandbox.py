@@ -29,8 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The sandboxes' fixed tokens, as the README tells the admin to export them.
 ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": hubspot_seed.DEFAULT_TOKEN,
        "CLOSEDLOOP_ZENDESK_TOKEN": zendesk_seed.DEFAULT_TOKEN,
-       "CLOSEDLOOP_SECRET_KEY": "readme-secret-0123456789abcdef",
-       "CLOSEDLOOP_SMTP_PASSWORD": "unused-by-the-local-catcher"}
+       "CLOSEDLOOP_SECRET_KEY": "readme-secret-0123456789abcdef"}
 
 
 @pytest.fixture
