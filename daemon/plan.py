@@ -21,13 +21,22 @@ import heapq
 import itertools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from closedloop.daemon.jobs.poll import CURSOR, new_sends, ticket_programs
 from closedloop.daemon.logging import get_logger
-from closedloop.daemon.rules import Action, Due, Facts, ParentState, PersonBook, Sibling, decide
+from closedloop.daemon.rules import (
+    Action,
+    Due,
+    Facts,
+    ParentState,
+    PersonBook,
+    Sibling,
+    decide,
+    due_order,
+)
 from closedloop.daemon.store import NewSend, SendRecord, Store
 from closedloop.daemon.surveys import Policy, Program
 from closedloop.integration.base import CRMAdapter
@@ -151,12 +160,14 @@ def _new_rows(store: Store, programs: Mapping[str, Program], adapters: Mapping[s
 
 def _play(plan: Plan, items: list[_Item], programs: Mapping[str, Program], policy: Policy,
           book: PersonBook, suppressions: Mapping[str, datetime | None]) -> None:
-    """Decide each row at its time, in time order, as a dispatcher running all along would."""
-    order = itertools.count()
-    queue = [(max(i.due.due_at, plan.start), next(order), i) for i in items]
+    """Decide each row at its time, as a dispatcher running all along would: rows already due
+    at the start are decided together in due order (as one dispatch run takes them), later ones
+    at their due time; ties go by daemon.rules.due_order, the order dispatch claims rows in."""
+    order = itertools.count()  # never reached (due_order is unique per row): keeps items apart
+    queue = [(max(i.due.due_at, plan.start), due_order(i.due), next(order), i) for i in items]
     heapq.heapify(queue)
     while queue:
-        at, _, item = heapq.heappop(queue)
+        at, _, _, item = heapq.heappop(queue)
         if at > plan.end:
             continue
         due, program = item.due, programs.get(item.due.program)
@@ -168,8 +179,9 @@ def _play(plan: Plan, items: list[_Item], programs: Mapping[str, Program], polic
             if decision.until > plan.end:
                 plan.entries.append(_entry(due, item.row, item.origin, "later",
                                            str(decision.reason), decision.until))
-            else:
-                heapq.heappush(queue, (decision.until, next(order), item))
+            else:  # due again at `until`, as Store.postpone_send rewrites the row's due_at
+                again = replace(due, due_at=decision.until)
+                heapq.heappush(queue, (decision.until, due_order(again), next(order), item))
             continue
         if decision.action is Action.SEND:
             plan.entries.append(_entry(due, item.row, item.origin, "send", item.deferred, at))
@@ -177,8 +189,9 @@ def _play(plan: Plan, items: list[_Item], programs: Mapping[str, Program], polic
                 book.record_sent(due.person, due.program, due.key, at)
                 assert program is not None
                 for n, delay in enumerate(program.reminders, start=1):
-                    heapq.heappush(queue, (at + delay, next(order),
-                                           _reminder_of(item, n, at, delay)))
+                    reminder = _reminder_of(item, n, at, delay)
+                    heapq.heappush(queue, (at + delay, due_order(reminder.due), next(order),
+                                           reminder))
             continue
         action = "hold" if decision.action is Action.HOLD else "skip"
         plan.entries.append(_entry(due, item.row, item.origin, action, str(decision.reason), at))

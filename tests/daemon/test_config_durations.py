@@ -1,4 +1,4 @@
-"""Durations carry a unit: a bare number is an error that names the key, the value and an example."""
+"""Durations carry a unit: a bare number is an error naming the key, the value and an example."""
 
 from __future__ import annotations
 
