@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
-from closedloop.daemon.config import Config, load_config, mask_url, read_secrets, redacted
+from closedloop.daemon.config import Config, Secrets, load_config, mask_url, read_secrets, redacted
 from closedloop.daemon.logging import configure
 from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
 
@@ -131,7 +131,6 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
           online: Annotated[bool, typer.Option(help="Also ask the CRM: token, scopes, "
                                                "properties.")] = False) -> None:
     """Validate the config and mappings offline, and with --online against the CRM."""
-    from closedloop.daemon.runtime import build_adapter
     from closedloop.daemon.store import parse_url
     from closedloop.mappings import load_mapping
 
@@ -158,6 +157,18 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
     typer.echo(f"{config}: OK ({len(cfg.sources)} source(s), {len(cfg.programs)} program(s))")
     if not online:
         return
+    problems = _online_problems(cfg, mappings, secrets)
+    if problems:
+        for line in problems:
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(1)
+
+
+def _online_problems(cfg: Config, mappings: dict[str, Any], secrets: Secrets) -> list[str]:
+    """Ask each CRM about its token, scopes, lists and mapped properties; print what is fine."""
+    from closedloop.daemon.runtime import build_adapter
+
+    problems: list[str] = []
     for name, mapping in mappings.items():
         adapter = build_adapter(name, cfg, secrets)
         scopes = getattr(adapter, "required_scopes", ())
@@ -167,13 +178,21 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
             _close(adapter)
         for line in result.problems:
             problems.append(f"sources.{name}: {line}")
+        if result.missing_properties:
+            problems.append(f"sources.{name}: " + _missing(
+                result.missing_properties, len(mapping.property_names()), cfg.sources[name].crm))
         if result.ok:
             typer.echo(f"sources.{name}: token OK, {'scopes OK, ' if scopes else ''}"
                       f"{len(mapping.property_names())} mapped properties exist")
-    if problems:
-        for line in problems:
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(1)
+    return problems
+
+
+def _missing(names: list[str], total: int, crm: str) -> str:
+    """One line for every mapped property the CRM lacks (before `setup` that is all of them)."""
+    what = "contact properties" if crm == "hubspot" else "user fields"
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (f"{len(names)} of {total} mapped {what} do not exist yet "
+            f"({shown}): `closedloop setup` creates them")
 
 
 @app.command()
