@@ -245,6 +245,7 @@ def plan(config: ConfigPath = DEFAULT_CONFIG,
          days: Annotated[int, typer.Option(min=1, max=366, help="How many days ahead.")] = 7,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Dry run: who would be surveyed in the next N days, when, and who skipped and why."""
+    from closedloop.daemon.plan import plan_tables
     from closedloop.daemon.runtime import build_runtime
 
     cfg = _load(config)
@@ -259,25 +260,8 @@ def plan(config: ConfigPath = DEFAULT_CONFIG,
         return
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
-    table = Table(title=f"ClosedLoop plan, {result.start:%Y-%m-%d %H:%M} to "
-                        f"{result.end:%Y-%m-%d %H:%M} UTC (nothing is sent)")
-    table.add_column("when (UTC)", no_wrap=True)
-    table.add_column("what")
-    table.add_column("why")
-    table.add_column("program")
-    table.add_column("contact", no_wrap=True)
-    table.add_column("ticket")
-    for e in result.entries:
-        what = e.action if e.kind == "survey" else f"{e.action} {e.kind}"
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", what, e.reason or "", e.program,
-                      e.email or e.contact_id, f"{e.source} {e.ticket_id or ''}".strip())
-    out.print(table)
-    summary = Table(title="Totals")
-    summary.add_column("what")
-    summary.add_column("count", justify="right")
-    for key, value in result.counts().items():
-        summary.add_row(key, str(value))
-    out.print(summary)
+    for table in plan_tables(result):
+        out.print(table)
 
 
 @app.command()

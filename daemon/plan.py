@@ -25,6 +25,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from rich import box
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
 from closedloop.daemon.jobs.poll import CURSOR, new_sends, ticket_programs
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import (
@@ -223,3 +228,31 @@ def _entry(due: Due, row: SendRecord | NewSend, origin: str, action: str, reason
                      contact_id=row.contact_id, email=row.email, ticket_id=row.ticket_id,
                      due_at=due.due_at)
 
+
+def plan_tables(plan: Plan) -> list[RenderableType]:
+    """The plan as the terminal shows it: fits 80 columns, and never cuts a value short.
+
+    No vertical rules and the date range in a heading leave room for the values; a column too
+    narrow folds its text onto a second line instead of ending it in an ellipsis, and the
+    reason column is kept as wide as its longest reason so it never folds.
+    """
+    reasons = [e.reason or "" for e in plan.entries]
+    heading = Text(f"ClosedLoop plan, {plan.start:%Y-%m-%d %H:%M} to "
+                   f"{plan.end:%Y-%m-%d %H:%M} UTC (nothing is sent)")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("when UTC", no_wrap=True)
+    table.add_column("what", overflow="fold", max_width=8)  # "send reminder" on two lines
+    table.add_column("why", overflow="fold", min_width=max(map(len, reasons), default=3))
+    table.add_column("program", overflow="fold")
+    table.add_column("contact", overflow="fold")
+    table.add_column("ticket", overflow="fold")  # the program names the source
+    for e in plan.entries:
+        table.add_row(f"{e.at:%m-%d %H:%M}", e.action if e.kind == "survey" else
+                      f"{e.action} {e.kind}", e.reason or "", e.program,
+                      e.email or e.contact_id, e.ticket_id or "")
+    summary = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    summary.add_column("totals", overflow="fold")
+    summary.add_column("count", justify="right", no_wrap=True)
+    for key, value in plan.counts().items():
+        summary.add_row(key, str(value))
+    return [heading, table, summary]
