@@ -93,22 +93,7 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
     table = Table(title=f"ClosedLoop demo (sandbox {label}, SQLite, local mail)")
     table.add_column("what")
     table.add_column("count", justify="right")
-    rows: list[tuple[str, object]] = [
-        ("tickets closed", report.tickets_closed),
-        ("tickets seen by the poller", report.tickets_seen),
-        ("surveys sent", report.surveys_sent),
-        *((f"surveys skipped: {k}", v) for k, v in report.surveys_skipped.items()),
-        ("link fetches by 'mail scanners' (recorded nothing)", report.scanner_fetches),
-        ("answers clicked", report.answers),
-        ("answers recorded", report.answers_recorded),
-        ("comments", report.comments),
-        (f"contacts updated in {label}", report.contacts_updated),
-        ("properties written", report.properties_written),
-        (f"{label} API calls for setup (properties / user fields)", report.setup_api_calls),
-        (f"{label} API calls for the loop", report.api_calls),
-        *((f"  {k}", v) for k, v in report.api_calls_by_endpoint.items()),
-        ("seconds", report.seconds),
-    ]
+    rows = report.rows(label)
     for what, count in rows:
         table.add_row(what, str(count))
     out.print(table)
