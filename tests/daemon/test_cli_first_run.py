@@ -16,6 +16,7 @@ from closedloop.daemon.cli import app
 from closedloop.daemon.config import load_config
 from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.sandbox.zendesk.seed import DEFAULT_EMAIL
 from closedloop.mappings import load_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +26,19 @@ ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": HS_TOKEN, "CLOSEDLOOP_ZENDESK_TOKEN": ZD_TOKE
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Iterator[str]:
+def zendesk_state(request: pytest.FixtureRequest) -> ZendeskState:
+    """The sandbox Zendesk; its token belongs to an admin unless the test asks for an agent."""
+    state = ZendeskState.seeded(tickets=3)
+    if getattr(request, "param", "admin") == "agent":
+        state.create_user(DEFAULT_EMAIL, "Agent", role="agent")  # before the sandbox's admin
+    return state
+
+
+@pytest.fixture
+def config(tmp_path: Path, zendesk_state: ZendeskState) -> Iterator[str]:
     """A HubSpot and a Zendesk source, each with a CSAT program, against the two sandboxes."""
     with HubSpotSandbox(HubSpotState.seeded(tickets=3, contacts=3), token=HS_TOKEN) as hs, \
-            ZendeskSandbox(ZendeskState.seeded(tickets=3), token=ZD_TOKEN) as zd:
+            ZendeskSandbox(zendesk_state, token=ZD_TOKEN) as zd:
         yield str(hubspot_config(tmp_path, hs.url, extra=f"""[sources.zendesk]
 crm = "zendesk"
 subdomain = "{zd.subdomain}"
@@ -61,6 +71,20 @@ def test_check_online_before_setup_says_once_what_is_missing(config: str) -> Non
         f"yet ({', '.join(zd[:3])} and {len(zd) - 3} more): `closedloop setup` creates them",
     ]
     assert len(hs) > 10  # the old output: one line for each of these
+
+
+@pytest.mark.parametrize("zendesk_state", ["agent"], indirect=True)
+def test_an_agents_zendesk_token_is_told_setup_needs_an_admin(config: str) -> None:
+    """Missing user fields and a token of an agent (not an admin): the count line, and one line
+    saying that only an admin's token can create them."""
+    zd = property_names(config, "zendesk")
+    run = CliRunner().invoke(app, ["check", "--online", "--config", config], env=ENV)
+    assert [line for line in run.stderr.splitlines() if "sources.zendesk" in line] == [
+        "error: sources.zendesk: the token's user is agent: only an admin's token can create "
+        "the missing user fields with setup",
+        f"error: sources.zendesk: {len(zd)} of {len(zd)} mapped user fields do not exist "
+        f"yet ({', '.join(zd[:3])} and {len(zd) - 3} more): `closedloop setup` creates them",
+    ]
 
 
 def readme_steps() -> list[str]:
