@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
-from closedloop.daemon.config import Config, load_config, mask_url, read_secrets, redacted
+from closedloop.daemon.config import Config, Secrets, load_config, mask_url, read_secrets, redacted
 from closedloop.daemon.logging import configure
 from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
 
@@ -107,22 +107,7 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
     table = Table(title=f"ClosedLoop demo (sandbox {label}, SQLite, local mail)")
     table.add_column("what")
     table.add_column("count", justify="right")
-    rows: list[tuple[str, object]] = [
-        ("tickets closed", report.tickets_closed),
-        ("tickets seen by the poller", report.tickets_seen),
-        ("surveys sent", report.surveys_sent),
-        *((f"surveys skipped: {k}", v) for k, v in report.surveys_skipped.items()),
-        ("link fetches by 'mail scanners' (recorded nothing)", report.scanner_fetches),
-        ("answers clicked", report.answers),
-        ("answers recorded", report.answers_recorded),
-        ("comments", report.comments),
-        (f"contacts updated in {label}", report.contacts_updated),
-        ("properties written", report.properties_written),
-        (f"{label} API calls for setup (properties / user fields)", report.setup_api_calls),
-        (f"{label} API calls for the loop", report.api_calls),
-        *((f"  {k}", v) for k, v in report.api_calls_by_endpoint.items()),
-        ("seconds", report.seconds),
-    ]
+    rows = report.rows(label)
     for what, count in rows:
         table.add_row(what, str(count))
     out.print(table)
@@ -159,7 +144,6 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
           online: Annotated[bool, typer.Option(help="Also ask the CRM: token, scopes, "
                                                "properties.")] = False) -> None:
     """Validate the config and mappings offline, and with --online against the CRM."""
-    from closedloop.daemon.runtime import build_adapter
     from closedloop.daemon.store import parse_url
     from closedloop.mappings import load_mapping
 
@@ -186,6 +170,18 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
     typer.echo(f"{config}: OK ({len(cfg.sources)} source(s), {len(cfg.programs)} program(s))")
     if not online:
         return
+    problems = _online_problems(cfg, mappings, secrets)
+    if problems:
+        for line in problems:
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(1)
+
+
+def _online_problems(cfg: Config, mappings: dict[str, Any], secrets: Secrets) -> list[str]:
+    """Ask each CRM about its token, scopes, lists and mapped properties; print what is fine."""
+    from closedloop.daemon.runtime import build_adapter
+
+    problems: list[str] = []
     for name, mapping in mappings.items():
         adapter = build_adapter(name, cfg, secrets)
         scopes = getattr(adapter, "required_scopes", ())
@@ -195,13 +191,21 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
             _close(adapter)
         for line in result.problems:
             problems.append(f"sources.{name}: {line}")
+        if result.missing_properties:
+            problems.append(f"sources.{name}: " + _missing(
+                result.missing_properties, len(mapping.property_names()), cfg.sources[name].crm))
         if result.ok:
             typer.echo(f"sources.{name}: token OK, {'scopes OK, ' if scopes else ''}"
                       f"{len(mapping.property_names())} mapped properties exist")
-    if problems:
-        for line in problems:
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(1)
+    return problems
+
+
+def _missing(names: list[str], total: int, crm: str) -> str:
+    """One line for every mapped property the CRM lacks (before `setup` that is all of them)."""
+    what = "contact properties" if crm == "hubspot" else "user fields"
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (f"{len(names)} of {total} mapped {what} do not exist yet "
+            f"({shown}): `closedloop setup` creates them")
 
 
 @app.command()
@@ -254,6 +258,7 @@ def plan(config: ConfigPath = DEFAULT_CONFIG,
          days: Annotated[int, typer.Option(min=1, max=366, help="How many days ahead.")] = 7,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Dry run: who would be surveyed in the next N days, when, and who skipped and why."""
+    from closedloop.daemon.plan import plan_tables
     from closedloop.daemon.runtime import build_runtime
 
     cfg = _load(config)
@@ -268,25 +273,8 @@ def plan(config: ConfigPath = DEFAULT_CONFIG,
         return
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
-    table = Table(title=f"ClosedLoop plan, {result.start:%Y-%m-%d %H:%M} to "
-                        f"{result.end:%Y-%m-%d %H:%M} UTC (nothing is sent)")
-    table.add_column("when (UTC)", no_wrap=True)
-    table.add_column("what")
-    table.add_column("why")
-    table.add_column("program")
-    table.add_column("contact", no_wrap=True)
-    table.add_column("ticket")
-    for e in result.entries:
-        what = e.action if e.kind == "survey" else f"{e.action} {e.kind}"
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M}", what, e.reason or "", e.program,
-                      e.email or e.contact_id, f"{e.source} {e.ticket_id or ''}".strip())
-    out.print(table)
-    summary = Table(title="Totals")
-    summary.add_column("what")
-    summary.add_column("count", justify="right")
-    for key, value in result.counts().items():
-        summary.add_row(key, str(value))
-    out.print(summary)
+    for table in plan_tables(result):
+        out.print(table)
 
 
 @app.command()

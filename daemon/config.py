@@ -33,6 +33,7 @@ from closedloop.integration.base import MemberSelection
 from closedloop.integration.errors import ConfigError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_BARE_NUMBER = re.compile(r"^\s*-?\d+(?:\.\d+)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 SUPPORTED_CRMS = ("hubspot", "zendesk")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -42,17 +43,18 @@ TEXT_KEYS = ("subject", "intro", "question", "follow_up", "thanks", "reminder_su
 
 
 def parse_duration(value: object) -> timedelta:
-    """'90s', '15m', '1h', '2d' or a number of seconds → timedelta."""
+    """'90s', '15m', '1h', '2d' → timedelta. A bare number is refused: `delay = 5` could mean
+    5 seconds or 5 minutes, and guessing wrong mails people at the wrong time."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
+    if isinstance(value, int | float | str) and not isinstance(value, bool) \
+            and _BARE_NUMBER.match(str(value)):
+        raise ValueError(f"a duration needs a unit, such as \"5m\" (ms, s, m, h or d); "
+                         f"got the bare number {value!r}")
+    if isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a duration such as '90s', '15m', '1h' or '2d', got {value!r}")
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
     return timedelta(seconds=seconds)
 
 

@@ -24,8 +24,9 @@ import httpx
 
 from closedloop.daemon.config import Config, Secrets, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
-from closedloop.daemon.runtime import Runtime, build_runtime
+from closedloop.daemon.runtime import Runtime, build_runtime, utcnow
 from closedloop.daemon.service import BackgroundService
+from closedloop.daemon.store.answers import HOOK_SETTLE
 from closedloop.integration.errors import ClosedLoopError
 from closedloop.integration.sandbox.hubspot import HubSpotState
 from closedloop.integration.sandbox.sides import HubSpotSide, ZendeskSide
@@ -51,6 +52,13 @@ CUSTOMERS = [
 DEMO_CRMS = ("hubspot", "zendesk")
 # The demo's day lasts seconds: read Zendesk's job statuses more often than a daemon would.
 SPEED_UPS: dict[str, dict[str, str]] = {"zendesk": {"job_poll_interval": "100ms"}}
+# Each CRM's own words for what the daemon writes, and where the hooks land.
+WORDS: dict[str, dict[str, str]] = {
+    "hubspot": {"records": "contacts", "values": "contact properties",
+                "notes": "notes on tickets (shown on their contacts too)"},
+    "zendesk": {"records": "users", "values": "user fields",
+                "notes": "private notes on tickets"},
+}
 
 
 class DemoCrm(Protocol):
@@ -100,8 +108,17 @@ class DemoReport:
     answers: int = 0
     comments: int = 0
     answers_recorded: int = 0
-    contacts_updated: int = 0
-    properties_written: int = 0
+    record_kind: str = "contacts"  # HubSpot contacts, Zendesk users
+    records_updated: int = 0
+    value_kind: str = "contact properties"  # or Zendesk's user fields
+    values_written: int = 0
+    # The hooks (mappings [hooks]): ticket tags (Zendesk triggers use them) and notes. They
+    # wait HOOK_SETTLE after the last click so the note carries the comment; the demo moves
+    # its clock that far ahead instead of waiting (hook_clock_ahead_seconds).
+    tickets_tagged: int = 0
+    tags_added: dict[str, int] = field(default_factory=dict)
+    notes_added: int = 0
+    hook_clock_ahead_seconds: int = 0
     setup_api_calls: int = 0
     api_calls: int = 0
     api_calls_by_endpoint: dict[str, int] = field(default_factory=dict)
@@ -109,6 +126,34 @@ class DemoReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def rows(self, label: str) -> list[tuple[str, object]]:
+        """The text table's lines, in the CRM's own words (`label`: HubSpot or Zendesk)."""
+        words = WORDS[self.crm]
+        tags: list[tuple[str, object]] = (
+            [("tickets tagged", self.tickets_tagged),
+             *((f"  tag {tag}", n) for tag, n in self.tags_added.items())]
+            if self.crm == "zendesk" else [("ticket tags (HubSpot tickets have none)", 0)])
+        return [
+            ("tickets closed", self.tickets_closed),
+            ("tickets seen by the poller", self.tickets_seen),
+            ("surveys sent", self.surveys_sent),
+            *((f"surveys skipped: {k}", v) for k, v in self.surveys_skipped.items()),
+            ("link fetches by 'mail scanners' (recorded nothing)", self.scanner_fetches),
+            ("answers clicked", self.answers),
+            ("answers recorded", self.answers_recorded),
+            ("comments", self.comments),
+            (f"{words['records']} updated in {label}", self.records_updated),
+            (f"{words['values']} written", self.values_written),
+            *tags,
+            (words["notes"], self.notes_added),
+            ("seconds the clock jumped for the hooks (instead of waiting)",
+             self.hook_clock_ahead_seconds),
+            (f"{label} API calls for setup ({words['values']})", self.setup_api_calls),
+            (f"{label} API calls for the loop", self.api_calls),
+            *((f"  {k}", v) for k, v in self.api_calls_by_endpoint.items()),
+            ("seconds", self.seconds),
+        ]
 
 
 class DemoFailed(ClosedLoopError):
@@ -184,7 +229,8 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") ->
     """Run the loop once and report; raises DemoFailed if a stage does not finish in time."""
     started = time.monotonic()
     rng = random.Random(seed)  # noqa: S311 (simulated customers, not secrets)
-    report = DemoReport(crm=crm_name)
+    words = WORDS.get(crm_name, WORDS["hubspot"])  # an unknown CRM fails in demo_crm below
+    report = DemoReport(crm=crm_name, record_kind=words["records"], value_kind=words["values"])
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="closedloop-demo-") as tmp, \
             demo_crm(crm_name, seed, now) as crm:
@@ -205,8 +251,10 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") ->
             service = BackgroundService(rt, port=web_port, every=timedelta(milliseconds=500))
             service.start()
             try:
-                contact_ids = _run_customers(rt, crm, sink, rng, report, timeout)
+                contact_ids, ticket_ids = _run_customers(rt, crm, sink, rng, report, timeout)
+                _settle_hooks(rt, report, timeout)
                 _fill_counts(rt, crm, contact_ids, report)
+                _count_hooks(crm, ticket_ids, report)
             finally:
                 service.stop()
         finally:
@@ -217,12 +265,13 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") ->
 
 
 def _run_customers(rt: Runtime, crm: DemoCrm, sink: LocalMailSink, rng: random.Random,
-                   report: DemoReport, timeout: float) -> list[str]:
+                   report: DemoReport, timeout: float) -> tuple[list[str], list[str]]:
     expected = sum(1 for c in CUSTOMERS if c[2])
-    contact_ids = []
+    contact_ids, ticket_ids = [], []
     for subject, first, address, language, queue in CUSTOMERS:
         contact = crm.create_contact(address or None, first, language, last="")
-        crm.close_new_ticket(contact, crm.queues[queue], datetime.now(UTC), subject=subject)
+        ticket_ids.append(crm.close_new_ticket(contact, crm.queues[queue], datetime.now(UTC),
+                                               subject=subject))
         contact_ids.append(contact)
         report.tickets_closed += 1
     if not _wait(lambda: len(sink.messages) >= expected, timeout):
@@ -237,7 +286,33 @@ def _run_customers(rt: Runtime, crm: DemoCrm, sink: LocalMailSink, rng: random.R
         raise DemoFailed("the answers were not written back to the CRM in time")
     if rt.store.counts().get("writebacks.rejected"):
         raise DemoFailed(f"{crm.label} refused some write-backs (see the log)")
-    return contact_ids
+    return contact_ids, ticket_ids
+
+
+def _settle_hooks(rt: Runtime, report: DemoReport, timeout: float) -> None:
+    """Let the hooks fire now: the daemon's clock jumps HOOK_SETTLE ahead (the running jobs
+    read it), rather than the demo waiting five minutes for the comment to settle."""
+    rt.clock = lambda: utcnow() + HOOK_SETTLE
+    report.hook_clock_ahead_seconds = int(HOOK_SETTLE.total_seconds())
+    if not _wait(lambda: rt.store.counts().get("hooks.pending", 0) == 0, timeout):
+        raise DemoFailed("the ticket hooks (tags, notes) did not fire in time")
+    if rt.store.counts().get("hooks.rejected"):
+        raise DemoFailed("the CRM refused some ticket hooks (see the log)")
+
+
+def _count_hooks(crm: DemoCrm, ticket_ids: list[str], report: DemoReport) -> None:
+    """Read back from the sandbox what the hooks left on the tickets."""
+    tags: dict[str, int] = {}
+    if isinstance(crm, ZendeskSide):
+        for ticket in ticket_ids:
+            ours = [t for t in crm.state.ticket(ticket)["tags"] if t.startswith("closedloop_")]
+            report.tickets_tagged += bool(ours)
+            for tag in ours:
+                tags[tag] = tags.get(tag, 0) + 1
+            report.notes_added += sum(1 for c in crm.state.comments(ticket) if not c["public"])
+    elif isinstance(crm, HubSpotSide):
+        report.notes_added = sum(len(crm.state.notes(ticket_id=t)) for t in ticket_ids)
+    report.tags_added = dict(sorted(tags.items()))
 
 
 def _fill_counts(rt: Runtime, crm: DemoCrm, contact_ids: list[str], report: DemoReport) -> None:
@@ -250,7 +325,7 @@ def _fill_counts(rt: Runtime, crm: DemoCrm, contact_ids: list[str], report: Demo
     names = set(rt.mappings[crm.name].property_names())
     written = [[k for k, v in crm.values(c).items() if k in names and v not in (None, "")]
                for c in contact_ids]
-    report.contacts_updated = sum(1 for props in written if props)
-    report.properties_written = sum(len(props) for props in written)
+    report.records_updated = sum(1 for props in written if props)
+    report.values_written = sum(len(props) for props in written)
     report.api_calls = crm.total_calls()
     report.api_calls_by_endpoint = dict(sorted(crm.calls_by_endpoint().items()))

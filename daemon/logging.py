@@ -16,24 +16,32 @@ import structlog
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_SECRET_KEYS = re.compile(r"(?i)(token|secret|password|authorization|api_?key|email)")
+# Keys whose value is a secret whatever it looks like. Addresses are found by their value
+# instead (anywhere, at any depth), so a count such as skipped_no_email=3 still prints.
+_SECRET_KEYS = re.compile(r"(?i)(token|secret|password|passwd|authorization|api_?key|cookie)")
+
+
+def _secret(key: object, value: Any) -> bool:
+    """A secret-named key hides its value, unless it is a number or a flag (never a secret)."""
+    return bool(_SECRET_KEYS.search(str(key))) and not isinstance(value, int | float | None)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return _BEARER.sub(r"\1[redacted]", _EMAIL.sub("[email]", value))
     if isinstance(value, dict):
-        return {k: "[redacted]" if _SECRET_KEYS.search(str(k)) else _scrub(v)
+        return {_scrub(k): "[redacted]" if _secret(k, v) else _scrub(v)
                 for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [_scrub(v) for v in value]
     return value
 
 
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Drop secret-named keys and mask e-mail addresses and bearer tokens in every value."""
+    """Hide the values of secret-named keys; mask e-mail addresses and bearer tokens in every
+    other value, nested ones included."""
     for key in list(event):
-        if key != "event" and _SECRET_KEYS.search(key):
+        if key != "event" and _secret(key, event[key]):
             event[key] = "[redacted]"
         else:
             event[key] = _scrub(event[key])

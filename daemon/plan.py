@@ -21,13 +21,27 @@ import heapq
 import itertools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from rich import box
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
 from closedloop.daemon.jobs.poll import CURSOR, new_sends, ticket_programs
 from closedloop.daemon.logging import get_logger
-from closedloop.daemon.rules import Action, Due, Facts, ParentState, PersonBook, Sibling, decide
+from closedloop.daemon.rules import (
+    Action,
+    Due,
+    Facts,
+    ParentState,
+    PersonBook,
+    Sibling,
+    decide,
+    due_order,
+)
 from closedloop.daemon.store import NewSend, SendRecord, Store
 from closedloop.daemon.surveys import Policy, Program
 from closedloop.integration.base import CRMAdapter
@@ -151,12 +165,14 @@ def _new_rows(store: Store, programs: Mapping[str, Program], adapters: Mapping[s
 
 def _play(plan: Plan, items: list[_Item], programs: Mapping[str, Program], policy: Policy,
           book: PersonBook, suppressions: Mapping[str, datetime | None]) -> None:
-    """Decide each row at its time, in time order, as a dispatcher running all along would."""
-    order = itertools.count()
-    queue = [(max(i.due.due_at, plan.start), next(order), i) for i in items]
+    """Decide each row at its time, as a dispatcher running all along would: rows already due
+    at the start are decided together in due order (as one dispatch run takes them), later ones
+    at their due time; ties go by daemon.rules.due_order, the order dispatch claims rows in."""
+    order = itertools.count()  # never reached (due_order is unique per row): keeps items apart
+    queue = [(max(i.due.due_at, plan.start), due_order(i.due), next(order), i) for i in items]
     heapq.heapify(queue)
     while queue:
-        at, _, item = heapq.heappop(queue)
+        at, _, _, item = heapq.heappop(queue)
         if at > plan.end:
             continue
         due, program = item.due, programs.get(item.due.program)
@@ -168,8 +184,9 @@ def _play(plan: Plan, items: list[_Item], programs: Mapping[str, Program], polic
             if decision.until > plan.end:
                 plan.entries.append(_entry(due, item.row, item.origin, "later",
                                            str(decision.reason), decision.until))
-            else:
-                heapq.heappush(queue, (decision.until, next(order), item))
+            else:  # due again at `until`, as Store.postpone_send rewrites the row's due_at
+                again = replace(due, due_at=decision.until)
+                heapq.heappush(queue, (decision.until, due_order(again), next(order), item))
             continue
         if decision.action is Action.SEND:
             plan.entries.append(_entry(due, item.row, item.origin, "send", item.deferred, at))
@@ -177,8 +194,9 @@ def _play(plan: Plan, items: list[_Item], programs: Mapping[str, Program], polic
                 book.record_sent(due.person, due.program, due.key, at)
                 assert program is not None
                 for n, delay in enumerate(program.reminders, start=1):
-                    heapq.heappush(queue, (at + delay, next(order),
-                                           _reminder_of(item, n, at, delay)))
+                    reminder = _reminder_of(item, n, at, delay)
+                    heapq.heappush(queue, (at + delay, due_order(reminder.due), next(order),
+                                           reminder))
             continue
         action = "hold" if decision.action is Action.HOLD else "skip"
         plan.entries.append(_entry(due, item.row, item.origin, action, str(decision.reason), at))
@@ -210,3 +228,31 @@ def _entry(due: Due, row: SendRecord | NewSend, origin: str, action: str, reason
                      contact_id=row.contact_id, email=row.email, ticket_id=row.ticket_id,
                      due_at=due.due_at)
 
+
+def plan_tables(plan: Plan) -> list[RenderableType]:
+    """The plan as the terminal shows it: fits 80 columns, and never cuts a value short.
+
+    No vertical rules and the date range in a heading leave room for the values; a column too
+    narrow folds its text onto a second line instead of ending it in an ellipsis, and the
+    reason column is kept as wide as its longest reason so it never folds.
+    """
+    reasons = [e.reason or "" for e in plan.entries]
+    heading = Text(f"ClosedLoop plan, {plan.start:%Y-%m-%d %H:%M} to "
+                   f"{plan.end:%Y-%m-%d %H:%M} UTC (nothing is sent)")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("when UTC", no_wrap=True)
+    table.add_column("what", overflow="fold", max_width=8)  # "send reminder" on two lines
+    table.add_column("why", overflow="fold", min_width=max(map(len, reasons), default=3))
+    table.add_column("program", overflow="fold")
+    table.add_column("contact", overflow="fold")
+    table.add_column("ticket", overflow="fold")  # the program names the source
+    for e in plan.entries:
+        table.add_row(f"{e.at:%m-%d %H:%M}", e.action if e.kind == "survey" else
+                      f"{e.action} {e.kind}", e.reason or "", e.program,
+                      e.email or e.contact_id, e.ticket_id or "")
+    summary = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    summary.add_column("totals", overflow="fold")
+    summary.add_column("count", justify="right", no_wrap=True)
+    for key, value in plan.counts().items():
+        summary.add_row(key, str(value))
+    return [heading, table, summary]

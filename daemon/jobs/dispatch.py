@@ -39,6 +39,7 @@ from closedloop.daemon.rules import (
     PersonBook,
     Reason,
     decide,
+    due_order,
 )
 from closedloop.daemon.store import SendRecord, Store
 from closedloop.daemon.store.ledger import DEFERRED, HELD
@@ -108,6 +109,7 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
         log.warning("dispatch.released_stale", **released)
     started = time.monotonic()  # `now` is the run's clock; leases also follow the work's time
     while rows := store.claim_due_sends(_later(now, started), batch, LEASE):
+        rows.sort(key=lambda r: due_order(Due.of(r)))  # plan decides in this order too
         renewed = time.monotonic()
         facts = _gather(store, programs, adapters or {}, rows, now)
         done = 0

@@ -7,7 +7,7 @@ what dispatch would decide against a simulated ledger.
 
 from closedloop.daemon.rules.book import ParentState, PersonBook, Sibling
 from closedloop.daemon.rules.decision import Action, Decision, Reason
-from closedloop.daemon.rules.engine import Due, Facts, decide
+from closedloop.daemon.rules.engine import Due, Facts, decide, due_order
 from closedloop.daemon.rules.sampling import sampled_in
 from closedloop.daemon.rules.timing import local_zone, next_allowed
 
@@ -21,6 +21,7 @@ __all__ = [
     "Reason",
     "Sibling",
     "decide",
+    "due_order",
     "local_zone",
     "next_allowed",
     "sampled_in",

@@ -71,6 +71,18 @@ class Facts:
     parent: ParentState | None = None  # reminders only
 
 
+def due_order(due: Due) -> tuple[datetime, str]:
+    """The one order in which due rows are decided, by dispatch and by plan alike.
+
+    The first row decided wins a global cooldown, so this order is which program reaches a
+    person when several are due at once. Earlier due time first; at the same due time (several
+    programs due together, or rows quiet hours held until the same morning) the idempotency
+    key: plan knows it before a row is stored, and it does not depend on which poller inserted
+    first, as a row id does. Store.claim_due_sends claims in this same order.
+    """
+    return (due.due_at, due.key)
+
+
 Rule = Callable[[Due, Program, Policy, datetime, PersonBook, Facts], Reason | None]
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy import Connection, Engine, Table, and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import ColumnElement
 
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import (
@@ -130,7 +131,7 @@ class SendsMixin:
         return None if row is None else send_record(row)
 
     def claim_due_sends(self, now: datetime, limit: int, lease: timedelta) -> list[SendRecord]:
-        """Take up to `limit` due pending sends, oldest first, for `lease`.
+        """Take up to `limit` due pending sends, in due order (due time, then key), for `lease`.
 
         PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent replicas take disjoint rows without
         waiting on each other. SQLite: the whole transaction holds the write lock (BEGIN
@@ -138,11 +139,16 @@ class SendsMixin:
         """
         now = to_db(now)
         with self.engine.begin() as conn:
+            # daemon.rules.due_order: due time, then key compared as Python compares strings
+            # (code points: byte order, "C", on PostgreSQL; SQLite's default BINARY is that).
+            key: ColumnElement[str] = SENDS.c.idem_key
+            if conn.dialect.name == "postgresql":
+                key = SENDS.c.idem_key.collate("C")
             ids = list(
                 conn.scalars(
                     select(SENDS.c.id)
                     .where(SENDS.c.status == "pending", SENDS.c.due_at <= now)
-                    .order_by(SENDS.c.due_at, SENDS.c.id)
+                    .order_by(SENDS.c.due_at, key)
                     .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
@@ -155,7 +161,8 @@ class SendsMixin:
                 .values(status="claimed", claimed_until=now + lease)
                 .returning(*SENDS.c)
             ).mappings()
-            claimed = sorted((send_record(row) for row in rows), key=lambda s: (s.due_at, s.id))
+            claimed = sorted((send_record(row) for row in rows),
+                             key=lambda s: (s.due_at, s.idem_key))
         log.debug("store.sends_claimed", count=len(claimed))
         return claimed
 

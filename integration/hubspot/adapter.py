@@ -299,7 +299,8 @@ class HubSpotAdapter:
 
     def check_online(self, required_scopes: Sequence[str],
                      property_names: Sequence[str]) -> OnlineCheck:
-        """Token scopes (access-token-info) and mapped properties, each gap one problem."""
+        """Token scopes (access-token-info) and lists, each gap one problem; missing properties
+        are listed apart (missing_properties), so the caller says once how many."""
         try:
             scopes = self._token_scopes()
         except AuthError:
@@ -316,10 +317,9 @@ class HubSpotAdapter:
             except AuthError as exc:
                 problems.append(f"cannot read contact properties: {exc}")
             else:
-                missing = [n for n in property_names if n not in existing]
-                problems += [f"contact property {n!r} does not exist (run setup)" for n in missing]
-        return OnlineCheck(ok=not problems, problems=problems, scopes=sorted(scopes),
-                           missing_properties=missing)
+                missing = [n for n in property_names if n not in existing]  # the CLI counts them
+        return OnlineCheck(ok=not problems and not missing, problems=problems,
+                           scopes=sorted(scopes), missing_properties=missing)
 
     def _list_problems(self) -> list[str]:
         """One problem per configured list HubSpot does not have (GET /crm/v3/lists/{id})."""

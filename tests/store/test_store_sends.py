@@ -193,7 +193,7 @@ def test_release_stale_requeues_claims_and_gives_up_on_interrupted_sends(
     store: Store, make_send: MakeSend, t0: datetime
 ) -> None:
     """Expired claims go back to pending; a send stuck in 'sending' is skipped, never resent."""
-    store.add_sends([make_send("claimed"), make_send("sending"), make_send("fresh")])
+    store.add_sends([make_send("claimed"), make_send("sending"), make_send("unclaimed")])
     claimed, sending = store.claim_due_sends(t0, 2, LEASE)
     assert store.begin_sending(sending.id, t0)
     later = t0 + LEASE
@@ -204,7 +204,7 @@ def test_release_stale_requeues_claims_and_gives_up_on_interrupted_sends(
     assert {
         "claimed": ("pending", None, None),
         "sending": ("skipped", INTERRUPTED, None),
-        "fresh": ("claimed", None, later - timedelta(seconds=1) + LEASE),
+        "unclaimed": ("claimed", None, later - timedelta(seconds=1) + LEASE),
     } == states
     assert [s.idem_key for s in store.claim_due_sends(later, 10, LEASE)] == ["claimed"]
     assert store.release_stale(later) == {"released": 0, "interrupted": 0}
@@ -248,7 +248,7 @@ def test_mark_send_failed_retries_or_gives_up(
     store: Store, make_send: MakeSend, t0: datetime
 ) -> None:
     """With retry_at the row is due again then; without, it is failed for good."""
-    store.add_sends([make_send("retry"), make_send("fatal")])
+    store.add_sends([make_send("retry"), make_send("terminal")])
     retry, fatal = store.claim_due_sends(t0, 2, LEASE)
     retry_at = t0 + timedelta(minutes=10)
     store.mark_send_failed(retry.id, "connection refused", retry_at)
@@ -326,7 +326,7 @@ def test_renewed_claims_outlive_their_first_lease(
     store: Store, make_send: MakeSend, t0: datetime
 ) -> None:
     """A dispatcher still working renews what it holds; a dead one's rows come back."""
-    store.add_sends([make_send("held"), make_send("sent-already"), make_send("dead")])
+    store.add_sends([make_send("held"), make_send("sent-already"), make_send("stale")])
     held, begun = store.claim_due_sends(t0, 2, LEASE)
     assert store.begin_sending(begun.id, t0)
     assert store.renew_claims([held.id, begun.id], t0 + 2 * LEASE) == 1  # 'sending' untouched
@@ -334,5 +334,5 @@ def test_renewed_claims_outlive_their_first_lease(
     assert store.release_stale(t0 + LEASE) == {"released": 1, "interrupted": 1}
     after = {s.idem_key: s.status for s in map(store.get_send, (held.id, begun.id, dead.id))
              if s}
-    assert after == {"held": "claimed", "sent-already": "skipped", "dead": "pending"}
+    assert after == {"held": "claimed", "sent-already": "skipped", "stale": "pending"}
     assert store.begin_sending(held.id, t0 + LEASE + timedelta(seconds=1))
