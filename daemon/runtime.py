@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from closedloop.daemon.config import Config, Secrets
+from closedloop.daemon.config import Config, Secrets, state_url
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
 from closedloop.daemon.delivery.smtp import SmtpSender
@@ -188,7 +188,7 @@ def load_mappings(config: Config) -> dict[str, CrmMapping]:
 def build_runtime(config: Config, secrets: Secrets,
                   clock: Callable[[], datetime] = utcnow) -> Runtime:
     """Wire a runtime; raises ConfigError for a bad mapping or state URL."""
-    store = Store(config.daemon.state_url)
+    store = Store(state_url(config))
     mail = config.mail
     password = secrets.smtp_password.get_secret_value() if secrets.smtp_password else None
     return Runtime(
