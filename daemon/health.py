@@ -17,6 +17,7 @@ The state lives in the store, so replicas share it and `closedloop status` can r
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -47,6 +48,7 @@ class SourceGuard:
         self._on_failure = on_failure  # (job, source): the metrics' failure counter
         self._probed: set[str] = set()  # sources this process has run a job of
         self._failing: set[tuple[str, str]] = set()  # (source, job) failing transiently
+        self._lock = threading.Lock()
 
     def paused(self) -> set[str]:
         """The sources paused now (for dispatch, which skips their reopen checks)."""
@@ -90,15 +92,27 @@ class SourceGuard:
             self.store.set_source_state(source, OK, now)
         return result
 
+    def release(self, source: str, job: str, now: datetime) -> None:
+        """`job` no longer runs for `source` (its programs were removed): a pause it caused
+        could never be probed, so it ends."""
+        state = self.store.source_states().get(source)
+        if state is not None and state.state == PAUSED and state.job == job:
+            get_logger(job=job, source=source).info("source.resumed", reason="job not run")
+            self.store.set_source_state(source, OK, now)
+
     def _refused(self, source: str, job: str, state: SourceState, exc: AuthError,
                  now: datetime, *, loud: bool) -> None:
         """Pause the source (or keep it paused, the next probe later); log when it starts
         failing, and once per process that finds it still refused (`loud`)."""
-        failures = state.failures + 1 if state.state == PAUSED else 1
-        retry_at = now + probe_delay(failures)
-        self._failing.discard((source, job))
-        self.store.set_source_state(source, PAUSED, now, job=job, error=str(exc),
-                                    next_check_at=retry_at, failures=failures)
+        with self._lock:  # jobs run on several threads: one pause, one log line
+            fresh = self.store.source_states().get(source, SourceState(source))
+            if fresh.state == PAUSED and state.state != PAUSED:
+                return  # another job (or replica) paused it while this one ran
+            failures = state.failures + 1 if state.state == PAUSED else 1
+            retry_at = now + probe_delay(failures)
+            self._failing.discard((source, job))
+            self.store.set_source_state(source, PAUSED, now, job=job, error=str(exc),
+                                        next_check_at=retry_at, failures=failures)
         if state.state != PAUSED or loud:
             event = "source.paused" if state.state != PAUSED else "source.still_paused"
             get_logger(job=job, source=source).error(

@@ -106,6 +106,7 @@ class Runtime:
         with self.metrics.timed("cadence"):
             for name, adapter in self.adapters.items():
                 if not cadence_programs(programs, name):
+                    self.guard.release(name, "cadence", self.clock())
                     continue
                 run = partial(run_cadence, self.store, adapter, programs, self.clock(), horizon)
                 if (result := self._guarded(name, "cadence", run)) is not None:
