@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -230,13 +231,22 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
     for key, value in sorted(counts.items()):
         table.add_row(key, str(value))
     out.print(table)
-    states = Table(title="Sources")
+    states = Table(title="Sources (UTC; --json for the whole error)")
     for column in ("source", "state", "since", "next check", "error"):
         states.add_column(column)
-    for name, state in health.items():
-        states.add_row(name, str(state["state"]), str(state["since"] or ""),
-                       str(state["next_check_at"] or ""), str(state["error"] or ""))
+    for name, state in sources.items():
+        if name in cfg.sources:
+            states.add_row(name, state.state, _minute(state.since), _minute(state.next_check_at),
+                           _short(state.error or ""))
     out.print(states)
+
+
+def _minute(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else ""
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 @app.command()
