@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -15,7 +16,15 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
-from closedloop.daemon.config import Config, Secrets, load_config, mask_url, read_secrets, redacted
+from closedloop.daemon.config import (
+    Config,
+    Secrets,
+    load_config,
+    mask_url,
+    read_secrets,
+    redacted,
+    state_url,
+)
 from closedloop.daemon.logging import configure
 from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
 
@@ -233,16 +242,21 @@ def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
 @friendly
 def status(config: ConfigPath = DEFAULT_CONFIG,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Counts from the state: surveys by status, skips by reason, answers, write-backs."""
+    """Counts from the state (surveys by status, skips by reason, answers, write-backs,
+    unsubscribes and snoozes) and each source's health (a refused token pauses a source)."""
     from closedloop.daemon.store import Store
 
     cfg = _load(config)
-    store = Store(cfg.daemon.state_url)
-    store.migrate()
-    counts = store.counts()
-    store.dispose()
+    store = Store(state_url(cfg))
+    try:
+        store.migrate()
+        counts = store.counts()
+        sources = store.source_states(sorted(cfg.sources))
+    finally:
+        store.dispose()
+    health = {name: sources[name].as_dict() for name in sorted(cfg.sources)}
     if as_json:
-        typer.echo(json.dumps(counts, indent=2, sort_keys=True))
+        typer.echo(json.dumps({**counts, "sources": health}, indent=2, sort_keys=True))
         return
     table = Table(title="ClosedLoop status")
     table.add_column("what")
@@ -250,6 +264,22 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
     for key, value in sorted(counts.items()):
         table.add_row(key, str(value))
     out.print(table)
+    states = Table(title="Sources (UTC; --json for the whole error)")
+    for column in ("source", "state", "since", "next check", "error"):
+        states.add_column(column)
+    for name, state in sources.items():
+        if name in cfg.sources:
+            states.add_row(name, state.state, _minute(state.since), _minute(state.next_check_at),
+                           _short(state.error or ""))
+    out.print(states)
+
+
+def _minute(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else ""
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 @app.command()
@@ -292,7 +322,7 @@ def forget(email: Annotated[str, typer.Argument(help="The person's e-mail addres
 
     check_address(email)
     cfg = _load(config)
-    store = Store(cfg.daemon.state_url)
+    store = Store(state_url(cfg))
     store.migrate()
     try:
         result = forget_person(store, email, utcnow())
@@ -341,7 +371,7 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
                               ) from None
         start = start.replace(tzinfo=UTC) if start.tzinfo is None else start
     cfg = _load(config)
-    store = Store(cfg.daemon.state_url)
+    store = Store(state_url(cfg))
     store.migrate()
     try:
         if output is None:

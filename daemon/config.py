@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
 
 from closedloop.daemon.i18n import check_language
 from closedloop.daemon.surveys import Policy, Program, SurveyType
@@ -137,6 +138,9 @@ class DaemonSettings(_Model):
     # NPS list programs: one pass over each audience per run (a CRM read per 100-250 members).
     cadence_every: Duration = timedelta(hours=6)
     log_format: Literal["auto", "json", "console"] = "auto"
+    # The PostgreSQL password is read from this environment variable and put into state_url,
+    # which then carries none (see state_url() below).
+    state_password_env: EnvName | None = None
 
     @field_validator("state_url")
     @classmethod
@@ -145,6 +149,18 @@ class DaemonSettings(_Model):
             raise ValueError("expected sqlite:///path/to/file.db or postgresql://user@host/db, "
                              f"got {mask_url(value)!r}")
         return value
+
+    @model_validator(mode="after")
+    def _password_in_one_place(self) -> DaemonSettings:
+        if self.state_password_env is None:
+            return self
+        if not re.match(r"^postgres(ql)?(\+\w+)?://", self.state_url):
+            raise ValueError("state_password_env is for a PostgreSQL state_url; this one is "
+                             "SQLite, which has no password (remove state_password_env)")
+        if urlparse(self.state_url).password is not None:
+            raise ValueError("both state_url and state_password_env give a password: remove "
+                             "it from state_url and keep it only in the environment variable")
+        return self
 
 
 _DEFAULT_TOKEN_ENV = {"hubspot": "CLOSEDLOOP_HUBSPOT_TOKEN", "zendesk": "CLOSEDLOOP_ZENDESK_TOKEN"}
@@ -467,6 +483,8 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
         name: need(src.token_env, what[src.crm], f"sources.{name}.token_env")
         for name, src in config.sources.items()
     }
+    if config.daemon.state_password_env is not None:
+        _state_password(config.daemon.state_password_env, environ, problems)
     password = None
     if config.mail.username:
         password = need(config.mail.password_env, "the SMTP password for mail.username",
@@ -474,6 +492,34 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
     if problems:
         raise ConfigError(problems)
     return Secrets(secret_key=secret_key, source_tokens=tokens, smtp_password=password)
+
+
+def state_url(config: Config, env: Mapping[str, str] | None = None) -> str:
+    """The state database URL, with the password from daemon.state_password_env put in
+    (percent-encoded, so any character works); a ConfigError when that variable is unset.
+
+    Never print the result: `mask_url` it."""
+    var = config.daemon.state_password_env
+    if var is None:
+        return config.daemon.state_url
+    problems: list[str] = []
+    password = _state_password(var, os.environ if env is None else env, problems)
+    if problems:
+        raise ConfigError(problems)
+    url = make_url(config.daemon.state_url).set(password=password)
+    return url.render_as_string(hide_password=False)
+
+
+def _state_password(var: str, environ: Mapping[str, str], problems: list[str]) -> str:
+    value = environ.get(var, "")
+    key = "daemon.state_password_env"
+    if not value:
+        problems.append(f"{key}: environment variable {var} is not set (expected the "
+                        "PostgreSQL password of daemon.state_url)")
+    elif any(ord(ch) < 32 for ch in value):
+        problems.append(f"{key}: environment variable {var} contains control characters "
+                        "(a line break from an env file?)")
+    return value
 
 
 def redacted(config: Config) -> dict[str, Any]:

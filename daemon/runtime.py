@@ -15,10 +15,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from closedloop.daemon.config import Config, Secrets
+from closedloop.daemon.config import Config, Secrets, state_url
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
 from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.health import SourceGuard
 from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cadence_horizon,
@@ -29,14 +30,14 @@ from closedloop.daemon.jobs.cadence import (
 from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
 from closedloop.daemon.jobs.poll import PollResult, poll_source
 from closedloop.daemon.jobs.writeback import WriteBackResult, write_back
-from closedloop.daemon.logging import get_logger
+from closedloop.daemon.metrics import CountingMailer, Metrics
 from closedloop.daemon.plan import Plan, make_plan
 from closedloop.daemon.store import SendRecord, Store
 from closedloop.daemon.surveys import Program
 from closedloop.daemon.web.app import create_app
+from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.tokens import TokenSigner
 from closedloop.integration.base import CRMAdapter
-from closedloop.integration.errors import AuthError, ClosedLoopError
 from closedloop.integration.hubspot import HubSpotAdapter
 from closedloop.integration.retry import RetryPolicy
 from closedloop.integration.zendesk import ZendeskAdapter
@@ -60,7 +61,12 @@ class Runtime:
     mailer: SmtpSender
     sender: Sender
     clock: Callable[[], datetime] = utcnow
-    failing: set[tuple[str, str]] = field(default_factory=set)  # (source, job) last failed
+    metrics: Metrics = field(init=False)
+    guard: SourceGuard = field(init=False)  # pauses a source whose token is refused
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
+        self.guard = SourceGuard(self.store, on_failure=self.metrics.source_failed)
 
     def compose(self, row: SendRecord, program: Program,
                 now: datetime | None = None) -> EmailMessage:
@@ -79,15 +85,17 @@ class Runtime:
         maildir = self.config.mail.bounce_maildir
         if maildir is None:
             return None
-        return process_bounces(self.store, maildir, self.clock())
+        with self.metrics.timed("bounces"):
+            return process_bounces(self.store, maildir, self.clock())
 
     def poll(self) -> dict[str, PollResult]:
         programs = list(self.programs.values())
         results: dict[str, PollResult] = {}
-        for name, adapter in self.adapters.items():
-            run = partial(poll_source, self.store, adapter, programs, self.clock())
-            if (result := self._guarded(name, "poll", run)) is not None:
-                results[name] = result
+        with self.metrics.timed("poll"):
+            for name, adapter in self.adapters.items():
+                run = partial(poll_source, self.store, adapter, programs, self.clock())
+                if (result := self._guarded(name, "poll", run)) is not None:
+                    results[name] = result
         return results
 
     def cadence(self) -> dict[str, CadenceResult]:
@@ -95,17 +103,23 @@ class Runtime:
         programs = list(self.programs.values())
         horizon = cadence_horizon(self.config.daemon.cadence_every)
         results: dict[str, CadenceResult] = {}
-        for name, adapter in self.adapters.items():
-            if not cadence_programs(programs, name):
-                continue
-            run = partial(run_cadence, self.store, adapter, programs, self.clock(), horizon)
-            if (result := self._guarded(name, "cadence", run)) is not None:
-                results[name] = result
+        with self.metrics.timed("cadence"):
+            for name, adapter in self.adapters.items():
+                if not cadence_programs(programs, name):
+                    self.guard.release(name, "cadence", self.clock())
+                    continue
+                run = partial(run_cadence, self.store, adapter, programs, self.clock(), horizon)
+                if (result := self._guarded(name, "cadence", run)) is not None:
+                    results[name] = result
         return results
 
     def dispatch(self) -> DispatchResult:
-        return dispatch_due(self.store, self.programs, self.mailer, self.compose, self.clock(),
-                            policy=self.config.policy(), adapters=self.adapters)
+        """Send what is due; a paused source's surveys wait (their reopen check cannot run)."""
+        with self.metrics.timed("dispatch"):
+            return dispatch_due(self.store, self.programs, CountingMailer(self.mailer,
+                                                                          self.metrics),
+                                self.compose, self.clock(), policy=self.config.policy(),
+                                adapters=self.adapters, paused=self.guard.paused())
 
     def plan(self, days: int = 7) -> Plan:
         """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
@@ -116,10 +130,11 @@ class Runtime:
 
     def write_back(self) -> dict[str, WriteBackResult]:
         results: dict[str, WriteBackResult] = {}
-        for name, adapter in self.adapters.items():
-            run = partial(write_back, self.store, adapter, self.mappings[name], self.clock())
-            if (result := self._guarded(name, "writeback", run)) is not None:
-                results[name] = result
+        with self.metrics.timed("writeback"):
+            for name, adapter in self.adapters.items():
+                run = partial(write_back, self.store, adapter, self.mappings[name], self.clock())
+                if (result := self._guarded(name, "writeback", run)) is not None:
+                    results[name] = result
         return results
 
     def close(self) -> None:
@@ -131,29 +146,14 @@ class Runtime:
         self.store.dispose()
 
     def web_app(self) -> FastAPI:
+        """The response pages, plus /healthz, /readyz and /metrics for this runtime."""
         return create_app(store=self.store, signer=self.signer, programs=self.programs,
-                          clock=self.clock, policy=self.config.policy())
+                          clock=self.clock, policy=self.config.policy(),
+                          ops=ops_router(self.store, self.metrics, sorted(self.adapters)))
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
-        """Run one source's job; log once when a source starts failing and once when it recovers."""
-        log = get_logger(job=job, source=source)
-        key = (source, job)
-        try:
-            result = run()
-        except AuthError as exc:
-            if key not in self.failing:
-                log.error("source.auth_failed", error=str(exc))
-            self.failing.add(key)
-            return None
-        except ClosedLoopError as exc:
-            if key not in self.failing:
-                log.warning("source.failing", error=f"{type(exc).__name__}: {exc}")
-            self.failing.add(key)
-            return None
-        if key in self.failing:
-            log.info("source.recovered")
-            self.failing.discard(key)
-        return result
+        """Run one source's job unless the source is paused (see daemon.health)."""
+        return self.guard.run(source, job, run, self.clock())
 
 
 def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
@@ -189,7 +189,7 @@ def load_mappings(config: Config) -> dict[str, CrmMapping]:
 def build_runtime(config: Config, secrets: Secrets,
                   clock: Callable[[], datetime] = utcnow) -> Runtime:
     """Wire a runtime; raises ConfigError for a bad mapping or state URL."""
-    store = Store(config.daemon.state_url)
+    store = Store(state_url(config))
     mail = config.mail
     password = secrets.smtp_password.get_secret_value() if secrets.smtp_password else None
     return Runtime(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -95,11 +95,13 @@ class _Batch:
 def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                  compose: Composer, now: datetime, batch: int = 200,
                  policy: Policy | None = None,
-                 adapters: Mapping[str, CRMAdapter] | None = None) -> DispatchResult:
+                 adapters: Mapping[str, CRMAdapter] | None = None,
+                 paused: Collection[str] = ()) -> DispatchResult:
     """Send every survey and reminder the rules allow now, in claimed batches over one session.
 
     Without `adapters` the reopen check is skipped (a ticket that reopened still gets its
-    survey); the runtime always passes them.
+    survey); the runtime always passes them. A `paused` source's CRM is not asked: its
+    ticket surveys wait as when the check fails (daemon.health pauses a refused token).
     """
     log = get_logger(job="dispatch")
     policy = policy or Policy()
@@ -111,7 +113,7 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
     while rows := store.claim_due_sends(_later(now, started), batch, LEASE):
         rows.sort(key=lambda r: due_order(Due.of(r)))  # plan decides in this order too
         renewed = time.monotonic()
-        facts = _gather(store, programs, adapters or {}, rows, now)
+        facts = _gather(store, programs, adapters or {}, rows, now, paused)
         done = 0
         try:
             with mailer.session() as session:
@@ -147,10 +149,10 @@ def _later(now: datetime, started: float) -> datetime:
 
 
 def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str, CRMAdapter],
-            rows: Sequence[SendRecord], now: datetime) -> _Batch:
+            rows: Sequence[SendRecord], now: datetime, paused: Collection[str] = ()) -> _Batch:
     people = [r.email_norm for r in rows if r.email_norm]
     parents = store.parent_states([r.parent_id for r in rows if r.parent_id is not None])
-    reopened, unchecked = _reopened(adapters, programs, rows)
+    reopened, unchecked = _reopened(adapters, programs, rows, paused)
     return _Batch(
         book=store.person_book(people),
         suppressed=store.suppressed_among(people, now),
@@ -161,7 +163,8 @@ def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str
 
 
 def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program],
-              rows: Sequence[SendRecord]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+              rows: Sequence[SendRecord], paused: Collection[str] = (),
+              ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """Ask each CRM, 100 tickets a call, which of the batch's surveyed tickets reopened."""
     wanted: dict[str, list[str]] = defaultdict(list)
     for row in rows:
@@ -173,6 +176,9 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
     unchecked: set[tuple[str, str]] = set()
     for source, ids in wanted.items():
         unique = list(dict.fromkeys(ids))
+        if source in paused:
+            unchecked.update((source, t) for t in unique)
+            continue
         for start in range(0, len(unique), REOPEN_BATCH):
             part = unique[start:start + REOPEN_BATCH]
             try:

@@ -7,10 +7,19 @@ all times in and out are timezone-aware UTC.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import Engine
 
 from closedloop.daemon.store.answers import AnswersMixin
-from closedloop.daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
+from closedloop.daemon.store.engine import (
+    NewerDatabase,
+    make_engine,
+    parse_url,
+    reading,
+    upgrade_to_head,
+)
+from closedloop.daemon.store.health import HealthMixin, QueueStat, SourceState
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
 from closedloop.daemon.store.preferences import Preference, PreferencesMixin
@@ -31,11 +40,14 @@ __all__ = [
     "ForgetResult",
     "MemberRecord",
     "NewSend",
+    "NewerDatabase",
     "NoResponseYet",
     "Preference",
+    "QueueStat",
     "ResponseRecord",
     "SeenMember",
     "SendRecord",
+    "SourceState",
     "Store",
     "UnknownSend",
     "WriteBackRecord",
@@ -45,7 +57,7 @@ __all__ = [
 
 
 class Store(SendsMixin, AnswersMixin, PreferencesMixin, MembersMixin, LedgerMixin,
-            PrivacyMixin):
+            PrivacyMixin, HealthMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -59,10 +71,12 @@ class Store(SendsMixin, AnswersMixin, PreferencesMixin, MembersMixin, LedgerMixi
         """Close pooled connections (at shutdown, or before a fork)."""
         self.engine.dispose()
 
-    def counts(self) -> dict[str, int]:
-        """Row counts by state, for `closedloop health`, metrics and run summaries."""
+    def counts(self, now: datetime | None = None) -> dict[str, int]:
+        """Row counts by state, for `closedloop status`, metrics and run summaries; with the
+        addresses suppressed at `now` (default: the wall clock) per reason."""
         with reading(self.engine) as conn:
             result = self.send_counts(conn)
             result.update(self.answer_counts(conn))
             result.update(self.rule_counts(conn))
+            result.update(self.suppression_counts(conn, now or datetime.now(UTC)))
         return result

@@ -16,6 +16,8 @@ from typing import Any
 import structlog
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -124,8 +126,28 @@ def upgrade_to_head(engine: Engine) -> None:
     with _ALEMBIC_LOCK, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_ID})
-        command.upgrade(alembic_config(conn), "head")
+        config = alembic_config(conn)
+        _refuse_unknown_revision(conn, ScriptDirectory.from_config(config))
+        command.upgrade(config, "head")
     log.info("store.migrated", dialect=engine.dialect.name)
+
+
+class NewerDatabase(ConfigError):
+    """The database was migrated by a newer ClosedLoop: refuse it in one line (exit 2)."""
+
+
+def _refuse_unknown_revision(conn: Connection, scripts: ScriptDirectory) -> None:
+    """Say which schema revision the database has and which this program knows, instead of
+    Alembic's "Can't locate revision" traceback (a database from a newer version)."""
+    current = MigrationContext.configure(conn).get_current_heads()
+    known = {script.revision for script in scripts.walk_revisions()}
+    unknown = sorted(rev for rev in current if rev not in known)
+    if unknown:
+        head = scripts.get_current_head()
+        raise NewerDatabase([
+            f"the state database has schema revision {', '.join(unknown)}, which this "
+            f"ClosedLoop does not know (it knows up to {head}): the database was written by "
+            "a newer version; run that version, or point daemon.state_url at another database"])
 
 
 def _redacted(url: str) -> str:

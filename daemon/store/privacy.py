@@ -2,7 +2,8 @@
 
 Forgetting keeps the outbox rows, scrubbed of personal data, instead of deleting them: the
 idempotency key is what stops a re-read ticket (or the same NPS cycle) from surveying the
-person again, and an unsent row cancelled in place ("forgotten") can never be sent. The
+person again, and an unsent row cancelled in place ("forgotten") can never be sent. Write-back
+rows already made stay too, emptied, so the counts of past writes never shrink. The
 suppression list is kept too: an address that said "never again" must stay unmailable, and
 that one row is the least data that honours the objection.
 """
@@ -15,7 +16,17 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, Table, and_, delete, exists, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    delete,
+    exists,
+    select,
+    update,
+)
 
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.records import from_db, from_db_opt, to_db
@@ -107,14 +118,14 @@ class PrivacyMixin:
             for part in chunks(ids):
                 responses += conn.execute(
                     delete(RESPONSES).where(RESPONSES.c.send_id.in_(part))).rowcount
-                conn.execute(delete(WRITEBACKS).where(WRITEBACKS.c.send_id.in_(part)))
+                _drop_writebacks(conn, WRITEBACKS.c.send_id.in_(part))
                 conn.execute(update(SENDS).where(SENDS.c.id.in_(part)).values(_PERSONAL))
             for part in chunks(unsent):
                 conn.execute(update(SENDS).where(SENDS.c.id.in_(part)).values(
                     status="skipped", skip_reason=FORGOTTEN, claimed_until=None))
             for source, contact_id in contacts:  # preference rows carry no send id
-                conn.execute(delete(WRITEBACKS).where(and_(
-                    WRITEBACKS.c.source == source, WRITEBACKS.c.contact_id == contact_id)))
+                _drop_writebacks(conn, and_(WRITEBACKS.c.source == source,
+                                            WRITEBACKS.c.contact_id == contact_id))
             if contacts:
                 conn.execute(WRITEBACKS.insert(), [
                     {"source": source, "contact_id": contact_id, "send_id": None,
@@ -160,6 +171,14 @@ class PrivacyMixin:
             if len(rows) < EXPORT_BATCH:
                 return
             after = (rows[-1].updated_at, rows[-1][0])
+
+
+def _drop_writebacks(conn: Connection, which: ColumnElement[bool]) -> None:
+    """Pending rows go (their values must never reach the CRM); past ones stay, emptied of
+    what they carried, so `status` never shrinks the count of write-backs already made."""
+    conn.execute(delete(WRITEBACKS).where(which, WRITEBACKS.c.status == "pending"))
+    conn.execute(update(WRITEBACKS).where(which, WRITEBACKS.c.status != "pending")
+                 .values(data={}, last_error=None))
 
 
 def _export_row(row: Any) -> ExportRow:

@@ -86,9 +86,14 @@ class Send(Base):
 
 
 class Response(Base):
-    """A customer's answer to one send; a later click updates the same row."""
+    """A customer's answer to one send; a later click updates the same row.
+
+    Its id leaves the system (export, webhooks), so SQLite must never hand out a deleted
+    one again (AUTOINCREMENT; PostgreSQL identities never go back anyway).
+    """
 
     __tablename__ = "responses"
+    __table_args__ = ({"sqlite_autoincrement": True},)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id"), unique=True)
     score: Mapped[int] = mapped_column(Integer)
@@ -120,7 +125,8 @@ class WriteBack(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     written_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_writebacks_status_source", "status", "source"),)
+    __table_args__ = (Index("ix_writebacks_status_source", "status", "source"),
+                      {"sqlite_autoincrement": True})
 
 
 class Suppression(Base):
@@ -157,3 +163,21 @@ class Member(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     customer_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SourceHealth(Base):
+    """The last known health of one CRM source, shared by every replica and `status`.
+
+    `paused`: the CRM refused the token (401/403); every job skips the source except one
+    probe of the job that failed, at `next_check_at`. `failing`: transient errors, retried.
+    """
+
+    __tablename__ = "source_health"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # ok | failing | paused
+    job: Mapped[str | None] = mapped_column(String(32))  # the job that failed
+    error: Mapped[str | None] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # failed probes in a row
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,4 +1,5 @@
-"""The response web app: one-click scores, the follow-up comment, unsubscribe, health.
+"""The response web app: one-click scores, the follow-up comment, unsubscribe (and the
+operator's /healthz, /readyz, /metrics from web.ops).
 
 Mail security scanners fetch every link of a message (GET, sometimes HEAD) before the person
 sees it, so a GET never records anything: the landing page POSTs the score from the browser
@@ -26,10 +27,9 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy import text
+from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,6 +40,7 @@ from closedloop.daemon.store import NoResponseYet, ResponseRecord, SendRecord, S
 from closedloop.daemon.store.preferences import CHOICES, Choice
 from closedloop.daemon.surveys import Policy, Program, category
 from closedloop.daemon.texts import program_text, program_wording
+from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
 from closedloop.daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
 
@@ -83,10 +84,12 @@ def create_app(
     programs: Mapping[str, Program],
     clock: Callable[[], datetime] = utcnow,
     policy: Policy | None = None,
+    ops: APIRouter | None = None,
 ) -> FastAPI:
     """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
 
-    `policy` gives the fallback language, the snooze length and the default time zone.
+    `policy` gives the fallback language, the snooze length and the default time zone;
+    `ops` the health and metrics routes (default: web.ops over `store` alone).
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
@@ -98,7 +101,7 @@ def create_app(
     app.add_api_route("/t/{token}", routes.thanks, methods=["GET"])
     app.add_api_route("/u/{token}", routes.unsubscribe_page, methods=["GET", "HEAD"])
     app.add_api_route("/u/{token}", routes.unsubscribe, methods=["POST"])
-    app.add_api_route("/healthz", routes.healthz, methods=["GET"])
+    app.include_router(ops or ops_router(store))
     _install_error_handlers(app, policy.fallback_language)
     _install_security_headers(app)
     return app
@@ -240,16 +243,6 @@ class _Routes:
         """A date as the reader says it ("1. september 2026"), in their time zone."""
         return format_date(_local_day(moment, survey.send.timezone, self.policy),
                            format="long", locale=survey.language)
-
-    def healthz(self) -> Response:
-        """200 when the database answers a trivial query, 503 when it does not."""
-        try:
-            with self.store.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except SQLAlchemyError:
-            log.warning("web.health_db_down")
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
 
     # -- helpers -------------------------------------------------------------------------
 

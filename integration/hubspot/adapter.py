@@ -41,7 +41,13 @@ from closedloop.integration.base import (
     TicketUpdate,
     WriteResult,
 )
-from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError, RecordRejected
+from closedloop.integration.errors import (
+    AuthError,
+    ClosedLoopError,
+    ConfigError,
+    RateLimited,
+    RecordRejected,
+)
 from closedloop.integration.hubspot import _properties
 from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts
 from closedloop.integration.hubspot._cursor import SearchCursor
@@ -103,6 +109,7 @@ class HubSpotAdapter:
         self._retry = retry
         self._pipelines = tuple(pipelines)
         self._calls: Counter[str] = Counter()
+        self._rate_limited: Counter[str] = Counter()  # answers 429, per endpoint
         self._lists = tuple(dict.fromkeys(str(i) for i in lists))
         self.required_scopes = self.scopes_for(lists=bool(self._lists))
         self._stage_states: dict[Stage, str] | None = None
@@ -130,8 +137,12 @@ class HubSpotAdapter:
 
         def attempt() -> Any:
             self._calls[endpoint] += 1
-            return call_translated(lambda: fn(**kwargs, _request_timeout=self._timeout),
-                                   translate, endpoint)
+            try:
+                return call_translated(lambda: fn(**kwargs, _request_timeout=self._timeout),
+                                       translate, endpoint)
+            except RateLimited:
+                self._rate_limited[endpoint] += 1
+                raise
 
         return call_with_retry(attempt, policy=self._retry, op=f"{self.name}.{endpoint}")
 
@@ -142,6 +153,10 @@ class HubSpotAdapter:
     def calls_by_endpoint(self) -> dict[str, int]:
         """Calls per endpoint name (see endpoints.ENDPOINTS), for metrics and tests."""
         return dict(self._calls)
+
+    def rate_limited_by_endpoint(self) -> dict[str, int]:
+        """Calls HubSpot answered 429, per endpoint name, for metrics."""
+        return dict(self._rate_limited)
 
     # -- closed tickets ---------------------------------------------------------------------
 
@@ -357,6 +372,8 @@ class HubSpotAdapter:
                                                  "Authorization": f"Bearer {self._token}"})
             except urllib3.exceptions.HTTPError as exc:
                 raise translate(exc, endpoint="token_info") or exc from exc
+            if response.status == 429:
+                self._rate_limited["token_info"] += 1
             if response.status >= 300:
                 raise http_error(response.status, response.data, response.headers,
                                  endpoint="token_info")

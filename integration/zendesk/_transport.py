@@ -35,6 +35,7 @@ class CountingSession(requests.Session):
         super().__init__()
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
+        self.limited: Counter[str] = Counter()  # answers 429, per endpoint
         plain = HTTPAdapter(max_retries=0)
         self.mount("https://", plain)
         self.mount("http://", plain)
@@ -46,12 +47,18 @@ class CountingSession(requests.Session):
             self.calls[endpoint] += 1
         response = super().request(method, url, *args, **kwargs)
         if response.status_code == 429:
+            with self._lock:
+                self.limited[endpoint] += 1
             raise http_error(response, endpoint=endpoint)  # RateLimited(Retry-After)
         return response
 
     def counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self.calls)
+
+    def rate_limited(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.limited)
 
 
 class _Override:

@@ -138,6 +138,10 @@ class ZendeskAdapter:
         """Requests per endpoint name (see endpoints.ENDPOINTS), for metrics and tests."""
         return self._session.counts()
 
+    def rate_limited_by_endpoint(self) -> dict[str, int]:
+        """Requests Zendesk answered 429, per endpoint name, for metrics."""
+        return self._session.rate_limited()
+
     def _show_many(self, endpoint: str, api: Any, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Every record of `ids` as a dict, READ_BATCH per show_many call (unknown ids are
         left out by Zendesk)."""

@@ -165,6 +165,6 @@ def test_counts_cover_every_state(store: Store, make_send: MakeSend, t0: datetim
         "sends.failed": 0, "sends.skipped": 1, "skipped.no_email": 1, "responses": 0,
         "writebacks.pending": 0, "writebacks.done": 0, "writebacks.rejected": 0,
         "hooks.pending": 0, "hooks.done": 0, "hooks.rejected": 0, "sends.held": 0,
-        "sends.deferred": 0,
+        "sends.deferred": 0, "suppressions.unsubscribed": 0, "suppressions.snoozed": 0,
     }
     assert expected == store.counts()

@@ -430,7 +430,8 @@ def test_database_down_is_503_not_a_traceback(
     tmp_path: Path, signer: TokenSigner,
     serve: Callable[[Store, TokenSigner], AbstractContextManager[httpx.Client]],
 ) -> None:
-    """An unreachable database: /healthz says 503, a click gets the "try again" page."""
+    """An unreachable database: /readyz says 503 (/healthz: the process is alive), a click
+    gets the "try again" page."""
     folder = tmp_path / "state"
     folder.mkdir()
     broken = Store(f"sqlite:///{folder / 'state.db'}")
@@ -438,8 +439,10 @@ def test_database_down_is_503_not_a_traceback(
     broken.dispose()
     shutil.rmtree(folder)  # SQLite cannot open a file in a folder that is gone
     with serve(broken, signer) as client:
-        health = client.get("/healthz")
-        assert (health.status_code, health.json()["status"]) == (503, "unavailable")
+        ready = client.get("/readyz")
+        assert (ready.status_code, ready.json()["status"], ready.json()["store"]) == (
+            503, "unavailable", "down")
+        assert client.get("/healthz").status_code == 200
         page = client.post(f"/r/{signer.make(1)}/5")
         assert (
             page.status_code, heading(page)
