@@ -41,7 +41,7 @@ from closedloop.daemon.store.preferences import CHOICES, Choice
 from closedloop.daemon.surveys import Policy, Program, category
 from closedloop.daemon.texts import program_text, program_wording
 from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
-from closedloop.daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
+from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
 
 MAX_COMMENT = 5_000
 MAX_BODY = 64 * 1024  # a 5,000-character comment is at most ~60 KB form-encoded
@@ -198,14 +198,14 @@ class _Routes:
 
     def unsubscribe_page(self, request: Request, token: str) -> Response:
         """Offer "not for a while" and "never again"; a scanner's GET must change nothing."""
-        survey = self._survey(request, token, allow_expired=True)
+        survey = self._survey(request, token, Purpose.UNSUBSCRIBE, allow_expired=True)
         return self._choice_page(survey)
 
     async def unsubscribe(self, request: Request, token: str) -> Response:
         """Record the choice; an RFC 8058 one-click POST means "never again", without a page
         to read (mail clients send it on the reader's behalf and show nothing)."""
         survey = await run_in_threadpool(
-            lambda: self._survey(request, token, allow_expired=True)
+            lambda: self._survey(request, token, Purpose.UNSUBSCRIBE, allow_expired=True)
         )
         form = await _read_form(request, MAX_CHOICE_BODY, survey.language)
         one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
@@ -253,14 +253,16 @@ class _Routes:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _survey(self, request: Request, token: str, *, allow_expired: bool = False) -> Survey:
-        """The send behind a token, or a PageError (400 invalid, 410 expired, 404 unknown).
+    def _survey(self, request: Request, token: str, purpose: Purpose = Purpose.ANSWER, *,
+                allow_expired: bool = False) -> Survey:
+        """The send behind a token made for `purpose`, or a PageError (400 invalid or made
+        for another purpose, 410 expired, 404 unknown).
 
         `allow_expired` serves unsubscribing: an expired link still carries a good
         signature, and honouring an unsubscribe late is better than ignoring it.
         """
         try:
-            send_id = self.signer.read(token)
+            send_id = self.signer.read(token, purpose=purpose)
         except TokenExpired as exc:
             send = self.store.get_send(exc.send_id) if exc.send_id is not None else None
             if not (allow_expired and send is not None):

@@ -16,7 +16,7 @@ from web_support import NOW, AddSend, heading
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.tables import Response as ResponseRow
-from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.tokens import Purpose, TokenSigner
 
 
 def response_rows(store: Store) -> int:
@@ -389,7 +389,7 @@ def test_unsubscribe_get_asks_and_post_suppresses(
     client: httpx.Client, store: Store, signer: TokenSigner, add_send: AddSend
 ) -> None:
     """GET (a scanner, a preview) only asks; POST suppresses the address."""
-    token = signer.make(add_send(email="Ana@Example.test"))
+    token = signer.make(add_send(email="Ana@Example.test"), purpose=Purpose.UNSUBSCRIBE)
     client.get(f"/u/{token}")
     assert store.is_suppressed("ana@example.test", NOW) is False
     page = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
@@ -403,7 +403,8 @@ def test_unsubscribe_works_with_an_expired_link(
     """An old mail's unsubscribe link still works: its signature is genuine."""
     send_id = add_send(email="old@example.test")
     old = TokenSigner("test-secret", timedelta(days=30), clock=lambda: NOW - timedelta(days=90))
-    assert client.post(f"/u/{old.make(send_id)}", data={"choice": "unsubscribe"}).status_code == 200
+    token = old.make(send_id, purpose=Purpose.UNSUBSCRIBE)
+    assert client.post(f"/u/{token}", data={"choice": "unsubscribe"}).status_code == 200
     assert store.is_suppressed("old@example.test", NOW) is True
 
 
@@ -412,7 +413,7 @@ def test_forged_unsubscribe_is_refused(
 ) -> None:
     """A forged token cannot unsubscribe anyone."""
     send_id = add_send(email="ana@example.test")
-    forged = TokenSigner("attacker", timedelta(days=30)).make(send_id)
+    forged = TokenSigner("attacker", timedelta(days=30)).make(send_id, purpose=Purpose.UNSUBSCRIBE)
     assert client.post(f"/u/{forged}").status_code == 400
     assert store.is_suppressed("ana@example.test", NOW) is False
 
