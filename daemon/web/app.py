@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date
@@ -34,12 +33,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from closedloop.daemon.i18n import negotiate, negotiate_accept_language, translator
+from closedloop.daemon.i18n import N_, negotiate, negotiate_accept_language, translator
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import NoResponseYet, ResponseRecord, SendRecord, Store, UnknownSend
 from closedloop.daemon.store.preferences import CHOICES, Choice
 from closedloop.daemon.surveys import Policy, Program, category
 from closedloop.daemon.texts import program_text, program_wording
+from closedloop.daemon.web.forms import Form, FormError, read_form
 from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
 from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
 
@@ -47,6 +47,8 @@ MAX_COMMENT = 5_000
 MAX_BODY = 64 * 1024  # a 5,000-character comment is at most ~60 KB form-encoded
 MAX_CHOICE_BODY = 4 * 1024  # "choice=snooze" or "List-Unsubscribe=One-Click", with room
 ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058 section 3.1
+GARBLED = N_("Some characters of your comment could not be read; they are shown as �. "
+             "Please check your comment and send it again.")
 _SCORE = re.compile(r"^[0-9]{1,3}$")
 
 log = get_logger(component="web")
@@ -153,12 +155,21 @@ class _Routes:
         """Save the follow-up comment; too long -> 422 with the text kept in the box."""
         survey = await run_in_threadpool(self._survey, request, token)
         form = await _read_form(request, MAX_BODY, survey.language)
-        raw = form.get("comment", "")
-        draft = raw.replace("\r\n", "\n").strip()
-        return await run_in_threadpool(self._save_comment, survey, draft)
+        draft = form.get("comment").replace("\r\n", "\n").strip()
+        garbled = "comment" in form.garbled
+        return await run_in_threadpool(self._save_comment, survey, draft, garbled)
 
-    def _save_comment(self, survey: Survey, draft: str) -> Response:
+    def _save_comment(self, survey: Survey, draft: str, garbled: bool = False) -> Response:
+        """Save the comment; refuse a garbled one (400), too long (422), or one before a score
+        (409), showing the text back in the box."""
         tr = translator(survey.language)
+        if garbled:
+            error = tr.gettext(GARBLED)
+            context = self._context(survey, self.store.get_response(survey.send.id))
+            log.info("web.comment_garbled", send_id=survey.send.id)
+            return render(
+                "comment.html", survey.language, status=400, draft=draft, error=error, **context
+            )
         if len(draft) > MAX_COMMENT:
             error = tr.gettext(
                 "Your comment is %(length)s characters long; the limit is %(limit)s. "
@@ -324,33 +335,13 @@ def _local_day(moment: datetime, zone: str | None, policy: Policy) -> date:
     return moment.astimezone(UTC).date()
 
 
-async def _read_form(request: Request, limit: int, language: str) -> dict[str, str]:
-    """The first value of each field of a url-encoded or multipart form, at most `limit`
-    bytes read whatever Content-Length claims (a chunked body has none): 413 beyond."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise PageError("too_large", language)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PageError("too_large", language)
-    content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith("multipart/form-data"):
-        replayed = bytes(body)
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": replayed, "more_body": False}
-
-        form = await Request(request.scope, receive).form(max_files=0, max_fields=10,
-                                                          max_part_size=limit)
-        return {k: v for k, v in form.multi_items()[::-1] if isinstance(v, str)}
+async def _read_form(request: Request, limit: int, language: str) -> Form:
+    """The posted form (see forms.py), or the error page named by its FormError."""
     try:
-        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10,
-                          strict_parsing=False)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise PageError("invalid", language) from exc
-    return {name: values[0] for name, values in fields.items()}
+        return await read_form(request.stream(), request.headers.get("content-type", ""),
+                               request.headers.get("content-length", ""), limit)
+    except FormError as exc:
+        raise PageError(exc.kind, language) from exc
 
 
 def _install_error_handlers(app: FastAPI, fallback: str) -> None:

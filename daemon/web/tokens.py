@@ -18,6 +18,7 @@ and their unsubscribe links; it is still read for both purposes so those links k
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -41,6 +42,9 @@ SALTS: dict[Purpose, str] = {
     Purpose.UNSUBSCRIBE: "closedloop.unsubscribe",
 }
 LEGACY_SALT = "closedloop.response"  # one salt for every link, before the split (read only)
+# What make() writes: URL-safe base64 and dots. itsdangerous alone skips non-ASCII characters
+# (a `%FF` in the link), so a genuine token with junk in it would still read.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 class TokenError(ClosedLoopError):
@@ -118,6 +122,8 @@ class TokenSigner:
     def read(self, token: str, *, purpose: Purpose = Purpose.ANSWER) -> int:
         """The send id in a token made for `purpose` (or before the split, `LEGACY_SALT`);
         raises TokenInvalid or TokenExpired, never anything else."""
+        if not isinstance(token, str) or len(token) > 200 or not _TOKEN.fullmatch(token):
+            raise TokenInvalid("token malformed")
         max_age = int(self.max_age.total_seconds())
         for salt in (SALTS[purpose], LEGACY_SALT):
             serializer = self._serializer(salt)

@@ -103,6 +103,17 @@ def test_garbage_is_invalid_not_a_crash(garbage: str) -> None:
         TokenSigner("secret", timedelta(days=30)).read(garbage)
 
 
+@pytest.mark.parametrize("junk", ["\ufffd", "\x80", "ÿ", "=", " ", "%FF"])
+def test_genuine_token_with_junk_added_is_invalid(junk: str) -> None:
+    """itsdangerous alone skips non-ASCII characters and padding: a token with anything added
+    (a `%FF` decoded into the link) is refused, at its end or in its middle."""
+    signer = TokenSigner("secret", timedelta(days=30))
+    token = signer.make(1)
+    for altered in (token + junk, token[:4] + junk + token[4:]):
+        with pytest.raises(TokenInvalid):
+            signer.read(altered)
+
+
 def test_old_secret_still_reads_after_rotation() -> None:
     """Mails signed before a secret rotation keep working when the old secret is listed."""
     before = TokenSigner("old", timedelta(days=30)).make(9)
