@@ -2,7 +2,8 @@
 
 Mail security scanners fetch every link of a message (GET, sometimes HEAD) before the person
 sees it, so a GET never records anything: the landing page POSTs the score from the browser
-(a script submits the form on load; without script the person taps "Confirm"). The signed
+(a script submits the form after a short delay; without script the person taps "Confirm").
+Scanners that run the script are told apart by their burst of links (scanner.py). The signed
 token in the URL is the only credential, so POSTs need no session or CSRF cookie.
 
 Bad input of any kind gets a small localized HTML page with a 4xx status, never a 500, and
@@ -41,6 +42,7 @@ from closedloop.daemon.surveys import Policy, Program, category
 from closedloop.daemon.texts import program_text, program_wording
 from closedloop.daemon.web.forms import Form, FormError, read_form
 from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
+from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, OpenTracker
 from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
 
 MAX_COMMENT = 5_000
@@ -85,14 +87,16 @@ def create_app(
     programs: Mapping[str, Program],
     clock: Callable[[], datetime] = utcnow,
     policy: Policy | None = None,
+    opens: OpenTracker | None = None,
 ) -> FastAPI:
     """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
 
-    `policy` gives the fallback language, the snooze length and the default time zone.
+    `policy` gives the fallback language, the snooze length and the default time zone;
+    `opens` remembers the score links opened, to spot a scanner (a fresh one by default).
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
-    routes = _Routes(store, signer, programs, clock, policy)
+    routes = _Routes(store, signer, programs, clock, policy, opens or OpenTracker())
     app.add_api_route("/r/{token}/{score}", routes.landing, methods=["GET", "HEAD"])
     app.add_api_route("/r/{token}/{score}", routes.record, methods=["POST"])
     app.add_api_route("/c/{token}", routes.comment_page, methods=["GET"])
@@ -116,25 +120,44 @@ class _Routes:
         programs: Mapping[str, Program],
         clock: Callable[[], datetime],
         policy: Policy,
+        opens: OpenTracker,
     ) -> None:
         self.store = store
         self.signer = signer
         self.programs = programs
         self.clock = clock
         self.policy = policy
+        self.opens = opens
 
     # -- pages ---------------------------------------------------------------------------
 
     def landing(self, request: Request, token: str, score: str) -> Response:
-        """Show the score about to be recorded; records nothing (scanners GET every link)."""
-        survey = self._survey(request, token)
-        value = self._score(survey, score)
-        return render("landing.html", survey.language, score=value, company=survey.program.company)
+        """Show the score about to be recorded; records nothing (scanners GET every link).
 
-    def record(self, request: Request, token: str, score: str) -> Response:
-        """Record (or change) the score, then go to the comment page (POST-redirect-GET)."""
+        The page posts the score from script unless this visit is part of a burst."""
         survey = self._survey(request, token)
         value = self._score(survey, score)
+        self.opens.opened(survey.send.id, value)
+        return self._landing(survey, value, auto=not self.opens.is_burst(survey.send.id, value))
+
+    def _landing(self, survey: Survey, score: int, *, auto: bool) -> Response:
+        return render("landing.html", survey.language, score=score, auto=auto,
+                      delay_ms=AUTO_POST_DELAY_MS, company=survey.program.company)
+
+    async def record(self, request: Request, token: str, score: str) -> Response:
+        survey = await run_in_threadpool(self._survey, request, token)
+        value = self._score(survey, score)
+        form = await _read_form(request, MAX_BODY, survey.language)
+        return await run_in_threadpool(self._record, survey, value, form.get("via") == SCRIPT)
+
+    def _record(self, survey: Survey, value: int, scripted: bool) -> Response:
+        """Record (or change) the score, then go to the comment page (POST-redirect-GET).
+
+        A scripted POST during a burst of this survey's links is a scanner running the page:
+        nothing is recorded, and the page asks for a tap on the confirm button instead."""
+        if scripted and self.opens.is_burst(survey.send.id, value):
+            log.info("web.scanner_burst", send_id=survey.send.id)
+            return self._landing(survey, value, auto=False)
         program = survey.program
         try:
             self.store.record_response(
@@ -143,8 +166,9 @@ class _Routes:
             )
         except UnknownSend as exc:
             raise PageError("not_found") from exc
-        log.info("web.answer_recorded", program=program.name, send_id=survey.send.id)
-        return RedirectResponse(f"../../c/{token}", status_code=303)
+        log.info("web.answer_recorded", program=program.name, send_id=survey.send.id,
+                 scripted=scripted)
+        return RedirectResponse(f"../../c/{survey.token}", status_code=303)
 
     def comment_page(self, request: Request, token: str) -> Response:
         survey = self._survey(request, token)

@@ -41,15 +41,19 @@ def test_scanner_get_and_head_record_nothing(
 def test_landing_page_auto_posts_and_offers_a_confirm_button(
     client: httpx.Client, signer: TokenSigner, add_send: AddSend
 ) -> None:
-    """The GET page holds a POST form to the same URL, a visible confirm button, and a
-    nonce'd script that submits it; the CSP allows exactly that nonce."""
+    """The GET page holds a POST form to the same URL (a hidden `via=button`), a visible
+    confirm button, and a nonce'd script that posts it with `via=script` after the delay,
+    unless the browser is automated; the CSP allows exactly that nonce."""
     page = client.get(f"/r/{signer.make(add_send())}/9")
     assert '<form id="confirm" method="post" action="">' in page.text
+    assert '<input type="hidden" name="via" value="button">' in page.text
     assert '<button type="submit">Confirm my score: 9</button>' in page.text
     nonce = re.search(r"'nonce-([^']+)'", page.headers["content-security-policy"])
     assert nonce is not None
-    script = f'<script nonce="{nonce.group(1)}">document.getElementById("confirm").submit();'
-    assert script in page.text
+    script = re.search(rf'<script nonce="{nonce.group(1)}">(.*?)</script>', page.text, re.S)
+    assert script is not None
+    assert "if (navigator.webdriver) return;" in script.group(1)
+    assert 'form.elements.via.value = "script"; form.submit(); }, 1500);' in script.group(1)
     assert f'<style nonce="{nonce.group(1)}">' in page.text
 
 
