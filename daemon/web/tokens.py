@@ -52,7 +52,7 @@ class TokenError(ClosedLoopError):
 
 
 class TokenInvalid(TokenError):
-    """Forged, altered, truncated or garbage: the link was never ours (answer 400)."""
+    """Forged, altered, truncated, garbage or made for another purpose: answer 400."""
 
 
 class TokenExpired(TokenError):
