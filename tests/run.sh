@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
+# The browser tests drive the system Chromium (never `playwright install`): install it once, as root.
+command -v chromium >/dev/null || ( [ "$(id -u)" = 0 ] || SUDO=sudo; ${SUDO:-} apt-get update -q && ${SUDO:-} apt-get install -y -q --no-install-recommends chromium )
 if [ -z "${CLOSEDLOOP_TEST_PG_URL:-}" ]; then
   eval "$(bash .ci/postgres.sh)"
 fi

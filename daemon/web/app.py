@@ -3,7 +3,8 @@ operator's /healthz, /readyz, /metrics from web.ops).
 
 Mail security scanners fetch every link of a message (GET, sometimes HEAD) before the person
 sees it, so a GET never records anything: the landing page POSTs the score from the browser
-(a script submits the form on load; without script the person taps "Confirm"). The signed
+(a script submits the form after a short delay; without script the person taps "Confirm").
+Scanners that run the script are told apart by their burst of links (scanner.py). The signed
 token in the URL is the only credential, so POSTs need no session or CSRF cookie.
 
 Bad input of any kind gets a small localized HTML page with a 4xx status, never a 500, and
@@ -23,7 +24,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date
@@ -34,20 +34,24 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from closedloop.daemon.i18n import negotiate, negotiate_accept_language, translator
+from closedloop.daemon.i18n import N_, negotiate, negotiate_accept_language, translator
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import NoResponseYet, ResponseRecord, SendRecord, Store, UnknownSend
 from closedloop.daemon.store.preferences import CHOICES, Choice
 from closedloop.daemon.surveys import Policy, Program, category
 from closedloop.daemon.texts import program_text, program_wording
+from closedloop.daemon.web.forms import Form, FormError, read_form
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
-from closedloop.daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
+from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, OpenTracker
+from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
 
 MAX_COMMENT = 5_000
 MAX_BODY = 64 * 1024  # a 5,000-character comment is at most ~60 KB form-encoded
 MAX_CHOICE_BODY = 4 * 1024  # "choice=snooze" or "List-Unsubscribe=One-Click", with room
 ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058 section 3.1
+GARBLED = N_("Some characters of your comment could not be read; they are shown as �. "
+             "Please check your comment and send it again.")
 _SCORE = re.compile(r"^[0-9]{1,3}$")
 
 log = get_logger(component="web")
@@ -85,15 +89,17 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     policy: Policy | None = None,
     ops: APIRouter | None = None,
+    opens: OpenTracker | None = None,
 ) -> FastAPI:
     """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
 
     `policy` gives the fallback language, the snooze length and the default time zone;
     `ops` the health and metrics routes (default: web.ops over `store` alone).
+    `opens` remembers the score links opened, to spot a scanner (a fresh one by default).
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
-    routes = _Routes(store, signer, programs, clock, policy)
+    routes = _Routes(store, signer, programs, clock, policy, opens or OpenTracker())
     app.add_api_route("/r/{token}/{score}", routes.landing, methods=["GET", "HEAD"])
     app.add_api_route("/r/{token}/{score}", routes.record, methods=["POST"])
     app.add_api_route("/c/{token}", routes.comment_page, methods=["GET"])
@@ -117,25 +123,44 @@ class _Routes:
         programs: Mapping[str, Program],
         clock: Callable[[], datetime],
         policy: Policy,
+        opens: OpenTracker,
     ) -> None:
         self.store = store
         self.signer = signer
         self.programs = programs
         self.clock = clock
         self.policy = policy
+        self.opens = opens
 
     # -- pages ---------------------------------------------------------------------------
 
     def landing(self, request: Request, token: str, score: str) -> Response:
-        """Show the score about to be recorded; records nothing (scanners GET every link)."""
-        survey = self._survey(request, token)
-        value = self._score(survey, score)
-        return render("landing.html", survey.language, score=value, company=survey.program.company)
+        """Show the score about to be recorded; records nothing (scanners GET every link).
 
-    def record(self, request: Request, token: str, score: str) -> Response:
-        """Record (or change) the score, then go to the comment page (POST-redirect-GET)."""
+        The page posts the score from script unless this visit is part of a burst."""
         survey = self._survey(request, token)
         value = self._score(survey, score)
+        self.opens.opened(survey.send.id, value)
+        return self._landing(survey, value, auto=not self.opens.is_burst(survey.send.id, value))
+
+    def _landing(self, survey: Survey, score: int, *, auto: bool) -> Response:
+        return render("landing.html", survey.language, score=score, auto=auto,
+                      delay_ms=AUTO_POST_DELAY_MS, company=survey.program.company)
+
+    async def record(self, request: Request, token: str, score: str) -> Response:
+        survey = await run_in_threadpool(self._survey, request, token)
+        value = self._score(survey, score)
+        form = await _read_form(request, MAX_BODY, survey.language)
+        return await run_in_threadpool(self._record, survey, value, form.get("via") == SCRIPT)
+
+    def _record(self, survey: Survey, value: int, scripted: bool) -> Response:
+        """Record (or change) the score, then go to the comment page (POST-redirect-GET).
+
+        A scripted POST during a burst of this survey's links is a scanner running the page:
+        nothing is recorded, and the page asks for a tap on the confirm button instead."""
+        if scripted and self.opens.is_burst(survey.send.id, value):
+            log.info("web.scanner_burst", send_id=survey.send.id)
+            return self._landing(survey, value, auto=False)
         program = survey.program
         try:
             self.store.record_response(
@@ -144,8 +169,9 @@ class _Routes:
             )
         except UnknownSend as exc:
             raise PageError("not_found") from exc
-        log.info("web.answer_recorded", program=program.name, send_id=survey.send.id)
-        return RedirectResponse(f"../../c/{token}", status_code=303)
+        log.info("web.answer_recorded", program=program.name, send_id=survey.send.id,
+                 scripted=scripted)
+        return RedirectResponse(f"../../c/{survey.token}", status_code=303)
 
     def comment_page(self, request: Request, token: str) -> Response:
         survey = self._survey(request, token)
@@ -156,12 +182,21 @@ class _Routes:
         """Save the follow-up comment; too long -> 422 with the text kept in the box."""
         survey = await run_in_threadpool(self._survey, request, token)
         form = await _read_form(request, MAX_BODY, survey.language)
-        raw = form.get("comment", "")
-        draft = raw.replace("\r\n", "\n").strip()
-        return await run_in_threadpool(self._save_comment, survey, draft)
+        draft = form.get("comment").replace("\r\n", "\n").strip()
+        garbled = "comment" in form.garbled
+        return await run_in_threadpool(self._save_comment, survey, draft, garbled)
 
-    def _save_comment(self, survey: Survey, draft: str) -> Response:
+    def _save_comment(self, survey: Survey, draft: str, garbled: bool = False) -> Response:
+        """Save the comment; refuse a garbled one (400), too long (422), or one before a score
+        (409), showing the text back in the box."""
         tr = translator(survey.language)
+        if garbled:
+            error = tr.gettext(GARBLED)
+            context = self._context(survey, self.store.get_response(survey.send.id))
+            log.info("web.comment_garbled", send_id=survey.send.id)
+            return render(
+                "comment.html", survey.language, status=400, draft=draft, error=error, **context
+            )
         if len(draft) > MAX_COMMENT:
             error = tr.gettext(
                 "Your comment is %(length)s characters long; the limit is %(limit)s. "
@@ -201,14 +236,14 @@ class _Routes:
 
     def unsubscribe_page(self, request: Request, token: str) -> Response:
         """Offer "not for a while" and "never again"; a scanner's GET must change nothing."""
-        survey = self._survey(request, token, allow_expired=True)
+        survey = self._survey(request, token, Purpose.UNSUBSCRIBE, allow_expired=True)
         return self._choice_page(survey)
 
     async def unsubscribe(self, request: Request, token: str) -> Response:
         """Record the choice; an RFC 8058 one-click POST means "never again", without a page
         to read (mail clients send it on the reader's behalf and show nothing)."""
         survey = await run_in_threadpool(
-            lambda: self._survey(request, token, allow_expired=True)
+            lambda: self._survey(request, token, Purpose.UNSUBSCRIBE, allow_expired=True)
         )
         form = await _read_form(request, MAX_CHOICE_BODY, survey.language)
         one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
@@ -246,14 +281,16 @@ class _Routes:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _survey(self, request: Request, token: str, *, allow_expired: bool = False) -> Survey:
-        """The send behind a token, or a PageError (400 invalid, 410 expired, 404 unknown).
+    def _survey(self, request: Request, token: str, purpose: Purpose = Purpose.ANSWER, *,
+                allow_expired: bool = False) -> Survey:
+        """The send behind a token made for `purpose`, or a PageError (400 invalid or made
+        for another purpose, 410 expired, 404 unknown).
 
         `allow_expired` serves unsubscribing: an expired link still carries a good
         signature, and honouring an unsubscribe late is better than ignoring it.
         """
         try:
-            send_id = self.signer.read(token)
+            send_id = self.signer.read(token, purpose=purpose)
         except TokenExpired as exc:
             send = self.store.get_send(exc.send_id) if exc.send_id is not None else None
             if not (allow_expired and send is not None):
@@ -315,33 +352,13 @@ def _local_day(moment: datetime, zone: str | None, policy: Policy) -> date:
     return moment.astimezone(UTC).date()
 
 
-async def _read_form(request: Request, limit: int, language: str) -> dict[str, str]:
-    """The first value of each field of a url-encoded or multipart form, at most `limit`
-    bytes read whatever Content-Length claims (a chunked body has none): 413 beyond."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise PageError("too_large", language)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PageError("too_large", language)
-    content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith("multipart/form-data"):
-        replayed = bytes(body)
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": replayed, "more_body": False}
-
-        form = await Request(request.scope, receive).form(max_files=0, max_fields=10,
-                                                          max_part_size=limit)
-        return {k: v for k, v in form.multi_items()[::-1] if isinstance(v, str)}
+async def _read_form(request: Request, limit: int, language: str) -> Form:
+    """The posted form (see forms.py), or the error page named by its FormError."""
     try:
-        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10,
-                          strict_parsing=False)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise PageError("invalid", language) from exc
-    return {name: values[0] for name, values in fields.items()}
+        return await read_form(request.stream(), request.headers.get("content-type", ""),
+                               request.headers.get("content-length", ""), limit)
+    except FormError as exc:
+        raise PageError(exc.kind, language) from exc
 
 
 def _install_error_handlers(app: FastAPI, fallback: str) -> None:

@@ -3,20 +3,48 @@
 The token is the only credential a customer has: it authorises the score and comment POSTs,
 so there is no session and no CSRF cookie. It carries the send id and the signing time,
 signed with HMAC (itsdangerous); nothing in it is secret, everything in it is tamper-proof.
+
+Each purpose signs with its own salt, so a token works only where it was meant to: the
+unsubscribe link (also the List-Unsubscribe header, which mail providers see, log and POST to)
+cannot record an answer, and an answer link cannot unsubscribe. Two purposes exist:
+`answer` (the score links of a survey and of its reminder, then the comment and thank-you
+pages of the same flow) and `unsubscribe` (the link in the mail and the List-Unsubscribe
+header: RFC 8058 wants one URL that shows the page on GET and unsubscribes on a one-click POST).
+
+Mails sent before the split carry one token, signed with `LEGACY_SALT`, in both their answer
+and their unsubscribe links; it is still read for both purposes so those links keep working
+(answer links until they expire, unsubscribe links for good). Nothing signs with it any more.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from closedloop.integration.errors import ClosedLoopError
 
-DEFAULT_SALT = "closedloop.response"
+
+class Purpose(StrEnum):
+    """What a token may be used for; each signs with its own salt."""
+
+    ANSWER = "answer"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+SALTS: dict[Purpose, str] = {
+    Purpose.ANSWER: "closedloop.answer",
+    Purpose.UNSUBSCRIBE: "closedloop.unsubscribe",
+}
+LEGACY_SALT = "closedloop.response"  # one salt for every link, before the split (read only)
+# What make() writes: URL-safe base64 and dots. itsdangerous alone skips non-ASCII characters
+# (a `%FF` in the link), so a genuine token with junk in it would still read.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 class TokenError(ClosedLoopError):
@@ -24,7 +52,7 @@ class TokenError(ClosedLoopError):
 
 
 class TokenInvalid(TokenError):
-    """Forged, altered, truncated or garbage: the link was never ours (answer 400)."""
+    """Forged, altered, truncated, garbage or made for another purpose: answer 400."""
 
 
 class TokenExpired(TokenError):
@@ -56,8 +84,8 @@ class TokenSigner:
     """Makes and reads the tokens of one deployment.
 
     `old_secrets` lets a deployment rotate its secret without breaking the links of mails
-    already sent: tokens are made with `secret` and accepted with any of them. `salt` keeps
-    tokens for one purpose (answering) from being replayed for another (unsubscribing).
+    already sent: tokens are made with `secret` and accepted with any of them. The purpose
+    (its salt) keeps a token for one use from being replayed for another.
     """
 
     def __init__(
@@ -65,7 +93,6 @@ class TokenSigner:
         secret: str,
         max_age: timedelta,
         *,
-        salt: str = DEFAULT_SALT,
         old_secrets: tuple[str, ...] = (),
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -73,41 +100,48 @@ class TokenSigner:
             raise ValueError("the token secret must not be empty")
         self.max_age = max_age
         self._keys = [*old_secrets, secret]  # itsdangerous signs with the last key
-        self._salt = salt
-        self._serializer = self._serializer_at(clock)
+        self._clock = clock
 
-    def _serializer_at(self, clock: Callable[[], datetime] | None) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._keys, salt=self._salt, signer=_ClockSigner,
-                                      signer_kwargs={"clock": clock})
+    def _serializer(self, salt: str, clock: Callable[[], datetime] | None = None,
+                    ) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._keys, salt=salt, signer=_ClockSigner,
+                                      signer_kwargs={"clock": clock or self._clock})
 
-    def make(self, send_id: int, issued_at: datetime | None = None) -> str:
-        """A URL-safe token for one send (about 30 characters).
+    def make(self, send_id: int, issued_at: datetime | None = None, *,
+             purpose: Purpose = Purpose.ANSWER) -> str:
+        """A URL-safe token for one send and one purpose (about 30 characters).
 
         `issued_at` dates the token (default: now). A reminder's links are dated like its
         survey's, so they are the same token and expire with it.
         """
         if isinstance(send_id, bool) or not isinstance(send_id, int):
             raise TypeError("send_id must be an int")
-        if issued_at is None:
-            return self._serializer.dumps(send_id)
-        return self._serializer_at(lambda: issued_at).dumps(send_id)
+        clock = None if issued_at is None else (lambda: issued_at)
+        return self._serializer(SALTS[purpose], clock).dumps(send_id)
 
-    def read(self, token: str) -> int:
-        """The send id in a token; raises TokenInvalid or TokenExpired, never anything else."""
+    def read(self, token: str, *, purpose: Purpose = Purpose.ANSWER) -> int:
+        """The send id in a token made for `purpose` (or before the split, `LEGACY_SALT`);
+        raises TokenInvalid or TokenExpired, never anything else."""
+        if not isinstance(token, str) or len(token) > 200 or not _TOKEN.fullmatch(token):
+            raise TokenInvalid("token malformed")
         max_age = int(self.max_age.total_seconds())
-        try:
-            payload = self._serializer.loads(token, max_age=max_age)
-        except SignatureExpired as exc:
-            raise TokenExpired(self._expired_send_id(token)) from exc
-        except (BadSignature, UnicodeError, ValueError, TypeError) as exc:
-            raise TokenInvalid("token invalid") from exc
-        if isinstance(payload, bool) or not isinstance(payload, int):
-            raise TokenInvalid("token payload is not a send id")
-        return payload
-
-    def _expired_send_id(self, token: str) -> int | None:
-        # loads() has just checked the signature; read the payload again without the age limit.
-        _, payload = self._serializer.loads_unsafe(token)
-        if isinstance(payload, int) and not isinstance(payload, bool):
+        for salt in (SALTS[purpose], LEGACY_SALT):
+            serializer = self._serializer(salt)
+            try:
+                payload = serializer.loads(token, max_age=max_age)
+            except SignatureExpired as exc:
+                raise TokenExpired(_expired_send_id(serializer, token)) from exc
+            except (BadSignature, UnicodeError, ValueError, TypeError):
+                continue
+            if isinstance(payload, bool) or not isinstance(payload, int):
+                raise TokenInvalid("token payload is not a send id")
             return payload
-        return None
+        raise TokenInvalid("token invalid")
+
+
+def _expired_send_id(serializer: URLSafeTimedSerializer, token: str) -> int | None:
+    # loads() has just checked the signature; read the payload again without the age limit.
+    _, payload = serializer.loads_unsafe(token)
+    if isinstance(payload, int) and not isinstance(payload, bool):
+        return payload
+    return None

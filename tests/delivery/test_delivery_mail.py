@@ -23,7 +23,7 @@ from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
 from closedloop.daemon.store import NewSend, SendRecord, Store
 from closedloop.daemon.surveys import Policy, Program, SurveyType
-from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.tokens import Purpose, TokenSigner
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday, 10:00 UTC
 URL = "https://feedback.acme.example"
@@ -70,7 +70,9 @@ def tokens(msg: EmailMessage) -> set[int]:
         body = msg.get_body((part,))
         assert body is not None
         text = body.get_content()
-        found.update(SIGNER.read(t) for t in re.findall(rf"{re.escape(URL)}/[ru]/([\w.-]+)", text))
+        for kind, token in re.findall(rf"{re.escape(URL)}/([ru])/([\w.-]+)", text):
+            purpose = Purpose.ANSWER if kind == "r" else Purpose.UNSUBSCRIBE
+            found.add(SIGNER.read(token, purpose=purpose))
     return found
 
 
@@ -79,7 +81,7 @@ def unsubscribe_token(msg: EmailMessage) -> int:
     header = msg["List-Unsubscribe"].strip()
     match = re.fullmatch(rf"<{re.escape(URL)}/u/([\w.-]+)>", header)
     assert match is not None
-    return SIGNER.read(match.group(1))
+    return SIGNER.read(match.group(1), purpose=Purpose.UNSUBSCRIBE)
 
 
 def survey_then_reminder(store: Store, sink: LocalMailSink,

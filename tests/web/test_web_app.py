@@ -16,7 +16,7 @@ from web_support import NOW, AddSend, heading
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.tables import Response as ResponseRow
-from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.tokens import Purpose, TokenSigner
 
 
 def response_rows(store: Store) -> int:
@@ -41,15 +41,19 @@ def test_scanner_get_and_head_record_nothing(
 def test_landing_page_auto_posts_and_offers_a_confirm_button(
     client: httpx.Client, signer: TokenSigner, add_send: AddSend
 ) -> None:
-    """The GET page holds a POST form to the same URL, a visible confirm button, and a
-    nonce'd script that submits it; the CSP allows exactly that nonce."""
+    """The GET page holds a POST form to the same URL (a hidden `via=button`), a visible
+    confirm button, and a nonce'd script that posts it with `via=script` after the delay,
+    unless the browser is automated; the CSP allows exactly that nonce."""
     page = client.get(f"/r/{signer.make(add_send())}/9")
     assert '<form id="confirm" method="post" action="">' in page.text
+    assert '<input type="hidden" name="via" value="button">' in page.text
     assert '<button type="submit">Confirm my score: 9</button>' in page.text
     nonce = re.search(r"'nonce-([^']+)'", page.headers["content-security-policy"])
     assert nonce is not None
-    script = f'<script nonce="{nonce.group(1)}">document.getElementById("confirm").submit();'
-    assert script in page.text
+    script = re.search(rf'<script nonce="{nonce.group(1)}">(.*?)</script>', page.text, re.S)
+    assert script is not None
+    assert "if (navigator.webdriver) return;" in script.group(1)
+    assert 'form.elements.via.value = "script"; form.submit(); }, 1500);' in script.group(1)
     assert f'<style nonce="{nonce.group(1)}">' in page.text
 
 
@@ -389,7 +393,7 @@ def test_unsubscribe_get_asks_and_post_suppresses(
     client: httpx.Client, store: Store, signer: TokenSigner, add_send: AddSend
 ) -> None:
     """GET (a scanner, a preview) only asks; POST suppresses the address."""
-    token = signer.make(add_send(email="Ana@Example.test"))
+    token = signer.make(add_send(email="Ana@Example.test"), purpose=Purpose.UNSUBSCRIBE)
     client.get(f"/u/{token}")
     assert store.is_suppressed("ana@example.test", NOW) is False
     page = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
@@ -403,7 +407,8 @@ def test_unsubscribe_works_with_an_expired_link(
     """An old mail's unsubscribe link still works: its signature is genuine."""
     send_id = add_send(email="old@example.test")
     old = TokenSigner("test-secret", timedelta(days=30), clock=lambda: NOW - timedelta(days=90))
-    assert client.post(f"/u/{old.make(send_id)}", data={"choice": "unsubscribe"}).status_code == 200
+    token = old.make(send_id, purpose=Purpose.UNSUBSCRIBE)
+    assert client.post(f"/u/{token}", data={"choice": "unsubscribe"}).status_code == 200
     assert store.is_suppressed("old@example.test", NOW) is True
 
 
@@ -412,7 +417,7 @@ def test_forged_unsubscribe_is_refused(
 ) -> None:
     """A forged token cannot unsubscribe anyone."""
     send_id = add_send(email="ana@example.test")
-    forged = TokenSigner("attacker", timedelta(days=30)).make(send_id)
+    forged = TokenSigner("attacker", timedelta(days=30)).make(send_id, purpose=Purpose.UNSUBSCRIBE)
     assert client.post(f"/u/{forged}").status_code == 400
     assert store.is_suppressed("ana@example.test", NOW) is False
 

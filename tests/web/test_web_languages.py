@@ -10,7 +10,7 @@ import pytest
 from web_support import AddSend, ServeWith, heading
 
 from closedloop.daemon.surveys import Policy, Program, SurveyType
-from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.tokens import Purpose, TokenSigner
 
 # (CRM language tag, <html lang>, a phrase of the NPS question, of the unsubscribe page)
 LANGUAGES = [
@@ -29,13 +29,16 @@ def test_every_page_speaks_the_sends_language(
 ) -> None:
     """Landing, comment, thanks and unsubscribe pages all come out in the contact's language
     (a browser asking for another one changes nothing: the page matches the mail)."""
-    token = signer.make(add_send(language=tag))
+    send_id = add_send(language=tag)
+    token = signer.make(send_id)
     headers = {"accept-language": "fr" if lang != "fr" else "de"}
     landing = client.get(f"/r/{token}/9", headers=headers)
     client.post(f"/r/{token}/9")
     comment = client.get(f"/c/{token}", headers=headers)
     thanks = client.get(f"/t/{token}", headers=headers)
-    unsubscribe = client.get(f"/u/{token}", headers=headers)
+    unsubscribe = client.get(
+        f"/u/{signer.make(send_id, purpose=Purpose.UNSUBSCRIBE)}", headers=headers
+    )
     for page in (landing, comment, thanks, unsubscribe):
         assert page.status_code == 200
         assert f'<html lang="{lang}">' in page.text

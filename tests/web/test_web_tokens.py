@@ -6,8 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from itsdangerous import URLSafeTimedSerializer
 
-from closedloop.daemon.web.tokens import TokenExpired, TokenInvalid, TokenSigner
+from closedloop.daemon.web.tokens import (
+    LEGACY_SALT,
+    SALTS,
+    Purpose,
+    TokenExpired,
+    TokenInvalid,
+    TokenSigner,
+)
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -54,11 +62,38 @@ def test_token_from_another_secret_is_invalid() -> None:
         TokenSigner("secret", timedelta(days=30)).read(other)
 
 
-def test_token_for_another_purpose_is_invalid() -> None:
-    """The salt separates purposes: a token made with another salt does not read."""
-    other = TokenSigner("secret", timedelta(days=30), salt="closedloop.other").make(1)
+@pytest.mark.parametrize(("made", "read"), [
+    (made, read) for made in Purpose for read in Purpose if made != read
+])
+def test_token_for_another_purpose_is_invalid(made: Purpose, read: Purpose) -> None:
+    """Each purpose has its own salt: a token made for one does not read for another."""
+    signer = TokenSigner("secret", timedelta(days=30))
+    token = signer.make(1, purpose=made)
+    assert signer.read(token, purpose=made) == 1
     with pytest.raises(TokenInvalid):
-        TokenSigner("secret", timedelta(days=30)).read(other)
+        signer.read(token, purpose=read)
+
+
+def test_every_purpose_has_its_own_salt() -> None:
+    """No two purposes share a salt, and none reuses the salt of the links made before."""
+    salts = [SALTS[purpose] for purpose in Purpose]
+    assert len(salts) == len(set(salts))
+    assert LEGACY_SALT not in salts
+
+
+@pytest.mark.parametrize("purpose", list(Purpose))
+def test_token_from_before_the_split_reads_for_every_purpose(purpose: Purpose) -> None:
+    """A mail sent before the split carries one token (LEGACY_SALT) in its answer and
+    unsubscribe links alike: both keep working, with the same age limit."""
+    serializer = URLSafeTimedSerializer("secret", salt=LEGACY_SALT)
+    with time_machine.travel(START, tick=False) as traveller:
+        legacy = serializer.dumps(7)
+        signer = TokenSigner("secret", timedelta(days=30))
+        assert signer.read(legacy, purpose=purpose) == 7
+        traveller.shift(timedelta(days=30, seconds=1))
+        with pytest.raises(TokenExpired) as caught:
+            signer.read(legacy, purpose=purpose)
+    assert caught.value.send_id == 7
 
 
 @pytest.mark.parametrize("garbage", ["", "x", "...", "a.b.c", "%00", "é.é.é", "MQ" * 500])
@@ -66,6 +101,17 @@ def test_garbage_is_invalid_not_a_crash(garbage: str) -> None:
     """Anything that is not a token raises TokenInvalid and nothing else."""
     with pytest.raises(TokenInvalid):
         TokenSigner("secret", timedelta(days=30)).read(garbage)
+
+
+@pytest.mark.parametrize("junk", ["\ufffd", "\x80", "ÿ", "=", " ", "%FF"])
+def test_genuine_token_with_junk_added_is_invalid(junk: str) -> None:
+    """itsdangerous alone skips non-ASCII characters and padding: a token with anything added
+    (a `%FF` decoded into the link) is refused, at its end or in its middle."""
+    signer = TokenSigner("secret", timedelta(days=30))
+    token = signer.make(1)
+    for altered in (token + junk, token[:4] + junk + token[4:]):
+        with pytest.raises(TokenInvalid):
+            signer.read(altered)
 
 
 def test_old_secret_still_reads_after_rotation() -> None:

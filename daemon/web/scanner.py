@@ -1,0 +1,69 @@
+"""Telling a mail scanner's visit from a person's click on a score link.
+
+Security scanners (Safe Links and the like) open every link of a message, often within a
+second or two of delivery, some in a headless browser that runs the landing page's script.
+A person opens one score link (now and then a second one later, to change the score). So:
+
+- the landing page posts the score from script only after `AUTO_POST_DELAY_MS`, and never in
+  an automated browser (`navigator.webdriver`); the confirm button is always there;
+- the app remembers which score links of each survey were opened (GET or HEAD) in the last
+  `BURST_WINDOW`: when another score of the same survey was opened within it, the visits are
+  a scanner's burst. A scripted POST then records nothing and the page shows the confirm
+  button; a POST from the button itself (a person's tap, or no script) always records.
+
+The delay lets a scanner that goes through the links in turn (waiting for each page to settle)
+open the second link before the first page posts, so the burst is seen in time. A person's
+single click still records in one step, after the delay.
+
+The memory is per process: with several web processes, one burst is seen only by the process
+that served several of its links (send /r/ to one process, or accept the weaker check).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import timedelta
+
+AUTO_POST_DELAY_MS = 1500
+BURST_WINDOW = timedelta(seconds=30)
+MAX_SURVEYS = 100_000  # bounds the memory: the least recently opened surveys are forgotten
+SCRIPT = "script"  # the `via` value the landing page's script posts; the button posts another
+
+
+class OpenTracker:
+    """Recent openings of score links, per survey (send id), to spot a scanner's burst."""
+
+    def __init__(self, window: timedelta = BURST_WINDOW, *, max_surveys: int = MAX_SURVEYS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window.total_seconds()
+        self.max_surveys = max_surveys
+        self._clock = clock
+        self._opens: OrderedDict[int, list[tuple[int, float]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def opened(self, send_id: int, score: int) -> None:
+        """Note that the link for `score` of this survey was fetched (GET or HEAD)."""
+        now = self._clock()
+        with self._lock:
+            recent = self._recent(send_id, now)
+            recent.append((score, now))
+            self._opens[send_id] = recent
+            self._opens.move_to_end(send_id)
+            while len(self._opens) > self.max_surveys:
+                self._opens.popitem(last=False)
+
+    def is_burst(self, send_id: int, score: int) -> bool:
+        """True when a link for another score of this survey was opened within the window
+        (its age at most `window`): several links at once are a scanner, not a person."""
+        now = self._clock()
+        with self._lock:
+            return any(other != score for other, _ in self._recent(send_id, now))
+
+    def _recent(self, send_id: int, now: float) -> list[tuple[int, float]]:
+        kept = [(s, at) for s, at in self._opens.get(send_id, []) if now - at <= self.window]
+        if not kept:
+            self._opens.pop(send_id, None)
+        return kept
