@@ -132,7 +132,8 @@ class Runtime:
 
     def web_app(self) -> FastAPI:
         return create_app(store=self.store, signer=self.signer, programs=self.programs,
-                          clock=self.clock, policy=self.config.policy())
+                          clock=self.clock, policy=self.config.policy(),
+                          brand=self.config.default_brand())
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job; log once when a source starts failing and once when it recovers."""
