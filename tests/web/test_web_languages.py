@@ -108,7 +108,8 @@ def test_other_languages_keep_the_catalog_and_the_configured_follow_up(
         client.post(f"/r/{german}/10")
         comment = client.get(f"/c/{german}").text
         thanks = client.get(f"/t/{german}").text
-    assert "dass Sie Acme in Ihrem Freundes- oder Kollegenkreis weiterempfehlen?</legend>" in comment
+    assert ("dass Sie Acme in Ihrem Freundes- oder Kollegenkreis weiterempfehlen?</legend>"
+            in comment)
     assert "What should we change?" in comment
     assert "Ihr Feedback hilft Acme, besser zu werden." in thanks
 
