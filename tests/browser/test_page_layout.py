@@ -1,0 +1,213 @@
+"""The response pages served by the real app (uvicorn on 127.0.0.1, a real SQLite store) in
+Chromium at 320 to 1280 px: the comment page's scale is one row of equal buttons, no page is
+wider than the screen, every page and error page wears the brand, the landing page without
+script asks to confirm, and dark mode keeps everything readable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from browser_layout import (
+    BRAND,
+    LOGO_SVG,
+    LOGO_URL,
+    POINTS,
+    PROGRAMS,
+    SCREENSHOTS,
+    WIDTHS,
+    assert_one_row,
+    contrast,
+    measure,
+    shot,
+)
+
+from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.surveys import SurveyType
+from closedloop.daemon.web.app import create_app
+from closedloop.daemon.web.tokens import TokenSigner
+
+pytestmark = pytest.mark.browser
+NOW = datetime.now(UTC)
+SIGNER = TokenSigner("browser-secret", timedelta(days=30))
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # not the main thread
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The app over a store holding one answered send per survey type (French for CES);
+    yields the URL of each page to look at."""
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('pages') / 'state.db'}")
+    store.migrate()
+    ids = {kind: n for n, kind in enumerate(SurveyType, start=1)}
+    for kind, n in ids.items():
+        store.add_sends([NewSend(
+            idem_key=f"k{n}", program=kind.value, survey_type=kind.value, source="hubspot",
+            contact_id=f"c{n}", due_at=NOW, created_at=NOW, ticket_id=f"t{n}",
+            email=f"p{n}@example.test", first_name="Ana",
+            language="fr" if kind is SurveyType.CES else "en",
+        )])
+    app = create_app(store=store, signer=SIGNER, programs=PROGRAMS, brand=BRAND)
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                    lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn stopped"
+        time.sleep(0.01)
+    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    urls: dict[str, str] = {}
+    with httpx.Client(base_url=base) as http:
+        for kind, n in ids.items():
+            token = SIGNER.make(n)
+            high = {SurveyType.NPS: 9, SurveyType.CSAT: 4, SurveyType.CES: 6}[kind]
+            assert http.post(f"/r/{token}/{high}").status_code == 303
+            urls[f"comment-{kind.value}"] = f"{base}/c/{token}"
+        nps = SIGNER.make(ids[SurveyType.NPS])
+        urls["landing"] = f"{base}/r/{nps}/9"
+        urls["thanks"] = f"{base}/t/{nps}"
+        urls["unsubscribe"] = f"{base}/u/{SIGNER.make(ids[SurveyType.CSAT])}"
+        urls["error-invalid"] = f"{base}/r/{nps[:-4]}AAAA/9"
+        expired = SIGNER.make(ids[SurveyType.CES], NOW - timedelta(days=40))
+        urls["error-expired"] = f"{base}/r/{expired}/5"
+        urls["error-unknown"] = f"{base}/r/{SIGNER.make(99)}/5"
+    try:
+        yield urls
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.dispose()
+
+
+def _context(browser: Any, **options: Any) -> Any:
+    context = browser.new_context(**options)
+    context.route(LOGO_URL, lambda route: route.fulfill(body=LOGO_SVG,
+                                                        content_type="image/svg+xml"))
+    return context
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Iterator[Any]:
+    """One page, script off: the landing page must not post itself away from the test."""
+    context = _context(browser, java_script_enabled=False)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("kind", list(SurveyType))
+def test_comment_page_scale_is_one_row_at_every_width(
+    page: Any, site: dict[str, str], kind: SurveyType, width: int
+) -> None:
+    """A grid with one equal column per score, end labels under the end buttons, from
+    320 px (NPS wrapped 9 + 2 even at 1280 px before)."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(site[f"comment-{kind.value}"])
+    scale = measure(page, ".scale button", ".ends span:first-child", ".ends span:last-child")
+    assert_one_row(scale, POINTS[kind], width)
+    shot(page, SCREENSHOTS, f"page-comment-{kind.value}-{width}")
+
+
+PAGES = ("landing", "thanks", "unsubscribe", "error-invalid", "error-expired", "error-unknown")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_page_fits_and_wears_the_brand(page: Any, site: dict[str, str],
+                                             width: int) -> None:
+    """No page is wider than the screen; each shows the logo (loaded, with its alt text),
+    the brand colour on its card and the company's footer."""
+    for name in PAGES:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(site[name])
+        seen = page.evaluate("""() => ({
+          page: document.documentElement.scrollWidth,
+          logo: document.querySelector('header img')?.naturalWidth,
+          alt: document.querySelector('header img')?.alt,
+          border: getComputedStyle(document.querySelector('.card')).borderTopColor,
+          footer: document.querySelector('footer').innerText})""")
+        shot(page, SCREENSHOTS, f"page-{name}-{width}")
+        assert seen["page"] <= width, name
+        assert (seen["logo"], seen["alt"]) == (140, "Orbit Telecom"), name
+        assert seen["border"] == "rgb(15, 118, 110)", name
+        assert seen["footer"].startswith("Orbit Telecom SA\n12 Rue des Lilas"), name
+
+
+@pytest.mark.parametrize(
+    ("name", "heading", "forward"),
+    [
+        ("error-invalid", "This link is not valid", "Continue to orbit.example"),
+        ("error-expired", "Cette enquête est close", "Continuer vers orbit.example"),
+        ("error-unknown", "Page not found", "Continue to orbit.example"),
+    ],
+)
+def test_error_pages_say_what_happened_and_offer_a_way_forward(
+    page: Any, site: dict[str, str], name: str, heading: str, forward: str
+) -> None:
+    """Cut, expired and unknown links: what happened, in the person's language (the send's
+    for an expired link, French here), a link to the company's site and its help address."""
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(site[name])
+    assert page.locator("h1").inner_text() == heading
+    link = page.locator("a.button")
+    assert (link.inner_text(), link.get_attribute("href")) == (forward,
+                                                               "https://www.orbit.example")
+    assert page.locator("a[href='mailto:help@orbit.example']").count() == 1
+
+
+def test_landing_page_without_script_asks_to_confirm(page: Any, site: dict[str, str]) -> None:
+    """Script off: the heading says "Confirm your answer" (not "Saving…") and shows the score
+    as "9 out of 10" above the confirm button."""
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(site["landing"])
+    visible = [h.inner_text() for h in page.locator("h1").all() if h.is_visible()]
+    assert visible == ["Confirm your answer"]
+    assert page.locator(".score").inner_text() == "9 out of 10"
+    assert page.locator("button[type=submit]").is_visible()
+
+
+def test_thanks_page_says_out_of(page: Any, site: dict[str, str]) -> None:
+    """The thank-you page reads "Your score: 9 out of 10"."""
+    page.goto(site["thanks"])
+    assert "Your score: 9 out of 10" in page.locator(".card").inner_text()
+
+
+@pytest.mark.parametrize("name", ["comment-nps", "unsubscribe", "error-expired"])
+def test_pages_in_dark_mode_stay_readable(browser: Any, site: dict[str, str], name: str) -> None:
+    """With the browser in dark mode the card turns dark, text and labels stay at 4.5:1 or
+    more, and a chosen score stays white on the brand colour."""
+    context = _context(browser, color_scheme="dark", java_script_enabled=False,
+                       viewport={"width": 414, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(site[name])
+        colors = page.evaluate("""() => {
+          const css = (e) => getComputedStyle(e);
+          const card = document.querySelector('.card');
+          const texts = [...card.querySelectorAll('h1, p, legend, label, .ends span, button')];
+          return {card: css(card).backgroundColor,
+                  pairs: texts.filter(e => e.offsetParent !== null).map(e => [e.tagName,
+                    css(e).color, css(e).backgroundColor])};
+        }""")
+        shot(page, SCREENSHOTS, f"page-{name}-dark")
+    finally:
+        context.close()
+    assert colors["card"] == "rgb(31, 41, 55)"
+    for tag, color, background in colors["pairs"]:
+        behind = background if background not in ("rgba(0, 0, 0, 0)", "transparent") else (
+            colors["card"])
+        assert contrast(color, behind) >= 4.5, (tag, color, behind)
+
+
