@@ -91,3 +91,11 @@ def contrast(a: str, b: str) -> float:
         return f"#{r:02x}{g:02x}{bl:02x}"
 
     return contrast_ratio(hexa(a), hexa(b))
+
+
+def routed_context(browser: Any, **options: Any) -> Any:
+    """A browser context whose requests for the logo get the local SVG (no network)."""
+    context = browser.new_context(**options)
+    context.route(LOGO_URL, lambda route: route.fulfill(body=LOGO_SVG,
+                                                        content_type="image/svg+xml"))
+    return context

@@ -6,103 +6,30 @@ script asks to confirm, and dark mode keeps everything readable.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from browser_layout import (
-    BRAND,
-    LOGO_SVG,
-    LOGO_URL,
     POINTS,
-    PROGRAMS,
     SCREENSHOTS,
     WIDTHS,
     assert_one_row,
     contrast,
     measure,
+    routed_context,
     shot,
 )
 
-from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import SurveyType
-from closedloop.daemon.web.app import create_app
-from closedloop.daemon.web.tokens import TokenSigner
 
 pytestmark = pytest.mark.browser
-NOW = datetime.now(UTC)
-SIGNER = TokenSigner("browser-secret", timedelta(days=30))
-
-
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # not the main thread
-        pass
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The app over a store holding one answered send per survey type (French for CES);
-    yields the URL of each page to look at."""
-    store = Store(f"sqlite:///{tmp_path_factory.mktemp('pages') / 'state.db'}")
-    store.migrate()
-    ids = {kind: n for n, kind in enumerate(SurveyType, start=1)}
-    for kind, n in ids.items():
-        store.add_sends([NewSend(
-            idem_key=f"k{n}", program=kind.value, survey_type=kind.value, source="hubspot",
-            contact_id=f"c{n}", due_at=NOW, created_at=NOW, ticket_id=f"t{n}",
-            email=f"p{n}@example.test", first_name="Ana",
-            language="fr" if kind is SurveyType.CES else "en",
-        )])
-    app = create_app(store=store, signer=SIGNER, programs=PROGRAMS, brand=BRAND)
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                    lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn stopped"
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    urls: dict[str, str] = {}
-    with httpx.Client(base_url=base) as http:
-        for kind, n in ids.items():
-            token = SIGNER.make(n)
-            high = {SurveyType.NPS: 9, SurveyType.CSAT: 4, SurveyType.CES: 6}[kind]
-            assert http.post(f"/r/{token}/{high}").status_code == 303
-            urls[f"comment-{kind.value}"] = f"{base}/c/{token}"
-        nps = SIGNER.make(ids[SurveyType.NPS])
-        urls["landing"] = f"{base}/r/{nps}/9"
-        urls["thanks"] = f"{base}/t/{nps}"
-        urls["unsubscribe"] = f"{base}/u/{SIGNER.make(ids[SurveyType.CSAT])}"
-        urls["error-invalid"] = f"{base}/r/{nps[:-4]}AAAA/9"
-        expired = SIGNER.make(ids[SurveyType.CES], NOW - timedelta(days=40))
-        urls["error-expired"] = f"{base}/r/{expired}/5"
-        urls["error-unknown"] = f"{base}/r/{SIGNER.make(99)}/5"
-    try:
-        yield urls
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        store.dispose()
-
-
-def _context(browser: Any, **options: Any) -> Any:
-    context = browser.new_context(**options)
-    context.route(LOGO_URL, lambda route: route.fulfill(body=LOGO_SVG,
-                                                        content_type="image/svg+xml"))
-    return context
 
 
 @pytest.fixture(scope="module")
 def page(browser: Any) -> Iterator[Any]:
     """One page, script off: the landing page must not post itself away from the test."""
-    context = _context(browser, java_script_enabled=False)
+    context = routed_context(browser, java_script_enabled=False)
     yield context.new_page()
     context.close()
 
@@ -188,7 +115,7 @@ def test_thanks_page_says_out_of(page: Any, site: dict[str, str]) -> None:
 def test_pages_in_dark_mode_stay_readable(browser: Any, site: dict[str, str], name: str) -> None:
     """With the browser in dark mode the card turns dark, text and labels stay at 4.5:1 or
     more, and a chosen score stays white on the brand colour."""
-    context = _context(browser, color_scheme="dark", java_script_enabled=False,
+    context = routed_context(browser, color_scheme="dark", java_script_enabled=False,
                        viewport={"width": 414, "height": 900})
     page = context.new_page()
     try:
