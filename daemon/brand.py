@@ -69,10 +69,17 @@ def _check_color(value: object) -> object:
     return color
 
 
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+_UNSAFE = re.compile(r"[\s\"'<>\\;,]")
+
+
 def _url(value: object) -> object:
+    """An http(s) URL with a plain host: the logo's origin goes into the pages'
+    Content-Security-Policy header, so nothing there may read as another directive."""
     if isinstance(value, str):
         parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if (parsed.scheme not in ("http", "https") or not _HOST.match(parsed.netloc)
+                or _UNSAFE.search(value)):
             raise ValueError(f"expected an http(s) URL such as https://example.com, got {value!r}")
     return value
 

@@ -138,3 +138,20 @@ def test_pages_in_dark_mode_stay_readable(browser: Any, site: dict[str, str], na
         assert contrast(color, behind) >= 4.5, (tag, color, behind)
 
 
+
+
+def test_unsubscribe_page_has_one_primary_and_one_secondary_choice(
+    page: Any, site: dict[str, str]
+) -> None:
+    """"Unsubscribe" is the one filled button (the brand colour); the pause is an outlined
+    secondary one, as wide, below it."""
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(site["unsubscribe"])
+    buttons = page.evaluate("""() => [...document.querySelectorAll('.card button')].map(b => {
+      const r = b.getBoundingClientRect(), s = getComputedStyle(b);
+      return [b.value, s.backgroundColor, Math.round(r.width), Math.round(r.top)]; })""")
+    (first, filled, width1, top1), (second, outlined, width2, top2) = buttons
+    assert (first, filled, second, outlined) == ("unsubscribe", "rgb(15, 118, 110)", "snooze",
+                                                 "rgba(0, 0, 0, 0)")
+    assert width1 == width2
+    assert top2 > top1

@@ -111,6 +111,12 @@ def test_default_brand_of_pages_without_a_program() -> None:
         ({"logo_url": "ftp://x.example/l.png"}, "config: brand.logo_url: expected an http(s) "
                                                 "URL such as https://example.com, got "
                                                 "'ftp://x.example/l.png'"),
+        ({"logo_url": "https://cdn.example;script-src *"},
+         "config: brand.logo_url: expected an http(s) URL such as https://example.com, got "
+         "'https://cdn.example;script-src *'"),
+        ({"logo_url": "https://user@cdn.example/l.png"},
+         "config: brand.logo_url: expected an http(s) URL such as https://example.com, got "
+         "'https://user@cdn.example/l.png'"),
         ({"support_email": "help"}, "config: brand.support_email: expected an e-mail address "
                                     "such as help@example.com, got 'help'"),
     ],
