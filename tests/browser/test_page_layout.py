@@ -155,3 +155,21 @@ def test_unsubscribe_page_has_one_primary_and_one_secondary_choice(
                                                  "rgba(0, 0, 0, 0)")
     assert width1 == width2
     assert top2 > top1
+
+
+def test_choose_then_undo_in_one_visit_at_320_px(page: Any, site: dict[str, str]) -> None:
+    """On a small phone, without script: pause, see until when with an Undo, undo, and land
+    on a page that says surveys may come again; every page fits the screen."""
+    page.set_viewport_size({"width": 320, "height": 700})
+    page.goto(site["unsubscribe"])
+    page.locator("button[value=snooze]").click()
+    assert page.locator("h1").inner_text() == "Surveys paused"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    shot(page, SCREENSHOTS, "page-snoozed-320")
+    page.locator("button[value=undo]").click()
+    assert page.locator("h1").inner_text() == "Choice undone"
+    assert "You may receive surveys from Orbit again." in page.locator(".card").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    shot(page, SCREENSHOTS, "page-undone-320")
+    page.locator("a", has_text="Change your choice").click()
+    assert page.locator("button[value=unsubscribe]").is_visible()
