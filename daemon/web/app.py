@@ -257,10 +257,10 @@ class _Routes:
             raise PageError("not_found", survey.language, brand=survey.program.branding) from exc
         log.info("web.preference_undone", send_id=survey.send.id,
                  unsubscribed=after.unsubscribed)
+        until = self._local_date(survey, after.snoozed_until) if after.snoozed_until else None
         return render("resubscribed.html", survey.language, company=survey.program.company,
-                      brand=survey.program.branding, token=survey.token, unsubscribed=
-                      after.unsubscribed, date=self._local_date(survey, after.snoozed_until)
-                      if after.snoozed_until else None)
+                      brand=survey.program.branding, token=survey.token,
+                      unsubscribed=after.unsubscribed, date=until)
 
     def _choice_page(self, survey: Survey, *, status: int = 200, error: bool = False) -> Response:
         until = self.clock() + self.policy.snooze
