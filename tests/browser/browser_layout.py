@@ -3,6 +3,7 @@ and the assertions that a scale is one row of equal buttons with its end labels 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -59,7 +60,8 @@ def measure(page: Any, buttons: str, low: str, high: str) -> Scale:
 
 def assert_one_row(scale: Scale, points: int, width: int) -> None:
     """All buttons on one row, equal, each label fits its button, nothing wider than the
-    viewport, tap targets at least 40 px tall, and the end labels under the end buttons."""
+    viewport, tap targets at least 40 px tall and 24 px apart centre to centre (WCAG 2.5.8),
+    and the end labels under the end buttons."""
     buttons = scale.buttons
     assert points == len(buttons)
     tops = [b["y"] for b in buttons]
@@ -70,6 +72,9 @@ def assert_one_row(scale: Scale, points: int, width: int) -> None:
     assert buttons[-1]["right"] <= width
     assert scale.page <= width, f"page is {scale.page} px wide in a {width} px viewport"
     assert min(b["h"] for b in buttons) >= 40
+    centers = [b["x"] + b["w"] / 2 for b in buttons]
+    steps = [round(b - a, 1) for a, b in itertools.pairwise(centers)]
+    assert min(steps) >= 24, f"targets closer than WCAG 2.5.8's 24 px: {steps}"
     bottom = max(b["bottom"] for b in buttons)
     assert scale.low["y"] >= bottom
     assert scale.high["y"] >= bottom
