@@ -28,6 +28,7 @@ from pydantic import (
 )
 from sqlalchemy.engine import make_url
 
+from closedloop.daemon.brand import Brand, BrandSettings, resolve_brand
 from closedloop.daemon.i18n import check_language
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.integration.base import MemberSelection
@@ -299,6 +300,7 @@ class ProgramSettings(_Model):
     every_months: Literal[3, 6, 12] = 6
     customer_for: Duration = timedelta(days=30)
     texts: dict[Language, dict[TextKey, str]] = {}
+    brand: BrandSettings | None = None  # keys set here override [brand] for this program
 
     @field_validator("reminders")
     @classmethod
@@ -333,7 +335,9 @@ class ProgramSettings(_Model):
         return MemberSelection(list_id=self.list_id, organization_id=self.organization_id,
                                tag=self.tag, query=self.query)
 
-    def to_program(self) -> Program:
+    def to_program(self, brand: BrandSettings | None = None,
+                   support_email: str | None = None) -> Program:
+        """The program; `brand` is the config's [brand], under this program's own."""
         return Program(
             name=self.name, type=self.type, source=self.source, delay=self.delay,
             company=self.company, follow_up=self.follow_up, threshold=self.threshold,
@@ -344,6 +348,7 @@ class ProgramSettings(_Model):
             customer_for=self.customer_for,
             texts={lang: {str(key): text for key, text in texts.items()}
                    for lang, texts in self.texts.items()},
+            brand=resolve_brand(self.company, brand, self.brand, support_email=support_email),
         )
 
 
@@ -352,10 +357,18 @@ class Config(_Model):
     sources: dict[str, SourceSettings] = Field(min_length=1)
     mail: MailSettings
     rules: RulesSettings = RulesSettings()
+    brand: BrandSettings = BrandSettings()
     programs: tuple[ProgramSettings, ...]
 
     def program_list(self) -> list[Program]:
-        return [p.to_program() for p in self.programs]
+        return [p.to_program(self.brand, self.mail.reply_to) for p in self.programs]
+
+    def default_brand(self) -> Brand:
+        """The brand of pages no program owns (a cut link): [brand], named after the one
+        company every program names, if they agree."""
+        companies = {p.company for p in self.programs}
+        company = companies.pop() if len(companies) == 1 else ""
+        return resolve_brand(company, self.brand, support_email=self.mail.reply_to)
 
     def policy(self) -> Policy:
         return self.rules.to_policy()

@@ -20,7 +20,9 @@ from typing import Any
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_eval_context, select_autoescape
+from jinja2.nodes import EvalContext
+from markupsafe import Markup
 
 from closedloop.daemon.surveys import SurveyType
 
@@ -117,6 +119,25 @@ def _translations(language: str) -> _gettext.NullTranslations:
     return Translations(fp=buffer, domain=DOMAIN)
 
 
+# French elides "de", "que" and "jusque" before a vowel: "de la part d’Acme", not "de Acme".
+# Only before the company's name, the one word a catalog cannot know; an initial "h" is left
+# alone (aspirated or not depends on the word), as is a "y" before a vowel ("de Yahoo").
+_ELISION: dict[str, tuple[re.Pattern[str], str]] = {
+    "fr": (re.compile(r"\b(de|que|jusque) (%\(company\)s)"), "’"),
+}
+_VOWEL_START = re.compile(r"^(?:[aeiouàâäéèêëîïôöùûüœæ]|y[^aeiouy])", re.IGNORECASE)
+
+
+def elide(language: str, text: str, company: object) -> str:
+    """`text` (a catalog string, placeholders not yet filled) with the word before
+    %(company)s elided when the language wants it and the name starts with a vowel."""
+    rule = _ELISION.get(language)
+    if rule is None or not isinstance(company, str) or not _VOWEL_START.match(company.strip()):
+        return text
+    pattern, apostrophe = rule
+    return pattern.sub(lambda m: f"{m.group(1)[:-1]}{apostrophe}{m.group(2)}", text)
+
+
 @dataclass(frozen=True)
 class Translator:
     """gettext and ngettext for one language, in the shape Jinja2's i18n extension expects."""
@@ -126,7 +147,9 @@ class Translator:
 
     def gettext(self, message: str, **variables: Any) -> str:
         text = self.translations.gettext(message)
-        return text % variables if variables else text
+        if not variables:
+            return text
+        return elide(self.language, text, variables.get("company")) % variables
 
     def ngettext(self, singular: str, plural: str, n: int, **variables: Any) -> str:
         text = self.translations.ngettext(singular, plural, n)
@@ -155,8 +178,29 @@ def jinja_environment(package: str, language: str) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.install_gettext_translations(  # type: ignore[attr-defined]
-        translator(language).translations, newstyle=True
+    tr = translator(language)
+
+    @pass_eval_context
+    def gettext(ctx: EvalContext, message: str, **variables: Any) -> str:
+        """`_()` in templates: translated, elided, filled; variables escaped in HTML."""
+        text = tr.translations.gettext(message)
+        if variables:
+            text = elide(tr.language, text, variables.get("company"))
+        if ctx.autoescape:  # catalog text is ours (as in Jinja's own i18n); values get escaped
+            trusted = Markup(text)  # noqa: S704
+            return trusted % variables if variables else trusted
+        return text % variables if variables else text
+
+    @pass_eval_context
+    def ngettext(ctx: EvalContext, singular: str, plural: str, n: int, **variables: Any) -> str:
+        text = tr.translations.ngettext(singular, plural, n)
+        values = {"num": n, **variables}
+        if ctx.autoescape:
+            return Markup(text) % values  # noqa: S704 (catalog text; values get escaped)
+        return text % values
+
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=gettext, ngettext=ngettext, newstyle=False
     )
     return env
 

@@ -149,7 +149,8 @@ class Runtime:
         """The response pages, plus /healthz, /readyz and /metrics for this runtime."""
         return create_app(store=self.store, signer=self.signer, programs=self.programs,
                           clock=self.clock, policy=self.config.policy(),
-                          ops=ops_router(self.store, self.metrics, sorted(self.adapters)))
+                          ops=ops_router(self.store, self.metrics, sorted(self.adapters)),
+                          brand=self.config.default_brand())
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job unless the source is paused (see daemon.health)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import StrEnum
 
+from closedloop.daemon.brand import Brand
 from closedloop.integration.base import MemberSelection
 
 
@@ -77,6 +78,12 @@ class Program:
     customer_for: timedelta = timedelta(days=30)
     # language -> text key -> text, overriding the catalog's wording for this program
     texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    brand: Brand | None = None  # None: the default look under the program's company name
+
+    @property
+    def branding(self) -> Brand:
+        """The logo, colour and footer this program's mails and pages show."""
+        return self.brand or Brand(company=self.company, logo_alt=self.company)
 
     @property
     def scale(self) -> Scale:

@@ -2,6 +2,8 @@
 # Sets up and runs the whole test suite: venv, test tools, a throwaway PostgreSQL, lint, types, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The browser tests drive Debian's Chromium (Playwright's own download cannot be reached).
+command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends chromium)
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'

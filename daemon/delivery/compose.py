@@ -24,6 +24,7 @@ from email.utils import format_datetime
 
 from jinja2 import Template
 
+from closedloop.daemon.delivery.context import context_line, reason
 from closedloop.daemon.delivery.message_ids import make_message_id
 from closedloop.daemon.i18n import (
     N_,
@@ -181,6 +182,7 @@ def compose_mail(
     return compose_survey(
         program=program, send_id=row.survey_id, to=row.email, first_name=row.first_name,
         language=row.language, public_url=public_url, signer=signer, sender=sender,
+        ticket_subject=row.subject,
         unsubscribe_url=unsubscribe_url(public_url, signer, row.survey_id, issued_at), now=now,
         reminder=reminder, message_send_id=row.id,
         fallback_language=fallback_language, issued_at=issued_at,
@@ -203,11 +205,13 @@ def compose_survey(
     message_send_id: int | None = None,
     fallback_language: str = SOURCE_LANGUAGE,
     issued_at: datetime | None = None,
+    ticket_subject: str | None = None,
 ) -> EmailMessage:
     """The complete message for one send, in the contact's language (else `fallback_language`).
 
     `send_id` is the survey the links answer; `message_send_id` (default `send_id`) is the
     outbox row the Message-ID names, a reminder's own id; `issued_at` dates the links' token.
+    `ticket_subject` (CSAT, CES) names the request the mail asks about.
     """
     catalog = _catalog(program, translator(language, fallback_language).language)
     tr = catalog.tr
@@ -229,6 +233,7 @@ def compose_survey(
     else:
         title = program_text(program, "subject", lang, subject(program, name, tr), **values)
         intro = program_text(program, "intro", lang, "", **values) or None
+    about = context_line(program, _one_line(ticket_subject), tr)
     context = {
         "program": program,
         "company": program.company,
@@ -239,6 +244,11 @@ def compose_survey(
         "nps": program.type == SurveyType.NPS,
         "unsubscribe_url": unsubscribe_url,
         "lang": lang,
+        "brand": program.branding,
+        "context_line": about,
+        "preheader": about,
+        "reason": reason(program, tr),
+        "cell_width": f"{100 / len(links):.2f}".rstrip("0").rstrip("."),
     }
 
     msg = EmailMessage(policy=POLICY)

@@ -3,7 +3,9 @@
 The choice suppresses the normalized address and queues a 'preference' write-back for the
 send's contact in one transaction, so the CRM always learns what the suppression list says.
 Choices only ever strengthen: a snooze after "never again" (or after a hard bounce) leaves
-the permanent suppression as it is, and a shorter snooze never cuts a longer one.
+the permanent suppression as it is, and a shorter snooze never cuts a longer one. The one
+exception is the page's "Undo", right after a choice: it puts back what held before it, but
+never lifts a suppression the person did not choose (a bounce).
 """
 
 from __future__ import annotations
@@ -90,6 +92,59 @@ class PreferencesMixin:
         log.info("store.preference_recorded", send_id=send_id, choice=choice,
                  unsubscribed=result.unsubscribed, changed=changed)
         return result
+
+
+    def preference_of(self, send_id: int, now: datetime) -> Preference:
+        """The preference in force for the send's address (what an undo goes back to)."""
+        with self.engine.connect() as conn:
+            address = _address(conn, send_id)
+            return _preference(_current(conn, address, now) if address else None)
+
+    def restore_preference(self, send_id: int, previous: Preference, now: datetime) -> Preference:
+        """Undo a choice made a moment ago on the page: put `previous` back, queue its
+        write-back. A suppression the person did not choose (a bounce) stays as it is."""
+        with self.engine.begin() as conn:
+            send = conn.execute(select(SENDS).where(SENDS.c.id == send_id)).mappings().first()
+            if send is None:
+                raise UnknownSend(send_id)
+            address = _address(conn, send_id)
+            before = _current(conn, address, now) if address else None
+            if before is not None and before.reason not in (UNSUBSCRIBED, SNOOZED):
+                return _preference(before)
+            after = _from_preference(previous, now)
+            if address and before != after:
+                if after is None:
+                    conn.execute(SUPPRESSIONS.delete().where(SUPPRESSIONS.c.email == address))
+                else:
+                    _write_suppression(conn, address, before, after, now)
+            changed = _preference(before) != _preference(after)
+            if changed:
+                conn.execute(
+                    WRITEBACKS.insert().values(
+                        source=send["source"], contact_id=send["contact_id"], send_id=send_id,
+                        kind="preference", data=_preference(after).data(now),
+                        created_at=to_db(now), status="pending", attempts=0,
+                    )
+                )
+        log.info("store.preference_restored", send_id=send_id, changed=changed)
+        return _preference(after)
+
+
+def _address(conn: Connection, send_id: int) -> str | None:
+    row = conn.execute(select(SENDS.c.email_norm, SENDS.c.email).where(SENDS.c.id == send_id)
+                       ).first()
+    if row is None:
+        return None
+    return row.email_norm or (normalize_email(row.email) if row.email else None)
+
+
+def _from_preference(previous: Preference, now: datetime) -> _Row | None:
+    if previous.unsubscribed:
+        return _Row(UNSUBSCRIBED, None)
+    until = previous.snoozed_until
+    if until is not None and to_db(until) > to_db(now):
+        return _Row(SNOOZED, to_db(until))
+    return None
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ records nothing. Pages go relative (`../c/<token>`) so the app works behind a pa
 Pages speak the send's language, negotiated exactly as the mail was (the contact's CRM
 language, else the configured fallback), so the page matches the mail it came from; the
 browser's Accept-Language only decides when there is no send (a cut or forged link).
-The unsubscribe page offers "not for a while" (a snooze of `Policy.snooze`) beside "never
-again"; RFC 8058 one-click POSTs (body `List-Unsubscribe=One-Click`) mean "never again".
+The unsubscribe page offers "never again" first and "not for a while" (a snooze of
+`Policy.snooze`) second, and the page after either choice can undo it; RFC 8058 one-click
+POSTs (body `List-Unsubscribe=One-Click`) mean "never again". Every page wears the program's
+brand; pages no program owns (a cut link) wear the config's.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from closedloop.daemon.brand import Brand
 from closedloop.daemon.i18n import N_, negotiate, negotiate_accept_language, translator
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import NoResponseYet, ResponseRecord, SendRecord, Store, UnknownSend
-from closedloop.daemon.store.preferences import CHOICES, Choice
+from closedloop.daemon.store.preferences import CHOICES, Choice, Preference
 from closedloop.daemon.surveys import Policy, Program, category
 from closedloop.daemon.texts import program_text, program_wording
 from closedloop.daemon.web.forms import Form, FormError, read_form
@@ -45,6 +48,7 @@ from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
 from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, OpenTracker
 from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
+from closedloop.daemon.web.undo import decode_previous, encode_previous
 
 MAX_COMMENT = 5_000
 MAX_BODY = 64 * 1024  # a 5,000-character comment is at most ~60 KB form-encoded
@@ -64,10 +68,12 @@ def utcnow() -> datetime:
 class PageError(Exception):
     """Stop handling a request and answer with one of pages.ERRORS."""
 
-    def __init__(self, kind: str, language: str | None = None, **variables: object) -> None:
+    def __init__(self, kind: str, language: str | None = None, *, brand: Brand | None = None,
+                 **variables: object) -> None:
         super().__init__(kind)
         self.kind = kind
         self.language = language
+        self.brand = brand
         self.variables = variables
 
 
@@ -90,12 +96,14 @@ def create_app(
     policy: Policy | None = None,
     ops: APIRouter | None = None,
     opens: OpenTracker | None = None,
+    brand: Brand | None = None,
 ) -> FastAPI:
     """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
 
     `policy` gives the fallback language, the snooze length and the default time zone;
     `ops` the health and metrics routes (default: web.ops over `store` alone).
     `opens` remembers the score links opened, to spot a scanner (a fresh one by default).
+    `brand` dresses the pages no program owns (a cut or unknown link).
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
@@ -108,7 +116,7 @@ def create_app(
     app.add_api_route("/u/{token}", routes.unsubscribe_page, methods=["GET", "HEAD"])
     app.add_api_route("/u/{token}", routes.unsubscribe, methods=["POST"])
     app.include_router(ops or ops_router(store))
-    _install_error_handlers(app, policy.fallback_language)
+    _install_error_handlers(app, policy.fallback_language, brand or Brand())
     _install_security_headers(app)
     return app
 
@@ -144,8 +152,10 @@ class _Routes:
         return self._landing(survey, value, auto=not self.opens.is_burst(survey.send.id, value))
 
     def _landing(self, survey: Survey, score: int, *, auto: bool) -> Response:
-        return render("landing.html", survey.language, score=score, auto=auto,
-                      delay_ms=AUTO_POST_DELAY_MS, company=survey.program.company)
+        program = survey.program
+        return render("landing.html", survey.language, brand=program.branding, score=score,
+                      high=program.scale.high, auto=auto, delay_ms=AUTO_POST_DELAY_MS,
+                      company=program.company)
 
     async def record(self, request: Request, token: str, score: str) -> Response:
         survey = await run_in_threadpool(self._survey, request, token)
@@ -168,7 +178,7 @@ class _Routes:
                 self.clock(),
             )
         except UnknownSend as exc:
-            raise PageError("not_found") from exc
+            raise PageError("not_found", brand=program.branding) from exc
         log.info("web.answer_recorded", program=program.name, send_id=survey.send.id,
                  scripted=scripted)
         return RedirectResponse(f"../../c/{survey.token}", status_code=303)
@@ -176,7 +186,8 @@ class _Routes:
     def comment_page(self, request: Request, token: str) -> Response:
         survey = self._survey(request, token)
         response = self.store.get_response(survey.send.id)
-        return render("comment.html", survey.language, **self._context(survey, response))
+        return render("comment.html", survey.language, brand=survey.program.branding,
+                      **self._context(survey, response))
 
     async def comment(self, request: Request, token: str) -> Response:
         """Save the follow-up comment; too long -> 422 with the text kept in the box."""
@@ -206,18 +217,16 @@ class _Routes:
             )
             response = self.store.get_response(survey.send.id)
             context = self._context(survey, response)
-            return render(
-                "comment.html", survey.language, status=422, draft=draft, error=error, **context
-            )
+            return render("comment.html", survey.language, status=422, draft=draft, error=error,
+                          brand=survey.program.branding, **context)
         if draft:
             try:
                 self.store.record_comment(survey.send.id, draft, self.clock())
             except NoResponseYet:
                 error = tr.gettext("Please choose a score first.")
                 context = self._context(survey, None)
-                return render(
-                    "comment.html", survey.language, status=409, draft=draft, error=error, **context
-                )
+                return render("comment.html", survey.language, status=409, draft=draft,
+                              error=error, brand=survey.program.branding, **context)
             log.info("web.comment_recorded", send_id=survey.send.id)
         return RedirectResponse(f"../t/{survey.token}", status_code=303)
 
@@ -232,7 +241,8 @@ class _Routes:
         )
         message = program_text(program, "thanks", survey.language, default,
                                company=program.company, first_name=survey.send.first_name or "")
-        return render("thanks.html", survey.language, message=message, **context)
+        return render("thanks.html", survey.language, message=message, brand=program.branding,
+                      **context)
 
     def unsubscribe_page(self, request: Request, token: str) -> Response:
         """Offer "not for a while" and "never again"; a scanner's GET must change nothing."""
@@ -248,6 +258,10 @@ class _Routes:
         form = await _read_form(request, MAX_CHOICE_BODY, survey.language)
         one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
         choice = "unsubscribe" if one_click else form.get("choice", "")
+        if choice == "undo":
+            previous = decode_previous(form.get("previous", ""))
+            if previous is not None:
+                return await run_in_threadpool(self._undo, survey, previous)
         if choice not in CHOICES:
             log.info("web.unknown_choice", send_id=survey.send.id)
             return self._choice_page(survey, status=400, error=True)
@@ -256,23 +270,41 @@ class _Routes:
     def _record_choice(self, survey: Survey, choice: Choice, one_click: bool) -> Response:
         now = self.clock()
         until = now + self.policy.snooze if choice == "snooze" else None
+        brand = survey.program.branding
         try:
+            before = self.store.preference_of(survey.send.id, now)
             preference = self.store.record_preference(survey.send.id, choice, until, now)
         except UnknownSend as exc:
-            raise PageError("not_found", survey.language) from exc
+            raise PageError("not_found", survey.language, brand=brand) from exc
         log.info("web.preference_recorded", send_id=survey.send.id, choice=choice,
                  one_click=one_click, unsubscribed=preference.unsubscribed)
         company = survey.program.company
+        undo = encode_previous(before)
         if preference.unsubscribed or until is None:
-            return render("unsubscribed.html", survey.language, company=company)
+            return render("unsubscribed.html", survey.language, company=company, brand=brand,
+                          undo=undo)
         ends = preference.snoozed_until or until
-        return render("snoozed.html", survey.language, company=company,
+        return render("snoozed.html", survey.language, company=company, brand=brand, undo=undo,
                       date=self._local_date(survey, ends))
+
+    def _undo(self, survey: Survey, previous: Preference) -> Response:
+        """"Undo" on the page after a choice: what held before it holds again."""
+        try:
+            after = self.store.restore_preference(survey.send.id, previous, self.clock())
+        except UnknownSend as exc:
+            raise PageError("not_found", survey.language, brand=survey.program.branding) from exc
+        log.info("web.preference_undone", send_id=survey.send.id,
+                 unsubscribed=after.unsubscribed)
+        until = self._local_date(survey, after.snoozed_until) if after.snoozed_until else None
+        return render("resubscribed.html", survey.language, company=survey.program.company,
+                      brand=survey.program.branding, token=survey.token,
+                      unsubscribed=after.unsubscribed, date=until)
 
     def _choice_page(self, survey: Survey, *, status: int = 200, error: bool = False) -> Response:
         until = self.clock() + self.policy.snooze
         return render("unsubscribe.html", survey.language, status=status, error=error,
-                      company=survey.program.company, date=self._local_date(survey, until))
+                      company=survey.program.company, brand=survey.program.branding,
+                      date=self._local_date(survey, until))
 
     def _local_date(self, survey: Survey, moment: datetime) -> str:
         """A date as the reader says it ("1. september 2026"), in their time zone."""
@@ -295,7 +327,9 @@ class _Routes:
             send = self.store.get_send(exc.send_id) if exc.send_id is not None else None
             if not (allow_expired and send is not None):
                 log.info("web.token_expired")
-                raise PageError("expired", self._language(request, send)) from exc
+                owner = self.programs.get(send.program) if send is not None else None
+                raise PageError("expired", self._language(request, send),
+                                brand=owner.branding if owner else None) from exc
             send_id = send.id
         except TokenInvalid as exc:
             log.info("web.token_invalid")
@@ -315,7 +349,8 @@ class _Routes:
         scale = survey.program.scale
         score = int(raw) if _SCORE.match(raw) else None
         if score is None or score not in scale:
-            raise PageError("score", survey.language, low=scale.low, high=scale.high)
+            raise PageError("score", survey.language, brand=survey.program.branding,
+                            low=scale.low, high=scale.high)
         return score
 
     def _language(self, request: Request, send: SendRecord | None) -> str:
@@ -333,6 +368,7 @@ class _Routes:
             "company": program.company,
             "wording": program_wording(program, tr, survey.send.first_name or ""),
             "points": program.scale.points,
+            "high": program.scale.high,
             "response": response,
         }
 
@@ -361,36 +397,37 @@ async def _read_form(request: Request, limit: int, language: str) -> Form:
         raise PageError(exc.kind, language) from exc
 
 
-def _install_error_handlers(app: FastAPI, fallback: str) -> None:
-    """Every failure is a small HTML page in the reader's language; never a traceback."""
+def _install_error_handlers(app: FastAPI, fallback: str, brand: Brand) -> None:
+    """Every failure is a small branded HTML page in the reader's language; never a traceback."""
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
-        return error_page(exc.kind, exc.language or _accept(request, fallback), **exc.variables)
+        return error_page(exc.kind, exc.language or _accept(request, fallback),
+                          exc.brand or brand, **exc.variables)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         kind = {404: "not_found", 405: "method"}.get(exc.status_code)
         if kind is None:
             kind = "internal" if exc.status_code >= 500 else "invalid"
-        response = error_page(kind, _accept(request, fallback))
+        response = error_page(kind, _accept(request, fallback), brand)
         if exc.status_code == 405 and exc.headers:
             response.headers.update(exc.headers)  # keep the Allow header
         return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return error_page("invalid", _accept(request, fallback))
+        return error_page("invalid", _accept(request, fallback), brand)
 
     @app.exception_handler(SQLAlchemyError)
     async def db_error(request: Request, exc: SQLAlchemyError) -> Response:
         log.error("web.db_error", error=type(exc).__name__)
-        return error_page("unavailable", _accept(request, fallback))
+        return error_page("unavailable", _accept(request, fallback), brand)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.error("web.internal_error", error=type(exc).__name__)
-        return error_page("internal", _accept(request, fallback))
+        return error_page("internal", _accept(request, fallback), brand)
 
 
 def _install_security_headers(app: FastAPI) -> None:

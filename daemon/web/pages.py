@@ -1,8 +1,10 @@
 """Rendering of the response pages: localized HTML with a per-response CSP nonce.
 
-The pages are tiny and self-contained (inline CSS and one inline script, no external asset),
-so the Content-Security-Policy can forbid everything else: only the <style> and <script>
-elements carrying this response's nonce run.
+The pages are tiny and self-contained (inline CSS and one inline script, no external asset
+but the brand's logo), so the Content-Security-Policy can forbid everything else: only the
+<style> and <script> elements carrying this response's nonce run, and images load only from
+the logo's own origin. Every page, error pages included, carries the program's brand (or the
+config's `[brand]` when no program is known).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from fastapi.responses import HTMLResponse
 
+from closedloop.daemon.brand import Brand
 from closedloop.daemon.i18n import N_, Translator, jinja_environment, translator
 
 _TEMPLATES = "closedloop.daemon.web"
@@ -27,11 +31,26 @@ SECURITY_HEADERS: dict[str, str] = {
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 
-def csp(nonce: str) -> str:
+def csp(nonce: str, image_origin: str | None = None) -> str:
+    images = f"img-src {image_origin}; " if image_origin else ""
     return (
         f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        f"{images}form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
+
+
+def _origin(url: str | None) -> str | None:
+    """scheme://host[:port] of the logo, the one place a page may load an image from."""
+    if not url:
+        return None
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}" if parsed.scheme and parsed.netloc else None
+
+
+def site_name(url: str | None) -> str:
+    """The host a "Continue to …" link names, so the reader sees where it leads."""
+    host = urlparse(url).hostname if url else None
+    return (host or "").removeprefix("www.")
 
 
 @dataclass(frozen=True)
@@ -85,25 +104,31 @@ ERRORS: dict[str, ErrorText] = {
 }
 
 
-def render(template: str, language: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-    """A page in `language`, with the security headers and a fresh CSP nonce."""
+def render(template: str, language: str, *, status: int = 200, brand: Brand | None = None,
+           **context: Any) -> HTMLResponse:
+    """A page in `language` and `brand`, with the security headers and a fresh CSP nonce."""
     tr = translator(language)
     nonce = secrets.token_urlsafe(16)
+    shown = brand or Brand()
     env = jinja_environment(_TEMPLATES, tr.language)
-    html = env.get_template(template).render(lang=tr.language, nonce=nonce, **context)
+    html = env.get_template(template).render(lang=tr.language, nonce=nonce, brand=shown,
+                                             site=site_name(shown.website_url), **context)
     response = HTMLResponse(html, status_code=status)
-    response.headers["Content-Security-Policy"] = csp(nonce)
+    response.headers["Content-Security-Policy"] = csp(nonce, _origin(shown.logo_url))
     return response
 
 
-def error_page(kind: str, language: str, **variables: Any) -> HTMLResponse:
-    """One of the ERRORS, localized; `variables` fill the message's placeholders."""
+def error_page(kind: str, language: str, brand: Brand | None = None,
+               **variables: Any) -> HTMLResponse:
+    """One of the ERRORS, localized and branded; `variables` fill the message's placeholders."""
     text = ERRORS[kind]
     tr: Translator = translator(language)
     return render(
         "error.html",
         tr.language,
         status=text.status,
+        brand=brand,
+        kind=kind,
         title=tr.gettext(text.title),
         message=tr.gettext(text.message, **variables),
     )

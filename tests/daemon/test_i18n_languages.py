@@ -27,12 +27,13 @@ def test_each_language_asks_in_its_own_words(language: str, question: str) -> No
 
 
 def test_reminder_subject_is_translated() -> None:
-    """The reminder msgids the mail composer uses are in every catalog, filled."""
+    """The reminder msgids the mail composer uses are in every catalog, filled; French
+    elides "de" before a vowel ("de la part d’Acme")."""
     subjects = {lang: translator(lang).gettext("A reminder from %(company)s", company="Acme")
                 for lang in CES_QUESTION}
     assert subjects == {
         "en": "A reminder from Acme",
-        "fr": "Un rappel de la part de Acme",
+        "fr": "Un rappel de la part d’Acme",
         "nb": "En påminnelse fra Acme",
         "de": "Eine Erinnerung von Acme",
         "es": "Un recordatorio de Acme",

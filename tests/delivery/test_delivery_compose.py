@@ -86,11 +86,14 @@ def test_each_html_button_has_an_aria_label_and_the_ends_are_named() -> None:
 
 
 def test_html_is_table_layout_with_bulletproof_buttons_and_no_external_assets() -> None:
-    """Buttons are <a> in a <td bgcolor>; no script, stylesheet link or image to fetch."""
+    """Buttons are <a> in a <td bgcolor>; no script, stylesheet link or form; no image to
+    fetch unless a logo is configured; the one <style> is the dark-mode media query."""
     _, html = parts(compose(SurveyType.CSAT))
-    assert len(re.findall(r'<td align="center" bgcolor="#1d4ed8"[^>]*>\s*<a href=', html)) == 5
-    for forbidden in ("<script", "<link", "<img", "<style", "<form"):
+    assert len(re.findall(r'<td align="center"[^>]* bgcolor="#1d4ed8"[^>]*>\s*<a href=', html)) == 5
+    for forbidden in ("<script", "<link", "<img", "<form"):
         assert forbidden not in html.lower()
+    assert html.count("<style>") == 1
+    assert "@media (prefers-color-scheme: dark)" in html
 
 
 def test_english_text_part() -> None:
@@ -109,10 +112,10 @@ def test_french_mail() -> None:
     assert msg["Subject"] == "Ana, qu\u2019avez-vous pensé de notre aide\u00a0?"
     assert msg["Content-Language"] == "fr"
     assert text.splitlines()[0] == "Bonjour Ana,"
-    question = "de la part de Acme\u00a0?"
+    question = "Comment jugez-vous l\u2019assistance reçue de la part d\u2019Acme\u00a0?"
     assert question in text
-    assert "Très insatisfait" in html
-    assert "Très satisfait" in html
+    assert "Très insatisfaisante" in html
+    assert "Très satisfaisante" in html
     assert '<html lang="fr"' in html
 
 

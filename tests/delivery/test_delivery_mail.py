@@ -162,7 +162,7 @@ def test_the_survey_itself_has_no_reminder_line(store: Store, sink: LocalMailSin
 def test_reminder_in_the_contacts_language(store: Store, sink: LocalMailSink) -> None:
     """A French contact gets the French reminder subject and opening line."""
     _, reminder = survey_then_reminder(store, sink, language="fr-FR")
-    assert reminder.message["Subject"] == "Un rappel de la part de Acme"
+    assert reminder.message["Subject"] == "Un rappel de la part d’Acme"
     assert reminder.message["Content-Language"] == "fr"
     body = reminder.message.get_body(("plain",))
     assert body is not None

@@ -65,7 +65,7 @@ def test_reminder_goes_in_the_contacts_language_and_its_click_answers_the_survey
     assert loop.rt.dispatch().sent == 1
 
     survey, reminder = loop.sink.received
-    assert reminder.message["Subject"] == "Un rappel de la part de Acme"
+    assert reminder.message["Subject"] == "Un rappel de la part d’Acme"
     assert reminder.mail_from == survey.mail_from == "feedback@acme.example"
     assert reminder.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert links_in(reminder.message) == links_in(survey.message)  # the survey's token

@@ -66,7 +66,7 @@ def test_snooze_in_the_contacts_language_then_surveys_resume(loop: Loop) -> None
     with httpx.Client(timeout=10) as web:
         page = web.get(link)
         assert '<html lang="nb">' in page.text
-        assert "Ikke på en stund" in page.text
+        assert "Bare sett dem på pause til" in page.text
         assert loop.rt.store.is_suppressed("kari@example.no", loop.clock.now) is False
         paused = web.post(link, data={"choice": "snooze"})
     assert "Undersøkelsene er satt på pause" in paused.text

@@ -86,7 +86,8 @@ def test_french_question_and_labels() -> None:
     words = wording(SurveyType.NPS, "Acme", None, translator("fr"))
     assert (
         words.question
-        == "Quelle est la probabilité que vous recommandiez Acme à un ami ou à un collègue\u00a0?"
+        == "Quelle est la probabilité que vous recommandiez Acme à une personne de votre "
+        "entourage\u00a0?"
     )
     assert (words.low_label, words.high_label) == ("Pas du tout probable", "Très probable")
     assert words.follow_up == "Quelle est la raison principale de votre note\u00a0?"

@@ -14,11 +14,12 @@ from closedloop.daemon.web.tokens import Purpose, TokenSigner
 
 # (CRM language tag, <html lang>, a phrase of the NPS question, of the unsubscribe page)
 LANGUAGES = [
-    ("en-US", "en", "How likely are you to recommend Acme", "Not for a while"),
-    ("fr-FR", "fr", "Quelle est la probabilité que vous recommandiez Acme", "Pas pour le moment"),
-    ("no", "nb", "Hvor sannsynlig er det at du vil anbefale Acme", "Ikke på en stund"),
-    ("de-CH", "de", "Wie wahrscheinlich ist es, dass Sie Acme", "Vorerst nicht"),
-    ("es-419", "es", "¿Qué probabilidad hay de que recomiende Acme", "Por un tiempo, no"),
+    ("en-US", "en", "How likely are you to recommend Acme", "Only pause them until"),
+    ("fr-FR", "fr", "Quelle est la probabilité que vous recommandiez Acme",
+     "Seulement les suspendre jusqu’au"),
+    ("no", "nb", "Hvor sannsynlig er det at du vil anbefale Acme", "Bare sett dem på pause til"),
+    ("de-CH", "de", "Wie wahrscheinlich ist es, dass Sie Acme", "Nur bis zum"),
+    ("es-419", "es", "¿Qué probabilidad hay de que recomiende Acme", "Solo pausarlas hasta el"),
 ]
 
 
@@ -110,7 +111,8 @@ def test_other_languages_keep_the_catalog_and_the_configured_follow_up(
         client.post(f"/r/{german}/10")
         comment = client.get(f"/c/{german}").text
         thanks = client.get(f"/t/{german}").text
-    assert "dass Sie Acme einem Freund oder Kollegen empfehlen?</legend>" in comment
+    assert ("dass Sie Acme in Ihrem Freundes- oder Kollegenkreis weiterempfehlen?</legend>"
+            in comment)
     assert "What should we change?" in comment
     assert "Ihr Feedback hilft Acme, besser zu werden." in thanks
 

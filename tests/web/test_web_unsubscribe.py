@@ -57,10 +57,11 @@ def test_get_and_head_offer_both_choices_and_record_nothing(
         page = client.get(f"/u/{token}")
         assert client.head(f"/u/{token}").status_code == 200
     assert page.status_code == 200
-    button = '<button type="submit" name="choice" value="{}">{}</button>'
-    assert button.format("snooze", "Not for a while") in page.text
-    assert button.format("unsubscribe", "Never again") in page.text
-    assert "No surveys until August 31, 2026." in page.text  # NOW + 182 days
+    primary = '<button type="submit" name="choice" value="unsubscribe">Unsubscribe</button>'
+    secondary = ('<button type="submit" name="choice" value="snooze" class="secondary">'
+                 "Only pause them until August 31, 2026</button>")  # NOW + 182 days
+    assert primary in page.text
+    assert secondary in page.text
     assert suppression(store, "ana@example.test") is None
     assert preference_rows(store) == []
 
@@ -74,8 +75,8 @@ def test_the_snooze_date_is_the_contacts_local_day_in_their_language(
     auckland = unsubscribe_token(signer, add_send(language="nb", timezone="Pacific/Auckland"))
     nowhere = unsubscribe_token(signer, add_send(language="de", timezone="Not/AZone"))
     with serve_with(policy=policy) as client:
-        assert "Ingen undersøkelser frem til 13. mars 2026." in client.get(f"/u/{auckland}").text
-        assert "Keine Umfragen bis zum 12. März 2026." in client.get(f"/u/{nowhere}").text
+        assert "Bare sett dem på pause til 13. mars 2026" in client.get(f"/u/{auckland}").text
+        assert "Nur bis zum 12. März 2026 pausieren" in client.get(f"/u/{nowhere}").text
 
 
 # -- POST records ----------------------------------------------------------------------------

@@ -1,0 +1,132 @@
+"""One headless Chromium (Debian's package, driven by Playwright) for the whole session.
+
+Chromium missing: the browser tests skip with the reason outside CI, and fail on CI
+(CI=true), so CI can never pass with the layout silently untested. Screenshots go to
+build/screenshots/ (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from browser_layout import BRAND, PROGRAMS, SCREENSHOTS
+
+from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.surveys import SurveyType
+from closedloop.daemon.web.app import create_app
+from closedloop.daemon.web.tokens import TokenSigner
+
+CHROMIUM = os.environ.get("CLOSEDLOOP_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"browser tests cannot be skipped on CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+NOW = datetime.now(UTC)
+SIGNER = TokenSigner("browser-secret", timedelta(days=30))
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    """Playwright's driver, once per session (typed loosely: playwright is a test extra,
+    and an import error must become a skip, not a collection error)."""
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        _missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set "
+                 "CLOSEDLOOP_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed (pip install -e '.[test]')")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as driver:
+        yield driver
+
+
+def _launch(driver: Any, extra: tuple[str, ...] = ()) -> Iterator[Any]:
+    chromium = driver.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra])
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    """The session's Chromium, shared by every browser test."""
+    yield from _launch(playwright)
+
+
+@pytest.fixture(scope="session")
+def forced_dark_browser(playwright: Any) -> Iterator[Any]:
+    """A second Chromium with its automatic dark mode forced on (it darkens light pages at
+    paint time, as some mail apps do); started only by the test that needs it."""
+    yield from _launch(playwright, ("--blink-settings=forceDarkModeEnabled=true",
+                                    "--enable-features=WebContentsForceDark"))
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # not the main thread
+        pass
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The app over a store holding one answered send per survey type (French for CES);
+    yields the URL of each page to look at."""
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('pages') / 'state.db'}")
+    store.migrate()
+    ids = {kind: n for n, kind in enumerate(SurveyType, start=1)}
+    for kind, n in ids.items():
+        store.add_sends([NewSend(
+            idem_key=f"k{n}", program=kind.value, survey_type=kind.value, source="hubspot",
+            contact_id=f"c{n}", due_at=NOW, created_at=NOW, ticket_id=f"t{n}",
+            email=f"p{n}@example.test", first_name="Ana",
+            language="fr" if kind is SurveyType.CES else "en",
+        )])
+    app = create_app(store=store, signer=SIGNER, programs=PROGRAMS, brand=BRAND)
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                    lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn stopped"
+        time.sleep(0.01)
+    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    urls: dict[str, str] = {}
+    with httpx.Client(base_url=base) as http:
+        for kind, n in ids.items():
+            token = SIGNER.make(n)
+            high = {SurveyType.NPS: 9, SurveyType.CSAT: 4, SurveyType.CES: 6}[kind]
+            assert http.post(f"/r/{token}/{high}").status_code == 303
+            urls[f"comment-{kind.value}"] = f"{base}/c/{token}"
+        nps = SIGNER.make(ids[SurveyType.NPS])
+        urls["landing"] = f"{base}/r/{nps}/9"
+        urls["thanks"] = f"{base}/t/{nps}"
+        urls["unsubscribe"] = f"{base}/u/{SIGNER.make(ids[SurveyType.CSAT])}"
+        urls["error-invalid"] = f"{base}/r/{nps[:-4]}AAAA/9"
+        expired = SIGNER.make(ids[SurveyType.CES], NOW - timedelta(days=40))
+        urls["error-expired"] = f"{base}/r/{expired}/5"
+        urls["error-unknown"] = f"{base}/r/{SIGNER.make(99)}/5"
+    try:
+        yield urls
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.dispose()
