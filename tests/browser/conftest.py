@@ -24,7 +24,7 @@ from browser_layout import BRAND, PROGRAMS, SCREENSHOTS
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import SurveyType
 from closedloop.daemon.web.app import create_app
-from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.tokens import Purpose, TokenSigner
 
 CHROMIUM = os.environ.get("CLOSEDLOOP_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -119,7 +119,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         nps = SIGNER.make(ids[SurveyType.NPS])
         urls["landing"] = f"{base}/r/{nps}/9"
         urls["thanks"] = f"{base}/t/{nps}"
-        urls["unsubscribe"] = f"{base}/u/{SIGNER.make(ids[SurveyType.CSAT])}"
+        unsubscribe = SIGNER.make(ids[SurveyType.CSAT], purpose=Purpose.UNSUBSCRIBE)
+        urls["unsubscribe"] = f"{base}/u/{unsubscribe}"
         urls["error-invalid"] = f"{base}/r/{nps[:-4]}AAAA/9"
         expired = SIGNER.make(ids[SurveyType.CES], NOW - timedelta(days=40))
         urls["error-expired"] = f"{base}/r/{expired}/5"

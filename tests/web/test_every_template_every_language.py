@@ -24,7 +24,7 @@ from closedloop.daemon.brand import Brand
 from closedloop.daemon.delivery.compose import Sender, compose_survey
 from closedloop.daemon.i18n import LOCALE_DIR
 from closedloop.daemon.surveys import Program, SurveyType
-from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.tokens import Purpose, TokenSigner
 
 LANGUAGES = ("en", "fr", "nb", "de", "es")
 COMPANIES = ("Orange", "Globex")  # vowel-initial, consonant-initial
@@ -77,7 +77,7 @@ def page_texts(client: httpx.Client, signer: TokenSigner, add_send: AddSend,
         pages += [client.get(f"/r/{token}/{score}"), client.get(f"/c/{token}"),
                   client.post(f"/r/{token}/{score}", follow_redirects=True),
                   client.get(f"/t/{token}"), client.get(f"/r/{token}/99")]
-    token = signer.make(add_send(program="nps", language=language))
+    token = signer.make(add_send(program="nps", language=language), purpose=Purpose.UNSUBSCRIBE)
     pages.append(client.get(f"/u/{token}"))
     snoozed = client.post(f"/u/{token}", data={"choice": "snooze"})
     gone = client.post(f"/u/{token}", data={"choice": "unsubscribe"})

@@ -101,7 +101,7 @@ def test_a_burst_of_every_link_records_nothing_and_asks_for_a_tap(
         for score in range(11):
             refused = client.post(f"/r/{token}/{score}", data=SCRIPTED)
             shown = (refused.status_code, heading(refused), auto_posts(refused))
-            assert shown == (200, "Thank you!", False)
+            assert shown == (200, "Confirm your answer", False)
             assert "Use the button to save your score." in refused.text
             assert f"Confirm my score: {score}</button>" in refused.text
         assert rows(store) == 0

@@ -12,7 +12,7 @@ from test_web_unsubscribe import preference_rows, suppression
 from web_support import NOW, AddSend, heading
 
 from closedloop.daemon.store import Store
-from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.tokens import Purpose, TokenSigner
 
 SNOOZE_END = NOW + timedelta(days=182)
 
@@ -28,7 +28,7 @@ def test_undo_after_never_again_restores_nothing_chosen_and_tells_the_crm(
 ) -> None:
     """Never again, then Undo in the same visit: no suppression, the CRM hears "unsubscribed"
     then "subscribed" again, and the page offers to change the choice once more."""
-    token = signer.make(add_send(email="ana@example.test"))
+    token = signer.make(add_send(email="ana@example.test"), purpose=Purpose.UNSUBSCRIBE)
     chosen = client.post(f"/u/{token}", data={"choice": "unsubscribe"})
     assert '<button type="submit" name="choice" value="undo" class="secondary">Undo</button>' in (
         chosen.text)
@@ -46,7 +46,7 @@ def test_undo_puts_an_earlier_snooze_back(
     client: httpx.Client, store: Store, signer: TokenSigner, add_send: AddSend
 ) -> None:
     """Snoozed earlier, then never again, then Undo: the snooze holds again, to its date."""
-    token = signer.make(add_send(email="ana@example.test"))
+    token = signer.make(add_send(email="ana@example.test"), purpose=Purpose.UNSUBSCRIBE)
     client.post(f"/u/{token}", data={"choice": "snooze"})
     chosen = client.post(f"/u/{token}", data={"choice": "unsubscribe"})
     assert undo_value(chosen) == f"until:{SNOOZE_END.isoformat()}"
@@ -60,7 +60,7 @@ def test_undo_never_lifts_a_bounce(
     client: httpx.Client, store: Store, signer: TokenSigner, add_send: AddSend
 ) -> None:
     """An address the relay refused for good stays suppressed whatever the form says."""
-    token = signer.make(add_send(email="ana@example.test"))
+    token = signer.make(add_send(email="ana@example.test"), purpose=Purpose.UNSUBSCRIBE)
     store.suppress("ana@example.test", "bounced", NOW)
     page = client.post(f"/u/{token}", data={"choice": "undo", "previous": "none"})
     assert page.status_code == 200
@@ -72,7 +72,7 @@ def test_undo_with_a_garbled_previous_changes_nothing(
     client: httpx.Client, store: Store, signer: TokenSigner, add_send: AddSend
 ) -> None:
     """A "previous" that is not one of the encoded states shows the choice again (400)."""
-    token = signer.make(add_send(email="ana@example.test"))
+    token = signer.make(add_send(email="ana@example.test"), purpose=Purpose.UNSUBSCRIBE)
     client.post(f"/u/{token}", data={"choice": "unsubscribe"})
     for previous in ("", "until:yesterday", "everything"):
         page = client.post(f"/u/{token}", data={"choice": "undo", "previous": previous})
