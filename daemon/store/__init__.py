@@ -23,10 +23,18 @@ from closedloop.daemon.store.records import (
     UnknownSend,
     WriteBackRecord,
 )
-from closedloop.daemon.store.sends import INTERRUPTED, SendsMixin, normalize_email
+from closedloop.daemon.store.sends import (
+    CONNECTION_LOST,
+    INTERRUPTED,
+    OUTCOME_UNKNOWN,
+    SendsMixin,
+    normalize_email,
+)
 
 __all__ = [
+    "CONNECTION_LOST",
     "INTERRUPTED",
+    "OUTCOME_UNKNOWN",
     "ExportRow",
     "ForgetResult",
     "MemberRecord",

@@ -3,10 +3,17 @@
 The outbox is a small state machine whose transitions are single conditional UPDATEs, so two
 daemons (or one restarted after kill -9) can never both move a row to 'sending':
 
-    pending --claim--> claimed --begin_sending--> sending --mark_sent--> sent
-       ^                  |  lease expired            |  lease expired
-       +--release_stale---+                           +--> skipped (interrupted_during_send)
+    pending --claim--> claimed --begin_sending--> sending --end_of_data--> awaiting_reply
+       ^                  |  lease expired           |  lease expired           |
+       +--release_stale---+--------------------------+       lease expired /    +--mark_sent--> sent
+                                                             cut before reply --+--> outcome_unknown
     any unsent --mark_skipped--> skipped ; --mark_send_failed--> pending (retry) | failed
+
+'sending' covers the SMTP dialogue up to the end of the payload: the relay holds nothing yet,
+so a row left there by a crash is sent again. 'awaiting_reply' is committed right before the
+final dot: from then on a crash or a cut leaves the outcome unknown. Such a row becomes
+'outcome_unknown' (skip_reason says where it was interrupted), the safer of its two outcomes:
+the ledger and cooldowns count it as sent, it is never sent again and gets no reminder.
 """
 
 from __future__ import annotations
@@ -18,7 +25,18 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Connection, Engine, Table, and_, exists, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from closedloop.daemon.store.engine import reading
@@ -26,6 +44,7 @@ from closedloop.daemon.store.records import (
     NewSend,
     SendRecord,
     UnknownSend,
+    from_db,
     from_db_opt,
     iso,
     send_record,
@@ -43,7 +62,15 @@ WRITEBACKS: Table = Base.metadata.tables["writebacks"]
 LEDGER: Table = Base.metadata.tables["ledger"]
 ANY_PROGRAM = "*"  # the ledger row that a global cooldown reads
 
-INTERRUPTED = "interrupted_during_send"
+AWAITING_REPLY = "awaiting_reply"  # the end of data is on its way: outcome unknown from here
+OUTCOME_UNKNOWN = "outcome_unknown"  # may have been delivered: counted as sent, never resent
+# Where an outcome_unknown row was interrupted (its skip_reason):
+INTERRUPTED = "interrupted_during_send"  # the daemon died between end of data and the reply
+CONNECTION_LOST = "connection_lost_after_end_of_data"  # the relay's reply never came
+UNKNOWN_REASONS = (INTERRUPTED, CONNECTION_LOST)
+SEND_STATUSES = ("pending", "claimed", "sending", AWAITING_REPLY, "sent", OUTCOME_UNKNOWN,
+                 "failed", "skipped")
+_SETTLED = ("sent", OUTCOME_UNKNOWN)  # nothing may move these back to a sendable state
 # Well under SQLite's 32,766 bound variables per statement, and a sane IN list for PostgreSQL.
 _CHUNK = 500
 
@@ -196,6 +223,38 @@ class SendsMixin:
             )
         return result.rowcount == 1
 
+    def end_of_data(self, send_id: int, attempt: int, now: datetime) -> bool:
+        """Record, right before the final dot, that the outcome is about to become unknown.
+
+        Conditional on the row still being this attempt's 'sending' row: False means it was
+        taken from us (a stale-lease sweep sent it back to pending, another replica holds it)
+        and the dot must not go. `sent_at` keeps when the message was handed over.
+        """
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(SENDS)
+                .where(SENDS.c.id == send_id, SENDS.c.status == "sending",
+                       SENDS.c.attempts == attempt)
+                .values(status=AWAITING_REPLY, sent_at=to_db(now))
+            )
+        return result.rowcount == 1
+
+    def mark_outcome_unknown(self, send_id: int, reason: str, now: datetime) -> None:
+        """The relay may have the mail: count it as sent (ledger) without a reminder or a
+        'sent' write-back, and never send it again. `reason` says where it broke."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                update(SENDS)
+                .where(SENDS.c.id == send_id,
+                       SENDS.c.status.in_(("claimed", "sending", AWAITING_REPLY)))
+                .values(status=OUTCOME_UNKNOWN, skip_reason=reason, claimed_until=None,
+                        sent_at=func.coalesce(SENDS.c.sent_at, _at(now)))
+                .returning(*SENDS.c)
+            ).mappings().all()
+            if not rows:
+                _require_send(conn, send_id)
+            _count_as_sent(conn, rows)
+
     def mark_sent(self, send_id: int, now: datetime, message_id: str,
                   reminders: Sequence[timedelta] = ()) -> None:
         """Record the mail as sent and, atomically, queue what follows from it.
@@ -203,8 +262,8 @@ class SendsMixin:
         In the same transaction: the 'sent' write-back, the person's ledger rows (this program
         and "*", read by the cooldowns) and, for a survey, one reminder row per delay in
         `reminders` (due that long after now; each has its own idempotency key). Accepted from
-        any unsent state: the mail left, whatever a stale-lease sweep concluded meanwhile. A
-        repeated call changes nothing and queues nothing.
+        any unsent state (outcome_unknown included): the mail left, whatever a stale-lease
+        sweep concluded meanwhile. A repeated call changes nothing and queues nothing.
         """
         now = to_db(now)
         with self.engine.begin() as conn:
@@ -250,10 +309,11 @@ class SendsMixin:
         )
 
     def release_stale(self, now: datetime) -> dict[str, int]:
-        """Return expired claims to 'pending'; give up on sends interrupted mid-SMTP.
+        """Settle the rows of dispatchers that died or stalled past their lease.
 
-        A 'sending' row past its lease may or may not have reached the mail server; a second
-        mail is worse than a missing one, so it becomes 'skipped' (interrupted_during_send).
+        'claimed' and 'sending' rows go back to pending: the end of data never left, so the
+        relay has nothing ('resent' counts the latter). 'awaiting_reply' rows may have been
+        delivered: they become outcome_unknown (interrupted_during_send), counted as sent.
         """
         now = to_db(now)
         expired = and_(SENDS.c.claimed_until.is_not(None), SENDS.c.claimed_until <= now)
@@ -263,20 +323,31 @@ class SendsMixin:
                 .where(SENDS.c.status == "claimed", expired)
                 .values(status="pending", claimed_until=None)
             ).rowcount
-            interrupted = conn.execute(
+            resent = conn.execute(
                 update(SENDS)
                 .where(SENDS.c.status == "sending", expired)
-                .values(status="skipped", skip_reason=INTERRUPTED, claimed_until=None)
+                .values(status="pending", claimed_until=None,
+                        last_error="interrupted before the end of data: sent again")
             ).rowcount
-        counts = {"released": released, "interrupted": interrupted}
-        if released or interrupted:
+            unknown = conn.execute(
+                update(SENDS)
+                .where(SENDS.c.status == AWAITING_REPLY, expired)
+                .values(status=OUTCOME_UNKNOWN, skip_reason=INTERRUPTED, claimed_until=None,
+                        sent_at=func.coalesce(SENDS.c.sent_at, _at(now)))
+                .returning(*SENDS.c)
+            ).mappings().all()
+            _count_as_sent(conn, unknown)
+        counts = {"released": released, "resent": resent, "interrupted": len(unknown)}
+        if any(counts.values()):
             log.info("store.stale_released", **counts)
         return counts
 
     def _update_unsent(self, send_id: int, values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
             result = conn.execute(
-                update(SENDS).where(SENDS.c.id == send_id, SENDS.c.status != "sent").values(values)
+                update(SENDS)
+                .where(SENDS.c.id == send_id, SENDS.c.status.not_in(_SETTLED))
+                .values(values)
             )
             if result.rowcount == 0:
                 _require_send(conn, send_id)
@@ -325,18 +396,16 @@ class SendsMixin:
 
     def send_counts(self, conn: Connection) -> dict[str, int]:
         """Per-status and per-skip-reason counts, for `Store.counts`."""
-        result: dict[str, int] = {
-            f"sends.{status}": 0
-            for status in ("pending", "claimed", "sending", "sent", "failed", "skipped")
-        }
+        result: dict[str, int] = {f"sends.{status}": 0 for status in SEND_STATUSES}
         by_state = conn.execute(
             select(SENDS.c.status, SENDS.c.skip_reason, func.count())
             .group_by(SENDS.c.status, SENDS.c.skip_reason)
         )
         for status, reason, count in by_state:
             result[f"sends.{status}"] = result.get(f"sends.{status}", 0) + count
-            if status == "skipped":
-                result[f"skipped.{reason}"] = result.get(f"skipped.{reason}", 0) + count
+            if status in ("skipped", OUTCOME_UNKNOWN):  # skipped.<reason>, outcome_unknown.<where>
+                key = f"{status}.{reason}"
+                result[key] = result.get(key, 0) + count
         return result
 
 
@@ -381,6 +450,21 @@ def _touch_ledger(conn: Connection, email_norm: str, program: str, source: str,
         index_elements=["email_norm", "program"],
         set_={"last_sent_at": stmt.excluded.last_sent_at, "source": stmt.excluded.source},
     ), rows)
+
+
+def _at(moment: datetime) -> Any:
+    """A time as an SQL value of the sends' timestamp type (inside COALESCE)."""
+    return literal(to_db(moment), type_=SENDS.c.sent_at.type)
+
+
+def _count_as_sent(conn: Connection, rows: Sequence[Any]) -> None:
+    """Outcome-unknown surveys move the ledger as a sent one would (at the hand-over time):
+    the cooldowns hold. No reminder and no 'sent' write-back: neither may follow a mail
+    that perhaps never arrived."""
+    for row in rows:
+        if row["kind"] == "survey" and row["email_norm"]:
+            _touch_ledger(conn, row["email_norm"], row["program"], row["source"],
+                          from_db(row["sent_at"]))
 
 
 def _queue_reminders(conn: Connection, survey: Any, now: datetime,
