@@ -27,6 +27,7 @@ before that point leaves a row that is safely sent again.
 from __future__ import annotations
 
 import re
+import select
 import smtplib
 import ssl as _ssl  # the `ssl` name is SmtpSender's implicit-TLS flag
 from collections.abc import Callable, Iterator
@@ -214,6 +215,11 @@ class SmtpSession:
         if before_end_of_data is not None and not before_end_of_data():
             self._drop()
             raise MailAbandoned("send abandoned before the end of data")
+        if _peer_spoke(conn):
+            # The relay hung up (or broke off) while we sent the payload: it cannot take a
+            # dot sent now, and holds nothing.
+            self._drop()
+            raise MailConnectionLost("connection lost before the end of data: relay hung up")
         try:
             conn.send(END_OF_DATA)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -261,6 +267,31 @@ class SmtpSession:
             conn.quit()
         except (smtplib.SMTPException, OSError):
             conn.close()
+
+
+def _peer_spoke(conn: smtplib.SMTP) -> bool:
+    """Whether the relay closed the connection or said something while we sent DATA (it
+    must stay silent until the end of data). A TLS record with no data for us (a session
+    ticket) is not a word."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    if isinstance(sock, _ssl.SSLSocket) and sock.pending():
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    timeout = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        sock.recv(1)  # b"" (closed) or a byte of an out-of-turn reply: either way, gone
+    except (BlockingIOError, _ssl.SSLWantReadError):
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)
+    return True
 
 
 def _payload(msg: EmailMessage) -> bytes:

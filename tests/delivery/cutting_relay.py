@@ -7,11 +7,13 @@ the next cut from the queue given at start; once the queue is empty it behaves:
 
 - "connect": closes as soon as the client connects (no greeting);
 - "mail": answers 250 to MAIL FROM, then closes;
-- "payload": answers 354 to DATA, reads 64 KiB of the payload, then resets the connection;
+- "payload": answers 354 to DATA, reads 64 KiB (`payload_cut_after`) of the payload, then
+  resets the connection;
 - "end_of_data": reads the whole message and its final dot, KEEPS it (a relay that accepted
   the mail and died before saying so), and resets the connection without the 250.
 
-Everything kept is in `delivered` (dot-unstuffed bytes), in order.
+Everything kept is in `delivered` (dot-unstuffed bytes), in order; `cut_done` is set once a
+cut connection is closed, so a test can wait for the relay to have hung up.
 """
 
 from __future__ import annotations
@@ -27,13 +29,17 @@ PAYLOAD_CUT_AFTER = 64 * 1024
 
 
 class CuttingRelay:
-    def __init__(self, cuts: Sequence[str] = ()) -> None:
-        unknown = set(cuts) - set(CUTS)
+    def __init__(self, cuts: Sequence[str | None] = (),
+                 payload_cut_after: int = PAYLOAD_CUT_AFTER) -> None:
+        """`cuts`: one entry per new connection, None for a connection left alone."""
+        unknown = set(cuts) - {*CUTS, None}
         if unknown:
             raise ValueError(f"unknown cut points: {sorted(unknown)}")
         self._cuts = deque(cuts)
+        self._payload_cut_after = payload_cut_after
         self.delivered: list[bytes] = []
         self.connections = 0
+        self.cut_done = threading.Event()  # set once a cut connection is closed
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -83,7 +89,7 @@ class CuttingRelay:
                 elif verb == b"DATA":
                     writer.write(b"354 end with <CRLF>.<CRLF>\r\n")
                     await writer.drain()
-                    message = await self._payload(reader, cut)
+                    message = await self._payload(reader, cut, self._payload_cut_after)
                     if message is None:
                         writer.transport.abort()  # a reset, as a relay that died would
                         return
@@ -103,9 +109,12 @@ class CuttingRelay:
             return
         finally:
             writer.close()
+            if cut is not None:
+                self.cut_done.set()
 
     @staticmethod
-    async def _payload(reader: asyncio.StreamReader, cut: str | None) -> bytes | None:
+    async def _payload(reader: asyncio.StreamReader, cut: str | None,
+                       cut_after: int) -> bytes | None:
         """The message up to the final dot (unstuffed); None when cut mid-payload."""
         lines: list[bytes] = []
         size = 0
@@ -116,6 +125,6 @@ class CuttingRelay:
             if line == b".\r\n":
                 return b"".join(lines)
             size += len(line)
-            if cut == "payload" and size >= PAYLOAD_CUT_AFTER:
+            if cut == "payload" and size >= cut_after:
                 return None
             lines.append(line[1:] if line.startswith(b"..") else line)

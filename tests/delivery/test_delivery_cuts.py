@@ -57,6 +57,17 @@ def test_each_cut_point_says_what_the_relay_may_hold(
         assert isinstance(caught.value, MailTemporaryError) == (cut != "end_of_data")
 
 
+def test_a_relay_that_hung_up_during_a_small_payload_gets_no_dot() -> None:
+    """A small message sits whole in the socket buffers, so the send cannot fail; but the
+    relay hung up before our end of data (here: we wait until it has), so the dot is not
+    sent and the mail is retried (MailConnectionLost), not counted as unknown."""
+    with CuttingRelay(["payload"], payload_cut_after=100) as relay, \
+            SmtpSender("127.0.0.1", relay.port, timeout=10).session() as session:
+        with pytest.raises(MailConnectionLost, match="relay hung up"):
+            session.send(message(), lambda: relay.cut_done.wait(10))
+        assert relay.delivered == []
+
+
 def test_after_a_cut_the_next_mail_opens_a_new_connection_and_arrives() -> None:
     """A session whose connection broke mid-payload goes on: the next mail reconnects."""
     with CuttingRelay(["payload"]) as relay, \
