@@ -212,7 +212,12 @@ class SmtpSession:
             self._drop()
             raise MailConnectionLost(
                 f"connection lost before the end of data: {type(exc).__name__}") from exc
-        if before_end_of_data is not None and not before_end_of_data():
+        try:
+            go_on = before_end_of_data is None or before_end_of_data()
+        except BaseException:
+            self._drop()  # e.g. the store is down: no dot, and no QUIT inside DATA either
+            raise
+        if not go_on:
             self._drop()
             raise MailAbandoned("send abandoned before the end of data")
         if _peer_spoke(conn):

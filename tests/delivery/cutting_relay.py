@@ -13,7 +13,7 @@ the next cut from the queue given at start; once the queue is empty it behaves:
   the mail and died before saying so), and resets the connection without the 250.
 
 Everything kept is in `delivered` (dot-unstuffed bytes), in order; `cut_done` is set once a
-cut connection is closed, so a test can wait for the relay to have hung up.
+cut connection is closed and `hung_up` once any connection ended, so a test can wait for it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class CuttingRelay:
         self.delivered: list[bytes] = []
         self.connections = 0
         self.cut_done = threading.Event()  # set once a cut connection is closed
+        self.hung_up = threading.Event()  # set once any connection ended (client or relay)
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -109,6 +110,7 @@ class CuttingRelay:
             return
         finally:
             writer.close()
+            self.hung_up.set()
             if cut is not None:
                 self.cut_done.set()
 

@@ -95,3 +95,20 @@ def test_a_refused_end_of_data_drops_the_message_at_the_relay() -> None:
         assert relay.delivered == []
         session.send(message(), lambda: asked.append("allow") is None)
         assert (asked, len(relay.delivered)) == (["refuse", "allow"], 1)
+
+
+def test_a_failing_end_of_data_hook_drops_the_message_and_the_session_goes_on() -> None:
+    """The hook raising (the store is down) propagates, the relay gets no dot (the message
+    is discarded) and no QUIT inside DATA; the next mail opens a new connection."""
+    with CuttingRelay() as relay, \
+            SmtpSender("127.0.0.1", relay.port, timeout=10).session() as session:
+
+        def store_down() -> bool:
+            raise ConnectionError("state database unreachable")
+
+        with pytest.raises(ConnectionError):
+            session.send(message(), store_down)
+        assert relay.hung_up.wait(10)  # dropped at once, not left hanging inside DATA
+        session.send(message())
+        assert (relay.connections, len(relay.delivered)) == (2, 1)
+        assert b"QUIT" not in relay.delivered[0]
