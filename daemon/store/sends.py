@@ -295,8 +295,10 @@ class SendsMixin:
                 _queue_reminders(conn, row, now, reminders)
 
     def mark_send_failed(self, send_id: int, error: str, retry_at: datetime | None) -> None:
-        """`retry_at` set: the mail surely did not leave, so due again then. None: give up."""
-        values: dict[str, Any] = {"last_error": error, "claimed_until": None}
+        """`retry_at` set: the mail surely did not leave, so due again then. None: give up.
+
+        The relay refused it, so the hand-over time end_of_data noted is cleared."""
+        values: dict[str, Any] = {"last_error": error, "claimed_until": None, "sent_at": None}
         if retry_at is None:
             values["status"] = "failed"
         else:

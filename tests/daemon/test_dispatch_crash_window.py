@@ -125,3 +125,15 @@ def test_each_mail_is_recorded_sent_before_the_next_is_composed(
     assert result.sent == 3
     assert seen == [["claimed", "claimed", "claimed"], ["sent", "claimed", "claimed"],
                     ["sent", "sent", "claimed"]]
+
+
+def test_a_refused_end_of_data_is_retried_and_forgets_its_hand_over_time(
+        store: Store, sink: LocalMailSink) -> None:
+    """The relay answers 451 to the final dot: it said no, so the row is pending again (not
+    outcome_unknown) without the hand-over time end_of_data noted."""
+    queue(store, "t1")
+    sink.refuse("ada@example.com", "451 4.3.0 try again later", at="data")
+    first = run(store, sink, NOW)
+    row = store.get_send(1)
+    assert row is not None
+    assert (first.retried, first.unknown, row.status, row.sent_at) == (1, 0, "pending", None)
