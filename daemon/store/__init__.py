@@ -13,6 +13,7 @@ from closedloop.daemon.store.answers import AnswersMixin
 from closedloop.daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
+from closedloop.daemon.store.outcomes import OutcomesMixin
 from closedloop.daemon.store.preferences import Preference, PreferencesMixin
 from closedloop.daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
 from closedloop.daemon.store.records import (
@@ -52,8 +53,8 @@ __all__ = [
 ]
 
 
-class Store(SendsMixin, AnswersMixin, PreferencesMixin, MembersMixin, LedgerMixin,
-            PrivacyMixin):
+class Store(SendsMixin, OutcomesMixin, AnswersMixin, PreferencesMixin, MembersMixin,
+            LedgerMixin, PrivacyMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:

@@ -14,6 +14,7 @@ so a row left there by a crash is sent again. 'awaiting_reply' is committed righ
 final dot: from then on a crash or a cut leaves the outcome unknown. Such a row becomes
 'outcome_unknown' (skip_reason says where it was interrupted), the safer of its two outcomes:
 the ledger and cooldowns count it as sent, it is never sent again and gets no reminder.
+Those moves (end_of_data, mark_outcome_unknown, release_stale) live in store/outcomes.py.
 """
 
 from __future__ import annotations
@@ -25,18 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    and_,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, Table, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from closedloop.daemon.store.engine import reading
@@ -44,7 +34,6 @@ from closedloop.daemon.store.records import (
     NewSend,
     SendRecord,
     UnknownSend,
-    from_db,
     from_db_opt,
     iso,
     send_record,
@@ -67,7 +56,6 @@ OUTCOME_UNKNOWN = "outcome_unknown"  # may have been delivered: counted as sent,
 # Where an outcome_unknown row was interrupted (its skip_reason):
 INTERRUPTED = "interrupted_during_send"  # the daemon died between end of data and the reply
 CONNECTION_LOST = "connection_lost_after_end_of_data"  # the relay's reply never came
-UNKNOWN_REASONS = (INTERRUPTED, CONNECTION_LOST)
 SEND_STATUSES = ("pending", "claimed", "sending", AWAITING_REPLY, "sent", OUTCOME_UNKNOWN,
                  "failed", "skipped")
 _SETTLED = ("sent", OUTCOME_UNKNOWN)  # nothing may move these back to a sendable state
@@ -223,38 +211,6 @@ class SendsMixin:
             )
         return result.rowcount == 1
 
-    def end_of_data(self, send_id: int, attempt: int, now: datetime) -> bool:
-        """Record, right before the final dot, that the outcome is about to become unknown.
-
-        Conditional on the row still being this attempt's 'sending' row: False means it was
-        taken from us (a stale-lease sweep sent it back to pending, another replica holds it)
-        and the dot must not go. `sent_at` keeps when the message was handed over.
-        """
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(SENDS)
-                .where(SENDS.c.id == send_id, SENDS.c.status == "sending",
-                       SENDS.c.attempts == attempt)
-                .values(status=AWAITING_REPLY, sent_at=to_db(now))
-            )
-        return result.rowcount == 1
-
-    def mark_outcome_unknown(self, send_id: int, reason: str, now: datetime) -> None:
-        """The relay may have the mail: count it as sent (ledger) without a reminder or a
-        'sent' write-back, and never send it again. `reason` says where it broke."""
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                update(SENDS)
-                .where(SENDS.c.id == send_id,
-                       SENDS.c.status.in_(("claimed", "sending", AWAITING_REPLY)))
-                .values(status=OUTCOME_UNKNOWN, skip_reason=reason, claimed_until=None,
-                        sent_at=func.coalesce(SENDS.c.sent_at, _at(now)))
-                .returning(*SENDS.c)
-            ).mappings().all()
-            if not rows:
-                _require_send(conn, send_id)
-            _count_as_sent(conn, rows)
-
     def mark_sent(self, send_id: int, now: datetime, message_id: str,
                   reminders: Sequence[timedelta] = ()) -> None:
         """Record the mail as sent and, atomically, queue what follows from it.
@@ -290,7 +246,7 @@ class SendsMixin:
                 )
             )
             if row["email_norm"]:
-                _touch_ledger(conn, row["email_norm"], row["program"], row["source"], now)
+                touch_ledger(conn, row["email_norm"], row["program"], row["source"], now)
             if reminders:
                 _queue_reminders(conn, row, now, reminders)
 
@@ -309,40 +265,6 @@ class SendsMixin:
         self._update_unsent(
             send_id, {"status": "skipped", "skip_reason": reason, "claimed_until": None}
         )
-
-    def release_stale(self, now: datetime) -> dict[str, int]:
-        """Settle the rows of dispatchers that died or stalled past their lease.
-
-        'claimed' and 'sending' rows go back to pending: the end of data never left, so the
-        relay has nothing ('resent' counts the latter). 'awaiting_reply' rows may have been
-        delivered: they become outcome_unknown (interrupted_during_send), counted as sent.
-        """
-        now = to_db(now)
-        expired = and_(SENDS.c.claimed_until.is_not(None), SENDS.c.claimed_until <= now)
-        with self.engine.begin() as conn:
-            released = conn.execute(
-                update(SENDS)
-                .where(SENDS.c.status == "claimed", expired)
-                .values(status="pending", claimed_until=None)
-            ).rowcount
-            resent = conn.execute(
-                update(SENDS)
-                .where(SENDS.c.status == "sending", expired)
-                .values(status="pending", claimed_until=None,
-                        last_error="interrupted before the end of data: sent again")
-            ).rowcount
-            unknown = conn.execute(
-                update(SENDS)
-                .where(SENDS.c.status == AWAITING_REPLY, expired)
-                .values(status=OUTCOME_UNKNOWN, skip_reason=INTERRUPTED, claimed_until=None,
-                        sent_at=func.coalesce(SENDS.c.sent_at, _at(now)))
-                .returning(*SENDS.c)
-            ).mappings().all()
-            _count_as_sent(conn, unknown)
-        counts = {"released": released, "resent": resent, "interrupted": len(unknown)}
-        if any(counts.values()):
-            log.info("store.stale_released", **counts)
-        return counts
 
     def _update_unsent(self, send_id: int, values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
@@ -442,7 +364,7 @@ def _pg_insert_ignoring_known_keys(conn: Connection, rows: list[dict[str, Any]])
     return conn.exec_driver_sql(sql, {"rows": payload}).rowcount
 
 
-def _touch_ledger(conn: Connection, email_norm: str, program: str, source: str,
+def touch_ledger(conn: Connection, email_norm: str, program: str, source: str,
                   now: datetime) -> None:
     """Upsert the person's last-surveyed time for this program and for any program."""
     rows = [{"email_norm": email_norm, "program": name, "last_sent_at": now, "source": source}
@@ -452,21 +374,6 @@ def _touch_ledger(conn: Connection, email_norm: str, program: str, source: str,
         index_elements=["email_norm", "program"],
         set_={"last_sent_at": stmt.excluded.last_sent_at, "source": stmt.excluded.source},
     ), rows)
-
-
-def _at(moment: datetime) -> Any:
-    """A time as an SQL value of the sends' timestamp type (inside COALESCE)."""
-    return literal(to_db(moment), type_=SENDS.c.sent_at.type)
-
-
-def _count_as_sent(conn: Connection, rows: Sequence[Any]) -> None:
-    """Outcome-unknown surveys move the ledger as a sent one would (at the hand-over time):
-    the cooldowns hold. No reminder and no 'sent' write-back: neither may follow a mail
-    that perhaps never arrived."""
-    for row in rows:
-        if row["kind"] == "survey" and row["email_norm"]:
-            _touch_ledger(conn, row["email_norm"], row["program"], row["source"],
-                          from_db(row["sent_at"]))
 
 
 def _queue_reminders(conn: Connection, survey: Any, now: datetime,
