@@ -264,6 +264,11 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
     for key, value in sorted(counts.items()):
         table.add_row(key, str(value))
     out.print(table)
+    unknown = counts.get("sends.outcome_unknown", 0)
+    if unknown:
+        out.print(f"{unknown} survey(s) with outcome_unknown: the relay may have them (the "
+                  "connection or the daemon died after the message was handed over). They "
+                  "count as sent for the cooldowns, are never sent again and get no reminder.")
     states = Table(title="Sources (UTC; --json for the whole error)")
     for column in ("source", "state", "since", "next check", "error"):
         states.add_column(column)

@@ -24,7 +24,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from closedloop.daemon.delivery.smtp import (
+    MailAbandoned,
     MailAuthError,
+    MailConnectionLost,
     MailOutcomeUnknown,
     MailPermanentError,
     MailTemporaryError,
@@ -174,18 +176,22 @@ def smtp_outcome(exc: BaseException) -> str:
     """The outcome label of a failed send (subclasses before their bases)."""
     for kind, outcome in ((MailOutcomeUnknown, "outcome_unknown"),
                           (MailPermanentError, "refused"), (MailAuthError, "auth_failed"),
-                          (MailUnavailable, "unavailable"), (MailTemporaryError, "deferred")):
+                          (MailUnavailable, "unavailable"), (MailConnectionLost, "cut_retried"),
+                          (MailAbandoned, "abandoned"), (MailTemporaryError, "deferred")):
         if isinstance(exc, kind):
             return outcome
     return "failed"
 
 
 class _MailSession(Protocol):
-    def send(self, msg: EmailMessage) -> Any: ...
+    def open(self) -> None: ...
+
+    def send(self, msg: EmailMessage,
+             before_end_of_data: Callable[[], bool] | None = None) -> None: ...
 
 
 class _Mailer(Protocol):
-    def session(self) -> AbstractContextManager[Any]: ...
+    def session(self) -> AbstractContextManager[_MailSession]: ...
 
 
 class CountingMailer:
@@ -196,7 +202,7 @@ class CountingMailer:
         self._metrics = metrics
 
     @contextmanager
-    def session(self) -> Iterator[_CountingSession]:
+    def session(self) -> Iterator[_MailSession]:
         with self._mailer.session() as inner:
             yield _CountingSession(inner, self._metrics)
 
@@ -209,14 +215,17 @@ class _CountingSession:
         self._inner = inner
         self._metrics = metrics
 
-    def send(self, msg: EmailMessage) -> Any:
+    def open(self) -> None:
+        self._inner.open()
+
+    def send(self, msg: EmailMessage,
+             before_end_of_data: Callable[[], bool] | None = None) -> None:
         try:
-            result = self._inner.send(msg)
+            self._inner.send(msg, before_end_of_data)
         except Exception as exc:
             self._metrics.mail_outcome(smtp_outcome(exc))
             raise
         self._metrics.mail_outcome("delivered")
-        return result
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -81,6 +81,9 @@ class Plan:
     end: datetime
     entries: list[PlanEntry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # sources that could not be read, etc.
+    # Surveys already handed to the relay whose outcome is unknown, by where they broke: the
+    # rules count them as sent (so this plan's cooldowns do), and no reminder follows them.
+    outcome_unknown: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Sends per program, skips per reason, holds: the summary line and the log event."""
@@ -95,6 +98,7 @@ class Plan:
     def as_dict(self) -> dict[str, Any]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(),
                 "counts": self.counts(), "notes": self.notes,
+                "outcome_unknown": self.outcome_unknown,
                 "entries": [e.as_dict() for e in self.entries]}
 
 
@@ -132,10 +136,22 @@ def make_plan(store: Store, programs: Mapping[str, Program], policy: Policy,
     for item in items:
         if isinstance(item.row, SendRecord) and item.row.parent_id is not None:
             item.parent = parents.get(item.row.parent_id)
+    _note_outcome_unknown(plan, store)
     _play(plan, items, programs, policy, book, store.suppressions_of(people))
     plan.entries.sort(key=lambda e: (e.at, e.program, e.contact_id))
     get_logger(job="plan").info("plan.done", days=days, **plan.counts())
     return plan
+
+
+def _note_outcome_unknown(plan: Plan, store: Store) -> None:
+    prefix = "outcome_unknown."
+    plan.outcome_unknown = {k.removeprefix(prefix): v for k, v in store.counts().items()
+                            if k.startswith(prefix) and v}
+    total = sum(plan.outcome_unknown.values())
+    if total:
+        plan.notes.append(
+            f"{total} survey(s) have an unknown outcome (the relay may have them): counted "
+            "as sent by the cooldowns here as in a run, never sent again, no reminder")
 
 
 def _new_rows(store: Store, programs: Mapping[str, Program], adapters: Mapping[str, CRMAdapter],

@@ -5,24 +5,32 @@ them (reconnecting when the relay closes an idle connection or after `max_per_co
 messages), so 1,000 mails do not open 1,000 connections.
 
 The errors are arranged by what the caller does next:
-- `MailTemporaryError`: the relay surely did not take the mail (connection refused, a 4xx,
-  a drop before DATA finished): send it again later.
+- `MailTemporaryError`: the relay surely did not take the mail (a 4xx): send it again later.
+- `MailConnectionLost` (a temporary error): the connection broke before the end-of-data
+  (the final ".") left us: a relay accepts nothing before it, so send the mail again later.
 - `MailPermanentError`: a 5xx (recipient unknown, message refused): do not retry this mail.
   It says at which step (`stage`) and with which enhanced status code ("5.1.1") the relay
   refused, so `daemon.delivery.bounces` can tell a dead address from a refused message.
 - `MailAuthError` (a temporary error): our credentials or TLS set-up are wrong; nothing will
   go until the configuration is fixed, so pause dispatch and retry later.
-- `MailOutcomeUnknown` (a permanent error): the connection broke after the message was sent
-  but before the relay answered. It may have been delivered, and a customer mailed twice is
-  worse than a survey lost, so it is not retried.
+- `MailOutcomeUnknown`: the connection broke after the end-of-data left us and before the
+  relay answered. It may have been delivered: never retried, and counted as sent by the rules
+  (a customer mailed twice is worse than a survey lost).
+
+The DATA step is driven by hand rather than through `smtplib.SMTP.data()`, which sends the
+payload and the final dot in one write and so cannot say on which side of the dot a
+connection broke. `SmtpSession.send` also calls the caller's `before_end_of_data` right before
+the dot: dispatch records there that the outcome is about to become unknown, so a crash
+before that point leaves a row that is safely sent again.
 """
 
 from __future__ import annotations
 
 import re
+import select
 import smtplib
 import ssl as _ssl  # the `ssl` name is SmtpSender's implicit-TLS flag
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -50,6 +58,21 @@ class MailAuthError(MailTemporaryError):
     """The relay refused our login or TLS set-up; every mail will fail until config changes."""
 
 
+class MailConnectionLost(MailTemporaryError):
+    """The connection broke before the end-of-data was sent: the relay holds nothing of this
+    mail, so it is sent again later (the next mail opens a new connection)."""
+
+
+class MailAbandoned(MailError):
+    """`before_end_of_data` said no (the row was taken from us): the connection was dropped
+    without the end-of-data, so the relay discards the message."""
+
+
+class MailOutcomeUnknown(MailError):
+    """The connection broke after the end-of-data was sent and before the relay's reply: it
+    may have the message. Never sent again; the rules count it as sent."""
+
+
 class MailPermanentError(MailError):
     """The relay refused the message for good (5xx); do not retry it.
 
@@ -67,14 +90,10 @@ class MailPermanentError(MailError):
         self.enhanced = enhanced
 
 
-class MailOutcomeUnknown(MailPermanentError):
-    """The connection broke while the relay was answering DATA: it may have the message."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, 0)
-
-
 _ENHANCED = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+_LINE_START_DOT = re.compile(rb"(?m)^\.")
+CRLF = b"\r\n"
+END_OF_DATA = b"." + CRLF
 
 
 def _enhanced(reply: bytes | str) -> str | None:
@@ -113,32 +132,49 @@ class SmtpSession:
         self._sender = sender
         self._conn: smtplib.SMTP | None = None
         self._sent_on_conn = 0
+        self._used = False  # the open connection has begun a mail
         self.connections_opened = 0
 
-    def send(self, msg: EmailMessage) -> None:
-        """Send one message; raises one of the Mail* errors above and nothing else."""
+    def open(self) -> None:
+        """Connect now unless connected, so a relay that cannot be reached is found out
+        before a mail is marked as being sent (MailUnavailable, MailAuthError)."""
+        if self._sent_on_conn >= self._sender.max_per_connection:
+            self.close()
+        self._connection()
+
+    def send(self, msg: EmailMessage,
+             before_end_of_data: Callable[[], bool] | None = None) -> None:
+        """Send one message; raises one of the Mail* errors above and nothing else.
+
+        `before_end_of_data` runs once the payload is out, right before the final dot; when
+        it returns False the connection is dropped without the dot (MailAbandoned).
+        """
         mail_from, rcpts = _envelope(msg, self._sender.envelope_from)
         if self._sent_on_conn >= self._sender.max_per_connection:
             self.close()
-        reused = self._conn is not None
+        # Only a connection that already carried a mail may have been dropped while idle.
+        reused = self._conn is not None and self._used
         try:
             conn = self._connection()
+            self._used = True
             try:
                 self._envelope_phase(conn, mail_from, rcpts)
-            except smtplib.SMTPServerDisconnected:
+            except (smtplib.SMTPServerDisconnected, OSError):
                 if not reused:
                     raise
                 # The relay dropped an idle connection; nothing was accepted, so start over.
-                self.close()
+                self._drop()
                 conn = self._connection()
+                self._used = True
                 self._envelope_phase(conn, mail_from, rcpts)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self.close()
-            raise MailUnavailable(f"connection failed: {type(exc).__name__}") from exc
+            self._drop()
+            raise MailConnectionLost(f"connection lost before DATA: {type(exc).__name__}") \
+                from exc
         except UnicodeEncodeError as exc:  # a non-ASCII address without SMTPUTF8
             raise MailPermanentError("address is not plain ASCII; the relay cannot take it",
                                      553) from exc
-        self._data_phase(conn, msg)
+        self._data_phase(conn, msg, before_end_of_data)
         self._sent_on_conn += 1
         log.debug("mail.sent", message_id=msg.get("Message-ID"))
 
@@ -161,16 +197,47 @@ class SmtpSession:
         if refused:
             log.warning("mail.recipients_partly_refused", refused=len(refused), total=len(rcpts))
 
-    def _data_phase(self, conn: smtplib.SMTP, msg: EmailMessage) -> None:
+    def _data_phase(self, conn: smtplib.SMTP, msg: EmailMessage,
+                    before_end_of_data: Callable[[], bool] | None) -> None:
+        """DATA, the payload, then the end-of-data: the one step after which a broken
+        connection leaves the outcome unknown."""
         try:
-            # smtplib only dot-stuffs correctly at CRLF line ends: serialize with CRLF.
-            code, reply = conn.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
-        except smtplib.SMTPDataError as exc:
-            self._reset(conn)
-            raise _by_code(exc.smtp_code, "message refused", "data", exc.smtp_error) from exc
+            conn.putcmd("data")
+            code, reply = conn.getreply()
+            if code != 354:
+                self._reset(conn)
+                raise _by_code(code, "message refused", "data", reply)
+            conn.send(_payload(msg))
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self.close()
-            raise MailOutcomeUnknown(f"connection broke during DATA: {type(exc).__name__}") from exc
+            self._drop()
+            raise MailConnectionLost(
+                f"connection lost before the end of data: {type(exc).__name__}") from exc
+        try:
+            go_on = before_end_of_data is None or before_end_of_data()
+        except BaseException:
+            self._drop()  # e.g. the store is down: no dot, and no QUIT inside DATA either
+            raise
+        if not go_on:
+            self._drop()
+            raise MailAbandoned("send abandoned before the end of data")
+        if _peer_spoke(conn):
+            # The relay hung up (or broke off) while we sent the payload: it cannot take a
+            # dot sent now, and holds nothing.
+            self._drop()
+            raise MailConnectionLost("connection lost before the end of data: relay hung up")
+        try:
+            conn.send(END_OF_DATA)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            # The socket refused the dot: the connection was gone before it left us.
+            self._drop()
+            raise MailConnectionLost(
+                f"connection lost before the end of data: {type(exc).__name__}") from exc
+        try:
+            code, reply = conn.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            raise MailOutcomeUnknown(
+                f"connection lost after the end of data: {type(exc).__name__}") from exc
         if code != 250:
             self._reset(conn)
             raise _by_code(code, "message refused", "data", reply)
@@ -186,8 +253,15 @@ class SmtpSession:
         if self._conn is None:
             self._conn = self._sender._connect()
             self._sent_on_conn = 0
+            self._used = False
             self.connections_opened += 1
         return self._conn
+
+    def _drop(self) -> None:
+        """Close without QUIT: inside DATA a QUIT would be read as a line of the message."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     def close(self) -> None:
         """QUIT politely; a connection that is already gone is simply dropped."""
@@ -198,6 +272,38 @@ class SmtpSession:
             conn.quit()
         except (smtplib.SMTPException, OSError):
             conn.close()
+
+
+def _peer_spoke(conn: smtplib.SMTP) -> bool:
+    """Whether the relay closed the connection or said something while we sent DATA (it
+    must stay silent until the end of data). A TLS record with no data for us (a session
+    ticket) is not a word."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    if isinstance(sock, _ssl.SSLSocket) and sock.pending():
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    timeout = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        sock.recv(1)  # b"" (closed) or a byte of an out-of-turn reply: either way, gone
+    except (BlockingIOError, _ssl.SSLWantReadError):
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)
+    return True
+
+
+def _payload(msg: EmailMessage) -> bytes:
+    """The message as DATA carries it: CRLF line ends, leading dots doubled (RFC 5321
+    4.5.2), ending in CRLF so the end-of-data starts a line."""
+    raw = _LINE_START_DOT.sub(b"..", msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+    return raw if raw.endswith(CRLF) else raw + CRLF
 
 
 class SmtpSender:

@@ -1,8 +1,12 @@
 """Dispatch job: due outbox rows become e-mails, each sent at most once, if the rules allow.
 
-A row moves pending → claimed → sending → sent. It is marked `sending` in its own commit
-right before the SMTP conversation, so a crash mid-send leaves a row that is never retried
-(see Store.release_stale): a lost survey is better than a customer mailed twice.
+A row moves pending → claimed → sending → awaiting_reply → sent. `sending` is committed
+before the SMTP conversation (the single gate against a second sender), `awaiting_reply` right
+before the final dot, and `sent` as soon as the relay answers 250, before the next mail. A
+crash or a cut connection before the dot leaves nothing at the relay: the row is sent again
+(a cut one after a backoff, at most MAX_SEND_ATTEMPTS times). After the dot the outcome is
+unknown: the row becomes `outcome_unknown`, which the rules count as sent (cooldowns hold, no
+reminder) and status shows apart: a customer mailed twice is worse than a survey lost.
 
 Each claimed batch is judged by the rule engine (daemon.rules) with facts read in bulk: the
 people's ledger and rows, suppressions, reminders' surveys, and the CRM's word on which
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,7 +28,10 @@ from typing import Protocol
 
 from closedloop.daemon.delivery.bounces import suppress_hard_bounce
 from closedloop.daemon.delivery.smtp import (
+    MailAbandoned,
     MailAuthError,
+    MailError,
+    MailOutcomeUnknown,
     MailPermanentError,
     MailTemporaryError,
     MailUnavailable,
@@ -41,7 +48,7 @@ from closedloop.daemon.rules import (
     decide,
     due_order,
 )
-from closedloop.daemon.store import SendRecord, Store
+from closedloop.daemon.store import CONNECTION_LOST, SendRecord, Store
 from closedloop.daemon.store.ledger import DEFERRED, HELD
 from closedloop.daemon.surveys import Policy, Program
 from closedloop.integration.base import CRMAdapter
@@ -53,13 +60,24 @@ from closedloop.integration.errors import ClosedLoopError
 # guarantees a single send.
 LEASE = timedelta(seconds=30)
 RENEW_EVERY = timedelta(seconds=10)
-MAIL_RETRY = timedelta(minutes=5)
-CRM_RETRY = timedelta(minutes=5)  # the reopen check failed: look again soon, do not guess
+MAIL_RETRY = timedelta(minutes=5)  # the relay is down: the batch is due again then
+# A mail the relay did not take (4xx, a connection cut before the end of data) is tried again
+# after MAIL_RETRY, doubling each time, and given up after MAX_SEND_ATTEMPTS tries.
+MAX_SEND_ATTEMPTS = 5
+# The reopen check failed (after the adapter's own retries): look again after CRM_RETRY_FIRST,
+# doubling per failed check of that source in a row, at most CRM_RETRY (the curve of the
+# write-back rows, with the old fixed wait as its ceiling). A successful check resets it.
+CRM_RETRY_FIRST = timedelta(seconds=30)
+CRM_RETRY = timedelta(minutes=5)
+REOPEN_FAILURES = "reopen_check_failures"  # cursor name: failed checks in a row, per source
 REOPEN_BATCH = 100  # tickets per `reopened` call (the CRMs' batch read size)
 
 
 class MailSession(Protocol):
-    def send(self, msg: EmailMessage) -> None: ...
+    def open(self) -> None: ...
+
+    def send(self, msg: EmailMessage,
+             before_end_of_data: Callable[[], bool] | None = None) -> None: ...
 
 
 class Mailer(Protocol):
@@ -79,6 +97,7 @@ class DispatchResult:
     deferred: Counter[str] = field(default_factory=Counter)  # quiet_hours, send_day, paused
     retried: int = 0
     failed: int = 0
+    unknown: int = 0  # the connection broke after the end of data: counted as sent
 
 
 @dataclass
@@ -89,6 +108,7 @@ class _Batch:
     suppressed: set[str]
     reopened: set[tuple[str, str]]  # (source, ticket id)
     unchecked: set[tuple[str, str]]  # the CRM could not say: retry those rows soon
+    recheck_at: dict[str, datetime]  # per source whose check failed: when to look again
     parents: dict[int, ParentState]
 
 
@@ -136,6 +156,7 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
         if len(rows) < batch:
             break
     log.info("dispatch.done", sent=result.sent, retried=result.retried, failed=result.failed,
+             outcome_unknown=result.unknown,
              skipped=sum(result.skipped.values()), deferred=sum(result.deferred.values()),
              **{f"skipped_{k}": v for k, v in result.skipped.items()},
              **{f"deferred_{k}": v for k, v in result.deferred.items()})
@@ -152,20 +173,45 @@ def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str
             rows: Sequence[SendRecord], now: datetime, paused: Collection[str] = ()) -> _Batch:
     people = [r.email_norm for r in rows if r.email_norm]
     parents = store.parent_states([r.parent_id for r in rows if r.parent_id is not None])
-    reopened, unchecked = _reopened(adapters, programs, rows, paused)
+    reopened, unchecked, checked = _reopened(adapters, programs, rows, paused)
     return _Batch(
         book=store.person_book(people),
         suppressed=store.suppressed_among(people, now),
         reopened=reopened,
         unchecked=unchecked,
+        recheck_at=_recheck_times(store, checked, now),
         parents=parents,
     )
 
 
+def _recheck_times(store: Store, checked: Mapping[str, bool],
+                   now: datetime) -> dict[str, datetime]:
+    """Count each source's failed reopen checks in a row (in the store, so a restart or
+    another replica goes on from it) and say when its unchecked rows are due again."""
+    recheck: dict[str, datetime] = {}
+    for source, ok in checked.items():
+        failures = int(store.get_cursor(source, REOPEN_FAILURES) or 0)
+        if ok:
+            if failures:
+                store.set_cursor(source, REOPEN_FAILURES, "0", now)
+            continue
+        failures += 1
+        store.set_cursor(source, REOPEN_FAILURES, str(failures), now)
+        recheck[source] = now + reopen_retry_delay(failures)
+    return recheck
+
+
+def reopen_retry_delay(failures: int) -> timedelta:
+    """The wait after `failures` failed reopen checks in a row (1-based)."""
+    return min(CRM_RETRY_FIRST * (1 << min(max(failures - 1, 0), 10)), CRM_RETRY)
+
+
 def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program],
               rows: Sequence[SendRecord], paused: Collection[str] = (),
-              ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """Ask each CRM, 100 tickets a call, which of the batch's surveyed tickets reopened."""
+              ) -> tuple[set[tuple[str, str]], set[tuple[str, str]], dict[str, bool]]:
+    """Ask each CRM, 100 tickets a call, which of the batch's surveyed tickets reopened.
+
+    Also says, per source asked, whether every call answered (a paused source is not asked)."""
     wanted: dict[str, list[str]] = defaultdict(list)
     for row in rows:
         program = programs.get(row.program)
@@ -174,11 +220,13 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
             wanted[row.source].append(row.ticket_id)
     reopened: set[tuple[str, str]] = set()
     unchecked: set[tuple[str, str]] = set()
+    checked: dict[str, bool] = {}
     for source, ids in wanted.items():
         unique = list(dict.fromkeys(ids))
         if source in paused:
             unchecked.update((source, t) for t in unique)
             continue
+        checked[source] = True
         for start in range(0, len(unique), REOPEN_BATCH):
             part = unique[start:start + REOPEN_BATCH]
             try:
@@ -188,7 +236,8 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
                     "dispatch.reopen_check_failed", tickets=len(part),
                     error=f"{type(exc).__name__}: {exc}")
                 unchecked.update((source, t) for t in part)
-    return reopened, unchecked
+                checked[source] = False
+    return reopened, unchecked, checked
 
 
 def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy, facts: _Batch,
@@ -199,7 +248,8 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
     due = Due.of(row)
     ticket = (row.source, row.ticket_id or "")
     if row.kind == "survey" and ticket in facts.unchecked:
-        store.postpone_send(row.id, now + CRM_RETRY, "reopen check failed")
+        store.postpone_send(row.id, facts.recheck_at.get(row.source, now + CRM_RETRY),
+                            "reopen check failed")
         result.retried += 1
         return
     row_facts = Facts(
@@ -239,7 +289,7 @@ def _not_now(store: Store, book: PersonBook, row: SendRecord, decision: Decision
 
 def _send(store: Store, program: Program, session: MailSession, compose: Composer,
           row: SendRecord, now: datetime, result: DispatchResult) -> bool:
-    """Compose and send one row; True when the mail left."""
+    """Compose and send one row; True when the mail left (or may have: outcome unknown)."""
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     try:
         message = compose(row, program, now)
@@ -248,24 +298,49 @@ def _send(store: Store, program: Program, session: MailSession, compose: Compose
         result.failed += 1
         log.warning("send.failed", error=f"cannot compose: {type(exc).__name__}")
         return False
+    session.open()  # an unreachable relay hands the batch back before the row is touched
     if not store.begin_sending(row.id, now):
         return False  # another dispatcher took it after its lease expired
+    attempt = row.attempts + 1  # begin_sending counted this try
     try:
-        session.send(message)
+        session.send(message, lambda: store.end_of_data(row.id, attempt, now))
     except (MailAuthError, MailUnavailable):
         raise  # the whole batch is handed back by dispatch_due
-    except MailTemporaryError as exc:
-        store.mark_send_failed(row.id, str(exc), now + MAIL_RETRY * (1 + row.attempts))
-        result.retried += 1
-        log.warning("send.deferred", error=str(exc))
+    except MailAbandoned:
+        log.warning("send.abandoned", reason="lease lost before the end of data")
         return False
-    except MailPermanentError as exc:
-        store.mark_send_failed(row.id, str(exc), None)
-        result.failed += 1
-        bounced = row.email is not None and suppress_hard_bounce(store, row.email, exc, now)
-        log.warning("send.failed", error=str(exc), hard_bounce=bounced)
+    except MailOutcomeUnknown as exc:
+        # The relay may have it: counted as sent by the rules, never sent again, no reminder.
+        store.mark_outcome_unknown(row.id, CONNECTION_LOST, now)
+        result.unknown += 1
+        log.warning("send.outcome_unknown", error=str(exc), kind=row.kind)
+        return True
+    except MailError as exc:
+        _not_taken(store, row, attempt, exc, now, result)
         return False
     reminders = program.reminders if row.kind == "survey" else ()
     store.mark_sent(row.id, now, message["Message-ID"], reminders=reminders)
     result.sent += 1
     return True
+
+
+def _not_taken(store: Store, row: SendRecord, attempt: int, exc: MailError, now: datetime,
+               result: DispatchResult) -> None:
+    """The relay surely does not have the mail: try again later (bounded), or give up."""
+    log = get_logger(job="dispatch", program=row.program, send_id=row.id)
+    if isinstance(exc, MailTemporaryError) and attempt < MAX_SEND_ATTEMPTS:
+        retry_at = now + MAIL_RETRY * (1 << (attempt - 1))
+        store.mark_send_failed(row.id, f"attempt {attempt}: {exc}", retry_at)
+        result.retried += 1
+        log.warning("send.retry_later", error=str(exc), attempts=attempt,
+                    retry_at=retry_at.isoformat())
+        return
+    result.failed += 1
+    if isinstance(exc, MailTemporaryError):
+        store.mark_send_failed(row.id, f"gave up after {attempt} attempts: {exc}", None)
+        log.warning("send.failed", error=str(exc), attempts=attempt)
+        return
+    store.mark_send_failed(row.id, str(exc), None)
+    bounced = (isinstance(exc, MailPermanentError) and row.email is not None
+               and suppress_hard_bounce(store, row.email, exc, now))
+    log.warning("send.failed", error=str(exc), hard_bounce=bounced)

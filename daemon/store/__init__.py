@@ -22,6 +22,7 @@ from closedloop.daemon.store.engine import (
 from closedloop.daemon.store.health import HealthMixin, QueueStat, SourceState
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
+from closedloop.daemon.store.outcomes import OutcomesMixin
 from closedloop.daemon.store.preferences import Preference, PreferencesMixin
 from closedloop.daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
 from closedloop.daemon.store.records import (
@@ -32,10 +33,18 @@ from closedloop.daemon.store.records import (
     UnknownSend,
     WriteBackRecord,
 )
-from closedloop.daemon.store.sends import INTERRUPTED, SendsMixin, normalize_email
+from closedloop.daemon.store.sends import (
+    CONNECTION_LOST,
+    INTERRUPTED,
+    OUTCOME_UNKNOWN,
+    SendsMixin,
+    normalize_email,
+)
 
 __all__ = [
+    "CONNECTION_LOST",
     "INTERRUPTED",
+    "OUTCOME_UNKNOWN",
     "ExportRow",
     "ForgetResult",
     "MemberRecord",
@@ -56,8 +65,8 @@ __all__ = [
 ]
 
 
-class Store(SendsMixin, AnswersMixin, PreferencesMixin, MembersMixin, LedgerMixin,
-            PrivacyMixin, HealthMixin):
+class Store(SendsMixin, OutcomesMixin, AnswersMixin, PreferencesMixin, MembersMixin,
+            LedgerMixin, PrivacyMixin, HealthMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:

@@ -15,8 +15,18 @@ from closedloop.daemon.rules.book import LIVE, ParentState, PersonBook, Sibling
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import SendRecord, from_db, from_db_opt, send_record, to_db
-from closedloop.daemon.store.sends import LEDGER, SENDS, SUPPRESSIONS, chunks
+from closedloop.daemon.store.sends import (
+    AWAITING_REPLY,
+    LEDGER,
+    OUTCOME_UNKNOWN,
+    SENDS,
+    SUPPRESSIONS,
+    chunks,
+)
 
+# What the rules see of the store's in-between states: a send whose outcome is unknown
+# counts as sent (the safer of its two outcomes), one awaiting the relay's reply as sending.
+AS_RULES_SEE = {OUTCOME_UNKNOWN: "sent", AWAITING_REPLY: "sending"}
 HELD = "program paused"  # last_error of a row held for a paused program (status counts it)
 DEFERRED = "deferred: "  # last_error prefix of a row waiting for the end of quiet hours / off days
 
@@ -37,12 +47,13 @@ class LedgerMixin:
                     .where(LEDGER.c.email_norm.in_(part))
                 ):
                     ledger[(person, program)] = from_db(at)
-                for person, key, program, closed_at, status in conn.execute(
+                for person, key, program, closed_at, stored in conn.execute(
                     select(SENDS.c.email_norm, SENDS.c.idem_key, SENDS.c.program,
                            SENDS.c.closed_at, SENDS.c.status)
                     .where(SENDS.c.email_norm.in_(part), SENDS.c.kind == "survey",
-                           SENDS.c.status.in_(sorted(LIVE)))
+                           SENDS.c.status.in_(sorted(LIVE | set(AS_RULES_SEE))))
                 ):
+                    status = AS_RULES_SEE.get(stored, stored)
                     rows.append((person, Sibling(key, program, from_db_opt(closed_at), status)))
         return PersonBook(ledger, rows)
 

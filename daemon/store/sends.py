@@ -3,10 +3,18 @@
 The outbox is a small state machine whose transitions are single conditional UPDATEs, so two
 daemons (or one restarted after kill -9) can never both move a row to 'sending':
 
-    pending --claim--> claimed --begin_sending--> sending --mark_sent--> sent
-       ^                  |  lease expired            |  lease expired
-       +--release_stale---+                           +--> skipped (interrupted_during_send)
+    pending --claim--> claimed --begin_sending--> sending --end_of_data--> awaiting_reply
+       ^                  |  lease expired           |  lease expired           |
+       +--release_stale---+--------------------------+       lease expired /    +--mark_sent--> sent
+                                                             cut before reply --+--> outcome_unknown
     any unsent --mark_skipped--> skipped ; --mark_send_failed--> pending (retry) | failed
+
+'sending' covers the SMTP dialogue up to the end of the payload: the relay holds nothing yet,
+so a row left there by a crash is sent again. 'awaiting_reply' is committed right before the
+final dot: from then on a crash or a cut leaves the outcome unknown. Such a row becomes
+'outcome_unknown' (skip_reason says where it was interrupted), the safer of its two outcomes:
+the ledger and cooldowns count it as sent, it is never sent again and gets no reminder.
+Those moves (end_of_data, mark_outcome_unknown, release_stale) live in store/outcomes.py.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Connection, Engine, Table, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, Table, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
@@ -44,7 +52,14 @@ WRITEBACKS: Table = Base.metadata.tables["writebacks"]
 LEDGER: Table = Base.metadata.tables["ledger"]
 ANY_PROGRAM = "*"  # the ledger row that a global cooldown reads
 
-INTERRUPTED = "interrupted_during_send"
+AWAITING_REPLY = "awaiting_reply"  # the end of data is on its way: outcome unknown from here
+OUTCOME_UNKNOWN = "outcome_unknown"  # may have been delivered: counted as sent, never resent
+# Where an outcome_unknown row was interrupted (its skip_reason):
+INTERRUPTED = "interrupted_during_send"  # the daemon died between end of data and the reply
+CONNECTION_LOST = "connection_lost_after_end_of_data"  # the relay's reply never came
+SEND_STATUSES = ("pending", "claimed", "sending", AWAITING_REPLY, "sent", OUTCOME_UNKNOWN,
+                 "failed", "skipped")
+_SETTLED = ("sent", OUTCOME_UNKNOWN)  # nothing may move these back to a sendable state
 # Well under SQLite's 32,766 bound variables per statement, and a sane IN list for PostgreSQL.
 _CHUNK = 500
 
@@ -210,8 +225,8 @@ class SendsMixin:
         In the same transaction: the 'sent' write-back, the person's ledger rows (this program
         and "*", read by the cooldowns) and, for a survey, one reminder row per delay in
         `reminders` (due that long after now; each has its own idempotency key). Accepted from
-        any unsent state: the mail left, whatever a stale-lease sweep concluded meanwhile. A
-        repeated call changes nothing and queues nothing.
+        any unsent state (outcome_unknown included): the mail left, whatever a stale-lease
+        sweep concluded meanwhile. A repeated call changes nothing and queues nothing.
         """
         now = to_db(now)
         with self.engine.begin() as conn:
@@ -238,13 +253,15 @@ class SendsMixin:
                 )
             )
             if row["email_norm"]:
-                _touch_ledger(conn, row["email_norm"], row["program"], row["source"], now)
+                touch_ledger(conn, row["email_norm"], row["program"], row["source"], now)
             if reminders:
                 _queue_reminders(conn, row, now, reminders)
 
     def mark_send_failed(self, send_id: int, error: str, retry_at: datetime | None) -> None:
-        """`retry_at` set: the mail surely did not leave, so due again then. None: give up."""
-        values: dict[str, Any] = {"last_error": error, "claimed_until": None}
+        """`retry_at` set: the mail surely did not leave, so due again then. None: give up.
+
+        The relay refused it, so the hand-over time end_of_data noted is cleared."""
+        values: dict[str, Any] = {"last_error": error, "claimed_until": None, "sent_at": None}
         if retry_at is None:
             values["status"] = "failed"
         else:
@@ -256,34 +273,12 @@ class SendsMixin:
             send_id, {"status": "skipped", "skip_reason": reason, "claimed_until": None}
         )
 
-    def release_stale(self, now: datetime) -> dict[str, int]:
-        """Return expired claims to 'pending'; give up on sends interrupted mid-SMTP.
-
-        A 'sending' row past its lease may or may not have reached the mail server; a second
-        mail is worse than a missing one, so it becomes 'skipped' (interrupted_during_send).
-        """
-        now = to_db(now)
-        expired = and_(SENDS.c.claimed_until.is_not(None), SENDS.c.claimed_until <= now)
-        with self.engine.begin() as conn:
-            released = conn.execute(
-                update(SENDS)
-                .where(SENDS.c.status == "claimed", expired)
-                .values(status="pending", claimed_until=None)
-            ).rowcount
-            interrupted = conn.execute(
-                update(SENDS)
-                .where(SENDS.c.status == "sending", expired)
-                .values(status="skipped", skip_reason=INTERRUPTED, claimed_until=None)
-            ).rowcount
-        counts = {"released": released, "interrupted": interrupted}
-        if released or interrupted:
-            log.info("store.stale_released", **counts)
-        return counts
-
     def _update_unsent(self, send_id: int, values: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
             result = conn.execute(
-                update(SENDS).where(SENDS.c.id == send_id, SENDS.c.status != "sent").values(values)
+                update(SENDS)
+                .where(SENDS.c.id == send_id, SENDS.c.status.not_in(_SETTLED))
+                .values(values)
             )
             if result.rowcount == 0:
                 _require_send(conn, send_id)
@@ -332,18 +327,16 @@ class SendsMixin:
 
     def send_counts(self, conn: Connection) -> dict[str, int]:
         """Per-status and per-skip-reason counts, for `Store.counts`."""
-        result: dict[str, int] = {
-            f"sends.{status}": 0
-            for status in ("pending", "claimed", "sending", "sent", "failed", "skipped")
-        }
+        result: dict[str, int] = {f"sends.{status}": 0 for status in SEND_STATUSES}
         by_state = conn.execute(
             select(SENDS.c.status, SENDS.c.skip_reason, func.count())
             .group_by(SENDS.c.status, SENDS.c.skip_reason)
         )
         for status, reason, count in by_state:
             result[f"sends.{status}"] = result.get(f"sends.{status}", 0) + count
-            if status == "skipped":
-                result[f"skipped.{reason}"] = result.get(f"skipped.{reason}", 0) + count
+            if status in ("skipped", OUTCOME_UNKNOWN):  # skipped.<reason>, outcome_unknown.<where>
+                key = f"{status}.{reason}"
+                result[key] = result.get(key, 0) + count
         return result
 
 
@@ -378,7 +371,7 @@ def _pg_insert_ignoring_known_keys(conn: Connection, rows: list[dict[str, Any]])
     return conn.exec_driver_sql(sql, {"rows": payload}).rowcount
 
 
-def _touch_ledger(conn: Connection, email_norm: str, program: str, source: str,
+def touch_ledger(conn: Connection, email_norm: str, program: str, source: str,
                   now: datetime) -> None:
     """Upsert the person's last-surveyed time for this program and for any program."""
     rows = [{"email_norm": email_norm, "program": name, "last_sent_at": now, "source": source}

@@ -62,7 +62,8 @@ class Send(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # pending -> claimed -> sending -> sent | failed ; or skipped (with skip_reason)
+    # pending -> claimed -> sending -> awaiting_reply -> sent | failed ; or skipped (with
+    # skip_reason) ; or outcome_unknown (skip_reason says where it broke; counted as sent)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     skip_reason: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

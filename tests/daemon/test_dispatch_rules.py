@@ -18,7 +18,12 @@ from structlog.testing import capture_logs
 
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.delivery.smtp import SmtpSender
-from closedloop.daemon.jobs.dispatch import CRM_RETRY, DispatchResult, dispatch_due
+from closedloop.daemon.jobs.dispatch import (
+    CRM_RETRY,
+    CRM_RETRY_FIRST,
+    DispatchResult,
+    dispatch_due,
+)
 from closedloop.daemon.store import NewSend, SendRecord, Store
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.integration.errors import TransientError
@@ -159,13 +164,14 @@ def test_reopen_check_is_batched_per_source(store: Store, sink: LocalMailSink) -
 
 
 def test_when_the_crm_cannot_say_the_row_waits(store: Store, sink: LocalMailSink) -> None:
-    """The reopen check failed: nothing sent, the row is due again a few minutes later."""
+    """The reopen check failed: nothing sent, the row is due again after the first backoff
+    (test_dispatch_reopen_backoff.py plays the whole curve against the sandbox)."""
     store.add_sends([row("t1")])
     result = run(store, sink, [CSAT], adapters={"hubspot": FakeCRM("hubspot", fail=True)})
     assert (result.sent, result.retried, sink.messages) == (0, 1, [])
     pending = store.due_sends_until(NOW + CRM_RETRY)
-    assert [(r.idem_key, r.due_at) for r in pending] == [("t1", NOW + CRM_RETRY)]
-    assert run(store, sink, [CSAT], now=NOW + CRM_RETRY,
+    assert [(r.idem_key, r.due_at) for r in pending] == [("t1", NOW + CRM_RETRY_FIRST)]
+    assert run(store, sink, [CSAT], now=NOW + CRM_RETRY_FIRST,
                adapters={"hubspot": FakeCRM("hubspot")}).sent == 1
 
 

@@ -162,7 +162,8 @@ def test_counts_cover_every_state(store: Store, make_send: MakeSend, t0: datetim
     store.add_sends([make_send("p"), make_send("s", status="skipped", skip_reason="no_email")])
     expected = {
         "sends.pending": 1, "sends.claimed": 0, "sends.sending": 0, "sends.sent": 0,
-        "sends.failed": 0, "sends.skipped": 1, "skipped.no_email": 1, "responses": 0,
+        "sends.awaiting_reply": 0, "sends.outcome_unknown": 0, "sends.failed": 0,
+        "sends.skipped": 1, "skipped.no_email": 1, "responses": 0,
         "writebacks.pending": 0, "writebacks.done": 0, "writebacks.rejected": 0,
         "hooks.pending": 0, "hooks.done": 0, "hooks.rejected": 0, "sends.held": 0,
         "sends.deferred": 0, "suppressions.unsubscribed": 0, "suppressions.snoozed": 0,

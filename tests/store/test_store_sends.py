@@ -10,7 +10,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from closedloop.daemon.store import INTERRUPTED, NewSend, Store, UnknownSend
+from closedloop.daemon.store import (
+    CONNECTION_LOST,
+    INTERRUPTED,
+    OUTCOME_UNKNOWN,
+    NewSend,
+    Store,
+    UnknownSend,
+)
 
 MakeSend = Callable[..., NewSend]
 LEASE = timedelta(minutes=5)
@@ -189,25 +196,78 @@ def test_begin_sending_refuses_unclaimed_or_expired(
     ) == (False, False)
 
 
-def test_release_stale_requeues_claims_and_gives_up_on_interrupted_sends(
+def test_release_stale_resends_what_never_reached_the_end_of_data(
     store: Store, make_send: MakeSend, t0: datetime
 ) -> None:
-    """Expired claims go back to pending; a send stuck in 'sending' is skipped, never resent."""
-    store.add_sends([make_send("claimed"), make_send("sending"), make_send("unclaimed")])
-    claimed, sending = store.claim_due_sends(t0, 2, LEASE)
+    """Expired claims and 'sending' rows (the final dot never left) go back to pending; a row
+    awaiting the relay's reply becomes outcome_unknown (interrupted_during_send), never resent.
+
+    Keys sort in claim order: ties on due time are claimed in key order."""
+    store.add_sends([make_send("claimed"), make_send("sending"), make_send("sent-awaiting"),
+                     make_send("unclaimed")])
+    claimed, sending, awaiting = store.claim_due_sends(t0, 3, LEASE)
     assert store.begin_sending(sending.id, t0)
+    assert store.begin_sending(awaiting.id, t0)
+    assert store.end_of_data(awaiting.id, 1, t0)
     later = t0 + LEASE
     [fresh] = store.claim_due_sends(later - timedelta(seconds=1), 1, LEASE)
-    assert store.release_stale(later) == {"released": 1, "interrupted": 1}
+    assert store.release_stale(later) == {"released": 1, "resent": 1, "interrupted": 1}
     states = {s.idem_key: (s.status, s.skip_reason, s.claimed_until)
-              for s in map(store.get_send, (claimed.id, sending.id, fresh.id)) if s}
+              for s in map(store.get_send, (claimed.id, sending.id, awaiting.id, fresh.id))
+              if s}
     assert {
         "claimed": ("pending", None, None),
-        "sending": ("skipped", INTERRUPTED, None),
+        "sending": ("pending", None, None),
+        "sent-awaiting": (OUTCOME_UNKNOWN, INTERRUPTED, None),
         "unclaimed": ("claimed", None, later - timedelta(seconds=1) + LEASE),
     } == states
-    assert [s.idem_key for s in store.claim_due_sends(later, 10, LEASE)] == ["claimed"]
-    assert store.release_stale(later) == {"released": 0, "interrupted": 0}
+    assert [s.idem_key for s in store.claim_due_sends(later, 10, LEASE)] == [
+        "claimed", "sending"]
+    assert store.release_stale(later) == {"released": 0, "resent": 0, "interrupted": 0}
+
+
+def test_end_of_data_is_refused_to_a_sender_that_lost_its_row(
+    store: Store, make_send: MakeSend, t0: datetime
+) -> None:
+    """A stalled dispatcher whose 'sending' row was sent back to pending (and begun again by
+    another) may not send the final dot: end_of_data answers False to the old attempt only."""
+    store.add_sends([make_send("a")])
+    [row] = store.claim_due_sends(t0, 1, LEASE)
+    assert store.begin_sending(row.id, t0)  # attempt 1 stalls past its lease
+    store.release_stale(t0 + LEASE)
+    [again] = store.claim_due_sends(t0 + LEASE, 1, LEASE)
+    assert store.begin_sending(again.id, t0 + LEASE)  # attempt 2
+    assert (store.end_of_data(row.id, 1, t0 + LEASE), store.end_of_data(row.id, 2, t0 + LEASE)
+            ) == (False, True)
+
+
+def test_outcome_unknown_counts_as_sent_without_reminder_or_writeback(
+    store: Store, make_send: MakeSend, t0: datetime
+) -> None:
+    """A survey whose relay reply never came moves the ledger (cooldowns hold) at the time the
+    message was handed over, queues no reminder and no 'sent' write-back, is counted apart,
+    and nothing (a retry, a skip) can move it back to pending."""
+    store.add_sends([make_send("a", email="ana@example.com")])
+    [row] = store.claim_due_sends(t0, 1, LEASE)
+    assert store.begin_sending(row.id, t0)
+    assert store.end_of_data(row.id, 1, t0)
+    store.mark_outcome_unknown(row.id, CONNECTION_LOST, t0 + timedelta(seconds=30))
+    store.mark_send_failed(row.id, "too late", t0)
+    store.mark_skipped(row.id, "too late")
+    after = store.get_send(row.id)
+    assert after is not None
+    assert (after.status, after.skip_reason, after.sent_at) == (
+        OUTCOME_UNKNOWN, CONNECTION_LOST, t0)
+    book = store.person_book(["ana@example.com"])
+    assert (book.last_sent("ana@example.com", "support-csat"),
+            book.last_sent("ana@example.com", "*")) == (t0, t0)
+    assert [s.status for s in book.siblings("ana@example.com", "support-csat", "other")] == [
+        "sent"]
+    counts = store.counts()
+    assert (counts["sends.outcome_unknown"], counts[f"outcome_unknown.{CONNECTION_LOST}"],
+            counts["sends.sent"], counts["sends.pending"], counts.get("writebacks.pending", 0)
+            ) == (1, 1, 0, 0, 0)
+    assert store.due_sends_until(t0 + timedelta(days=60)) == []  # no reminder queued
 
 
 def test_mark_sent_enqueues_the_sent_writeback_once(
@@ -325,14 +385,15 @@ def test_a_permanent_suppression_keeps_its_first_reason(store: Store, t0: dateti
 def test_renewed_claims_outlive_their_first_lease(
     store: Store, make_send: MakeSend, t0: datetime
 ) -> None:
-    """A dispatcher still working renews what it holds; a dead one's rows come back."""
+    """A dispatcher still working renews what it holds; a dead one's rows come back (its
+    'sending' row too: the end of data never left it)."""
     store.add_sends([make_send("held"), make_send("sent-already"), make_send("stale")])
     held, begun = store.claim_due_sends(t0, 2, LEASE)
     assert store.begin_sending(begun.id, t0)
     assert store.renew_claims([held.id, begun.id], t0 + 2 * LEASE) == 1  # 'sending' untouched
     [dead] = store.claim_due_sends(t0, 1, LEASE)
-    assert store.release_stale(t0 + LEASE) == {"released": 1, "interrupted": 1}
+    assert store.release_stale(t0 + LEASE) == {"released": 1, "resent": 1, "interrupted": 0}
     after = {s.idem_key: s.status for s in map(store.get_send, (held.id, begun.id, dead.id))
              if s}
-    assert after == {"held": "claimed", "sent-already": "skipped", "stale": "pending"}
+    assert after == {"held": "claimed", "sent-already": "pending", "stale": "pending"}
     assert store.begin_sending(held.id, t0 + LEASE + timedelta(seconds=1))

@@ -1,0 +1,139 @@
+"""A dispatcher killed mid-send: what the next run does with the row it left behind.
+
+Real store (SQLite and PostgreSQL), real SMTP sink. The dead dispatcher is played through the
+store's own transitions (claim, begin_sending, end_of_data), and the mail it handed over is
+really delivered to the sink, as kill -9 after the final dot would leave things. Pinned:
+killed after the end of data → outcome unknown (interrupted_during_send): never resent,
+counted as sent by the cooldowns, no reminder, shown apart; killed before it → sent again,
+once; and each mail is recorded as sent before the next one is composed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import pytest
+import time_machine
+
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.jobs.dispatch import LEASE, DispatchResult, dispatch_due
+from closedloop.daemon.store import INTERRUPTED, OUTCOME_UNKNOWN, NewSend, SendRecord, Store
+from closedloop.daemon.surveys import Policy, Program, SurveyType
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # a Friday morning: no quiet hours
+CSAT = Program("csat", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme",
+               reminders=(timedelta(days=3),))
+
+
+def compose(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "feedback@acme.example"
+    msg["To"] = row.email or ""
+    msg["Subject"] = f"{row.kind} {row.idem_key}"
+    msg["Message-ID"] = f"<send-{row.id}@acme.example>"
+    msg.set_content("How did we do?")
+    return msg
+
+
+@pytest.fixture
+def sink() -> Iterator[LocalMailSink]:
+    with LocalMailSink() as mail:
+        yield mail
+
+
+def queue(store: Store, key: str, email: str = "ada@example.com",
+          closed: datetime = NOW - timedelta(hours=1)) -> None:
+    store.add_sends([NewSend(idem_key=key, program="csat", survey_type="csat",
+                             source="hubspot", contact_id=f"c-{email}",
+                             due_at=closed + CSAT.delay, created_at=closed, closed_at=closed,
+                             ticket_id=key, email=email)])
+
+
+def run(store: Store, sink: LocalMailSink, now: datetime) -> DispatchResult:
+    with time_machine.travel(now, tick=False):
+        return dispatch_due(store, {"csat": CSAT}, SmtpSender("127.0.0.1", sink.port),
+                            compose, now, policy=Policy())
+
+
+def die_mid_send(store: Store, sink: LocalMailSink, *, after_end_of_data: bool) -> SendRecord:
+    """What kill -9 leaves: the row begun (and, after the dot, the mail at the relay)."""
+    [row] = store.claim_due_sends(NOW, 1, LEASE)
+    assert store.begin_sending(row.id, NOW)
+    if after_end_of_data:
+        assert store.end_of_data(row.id, 1, NOW)
+        SmtpSender("127.0.0.1", sink.port).send(compose(row, CSAT, NOW))
+    return row
+
+
+def test_killed_after_the_end_of_data_counts_as_sent(store: Store,
+                                                      sink: LocalMailSink) -> None:
+    """The next run finds the row past its lease: outcome_unknown (interrupted_during_send),
+    not sent again; two days later the person's next survey is held by the global cooldown;
+    no reminder follows at day 3; status counts it apart from sent and skipped."""
+    queue(store, "t1")
+    row = die_mid_send(store, sink, after_end_of_data=True)
+    assert run(store, sink, NOW + LEASE).sent == 0
+    after = store.get_send(row.id)
+    assert after is not None
+    assert (after.status, after.skip_reason, after.sent_at) == (OUTCOME_UNKNOWN, INTERRUPTED,
+                                                                NOW)
+    later = NOW + timedelta(days=2)
+    queue(store, "t2", closed=later - timedelta(hours=1))
+    second = run(store, sink, later)
+    assert (second.sent, dict(second.skipped)) == (0, {"global_cooldown": 1})
+    assert run(store, sink, NOW + timedelta(days=4)).sent == 0  # no reminder at day 3
+    assert [str(m["Subject"]) for m in sink.messages] == ["survey t1"]
+    counts = store.counts()
+    assert (counts["sends.outcome_unknown"], counts[f"outcome_unknown.{INTERRUPTED}"],
+            counts["sends.sent"], counts["sends.skipped"]) == (1, 1, 0, 1)
+
+
+def test_killed_before_the_end_of_data_is_sent_again_once(store: Store,
+                                                           sink: LocalMailSink) -> None:
+    """The relay never saw the final dot, so it holds nothing: after the lease the row is
+    pending again and the next run sends it, once, with its reminder queued."""
+    queue(store, "t1")
+    row = die_mid_send(store, sink, after_end_of_data=False)
+    assert run(store, sink, NOW + LEASE - timedelta(seconds=1)).sent == 0  # lease still held
+    assert run(store, sink, NOW + LEASE).sent == 1
+    assert run(store, sink, NOW + timedelta(hours=1)).sent == 0
+    after = store.get_send(row.id)
+    assert after is not None
+    assert (after.status, [str(m["Subject"]) for m in sink.messages]) == (
+        "sent", ["survey t1"])
+    assert run(store, sink, NOW + LEASE + timedelta(days=3)).sent == 1  # the reminder
+
+
+def test_each_mail_is_recorded_sent_before_the_next_is_composed(
+        store: Store, sink: LocalMailSink) -> None:
+    """The window a crash can leave open is one mail wide: the row of a mail the relay took
+    is 'sent' in the store before dispatch composes the next one."""
+    for n in range(3):
+        queue(store, f"t{n}", email=f"p{n}@example.com")
+    seen: list[list[str]] = []
+
+    def watching(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
+        seen.append([s.status for s in map(store.get_send, (1, 2, 3)) if s is not None])
+        return compose(row, program, now)
+
+    with time_machine.travel(NOW, tick=False):
+        result = dispatch_due(store, {"csat": CSAT}, SmtpSender("127.0.0.1", sink.port),
+                              watching, NOW, policy=Policy())
+    assert result.sent == 3
+    assert seen == [["claimed", "claimed", "claimed"], ["sent", "claimed", "claimed"],
+                    ["sent", "sent", "claimed"]]
+
+
+def test_a_refused_end_of_data_is_retried_and_forgets_its_hand_over_time(
+        store: Store, sink: LocalMailSink) -> None:
+    """The relay answers 451 to the final dot: it said no, so the row is pending again (not
+    outcome_unknown) without the hand-over time end_of_data noted."""
+    queue(store, "t1")
+    sink.refuse("ada@example.com", "451 4.3.0 try again later", at="data")
+    first = run(store, sink, NOW)
+    row = store.get_send(1)
+    assert row is not None
+    assert (first.retried, first.unknown, row.status, row.sent_at) == (1, 0, "pending", None)
