@@ -104,8 +104,8 @@ def test_default_brand_of_pages_without_a_program() -> None:
 @pytest.mark.parametrize(
     ("brand", "problem"),
     [
-        ({"colour": "#000000"}, "config: brand.colour: unknown key (check the spelling; see "
-                                "config.example.toml for the keys)"),
+        ({"colour": "#000000"}, "config: brand.colour: unknown key (check the spelling; "
+                                "`closedloop init` writes every key, commented)"),
         ({"color": "blue"}, "config: brand.color: expected a colour such as \"#1d4ed8\", "
                             "got 'blue'"),
         ({"logo_url": "ftp://x.example/l.png"}, "config: brand.logo_url: expected an http(s) "

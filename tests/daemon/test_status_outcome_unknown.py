@@ -38,7 +38,7 @@ def seed(store: Store) -> None:
     """One survey cut after the end of data, one left by a daemon killed there, one sent."""
     store.add_sends([_send("cut", "ada@example.com"), _send("killed", "bob@example.com"),
                      _send("fine", "cy@example.com")])
-    cut, killed, fine = store.claim_due_sends(NOW, 3, LEASE)
+    cut, fine, killed = store.claim_due_sends(NOW, 3, LEASE)  # ties go in key order
     for row in (cut, killed, fine):
         assert store.begin_sending(row.id, NOW)
         assert store.end_of_data(row.id, 1, NOW)
