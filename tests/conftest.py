@@ -20,7 +20,7 @@ from sqlalchemy import text
 from closedloop.daemon.store import Store
 
 PG_ENV = "CLOSEDLOOP_TEST_PG_URL"
-_TABLES = "cursors, sends, responses, writebacks, suppressions, ledger, members"
+_TABLES = "cursors, sends, responses, writebacks, suppressions, ledger, members, job_locks"
 
 
 def _pg_server_url() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from closedloop.daemon.store.answers import AnswersMixin
+from closedloop.daemon.store.claims import ClaimsMixin, WriteBackClaim
 from closedloop.daemon.store.engine import make_engine, parse_url, reading, upgrade_to_head
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
@@ -38,14 +39,15 @@ __all__ = [
     "SendRecord",
     "Store",
     "UnknownSend",
+    "WriteBackClaim",
     "WriteBackRecord",
     "normalize_email",
     "parse_url",
 ]
 
 
-class Store(SendsMixin, AnswersMixin, PreferencesMixin, MembersMixin, LedgerMixin,
-            PrivacyMixin):
+class Store(SendsMixin, AnswersMixin, ClaimsMixin, PreferencesMixin, MembersMixin,
+            LedgerMixin, PrivacyMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
