@@ -27,6 +27,7 @@ from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
     SimplePublicObjectBatchInput,
 )
+from hubspot.crm.objects.notes import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
 from closedloop.integration._translate import call_translated
@@ -127,9 +128,21 @@ class HubSpotAdapter:
 
     def _call(self, endpoint: str, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         """One SDK call through the retry policy; every attempt is counted and translated."""
+        return self._retried(endpoint, fn, True, **kwargs)
 
+    def _call_self_counted(self, endpoint: str, fn: Callable[..., Any], /,
+                           **kwargs: Any) -> Any:
+        """The same for an `fn` that counts its own HTTP calls (it may make none, or two)."""
+        return self._retried(endpoint, fn, False, **kwargs)
+
+    def _count(self, endpoint: str) -> None:
+        self._calls[endpoint] += 1
+
+    def _retried(self, endpoint: str, fn: Callable[..., Any], count: bool,
+                 **kwargs: Any) -> Any:
         def attempt() -> Any:
-            self._calls[endpoint] += 1
+            if count:
+                self._calls[endpoint] += 1
             return call_translated(lambda: fn(**kwargs, _request_timeout=self._timeout),
                                    translate, endpoint)
 
@@ -243,8 +256,47 @@ class HubSpotAdapter:
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
         """Notes on the tickets (and their primary contacts); tags are ignored: HubSpot
         tickets have none. See _notes.py."""
-        return add_ticket_notes(self._call, self._notes_api, self._ticket_contacts, updates,
+        return add_ticket_notes(self._call_self_counted, self._count, self._notes_api,
+                                self._ticket_contacts, self._landed_notes, updates,
                                 source=self.name)
+
+    def _landed_notes(self, wanted: Sequence[tuple[str, str]]) -> set[str]:
+        """Which (ticket id, marker) pairs already have a note carrying the marker.
+
+        One try, no retry of its own: it runs inside a notes create attempt, whose retry
+        policy repeats the look-up. Associations are read from the ticket (consistent at
+        once, unlike search's index), then the bodies 100 notes a call.
+        """
+        markers: dict[str, set[str]] = {}
+        for tid, marker in wanted:
+            markers.setdefault(tid, set()).add(marker)
+        note_ids: list[str] = []
+        tickets = list(markers)
+        for start in range(0, len(tickets), ASSOCIATION_BATCH):
+            body = BatchInputPublicFetchAssociationsBatchRequest(inputs=[
+                PublicFetchAssociationsBatchRequest(id=tid)
+                for tid in tickets[start:start + ASSOCIATION_BATCH]])
+            self._count("ticket_notes")
+            answer = self._associations_api.get_page(
+                from_object_type="tickets", to_object_type="notes",
+                batch_input_public_fetch_associations_batch_request=body,
+                _request_timeout=self._timeout)
+            note_ids += [str(to.to_object_id) for row in answer.results or []
+                         for to in row.to or []]
+        found: set[str] = set()
+        for start in range(0, len(note_ids), BATCH_SIZE):
+            read = BatchReadInputSimplePublicObjectId(
+                properties=["hs_note_body"], properties_with_history=[],
+                inputs=[SimplePublicObjectId(id=nid)
+                        for nid in note_ids[start:start + BATCH_SIZE]])
+            self._count("notes_read")
+            answer = self._notes_api.read(batch_read_input_simple_public_object_id=read,
+                                          _request_timeout=self._timeout)
+            for note in answer.results or []:
+                body = str((note.properties or {}).get("hs_note_body") or "")
+                found.update(m for tid_markers in markers.values() for m in tid_markers
+                             if m in body)
+        return found
 
     # -- contacts ---------------------------------------------------------------------------
 
