@@ -8,7 +8,8 @@ Each API call (admin calls never) draws one outcome from a seeded generator:
   backend took too long) or, with `lost_as = "drop"`, the connection closed with no answer.
   This is the case idempotent creates exist for.
 Rates are per class and independent of the fixed `fail_next` plan (which is consumed first).
-`paths` limits the faults to path prefixes (empty: every API path). Configure with
+`paths` limits the faults to path prefixes (empty: every API path); `lost_paths` limits the
+`lost` class further (e.g. to the creates whose idempotency is under test). Configure with
 `SandboxServer.set_faults(...)` or over HTTP: `POST /_sandbox/faults` with a JSON body of the
 same keys, `GET` to read the settings and the counts of faults injected, `DELETE` to stop.
 """
@@ -42,6 +43,7 @@ class FaultRates:
     retry_after: float = 1.0
     lost_as: str = "504"  # or "drop"
     paths: tuple[str, ...] = field(default_factory=tuple)
+    lost_paths: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_json(cls, body: Any) -> FaultRates:
@@ -49,7 +51,7 @@ class FaultRates:
         if not isinstance(body, dict):
             raise FaultConfigError("the body must be a JSON object")
         known = {"5xx", "429", "slow", "lost", "seed", "slow_seconds", "retry_after",
-                 "lost_as", "paths"}
+                 "lost_as", "paths", "lost_paths"}
         unknown = sorted(set(body) - known)
         if unknown:
             raise FaultConfigError(f"unknown key {unknown[0]!r}; known: {sorted(known)}")
@@ -61,8 +63,10 @@ class FaultRates:
             return float(value)
 
         paths = body.get("paths", [])
-        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-            raise FaultConfigError("'paths' must be a list of path prefixes")
+        lost_paths = body.get("lost_paths", [])
+        for key, value in (("paths", paths), ("lost_paths", lost_paths)):
+            if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+                raise FaultConfigError(f"{key!r} must be a list of path prefixes")
         seed = body.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise FaultConfigError("'seed' must be an integer")
@@ -70,7 +74,8 @@ class FaultRates:
                    slow=number("slow", 0), lost=number("lost", 0), seed=seed,
                    slow_seconds=number("slow_seconds", 1.0),
                    retry_after=number("retry_after", 1.0),
-                   lost_as=str(body.get("lost_as", "504")), paths=tuple(paths)).checked()
+                   lost_as=str(body.get("lost_as", "504")), paths=tuple(paths),
+                   lost_paths=tuple(lost_paths)).checked()
 
     def checked(self) -> FaultRates:
         total = self.error_5xx + self.rate_429 + self.slow + self.lost
@@ -83,7 +88,7 @@ class FaultRates:
     def public(self) -> dict[str, Any]:
         data = asdict(self)
         return {"5xx": data.pop("error_5xx"), "429": data.pop("rate_429"), **data,
-                "paths": list(self.paths)}
+                "paths": list(self.paths), "lost_paths": list(self.lost_paths)}
 
 
 @dataclass(frozen=True)
@@ -115,8 +120,10 @@ class RandomFaults:
                 return None
             roll = self._rng.random()
             status = self._rng.choice(_STATUSES)
+            lost = rates.lost if not rates.lost_paths or path.startswith(rates.lost_paths) \
+                else 0.0
             for kind, rate in (("5xx", rates.error_5xx), ("429", rates.rate_429),
-                               ("slow", rates.slow), ("lost", rates.lost)):
+                               ("slow", rates.slow), ("lost", lost)):
                 if roll < rate:
                     self.injected[kind] += 1
                     if kind == "lost":
