@@ -22,6 +22,7 @@ from closedloop.daemon.surveys import Program, SurveyType
 from closedloop.integration.base import ContactUpdate, TicketUpdate, WriteResult
 from closedloop.integration.hubspot import HubSpotAdapter
 from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox._faults import FaultRates
 from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 from closedloop.mappings import CrmMapping, load_mapping
 
@@ -190,3 +191,23 @@ def test_a_writer_that_lost_its_lease_stops_before_writing_again(
     assert (taken.contacts, out[0].contacts, out[0].rows) == (2, 0, 0)
     assert sandbox.calls[UPDATE] == 2  # A's first, B's one for both
     assert store.counts()["writebacks.pending"] == 0
+
+
+def test_a_note_whose_create_answer_was_lost_is_not_added_again_next_round(
+        store: Store, hubspot: Hub) -> None:
+    """One attempt per call: the notes create lands but its answer is lost, so the round
+    defers the hook row. The next round marks the update check_first (the row was tried),
+    finds the note by its marker and settles the row without creating a second note."""
+    state, sandbox, adapter, mapping = hubspot
+    contact = state.create_contact("lou@example.com", "Lou", "Doe")
+    ticket = state.create_ticket("Lost answer", contact)
+    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    store.record_response(_sent(store, "lou", contact, ticket), 1, "unsatisfied", T0)
+    due = T0 + HOOK_SETTLE
+    sandbox.set_faults(FaultRates(lost=1.0, paths=("/crm/v3/objects/notes/batch/create",)))
+    first = write_back(store, adapter, mapping, due)
+    sandbox.set_faults(None)
+    assert (first.tickets, first.deferred, len(state.notes(ticket_id=ticket))) == (0, 1, 1)
+    second = write_back(store, adapter, mapping, due + timedelta(hours=1))
+    assert (second.tickets, len(state.notes(ticket_id=ticket))) == (1, 1)
+    assert (store.counts()["hooks.done"], sandbox.calls[NOTES]) == (1, 1)
