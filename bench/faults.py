@@ -1,4 +1,4 @@
-"""Benchmark: N daemons on one PostgreSQL against a faulty sandbox HubSpot; prints the figures.
+"""Benchmark: N daemons on one PostgreSQL against a faulty sandbox CRM; prints the figures.
 
 The larger run of tests/e2e/test_replicas_faults.py (same harness): CRM 20 % 5xx, 10 % 429,
 5 % slow, 5 % of note creates applied then answered with a 504, optional SMTP cuts. Prints
@@ -7,7 +7,8 @@ surveys lost to a cut connection, and the poll's searches and 429s, each with wh
 divides by. Run it with one replica, then three, to compare.
 
     python bench/faults.py --pg postgresql://postgres@127.0.0.1:55432/bench \
-        [--tickets 150] [--replicas 3] [--smtp-cuts 0.1] [--seed 13] [--json]
+        [--tickets 150] [--replicas 3] [--crm hubspot|zendesk] [--smtp-cuts 0.1] [--seed 13]
+        [--json]
 
 The database's tables are dropped and created again in a schema of its own per run.
 """
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--pg", required=True, help="PostgreSQL URL (a schema is made in it)")
     parser.add_argument("--tickets", type=int, default=150)
     parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--crm", choices=["hubspot", "zendesk"], default="hubspot")
     parser.add_argument("--smtp-cuts", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -48,7 +50,7 @@ def main() -> None:
     joiner = "&" if "?" in args.pg else "?"
     try:
         figures = run_faults(f"{args.pg}{joiner}options=-csearch_path%3D{schema}", FaultRun(
-            tickets=args.tickets, replicas=args.replicas, smtp_cuts=args.smtp_cuts,
+            tickets=args.tickets, replicas=args.replicas, crm=args.crm, smtp_cuts=args.smtp_cuts,
             seed=args.seed, timeout=args.timeout))
     finally:
         with psycopg.connect(args.pg, autocommit=True) as conn:

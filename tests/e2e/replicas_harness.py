@@ -1,12 +1,13 @@
-"""Several daemons on one PostgreSQL against a faulty sandbox HubSpot: the figures that matter.
+"""Several daemons on one PostgreSQL against a faulty sandbox CRM: the figures that matter.
 
 Used by tests/e2e/test_replicas_faults.py (a small run) and bench/faults.py (a larger one).
 Everything is real: N runtimes (`build_runtime`, each with its own pool, adapters, web server
 and scheduler, as N `closedloop run` processes would have) share one PostgreSQL database; the
-sandbox HubSpot answers with seeded random faults (5xx, 429 with Retry-After, slow answers,
-and note creates applied but answered with a 504); mail goes to an aiosmtpd sink, optionally
-through a proxy that cuts SMTP connections; customers answer over HTTP, each through one of
-the replicas' web servers. The run ends when every queue is drained (or the time is up).
+sandbox HubSpot or Zendesk answers with seeded random faults (5xx, 429 with Retry-After, slow
+answers, and note creates applied but answered with a 504); mail goes to an aiosmtpd sink,
+optionally through a proxy that cuts SMTP connections; customers answer over HTTP, each
+through one of the replicas' web servers. The run ends when every queue is drained (or the
+time is up).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from closedloop.daemon.config import Secrets, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
@@ -31,12 +33,12 @@ from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store import answers as store_answers
 from closedloop.integration.sandbox._faults import FaultRates
+from closedloop.integration.sandbox._http import SandboxServer
 from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
 TOKEN = "replicas-token"
 SECRET = "replicas-secret-key-0123456789abcdef-0123"
-NOTES_CREATE = "/crm/v3/objects/notes/batch/create"
-SEARCH = "POST /crm/v3/objects/tickets/search"
 RATING = "cl_csat_last_rating"
 COMMENT = "cl_csat_last_comment"
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/r/([A-Za-z0-9._-]+)/(\d+)")
@@ -48,6 +50,7 @@ class FaultRun:
 
     tickets: int = 30
     replicas: int = 3
+    crm: str = "hubspot"  # or "zendesk"
     error_5xx: float = 0.20
     rate_429: float = 0.10
     slow: float = 0.05
@@ -66,6 +69,7 @@ class Figures:
 
     replicas: int
     tickets: int
+    crm: str = "hubspot"
     seconds: float = 0.0
     drained: bool = False
     mails: int = 0
@@ -86,6 +90,7 @@ class Figures:
     throttled: int = 0
     injected: dict[str, int] = field(default_factory=dict)
     store: dict[str, int] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)  # write-back rows left, with their error
 
     @property
     def writes_per_answer(self) -> float:
@@ -94,8 +99,8 @@ class Figures:
     def lines(self) -> list[str]:
         share = 100 * self.answers_on_crm / max(1, self.answers)
         return [
-            f"replicas={self.replicas} tickets={self.tickets} drained={self.drained} "
-            f"in {self.seconds:.1f} s",
+            f"{self.crm}: replicas={self.replicas} tickets={self.tickets} "
+            f"drained={self.drained} in {self.seconds:.1f} s",
             f"duplicate mails: {self.duplicate_mails} (mails {self.mails} to "
             f"{self.mailed} recipients)",
             f"duplicate notes: {self.duplicate_notes} (notes {self.notes} on "
@@ -107,8 +112,10 @@ class Figures:
             f"answers on the CRM: {share:.1f} % ({self.answers_on_crm} of {self.answers} "
             "answers with their exact score and comment on the contact)",
             f"surveys lost to a cut connection: {self.lost_to_cuts} (of {self.tickets} tickets)",
-            f"ticket searches (poll): {self.search_calls}; CRM calls: {self.crm_calls}; "
+            f"ticket reads (poll): {self.search_calls}; CRM calls: {self.crm_calls}; "
             f"429 answers: {self.throttled}; faults injected: {self.injected}",
+            f"store: {self.store}",
+            *(f"  pending: {row}" for row in self.pending[:10]),
         ]
 
 
@@ -195,6 +202,83 @@ class CuttingProxy:
             self.cuts[kind] += 1
 
 
+class _HubSpot:
+    """The HubSpot side: contacts with a closed ticket each; what landed on them."""
+
+    lost_path = "/crm/v3/objects/notes/batch/create"
+    poll_key = "POST /crm/v3/objects/tickets/search"
+
+    def __init__(self) -> None:
+        self.state = HubSpotState()
+        self.sandbox: SandboxServer = HubSpotSandbox(self.state, token=TOKEN,
+                                                     rate_limit_per_10s=0)
+
+    def source(self, start_at: datetime) -> dict[str, Any]:
+        return {"crm": "hubspot", "base_url": self.sandbox.url, "start_at": start_at.isoformat()}
+
+    def token(self) -> str:
+        return TOKEN
+
+    def customer(self, i: int, email: str, closed: datetime) -> tuple[str, str]:
+        contact = self.state.create_contact(email, f"C{i}", "Faults", "en")
+        ticket = self.state.create_ticket(f"Issue {i}", contact, pipeline="0")
+        self.state.close_ticket(ticket, at=closed)
+        return contact, ticket
+
+    def answer_on_record(self, contact: str) -> tuple[str, str | None]:
+        props = self.state.contact(contact)["properties"]
+        return str(props.get(RATING)), props.get(COMMENT) or None
+
+    def notes(self, ticket: str) -> list[str]:
+        return [str(n["body"]) for n in self.state.notes(ticket_id=ticket)]
+
+    def writes(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self.state.contact_writes)
+
+
+class _Zendesk:
+    """The Zendesk side: users with a solved ticket each; user fields and private comments."""
+
+    lost_path = "/api/v2/tickets/update_many"
+    poll_key = "GET /api/v2/incremental/tickets/cursor.json"
+
+    def __init__(self) -> None:
+        self.state = ZendeskState()
+        self.zendesk = ZendeskSandbox(self.state, rate_limit_per_minute=0,
+                                      incremental_per_minute=0, search_export_per_minute=0)
+        self.sandbox: SandboxServer = self.zendesk
+
+    def source(self, start_at: datetime) -> dict[str, Any]:
+        return {"crm": "zendesk", "subdomain": self.zendesk.subdomain,
+                "email": self.zendesk.email, "base_url": self.zendesk.url,
+                "start_at": start_at.isoformat(), "job_poll_interval": "50ms",
+                "job_timeout": "20s"}
+
+    def token(self) -> str:
+        return self.zendesk.token
+
+    def customer(self, i: int, email: str, closed: datetime) -> tuple[str, str]:
+        user = self.state.create_user(email, f"C{i} Faults")
+        ticket = self.state.create_ticket(f"Issue {i}", user, brand_id="1",
+                                          created_at=closed - timedelta(hours=1))
+        self.state.solve_ticket(ticket, at=closed)
+        return user, ticket
+
+    def answer_on_record(self, contact: str) -> tuple[str, str | None]:
+        fields = self.state.user(contact).get("user_fields") or {}
+        return str(fields.get(RATING)), fields.get(COMMENT) or None
+
+    def notes(self, ticket: str) -> list[str]:
+        return [str(c["body"]) for c in self.state.comments(ticket) if not c["public"]]
+
+    def writes(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self.state.user_writes)
+
+
+_Side = _HubSpot | _Zendesk
+SUPPORT = {"hubspot": "0", "zendesk": "1"}  # the pipeline / brand the program surveys
+
+
 @dataclass
 class _Customer:
     email: str
@@ -211,31 +295,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(pg_url: str, sandbox: str, smtp_port: int, web_port: int, run: FaultRun,
+def _config(pg_url: str, side: _Side, smtp_port: int, web_port: int, run: FaultRun,
             start_at: datetime) -> Any:
     every = f"{int(run.every.total_seconds() * 1000)}ms"
     return parse_config({
         "daemon": {"state_url": pg_url, "public_url": f"http://127.0.0.1:{web_port}",
                    "listen_port": web_port, "poll_every": every, "dispatch_every": every,
                    "writeback_every": every, "cadence_every": every},
-        "sources": {"hubspot": {"crm": "hubspot", "base_url": sandbox,
-                                "start_at": start_at.isoformat(), "retry_attempts": 8,
-                                "retry_budget": "30s"}},
+        "sources": {run.crm: {**side.source(start_at), "retry_attempts": 8,
+                              "retry_budget": "30s"}},
         "mail": {"host": "127.0.0.1", "port": smtp_port, "from_address": "feedback@acme.example"},
         "rules": {"quiet_hours": [], "global_cooldown": "0s"},
-        "programs": [{"name": "support-csat", "type": "csat", "source": "hubspot",
-                      "delay": "0s", "company": "Acme", "pipelines": ["0"]}],
+        "programs": [{"name": "support-csat", "type": "csat", "source": run.crm,
+                      "delay": "0s", "company": "Acme", "pipelines": [SUPPORT[run.crm]]}],
     })
 
 
-def _customers(state: HubSpotState, run: FaultRun, now: datetime) -> dict[str, _Customer]:
+def _customers(side: _Side, run: FaultRun, now: datetime) -> dict[str, _Customer]:
     rng = random.Random(run.seed)
     out = {}
     for i in range(run.tickets):
         email = f"customer{i}@example.com"
-        contact = state.create_contact(email, f"C{i}", "Faults", "en")
-        ticket = state.create_ticket(f"Issue {i}", contact, pipeline="0")
-        state.close_ticket(ticket, at=now - timedelta(seconds=run.tickets - i))
+        contact, ticket = side.customer(i, email, now - timedelta(seconds=run.tickets - i))
         comment = f"comment {i}: refund was slow" if rng.random() < run.comment_share else None
         out[email] = _Customer(email, contact, ticket, 1 + i % 5, comment)
     return out
@@ -277,15 +358,14 @@ def _drained(rt: Runtime, customers: dict[str, _Customer], sink: LocalMailSink) 
 def run_faults(pg_url: str, run: FaultRun) -> Figures:
     """One run; the figures are read from the sandbox, the sink and the store afterwards."""
     now = datetime.now(UTC)
-    state = HubSpotState()
-    figures = Figures(replicas=run.replicas, tickets=run.tickets)
+    side: _Side = _HubSpot() if run.crm == "hubspot" else _Zendesk()
+    figures = Figures(replicas=run.replicas, tickets=run.tickets, crm=run.crm)
     settle = store_answers.HOOK_SETTLE
     store_answers.HOOK_SETTLE = run.hook_settle  # notes soon after the answer, for a test
     runtimes: list[Runtime] = []
     try:
         with ExitStack() as stack:
-            sandbox = stack.enter_context(HubSpotSandbox(state, token=TOKEN,
-                                                         rate_limit_per_10s=0))
+            sandbox = stack.enter_context(side.sandbox)
             sink = stack.enter_context(LocalMailSink(port=0))
             smtp_port = sink.port
             proxy = None
@@ -294,22 +374,21 @@ def run_faults(pg_url: str, run: FaultRun) -> Figures:
                 stack.callback(proxy.close)
                 smtp_port = proxy.port
             ports = [_free_port() for _ in range(run.replicas)]
-            config = _config(pg_url, sandbox.url, smtp_port, ports[0], run,
-                             now - timedelta(hours=1))
-            secrets = Secrets(secret_key=SECRET, source_tokens={"hubspot": TOKEN})
+            config = _config(pg_url, side, smtp_port, ports[0], run, now - timedelta(hours=1))
+            secrets = Secrets(secret_key=SECRET, source_tokens={run.crm: side.token()})
             for _ in range(run.replicas):
                 rt = build_runtime(config, secrets)
                 runtimes.append(rt)
                 stack.callback(rt.close)
             runtimes[0].store.migrate()
-            mapping = runtimes[0].mappings["hubspot"]
-            runtimes[0].adapters["hubspot"].ensure_properties(
+            mapping = runtimes[0].mappings[run.crm]
+            runtimes[0].adapters[run.crm].ensure_properties(
                 mapping.group_name, mapping.group_label, mapping.specs())
-            customers = _customers(state, run, now)
+            customers = _customers(side, run, now)
             sandbox.reset_calls()
             sandbox.set_faults(FaultRates(
                 error_5xx=run.error_5xx, rate_429=run.rate_429, slow=run.slow,
-                lost=run.lost_creates, lost_paths=(NOTES_CREATE,), seed=run.seed,
+                lost=run.lost_creates, lost_paths=(side.lost_path,), seed=run.seed,
                 slow_seconds=0.5, retry_after=1.0))
             started = time.monotonic()
             services = []
@@ -332,14 +411,14 @@ def run_faults(pg_url: str, run: FaultRun) -> Figures:
             if proxy is not None:
                 figures.injected.update({f"smtp_cut_{k}": v for k, v in proxy.cuts.items()})
             sandbox.set_faults(None)
-            _measure(figures, state, sandbox, sink, customers, runtimes[0])
+            _measure(figures, side, sink, customers, runtimes[0])
     finally:
         store_answers.HOOK_SETTLE = settle
     return figures
 
 
-def _measure(figures: Figures, state: HubSpotState, sandbox: HubSpotSandbox,
-             sink: LocalMailSink, customers: dict[str, _Customer], rt: Runtime) -> None:
+def _measure(figures: Figures, side: _Side, sink: LocalMailSink,
+             customers: dict[str, _Customer], rt: Runtime) -> None:
     per_recipient = Counter(str(m["To"]) for m in sink.messages)
     figures.mails = sum(per_recipient.values())
     figures.mailed = len(per_recipient)
@@ -348,16 +427,14 @@ def _measure(figures: Figures, state: HubSpotState, sandbox: HubSpotSandbox,
     figures.answers = len(answered)
     figures.answered_tickets = len(answered)
     for customer in answered:
-        props = state.contact(customer.contact)["properties"]
-        if (str(props.get(RATING)), props.get(COMMENT) or None) == (
-                str(customer.score), customer.comment):
+        if side.answer_on_record(customer.contact) == (str(customer.score), customer.comment):
             figures.answers_on_crm += 1
-        notes = state.notes(ticket_id=customer.ticket)
+        notes = side.notes(customer.ticket)
         figures.notes += len(notes)
         figures.duplicate_notes += max(0, len(notes) - 1)
     last: dict[str, dict[str, Any]] = {}
     writes: Counter[str] = Counter()
-    for contact, values in list(state.contact_writes):
+    for contact, values in side.writes():
         if RATING not in values:
             continue
         answer = {k: v for k, v in values.items() if k.startswith("cl_csat_last_")
@@ -372,9 +449,13 @@ def _measure(figures: Figures, state: HubSpotState, sandbox: HubSpotSandbox,
     figures.single_change_writes = sum(writes[c.contact] for c in single)
     counts = rt.store.counts()
     figures.store = {k: v for k, v in counts.items() if v}
+    left = text("SELECT kind, attempts, last_error FROM writebacks WHERE status = 'pending'")
+    with rt.store.engine.connect() as conn:
+        figures.pending = [f"{kind} attempts={n} {str(error)[:120]}"
+                           for kind, n, error in conn.execute(left)]
     mailed = {str(m["To"]) for m in sink.messages}
     figures.lost_to_cuts = sum(1 for c in customers.values() if c.email not in mailed)
-    calls = sandbox.calls_snapshot()
-    figures.search_calls = calls["calls"].get(SEARCH, 0)
-    figures.crm_calls = calls["total"]
-    figures.throttled = sum(calls["throttled"].values())
+    sandbox = side.sandbox
+    figures.search_calls = sandbox.calls.get(side.poll_key, 0)
+    figures.crm_calls = sandbox.total_calls()
+    figures.throttled = sum(sandbox.throttled.values())
