@@ -28,12 +28,18 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import structlog
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
 from hubspot.crm.objects.notes import (
     AssociationSpec,
     BatchInputSimplePublicObjectBatchInputForCreate,
+    BatchReadInputSimplePublicObjectId,
     PublicAssociationsForObject,
     PublicObjectId,
     SimplePublicObjectBatchInputForCreate,
+    SimplePublicObjectId,
 )
 
 from closedloop.integration._translate import redact
@@ -47,6 +53,8 @@ NOTE_BATCH: Final = 100
 NOTE_TO_TICKET: Final = 228
 NOTE_TO_CONTACT: Final = 202
 NOTE_BODY_MAX: Final = 65_536  # characters HubSpot keeps in hs_note_body
+ASSOCIATION_BATCH: Final = 1000  # associations v4 batch read limit
+READ_BATCH: Final = 100  # notes batch read limit
 
 CallFn = Callable[..., Any]  # HubSpotAdapter._call_self_counted: fn counts its calls
 CountFn = Callable[[str], None]  # one HTTP call made to an endpoint
@@ -187,3 +195,39 @@ def add_ticket_notes(call: CallFn, count: CountFn, notes_api: Any, contacts_of: 
     log.info("hubspot.tickets.noted", source=source, notes=len(pending),
              rejected=len(result.rejected), tags_ignored=tags)
     return WriteResult(written=written, rejected=result.rejected)
+
+
+def landed_markers(associations_api: Any, notes_api: Any, count: CountFn,
+                   timeout: tuple[float, float], wanted: Sequence[tuple[str, str]]) -> set[str]:
+    """Which markers of (ticket id, marker) pairs a note on the ticket already carries.
+
+    The ticket's notes come from associations v4 (consistent at once, unlike search's
+    index), their bodies from notes batch read, 100 a call. No retry of its own.
+    """
+    markers: dict[str, set[str]] = {}
+    for tid, marker in wanted:
+        markers.setdefault(tid, set()).add(marker)
+    tickets = list(markers)
+    note_ids: list[str] = []
+    for start in range(0, len(tickets), ASSOCIATION_BATCH):
+        body = BatchInputPublicFetchAssociationsBatchRequest(inputs=[
+            PublicFetchAssociationsBatchRequest(id=tid)
+            for tid in tickets[start:start + ASSOCIATION_BATCH]])
+        count("ticket_notes")
+        answer = associations_api.get_page(
+            from_object_type="tickets", to_object_type="notes",
+            batch_input_public_fetch_associations_batch_request=body, _request_timeout=timeout)
+        note_ids += [str(to.to_object_id) for row in answer.results or [] for to in row.to or []]
+    everything = {m for found in markers.values() for m in found}
+    found: set[str] = set()
+    for start in range(0, len(note_ids), READ_BATCH):
+        read = BatchReadInputSimplePublicObjectId(
+            properties=["hs_note_body"], properties_with_history=[],
+            inputs=[SimplePublicObjectId(id=nid) for nid in note_ids[start:start + READ_BATCH]])
+        count("notes_read")
+        answer = notes_api.read(batch_read_input_simple_public_object_id=read,
+                                _request_timeout=timeout)
+        for note in answer.results or []:
+            text = str((note.properties or {}).get("hs_note_body") or "")
+            found.update(m for m in everything if m in text)
+    return found

@@ -27,7 +27,6 @@ from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
     SimplePublicObjectBatchInput,
 )
-from hubspot.crm.objects.notes import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
 from closedloop.integration._translate import call_translated
@@ -48,7 +47,7 @@ from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts
 from closedloop.integration.hubspot._cursor import SearchCursor
 from closedloop.integration.hubspot._errors import batch_errors, http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
-from closedloop.integration.hubspot._notes import add_ticket_notes
+from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
 from closedloop.integration.hubspot._reopened import (
     Stage,
     not_closed,
@@ -261,42 +260,10 @@ class HubSpotAdapter:
                                 source=self.name)
 
     def _landed_notes(self, wanted: Sequence[tuple[str, str]]) -> set[str]:
-        """Which (ticket id, marker) pairs already have a note carrying the marker.
-
-        One try, no retry of its own: it runs inside a notes create attempt, whose retry
-        policy repeats the look-up. Associations are read from the ticket (consistent at
-        once, unlike search's index), then the bodies 100 notes a call.
-        """
-        markers: dict[str, set[str]] = {}
-        for tid, marker in wanted:
-            markers.setdefault(tid, set()).add(marker)
-        note_ids: list[str] = []
-        tickets = list(markers)
-        for start in range(0, len(tickets), ASSOCIATION_BATCH):
-            body = BatchInputPublicFetchAssociationsBatchRequest(inputs=[
-                PublicFetchAssociationsBatchRequest(id=tid)
-                for tid in tickets[start:start + ASSOCIATION_BATCH]])
-            self._count("ticket_notes")
-            answer = self._associations_api.get_page(
-                from_object_type="tickets", to_object_type="notes",
-                batch_input_public_fetch_associations_batch_request=body,
-                _request_timeout=self._timeout)
-            note_ids += [str(to.to_object_id) for row in answer.results or []
-                         for to in row.to or []]
-        found: set[str] = set()
-        for start in range(0, len(note_ids), BATCH_SIZE):
-            read = BatchReadInputSimplePublicObjectId(
-                properties=["hs_note_body"], properties_with_history=[],
-                inputs=[SimplePublicObjectId(id=nid)
-                        for nid in note_ids[start:start + BATCH_SIZE]])
-            self._count("notes_read")
-            answer = self._notes_api.read(batch_read_input_simple_public_object_id=read,
-                                          _request_timeout=self._timeout)
-            for note in answer.results or []:
-                body = str((note.properties or {}).get("hs_note_body") or "")
-                found.update(m for tid_markers in markers.values() for m in tid_markers
-                             if m in body)
-        return found
+        """Markers already in a note on their ticket (one try: it runs inside a notes
+        create attempt, whose retry policy repeats it). See _notes.landed_markers."""
+        return landed_markers(self._associations_api, self._notes_api, self._count,
+                              self._timeout, wanted)
 
     # -- contacts ---------------------------------------------------------------------------
 
