@@ -6,12 +6,13 @@ Run on SQLite and PostgreSQL; `replica` is a second Store (another daemon's pool
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
-
-from conftest import MakeSend
+from typing import Any
 
 from closedloop.daemon.store import Store
 
+MakeSend = Callable[..., Any]  # the store conftest's make_send fixture
 LEASE = timedelta(minutes=5)
 US = timedelta(microseconds=1)
 
