@@ -8,7 +8,7 @@ divides by. Run it with one replica, then three, to compare.
 
     python bench/faults.py --pg postgresql://postgres@127.0.0.1:55432/bench \
         [--tickets 150] [--replicas 3] [--crm hubspot|zendesk] [--smtp-cuts 0.1] [--seed 13]
-        [--json]
+        [--5xx 0.2] [--429 0.1] [--slow 0.05] [--lost 0.05] [--json]
 
 The database's tables are dropped and created again in a schema of its own per run.
 """
@@ -39,6 +39,11 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--crm", choices=["hubspot", "zendesk"], default="hubspot")
     parser.add_argument("--smtp-cuts", type=float, default=0.0)
+    parser.add_argument("--5xx", dest="error_5xx", type=float, default=0.20)
+    parser.add_argument("--429", dest="rate_429", type=float, default=0.10)
+    parser.add_argument("--slow", type=float, default=0.05)
+    parser.add_argument("--lost", type=float, default=0.05,
+                        help="share of note creates and contact updates applied, then lost")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true")
@@ -51,7 +56,8 @@ def main() -> None:
     try:
         figures = run_faults(f"{args.pg}{joiner}options=-csearch_path%3D{schema}", FaultRun(
             tickets=args.tickets, replicas=args.replicas, crm=args.crm, smtp_cuts=args.smtp_cuts,
-            seed=args.seed, timeout=args.timeout))
+            error_5xx=args.error_5xx, rate_429=args.rate_429, slow=args.slow,
+            lost_creates=args.lost, seed=args.seed, timeout=args.timeout))
     finally:
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -45,7 +45,7 @@ from hubspot.crm.objects.notes import (
 from closedloop.integration._translate import redact
 from closedloop.integration.base import TicketUpdate, WriteResult
 from closedloop.integration.errors import RecordRejected
-from closedloop.integration.hubspot._errors import batch_errors
+from closedloop.integration.hubspot._errors import batch_errors, outcome_unknown
 
 log = structlog.get_logger(__name__)
 
@@ -107,12 +107,6 @@ def _input(note: _Note, contact_id: str | None,
         object_write_trace_id=note.ticket_id)
 
 
-def _outcome_unknown(exc: BaseException) -> bool:
-    """True unless the answer said nothing was created (a 429 or another 4xx)."""
-    status = getattr(exc, "status", None)
-    return not (isinstance(status, int) and 400 <= status < 500)
-
-
 def _drop_landed(notes: Pending, landed: Landed, result: WriteResult) -> Pending:
     """The notes whose marker is not on their ticket yet; the others count as written."""
     asked = [(n.ticket_id, n.marker) for n in notes if n.marker]
@@ -145,7 +139,7 @@ def _create(call: CallFn, count: CountFn, notes_api: Any, chunk: Pending,
             return notes_api.create(batch_input_simple_public_object_batch_input_for_create=body,
                                     **kwargs)
         except Exception as exc:
-            unknown = _outcome_unknown(exc)
+            unknown = outcome_unknown(exc)
             raise
 
     if not todo:

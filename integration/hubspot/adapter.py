@@ -23,10 +23,6 @@ from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
 )
-from hubspot.crm.contacts import (
-    BatchInputSimplePublicObjectBatchInput,
-    SimplePublicObjectBatchInput,
-)
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
 from closedloop.integration._translate import call_translated
@@ -43,9 +39,10 @@ from closedloop.integration.base import (
 )
 from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError, RecordRejected
 from closedloop.integration.hubspot import _properties
+from closedloop.integration.hubspot._contact_writes import write_contact_batches
 from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts
 from closedloop.integration.hubspot._cursor import SearchCursor
-from closedloop.integration.hubspot._errors import batch_errors, http_error, translate
+from closedloop.integration.hubspot._errors import http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
 from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
 from closedloop.integration.hubspot._reopened import (
@@ -286,26 +283,12 @@ class HubSpotAdapter:
         Updates for the same contact are merged (later values win) because HubSpot refuses
         a batch that names one id twice. A whole batch refused (400, e.g. an unknown
         property) raises RecordRejected: the values are the same on a retry, so a caller
-        that re-sends everything after fixing the mapping writes nothing twice.
+        that re-sends everything after fixing the mapping writes nothing twice. A retry
+        after a failure that may have been applied re-sends only what did not land (see
+        _contact_writes.py).
         """
-        merged: dict[str, dict[str, str]] = {}
-        for update in updates:
-            merged.setdefault(str(update.contact_id), {}).update(update.properties)
-        result = WriteResult()
-        items = list(merged.items())
-        for start in range(0, len(items), BATCH_SIZE):
-            chunk = items[start:start + BATCH_SIZE]
-            body = BatchInputSimplePublicObjectBatchInput(inputs=[
-                SimplePublicObjectBatchInput(id=cid, object_write_trace_id=cid, properties=props)
-                for cid, props in chunk])
-            answer = self._call("contacts_update", self._contacts_api.update,
-                                batch_input_simple_public_object_batch_input=body)
-            rejected = batch_errors(getattr(answer, "errors", None), [cid for cid, _ in chunk])
-            result.rejected.update(rejected)
-            result.written.extend(cid for cid, _ in chunk if cid not in rejected)
-            log.info("hubspot.contacts.written", source=self.name, batch=len(chunk),
-                     rejected=len(rejected))
-        return result
+        return write_contact_batches(self._call_self_counted, self._count, self._contacts_api,
+                                     self._timeout, updates, source=self.name)
 
     # -- setup and checks -------------------------------------------------------------------
 

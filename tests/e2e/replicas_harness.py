@@ -4,10 +4,10 @@ Used by tests/e2e/test_replicas_faults.py (a small run) and bench/faults.py (a l
 Everything is real: N runtimes (`build_runtime`, each with its own pool, adapters, web server
 and scheduler, as N `closedloop run` processes would have) share one PostgreSQL database; the
 sandbox HubSpot or Zendesk answers with seeded random faults (5xx, 429 with Retry-After, slow
-answers, and note creates applied but answered with a 504); mail goes to an aiosmtpd sink,
-optionally through a proxy that cuts SMTP connections; customers answer over HTTP, each
-through one of the replicas' web servers. The run ends when every queue is drained (or the
-time is up).
+answers, and note creates or contact updates applied but answered with a 504); mail goes to
+an aiosmtpd sink, optionally through a proxy that cuts SMTP connections; customers answer
+over HTTP, each through one of the replicas' web servers. The run ends when every queue is
+drained (or the time is up).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class FaultRun:
     error_5xx: float = 0.20
     rate_429: float = 0.10
     slow: float = 0.05
-    lost_creates: float = 0.05  # note creates applied, then answered with a 504
+    lost_creates: float = 0.05  # writes applied, then answered with a 504 (see lost_paths)
     smtp_cuts: float = 0.0  # share of SMTP messages whose connection is cut (half mid-DATA)
     comment_share: float = 0.5
     seed: int = 13
@@ -121,7 +121,7 @@ class Figures:
 class _HubSpot:
     """The HubSpot side: contacts with a closed ticket each; what landed on them."""
 
-    lost_path = "/crm/v3/objects/notes/batch/create"
+    lost_paths = ("/crm/v3/objects/notes/batch/create", "/crm/v3/objects/contacts/batch/update")
     poll_key = "POST /crm/v3/objects/tickets/search"
 
     def __init__(self) -> None:
@@ -155,7 +155,7 @@ class _HubSpot:
 class _Zendesk:
     """The Zendesk side: users with a solved ticket each; user fields and private comments."""
 
-    lost_path = "/api/v2/tickets/update_many"
+    lost_paths = ("/api/v2/tickets/update_many",)  # user-field writes: not yet checked
     poll_key = "GET /api/v2/incremental/tickets/cursor.json"
 
     def __init__(self) -> None:
@@ -304,7 +304,7 @@ def run_faults(pg_url: str, run: FaultRun) -> Figures:
             sandbox.reset_calls()
             sandbox.set_faults(FaultRates(
                 error_5xx=run.error_5xx, rate_429=run.rate_429, slow=run.slow,
-                lost=run.lost_creates, lost_paths=(side.lost_path,), seed=run.seed,
+                lost=run.lost_creates, lost_paths=side.lost_paths, seed=run.seed,
                 slow_seconds=0.5, retry_after=1.0))
             started = time.monotonic()
             services = []
