@@ -120,10 +120,8 @@ def _drop_landed(notes: Pending, landed: Landed, result: WriteResult) -> Pending
 def _create(call: CallFn, count: CountFn, notes_api: Any, chunk: Pending,
             primary: Mapping[str, str | None], stamp: str, landed: Landed,
             result: WriteResult) -> None:
-    if any(n.check_first for n in chunk):
-        chunk = _drop_landed(chunk, landed, result)
     todo = chunk
-    unknown = False
+    unknown = any(n.check_first for n in chunk)  # an earlier run's outcome was unknown
 
     def attempt(**kwargs: Any) -> Any:
         nonlocal todo, unknown
@@ -142,8 +140,6 @@ def _create(call: CallFn, count: CountFn, notes_api: Any, chunk: Pending,
             unknown = outcome_unknown(exc)
             raise
 
-    if not todo:
-        return
     try:
         answer = call("notes_create", attempt)
     except RecordRejected as exc:
