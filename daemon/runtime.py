@@ -6,9 +6,10 @@ collaborators once and gives each job a no-argument entry point for the schedule
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from functools import partial
 from typing import Any
@@ -28,6 +29,7 @@ from closedloop.daemon.jobs.cadence import (
     run_cadence,
 )
 from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
+from closedloop.daemon.jobs.locks import GAP_SHARE, job_lock
 from closedloop.daemon.jobs.poll import PollResult, poll_source
 from closedloop.daemon.jobs.writeback import WriteBackResult, write_back
 from closedloop.daemon.metrics import CountingMailer, Metrics
@@ -63,6 +65,7 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     metrics: Metrics = field(init=False)
     guard: SourceGuard = field(init=False)  # pauses a source whose token is refused
+    replica: str = field(default_factory=lambda: uuid.uuid4().hex)  # holder of job locks
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
@@ -89,19 +92,23 @@ class Runtime:
             return process_bounces(self.store, maildir, self.clock())
 
     def poll(self) -> dict[str, PollResult]:
+        """Closed tickets of each source; one replica polls a source at a time."""
         programs = list(self.programs.values())
         results: dict[str, PollResult] = {}
         with self.metrics.timed("poll"):
             for name, adapter in self.adapters.items():
                 run = partial(poll_source, self.store, adapter, programs, self.clock())
-                if (result := self._guarded(name, "poll", run)) is not None:
+                result = self._locked(f"poll:{name}", self.config.daemon.poll_every, name,
+                                      "poll", run)
+                if result is not None:
                     results[name] = result
         return results
 
     def cadence(self) -> dict[str, CadenceResult]:
         """NPS list programs: one pass over each audience, sends queued a horizon ahead."""
         programs = list(self.programs.values())
-        horizon = cadence_horizon(self.config.daemon.cadence_every)
+        every = self.config.daemon.cadence_every
+        horizon = cadence_horizon(every)
         results: dict[str, CadenceResult] = {}
         with self.metrics.timed("cadence"):
             for name, adapter in self.adapters.items():
@@ -109,9 +116,18 @@ class Runtime:
                     self.guard.release(name, "cadence", self.clock())
                     continue
                 run = partial(run_cadence, self.store, adapter, programs, self.clock(), horizon)
-                if (result := self._guarded(name, "cadence", run)) is not None:
+                result = self._locked(f"cadence:{name}", every, name, "cadence", run)
+                if result is not None:
                     results[name] = result
         return results
+
+    def _locked(self, lock: str, every: timedelta, source: str, job: str,
+                run: Callable[[], Any]) -> Any:
+        """Run a source's job under its job lock (jobs/locks.py); None if another replica
+        holds it or finished it less than most of `every` ago."""
+        with job_lock(self.store, lock, self.replica, self.clock,
+                      gap=every * GAP_SHARE) as held:
+            return self._guarded(source, job, run) if held else None
 
     def dispatch(self) -> DispatchResult:
         """Send what is due; a paused source's surveys wait (their reopen check cannot run)."""

@@ -76,6 +76,11 @@ class TicketUpdate:
     ticket_id: str
     add_tags: tuple[str, ...] = ()
     note: str | None = None  # an internal (never public) note with the answer
+    key: str | None = None
+    """A marker unique to the rows behind this note: an adapter puts it in the note, so it
+    can find a note whose create answer was lost instead of creating it again."""
+    check_first: bool = False
+    """An earlier attempt may have created the note: look for `key` before creating."""
 
 
 @dataclass(frozen=True)

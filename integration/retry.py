@@ -49,16 +49,19 @@ class RetryPolicy:
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
 
 
-def _is_retryable(state: RetryCallState) -> bool:
-    return state.outcome is not None and isinstance(state.outcome.exception(), TransientError)
-
-
-def call_with_retry(fn: Callable[[], T], *, policy: RetryPolicy, op: str) -> T:
+def call_with_retry(fn: Callable[[], T], *, policy: RetryPolicy, op: str,
+                    only_rate_limits: bool = False) -> T:
     """Call `fn` until it succeeds, raises a non-transient error, or the policy is spent.
 
     `op` names the operation in the `crm.retry` log events (e.g. "hubspot.contacts_update").
     The last error is re-raised unchanged, so callers see RateLimited/TransientError.
+    `only_rate_limits`: retry 429s only, for a create a 5xx or a timeout may have applied;
+    the caller looks for what landed before it tries again.
     """
+    kinds: type[Exception] = RateLimited if only_rate_limits else TransientError
+
+    def retryable(state: RetryCallState) -> bool:
+        return state.outcome is not None and isinstance(state.outcome.exception(), kinds)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -83,7 +86,7 @@ def call_with_retry(fn: Callable[[], T], *, policy: RetryPolicy, op: str) -> T:
         )
 
     retrying = Retrying(
-        retry=_is_retryable,
+        retry=retryable,
         wait=wait,
         stop=stop,
         sleep=policy.sleep,

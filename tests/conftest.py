@@ -21,7 +21,7 @@ from closedloop.daemon.store import Store
 
 PG_ENV = "CLOSEDLOOP_TEST_PG_URL"
 _TABLES = ("cursors, sends, responses, writebacks, suppressions, ledger, members, "
-           "source_health")
+           "source_health, job_locks")
 
 
 def _pg_server_url() -> str:

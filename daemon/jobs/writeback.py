@@ -13,16 +13,27 @@ Zendesk: 30 update_many jobs followed together). A call the CRM refuses whole wr
 nothing, so it is halved until the bad record stands alone; a call that ended part way
 (PartialWrite) settles its written and refused rows at once and defers only the pending
 ones, so a retry never adds a ticket note that already landed.
+
+Replicas: each round works on rows it claimed (Store.claim_writebacks: every due row of a
+contact, under a token and a lease), so two daemons never write the same rows, and a
+contact's rows are written by one daemon at a time, in order. The lease is renewed before
+each CRM call; a writer that lost any of its rows (it stalled past the lease and another
+daemon took them) stops before writing, and settles nothing it does not hold. Hook rows
+carry their ids as a marker (`TicketUpdate.key`), so an adapter can find a note whose
+create answer was lost instead of adding it again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from closedloop.daemon.jobs.held import Held, LostClaim
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store, WriteBackRecord
 from closedloop.integration.base import ContactUpdate, CRMAdapter, TicketUpdate, WriteResult
@@ -39,6 +50,9 @@ ROWS_PER_ROUND = 2000
 MAX_ROUNDS = 50
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
+# A claim outlives the slowest CRM call (retries and their waits included) it is renewed
+# before; a daemon killed mid-round holds its contacts this long.
+LEASE = timedelta(minutes=5)
 
 U = TypeVar("U", ContactUpdate, TicketUpdate)
 
@@ -144,15 +158,27 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
         tags[ticket] += [t for t in update.add_tags if t not in tags[ticket]]
         if update.note and latest[(ticket, row.send_id)] is row:
             notes[ticket].append(update.note)
+    tried = {row.id for row in rows if row.attempts}
     for ticket, ids in plan.rows_of.items():
         if tags[ticket] or notes[ticket]:
             plan.updates.append(TicketUpdate(ticket_id=ticket, add_tags=tuple(tags[ticket]),
-                                             note="\n\n".join(notes[ticket]) or None))
+                                             note="\n\n".join(notes[ticket]) or None,
+                                             key=note_key(ids),
+                                             check_first=any(i in tried for i in ids)))
         else:
             plan.nothing += [i for i in ids if i not in plan.rejected]
     plan.rows_of = {t: ids for t, ids in plan.rows_of.items()
                     if any(u.ticket_id == t for u in plan.updates)}
     return plan
+
+
+def note_key(row_ids: Sequence[int]) -> str:
+    """The marker of the note these hook rows make: the same rows give the same marker."""
+    ids = sorted(row_ids)
+    if len(ids) == 1:
+        return f"cl-hook-{ids[0]}"
+    digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:10]
+    return f"cl-hook-{ids[0]}-{digest}"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -161,16 +187,33 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
-               now: datetime) -> WriteBackResult:
-    """Write every pending row of one source; rows that fail wait and are tried again."""
+               now: datetime, lease: timedelta = LEASE) -> WriteBackResult:
+    """Write every pending row of one source; rows that fail wait and are tried again.
+
+    Each round claims its rows first, so replicas sharing the store write disjoint
+    contacts; whatever a round leaves unsettled is handed back when it ends.
+    """
     log = get_logger(job="writeback", source=adapter.name)
     result = WriteBackResult()
+    started = time.monotonic()
+
+    def clock() -> datetime:  # the run's clock, moved on by the work's elapsed time
+        return now + timedelta(seconds=time.monotonic() - started)
+
     try:
         for _ in range(MAX_ROUNDS):
-            rows = store.pending_writebacks(adapter.name, now, ROWS_PER_ROUND)
-            if not rows or not _write_round(store, adapter, mapping, rows, now, result):
+            claim = store.claim_writebacks(adapter.name, clock(), ROWS_PER_ROUND, lease)
+            if not claim.rows:
                 break
-            if len(rows) < ROWS_PER_ROUND:
+            held = Held(store, claim, lease, clock)
+            try:
+                finished = _write_round(held, adapter, mapping, claim.rows, now, result)
+            except LostClaim:
+                log.warning("writeback.claim_lost", rows=len(claim.rows))
+                finished = False
+            finally:
+                store.release_writeback_claim(claim.token)
+            if not finished or len(claim.rows) < ROWS_PER_ROUND:
                 break
     finally:
         log.info("writeback.done", contacts=result.contacts, tickets=result.tickets,
@@ -178,7 +221,7 @@ def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
     return result
 
 
-def _write_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
+def _write_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                  rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
     """One round, contacts then tickets; False when the source should be left alone."""
     hook_rows = [r for r in rows if r.kind == "hook"]
@@ -189,7 +232,7 @@ def _write_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
     return not hook_rows or _hooks_round(store, adapter, mapping, hook_rows, now, result)
 
 
-def _contacts_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
+def _contacts_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                     rows: list[WriteBackRecord], now: datetime,
                     result: WriteBackResult) -> bool:
     rows_of: dict[str, list[int]] = defaultdict(list)
@@ -209,7 +252,7 @@ def _contacts_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
     return finished
 
 
-def _hooks_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
+def _hooks_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                  rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
     plan = plan_hooks(rows, mapping)
     _reject_planned(store, plan.rejected, result)
@@ -221,7 +264,7 @@ def _hooks_round(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
     return finished
 
 
-def _reject_planned(store: Store, rejected: dict[int, str], result: WriteBackResult) -> None:
+def _reject_planned(store: Held, rejected: dict[int, str], result: WriteBackResult) -> None:
     for row_id, reason in rejected.items():
         store.reject_writebacks([row_id], reason)
     result.rejected += len(rejected)
@@ -241,7 +284,7 @@ class _Batches:
         return [i for i in self.rows_of.get(record, []) if i not in self.skip]
 
 
-def _send_all(store: Store, write: Callable[[list[U]], WriteResult], updates: list[U],
+def _send_all(store: Held, write: Callable[[list[U]], WriteResult], updates: list[U],
               key: Callable[[U], str], rows_of: dict[str, list[int]], skip: dict[int, str],
               rows: list[WriteBackRecord], now: datetime, result: WriteBackResult,
               size: int) -> tuple[int, bool]:
@@ -262,7 +305,7 @@ def _send_all(store: Store, write: Callable[[list[U]], WriteResult], updates: li
     return batches.written, True
 
 
-def _write_batch(store: Store, write: Callable[[list[U]], WriteResult], batch: list[U],
+def _write_batch(store: Held, write: Callable[[list[U]], WriteResult], batch: list[U],
                  batches: _Batches, now: datetime, result: WriteBackResult) -> None:
     """Write one batch; a batch the CRM refuses whole is halved until the bad record shows.
 
@@ -270,6 +313,7 @@ def _write_batch(store: Store, write: Callable[[list[U]], WriteResult], batch: l
     halves re-send only rows that are not in the CRM yet; rows of a half that was written
     are never sent again in this round.
     """
+    store.keep()  # never write what another writer may hold by now
     try:
         outcome = write(batch)
     except PartialWrite as exc:
@@ -293,22 +337,22 @@ def _write_batch(store: Store, write: Callable[[list[U]], WriteResult], batch: l
     _settle(store, outcome, batches, now, result)
 
 
-def _settle(store: Store, outcome: WriteResult, batches: _Batches, now: datetime,
+def _settle(store: Held, outcome: WriteResult, batches: _Batches, now: datetime,
             result: WriteBackResult) -> None:
     """Mark the written records' rows done and the refused ones' rejected."""
     done = [i for record in outcome.written for i in batches.ids(record)]
-    store.mark_writebacks_done(done, now)
+    marked = store.mark_writebacks_done(done, now)
     batches.settled.update(done)
     for record, reason in outcome.rejected.items():
         refused = batches.ids(record)
         store.reject_writebacks(refused, reason)
         batches.settled.update(refused)
         result.rejected += len(refused)
-    result.rows += len(done)
+    result.rows += marked
     batches.written += len(outcome.written)
 
 
-def _defer(store: Store, ids: list[int], rows: list[WriteBackRecord], now: datetime,
+def _defer(store: Held, ids: list[int], rows: list[WriteBackRecord], now: datetime,
            exc: Exception, result: WriteBackResult) -> None:
     """Put the unwritten rows back with a retry time: nothing is lost, the CRM gets a rest."""
     wait = exc.retry_after if isinstance(exc, RateLimited | PartialWrite) else None

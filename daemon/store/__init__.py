@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from closedloop.daemon.store.answers import AnswersMixin
+from closedloop.daemon.store.claims import ClaimsMixin, WriteBackClaim
 from closedloop.daemon.store.engine import (
     NewerDatabase,
     make_engine,
@@ -59,14 +60,15 @@ __all__ = [
     "SourceState",
     "Store",
     "UnknownSend",
+    "WriteBackClaim",
     "WriteBackRecord",
     "normalize_email",
     "parse_url",
 ]
 
 
-class Store(SendsMixin, OutcomesMixin, AnswersMixin, PreferencesMixin, MembersMixin,
-            LedgerMixin, PrivacyMixin, HealthMixin):
+class Store(SendsMixin, OutcomesMixin, AnswersMixin, ClaimsMixin, PreferencesMixin,
+            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:

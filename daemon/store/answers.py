@@ -143,38 +143,49 @@ class AnswersMixin:
             ).mappings()
             return [writeback_record(row) for row in rows]
 
-    def mark_writebacks_done(self, ids: Sequence[int], now: datetime) -> None:
-        self._update_pending_writebacks(
-            ids, {"status": "done", "written_at": to_db(now), "next_attempt_at": None}
+    def mark_writebacks_done(self, ids: Sequence[int], now: datetime,
+                             token: str | None = None) -> int:
+        """Written: done. With `token`, only rows that claim still holds (store/claims.py)."""
+        return self._update_pending_writebacks(
+            ids, {"status": "done", "written_at": to_db(now), "next_attempt_at": None}, token
         )
 
     def retry_writebacks_later(
-        self, ids: Sequence[int], error: str, next_attempt_at: datetime
-    ) -> None:
-        self._update_pending_writebacks(
+        self, ids: Sequence[int], error: str, next_attempt_at: datetime,
+        token: str | None = None,
+    ) -> int:
+        return self._update_pending_writebacks(
             ids,
             {
                 "attempts": WRITEBACKS.c.attempts + 1,
                 "last_error": error,
                 "next_attempt_at": to_db(next_attempt_at),
             },
+            token,
         )
 
-    def reject_writebacks(self, ids: Sequence[int], error: str) -> None:
+    def reject_writebacks(self, ids: Sequence[int], error: str,
+                          token: str | None = None) -> int:
         """The CRM refused these for good: keep them, visible as 'rejected', and move on."""
-        self._update_pending_writebacks(
+        return self._update_pending_writebacks(
             ids,
             {"status": "rejected", "attempts": WRITEBACKS.c.attempts + 1, "last_error": error},
+            token,
         )
 
-    def _update_pending_writebacks(self, ids: Sequence[int], values: dict[str, Any]) -> None:
+    def _update_pending_writebacks(self, ids: Sequence[int], values: dict[str, Any],
+                                   token: str | None) -> int:
+        """Update pending rows (held by `token`, if given) and end their claim; how many."""
+        changed = 0
+        values = {**values, "claim_token": None, "claimed_until": None}
         with self.engine.begin() as conn:
             for part in chunks(list(ids)):
-                conn.execute(
-                    update(WRITEBACKS)
-                    .where(WRITEBACKS.c.id.in_(part), WRITEBACKS.c.status == "pending")
-                    .values(values)
-                )
+                stmt = update(WRITEBACKS).where(WRITEBACKS.c.id.in_(part),
+                                                WRITEBACKS.c.status == "pending")
+                if token is not None:
+                    stmt = stmt.where(WRITEBACKS.c.claim_token == token)
+                changed += conn.execute(stmt.values(values)).rowcount
+        return changed
 
     def answer_counts(self, conn: Connection) -> dict[str, int]:
         """Response, write-back and ticket-hook counts, for `Store.counts`.
@@ -208,8 +219,8 @@ def _enqueue_answer(
     """Queue the whole current answer: the write-back job keeps only the latest per contact.
 
     A survey about a ticket also gets a 'hook' row (tags, note on that ticket). While the
-    hook row has not been tried yet, a later click or comment replaces its data and pushes
-    it back by HOOK_SETTLE instead of queueing a second one.
+    hook row has not been tried (nor claimed by a writer) yet, a later click or comment
+    replaces its data and pushes it back by HOOK_SETTLE instead of queueing a second one.
     """
     data = {
         "survey_type": send["survey_type"],
@@ -235,7 +246,8 @@ def _enqueue_answer(
     replaced = conn.execute(
         update(WRITEBACKS)
         .where(WRITEBACKS.c.send_id == send["id"], WRITEBACKS.c.kind == "hook",
-               WRITEBACKS.c.status == "pending", WRITEBACKS.c.attempts == 0)
+               WRITEBACKS.c.status == "pending", WRITEBACKS.c.attempts == 0,
+               WRITEBACKS.c.claim_token.is_(None))
         .values(data=hook, next_attempt_at=settled)
     ).rowcount
     if not replaced:

@@ -125,9 +125,16 @@ class WriteBack(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     written_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A writer's claim (see store/claims.py): rows of one contact are written by one replica
+    # at a time, and only the holder of the token can settle them.
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_writebacks_status_source", "status", "source"),
-                      {"sqlite_autoincrement": True})
+    __table_args__ = (
+        Index("ix_writebacks_status_source", "status", "source"),
+        Index("ix_writebacks_source_contact", "source", "contact_id"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class Suppression(Base):
@@ -182,3 +189,18 @@ class SourceHealth(Base):
     next_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failures: Mapped[int] = mapped_column(Integer, default=0)  # failed probes in a row
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobLock(Base):
+    """A leased lock per job and source (e.g. "poll:hubspot"): one replica runs it at a time.
+
+    A killed holder frees it when `locked_until` passes. `done_at`/`done_by` record the last
+    finished run, so a replica skips a run another one finished moments ago.
+    """
+
+    __tablename__ = "job_locks"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    locked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_by: Mapped[str | None] = mapped_column(String(64))

@@ -109,3 +109,10 @@ def batch_errors(errors: Any, ids: Sequence[str]) -> dict[str, str]:
             if rid in known:
                 rejected[rid] = reason
     return rejected
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a failed write may have been applied: True unless HubSpot answered that it
+    was not (a 429 or another 4xx); a 5xx, a timeout or a cut connection leave it open."""
+    status = getattr(exc, "status", None)
+    return not (isinstance(status, int) and 400 <= status < 500)

@@ -10,28 +10,42 @@ hs_note_body is rendered as HTML in HubSpot, so the customer's text is escaped (
 breaks kept) before it is sent. Batch create is all-or-nothing: a refused batch (e.g. a
 ticket deleted since the survey) is halved until the refused ticket stands alone, so one bad
 ticket never blocks the others.
+
+Creates are idempotent: an update with a `key` carries it in the note as ``[key]``. When a
+create's outcome is unknown (a 5xx, a timeout or a cut connection: HubSpot may have created
+the notes and lost the answer), the next attempt first reads the notes on those tickets
+(associations v4 tickets->notes, then notes batch read) and creates only the ones whose
+marker is not there; `check_first` updates (an earlier run's outcome was unknown) are looked
+up before the first attempt too. A 429 or a 4xx created nothing, so no lookup follows them.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import structlog
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
 from hubspot.crm.objects.notes import (
     AssociationSpec,
     BatchInputSimplePublicObjectBatchInputForCreate,
+    BatchReadInputSimplePublicObjectId,
     PublicAssociationsForObject,
     PublicObjectId,
     SimplePublicObjectBatchInputForCreate,
+    SimplePublicObjectId,
 )
 
 from closedloop.integration._translate import redact
 from closedloop.integration.base import TicketUpdate, WriteResult
 from closedloop.integration.errors import RecordRejected
-from closedloop.integration.hubspot._errors import batch_errors
+from closedloop.integration.hubspot._errors import batch_errors, outcome_unknown
 
 log = structlog.get_logger(__name__)
 
@@ -39,19 +53,39 @@ NOTE_BATCH: Final = 100
 NOTE_TO_TICKET: Final = 228
 NOTE_TO_CONTACT: Final = 202
 NOTE_BODY_MAX: Final = 65_536  # characters HubSpot keeps in hs_note_body
+ASSOCIATION_BATCH: Final = 1000  # associations v4 batch read limit
+READ_BATCH: Final = 100  # notes batch read limit
 
-CallFn = Callable[..., Any]  # HubSpotAdapter._call
+CallFn = Callable[..., Any]  # HubSpotAdapter._call_self_counted: fn counts its calls
+CountFn = Callable[[str], None]  # one HTTP call made to an endpoint
 ContactsOf = Callable[[Sequence[str]], dict[str, tuple[str, ...]]]
-Pending = list[tuple[str, str]]  # (ticket id, note body as HTML)
+Landed = Callable[[Sequence[tuple[str, str]]], set[str]]
+"""(ticket id, marker) pairs -> the markers already in a note on that ticket (one try)."""
 
 
-def note_html(text: str) -> str:
-    """Plain text -> a safe hs_note_body (escaped, line breaks kept, within HubSpot's limit)."""
+@dataclass(frozen=True)
+class _Note:
+    ticket_id: str
+    body: str  # HTML, with the marker
+    marker: str | None  # "[key]", None without a key
+    check_first: bool
+
+
+Pending = list[_Note]
+
+
+def marker_of(key: str | None) -> str | None:
+    return None if not key else f"[{key}]"
+
+
+def note_html(text: str, reserve: int = 0) -> str:
+    """Plain text -> a safe hs_note_body (escaped, line breaks kept, within HubSpot's limit
+    less `reserve` characters kept for the marker)."""
     def render(plain: str) -> str:
         return "<br>".join(html.escape(line) for line in plain.splitlines() or [""])
 
     body = render(text)
-    while len(body) > NOTE_BODY_MAX:
+    while len(body) > NOTE_BODY_MAX - reserve:
         text = text[: len(text) * 9 // 10]
         body = render(text + "…")
     return body
@@ -61,54 +95,129 @@ def _spec(type_id: int) -> AssociationSpec:
     return AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)
 
 
-def _input(ticket_id: str, body: str, contact_id: str | None,
+def _input(note: _Note, contact_id: str | None,
            stamp: str) -> SimplePublicObjectBatchInputForCreate:
-    links = [PublicAssociationsForObject(to=PublicObjectId(id=ticket_id),
+    links = [PublicAssociationsForObject(to=PublicObjectId(id=note.ticket_id),
                                          types=[_spec(NOTE_TO_TICKET)])]
     if contact_id:
         links.append(PublicAssociationsForObject(to=PublicObjectId(id=contact_id),
                                                  types=[_spec(NOTE_TO_CONTACT)]))
     return SimplePublicObjectBatchInputForCreate(
-        properties={"hs_note_body": body, "hs_timestamp": stamp}, associations=links,
-        object_write_trace_id=ticket_id)
+        properties={"hs_note_body": note.body, "hs_timestamp": stamp}, associations=links,
+        object_write_trace_id=note.ticket_id)
 
 
-def _create(call: CallFn, notes_api: Any, chunk: Pending, primary: Mapping[str, str | None],
-            stamp: str, result: WriteResult) -> None:
-    body = BatchInputSimplePublicObjectBatchInputForCreate(
-        inputs=[_input(tid, note, primary.get(tid), stamp) for tid, note in chunk])
+def _drop_landed(notes: Pending, landed: Landed, result: WriteResult) -> Pending:
+    """The notes whose marker is not on their ticket yet; the others count as written."""
+    asked = [(n.ticket_id, n.marker) for n in notes if n.marker]
+    found = landed(asked) if asked else set()
+    if found:
+        log.info("hubspot.notes.found_landed", notes=len(found))
+    result.written.extend(n.ticket_id for n in notes if n.marker in found)
+    return [n for n in notes if n.marker not in found]
+
+
+def _create(call: CallFn, count: CountFn, notes_api: Any, chunk: Pending,
+            primary: Mapping[str, str | None], stamp: str, landed: Landed,
+            result: WriteResult) -> None:
+    todo = chunk
+    unknown = any(n.check_first for n in chunk)  # an earlier run's outcome was unknown
+
+    def attempt(**kwargs: Any) -> Any:
+        nonlocal todo, unknown
+        if unknown:  # the last attempt may have created notes: never create them twice
+            todo = _drop_landed(todo, landed, result)
+            unknown = False
+        if not todo:
+            return None
+        body = BatchInputSimplePublicObjectBatchInputForCreate(
+            inputs=[_input(n, primary.get(n.ticket_id), stamp) for n in todo])
+        count("notes_create")
+        try:
+            return notes_api.create(batch_input_simple_public_object_batch_input_for_create=body,
+                                    **kwargs)
+        except Exception as exc:
+            unknown = outcome_unknown(exc)
+            raise
+
     try:
-        answer = call("notes_create", notes_api.create,
-                      batch_input_simple_public_object_batch_input_for_create=body)
+        answer = call("notes_create", attempt)
     except RecordRejected as exc:
-        if len(chunk) > 1:
-            half = len(chunk) // 2
-            _create(call, notes_api, chunk[:half], primary, stamp, result)
-            _create(call, notes_api, chunk[half:], primary, stamp, result)
+        if len(todo) > 1:
+            half = len(todo) // 2
+            _create(call, count, notes_api, todo[:half], primary, stamp, landed, result)
+            _create(call, count, notes_api, todo[half:], primary, stamp, landed, result)
             return
-        result.rejected[chunk[0][0]] = redact(str(exc))[:500]
+        result.rejected[todo[0].ticket_id] = redact(str(exc))[:500]
         return
-    ids = [tid for tid, _ in chunk]
+    ids = [n.ticket_id for n in todo]
     rejected = batch_errors(getattr(answer, "errors", None), ids)
     result.rejected.update(rejected)
     result.written.extend(tid for tid in ids if tid not in rejected)
 
 
-def add_ticket_notes(call: CallFn, notes_api: Any, contacts_of: ContactsOf,
-                     updates: Sequence[TicketUpdate], *, source: str) -> WriteResult:
+def add_ticket_notes(call: CallFn, count: CountFn, notes_api: Any, contacts_of: ContactsOf,
+                     landed: Landed, updates: Sequence[TicketUpdate], *,
+                     source: str) -> WriteResult:
     """Create one note per update that has one; tag-only updates count as written (no-op)."""
-    pending: Pending = list(dict.fromkeys(
-        (str(u.ticket_id), note_html(u.note)) for u in updates if u.note and u.note.strip()))
+    pending: Pending = []
+    seen: set[tuple[str, str]] = set()
+    for u in updates:
+        if not (u.note and u.note.strip()):
+            continue
+        marker = marker_of(u.key)
+        tail = f"<br><br>{html.escape(marker)}" if marker else ""
+        body = note_html(u.note, reserve=len(tail)) + tail
+        if (str(u.ticket_id), body) not in seen:
+            seen.add((str(u.ticket_id), body))
+            pending.append(_Note(str(u.ticket_id), body, marker, u.check_first))
     result = WriteResult()
     if pending:
-        linked = contacts_of(list(dict.fromkeys(tid for tid, _ in pending)))
+        linked = contacts_of(list(dict.fromkeys(n.ticket_id for n in pending)))
         primary = {tid: (ids[0] if ids else None) for tid, ids in linked.items()}
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         for start in range(0, len(pending), NOTE_BATCH):
-            _create(call, notes_api, pending[start:start + NOTE_BATCH], primary, stamp, result)
+            _create(call, count, notes_api, pending[start:start + NOTE_BATCH], primary, stamp,
+                    landed, result)
     written = [tid for tid in dict.fromkeys(
         [*result.written, *(str(u.ticket_id) for u in updates)]) if tid not in result.rejected]
     tags = sum(1 for u in updates if u.add_tags)
     log.info("hubspot.tickets.noted", source=source, notes=len(pending),
              rejected=len(result.rejected), tags_ignored=tags)
     return WriteResult(written=written, rejected=result.rejected)
+
+
+def landed_markers(associations_api: Any, notes_api: Any, count: CountFn,
+                   timeout: tuple[float, float], wanted: Sequence[tuple[str, str]]) -> set[str]:
+    """Which markers of (ticket id, marker) pairs a note on the ticket already carries.
+
+    The ticket's notes come from associations v4 (consistent at once, unlike search's
+    index), their bodies from notes batch read, 100 a call. No retry of its own.
+    """
+    markers: dict[str, set[str]] = {}
+    for tid, marker in wanted:
+        markers.setdefault(tid, set()).add(marker)
+    tickets = list(markers)
+    note_ids: list[str] = []
+    for start in range(0, len(tickets), ASSOCIATION_BATCH):
+        body = BatchInputPublicFetchAssociationsBatchRequest(inputs=[
+            PublicFetchAssociationsBatchRequest(id=tid)
+            for tid in tickets[start:start + ASSOCIATION_BATCH]])
+        count("ticket_notes")
+        answer = associations_api.get_page(
+            from_object_type="tickets", to_object_type="notes",
+            batch_input_public_fetch_associations_batch_request=body, _request_timeout=timeout)
+        note_ids += [str(to.to_object_id) for row in answer.results or [] for to in row.to or []]
+    everything = {m for found in markers.values() for m in found}
+    found: set[str] = set()
+    for start in range(0, len(note_ids), READ_BATCH):
+        read = BatchReadInputSimplePublicObjectId(
+            properties=["hs_note_body"], properties_with_history=[],
+            inputs=[SimplePublicObjectId(id=nid) for nid in note_ids[start:start + READ_BATCH]])
+        count("notes_read")
+        answer = notes_api.read(batch_read_input_simple_public_object_id=read,
+                                _request_timeout=timeout)
+        for note in answer.results or []:
+            text = str((note.properties or {}).get("hs_note_body") or "")
+            found.update(m for m in everything if m in text)
+    return found

@@ -23,10 +23,6 @@ from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
 )
-from hubspot.crm.contacts import (
-    BatchInputSimplePublicObjectBatchInput,
-    SimplePublicObjectBatchInput,
-)
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
 from closedloop.integration._translate import call_translated
@@ -49,11 +45,12 @@ from closedloop.integration.errors import (
     RecordRejected,
 )
 from closedloop.integration.hubspot import _properties
+from closedloop.integration.hubspot._contact_writes import write_contact_batches
 from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts
 from closedloop.integration.hubspot._cursor import SearchCursor
-from closedloop.integration.hubspot._errors import batch_errors, http_error, translate
+from closedloop.integration.hubspot._errors import http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
-from closedloop.integration.hubspot._notes import add_ticket_notes
+from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
 from closedloop.integration.hubspot._reopened import (
     Stage,
     not_closed,
@@ -134,9 +131,21 @@ class HubSpotAdapter:
 
     def _call(self, endpoint: str, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         """One SDK call through the retry policy; every attempt is counted and translated."""
+        return self._retried(endpoint, fn, True, **kwargs)
 
+    def _call_self_counted(self, endpoint: str, fn: Callable[..., Any], /,
+                           **kwargs: Any) -> Any:
+        """The same for an `fn` that counts its own HTTP calls (it may make none, or two)."""
+        return self._retried(endpoint, fn, False, **kwargs)
+
+    def _count(self, endpoint: str) -> None:
+        self._calls[endpoint] += 1
+
+    def _retried(self, endpoint: str, fn: Callable[..., Any], count: bool,
+                 **kwargs: Any) -> Any:
         def attempt() -> Any:
-            self._calls[endpoint] += 1
+            if count:
+                self._calls[endpoint] += 1
             try:
                 return call_translated(lambda: fn(**kwargs, _request_timeout=self._timeout),
                                        translate, endpoint)
@@ -258,8 +267,15 @@ class HubSpotAdapter:
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
         """Notes on the tickets (and their primary contacts); tags are ignored: HubSpot
         tickets have none. See _notes.py."""
-        return add_ticket_notes(self._call, self._notes_api, self._ticket_contacts, updates,
+        return add_ticket_notes(self._call_self_counted, self._count, self._notes_api,
+                                self._ticket_contacts, self._landed_notes, updates,
                                 source=self.name)
+
+    def _landed_notes(self, wanted: Sequence[tuple[str, str]]) -> set[str]:
+        """Markers already in a note on their ticket (one try: it runs inside a notes
+        create attempt, whose retry policy repeats it). See _notes.landed_markers."""
+        return landed_markers(self._associations_api, self._notes_api, self._count,
+                              self._timeout, wanted)
 
     # -- contacts ---------------------------------------------------------------------------
 
@@ -282,26 +298,12 @@ class HubSpotAdapter:
         Updates for the same contact are merged (later values win) because HubSpot refuses
         a batch that names one id twice. A whole batch refused (400, e.g. an unknown
         property) raises RecordRejected: the values are the same on a retry, so a caller
-        that re-sends everything after fixing the mapping writes nothing twice.
+        that re-sends everything after fixing the mapping writes nothing twice. A retry
+        after a failure that may have been applied re-sends only what did not land (see
+        _contact_writes.py).
         """
-        merged: dict[str, dict[str, str]] = {}
-        for update in updates:
-            merged.setdefault(str(update.contact_id), {}).update(update.properties)
-        result = WriteResult()
-        items = list(merged.items())
-        for start in range(0, len(items), BATCH_SIZE):
-            chunk = items[start:start + BATCH_SIZE]
-            body = BatchInputSimplePublicObjectBatchInput(inputs=[
-                SimplePublicObjectBatchInput(id=cid, object_write_trace_id=cid, properties=props)
-                for cid, props in chunk])
-            answer = self._call("contacts_update", self._contacts_api.update,
-                                batch_input_simple_public_object_batch_input=body)
-            rejected = batch_errors(getattr(answer, "errors", None), [cid for cid, _ in chunk])
-            result.rejected.update(rejected)
-            result.written.extend(cid for cid, _ in chunk if cid not in rejected)
-            log.info("hubspot.contacts.written", source=self.name, batch=len(chunk),
-                     rejected=len(rejected))
-        return result
+        return write_contact_batches(self._call_self_counted, self._count, self._contacts_api,
+                                     self._timeout, updates, source=self.name)
 
     # -- setup and checks -------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ ENDPOINTS: Final[dict[str, str]] = {
     "contacts_update": "POST /crm/v3/objects/contacts/batch/update",
     "tickets_read": "POST /crm/v3/objects/tickets/batch/read",
     "notes_create": "POST /crm/v3/objects/notes/batch/create",
+    "ticket_notes": "POST /crm/v4/associations/tickets/notes/batch/read",
+    "notes_read": "POST /crm/v3/objects/notes/batch/read",
     "list_read": "GET /crm/v3/lists/{listId}",
     "list_memberships": "GET /crm/v3/lists/{listId}/memberships",
     "contact_properties": "GET /crm/v3/properties/contacts",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 import structlog
+
+from ._faults import Fault, FaultConfigError, FaultRates, RandomFaults
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +64,8 @@ class SandboxServer(ABC):
         self.throttled: Counter[str] = Counter()
         """The 429 answers per "METHOD /path-template" (real and injected)."""
         self._counter_lock = threading.Lock()
+        self.faults = RandomFaults()
+        """Random faults per call (see _faults.py); off until `set_faults`."""
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -73,6 +78,10 @@ class SandboxServer(ABC):
     @abstractmethod
     def _bug_response(self) -> Response:
         """The 500 for an exception in a handler, in the vendor's error shape."""
+
+    @abstractmethod
+    def _fault_response(self, status: int, path: str, retry_after: float) -> Response:
+        """A 5xx or 429 answer in the vendor's shape, for an injected fault."""
 
     def _on_bound(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Called once the port is bound, before the first request can be served."""
@@ -138,6 +147,42 @@ class SandboxServer(ABC):
             self.reset_calls()
         return Response(200, self._counters())
 
+    def set_faults(self, rates: FaultRates | None) -> None:
+        """Inject random faults from now on (None: stop); the counts start from zero."""
+        self.faults.configure(rates)
+
+    def _faults_endpoint(self, method: str, raw: bytes) -> Response:
+        """/_sandbox/faults: POST sets the rates, DELETE stops, GET reads; all answer them."""
+        if method == "POST":
+            try:
+                body = json.loads(raw or b"{}")
+                self.set_faults(FaultRates.from_json(body))
+            except (ValueError, FaultConfigError) as exc:
+                return Response(400, {"error": "invalid fault settings", "detail": str(exc)})
+        elif method == "DELETE":
+            self.set_faults(None)
+        elif method != "GET":
+            return Response(405, {"error": f"{method} is not supported here"})
+        return Response(200, self.faults.snapshot())
+
+    def _with_faults(self, path: str, answer: Callable[[], Response]) -> Response:
+        """`answer()` as a bad day would serve it: refused, late, or applied and lost."""
+        fault: Fault | None = self.faults.draw(path)
+        rates = self.faults.rates
+        if fault is None or rates is None:
+            return answer()
+        if fault.kind in ("5xx", "429"):
+            return self._fault_response(fault.status, path, rates.retry_after)
+        if fault.kind == "slow":
+            time.sleep(rates.slow_seconds)
+            return answer()
+        response = answer()  # "lost": applied, then the answer never arrives
+        if response.status >= 300:
+            return response
+        if fault.status == 0:
+            return Response(0, None)
+        return self._fault_response(fault.status, path, rates.retry_after)
+
     # -------------------------------------------------------------- dispatch
     def _counted(self, key: str | None, method: str, path: str,
                  answer: Callable[[], Response]) -> Response:
@@ -174,6 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length > 0 else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         response = self.sandbox._serve_request(self.command, self.path, headers, raw)
+        if response.status == 0:  # an injected lost answer: close without a word
+            self.close_connection = True
+            return
         payload = b"" if response.status == 204 else json.dumps(
             response.body, ensure_ascii=False, separators=(",", ":")).encode()
         self.send_response(response.status)

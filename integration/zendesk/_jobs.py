@@ -162,8 +162,10 @@ class _Run:
 
     def __init__(self, call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
                  job_status_api: Any, items: Sequence[tuple[str, Any]], waiting: JobWaiting,
-                 source: str, settled: JobOutcome | None) -> None:
+                 source: str, settled: JobOutcome | None,
+                 submit_call: CallFn | None = None) -> None:
         self.call, self.endpoint, self.submit = call, endpoint, submit
+        self.submit_call = submit_call or call
         self.job_status_api, self.waiting, self.source = job_status_api, waiting, source
         self.chunks = deque(list(items[start:start + BATCH_SIZE])
                             for start in range(0, len(items), BATCH_SIZE))
@@ -180,14 +182,14 @@ class _Run:
         while self.chunks and self.stopped is None and len(self.running) < limit:
             chunk = self.chunks.popleft()
             try:
-                status = _as_dict(self.call(self.endpoint,
-                                            partial(self.submit, [obj for _, obj in chunk])))
+                status = _as_dict(self.submit_call(
+                    self.endpoint, partial(self.submit, [obj for _, obj in chunk])))
             except RecordRejected as exc:
                 self.refused(chunk, exc)
                 continue
             except TransientError as exc:
                 if not self.submitted and not self.total.done and not self.total.refused:
-                    raise  # nothing of the call landed: a plain retry of it all is right
+                    raise  # nothing is known to have landed: the caller retries it all
                 self.chunks.appendleft(chunk)
                 self.stop(exc, f"stopped submitting Zendesk jobs: {exc}")
                 return
@@ -267,17 +269,20 @@ class _Run:
 def run_jobs(call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
              job_status_api: Any, items: Sequence[tuple[str, Any]], waiting: JobWaiting,
              *, source: str, max_in_flight: int | None = None,
-             settled: JobOutcome | None = None) -> JobOutcome:
+             settled: JobOutcome | None = None,
+             submit_call: CallFn | None = None) -> JobOutcome:
     """Submit `items` (id, zenpy object) 100 per job, at most `max_in_flight` (default
     MAX_IN_FLIGHT) jobs open at once, and follow the open jobs together until each is
     done, broken, forgotten or timed out; a freed place is refilled before the next round.
 
     `settled` is what the caller decided before any job (e.g. ids it refused itself): it is
     part of the outcome and of a PartialWrite. A transient failure before any job was
-    submitted and with nothing settled is raised as it is: nothing of the call landed.
+    submitted and with nothing settled is raised as it is. `submit_call` (default `call`)
+    submits: a create passes one that retries 429s only, as a 5xx may have created the job.
     """
     limit = max(1, max_in_flight or MAX_IN_FLIGHT)
-    run = _Run(call, endpoint, submit, job_status_api, items, waiting, source, settled)
+    run = _Run(call, endpoint, submit, job_status_api, items, waiting, source, settled,
+               submit_call)
     while (run.chunks and run.stopped is None) or run.running:
         run.fill(limit)
         run.settle()

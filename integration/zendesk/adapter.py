@@ -42,7 +42,7 @@ from closedloop.integration.retry import RetryPolicy, call_with_retry
 from closedloop.integration.zendesk import _fields, _jobs
 from closedloop.integration.zendesk._cursor import ExportCursor
 from closedloop.integration.zendesk._errors import translate
-from closedloop.integration.zendesk._paging import pages
+from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._tickets import SOLVED_STATUSES, closed_ticket_pages
 from closedloop.integration.zendesk._transport import OVERRIDE, CountingSession
 from closedloop.integration.zendesk._users import to_contact
@@ -130,6 +130,13 @@ class ZendeskAdapter:
         return call_with_retry(lambda: call_translated(fn, translate, endpoint),
                                policy=self._retry, op=f"{self.name}.{endpoint}")
 
+    def _call_create(self, endpoint: str, fn: Callable[[], Any]) -> Any:
+        """A call that creates (a note): 429s are retried, a 5xx or a timeout is not, as
+        it may have created what it was asked to; the caller looks first next time."""
+        return call_with_retry(lambda: call_translated(fn, translate, endpoint),
+                               policy=self._retry, op=f"{self.name}.{endpoint}",
+                               only_rate_limits=True)
+
     def call_count(self) -> int:
         """HTTP requests made so far, retried attempts and zenpy's paging included."""
         return sum(self._session.counts().values())
@@ -181,35 +188,63 @@ class ZendeskAdapter:
         Updates for one ticket are merged (tags united, notes joined). A closed ticket is
         refused per item: Zendesk never changes one. A call that ends part way raises
         PartialWrite (see _jobs.py), so only the tickets whose note is unknown are retried.
+
+        Notes are idempotent: each carries its update's `key` as ``[key]``. A submit that
+        failed with a 5xx or a timeout is not re-sent here (the job may exist); the caller
+        retries later with `check_first`, and notes whose marker is already among the
+        ticket's comments are then not added again (one comments read per such ticket).
         """
-        merged: dict[str, tuple[list[str], list[str]]] = {}
+        merged: dict[str, tuple[list[str], list[str], list[str]]] = {}
         for update in updates:
-            tags, notes = merged.setdefault(str(update.ticket_id), ([], []))
+            tags, notes, markers = merged.setdefault(str(update.ticket_id), ([], [], []))
             tags.extend(t for t in update.add_tags if t and t not in tags)
             if update.note:
-                notes.append(update.note)
+                marker = f"[{update.key}]" if update.key else None
+                notes.append(f"{update.note}\n\n{marker}" if marker else update.note)
+                if marker and update.check_first:
+                    markers.append(marker)
         result = WriteResult()
+        landed = self._landed_notes({tid: m for tid, (_, _, m) in merged.items()
+                                     if m and tid.isdigit()})
         items: list[tuple[str, Any]] = []
-        for tid, (tags, notes) in merged.items():
+        for tid, (tags, notes, _) in merged.items():
             if not tid.isdigit():
                 result.rejected[tid] = "not a Zendesk ticket id"
                 continue
-            if not tags and not notes:
-                result.written.append(tid)
+            fresh = [n for n in notes if not any(n.endswith(m) for m in landed.get(tid, ()))]
+            if (not tags and not notes) or (notes and not fresh):
+                result.written.append(tid)  # nothing to do, or the notes already landed
                 continue
             ticket = ZenpyTicket(id=int(tid))
             if tags:
                 ticket.additional_tags = tags
-            if notes:
-                ticket.comment = Comment(body="\n\n".join(notes), public=False)
+            if fresh:
+                ticket.comment = Comment(body="\n\n".join(fresh), public=False)
             items.append((tid, ticket))
         try:
             done = self._run_jobs("tickets_update_many", self._zd.tickets.update, items,
-                                  result)
+                                  result, submit_call=self._call_create)
         except PartialWrite as exc:
             exc.rejected = _closed_reasons(exc.rejected)
             raise
         return WriteResult(written=done.done, rejected=_closed_reasons(done.refused))
+
+    def _landed_notes(self, markers: dict[str, list[str]]) -> dict[str, set[str]]:
+        """Per ticket, which of `markers` its comments already carry (comments list, paged)."""
+        found: dict[str, set[str]] = {}
+        for tid, wanted in markers.items():
+            try:
+                for page in pages(self._call, "ticket_comments",
+                                  partial(self._zd.tickets.comments, ticket=int(tid))):
+                    bodies = [str(getattr(c, "body", "") or "") for c in page]
+                    found.setdefault(tid, set()).update(
+                        m for m in wanted if any(m in body for body in bodies))
+            except RecordRejected:
+                continue  # the ticket is gone: its update will be refused on its own
+        if found:
+            log.info("zendesk.notes.found_landed", source=self.name,
+                     notes=sum(len(v) for v in found.values()))
+        return found
 
     # -- contacts ---------------------------------------------------------------------------
 
@@ -246,12 +281,14 @@ class ZendeskAdapter:
         return WriteResult(written=done.done, rejected=done.refused)
 
     def _run_jobs(self, endpoint: str, submit: Callable[[list[Any]], Any],
-                  items: list[tuple[str, Any]], settled: WriteResult) -> _jobs.JobOutcome:
+                  items: list[tuple[str, Any]], settled: WriteResult,
+                  submit_call: CallFn | None = None) -> _jobs.JobOutcome:
         """update_many jobs for `items`, followed together; `settled` is what the method
         decided itself (bad ids, no-ops), kept in the outcome and in a PartialWrite."""
         return _jobs.run_jobs(self._call, endpoint, submit, self._zd.job_status, items,
                               self._waiting, source=self.name,
-                              settled=_jobs.JobOutcome(settled.written, settled.rejected))
+                              settled=_jobs.JobOutcome(settled.written, settled.rejected),
+                              submit_call=submit_call)
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
         """Pages of users an NPS selection holds: an organization's users, or a user search

@@ -15,6 +15,7 @@ ENDPOINTS: Final[dict[str, str]] = {
     "incremental_tickets": "GET /api/v2/incremental/tickets/cursor.json",
     "tickets_show_many": "GET /api/v2/tickets/show_many.json",
     "tickets_update_many": "PUT /api/v2/tickets/update_many.json",
+    "ticket_comments": "GET /api/v2/tickets/{id}/comments.json",
     "users_show_many": "GET /api/v2/users/show_many.json",
     "users_update_many": "PUT /api/v2/users/update_many.json",
     "job_statuses_show_many": "GET /api/v2/job_statuses/show_many.json",

@@ -205,5 +205,5 @@ def test_zendesk_hook_tags_the_ticket_and_adds_a_private_note(store: Store) -> N
         assert state.ticket(ticket)["tags"] == ["vip", "closedloop_csat_bad"]
         private = [c["body"] for c in state.comments(ticket) if not c["public"]]
         assert private == ["ClosedLoop: CSAT answer 2/5 (unsatisfied), program support-csat.\n"
-                           "No comment."]
+                           "No comment.\n\n[cl-hook-3]"]  # the hook row's marker
         assert state.user(user)["user_fields"]["cl_csat_last_rating"] == 2

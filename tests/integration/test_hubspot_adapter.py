@@ -232,6 +232,7 @@ def test_every_path_called_is_in_the_endpoint_table(with_properties: HubSpotAdap
     with_properties.check_online(HubSpotAdapter.required_scopes, ["cl_nps_last_rating"])
     with_properties.reopened([tid])
     with_properties.update_tickets([TicketUpdate(tid, note="NPS 2")])
+    with_properties.update_tickets([TicketUpdate(tid, note="NPS 3", key="k", check_first=True)])
     list_id = state.create_list("NPS", ids)
     list(with_properties.members(MemberSelection(list_id=list_id)))
     with_lists = HubSpotAdapter("hubspot", "sandbox-token", sandbox.url, lists=[list_id])

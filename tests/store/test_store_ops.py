@@ -112,7 +112,7 @@ def test_migration_0003_keeps_rows_of_a_filled_sqlite_database(
         sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'responses'"))
         version = conn.scalar(text("SELECT version_num FROM alembic_version"))
         foreign = conn.execute(text("PRAGMA foreign_key_check")).all()
-    assert version == "0004"
+    assert version == "0005"
     assert "AUTOINCREMENT" in sql
     assert foreign == []
     assert old.get_response(first) == kept

@@ -1,4 +1,6 @@
-"""Notes batch create (crm-notes-v3): properties and associations given inline.
+"""Notes (crm-notes-v3): batch create with inline associations, batch read; and the
+v4 association read from tickets to their notes (crm-associations-v4), which is how a
+client finds the notes a lost create answer made.
 
 HubSpot validates the whole request before creating anything, so one bad value or one
 association to a record that does not exist refuses the batch with a 400; the sandbox does
@@ -10,8 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import seed
-from .crm_handlers import MAX_BATCH_INPUTS, batch_response, inputs_of, invalid_values
-from .errors import ApiError
+from .crm_handlers import (
+    MAX_ASSOCIATION_INPUTS,
+    MAX_BATCH_INPUTS,
+    batch_response,
+    inputs_of,
+    invalid_values,
+)
+from .errors import ApiError, batch_error
 from .routing import Context, Request, Response
 from .state import HubSpotState
 from .values import normalize_value, now_ms
@@ -96,3 +104,62 @@ def notes_create(ctx: Context, req: Request) -> Response:
                 public["objectWriteTraceId"] = trace
             results.append(public)
     return batch_response(results, [], started, status=201)
+
+
+def notes_read(ctx: Context, req: Request) -> Response:
+    """Batch read by id; unknown ids -> 207 OBJECT_NOT_FOUND (crm-notes-v3 batch/read)."""
+    started = now_ms()
+    inputs = inputs_of(req.body, MAX_BATCH_INPUTS)
+    if req.body.get("idProperty") not in (None, "", "hs_object_id"):
+        raise ApiError(400, f"Property '{req.body['idProperty']}' is not a unique identifier "
+                       "property.")
+    state = ctx.state
+    with state.lock:
+        names = seed.returned_properties(state.properties["notes"], req.body.get("properties"),
+                                         (), seed.NOTE_ALWAYS)
+        results, missing = [], []
+        for item in inputs:
+            note = state.note_records.get(str(item["id"]))
+            if note is None:
+                missing.append(str(item["id"]))
+            else:
+                results.append(note.record.public(names))
+    errors = [batch_error(
+        "OBJECT_NOT_FOUND", "Could not get some NOTE objects, they may be deleted or not "
+        "exist. Check that ids are valid.", {"ids": missing})] if missing else []
+    return batch_response(results, errors, started)
+
+
+def ticket_notes_read(ctx: Context, req: Request) -> Response:
+    """v4 batch read: each ticket's notes (typeId 227); unknown or bare tickets -> 207."""
+    started = now_ms()
+    inputs = inputs_of(req.body, MAX_ASSOCIATION_INPUTS)
+    results: list[dict[str, Any]] = []
+    unknown: list[str] = []
+    bare: list[str] = []
+    state = ctx.state
+    with state.lock:
+        for item in inputs:
+            tid = str(item["id"])
+            if tid not in state.tickets:
+                unknown.append(tid)
+                continue
+            linked = [nid for nid, note in state.note_records.items() if tid in note.ticket_ids]
+            if not linked:
+                bare.append(tid)
+                continue
+            results.append({"from": {"id": tid}, "to": [{
+                "toObjectId": int(nid),
+                "associationTypes": [{"category": "HUBSPOT_DEFINED",
+                                      "typeId": seed.TICKET_TO_NOTE_TYPE_ID, "label": None}],
+            } for nid in linked]})
+    errors = []
+    if unknown:
+        errors.append(batch_error(
+            "OBJECT_NOT_FOUND", f"Could not find tickets with ids {', '.join(unknown)}.",
+            {"fromObjectId": unknown}, "crm.associations.OBJECT_NOT_FOUND"))
+    if bare:
+        errors.append(batch_error(
+            "OBJECT_NOT_FOUND", f"No notes are associated with tickets {', '.join(bare)}.",
+            {"fromObjectId": bare}, "crm.associations.NO_ASSOCIATIONS_FOUND"))
+    return batch_response(results, errors, started)

@@ -51,6 +51,10 @@ ROUTES: list[Route] = [
     # crm-notes-v3 asks crm.objects.contacts.write for notes batch create.
     Route("POST", "/crm/v3/objects/notes/batch/create", note_handlers.notes_create,
           scopes=_CONTACTS_WRITE),
+    Route("POST", "/crm/v3/objects/notes/batch/read", note_handlers.notes_read,
+          scopes=_CONTACTS_READ),
+    Route("POST", "/crm/v4/associations/tickets/notes/batch/read",
+          note_handlers.ticket_notes_read, scopes=_TICKETS),
     Route("GET", "/crm/v3/lists/{listId}", list_handlers.list_by_id, scopes=_LISTS_READ),
     Route("GET", "/crm/v3/lists/{listId}/memberships", list_handlers.memberships,
           scopes=_LISTS_READ),

@@ -33,6 +33,7 @@ TICKET_TO_CONTACT_TYPE_ID: Final = 16
 # HUBSPOT_DEFINED association type ids a note may carry when it is created (notes guide).
 NOTE_TO_CONTACT_TYPE_ID: Final = 202
 NOTE_TO_TICKET_TYPE_ID: Final = 228
+TICKET_TO_NOTE_TYPE_ID: Final = 227  # the same link read from the ticket's side
 NOTE_ASSOCIATION_TARGETS: Final = {NOTE_TO_CONTACT_TYPE_ID: "contacts",
                                    NOTE_TO_TICKET_TYPE_ID: "tickets"}
 NOTE_BODY_MAX: Final = 65_536  # characters HubSpot keeps in hs_note_body

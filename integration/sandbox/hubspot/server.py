@@ -72,6 +72,10 @@ class HubSpotSandbox(SandboxServer):
     def _bug_response(self) -> Response:
         return Response(500, ApiError(500, "internal error", "INTERNAL_ERROR").body)
 
+    def _fault_response(self, status: int, path: str, retry_after: float) -> Response:
+        extra = {"Retry-After": f"{retry_after:g}"} if status == 429 else {}
+        return Response(status, injected_body(status, path), extra)
+
     def dispatch(self, method: str, target: str, headers: dict[str, str],
                  raw: bytes, base_url: str) -> Response:
         """One request in, one response out; never raises for a bad request."""
@@ -79,6 +83,8 @@ class HubSpotSandbox(SandboxServer):
         path = parts.path.rstrip("/") or "/"
         if path == "/_sandbox/calls":
             return self._calls_endpoint(method)
+        if path == "/_sandbox/faults":
+            return self._faults_endpoint(method, raw)
         route, params, known = ROUTER.match(method, path)
         counted = route is None or route.kind != "admin"
         key = route.name if route else f"{method} <unknown>"
@@ -88,13 +94,20 @@ class HubSpotSandbox(SandboxServer):
 
     def _answer(self, incoming: _Incoming, route: Route | None, params: dict[str, str], *,
                 known: bool) -> Response:
-        method, path, headers = incoming.method, incoming.path, incoming.headers
+        path = incoming.path
         if route is None or route.kind != "admin":
             failure = self._failures.take(path)
             if failure is not None:
                 extra = {} if failure.retry_after is None else {
                     "Retry-After": f"{failure.retry_after:g}"}
                 return Response(failure.status, injected_body(failure.status, path), extra)
+            return self._with_faults(path, lambda: self._handle(incoming, route, params,
+                                                                known=known))
+        return self._handle(incoming, route, params, known=known)
+
+    def _handle(self, incoming: _Incoming, route: Route | None, params: dict[str, str], *,
+                known: bool) -> Response:
+        method, path, headers = incoming.method, incoming.path, incoming.headers
         if route is None:
             if known:
                 raise ApiError(405, f"HTTP method {method} is not supported by {path}.")

@@ -105,6 +105,8 @@ class HubSpotState:
         """Deleted tickets: gone from search and reads, still readable with archived=true."""
         self.lists: dict[str, ContactList] = {}
         self.note_records: dict[str, Note] = {}
+        self.contact_writes: list[tuple[str, Props]] = []
+        """Every update applied to a contact, in order: (contact id, values written)."""
         self.version = 0
         """Bumped on every ticket change so search can cache sorted result lists."""
         self.search_cache: dict[str, tuple[int, list[str]]] = {}
@@ -227,6 +229,7 @@ class HubSpotState:
         with self.lock:
             rec = self.contacts[contact_id]
             rec.props.update(values)
+            self.contact_writes.append((contact_id, dict(values)))
             rec.updated_ms = max(now_ms(), rec.created_ms)
             rec.props["lastmodifieddate"] = iso_ms(rec.updated_ms)
             if rec.props.get("lifecyclestage") == "customer" \

@@ -17,6 +17,7 @@ ROUTES: list[Route] = [
     Route("PUT", f"{_API}/tickets/update_many.json", ticket_handlers.update_many),
     Route("GET", f"{_API}/tickets/{{id}}.json", ticket_handlers.show),
     Route("PUT", f"{_API}/tickets/{{id}}.json", ticket_handlers.update),
+    Route("GET", f"{_API}/tickets/{{id}}/comments.json", ticket_handlers.comments),
     Route("GET", f"{_API}/tickets/{{id}}/tags.json", ticket_handlers.tags_show),
     Route("PUT", f"{_API}/tickets/{{id}}/tags.json", ticket_handlers.tags_add),
     Route("POST", f"{_API}/tickets/{{id}}/tags.json", ticket_handlers.tags_add),

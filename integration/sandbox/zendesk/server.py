@@ -100,6 +100,10 @@ class ZendeskSandbox(SandboxServer):
         return Response(500, {"error": "InternalError",
                               "description": "sandbox bug, see the log"})
 
+    def _fault_response(self, status: int, path: str, retry_after: float) -> Response:
+        exc = injected(status, max(1, round(retry_after)) if status == 429 else None)
+        return Response(exc.status, exc.body, exc.headers)
+
     def dispatch(self, method: str, target: str, headers: dict[str, str],
                  raw: bytes) -> Response:
         """One request in, one response out; never raises for a bad request."""
@@ -107,6 +111,8 @@ class ZendeskSandbox(SandboxServer):
         path = parts.path.rstrip("/") or "/"
         if path == "/_sandbox/calls" and method in ("GET", "DELETE"):
             return self._calls_endpoint(method)
+        if path == "/_sandbox/faults":
+            return self._faults_endpoint(method, raw)
         route, params = ROUTER.match(method, path)
         key = route.name if route else f"{method} <unknown>"
         response = self._counted(key, method, path, lambda: self._answer(
@@ -120,6 +126,11 @@ class ZendeskSandbox(SandboxServer):
         failure = self._failures.take(path)
         if failure is not None:
             raise injected(failure.status, failure.retry_after)
+        return self._with_faults(path, lambda: self._handle(method, path, query, headers, raw,
+                                                            route, params))
+
+    def _handle(self, method: str, path: str, query: str, headers: dict[str, str],
+                raw: bytes, route: Route | None, params: dict[str, str]) -> Response:
         if route is None:
             raise invalid_endpoint()
         if headers.get("authorization", "") not in self._credentials:

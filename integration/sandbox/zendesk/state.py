@@ -56,6 +56,8 @@ class ZendeskState:
         self.tickets: dict[int, Ticket] = {}
         self.fields: dict[str, dict[str, Any]] = {}
         """User-field definitions by lower-cased key, in creation order."""
+        self.user_writes: list[tuple[str, dict[str, Any]]] = []
+        """Every user-field update applied, in order: (user id, fields written)."""
         self._stream: list[tuple[int, int]] = []
         """(seq, ticket id) per change, seq ascending; entries older than a ticket's seq are
         stale and skipped, so a changed ticket moves to the end of the export."""
@@ -243,6 +245,8 @@ class ZendeskState:
                 if key in change and not (isinstance(change[key], str) and change[key]):
                     raise InvalidChange(key, f"{key}: must be a non-empty text")
             user.user_fields.update(values)
+            if values:
+                self.user_writes.append((str(uid), dict(values)))
             user.tags = tags
             user.name = change.get("name", user.name)
             user.locale = change.get("locale", user.locale)

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from .bodies import enveloped, update_many_job
 from .errors import ApiError, closed_ticket, invalid_value, not_found
-from .paging import ids_param
+from .paging import ids_param, list_page
 from .records import Ticket
 from .routing import Context, Request, Response
 from .state import ClosedTicketError, InvalidChange
@@ -156,3 +156,13 @@ def update_many(ctx: Context, req: Request) -> Response:
     """PUT tickets/update_many.json with {"tickets": [{"id", ...}]} or ?ids= and one
     {"ticket": {...}}: a job whose results say, per ticket, Updated or why not."""
     return update_many_job(ctx, req, "ticket", _apply)
+
+
+def comments(ctx: Context, req: Request) -> Response:
+    """GET tickets/{id}/comments.json: the ticket's comments, oldest first, paged."""
+    tid = _ticket_id(req)
+    with ctx.state.lock:
+        if tid not in ctx.state.tickets:
+            raise not_found()
+        found = ctx.state.comments(str(tid))
+    return Response(200, list_page(req, found, "comments"))

@@ -1,0 +1,179 @@
+"""Claims for replicas: write-back rows leased per contact, and leased job locks.
+
+Several daemons may share one PostgreSQL database. Two things must then happen once:
+
+- **Write-back rows.** A writer claims every due row of a contact at once, with a token and a
+  lease. While a contact has rows under a live claim, nobody else claims any of its rows,
+  not even rows queued after the claim: otherwise a replica holding an older answer could
+  write it over the newer one another replica just wrote (the "blanked comment" race). Only
+  the token's holder can settle its rows (done, rejected, retry later), and a writer renews
+  its lease before each CRM call and stops if it lost any row. A killed writer's rows come
+  back when the lease runs out. On PostgreSQL the claim runs under a transaction-scoped
+  advisory lock per source (claims are short; this makes "contact not busy" and "claim it"
+  one step) and takes the rows FOR UPDATE SKIP LOCKED; on SQLite BEGIN IMMEDIATE
+  serializes claimers already.
+- **Job locks.** One leased row per job and source ("poll:hubspot"), taken with a
+  conditional upsert that works the same on SQLite and PostgreSQL: one replica polls a
+  source at a time, and a replica skips a run another replica finished less than `gap` ago.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import Engine, Table, and_, or_, select, text, update
+
+from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.records import WriteBackRecord, from_db, to_db, writeback_record
+from closedloop.daemon.store.sends import WRITEBACKS, chunks, insert_for
+from closedloop.daemon.store.tables import Base
+
+log = structlog.get_logger(__name__)
+
+JOB_LOCKS: Table = Base.metadata.tables["job_locks"]
+
+
+@dataclass(frozen=True)
+class WriteBackClaim:
+    """Rows one writer holds until `until`; `token` settles them."""
+
+    token: str
+    rows: list[WriteBackRecord]
+    until: datetime
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_xact_lock (same in every replica)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class ClaimsMixin:
+    """Write-back claims and job locks of `Store`; each call is one short transaction."""
+
+    engine: Engine
+
+    # -- write-back claims -----------------------------------------------------------------
+
+    def claim_writebacks(self, source: str, now: datetime, limit: int,
+                         lease: timedelta) -> WriteBackClaim:
+        """Claim up to `limit` due pending rows of `source`, of contacts nobody else holds.
+
+        Ordered by contact then time, so a writer coalesces what it got; rows of a contact
+        cut off by `limit` wait (the contact is busy) until this claim is settled.
+        """
+        now = to_db(now)
+        token = str(uuid.uuid4())
+        until = now + lease
+        live = and_(WRITEBACKS.c.claim_token.is_not(None), WRITEBACKS.c.claimed_until > now)
+        busy = (select(WRITEBACKS.c.contact_id)
+                .where(WRITEBACKS.c.source == source, WRITEBACKS.c.status == "pending", live))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": advisory_key(f"closedloop.writeback:{source}")})
+            ids = list(conn.scalars(
+                select(WRITEBACKS.c.id)
+                .where(
+                    WRITEBACKS.c.source == source,
+                    WRITEBACKS.c.status == "pending",
+                    or_(WRITEBACKS.c.next_attempt_at.is_(None),
+                        WRITEBACKS.c.next_attempt_at <= now),
+                    WRITEBACKS.c.contact_id.not_in(busy),
+                )
+                .order_by(WRITEBACKS.c.contact_id, WRITEBACKS.c.created_at, WRITEBACKS.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ))
+            rows: list[WriteBackRecord] = []
+            for part in chunks(ids):
+                rows += [writeback_record(row) for row in conn.execute(
+                    update(WRITEBACKS)
+                    .where(WRITEBACKS.c.id.in_(part), WRITEBACKS.c.status == "pending")
+                    .values(claim_token=token, claimed_until=until)
+                    .returning(*WRITEBACKS.c)
+                ).mappings()]
+        rows.sort(key=lambda r: (r.contact_id, r.created_at, r.id))
+        if rows:
+            log.debug("store.writebacks_claimed", source=source, count=len(rows))
+        return WriteBackClaim(token=token, rows=rows, until=until)
+
+    def renew_writeback_claim(self, token: str, until: datetime) -> int:
+        """Extend the lease of the pending rows `token` still holds; returns how many."""
+        with self.engine.begin() as conn:
+            renewed: int = conn.execute(
+                update(WRITEBACKS)
+                .where(WRITEBACKS.c.claim_token == token, WRITEBACKS.c.status == "pending")
+                .values(claimed_until=to_db(until))
+            ).rowcount
+        return renewed
+
+    def release_writeback_claim(self, token: str) -> int:
+        """Hand back the rows `token` still holds, unwritten, for anyone to claim now."""
+        with self.engine.begin() as conn:
+            released: int = conn.execute(
+                update(WRITEBACKS)
+                .where(WRITEBACKS.c.claim_token == token, WRITEBACKS.c.status == "pending")
+                .values(claim_token=None, claimed_until=None)
+            ).rowcount
+        return released
+
+    # -- job locks -------------------------------------------------------------------------
+
+    def try_job_lock(self, name: str, holder: str, now: datetime, lease: timedelta,
+                     gap: timedelta = timedelta(0)) -> bool:
+        """Take (or re-take) the lock `name` for `holder` until now + lease; False if held.
+
+        Free means: the lease ran out (or `holder` has it already), and the last run was
+        finished by `holder` itself or more than `gap` ago. One INSERT .. ON CONFLICT DO
+        UPDATE .. WHERE: on PostgreSQL a concurrent taker waits for the row and re-checks
+        the condition, on SQLite the write lock serializes takers.
+        """
+        now = to_db(now)
+        with self.engine.begin() as conn:
+            stmt = insert_for(conn, JOB_LOCKS).values(
+                name=name, holder=holder, locked_until=now + lease)
+            current = JOB_LOCKS.c
+            free = or_(current.locked_until <= now, current.holder == holder)
+            rested = or_(current.done_at.is_(None), current.done_by == holder,
+                         current.done_at <= now - gap)
+            taken = conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["name"],
+                    set_={"holder": stmt.excluded.holder,
+                          "locked_until": stmt.excluded.locked_until},
+                    where=and_(free, rested),
+                ).returning(JOB_LOCKS.c.name)
+            ).first()
+        return taken is not None
+
+    def renew_job_lock(self, name: str, holder: str, until: datetime) -> bool:
+        """Extend a lock `holder` still has; False if it lost it (lease ran out, taken)."""
+        with self.engine.begin() as conn:
+            renewed = conn.execute(
+                update(JOB_LOCKS)
+                .where(JOB_LOCKS.c.name == name, JOB_LOCKS.c.holder == holder)
+                .values(locked_until=to_db(until))
+            ).rowcount
+        return bool(renewed)
+
+    def release_job_lock(self, name: str, holder: str, now: datetime,
+                         finished: bool = True) -> None:
+        """Free the lock now; `finished` records the run as done (by `holder`, at `now`)."""
+        values: dict[str, object] = {"locked_until": to_db(now)}
+        if finished:
+            values.update(done_at=to_db(now), done_by=holder)
+        with self.engine.begin() as conn:
+            conn.execute(update(JOB_LOCKS)
+                         .where(JOB_LOCKS.c.name == name, JOB_LOCKS.c.holder == holder)
+                         .values(values))
+
+    def job_locks(self) -> dict[str, tuple[str, datetime]]:
+        """name -> (holder, locked until), for status and tests."""
+        with reading(self.engine) as conn:
+            return {row.name: (row.holder, from_db(row.locked_until))
+                    for row in conn.execute(select(JOB_LOCKS))}
+
