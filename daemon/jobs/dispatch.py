@@ -30,6 +30,7 @@ from closedloop.daemon.delivery.bounces import suppress_hard_bounce
 from closedloop.daemon.delivery.smtp import (
     MailAbandoned,
     MailAuthError,
+    MailConnectionLost,
     MailError,
     MailOutcomeUnknown,
     MailPermanentError,
@@ -61,9 +62,11 @@ from closedloop.integration.errors import ClosedLoopError
 LEASE = timedelta(seconds=30)
 RENEW_EVERY = timedelta(seconds=10)
 MAIL_RETRY = timedelta(minutes=5)  # the relay is down: the batch is due again then
-# A mail the relay did not take (4xx, a connection cut before the end of data) is tried again
-# after MAIL_RETRY, doubling each time, and given up after MAX_SEND_ATTEMPTS tries.
+# A mail the relay did not take (4xx) is tried again after MAIL_RETRY, doubling each time, and
+# given up after MAX_SEND_ATTEMPTS tries. A connection cut before the end of data is a network
+# blip rather than the relay's answer: its ladder starts at CUT_RETRY (30 s, 1, 2, 4 minutes).
 MAX_SEND_ATTEMPTS = 5
+CUT_RETRY = timedelta(seconds=30)
 # The reopen check failed (after the adapter's own retries): look again after CRM_RETRY_FIRST,
 # doubling per failed check of that source in a row, at most CRM_RETRY (the curve of the
 # write-back rows, with the old fixed wait as its ceiling). A successful check resets it.
@@ -329,7 +332,8 @@ def _not_taken(store: Store, row: SendRecord, attempt: int, exc: MailError, now:
     """The relay surely does not have the mail: try again later (bounded), or give up."""
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     if isinstance(exc, MailTemporaryError) and attempt < MAX_SEND_ATTEMPTS:
-        retry_at = now + MAIL_RETRY * (1 << (attempt - 1))
+        first = CUT_RETRY if isinstance(exc, MailConnectionLost) else MAIL_RETRY
+        retry_at = now + first * (1 << (attempt - 1))
         store.mark_send_failed(row.id, f"attempt {attempt}: {exc}", retry_at)
         result.retried += 1
         log.warning("send.retry_later", error=str(exc), attempts=attempt,

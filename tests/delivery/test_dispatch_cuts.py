@@ -17,6 +17,7 @@ from cutting_relay import CuttingRelay
 
 from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.jobs.dispatch import (
+    CUT_RETRY,
     MAIL_RETRY,
     MAX_SEND_ATTEMPTS,
     DispatchResult,
@@ -63,21 +64,22 @@ def only_send(store: Store) -> SendRecord:
     return send
 
 
-@pytest.mark.parametrize(("cut", "key"), [
-    ("connect", "t1"), ("mail", "t1"), ("payload", "t1-big"),
+@pytest.mark.parametrize(("cut", "key", "wait"), [
+    ("connect", "t1", MAIL_RETRY), ("mail", "t1", CUT_RETRY), ("payload", "t1-big", CUT_RETRY),
 ])
 def test_a_cut_before_the_end_of_data_is_sent_again_exactly_once(
-        store: Store, cut: str, key: str) -> None:
+        store: Store, cut: str, key: str, wait: timedelta) -> None:
     """(a) at connect, (b) after MAIL, (c) mid-payload: the relay has nothing, the row is
-    pending again (due MAIL_RETRY later), and the next run delivers it, once."""
+    pending again (due MAIL_RETRY later when the relay hung up at once, as if unavailable;
+    CUT_RETRY later when a dialogue was cut, a blip), and the next run delivers it, once."""
     queue(store, key)
     with CuttingRelay([cut]) as relay:
         first = run(store, relay, NOW)
         assert (first.sent, first.retried, first.failed, relay.delivered) == (0, 1, 0, [])
         row = only_send(store)
-        assert (row.status, row.due_at) == ("pending", NOW + MAIL_RETRY)
-        assert run(store, relay, NOW + MAIL_RETRY - timedelta(seconds=1)).sent == 0
-        second = run(store, relay, NOW + MAIL_RETRY)
+        assert (row.status, row.due_at) == ("pending", NOW + wait)
+        assert run(store, relay, NOW + wait - timedelta(seconds=1)).sent == 0
+        second = run(store, relay, NOW + wait)
         third = run(store, relay, NOW + timedelta(hours=2))
         assert (second.sent, third.sent, len(relay.delivered)) == (1, 0, 1)
     assert only_send(store).status == "sent"
@@ -117,7 +119,7 @@ def test_a_normal_reply_is_sent_and_queues_its_reminder(store: Store) -> None:
 
 
 def test_a_mail_cut_every_time_fails_after_the_last_attempt(store: Store) -> None:
-    """A mail whose every try is cut mid-dialogue backs off (5, 10, 20, 40 min) and fails with
+    """A mail whose every try is cut mid-dialogue backs off (30 s, 1, 2, 4 min) and fails with
     a clear reason after MAX_SEND_ATTEMPTS tries, not one more; nothing reached the relay."""
     queue(store, "t1")
     with CuttingRelay(["mail"] * MAX_SEND_ATTEMPTS) as relay:
@@ -130,7 +132,7 @@ def test_a_mail_cut_every_time_fails_after_the_last_attempt(store: Store) -> Non
         last = run(store, relay, at)
         assert (last.retried, last.failed, relay.delivered) == (0, 1, [])
         assert run(store, relay, at + timedelta(days=1)).sent == 0
-    assert waits == [MAIL_RETRY * n for n in (1, 2, 4, 8)]
+    assert waits == [CUT_RETRY * n for n in (1, 2, 4, 8)]
     row = only_send(store)
     assert (row.status, row.attempts) == ("failed", MAX_SEND_ATTEMPTS)
     assert row.last_error == (f"gave up after {MAX_SEND_ATTEMPTS} attempts: "
