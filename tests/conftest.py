@@ -1,4 +1,4 @@
-"""Shared database fixtures: `store` runs a test on SQLite and on PostgreSQL; `pg_url`.
+"""Shared fixtures: `store` runs a test on SQLite and on PostgreSQL; `pg_url`; `playwright`.
 
 PostgreSQL comes from CLOSEDLOOP_TEST_PG_URL (start one with `eval "$(bash .ci/postgres.sh)"`).
 Unset, the PostgreSQL cases are skipped locally but fail on CI (CI=true), so CI can never pass
@@ -9,12 +9,15 @@ shared server do not collide.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from browser_support import CHROMIUM, missing_browser
 from sqlalchemy import text
 
 from closedloop.daemon.store import Store
@@ -85,3 +88,20 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     with pg_store.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
     yield pg_store
+
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    """Playwright's driver, once per session: its sync API cannot be started twice in one
+    process (typed loosely: playwright is a test extra, and an import error must become a
+    skip, not a collection error)."""
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        missing_browser(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set "
+                        "CLOSEDLOOP_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_browser("the playwright package is not installed (pip install -e '.[test]')")
+    with sync_playwright() as driver:
+        yield driver

@@ -129,4 +129,4 @@ def test_installed_commands_version_init_and_demo(venv: Path, dist: tuple[Path, 
     assert (report["tickets_closed"], report["surveys_sent"], report["surveys_skipped"]) == (
         12, 11, {"no_email": 1})
     assert report["answers"] == report["answers_recorded"] > 0
-    assert report["contacts_updated"] == 11
+    assert report["records_updated"] == 11

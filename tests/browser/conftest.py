@@ -7,58 +7,30 @@ build/screenshots/ (gitignored) for a person to look at.
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from browser_layout import BRAND, PROGRAMS, SCREENSHOTS
+from browser_support import CHROMIUM, CHROMIUM_ARGS
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import SurveyType
 from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.tokens import Purpose, TokenSigner
 
-CHROMIUM = os.environ.get("CLOSEDLOOP_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"browser tests cannot be skipped on CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 NOW = datetime.now(UTC)
 SIGNER = TokenSigner("browser-secret", timedelta(days=30))
 
 
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Any]:
-    """Playwright's driver, once per session (typed loosely: playwright is a test extra,
-    and an import error must become a skip, not a collection error)."""
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        _missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set "
-                 "CLOSEDLOOP_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the playwright package is not installed (pip install -e '.[test]')")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as driver:
-        yield driver
-
-
 def _launch(driver: Any, extra: tuple[str, ...] = ()) -> Iterator[Any]:
-    chromium = driver.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    chromium = driver.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra])
     try:
         yield chromium
     finally:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.engine import alembic_config, make_engine
@@ -93,6 +93,38 @@ def test_source_state_since_moves_only_on_a_change(store: Store, t0: datetime) -
         "ok", later + timedelta(minutes=10), None, True)
 
 
+def _raw_sent(conn: Connection, key: str, t0: datetime) -> int:
+    """A sent survey and its 'sent' write-back, inserted with the 0002 columns."""
+    send_id = conn.execute(text(
+        "INSERT INTO sends (idem_key, program, survey_type, source, contact_id, email, "
+        "created_at, due_at, status, attempts, sent_at, kind, reminder_no) VALUES (:k, 'p', "
+        "'csat', 'hubspot', :k, :e, :t, :t, 'sent', 1, :t, 'survey', 0) RETURNING id"),
+        {"k": key, "e": f"{key}@example.com", "t": t0}).scalar_one()
+    _raw_writeback(conn, key, send_id, "sent", t0)
+    return int(send_id)
+
+
+def _raw_answer(conn: Connection, send_id: int, score: int, category: str,
+                t0: datetime) -> int:
+    """An answer and its 'answer' write-back, inserted with the 0002 columns."""
+    response_id = conn.execute(text(
+        "INSERT INTO responses (send_id, score, category, answered_at, updated_at) VALUES "
+        "(:s, :score, :c, :t, :t) RETURNING id"),
+        {"s": send_id, "score": score, "c": category, "t": t0}).scalar_one()
+    contact = conn.execute(text("SELECT contact_id FROM sends WHERE id = :s"),
+                           {"s": send_id}).scalar_one()
+    _raw_writeback(conn, contact, send_id, "answer", t0)
+    return int(response_id)
+
+
+def _raw_writeback(conn: Connection, contact: str, send_id: int, kind: str,
+                   t0: datetime) -> None:
+    conn.execute(text(
+        "INSERT INTO writebacks (source, contact_id, send_id, kind, data, created_at, status, "
+        "attempts) VALUES ('hubspot', :c, :s, :k, '{}', :t, 'pending', 0)"),
+        {"c": contact, "s": send_id, "k": kind, "t": t0})
+
+
 def test_migration_0003_keeps_rows_of_a_filled_sqlite_database(
         tmp_path: Path, make_send: MakeSend, t0: datetime) -> None:
     """A database at 0002 with answers and write-backs upgrades in place: rows, the unique
@@ -102,11 +134,12 @@ def test_migration_0003_keeps_rows_of_a_filled_sqlite_database(
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0002")
     engine.dispose()
-    old = Store(url)  # the 0002 schema has every column these calls write
-    first = _sent(old, make_send, t0, "a")
-    second = _sent(old, make_send, t0, "b")
-    kept = old.record_response(first, 3, "neutral", t0)
-    top = old.record_response(second, 5, "satisfied", t0)
+    with engine.begin() as conn:  # rows as a 0002 daemon wrote them (its columns only)
+        first, second = (_raw_sent(conn, key, t0) for key in ("a", "b"))
+        _raw_answer(conn, first, 3, "neutral", t0)
+        top_id = _raw_answer(conn, second, 5, "satisfied", t0)
+    engine.dispose()
+    old = Store(url)
     old.migrate()
     with old.engine.connect() as conn:
         sql = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'responses'"))
@@ -115,11 +148,13 @@ def test_migration_0003_keeps_rows_of_a_filled_sqlite_database(
     assert version == "0005"
     assert "AUTOINCREMENT" in sql
     assert foreign == []
-    assert old.get_response(first) == kept
+    kept = old.get_response(first)
+    assert kept is not None
+    assert (kept.score, kept.category, kept.answered_at) == (3, "neutral", t0)
     assert old.counts(t0)["writebacks.pending"] == 4  # 2 'sent' + 2 'answer' rows
     with old.engine.begin() as conn:
         conn.execute(text("DELETE FROM writebacks WHERE send_id = :s"), {"s": second})
-        conn.execute(text("DELETE FROM responses WHERE id = :r"), {"r": top.id})
+        conn.execute(text("DELETE FROM responses WHERE id = :r"), {"r": top_id})
     third = _sent(old, make_send, t0, "c")
-    assert old.record_response(third, 1, "unsatisfied", t0).id > top.id
+    assert old.record_response(third, 1, "unsatisfied", t0).id > top_id
     old.dispose()

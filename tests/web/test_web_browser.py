@@ -12,15 +12,14 @@ tests skip locally and fail on CI (CI=true), like the PostgreSQL ones.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS
 from sqlalchemy import func, select
 from web_support import NOW, AddSend
 
@@ -37,42 +36,17 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # What a person's browser reports: not automation-controlled (navigator.webdriver false).
 UNAUTOMATED = {"ignore_default_args": ["--enable-automation"],
-               "args": [*ARGS, "--disable-blink-features=AutomationControlled"]}
+               "args": [*CHROMIUM_ARGS, "--disable-blink-features=AutomationControlled"]}
 NPS = Program("nps", SurveyType.NPS, "hubspot", timedelta(0), "Acme")
 SETTLE_MS = AUTO_POST_DELAY_MS + 2500  # every page's timer has fired, and its POST answered
-
-
-def _playwright_or_skip() -> Any:
-    reason = None
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is missing (tests/run.sh installs it with apt-get)"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "the playwright package is missing (pip install -e '.[test]')"
-    if reason is not None:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"browser tests cannot be skipped on CI: {reason}", pytrace=False)
-        pytest.skip(reason)
-    return sync_playwright
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    sync_playwright = _playwright_or_skip()
-    with sync_playwright() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
 def automated(playwright: Playwright) -> Iterator[Browser]:
     """Headless Chromium as Playwright starts it: navigator.webdriver is true."""
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
 
