@@ -13,7 +13,7 @@ Two kinds, so nothing drifts:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol, runtime_checkable
@@ -32,6 +32,7 @@ from closedloop.daemon.delivery.smtp import (
     MailTemporaryError,
     MailUnavailable,
 )
+from closedloop.daemon.jobs.dispatch import Mailer, MailSession
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
@@ -183,26 +184,15 @@ def smtp_outcome(exc: BaseException) -> str:
     return "failed"
 
 
-class _MailSession(Protocol):
-    def open(self) -> None: ...
-
-    def send(self, msg: EmailMessage,
-             before_end_of_data: Callable[[], bool] | None = None) -> None: ...
-
-
-class _Mailer(Protocol):
-    def session(self) -> AbstractContextManager[_MailSession]: ...
-
-
 class CountingMailer:
     """A mailer whose sessions count each send's outcome; everything else passes through."""
 
-    def __init__(self, mailer: _Mailer, metrics: Metrics) -> None:
+    def __init__(self, mailer: Mailer, metrics: Metrics) -> None:
         self._mailer = mailer
         self._metrics = metrics
 
     @contextmanager
-    def session(self) -> Iterator[_MailSession]:
+    def session(self) -> Iterator[MailSession]:
         with self._mailer.session() as inner:
             yield _CountingSession(inner, self._metrics)
 
@@ -211,7 +201,7 @@ class CountingMailer:
 
 
 class _CountingSession:
-    def __init__(self, inner: _MailSession, metrics: Metrics) -> None:
+    def __init__(self, inner: MailSession, metrics: Metrics) -> None:
         self._inner = inner
         self._metrics = metrics
 

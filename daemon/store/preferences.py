@@ -79,15 +79,7 @@ class PreferencesMixin:
             after = _merge(before, choice, until, now)
             if address:
                 _write_suppression(conn, address, before, after, now)
-            changed = _preference(before) != _preference(after)
-            if changed:
-                conn.execute(
-                    WRITEBACKS.insert().values(
-                        source=send["source"], contact_id=send["contact_id"], send_id=send_id,
-                        kind="preference", data=_preference(after).data(now),
-                        created_at=to_db(now), status="pending", attempts=0,
-                    )
-                )
+            changed = _queue_if_changed(conn, send, before, after, now)
         result = _preference(after)
         log.info("store.preference_recorded", send_id=send_id, choice=choice,
                  unsubscribed=result.unsubscribed, changed=changed)
@@ -117,15 +109,7 @@ class PreferencesMixin:
                     conn.execute(SUPPRESSIONS.delete().where(SUPPRESSIONS.c.email == address))
                 else:
                     _write_suppression(conn, address, before, after, now)
-            changed = _preference(before) != _preference(after)
-            if changed:
-                conn.execute(
-                    WRITEBACKS.insert().values(
-                        source=send["source"], contact_id=send["contact_id"], send_id=send_id,
-                        kind="preference", data=_preference(after).data(now),
-                        created_at=to_db(now), status="pending", attempts=0,
-                    )
-                )
+            changed = _queue_if_changed(conn, send, before, after, now)
         log.info("store.preference_restored", send_id=send_id, changed=changed)
         return _preference(after)
 
@@ -202,3 +186,18 @@ def _preference(row: _Row | None) -> Preference:
     if row.reason == SNOOZED and row.until is not None:
         return Preference(unsubscribed=False, snoozed_until=row.until)
     return Preference(unsubscribed=False, snoozed_until=None)
+
+
+def _queue_if_changed(conn: Connection, send: RowMapping, before: _Row | None,
+                      after: _Row | None, now: datetime) -> bool:
+    """Queue the preference's write-back when the choice changed what the CRM shows."""
+    changed = _preference(before) != _preference(after)
+    if changed:
+        conn.execute(
+            WRITEBACKS.insert().values(
+                source=send["source"], contact_id=send["contact_id"], send_id=send["id"],
+                kind="preference", data=_preference(after).data(now),
+                created_at=to_db(now), status="pending", attempts=0,
+            )
+        )
+    return changed
