@@ -19,6 +19,7 @@ cut connection is closed and `hung_up` once any connection ended, so a test can 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -110,6 +111,9 @@ class CuttingRelay:
             return
         finally:
             writer.close()
+            # the socket is really closed (abort() closes it on the loop's next turn)
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
             self.hung_up.set()
             if cut is not None:
                 self.cut_done.set()
