@@ -38,6 +38,7 @@ from closedloop.daemon.store import SendRecord, Store
 from closedloop.daemon.surveys import Program
 from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.ops import ops_router
+from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
 from closedloop.integration.base import CRMAdapter
 from closedloop.integration.hubspot import HubSpotAdapter
@@ -162,11 +163,16 @@ class Runtime:
         self.store.dispose()
 
     def web_app(self) -> FastAPI:
-        """The response pages, plus /healthz, /readyz and /metrics for this runtime."""
+        """The response pages, plus /healthz, /readyz and /metrics for this runtime.
+
+        On PostgreSQL (replicas) the score links opened are remembered in the store, so a
+        scanner's burst spread over several web processes is still seen as one."""
+        shared = self.store.engine.dialect.name == "postgresql"
         return create_app(store=self.store, signer=self.signer, programs=self.programs,
                           clock=self.clock, policy=self.config.policy(),
                           ops=ops_router(self.store, self.metrics, sorted(self.adapters)),
-                          brand=self.config.default_brand())
+                          brand=self.config.default_brand(),
+                          opens=SharedOpenTracker(self.store, clock=self.clock) if shared else None)
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job unless the source is paused (see daemon.health)."""

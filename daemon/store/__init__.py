@@ -22,6 +22,7 @@ from closedloop.daemon.store.engine import (
 )
 from closedloop.daemon.store.health import HealthMixin, QueueStat, SourceState
 from closedloop.daemon.store.ledger import LedgerMixin
+from closedloop.daemon.store.link_opens import LinkOpensMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
 from closedloop.daemon.store.outcomes import OutcomesMixin
 from closedloop.daemon.store.preferences import Preference, PreferencesMixin
@@ -68,7 +69,7 @@ __all__ = [
 
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, ClaimsMixin, PreferencesMixin,
-            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin):
+            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin, LinkOpensMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:

@@ -204,3 +204,16 @@ class JobLock(Base):
     locked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class LinkOpen(Base):
+    """A score link fetched (GET or HEAD): replicas on one database share what they saw, so a
+    scanner's burst spread over several web processes is still one burst (web/scanner.py).
+    Holds no personal data; rows older than the burst window are pruned."""
+
+    __tablename__ = "link_opens"
+    __table_args__ = (Index("ix_link_opens_send_id_opened_at", "send_id", "opened_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    send_id: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

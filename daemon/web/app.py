@@ -46,7 +46,7 @@ from closedloop.daemon.texts import program_text, program_wording
 from closedloop.daemon.web.forms import Form, FormError, read_form
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
-from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, OpenTracker
+from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, LinkOpens, OpenTracker
 from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
 from closedloop.daemon.web.undo import decode_previous, encode_previous
 
@@ -95,7 +95,7 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     policy: Policy | None = None,
     ops: APIRouter | None = None,
-    opens: OpenTracker | None = None,
+    opens: LinkOpens | None = None,
     brand: Brand | None = None,
 ) -> FastAPI:
     """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
@@ -131,7 +131,7 @@ class _Routes:
         programs: Mapping[str, Program],
         clock: Callable[[], datetime],
         policy: Policy,
-        opens: OpenTracker,
+        opens: LinkOpens,
     ) -> None:
         self.store = store
         self.signer = signer

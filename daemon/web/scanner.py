@@ -15,8 +15,9 @@ The delay lets a scanner that goes through the links in turn (waiting for each p
 open the second link before the first page posts, so the burst is seen in time. A person's
 single click still records in one step, after the delay.
 
-The memory is per process: with several web processes, one burst is seen only by the process
-that served several of its links (send /r/ to one process, or accept the weaker check).
+The memory is per process on SQLite (one daemon); on PostgreSQL, where several replicas
+serve the pages, it is the store's `link_opens` table (`SharedOpenTracker`), so a burst spread
+over several web processes is still one burst.
 """
 
 from __future__ import annotations
@@ -25,12 +26,23 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from closedloop.daemon.store import Store
 
 AUTO_POST_DELAY_MS = 1500
 BURST_WINDOW = timedelta(seconds=30)
 MAX_SURVEYS = 100_000  # bounds the memory: the least recently opened surveys are forgotten
 SCRIPT = "script"  # the `via` value the landing page's script posts; the button posts another
+
+
+class LinkOpens(Protocol):
+    """What the pages need to know about score links opened."""
+
+    def opened(self, send_id: int, score: int) -> None: ...
+
+    def is_burst(self, send_id: int, score: int) -> bool: ...
 
 
 class OpenTracker:
@@ -67,3 +79,20 @@ class OpenTracker:
         if not kept:
             self._opens.pop(send_id, None)
         return kept
+
+
+class SharedOpenTracker:
+    """The same memory in the store, for replicas sharing one database (wall clock: replicas'
+    clocks agree to well within the window)."""
+
+    def __init__(self, store: Store, window: timedelta = BURST_WINDOW, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.window = window
+        self._clock = clock
+
+    def opened(self, send_id: int, score: int) -> None:
+        self.store.note_link_open(send_id, score, self._clock(), self.window)
+
+    def is_burst(self, send_id: int, score: int) -> bool:
+        return self.store.other_link_opened(send_id, score, self._clock(), self.window)

@@ -18,7 +18,7 @@ from web_support import NOW, ServeWith
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.daemon.web.app import create_app
-from closedloop.daemon.web.scanner import OpenTracker
+from closedloop.daemon.web.scanner import LinkOpens
 from closedloop.daemon.web.tokens import TokenSigner
 
 PROGRAMS = {
@@ -76,7 +76,7 @@ class _Server(uvicorn.Server):
 @contextmanager
 def _serve(
     store: Store, signer: TokenSigner, programs: Mapping[str, Program],
-    policy: Policy | None = None, opens: OpenTracker | None = None,
+    policy: Policy | None = None, opens: LinkOpens | None = None,
 ) -> Iterator[httpx.Client]:
     """Run the app under uvicorn on a free port of 127.0.0.1; yield a client for it."""
     app = create_app(store=store, signer=signer, programs=programs, clock=lambda: NOW,
@@ -116,10 +116,10 @@ def serve() -> Callable[[Store, TokenSigner], AbstractContextManager[httpx.Clien
 
 @pytest.fixture
 def serve_with(store: Store, signer: TokenSigner) -> ServeWith:
-    """Serve the test's store with other programs, another Policy and/or an OpenTracker."""
+    """Serve the test's store with other programs, another Policy and/or a link-open memory."""
 
     def serve(programs: Mapping[str, Program] | None = None, policy: Policy | None = None,
-              opens: OpenTracker | None = None) -> AbstractContextManager[httpx.Client]:
+              opens: LinkOpens | None = None) -> AbstractContextManager[httpx.Client]:
         return _serve(store, signer, programs or PROGRAMS, policy, opens)
 
     return serve

@@ -13,7 +13,7 @@ from web_support import AddSend, ServeWith, heading
 
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.tables import Response as ResponseRow
-from closedloop.daemon.web.scanner import BURST_WINDOW, OpenTracker
+from closedloop.daemon.web.scanner import BURST_WINDOW, OpenTracker, SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
 
 WINDOW = BURST_WINDOW.total_seconds()
@@ -163,3 +163,25 @@ def test_post_without_a_form_still_records(
     client.get(f"/r/{token}/2")
     assert client.post(f"/r/{token}/2").status_code == 303
     assert score_of(store, send_id) == 2
+
+
+def test_a_burst_spread_over_two_web_processes_is_caught_through_the_store(
+    serve_with: ServeWith, store: Store, signer: TokenSigner, add_send: AddSend
+) -> None:
+    """Two replicas' web processes on one database: a scanner fetches score 0 from one and
+    score 1 from the other, then its browser's script posts score 0 to the first. With the
+    store's shared memory nothing is recorded; each process's own memory would have missed
+    it (the first process saw one link only), as the second half shows."""
+    token = signer.make(add_send())
+    with serve_with(opens=SharedOpenTracker(store)) as a, \
+            serve_with(opens=SharedOpenTracker(store)) as b:
+        a.get(f"/r/{token}/0")
+        b.get(f"/r/{token}/1")
+        refused = a.post(f"/r/{token}/0", data=SCRIPTED)
+    assert (refused.status_code, auto_posts(refused), rows(store)) == (200, False, 0)
+    other = signer.make(add_send())
+    with serve_with(opens=OpenTracker()) as a, serve_with(opens=OpenTracker()) as b:
+        a.get(f"/r/{other}/0")
+        b.get(f"/r/{other}/1")
+        missed = a.post(f"/r/{other}/0", data=SCRIPTED)
+    assert (missed.status_code, rows(store)) == (303, 1)

@@ -1,0 +1,46 @@
+"""Score links opened, shared by every web process on the database (see web/scanner.py).
+
+One row per GET or HEAD of a score link; a burst is "another score of the same survey opened
+within the window". Rows of a survey older than the window are dropped when it is opened
+again, and every PRUNE_EVERY openings a process drops everyone's old rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, Table, delete, exists, select
+
+from closedloop.daemon.store.records import to_db
+from closedloop.daemon.store.tables import Base
+
+LINK_OPENS: Table = Base.metadata.tables["link_opens"]
+PRUNE_EVERY = 500
+
+
+class LinkOpensMixin:
+    engine: Engine
+    _opens_counter = itertools.count(1)
+
+    def note_link_open(self, send_id: int, score: int, now: datetime,
+                       window: timedelta) -> None:
+        """Record that a score link of this survey was fetched; forget what is past `window`."""
+        old = to_db(now - window)
+        with self.engine.begin() as conn:
+            if next(self._opens_counter) % PRUNE_EVERY == 0:
+                conn.execute(delete(LINK_OPENS).where(LINK_OPENS.c.opened_at < old))
+            else:
+                conn.execute(delete(LINK_OPENS).where(LINK_OPENS.c.send_id == send_id,
+                                                      LINK_OPENS.c.opened_at < old))
+            conn.execute(LINK_OPENS.insert().values(send_id=send_id, score=score,
+                                                    opened_at=to_db(now)))
+
+    def other_link_opened(self, send_id: int, score: int, now: datetime,
+                          window: timedelta) -> bool:
+        """Whether a link for another score of this survey was opened at most `window` ago."""
+        query = select(exists().where(
+            LINK_OPENS.c.send_id == send_id, LINK_OPENS.c.score != score,
+            LINK_OPENS.c.opened_at >= to_db(now - window)))
+        with self.engine.connect() as conn:
+            return bool(conn.scalar(query))
