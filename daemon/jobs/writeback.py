@@ -4,9 +4,11 @@ Contact rows (answers, sent dates, preferences, forgets) are coalesced per conta
 contact costs one input of one batch call however many rows wait for it. "Latest answer
 wins" per contact and property prefix: a late click or comment on an older survey is
 stored, but does not overwrite a newer survey's answer of the same prefix on the record,
-and two NPS programs with their own prefixes keep separate values. Hook rows (tags and a
-note on the ticket a survey was about) are merged per ticket and written after the
-contacts, with the same retry, defer and reject handling.
+and two NPS programs with their own prefixes keep separate values. Hook rows (tags, a
+note and the mapping's ticket properties on the ticket a survey was about) are merged per
+ticket and written after the contacts, with the same retry, defer and reject handling.
+Before its first hook write, each answer's ticket is read once (100 tickets per call) for
+who holds it now: the attribution at rating time, stored beside the one at close.
 
 Each call gets at most the adapter's `write_batch_size` updates (HubSpot: one batch call;
 Zendesk: 30 update_many jobs followed together). A call the CRM refuses whole wrote
@@ -64,6 +66,7 @@ class WriteBackResult:
     rejected: int = 0
     deferred: int = 0
     tickets: int = 0
+    attributed: int = 0
 
 
 @dataclass
@@ -137,19 +140,21 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
     latest: dict[tuple[str, int | None], WriteBackRecord] = {}
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
         ticket = str(row.data.get("ticket_id") or "")
-        if not ticket or not mapping.hooks.enabled:
+        if not ticket or not (mapping.hooks.enabled or mapping.ticket_properties):
             plan.nothing.append(row.id)
             continue
         latest[(ticket, row.send_id)] = row  # a newer row of one survey replaces its note
         plan.rows_of.setdefault(ticket, []).append(row.id)
     tags: dict[str, list[str]] = defaultdict(list)
     notes: dict[str, list[str]] = defaultdict(list)
+    props: dict[str, dict[str, str]] = defaultdict(dict)  # later answers' values win
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
         ticket = str(row.data.get("ticket_id") or "")
         if ticket not in plan.rows_of:
             continue
         try:
             update = mapping.hooks.ticket_update(ticket, row.data)
+            props[ticket].update(mapping.render_ticket(row.data))
         except (ValueError, KeyError) as exc:
             plan.rejected[row.id] = f"hook cannot render it: {exc}"
             continue
@@ -160,11 +165,12 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
             notes[ticket].append(update.note)
     tried = {row.id for row in rows if row.attempts}
     for ticket, ids in plan.rows_of.items():
-        if tags[ticket] or notes[ticket]:
+        if tags[ticket] or notes[ticket] or props[ticket]:
             plan.updates.append(TicketUpdate(ticket_id=ticket, add_tags=tuple(tags[ticket]),
                                              note="\n\n".join(notes[ticket]) or None,
                                              key=note_key(ids),
-                                             check_first=any(i in tried for i in ids)))
+                                             check_first=any(i in tried for i in ids),
+                                             properties=props[ticket]))
         else:
             plan.nothing += [i for i in ids if i not in plan.rejected]
     plan.rows_of = {t: ids for t, ids in plan.rows_of.items()
@@ -217,7 +223,8 @@ def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
                 break
     finally:
         log.info("writeback.done", contacts=result.contacts, tickets=result.tickets,
-                 rows=result.rows, rejected=result.rejected, deferred=result.deferred)
+                 attributed=result.attributed, rows=result.rows, rejected=result.rejected,
+                 deferred=result.deferred)
     return result
 
 
@@ -254,6 +261,8 @@ def _contacts_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
 
 def _hooks_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                  rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
+    if not _attribute(store, adapter, rows, now, result):
+        return False
     plan = plan_hooks(rows, mapping)
     _reject_planned(store, plan.rejected, result)
     store.mark_writebacks_done(plan.nothing, now)
@@ -262,6 +271,39 @@ def _hooks_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                                   now, result, adapter.write_batch_size)
     result.tickets += counted
     return finished
+
+
+def _attribute(store: Held, adapter: CRMAdapter, rows: list[WriteBackRecord],
+               now: datetime, result: WriteBackResult) -> bool:
+    """Read who holds each answer's ticket now, once per answer, before its first hook.
+
+    Answers already attributed (an earlier round, a retry, a re-score) are not read again.
+    A ticket the CRM no longer returns (deleted) is stored as nobody. A failed read defers
+    the hook rows like a failed write (False), so the attribution is still read before
+    the hook lands; a read the CRM refuses outright is logged and skipped.
+    """
+    ticket_of = {r.send_id: str(r.data["ticket_id"]) for r in rows
+                 if r.send_id is not None and r.data.get("ticket_id")}
+    todo = store.unattributed_sends(list(ticket_of))
+    if not todo:
+        return True
+    store.keep()
+    try:
+        found = adapter.ticket_attribution(sorted({ticket_of[s] for s in todo}))
+    except RecordRejected as exc:
+        get_logger(job="writeback").warning("writeback.attribution_refused", error=str(exc))
+        return True
+    except (TransientError, AuthError) as exc:
+        _defer(store, [r.id for r in rows], rows, now, exc, result)
+        if isinstance(exc, AuthError):
+            raise
+        return False
+    pairs: dict[int, tuple[str | None, str | None]] = {}
+    for send_id in todo:
+        who = found.get(ticket_of[send_id])
+        pairs[send_id] = (who.owner_id, who.team_id) if who else (None, None)
+    result.attributed += store.record_attribution(pairs, now)
+    return True
 
 
 def _reject_planned(store: Held, rejected: dict[int, str], result: WriteBackResult) -> None:

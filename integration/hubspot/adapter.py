@@ -27,6 +27,7 @@ from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
 from closedloop.integration._translate import call_translated
 from closedloop.integration.base import (
+    Attribution,
     Contact,
     ContactUpdate,
     CRMAdapter,
@@ -41,6 +42,7 @@ from closedloop.integration.errors import (
     AuthError,
     ClosedLoopError,
     ConfigError,
+    PartialWrite,
     RateLimited,
     RecordRejected,
 )
@@ -56,6 +58,10 @@ from closedloop.integration.hubspot._reopened import (
     not_closed,
     ticket_stages,
     unknown_stages,
+)
+from closedloop.integration.hubspot._ticket_fields import (
+    read_attribution,
+    write_ticket_properties,
 )
 from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
 from closedloop.integration.hubspot.endpoints import path_of
@@ -264,12 +270,35 @@ class HubSpotAdapter:
                  not_closed=len(gone))
         return gone
 
+    def ticket_attribution(self, ticket_ids: Sequence[str]) -> dict[str, Attribution]:
+        """Owner and team of each ticket now (tickets batch read, 100 per call); deleted
+        tickets are left out. See _ticket_fields.py."""
+        if not ticket_ids:
+            return {}
+        return read_attribution(self._call, self._tickets_api, ticket_ids, source=self.name)
+
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
-        """Notes on the tickets (and their primary contacts); tags are ignored: HubSpot
-        tickets have none. See _notes.py."""
-        return add_ticket_notes(self._call_self_counted, self._count, self._notes_api,
-                                self._ticket_contacts, self._landed_notes, updates,
-                                source=self.name)
+        """Ticket properties (tickets batch update), then notes on the tickets (and their
+        primary contacts); tags are ignored: HubSpot tickets have none.
+
+        Properties go first and are idempotent, so a failure before the notes leaves
+        nothing a retry would duplicate. A ticket whose properties HubSpot refused (deleted
+        since the survey) gets no note; when the notes end part way, the PartialWrite also
+        names those refusals. See _ticket_fields.py and _notes.py.
+        """
+        refused: dict[str, str] = {}
+        if any(u.properties for u in updates):
+            refused = write_ticket_properties(self._call, self._tickets_api, updates,
+                                              source=self.name).rejected
+        rest = [u for u in updates if str(u.ticket_id) not in refused]
+        try:
+            noted = add_ticket_notes(self._call_self_counted, self._count, self._notes_api,
+                                     self._ticket_contacts, self._landed_notes, rest,
+                                     source=self.name)
+        except PartialWrite as exc:
+            exc.rejected.update(refused)
+            raise
+        return WriteResult(written=noted.written, rejected={**noted.rejected, **refused})
 
     def _landed_notes(self, wanted: Sequence[tuple[str, str]]) -> set[str]:
         """Markers already in a note on their ticket (one try: it runs inside a notes
@@ -314,10 +343,11 @@ class HubSpotAdapter:
                                   group=group, group_label=group_label, specs=specs,
                                   source=self.name)
 
-    def check_online(self, required_scopes: Sequence[str],
-                     property_names: Sequence[str]) -> OnlineCheck:
-        """Token scopes (access-token-info) and lists, each gap one problem; missing properties
-        are listed apart (missing_properties), so the caller says once how many."""
+    def check_online(self, required_scopes: Sequence[str], property_names: Sequence[str],
+                     ticket_property_names: Sequence[str] = ()) -> OnlineCheck:
+        """Token scopes (access-token-info) and lists, each gap one problem; missing contact
+        and ticket properties are listed apart (missing_properties,
+        missing_ticket_properties), so the caller says once how many of each."""
         try:
             scopes = self._token_scopes()
         except AuthError:
@@ -327,16 +357,22 @@ class HubSpotAdapter:
         problems = [f"token lacks scope {s!r}" for s in required_scopes if s not in scopes]
         if LISTS_SCOPE in scopes:
             problems += self._list_problems()
-        missing: list[str] = []
-        if property_names:
-            try:
-                existing = _properties.existing_names(self._call, self._properties_api)
-            except AuthError as exc:
-                problems.append(f"cannot read contact properties: {exc}")
-            else:
-                missing = [n for n in property_names if n not in existing]  # the CLI counts them
-        return OnlineCheck(ok=not problems and not missing, problems=problems,
-                           scopes=sorted(scopes), missing_properties=missing)
+        missing = self._missing(property_names, "contacts", problems)
+        missing_tickets = self._missing(ticket_property_names, "tickets", problems)
+        return OnlineCheck(ok=not problems and not missing and not missing_tickets,
+                           problems=problems, scopes=sorted(scopes), missing_properties=missing,
+                           missing_ticket_properties=missing_tickets)
+
+    def _missing(self, names: Sequence[str], object_type: str, problems: list[str]) -> list[str]:
+        """Of `names`, the properties of `object_type` HubSpot does not have (one GET)."""
+        if not names:
+            return []
+        try:
+            existing = _properties.existing_names(self._call, self._properties_api, object_type)
+        except AuthError as exc:
+            problems.append(f"cannot read {object_type[:-1]} properties: {exc}")
+            return []
+        return [n for n in names if n not in existing]  # the CLI counts them
 
     def _list_problems(self) -> list[str]:
         """One problem per configured list HubSpot does not have (GET /crm/v3/lists/{id})."""
