@@ -1,6 +1,9 @@
 """Load and validate a CRM mapping (mappings/<crm>.toml): which property each result goes to.
 
-A mapping is data: a property group, a list of [[property]] tables and optional [hooks].
+A mapping is data: a property group, a list of [[property]] tables (contact properties, or
+Zendesk user fields), optional [[ticket_property]] tables (HubSpot only: the answer on the
+ticket the survey was about, validated the same way, from a narrower set of values) and
+optional [hooks].
 Each property names a CRM property (a template on the program's property prefix: "{prefix}_
 last_rating"), its type, the survey it belongs to ("csat", "ces", "nps" or "any") and the
 value it holds, picked from a closed set of named sources (no expressions, no eval). Every
