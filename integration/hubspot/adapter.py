@@ -284,12 +284,19 @@ class HubSpotAdapter:
         Properties go first and are idempotent, so a failure before the notes leaves
         nothing a retry would duplicate. A ticket whose properties HubSpot refused (deleted
         since the survey) gets no note; when the notes end part way, the PartialWrite also
-        names those refusals. See _ticket_fields.py and _notes.py.
+        names those refusals. A properties call refused whole (400: a ticket property
+        `closedloop setup` has not created yet, after an upgrade) is logged and the notes
+        still go: the hook that worked before is never blocked by the new one.
+        See _ticket_fields.py and _notes.py.
         """
         refused: dict[str, str] = {}
         if any(u.properties for u in updates):
-            refused = write_ticket_properties(self._call, self._tickets_api, updates,
-                                              source=self.name).rejected
+            try:
+                refused = write_ticket_properties(self._call, self._tickets_api, updates,
+                                                  source=self.name).rejected
+            except RecordRejected as exc:  # e.g. ticket properties setup has not created
+                log.warning("hubspot.tickets.properties_refused", source=self.name,
+                            tickets=len(updates), status=exc.status, error=str(exc)[:300])
         rest = [u for u in updates if str(u.ticket_id) not in refused]
         try:
             noted = add_ticket_notes(self._call_self_counted, self._count, self._notes_api,

@@ -80,3 +80,19 @@ def test_zendesk_attribution_is_assignee_and_group_by_show_many(
     found = zd_adapter.ticket_attribution([ticket, bare, "999999"])
 
     assert found == {ticket: Attribution(agent, group), bare: Attribution(None, None)}
+
+
+def test_hubspot_notes_still_land_when_ticket_properties_were_never_set_up(
+        adapter: HubSpotAdapter, state: HubSpotState, sandbox: HubSpotSandbox) -> None:
+    """An upgrade without `closedloop setup`: HubSpot refuses the properties call whole
+    (400, PROPERTY_DOESNT_EXIST); the note is still created and the ticket counts written."""
+    contact = state.create_contact("a@example.com", "A", "B")
+    ticket = state.create_ticket("t", contact, closed_at=CLOSED)
+
+    result = adapter.update_tickets([TicketUpdate(ticket, note="CSAT 2",
+                                                  properties={"cl_csat_rating": "2"})])
+
+    assert (result.written, result.rejected) == ([ticket], {})
+    assert len(state.notes(ticket_id=ticket)) == 1
+    assert sandbox.calls["POST /crm/v3/objects/tickets/batch/update"] == 1
+    assert "cl_csat_rating" not in state.ticket(ticket)["properties"]
