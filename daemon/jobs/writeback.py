@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from closedloop.daemon.jobs.attribution import attribute_answers
 from closedloop.daemon.jobs.held import Held, LostClaim
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store, WriteBackRecord
@@ -261,7 +262,12 @@ def _contacts_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
 
 def _hooks_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                  rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
-    if not _attribute(store, adapter, rows, now, result):
+    try:
+        result.attributed += attribute_answers(store, adapter, rows, now)
+    except (TransientError, AuthError) as exc:  # read before the hook lands: retry both
+        _defer(store, [r.id for r in rows], rows, now, exc, result)
+        if isinstance(exc, AuthError):
+            raise
         return False
     plan = plan_hooks(rows, mapping)
     _reject_planned(store, plan.rejected, result)
@@ -271,39 +277,6 @@ def _hooks_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                                   now, result, adapter.write_batch_size)
     result.tickets += counted
     return finished
-
-
-def _attribute(store: Held, adapter: CRMAdapter, rows: list[WriteBackRecord],
-               now: datetime, result: WriteBackResult) -> bool:
-    """Read who holds each answer's ticket now, once per answer, before its first hook.
-
-    Answers already attributed (an earlier round, a retry, a re-score) are not read again.
-    A ticket the CRM no longer returns (deleted) is stored as nobody. A failed read defers
-    the hook rows like a failed write (False), so the attribution is still read before
-    the hook lands; a read the CRM refuses outright is logged and skipped.
-    """
-    ticket_of = {r.send_id: str(r.data["ticket_id"]) for r in rows
-                 if r.send_id is not None and r.data.get("ticket_id")}
-    todo = store.unattributed_sends(list(ticket_of))
-    if not todo:
-        return True
-    store.keep()
-    try:
-        found = adapter.ticket_attribution(sorted({ticket_of[s] for s in todo}))
-    except RecordRejected as exc:
-        get_logger(job="writeback").warning("writeback.attribution_refused", error=str(exc))
-        return True
-    except (TransientError, AuthError) as exc:
-        _defer(store, [r.id for r in rows], rows, now, exc, result)
-        if isinstance(exc, AuthError):
-            raise
-        return False
-    pairs: dict[int, tuple[str | None, str | None]] = {}
-    for send_id in todo:
-        who = found.get(ticket_of[send_id])
-        pairs[send_id] = (who.owner_id, who.team_id) if who else (None, None)
-    result.attributed += store.record_attribution(pairs, now)
-    return True
 
 
 def _reject_planned(store: Held, rejected: dict[int, str], result: WriteBackResult) -> None:

@@ -24,6 +24,7 @@ from hubspot.crm.tickets import (
 )
 
 from closedloop.integration.base import Attribution, TicketUpdate, WriteResult
+from closedloop.integration.errors import PartialWrite, RecordRejected
 from closedloop.integration.hubspot._errors import batch_errors
 
 log = structlog.get_logger(__name__)
@@ -81,3 +82,31 @@ def write_ticket_properties(call: CallFn, tickets_api: Any, updates: Sequence[Ti
         log.info("hubspot.tickets.properties_written", source=source, tickets=len(items),
                  rejected=len(result.rejected))
     return result
+
+
+def properties_then_notes(call: CallFn, tickets_api: Any,
+                          add_notes: Callable[[Sequence[TicketUpdate]], WriteResult],
+                          updates: Sequence[TicketUpdate], *, source: str) -> WriteResult:
+    """Ticket properties first, then the notes (HubSpotAdapter.update_tickets).
+
+    Properties are idempotent, so a failure before the notes leaves nothing a retry would
+    duplicate. A ticket whose properties HubSpot refused (deleted since the survey) gets no
+    note; when the notes end part way, the PartialWrite also names those refusals. A
+    properties call refused whole (400: a ticket property `closedloop setup` has not created
+    yet, after an upgrade) is logged and the notes still go: the hook that worked before is
+    never blocked by the new one.
+    """
+    refused: dict[str, str] = {}
+    if any(u.properties for u in updates):
+        try:
+            refused = write_ticket_properties(call, tickets_api, updates, source=source).rejected
+        except RecordRejected as exc:
+            log.warning("hubspot.tickets.properties_refused", source=source,
+                        tickets=len(updates), status=exc.status, error=str(exc)[:300])
+    rest = [u for u in updates if str(u.ticket_id) not in refused]
+    try:
+        noted = add_notes(rest)
+    except PartialWrite as exc:
+        exc.rejected.update(refused)
+        raise
+    return WriteResult(written=noted.written, rejected={**noted.rejected, **refused})

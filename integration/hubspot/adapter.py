@@ -42,7 +42,6 @@ from closedloop.integration.errors import (
     AuthError,
     ClosedLoopError,
     ConfigError,
-    PartialWrite,
     RateLimited,
     RecordRejected,
 )
@@ -60,8 +59,8 @@ from closedloop.integration.hubspot._reopened import (
     unknown_stages,
 )
 from closedloop.integration.hubspot._ticket_fields import (
+    properties_then_notes,
     read_attribution,
-    write_ticket_properties,
 )
 from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
 from closedloop.integration.hubspot.endpoints import path_of
@@ -279,33 +278,15 @@ class HubSpotAdapter:
 
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
         """Ticket properties (tickets batch update), then notes on the tickets (and their
-        primary contacts); tags are ignored: HubSpot tickets have none.
-
-        Properties go first and are idempotent, so a failure before the notes leaves
-        nothing a retry would duplicate. A ticket whose properties HubSpot refused (deleted
-        since the survey) gets no note; when the notes end part way, the PartialWrite also
-        names those refusals. A properties call refused whole (400: a ticket property
-        `closedloop setup` has not created yet, after an upgrade) is logged and the notes
-        still go: the hook that worked before is never blocked by the new one.
-        See _ticket_fields.py and _notes.py.
-        """
-        refused: dict[str, str] = {}
-        if any(u.properties for u in updates):
-            try:
-                refused = write_ticket_properties(self._call, self._tickets_api, updates,
-                                                  source=self.name).rejected
-            except RecordRejected as exc:  # e.g. ticket properties setup has not created
-                log.warning("hubspot.tickets.properties_refused", source=self.name,
-                            tickets=len(updates), status=exc.status, error=str(exc)[:300])
-        rest = [u for u in updates if str(u.ticket_id) not in refused]
-        try:
-            noted = add_ticket_notes(self._call_self_counted, self._count, self._notes_api,
-                                     self._ticket_contacts, self._landed_notes, rest,
+        primary contacts); tags are ignored: HubSpot tickets have none. See
+        _ticket_fields.properties_then_notes and _notes.py."""
+        return properties_then_notes(self._call, self._tickets_api, self._add_notes, updates,
                                      source=self.name)
-        except PartialWrite as exc:
-            exc.rejected.update(refused)
-            raise
-        return WriteResult(written=noted.written, rejected={**noted.rejected, **refused})
+
+    def _add_notes(self, updates: Sequence[TicketUpdate]) -> WriteResult:
+        return add_ticket_notes(self._call_self_counted, self._count, self._notes_api,
+                                self._ticket_contacts, self._landed_notes, updates,
+                                source=self.name)
 
     def _landed_notes(self, wanted: Sequence[tuple[str, str]]) -> set[str]:
         """Markers already in a note on their ticket (one try: it runs inside a notes
