@@ -195,7 +195,8 @@ def _online_problems(cfg: Config, mappings: dict[str, Any], secrets: Secrets) ->
         adapter = build_adapter(name, cfg, secrets)
         scopes = getattr(adapter, "required_scopes", ())
         try:
-            result = adapter.check_online(scopes, mapping.property_names())
+            result = adapter.check_online(scopes, mapping.property_names(),
+                                          mapping.ticket_property_names())
         finally:
             _close(adapter)
         for line in result.problems:
@@ -203,15 +204,22 @@ def _online_problems(cfg: Config, mappings: dict[str, Any], secrets: Secrets) ->
         if result.missing_properties:
             problems.append(f"sources.{name}: " + _missing(
                 result.missing_properties, len(mapping.property_names()), cfg.sources[name].crm))
+        if result.missing_ticket_properties:
+            problems.append(f"sources.{name}: " + _missing(
+                result.missing_ticket_properties, len(mapping.ticket_property_names()),
+                "tickets"))
         if result.ok:
+            tickets = len(mapping.ticket_property_names())
             typer.echo(f"sources.{name}: token OK, {'scopes OK, ' if scopes else ''}"
-                      f"{len(mapping.property_names())} mapped properties exist")
+                      f"{len(mapping.property_names())} mapped properties exist"
+                      + (f", {tickets} ticket properties exist" if tickets else ""))
     return problems
 
 
 def _missing(names: list[str], total: int, crm: str) -> str:
     """One line for every mapped property the CRM lacks (before `setup` that is all of them)."""
-    what = "contact properties" if crm == "hubspot" else "user fields"
+    what = {"hubspot": "contact properties", "tickets": "ticket properties"}.get(
+        crm, "user fields")
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     return (f"{len(names)} of {total} mapped {what} do not exist yet "
             f"({shown}): `closedloop setup` creates them")
@@ -231,9 +239,14 @@ def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
             mapping = rt.mappings[name]
             created = adapter.ensure_properties(mapping.group_name, mapping.group_label,
                                                 mapping.specs())
-            typer.echo(f"sources.{name}: {len(created)} "
-                      f"propert{'y' if len(created) == 1 else 'ies'} created, "
-                      f"{len(mapping.specs()) - len(created)} already there")
+            on_tickets = set(mapping.ticket_property_names())
+            contacts = [n for n in created if n not in on_tickets]
+            typer.echo(f"sources.{name}: {len(contacts)} "
+                      f"propert{'y' if len(contacts) == 1 else 'ies'} created, "
+                      f"{len(mapping.property_names()) - len(contacts)} already there"
+                      + (f"; ticket properties: {len(created) - len(contacts)} created, "
+                         f"{len(on_tickets) - len(created) + len(contacts)} already there"
+                         if on_tickets else ""))
     finally:
         rt.close()
 

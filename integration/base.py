@@ -81,6 +81,18 @@ class TicketUpdate:
     can find a note whose create answer was lost instead of creating it again."""
     check_first: bool = False
     """An earlier attempt may have created the note: look for `key` before creating."""
+    properties: Mapping[str, str] = field(default_factory=dict)
+    """Ticket property values (HubSpot: score, category, comment, answer date per program
+    prefix, so ticket workflows can branch on feedback). Set values, never append: writing
+    them twice is harmless. Zendesk has no ticket fields in this design: always empty."""
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who held a ticket at one instant: its owner/assignee and team/group (None: nobody)."""
+
+    owner_id: str | None = None  # HubSpot: hubspot_owner_id; Zendesk: assignee_id
+    team_id: str | None = None  # HubSpot: hubspot_team_id; Zendesk: group_id
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,7 @@ class PropertySpec:
     field_type: str  # HubSpot: number, text, textarea, date, select
     description: str = ""
     options: tuple[str, ...] = ()  # enumeration values
+    object_type: str = "contacts"  # HubSpot: "contacts" or "tickets"; Zendesk: user fields
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,7 @@ class OnlineCheck:
     problems: list[str] = field(default_factory=list)
     scopes: list[str] = field(default_factory=list)
     missing_properties: list[str] = field(default_factory=list)
+    missing_ticket_properties: list[str] = field(default_factory=list)
 
 
 class CRMAdapter(Protocol):
@@ -155,6 +169,15 @@ class CRMAdapter(Protocol):
         that makes the caller send it all again."""
         ...
 
+    def ticket_attribution(self, ticket_ids: Sequence[str]) -> dict[str, Attribution]:
+        """Each ticket's owner/assignee and team/group now, 100 tickets per call.
+
+        The write-back asks this when an answer is first written, so reports can credit
+        the agent who held the ticket at rating time as well as the one at close. Tickets
+        the CRM does not return (deleted, unknown) are left out.
+        """
+        ...
+
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
         """Of these tickets, the ones no longer closed (reopened or deleted), read in batches.
 
@@ -171,9 +194,10 @@ class CRMAdapter(Protocol):
         """Create the group and the properties that do not exist yet; return the created names."""
         ...
 
-    def check_online(self, required_scopes: Sequence[str],
-                     property_names: Sequence[str]) -> OnlineCheck:
-        """Check the token, its scopes and that the mapped properties exist."""
+    def check_online(self, required_scopes: Sequence[str], property_names: Sequence[str],
+                     ticket_property_names: Sequence[str] = ()) -> OnlineCheck:
+        """Check the token, its scopes and that the mapped (contact and ticket) properties
+        exist."""
         ...
 
     def call_count(self) -> int:

@@ -1,6 +1,9 @@
 """Load and validate a CRM mapping (mappings/<crm>.toml): which property each result goes to.
 
-A mapping is data: a property group, a list of [[property]] tables and optional [hooks].
+A mapping is data: a property group, a list of [[property]] tables (contact properties, or
+Zendesk user fields), optional [[ticket_property]] tables (HubSpot only: the answer on the
+ticket the survey was about, validated the same way, from a narrower set of values) and
+optional [hooks].
 Each property names a CRM property (a template on the program's property prefix: "{prefix}_
 last_rating"), its type, the survey it belongs to ("csat", "ces", "nps" or "any") and the
 value it holds, picked from a closed set of named sources (no expressions, no eval). Every
@@ -72,6 +75,11 @@ VALUE_KINDS: dict[str, frozenset[str]] = {
     "unsubscribed_at": frozenset({"datetime", "date", "text"}),
     "snoozed_until": frozenset({"datetime", "date", "text"}),
 }
+# What a ticket property can hold: the answer, as the ticket hook row carries it (no sent
+# date, no preference of the person: those are about the contact, not the ticket).
+TICKET_VALUES = ("score", "comment", "category", "answered_at", "answered_date", "updated_at",
+                 "survey_type", "program")
+TICKET_PROPERTY_CRMS = frozenset({"hubspot"})
 PLACEHOLDERS = {"name": ("prefix",), "label": ("prefix", "program"),
                 "description": ("prefix", "program")}
 
@@ -93,6 +101,7 @@ class _File(BaseModel):
     crm: str | None = None
     group: _Group
     property: list[dict[str, Any]] = Field(min_length=1)
+    ticket_property: list[dict[str, Any]] = Field(default_factory=list)
     hooks: dict[str, Any] | None = None
 
 
@@ -242,10 +251,32 @@ def load_mapping(crm: str, path: Path | None = None,
     problems: list[str] = []
     if top.crm is not None and top.crm != crm:
         problems.append(f"{shown}: crm: the file is for {top.crm!r}, not {crm!r}")
+    templates, found = _templates(crm, shown, "property", top.property)
+    problems += found
+    ticket_templates, found = _templates(crm, shown, "ticket_property", top.ticket_property)
+    problems += found
+    if top.ticket_property and crm not in TICKET_PROPERTY_CRMS:
+        problems.append(f"{shown}: ticket_property: {crm} takes no ticket properties in "
+                        "ClosedLoop; its ticket-level hook is [hooks] (tags and a note)")
+    hooks, hook_problems = parse_hooks(top.hooks, f"{shown}: hooks")
+    problems += hook_problems
+    if problems:
+        raise ConfigError(problems)
+    properties, prefixes = _bind(shown, templates, programs)
+    ticket_properties, _ = _bind(shown, ticket_templates, programs, object_type="tickets")
+    return CrmMapping(crm=crm, group_name=top.group.name, group_label=top.group.label,
+                      properties=properties, hooks=hooks, prefixes=prefixes,
+                      ticket_properties=ticket_properties)
+
+
+def _templates(crm: str, shown: str, key: str, items: Sequence[dict[str, Any]]
+               ) -> tuple[list[PropertyTemplate], list[str]]:
+    """Validate one list of property tables ([[property]] or [[ticket_property]])."""
+    problems: list[str] = []
     templates: list[PropertyTemplate] = []
     seen: dict[tuple[str, str], int] = {}
-    for i, item in enumerate(top.property):
-        where = f"{shown}: property[{i}]"
+    for i, item in enumerate(items):
+        where = f"{shown}: {key}[{i}]"
         try:
             prop = _Property.model_validate(item)
         except ValidationError as exc:
@@ -253,26 +284,26 @@ def load_mapping(crm: str, path: Path | None = None,
             continue
         if (prop.survey, prop.name) in seen:
             problems.append(f"{where}.name: {prop.name!r} is already used by "
-                            f"property[{seen[prop.survey, prop.name]}]")
+                            f"{key}[{seen[prop.survey, prop.name]}]")
         seen.setdefault((prop.survey, prop.name), i)
         found, kind = _check_property(crm, where, prop)
+        if key == "ticket_property" and prop.value not in TICKET_VALUES:
+            found.append(f"{where}.value: {prop.value!r} is not known when the ticket is "
+                         f"written; expected one of {', '.join(TICKET_VALUES)}")
         problems += found
         templates.append(PropertyTemplate(
             name=prop.name, label=prop.label, type=prop.type, field_type=prop.field_type,
             description=prop.description, survey=prop.survey, value=prop.value, kind=kind,
             options=prop.options))
-    hooks, hook_problems = parse_hooks(top.hooks, f"{shown}: hooks")
-    problems += hook_problems
-    if problems:
-        raise ConfigError(problems)
-    properties, prefixes = _bind(shown, templates, programs)
-    return CrmMapping(crm=crm, group_name=top.group.name, group_label=top.group.label,
-                      properties=properties, hooks=hooks, prefixes=prefixes)
+    return templates, problems
 
 
-def _bind(shown: str, templates: Sequence[PropertyTemplate],
-          programs: Sequence[Program]) -> tuple[tuple[MappedProperty, ...], dict[str, str]]:
-    """Expand every template for every (survey, prefix) in use; collisions are ConfigErrors."""
+def _bind(shown: str, templates: Sequence[PropertyTemplate], programs: Sequence[Program],
+          object_type: str = "contacts") -> tuple[tuple[MappedProperty, ...], dict[str, str]]:
+    """Expand every template for every (survey, prefix) in use; collisions are ConfigErrors.
+
+    Names collide only within one object type: a ticket property may share a contact
+    property's name."""
     users: dict[tuple[str, str], list[str]] = {
         (t.value, default_prefix(t.value)): [] for t in SurveyType}
     for program in programs:
@@ -286,8 +317,8 @@ def _bind(shown: str, templates: Sequence[PropertyTemplate],
                             "needs its own prefix")
     out: list[MappedProperty] = []
     for (survey, prefix), names in users.items():
-        out += [expand(t, prefix, names) for t in templates if t.survey == survey]
-    out += [expand(t, None, []) for t in templates if t.survey == "any"]
+        out += [expand(t, prefix, names, object_type) for t in templates if t.survey == survey]
+    out += [expand(t, None, [], object_type) for t in templates if t.survey == "any"]
     first: dict[str, MappedProperty] = {}
     for prop in out:
         if not _valid_name(prop.spec.name):

@@ -60,15 +60,15 @@ class MappedProperty:
     prefix: str | None = None
 
 
-def expand(template: PropertyTemplate, prefix: str | None,
-           programs: Sequence[str]) -> MappedProperty:
+def expand(template: PropertyTemplate, prefix: str | None, programs: Sequence[str],
+           object_type: str = "contacts") -> MappedProperty:
     """A template filled in for one prefix; `{program}` names the programs that use it."""
     values = {"prefix": prefix or "", "program": ", ".join(programs) or "default"}
     spec = PropertySpec(name=template.name.format(**values),
                         label=template.label.format(**values), type=template.type,
                         field_type=template.field_type,
                         description=template.description.format(**values),
-                        options=template.options)
+                        options=template.options, object_type=object_type)
     return MappedProperty(spec=spec, survey=template.survey, value=template.value,
                           kind=template.kind, prefix=prefix)
 
@@ -100,8 +100,9 @@ def _format(prop: MappedProperty, raw: Any) -> str:
 class CrmMapping:
     """A validated mapping: what `setup` creates and how a write-back fact becomes values.
 
-    `properties` is every property after expansion (each survey's prefixes, then the shared
-    ones); `prefixes` maps a program name to its property prefix.
+    `properties` is every contact property after expansion (each survey's prefixes, then
+    the shared ones); `ticket_properties` the same for the ticket a survey was about
+    (HubSpot's [[ticket_property]]); `prefixes` maps a program name to its property prefix.
     """
 
     crm: str
@@ -110,9 +111,44 @@ class CrmMapping:
     properties: tuple[MappedProperty, ...]
     hooks: Hooks = field(default_factory=Hooks)
     prefixes: Mapping[str, str] = field(default_factory=dict)
+    ticket_properties: tuple[MappedProperty, ...] = ()
 
     def specs(self) -> list[PropertySpec]:
-        return [p.spec for p in self.properties]
+        """What `setup` creates: contact properties, then ticket properties."""
+        return [p.spec for p in (*self.properties, *self.ticket_properties)]
+
+    def ticket_property_names(self) -> list[str]:
+        return [p.spec.name for p in self.ticket_properties]
+
+    def render_ticket(self, data: Mapping[str, Any]) -> dict[str, str]:
+        """Ticket property strings for one answer (a 'hook' write-back row's data).
+
+        The answer's own program prefix and the shared (survey "any") ticket properties;
+        an answer without a comment clears the comment (a re-score never keeps an older
+        text). Raises ValueError like `render` for data no property can hold.
+        """
+        if not self.ticket_properties:
+            return {}
+        survey = str(data.get("survey_type") or "")
+        if survey not in SURVEYS[:-1]:
+            raise ValueError(f"{survey!r} is not a known survey type; expected one of "
+                             f"{', '.join(SURVEYS[:-1])}")
+        values = dict(data)
+        values.setdefault("answered_date", values.get("answered_at"))
+        if not values.get("category"):
+            values["category"] = category(SurveyType(survey), int(values["score"]))
+        prefix = self.prefix_of(values.get("program"), survey)
+        out: dict[str, str] = {}
+        for prop in self.ticket_properties:
+            if (prop.survey, prop.prefix) not in ((survey, prefix), ("any", None)):
+                continue
+            raw = values.get(prop.value)
+            if raw is None or raw == "":
+                if prop.value == "comment":
+                    out[prop.spec.name] = ""
+                continue
+            out[prop.spec.name] = _format(prop, raw)
+        return out
 
     def property_names(self) -> list[str]:
         return [p.spec.name for p in self.properties]

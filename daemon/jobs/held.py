@@ -8,7 +8,7 @@ lease before each CRM call and raises LostClaim when any unsettled row is no lon
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from closedloop.daemon.store import Store, WriteBackClaim
@@ -38,6 +38,13 @@ class Held:
     def latest_answered_sends(self, source: str, contact_ids: Sequence[str]
                               ) -> dict[tuple[str, str, str], tuple[datetime, int]]:
         return self.store.latest_answered_sends(source, contact_ids)
+
+    def unattributed_sends(self, send_ids: Sequence[int]) -> list[int]:
+        return self.store.unattributed_sends(send_ids)
+
+    def record_attribution(self, found: Mapping[int, tuple[str | None, str | None]],
+                           now: datetime) -> int:
+        return self.store.record_attribution(found, now)
 
     def mark_writebacks_done(self, ids: Sequence[int], now: datetime) -> int:
         """Mark done what this claim still holds; returns how many rows that was."""

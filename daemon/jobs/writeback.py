@@ -4,9 +4,11 @@ Contact rows (answers, sent dates, preferences, forgets) are coalesced per conta
 contact costs one input of one batch call however many rows wait for it. "Latest answer
 wins" per contact and property prefix: a late click or comment on an older survey is
 stored, but does not overwrite a newer survey's answer of the same prefix on the record,
-and two NPS programs with their own prefixes keep separate values. Hook rows (tags and a
-note on the ticket a survey was about) are merged per ticket and written after the
-contacts, with the same retry, defer and reject handling.
+and two NPS programs with their own prefixes keep separate values. Hook rows (tags, a
+note and the mapping's ticket properties on the ticket a survey was about) are merged per
+ticket and written after the contacts, with the same retry, defer and reject handling.
+Before its first hook write, each answer's ticket is read once (100 tickets per call) for
+who holds it now: the attribution at rating time, stored beside the one at close.
 
 Each call gets at most the adapter's `write_batch_size` updates (HubSpot: one batch call;
 Zendesk: 30 update_many jobs followed together). A call the CRM refuses whole wrote
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from closedloop.daemon.jobs.attribution import attribute_answers
 from closedloop.daemon.jobs.held import Held, LostClaim
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store, WriteBackRecord
@@ -64,6 +67,7 @@ class WriteBackResult:
     rejected: int = 0
     deferred: int = 0
     tickets: int = 0
+    attributed: int = 0
 
 
 @dataclass
@@ -137,19 +141,21 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
     latest: dict[tuple[str, int | None], WriteBackRecord] = {}
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
         ticket = str(row.data.get("ticket_id") or "")
-        if not ticket or not mapping.hooks.enabled:
+        if not ticket or not (mapping.hooks.enabled or mapping.ticket_properties):
             plan.nothing.append(row.id)
             continue
         latest[(ticket, row.send_id)] = row  # a newer row of one survey replaces its note
         plan.rows_of.setdefault(ticket, []).append(row.id)
     tags: dict[str, list[str]] = defaultdict(list)
     notes: dict[str, list[str]] = defaultdict(list)
+    props: dict[str, dict[str, str]] = defaultdict(dict)  # later answers' values win
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
         ticket = str(row.data.get("ticket_id") or "")
         if ticket not in plan.rows_of:
             continue
         try:
             update = mapping.hooks.ticket_update(ticket, row.data)
+            props[ticket].update(mapping.render_ticket(row.data))
         except (ValueError, KeyError) as exc:
             plan.rejected[row.id] = f"hook cannot render it: {exc}"
             continue
@@ -160,11 +166,12 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
             notes[ticket].append(update.note)
     tried = {row.id for row in rows if row.attempts}
     for ticket, ids in plan.rows_of.items():
-        if tags[ticket] or notes[ticket]:
+        if tags[ticket] or notes[ticket] or props[ticket]:
             plan.updates.append(TicketUpdate(ticket_id=ticket, add_tags=tuple(tags[ticket]),
                                              note="\n\n".join(notes[ticket]) or None,
                                              key=note_key(ids),
-                                             check_first=any(i in tried for i in ids)))
+                                             check_first=any(i in tried for i in ids),
+                                             properties=props[ticket]))
         else:
             plan.nothing += [i for i in ids if i not in plan.rejected]
     plan.rows_of = {t: ids for t, ids in plan.rows_of.items()
@@ -217,7 +224,8 @@ def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
                 break
     finally:
         log.info("writeback.done", contacts=result.contacts, tickets=result.tickets,
-                 rows=result.rows, rejected=result.rejected, deferred=result.deferred)
+                 attributed=result.attributed, rows=result.rows, rejected=result.rejected,
+                 deferred=result.deferred)
     return result
 
 
@@ -254,6 +262,13 @@ def _contacts_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
 
 def _hooks_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                  rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
+    try:
+        result.attributed += attribute_answers(store, adapter, rows, now)
+    except (TransientError, AuthError) as exc:  # read before the hook lands: retry both
+        _defer(store, [r.id for r in rows], rows, now, exc, result)
+        if isinstance(exc, AuthError):
+            raise
+        return False
     plan = plan_hooks(rows, mapping)
     _reject_planned(store, plan.rejected, result)
     store.mark_writebacks_done(plan.nothing, now)

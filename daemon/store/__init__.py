@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from closedloop.daemon.store.answers import AnswersMixin
+from closedloop.daemon.store.attribution import AttributionMixin
 from closedloop.daemon.store.claims import ClaimsMixin, WriteBackClaim
 from closedloop.daemon.store.engine import (
     NewerDatabase,
@@ -28,6 +29,7 @@ from closedloop.daemon.store.outcomes import OutcomesMixin
 from closedloop.daemon.store.preferences import Preference, PreferencesMixin
 from closedloop.daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
 from closedloop.daemon.store.records import (
+    AttributedResponse,
     NewSend,
     NoResponseYet,
     ResponseRecord,
@@ -47,6 +49,7 @@ __all__ = [
     "CONNECTION_LOST",
     "INTERRUPTED",
     "OUTCOME_UNKNOWN",
+    "AttributedResponse",
     "ExportRow",
     "ForgetResult",
     "MemberRecord",
@@ -68,8 +71,9 @@ __all__ = [
 ]
 
 
-class Store(SendsMixin, OutcomesMixin, AnswersMixin, ClaimsMixin, PreferencesMixin,
-            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin, LinkOpensMixin):
+class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
+            PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
+            LinkOpensMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:

@@ -79,11 +79,13 @@ class ExportRow:
     source: str
     contact_id: str
     ticket_id: str | None
-    owner_id: str | None
+    owner_id: str | None  # who held the ticket at close
     team_id: str | None
     organization_id: str | None
     pipeline: str | None
     language: str | None
+    owner_id_at_answer: str | None = None  # who held it when the answer was written back
+    team_id_at_answer: str | None = None
 
 
 class PrivacyMixin:
@@ -154,7 +156,8 @@ class PrivacyMixin:
         while True:
             query = (select(RESPONSES.c.id, RESPONSES.c.score, RESPONSES.c.category,
                             RESPONSES.c.comment, RESPONSES.c.answered_at,
-                            RESPONSES.c.updated_at, SENDS)
+                            RESPONSES.c.updated_at, RESPONSES.c.owner_id_at_answer,
+                            RESPONSES.c.team_id_at_answer, SENDS)
                      .join(SENDS, SENDS.c.id == RESPONSES.c.send_id)
                      .order_by(RESPONSES.c.updated_at, RESPONSES.c.id)
                      .limit(EXPORT_BATCH))
@@ -193,4 +196,6 @@ def _export_row(row: Any) -> ExportRow:
         ticket_id=row[SENDS.c.ticket_id], owner_id=row[SENDS.c.owner_id],
         team_id=row[SENDS.c.team_id], organization_id=row[SENDS.c.organization_id],
         pipeline=row[SENDS.c.pipeline], language=row[SENDS.c.language],
+        owner_id_at_answer=row[RESPONSES.c.owner_id_at_answer],
+        team_id_at_answer=row[RESPONSES.c.team_id_at_answer],
     )

@@ -103,6 +103,31 @@ class ResponseRecord:
     category: str
     answered_at: datetime
     updated_at: datetime
+    owner_id_at_answer: str | None = None  # who held the ticket when it was written back
+    team_id_at_answer: str | None = None
+    attributed_at: datetime | None = None  # None: not read yet
+
+
+@dataclass(frozen=True)
+class AttributedResponse:
+    """A response with both attributions: who held its ticket at close and at answer time.
+
+    For follow-ups (the owner at rating time gets the task), alerts and reports (score by
+    agent or team, credited either way). `attributed` is False until the write-back has
+    read the ticket; a survey without a ticket is never attributed.
+    """
+
+    response: ResponseRecord
+    program: str
+    survey_type: str
+    source: str
+    contact_id: str
+    ticket_id: str | None
+    owner_id_at_close: str | None
+    team_id_at_close: str | None
+    owner_id_at_answer: str | None
+    team_id_at_answer: str | None
+    attributed: bool
 
 
 @dataclass(frozen=True)
@@ -165,6 +190,9 @@ def response_record(row: RowMapping) -> ResponseRecord:
         category=row["category"],
         answered_at=from_db(row["answered_at"]),
         updated_at=from_db(row["updated_at"]),
+        owner_id_at_answer=row.get("owner_id_at_answer"),
+        team_id_at_answer=row.get("team_id_at_answer"),
+        attributed_at=from_db_opt(row.get("attributed_at")),
     )
 
 

@@ -102,6 +102,11 @@ class Response(Base):
     category: Mapped[str] = mapped_column(String(32))
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Who held the ticket when the answer was written back (sends.owner_id: at close);
+    # attributed_at NULL means not read yet (a NULL owner after it means nobody).
+    owner_id_at_answer: Mapped[str | None] = mapped_column(String(64))
+    team_id_at_answer: Mapped[str | None] = mapped_column(String(64))
+    attributed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class WriteBack(Base):

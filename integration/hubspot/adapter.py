@@ -27,6 +27,7 @@ from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
 from closedloop.integration._translate import call_translated
 from closedloop.integration.base import (
+    Attribution,
     Contact,
     ContactUpdate,
     CRMAdapter,
@@ -56,6 +57,10 @@ from closedloop.integration.hubspot._reopened import (
     not_closed,
     ticket_stages,
     unknown_stages,
+)
+from closedloop.integration.hubspot._ticket_fields import (
+    properties_then_notes,
+    read_attribution,
 )
 from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
 from closedloop.integration.hubspot.endpoints import path_of
@@ -264,9 +269,21 @@ class HubSpotAdapter:
                  not_closed=len(gone))
         return gone
 
+    def ticket_attribution(self, ticket_ids: Sequence[str]) -> dict[str, Attribution]:
+        """Owner and team of each ticket now (tickets batch read, 100 per call); deleted
+        tickets are left out. See _ticket_fields.py."""
+        if not ticket_ids:
+            return {}
+        return read_attribution(self._call, self._tickets_api, ticket_ids, source=self.name)
+
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
-        """Notes on the tickets (and their primary contacts); tags are ignored: HubSpot
-        tickets have none. See _notes.py."""
+        """Ticket properties (tickets batch update), then notes on the tickets (and their
+        primary contacts); tags are ignored: HubSpot tickets have none. See
+        _ticket_fields.properties_then_notes and _notes.py."""
+        return properties_then_notes(self._call, self._tickets_api, self._add_notes, updates,
+                                     source=self.name)
+
+    def _add_notes(self, updates: Sequence[TicketUpdate]) -> WriteResult:
         return add_ticket_notes(self._call_self_counted, self._count, self._notes_api,
                                 self._ticket_contacts, self._landed_notes, updates,
                                 source=self.name)
@@ -314,10 +331,11 @@ class HubSpotAdapter:
                                   group=group, group_label=group_label, specs=specs,
                                   source=self.name)
 
-    def check_online(self, required_scopes: Sequence[str],
-                     property_names: Sequence[str]) -> OnlineCheck:
-        """Token scopes (access-token-info) and lists, each gap one problem; missing properties
-        are listed apart (missing_properties), so the caller says once how many."""
+    def check_online(self, required_scopes: Sequence[str], property_names: Sequence[str],
+                     ticket_property_names: Sequence[str] = ()) -> OnlineCheck:
+        """Token scopes (access-token-info) and lists, each gap one problem; missing contact
+        and ticket properties are listed apart (missing_properties,
+        missing_ticket_properties), so the caller says once how many of each."""
         try:
             scopes = self._token_scopes()
         except AuthError:
@@ -327,16 +345,22 @@ class HubSpotAdapter:
         problems = [f"token lacks scope {s!r}" for s in required_scopes if s not in scopes]
         if LISTS_SCOPE in scopes:
             problems += self._list_problems()
-        missing: list[str] = []
-        if property_names:
-            try:
-                existing = _properties.existing_names(self._call, self._properties_api)
-            except AuthError as exc:
-                problems.append(f"cannot read contact properties: {exc}")
-            else:
-                missing = [n for n in property_names if n not in existing]  # the CLI counts them
-        return OnlineCheck(ok=not problems and not missing, problems=problems,
-                           scopes=sorted(scopes), missing_properties=missing)
+        missing = self._missing(property_names, "contacts", problems)
+        missing_tickets = self._missing(ticket_property_names, "tickets", problems)
+        return OnlineCheck(ok=not problems and not missing and not missing_tickets,
+                           problems=problems, scopes=sorted(scopes), missing_properties=missing,
+                           missing_ticket_properties=missing_tickets)
+
+    def _missing(self, names: Sequence[str], object_type: str, problems: list[str]) -> list[str]:
+        """Of `names`, the properties of `object_type` HubSpot does not have (one GET)."""
+        if not names:
+            return []
+        try:
+            existing = _properties.existing_names(self._call, self._properties_api, object_type)
+        except AuthError as exc:
+            problems.append(f"cannot read {object_type[:-1]} properties: {exc}")
+            return []
+        return [n for n in names if n not in existing]  # the CLI counts them
 
     def _list_problems(self) -> list[str]:
         """One problem per configured list HubSpot does not have (GET /crm/v3/lists/{id})."""

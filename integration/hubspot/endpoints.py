@@ -16,6 +16,7 @@ ENDPOINTS: Final[dict[str, str]] = {
     "contacts_read": "POST /crm/v3/objects/contacts/batch/read",
     "contacts_update": "POST /crm/v3/objects/contacts/batch/update",
     "tickets_read": "POST /crm/v3/objects/tickets/batch/read",
+    "tickets_update": "POST /crm/v3/objects/tickets/batch/update",
     "notes_create": "POST /crm/v3/objects/notes/batch/create",
     "ticket_notes": "POST /crm/v4/associations/tickets/notes/batch/read",
     "notes_read": "POST /crm/v3/objects/notes/batch/read",
@@ -24,6 +25,9 @@ ENDPOINTS: Final[dict[str, str]] = {
     "contact_properties": "GET /crm/v3/properties/contacts",
     "contact_property_create": "POST /crm/v3/properties/contacts",
     "contact_group_create": "POST /crm/v3/properties/contacts/groups",
+    "ticket_properties": "GET /crm/v3/properties/tickets",
+    "ticket_property_create": "POST /crm/v3/properties/tickets",
+    "ticket_group_create": "POST /crm/v3/properties/tickets/groups",
     "token_info": "POST /oauth/v2/private-apps/get/access-token-info",
 }
 

@@ -42,7 +42,7 @@ def parse_time(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _str_id(value: Any) -> str | None:
+def str_id(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
@@ -51,7 +51,7 @@ def solved_times(data: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for metric in data.get("metric_sets") or []:
         if isinstance(metric, Mapping) and metric.get("solved_at"):
-            tid = _str_id(metric.get("ticket_id"))
+            tid = str_id(metric.get("ticket_id"))
             if tid is not None:
                 out[tid] = str(metric["solved_at"])
     return out
@@ -72,17 +72,17 @@ def to_ticket(raw: Mapping[str, Any], solved_at: Mapping[str, str]) -> Ticket | 
     if closed is None:
         log.warning("zendesk.ticket.no_time", ticket=tid)
         return None
-    requester = _str_id(raw.get("requester_id"))
+    requester = str_id(raw.get("requester_id"))
     return Ticket(
         id=tid,
         closed_at=closed,
         subject=str(raw.get("subject") or ""),
-        pipeline=_str_id(raw.get("brand_id")),
+        pipeline=str_id(raw.get("brand_id")),
         stage=str(raw["status"]),
-        owner_id=_str_id(raw.get("assignee_id")),
-        team_id=_str_id(raw.get("group_id")),
+        owner_id=str_id(raw.get("assignee_id")),
+        team_id=str_id(raw.get("group_id")),
         contact_ids=(requester,) if requester else (),
-        organization_id=_str_id(raw.get("organization_id")),
+        organization_id=str_id(raw.get("organization_id")),
     )
 
 

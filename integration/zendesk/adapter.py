@@ -27,6 +27,7 @@ from zenpy.lib.api_objects import Ticket as ZenpyTicket
 
 from closedloop.integration._translate import call_translated
 from closedloop.integration.base import (
+    Attribution,
     Contact,
     ContactUpdate,
     CRMAdapter,
@@ -43,7 +44,11 @@ from closedloop.integration.zendesk import _fields, _jobs
 from closedloop.integration.zendesk._cursor import ExportCursor
 from closedloop.integration.zendesk._errors import translate
 from closedloop.integration.zendesk._paging import CallFn, pages
-from closedloop.integration.zendesk._tickets import SOLVED_STATUSES, closed_ticket_pages
+from closedloop.integration.zendesk._tickets import (
+    SOLVED_STATUSES,
+    closed_ticket_pages,
+    str_id,
+)
 from closedloop.integration.zendesk._transport import OVERRIDE, CountingSession
 from closedloop.integration.zendesk._users import to_contact
 
@@ -181,6 +186,18 @@ class ZendeskAdapter:
         status = {str(raw.get("id")): str(raw.get("status"))
                   for raw in self._show_many("tickets_show_many", self._zd.tickets, valid)}
         return {i for i in unique if status.get(i) not in SOLVED_STATUSES}
+
+    def ticket_attribution(self, ticket_ids: Sequence[str]) -> dict[str, Attribution]:
+        """Each ticket's assignee and group now (show_many, 100 per call), as the poll reads
+        them at close time; deleted or unknown tickets are left out."""
+        unique = list(dict.fromkeys(str(i) for i in ticket_ids))
+        valid = [i for i in unique if i.isdigit()]
+        out = {str(raw.get("id")): Attribution(owner_id=str_id(raw.get("assignee_id")),
+                                               team_id=str_id(raw.get("group_id")))
+               for raw in self._show_many("tickets_show_many", self._zd.tickets, valid)}
+        log.info("zendesk.tickets.attributed", source=self.name, asked=len(unique),
+                 found=len(out))
+        return out
 
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
         """Add tags and/or a private note, in update_many jobs of 100 followed together.
@@ -332,13 +349,16 @@ class ZendeskAdapter:
     def ensure_properties(self, group: str, group_label: str,
                           specs: Sequence[PropertySpec]) -> list[str]:
         """Create the missing user fields (Zendesk has no groups: `group` is ignored)."""
-        return _fields.ensure(self._call, self._zd.user_fields, specs, source=self.name)
+        return _fields.ensure(self._call, self._zd.user_fields,
+                              [s for s in specs if s.object_type == "contacts"], source=self.name)
 
-    def check_online(self, required_scopes: Sequence[str],
-                     property_names: Sequence[str]) -> OnlineCheck:
+    def check_online(self, required_scopes: Sequence[str], property_names: Sequence[str],
+                     ticket_property_names: Sequence[str] = ()) -> OnlineCheck:
         """The token works (users/me), its user is an admin or agent, the fields exist.
 
         `required_scopes` is not used: Zendesk API tokens have no scopes, the role decides.
+        Ticket properties do not exist on Zendesk in this design (tags and a private note
+        are its ticket-level hook): asking for some is a problem of the mapping.
         """
         try:
             me = self._call("users_me", self._zd.users.me).to_dict()
@@ -353,6 +373,8 @@ class ZendeskAdapter:
             return OnlineCheck(ok=False, problems=["Zendesk answered as an anonymous user: "
                                                    "the credentials were not accepted"])
         problems: list[str] = []
+        if ticket_property_names:
+            problems.append("Zendesk takes no ticket properties: use [hooks] tags and notes")
         if role not in WORKING_ROLES:
             problems.append(f"the token's user is {role or 'of no role'}, not an admin or agent: "
                             "it cannot read tickets or write user fields")

@@ -59,14 +59,25 @@ def property_names(config: str, source: str) -> list[str]:
                         ).property_names()
 
 
+def ticket_property_names(config: str, source: str) -> list[str]:
+    cfg = load_config(Path(config))
+    return load_mapping(cfg.sources[source].crm, None,
+                        [p for p in cfg.program_list() if p.source == source]
+                        ).ticket_property_names()
+
+
 def test_check_online_before_setup_says_once_what_is_missing(config: str) -> None:
-    """One line per source (not one per property), with the count and the way out; exit 1."""
+    """One line per source and kind of property (not one per property), with the count and
+    the way out; exit 1. HubSpot: contact properties, then ticket properties."""
     hs, zd = property_names(config, "hubspot"), property_names(config, "zendesk")
+    ht = ticket_property_names(config, "hubspot")
     before = CliRunner().invoke(app, ["check", "--online", "--config", config], env=ENV)
     assert before.exit_code == 1
     assert before.stderr.splitlines() == [
         f"error: sources.hubspot: {len(hs)} of {len(hs)} mapped contact properties do not exist "
         f"yet ({', '.join(hs[:3])} and {len(hs) - 3} more): `closedloop setup` creates them",
+        f"error: sources.hubspot: {len(ht)} of {len(ht)} mapped ticket properties do not exist "
+        f"yet ({', '.join(ht[:3])} and {len(ht) - 3} more): `closedloop setup` creates them",
         f"error: sources.zendesk: {len(zd)} of {len(zd)} mapped user fields do not exist "
         f"yet ({', '.join(zd[:3])} and {len(zd) - 3} more): `closedloop setup` creates them",
     ]

@@ -68,6 +68,8 @@ class CrmDriver(Protocol):
     def leave_audience(self, audience: dict[str, str], contact: str) -> None: ...
     def props(self, contact: str) -> dict[str, str]: ...
     def ticket_hooks(self, ticket: str) -> tuple[list[str], list[str]]: ...
+    def reassign(self, ticket: str) -> tuple[str, str]: ...
+    def ticket_props(self, ticket: str) -> dict[str, str]: ...
     def total_calls(self) -> int: ...
     def reset_calls(self) -> None: ...
     def calls(self, key: str) -> int: ...
@@ -124,6 +126,16 @@ class HubSpotDriver(HubSpotSide):
     def ticket_hooks(self, ticket: str) -> tuple[list[str], list[str]]:
         """(tags, private notes) on a ticket: HubSpot tickets have no tags, notes are notes."""
         return [], [str(n["body"]) for n in self.state.notes(ticket_id=ticket)]
+
+    def reassign(self, ticket: str) -> tuple[str, str]:
+        """An admin hands the ticket to another owner and team; returns (owner, team)."""
+        self.state.assign_ticket(ticket, "88", "10")
+        return "88", "10"
+
+    def ticket_props(self, ticket: str) -> dict[str, str]:
+        """The ticket's ClosedLoop properties that hold a value."""
+        values = self.state.ticket(ticket)["properties"]
+        return {k: str(v) for k, v in values.items() if k.startswith("cl_") and v}
 
     def calls(self, key: str) -> int:
         return self.sandbox.calls[key]
@@ -189,6 +201,17 @@ class ZendeskDriver(ZendeskSide):
         """(tags, private notes) on a ticket: its tags and its internal comments."""
         return (list(self.state.ticket(ticket)["tags"]),
                 [str(c["body"]) for c in self.state.comments(ticket) if not c["public"]])
+
+    def reassign(self, ticket: str) -> tuple[str, str]:
+        """An agent hands the solved ticket to another agent and group; returns them."""
+        agent = str(self.state.ensure_agent("tier2@agents.example"))
+        group = self.state.create_group("Tier 2")
+        self.state.assign_ticket(ticket, agent, group)
+        return agent, group
+
+    def ticket_props(self, ticket: str) -> dict[str, str]:
+        """Zendesk tickets get no ClosedLoop fields (tags and a note are the hook)."""
+        return {}
 
     def calls(self, key: str) -> int:
         return self.sandbox.calls[key]

@@ -229,9 +229,12 @@ def test_every_path_called_is_in_the_endpoint_table(with_properties: HubSpotAdap
     list(with_properties.closed_tickets(None))
     with_properties.contacts(ids)
     with_properties.write_contacts([_nps(ids[0], 2)])
-    with_properties.check_online(HubSpotAdapter.required_scopes, ["cl_nps_last_rating"])
+    with_properties.check_online(HubSpotAdapter.required_scopes, ["cl_nps_last_rating"],
+                                 ["cl_nps_rating"])
     with_properties.reopened([tid])
-    with_properties.update_tickets([TicketUpdate(tid, note="NPS 2")])
+    with_properties.ticket_attribution([tid])
+    with_properties.update_tickets([TicketUpdate(tid, note="NPS 2",
+                                                 properties={"cl_nps_rating": "2"})])
     with_properties.update_tickets([TicketUpdate(tid, note="NPS 3", key="k", check_first=True)])
     list_id = state.create_list("NPS", ids)
     list(with_properties.members(MemberSelection(list_id=list_id)))

@@ -22,11 +22,16 @@ def test_ensure_properties_creates_then_is_idempotent(adapter: HubSpotAdapter,
                                                       sandbox: HubSpotSandbox,
                                                       state: HubSpotState,
         mapping: CrmMapping) -> None:
-    """First run creates the group and all 19 properties (enumerations with their options);
-    the second creates nothing and costs exactly one GET."""
+    """First run creates the groups, all 19 contact properties and the 12 ticket properties
+    (enumerations with their options); the second creates nothing and costs one GET per
+    object type."""
     created = adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
-    assert mapping.property_names() == created
+    assert mapping.property_names() + mapping.ticket_property_names() == created
     assert "closedloop_feedback" in state.groups["contacts"]
+    assert "closedloop_feedback" in state.groups["tickets"]
+    on_ticket = state.properties["tickets"]["cl_csat_category"]
+    assert (on_ticket["groupName"], [o["value"] for o in on_ticket["options"]]) == (
+        "closedloop_feedback", ["unsatisfied", "satisfied"])
     category = state.properties["contacts"]["cl_nps_last_category"]
     assert [o["value"] for o in category["options"]] == ["detractor", "passive", "promoter"]
     assert category["groupName"] == "closedloop_feedback"
@@ -34,7 +39,7 @@ def test_ensure_properties_creates_then_is_idempotent(adapter: HubSpotAdapter,
     sandbox.reset_calls()
     again = adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
     assert again == []
-    assert dict(sandbox.calls) == {PROPS_GET: 1}
+    assert dict(sandbox.calls) == {PROPS_GET: 1, "GET /crm/v3/properties/tickets": 1}
 
 
 def test_ensure_properties_creates_only_missing_ones(adapter: HubSpotAdapter,
@@ -47,9 +52,11 @@ def test_ensure_properties_creates_only_missing_ones(adapter: HubSpotAdapter,
 
     created = adapter.ensure_properties(mapping.group_name, mapping.group_label, specs)
 
-    assert mapping.property_names()[1:] == created
+    assert (mapping.property_names() + mapping.ticket_property_names())[1:] == created
     assert sandbox.calls["POST /crm/v3/properties/contacts/groups"] == 0
-    assert len(specs) - 1 == sandbox.calls["POST /crm/v3/properties/contacts"]
+    assert len(mapping.property_names()) - 1 == sandbox.calls["POST /crm/v3/properties/contacts"]
+    assert len(mapping.ticket_property_names()) == sandbox.calls[
+        "POST /crm/v3/properties/tickets"]
 
 
 def test_check_online_all_good(with_properties: HubSpotAdapter,

@@ -145,30 +145,56 @@ def contacts_read(ctx: Context, req: Request) -> Response:
     return batch_response(results, [_missing_contacts(missing)] if missing else [], started)
 
 
-def contacts_update(ctx: Context, req: Request) -> Response:
-    """Batch update: any bad property/value fails the whole request (400), like HubSpot."""
-    started = now_ms()
+def _planned_updates(req: Request, defs: dict[str, Any]
+                     ) -> list[tuple[str, dict[str, str | None]]]:
+    """A batch update's validated (id, values): duplicates or any bad value -> 400."""
     inputs = inputs_of(req.body, MAX_BATCH_INPUTS, need_props=True)
     ids = [str(i["id"]) for i in inputs]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise ApiError(400, f"Duplicate IDs found in batch input: {dupes}. IDs must be unique",
                        context={"ids": dupes})
+    problems: list[dict[str, Any]] = []
+    planned: list[tuple[str, dict[str, str | None]]] = []
+    for item in inputs:
+        values: dict[str, str | None] = {}
+        for name, raw in item["properties"].items():
+            value, problem = normalize_value(defs.get(name), name, raw)
+            if problem is not None:
+                problems.append(problem)
+            values[name] = value
+        planned.append((str(item["id"]), values))
+    if problems:
+        raise invalid_values(problems)
+    return planned
+
+
+def tickets_update(ctx: Context, req: Request) -> Response:
+    """Batch update tickets: a bad property/value fails the whole request (400); a deleted
+    or unknown ticket is a 207 OBJECT_NOT_FOUND error naming its id, the others land."""
+    started = now_ms()
     state = ctx.state
     with state.lock:
-        defs = state.properties["contacts"]
-        problems: list[dict[str, Any]] = []
-        planned: list[tuple[str, dict[str, str | None]]] = []
-        for item in inputs:
-            values: dict[str, str | None] = {}
-            for name, raw in item["properties"].items():
-                value, problem = normalize_value(defs.get(name), name, raw)
-                if problem is not None:
-                    problems.append(problem)
-                values[name] = value
-            planned.append((str(item["id"]), values))
-        if problems:
-            raise invalid_values(problems)
+        planned = _planned_updates(req, state.properties["tickets"])
+        results, missing = [], []
+        for tid, values in planned:
+            if tid not in state.tickets:
+                missing.append(tid)
+                continue
+            rec = state.update_ticket(tid, values)
+            results.append(rec.public([*values, *seed.TICKET_ALWAYS]))
+    errors = [batch_error(
+        "OBJECT_NOT_FOUND", "Could not get some TICKET objects, they may be deleted or not "
+        "exist. Check that ids are valid.", {"ids": missing})] if missing else []
+    return batch_response(results, errors, started)
+
+
+def contacts_update(ctx: Context, req: Request) -> Response:
+    """Batch update: any bad property/value fails the whole request (400), like HubSpot."""
+    started = now_ms()
+    state = ctx.state
+    with state.lock:
+        planned = _planned_updates(req, state.properties["contacts"])
         results, missing = [], []
         for cid, values in planned:
             if cid not in state.contacts:

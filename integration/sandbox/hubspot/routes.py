@@ -48,6 +48,8 @@ ROUTES: list[Route] = [
           scopes=_CONTACTS_WRITE),
     Route("POST", "/crm/v3/objects/tickets/batch/read", crm_handlers.tickets_read,
           scopes=_TICKETS),
+    Route("POST", "/crm/v3/objects/tickets/batch/update", crm_handlers.tickets_update,
+          scopes=_TICKETS),
     # crm-notes-v3 asks crm.objects.contacts.write for notes batch create.
     Route("POST", "/crm/v3/objects/notes/batch/create", note_handlers.notes_create,
           scopes=_CONTACTS_WRITE),

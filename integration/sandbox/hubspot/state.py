@@ -106,6 +106,7 @@ class HubSpotState:
         self.lists: dict[str, ContactList] = {}
         self.note_records: dict[str, Note] = {}
         self.contact_writes: list[tuple[str, Props]] = []
+        self.ticket_writes: list[tuple[str, Props]] = []
         """Every update applied to a contact, in order: (contact id, values written)."""
         self.version = 0
         """Bumped on every ticket change so search can cache sorted result lists."""
@@ -236,6 +237,22 @@ class HubSpotState:
                     and not rec.props.get("hs_lifecyclestage_customer_date"):
                 rec.props["hs_lifecyclestage_customer_date"] = iso_ms(rec.updated_ms)
             return rec
+
+    def update_ticket(self, ticket_id: str, values: Props) -> Record:
+        """Apply already-validated values (None clears) and bump hs_lastmodifieddate."""
+        with self.lock:
+            rec = self.tickets[ticket_id]
+            rec.props.update(values)
+            self.ticket_writes.append((ticket_id, dict(values)))
+            rec.updated_ms = max(now_ms(), rec.created_ms)
+            rec.props["hs_lastmodifieddate"] = iso_ms(rec.updated_ms)
+            self.version += 1
+            return rec
+
+    def assign_ticket(self, ticket_id: str, owner_id: str | None,
+                      team_id: str | None = None) -> None:
+        """An agent hands the ticket on (reassignment after close, as admins do)."""
+        self.update_ticket(ticket_id, {"hubspot_owner_id": owner_id, "hubspot_team_id": team_id})
 
     # ------------------------------------------------------------------ lists
     def create_list(self, name: str, contact_ids: Iterable[str] = (),

@@ -190,6 +190,17 @@ class ZendeskState:
         return comment
 
     # ------------------------------------------------------------ API writes
+    def assign_ticket(self, ticket_id: str, assignee_id: str | None,
+                      group_id: str | None = None, at: datetime | None = None) -> None:
+        """An agent hands a (solved, not closed) ticket on to another assignee and group."""
+        with self.lock:
+            ticket = self._live_ticket(int(ticket_id))
+            if ticket.status == "closed":
+                raise ClosedTicketError(f"ticket {ticket_id} is closed")
+            ticket.assignee_id = _id(assignee_id)
+            ticket.group_id = _id(group_id)
+            self._touch(ticket, _at(at))
+
     def update_ticket(self, tid: int, change: dict[str, Any], author_id: int) -> dict[str, Any]:
         """Apply a PUT /tickets body; returns the audit. KeyError, ClosedTicketError,
         InvalidChange as Zendesk would refuse."""
