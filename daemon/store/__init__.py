@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from closedloop.daemon.store.alerts import AlertRow, AlertsMixin, AnswerRow
 from closedloop.daemon.store.answers import AnswersMixin
 from closedloop.daemon.store.claims import ClaimsMixin, WriteBackClaim
 from closedloop.daemon.store.engine import (
@@ -46,6 +47,8 @@ __all__ = [
     "CONNECTION_LOST",
     "INTERRUPTED",
     "OUTCOME_UNKNOWN",
+    "AlertRow",
+    "AnswerRow",
     "ExportRow",
     "ForgetResult",
     "MemberRecord",
@@ -68,7 +71,7 @@ __all__ = [
 
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, ClaimsMixin, PreferencesMixin,
-            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin):
+            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin, AlertsMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -90,4 +93,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, ClaimsMixin, PreferencesMix
             result.update(self.answer_counts(conn))
             result.update(self.rule_counts(conn))
             result.update(self.suppression_counts(conn, now or datetime.now(UTC)))
+            result.update(self.alert_counts(conn))
         return result
