@@ -123,14 +123,16 @@ class AlertsMixin:
     def answer_figures(self, column: str | None, programs: Sequence[str], survey_type: str,
                        start: datetime | None, end: datetime, last: int | None = None,
                        where: Mapping[str, Sequence[str]] | None = None,
-                       ) -> dict[str, tuple[int, int, int]]:
-        """segment -> (answers, good, bad) of `survey_type` answered in [start, end), or the
-        `last` answers per segment before `end`. good/bad: satisfied/unsatisfied for CSAT,
-        promoters/detractors for NPS."""
+                       through: bool = True) -> dict[str, tuple[int, int, int]]:
+        """segment -> (answers, good, bad) of `survey_type` answered in [start, end] (or
+        [start, end) when not `through`), or the `last` answers per segment up to `end`.
+        good/bad: satisfied/unsatisfied for CSAT, promoters/detractors for NPS."""
         good = {"csat": "satisfied", "nps": "promoter"}.get(survey_type, "")
         bad = {"csat": "unsatisfied", "nps": "detractor"}.get(survey_type, "")
         segment = (SENDS.c[column] if column else literal("all")).label("segment")
-        conditions = [SENDS.c.survey_type == survey_type, RESPONSES.c.answered_at < to_db(end),
+        until = RESPONSES.c.answered_at <= to_db(end) if through \
+            else RESPONSES.c.answered_at < to_db(end)
+        conditions = [SENDS.c.survey_type == survey_type, until,
                       *_filters(programs, where)]
         if start is not None:
             conditions.append(RESPONSES.c.answered_at >= to_db(start))
@@ -153,13 +155,13 @@ class AlertsMixin:
     def send_figures(self, column: str | None, programs: Sequence[str], start: datetime,
                      end: datetime, where: Mapping[str, Sequence[str]] | None = None,
                      ) -> dict[str, tuple[int, int]]:
-        """segment -> (surveys sent in [start, end), of those answered). Reminders are not
+        """segment -> (surveys sent in [start, end], of those answered). Reminders are not
         surveys: they re-ask the same one."""
         segment = SENDS.c[column] if column else literal("all")
         query = (select(segment, func.count(SENDS.c.id), func.count(RESPONSES.c.id))
                  .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
                  .where(SENDS.c.kind == "survey", SENDS.c.status.in_(SENT),
-                        SENDS.c.sent_at >= to_db(start), SENDS.c.sent_at < to_db(end),
+                        SENDS.c.sent_at >= to_db(start), SENDS.c.sent_at <= to_db(end),
                         *_filters(programs, where)))
         if column:
             query = query.group_by(segment)
@@ -170,12 +172,12 @@ class AlertsMixin:
     def answered_segments(self, column: str | None, programs: Sequence[str], start: datetime,
                           end: datetime, where: Mapping[str, Sequence[str]] | None = None,
                           ) -> dict[str, int]:
-        """segment -> answers given in [start, end), whatever the survey's age."""
+        """segment -> answers given in [start, end], whatever the survey's age."""
         segment = SENDS.c[column] if column else literal("all")
         query = (select(segment, func.count())
                  .select_from(RESPONSES.join(SENDS, SENDS.c.id == RESPONSES.c.send_id))
                  .where(RESPONSES.c.answered_at >= to_db(start),
-                        RESPONSES.c.answered_at < to_db(end), *_filters(programs, where)))
+                        RESPONSES.c.answered_at <= to_db(end), *_filters(programs, where)))
         if column:
             query = query.group_by(segment)
         with reading(self.engine) as conn:
@@ -218,8 +220,9 @@ class AlertsMixin:
                 idem_key=idem_key[:255], rule=rule, kind=kind, segment=segment,
                 send_id=send_id, payload=payload, status="held" if held else "pending",
                 attempts=0, created_at=to_db(now),
-            ).on_conflict_do_nothing(index_elements=["idem_key"])).rowcount
-        return bool(inserted)
+            ).on_conflict_do_nothing(index_elements=["idem_key"])
+                .returning(DELIVERIES.c.id)).first()
+        return inserted is not None
 
     def fold_digest(self, rule: str, window: timedelta, now: datetime,
                     build: Callable[[list[AlertRow]], dict[str, Any]]) -> int:

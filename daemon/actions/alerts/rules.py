@@ -89,7 +89,7 @@ def rolling_verdicts(rule: AlertSettings, store: Store, now: datetime) -> list[V
         now_f = store.answer_figures(column, programs, "nps", now - rule.window, now,
                                      where=where)
         before = store.answer_figures(column, programs, "nps", now - 2 * rule.window,
-                                      now - rule.window, where=where)
+                                      now - rule.window, where=where, through=False)
         for segment in sorted(set(now_f) | set(before)):
             cur, prev = now_f.get(segment, (0, 0, 0)), before.get(segment, (0, 0, 0))
             if min(cur[0], prev[0]) < small:
