@@ -289,9 +289,10 @@ class AlertsMixin:
         """alerts.<status> for status, plus alerts.retrying (pending after a failure)."""
         result = {"alerts.pending": 0, "alerts.delivered": 0, "alerts.dead": 0,
                   "alerts.retrying": 0}
+        retried = case((DELIVERIES.c.attempts > 0, 1), else_=0).label("failed")
         for status, failed, count in conn.execute(
-                select(DELIVERIES.c.status, DELIVERIES.c.attempts > 0, func.count())
-                .group_by(DELIVERIES.c.status, DELIVERIES.c.attempts > 0)):
+                select(DELIVERIES.c.status, retried, func.count())
+                .group_by(DELIVERIES.c.status, retried)):
             result[f"alerts.{status}"] = result.get(f"alerts.{status}", 0) + count
             if status == "pending" and failed:
                 result["alerts.retrying"] += count
