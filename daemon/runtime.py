@@ -17,7 +17,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from closedloop.daemon.actions.alerts.channels import Channel, build_channels
-from closedloop.daemon.actions.alerts.job import AlertsResult, deliver_alerts, evaluate_alerts
+from closedloop.daemon.actions.alerts.job import (
+    CURSOR_LAG,
+    AlertsResult,
+    deliver_alerts,
+    evaluate_alerts,
+)
 from closedloop.daemon.actions.alerts.settings import channel_secrets
 from closedloop.daemon.config import Config, Secrets, state_url
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
@@ -167,7 +172,7 @@ class Runtime:
         with self.metrics.timed("alerts"):
             with job_lock(self.store, "alerts:evaluate", self.replica, self.clock) as held:
                 if held:
-                    evaluate_alerts(self.store, rules, self.clock(), result)
+                    evaluate_alerts(self.store, rules, self.clock(), result, lag=CURSOR_LAG)
             deliver_alerts(self.store, self.alert_channels, self.clock(), result)
         if result.queued or result.delivered or result.retried or result.dead:
             get_logger(job="alerts").info("alerts.run", **vars(result))

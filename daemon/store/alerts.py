@@ -104,8 +104,10 @@ class AlertsMixin:
                 index_elements=["source", "name"],
                 set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}))
 
-    def answers_after(self, after: tuple[datetime, int] | None, limit: int) -> list[AnswerRow]:
-        """Responses changed after `after` (updated_at, id), oldest change first."""
+    def answers_after(self, after: tuple[datetime, int] | None, limit: int,
+                      until: datetime | None = None) -> list[AnswerRow]:
+        """Responses changed after `after` (updated_at, id) and at or before `until`,
+        oldest change first."""
         query = (select(RESPONSES, *(SENDS.c[c] for c in SEGMENT_COLUMNS),
                         SENDS.c.survey_type, SENDS.c.ticket_id, SENDS.c.contact_id)
                  .join(SENDS, SENDS.c.id == RESPONSES.c.send_id)
@@ -115,6 +117,8 @@ class AlertsMixin:
             query = query.where(or_(RESPONSES.c.updated_at > moment,
                                     and_(RESPONSES.c.updated_at == moment,
                                          RESPONSES.c.id > after[1])))
+        if until is not None:
+            query = query.where(RESPONSES.c.updated_at <= to_db(until))
         with reading(self.engine) as conn:
             return [_answer(row) for row in conn.execute(query).mappings()]
 

@@ -196,3 +196,13 @@ def test_flood_becomes_one_digest_at_window_end(store: Store, clock: Any) -> Non
         ("answer", "pending")] * 2 + [("answer", "digested")] * 3 + [("digest", "pending")]
     digest = rows[-1]["payload"]
     assert (digest["count"], "slow" in str(digest)) == (3, False)  # quotes nobody
+
+
+def test_cursor_lag_leaves_young_answers_for_the_next_run(store: Store, clock: Any) -> None:
+    """With a 5 s lag an answer 4 s old waits; at 5 s it is read (once)."""
+    rules = (rule(categories=["unsatisfied"]),)
+    answer(store, T0, 1)
+    lag = timedelta(seconds=5)
+    assert evaluate_alerts(store, rules, T0 + timedelta(seconds=4), lag=lag).answers == 0
+    assert evaluate_alerts(store, rules, T0 + lag, lag=lag).queued == 1
+    assert evaluate_alerts(store, rules, T0 + 2 * lag, lag=lag).answers == 0

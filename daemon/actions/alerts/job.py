@@ -31,6 +31,10 @@ LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 BACKOFF_FIRST = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
+# The daemon reads answers changed at least this long ago: a web worker stamps updated_at
+# before its commit, so a younger row may still be joined by an older-stamped one that
+# commits later, behind a cursor that already moved past it.
+CURSOR_LAG = timedelta(seconds=5)
 
 
 @dataclass
@@ -53,14 +57,15 @@ def backoff(attempts: int) -> timedelta:
 
 
 def evaluate_alerts(store: Store, rules: tuple[AlertSettings, ...], now: datetime,
-                    result: AlertsResult | None = None) -> AlertsResult:
-    """Queue what the new answers and the rolling figures call for."""
+                    result: AlertsResult | None = None,
+                    lag: timedelta = timedelta(0)) -> AlertsResult:
+    """Queue what the answers changed up to `now - lag` and the rolling figures call for."""
     result = result or AlertsResult()
     active = [r for r in rules if r.enabled]
     per_answer = [r for r in active if r.kind == "answer"]
     cursor = store.alert_cursor()
     while True:
-        answers = store.answers_after(cursor, PAGE)
+        answers = store.answers_after(cursor, PAGE, until=now - lag)
         for answer in answers:
             for rule in per_answer:
                 if answer_matches(rule, answer):
