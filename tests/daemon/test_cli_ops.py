@@ -51,7 +51,7 @@ def test_a_database_from_a_newer_version_is_one_line_and_exit_2(tmp_path: Path) 
     assert run.stdout == ""
     [line] = run.stderr.strip().splitlines()
     assert line == ("error: the state database has schema revision 0099, which this "
-                    "ClosedLoop does not know (it knows up to 0005): the database was written "
+                    "ClosedLoop does not know (it knows up to 0008): the database was written "
                     "by a newer version; run that version, or point daemon.state_url at "
                     "another database")
 
