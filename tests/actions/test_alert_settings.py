@@ -91,3 +91,16 @@ def test_url_env_and_secret_env_read_from_the_environment() -> None:
     assert channel_secrets(config.alerts, {"HOOK_URL": "https://h.example/x",
                                            "HOOK_SECRET": "whsec_abc"}) == {
         "e": ("https://h.example/x", "whsec_abc")}
+
+
+def test_the_commented_examples_in_config_example_load() -> None:
+    """Uncommenting the [[alerts]] examples of config.example.toml gives a valid config."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text("utf-8")
+    head, _, examples = text.partition("# [[alerts]]")
+    uncommented = re.sub(r"(?m)^# ?", "", "# [[alerts]]" + examples)
+    config = parse_config(tomllib.loads(head + uncommented))
+    assert [a.name for a in config.alerts] == ["detractors-slack", "csat-by-team", "silence"]
