@@ -206,3 +206,17 @@ def test_cursor_lag_leaves_young_answers_for_the_next_run(store: Store, clock: A
     assert evaluate_alerts(store, rules, T0 + timedelta(seconds=4), lag=lag).answers == 0
     assert evaluate_alerts(store, rules, T0 + lag, lag=lag).queued == 1
     assert evaluate_alerts(store, rules, T0 + 2 * lag, lag=lag).answers == 0
+
+
+def test_last_n_figure_is_recomputed_only_after_new_answers(store: Store, clock: Any) -> None:
+    """A last-N rule whose state was reset fires again only once a new answer arrives (its
+    figure cannot change otherwise); a window rule is recomputed every run."""
+    last = (rule(name="last", kind="csat_share", threshold=75, last=2, min_sample=2),)
+    for _ in range(2):
+        answer(store, now(), 1)
+    assert evaluate_alerts(store, last, now()).queued == 1
+    store.set_alert_state("last", "all", False, None, now())
+    clock.shift(timedelta(minutes=1))
+    assert evaluate_alerts(store, last, now()).queued == 0
+    answer(store, now(), 1)
+    assert evaluate_alerts(store, last, now()).queued == 1

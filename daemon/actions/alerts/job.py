@@ -79,7 +79,9 @@ def evaluate_alerts(store: Store, rules: tuple[AlertSettings, ...], now: datetim
         if len(answers) < PAGE:
             break
     for rule in active:
-        if rule.kind != "answer":
+        # A figure over the last N answers moves only with a new answer; a window also moves
+        # with time, so those are computed every run.
+        if rule.kind != "answer" and (rule.last is None or result.answers):
             _evaluate_rolling(store, rule, now, result)
     for rule in active:
         result.digests += bool(store.fold_digest(rule.name, rule.flood_window, now, digest))
