@@ -76,7 +76,9 @@ class AlertRow:
     created_at: datetime
 
 
-SEGMENT_COLUMNS = ("program", "source", "pipeline", "team_id", "owner_id", "organization_id")
+# The segment columns an AnswerRow carries: sends columns (close time), or responses ones.
+SEGMENT_COLUMNS = ("program", "source", "language", "pipeline", "team_id", "owner_id",
+                   "organization_id")
 
 
 class AlertsMixin:
@@ -108,7 +110,7 @@ class AlertsMixin:
                       until: datetime | None = None) -> list[AnswerRow]:
         """Responses changed after `after` (updated_at, id) and at or before `until`,
         oldest change first."""
-        query = (select(RESPONSES, *(SENDS.c[c] for c in SEGMENT_COLUMNS),
+        query = (select(RESPONSES, *(SENDS.c[c] for c in SEGMENT_COLUMNS if c in SENDS.c),
                         SENDS.c.survey_type, SENDS.c.ticket_id, SENDS.c.contact_id)
                  .join(SENDS, SENDS.c.id == RESPONSES.c.send_id)
                  .order_by(RESPONSES.c.updated_at, RESPONSES.c.id).limit(limit))
@@ -133,7 +135,7 @@ class AlertsMixin:
         good/bad: satisfied/unsatisfied for CSAT, promoters/detractors for NPS."""
         good = {"csat": "satisfied", "nps": "promoter"}.get(survey_type, "")
         bad = {"csat": "unsatisfied", "nps": "detractor"}.get(survey_type, "")
-        segment = (SENDS.c[column] if column else literal("all")).label("segment")
+        segment = (_col(column) if column else literal("all")).label("segment")
         until = RESPONSES.c.answered_at <= to_db(end) if through \
             else RESPONSES.c.answered_at < to_db(end)
         conditions = [SENDS.c.survey_type == survey_type, until,
@@ -141,7 +143,7 @@ class AlertsMixin:
         if start is not None:
             conditions.append(RESPONSES.c.answered_at >= to_db(start))
         rank = func.row_number().over(
-            partition_by=SENDS.c[column] if column else None,
+            partition_by=_col(column) if column else None,
             order_by=(RESPONSES.c.answered_at.desc(), RESPONSES.c.id.desc())).label("rank")
         inner = (select(segment, RESPONSES.c.category, rank)
                  .join(SENDS, SENDS.c.id == RESPONSES.c.send_id)
@@ -161,7 +163,7 @@ class AlertsMixin:
                      ) -> dict[str, tuple[int, int]]:
         """segment -> (surveys sent in [start, end], of those answered). Reminders are not
         surveys: they re-ask the same one."""
-        segment = SENDS.c[column] if column else literal("all")
+        segment = _col(column) if column else literal("all")
         query = (select(segment, func.count(SENDS.c.id), func.count(RESPONSES.c.id))
                  .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
                  .where(SENDS.c.kind == "survey", SENDS.c.status.in_(SENT),
@@ -177,7 +179,7 @@ class AlertsMixin:
                           end: datetime, where: Mapping[str, Sequence[str]] | None = None,
                           ) -> dict[str, int]:
         """segment -> answers given in [start, end], whatever the survey's age."""
-        segment = SENDS.c[column] if column else literal("all")
+        segment = _col(column) if column else literal("all")
         query = (select(segment, func.count())
                  .select_from(RESPONSES.join(SENDS, SENDS.c.id == RESPONSES.c.send_id))
                  .where(RESPONSES.c.answered_at >= to_db(start),
@@ -325,8 +327,13 @@ def _filters(programs: Sequence[str], where: Mapping[str, Sequence[str]] | None)
     if programs:
         out.append(SENDS.c.program.in_(list(programs)))
     for column, values in (where or {}).items():
-        out.append(SENDS.c[column].in_(list(values)))
+        out.append(_col(column).in_(list(values)))
     return out
+
+
+def _col(name: str) -> Any:
+    """A segment column: the send's (attribution at close), else the response's."""
+    return SENDS.c[name] if name in SENDS.c else RESPONSES.c[name]
 
 
 def _name(segment: object) -> str:
@@ -340,7 +347,7 @@ def _answer(row: Any) -> AnswerRow:
         category=row["category"], comment=row["comment"],
         answered_at=from_db(row["answered_at"]), updated_at=from_db(row["updated_at"]),
         ticket_id=row["ticket_id"], contact_id=row["contact_id"],
-        fields={c: row[c] for c in SEGMENT_COLUMNS})
+        fields={c: row[c] for c in SEGMENT_COLUMNS if c in row})
 
 
 def _alert(row: Any) -> AlertRow:

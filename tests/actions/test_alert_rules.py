@@ -220,3 +220,13 @@ def test_last_n_figure_is_recomputed_only_after_new_answers(store: Store, clock:
     assert evaluate_alerts(store, last, now()).queued == 0
     answer(store, now(), 1)
     assert evaluate_alerts(store, last, now()).queued == 1
+
+
+def test_segment_by_language_and_brand_alias(store: Store, clock: Any) -> None:
+    """`brand` reads the pipeline column (Zendesk's word for it); a segment filter by brand
+    keeps only that brand's answers."""
+    rules = (rule(segment={"brand": ["b2"]}, categories=["unsatisfied"]),)
+    answer(store, now(), 1, pipeline="b1")
+    answer(store, now(), 1, pipeline="b2")
+    evaluate_alerts(store, rules, now())
+    assert [r["payload"]["answer"]["pipeline"] for r in store.alert_rows()] == ["b2"]

@@ -62,7 +62,7 @@ def test_a_valid_rule_of_each_kind_loads() -> None:
     ({"name": "a", "channel": "webhook", "url": "https://x.example"},
      "alerts[0]: secret_env is required"),
     ({**SLACK, "url": "ftp://x"}, "alerts[0].url: expected an http(s) URL"),
-    ({**SLACK, "segment": {"region": ["eu"]}}, "alerts[0].segment.region"),
+    ({**SLACK, "segment": {"region": ["eu"]}}, "alerts[0].segment.region.[key]: unknown segment"),
     ({**SLACK, "programs": ["nope"]}, "alerts[0].programs: 'nope' is not a configured"),
     ({**SLACK, "colour": "red"}, "alerts[0].colour: unknown key"),
 ])

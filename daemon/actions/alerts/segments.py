@@ -1,7 +1,7 @@
 """Which segment an answer belongs to: one small lookup the next attribution can extend.
 
-A segment key names a column of the survey's send (the attribution at close time). Zendesk
-says brand and group where HubSpot says pipeline and team: both names work.
+A segment key names a column of the survey's send (settings.SEGMENT_KEYS, the attribution at
+close time). Zendesk says brand and group where HubSpot says pipeline and team: both work.
 """
 
 from __future__ import annotations
@@ -9,15 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from closedloop.daemon.actions.alerts.settings import SEGMENT_KEYS
 from closedloop.daemon.store import AnswerRow
 
-# segment key -> the sends column it reads. Extend here (e.g. owner/team at answer time).
-SEGMENT_KEYS: dict[str, str] = {
-    "program": "program", "source": "source",
-    "pipeline": "pipeline", "brand": "pipeline",
-    "team": "team_id", "group": "team_id",
-    "owner": "owner_id", "organization": "organization_id",
-}
+__all__ = ["ALL", "SEGMENT_KEYS", "column_filters", "in_segments", "segment_column",
+           "segment_value"]
 ALL = "all"  # the one segment of a rule without segment_by
 
 

@@ -25,10 +25,25 @@ from closedloop.integration.errors import ConfigError
 
 Kind = Literal["answer", "csat_share", "nps_drop", "response_rate", "no_answers"]
 Channel = Literal["email", "slack", "teams", "webhook"]
-# Segment keys: columns every send carries (attribution at close time). The coordinator
-# extends segments.SEGMENT_KEYS (e.g. with owner/team at answer time).
-SegmentKey = Literal["program", "source", "pipeline", "brand", "team", "group", "owner",
-                     "organization"]
+# Segment key -> the sends column it reads (attribution at close time). Zendesk says brand
+# and group where HubSpot says pipeline and team. Extend here (e.g. owner/team at answer
+# time): config validation and segments.py both read this one table.
+SEGMENT_KEYS: dict[str, str] = {
+    "program": "program", "source": "source", "language": "language",
+    "pipeline": "pipeline", "brand": "pipeline",
+    "team": "team_id", "group": "team_id",
+    "owner": "owner_id", "organization": "organization_id",
+}
+
+
+def _segment_key(value: object) -> object:
+    if isinstance(value, str) and value not in SEGMENT_KEYS:
+        raise ValueError(f"unknown segment {value!r}; expected one of: "
+                         f"{', '.join(SEGMENT_KEYS)}")
+    return value
+
+
+SegmentKey = Annotated[str, BeforeValidator(_segment_key)]
 
 MAX_REGEX = 200  # characters of a comment_regex
 MAX_COMMENT = 2000  # characters of a comment a rule reads (re has no timeout: bound the input)
