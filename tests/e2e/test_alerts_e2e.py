@@ -8,7 +8,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -103,3 +103,36 @@ def test_detractor_answer_reaches_slack_within_one_cycle(loop: Loop, slack: Slac
 
     assert loop.rt.alerts().queued == 0  # the next cycle fires nothing again
     assert len(slack.messages) == 1
+
+
+def test_the_scheduler_runs_the_alerts_job(loop: Loop, slack: Slack) -> None:
+    """`closedloop run`'s scheduler has an "alerts" job (one instance, runs coalesced) that
+    delivers a detractor's alert on its own."""
+    import time
+
+    from closedloop.daemon.service import start_scheduler
+
+    _, _ = loop.close_ticket("ada@example.com")
+    loop.rt.poll()
+    loop.clock.advance(timedelta(hours=1))
+    loop.rt.dispatch()
+    body = loop.sink.messages[0].get_body(("plain",))
+    assert body is not None
+    links = {int(s): url for url, s in LINK.findall(body.get_content())}
+    with httpx.Client(follow_redirects=True, timeout=10) as web:
+        web.post(links[2])
+    loop.clock.advance(timedelta(minutes=1))
+    every = timedelta(seconds=0.2)
+    scheduler = start_scheduler(loop.rt, timedelta(hours=1), timedelta(hours=1), every)
+    try:
+        job = scheduler.get_job("alerts")
+        assert (job.max_instances, job.coalesce) == (1, True)
+        # The jobs' first run is at the test's manual clock, ahead of the wall clock: now.
+        job.modify(next_run_time=datetime.now(UTC))
+        deadline = time.monotonic() + 20
+        while not slack.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert [m["blocks"][1]["text"]["text"] for m in slack.messages] == [
+        "New answer to support-csat: 2 (unsatisfied)"]
