@@ -41,6 +41,11 @@ class ChannelError(ClosedLoopError):
 
 
 class Channel(Protocol):
+    @property
+    def timeout(self) -> float:
+        """The longest one delivery can take, in seconds (the claim's lease covers it)."""
+        ...
+
     def deliver(self, alert_id: int, kind: str, payload: dict[str, Any]) -> None: ...
 
 
@@ -88,6 +93,10 @@ class HttpChannel:
     secret: str | None = None
     client: httpx.Client | None = None
 
+    @property
+    def timeout(self) -> float:
+        return self.rule.timeout.total_seconds()
+
     def body(self, alert_id: int, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         if self.rule.channel == "webhook":
             return {"type": f"alert.{kind}", "id": alert_id, "data": payload}
@@ -129,6 +138,10 @@ class EmailChannel:
     rule: AlertSettings
     mailer: SmtpSender
     sender: Sender
+
+    @property
+    def timeout(self) -> float:
+        return self.mailer.timeout * 3  # connect, then each SMTP step
 
     def compose(self, alert_id: int, kind: str, payload: dict[str, Any]) -> EmailMessage:
         language = negotiate(self.rule.language)

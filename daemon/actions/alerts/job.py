@@ -146,7 +146,10 @@ def deliver_alerts(store: Store, channels: Mapping[str, Channel], now: datetime,
                    result: AlertsResult | None = None, limit: int = BATCH) -> AlertsResult:
     """Deliver the due alerts one claim at a time; failures are settled, never raised."""
     result = result or AlertsResult()
-    token, rows = store.claim_alerts(now, limit, LEASE)
+    # The lease outlasts a batch of the slowest channel timing out, so another replica
+    # never claims (and sends again) a row this one is still delivering.
+    slowest = max((c.timeout for c in channels.values()), default=0.0)
+    token, rows = store.claim_alerts(now, limit, LEASE + limit * timedelta(seconds=slowest))
     for row in rows:
         log = get_logger(job="alerts", rule=row.rule, alert=row.id)
         channel = channels.get(row.rule)
