@@ -541,4 +541,8 @@ def redacted(config: Config) -> dict[str, Any]:
     """The effective config as plain data, for `closedloop config show` (holds no secret)."""
     data = config.model_dump(mode="json")
     data["daemon"]["state_url"] = mask_url(data["daemon"]["state_url"])
+    for alert in data.get("alerts", []):  # an incoming-webhook URL is a credential
+        if alert.get("url"):
+            parsed = urlparse(alert["url"])
+            alert["url"] = f"{parsed.scheme}://{parsed.netloc}/***"
     return data

@@ -104,3 +104,13 @@ def test_the_commented_examples_in_config_example_load() -> None:
     uncommented = re.sub(r"(?m)^# ?", "", "# [[alerts]]" + examples)
     config = parse_config(tomllib.loads(head + uncommented))
     assert [a.name for a in config.alerts] == ["detractors-slack", "csat-by-team", "silence"]
+
+
+def test_config_show_hides_webhook_urls() -> None:
+    """An incoming-webhook URL written in the file is a credential: `config show` keeps only
+    its scheme and host."""
+    from closedloop.daemon.config import redacted
+
+    config = parse_config({**BASE, "alerts": [
+        {**SLACK, "url": "https://hooks.slack.example/services/T0/B0/secretpart"}]})
+    assert redacted(config)["alerts"][0]["url"] == "https://hooks.slack.example/***"
