@@ -32,7 +32,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Customer-feedback surveys for HubSpot, written back to the CRM.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="Run a local sandbox CRM.")
+alerts_app = typer.Typer(no_args_is_help=True, help="Check the [[alerts]] rules.")
 app.add_typer(config_app, name="config")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(sandbox_app, name="sandbox")
 
 out = Console()
@@ -277,6 +279,9 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
     for key, value in sorted(counts.items()):
         table.add_row(key, str(value))
     out.print(table)
+    if counts.get("alerts.dead", 0):
+        out.print(f"{counts['alerts.dead']} alert(s) could not be delivered (alerts.dead); "
+                  "the log says why (alerts.dead events with the HTTP status and reason).")
     unknown = counts.get("sends.outcome_unknown", 0)
     if unknown:
         out.print(f"{unknown} survey(s) with outcome_unknown: the relay may have them (the "
@@ -352,7 +357,9 @@ def forget(email: Annotated[str, typer.Argument(help="The person's e-mail addres
             if result.suppressed else ""))
         return
     typer.echo(f"forgotten: {result.responses} response(s) deleted, {result.sends_scrubbed} "
-               f"survey(s) scrubbed ({result.sends_cancelled} not yet sent, now cancelled)")
+               f"survey(s) scrubbed ({result.sends_cancelled} not yet sent, now cancelled)"
+               + (f", {result.alerts} queued alert(s) quoting them dropped"
+                  if result.alerts else ""))
     by_source: dict[str, int] = {}
     for source, _ in result.contacts:
         by_source[source] = by_source.get(source, 0) + 1
@@ -407,6 +414,17 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
 def config_show(config: ConfigPath = DEFAULT_CONFIG) -> None:
     """Print the effective configuration (secrets are never in it)."""
     typer.echo(json.dumps(redacted(_load(config)), indent=2, default=str))
+
+
+@alerts_app.command("test")
+@friendly
+def alerts_test(name: Annotated[str, typer.Argument(help="The alert rule's name.")],
+                config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Send a sample alert through the rule's real channel, to check the wiring."""
+    from closedloop.daemon.actions.alerts.test import send_test
+
+    cfg = _load(config)
+    typer.echo(send_test(cfg, name))
 
 
 @sandbox_app.command("hubspot")

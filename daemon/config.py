@@ -28,6 +28,7 @@ from pydantic import (
 )
 from sqlalchemy.engine import make_url
 
+from closedloop.daemon.actions.alerts.settings import AlertSettings, alert_references
 from closedloop.daemon.brand import Brand, BrandSettings, resolve_brand
 from closedloop.daemon.i18n import check_language
 from closedloop.daemon.surveys import Policy, Program, SurveyType
@@ -359,6 +360,7 @@ class Config(_Model):
     rules: RulesSettings = RulesSettings()
     brand: BrandSettings = BrandSettings()
     programs: tuple[ProgramSettings, ...]
+    alerts: tuple[AlertSettings, ...] = ()
 
     def program_list(self) -> list[Program]:
         return [p.to_program(self.brand, self.mail.reply_to) for p in self.programs]
@@ -438,7 +440,7 @@ def _cross_references(data: Mapping[str, Any]) -> list[str]:
             if crm == "zendesk" and program.get("list_id"):
                 problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
                                 "organization_id, tag or query")
-    return problems
+    return problems + alert_references(data)
 
 
 def parse_config(data: Mapping[str, Any], origin: str = "config") -> Config:
@@ -539,4 +541,8 @@ def redacted(config: Config) -> dict[str, Any]:
     """The effective config as plain data, for `closedloop config show` (holds no secret)."""
     data = config.model_dump(mode="json")
     data["daemon"]["state_url"] = mask_url(data["daemon"]["state_url"])
+    for alert in data.get("alerts", []):  # an incoming-webhook URL is a credential
+        if alert.get("url"):
+            parsed = urlparse(alert["url"])
+            alert["url"] = f"{parsed.scheme}://{parsed.netloc}/***"
     return data

@@ -16,6 +16,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from closedloop.daemon.actions.alerts.channels import Channel, build_channels
+from closedloop.daemon.actions.alerts.job import (
+    CURSOR_LAG,
+    AlertsResult,
+    deliver_alerts,
+    evaluate_alerts,
+)
+from closedloop.daemon.actions.alerts.settings import channel_secrets
 from closedloop.daemon.config import Config, Secrets, state_url
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
@@ -32,6 +40,7 @@ from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
 from closedloop.daemon.jobs.locks import GAP_SHARE, job_lock
 from closedloop.daemon.jobs.poll import PollResult, poll_source
 from closedloop.daemon.jobs.writeback import WriteBackResult, write_back
+from closedloop.daemon.logging import get_logger
 from closedloop.daemon.metrics import CountingMailer, Metrics
 from closedloop.daemon.plan import Plan, make_plan
 from closedloop.daemon.store import SendRecord, Store
@@ -67,6 +76,7 @@ class Runtime:
     metrics: Metrics = field(init=False)
     guard: SourceGuard = field(init=False)  # pauses a source whose token is refused
     replica: str = field(default_factory=lambda: uuid.uuid4().hex)  # holder of job locks
+    alert_channels: dict[str, Channel] = field(default_factory=dict)  # rule name -> channel
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
@@ -154,6 +164,21 @@ class Runtime:
                     results[name] = result
         return results
 
+    def alerts(self) -> AlertsResult:
+        """Evaluate the alert rules (one replica at a time), then deliver what is due."""
+        result = AlertsResult()
+        rules = self.config.alerts
+        if not rules:
+            return result
+        with self.metrics.timed("alerts"):
+            with job_lock(self.store, "alerts:evaluate", self.replica, self.clock) as held:
+                if held:
+                    evaluate_alerts(self.store, rules, self.clock(), result, lag=CURSOR_LAG)
+            deliver_alerts(self.store, self.alert_channels, self.clock(), result)
+        if result.queued or result.delivered or result.retried or result.dead:
+            get_logger(job="alerts").info("alerts.run", **vars(result))
+        return result
+
     def close(self) -> None:
         """Release what the runtime holds: adapters' sessions (and zenpy's override), the pool."""
         for adapter in self.adapters.values():
@@ -215,7 +240,8 @@ def build_runtime(config: Config, secrets: Secrets,
     store = Store(state_url(config))
     mail = config.mail
     password = secrets.smtp_password.get_secret_value() if secrets.smtp_password else None
-    return Runtime(
+    urls = channel_secrets(config.alerts)
+    rt = Runtime(
         config=config,
         store=store,
         programs={p.name: p for p in config.program_list()},
@@ -231,3 +257,5 @@ def build_runtime(config: Config, secrets: Secrets,
         sender=Sender(address=mail.from_address, name=mail.from_name, reply_to=mail.reply_to),
         clock=clock,
     )
+    rt.alert_channels = build_channels(config.alerts, urls, rt.mailer, rt.sender)
+    return rt

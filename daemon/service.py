@@ -48,7 +48,8 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
                              ("dispatch", rt.dispatch, dispatch_every),
                              ("writeback", rt.write_back, writeback_every),
                              ("cadence", rt.cadence, cadence_every or poll_every),
-                             ("bounces", rt.process_bounces, poll_every)):
+                             ("bounces", rt.process_bounces, poll_every),
+                             ("alerts", rt.alerts, writeback_every)):
         seconds = max(every.total_seconds(), 0.05)
         scheduler.add_job(
             _safe(name, job), "interval", id=name, seconds=seconds, next_run_time=now,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from closedloop.daemon.store.alerts import AlertRow, AlertsMixin, AnswerRow
 from closedloop.daemon.store.answers import AnswersMixin
 from closedloop.daemon.store.attribution import AttributionMixin
 from closedloop.daemon.store.claims import ClaimsMixin, WriteBackClaim
@@ -49,6 +50,8 @@ __all__ = [
     "CONNECTION_LOST",
     "INTERRUPTED",
     "OUTCOME_UNKNOWN",
+    "AlertRow",
+    "AnswerRow",
     "AttributedResponse",
     "ExportRow",
     "ForgetResult",
@@ -73,7 +76,7 @@ __all__ = [
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
-            LinkOpensMixin):
+            LinkOpensMixin, AlertsMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -95,4 +98,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
             result.update(self.answer_counts(conn))
             result.update(self.rule_counts(conn))
             result.update(self.suppression_counts(conn, now or datetime.now(UTC)))
+            result.update(self.alert_counts(conn))
         return result

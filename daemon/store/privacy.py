@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from closedloop.daemon.store.alerts import forget_alerts
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.records import from_db, from_db_opt, to_db
 from closedloop.daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
@@ -56,6 +57,7 @@ class ForgetResult:
     member_rows: int = 0
     contacts: tuple[tuple[str, str], ...] = ()
     suppressed: bool = False  # the address stays on the suppression list
+    alerts: int = 0  # queued alerts quoting the person, dropped
 
     @property
     def found(self) -> bool:
@@ -122,6 +124,7 @@ class PrivacyMixin:
                     delete(RESPONSES).where(RESPONSES.c.send_id.in_(part))).rowcount
                 _drop_writebacks(conn, WRITEBACKS.c.send_id.in_(part))
                 conn.execute(update(SENDS).where(SENDS.c.id.in_(part)).values(_PERSONAL))
+            alerts = forget_alerts(conn, ids)
             for part in chunks(unsent):
                 conn.execute(update(SENDS).where(SENDS.c.id.in_(part)).values(
                     status="skipped", skip_reason=FORGOTTEN, claimed_until=None))
@@ -140,7 +143,7 @@ class PrivacyMixin:
         result = ForgetResult(responses=responses, sends_scrubbed=len(ids),
                               sends_cancelled=len(unsent), ledger_rows=ledger,
                               member_rows=member_rows, contacts=tuple(contacts),
-                              suppressed=suppressed)
+                              suppressed=suppressed, alerts=alerts)
         log.info("store.forgotten", responses=responses, sends=len(ids), cancelled=len(unsent),
                  contacts=len(contacts))
         return result

@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -222,3 +224,48 @@ class LinkOpen(Base):
     send_id: Mapped[int] = mapped_column(Integer)
     score: Mapped[int] = mapped_column(Integer)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+class AlertDelivery(Base):
+    """One alert to deliver through its rule's channel (daemon/actions/alerts).
+
+    `idem_key` makes an event queue once (rule + response, or rule + segment + breach time);
+    `send_id` names the survey an alert quotes, so `forget` can drop it. Its id is the
+    webhook-id of a generic webhook, so SQLite never hands out a deleted one again.
+    """
+
+    __tablename__ = "alert_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idem_key: Mapped[str] = mapped_column(String(255), unique=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # answer | breach | recovery | digest
+    segment: Mapped[str | None] = mapped_column(String(255))
+    send_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending -> delivered | dead ; held (a flood) -> digested (folded into a digest row)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_alert_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_alert_deliveries_rule_created", "rule", "created_at"),
+        Index("ix_alert_deliveries_send_id", "send_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class AlertState(Base):
+    """Whether a rolling rule is in breach for one segment: it fires once per breach, and
+    sends a recovery notice when the figure comes back."""
+
+    __tablename__ = "alert_state"
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(255), primary_key=True)
+    breached: Mapped[bool] = mapped_column(Boolean)
+    value: Mapped[float | None] = mapped_column(Float)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

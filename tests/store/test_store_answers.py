@@ -167,5 +167,6 @@ def test_counts_cover_every_state(store: Store, make_send: MakeSend, t0: datetim
         "writebacks.pending": 0, "writebacks.done": 0, "writebacks.rejected": 0,
         "hooks.pending": 0, "hooks.done": 0, "hooks.rejected": 0, "sends.held": 0,
         "sends.deferred": 0, "suppressions.unsubscribed": 0, "suppressions.snoozed": 0,
+        "alerts.pending": 0, "alerts.delivered": 0, "alerts.dead": 0, "alerts.retrying": 0,
     }
     assert expected == store.counts()
