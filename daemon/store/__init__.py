@@ -20,6 +20,7 @@ from closedloop.daemon.store.engine import (
     reading,
     upgrade_to_head,
 )
+from closedloop.daemon.store.events import EVENT_KINDS, emit_event, event_id, parse_event_id
 from closedloop.daemon.store.health import HealthMixin, QueueStat, SourceState
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
@@ -41,11 +42,14 @@ from closedloop.daemon.store.sends import (
     SendsMixin,
     normalize_email,
 )
+from closedloop.daemon.store.webhooks import Delivery, Route, WebhooksMixin
 
 __all__ = [
     "CONNECTION_LOST",
+    "EVENT_KINDS",
     "INTERRUPTED",
     "OUTCOME_UNKNOWN",
+    "Delivery",
     "ExportRow",
     "ForgetResult",
     "MemberRecord",
@@ -55,6 +59,7 @@ __all__ = [
     "Preference",
     "QueueStat",
     "ResponseRecord",
+    "Route",
     "SeenMember",
     "SendRecord",
     "SourceState",
@@ -62,13 +67,16 @@ __all__ = [
     "UnknownSend",
     "WriteBackClaim",
     "WriteBackRecord",
+    "emit_event",
+    "event_id",
     "normalize_email",
+    "parse_event_id",
     "parse_url",
 ]
 
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, ClaimsMixin, PreferencesMixin,
-            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin):
+            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin, WebhooksMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -90,4 +98,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, ClaimsMixin, PreferencesMix
             result.update(self.answer_counts(conn))
             result.update(self.rule_counts(conn))
             result.update(self.suppression_counts(conn, now or datetime.now(UTC)))
+            result.update(self.delivery_counts(conn))
         return result

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy import Connection, Engine, RowMapping, select
 
+from closedloop.daemon.store.events import emit_event, unsubscribed_payload
 from closedloop.daemon.store.records import UnknownSend, from_db_opt, iso, to_db, to_db_opt
 from closedloop.daemon.store.sends import (
     SENDS,
@@ -88,6 +89,9 @@ class PreferencesMixin:
                         created_at=to_db(now), status="pending", attempts=0,
                     )
                 )
+            if _preference(after).unsubscribed and not _preference(before).unsubscribed:
+                emit_event(conn, "contact.unsubscribed", unsubscribed_payload(send, now), now,
+                           send_id=send_id)
         result = _preference(after)
         log.info("store.preference_recorded", send_id=send_id, choice=choice,
                  unsubscribed=result.unsubscribed, changed=changed)
