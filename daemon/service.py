@@ -40,7 +40,8 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
     """Start the jobs, each at most one at a time, missed runs coalesced into one.
 
     The cadence (NPS lists) runs every `cadence_every`, default `poll_every`; the
-    bounce Maildir reader every `poll_every` (a no-op unless mail.bounce_maildir is set).
+    bounce Maildir reader every `poll_every` (a no-op unless mail.bounce_maildir is set);
+    outbound webhooks every `writeback_every`, in a job of their own.
     """
     scheduler = BackgroundScheduler(timezone="UTC")
     now = rt.clock()
@@ -48,6 +49,7 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
                              ("dispatch", rt.dispatch, dispatch_every),
                              ("writeback", rt.write_back, writeback_every),
                              ("cadence", rt.cadence, cadence_every or poll_every),
+                             ("webhooks", rt.deliver_webhooks, writeback_every),
                              ("bounces", rt.process_bounces, poll_every)):
         seconds = max(every.total_seconds(), 0.05)
         scheduler.add_job(

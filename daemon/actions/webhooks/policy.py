@@ -28,7 +28,7 @@ _RETRYABLE_4XX = (408, 429)
 
 def backoff(attempts: int) -> timedelta:
     """The wait after the `attempts`-th failed try (1-based)."""
-    wait: timedelta = BACKOFF_BASE * 2 ** (max(attempts, 1) - 1)
+    wait: timedelta = BACKOFF_BASE * 2 ** (min(max(attempts, 1), 20) - 1)
     return min(wait, BACKOFF_CAP)
 
 
