@@ -1,0 +1,158 @@
+"""The events outbox: which change writes which event, in the change's own transaction, and
+what routing, forgetting and the event ids promise. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from webhook_receiver import validate
+
+from closedloop.daemon.actions.webhooks import webhook_body
+from closedloop.daemon.store import Delivery, Route, Store, emit_event, event_id
+from closedloop.daemon.store import answers as answers_module
+
+SentSurvey = Callable[..., int]
+MINUTE = timedelta(minutes=1)
+EVERYTHING = frozenset({"survey.sent", "response.created", "response.updated",
+                        "comment.added", "contact.unsubscribed", "follow_up.created"})
+
+
+def _kinds(store: Store) -> list[str]:
+    return [row["kind"] for row in store.event_rows()]
+
+
+def _body(row: dict[str, Any]) -> dict[str, Any]:
+    delivery = Delivery(id=0, event_id=row["id"], endpoint="x", attempts=0, kind=row["kind"],
+                        created_at=row["created_at"], payload=row["payload"], token="")
+    parsed: dict[str, Any] = json.loads(webhook_body(delivery))
+    return parsed
+
+
+def test_each_change_writes_its_event_and_every_payload_matches_its_schema(
+        store: Store, sent_survey: SentSurvey, t0: datetime) -> None:
+    """sent → survey.sent; first click → response.created; the same score again → nothing;
+    another score → response.updated; comment → comment.added (the same comment again →
+    nothing); unsubscribe → contact.unsubscribed; each body validates against its schema."""
+    send_id = sent_survey("a")
+    store.record_response(send_id, 2, "unsatisfied", t0 + MINUTE)
+    store.record_response(send_id, 2, "unsatisfied", t0 + 2 * MINUTE)
+    store.record_response(send_id, 4, "satisfied", t0 + 3 * MINUTE)
+    store.record_comment(send_id, "slow refund", t0 + 4 * MINUTE)
+    store.record_comment(send_id, "slow refund", t0 + 5 * MINUTE)
+    store.record_preference(send_id, "unsubscribe", None, t0 + 6 * MINUTE)
+    store.record_preference(send_id, "unsubscribe", None, t0 + 7 * MINUTE)
+    emit_event(store, "follow_up.created",
+               {"send_id": send_id, "program": "support-csat",
+                "follow_up": {"crm": "hubspot", "task_id": "9"}}, t0 + 8 * MINUTE)
+    assert ["survey.sent", "response.created", "response.updated", "comment.added",
+            "contact.unsubscribed", "follow_up.created"] == _kinds(store)
+    rows = store.event_rows()
+    for row in rows:
+        validate(_body(row))
+    comment = rows[3]["payload"]
+    assert {"send_id": send_id, "program": "support-csat", "survey_type": "csat",
+            "source": "hubspot", "contact": {"id": "c-a", "email": "a@example.com"},
+            "ticket_id": "t-a", "response_id": 1, "score": 4, "category": "satisfied",
+            "comment": "slow refund", "answered_at": "2026-11-20T09:01:00+00:00",
+            "updated_at": "2026-11-20T09:04:00+00:00"} == comment
+    assert ["a@example.com"] * 6 == [row["email_norm"] for row in rows]
+
+
+def test_a_change_and_its_event_commit_together(
+        store: Store, sent_survey: SentSurvey, t0: datetime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash after the answer is written but before its event is (here: the event insert
+    fails) rolls the answer back too: no event is lost, and none exists without its change."""
+    send_id = sent_survey("a")
+
+    def crash(*_: object, **__: object) -> int:
+        raise RuntimeError("killed between the change and its event")
+
+    monkeypatch.setattr(answers_module, "emit_event", crash)
+    with pytest.raises(RuntimeError):
+        store.record_response(send_id, 1, "unsatisfied", t0 + MINUTE)
+    assert (None, ["survey.sent"]) == (store.get_response(send_id), _kinds(store))
+    monkeypatch.undo()
+    store.record_response(send_id, 1, "unsatisfied", t0 + MINUTE)
+    assert ["survey.sent", "response.created"] == _kinds(store)
+
+
+def test_event_ids_are_never_reused(store: Store, t0: datetime) -> None:
+    """The last event deleted, the next one still gets a new id (receivers dedupe on it)."""
+    first = emit_event(store, "follow_up.created", {"program": "p"}, t0)
+    second = emit_event(store, "follow_up.created", {"program": "p"}, t0)
+    with store.engine.begin() as conn:
+        from closedloop.daemon.store.events import EVENTS
+        conn.execute(EVENTS.delete().where(EVENTS.c.id == second))
+    third = emit_event(store, "follow_up.created", {"program": "p"}, t0)
+    assert (1, 2, 3, "evt_3") == (first, second, third, event_id(third))
+
+
+def test_unknown_kind_is_refused(store: Store, t0: datetime) -> None:
+    """A typo in an event kind is a ValueError naming the known kinds, not a silent row."""
+    with pytest.raises(ValueError, match="unknown event kind 'response.create'"):
+        emit_event(store, "response.create", {}, t0)
+
+
+def test_routing_follows_each_endpoints_events_and_programs_once(
+        store: Store, sent_survey: SentSurvey, t0: datetime) -> None:
+    """An endpoint gets the kinds it subscribed to, of its programs only; routing twice
+    queues nothing twice."""
+    nps = sent_survey("n", program="nps", survey_type="nps")
+    sent_survey("c")
+    store.record_response(nps, 3, "detractor", t0 + MINUTE)
+    routes = [Route("all", EVERYTHING), Route("answers", frozenset({"response.created"})),
+              Route("nps-only", EVERYTHING, frozenset({"nps"}))]
+    assert 3 == store.route_events(routes, t0 + MINUTE)
+    assert 0 == store.route_events(routes, t0 + MINUTE)
+    got = sorted((row["endpoint"], row["kind"], row["event_id"])
+                 for row in store.delivery_rows())
+    assert [("all", "response.created", 3), ("all", "survey.sent", 1),
+            ("all", "survey.sent", 2), ("answers", "response.created", 3),
+            ("nps-only", "response.created", 3), ("nps-only", "survey.sent", 1)] == got
+
+
+def test_claims_are_exclusive_until_the_lease_ends(
+        store: Store, replica: Store, sent_survey: SentSurvey, t0: datetime) -> None:
+    """A second replica claims nothing while the first holds the rows; after the lease it
+    does, and the first one's late settle is refused (it lost the row)."""
+    sent_survey("a")
+    store.route_events([Route("all", EVERYTHING)], t0)
+    [mine] = store.claim_deliveries(t0, 10, timedelta(minutes=2))
+    assert [] == replica.claim_deliveries(t0 + timedelta(seconds=119), 10,
+                                          timedelta(minutes=2))
+    [theirs] = replica.claim_deliveries(t0 + timedelta(minutes=2), 10, timedelta(minutes=2))
+    assert mine.id == theirs.id
+    assert not store.settle_delivery(mine, t0, status="delivered", http_status=200)
+    assert replica.settle_delivery(theirs, t0, status="delivered", http_status=200)
+    assert {"webhooks.all.pending": 0, "webhooks.all.delivered": 1,
+            "webhooks.all.dead": 0} == {k: v for k, v in store.counts().items()
+                                        if k.startswith("webhooks.")}
+
+
+def test_forget_drops_undelivered_webhooks_and_blanks_payloads(
+        store: Store, sent_survey: SentSurvey, t0: datetime) -> None:
+    """After `forget`, nothing quoting the person is posted: pending and dead deliveries of
+    their events are gone, payloads blanked (also of events not yet routed); delivered rows
+    stay counted; another person's deliveries are untouched; replay skips forgotten events."""
+    ada = sent_survey("ada")
+    bob = sent_survey("bob")
+    route = [Route("all", EVERYTHING)]
+    store.route_events(route, t0)
+    first, _ = store.claim_deliveries(t0, 10, timedelta(minutes=2))
+    store.settle_delivery(first, t0, status="delivered", http_status=200)
+    store.record_response(ada, 1, "unsatisfied", t0 + MINUTE)
+    store.record_response(bob, 1, "unsatisfied", t0 + MINUTE)
+    result = store.forget("ADA@example.com", t0 + 2 * MINUTE)
+    store.route_events(route, t0 + 2 * MINUTE)
+    rows = {(row["event_id"], row["status"]) for row in store.delivery_rows()}
+    assert (0, {(1, "delivered"), (2, "pending"), (4, "pending")}) == (
+        result.webhook_deliveries, rows)
+    payloads = [row["payload"] for row in store.event_rows()]
+    assert [None, "bob@example.com", None, "bob@example.com"] == [
+        p and p["contact"]["email"] for p in payloads]
+    assert 0 == store.replay_deliveries(t0, event_id=1)
