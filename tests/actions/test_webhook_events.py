@@ -48,8 +48,8 @@ def test_each_change_writes_its_event_and_every_payload_matches_its_schema(
     emit_event(store, "follow_up.created",
                {"send_id": send_id, "program": "support-csat",
                 "follow_up": {"crm": "hubspot", "task_id": "9"}}, t0 + 8 * MINUTE)
-    assert ["survey.sent", "response.created", "response.updated", "comment.added",
-            "contact.unsubscribed", "follow_up.created"] == _kinds(store)
+    assert _kinds(store) == ["survey.sent", "response.created", "response.updated", "comment.added",
+            "contact.unsubscribed", "follow_up.created"]
     rows = store.event_rows()
     for row in rows:
         validate(_body(row))
@@ -59,7 +59,7 @@ def test_each_change_writes_its_event_and_every_payload_matches_its_schema(
             "ticket_id": "t-a", "response_id": 1, "score": 4, "category": "satisfied",
             "comment": "slow refund", "answered_at": "2026-11-20T09:01:00+00:00",
             "updated_at": "2026-11-20T09:04:00+00:00"} == comment
-    assert ["a@example.com"] * 6 == [row["email_norm"] for row in rows]
+    assert [row["email_norm"] for row in rows] == ["a@example.com"] * 6
 
 
 def test_a_change_and_its_event_commit_together(
@@ -75,10 +75,10 @@ def test_a_change_and_its_event_commit_together(
     monkeypatch.setattr(answers_module, "emit_event", crash)
     with pytest.raises(RuntimeError):
         store.record_response(send_id, 1, "unsatisfied", t0 + MINUTE)
-    assert (None, ["survey.sent"]) == (store.get_response(send_id), _kinds(store))
+    assert (store.get_response(send_id), _kinds(store)) == (None, ["survey.sent"])
     monkeypatch.undo()
     store.record_response(send_id, 1, "unsatisfied", t0 + MINUTE)
-    assert ["survey.sent", "response.created"] == _kinds(store)
+    assert _kinds(store) == ["survey.sent", "response.created"]
 
 
 def test_event_ids_are_never_reused(store: Store, t0: datetime) -> None:
@@ -89,12 +89,12 @@ def test_event_ids_are_never_reused(store: Store, t0: datetime) -> None:
         from closedloop.daemon.store.events import EVENTS
         conn.execute(EVENTS.delete().where(EVENTS.c.id == second))
     third = emit_event(store, "follow_up.created", {"program": "p"}, t0)
-    assert (1, 2, 3, "evt_3") == (first, second, third, event_id(third))
+    assert (first, second, third, event_id(third)) == (1, 2, 3, "evt_3")
 
 
 def test_unknown_kind_is_refused(store: Store, t0: datetime) -> None:
     """A typo in an event kind is a ValueError naming the known kinds, not a silent row."""
-    with pytest.raises(ValueError, match="unknown event kind 'response.create'"):
+    with pytest.raises(ValueError, match=r"unknown event kind 'response\.create'"):
         emit_event(store, "response.create", {}, t0)
 
 
@@ -107,13 +107,13 @@ def test_routing_follows_each_endpoints_events_and_programs_once(
     store.record_response(nps, 3, "detractor", t0 + MINUTE)
     routes = [Route("all", EVERYTHING), Route("answers", frozenset({"response.created"})),
               Route("nps-only", EVERYTHING, frozenset({"nps"}))]
-    assert 3 == store.route_events(routes, t0 + MINUTE)
-    assert 0 == store.route_events(routes, t0 + MINUTE)
+    assert store.route_events(routes, t0 + MINUTE) == 3
+    assert store.route_events(routes, t0 + MINUTE) == 0
     got = sorted((row["endpoint"], row["kind"], row["event_id"])
                  for row in store.delivery_rows())
-    assert [("all", "response.created", 3), ("all", "survey.sent", 1),
+    assert got == [("all", "response.created", 3), ("all", "survey.sent", 1),
             ("all", "survey.sent", 2), ("answers", "response.created", 3),
-            ("nps-only", "response.created", 3), ("nps-only", "survey.sent", 1)] == got
+            ("nps-only", "response.created", 3), ("nps-only", "survey.sent", 1)]
 
 
 def test_claims_are_exclusive_until_the_lease_ends(
@@ -123,15 +123,15 @@ def test_claims_are_exclusive_until_the_lease_ends(
     sent_survey("a")
     store.route_events([Route("all", EVERYTHING)], t0)
     [mine] = store.claim_deliveries(t0, 10, timedelta(minutes=2))
-    assert [] == replica.claim_deliveries(t0 + timedelta(seconds=119), 10,
-                                          timedelta(minutes=2))
+    assert replica.claim_deliveries(t0 + timedelta(seconds=119), 10,
+                                          timedelta(minutes=2)) == []
     [theirs] = replica.claim_deliveries(t0 + timedelta(minutes=2), 10, timedelta(minutes=2))
     assert mine.id == theirs.id
     assert not store.settle_delivery(mine, t0, status="delivered", http_status=200)
     assert replica.settle_delivery(theirs, t0, status="delivered", http_status=200)
-    assert {"webhooks.all.pending": 0, "webhooks.all.delivered": 1,
-            "webhooks.all.dead": 0} == {k: v for k, v in store.counts().items()
-                                        if k.startswith("webhooks.")}
+    counts = {k: v for k, v in store.counts().items() if k.startswith("webhooks.")}
+    assert counts == {"webhooks.all.pending": 0, "webhooks.all.delivered": 1,
+                      "webhooks.all.dead": 0}
 
 
 def test_forget_drops_undelivered_webhooks_and_blanks_payloads(
@@ -153,6 +153,6 @@ def test_forget_drops_undelivered_webhooks_and_blanks_payloads(
     assert (0, {(1, "delivered"), (2, "pending"), (4, "pending")}) == (
         result.webhook_deliveries, rows)
     payloads = [row["payload"] for row in store.event_rows()]
-    assert [None, "bob@example.com", None, "bob@example.com"] == [
-        p and p["contact"]["email"] for p in payloads]
-    assert 0 == store.replay_deliveries(t0, event_id=1)
+    emails = [p and p["contact"]["email"] for p in payloads]
+    assert emails == [None, "bob@example.com", None, "bob@example.com"]
+    assert store.replay_deliveries(t0, event_id=1) == 0
