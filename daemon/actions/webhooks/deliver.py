@@ -143,7 +143,7 @@ class WebhookDeliverer:
 
     def _count(self, result: DeliveryResult, delivery: Delivery, status: str, reason: str,
                http_status: int | None) -> None:
-        where = {"endpoint": delivery.endpoint, "event": event_id(delivery.event_id),
+        where = {"endpoint": delivery.endpoint, "event_id": event_id(delivery.event_id),
                  "kind": delivery.kind, "http_status": http_status,
                  "attempt": delivery.attempts + 1}
         if status == "delivered":
