@@ -188,10 +188,9 @@ class WebhooksMixin:
         return len(ids)
 
     def delivery_counts(self, conn: Connection) -> dict[str, int]:
-        """webhooks.<endpoint>.<status> and events.unrouted, for `Store.counts`."""
-        result: dict[str, int] = {
-            "events.unrouted": conn.scalar(select(func.count()).select_from(EVENTS)
-                                           .where(EVENTS.c.routed_at.is_(None))) or 0}
+        """webhooks.<endpoint>.<status> (every status, once an endpoint has deliveries),
+        for `Store.counts`."""
+        result: dict[str, int] = {}
         for endpoint, status, count in conn.execute(
                 select(DELIVERIES.c.endpoint, DELIVERIES.c.status, func.count())
                 .group_by(DELIVERIES.c.endpoint, DELIVERIES.c.status)):
