@@ -36,7 +36,8 @@ def _safe(name: str, job: Callable[[], Any]) -> Callable[[], None]:
 
 def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelta,
                     writeback_every: timedelta,
-                    cadence_every: timedelta | None = None) -> BackgroundScheduler:
+                    cadence_every: timedelta | None = None,
+                    paused: bool = False) -> BackgroundScheduler:
     """Start the jobs, each at most one at a time, missed runs coalesced into one.
 
     The cadence (NPS lists) runs every `cadence_every`, default `poll_every`; the
@@ -57,7 +58,7 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
             max_instances=1, coalesce=True, misfire_grace_time=max(int(seconds * 2), 1),
             jitter=min(seconds / 10, 5) if seconds >= 10 else None,
         )
-    scheduler.start()
+    scheduler.start(paused=paused)  # paused: jobs listed, none run (for inspection)
     return scheduler
 
 

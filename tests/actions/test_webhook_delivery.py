@@ -7,12 +7,14 @@ read it), so the backoff edges are tested on both sides without waiting.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import structlog
 import time_machine
 from webhook_receiver import SECRET, receiver
 
@@ -197,3 +199,26 @@ def test_two_replicas_delivering_together_post_each_event_once(
             thread.join()
     ids = [webhook_id for webhook_id, _ in seen.requests]
     assert (len(ids), len(set(ids))) == (30, 30)
+
+
+def test_logs_name_endpoint_and_event_never_address_url_or_comment(
+        store: Store, sent_survey: SentSurvey) -> None:
+    """Delivered, retried and dead tries log the endpoint and the event id; no e-mail
+    address, no URL (it may carry a token) and no comment reaches the log."""
+    answers = itertools.chain((500, 200, 410), itertools.repeat(200))
+    with time_machine.travel(T0, tick=False) as traveller, \
+            receiver(lambda _: next(answers)) as (url, _seen), \
+            structlog.testing.capture_logs() as logs:
+        send_id = sent_survey("ada", at=T0)
+        store.record_response(send_id, 1, "unsatisfied", T0)
+        store.record_comment(send_id, "Call me at ada@example.com", T0)
+        deliverer = _deliverer(store, url)
+        for n in range(4):
+            traveller.move_to(T0 + timedelta(hours=n))
+            deliverer.run()
+    events = {entry["event"] for entry in logs}
+    assert {"webhook.retry", "webhook.endpoint_gone", "webhooks.run"} <= events
+    text = repr(logs)
+    assert ("@example.com" in text, url in text, "Call me" in text) == (False, False, False)
+    gone = next(entry for entry in logs if entry["event"] == "webhook.endpoint_gone")
+    assert (gone["endpoint"], gone["http_status"]) == ("crm-sync", 410)
