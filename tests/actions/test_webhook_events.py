@@ -81,6 +81,42 @@ def test_a_change_and_its_event_commit_together(
     assert _kinds(store) == ["survey.sent", "response.created"]
 
 
+@pytest.mark.parametrize("change", ["mark_sent", "unsubscribe", "comment"])
+def test_no_change_commits_without_its_event(
+        store: Store, sent_survey: SentSurvey, t0: datetime,
+        monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """The same for a survey marked sent (its write-back, ledger and event), an unsubscribe
+    (its suppression) and a comment: a failure at the event leaves the change undone."""
+    from closedloop.daemon.store import NewSend
+    from closedloop.daemon.store import preferences as preferences_module
+    from closedloop.daemon.store import sends as sends_module
+
+    send_id = sent_survey("a")
+    store.record_response(send_id, 1, "unsatisfied", t0 + MINUTE)
+    store.add_sends([NewSend("b", "support-csat", "csat", "hubspot", "c-b", t0, t0,
+                             email="b@example.com")])
+    [other] = store.claim_due_sends(t0, 1, timedelta(minutes=5))
+    assert store.begin_sending(other.id, t0)
+    before = (_kinds(store), store.counts())
+
+    def crash(*_: object, **__: object) -> int:
+        raise RuntimeError("killed between the change and its event")
+
+    module = {"mark_sent": sends_module, "unsubscribe": preferences_module,
+              "comment": answers_module}[change]
+    monkeypatch.setattr(module, "emit_event", crash)
+    act = {"mark_sent": lambda: store.mark_sent(other.id, t0 + MINUTE, "<b@x>"),
+           "unsubscribe": lambda: store.record_preference(send_id, "unsubscribe", None,
+                                                          t0 + MINUTE),
+           "comment": lambda: store.record_comment(send_id, "slow", t0 + MINUTE)}[change]
+    with pytest.raises(RuntimeError):
+        act()
+    assert (_kinds(store), store.counts()) == before
+    sent, response = store.get_send(other.id), store.get_response(send_id)
+    assert (sent and sent.status, response and response.comment,
+            store.is_suppressed("a@example.com", t0 + MINUTE)) == ("sending", None, False)
+
+
 def test_event_ids_are_never_reused(store: Store, t0: datetime) -> None:
     """The last event deleted, the next one still gets a new id (receivers dedupe on it)."""
     first = emit_event(store, "follow_up.created", {"program": "p"}, t0)
@@ -145,14 +181,16 @@ def test_forget_drops_undelivered_webhooks_and_blanks_payloads(
     store.route_events(route, t0)
     first, _ = store.claim_deliveries(t0, 10, timedelta(minutes=2))
     store.settle_delivery(first, t0, status="delivered", http_status=200)
-    store.record_response(ada, 1, "unsatisfied", t0 + MINUTE)
-    store.record_response(bob, 1, "unsatisfied", t0 + MINUTE)
+    store.record_response(ada, 1, "unsatisfied", t0 + MINUTE)  # evt_3, queued below
+    store.record_response(bob, 1, "unsatisfied", t0 + MINUTE)  # evt_4
+    store.route_events(route, t0 + MINUTE)
+    store.record_comment(ada, "call me", t0 + MINUTE)  # evt_5, not routed yet
     result = store.forget("ADA@example.com", t0 + 2 * MINUTE)
     store.route_events(route, t0 + 2 * MINUTE)
     rows = {(row["event_id"], row["status"]) for row in store.delivery_rows()}
-    assert (0, {(1, "delivered"), (2, "pending"), (4, "pending")}) == (
-        result.webhook_deliveries, rows)
+    assert (result.webhook_deliveries, rows) == (
+        1, {(1, "delivered"), (2, "pending"), (4, "pending")})
     payloads = [row["payload"] for row in store.event_rows()]
     emails = [p and p["contact"]["email"] for p in payloads]
-    assert emails == [None, "bob@example.com", None, "bob@example.com"]
+    assert emails == [None, "bob@example.com", None, "bob@example.com", None]
     assert store.replay_deliveries(t0, event_id=1) == 0

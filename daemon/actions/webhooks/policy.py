@@ -2,8 +2,9 @@
 
 - 2xx: delivered.
 - 410 Gone: the endpoint says it is gone for good: dead at once (and logged).
-- 408, 429, 5xx, a timeout or a refused connection: try again after the backoff; a 429's
-  Retry-After (seconds or HTTP date) is honoured when it asks for longer, up to a day.
+- 408, 429, 5xx, a timeout or a refused connection: try again after the backoff; the
+  Retry-After of a 429 or 503 (seconds or HTTP date) is honoured when it asks for longer,
+  up to a day.
 - any other 4xx (400, 401, 403, 404, 413, ...): a configuration problem on the receiving side
   that retries rarely cure: dead after CLIENT_ERROR_ATTEMPTS tries instead of MAX_ATTEMPTS.
 
@@ -57,7 +58,7 @@ def judge(http_status: int | None, attempts: int, now: datetime,
     if attempts >= MAX_ATTEMPTS:
         return Verdict("dead", reason="retries_exhausted")
     wait = backoff(attempts)
-    if http_status == 429 and retry_after:
+    if http_status in (429, 503) and retry_after:
         wait = max(wait, min(parse_retry_after(retry_after, now), RETRY_AFTER_CAP))
     return Verdict("pending", now + wait, "unavailable" if http_status else "no_answer")
 
