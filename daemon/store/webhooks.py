@@ -187,6 +187,23 @@ class WebhooksMixin:
         log.info("store.webhooks_replayed", count=len(ids))
         return len(ids)
 
+    def prune_events(self, before: datetime, limit: int = ROUTE_BATCH) -> int:
+        """Delete up to `limit` routed events created before `before` whose deliveries are
+        all settled (delivered or dead), with those deliveries; returns how many events.
+        A pending delivery keeps its event, whatever its age."""
+        when = to_db(before)
+        unsettled = select(DELIVERIES.c.event_id).where(DELIVERIES.c.status == "pending")
+        with self.engine.begin() as conn:
+            ids = list(conn.scalars(
+                select(EVENTS.c.id)
+                .where(EVENTS.c.created_at < when, EVENTS.c.routed_at.is_not(None),
+                       EVENTS.c.id.not_in(unsettled))
+                .order_by(EVENTS.c.id).limit(limit).with_for_update(skip_locked=True)))
+            for part in chunks(ids):
+                conn.execute(delete(DELIVERIES).where(DELIVERIES.c.event_id.in_(part)))
+                conn.execute(delete(EVENTS).where(EVENTS.c.id.in_(part)))
+        return len(ids)
+
     def delivery_counts(self, conn: Connection) -> dict[str, int]:
         """webhooks.<endpoint>.<status> (every status, once an endpoint has deliveries),
         for `Store.counts`."""

@@ -194,3 +194,20 @@ def test_forget_drops_undelivered_webhooks_and_blanks_payloads(
     emails = [p and p["contact"]["email"] for p in payloads]
     assert emails == [None, "bob@example.com", None, "bob@example.com", None]
     assert store.replay_deliveries(t0, event_id=1) == 0
+
+
+def test_settled_events_are_pruned_after_retention_pending_ones_never(
+        store: Store, sent_survey: SentSurvey, t0: datetime) -> None:
+    """Events created before the cut whose deliveries are all settled go (with their
+    deliveries); one created at the cut stays; one with a pending delivery stays."""
+    sent_survey("a")
+    sent_survey("b")
+    sent_survey("c", at=t0 + MINUTE)
+    store.route_events([Route("all", EVERYTHING)], t0 + MINUTE)
+    first, second, third = store.claim_deliveries(t0 + MINUTE, 10, timedelta(minutes=2))
+    store.settle_delivery(first, t0, status="delivered", http_status=200)
+    store.settle_delivery(third, t0, status="dead", http_status=410)
+    store.release_deliveries(second.token)
+    assert store.prune_events(t0 + MINUTE) == 1
+    assert [row["id"] for row in store.event_rows()] == [2, 3]
+    assert [row["event_id"] for row in store.delivery_rows()] == [2, 3]

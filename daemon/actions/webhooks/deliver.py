@@ -1,7 +1,8 @@
 """The webhook job: route new events to endpoints, post the due deliveries, record each try.
 
-One run: route every unrouted event (store.route_events), then claim due deliveries with a
-lease and post them one by one, each with its endpoint's timeout, signed per the Standard
+One run: route every unrouted event (store.route_events), delete settled events older than
+RETENTION (30 days: how far replay reaches), then claim due deliveries with a lease and post
+them one by one, each with its endpoint's timeout, signed per the Standard
 Webhooks spec (webhook-id = the event id, constant across tries and replays, for dedupe;
 webhook-timestamp = this try; webhook-signature over "id.timestamp.body"). The verdict on
 each answer comes from policy.py. It runs in its own scheduler job and only ever touches
@@ -26,6 +27,8 @@ from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Delivery, Route, Store, event_id
 
 LEASE = timedelta(minutes=2)
+# Settled events (and their deliveries) older than this are deleted: what replay can reach.
+RETENTION = timedelta(days=30)
 BATCH = 100
 USER_AGENT = "ClosedLoop-Webhooks/1"
 
@@ -73,6 +76,7 @@ class DeliveryResult:
     retried: int = 0
     dead: int = 0
     lost: int = 0  # claims that ran out before we settled (another replica has the row)
+    pruned: int = 0  # settled events past RETENTION, deleted
 
 
 class WebhookDeliverer:
@@ -93,6 +97,7 @@ class WebhookDeliverer:
         routes = [e.route() for e in self.endpoints.values()]
         while routed := self.store.route_events(routes, self.clock()):
             result.routed += routed
+        result.pruned = self.store.prune_events(self.clock() - RETENTION)
         if not self.endpoints:
             return result
         claimed = self.store.claim_deliveries(self.clock(), limit, LEASE,
