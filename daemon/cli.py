@@ -35,7 +35,9 @@ sandbox_app = typer.Typer(no_args_is_help=True, help="Run a local sandbox CRM.")
 alerts_app = typer.Typer(no_args_is_help=True, help="Check the [[alerts]] rules.")
 app.add_typer(config_app, name="config")
 app.add_typer(alerts_app, name="alerts")
+webhooks_app = typer.Typer(no_args_is_help=True, help="Outbound webhooks ([[webhooks]]).")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -283,6 +285,10 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
         out.print(f"{counts['alerts.dead']} alert(s) could not be delivered (alerts.dead); "
                   "the log says why (alerts.dead events with the HTTP status and reason).")
     unknown = counts.get("sends.outcome_unknown", 0)
+    dead = sum(v for k, v in counts.items() if k.startswith("webhooks.") and k.endswith(".dead"))
+    if dead:
+        out.print(f"{dead} webhook(s) dead-lettered (see each endpoint's log lines); send them "
+                  "again with `closedloop webhooks replay --dead`.")
     if unknown:
         out.print(f"{unknown} survey(s) with outcome_unknown: the relay may have them (the "
                   "connection or the daemon died after the message was handed over). They "
@@ -366,6 +372,8 @@ def forget(email: Annotated[str, typer.Argument(help="The person's e-mail addres
     for source, count in sorted(by_source.items()):
         typer.echo(f"sources.{source}: {count} record(s) will have every ClosedLoop property "
                    "blanked by the write-back job (closedloop run)")
+    if result.webhook_deliveries:
+        typer.echo(f"{result.webhook_deliveries} undelivered webhook(s) quoting them dropped")
     if result.suppressed:
         typer.echo("the address stays on the suppression list, so it is never mailed again")
 
@@ -380,21 +388,12 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
                help="Only responses answered or changed on/after this date (YYYY-MM-DD) "
                     "or time (ISO 8601, UTC unless it says).")] = None) -> None:
     """Write every response (program, score, comment, dates, contact, ticket, segments)."""
-    from datetime import UTC, datetime
-
     from closedloop.daemon.privacy import FORMATS, write_export
     from closedloop.daemon.store import Store
 
     if fmt not in FORMATS:
         raise ConfigError([f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}"])
-    start = None
-    if since is not None:
-        try:
-            start = datetime.fromisoformat(since)
-        except ValueError:
-            raise ConfigError([f"--since: expected a date such as 2026-11-01, got {since!r}"]
-                              ) from None
-        start = start.replace(tzinfo=UTC) if start.tzinfo is None else start
+    start = _since(since)
     cfg = _load(config)
     store = Store(state_url(cfg))
     store.migrate()
@@ -407,6 +406,51 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
             typer.echo(f"{count} response(s) written to {output}", err=True)
     finally:
         store.dispose()
+
+
+def _since(value: str | None) -> datetime | None:
+    """--since as an aware datetime (a date or ISO time, UTC unless it says)."""
+    from datetime import UTC
+
+    if value is None:
+        return None
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError([f"--since: expected a date such as 2026-11-01, got {value!r}"]
+                          ) from None
+    return start.replace(tzinfo=UTC) if start.tzinfo is None else start
+
+
+@webhooks_app.command("replay")
+@friendly
+def webhooks_replay(
+        config: ConfigPath = DEFAULT_CONFIG,
+        dead: Annotated[bool, typer.Option("--dead", help="Only dead-lettered deliveries.")
+                        ] = False,
+        since: Annotated[str | None, typer.Option(
+            help="Only events from this date (YYYY-MM-DD) or time (ISO 8601) on.")] = None,
+        event: Annotated[str | None, typer.Option(
+            help="Only this event (its id, e.g. evt_42).")] = None) -> None:
+    """Send delivered or dead webhooks again (same event id: receivers can dedupe);
+    `closedloop run` posts them at its next webhook run."""
+    from closedloop.daemon.runtime import utcnow
+    from closedloop.daemon.store import Store, parse_event_id
+
+    start = _since(since)
+    try:
+        wanted = None if event is None else parse_event_id(event)
+    except ValueError as exc:
+        raise ConfigError([f"--event: {exc}"]) from None
+    cfg = _load(config)
+    store = Store(state_url(cfg))
+    store.migrate()
+    try:
+        count = store.replay_deliveries(utcnow(), dead_only=dead, since=start, event_id=wanted,
+                                        endpoints=[hook.name for hook in cfg.webhooks])
+    finally:
+        store.dispose()
+    typer.echo(f"{count} webhook delivery(ies) queued again")
 
 
 @config_app.command("show")

@@ -6,6 +6,8 @@ read into `SecretStr`s so they never print.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import tomllib
@@ -353,6 +355,38 @@ class ProgramSettings(_Model):
         )
 
 
+WebhookEvent = Literal["survey.sent", "response.created", "response.updated", "comment.added",
+                       "contact.unsubscribed", "follow_up.created"]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
+    "survey.sent", "response.created", "response.updated", "comment.added",
+    "contact.unsubscribed", "follow_up.created")
+
+
+class WebhookSettings(_Model):
+    """One `[[webhooks]]` endpoint: events posted there, signed with its own secret."""
+
+    name: ProgramName
+    url: HttpUrl
+    secret_env: EnvName
+    events: tuple[WebhookEvent, ...] = WEBHOOK_EVENTS
+    programs: tuple[str, ...] | None = None  # None: every program
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("events")
+    @classmethod
+    def _some_event(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("list at least one event (or leave `events` out for all of them)")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _sane_timeout(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(seconds=60):
+            raise ValueError("expected a timeout between 1s and 60s")
+        return value
+
+
 class Config(_Model):
     daemon: DaemonSettings = DaemonSettings()
     sources: dict[str, SourceSettings] = Field(min_length=1)
@@ -361,6 +395,7 @@ class Config(_Model):
     brand: BrandSettings = BrandSettings()
     programs: tuple[ProgramSettings, ...]
     alerts: tuple[AlertSettings, ...] = ()
+    webhooks: tuple[WebhookSettings, ...] = ()
 
     def program_list(self) -> list[Program]:
         return [p.to_program(self.brand, self.mail.reply_to) for p in self.programs]
@@ -382,6 +417,7 @@ class Secrets(_Model):
     secret_key: SecretStr
     source_tokens: dict[str, SecretStr]
     smtp_password: SecretStr | None = None
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
 
 def mask_url(value: str) -> str:
@@ -440,7 +476,32 @@ def _cross_references(data: Mapping[str, Any]) -> list[str]:
             if crm == "zendesk" and program.get("list_id"):
                 problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
                                 "organization_id, tag or query")
-    return problems + alert_references(data)
+    return problems + alert_references(data) + _webhook_references(data, seen)
+
+
+def _webhook_references(data: Mapping[str, Any], programs: set[str]) -> list[str]:
+    """[[webhooks]]: names unique, `programs` filters name configured programs."""
+    hooks = data.get("webhooks")
+    if not isinstance(hooks, list):
+        return []
+    problems: list[str] = []
+    names: set[str] = set()
+    for i, hook in enumerate(hooks):
+        if not isinstance(hook, dict):
+            continue
+        name = hook.get("name")
+        if isinstance(name, str):
+            if name in names:
+                problems.append(f"webhooks[{i}].name: {name!r} is used by an earlier webhook")
+            names.add(name)
+        wanted = hook.get("programs")
+        if isinstance(wanted, list):
+            unknown = [p for p in wanted if isinstance(p, str) and p not in programs]
+            if unknown:
+                problems.append(f"webhooks[{i}].programs: {', '.join(map(repr, unknown))} "
+                                f"is not a configured program; expected some of: "
+                                f"{', '.join(sorted(programs))}")
+    return problems
 
 
 def parse_config(data: Mapping[str, Any], origin: str = "config") -> Config:
@@ -504,9 +565,32 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
     if config.mail.username:
         password = need(config.mail.password_env, "the SMTP password for mail.username",
                         "mail.password_env")
+    hooks = {hook.name: _webhook_secret(hook.secret_env, environ, problems,
+                                        f"webhooks.{hook.name}.secret_env")
+             for hook in config.webhooks}
     if problems:
         raise ConfigError(problems)
-    return Secrets(secret_key=secret_key, source_tokens=tokens, smtp_password=password)
+    return Secrets(secret_key=secret_key, source_tokens=tokens, smtp_password=password,
+                   webhook_secrets=hooks)
+
+
+def _webhook_secret(var: str, environ: Mapping[str, str], problems: list[str],
+                    key: str) -> SecretStr:
+    """A Standard Webhooks secret: `whsec_` then base64 of 24 to 64 random bytes."""
+    value = environ.get(var, "").strip()
+    expected = ("a signing secret such as whsec_ followed by base64 of 24 to 64 random bytes, "
+                "e.g. from `python -c 'import base64,os; "
+                "print(\"whsec_\" + base64.b64encode(os.urandom(32)).decode())'`")
+    if not value:
+        problems.append(f"{key}: environment variable {var} is not set (expected {expected})")
+        return SecretStr("")
+    try:
+        raw = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not 24 <= len(raw) <= 64:
+        problems.append(f"{key}: environment variable {var} is not {expected}")
+    return SecretStr(value)
 
 
 def state_url(config: Config, env: Mapping[str, str] | None = None) -> str:
@@ -545,4 +629,6 @@ def redacted(config: Config) -> dict[str, Any]:
         if alert.get("url"):
             parsed = urlparse(alert["url"])
             alert["url"] = f"{parsed.scheme}://{parsed.netloc}/***"
+    for hook in data.get("webhooks", []):
+        hook["url"] = mask_url(hook["url"])
     return data

@@ -24,6 +24,12 @@ from closedloop.daemon.actions.alerts.job import (
     evaluate_alerts,
 )
 from closedloop.daemon.actions.alerts.settings import channel_secrets
+from closedloop.daemon.actions.webhooks import (
+    DeliveryResult,
+    Endpoint,
+    WebhookDeliverer,
+    endpoints_from_config,
+)
 from closedloop.daemon.config import Config, Secrets, state_url
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
@@ -73,6 +79,7 @@ class Runtime:
     mailer: SmtpSender
     sender: Sender
     clock: Callable[[], datetime] = utcnow
+    endpoints: list[Endpoint] = field(default_factory=list)  # [[webhooks]]
     metrics: Metrics = field(init=False)
     guard: SourceGuard = field(init=False)  # pauses a source whose token is refused
     replica: str = field(default_factory=lambda: uuid.uuid4().hex)  # holder of job locks
@@ -81,6 +88,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
         self.guard = SourceGuard(self.store, on_failure=self.metrics.source_failed)
+        self.webhooks = WebhookDeliverer(self.store, self.endpoints, self.clock)
 
     def compose(self, row: SendRecord, program: Program,
                 now: datetime | None = None) -> EmailMessage:
@@ -179,6 +187,12 @@ class Runtime:
             get_logger(job="alerts").info("alerts.run", **vars(result))
         return result
 
+    def deliver_webhooks(self) -> DeliveryResult:
+        """Route new events and post due webhook deliveries (its own job: a slow receiver
+        never delays the write-back)."""
+        with self.metrics.timed("webhooks"):
+            return self.webhooks.run()
+
     def close(self) -> None:
         """Release what the runtime holds: adapters' sessions (and zenpy's override), the pool."""
         for adapter in self.adapters.values():
@@ -256,6 +270,7 @@ def build_runtime(config: Config, secrets: Secrets,
                           envelope_from=mail.bounce_address or mail.from_address),
         sender=Sender(address=mail.from_address, name=mail.from_name, reply_to=mail.reply_to),
         clock=clock,
+        endpoints=endpoints_from_config(config, secrets),
     )
     rt.alert_channels = build_channels(config.alerts, urls, rt.mailer, rt.sender)
     return rt

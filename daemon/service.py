@@ -36,11 +36,13 @@ def _safe(name: str, job: Callable[[], Any]) -> Callable[[], None]:
 
 def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelta,
                     writeback_every: timedelta,
-                    cadence_every: timedelta | None = None) -> BackgroundScheduler:
+                    cadence_every: timedelta | None = None,
+                    paused: bool = False) -> BackgroundScheduler:
     """Start the jobs, each at most one at a time, missed runs coalesced into one.
 
     The cadence (NPS lists) runs every `cadence_every`, default `poll_every`; the
-    bounce Maildir reader every `poll_every` (a no-op unless mail.bounce_maildir is set).
+    bounce Maildir reader every `poll_every` (a no-op unless mail.bounce_maildir is set);
+    outbound webhooks every `writeback_every`, in a job of their own.
     """
     scheduler = BackgroundScheduler(timezone="UTC")
     now = rt.clock()
@@ -48,6 +50,7 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
                              ("dispatch", rt.dispatch, dispatch_every),
                              ("writeback", rt.write_back, writeback_every),
                              ("cadence", rt.cadence, cadence_every or poll_every),
+                             ("webhooks", rt.deliver_webhooks, writeback_every),
                              ("bounces", rt.process_bounces, poll_every),
                              ("alerts", rt.alerts, writeback_every)):
         seconds = max(every.total_seconds(), 0.05)
@@ -56,7 +59,7 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
             max_instances=1, coalesce=True, misfire_grace_time=max(int(seconds * 2), 1),
             jitter=min(seconds / 10, 5) if seconds >= 10 else None,
         )
-    scheduler.start()
+    scheduler.start(paused=paused)  # paused: jobs listed, none run (for inspection)
     return scheduler
 
 

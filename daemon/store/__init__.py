@@ -22,6 +22,7 @@ from closedloop.daemon.store.engine import (
     reading,
     upgrade_to_head,
 )
+from closedloop.daemon.store.events import EVENT_KINDS, emit_event, event_id, parse_event_id
 from closedloop.daemon.store.health import HealthMixin, QueueStat, SourceState
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.link_opens import LinkOpensMixin
@@ -45,14 +46,17 @@ from closedloop.daemon.store.sends import (
     SendsMixin,
     normalize_email,
 )
+from closedloop.daemon.store.webhooks import Delivery, Route, WebhooksMixin
 
 __all__ = [
     "CONNECTION_LOST",
+    "EVENT_KINDS",
     "INTERRUPTED",
     "OUTCOME_UNKNOWN",
     "AlertRow",
     "AnswerRow",
     "AttributedResponse",
+    "Delivery",
     "ExportRow",
     "ForgetResult",
     "MemberRecord",
@@ -62,6 +66,7 @@ __all__ = [
     "Preference",
     "QueueStat",
     "ResponseRecord",
+    "Route",
     "SeenMember",
     "SendRecord",
     "SourceState",
@@ -69,14 +74,17 @@ __all__ = [
     "UnknownSend",
     "WriteBackClaim",
     "WriteBackRecord",
+    "emit_event",
+    "event_id",
     "normalize_email",
+    "parse_event_id",
     "parse_url",
 ]
 
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
-            LinkOpensMixin, AlertsMixin):
+            LinkOpensMixin, AlertsMixin, WebhooksMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -99,4 +107,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
             result.update(self.rule_counts(conn))
             result.update(self.suppression_counts(conn, now or datetime.now(UTC)))
             result.update(self.alert_counts(conn))
+            result.update(self.delivery_counts(conn))
         return result

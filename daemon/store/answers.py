@@ -12,9 +12,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, RowMapping, Table, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    Engine,
+    RowMapping,
+    Table,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 
 from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.events import emit_event, response_payload
 from closedloop.daemon.store.records import (
     NoResponseYet,
     ResponseRecord,
@@ -51,10 +65,14 @@ class AnswersMixin:
 
         INSERT .. ON CONFLICT (send_id) DO UPDATE rather than check-then-insert: two clicks
         arriving together on two web workers must end as one response, not an IntegrityError.
+        In the same transaction: `response.created` for the first click, `response.updated`
+        when a later one changes the score (a repeated click of the same score is no change).
         """
         now = to_db(now)
         with self.engine.begin() as conn:
             send = _send_or_raise(conn, send_id)
+            before = conn.execute(select(RESPONSES.c.score, RESPONSES.c.category)
+                                  .where(RESPONSES.c.send_id == send_id)).first()
             stmt = insert_for(conn, RESPONSES).values(
                 send_id=send_id, score=score, comment=None, category=category,
                 answered_at=now, updated_at=now,
@@ -66,9 +84,14 @@ class AnswersMixin:
                     "category": stmt.excluded.category,
                     "updated_at": stmt.excluded.updated_at,
                 },
-            ).returning(*RESPONSES.c)
-            response = response_record(conn.execute(stmt).mappings().one())
+            ).returning(*RESPONSES.c, _inserted(conn))
+            row = conn.execute(stmt).mappings().one()
+            response = response_record(row)
             _enqueue_answer(conn, send, response, now)
+            if row["inserted"] if conn.dialect.name == "postgresql" else before is None:
+                emit_event(conn, "response.created", response_payload(send, response), now)
+            elif before is not None and (before.score, before.category) != (score, category):
+                emit_event(conn, "response.updated", response_payload(send, response), now)
         log.info("store.response_recorded", send_id=send_id, category=category)
         return response
 
@@ -77,6 +100,8 @@ class AnswersMixin:
         now = to_db(now)
         with self.engine.begin() as conn:
             send = _send_or_raise(conn, send_id)
+            previous = conn.scalar(select(RESPONSES.c.comment)
+                                   .where(RESPONSES.c.send_id == send_id))
             row = conn.execute(
                 update(RESPONSES)
                 .where(RESPONSES.c.send_id == send_id)
@@ -87,6 +112,8 @@ class AnswersMixin:
                 raise NoResponseYet(send_id)
             response = response_record(row)
             _enqueue_answer(conn, send, response, now)
+            if comment != previous:
+                emit_event(conn, "comment.added", response_payload(send, response), now)
         log.info("store.comment_recorded", send_id=send_id)
         return response
 
@@ -204,6 +231,15 @@ class AnswersMixin:
         for hook, status, count in by_status:
             result[f"{'hooks' if hook else 'writebacks'}.{status}"] = count
         return result
+
+
+def _inserted(conn: Connection) -> ColumnElement[bool]:
+    """Whether the upsert inserted its row. PostgreSQL: xmax is 0 for a fresh row (a click
+    racing another sees the row the other committed); SQLite's write lock makes the SELECT
+    before the upsert exact, so there the column is only a placeholder."""
+    if conn.dialect.name == "postgresql":
+        return literal_column("xmax = 0", Boolean).label("inserted")
+    return literal(True).label("inserted")
 
 
 def _send_or_raise(conn: Connection, send_id: int) -> RowMapping:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy import Connection, Engine, RowMapping, select
 
+from closedloop.daemon.store.events import emit_event, unsubscribed_payload
 from closedloop.daemon.store.records import UnknownSend, from_db_opt, iso, to_db, to_db_opt
 from closedloop.daemon.store.sends import (
     SENDS,
@@ -80,6 +81,9 @@ class PreferencesMixin:
             if address:
                 _write_suppression(conn, address, before, after, now)
             changed = _queue_if_changed(conn, send, before, after, now)
+            if _preference(after).unsubscribed and not _preference(before).unsubscribed:
+                emit_event(conn, "contact.unsubscribed", unsubscribed_payload(send, now), now,
+                           send_id=send_id)
         result = _preference(after)
         log.info("store.preference_recorded", send_id=send_id, choice=choice,
                  unsubscribed=result.unsubscribed, changed=changed)

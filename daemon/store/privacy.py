@@ -33,6 +33,7 @@ from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.records import from_db, from_db_opt, to_db
 from closedloop.daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
 from closedloop.daemon.store.tables import Base
+from closedloop.daemon.store.webhooks import forget_events
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,7 @@ class ForgetResult:
     contacts: tuple[tuple[str, str], ...] = ()
     suppressed: bool = False  # the address stays on the suppression list
     alerts: int = 0  # queued alerts quoting the person, dropped
+    webhook_deliveries: int = 0  # undelivered webhook posts quoting them, dropped
 
     @property
     def found(self) -> bool:
@@ -101,7 +103,8 @@ class PrivacyMixin:
         Deletes their responses, the write-back rows that carried them, their ledger and
         NPS member rows; scrubs their sends (unsent ones become skipped "forgotten"); and
         queues one 'forget' write-back per CRM record they were, which blanks every mapped
-        property there through the normal retrying write-back job.
+        property there through the normal retrying write-back job. Their events' payloads
+        are blanked and their undelivered webhook posts dropped.
         """
         address = normalize_email(email)
         when = to_db(now)
@@ -140,12 +143,14 @@ class PrivacyMixin:
             member_rows = conn.execute(
                 delete(MEMBERS).where(MEMBERS.c.email_norm == address)).rowcount
             suppressed = bool(conn.scalar(select(exists().where(SUPPRESSIONS.c.email == address))))
+            webhooks = forget_events(conn, address)
         result = ForgetResult(responses=responses, sends_scrubbed=len(ids),
                               sends_cancelled=len(unsent), ledger_rows=ledger,
                               member_rows=member_rows, contacts=tuple(contacts),
-                              suppressed=suppressed, alerts=alerts)
+                              suppressed=suppressed, alerts=alerts,
+                              webhook_deliveries=webhooks)
         log.info("store.forgotten", responses=responses, sends=len(ids), cancelled=len(unsent),
-                 contacts=len(contacts))
+                 contacts=len(contacts), webhook_deliveries=webhooks)
         return result
 
     def export_responses(self, since: datetime | None = None) -> Iterator[ExportRow]:

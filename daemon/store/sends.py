@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
 from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.events import emit_event, sent_payload
 from closedloop.daemon.store.records import (
     NewSend,
     SendRecord,
@@ -222,11 +223,12 @@ class SendsMixin:
                   reminders: Sequence[timedelta] = ()) -> None:
         """Record the mail as sent and, atomically, queue what follows from it.
 
-        In the same transaction: the 'sent' write-back, the person's ledger rows (this program
-        and "*", read by the cooldowns) and, for a survey, one reminder row per delay in
-        `reminders` (due that long after now; each has its own idempotency key). Accepted from
-        any unsent state (outcome_unknown included): the mail left, whatever a stale-lease
-        sweep concluded meanwhile. A repeated call changes nothing and queues nothing.
+        In the same transaction: the `survey.sent` event, the 'sent' write-back, the
+        person's ledger rows (this program and "*", read by the cooldowns) and, for a
+        survey, one reminder row per delay in `reminders` (due that long after now; each has
+        its own idempotency key). Accepted from any unsent state (outcome_unknown
+        included): the mail left, whatever a stale-lease sweep concluded meanwhile.
+        A repeated call changes nothing and queues nothing.
         """
         now = to_db(now)
         with self.engine.begin() as conn:
@@ -242,6 +244,7 @@ class SendsMixin:
             if row is None:
                 _require_send(conn, send_id)
                 return
+            emit_event(conn, "survey.sent", sent_payload(row, now), now, send_id=send_id)
             if row["kind"] == "reminder":
                 return  # a reminder is not a new survey: no write-back, no ledger entry
             conn.execute(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -224,6 +225,8 @@ class LinkOpen(Base):
     send_id: Mapped[int] = mapped_column(Integer)
     score: Mapped[int] = mapped_column(Integer)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AlertDelivery(Base):
     """One alert to deliver through its rule's channel (daemon/actions/alerts).
 
@@ -258,6 +261,35 @@ class AlertDelivery(Base):
     )
 
 
+class Event(Base):
+    """The events outbox: one row per change worth telling other tools about, written in the
+    transaction that makes the change (so none is lost or invented across a crash).
+
+    Its id is the public event id (`evt_<id>`, the webhook-id receivers dedupe on): never
+    handed out twice (AUTOINCREMENT on SQLite). `routed_at` is set once the webhook job has
+    queued one delivery per subscribed endpoint. `email_norm` is whom the payload quotes, so
+    `forget` can blank it.
+    """
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # survey.sent, response.created, ...
+    program: Mapped[str | None] = mapped_column(String(64))
+    send_id: Mapped[int | None] = mapped_column(Integer)
+    email_norm: Mapped[str | None] = mapped_column(String(320))
+    # SQL NULL (not JSON null) once forgotten, so `IS NULL` finds it
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_events_routed_at", "routed_at"),
+        Index("ix_events_email_norm", "email_norm"),
+        Index("ix_events_created_at", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+
 class AlertState(Base):
     """Whether a rolling rule is in breach for one segment: it fires once per breach, and
     sends a recovery notice when the figure comes back."""
@@ -269,3 +301,31 @@ class AlertState(Base):
     value: Mapped[float | None] = mapped_column(Float)
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    """One event to one `[[webhooks]]` endpoint: pending -> delivered | dead.
+
+    Claimed with a token and a lease (like write-backs), so replicas never post it
+    concurrently; `next_attempt_at` carries the backoff across restarts.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)  # HTTP status of the last try
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint", name="uq_webhook_deliveries_event_endpoint"),
+        Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
