@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from closedloop.daemon.actions.follow_ups import process_follow_ups
 from closedloop.daemon.config import Config, Secrets, state_url
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
@@ -151,7 +152,20 @@ class Runtime:
                 run = partial(write_back, self.store, adapter, self.mappings[name], self.clock())
                 if (result := self._guarded(name, "writeback", run)) is not None:
                     results[name] = result
+                self.follow_ups(name)  # after the contact write, never before or instead
         return results
+
+    def follow_ups(self, name: str) -> None:
+        """Follow-up tasks / tickets of one source (daemon.actions); errors are the guard's."""
+        rules = self.config.rules.follow_up_rules(self.config.programs)
+        if not any(p.source == name for p in self.config.programs if p.name in rules):
+            return
+        source = self.config.sources[name]
+        agent_view = (f"https://{source.subdomain}.zendesk.com/agent/tickets/"
+                      if source.crm == "zendesk" and source.subdomain else None)
+        run = partial(process_follow_ups, self.store, self.adapters[name], rules, self.clock(),
+                      lambda ticket: f"{agent_view}{ticket}" if agent_view else None)
+        self._guarded(name, "follow_ups", run)
 
     def close(self) -> None:
         """Release what the runtime holds: adapters' sessions (and zenpy's override), the pool."""

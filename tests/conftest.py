@@ -24,7 +24,7 @@ from closedloop.daemon.store import Store
 
 PG_ENV = "CLOSEDLOOP_TEST_PG_URL"
 _TABLES = ("cursors, sends, responses, writebacks, suppressions, ledger, members, "
-           "source_health, job_locks")
+           "source_health, job_locks, follow_ups")
 
 
 def _pg_server_url() -> str:

@@ -20,6 +20,7 @@ from closedloop.daemon.store.engine import (
     reading,
     upgrade_to_head,
 )
+from closedloop.daemon.store.follow_ups import FollowUpClaim, FollowUpsMixin, FollowUpWork
 from closedloop.daemon.store.health import HealthMixin, QueueStat, SourceState
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
@@ -47,6 +48,8 @@ __all__ = [
     "INTERRUPTED",
     "OUTCOME_UNKNOWN",
     "ExportRow",
+    "FollowUpClaim",
+    "FollowUpWork",
     "ForgetResult",
     "MemberRecord",
     "NewSend",
@@ -68,7 +71,7 @@ __all__ = [
 
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, ClaimsMixin, PreferencesMixin,
-            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin):
+            MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin, FollowUpsMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -89,5 +92,6 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, ClaimsMixin, PreferencesMix
             result = self.send_counts(conn)
             result.update(self.answer_counts(conn))
             result.update(self.rule_counts(conn))
+            result.update(self.follow_up_counts(conn))
             result.update(self.suppression_counts(conn, now or datetime.now(UTC)))
         return result

@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import Connection, Engine, RowMapping, Table, func, or_, select, update
 
 from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.follow_ups import enqueue_follow_up
 from closedloop.daemon.store.records import (
     NoResponseYet,
     ResponseRecord,
@@ -238,6 +239,7 @@ def _enqueue_answer(
             kind="answer", data=data, created_at=now, status="pending", attempts=0,
         )
     )
+    enqueue_follow_up(conn, send, now)  # the actions job decides whether it calls for one
     if not send["ticket_id"]:
         return
     hook = {**data, "ticket_id": send["ticket_id"]}

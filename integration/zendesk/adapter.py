@@ -30,6 +30,8 @@ from closedloop.integration.base import (
     Contact,
     ContactUpdate,
     CRMAdapter,
+    FollowUp,
+    FollowUpResult,
     MemberSelection,
     OnlineCheck,
     PropertySpec,
@@ -173,6 +175,12 @@ class ZendeskAdapter:
             state = ExportCursor.loads(cursor)
         return closed_ticket_pages(self._call, self._zd.tickets, state,
                                    page_size=self._page_size, source=self.name)
+
+    def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
+        """Not built for Zendesk yet: every item is refused with that reason, so it shows
+        in `closedloop status` (follow_ups.rejected) instead of vanishing."""
+        reason = "follow-up tickets are not implemented for Zendesk in this version"
+        return FollowUpResult(rejected={item.key: reason for item in items})
 
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
         """Tickets no longer solved/closed: reopened, deleted or unknown (show_many, 100s)."""
