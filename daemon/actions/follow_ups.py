@@ -106,11 +106,11 @@ def _write(store: Store, adapter: CRMAdapter, token: str,
     try:
         result = adapter.write_follow_ups([item for _, item in work.values()])
     except (TransientError, AuthError) as exc:  # RateLimited included; outcome may be unknown
+        # A refused token waits here too, never pausing the source: the contact write-back
+        # (which would pause it if the token were really gone) must not stop for a task.
         for row, _ in work.values():
             _defer(store, token, row, exc, now, run)
         log.warning("follow_ups.deferred", rows=len(work), error=type(exc).__name__)
-        if isinstance(exc, AuthError):
-            raise
         return
     _settle(store, token, work, result, now, run)
 

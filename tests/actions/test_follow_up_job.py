@@ -86,3 +86,16 @@ def test_program_without_a_rule_needs_nothing(
     _answered(store, state)
     assert process_follow_ups(store, adapter, {}, T0).not_needed == 1
     assert adapter.call_count() == 0
+
+
+def test_a_refused_token_defers_without_raising(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, Any]) -> None:
+    """A 403 on tasks (a scope missing for tasks alone) defers the row and raises nothing,
+    so the runtime never pauses the source (and its answers' write-back) for a task."""
+    state, sandbox, adapter = hubspot
+    _answered(store, state)
+    sandbox.fail_next(1, 403, path_prefix=TASKS_CREATE)
+    assert process_follow_ups(store, adapter, {"csat": RULE}, T0).deferred == 1
+    [row] = store.follow_up_rows()
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert row["last_error"].startswith("AuthError")
