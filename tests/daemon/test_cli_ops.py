@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from alembic.script import ScriptDirectory
 from cli_support import write_config
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 from closedloop.daemon.cli import app
 from closedloop.daemon.config import parse_config, state_url
 from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store.engine import alembic_config
 from closedloop.integration.errors import ConfigError
 
 ENV = {"CLOSEDLOOP_HUBSPOT_TOKEN": "ops-token", "CLOSEDLOOP_SECRET_KEY": "ops-secret-0123456789"}
@@ -50,8 +52,9 @@ def test_a_database_from_a_newer_version_is_one_line_and_exit_2(tmp_path: Path) 
     assert run.returncode == 2
     assert run.stdout == ""
     [line] = run.stderr.strip().splitlines()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert line == ("error: the state database has schema revision 0099, which this "
-                    "ClosedLoop does not know (it knows up to 0005): the database was written "
+                    f"ClosedLoop does not know (it knows up to {head}): the database was written "
                     "by a newer version; run that version, or point daemon.state_url at "
                     "another database")
 
