@@ -20,8 +20,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -235,6 +237,12 @@ class MailSettings(_Model):
     bounce_maildir: Path | None = None
 
 
+def _follow_up_form(value: object) -> str:
+    """`follow_up` is the question (a string) or follow-up work (a table): validate only
+    the form given, so an error names the table's key, not both forms."""
+    return "question" if isinstance(value, str) else "work"
+
+
 class BusinessHoursSettings(_Model):
     """When the team works: follow-up deadlines count only these hours (rules.business_hours)."""
 
@@ -356,7 +364,9 @@ class ProgramSettings(_Model):
     company: str = Field(min_length=1)
     # A string is the survey's follow-up question; a table ([programs.follow_up]) says which
     # answers become follow-up work (and may carry the question as `question`).
-    follow_up: str | FollowUpSettings | None = None
+    follow_up: Annotated[Annotated[str, Tag("question")]
+                         | Annotated[FollowUpSettings, Tag("work")],
+                         Discriminator(_follow_up_form)] | None = None
     threshold: int = Field(default=4, ge=1, le=5)
     pipelines: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
@@ -471,9 +481,14 @@ def mask_url(value: str) -> str:
     return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", value)
 
 
+_FORM_TAGS = ("question", "work")  # `follow_up`'s union tags: not keys of the file
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     out = ""
-    for item in loc:
+    for index, item in enumerate(loc):
+        if item in _FORM_TAGS and index and loc[index - 1] == "follow_up":
+            continue
         out += f"[{item}]" if isinstance(item, int) else ("." if out else "") + str(item)
     return out or "(top level)"
 

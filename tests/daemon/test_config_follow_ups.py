@@ -112,3 +112,11 @@ def test_example_blocks_parse_when_uncommented() -> None:
     cfg = parse_config(config(data["follow_up"], {"business_hours": data["rules"]
                                                   ["business_hours"]}))
     assert "nps" in cfg.rules.follow_up_rules(cfg.programs)
+
+
+def test_a_misspelt_key_names_the_table_key_only() -> None:
+    """A typo in the table is one line naming programs[0].follow_up.<key>, not a complaint
+    that the value is not a string (the other form of follow_up)."""
+    found = problems(config({"categries": ["detractor"], "scores": [0, 6]}))
+    assert found == ("config: programs[0].follow_up.categries: unknown key (check the "
+                     "spelling; `closedloop init` writes every key, commented)")
