@@ -47,6 +47,7 @@ def serve_crm_and_mail(crm: str, tickets: int, rate_limit: int, now: datetime,
 
     from closedloop.daemon.delivery.sink import LocalMailSink
     from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+    from closedloop.integration.sandbox.hubspot.seed import OWNER_IDS
     from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
     server: AbstractContextManager[Any]
@@ -58,7 +59,7 @@ def serve_crm_and_mail(crm: str, tickets: int, rate_limit: int, now: datetime,
                                         LANGUAGES[i % 5])
             closed = now - timedelta(hours=12) + timedelta(seconds=i * 4)
             hs.create_ticket(f"Ticket {i}", contact, pipeline="0", closed_at=closed,
-                             owner_id=str(i % 17), team_id=str(i % 3))
+                             owner_id=OWNER_IDS[i % len(OWNER_IDS)], team_id=str(i % 3))
         hs_sandbox = HubSpotSandbox(hs, token=TOKEN, rate_limit_per_10s=rate_limit)
         server, source = hs_sandbox, {"crm": "hubspot"}
     else:
@@ -97,6 +98,9 @@ def main() -> None:
                         help="sandbox limit: HubSpot per 10 s (Professional: 190), Zendesk per "
                              "minute (Enterprise: 700; the export's 10 a minute always holds)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the loop")
+    parser.add_argument("--no-follow-ups", action="store_true",
+                        help="no [programs.follow_up] (a task / follow-up ticket per unhappy "
+                             "answer is on by default)")
     args = parser.parse_args()
     configure("console", level=40)
     now = datetime.now(UTC)
@@ -122,7 +126,9 @@ def main() -> None:
             # Every customer is distinct and the clock is the benchmark's: no night to wait for.
             "rules": {"quiet_hours": []},
             "programs": [{"name": "support-csat", "type": "csat", "source": name,
-                          "delay": "1h", "company": "Acme"}],
+                          "delay": "1h", "company": "Acme",
+                          **({} if args.no_follow_ups else
+                             {"follow_up": {"categories": ["unsatisfied"]}})}],
         }, "bench")
         rt = build_runtime(config, Secrets(secret_key="b" * 40, source_tokens={name: TOKEN}),
                            clock=lambda: clock[0])
@@ -167,6 +173,8 @@ def main() -> None:
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         counted = calls(sandbox_url)
+        follow_ups = {k.split(".", 1)[1]: v for k, v in rt.store.counts().items()
+                      if k.startswith("follow_ups.")}
         rt.close()
 
     parent.send("done")
@@ -180,11 +188,13 @@ def main() -> None:
     print(f"answers recorded          {len(sent_ids)}")
     print(f"contacts written          {written.contacts}")
     print(f"tickets hooked            {hooked.tickets if hooked else 0}")
+    print(f"follow-ups                {follow_ups}")
     print(f"{name} API calls      {api_calls} (429 answers: "
           f"{sum(counted.get('throttled', {}).values())})")
     for endpoint, n in sorted(counted["calls"].items()):
         print(f"    {n:6d}  {endpoint}")
     print(f"API calls per surveyed ticket  {api_calls / max(surveyed, 1):.4f}")
+    print(f"API calls per 100 answers      {100 * api_calls / max(len(sent_ids), 1):.2f}")
     print(f"CPU ms per ticket              {1000 * cpu / max(args.tickets, 1):.3f} "
           f"({', '.join(f'{k} {v:.1f} s' for k, v in phases.items())})")
     print(f"wall time                      {wall:.1f} s")

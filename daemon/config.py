@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -22,8 +22,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -31,8 +33,10 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 
 from closedloop.daemon.actions.alerts.settings import AlertSettings, alert_references
+from closedloop.daemon.actions.rule import FollowUpRule
 from closedloop.daemon.brand import Brand, BrandSettings, resolve_brand
 from closedloop.daemon.i18n import check_language
+from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.integration.base import MemberSelection
 from closedloop.integration.errors import ConfigError
@@ -236,6 +240,35 @@ class MailSettings(_Model):
     bounce_maildir: Path | None = None
 
 
+def _follow_up_form(value: object) -> str:
+    """`follow_up` is the question (a string) or follow-up work (a table): validate only
+    the form given, so an error names the table's key, not both forms."""
+    return "question" if isinstance(value, str) else "work"
+
+
+class BusinessHoursSettings(_Model):
+    """When the team works: follow-up deadlines count only these hours (rules.business_hours)."""
+
+    days: tuple[Weekday, ...] = WEEKDAYS[:5]  # type: ignore[assignment]
+    hours: tuple[ClockTime, ClockTime] = (time(9, 0), time(17, 0))
+    holidays: tuple[date, ...] = ()
+    timezone: TimeZone | None = None  # None: rules.default_timezone
+
+    @model_validator(mode="after")
+    def _sane(self) -> BusinessHoursSettings:
+        if not self.days:
+            raise ValueError("at least one working day is needed")
+        if not self.hours[0] < self.hours[1]:
+            raise ValueError("hours = [opens, closes] on the same day, such as "
+                             "[\"09:00\", \"17:00\"]")
+        return self
+
+    def calendar(self) -> BusinessHours:
+        return BusinessHours(days=frozenset(WEEKDAYS.index(d) for d in self.days),
+                             opens=self.hours[0], closes=self.hours[1],
+                             holidays=frozenset(self.holidays))
+
+
 class RulesSettings(_Model):
     """Rules that hold for every program and CRM (one ledger per person, by e-mail)."""
 
@@ -245,6 +278,7 @@ class RulesSettings(_Model):
     default_timezone: TimeZone = "UTC"
     fallback_language: Language = "en"
     snooze: Duration = timedelta(days=182)
+    business_hours: BusinessHoursSettings = Field(default_factory=BusinessHoursSettings)
 
     @field_validator("quiet_hours")
     @classmethod
@@ -267,6 +301,13 @@ class RulesSettings(_Model):
     def _fallback_shipped(cls, value: str) -> str:
         return check_language(value)  # the error lists the shipped languages
 
+    def follow_up_rules(self, programs: tuple[ProgramSettings, ...]) -> dict[str, FollowUpRule]:
+        """Program name -> its follow-up rule, for the programs that have one."""
+        hours = self.business_hours
+        zone = hours.timezone or self.default_timezone
+        return {p.name: work.rule(p.name, hours.calendar(), zone)
+                for p in programs if (work := p.follow_up_work()) is not None}
+
     def to_policy(self) -> Policy:
         quiet = self.quiet_hours
         return Policy(
@@ -278,13 +319,57 @@ class RulesSettings(_Model):
         )
 
 
+class FollowUpSettings(_Model):
+    """[programs.follow_up]: which answers become a task (HubSpot) or a follow-up ticket
+    (Zendesk), for whom, and by when."""
+
+    categories: tuple[str, ...] = ()  # e.g. ["detractor"]; with scores, either matches
+    scores: tuple[int, int] | None = None  # [low, high], inclusive
+    comment: Literal["any", "with", "without"] = "any"
+    deadline: Duration = timedelta(hours=8)  # business hours (rules.business_hours)
+    timezone: TimeZone | None = None  # the deadline's zone; None: rules.business_hours'
+    owner: str | None = Field(default=None, min_length=1)  # HubSpot owner / Zendesk agent id
+    group: str | None = Field(default=None, min_length=1)  # Zendesk group id
+    assign_to: Literal["original", "configured"] = "original"
+    tags: tuple[str, ...] = ("closedloop_follow_up",)  # Zendesk follow-up ticket tags
+    notify_customer: bool = False  # Zendesk: a public first comment mails the requester
+    question: str | None = None  # the survey's follow-up question (as `follow_up = "..."`)
+    # The ticket's address in the follow-up, {ticket_id} filled in; Zendesk default: the
+    # agent view of the source's subdomain. HubSpot: e.g.
+    # "https://app.hubspot.com/contacts/<portal id>/record/0-5/{ticket_id}".
+    ticket_url: str | None = Field(default=None, pattern=r"^https?://\S*\{ticket_id\}\S*$")
+
+    @model_validator(mode="after")
+    def _something(self) -> FollowUpSettings:
+        if not self.categories and self.scores is None:
+            raise ValueError("say which answers get a follow-up: categories = [\"detractor\"] "
+                             "and/or scores = [0, 6]")
+        if self.scores is not None and self.scores[0] > self.scores[1]:
+            raise ValueError("scores = [low, high] with low <= high")
+        if self.assign_to == "configured" and not (self.owner or self.group):
+            raise ValueError("assign_to = \"configured\" needs owner and/or group")
+        return self
+
+    def rule(self, program: str, calendar: BusinessHours, default_zone: str) -> FollowUpRule:
+        return FollowUpRule(
+            program=program, categories=frozenset(self.categories), scores=self.scores,
+            comment=self.comment, deadline=self.deadline, calendar=calendar,
+            zone=self.timezone or default_zone, owner=self.owner, group=self.group,
+            use_configured=self.assign_to == "configured", tags=self.tags,
+            notify_customer=self.notify_customer, ticket_url=self.ticket_url)
+
+
 class ProgramSettings(_Model):
     name: ProgramName
     type: SurveyType
     source: str
     delay: Duration = timedelta(hours=1)
     company: str = Field(min_length=1)
-    follow_up: str | None = None
+    # A string is the survey's follow-up question; a table ([programs.follow_up]) says which
+    # answers become follow-up work (and may carry the question as `question`).
+    follow_up: Annotated[Annotated[str, Tag("question")]
+                         | Annotated[FollowUpSettings, Tag("work")],
+                         Discriminator(_follow_up_form)] | None = None
     threshold: int = Field(default=4, ge=1, le=5)
     pipelines: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
@@ -338,12 +423,21 @@ class ProgramSettings(_Model):
         return MemberSelection(list_id=self.list_id, organization_id=self.organization_id,
                                tag=self.tag, query=self.query)
 
+    def question(self) -> str | None:
+        """The follow-up question's wording, whichever form `follow_up` took."""
+        if isinstance(self.follow_up, FollowUpSettings):
+            return self.follow_up.question
+        return self.follow_up
+
+    def follow_up_work(self) -> FollowUpSettings | None:
+        return self.follow_up if isinstance(self.follow_up, FollowUpSettings) else None
+
     def to_program(self, brand: BrandSettings | None = None,
                    support_email: str | None = None) -> Program:
         """The program; `brand` is the config's [brand], under this program's own."""
         return Program(
             name=self.name, type=self.type, source=self.source, delay=self.delay,
-            company=self.company, follow_up=self.follow_up, threshold=self.threshold,
+            company=self.company, follow_up=self.question(), threshold=self.threshold,
             pipelines=self.pipelines, stages=self.stages, enabled=self.enabled,
             cooldown=self.cooldown, coalesce=self.coalesce, sample=self.sample,
             reminders=self.reminders, expire_after=self.expire_after, prefix=self.prefix or "",
@@ -425,9 +519,14 @@ def mask_url(value: str) -> str:
     return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", value)
 
 
+_FORM_TAGS = ("question", "work")  # `follow_up`'s union tags: not keys of the file
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     out = ""
-    for item in loc:
+    for index, item in enumerate(loc):
+        if item in _FORM_TAGS and index and loc[index - 1] == "follow_up":
+            continue
         out += f"[{item}]" if isinstance(item, int) else ("." if out else "") + str(item)
     return out or "(top level)"
 

@@ -24,6 +24,7 @@ from closedloop.daemon.actions.alerts.job import (
     evaluate_alerts,
 )
 from closedloop.daemon.actions.alerts.settings import channel_secrets
+from closedloop.daemon.actions.follow_ups import process_follow_ups
 from closedloop.daemon.actions.webhooks import (
     DeliveryResult,
     Endpoint,
@@ -170,6 +171,7 @@ class Runtime:
                 run = partial(write_back, self.store, adapter, self.mappings[name], self.clock())
                 if (result := self._guarded(name, "writeback", run)) is not None:
                     results[name] = result
+                self.follow_ups(name)  # after the contact write, never before or instead
         return results
 
     def alerts(self) -> AlertsResult:
@@ -192,6 +194,18 @@ class Runtime:
         never delays the write-back)."""
         with self.metrics.timed("webhooks"):
             return self.webhooks.run()
+
+    def follow_ups(self, name: str) -> None:
+        """Follow-up tasks / tickets of one source (daemon.actions); errors are the guard's."""
+        rules = self.config.rules.follow_up_rules(self.config.programs)
+        if not any(p.source == name for p in self.config.programs if p.name in rules):
+            return
+        source = self.config.sources[name]
+        agent_view = (f"https://{source.subdomain}.zendesk.com/agent/tickets/"
+                      if source.crm == "zendesk" and source.subdomain else None)
+        run = partial(process_follow_ups, self.store, self.adapters[name], rules, self.clock(),
+                      lambda ticket: f"{agent_view}{ticket}" if agent_view else None)
+        self._guarded(name, "follow_ups", run)
 
     def close(self) -> None:
         """Release what the runtime holds: adapters' sessions (and zenpy's override), the pool."""

@@ -96,6 +96,41 @@ class Attribution:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """Follow-up work for one answer: a task (HubSpot) or a follow-up ticket (Zendesk).
+
+    `key` is unique to the answer and goes into the CRM record (HubSpot: a marker in the
+    task subject; Zendesk: the ticket's external_id), so a create whose answer was lost is
+    found instead of repeated. With `crm_id` set (or found by `key`), the adapter adds
+    `update_text` to the existing record instead of creating one.
+    """
+
+    key: str
+    contact_id: str
+    ticket_id: str | None
+    subject: str
+    body: str  # plain text; the adapter escapes it for its CRM
+    due_at: datetime | None = None
+    crm_id: str | None = None
+    update_text: str | None = None
+    check_first: bool = False  # an earlier attempt may have created it: look `key` up first
+    owner_id: str | None = None  # configured owner / agent, used when the CRM gives none
+    group_id: str | None = None  # configured group (Zendesk)
+    use_configured: bool = False  # assign to owner_id/group_id even when the ticket has one
+    tags: tuple[str, ...] = ()
+    public: bool = False  # Zendesk: a public first comment notifies the customer
+
+
+@dataclass
+class FollowUpResult:
+    """What became of each follow-up, by key."""
+
+    created: dict[str, str] = field(default_factory=dict)  # key -> CRM id (or found)
+    updated: dict[str, str] = field(default_factory=dict)  # key -> CRM id
+    rejected: dict[str, str] = field(default_factory=dict)  # key -> reason
+
+
+@dataclass(frozen=True)
 class MemberSelection:
     """Who an NPS program surveys: exactly one of these is set.
 
@@ -176,6 +211,11 @@ class CRMAdapter(Protocol):
         the agent who held the ticket at rating time as well as the one at close. Tickets
         the CRM does not return (deleted, unknown) are left out.
         """
+        ...
+
+    def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
+        """Create (or add to) follow-up work, 100 a call. Raises TransientError/RateLimited
+        when the call's outcome is unknown (the caller retries with check_first)."""
         ...
 
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:

@@ -71,7 +71,7 @@ def next_allowed(instant: datetime, zone: ZoneInfo,
         reason = blocked(current, zone, policy)
         if reason is None:
             return current.astimezone(UTC), first
-        current = _instant_of(_next_wall(current.astimezone(zone), reason, policy), zone)
+        current = instant_of(_next_wall(current.astimezone(zone), reason, policy), zone)
     raise ValueError("no allowed send time within a week: check send_days and quiet_hours")
 
 
@@ -88,7 +88,7 @@ def _next_wall(local: datetime, reason: Reason, policy: Policy) -> datetime:
     return datetime.combine(day, end)
 
 
-def _instant_of(wall: datetime, zone: ZoneInfo) -> datetime:
+def instant_of(wall: datetime, zone: ZoneInfo) -> datetime:
     """The earliest UTC instant whose local wall time is at or after `wall` (DST-safe)."""
     first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     if first.astimezone(zone).replace(tzinfo=None) == wall:

@@ -23,6 +23,7 @@ from closedloop.daemon.store.engine import (
     upgrade_to_head,
 )
 from closedloop.daemon.store.events import EVENT_KINDS, emit_event, event_id, parse_event_id
+from closedloop.daemon.store.follow_ups import FollowUpClaim, FollowUpsMixin, FollowUpWork
 from closedloop.daemon.store.health import HealthMixin, QueueStat, SourceState
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.link_opens import LinkOpensMixin
@@ -58,6 +59,8 @@ __all__ = [
     "AttributedResponse",
     "Delivery",
     "ExportRow",
+    "FollowUpClaim",
+    "FollowUpWork",
     "ForgetResult",
     "MemberRecord",
     "NewSend",
@@ -84,7 +87,7 @@ __all__ = [
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
-            LinkOpensMixin, AlertsMixin, WebhooksMixin):
+            LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -105,6 +108,7 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
             result = self.send_counts(conn)
             result.update(self.answer_counts(conn))
             result.update(self.rule_counts(conn))
+            result.update(self.follow_up_counts(conn))
             result.update(self.suppression_counts(conn, now or datetime.now(UTC)))
             result.update(self.alert_counts(conn))
             result.update(self.delivery_counts(conn))

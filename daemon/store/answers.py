@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.events import emit_event, response_payload
+from closedloop.daemon.store.follow_ups import enqueue_follow_up
 from closedloop.daemon.store.records import (
     NoResponseYet,
     ResponseRecord,
@@ -274,6 +275,7 @@ def _enqueue_answer(
             kind="answer", data=data, created_at=now, status="pending", attempts=0,
         )
     )
+    enqueue_follow_up(conn, send, now)  # the actions job decides whether it calls for one
     if not send["ticket_id"]:
         return
     hook = {**data, "ticket_id": send["ticket_id"]}

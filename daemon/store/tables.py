@@ -329,3 +329,37 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
         {"sqlite_autoincrement": True},
     )
+
+
+class FollowUp(Base):
+    """Follow-up work for one answer (a HubSpot task, a Zendesk follow-up ticket).
+
+    One row per send: every change of the answer bumps `version`; the job writes the CRM
+    until `written_version` catches up. `crm_id` is the task/ticket once created, so a
+    re-score updates it instead of creating a second one; the row's id is in the CRM record
+    as its external id (`cl-followup-<id>`), so a create whose answer was lost is found
+    rather than repeated. Its id leaves the system, hence AUTOINCREMENT on SQLite.
+    """
+
+    __tablename__ = "follow_ups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id"), unique=True)
+    source: Mapped[str] = mapped_column(String(64))
+    program: Mapped[str] = mapped_column(String(64))
+    # pending -> done | not_needed | rejected ; an answer change makes it pending again
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    written_version: Mapped[int] = mapped_column(Integer, default=0)
+    crm_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_follow_ups_status_source", "status", "source"),
+        {"sqlite_autoincrement": True},
+    )

@@ -31,6 +31,8 @@ from closedloop.integration.base import (
     Contact,
     ContactUpdate,
     CRMAdapter,
+    FollowUp,
+    FollowUpResult,
     MemberSelection,
     OnlineCheck,
     PropertySpec,
@@ -58,6 +60,7 @@ from closedloop.integration.hubspot._reopened import (
     ticket_stages,
     unknown_stages,
 )
+from closedloop.integration.hubspot._tasks import landed_tasks, rating_time_owners, write_tasks
 from closedloop.integration.hubspot._ticket_fields import (
     properties_then_notes,
     read_attribution,
@@ -123,6 +126,7 @@ class HubSpotAdapter:
         self._contacts_api = client.crm.contacts.batch_api
         self._tickets_api = client.crm.tickets.batch_api
         self._notes_api = client.crm.objects.notes.batch_api
+        self._tasks_api = client.crm.objects.tasks.batch_api
         self._memberships_api = client.crm.lists.memberships_api
         self._lists_api = client.crm.lists.lists_api
         self._properties_api = client.crm.properties.core_api
@@ -293,6 +297,22 @@ class HubSpotAdapter:
         create attempt, whose retry policy repeats it). See _notes.landed_markers."""
         return landed_markers(self._associations_api, self._notes_api, self._count,
                               self._timeout, wanted)
+
+    # -- follow-up tasks --------------------------------------------------------------------
+
+    def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
+        """A task per follow-up (or an update of its task), 100 per call; see _tasks.py."""
+        return write_tasks(self._call, self._call_self_counted, self._count, self._tasks_api,
+                           self._rating_time_owners, self._landed_tasks, items,
+                           source=self.name)
+
+    def _rating_time_owners(self, items: Sequence[FollowUp]) -> dict[str, str]:
+        """The ticket's owner now, else the contact's (swap for the write-back's read)."""
+        return rating_time_owners(self._call, self._tickets_api, self._contacts_api, items)
+
+    def _landed_tasks(self, items: Sequence[FollowUp]) -> dict[str, str]:
+        return landed_tasks(self._associations_api, self._tasks_api, self._count,
+                            self._timeout, items)
 
     # -- contacts ---------------------------------------------------------------------------
 

@@ -72,6 +72,7 @@ class JobOutcome:
 
     done: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
+    created: dict[str, str] = field(default_factory=dict)  # item id -> new record id
 
 
 @dataclass
@@ -114,8 +115,11 @@ def outcome(ids: Sequence[str], status: Mapping[str, Any]) -> JobOutcome:
     for raw in status.get("results") or []:
         item = _as_dict(raw)
         index = item.get("index")
-        item_id = str(item["id"]) if item.get("id") is not None else (
-            ids[index] if isinstance(index, int) and 0 <= index < len(ids) else None)
+        by_index = ids[index] if isinstance(index, int) and 0 <= index < len(ids) else None
+        creating = item.get("action") == "create"  # its id is the new record's, not ours
+        item_id = str(item["id"]) if item.get("id") is not None and not creating else by_index
+        if creating and item_id is not None and item.get("id") is not None:
+            result.created[item_id] = str(item["id"])
         if item_id is None or item_id not in wanted:
             continue
         ok = item.get("success")
@@ -228,6 +232,7 @@ class _Run:
                 part = outcome(job.ids, job.status)
                 self.total.done.extend(part.done)
                 self.total.refused.update(part.refused)
+                self.total.created.update(part.created)
                 log.info("zendesk.job.done", source=self.source, endpoint=self.endpoint,
                          job=job.id, items=len(job.ids), refused=len(part.refused))
             else:

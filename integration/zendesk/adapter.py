@@ -31,6 +31,8 @@ from closedloop.integration.base import (
     Contact,
     ContactUpdate,
     CRMAdapter,
+    FollowUp,
+    FollowUpResult,
     MemberSelection,
     OnlineCheck,
     PropertySpec,
@@ -43,6 +45,7 @@ from closedloop.integration.retry import RetryPolicy, call_with_retry
 from closedloop.integration.zendesk import _fields, _jobs
 from closedloop.integration.zendesk._cursor import ExportCursor
 from closedloop.integration.zendesk._errors import translate
+from closedloop.integration.zendesk._follow_ups import original_tickets, write_follow_up_tickets
 from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
@@ -178,6 +181,21 @@ class ZendeskAdapter:
             state = ExportCursor.loads(cursor)
         return closed_ticket_pages(self._call, self._zd.tickets, state,
                                    page_size=self._page_size, source=self.name)
+
+    def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
+        """A follow-up ticket per item (create_many jobs), or a private comment on the one
+        it has (update_many); see _follow_ups.py."""
+        def run(endpoint: str, submit: Callable[[list[Any]], Any],
+                jobs: list[tuple[str, Any]]) -> _jobs.JobOutcome:
+            return self._run_jobs(endpoint, submit, jobs, WriteResult(),
+                                  submit_call=self._call_create)
+
+        return write_follow_up_tickets(self._call, run, self._zd.tickets,
+                                       self._original_tickets, items, source=self.name)
+
+    def _original_tickets(self, items: Sequence[FollowUp]) -> dict[str, dict[str, Any]]:
+        """The originals now (swap for the write-back's rating-time read)."""
+        return original_tickets(self._show_many, self._zd.tickets, items)
 
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
         """Tickets no longer solved/closed: reopened, deleted or unknown (show_many, 100s)."""

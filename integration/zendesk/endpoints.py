@@ -15,6 +15,8 @@ ENDPOINTS: Final[dict[str, str]] = {
     "incremental_tickets": "GET /api/v2/incremental/tickets/cursor.json",
     "tickets_show_many": "GET /api/v2/tickets/show_many.json",
     "tickets_update_many": "PUT /api/v2/tickets/update_many.json",
+    "tickets_create_many": "POST /api/v2/tickets/create_many.json",
+    "tickets_by_external_id": "GET /api/v2/tickets.json",
     "ticket_comments": "GET /api/v2/tickets/{id}/comments.json",
     "users_show_many": "GET /api/v2/users/show_many.json",
     "users_update_many": "PUT /api/v2/users/update_many.json",

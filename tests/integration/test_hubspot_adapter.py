@@ -5,11 +5,12 @@ from __future__ import annotations
 import socket
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from closedloop.integration.base import ContactUpdate, MemberSelection, TicketUpdate
+from closedloop.integration.base import ContactUpdate, FollowUp, MemberSelection, TicketUpdate
 from closedloop.integration.errors import AuthError, RecordRejected, TransientError
 from closedloop.integration.hubspot import ENDPOINTS, HubSpotAdapter
 from closedloop.integration.retry import RetryPolicy
@@ -236,6 +237,11 @@ def test_every_path_called_is_in_the_endpoint_table(with_properties: HubSpotAdap
     with_properties.update_tickets([TicketUpdate(tid, note="NPS 2",
                                                  properties={"cl_nps_rating": "2"})])
     with_properties.update_tickets([TicketUpdate(tid, note="NPS 3", key="k", check_first=True)])
+    task = FollowUp(key="f", contact_id=ids[0], ticket_id=tid, subject="s", body="b",
+                    due_at=datetime.now(UTC))
+    made = with_properties.write_follow_ups([task]).created["f"]
+    with_properties.write_follow_ups([replace(task, crm_id=made),
+                                      replace(task, key="g", check_first=True)])
     list_id = state.create_list("NPS", ids)
     list(with_properties.members(MemberSelection(list_id=list_id)))
     with_lists = HubSpotAdapter("hubspot", "sandbox-token", sandbox.url, lists=[list_id])

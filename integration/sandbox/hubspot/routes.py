@@ -6,7 +6,7 @@ paths is one edit here.
 
 from __future__ import annotations
 
-from . import admin, crm_handlers, list_handlers, note_handlers, schema_handlers
+from . import admin, crm_handlers, list_handlers, note_handlers, schema_handlers, task_handlers
 from .routing import Route, Router
 
 _TICKETS = ("tickets",)
@@ -57,6 +57,15 @@ ROUTES: list[Route] = [
           scopes=_CONTACTS_READ),
     Route("POST", "/crm/v4/associations/tickets/notes/batch/read",
           note_handlers.ticket_notes_read, scopes=_TICKETS),
+    # crm-tasks-v3 asks crm.objects.contacts.write (create, update) / .read (read).
+    Route("POST", "/crm/v3/objects/tasks/batch/create", task_handlers.tasks_create,
+          scopes=_CONTACTS_WRITE),
+    Route("POST", "/crm/v3/objects/tasks/batch/update", task_handlers.tasks_update,
+          scopes=_CONTACTS_WRITE),
+    Route("POST", "/crm/v3/objects/tasks/batch/read", task_handlers.tasks_read,
+          scopes=_CONTACTS_READ),
+    Route("POST", "/crm/v4/associations/contacts/tasks/batch/read",
+          task_handlers.contact_tasks_read, scopes=_CONTACTS_READ),
     Route("GET", "/crm/v3/lists/{listId}", list_handlers.list_by_id, scopes=_LISTS_READ),
     Route("GET", "/crm/v3/lists/{listId}/memberships", list_handlers.memberships,
           scopes=_LISTS_READ),

@@ -37,6 +37,12 @@ TICKET_TO_NOTE_TYPE_ID: Final = 227  # the same link read from the ticket's side
 NOTE_ASSOCIATION_TARGETS: Final = {NOTE_TO_CONTACT_TYPE_ID: "contacts",
                                    NOTE_TO_TICKET_TYPE_ID: "tickets"}
 NOTE_BODY_MAX: Final = 65_536  # characters HubSpot keeps in hs_note_body
+# HUBSPOT_DEFINED association type ids of a task (associations v4 type list).
+TASK_TO_CONTACT_TYPE_ID: Final = 204
+TASK_TO_TICKET_TYPE_ID: Final = 230
+CONTACT_TO_TASK_TYPE_ID: Final = 203  # the same link read from the contact's side
+TASK_ASSOCIATION_TARGETS: Final = {TASK_TO_CONTACT_TYPE_ID: "contacts",
+                                   TASK_TO_TICKET_TYPE_ID: "tickets"}
 
 # (pipeline id, label, [(stage id, label, ticketState)])
 PIPELINES: Final[tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...]] = (
@@ -210,12 +216,38 @@ def note_properties() -> list[dict[str, Any]]:
     ]
 
 
+def task_properties() -> list[dict[str, Any]]:
+    """The task (engagement) properties a task is created with (crm-tasks-v3)."""
+    group = "task"
+    return [
+        _prop("hs_task_subject", "Task Title", "string", "text", group=group),
+        _prop("hs_task_body", "Notes", "string", "html", group=group),
+        _prop("hs_timestamp", "Due date", "datetime", "date", group=group),
+        _prop("hs_task_status", "Task Status", "enumeration", "select", group=group,
+              options=(("NOT_STARTED", "Not started"), ("IN_PROGRESS", "In progress"),
+                       ("WAITING", "Waiting"), ("COMPLETED", "Completed"),
+                       ("DEFERRED", "Deferred"))),
+        _prop("hs_task_priority", "Priority", "enumeration", "select", group=group,
+              options=(("NONE", "None"), ("LOW", "Low"), ("MEDIUM", "Medium"),
+                       ("HIGH", "High"))),
+        _prop("hs_task_type", "Task Type", "enumeration", "select", group=group,
+              options=(("TODO", "To-do"), ("CALL", "Call"), ("EMAIL", "Email"))),
+        _prop("hubspot_owner_id", "Assigned to", "enumeration", "select", group=group,
+              options=OWNER_OPTIONS),
+        _prop("hs_createdate", "Create date", "datetime", "date", group=group, read_only=True),
+        _prop("hs_lastmodifieddate", "Last modified date", "datetime", "date", group=group,
+              read_only=True),
+        _prop("hs_object_id", "Record ID", "number", "number", group=group, read_only=True),
+    ]
+
+
 PROPERTY_GROUPS: Final = {
     "contacts": (("contactinformation", "Contact information"),
                  ("contact_activity", "Contact activity"),
                  ("feedback_information", "Feedback information")),
     "tickets": (("ticketinformation", "Ticket information"),),
     "notes": (("engagement", "Engagement"),),
+    "tasks": (("task", "Task information"),),
 }
 
 TICKET_DEFAULT_PROPERTIES: Final = (
@@ -228,6 +260,7 @@ CONTACT_DEFAULT_PROPERTIES: Final = (
 )
 CONTACT_ALWAYS: Final = ("hs_object_id", "createdate", "lastmodifieddate")
 NOTE_ALWAYS: Final = ("hs_object_id", "hs_createdate", "hs_lastmodifieddate")
+TASK_ALWAYS: Final = NOTE_ALWAYS
 
 
 def returned_properties(known: Mapping[str, Any], requested: object, defaults: Sequence[str],

@@ -93,6 +93,7 @@ class HubSpotState:
             "contacts": {p["name"]: p for p in data.contact_properties()},
             "tickets": {p["name"]: p for p in data.ticket_properties()},
             "notes": {p["name"]: p for p in data.note_properties()},
+            "tasks": {p["name"]: p for p in data.task_properties()},
         }
         self.groups: dict[str, dict[str, dict[str, Any]]] = {
             obj: {name: {"name": name, "label": label, "displayOrder": -1, "archived": False}
@@ -105,6 +106,7 @@ class HubSpotState:
         """Deleted tickets: gone from search and reads, still readable with archived=true."""
         self.lists: dict[str, ContactList] = {}
         self.note_records: dict[str, Note] = {}
+        self.task_records: dict[str, Note] = {}  # a task links like a note does
         self.contact_writes: list[tuple[str, Props]] = []
         self.ticket_writes: list[tuple[str, Props]] = []
         """Every update applied to a contact, in order: (contact id, values written)."""
@@ -303,6 +305,28 @@ class HubSpotState:
                          stamp, stamp)
             self.note_records[nid] = Note(rec, list(contact_ids), list(ticket_ids))
             return rec
+
+    def add_task(self, props: Props, contact_ids: list[str], ticket_ids: list[str]) -> Record:
+        """Store a task created through the API (values already validated)."""
+        stamp = now_ms()
+        with self.lock:
+            tid = str(self._next_note)  # engagements share one id space
+            self._next_note += 1
+            rec = Record(tid, {**props, "hs_createdate": iso_ms(stamp),
+                               "hs_lastmodifieddate": iso_ms(stamp), "hs_object_id": tid},
+                         stamp, stamp)
+            self.task_records[tid] = Note(rec, list(contact_ids), list(ticket_ids))
+            return rec
+
+    def tasks(self, ticket_id: str | None = None,
+              contact_id: str | None = None) -> list[dict[str, Any]]:
+        """The tasks on a ticket and/or a contact, oldest first, as flat dicts."""
+        with self.lock:
+            return [{"id": t.record.id, **t.record.props, "ticket_ids": list(t.ticket_ids),
+                     "contact_ids": list(t.contact_ids)}
+                    for t in self.task_records.values()
+                    if (ticket_id is None or ticket_id in t.ticket_ids)
+                    and (contact_id is None or contact_id in t.contact_ids)]
 
     def notes(self, ticket_id: str | None = None,
               contact_id: str | None = None) -> list[dict[str, Any]]:

@@ -116,12 +116,14 @@ class Ticket:
     reopens: int = 0
     replies: int = 0
     comments: list[dict[str, Any]] = field(default_factory=list)
+    external_id: str | None = None
+    followup_source_id: int | None = None  # via_followup_source_id at create time
+    followup_ids: list[int] = field(default_factory=list)
 
     def to_json(self, base: str) -> dict[str, Any]:
         return {
             "id": self.id, "url": f"{base}/api/v2/tickets/{self.id}.json",
-            "external_id": None, "via": {"channel": "email", "source": {
-                "from": {}, "to": {}, "rel": None}},
+            "external_id": self.external_id, "via": self._via(),
             "created_at": iso(self.created), "updated_at": iso(self.updated),
             "generated_timestamp": int(self.updated.timestamp()),
             "type": None, "subject": self.subject, "raw_subject": self.subject,
@@ -133,10 +135,16 @@ class Ticket:
             "forum_topic_id": None, "problem_id": None, "has_incidents": False,
             "is_public": True, "due_at": None, "tags": list(self.tags), "custom_fields": [],
             "satisfaction_rating": None, "sharing_agreement_ids": [],
-            "custom_status_id": None, "fields": [], "followup_ids": [],
+            "custom_status_id": None, "fields": [], "followup_ids": list(self.followup_ids),
             "brand_id": self.brand_id, "allow_channelback": False, "allow_attachments": True,
             "from_messaging_channel": False,
         }
+
+    def _via(self) -> dict[str, Any]:
+        if self.followup_source_id is not None:
+            return {"channel": "api", "source": {
+                "from": {"ticket_id": self.followup_source_id}, "to": {}, "rel": "follow_up"}}
+        return {"channel": "email", "source": {"from": {}, "to": {}, "rel": None}}
 
     def metric_set(self, base: str) -> dict[str, Any]:
         """The ticket's metric set (what include=metric_sets sideloads)."""

@@ -13,7 +13,9 @@ _API = "/api/v2"
 ROUTES: list[Route] = [
     Route("GET", f"{_API}/incremental/tickets/cursor.json", ticket_handlers.incremental,
           kind="incremental"),
+    Route("GET", f"{_API}/tickets.json", ticket_handlers.list_tickets),
     Route("GET", f"{_API}/tickets/show_many.json", ticket_handlers.show_many),
+    Route("POST", f"{_API}/tickets/create_many.json", ticket_handlers.create_many),
     Route("PUT", f"{_API}/tickets/update_many.json", ticket_handlers.update_many),
     Route("GET", f"{_API}/tickets/{{id}}.json", ticket_handlers.show),
     Route("PUT", f"{_API}/tickets/{{id}}.json", ticket_handlers.update),

@@ -242,6 +242,53 @@ class ZendeskState:
                     "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
                     "events": events}
 
+    def create_api_ticket(self, change: dict[str, Any], author_id: int) -> int:
+        """Apply a POST /tickets body (create_many item); InvalidChange as Zendesk refuses.
+
+        The first comment is the description (private when `public` is false); a follow-up
+        (`via_followup_source_id`) must name a closed ticket; requester, assignee and group
+        must exist, and the assignee must be an agent.
+        """
+        at = now()
+        with self.lock:
+            body, public, author = _comment(change.get("comment"))
+            if body is None:
+                raise InvalidChange("description", "Description: cannot be blank")
+            requester = _id(change.get("requester_id"))
+            if requester is None or requester not in self.users:
+                raise InvalidChange("requester", "Requester: is invalid")
+            assignee = _id(change.get("assignee_id"))
+            if assignee is not None and (assignee not in self.users
+                                         or self.users[assignee].role == "end-user"):
+                raise InvalidChange("assignee", "Assignee: is not an agent")
+            group = _id(change.get("group_id"))
+            if group is not None and group not in self.groups:
+                raise InvalidChange("group", "Group: is invalid")
+            source = _id(change.get("via_followup_source_id"))
+            if source is not None:
+                original = self.tickets.get(source)
+                if original is None or original.status != "closed":
+                    raise InvalidChange("via_followup_source_id",
+                                        "Via followup source: must be a closed ticket")
+            external = change.get("external_id")
+            if external is not None and not isinstance(external, str):
+                raise InvalidChange("external_id", "External: must be a string")
+            status = change.get("status") or "open"
+            if status not in STATUSES[1:]:
+                raise InvalidChange("status", f"Status: {status!r} is not a valid status")
+            tid = self.next_id("ticket")
+            ticket = Ticket(tid, str(change.get("subject") or body[:60]), body, status,
+                            requester, assignee, self.users[requester].organization_id, group,
+                            int(change.get("brand_id") or 1),
+                            normalize_tags(_tag_list(change.get("tags") or [], "tags")),
+                            at, at, 0, at, external_id=external, followup_source_id=source)
+            self.tickets[tid] = ticket
+            if source is not None:
+                self.tickets[source].followup_ids.append(tid)
+            self._add_comment(ticket, body, public, author or author_id, at)
+            self._touch(ticket, at)
+            return tid
+
     def update_user(self, uid: int, change: dict[str, Any], at: datetime | None = None) -> None:
         """Apply a PUT /users body (user_fields, tags, name, locale). KeyError when the user
         is unknown; FieldValueError (a custom field) or InvalidChange (anything else) when a

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from .bodies import enveloped, update_many_job
-from .errors import ApiError, closed_ticket, invalid_value, not_found
-from .paging import ids_param, list_page
+from .errors import ApiError, closed_ticket, invalid_value, not_found, too_many_values
+from .paging import MAX_IDS, ids_param, list_page
 from .records import Ticket
 from .routing import Context, Request, Response
 from .state import ClosedTicketError, InvalidChange
@@ -166,3 +166,36 @@ def comments(ctx: Context, req: Request) -> Response:
             raise not_found()
         found = ctx.state.comments(str(tid))
     return Response(200, list_page(req, found, "comments"))
+
+
+def create_many(ctx: Context, req: Request) -> Response:
+    """POST tickets/create_many.json {"tickets": [...]} (at most 100): a job whose results
+    say, per index, Created with the new id or why not."""
+    items = enveloped(req, "tickets")
+    if not isinstance(items, list) or not items:
+        raise invalid_value("tickets must be a non-empty list")
+    if len(items) > MAX_IDS:
+        raise too_many_values(MAX_IDS, "tickets")
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise InvalidChange("ticket", "Ticket: must be an object")
+            tid = ctx.state.create_api_ticket(item, ctx.me_id)
+        except InvalidChange as exc:
+            texts = [e["description"] for errs in exc.details.values() for e in errs]
+            results.append({"index": index, "error": "TicketCreateFailed",
+                            "details": "; ".join(texts), "success": False})
+            continue
+        results.append({"index": index, "id": tid, "action": "create", "status": "Created",
+                        "success": True})
+    return Response(200, {"job_status": ctx.jobs.submit(results, req.base_url)})
+
+
+def list_tickets(ctx: Context, req: Request) -> Response:
+    """GET tickets.json?external_id=X: the (non-deleted) tickets with that external id."""
+    external = req.arg("external_id")
+    with ctx.state.lock:
+        found = [t.to_json(ctx.state.base_url) for t in ctx.state.tickets.values()
+                 if t.status != "deleted" and (external is None or t.external_id == external)]
+    return Response(200, list_page(req, found, "tickets"))

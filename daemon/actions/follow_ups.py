@@ -1,0 +1,150 @@
+"""Follow-up job: unhappy answers become a task (HubSpot) or a follow-up ticket (Zendesk).
+
+Runs in the write-back cycle, after the contact write, on rows the store queued with each
+answer (store/follow_ups.py). Each round claims due rows under a lease, decides per
+program's rule which answers call for work, renders it and hands it to the adapter in one
+batch (100 per call). One follow-up per answer: a row that has a CRM id is updated, never
+created again; a create whose outcome is unknown is retried with `check_first`, so the
+adapter looks its external id up before creating. A CRM refusal (owner gone, ticket
+deleted) is kept visible as `rejected` with its reason; transient failures wait with
+exponential backoff, up to MAX_ATTEMPTS, then stay rejected. Nothing here can block the
+contact write: it runs after it, and its errors stay inside this job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from closedloop.daemon.actions.rule import Answer, FollowUpRule, body_of, subject_of
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.store import FollowUpWork, Store
+from closedloop.integration.base import CRMAdapter, FollowUp, FollowUpResult
+from closedloop.integration.errors import AuthError, RateLimited, TransientError
+
+ROWS_PER_ROUND = 500
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=6)
+
+
+@dataclass
+class FollowUpRun:
+    created: int = 0
+    updated: int = 0
+    not_needed: int = 0
+    rejected: int = 0
+    deferred: int = 0
+
+
+def retry_delay(attempts: int) -> timedelta:
+    return min(RETRY_BASE * (1 << min(attempts, 12)), RETRY_CAP)
+
+
+def to_follow_up(row: FollowUpWork, rule: FollowUpRule,
+                 ticket_url: Callable[[str], str | None]) -> FollowUp:
+    """The adapter's view of one row (the answer as it stands now)."""
+    assert row.score is not None
+    assert row.category is not None
+    assert row.answered_at is not None
+    answer = Answer(program=row.program, survey_type=row.survey_type, score=row.score,
+                    category=row.category, comment=row.comment, ticket_id=row.ticket_id,
+                    ticket_subject=row.ticket_subject,
+                    ticket_url=(rule.link(row.ticket_id) or ticket_url(row.ticket_id))
+                    if row.ticket_id else None,
+                    answered_at=row.answered_at)
+    body = body_of(answer)
+    return FollowUp(
+        key=row.external_id, contact_id=row.contact_id, ticket_id=row.ticket_id,
+        subject=subject_of(answer), body=body, due_at=rule.due_at(row.answered_at),
+        crm_id=row.crm_id, update_text=body if row.crm_id else None,
+        check_first=row.attempts > 0, owner_id=rule.owner, group_id=rule.group,
+        use_configured=rule.use_configured, tags=rule.tags, public=rule.notify_customer)
+
+
+def process_follow_ups(store: Store, adapter: CRMAdapter, rules: Mapping[str, FollowUpRule],
+                       now: datetime, ticket_url: Callable[[str], str | None] = lambda _: None,
+                       lease: timedelta = LEASE) -> FollowUpRun:
+    """One pass over the source's due follow-up rows."""
+    log = get_logger(job="follow_ups", source=adapter.name)
+    run = FollowUpRun()
+    claim = store.claim_follow_ups(adapter.name, now, ROWS_PER_ROUND, lease)
+    try:
+        work: dict[str, tuple[FollowUpWork, FollowUp]] = {}
+        for row in claim.rows:
+            rule = rules.get(row.program)
+            wanted = (rule is not None and row.score is not None and row.category is not None
+                      and (row.crm_id is not None
+                           or rule.wants(row.score, row.category, row.comment)))
+            if not wanted or rule is None:
+                store.settle_follow_up(claim.token, row.id, row.version, "not_needed", now)
+                run.not_needed += 1
+                continue
+            try:
+                item = to_follow_up(row, rule, ticket_url)
+            except ValueError as exc:  # e.g. a calendar without a business day in ten years
+                store.settle_follow_up(claim.token, row.id, row.version, "rejected", now,
+                                       error=str(exc))
+                run.rejected += 1
+                continue
+            work[item.key] = (row, item)
+        if work:
+            _write(store, adapter, claim.token, work, now, run)
+    finally:
+        store.release_follow_ups(claim.token)
+        log.info("follow_ups.done", created=run.created, updated=run.updated,
+                 not_needed=run.not_needed, rejected=run.rejected, deferred=run.deferred)
+    return run
+
+
+def _write(store: Store, adapter: CRMAdapter, token: str,
+           work: dict[str, tuple[FollowUpWork, FollowUp]], now: datetime,
+           run: FollowUpRun) -> None:
+    log = get_logger(job="follow_ups", source=adapter.name)
+    try:
+        result = adapter.write_follow_ups([item for _, item in work.values()])
+    except (TransientError, AuthError) as exc:  # RateLimited included; outcome may be unknown
+        # A refused token waits here too, never pausing the source: the contact write-back
+        # (which would pause it if the token were really gone) must not stop for a task.
+        for row, _ in work.values():
+            _defer(store, token, row, exc, now, run)
+        log.warning("follow_ups.deferred", rows=len(work), error=type(exc).__name__)
+        return
+    _settle(store, token, work, result, now, run)
+
+
+def _settle(store: Store, token: str, work: dict[str, tuple[FollowUpWork, FollowUp]],
+            result: FollowUpResult, now: datetime, run: FollowUpRun) -> None:
+    log = get_logger(job="follow_ups")
+    for key, (row, _) in work.items():
+        if key in result.created:
+            store.settle_follow_up(token, row.id, row.version, "done", now,
+                                   crm_id=result.created[key])
+            run.created += 1
+        elif key in result.updated:
+            store.settle_follow_up(token, row.id, row.version, "done", now,
+                                   crm_id=result.updated[key])
+            run.updated += 1
+        elif key in result.rejected:
+            store.settle_follow_up(token, row.id, row.version, "rejected", now,
+                                   error=result.rejected[key])
+            log.warning("follow_ups.rejected", follow_up=row.id, reason=result.rejected[key])
+            run.rejected += 1
+        else:  # the CRM said nothing of it: try again, looking it up first
+            _defer(store, token, row, TransientError("no outcome for this follow-up"), now, run)
+
+
+def _defer(store: Store, token: str, row: FollowUpWork, exc: Exception, now: datetime,
+           run: FollowUpRun) -> None:
+    reason = f"{type(exc).__name__}: {exc}"[:500]
+    if row.attempts + 1 >= MAX_ATTEMPTS:
+        store.settle_follow_up(token, row.id, row.version, "rejected", now,
+                               error=f"gave up after {MAX_ATTEMPTS} attempts: {reason}")
+        run.rejected += 1
+        return
+    wait = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else None
+    later = now + (timedelta(seconds=wait) if wait else retry_delay(row.attempts))
+    store.retry_follow_up_later(token, row.id, reason, later)
+    run.deferred += 1

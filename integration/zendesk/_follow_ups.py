@@ -1,0 +1,118 @@
+"""Follow-up tickets on Zendesk: one per unhappy answer, linked to the original.
+
+Created with tickets/create_many, 100 per job (jobs followed together like update_many,
+see _jobs.py): the customer is the requester, the first comment is private unless
+`FollowUp.public`, the tags are the program's, and the ticket is assigned to the original
+ticket's group and assignee now (or the configured ones). A closed original is linked with
+`via_followup_source_id` (Zendesk accepts only closed tickets there); any other is named in
+the comment. `original_tickets` reads the originals (show_many, 100 a call): the one
+function to swap for the write-back's own rating-time read.
+
+Creates are idempotent: the follow-up's `external_id` is the answer's key. A create whose
+outcome is unknown is not re-sent in this call; the next call (`check_first`) asks
+`tickets.json?external_id=` first and keeps the ticket it finds. A re-score adds a private
+comment to the follow-up ticket (update_many) instead of creating another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import structlog
+from zenpy.lib.api_objects import Comment
+from zenpy.lib.api_objects import Ticket as ZenpyTicket
+
+from closedloop.integration.base import FollowUp, FollowUpResult
+from closedloop.integration.errors import PartialWrite
+from closedloop.integration.zendesk import _jobs
+
+log = structlog.get_logger(__name__)
+
+CallFn = Callable[[str, Callable[[], Any]], Any]
+ShowMany = Callable[[str, Any, Sequence[str]], Iterator[dict[str, Any]]]
+RunJobs = Callable[..., _jobs.JobOutcome]
+
+
+def original_tickets(show_many: ShowMany, tickets_api: Any,
+                     items: Sequence[FollowUp]) -> dict[str, dict[str, Any]]:
+    """Ticket id -> the original ticket as it stands now (assignee, group, status)."""
+    ids = list(dict.fromkeys(i.ticket_id for i in items if i.ticket_id and i.ticket_id.isdigit()))
+    return {str(t.get("id")): t for t in show_many("tickets_show_many", tickets_api, ids)}
+
+
+def found_by_external_id(call: CallFn, tickets_api: Any, key: str) -> str | None:
+    """The id of the live ticket whose external_id is `key`, if one exists."""
+    for ticket in call("tickets_by_external_id", lambda: list(tickets_api(external_id=key))):
+        if str(getattr(ticket, "status", "")) != "deleted":
+            return str(ticket.id)
+    return None
+
+
+def _new_ticket(item: FollowUp, original: dict[str, Any] | None) -> ZenpyTicket:
+    body = item.body
+    assignee = item.owner_id
+    group = item.group_id
+    if original is not None and not item.use_configured:
+        assignee = str(original.get("assignee_id") or "") or assignee
+        group = str(original.get("group_id") or "") or group
+    ticket = ZenpyTicket(subject=item.subject, requester_id=int(item.contact_id),
+                         external_id=item.key, tags=list(item.tags),
+                         assignee_id=int(assignee) if assignee and assignee.isdigit() else None,
+                         group_id=int(group) if group and group.isdigit() else None)
+    if original is not None and original.get("status") == "closed" and item.ticket_id:
+        ticket.via_followup_source_id = int(item.ticket_id)
+    ticket.comment = Comment(body=body, public=item.public)
+    return ticket
+
+
+def write_follow_up_tickets(call: CallFn, run_jobs: RunJobs, tickets_api: Any,
+                            originals_of: Callable[[Sequence[FollowUp]],
+                                                   dict[str, dict[str, Any]]],
+                            items: Sequence[FollowUp], *, source: str) -> FollowUpResult:
+    """Create the new follow-up tickets and comment on the known ones."""
+    result = FollowUpResult()
+    creates: list[FollowUp] = []
+    for item in items:
+        if not item.contact_id.isdigit():
+            result.rejected[item.key] = "not a Zendesk user id"
+        elif item.crm_id:
+            continue
+        elif item.check_first and (found := found_by_external_id(call, tickets_api, item.key)):
+            result.created[item.key] = found
+        else:
+            creates.append(item)
+    if creates:
+        originals = originals_of(creates)
+        jobs = [(i.key, _new_ticket(i, originals.get(i.ticket_id or ""))) for i in creates]
+        _collect(result, lambda: run_jobs("tickets_create_many", tickets_api.create, jobs))
+    updates = [i for i in items if i.crm_id and i.key not in result.rejected]
+    if updates:
+        by_ticket = {str(i.crm_id): i.key for i in updates}
+        jobs = [(str(i.crm_id), ZenpyTicket(id=int(str(i.crm_id)), comment=Comment(
+            body=i.update_text or i.body, public=False))) for i in updates
+            if str(i.crm_id).isdigit()]
+        outcome = _collect(FollowUpResult(), lambda: run_jobs("tickets_update_many",
+                                                             tickets_api.update, jobs))
+        for tid in outcome.created:  # update jobs name their tickets: `done` ids
+            result.updated[by_ticket[tid]] = tid
+        for tid, reason in outcome.rejected.items():
+            result.rejected[by_ticket[tid]] = f"follow-up ticket refused the comment: {reason}"
+    log.info("zendesk.follow_ups.written", source=source, created=len(result.created),
+             updated=len(result.updated), rejected=len(result.rejected))
+    return result
+
+
+def _collect(result: FollowUpResult, run: Callable[[], _jobs.JobOutcome]) -> FollowUpResult:
+    """Fold a job run into `result`; pending items (outcome unknown) are left out, so the
+    caller retries them with check_first."""
+    try:
+        outcome = run()
+    except PartialWrite as exc:
+        result.rejected.update(exc.rejected)
+        log.warning("zendesk.follow_ups.partial", pending=len(exc.pending))
+        return result
+    for item_id in outcome.done:
+        result.created[item_id] = outcome.created.get(item_id, item_id)
+    result.rejected.update(outcome.refused)
+    return result
