@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, RowMapping, Table, and_, func, or_, s
 
 from closedloop.daemon.store.claims import advisory_key
 from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.events import emit_event, survey_payload
 from closedloop.daemon.store.records import from_db, to_db
 from closedloop.daemon.store.sends import SENDS, chunks, insert_for
 from closedloop.daemon.store.tables import Base
@@ -129,11 +130,15 @@ class FollowUpsMixin:
             values["written_version"] = version
         with self.engine.begin() as conn:
             held = and_(FOLLOW_UPS.c.id == row_id, FOLLOW_UPS.c.claim_token == token)
+            before = conn.execute(select(FOLLOW_UPS.c.send_id, FOLLOW_UPS.c.crm_id)
+                                  .where(held)).first()
             changed = conn.execute(update(FOLLOW_UPS).where(held).values(values)).rowcount
             if changed:
                 conn.execute(update(FOLLOW_UPS)
                              .where(FOLLOW_UPS.c.id == row_id, FOLLOW_UPS.c.version == version)
                              .values(status=status))
+            if changed and before is not None and before.crm_id is None and crm_id:
+                _emit_created(conn, before.send_id, crm_id, now)
         return bool(changed)
 
     def retry_follow_up_later(self, token: str, row_id: int, error: str,
@@ -181,3 +186,15 @@ def _work(row: RowMapping) -> FollowUpWork:
         ticket_subject=row["subject"], owner_id=row["owner_id"], team_id=row["team_id"],
         score=row["score"], category=row["category"], comment=row["comment"],
         answered_at=from_db(answered) if answered is not None else None)
+
+
+def _emit_created(conn: Connection, send_id: int, crm_id: str, now: datetime) -> None:
+    """`follow_up.created` for outbound webhooks, in the transaction that records the CRM id
+    (so it is told once, whoever of the replicas created it)."""
+    send = conn.execute(select(SENDS).where(SENDS.c.id == send_id)).mappings().first()
+    if send is None:
+        return
+    response_id = conn.scalar(select(RESPONSES.c.id).where(RESPONSES.c.send_id == send_id))
+    emit_event(conn, "follow_up.created",
+               {**survey_payload(send), "response_id": response_id,
+                "follow_up": {"id": crm_id, "crm": send["source"]}}, now, send_id=send_id)

@@ -211,3 +211,25 @@ def test_settled_events_are_pruned_after_retention_pending_ones_never(
     assert store.prune_events(t0 + MINUTE) == 1
     assert [row["id"] for row in store.event_rows()] == [2, 3]
     assert [row["event_id"] for row in store.delivery_rows()] == [2, 3]
+
+
+def test_a_follow_up_created_in_the_crm_is_one_event_matching_its_schema(
+        store: Store, sent_survey: SentSurvey, t0: datetime) -> None:
+    """Recording a follow-up's CRM id writes `follow_up.created` once, in that transaction;
+    a later settle of the same follow-up (a re-score's update) writes none."""
+    send_id = sent_survey("a")
+    store.record_response(send_id, 1, "unsatisfied", t0 + MINUTE)
+    claim = store.claim_follow_ups("hubspot", t0 + 2 * MINUTE, 10, timedelta(minutes=5))
+    [row] = claim.rows
+    assert store.settle_follow_up(claim.token, row.id, row.version, "done", t0 + 2 * MINUTE,
+                                  crm_id="task-9")
+    store.record_response(send_id, 2, "unsatisfied", t0 + 3 * MINUTE)
+    again = store.claim_follow_ups("hubspot", t0 + 4 * MINUTE, 10, timedelta(minutes=5))
+    [updated] = again.rows
+    assert store.settle_follow_up(again.token, updated.id, updated.version, "done",
+                                  t0 + 4 * MINUTE, crm_id="task-9")
+    created = [r for r in store.event_rows() if r["kind"] == "follow_up.created"]
+    assert len(created) == 1
+    validate(_body(created[0]))
+    assert (created[0]["payload"]["follow_up"], created[0]["payload"]["response_id"]) == (
+        {"id": "task-9", "crm": "hubspot"}, 1)
