@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
+from closedloop.daemon.backoff import doubling
 from closedloop.daemon.delivery.bounces import suppress_hard_bounce
 from closedloop.daemon.delivery.smtp import (
     MailAbandoned,
@@ -206,7 +207,7 @@ def _recheck_times(store: Store, checked: Mapping[str, bool],
 
 def reopen_retry_delay(failures: int) -> timedelta:
     """The wait after `failures` failed reopen checks in a row (1-based)."""
-    return min(CRM_RETRY_FIRST * (1 << min(max(failures - 1, 0), 10)), CRM_RETRY)
+    return doubling(failures, CRM_RETRY_FIRST, CRM_RETRY)
 
 
 def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program],

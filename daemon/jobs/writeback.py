@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from closedloop.daemon.backoff import doubling
 from closedloop.daemon.jobs.attribution import attribute_answers
 from closedloop.daemon.jobs.held import Held, LostClaim
 from closedloop.daemon.logging import get_logger
@@ -190,7 +191,7 @@ def note_key(row_ids: Sequence[int]) -> str:
 
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff for rows that could not be written, capped at an hour."""
-    return min(RETRY_BASE * (1 << min(attempts, 10)), RETRY_CAP)
+    return doubling(attempts + 1, RETRY_BASE, RETRY_CAP)
 
 
 def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,

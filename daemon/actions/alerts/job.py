@@ -22,6 +22,7 @@ from typing import Any
 from closedloop.daemon.actions.alerts.channels import Channel, ChannelError
 from closedloop.daemon.actions.alerts.rules import answer_matches, rolling_verdicts
 from closedloop.daemon.actions.alerts.settings import AlertSettings
+from closedloop.daemon.backoff import doubling
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import AlertRow, AnswerRow, Store
 
@@ -52,8 +53,7 @@ class AlertsResult:
 
 def backoff(attempts: int) -> timedelta:
     """Wait after the `attempts`-th failure: 30 s, 1 min, 2 min ... up to an hour."""
-    delay: timedelta = BACKOFF_FIRST * (2 ** min(max(attempts - 1, 0), 16))
-    return min(delay, BACKOFF_MAX)
+    return doubling(attempts, BACKOFF_FIRST, BACKOFF_MAX)
 
 
 def evaluate_alerts(store: Store, rules: tuple[AlertSettings, ...], now: datetime,

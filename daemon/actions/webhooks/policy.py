@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from closedloop.daemon.backoff import doubling
+
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=12)
 MAX_ATTEMPTS = 13
@@ -29,8 +31,7 @@ _RETRYABLE_4XX = (408, 429)
 
 def backoff(attempts: int) -> timedelta:
     """The wait after the `attempts`-th failed try (1-based)."""
-    wait: timedelta = BACKOFF_BASE * 2 ** (min(max(attempts, 1), 20) - 1)
-    return min(wait, BACKOFF_CAP)
+    return doubling(attempts, BACKOFF_BASE, BACKOFF_CAP)
 
 
 @dataclass(frozen=True)
