@@ -369,6 +369,11 @@ def _settle_actions(rt: Runtime, receiver: DemoReceiver, timeout: float) -> None
                          f"(follow-ups pending {counts.get('follow_ups.pending', 0)}, alerts "
                          f"pending {counts.get('alerts.pending', 0)}, webhooks delivered "
                          f"{counts.get(f'webhooks.{WEBHOOK}.delivered', 0)})")
+    counts = rt.store.counts()
+    refused = {k: counts.get(k, 0) for k in ("follow_ups.rejected", "alerts.dead",
+                                              f"webhooks.{WEBHOOK}.dead")}
+    if any(refused.values()):
+        raise DemoFailed(f"some actions were refused (see the log): {refused}")
 
 
 def _count_actions(rt: Runtime, crm: DemoCrm, contact_ids: list[str], ticket_ids: list[str],
