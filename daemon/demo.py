@@ -3,7 +3,10 @@
 A sandbox HubSpot or Zendesk, a local mail sink and the real daemon (scheduler + web app)
 on SQLite in a temporary folder. Tickets close, surveys go out after a compressed delay, simulated
 customers open their mail and click the real links over HTTP, and the answers land on the
-sandbox's contact records. Nothing here is faked: only the people are simulated.
+sandbox's contact records. The loop then closes: an unhappy answer becomes a follow-up in the
+CRM (read back from the sandbox), a Slack-format alert and signed webhooks, posted to a local
+receiver the demo starts (daemon.demo_receiver). Nothing here is faked: only the people are
+simulated.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from closedloop.daemon.config import Config, Secrets, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.demo_receiver import DemoReceiver, demo_secret
 from closedloop.daemon.runtime import Runtime, build_runtime, utcnow
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store.answers import HOOK_SETTLE
 from closedloop.integration.errors import ClosedLoopError
 from closedloop.integration.sandbox.hubspot import HubSpotState
+from closedloop.integration.sandbox.hubspot.seed import OWNER_IDS
 from closedloop.integration.sandbox.sides import HubSpotSide, ZendeskSide
 from closedloop.integration.sandbox.zendesk import ZendeskState
 
@@ -55,10 +61,13 @@ SPEED_UPS: dict[str, dict[str, str]] = {"zendesk": {"job_poll_interval": "100ms"
 # Each CRM's own words for what the daemon writes, and where the hooks land.
 WORDS: dict[str, dict[str, str]] = {
     "hubspot": {"records": "contacts", "values": "contact properties",
-                "notes": "notes on tickets (shown on their contacts too)"},
+                "notes": "notes on tickets (shown on their contacts too)",
+                "follow_ups": "follow-up tasks"},
     "zendesk": {"records": "users", "values": "user fields",
-                "notes": "private notes on tickets"},
+                "notes": "private notes on tickets", "follow_ups": "follow-up tickets"},
 }
+WEBHOOK = "demo"  # the [[webhooks]] endpoint's name (its counts: webhooks.demo.*)
+UNHAPPY = "Took three e-mails to get an answer."  # the one customer who always answers 1
 
 
 class DemoCrm(Protocol):
@@ -119,6 +128,17 @@ class DemoReport:
     tags_added: dict[str, int] = field(default_factory=dict)
     notes_added: int = 0
     hook_clock_ahead_seconds: int = 0
+    # Closing the loop: follow-ups read back from the sandbox (HubSpot tasks, Zendesk
+    # follow-up tickets), alerts and webhooks as the store counts them delivered and as the
+    # demo's receiver got them (every webhook checked with standardwebhooks).
+    follow_up_kind: str = "follow-up tasks"  # or Zendesk's follow-up tickets
+    follow_ups_created: int = 0
+    alerts_delivered: int = 0
+    slack_messages_received: int = 0
+    webhooks_delivered: int = 0
+    webhooks_verified: int = 0
+    webhooks_rejected: int = 0
+    webhook_events: dict[str, int] = field(default_factory=dict)
     setup_api_calls: int = 0
     api_calls: int = 0
     api_calls_by_endpoint: dict[str, int] = field(default_factory=dict)
@@ -149,6 +169,14 @@ class DemoReport:
             (words["notes"], self.notes_added),
             ("seconds the clock jumped for the hooks (instead of waiting)",
              self.hook_clock_ahead_seconds),
+            (f"{words['follow_ups']} created in {label} (unhappy answers)",
+             self.follow_ups_created),
+            ("alerts delivered (Slack format)", self.alerts_delivered),
+            ("  Slack messages at the local receiver", self.slack_messages_received),
+            ("webhooks delivered", self.webhooks_delivered),
+            ("  verified at the local receiver (standardwebhooks)", self.webhooks_verified),
+            ("  refused by the receiver (bad signature)", self.webhooks_rejected),
+            *((f"  event {kind}", n) for kind, n in self.webhook_events.items()),
             (f"{label} API calls for setup ({words['values']})", self.setup_api_calls),
             (f"{label} API calls for the loop", self.api_calls),
             *((f"  {k}", v) for k, v in self.api_calls_by_endpoint.items()),
@@ -167,8 +195,10 @@ def _free_port() -> int:
 
 
 def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
-                start_at: datetime) -> Config:
+                start_at: datetime, receiver_url: str = "http://127.0.0.1:9") -> Config:
     source = crm.name
+    # Unhappy CSAT answers become work: HubSpot tasks go to the ticket's owner, else this one.
+    owner = {"owner": OWNER_IDS[1]} if source == "hubspot" else {}
     return parse_config({
         "daemon": {
             "state_url": f"sqlite:///{state_dir / 'closedloop.db'}",
@@ -183,10 +213,16 @@ def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
         "programs": [
             {"name": "support-csat", "type": "csat", "source": source, "delay": "1s",
              "company": "Acme", "pipelines": [crm.queues["support"]],
-             "follow_up": "What is the main reason for your score?"},
+             "follow_up": {"categories": ["unsatisfied"], "deadline": "4h", **owner,
+                           "question": "What is the main reason for your score?"}},
             {"name": "billing-ces", "type": "ces", "source": source, "delay": "1s",
              "company": "Acme", "pipelines": [crm.queues["billing"]]},
         ],
+        "alerts": [{"name": "unhappy-customers", "categories": ["unsatisfied"],
+                    "channel": "slack", "url": f"{receiver_url}/slack"}],
+        # The secret itself is handed over in Secrets (run_demo), not read from this variable.
+        "webhooks": [{"name": WEBHOOK, "url": f"{receiver_url}/webhooks",
+                      "secret_env": "CLOSEDLOOP_DEMO_WEBHOOK_SECRET"}],
     }, "demo")
 
 
@@ -206,7 +242,7 @@ def _links(message: EmailMessage) -> list[str]:
 
 
 def _answer(rt: Runtime, client: httpx.Client, link: str, rng: random.Random,
-            report: DemoReport) -> None:
+            report: DemoReport, comment: str | None = None) -> None:
     """A customer clicks a score; a mail scanner fetched the link first and counted for nothing."""
     before = rt.store.counts()["responses"]
     client.head(link)
@@ -217,9 +253,10 @@ def _answer(rt: Runtime, client: httpx.Client, link: str, rng: random.Random,
     answered = client.post(link, follow_redirects=True)
     answered.raise_for_status()
     report.answers += 1
-    if rng.random() < 0.6:
+    if comment is None and rng.random() < 0.6:
         comment = rng.choice(["Quick and friendly, thanks!", "Took three e-mails to get an answer.",
                               "Merci, c'est réglé.", "The fix works."])
+    if comment is not None:
         client.post(str(answered.url), data={"comment": comment},
                     follow_redirects=True).raise_for_status()
         report.comments += 1
@@ -230,16 +267,21 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") ->
     started = time.monotonic()
     rng = random.Random(seed)  # noqa: S311 (simulated customers, not secrets)
     words = WORDS.get(crm_name, WORDS["hubspot"])  # an unknown CRM fails in demo_crm below
-    report = DemoReport(crm=crm_name, record_kind=words["records"], value_kind=words["values"])
+    report = DemoReport(crm=crm_name, record_kind=words["records"], value_kind=words["values"],
+                        follow_up_kind=words["follow_ups"])
     now = datetime.now(UTC)
+    secret = demo_secret()
     with tempfile.TemporaryDirectory(prefix="closedloop-demo-") as tmp, \
             demo_crm(crm_name, seed, now) as crm:
         sink = LocalMailSink(port=0)
         sink.start()
+        receiver = DemoReceiver(secret)
+        receiver.start()
         web_port = _free_port()
-        config = demo_config(Path(tmp), crm, sink.port, web_port, now)
+        config = demo_config(Path(tmp), crm, sink.port, web_port, now, receiver.url)
         secrets_ = Secrets(secret_key=secrets.token_urlsafe(32),
-                           source_tokens={crm.name: crm.token})
+                           source_tokens={crm.name: crm.token},
+                           webhook_secrets={WEBHOOK: SecretStr(secret)})
         rt = build_runtime(config, secrets_)
         try:
             rt.store.migrate()
@@ -253,11 +295,14 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") ->
             try:
                 contact_ids, ticket_ids = _run_customers(rt, crm, sink, rng, report, timeout)
                 _settle_hooks(rt, report, timeout)
+                _settle_actions(rt, receiver, timeout)
                 _fill_counts(rt, crm, contact_ids, report)
                 _count_hooks(crm, ticket_ids, report)
+                _count_actions(rt, crm, contact_ids, ticket_ids, receiver, report)
             finally:
                 service.stop()
         finally:
+            receiver.stop()
             sink.stop()
             rt.close()
     report.seconds = round(time.monotonic() - started, 1)
@@ -276,10 +321,16 @@ def _run_customers(rt: Runtime, crm: DemoCrm, sink: LocalMailSink, rng: random.R
         report.tickets_closed += 1
     if not _wait(lambda: len(sink.messages) >= expected, timeout):
         raise DemoFailed(f"only {len(sink.messages)} of {expected} surveys arrived in time")
+    support = {c[2] for c in CUSTOMERS if c[4] == "support"}
+    unhappy = True  # the first CSAT customer always answers 1: the loop has work to close
     with httpx.Client(timeout=10) as client:
         for message in list(sink.messages):
             links = _links(message)
-            if links and rng.random() < 0.85:  # some people never answer
+            if links and unhappy and str(message["To"]).split("<")[-1].strip(">") in support:
+                unhappy = False
+                _answer(rt, client, min(links, key=lambda u: int(u.rsplit("/", 1)[1])), rng,
+                        report, comment=UNHAPPY)
+            elif links and rng.random() < 0.85:  # some people never answer
                 _answer(rt, client, rng.choice(links), rng, report)
     if not _wait(lambda: rt.store.counts().get("writebacks.pending", 0) == 0
                  and rt.store.counts().get("responses", 0) >= report.answers, timeout):
@@ -298,6 +349,52 @@ def _settle_hooks(rt: Runtime, report: DemoReport, timeout: float) -> None:
         raise DemoFailed("the ticket hooks (tags, notes) did not fire in time")
     if rt.store.counts().get("hooks.rejected"):
         raise DemoFailed("the CRM refused some ticket hooks (see the log)")
+
+
+def _settle_actions(rt: Runtime, receiver: DemoReceiver, timeout: float) -> None:
+    """Wait for the loop to close: follow-ups made, every answer read by the alerts job and
+    its alerts out, every event posted to the receiver. The webhook job keeps the wall clock
+    it was built with (receivers check signature times against theirs), not the moved one."""
+    def quiet() -> bool:
+        counts = rt.store.counts()
+        events = len(rt.store.event_rows())
+        unread = rt.store.answers_after(rt.store.alert_cursor(), 1, until=rt.clock())
+        return (counts.get("follow_ups.pending", 0) == 0 and not unread
+                and counts.get("alerts.pending", 0) == 0
+                and counts.get(f"webhooks.{WEBHOOK}.delivered", 0) == events
+                and receiver.got.webhooks_verified >= events)
+    if not _wait(quiet, timeout):
+        counts = rt.store.counts()
+        raise DemoFailed("the follow-ups, alerts or webhooks did not go out in time "
+                         f"(follow-ups pending {counts.get('follow_ups.pending', 0)}, alerts "
+                         f"pending {counts.get('alerts.pending', 0)}, webhooks delivered "
+                         f"{counts.get(f'webhooks.{WEBHOOK}.delivered', 0)})")
+    counts = rt.store.counts()
+    refused = {k: counts.get(k, 0) for k in ("follow_ups.rejected", "alerts.dead",
+                                              f"webhooks.{WEBHOOK}.dead")}
+    if any(refused.values()):
+        raise DemoFailed(f"some actions were refused (see the log): {refused}")
+
+
+def _count_actions(rt: Runtime, crm: DemoCrm, contact_ids: list[str], ticket_ids: list[str],
+                   receiver: DemoReceiver, report: DemoReport) -> None:
+    """Follow-ups as the sandbox holds them; alerts and webhooks as delivered and received."""
+    if isinstance(crm, HubSpotSide):
+        report.follow_ups_created = sum(len(crm.state.tasks(ticket_id=t)) for t in ticket_ids)
+    elif isinstance(crm, ZendeskSide):
+        customers = set(contact_ids)
+        report.follow_ups_created = sum(
+            1 for t in list(crm.state.tickets.values())
+            if t.external_id and str(t.requester_id) in customers)
+    counts = rt.store.counts()
+    report.alerts_delivered = counts.get("alerts.delivered", 0)
+    report.webhooks_delivered = counts.get(f"webhooks.{WEBHOOK}.delivered", 0)
+    got = receiver.got
+    with got.lock:
+        report.slack_messages_received = got.slack_messages
+        report.webhooks_verified = got.webhooks_verified
+        report.webhooks_rejected = got.webhooks_rejected
+        report.webhook_events = dict(sorted(got.webhook_events.items()))
 
 
 def _count_hooks(crm: DemoCrm, ticket_ids: list[str], report: DemoReport) -> None:

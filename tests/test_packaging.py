@@ -130,3 +130,6 @@ def test_installed_commands_version_init_and_demo(venv: Path, dist: tuple[Path, 
         12, 11, {"no_email": 1})
     assert report["answers"] == report["answers_recorded"] > 0
     assert report["records_updated"] == 11
+    # The loop closes from the installed files too (webhook schemas, the demo's receiver).
+    assert report["follow_ups_created"] == report["webhook_events"]["follow_up.created"] > 0
+    assert report["webhooks_verified"] == report["webhooks_delivered"] > 0

@@ -5,14 +5,30 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 CLOSEDLOOP = [sys.executable, "-m", "closedloop.daemon"]  # the CLI, as installed
 
 
+def assert_loop_closed(report: dict[str, Any]) -> None:
+    """The unhappy answers became follow-ups in the sandbox (read back from it), Slack-format
+    alerts and signed webhooks at the demo's receiver; every webhook it got verified with
+    standardwebhooks, each event once, follow_up.created once per follow-up."""
+    assert report["follow_ups_created"] > 0
+    assert report["webhook_events"]["follow_up.created"] == report["follow_ups_created"]
+    assert report["alerts_delivered"] == report["slack_messages_received"] > 0
+    assert report["webhooks_delivered"] == report["webhooks_verified"] > 0
+    assert report["webhooks_rejected"] == 0
+    assert sum(report["webhook_events"].values()) == report["webhooks_verified"]
+    assert report["webhook_events"]["response.created"] == report["answers"]
+    assert report["webhook_events"]["survey.sent"] == report["surveys_sent"]
+
+
 def test_demo_json_reports_the_whole_loop() -> None:
-    """Twelve tickets: eleven surveys, one skipped for no address, answers written to HubSpot."""
+    """Twelve tickets: eleven surveys, one skipped for no address, answers written to HubSpot;
+    the loop closed (tasks, alerts, webhooks)."""
     run = subprocess.run([*CLOSEDLOOP, "demo", "--json"],
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -29,12 +45,16 @@ def test_demo_json_reports_the_whole_loop() -> None:
         report["answers"], 0, {})
     assert report["hook_clock_ahead_seconds"] == 300
     assert report["api_calls_by_endpoint"]["POST /crm/v3/objects/contacts/batch/update"] >= 1
+    assert report["follow_up_kind"] == "follow-up tasks"
+    assert report["api_calls_by_endpoint"]["POST /crm/v3/objects/tasks/batch/create"] >= 1
+    assert_loop_closed(report)
     assert report["api_calls"] < 40
     assert report["seconds"] < 60
 
 
 def test_demo_runs_on_the_zendesk_sandbox_too() -> None:
-    """`--crm zendesk`: the same loop through zenpy; user fields written in update_many jobs."""
+    """`--crm zendesk`: the same loop through zenpy; user fields written in update_many jobs,
+    follow-up tickets made with create_many, alerts and webhooks as on HubSpot."""
     run = subprocess.run([*CLOSEDLOOP, "demo", "--json", "--crm", "zendesk"],
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -52,15 +72,23 @@ def test_demo_runs_on_the_zendesk_sandbox_too() -> None:
     assert report["api_calls_by_endpoint"]["PUT /api/v2/tickets/update_many.json"] >= 1
     assert report["api_calls_by_endpoint"]["PUT /api/v2/users/update_many.json"] >= 1
     assert report["api_calls_by_endpoint"]["GET /api/v2/incremental/tickets/cursor.json"] >= 1
+    assert report["follow_up_kind"] == "follow-up tickets"
+    assert report["api_calls_by_endpoint"]["POST /api/v2/tickets/create_many.json"] >= 1
+    assert_loop_closed(report)
+    assert report["seconds"] < 60
 
 
 @pytest.mark.parametrize(("crm", "own", "foreign"), [
     ("hubspot", ["contacts updated in HubSpot", "contact properties written",
                  "notes on tickets (shown on their contacts too)",
-                 "ticket tags (HubSpot tickets have none)"],
+                 "ticket tags (HubSpot tickets have none)",
+                 "follow-up tasks created in HubSpot", "alerts delivered (Slack format)",
+                 "webhooks delivered", "verified at the local receiver (standardwebhooks)"],
      ["user field", "users updated", "tickets tagged", "Zendesk"]),
     ("zendesk", ["users updated in Zendesk", "user fields written", "tickets tagged",
-                 "tag closedloop_", "private notes on tickets"],
+                 "tag closedloop_", "private notes on tickets",
+                 "follow-up tickets created in Zendesk", "alerts delivered (Slack format)",
+                 "webhooks delivered", "verified at the local receiver (standardwebhooks)"],
      ["contact", "propert", "HubSpot"]),
 ])
 def test_demo_text_speaks_each_crms_words_and_shows_the_hooks(
