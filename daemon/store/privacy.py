@@ -10,7 +10,7 @@ that one row is the least data that honours the objection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from sqlalchemy import (
 
 from closedloop.daemon.store.alerts import forget_alerts
 from closedloop.daemon.store.answers import RESPONSES
+from closedloop.daemon.store.follow_ups import FOLLOW_UPS
 from closedloop.daemon.store.records import from_db, from_db_opt, to_db
 from closedloop.daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
 from closedloop.daemon.store.tables import Base
@@ -60,6 +61,7 @@ class ForgetResult:
     suppressed: bool = False  # the address stays on the suppression list
     alerts: int = 0  # queued alerts quoting the person, dropped
     webhook_deliveries: int = 0  # undelivered webhook posts quoting them, dropped
+    erasures: int = 0  # 'erase' write-backs queued: hook notes, follow-up text in the CRM
 
     @property
     def found(self) -> bool:
@@ -103,14 +105,17 @@ class PrivacyMixin:
         Deletes their responses, the write-back rows that carried them, their ledger and
         NPS member rows; scrubs their sends (unsent ones become skipped "forgotten"); and
         queues one 'forget' write-back per CRM record they were, which blanks every mapped
-        property there through the normal retrying write-back job. Their events' payloads
+        property there through the normal retrying write-back job, and one 'erase' row per
+        ticket (or follow-up) of theirs that a hook or a follow-up wrote to, which removes
+        the notes, ticket properties and follow-up text quoting them. Their events' payloads
         are blanked and their undelivered webhook posts dropped.
         """
         address = normalize_email(email)
         when = to_db(now)
         with self.engine.begin() as conn:
             sends = conn.execute(
-                select(SENDS.c.id, SENDS.c.source, SENDS.c.contact_id, SENDS.c.status)
+                select(SENDS.c.id, SENDS.c.source, SENDS.c.contact_id, SENDS.c.status,
+                       SENDS.c.ticket_id)
                 .where(SENDS.c.email_norm == address)
             ).all()
             members = conn.execute(
@@ -121,6 +126,7 @@ class PrivacyMixin:
                               | {(r.source, r.contact_id) for r in members})
             ids = [r.id for r in sends]
             unsent = [r.id for r in sends if r.status in UNSENT]
+            erasures = _erasures(conn, sends, when)
             responses = 0
             for part in chunks(ids):
                 responses += conn.execute(
@@ -139,12 +145,14 @@ class PrivacyMixin:
                     {"source": source, "contact_id": contact_id, "send_id": None,
                      "kind": "forget", "data": {}, "created_at": when, "status": "pending",
                      "attempts": 0} for source, contact_id in contacts])
+            if erasures:
+                conn.execute(WRITEBACKS.insert(), erasures)
             ledger = conn.execute(delete(LEDGER).where(LEDGER.c.email_norm == address)).rowcount
             member_rows = conn.execute(
                 delete(MEMBERS).where(MEMBERS.c.email_norm == address)).rowcount
             suppressed = bool(conn.scalar(select(exists().where(SUPPRESSIONS.c.email == address))))
             webhooks = forget_events(conn, address)
-        result = ForgetResult(responses=responses, sends_scrubbed=len(ids),
+        result = ForgetResult(responses=responses, sends_scrubbed=len(ids), erasures=len(erasures),
                               sends_cancelled=len(unsent), ledger_rows=ledger,
                               member_rows=member_rows, contacts=tuple(contacts),
                               suppressed=suppressed, alerts=alerts,
@@ -182,6 +190,35 @@ class PrivacyMixin:
             if len(rows) < EXPORT_BATCH:
                 return
             after = (rows[-1].updated_at, rows[-1][0])
+
+
+def _erasures(conn: Connection, sends: Sequence[Any], when: datetime) -> list[dict[str, Any]]:
+    """One 'erase' write-back per (source, contact, ticket) a hook row (written, in flight or
+    refused: anything but still pending) or a created follow-up quotes the person on.
+
+    Its data names only record ids, never what they said: `ticket_id` and `follow_ups`
+    (the CRM ids of their tasks / follow-up tickets).
+    """
+    by_id = {r.id: r for r in sends}
+    hooked: set[int] = set()
+    follow_ups: dict[int, str] = {}
+    for part in chunks(list(by_id)):
+        hooked.update(conn.scalars(select(WRITEBACKS.c.send_id).where(
+            WRITEBACKS.c.send_id.in_(part), WRITEBACKS.c.kind == "hook",
+            WRITEBACKS.c.status != "pending")))
+        follow_ups.update((r.send_id, r.crm_id) for r in conn.execute(
+            select(FOLLOW_UPS.c.send_id, FOLLOW_UPS.c.crm_id).where(
+                FOLLOW_UPS.c.send_id.in_(part), FOLLOW_UPS.c.crm_id.is_not(None))))
+    grouped: dict[tuple[str, str, str | None], list[str]] = {}
+    for send_id in sorted(hooked | set(follow_ups)):
+        send = by_id[send_id]
+        found = grouped.setdefault((send.source, send.contact_id, send.ticket_id), [])
+        if send_id in follow_ups and follow_ups[send_id] not in found:
+            found.append(follow_ups[send_id])
+    return [{"source": source, "contact_id": contact_id, "send_id": None, "kind": "erase",
+             "data": {"ticket_id": ticket, "follow_ups": crm_ids}, "created_at": when,
+             "status": "pending", "attempts": 0}
+            for (source, contact_id, ticket), crm_ids in grouped.items()]
 
 
 def _drop_writebacks(conn: Connection, which: ColumnElement[bool]) -> None:
