@@ -6,7 +6,9 @@ ticket properties are blanked (tickets batch update); the follow-up tasks' subje
 body are emptied (tasks batch update), the subject keeping only a neutral word so the task
 still reads as ClosedLoop's. Every step is idempotent: an archived note is no longer
 associated, so a retry finds nothing to archive. A record deleted since (a 207 per-record
-error) has nothing left to erase and counts as done.
+error) has nothing left to erase and counts as done, and a ticket properties call refused
+whole (a property `closedloop setup` has not created, so nothing was ever written there) is
+logged and the rest goes on.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from hubspot.crm.tickets import (
 )
 
 from closedloop.integration.base import HOOK_MARKER, Erasure, WriteResult
+from closedloop.integration.errors import RecordRejected
 
 log = structlog.get_logger(__name__)
 
@@ -62,10 +65,15 @@ def erase_quotes(call: CallFn, associations_api: Any, notes_api: Any, tickets_ap
             blank.setdefault(item.ticket_id, {}).update(item.ticket_properties)
     rows = list(blank.items())
     for start in range(0, len(rows), BATCH):
-        call("tickets_update", tickets_api.update,
-             batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(
-                 inputs=[SimplePublicObjectBatchInput(id=t, properties=p)
-                         for t, p in rows[start:start + BATCH]]))
+        try:
+            call("tickets_update", tickets_api.update,
+                 batch_input_simple_public_object_batch_input=(
+                     BatchInputSimplePublicObjectBatchInput(inputs=[
+                         SimplePublicObjectBatchInput(id=t, properties=p)
+                         for t, p in rows[start:start + BATCH]])))
+        except RecordRejected as exc:  # a property setup never created: nothing held there
+            log.warning("hubspot.quotes_erase.properties_refused", source=source,
+                        tickets=len(rows[start:start + BATCH]), error=str(exc)[:300])
     tasks = list(dict.fromkeys(t for i in items for t in i.follow_up_ids))
     for start in range(0, len(tasks), BATCH):
         call("tasks_update", tasks_api.update,

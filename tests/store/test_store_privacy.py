@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store.follow_ups import FOLLOW_UPS
 from closedloop.daemon.store.privacy import FORGOTTEN, LEDGER, MEMBERS
 from closedloop.daemon.store.sends import WRITEBACKS
 
@@ -113,3 +114,33 @@ def test_export_streams_every_response_in_change_order(
     assert first.ticket_id == "t-e0"
     assert [r.contact_id for r in store.export_responses(t0 + timedelta(minutes=1))] == [
         "c1", "c3", "c0"]
+
+
+def test_forget_queues_one_erasure_per_ticket_a_hook_or_follow_up_wrote_to(
+        store: Store, make_send: MakeSend, t0: datetime) -> None:
+    """A hook already written (its note may be in the CRM) and a created follow-up give one
+    'erase' row naming only record ids; a hook still pending is dropped and needs none; a
+    second forget queues nothing more."""
+    written = _sent(store, make_send, t0, "a", email="ada@example.com", contact_id="c1")
+    pending = _sent(store, make_send, t0, "b", email="ada@example.com", contact_id="c1")
+    for send_id in (written, pending):
+        store.record_response(send_id, 1, "unsatisfied", t0)
+        store.record_comment(send_id, "awful", t0)
+    with store.engine.begin() as conn:
+        conn.execute(WRITEBACKS.update().where(WRITEBACKS.c.send_id == written,
+                                               WRITEBACKS.c.kind == "hook")
+                     .values(status="done"))
+        conn.execute(FOLLOW_UPS.update().where(FOLLOW_UPS.c.send_id == written)
+                     .values(crm_id="9001"))
+
+    result = store.forget("ada@example.com", t0 + timedelta(hours=1))
+
+    assert result.erasures == 1
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(WRITEBACKS.c.contact_id, WRITEBACKS.c.data,
+                                   WRITEBACKS.c.status)
+                            .where(WRITEBACKS.c.kind == "erase")).all()
+    assert [tuple(r) for r in rows] == [
+        ("c1", {"ticket_id": "t-a", "follow_ups": ["9001"]}, "pending")]
+    again = store.forget("ada@example.com", t0 + timedelta(hours=2))
+    assert (again.found, again.erasures) == (False, 0)
