@@ -256,7 +256,8 @@ def _erase_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                  rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
     """`forget`'s CRM side beyond contacts: hook notes, ticket properties, follow-up text.
     After the hooks, so a note written this very round is erased with the others."""
-    items = plan_erasures(rows, mapping)
+    sends = [r.send_id for r in rows if r.send_id is not None]
+    items = plan_erasures(rows, mapping, store.follow_up_crm_ids(sends) if sends else {})
     counted, finished = _send_all(store, adapter.erase_quotes, items, lambda e: e.key,
                                   {e.key: [int(e.key)] for e in items}, {}, rows, now, result,
                                   adapter.write_batch_size)

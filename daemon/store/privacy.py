@@ -24,6 +24,7 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
+    or_,
     select,
     update,
 )
@@ -106,7 +107,7 @@ class PrivacyMixin:
         NPS member rows; scrubs their sends (unsent ones become skipped "forgotten"); and
         queues one 'forget' write-back per CRM record they were, which blanks every mapped
         property there through the normal retrying write-back job, and one 'erase' row per
-        ticket (or follow-up) of theirs that a hook or a follow-up wrote to, which removes
+        survey of theirs whose hook or follow-up may have reached the CRM, which removes
         the notes, ticket properties and follow-up text quoting them. Their events' payloads
         are blanked and their undelivered webhook posts dropped.
         """
@@ -193,32 +194,34 @@ class PrivacyMixin:
 
 
 def _erasures(conn: Connection, sends: Sequence[Any], when: datetime) -> list[dict[str, Any]]:
-    """One 'erase' write-back per (source, contact, ticket) a hook row (written, in flight or
-    refused: anything but still pending) or a created follow-up quotes the person on.
+    """One 'erase' write-back per survey of the person that may have left text in the CRM:
+    a hook row written, refused, claimed or tried (a claimed or tried one may have landed),
+    or a follow-up created, claimed or tried.
 
-    Its data names only record ids, never what they said: `ticket_id` and `follow_ups`
-    (the CRM ids of their tasks / follow-up tickets).
+    Its data names only record ids, never what was said: `ticket_id` and `follow_ups` (the
+    CRM id of the task / follow-up ticket known now; the job reads it again at write time,
+    so a create that lands between this forget and that write is erased too).
     """
     by_id = {r.id: r for r in sends}
-    hooked: set[int] = set()
+    touched: set[int] = set()
     follow_ups: dict[int, str] = {}
     for part in chunks(list(by_id)):
-        hooked.update(conn.scalars(select(WRITEBACKS.c.send_id).where(
+        touched.update(conn.scalars(select(WRITEBACKS.c.send_id).where(
             WRITEBACKS.c.send_id.in_(part), WRITEBACKS.c.kind == "hook",
-            WRITEBACKS.c.status != "pending")))
-        follow_ups.update((r.send_id, r.crm_id) for r in conn.execute(
-            select(FOLLOW_UPS.c.send_id, FOLLOW_UPS.c.crm_id).where(
-                FOLLOW_UPS.c.send_id.in_(part), FOLLOW_UPS.c.crm_id.is_not(None))))
-    grouped: dict[tuple[str, str, str | None], list[str]] = {}
-    for send_id in sorted(hooked | set(follow_ups)):
-        send = by_id[send_id]
-        found = grouped.setdefault((send.source, send.contact_id, send.ticket_id), [])
-        if send_id in follow_ups and follow_ups[send_id] not in found:
-            found.append(follow_ups[send_id])
-    return [{"source": source, "contact_id": contact_id, "send_id": None, "kind": "erase",
-             "data": {"ticket_id": ticket, "follow_ups": crm_ids}, "created_at": when,
-             "status": "pending", "attempts": 0}
-            for (source, contact_id, ticket), crm_ids in grouped.items()]
+            or_(WRITEBACKS.c.status != "pending", WRITEBACKS.c.claim_token.is_not(None),
+                WRITEBACKS.c.attempts > 0))))
+        for row in conn.execute(select(FOLLOW_UPS.c.send_id, FOLLOW_UPS.c.crm_id).where(
+                FOLLOW_UPS.c.send_id.in_(part),
+                or_(FOLLOW_UPS.c.crm_id.is_not(None), FOLLOW_UPS.c.claim_token.is_not(None),
+                    FOLLOW_UPS.c.attempts > 0))):
+            touched.add(row.send_id)
+            if row.crm_id:
+                follow_ups[row.send_id] = row.crm_id
+    return [{"source": by_id[i].source, "contact_id": by_id[i].contact_id, "send_id": i,
+             "kind": "erase", "created_at": when, "status": "pending", "attempts": 0,
+             "data": {"ticket_id": by_id[i].ticket_id,
+                      "follow_ups": [follow_ups[i]] if i in follow_ups else []}}
+            for i in sorted(touched)]
 
 
 def _drop_writebacks(conn: Connection, which: ColumnElement[bool]) -> None:
