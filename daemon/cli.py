@@ -372,6 +372,9 @@ def forget(email: Annotated[str, typer.Argument(help="The person's e-mail addres
     for source, count in sorted(by_source.items()):
         typer.echo(f"sources.{source}: {count} record(s) will have every ClosedLoop property "
                    "blanked by the write-back job (closedloop run)")
+    if result.erasures:
+        typer.echo(f"{result.erasures} survey(s): the ticket notes and follow-up text quoting "
+                   "them will be removed from the CRM by the write-back job")
     if result.webhook_deliveries:
         typer.echo(f"{result.webhook_deliveries} undelivered webhook(s) quoting them dropped")
     if result.suppressed:

@@ -49,7 +49,8 @@ def forget_person(store: Store, email: str, now: datetime) -> ForgetResult:
     get_logger(job="forget").info(
         "privacy.forgotten" if result.found else "privacy.unknown_person",
         person=person_ref(email), responses=result.responses, sends=result.sends_scrubbed,
-        cancelled=result.sends_cancelled, contacts=len(result.contacts), alerts=result.alerts)
+        cancelled=result.sends_cancelled, contacts=len(result.contacts), alerts=result.alerts,
+        erasures=result.erasures)
     return result
 
 

@@ -130,6 +130,27 @@ class FollowUpResult:
     rejected: dict[str, str] = field(default_factory=dict)  # key -> reason
 
 
+HOOK_MARKER = "[cl-hook-"  # how every note / private comment a hook adds is marked
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What quotes a forgotten person on one survey's ticket, to remove from the CRM.
+
+    `key` names the erasure in the WriteResult. The adapter removes ClosedLoop's hook notes
+    on `ticket_id` (HubSpot: archives the notes carrying a ``[cl-hook-`` marker; Zendesk:
+    redacts the private comments carrying it), blanks `ticket_properties` there, and empties
+    the text of the follow-up records `follow_up_ids` (HubSpot task subject and body;
+    Zendesk: every comment of the follow-up ticket redacted). Each step is idempotent: a
+    retry, or a second forget, finds nothing left to remove.
+    """
+
+    key: str
+    ticket_id: str | None = None
+    follow_up_ids: tuple[str, ...] = ()
+    ticket_properties: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class MemberSelection:
     """Who an NPS program surveys: exactly one of these is set.
@@ -216,6 +237,11 @@ class CRMAdapter(Protocol):
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """Create (or add to) follow-up work, 100 a call. Raises TransientError/RateLimited
         when the call's outcome is unknown (the caller retries with check_first)."""
+        ...
+
+    def erase_quotes(self, items: Sequence[Erasure]) -> WriteResult:
+        """Remove what quotes a forgotten person (see Erasure); ids in the result are keys.
+        A ticket or follow-up deleted since counts as erased. Errors as for writes."""
         ...
 
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:

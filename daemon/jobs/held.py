@@ -35,6 +35,9 @@ class Held:
         if renewed < len(self.held):
             raise LostClaim(f"{len(self.held) - renewed} of {len(self.held)} rows taken")
 
+    def follow_up_crm_ids(self, send_ids: Sequence[int]) -> dict[int, str]:
+        return self.store.follow_up_crm_ids(send_ids)
+
     def latest_answered_sends(self, source: str, contact_ids: Sequence[str]
                               ) -> dict[tuple[str, str, str], tuple[datetime, int]]:
         return self.store.latest_answered_sends(source, contact_ids)

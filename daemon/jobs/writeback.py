@@ -37,10 +37,17 @@ from typing import Any, TypeVar
 
 from closedloop.daemon.backoff import doubling
 from closedloop.daemon.jobs.attribution import attribute_answers
+from closedloop.daemon.jobs.erasure import plan_erasures
 from closedloop.daemon.jobs.held import Held, LostClaim
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store, WriteBackRecord
-from closedloop.integration.base import ContactUpdate, CRMAdapter, TicketUpdate, WriteResult
+from closedloop.integration.base import (
+    ContactUpdate,
+    CRMAdapter,
+    Erasure,
+    TicketUpdate,
+    WriteResult,
+)
 from closedloop.integration.errors import (
     AuthError,
     PartialWrite,
@@ -58,7 +65,7 @@ RETRY_CAP = timedelta(hours=1)
 # before; a daemon killed mid-round holds its contacts this long.
 LEASE = timedelta(minutes=5)
 
-U = TypeVar("U", ContactUpdate, TicketUpdate)
+U = TypeVar("U", ContactUpdate, TicketUpdate, Erasure)
 
 
 @dataclass
@@ -69,6 +76,7 @@ class WriteBackResult:
     deferred: int = 0
     tickets: int = 0
     attributed: int = 0
+    erased: int = 0
 
 
 @dataclass
@@ -225,7 +233,8 @@ def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
                 break
     finally:
         log.info("writeback.done", contacts=result.contacts, tickets=result.tickets,
-                 attributed=result.attributed, rows=result.rows, rejected=result.rejected,
+                 attributed=result.attributed, erased=result.erased, rows=result.rows,
+                 rejected=result.rejected,
                  deferred=result.deferred)
     return result
 
@@ -234,11 +243,27 @@ def _write_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
                  rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
     """One round, contacts then tickets; False when the source should be left alone."""
     hook_rows = [r for r in rows if r.kind == "hook"]
-    contact_rows = [r for r in rows if r.kind != "hook"]
+    erase_rows = [r for r in rows if r.kind == "erase"]
+    contact_rows = [r for r in rows if r.kind not in ("hook", "erase")]
     if contact_rows and not _contacts_round(store, adapter, mapping, contact_rows, now,
                                             result):
         return False
-    return not hook_rows or _hooks_round(store, adapter, mapping, hook_rows, now, result)
+    if hook_rows and not _hooks_round(store, adapter, mapping, hook_rows, now, result):
+        return False
+    return not erase_rows or _erase_round(store, adapter, mapping, erase_rows, now, result)
+
+
+def _erase_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
+                 rows: list[WriteBackRecord], now: datetime, result: WriteBackResult) -> bool:
+    """`forget`'s CRM side beyond contacts: hook notes, ticket properties, follow-up text.
+    After the hooks, so a note written this very round is erased with the others."""
+    sends = [r.send_id for r in rows if r.send_id is not None]
+    items = plan_erasures(rows, mapping, store.follow_up_crm_ids(sends) if sends else {})
+    counted, finished = _send_all(store, adapter.erase_quotes, items, lambda e: e.key,
+                                  {e.key: [int(e.key)] for e in items}, {}, rows, now, result,
+                                  adapter.write_batch_size)
+    result.erased += counted
+    return finished
 
 
 def _contacts_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,

@@ -162,6 +162,16 @@ class FollowUpsMixin:
                                                           claimed_until=None)).rowcount
         return released
 
+    def follow_up_crm_ids(self, send_ids: Sequence[int]) -> dict[int, str]:
+        """send id -> the CRM id of its follow-up, for the sends that have one by now."""
+        found: dict[int, str] = {}
+        with reading(self.engine) as conn:
+            for part in chunks(list(send_ids)):
+                found.update((r.send_id, r.crm_id) for r in conn.execute(
+                    select(FOLLOW_UPS.c.send_id, FOLLOW_UPS.c.crm_id).where(
+                        FOLLOW_UPS.c.send_id.in_(part), FOLLOW_UPS.c.crm_id.is_not(None))))
+        return found
+
     def follow_up_rows(self, send_ids: Sequence[int] = ()) -> list[dict[str, Any]]:
         """Rows as dicts (for tests and status detail)."""
         with reading(self.engine) as conn:

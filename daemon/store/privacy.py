@@ -10,7 +10,7 @@ that one row is the least data that honours the objection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,12 +24,14 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
+    or_,
     select,
     update,
 )
 
 from closedloop.daemon.store.alerts import forget_alerts
 from closedloop.daemon.store.answers import RESPONSES
+from closedloop.daemon.store.follow_ups import FOLLOW_UPS
 from closedloop.daemon.store.records import from_db, from_db_opt, to_db
 from closedloop.daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
 from closedloop.daemon.store.tables import Base
@@ -60,6 +62,7 @@ class ForgetResult:
     suppressed: bool = False  # the address stays on the suppression list
     alerts: int = 0  # queued alerts quoting the person, dropped
     webhook_deliveries: int = 0  # undelivered webhook posts quoting them, dropped
+    erasures: int = 0  # 'erase' write-backs queued: hook notes, follow-up text in the CRM
 
     @property
     def found(self) -> bool:
@@ -103,14 +106,17 @@ class PrivacyMixin:
         Deletes their responses, the write-back rows that carried them, their ledger and
         NPS member rows; scrubs their sends (unsent ones become skipped "forgotten"); and
         queues one 'forget' write-back per CRM record they were, which blanks every mapped
-        property there through the normal retrying write-back job. Their events' payloads
+        property there through the normal retrying write-back job, and one 'erase' row per
+        survey of theirs whose hook or follow-up may have reached the CRM, which removes
+        the notes, ticket properties and follow-up text quoting them. Their events' payloads
         are blanked and their undelivered webhook posts dropped.
         """
         address = normalize_email(email)
         when = to_db(now)
         with self.engine.begin() as conn:
             sends = conn.execute(
-                select(SENDS.c.id, SENDS.c.source, SENDS.c.contact_id, SENDS.c.status)
+                select(SENDS.c.id, SENDS.c.source, SENDS.c.contact_id, SENDS.c.status,
+                       SENDS.c.ticket_id)
                 .where(SENDS.c.email_norm == address)
             ).all()
             members = conn.execute(
@@ -121,6 +127,7 @@ class PrivacyMixin:
                               | {(r.source, r.contact_id) for r in members})
             ids = [r.id for r in sends]
             unsent = [r.id for r in sends if r.status in UNSENT]
+            erasures = _erasures(conn, sends, when)
             responses = 0
             for part in chunks(ids):
                 responses += conn.execute(
@@ -139,12 +146,14 @@ class PrivacyMixin:
                     {"source": source, "contact_id": contact_id, "send_id": None,
                      "kind": "forget", "data": {}, "created_at": when, "status": "pending",
                      "attempts": 0} for source, contact_id in contacts])
+            if erasures:
+                conn.execute(WRITEBACKS.insert(), erasures)
             ledger = conn.execute(delete(LEDGER).where(LEDGER.c.email_norm == address)).rowcount
             member_rows = conn.execute(
                 delete(MEMBERS).where(MEMBERS.c.email_norm == address)).rowcount
             suppressed = bool(conn.scalar(select(exists().where(SUPPRESSIONS.c.email == address))))
             webhooks = forget_events(conn, address)
-        result = ForgetResult(responses=responses, sends_scrubbed=len(ids),
+        result = ForgetResult(responses=responses, sends_scrubbed=len(ids), erasures=len(erasures),
                               sends_cancelled=len(unsent), ledger_rows=ledger,
                               member_rows=member_rows, contacts=tuple(contacts),
                               suppressed=suppressed, alerts=alerts,
@@ -182,6 +191,37 @@ class PrivacyMixin:
             if len(rows) < EXPORT_BATCH:
                 return
             after = (rows[-1].updated_at, rows[-1][0])
+
+
+def _erasures(conn: Connection, sends: Sequence[Any], when: datetime) -> list[dict[str, Any]]:
+    """One 'erase' write-back per survey of the person that may have left text in the CRM:
+    a hook row written, refused, claimed or tried (a claimed or tried one may have landed),
+    or a follow-up created, claimed or tried.
+
+    Its data names only record ids, never what was said: `ticket_id` and `follow_ups` (the
+    CRM id of the task / follow-up ticket known now; the job reads it again at write time,
+    so a create that lands between this forget and that write is erased too).
+    """
+    by_id = {r.id: r for r in sends}
+    touched: set[int] = set()
+    follow_ups: dict[int, str] = {}
+    for part in chunks(list(by_id)):
+        touched.update(conn.scalars(select(WRITEBACKS.c.send_id).where(
+            WRITEBACKS.c.send_id.in_(part), WRITEBACKS.c.kind == "hook",
+            or_(WRITEBACKS.c.status != "pending", WRITEBACKS.c.claim_token.is_not(None),
+                WRITEBACKS.c.attempts > 0))))
+        for row in conn.execute(select(FOLLOW_UPS.c.send_id, FOLLOW_UPS.c.crm_id).where(
+                FOLLOW_UPS.c.send_id.in_(part),
+                or_(FOLLOW_UPS.c.crm_id.is_not(None), FOLLOW_UPS.c.claim_token.is_not(None),
+                    FOLLOW_UPS.c.attempts > 0))):
+            touched.add(row.send_id)
+            if row.crm_id:
+                follow_ups[row.send_id] = row.crm_id
+    return [{"source": by_id[i].source, "contact_id": by_id[i].contact_id, "send_id": i,
+             "kind": "erase", "created_at": when, "status": "pending", "attempts": 0,
+             "data": {"ticket_id": by_id[i].ticket_id,
+                      "follow_ups": [follow_ups[i]] if i in follow_ups else []}}
+            for i in sorted(touched)]
 
 
 def _drop_writebacks(conn: Connection, which: ColumnElement[bool]) -> None:

@@ -31,6 +31,7 @@ from closedloop.integration.base import (
     Contact,
     ContactUpdate,
     CRMAdapter,
+    Erasure,
     FollowUp,
     FollowUpResult,
     MemberSelection,
@@ -51,6 +52,7 @@ from closedloop.integration.hubspot import _properties
 from closedloop.integration.hubspot._contact_writes import write_contact_batches
 from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts
 from closedloop.integration.hubspot._cursor import SearchCursor
+from closedloop.integration.hubspot._erase import erase_quotes
 from closedloop.integration.hubspot._errors import http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
 from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
@@ -297,6 +299,11 @@ class HubSpotAdapter:
         create attempt, whose retry policy repeats it). See _notes.landed_markers."""
         return landed_markers(self._associations_api, self._notes_api, self._count,
                               self._timeout, wanted)
+
+    def erase_quotes(self, items: Sequence[Erasure]) -> WriteResult:
+        """Hook notes archived, ticket properties and task text blanked; see _erase.py."""
+        return erase_quotes(self._call, self._associations_api, self._notes_api,
+                            self._tickets_api, self._tasks_api, items, source=self.name)
 
     # -- follow-up tasks --------------------------------------------------------------------
 

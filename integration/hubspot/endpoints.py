@@ -20,6 +20,7 @@ ENDPOINTS: Final[dict[str, str]] = {
     "notes_create": "POST /crm/v3/objects/notes/batch/create",
     "ticket_notes": "POST /crm/v4/associations/tickets/notes/batch/read",
     "notes_read": "POST /crm/v3/objects/notes/batch/read",
+    "notes_archive": "POST /crm/v3/objects/notes/batch/archive",
     "tasks_create": "POST /crm/v3/objects/tasks/batch/create",
     "tasks_update": "POST /crm/v3/objects/tasks/batch/update",
     "tasks_read": "POST /crm/v3/objects/tasks/batch/read",

@@ -31,6 +31,7 @@ from closedloop.integration.base import (
     Contact,
     ContactUpdate,
     CRMAdapter,
+    Erasure,
     FollowUp,
     FollowUpResult,
     MemberSelection,
@@ -44,6 +45,7 @@ from closedloop.integration.errors import AuthError, ConfigError, PartialWrite, 
 from closedloop.integration.retry import RetryPolicy, call_with_retry
 from closedloop.integration.zendesk import _fields, _jobs
 from closedloop.integration.zendesk._cursor import ExportCursor
+from closedloop.integration.zendesk._erase import erase_quotes
 from closedloop.integration.zendesk._errors import translate
 from closedloop.integration.zendesk._follow_ups import original_tickets, write_follow_up_tickets
 from closedloop.integration.zendesk._paging import CallFn, pages
@@ -263,6 +265,10 @@ class ZendeskAdapter:
             exc.rejected = _closed_reasons(exc.rejected)
             raise
         return WriteResult(written=done.done, rejected=_closed_reasons(done.refused))
+
+    def erase_quotes(self, items: Sequence[Erasure]) -> WriteResult:
+        """Hook comments and follow-up tickets' comments redacted; see _erase.py."""
+        return erase_quotes(self._call, self._zd.tickets, items, source=self.name)
 
     def _landed_notes(self, markers: dict[str, list[str]]) -> dict[str, set[str]]:
         """Per ticket, which of `markers` its comments already carry (comments list, paged)."""

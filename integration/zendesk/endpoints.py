@@ -18,6 +18,7 @@ ENDPOINTS: Final[dict[str, str]] = {
     "tickets_create_many": "POST /api/v2/tickets/create_many.json",
     "tickets_by_external_id": "GET /api/v2/tickets.json",
     "ticket_comments": "GET /api/v2/tickets/{id}/comments.json",
+    "comment_redactions": "PUT /api/v2/comment_redactions/{id}",
     "users_show_many": "GET /api/v2/users/show_many.json",
     "users_update_many": "PUT /api/v2/users/update_many.json",
     "job_statuses_show_many": "GET /api/v2/job_statuses/show_many.json",

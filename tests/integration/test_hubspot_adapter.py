@@ -10,7 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from closedloop.integration.base import ContactUpdate, FollowUp, MemberSelection, TicketUpdate
+from closedloop.integration.base import (
+    ContactUpdate,
+    Erasure,
+    FollowUp,
+    MemberSelection,
+    TicketUpdate,
+)
 from closedloop.integration.errors import AuthError, RecordRejected, TransientError
 from closedloop.integration.hubspot import ENDPOINTS, HubSpotAdapter
 from closedloop.integration.retry import RetryPolicy
@@ -242,6 +248,9 @@ def test_every_path_called_is_in_the_endpoint_table(with_properties: HubSpotAdap
     made = with_properties.write_follow_ups([task]).created["f"]
     with_properties.write_follow_ups([replace(task, crm_id=made),
                                       replace(task, key="g", check_first=True)])
+    with_properties.update_tickets([TicketUpdate(tid, note="NPS 1", key="cl-hook-9")])
+    erased = with_properties.erase_quotes([Erasure("1", tid, (made,), {"cl_nps_rating": ""})])
+    assert erased.written == ["1"]
     list_id = state.create_list("NPS", ids)
     list(with_properties.members(MemberSelection(list_id=list_id)))
     with_lists = HubSpotAdapter("hubspot", "sandbox-token", sandbox.url, lists=[list_id])

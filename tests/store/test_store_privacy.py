@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store.follow_ups import FOLLOW_UPS
 from closedloop.daemon.store.privacy import FORGOTTEN, LEDGER, MEMBERS
 from closedloop.daemon.store.sends import WRITEBACKS
 
@@ -113,3 +114,44 @@ def test_export_streams_every_response_in_change_order(
     assert first.ticket_id == "t-e0"
     assert [r.contact_id for r in store.export_responses(t0 + timedelta(minutes=1))] == [
         "c1", "c3", "c0"]
+
+
+def test_forget_queues_an_erasure_per_survey_whose_hook_or_follow_up_may_have_landed(
+        store: Store, make_send: MakeSend, t0: datetime) -> None:
+    """A hook already written with a created follow-up, and a hook claimed by a writer right
+    now (its note may land), each give one 'erase' row naming only record ids; a hook still
+    waiting is dropped and needs none. A follow-up created after the forget is found by the
+    job's read at write time. A second forget queues nothing more."""
+    written = _sent(store, make_send, t0, "a", email="ada@example.com", contact_id="c1")
+    waiting = _sent(store, make_send, t0, "b", email="ada@example.com", contact_id="c1")
+    claimed = _sent(store, make_send, t0, "c", email="ada@example.com", contact_id="c1")
+    for send_id in (written, waiting, claimed):
+        store.record_response(send_id, 1, "unsatisfied", t0)
+        store.record_comment(send_id, "awful", t0)
+    with store.engine.begin() as conn:
+        hook = WRITEBACKS.c.kind == "hook"
+        conn.execute(WRITEBACKS.update().where(WRITEBACKS.c.send_id == written, hook)
+                     .values(status="done"))
+        conn.execute(WRITEBACKS.update().where(WRITEBACKS.c.send_id == claimed, hook)
+                     .values(claim_token="t", claimed_until=t0 + LEASE))
+        conn.execute(FOLLOW_UPS.update().where(FOLLOW_UPS.c.send_id == written)
+                     .values(crm_id="9001"))
+
+    result = store.forget("ada@example.com", t0 + timedelta(minutes=1))
+
+    assert result.erasures == 2
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(WRITEBACKS.c.send_id, WRITEBACKS.c.contact_id,
+                                   WRITEBACKS.c.data, WRITEBACKS.c.status)
+                            .where(WRITEBACKS.c.kind == "erase")
+                            .order_by(WRITEBACKS.c.id)).all()
+    assert [tuple(r) for r in rows] == [
+        (written, "c1", {"ticket_id": "t-a", "follow_ups": ["9001"]}, "pending"),
+        (claimed, "c1", {"ticket_id": "t-c", "follow_ups": []}, "pending")]
+    with store.engine.begin() as conn:  # the follow-up job settles a create after the forget
+        conn.execute(FOLLOW_UPS.update().where(FOLLOW_UPS.c.send_id == claimed)
+                     .values(crm_id="9002"))
+    assert store.follow_up_crm_ids([written, waiting, claimed]) == {written: "9001",
+                                                                     claimed: "9002"}
+    again = store.forget("ada@example.com", t0 + timedelta(hours=2))
+    assert (again.found, again.erasures) == (False, 0)

@@ -163,3 +163,17 @@ def ticket_notes_read(ctx: Context, req: Request) -> Response:
             "OBJECT_NOT_FOUND", f"No notes are associated with tickets {', '.join(bare)}.",
             {"fromObjectId": bare}, "crm.associations.NO_ASSOCIATIONS_FOUND"))
     return batch_response(results, errors, started)
+
+
+def notes_archive(ctx: Context, req: Request) -> Response:
+    """Batch archive by id (crm-notes-v3): 204, no body. An archived note leaves batch reads
+    and association reads (it sits in the recycling bin); an unknown or already archived id
+    is no error, as on HubSpot, so a retried archive is harmless."""
+    inputs = inputs_of(req.body, MAX_BATCH_INPUTS)
+    state = ctx.state
+    with state.lock:
+        for item in inputs:
+            note = state.note_records.pop(str(item["id"]), None)
+            if note is not None:
+                state.archived_notes[str(item["id"])] = note
+    return Response(204, None)

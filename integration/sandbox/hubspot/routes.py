@@ -55,6 +55,8 @@ ROUTES: list[Route] = [
           scopes=_CONTACTS_WRITE),
     Route("POST", "/crm/v3/objects/notes/batch/read", note_handlers.notes_read,
           scopes=_CONTACTS_READ),
+    Route("POST", "/crm/v3/objects/notes/batch/archive", note_handlers.notes_archive,
+          scopes=_CONTACTS_WRITE),
     Route("POST", "/crm/v4/associations/tickets/notes/batch/read",
           note_handlers.ticket_notes_read, scopes=_TICKETS),
     # crm-tasks-v3 asks crm.objects.contacts.write (create, update) / .read (read).

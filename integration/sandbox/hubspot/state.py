@@ -106,6 +106,7 @@ class HubSpotState:
         """Deleted tickets: gone from search and reads, still readable with archived=true."""
         self.lists: dict[str, ContactList] = {}
         self.note_records: dict[str, Note] = {}
+        self.archived_notes: dict[str, Note] = {}  # notes batch archive: the recycling bin
         self.task_records: dict[str, Note] = {}  # a task links like a note does
         self.contact_writes: list[tuple[str, Props]] = []
         self.ticket_writes: list[tuple[str, Props]] = []

@@ -5,7 +5,7 @@ Kept as data, like the HubSpot sandbox's table, so adding an endpoint is one lin
 
 from __future__ import annotations
 
-from . import search, ticket_handlers, user_handlers
+from . import redactions, search, ticket_handlers, user_handlers
 from .routing import Route, Router
 
 _API = "/api/v2"
@@ -20,6 +20,7 @@ ROUTES: list[Route] = [
     Route("GET", f"{_API}/tickets/{{id}}.json", ticket_handlers.show),
     Route("PUT", f"{_API}/tickets/{{id}}.json", ticket_handlers.update),
     Route("GET", f"{_API}/tickets/{{id}}/comments.json", ticket_handlers.comments),
+    Route("PUT", f"{_API}/comment_redactions/{{id}}", redactions.comment_redaction),
     Route("GET", f"{_API}/tickets/{{id}}/tags.json", ticket_handlers.tags_show),
     Route("PUT", f"{_API}/tickets/{{id}}/tags.json", ticket_handlers.tags_add),
     Route("POST", f"{_API}/tickets/{{id}}/tags.json", ticket_handlers.tags_add),
