@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select, update
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import AttributedResponse, response_record, to_db
-from closedloop.daemon.store.sends import SENDS, chunks
+from closedloop.daemon.store.sends import SENDS, WRITEBACKS, chunks
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +41,23 @@ class AttributionMixin:
                     .where(RESPONSES.c.send_id.in_(part), RESPONSES.c.attributed_at.is_(None))
                 ).all()
         return out
+
+    def unattributed_hook_tickets(self, source: str, limit: int) -> dict[int, str]:
+        """send id -> ticket id of answers whose ticket hook is still pending and whose
+        attribution was not read yet (oldest first): a reader that reads some tickets
+        anyway (the follow-up job) fills its batch calls with these, so the hook's own read
+        later finds them done instead of costing calls of its own."""
+        with reading(self.engine) as conn:
+            rows = conn.execute(
+                select(SENDS.c.id, SENDS.c.ticket_id)
+                .join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
+                .where(RESPONSES.c.attributed_at.is_(None), SENDS.c.source == source,
+                       SENDS.c.ticket_id.is_not(None),
+                       select(WRITEBACKS.c.id).where(
+                           WRITEBACKS.c.send_id == SENDS.c.id, WRITEBACKS.c.kind == "hook",
+                           WRITEBACKS.c.status == "pending").exists())
+                .order_by(SENDS.c.id).limit(max(0, limit))).all()
+        return {int(send_id): str(ticket) for send_id, ticket in rows}
 
     def record_attribution(self, found: Mapping[int, Pair], now: datetime) -> int:
         """Store (owner, team) per send's response, once: a response already attributed
