@@ -3,7 +3,10 @@
 Runs in the write-back cycle, after the contact write, on rows the store queued with each
 answer (store/follow_ups.py). Each round claims due rows under a lease, decides per
 program's rule which answers call for work, renders it and hands it to the adapter in one
-batch (100 per call). One follow-up per answer: a row that has a CRM id is updated, never
+batch (100 per call). Owner and group are the ones at rating time: the stored attribution,
+or read here for answers not attributed yet (`with_attribution`), in the calls the hooks'
+own read would have made, so follow-ups cost the CRM only their creates (Zendesk: and their
+job polls). One follow-up per answer: a row that has a CRM id is updated, never
 created again; a create whose outcome is unknown is retried with `check_first`, so the
 adapter looks its external id up before creating. A CRM refusal (owner gone, ticket
 deleted) is kept visible as `rejected` with its reason; transient failures wait with

@@ -5,7 +5,9 @@ may hand the ticket on before the customer answers, so the write-back reads the 
 again, in batch, the first time it writes an answer's ticket hook, and stores what it read
 beside the close-time pair (responses.owner_id_at_answer / team_id_at_answer). It is read
 once: `attributed_at` marks it done, so a retried write-back or a re-score never reads it
-again (the first answer is the rating time).
+again (the first answer is the rating time). The follow-up job, which runs minutes before
+the settled hook, reads and stores it first for the answers it creates work for (and fills
+its last call with other pending hooks' answers), so the hook then finds them done.
 """
 
 from __future__ import annotations
