@@ -26,7 +26,11 @@ from closedloop.daemon.store import FollowUpWork, Store
 from closedloop.integration.base import Attribution, CRMAdapter, FollowUp, FollowUpResult
 from closedloop.integration.errors import AuthError, RateLimited, RecordRejected, TransientError
 
-ROWS_PER_ROUND = 500
+ROWS_PER_ROUND = 3000
+"""Rows one pass claims and hands to the adapter in one call: 30 creates of 100 (Zendesk: 30
+create_many jobs, all in flight at once, so their polls are shared). Fewer would split one
+cycle's answers over two cycles and two adapter calls, each with its own part-full batches,
+job polls and (once the hooks stored the attribution first) Zendesk reads of the originals."""
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 RETRY_BASE = timedelta(minutes=1)
