@@ -7,7 +7,11 @@ costs no CRM call); everything that talks to the CRM or SMTP is the real code, i
 reopened-ticket check right before sending and the ticket hooks after the answers.
 
     python bench/loop.py --tickets 10000 [--crm hubspot|zendesk] [--answer-rate 0.3]
-                         [--rate-limit N]
+                         [--rate-limit N] [--no-follow-ups | --no-baseline]
+
+With follow-ups on (the default) the loop runs a second time without them, on a fresh
+sandbox with the same tickets and answers, and prints the difference as "extra calls per
+100 answers": (calls with follow-ups - calls without) / answers recorded x 100.
 """
 
 from __future__ import annotations
@@ -101,10 +105,25 @@ def main() -> None:
     parser.add_argument("--no-follow-ups", action="store_true",
                         help="no [programs.follow_up] (a task / follow-up ticket per unhappy "
                              "answer is on by default)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="with follow-ups on, skip the second run without them that the "
+                             "extra calls per 100 answers are measured against")
     args = parser.parse_args()
     configure("console", level=40)
-    now = datetime.now(UTC)
+    with_follow_ups, answers = run(args, follow_ups=not args.no_follow_ups, report=True)
+    if args.no_follow_ups or args.no_baseline:
+        return
+    without, _ = run(args, follow_ups=False, report=False)
+    extra = with_follow_ups - without
+    print(f"follow-up extra calls     {extra} ({with_follow_ups} with follow-ups - {without} "
+          f"in the same run without them)")
+    print(f"extra calls per 100 answers    {100 * extra / max(answers, 1):.2f} "
+          f"(follow-up extra calls / {answers} answers recorded x 100; the budget is 1)")
 
+
+def run(args: argparse.Namespace, *, follow_ups: bool, report: bool) -> tuple[int, int]:
+    """One loop against a fresh sandbox; (CRM API calls, answers recorded)."""
+    now = datetime.now(UTC)
     parent, child = mp.Pipe()
     rate = args.rate_limit if args.rate_limit is not None else DEFAULT_RATE[args.crm]
     crm = mp.get_context("spawn").Process(
@@ -113,7 +132,8 @@ def main() -> None:
     crm.start()
     sandbox_url, smtp_port, source = parent.recv()
     name = args.crm
-    print(f"seeded {args.tickets} closed tickets in {time.perf_counter() - seeded:.1f} s")
+    if report:
+        print(f"seeded {args.tickets} closed tickets in {time.perf_counter() - seeded:.1f} s")
 
     with tempfile.TemporaryDirectory() as tmp:
         clock = [now]
@@ -127,7 +147,7 @@ def main() -> None:
             "rules": {"quiet_hours": []},
             "programs": [{"name": "support-csat", "type": "csat", "source": name,
                           "delay": "1h", "company": "Acme",
-                          **({} if args.no_follow_ups else
+                          **({} if not follow_ups else
                              {"follow_up": {"categories": ["unsatisfied"]}})}],
         }, "bench")
         rt = build_runtime(config, Secrets(secret_key="b" * 40, source_tokens={name: TOKEN}),
@@ -149,7 +169,7 @@ def main() -> None:
             phases[name] = time.process_time() - started
             return result
 
-        profile = cProfile.Profile() if args.profile else None
+        profile = cProfile.Profile() if args.profile and report else None
         if profile:
             profile.enable()
         polled = phase("poll", rt.poll)[name]
@@ -173,7 +193,7 @@ def main() -> None:
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         counted = calls(sandbox_url)
-        follow_ups = {k.split(".", 1)[1]: v for k, v in rt.store.counts().items()
+        follow_up_counts = {k.split(".", 1)[1]: v for k, v in rt.store.counts().items()
                       if k.startswith("follow_ups.")}
         rt.close()
 
@@ -182,13 +202,15 @@ def main() -> None:
     crm.join(timeout=10)
     api_calls = counted["total"]
     surveyed = dispatched.sent
+    if not report:
+        return api_calls, len(sent_ids)
     print(f"tickets closed            {args.tickets}")
     print(f"tickets polled            {polled.tickets} in {polled.pages} pages")
     print(f"surveys sent / delivered  {surveyed} / {delivered}")
     print(f"answers recorded          {len(sent_ids)}")
     print(f"contacts written          {written.contacts}")
     print(f"tickets hooked            {hooked.tickets if hooked else 0}")
-    print(f"follow-ups                {follow_ups}")
+    print(f"follow-ups                {follow_up_counts}")
     print(f"{name} API calls      {api_calls} (429 answers: "
           f"{sum(counted.get('throttled', {}).values())})")
     for endpoint, n in sorted(counted["calls"].items()):
@@ -200,6 +222,7 @@ def main() -> None:
     print(f"wall time                      {wall:.1f} s")
     print(f"peak RSS                       {rss_peak / 1024:.0f} MiB "
           f"(+{(rss_peak - rss_before) / 1024:.0f} MiB during the loop)")
+    return api_calls, len(sent_ids)
 
 
 if __name__ == "__main__":

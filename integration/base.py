@@ -93,6 +93,7 @@ class Attribution:
 
     owner_id: str | None = None  # HubSpot: hubspot_owner_id; Zendesk: assignee_id
     team_id: str | None = None  # HubSpot: hubspot_team_id; Zendesk: group_id
+    closed: bool | None = None  # Zendesk: status "closed" (a follow-up can link it); None: not read
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ class FollowUp:
     use_configured: bool = False  # assign to owner_id/group_id even when the ticket has one
     tags: tuple[str, ...] = ()
     public: bool = False  # Zendesk: a public first comment notifies the customer
+    # Who held the ticket at rating time, as the store has it (Store.record_attribution), so
+    # the adapter need not read the ticket again; None: not known, the adapter reads it.
+    at_rating: Attribution | None = None
 
 
 @dataclass

@@ -3,7 +3,10 @@
 Runs in the write-back cycle, after the contact write, on rows the store queued with each
 answer (store/follow_ups.py). Each round claims due rows under a lease, decides per
 program's rule which answers call for work, renders it and hands it to the adapter in one
-batch (100 per call). One follow-up per answer: a row that has a CRM id is updated, never
+batch (100 per call). Owner and group are the ones at rating time: the stored attribution,
+or read here for answers not attributed yet (`with_attribution`), in the calls the hooks'
+own read would have made, so follow-ups cost the CRM only their creates (Zendesk: and their
+job polls). One follow-up per answer: a row that has a CRM id is updated, never
 created again; a create whose outcome is unknown is retried with `check_first`, so the
 adapter looks its external id up before creating. A CRM refusal (owner gone, ticket
 deleted) is kept visible as `rejected` with its reason; transient failures wait with
@@ -14,20 +17,25 @@ contact write: it runs after it, and its errors stay inside this job.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from closedloop.daemon.actions.rule import Answer, FollowUpRule, body_of, subject_of
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import FollowUpWork, Store
-from closedloop.integration.base import CRMAdapter, FollowUp, FollowUpResult
-from closedloop.integration.errors import AuthError, RateLimited, TransientError
+from closedloop.integration.base import Attribution, CRMAdapter, FollowUp, FollowUpResult
+from closedloop.integration.errors import AuthError, RateLimited, RecordRejected, TransientError
 
-ROWS_PER_ROUND = 500
+ROWS_PER_ROUND = 3000
+"""Rows one pass claims and hands to the adapter in one call: 30 creates of 100 (Zendesk: 30
+create_many jobs, all in flight at once, so their polls are shared). Fewer would split one
+cycle's answers over two cycles and two adapter calls, each with its own part-full batches,
+job polls and (once the hooks stored the attribution first) Zendesk reads of the originals."""
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=6)
+ATTRIBUTION_BATCH = 100  # tickets per ticket_attribution call (both CRMs)
 
 
 @dataclass
@@ -91,12 +99,54 @@ def process_follow_ups(store: Store, adapter: CRMAdapter, rules: Mapping[str, Fo
                 continue
             work[item.key] = (row, item)
         if work:
+            work = with_attribution(store, adapter, work, now)
             _write(store, adapter, claim.token, work, now, run)
     finally:
         store.release_follow_ups(claim.token)
         log.info("follow_ups.done", created=run.created, updated=run.updated,
                  not_needed=run.not_needed, rejected=run.rejected, deferred=run.deferred)
     return run
+
+
+def with_attribution(store: Store, adapter: CRMAdapter,
+                     work: dict[str, tuple[FollowUpWork, FollowUp]],
+                     now: datetime) -> dict[str, tuple[FollowUpWork, FollowUp]]:
+    """The creates' tickets' holders at rating time, so the adapter need not read them.
+
+    An answer already attributed (Store.record_attribution) gives its stored pair. The
+    others are read now with `ticket_attribution` (100 per call) and stored, as the hook's
+    write-back would store them: the follow-up runs minutes before the settled hook, and a
+    task is for the owner at rating time. The last call is filled with other answers whose
+    hook is pending and unattributed, so the hook's own read later costs nothing for them:
+    the answers' tickets cost as many calls as without follow-ups. A failed read is logged
+    and left to the adapter (it reads what it was not given).
+    """
+    todo = {row.send_id: str(row.ticket_id) for row, item in work.values()
+            if item.crm_id is None and row.ticket_id and not row.attributed}
+    read: dict[int, Attribution] = {}
+    if todo:
+        room = -len(todo) % ATTRIBUTION_BATCH
+        ticket_of = {**store.unattributed_hook_tickets(adapter.name, room + len(todo)), **todo}
+        if len(ticket_of) > len(todo) + room:  # keep the calls full, never one more
+            extra = [s for s in ticket_of if s not in todo][:room]
+            ticket_of = {s: ticket_of[s] for s in [*todo, *extra]}
+        try:
+            found = adapter.ticket_attribution(sorted(set(ticket_of.values())))
+        except (TransientError, AuthError, RecordRejected) as exc:
+            get_logger(job="follow_ups", source=adapter.name).warning(
+                "follow_ups.attribution_unread", error=type(exc).__name__)
+            found = None
+        if found is not None:
+            nobody = Attribution(closed=False)  # deleted: as a read that leaves it out
+            read = {s: found.get(t, nobody) for s, t in ticket_of.items()}
+            store.record_attribution({s: (a.owner_id, a.team_id) for s, a in read.items()},
+                                     now)
+    out: dict[str, tuple[FollowUpWork, FollowUp]] = {}
+    for key, (row, item) in work.items():
+        at = read.get(row.send_id) or (Attribution(row.owner_at_answer, row.team_at_answer)
+                                       if row.attributed else None)
+        out[key] = (row, replace(item, at_rating=at) if item.crm_id is None else item)
+    return out
 
 
 def _write(store: Store, adapter: CRMAdapter, token: str,

@@ -5,7 +5,9 @@ may hand the ticket on before the customer answers, so the write-back reads the 
 again, in batch, the first time it writes an answer's ticket hook, and stores what it read
 beside the close-time pair (responses.owner_id_at_answer / team_id_at_answer). It is read
 once: `attributed_at` marks it done, so a retried write-back or a re-score never reads it
-again (the first answer is the rating time).
+again (the first answer is the rating time). The follow-up job, which runs minutes before
+the settled hook, reads and stores it first for the answers it creates work for (and fills
+its last call with other pending hooks' answers), so the hook then finds them done.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import Engine, select, update
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import AttributedResponse, response_record, to_db
-from closedloop.daemon.store.sends import SENDS, chunks
+from closedloop.daemon.store.sends import SENDS, WRITEBACKS, chunks
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +43,23 @@ class AttributionMixin:
                     .where(RESPONSES.c.send_id.in_(part), RESPONSES.c.attributed_at.is_(None))
                 ).all()
         return out
+
+    def unattributed_hook_tickets(self, source: str, limit: int) -> dict[int, str]:
+        """send id -> ticket id of answers whose ticket hook is still pending and whose
+        attribution was not read yet (oldest first): a reader that reads some tickets
+        anyway (the follow-up job) fills its batch calls with these, so the hook's own read
+        later finds them done instead of costing calls of its own."""
+        with reading(self.engine) as conn:
+            rows = conn.execute(
+                select(SENDS.c.id, SENDS.c.ticket_id)
+                .join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
+                .where(RESPONSES.c.attributed_at.is_(None), SENDS.c.source == source,
+                       SENDS.c.ticket_id.is_not(None),
+                       select(WRITEBACKS.c.id).where(
+                           WRITEBACKS.c.send_id == SENDS.c.id, WRITEBACKS.c.kind == "hook",
+                           WRITEBACKS.c.status == "pending").exists())
+                .order_by(SENDS.c.id).limit(max(0, limit))).all()
+        return {int(send_id): str(ticket) for send_id, ticket in rows}
 
     def record_attribution(self, found: Mapping[int, Pair], now: datetime) -> int:
         """Store (owner, team) per send's response, once: a response already attributed

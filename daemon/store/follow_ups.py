@@ -54,6 +54,9 @@ class FollowUpWork:
     category: str | None
     comment: str | None
     answered_at: datetime | None
+    attributed: bool = False  # the ticket's holder at rating time was read (may be nobody)
+    owner_at_answer: str | None = None
+    team_at_answer: str | None = None
 
     @property
     def external_id(self) -> str:
@@ -110,7 +113,9 @@ class FollowUpsMixin:
                     select(FOLLOW_UPS, SENDS.c.survey_type, SENDS.c.contact_id,
                            SENDS.c.ticket_id, SENDS.c.subject, SENDS.c.owner_id,
                            SENDS.c.team_id, RESPONSES.c.score, RESPONSES.c.category,
-                           RESPONSES.c.comment, RESPONSES.c.answered_at)
+                           RESPONSES.c.comment, RESPONSES.c.answered_at,
+                           RESPONSES.c.owner_id_at_answer, RESPONSES.c.team_id_at_answer,
+                           RESPONSES.c.attributed_at)
                     .join(SENDS, SENDS.c.id == FOLLOW_UPS.c.send_id)
                     .outerjoin(RESPONSES, RESPONSES.c.send_id == FOLLOW_UPS.c.send_id)
                     .where(FOLLOW_UPS.c.id.in_(part))).mappings()]
@@ -195,7 +200,9 @@ def _work(row: RowMapping) -> FollowUpWork:
         contact_id=row["contact_id"], ticket_id=row["ticket_id"],
         ticket_subject=row["subject"], owner_id=row["owner_id"], team_id=row["team_id"],
         score=row["score"], category=row["category"], comment=row["comment"],
-        answered_at=from_db(answered) if answered is not None else None)
+        answered_at=from_db(answered) if answered is not None else None,
+        attributed=row["attributed_at"] is not None,
+        owner_at_answer=row["owner_id_at_answer"], team_at_answer=row["team_id_at_answer"])
 
 
 def _emit_created(conn: Connection, send_id: int, crm_id: str, now: datetime) -> None:

@@ -3,8 +3,9 @@
 Created with tasks batch create, 100 per call, associated inline with the contact (type
 204) and the ticket (230); updated (re-score, comment) with tasks batch update. The owner is
 the ticket's owner at rating time, else the contact's owner, else the configured one:
-`rating_time_owners` reads them (tickets batch read, then contacts batch read for the rest)
-and is the one function to swap for the write-back's own rating-time read.
+`rating_time_owners` takes the ticket's owner from the rating-time read the follow-up job
+passes in (`FollowUp.at_rating`), reads the tickets of items without one (tickets batch
+read), then the contacts' owners for the rest (contacts batch read).
 
 Creates are idempotent: the task subject ends with ``[key]``. When a create's outcome is
 unknown (5xx, timeout, cut connection), the next attempt first reads the contacts' tasks
@@ -66,14 +67,18 @@ def subject_with_marker(item: FollowUp) -> str:
 
 def rating_time_owners(call: CallFn, tickets_api: Any, contacts_api: Any,
                        items: Sequence[FollowUp]) -> dict[str, str]:
-    """key -> owner id: the ticket's owner now, else the contact's owner (batch reads)."""
+    """key -> owner id: the ticket's owner at rating time (as passed in, else read now),
+    else the contact's owner (batch reads)."""
     owners: dict[str, str] = {}
     wanted = [i for i in items if not i.use_configured]
-    tickets = list(dict.fromkeys(i.ticket_id for i in wanted if i.ticket_id))
+    tickets = list(dict.fromkeys(i.ticket_id for i in wanted
+                                 if i.ticket_id and i.at_rating is None))
     of_ticket = _owners_of(call, "tickets_read", tickets_api, tickets)
     for item in wanted:
-        if item.ticket_id and of_ticket.get(item.ticket_id):
-            owners[item.key] = of_ticket[item.ticket_id]
+        owner = (item.at_rating.owner_id if item.at_rating is not None
+                 else of_ticket.get(item.ticket_id or ""))
+        if item.ticket_id and owner:
+            owners[item.key] = owner
     rest = list(dict.fromkeys(i.contact_id for i in wanted if i.key not in owners))
     of_contact = _owners_of(call, "contacts_read", contacts_api, rest)
     for item in wanted:

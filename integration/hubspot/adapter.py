@@ -314,7 +314,7 @@ class HubSpotAdapter:
                            source=self.name)
 
     def _rating_time_owners(self, items: Sequence[FollowUp]) -> dict[str, str]:
-        """The ticket's owner now, else the contact's (swap for the write-back's read)."""
+        """The ticket's owner at rating time (passed in, else read), else the contact's."""
         return rating_time_owners(self._call, self._tickets_api, self._contacts_api, items)
 
     def _landed_tasks(self, items: Sequence[FollowUp]) -> dict[str, str]:

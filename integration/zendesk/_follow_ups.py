@@ -3,10 +3,11 @@
 Created with tickets/create_many, 100 per job (jobs followed together like update_many,
 see _jobs.py): the customer is the requester, the first comment is private unless
 `FollowUp.public`, the tags are the program's, and the ticket is assigned to the original
-ticket's group and assignee now (or the configured ones). A closed original is linked with
-`via_followup_source_id` (Zendesk accepts only closed tickets there); any other is named in
-the comment. `original_tickets` reads the originals (show_many, 100 a call): the one
-function to swap for the write-back's own rating-time read.
+ticket's group and assignee at rating time (or the configured ones). A closed original is
+linked with `via_followup_source_id` (Zendesk accepts only closed tickets there); any other
+is named in the comment. The group, assignee and status come from the rating-time read the
+follow-up job passes in (`FollowUp.at_rating`, the attribution's show_many); only items
+without it are read here (`original_tickets`, show_many, 100 a call).
 
 Creates are idempotent: the follow-up's `external_id` is the answer's key. A create whose
 outcome is unknown is not re-sent in this call; the next call (`check_first`) asks
@@ -37,7 +38,8 @@ RunJobs = Callable[..., _jobs.JobOutcome]
 def original_tickets(show_many: ShowMany, tickets_api: Any,
                      items: Sequence[FollowUp]) -> dict[str, dict[str, Any]]:
     """Ticket id -> the original ticket as it stands now (assignee, group, status)."""
-    ids = list(dict.fromkeys(i.ticket_id for i in items if i.ticket_id and i.ticket_id.isdigit()))
+    ids = list(dict.fromkeys(i.ticket_id for i in items if i.ticket_id and i.ticket_id.isdigit()
+                             and (i.at_rating is None or i.at_rating.closed is None)))
     return {str(t.get("id")): t for t in show_many("tickets_show_many", tickets_api, ids)}
 
 
@@ -47,6 +49,18 @@ def found_by_external_id(call: CallFn, tickets_api: Any, key: str) -> str | None
         if str(getattr(ticket, "status", "")) != "deleted":
             return str(ticket.id)
     return None
+
+
+def _original(item: FollowUp, read: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The original as read here, else as the rating-time reading has it (a deleted
+    ticket read as nobody, not closed: the same as a ticket show_many leaves out)."""
+    if item.ticket_id and item.ticket_id in read:
+        return read[item.ticket_id]
+    at = item.at_rating
+    if at is None or at.closed is None:
+        return None
+    return {"assignee_id": at.owner_id, "group_id": at.team_id,
+            "status": "closed" if at.closed else None}
 
 
 def _new_ticket(item: FollowUp, original: dict[str, Any] | None) -> ZenpyTicket:
@@ -84,7 +98,7 @@ def write_follow_up_tickets(call: CallFn, run_jobs: RunJobs, tickets_api: Any,
             creates.append(item)
     if creates:
         originals = originals_of(creates)
-        jobs = [(i.key, _new_ticket(i, originals.get(i.ticket_id or ""))) for i in creates]
+        jobs = [(i.key, _new_ticket(i, _original(i, originals))) for i in creates]
         _collect(result, lambda: run_jobs("tickets_create_many", tickets_api.create, jobs))
     updates = [i for i in items if i.crm_id and i.key not in result.rejected]
     if updates:

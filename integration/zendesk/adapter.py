@@ -196,7 +196,7 @@ class ZendeskAdapter:
                                        self._original_tickets, items, source=self.name)
 
     def _original_tickets(self, items: Sequence[FollowUp]) -> dict[str, dict[str, Any]]:
-        """The originals now (swap for the write-back's rating-time read)."""
+        """The originals now, for items without a complete rating-time reading."""
         return original_tickets(self._show_many, self._zd.tickets, items)
 
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
@@ -213,7 +213,8 @@ class ZendeskAdapter:
         unique = list(dict.fromkeys(str(i) for i in ticket_ids))
         valid = [i for i in unique if i.isdigit()]
         out = {str(raw.get("id")): Attribution(owner_id=str_id(raw.get("assignee_id")),
-                                               team_id=str_id(raw.get("group_id")))
+                                               team_id=str_id(raw.get("group_id")),
+                                               closed=raw.get("status") == "closed")
                for raw in self._show_many("tickets_show_many", self._zd.tickets, valid)}
         log.info("zendesk.tickets.attributed", source=self.name, asked=len(unique),
                  found=len(out))

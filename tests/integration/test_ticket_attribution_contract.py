@@ -68,7 +68,8 @@ def test_hubspot_check_online_counts_missing_ticket_properties(
 
 def test_zendesk_attribution_is_assignee_and_group_by_show_many(
         zd_adapter: ZendeskAdapter, zd_state: ZendeskState, zd_sandbox: ZendeskSandbox) -> None:
-    """zenpy show_many: assignee and group now; an unknown id is left out."""
+    """zenpy show_many: assignee and group now, and whether it is closed (a follow-up links
+    only a closed original); an unknown id is left out."""
     user = zd_state.create_user("z@example.com", "Zoe")
     group = zd_state.create_group("Tier 2")
     agent = str(zd_state.ensure_agent("agent@example.com"))
@@ -76,10 +77,14 @@ def test_zendesk_attribution_is_assignee_and_group_by_show_many(
     zd_state.solve_ticket(ticket, at=CLOSED)
     zd_state.assign_ticket(ticket, agent, group)
     bare = zd_state.create_ticket("u", user)
+    shut = zd_state.create_ticket("v", user, status="solved")
+    zd_state.close_ticket(shut)
 
-    found = zd_adapter.ticket_attribution([ticket, bare, "999999"])
+    found = zd_adapter.ticket_attribution([ticket, bare, shut, "999999"])
 
-    assert found == {ticket: Attribution(agent, group), bare: Attribution(None, None)}
+    assert found == {ticket: Attribution(agent, group, closed=False),
+                     bare: Attribution(None, None, closed=False),
+                     shut: Attribution(None, None, closed=True)}
 
 
 def test_hubspot_notes_still_land_when_ticket_properties_were_never_set_up(
