@@ -50,39 +50,6 @@ def search(ctx: Context, req: Request) -> Response:
     return Response(200, search_tickets(ctx.state, req.body, req.base_url))
 
 
-def ticket_contacts_read(ctx: Context, req: Request) -> Response:
-    """v4 batch read: each ticket's contacts (typeId 16); unknown or bare tickets -> 207."""
-    started = now_ms()
-    inputs = inputs_of(req.body, MAX_ASSOCIATION_INPUTS)
-    results: list[dict[str, Any]] = []
-    unknown: list[str] = []
-    bare: list[str] = []
-    state = ctx.state
-    with state.lock:
-        for item in inputs:
-            tid = str(item["id"])
-            if tid not in state.tickets:
-                unknown.append(tid)
-                continue
-            linked = state.ticket_contacts.get(tid)
-            if not linked:
-                bare.append(tid)
-                continue
-            results.append({"from": {"id": tid}, "to": [{
-                "toObjectId": int(cid),
-                "associationTypes": [{"category": "HUBSPOT_DEFINED",
-                                      "typeId": seed.TICKET_TO_CONTACT_TYPE_ID, "label": None}],
-            } for cid in dict.fromkeys(linked)]})
-    errors = []
-    if unknown:
-        errors.append(batch_error(
-            "OBJECT_NOT_FOUND", f"Could not find tickets with ids {', '.join(unknown)}.",
-            {"fromObjectId": unknown}, "crm.associations.OBJECT_NOT_FOUND"))
-    if bare:
-        errors.append(batch_error(
-            "OBJECT_NOT_FOUND", f"No contacts are associated with tickets {', '.join(bare)}.",
-            {"fromObjectId": bare}, "crm.associations.NO_ASSOCIATIONS_FOUND"))
-    return batch_response(results, errors, started)
 
 
 def tickets_read(ctx: Context, req: Request) -> Response:

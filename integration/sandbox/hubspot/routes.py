@@ -6,7 +6,15 @@ paths is one edit here.
 
 from __future__ import annotations
 
-from . import admin, crm_handlers, list_handlers, note_handlers, schema_handlers, task_handlers
+from . import (
+    admin,
+    associations,
+    crm_handlers,
+    list_handlers,
+    note_handlers,
+    schema_handlers,
+    task_handlers,
+)
 from .routing import Route, Router
 
 _TICKETS = ("tickets",)
@@ -41,7 +49,7 @@ ROUTES: list[Route] = [
     Route("POST", "/crm/v3/objects/tickets/search", crm_handlers.search, kind="search",
           scopes=_TICKETS),
     Route("POST", "/crm/v4/associations/tickets/contacts/batch/read",
-          crm_handlers.ticket_contacts_read, scopes=_TICKETS + _CONTACTS_READ),
+          associations.ticket_contacts_read, scopes=_TICKETS + _CONTACTS_READ),
     Route("POST", "/crm/v3/objects/contacts/batch/read", crm_handlers.contacts_read,
           scopes=_CONTACTS_READ),
     Route("POST", "/crm/v3/objects/contacts/batch/update", crm_handlers.contacts_update,

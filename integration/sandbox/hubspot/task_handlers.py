@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import seed
+from .associations import association_read, inline_associations, read_by_id
 from .crm_handlers import (
-    MAX_ASSOCIATION_INPUTS,
     MAX_BATCH_INPUTS,
     batch_response,
     inputs_of,
@@ -28,32 +28,8 @@ from .values import iso_ms, normalize_value, now_ms
 
 def _associations(state: HubSpotState, item: dict[str, Any],
                   missing: list[str]) -> tuple[list[str], list[str]]:
-    linked: dict[str, list[str]] = {"contacts": [], "tickets": []}
-    raw = item.get("associations") or []
-    if not isinstance(raw, list):
-        raise ApiError(400, "Invalid input JSON: 'associations' must be a list.",
-                       "VALIDATION_ERROR")
-    for assoc in raw:
-        to = assoc.get("to") if isinstance(assoc, dict) else None
-        types = assoc.get("types") if isinstance(assoc, dict) else None
-        if not isinstance(to, dict) or not isinstance(to.get("id"), str | int) \
-                or not isinstance(types, list) or not types:
-            raise ApiError(400, "Invalid input JSON: an association needs 'to.id' and 'types'.",
-                           "VALIDATION_ERROR")
-        target = str(to["id"])
-        for spec in types:
-            category = spec.get("associationCategory") if isinstance(spec, dict) else None
-            type_id = spec.get("associationTypeId") if isinstance(spec, dict) else None
-            kind = seed.TASK_ASSOCIATION_TARGETS.get(type_id) if isinstance(type_id, int) else None
-            if category != "HUBSPOT_DEFINED" or kind is None:
-                raise ApiError(400, f"Association type {category}/{type_id} is not valid from "
-                               "tasks.", "VALIDATION_ERROR")
-            records = state.contacts if kind == "contacts" else state.tickets
-            if target not in records:
-                missing.append(f"{kind[:-1]} {target}")
-            elif target not in linked[kind]:
-                linked[kind].append(target)
-    return linked["contacts"], linked["tickets"]
+    return inline_associations(state, item, missing, targets=seed.TASK_ASSOCIATION_TARGETS,
+                               origin="tasks", required=False)
 
 
 def _values(defs: dict[str, dict[str, Any]], props: dict[str, Any],
@@ -136,58 +112,14 @@ def tasks_update(ctx: Context, req: Request) -> Response:
 
 def tasks_read(ctx: Context, req: Request) -> Response:
     """Batch read by id; unknown ids -> 207 OBJECT_NOT_FOUND."""
-    started = now_ms()
-    inputs = inputs_of(req.body, MAX_BATCH_INPUTS)
-    if req.body.get("idProperty") not in (None, "", "hs_object_id"):
-        raise ApiError(400, f"Property '{req.body['idProperty']}' is not a unique identifier "
-                       "property.")
-    state = ctx.state
-    with state.lock:
-        names = seed.returned_properties(state.properties["tasks"], req.body.get("properties"),
-                                         (), seed.TASK_ALWAYS)
-        results, missing = [], []
-        for item in inputs:
-            task = state.task_records.get(str(item["id"]))
-            if task is None:
-                missing.append(str(item["id"]))
-            else:
-                results.append(task.record.public(names))
-    errors = [batch_error(
-        "OBJECT_NOT_FOUND", "Could not get some TASK objects, they may be deleted or not "
-        "exist. Check that ids are valid.", {"ids": missing})] if missing else []
-    return batch_response(results, errors, started)
+    return read_by_id(ctx, req, object_type="tasks", label="TASK",
+                      records=lambda state: state.task_records, always=seed.TASK_ALWAYS)
 
 
 def contact_tasks_read(ctx: Context, req: Request) -> Response:
     """v4 batch read: each contact's tasks (typeId 203); unknown or bare contacts -> 207."""
-    started = now_ms()
-    inputs = inputs_of(req.body, MAX_ASSOCIATION_INPUTS)
-    results: list[dict[str, Any]] = []
-    unknown: list[str] = []
-    bare: list[str] = []
-    state = ctx.state
-    with state.lock:
-        for item in inputs:
-            cid = str(item["id"])
-            if cid not in state.contacts:
-                unknown.append(cid)
-                continue
-            linked = [tid for tid, t in state.task_records.items() if cid in t.contact_ids]
-            if not linked:
-                bare.append(cid)
-                continue
-            results.append({"from": {"id": cid}, "to": [{
-                "toObjectId": int(tid),
-                "associationTypes": [{"category": "HUBSPOT_DEFINED",
-                                      "typeId": seed.CONTACT_TO_TASK_TYPE_ID, "label": None}],
-            } for tid in linked]})
-    errors = []
-    if unknown:
-        errors.append(batch_error(
-            "OBJECT_NOT_FOUND", f"Could not find contacts with ids {', '.join(unknown)}.",
-            {"fromObjectId": unknown}, "crm.associations.OBJECT_NOT_FOUND"))
-    if bare:
-        errors.append(batch_error(
-            "OBJECT_NOT_FOUND", f"No tasks are associated with contacts {', '.join(bare)}.",
-            {"fromObjectId": bare}, "crm.associations.NO_ASSOCIATIONS_FOUND"))
-    return batch_response(results, errors, started)
+    return association_read(
+        ctx, req, sources="contacts", targets="tasks", type_id=seed.CONTACT_TO_TASK_TYPE_ID,
+        exists=lambda state, cid: cid in state.contacts,
+        linked=lambda state, cid: [tid for tid, task in state.task_records.items()
+                                   if cid in task.contact_ids])
