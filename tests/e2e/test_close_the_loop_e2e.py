@@ -6,17 +6,14 @@ ticket), a Slack-format message at a local receiver and signed webhooks (`respon
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from e2e_loop import Loop
+from slack_receiver import Slack
 from webhook_receiver import SECRET, receiver
 
 from closedloop.daemon.actions.webhooks import Endpoint, WebhookDeliverer
@@ -26,47 +23,12 @@ LINK = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/(\d+))")
 HUBSPOT_OWNER = "71000002"  # one of the sandbox portal's owners
 
 
-class SlackHook:
-    """A Slack incoming webhook on 127.0.0.1: records each JSON body, answers 200 "ok"."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        got = self.messages
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                got.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/x"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
-def slack() -> Iterator[SlackHook]:
-    hook = SlackHook()
-    yield hook
-    hook.close()
-
-
-@pytest.fixture
-def loop_options(slack: SlackHook) -> dict[str, Any]:
+def loop_options(slack: Slack) -> dict[str, Any]:
     """CSAT unsatisfied answers get a follow-up and a Slack alert."""
     return {"follow_up": {"categories": ["unsatisfied"], "deadline": "4h"},
             "alerts": [{"name": "unhappy", "categories": ["unsatisfied"], "channel": "slack",
-                        "url": slack.url}]}
+                        "url": f"{slack.url}/ok"}]}
 
 
 def _follow_ups(loop: Loop, ticket: str, contact: str) -> list[tuple[str, str]]:
@@ -78,7 +40,7 @@ def _follow_ups(loop: Loop, ticket: str, contact: str) -> list[tuple[str, str]]:
             if t.external_id and str(t.requester_id) == contact]
 
 
-def test_a_detractor_closes_the_loop_within_one_cycle(loop: Loop, slack: SlackHook) -> None:
+def test_a_detractor_closes_the_loop_within_one_cycle(loop: Loop, slack: Slack) -> None:
     """Close → survey → click 1 + comment; one cycle later (clock +1 min: write-back, alerts,
     webhooks): the contact has the answer, the CRM has exactly one follow-up for it, Slack
     one Block Kit message quoting score and comment, and the webhook receiver verified
