@@ -36,6 +36,7 @@ from closedloop.daemon.actions.alerts.settings import AlertSettings, alert_refer
 from closedloop.daemon.actions.rule import FollowUpRule
 from closedloop.daemon.brand import Brand, BrandSettings, resolve_brand
 from closedloop.daemon.i18n import check_language
+from closedloop.daemon.insight.settings import ReportingSettings, reporting_references
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.integration.base import MemberSelection
@@ -490,6 +491,7 @@ class Config(_Model):
     programs: tuple[ProgramSettings, ...]
     alerts: tuple[AlertSettings, ...] = ()
     webhooks: tuple[WebhookSettings, ...] = ()
+    reporting: ReportingSettings = ReportingSettings()
 
     def program_list(self) -> list[Program]:
         return [p.to_program(self.brand, self.mail.reply_to) for p in self.programs]
@@ -575,7 +577,8 @@ def _cross_references(data: Mapping[str, Any]) -> list[str]:
             if crm == "zendesk" and program.get("list_id"):
                 problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
                                 "organization_id, tag or query")
-    return problems + alert_references(data) + _webhook_references(data, seen)
+    return (problems + alert_references(data) + _webhook_references(data, seen)
+            + reporting_references(data))
 
 
 def _webhook_references(data: Mapping[str, Any], programs: set[str]) -> list[str]:

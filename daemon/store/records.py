@@ -49,6 +49,7 @@ class NewSend:
     reminder_no: int = 0
     timezone: str | None = None
     organization_id: str | None = None
+    segments: dict[str, str] | None = None  # [reporting.segments] values read from the CRM
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class SendRecord:
     reminder_no: int = 0
     timezone: str | None = None
     organization_id: str | None = None
+    segments: dict[str, str] | None = None  # custom segments captured when queued
 
     @property
     def survey_id(self) -> int:

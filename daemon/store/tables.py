@@ -80,6 +80,8 @@ class Send(Base):
     reminder_no: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     timezone: Mapped[str | None] = mapped_column(String(64))  # IANA, for quiet hours
     organization_id: Mapped[str | None] = mapped_column(String(64))
+    # Custom segments ([reporting.segments]) captured when queued: name -> value
+    segments: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (
         Index("ix_sends_status_due_at", "status", "due_at"),

@@ -52,6 +52,16 @@ def test_new_send_fields_round_trip(store: Store, make_send: MakeSend, t0: datet
     assert timedelta(0) == actual.due_at.utcoffset()
 
 
+def test_segments_round_trip_on_both_insert_paths(store: Store, make_send: MakeSend,
+                                                  t0: datetime) -> None:
+    """Custom segment values captured at queue time come back as they went in; a send without
+    any stays NULL (not a JSON null), on SQLite's insert and PostgreSQL's recordset insert."""
+    store.add_sends([make_send("a", segments={"store": "Oslo Sentrum", "region": "nord"}),
+                     make_send("b")])
+    got = {s.idem_key: s.segments for s in store.claim_due_sends(t0, 10, LEASE)}
+    assert got == {"a": {"store": "Oslo Sentrum", "region": "nord"}, "b": None}
+
+
 def test_sends_can_be_added_already_skipped(store: Store, make_send: MakeSend) -> None:
     """Rules may record a decision not to send (kept visible), counted by reason."""
     store.add_sends([make_send("a", status="skipped", skip_reason="cooldown")])

@@ -1,6 +1,6 @@
 """Which segment an answer belongs to: one small lookup the next attribution can extend.
 
-A segment key names a column of the survey's send (settings.SEGMENT_KEYS, the attribution at
+A segment key names a column of the survey's send (insight.segments.SEGMENT_KEYS, the attribution at
 close time). Zendesk says brand and group where HubSpot says pipeline and team: both work.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from closedloop.daemon.actions.alerts.settings import SEGMENT_KEYS
+from closedloop.daemon.insight.segments import SEGMENT_KEYS
 from closedloop.daemon.store import AnswerRow
 
 __all__ = ["ALL", "SEGMENT_KEYS", "column_filters", "in_segments", "segment_column",

@@ -21,21 +21,11 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from closedloop.daemon.insight.segments import SEGMENT_KEYS
 from closedloop.integration.errors import ConfigError
 
 Kind = Literal["answer", "csat_share", "nps_drop", "response_rate", "no_answers"]
 Channel = Literal["email", "slack", "teams", "webhook"]
-# Segment key -> the sends column it reads (attribution at close time). Zendesk says brand
-# and group where HubSpot says pipeline and team. Extend here (e.g. owner/team at answer
-# time): config validation and segments.py both read this one table.
-SEGMENT_KEYS: dict[str, str] = {
-    "program": "program", "source": "source", "language": "language",
-    "pipeline": "pipeline", "brand": "pipeline",
-    "team": "team_id", "group": "team_id",
-    "owner": "owner_id", "organization": "organization_id",
-}
-
-
 def _segment_key(value: object) -> object:
     if isinstance(value, str) and value not in SEGMENT_KEYS:
         raise ValueError(f"unknown segment {value!r}; expected one of: "
