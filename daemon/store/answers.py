@@ -19,6 +19,7 @@ from sqlalchemy import (
     Engine,
     RowMapping,
     Table,
+    Update,
     func,
     literal,
     literal_column,
@@ -282,12 +283,7 @@ def _enqueue_answer(
     hook.pop("sent_at")
     settled = now + HOOK_SETTLE
     replaced = conn.execute(
-        update(WRITEBACKS)
-        .where(WRITEBACKS.c.send_id == send["id"], WRITEBACKS.c.kind == "hook",
-               WRITEBACKS.c.status == "pending", WRITEBACKS.c.attempts == 0,
-               WRITEBACKS.c.claim_token.is_(None))
-        .values(data=hook, next_attempt_at=settled)
-    ).rowcount
+        unsent_hook_update(send["id"]).values(data=hook, next_attempt_at=settled)).rowcount
     if not replaced:
         conn.execute(
             WRITEBACKS.insert().values(
@@ -296,3 +292,15 @@ def _enqueue_answer(
                 next_attempt_at=settled,
             )
         )
+
+
+def unsent_hook_update(send_id: int) -> Update:
+    """The UPDATE each answer makes on its survey's hook row while no writer has touched it.
+
+    It runs on the answer's request path: it must find the row by `ix_writebacks_send_id`,
+    not by scanning every pending write-back (what made CPU per answer grow with the backlog).
+    """
+    return update(WRITEBACKS).where(
+        WRITEBACKS.c.send_id == send_id, WRITEBACKS.c.kind == "hook",
+        WRITEBACKS.c.status == "pending", WRITEBACKS.c.attempts == 0,
+        WRITEBACKS.c.claim_token.is_(None))
