@@ -25,6 +25,10 @@ class Ticket:
     team_id: str | None = None  # HubSpot: the owner's team; Zendesk: the ticket's group
     contact_ids: tuple[str, ...] = ()  # requester(s), first is the primary one
     organization_id: str | None = None  # Zendesk: the ticket's organization (a segment)
+    properties: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """The extra properties the adapter was asked to read (reporting segments), by the
+    CRM's name for them (HubSpot: property name; Zendesk: custom field id, or a standard
+    field such as "priority"), as text; empty or missing values are left out."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,10 @@ class Contact:
     timezone: str | None = None  # an IANA name ("Europe/Oslo"); None when unknown or unmappable
     organization_id: str | None = None
     customer_since: datetime | None = None  # when the person became a customer (NPS eligibility)
+    properties: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """The extra properties the adapter was asked to read (reporting segments), by the
+    CRM's name for them (HubSpot: property name; Zendesk: user field key), as text;
+    empty or missing values are left out."""
 
 
 @dataclass(frozen=True)
