@@ -400,12 +400,13 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
     cfg = _load(config)
     store = Store(state_url(cfg))
     store.migrate()
+    segments = tuple(cfg.reporting.segments)
     try:
         if output is None:
-            write_export(store.export_responses(start), sys.stdout, fmt)
+            write_export(store.export_responses(start), sys.stdout, fmt, segments)
         else:
             with output.open("w", encoding="utf-8", newline="") as fh:
-                count = write_export(store.export_responses(start), fh, fmt)
+                count = write_export(store.export_responses(start), fh, fmt, segments)
             typer.echo(f"{count} response(s) written to {output}", err=True)
     finally:
         store.dispose()
