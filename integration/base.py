@@ -278,6 +278,13 @@ class CRMAdapter(Protocol):
         exist."""
         ...
 
+    def undefined_properties(self, ticket_names: Sequence[str],
+                             contact_names: Sequence[str]) -> dict[str, list[str]]:
+        """Of these ticket and contact properties (reporting segments), the ones the CRM
+        does not define, by object ("ticket", "contact"); one definitions read per object
+        asked about. A segment on an undefined property captures nothing."""
+        ...
+
     def call_count(self) -> int:
         """CRM API calls this adapter has made since it was created."""
         ...

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from closedloop.daemon.insight.settings import ReportingSettings
-from closedloop.integration.base import Contact, Ticket
+from closedloop.integration.base import Contact, CRMAdapter, Ticket
+from closedloop.integration.errors import ClosedLoopError
 
 NO_SEGMENTS = ReportingSettings()
 
@@ -34,3 +35,26 @@ def captured(reporting: ReportingSettings, source: str, ticket: Ticket | None,
             if props.get(prop):
                 out[name] = props[prop]
     return dict(sorted(out.items())) or None
+
+
+def segment_warnings(reporting: ReportingSettings, source: str,
+                     adapter: CRMAdapter) -> list[str]:
+    """One line per configured segment whose property the CRM does not define (it would
+    capture nothing); a CRM that cannot be asked is one line too. Warnings, not errors:
+    a property can be created after the config is written, and reports still run."""
+    tickets = properties_to_read(reporting, source, "ticket")
+    contacts = properties_to_read(reporting, source, "contact")
+    if not tickets and not contacts:
+        return []
+    try:
+        undefined = adapter.undefined_properties(tickets, contacts)
+    except ClosedLoopError as exc:
+        return [f"sources.{source}: could not check the segment properties: {exc}"]
+    lines = []
+    for obj in ("ticket", "contact"):
+        for name, prop in reporting.properties(source, obj).items():
+            if prop in undefined.get(obj, ()):
+                lines.append(f"sources.{source}: segment {name!r} reads {obj} property "
+                             f"{prop!r}, which {adapter.name} does not define: it will "
+                             "capture nothing")
+    return lines

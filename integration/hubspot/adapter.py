@@ -388,6 +388,18 @@ class HubSpotAdapter:
                            problems=problems, scopes=sorted(scopes), missing_properties=missing,
                            missing_ticket_properties=missing_tickets)
 
+    def undefined_properties(self, ticket_names: Sequence[str],
+                             contact_names: Sequence[str]) -> dict[str, list[str]]:
+        """Of these, the ticket / contact properties the portal does not have (properties
+        API, one read per object type asked about)."""
+        out: dict[str, list[str]] = {}
+        for obj, names in (("ticket", ticket_names), ("contact", contact_names)):
+            if names:
+                existing = _properties.existing_names(self._call, self._properties_api,
+                                                      f"{obj}s")
+                out[obj] = [n for n in names if n not in existing]
+        return out
+
     def _missing(self, names: Sequence[str], object_type: str, problems: list[str]) -> list[str]:
         """Of `names`, the properties of `object_type` HubSpot does not have (one GET)."""
         if not names:

@@ -387,6 +387,21 @@ class ZendeskAdapter:
         return _fields.ensure(self._call, self._zd.user_fields,
                               [s for s in specs if s.object_type == "contacts"], source=self.name)
 
+    def undefined_properties(self, ticket_names: Sequence[str],
+                             contact_names: Sequence[str]) -> dict[str, list[str]]:
+        """Of these, the ticket fields (a custom field id, or a standard field name) and
+        user field keys the account does not have (ticket_fields / user_fields reads)."""
+        out: dict[str, list[str]] = {}
+        if ticket_names:
+            custom = _fields.ticket_field_ids(self._call, self._zd.ticket_fields)
+            out["ticket"] = [n for n in ticket_names
+                             if (n not in custom if n.isdigit()
+                                 else n not in _fields.STANDARD_TICKET_FIELDS)]
+        if contact_names:
+            existing = _fields.existing_fields(self._call, self._zd.user_fields)
+            out["contact"] = [n for n in contact_names if n not in existing]
+        return out
+
     def check_online(self, required_scopes: Sequence[str], property_names: Sequence[str],
                      ticket_property_names: Sequence[str] = ()) -> OnlineCheck:
         """The token works (users/me), its user is an admin or agent, the fields exist.
