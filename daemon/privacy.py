@@ -103,7 +103,7 @@ def write_export(rows: Iterable[ExportRow], out: TextIO, fmt: Format,
     else:
         for row in rows:
             out.write(json.dumps({**{c: _jsonable(getattr(row, c)) for c in COLUMNS},
-                                  "segments": dict(row.segments or {})},
+                                  "segments": row.segments},
                                  ensure_ascii=False) + "\n")
             count += 1
     get_logger(job="export").info("privacy.exported", format=fmt, rows=count)
