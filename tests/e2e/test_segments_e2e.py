@@ -7,17 +7,25 @@ the calls the poll and the cadence already make, and the real store keeps them o
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e_loop import Loop
+from pydantic import SecretStr
+from sqlalchemy import select
 
+from closedloop.daemon.config import Secrets
+from closedloop.daemon.demo import CUSTOMERS, WEBHOOK, demo_config, demo_crm
+from closedloop.daemon.demo_receiver import demo_secret
 from closedloop.daemon.jobs.cadence import run_cadence
 from closedloop.daemon.plan import plan_tables
+from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.store import SendRecord
 from closedloop.daemon.store.records import send_record
 from closedloop.daemon.store.sends import SENDS
+from closedloop.integration.sandbox._seed import STORES
 from closedloop.integration.sandbox.sides import HubSpotSide, ZendeskSide
 
 
@@ -100,3 +108,33 @@ def test_cadence_captures_the_members_region(loop: Loop) -> None:
     assert (result.queued, len(northern) >= 1) == (len(northern) + len(unplaced), True)
     assert [s.segments for s in northern] == [{"region": "north"}] * len(northern)
     assert [s.segments for s in unplaced] == [None] * len(unplaced)
+
+
+@pytest.mark.parametrize("crm_name", ["hubspot", "zendesk"])
+def test_demo_config_captures_each_customers_region_and_store(crm_name: str,
+                                                              tmp_path: Path) -> None:
+    """`closedloop demo`'s config declares region and store (scope region -> store), and
+    its customers' surveys carry their region and their ticket's store."""
+    now = datetime.now(UTC)
+    with demo_crm(crm_name, 7, now) as crm:
+        config = demo_config(tmp_path, crm, 9, 9, now - timedelta(minutes=5))
+        rt = build_runtime(config, Secrets(
+            secret_key="demo-segments-secret-0123456789abc",
+            source_tokens={crm.name: crm.token},
+            webhook_secrets={WEBHOOK: SecretStr(demo_secret())}))
+        try:
+            rt.store.migrate()
+            expected = {}
+            for subject, first, address, language, queue, store in CUSTOMERS:
+                contact = crm.create_contact(address or None, first, language, last="",
+                                             region=STORES[store])
+                crm.close_new_ticket(contact, crm.queues[queue], now - timedelta(seconds=30),
+                                     subject=subject, store=store)
+                expected[contact] = {"region": STORES[store], "store": store}
+            rt.poll()
+            with rt.store.engine.connect() as conn:
+                got = dict(conn.execute(select(SENDS.c.contact_id, SENDS.c.segments)).all())
+        finally:
+            rt.close()
+    assert config.reporting.scope == ("region", "store")
+    assert got == expected
