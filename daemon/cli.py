@@ -191,7 +191,9 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
 
 
 def _online_problems(cfg: Config, mappings: dict[str, Any], secrets: Secrets) -> list[str]:
-    """Ask each CRM about its token, scopes, lists and mapped properties; print what is fine."""
+    """Ask each CRM about its token, scopes, lists and mapped properties; print what is fine.
+    Segment properties the CRM lacks are warned about, not counted as problems."""
+    from closedloop.daemon.insight.capture import segment_warnings
     from closedloop.daemon.runtime import build_adapter
 
     problems: list[str] = []
@@ -201,6 +203,9 @@ def _online_problems(cfg: Config, mappings: dict[str, Any], secrets: Secrets) ->
         try:
             result = adapter.check_online(scopes, mapping.property_names(),
                                           mapping.ticket_property_names())
+            if not result.problems:  # the token works: ask about the segment properties
+                for line in segment_warnings(cfg.reporting, name, adapter):
+                    typer.echo(f"warning: {line}", err=True)
         finally:
             _close(adapter)
         for line in result.problems:
@@ -233,6 +238,7 @@ def _missing(names: list[str], total: int, crm: str) -> str:
 @friendly
 def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
     """Create the property group and properties in the CRM (idempotent) and the state tables."""
+    from closedloop.daemon.insight.capture import segment_warnings
     from closedloop.daemon.runtime import build_runtime
 
     cfg = _load(config)
@@ -251,6 +257,8 @@ def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
                       + (f"; ticket properties: {len(created) - len(contacts)} created, "
                          f"{len(on_tickets) - len(created) + len(contacts)} already there"
                          if on_tickets else ""))
+            for line in segment_warnings(cfg.reporting, name, adapter):
+                typer.echo(f"warning: {line}", err=True)  # ours to read, not to create
     finally:
         rt.close()
 
@@ -400,12 +408,13 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
     cfg = _load(config)
     store = Store(state_url(cfg))
     store.migrate()
+    segments = tuple(cfg.reporting.segments)
     try:
         if output is None:
-            write_export(store.export_responses(start), sys.stdout, fmt)
+            write_export(store.export_responses(start), sys.stdout, fmt, segments)
         else:
             with output.open("w", encoding="utf-8", newline="") as fh:
-                count = write_export(store.export_responses(start), fh, fmt)
+                count = write_export(store.export_responses(start), fh, fmt, segments)
             typer.echo(f"{count} response(s) written to {output}", err=True)
     finally:
         store.dispose()

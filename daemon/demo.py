@@ -33,6 +33,7 @@ from closedloop.daemon.runtime import Runtime, build_runtime, utcnow
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store.answers import HOOK_SETTLE
 from closedloop.integration.errors import ClosedLoopError
+from closedloop.integration.sandbox._seed import STORES
 from closedloop.integration.sandbox.hubspot import HubSpotState
 from closedloop.integration.sandbox.hubspot.seed import OWNER_IDS
 from closedloop.integration.sandbox.sides import HubSpotSide, ZendeskSide
@@ -40,20 +41,25 @@ from closedloop.integration.sandbox.zendesk import ZendeskState
 
 LINK = re.compile(r"https?://[^\s\"'<>]+/r/[A-Za-z0-9._-]+/\d+")
 
-# (subject, first name, e-mail, language, queue): the people whose tickets close.
+# (subject, first name, e-mail, language, queue, store): the people whose tickets close,
+# and the store each ticket is about; a person's region is their store's (_seed.STORES).
 CUSTOMERS = [
-    ("Cannot log in after password reset", "Emma", "emma.wilson@example.com", "en", "support"),
-    ("Facture en double", "Camille", "camille.dubois@example.fr", "fr", "billing"),
-    ("Export to CSV fails", "Liam", "liam.brown@example.com", "en", "support"),
-    ("Erreur lors de la synchronisation", "Léa", "lea.martin@example.fr", "fr", "support"),
-    ("Refund not received", "Noah", "noah.taylor@example.com", "en", "billing"),
-    ("Kan ikke endre passord", "Ingrid", "ingrid.hansen@example.no", "nb", "support"),
-    ("API returns 500 on upload", "Olivia", "olivia.moore@example.com", "en", "support"),
-    ("Rechnung fehlt", "Lukas", "lukas.schmidt@example.de", "de", "billing"),
-    ("No puedo exportar", "Sofía", "sofia.garcia@example.es", "es", "support"),
-    ("Slow dashboard", "Ava", "ava.clark@example.com", "en", "support"),
-    ("Question about invoice", "Mia", "", "en", "billing"),  # no address: skipped, with a reason
-    ("Integration keeps disconnecting", "Ethan", "ethan.hall@example.com", "en", "support"),
+    ("Cannot log in after password reset", "Emma", "emma.wilson@example.com", "en", "support",
+     "london"),
+    ("Facture en double", "Camille", "camille.dubois@example.fr", "fr", "billing", "paris"),
+    ("Export to CSV fails", "Liam", "liam.brown@example.com", "en", "support", "dublin"),
+    ("Erreur lors de la synchronisation", "Léa", "lea.martin@example.fr", "fr", "support",
+     "paris"),
+    ("Refund not received", "Noah", "noah.taylor@example.com", "en", "billing", "london"),
+    ("Kan ikke endre passord", "Ingrid", "ingrid.hansen@example.no", "nb", "support", "oslo"),
+    ("API returns 500 on upload", "Olivia", "olivia.moore@example.com", "en", "support",
+     "stockholm"),
+    ("Rechnung fehlt", "Lukas", "lukas.schmidt@example.de", "de", "billing", "berlin"),
+    ("No puedo exportar", "Sofía", "sofia.garcia@example.es", "es", "support", "madrid"),
+    ("Slow dashboard", "Ava", "ava.clark@example.com", "en", "support", "bergen"),
+    ("Question about invoice", "Mia", "", "en", "billing", "munich"),  # no address: skipped
+    ("Integration keeps disconnecting", "Ethan", "ethan.hall@example.com", "en", "support",
+     "oslo"),
 ]
 DEMO_CRMS = ("hubspot", "zendesk")
 # The demo's day lasts seconds: read Zendesk's job statuses more often than a daemon would.
@@ -82,10 +88,12 @@ class DemoCrm(Protocol):
     def __enter__(self) -> Any: ...
     def __exit__(self, *exc: object) -> None: ...
     def source(self, start_at: datetime) -> dict[str, Any]: ...
+    def segments(self) -> dict[str, str]: ...
     def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
-                       timezone: str | None = None, last: str = "Doe") -> str: ...
+                       timezone: str | None = None, last: str = "Doe",
+                       region: str | None = None) -> str: ...
     def close_new_ticket(self, contact: str, queue: str, at: datetime, *,
-                         subject: str = ...) -> str: ...
+                         subject: str = ..., store: str | None = None) -> str: ...
     def values(self, contact: str) -> dict[str, Any]: ...
     def total_calls(self) -> int: ...
     def reset_calls(self) -> None: ...
@@ -223,6 +231,9 @@ def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
         # The secret itself is handed over in Secrets (run_demo), not read from this variable.
         "webhooks": [{"name": WEBHOOK, "url": f"{receiver_url}/webhooks",
                       "secret_env": "CLOSEDLOOP_DEMO_WEBHOOK_SECRET"}],
+        # Each answer carries its customer's region and its ticket's store, captured when
+        # the survey is queued: reports slice by them, dashboard users are scoped by them.
+        "reporting": {"segments": crm.segments(), "scope": ["region", "store"]},
     }, "demo")
 
 
@@ -313,10 +324,11 @@ def _run_customers(rt: Runtime, crm: DemoCrm, sink: LocalMailSink, rng: random.R
                    report: DemoReport, timeout: float) -> tuple[list[str], list[str]]:
     expected = sum(1 for c in CUSTOMERS if c[2])
     contact_ids, ticket_ids = [], []
-    for subject, first, address, language, queue in CUSTOMERS:
-        contact = crm.create_contact(address or None, first, language, last="")
+    for subject, first, address, language, queue, store in CUSTOMERS:
+        contact = crm.create_contact(address or None, first, language, last="",
+                                     region=STORES[store])
         ticket_ids.append(crm.close_new_ticket(contact, crm.queues[queue], datetime.now(UTC),
-                                               subject=subject))
+                                               subject=subject, store=store))
         contact_ids.append(contact)
         report.tickets_closed += 1
     if not _wait(lambda: len(sink.messages) >= expected, timeout):

@@ -30,6 +30,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from closedloop.daemon.insight.capture import NO_SEGMENTS
+from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.jobs.poll import CURSOR, new_sends, ticket_programs
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import (
@@ -67,12 +69,14 @@ class PlanEntry:
     email: str | None
     ticket_id: str | None
     due_at: datetime
+    segments: Mapping[str, str] | None = None  # custom segments the row carries / would carry
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": self.at.isoformat(), "action": self.action, "reason": self.reason,
                 "program": self.program, "source": self.source, "kind": self.kind,
                 "origin": self.origin, "contact_id": self.contact_id, "email": self.email,
-                "ticket_id": self.ticket_id, "due_at": self.due_at.isoformat()}
+                "ticket_id": self.ticket_id, "due_at": self.due_at.isoformat(),
+                "segments": dict(self.segments or {})}
 
 
 @dataclass
@@ -115,11 +119,15 @@ class _Item:
 
 def make_plan(store: Store, programs: Mapping[str, Program], policy: Policy,
               adapters: Mapping[str, CRMAdapter], now: datetime, days: int = 7,
-              cadence: CadencePlanner | None = None) -> Plan:
-    """Play the next `days` days through the rules; reads the store and the CRMs, writes nothing."""
+              cadence: CadencePlanner | None = None,
+              reporting: ReportingSettings = NO_SEGMENTS) -> Plan:
+    """Play the next `days` days through the rules; reads the store and the CRMs, writes nothing.
+
+    New tickets' rows carry the `reporting` segments they would be queued with (the cadence
+    planner is given its own)."""
     plan = Plan(start=now, end=now + timedelta(days=days))
     items = [_Item(Due.of(r), r, "queued") for r in store.due_sends_until(plan.end)]
-    fresh = _new_rows(store, programs, adapters, now, plan, cadence)
+    fresh = _new_rows(store, programs, adapters, now, plan, cadence, reporting)
     for row, origin in fresh:
         if row.skip_reason:  # decided when it is queued: no-address, sampled out, too old ...
             plan.entries.append(_entry(Due.of(row), row, origin, "skip", row.skip_reason, now))
@@ -156,7 +164,8 @@ def _note_outcome_unknown(plan: Plan, store: Store) -> None:
 
 def _new_rows(store: Store, programs: Mapping[str, Program], adapters: Mapping[str, CRMAdapter],
               now: datetime, plan: Plan,
-              cadence: CadencePlanner | None) -> list[tuple[NewSend, str]]:
+              cadence: CadencePlanner | None,
+              reporting: ReportingSettings) -> list[tuple[NewSend, str]]:
     """Tickets closed since the saved cursor, and cadence rows due in the window."""
     rows: dict[str, tuple[NewSend, str]] = {}
     everything = list(programs.values())
@@ -165,7 +174,7 @@ def _new_rows(store: Store, programs: Mapping[str, Program], adapters: Mapping[s
             mine = ticket_programs(everything, name)
             if mine:
                 for page in adapter.closed_tickets(store.get_cursor(name, CURSOR)):
-                    for row in new_sends(store, adapter, mine, page.tickets, now):
+                    for row in new_sends(store, adapter, mine, page.tickets, now, reporting):
                         rows.setdefault(row.idem_key, (row, "new_ticket"))
             if cadence is not None:
                 for row in cadence(store, adapter, everything, now, plan.end):
@@ -242,7 +251,7 @@ def _entry(due: Due, row: SendRecord | NewSend, origin: str, action: str, reason
     return PlanEntry(at=at, action=action, reason=reason, program=due.program,
                      source=row.source, kind=due.kind, origin=origin,
                      contact_id=row.contact_id, email=row.email, ticket_id=row.ticket_id,
-                     due_at=due.due_at)
+                     due_at=due.due_at, segments=row.segments)
 
 
 def plan_tables(plan: Plan) -> list[RenderableType]:
@@ -262,10 +271,16 @@ def plan_tables(plan: Plan) -> list[RenderableType]:
     table.add_column("program", overflow="fold")
     table.add_column("contact", overflow="fold")
     table.add_column("ticket", overflow="fold")  # the program names the source
+    segmented = any(e.segments for e in plan.entries)
+    if segmented:  # only when [reporting.segments] captured some
+        table.add_column("segments", overflow="fold")
     for e in plan.entries:
-        table.add_row(f"{e.at:%m-%d %H:%M}", e.action if e.kind == "survey" else
-                      f"{e.action} {e.kind}", e.reason or "", e.program,
-                      e.email or e.contact_id, e.ticket_id or "")
+        cells = [f"{e.at:%m-%d %H:%M}", e.action if e.kind == "survey" else
+                 f"{e.action} {e.kind}", e.reason or "", e.program,
+                 e.email or e.contact_id, e.ticket_id or ""]
+        if segmented:
+            cells.append(" ".join(f"{k}={v}" for k, v in (e.segments or {}).items()))
+        table.add_row(*cells)
     summary = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     summary.add_column("totals", overflow="fold")
     summary.add_column("count", justify="right", no_wrap=True)

@@ -36,6 +36,7 @@ from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
 from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.health import SourceGuard
+from closedloop.daemon.insight.capture import properties_to_read
 from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cadence_horizon,
@@ -117,7 +118,8 @@ class Runtime:
         results: dict[str, PollResult] = {}
         with self.metrics.timed("poll"):
             for name, adapter in self.adapters.items():
-                run = partial(poll_source, self.store, adapter, programs, self.clock())
+                run = partial(poll_source, self.store, adapter, programs, self.clock(),
+                              self.config.reporting)
                 result = self._locked(f"poll:{name}", self.config.daemon.poll_every, name,
                                       "poll", run)
                 if result is not None:
@@ -135,7 +137,8 @@ class Runtime:
                 if not cadence_programs(programs, name):
                     self.guard.release(name, "cadence", self.clock())
                     continue
-                run = partial(run_cadence, self.store, adapter, programs, self.clock(), horizon)
+                run = partial(run_cadence, self.store, adapter, programs, self.clock(), horizon,
+                              self.config.reporting)
                 result = self._locked(f"cadence:{name}", every, name, "cadence", run)
                 if result is not None:
                     results[name] = result
@@ -161,8 +164,11 @@ class Runtime:
         """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
         # The same horizon the cadence job queues with, so planned rows expire as real ones do.
         horizon = cadence_horizon(self.config.daemon.cadence_every)
+        reporting = self.config.reporting
         return make_plan(self.store, self.programs, self.config.policy(), self.adapters,
-                         self.clock(), days, cadence=partial(plan_cadence, horizon=horizon))
+                         self.clock(), days,
+                         cadence=partial(plan_cadence, horizon=horizon, reporting=reporting),
+                         reporting=reporting)
 
     def write_back(self) -> dict[str, WriteBackResult]:
         results: dict[str, WriteBackResult] = {}
@@ -237,6 +243,9 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
     retry = RetryPolicy(max_attempts=source.retry_attempts,
                         max_delay=source.retry_budget.total_seconds())
     token = secrets.source_tokens[name].get_secret_value()
+    # Custom segments are read in the calls the poll and the cadence already make.
+    tickets = properties_to_read(config.reporting, name, "ticket")
+    contacts = properties_to_read(config.reporting, name, "contact")
     if source.crm == "zendesk":
         assert source.subdomain  # the config requires it for Zendesk
         assert source.email
@@ -247,11 +256,12 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
             start_at=source.start_at, retry=retry,
             job_poll_interval=source.job_poll_interval.total_seconds(),
             job_timeout=source.job_timeout.total_seconds(),
+            ticket_properties=tickets, contact_properties=contacts,
         )
     lists = [p.list_id for p in config.programs if p.source == name and p.list_id]
     return HubSpotAdapter(
         name, token, source.base_url, start_at=source.start_at, pipelines=source.pipelines,
-        retry=retry, lists=lists,
+        retry=retry, lists=lists, ticket_properties=tickets, contact_properties=contacts,
     )
 
 

@@ -25,6 +25,10 @@ class Ticket:
     team_id: str | None = None  # HubSpot: the owner's team; Zendesk: the ticket's group
     contact_ids: tuple[str, ...] = ()  # requester(s), first is the primary one
     organization_id: str | None = None  # Zendesk: the ticket's organization (a segment)
+    properties: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """The extra properties the adapter was asked to read (reporting segments), by the
+    CRM's name for them (HubSpot: property name; Zendesk: custom field id, or a standard
+    field such as "priority"), as text; empty or missing values are left out."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,10 @@ class Contact:
     timezone: str | None = None  # an IANA name ("Europe/Oslo"); None when unknown or unmappable
     organization_id: str | None = None
     customer_since: datetime | None = None  # when the person became a customer (NPS eligibility)
+    properties: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """The extra properties the adapter was asked to read (reporting segments), by the
+    CRM's name for them (HubSpot: property name; Zendesk: user field key), as text;
+    empty or missing values are left out."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +276,13 @@ class CRMAdapter(Protocol):
                      ticket_property_names: Sequence[str] = ()) -> OnlineCheck:
         """Check the token, its scopes and that the mapped (contact and ticket) properties
         exist."""
+        ...
+
+    def undefined_properties(self, ticket_names: Sequence[str],
+                             contact_names: Sequence[str]) -> dict[str, list[str]]:
+        """Of these ticket and contact properties (reporting segments), the ones the CRM
+        does not define, by object ("ticket", "contact"); one definitions read per object
+        asked about. A segment on an undefined property captures nothing."""
         ...
 
     def call_count(self) -> int:

@@ -20,6 +20,13 @@ from closedloop.daemon.insight.segments import SEGMENT_OBJECTS, builtin_names
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _SOURCE = re.compile(r"^(contact|ticket)\.[A-Za-z0-9_.:-]{1,100}$")
+# Properties that name or reach a person (HubSpot and Zendesk spellings): never a segment,
+# so what `forget` keeps on a scrubbed send (its segments) cannot identify anyone.
+IDENTIFYING = frozenset({
+    "email", "hs_additional_emails", "firstname", "lastname", "name", "phone",
+    "mobilephone", "hs_whatsapp_phone_number", "address", "zip", "fax", "external_id",
+    "requester_id", "submitter_id", "subject", "description", "content",
+})
 
 
 def _segment_name(value: object) -> object:
@@ -40,6 +47,9 @@ def _where(value: object) -> object:
             raise ValueError(f"expected \"contact.PROPERTY\" or \"ticket.PROPERTY\" (the "
                              f"object is one of {', '.join(SEGMENT_OBJECTS)}), or a table of "
                              f"them per source; got {item!r}")
+        if item.partition(".")[2].lower() in IDENTIFYING:
+            raise ValueError(f"{item!r} names or reaches a person; a segment is a business "
+                             f"attribute (a region, a store, a plan), kept after `forget`")
     return value
 
 

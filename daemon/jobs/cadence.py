@@ -40,6 +40,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from closedloop.daemon.insight.capture import NO_SEGMENTS, captured
+from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import Reason
 from closedloop.daemon.store import MemberRecord, NewSend, SeenMember, Store
@@ -139,18 +141,21 @@ def cadence_programs(programs: Sequence[Program], source: str) -> list[Program]:
 
 
 def run_cadence(store: Store, adapter: CRMAdapter, programs: Sequence[Program], now: datetime,
-                horizon: timedelta = HORIZON) -> CadenceResult:
+                horizon: timedelta = HORIZON,
+                reporting: ReportingSettings = NO_SEGMENTS) -> CadenceResult:
     """Read each cadence program's audience once and queue the sends due within `horizon`.
 
     A program whose audience cannot be read (a missing list, a refused call) is logged and
     left for the next run; the others still run. An AuthError stops the source's run.
+    Each row carries the member's contact segments of `reporting` (no ticket: ticket
+    segments stay empty), read in the same contacts read.
     """
     log = get_logger(job="cadence", source=adapter.name)
     result = CadenceResult()
     for program in cadence_programs(programs, adapter.name):
         result.programs += 1
         try:
-            _run_program(store, adapter, program, now, horizon, result)
+            _run_program(store, adapter, program, now, horizon, result, reporting)
         except AuthError:
             raise
         except ClosedLoopError as exc:
@@ -165,7 +170,8 @@ def run_cadence(store: Store, adapter: CRMAdapter, programs: Sequence[Program], 
 
 
 def _run_program(store: Store, adapter: CRMAdapter, program: Program, now: datetime,
-                 horizon: timedelta, result: CadenceResult) -> None:
+                 horizon: timedelta, result: CadenceResult,
+                 reporting: ReportingSettings) -> None:
     source = adapter.name
     started = store.cadence_started(program.name, source) or now
     earliest, latest = now - program.expire_after, now + horizon
@@ -175,7 +181,7 @@ def _run_program(store: Store, adapter: CRMAdapter, program: Program, now: datet
         stored = store.upsert_members(program.name, source, seen, now)
         rows = [row for c in contacts
                 for row in _member_rows(program, source, c, stored[c.id], started,
-                                        earliest, latest, now, horizon)]
+                                        earliest, latest, now, horizon, reporting)]
         known = store.existing_idem_keys([r.idem_key for r in rows])
         fresh = [r for r in rows if r.idem_key not in known]
         result.pages += 1
@@ -190,8 +196,8 @@ def _run_program(store: Store, adapter: CRMAdapter, program: Program, now: datet
 
 
 def plan_cadence(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
-                 now: datetime, until: datetime,
-                 horizon: timedelta = HORIZON) -> list[PlannedSend]:
+                 now: datetime, until: datetime, horizon: timedelta = HORIZON,
+                 reporting: ReportingSettings = NO_SEGMENTS) -> list[PlannedSend]:
     """The rows the cadence would queue for send times up to `until`, writing nothing.
 
     Reads the audiences (one pass each, the same CRM cost as a run) and the stored members;
@@ -210,7 +216,7 @@ def plan_cadence(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
             rows = [row for c in contacts
                     for row in _member_rows(program, adapter.name, c,
                                             stored.get(c.id) or _unseen(c, now), started,
-                                            earliest, until, now, horizon)]
+                                            earliest, until, now, horizon, reporting)]
             known = store.existing_idem_keys([r.idem_key for r in rows])
             planned.extend(r for r in rows if r.idem_key not in known)
     return sorted(planned, key=lambda r: (r.due_at, r.program, r.contact_id))
@@ -230,11 +236,12 @@ def _unseen(contact: Contact, now: datetime) -> MemberRecord:
 
 def _member_rows(program: Program, source: str, contact: Contact, member: MemberRecord,
                  started: datetime, earliest: datetime, latest: datetime, now: datetime,
-                 horizon: timedelta) -> Iterator[NewSend]:
+                 horizon: timedelta, reporting: ReportingSettings) -> Iterator[NewSend]:
     """This member's cycle rows whose send time falls in [earliest, latest], each created
     when a run queues it: now, or (planning ahead) a horizon before its send time."""
     fraction = spread(program.name, source, contact.id)
     customer_since = contact.customer_since or member.customer_since or member.first_seen_at
+    segments = captured(reporting, source, None, contact)
     for cycle in cycles_between(earliest, latest, program.every_months):
         if window_start(cycle, started) >= cycle.end:
             continue  # the program did not exist yet
@@ -261,6 +268,7 @@ def _member_rows(program: Program, source: str, contact: Contact, member: Member
             language=contact.language,
             timezone=contact.timezone,
             organization_id=contact.organization_id,
+            segments=segments,
             status="skipped" if reason else "pending",
             skip_reason=str(reason) if reason else None,
         )

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from closedloop.daemon.insight.capture import NO_SEGMENTS, captured
+from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import Reason, sampled_in
 from closedloop.daemon.store import NewSend, Store, normalize_email
@@ -49,15 +51,16 @@ def ticket_programs(programs: Sequence[Program], source: str) -> list[Program]:
 
 
 def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
-                now: datetime) -> PollResult:
-    """Read closed tickets from one source and queue their surveys."""
+                now: datetime, reporting: ReportingSettings = NO_SEGMENTS) -> PollResult:
+    """Read closed tickets from one source and queue their surveys; each row carries the
+    `reporting` segments read on its ticket and contact (daemon.insight.capture)."""
     log = get_logger(job="poll", source=adapter.name)
     mine = ticket_programs(programs, adapter.name)
     result = PollResult()
     for page in adapter.closed_tickets(store.get_cursor(adapter.name, CURSOR)):
         result.pages += 1
         result.tickets += len(page.tickets)
-        _queue(store, new_sends(store, adapter, mine, page.tickets, now), result)
+        _queue(store, new_sends(store, adapter, mine, page.tickets, now, reporting), result)
         store.set_cursor(adapter.name, CURSOR, page.cursor, now)
         log.debug("poll.page", tickets=len(page.tickets))
     log.info("poll.done", pages=result.pages, tickets=result.tickets, queued=result.queued,
@@ -67,7 +70,8 @@ def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
 
 
 def new_sends(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
-              tickets: Sequence[Ticket], now: datetime) -> list[NewSend]:
+              tickets: Sequence[Ticket], now: datetime,
+              reporting: ReportingSettings = NO_SEGMENTS) -> list[NewSend]:
     """The rows a page of tickets would add (none for keys already queued); writes nothing.
 
     `closedloop plan` calls it too, to show tickets closed since the last poll.
@@ -79,7 +83,7 @@ def new_sends(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
     fresh = [(t, p) for t, p in candidates if idem_key(p, adapter.name, t.id) not in known]
     wanted = sorted({t.contact_ids[0] for t, _ in fresh if t.contact_ids})
     contacts = adapter.contacts(wanted) if wanted else {}
-    return [_new_send(adapter.name, t, p, contacts, now) for t, p in fresh]
+    return [_new_send(adapter.name, t, p, contacts, now, reporting) for t, p in fresh]
 
 
 def _queue(store: Store, rows: Sequence[NewSend], result: PollResult) -> None:
@@ -105,7 +109,7 @@ def _skip_reason(ticket: Ticket, program: Program, contact: Contact | None,
 
 
 def _new_send(source: str, ticket: Ticket, program: Program, contacts: dict[str, Contact],
-              now: datetime) -> NewSend:
+              now: datetime, reporting: ReportingSettings) -> NewSend:
     contact = contacts.get(ticket.contact_ids[0]) if ticket.contact_ids else None
     reason = _skip_reason(ticket, program, contact, now)
     return NewSend(
@@ -129,4 +133,5 @@ def _new_send(source: str, ticket: Ticket, program: Program, contacts: dict[str,
         skip_reason=str(reason) if reason else None,
         timezone=contact.timezone if contact else None,
         organization_id=ticket.organization_id or (contact.organization_id if contact else None),
+        segments=captured(reporting, source, ticket, contact),
     )

@@ -93,6 +93,7 @@ class ExportRow:
     language: str | None
     owner_id_at_answer: str | None = None  # who held it when the answer was written back
     team_id_at_answer: str | None = None
+    segments: dict[str, str] | None = None  # custom segments captured when it was queued
 
 
 class PrivacyMixin:
@@ -246,4 +247,5 @@ def _export_row(row: Any) -> ExportRow:
         pipeline=row[SENDS.c.pipeline], language=row[SENDS.c.language],
         owner_id_at_answer=row[RESPONSES.c.owner_id_at_answer],
         team_id_at_answer=row[RESPONSES.c.team_id_at_answer],
+        segments=row[SENDS.c.segments] or None,
     )

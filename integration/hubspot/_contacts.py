@@ -13,6 +13,7 @@ from typing import Any, Final
 import structlog
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
+from closedloop.integration._values import picked
 from closedloop.integration.base import Contact
 from closedloop.integration.hubspot._tickets import parse_hubspot_time
 from closedloop.integration.hubspot._timezones import iana_timezone
@@ -26,6 +27,11 @@ CONTACT_PROPERTIES: Final = [
 ]
 
 CallFn = Callable[..., Any]  # HubSpotAdapter._call
+
+
+def with_extra(base: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """The property names to ask for: `base`, then the extra ones not in it, once each."""
+    return list(dict.fromkeys([*base, *extra]))
 
 
 def _time(value: Any) -> datetime | None:
@@ -46,8 +52,9 @@ def _company(value: Any) -> str | None:
     return text or None
 
 
-def to_contact(row: Any) -> Contact:
-    """One SimplePublicObject -> Contact; the customer date wins over the creation date."""
+def to_contact(row: Any, extra: Sequence[str] = ()) -> Contact:
+    """One SimplePublicObject -> Contact; the customer date wins over the creation date.
+    `extra` properties (asked for beside CONTACT_PROPERTIES) land in Contact.properties."""
     props: dict[str, Any] = row.properties or {}
     return Contact(
         id=str(row.id), email=props.get("email") or None,
@@ -57,21 +64,24 @@ def to_contact(row: Any) -> Contact:
         timezone=iana_timezone(props.get("hs_timezone")),
         organization_id=_company(props.get("associatedcompanyid")),
         customer_since=_time(props.get("hs_lifecyclestage_customer_date"))
-        or _time(props.get("createdate")))
+        or _time(props.get("createdate")),
+        properties=picked(props, extra))
 
 
-def read_contacts(call: CallFn, batch_api: Any, ids: Sequence[str], *,
-                  source: str) -> dict[str, Contact]:
-    """Contacts by id, 100 per call, in the order asked; unknown ids are left out."""
+def read_contacts(call: CallFn, batch_api: Any, ids: Sequence[str], *, source: str,
+                  extra: Sequence[str] = ()) -> dict[str, Contact]:
+    """Contacts by id, 100 per call, in the order asked; unknown ids are left out. The
+    `extra` properties ride in the same batch read (no call of their own)."""
     unique = list(dict.fromkeys(str(i) for i in ids))
     out: dict[str, Contact] = {}
     for start in range(0, len(unique), BATCH_SIZE):
         chunk = unique[start:start + BATCH_SIZE]
         body = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=i) for i in chunk], properties=CONTACT_PROPERTIES)
+            inputs=[SimplePublicObjectId(id=i) for i in chunk],
+            properties=with_extra(CONTACT_PROPERTIES, extra))
         answer = call("contacts_read", batch_api.read,
                       batch_read_input_simple_public_object_id=body)
-        found = {str(row.id): to_contact(row) for row in answer.results or []}
+        found = {str(row.id): to_contact(row, extra) for row in answer.results or []}
         out.update((i, found[i]) for i in chunk if i in found)
         missing = len(chunk) - sum(1 for i in chunk if i in found)
         if missing:

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from closedloop.integration._values import picked
 from closedloop.integration.base import Ticket, TicketPage
 from closedloop.integration.errors import RecordRejected, TransientError
 from closedloop.integration.hubspot._cursor import SearchCursor
@@ -49,7 +50,8 @@ def parse_hubspot_time(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _ticket(result: Any) -> Ticket | None:
+def _ticket(result: Any, extra: Sequence[str] = ()) -> Ticket | None:
+    """A Ticket from one search result; `extra` properties land in Ticket.properties."""
     props: dict[str, Any] = result.properties or {}
     closed = props.get("closed_date")
     if not closed:
@@ -62,6 +64,7 @@ def _ticket(result: Any) -> Ticket | None:
         stage=props.get("hs_pipeline_stage") or None,
         owner_id=props.get("hubspot_owner_id") or None,
         team_id=props.get("hubspot_team_id") or None,
+        properties=picked(props, extra),
     )
 
 
@@ -73,17 +76,18 @@ def _next_after(page: Any) -> str | None:
 
 
 def closed_ticket_pages(*, search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor,
-                        query_from_ms: int, page_size: int,
-                        overlap_ms: int) -> Iterator[TicketPage]:
+                        query_from_ms: int, page_size: int, overlap_ms: int,
+                        extra: Sequence[str] = ()) -> Iterator[TicketPage]:
     """Yield one TicketPage per search page, each carrying the cursor to persist after it.
 
     Never yields a ticket twice in one call, nor one the incoming cursor already yielded.
+    `extra`: the property names the search asked for beyond TICKET_PROPERTIES.
     """
     seen: set[str] = set()
     while True:
         restart_from = yield from _one_query(search, contacts_of, cursor,
                                              query_from_ms=query_from_ms, page_size=page_size,
-                                             overlap_ms=overlap_ms, seen=seen)
+                                             overlap_ms=overlap_ms, seen=seen, extra=extra)
         if restart_from is None:
             return
         if restart_from <= query_from_ms:
@@ -97,7 +101,7 @@ def closed_ticket_pages(*, search: SearchFn, contacts_of: ContactsOf, cursor: Se
 
 def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, *,
                query_from_ms: int, page_size: int, overlap_ms: int,
-               seen: set[str]) -> Generator[TicketPage, None, int | None]:
+               seen: set[str], extra: Sequence[str]) -> Generator[TicketPage, None, int | None]:
     """Page one query to its end (returns None) or to the cap (returns the restart ms)."""
     after: str | None = None
     tokens: set[str] = set()
@@ -108,7 +112,7 @@ def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, 
         results = list(page.results or [])
         fresh: list[Ticket] = []
         for result in results:
-            ticket = _ticket(result)
+            ticket = _ticket(result, extra)
             if ticket is None:
                 continue
             closed_ms = to_ms(ticket.closed_at)

@@ -50,7 +50,7 @@ from closedloop.integration.errors import (
 )
 from closedloop.integration.hubspot import _properties
 from closedloop.integration.hubspot._contact_writes import write_contact_batches
-from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts
+from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts, with_extra
 from closedloop.integration.hubspot._cursor import SearchCursor
 from closedloop.integration.hubspot._erase import erase_quotes
 from closedloop.integration.hubspot._errors import http_error, translate
@@ -103,9 +103,14 @@ class HubSpotAdapter:
                  start_at: datetime | None = None, overlap: timedelta = timedelta(minutes=5),
                  page_size: int = 200, timeout: tuple[float, float] = (5, 30),
                  retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, shared safely
-                 pipelines: Sequence[str] = (), lists: Sequence[str] = ()) -> None:
+                 pipelines: Sequence[str] = (), lists: Sequence[str] = (),
+                 ticket_properties: Sequence[str] = (),
+                 contact_properties: Sequence[str] = ()) -> None:
         """`lists`: the contact list ids NPS programs select (check_online checks they
-        exist, and the token then needs crm.lists.read)."""
+        exist, and the token then needs crm.lists.read). `ticket_properties` and
+        `contact_properties`: more properties to read (reporting segments), asked for in
+        the ticket search and the contacts batch read they already make, returned in
+        Ticket.properties / Contact.properties."""
         self.name = name
         self._token = token
         self._base_url = base_url.rstrip("/")
@@ -118,6 +123,8 @@ class HubSpotAdapter:
         self._calls: Counter[str] = Counter()
         self._rate_limited: Counter[str] = Counter()  # answers 429, per endpoint
         self._lists = tuple(dict.fromkeys(str(i) for i in lists))
+        self._ticket_extra = tuple(dict.fromkeys(ticket_properties))
+        self._contact_extra = tuple(dict.fromkeys(contact_properties))
         self.required_scopes = self.scopes_for(lists=bool(self._lists))
         self._stage_states: dict[Stage, str] | None = None
         client = HubSpot(access_token=token, host=self._base_url, base_url=self._base_url,
@@ -213,7 +220,8 @@ class HubSpotAdapter:
         request = PublicObjectSearchRequest(
             filter_groups=[FilterGroup(filters=filters)],
             sorts=[{"propertyName": "closed_date", "direction": "ASCENDING"}],
-            properties=list(TICKET_PROPERTIES), limit=self._page_size, after=after)
+            properties=with_extra(TICKET_PROPERTIES, self._ticket_extra),
+            limit=self._page_size, after=after)
         return self._call("tickets_search", self._search_api.do_search,
                           public_object_search_request=request)
 
@@ -256,7 +264,8 @@ class HubSpotAdapter:
             query_from = state.watermark_ms - self._overlap_ms
         return closed_ticket_pages(search=self._search, contacts_of=self._ticket_contacts,
                                    cursor=state, query_from_ms=query_from,
-                                   page_size=self._page_size, overlap_ms=self._overlap_ms)
+                                   page_size=self._page_size, overlap_ms=self._overlap_ms,
+                                   extra=self._ticket_extra)
 
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
         """Tickets no longer in a CLOSED stage of their pipeline, or deleted (100 per call).
@@ -325,7 +334,8 @@ class HubSpotAdapter:
 
     def contacts(self, ids: Sequence[str]) -> dict[str, Contact]:
         """Read contacts 100 at a time; ids HubSpot does not know are left out (count logged)."""
-        return read_contacts(self._call, self._contacts_api, ids, source=self.name)
+        return read_contacts(self._call, self._contacts_api, ids, source=self.name,
+                             extra=self._contact_extra)
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
         """Pages of a contact list's members (lists v3), read with the contacts' properties.
@@ -377,6 +387,18 @@ class HubSpotAdapter:
         return OnlineCheck(ok=not problems and not missing and not missing_tickets,
                            problems=problems, scopes=sorted(scopes), missing_properties=missing,
                            missing_ticket_properties=missing_tickets)
+
+    def undefined_properties(self, ticket_names: Sequence[str],
+                             contact_names: Sequence[str]) -> dict[str, list[str]]:
+        """Of these, the ticket / contact properties the portal does not have (properties
+        API, one read per object type asked about)."""
+        out: dict[str, list[str]] = {}
+        for obj, names in (("ticket", ticket_names), ("contact", contact_names)):
+            if names:
+                existing = _properties.existing_names(self._call, self._properties_api,
+                                                      f"{obj}s")
+                out[obj] = [n for n in names if n not in existing]
+        return out
 
     def _missing(self, names: Sequence[str], object_type: str, problems: list[str]) -> list[str]:
         """Of `names`, the properties of `object_type` HubSpot does not have (one GET)."""

@@ -6,6 +6,7 @@ adds what is its vendor's (locales, mail domains, time zones, ids).
 
 from __future__ import annotations
 
+import random
 from typing import Final
 
 # language -> (first names, last names)
@@ -28,3 +29,33 @@ SUBJECTS: Final = (
     "Feature question", "Slow dashboard", "Duplicate charge", "Cancel subscription",
     "Integration stopped syncing",
 )
+
+# Where the customers shop: a few regions of several stores each (a store is in one region).
+# The HubSpot sandbox keeps them in a `region` contact property and a `store` ticket
+# property; the Zendesk one in a `region` user field and a "Store" ticket field.
+REGIONS: Final[dict[str, tuple[str, ...]]] = {
+    "north": ("oslo", "bergen", "stockholm"),
+    "central": ("berlin", "munich", "vienna", "zurich"),
+    "west": ("london", "paris", "dublin", "brussels"),
+    "south": ("madrid", "barcelona", "lisbon"),
+}
+STORES: Final[dict[str, str]] = {store: region for region, stores in REGIONS.items()
+                                 for store in stores}
+# A person's home region by language (English speakers live anywhere).
+HOME_REGION: Final[dict[str, str]] = {"nb": "north", "de": "central", "fr": "west",
+                                      "es": "south"}
+
+
+def region_for(language: str, rng: random.Random) -> str | None:
+    """A person's region (about one in twelve has none recorded)."""
+    if rng.random() < 0.08:
+        return None
+    return HOME_REGION.get(language[:2]) or rng.choice(sorted(REGIONS))
+
+
+def store_for(region: str | None, rng: random.Random) -> str | None:
+    """The store a ticket is about: one of the person's region's (any without a region);
+    about one ticket in twelve names none."""
+    if rng.random() < 0.08:
+        return None
+    return rng.choice(REGIONS[region] if region else sorted(STORES))

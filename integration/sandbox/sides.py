@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
+from closedloop.integration.sandbox.hubspot import seed as hubspot_seed
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
+from closedloop.integration.sandbox.zendesk import seed as zendesk_seed
 
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 (the sandboxes' published demo token)
 # A contact's language as Zendesk spells it (a locale).
@@ -58,16 +60,24 @@ class HubSpotSide(_Side[HubSpotSandbox]):
         """The [sources.hubspot] table that reaches this sandbox."""
         return {"crm": "hubspot", "base_url": self.sandbox.url, "start_at": start_at.isoformat()}
 
+    @staticmethod
+    def segments() -> dict[str, str]:
+        """[reporting.segments] for the sandbox's region (contact) and store (ticket)."""
+        return {"region": f"contact.{hubspot_seed.REGION_PROPERTY}",
+                "store": f"ticket.{hubspot_seed.STORE_PROPERTY}"}
+
     def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
-                       timezone: str | None = None, last: str = "Doe") -> str:
-        return self.state.create_contact(email, first, last, language, timezone=timezone)
+                       timezone: str | None = None, last: str = "Doe",
+                       region: str | None = None) -> str:
+        return self.state.create_contact(email, first, last, language, timezone=timezone,
+                                         region=region)
 
     def close_new_ticket(self, contact: str, queue: str, at: datetime, *,
                          subject: str = "Printer on fire", owner_id: str | None = None,
-                         team_id: str | None = None) -> str:
-        """A ticket in pipeline `queue` for `contact`, closed at `at`."""
+                         team_id: str | None = None, store: str | None = None) -> str:
+        """A ticket in pipeline `queue` for `contact` (about `store`), closed at `at`."""
         ticket = self.state.create_ticket(subject, contact, pipeline=queue, owner_id=owner_id,
-                                          team_id=team_id)
+                                          team_id=team_id, store=store)
         self.state.close_ticket(ticket, at=at)
         return ticket
 
@@ -92,17 +102,44 @@ class ZendeskSide(_Side[ZendeskSandbox]):
                 "email": self.sandbox.email, "base_url": self.sandbox.url,
                 "start_at": start_at.isoformat()}
 
+    @staticmethod
+    def segments() -> dict[str, str]:
+        """[reporting.segments] for the sandbox's region (user field) and store (ticket
+        field, by id)."""
+        return {"region": f"contact.{zendesk_seed.REGION_FIELD}",
+                "store": f"ticket.{zendesk_seed.STORE_FIELD_ID}"}
+
     def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
-                       timezone: str | None = None, last: str = "Doe") -> str:
-        return self.state.create_user(email, f"{first} {last}".strip(),
+                       timezone: str | None = None, last: str = "Doe",
+                       region: str | None = None) -> str:
+        """A user; `region` is set in the `region` user field (made first if missing), as
+        the account held it, not as an API write."""
+        user = self.state.create_user(email, f"{first} {last}".strip(),
                                       locale=ZENDESK_LOCALES.get(language, language),
                                       time_zone=timezone or "UTC")
+        if region is not None:
+            with self.state.lock:
+                if zendesk_seed.REGION_FIELD not in self.state.fields:
+                    spec = next(f for f in zendesk_seed.USER_FIELDS
+                                if f["key"] == zendesk_seed.REGION_FIELD)
+                    self.state.create_user_field(spec)
+                self.state.users[int(user)].user_fields[zendesk_seed.REGION_FIELD] = region
+        return user
 
     def close_new_ticket(self, contact: str, queue: str, at: datetime, *,
-                         subject: str = "Printer on fire") -> str:
-        """A ticket in brand `queue` for `contact`, in the Support group, solved at `at`."""
+                         subject: str = "Printer on fire", store: str | None = None) -> str:
+        """A ticket in brand `queue` for `contact` (about `store`: the Store field, made
+        first if missing), in the Support group, solved at `at`."""
+        fields: dict[int, Any] = {}
+        if store is not None:
+            with self.state.lock:
+                if zendesk_seed.STORE_FIELD_ID not in self.state.ticket_fields.defs:
+                    self.state.create_ticket_field(zendesk_seed.STORE_FIELD_ID, "Store",
+                                                   zendesk_seed.STORE_OPTIONS)
+            fields[zendesk_seed.STORE_FIELD_ID] = store
         ticket = self.state.create_ticket(subject, contact, brand_id=queue, group_id=self.group,
-                                          created_at=at - timedelta(hours=1))
+                                          created_at=at - timedelta(hours=1),
+                                          custom_fields=fields)
         self.state.solve_ticket(ticket, at=at)
         return ticket
 

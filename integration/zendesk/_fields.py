@@ -50,6 +50,21 @@ def existing_fields(call: CallFn, user_fields_api: Any) -> dict[str, dict[str, A
     return found
 
 
+# Ticket attributes a segment may name instead of a custom field id (scalar values in the
+# ticket JSON the export returns).
+STANDARD_TICKET_FIELDS: Final = frozenset({
+    "priority", "type", "status", "brand_id", "group_id", "organization_id", "assignee_id",
+    "ticket_form_id", "custom_status_id", "problem_id", "recipient", "is_public",
+})
+
+
+def ticket_field_ids(call: CallFn, ticket_fields_api: Any) -> set[str]:
+    """The ids of every ticket field, as text (all pages)."""
+    return {str(item.to_dict().get("id")) for page in pages(call, "ticket_fields",
+                                                            ticket_fields_api)
+            for item in page}
+
+
 def _taken(exc: RecordRejected) -> bool:
     text = str(exc).lower()
     return exc.status == 422 and ("taken" in text or "already" in text or "exist" in text)

@@ -12,13 +12,14 @@ have overwritten `after_cursor` with the next page's before the last rows were h
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import structlog
 
+from closedloop.integration._values import picked
 from closedloop.integration.base import Ticket, TicketPage
 from closedloop.integration.errors import TransientError
 from closedloop.integration.zendesk._cursor import ExportCursor
@@ -57,7 +58,22 @@ def solved_times(data: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def to_ticket(raw: Mapping[str, Any], solved_at: Mapping[str, str]) -> Ticket | None:
+def field_values(raw: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:
+    """The ticket's values of `names` as text: a number names a custom field (its id in
+    `custom_fields`), anything else a standard field of the ticket ("priority", "type",
+    "brand_id"). Read from the ticket JSON already in hand: no request of its own."""
+    if not names:
+        return {}
+    values: dict[str, Any] = {}
+    custom = {str(f.get("id")): f.get("value") for f in raw.get("custom_fields") or []
+              if isinstance(f, Mapping)}
+    for name in names:
+        values[name] = custom.get(name) if name.isdigit() else raw.get(name)
+    return picked(values, names)
+
+
+def to_ticket(raw: Mapping[str, Any], solved_at: Mapping[str, str],
+              extra: Sequence[str] = ()) -> Ticket | None:
     """A Ticket for a solved/closed ticket; None for any other status (open, deleted, ...).
 
     closed_at is the metric set's solved_at (when the agent solved it), else updated_at
@@ -83,12 +99,15 @@ def to_ticket(raw: Mapping[str, Any], solved_at: Mapping[str, str]) -> Ticket | 
         team_id=str_id(raw.get("group_id")),
         contact_ids=(requester,) if requester else (),
         organization_id=str_id(raw.get("organization_id")),
+        properties=field_values(raw, extra),
     )
 
 
 def closed_ticket_pages(call: CallFn, tickets_api: Any, start: ExportCursor, *,
-                        page_size: int, source: str) -> Iterator[TicketPage]:
-    """One TicketPage per export page whose cursor moved; never a ticket twice per call."""
+                        page_size: int, source: str,
+                        extra: Sequence[str] = ()) -> Iterator[TicketPage]:
+    """One TicketPage per export page whose cursor moved; never a ticket twice per call.
+    `extra`: the fields (see field_values) to put in each Ticket.properties."""
 
     def first() -> Any:
         if start.cursor is not None:
@@ -116,7 +135,7 @@ def closed_ticket_pages(call: CallFn, tickets_api: Any, start: ExportCursor, *,
         solved_at = solved_times(data)
         tickets: list[Ticket] = []
         for item in items:
-            ticket = to_ticket(item.to_dict(), solved_at)
+            ticket = to_ticket(item.to_dict(), solved_at, extra)
             if ticket is not None and ticket.id not in seen:
                 seen.add(ticket.id)
                 tickets.append(ticket)

@@ -8,10 +8,11 @@ below (the commonly used zones; anything else is None rather than a guess).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from zoneinfo import available_timezones
 
+from closedloop.integration._values import picked
 from closedloop.integration.base import Contact
 from closedloop.integration.zendesk._tickets import parse_time
 
@@ -75,10 +76,12 @@ def split_name(name: Any) -> tuple[str | None, str | None]:
     return first, (last.strip() or None)
 
 
-def to_contact(raw: Mapping[str, Any]) -> Contact:
-    """A Contact from a user's JSON (as zenpy's `to_dict()` gives it)."""
+def to_contact(raw: Mapping[str, Any], extra: Sequence[str] = ()) -> Contact:
+    """A Contact from a user's JSON (as zenpy's `to_dict()` gives it); the `extra` user
+    field keys land in Contact.properties (from `user_fields`, already in the JSON)."""
     first, last = split_name(raw.get("name"))
     org = raw.get("organization_id")
+    fields = raw.get("user_fields")
     return Contact(
         id=str(raw["id"]),
         email=(str(raw["email"]).strip() or None) if raw.get("email") else None,
@@ -88,4 +91,5 @@ def to_contact(raw: Mapping[str, Any]) -> Contact:
         timezone=timezone_of(raw.get("iana_time_zone"), raw.get("time_zone")),
         organization_id=None if org in (None, "") else str(org),
         customer_since=parse_time(raw.get("created_at")),
+        properties=picked(fields, extra) if extra and isinstance(fields, Mapping) else {},
     )

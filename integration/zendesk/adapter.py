@@ -87,7 +87,13 @@ class ZendeskAdapter:
                  timeout: tuple[float, float] = (5.0, 60.0), retry: RetryPolicy | None = None,
                  job_poll_interval: float = 1.0, job_timeout: float = 120.0,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 ticket_properties: Sequence[str] = (),
+                 contact_properties: Sequence[str] = ()) -> None:
+        """`ticket_properties` (custom field ids, or standard field names) and
+        `contact_properties` (user field keys): more values to read (reporting segments),
+        taken from the ticket export and user reads already made, returned in
+        Ticket.properties / Contact.properties."""
         problems = [f"{name}: {what} is required" for what, value in
                     (("subdomain", subdomain), ("email", email), ("token", token))
                     if not (value or "").strip()]
@@ -108,6 +114,8 @@ class ZendeskAdapter:
         self._waiting = _jobs.JobWaiting(interval=job_poll_interval, timeout=job_timeout,
                                          sleep=sleep)
         self._clock = clock
+        self._ticket_extra = tuple(dict.fromkeys(str(p) for p in ticket_properties))
+        self._contact_extra = tuple(dict.fromkeys(str(p) for p in contact_properties))
         OVERRIDE.acquire(self._base_url, self._default_netloc, source=name)
         self._closed = False
         self._session = CountingSession()
@@ -182,7 +190,8 @@ class ZendeskAdapter:
         else:
             state = ExportCursor.loads(cursor)
         return closed_ticket_pages(self._call, self._zd.tickets, state,
-                                   page_size=self._page_size, source=self.name)
+                                   page_size=self._page_size, source=self.name,
+                                   extra=self._ticket_extra)
 
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """A follow-up ticket per item (create_many jobs), or a private comment on the one
@@ -295,7 +304,7 @@ class ZendeskAdapter:
         unique = [i for i in dict.fromkeys(str(i) for i in ids) if i.isdigit()]
         out: dict[str, Contact] = {}
         for raw in self._show_many("users_show_many", self._zd.users, unique):
-            contact = to_contact(raw)
+            contact = to_contact(raw, self._contact_extra)
             out[contact.id] = contact
         missing = len(unique) - len(out)
         if missing:
@@ -364,7 +373,8 @@ class ZendeskAdapter:
 
     def _member_pages(self, endpoint: str, first: Callable[[], Any]) -> Iterator[list[Contact]]:
         for page in pages(self._call, endpoint, first):
-            contacts = [to_contact(raw) for raw in (item.to_dict() for item in page)
+            raws = (item.to_dict() for item in page)
+            contacts = [to_contact(raw, self._contact_extra) for raw in raws
                         if raw.get("id") is not None]
             if contacts:
                 yield contacts
@@ -376,6 +386,21 @@ class ZendeskAdapter:
         """Create the missing user fields (Zendesk has no groups: `group` is ignored)."""
         return _fields.ensure(self._call, self._zd.user_fields,
                               [s for s in specs if s.object_type == "contacts"], source=self.name)
+
+    def undefined_properties(self, ticket_names: Sequence[str],
+                             contact_names: Sequence[str]) -> dict[str, list[str]]:
+        """Of these, the ticket fields (a custom field id, or a standard field name) and
+        user field keys the account does not have (ticket_fields / user_fields reads)."""
+        out: dict[str, list[str]] = {}
+        if ticket_names:
+            custom = _fields.ticket_field_ids(self._call, self._zd.ticket_fields)
+            out["ticket"] = [n for n in ticket_names
+                             if (n not in custom if n.isdigit()
+                                 else n not in _fields.STANDARD_TICKET_FIELDS)]
+        if contact_names:
+            existing = _fields.existing_fields(self._call, self._zd.user_fields)
+            out["contact"] = [n for n in contact_names if n not in existing]
+        return out
 
     def check_online(self, required_scopes: Sequence[str], property_names: Sequence[str],
                      ticket_property_names: Sequence[str] = ()) -> OnlineCheck:

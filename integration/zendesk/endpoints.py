@@ -24,6 +24,7 @@ ENDPOINTS: Final[dict[str, str]] = {
     "job_statuses_show_many": "GET /api/v2/job_statuses/show_many.json",
     "user_fields": "GET /api/v2/user_fields.json",
     "user_field_create": "POST /api/v2/user_fields.json",
+    "ticket_fields": "GET /api/v2/ticket_fields.json",
     "organization_users": "GET /api/v2/organizations/{id}/users.json",
     "search_export": "GET /api/v2/search/export.json",
 }

@@ -569,3 +569,19 @@ def test_admin_endpoints_create_close_and_read(sandbox: HubSpotSandbox, client: 
         public_object_search_request=_closed_search(since, ["4"], None)
     )
     assert [ticket["id"]] == [t.id for t in page.results]
+
+
+def test_admin_ticket_takes_a_region_and_a_store(sandbox: HubSpotSandbox) -> None:
+    """The new contact's `region` and the ticket's `store` are stored as the properties'
+    option values; a value that is no option is a 400 and creates nothing."""
+    url = f"{sandbox.url}/_sandbox/tickets"
+    made = requests.post(url, json={"subject": "Help", "email": "ola@eksempel.no",
+                                    "region": "north", "store": "bergen"}, timeout=5)
+    assert made.status_code == 201
+    contact = requests.get(f"{sandbox.url}/_sandbox/contacts/{made.json()['contactId']}",
+                           timeout=5)
+    assert (made.json()["properties"]["store"], contact.json()["properties"]["region"]) == (
+        "bergen", "north")
+    before = len(sandbox.state.tickets)
+    bad = requests.post(url, json={"subject": "Help", "store": "atlantis"}, timeout=5)
+    assert (bad.status_code, len(sandbox.state.tickets)) == (400, before)

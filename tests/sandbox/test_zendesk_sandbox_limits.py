@@ -75,7 +75,7 @@ def test_fail_next_injects_5xx_and_429(zd: Any, zd_sandbox: ZendeskSandbox,
     """Injected failures hit only matching paths, in order; a 429 with Retry-After is
     retried by zenpy, a 503 surfaces as APIException."""
     zd_sandbox.fail_next(1, 503, path_prefix="/api/v2/users/me")
-    assert len(list(zd.user_fields())) == 2  # other paths are untouched
+    assert len(list(zd.user_fields())) == 3  # other paths are untouched
     with pytest.raises(APIException) as failed:
         zd.users.me()
     assert failed.value.response.status_code == 503

@@ -155,3 +155,20 @@ def test_forget_queues_an_erasure_per_survey_whose_hook_or_follow_up_may_have_la
                                                                      claimed: "9002"}
     again = store.forget("ada@example.com", t0 + timedelta(hours=2))
     assert (again.found, again.erasures) == (False, 0)
+
+
+def test_forget_keeps_the_custom_segments_and_export_carries_them(
+        store: Store, make_send: MakeSend, t0: datetime) -> None:
+    """Segments are business attributes (daemon.privacy): a scrubbed send keeps them, so
+    response rates per store stay right; an answered send's export row carries them."""
+    places = {"region": "north", "store": "oslo"}
+    gone = _sent(store, make_send, t0, "g", email="gone@example.com", segments=places)
+    kept = _sent(store, make_send, t0, "k", email="kept@example.com", segments=places)
+    store.record_response(kept, 5, "satisfied", t0)
+
+    store.forget("gone@example.com", t0 + timedelta(hours=1))
+
+    scrubbed = store.get_send(gone)
+    assert scrubbed is not None
+    assert (scrubbed.email, scrubbed.segments) == (None, places)
+    assert [r.segments for r in store.export_responses()] == [places]

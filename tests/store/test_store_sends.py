@@ -62,6 +62,17 @@ def test_segments_round_trip_on_both_insert_paths(store: Store, make_send: MakeS
     assert got == {"a": {"store": "Oslo Sentrum", "region": "nord"}, "b": None}
 
 
+def test_a_reminder_carries_its_surveys_segments(store: Store, make_send: MakeSend,
+                                                t0: datetime) -> None:
+    """Reminders are copies of their survey: the segments captured at queue time too."""
+    store.add_sends([make_send("a", segments={"store": "oslo"})])
+    [survey] = store.claim_due_sends(t0, 1, LEASE)
+    assert store.begin_sending(survey.id, t0)
+    store.mark_sent(survey.id, t0, "<a@x>", reminders=[timedelta(days=2)])
+    [reminder] = store.claim_due_sends(t0 + timedelta(days=2), 1, LEASE)
+    assert (reminder.kind, reminder.segments) == ("reminder", {"store": "oslo"})
+
+
 def test_sends_can_be_added_already_skipped(store: Store, make_send: MakeSend) -> None:
     """Rules may record a decision not to send (kept visible), counted by reason."""
     store.add_sends([make_send("a", status="skipped", skip_reason="cooldown")])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from .._seed import REGIONS, STORES
 from .errors import ApiError
 from .routing import Context, Request, Response
 from .values import parse_ms
@@ -18,13 +19,18 @@ def _text(body: dict[str, Any], key: str, default: str | None = None) -> str | N
 
 
 def create_ticket(ctx: Context, req: Request) -> Response:
-    """Body {subject, email, firstname, lastname?, language?, pipeline?}: ticket + its contact."""
+    """Body {subject, email, firstname, lastname?, language?, pipeline?, region?, store?}:
+    ticket + its contact (region: a new contact's, store: the ticket's; option values)."""
     body = req.body
     if not isinstance(body, dict) or not _text(body, "subject"):
         raise ApiError(400, "Body needs at least a 'subject'.")
     state = ctx.state
     email = _text(body, "email")
     pipeline = _text(body, "pipeline", "0") or "0"
+    region, store = _text(body, "region"), _text(body, "store")
+    for name, value, options in (("region", region, REGIONS), ("store", store, STORES)):
+        if value is not None and value not in options:
+            raise ApiError(400, f"Unknown {name} '{value}'.")
     with state.lock:
         if pipeline not in {p["id"] for p in state.pipelines}:
             raise ApiError(400, f"Unknown pipeline '{pipeline}'.")
@@ -32,8 +38,8 @@ def create_ticket(ctx: Context, req: Request) -> Response:
         if contact_id is None:
             contact_id = state.create_contact(
                 email, _text(body, "firstname", "") or "", _text(body, "lastname", "") or "",
-                _text(body, "language", "en"))
-        ticket_id = state.create_ticket(str(body["subject"]), contact_id, pipeline)
+                _text(body, "language", "en"), region=region)
+        ticket_id = state.create_ticket(str(body["subject"]), contact_id, pipeline, store=store)
         return Response(201, {**state.ticket(ticket_id), "contactId": contact_id})
 
 

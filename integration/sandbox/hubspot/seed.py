@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .. import _seed
-from .._seed import NAMES
+from .._seed import NAMES, REGIONS, STORES
 
 EPOCH_ISO: Final = "2024-01-02T09:00:00.000Z"
 """createdAt/updatedAt of everything HubSpot itself defines (default pipelines, properties)."""
@@ -104,16 +104,17 @@ SUBJECTS: Final = _seed.SUBJECTS  # the same for both sandboxes
 def _prop(
     name: str, label: str, type_: str, field_type: str, *, group: str = "contactinformation",
     read_only: bool = False, options: tuple[tuple[str, str], ...] = (), unique: bool = False,
-    order: int = -1,
+    order: int = -1, custom: bool = False,
 ) -> dict[str, Any]:
-    """One HubSpot-defined property in the v3 Property shape."""
+    """One HubSpot-defined property in the v3 Property shape (`custom`: one the portal's
+    admin created, hubspotDefined false)."""
     return {
         "name": name, "label": label, "type": type_, "fieldType": field_type,
         "description": "", "groupName": group,
         "options": [{"label": lab, "value": val, "displayOrder": i, "hidden": False}
                     for i, (val, lab) in enumerate(options)],
         "displayOrder": order, "calculated": False, "externalOptions": False,
-        "hasUniqueValue": unique, "hidden": False, "hubspotDefined": True,
+        "hasUniqueValue": unique, "hidden": False, "hubspotDefined": not custom,
         "modificationMetadata": {"archivable": not read_only, "readOnlyDefinition": True,
                                  "readOnlyValue": read_only},
         "formField": not read_only, "dataSensitivity": "non_sensitive",
@@ -139,6 +140,16 @@ def hubspot_timezone(zone: str) -> str:
 def _timezone_options() -> tuple[tuple[str, str], ...]:
     zones = dict.fromkeys([z for zs in ZONES_BY_LANGUAGE.values() for z in zs] + list(EXTRA_ZONES))
     return tuple((hubspot_timezone(z), z.replace("_", " ")) for z in zones)
+
+
+def _place(name: str) -> str:
+    return name.replace("_", " ").title()
+
+
+# The portal's own properties for where customers shop (see _seed.REGIONS): enumerations,
+# so their values are the option values ("oslo"), as any custom select property's are.
+REGION_PROPERTY: Final = "region"
+STORE_PROPERTY: Final = "store"
 
 
 def contact_properties() -> list[dict[str, Any]]:
@@ -172,6 +183,8 @@ def contact_properties() -> list[dict[str, Any]]:
               options=tuple((str(i), str(i)) for i in range(11)), read_only=True),
         _prop("hs_feedback_last_survey_date", "Last NPS survey date", "datetime", "date",
               group="feedback_information", read_only=True),
+        _prop(REGION_PROPERTY, "Region", "enumeration", "select", custom=True,
+              options=tuple((r, _place(r)) for r in REGIONS)),
     ]
 
 
@@ -198,6 +211,8 @@ def ticket_properties() -> list[dict[str, Any]]:
         _prop("hs_lastmodifieddate", "Last modified date", "datetime", "date", group=group,
               read_only=True),
         _prop("hs_object_id", "Ticket ID", "number", "number", group=group, read_only=True),
+        _prop(STORE_PROPERTY, "Store", "enumeration", "select", group=group, custom=True,
+              options=tuple((s, _place(s)) for s in STORES)),
     ]
 
 

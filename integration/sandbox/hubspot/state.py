@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import _seed
 from . import seed as data
 from .lists import ContactList
 from .values import iso_ms, now_ms, to_ms
@@ -123,7 +124,7 @@ class HubSpotState:
     def create_contact(self, email: str | None, firstname: str, lastname: str,
                        language: str | None = "en", *, created_at: datetime | None = None,
                        timezone: str | None = None, customer_since: datetime | None = None,
-                       company_id: str | None = None) -> str:
+                       company_id: str | None = None, region: str | None = None) -> str:
         """Add a contact; returns its id (a numeric string).
 
         `timezone` is an IANA name ("Europe/Oslo"), stored the way HubSpot stores it
@@ -142,7 +143,7 @@ class HubSpotState:
                 "lifecyclestage": "customer" if customer_since else None,
                 "hs_lifecyclestage_customer_date":
                     iso_ms(to_ms(customer_since)) if customer_since else None,
-                "associatedcompanyid": company_id,
+                "associatedcompanyid": company_id, data.REGION_PROPERTY: region,
             }, created, created)
             return cid
 
@@ -150,7 +151,8 @@ class HubSpotState:
             self, subject: str, contact_id: str | None, pipeline: str = "0",
                       closed_at: datetime | None = None, owner_id: str | None = None,
                       team_id: str | None = None, *, created_at: datetime | None = None,
-                      content: str | None = None, priority: str | None = None) -> str:
+                      content: str | None = None, priority: str | None = None,
+                      store: str | None = None) -> str:
         """Add a ticket (closed when `closed_at` is given) associated to `contact_id` if any."""
         closed = to_ms(closed_at) if closed_at else None
         if created_at is not None:
@@ -164,11 +166,12 @@ class HubSpotState:
             return self._add_ticket(
                 subject, [contact_id] if contact_id else None, pipeline, stage, created=created,
                 closed=closed, owner_id=owner_id, team_id=team_id, content=content,
-                priority=priority)
+                priority=priority, store=store)
 
     def _add_ticket(self, subject: str, contact_ids: list[str] | None, pipeline: str,
                     stage: str, *, created: int, closed: int | None, owner_id: str | None,
-                    team_id: str | None, content: str | None, priority: str | None) -> str:
+                    team_id: str | None, content: str | None, priority: str | None,
+                    store: str | None = None) -> str:
         tid = str(self._next_ticket)
         self._next_ticket += 1
         updated = closed if closed is not None and closed > created else created
@@ -179,6 +182,7 @@ class HubSpotState:
             "hubspot_owner_id": owner_id, "hubspot_team_id": team_id,
             "hs_ticket_priority": priority, "createdate": iso_ms(created),
             "hs_lastmodifieddate": iso_ms(updated), "hs_object_id": tid,
+            data.STORE_PROPERTY: store,
         }, created, updated)
         if contact_ids:
             self.ticket_contacts[tid] = list(contact_ids)
@@ -386,6 +390,7 @@ class HubSpotState:
         # A second stream for contact details added later, so the tickets a seed gives
         # (and the tests and benchmarks built on them) do not change.
         more = random.Random(seed * 7_919 + 1)  # noqa: S311 - as above
+        places = random.Random(seed * 104_729 + 3)  # noqa: S311 - regions and stores, likewise
         now_ = to_ms(now or datetime.now(UTC))
         day = 86_400_000
         langs = [lang for lang, w in data.LANGUAGE_WEIGHTS for _ in range(w)]
@@ -404,7 +409,7 @@ class HubSpotState:
                 email, first, last, lang,
                 created_at=datetime.fromtimestamp(created / 1000, UTC), timezone=zone,
                 customer_since=datetime.fromtimestamp(since / 1000, UTC) if since else None,
-                company_id=company))
+                company_id=company, region=_seed.region_for(lang, places)))
         state._next_list = int(data.CUSTOMERS_LIST_ID)
         state.create_list(data.CUSTOMERS_LIST_NAME,
                           [c for c in contact_ids
@@ -432,6 +437,8 @@ class HubSpotState:
                 rng.choice(data.SUBJECTS), linked, pipeline, stage, created=created,
                 closed=closed, owner_id=rng.choice(data.OWNER_IDS),
                 team_id=rng.choice(data.TEAM_IDS), content="Customer wrote in about this.",
-                priority=rng.choice(data.PRIORITIES))
+                priority=rng.choice(data.PRIORITIES),
+                store=_seed.store_for(state.contacts[linked[0]].props[data.REGION_PROPERTY]
+                                      if linked else None, places))
         return state
 

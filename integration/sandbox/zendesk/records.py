@@ -119,8 +119,11 @@ class Ticket:
     external_id: str | None = None
     followup_source_id: int | None = None  # via_followup_source_id at create time
     followup_ids: list[int] = field(default_factory=list)
+    custom_fields: dict[int, Any] = field(default_factory=dict)
+    """Custom ticket field id -> value; every custom field of the account, None when unset."""
 
     def to_json(self, base: str) -> dict[str, Any]:
+        custom = [{"id": fid, "value": value} for fid, value in self.custom_fields.items()]
         return {
             "id": self.id, "url": f"{base}/api/v2/tickets/{self.id}.json",
             "external_id": self.external_id, "via": self._via(),
@@ -133,9 +136,10 @@ class Ticket:
             "organization_id": self.organization_id, "group_id": self.group_id,
             "collaborator_ids": [], "follower_ids": [], "email_cc_ids": [],
             "forum_topic_id": None, "problem_id": None, "has_incidents": False,
-            "is_public": True, "due_at": None, "tags": list(self.tags), "custom_fields": [],
+            "is_public": True, "due_at": None, "tags": list(self.tags), "custom_fields": custom,
             "satisfaction_rating": None, "sharing_agreement_ids": [],
-            "custom_status_id": None, "fields": [], "followup_ids": list(self.followup_ids),
+            "custom_status_id": None, "fields": [dict(f) for f in custom],
+            "followup_ids": list(self.followup_ids),
             "brand_id": self.brand_id, "allow_channelback": False, "allow_attachments": True,
             "from_messaging_channel": False,
         }

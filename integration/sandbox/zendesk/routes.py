@@ -33,6 +33,7 @@ ROUTES: list[Route] = [
     Route("GET", f"{_API}/job_statuses/show_many.json", user_handlers.job_statuses_show_many),
     Route("GET", f"{_API}/job_statuses/{{id}}.json", user_handlers.job_status),
     Route("GET", f"{_API}/user_fields.json", user_handlers.fields),
+    Route("GET", f"{_API}/ticket_fields.json", ticket_handlers.ticket_fields),
     Route("POST", f"{_API}/user_fields.json", user_handlers.field_create),
     Route("GET", f"{_API}/organizations/show_many.json", user_handlers.orgs_show_many),
     Route("GET", f"{_API}/organizations/{{id}}.json", user_handlers.org_show),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .. import _seed
-from .._seed import NAMES
+from .._seed import NAMES, REGIONS, STORES
 
 DEFAULT_EMAIL: Final = "agent@sandbox.example"
 DEFAULT_TOKEN: Final = "sandbox-token"  # noqa: S105 - the public, fixed local demo token
@@ -71,4 +71,11 @@ USER_FIELDS: Final[tuple[dict[str, Any], ...]] = (
                               {"name": "Pro", "value": "pro"},
                               {"name": "Enterprise", "value": "enterprise"}]},
     {"key": "account_manager", "type": "text", "title": "Account manager"},
+    {"key": "region", "type": "dropdown", "title": "Region",
+     "custom_field_options": [{"name": r.title(), "value": r} for r in REGIONS]},
 )
+REGION_FIELD: Final = "region"  # the user field key of a person's region
+# The custom "Store" ticket field (a dropdown) of a seeded account; config.example.toml
+# names this id.
+STORE_FIELD_ID: Final = 360_001_234
+STORE_OPTIONS: Final = tuple((s, s.replace("_", " ").title()) for s in STORES)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .. import _seed
 from . import seed as data
 from .values import now as clock
 from .values import utc
@@ -37,6 +38,10 @@ def populate(state: ZendeskState, *, tickets: int, users: int | None, seed: int,
     founded = now_ - 900 * DAY
     for spec in data.USER_FIELDS:
         state.create_user_field(spec, at=founded)
+    state.create_ticket_field(data.STORE_FIELD_ID, "Store", data.STORE_OPTIONS)
+    # Regions and stores come from a stream of their own, so the rest of what a seed gives
+    # (and the tests and benchmarks built on it) does not change.
+    places = random.Random(seed * 104_729 + 3)  # noqa: S311 - reproducible fake data
     orgs = [state.create_organization(name, tags, created_at=founded)
             for name, tags in data.ORGANIZATIONS]
     groups = [state.create_group(name, created_at=founded) for name in data.GROUPS]
@@ -44,9 +49,10 @@ def populate(state: ZendeskState, *, tickets: int, users: int | None, seed: int,
               for name, email in data.AGENTS]
     people = _end_users(state, rng, users if users is not None else max(10, tickets * 3 // 4),
                         orgs, now_)
+    regions = _regions(state, places, people)
     events: list[tuple[datetime, int, int, Callable[[], None]]] = []
     for i in range(tickets):
-        events.extend(_history(state, rng, i, people, groups, agents, now_))
+        events.extend(_history(state, rng, i, people, groups, agents, now_, regions, places))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     for _, _, _, apply in events:
         apply()
@@ -75,9 +81,24 @@ def _end_users(state: ZendeskState, rng: random.Random, count: int, orgs: list[s
     return out
 
 
+def _regions(state: ZendeskState, places: random.Random,
+             people: list[str]) -> dict[str, str | None]:
+    """Each person's region, in their `region` user field (some have none). Set as the
+    account already had it, not as API writes (`user_writes` records only those)."""
+    out: dict[str, str | None] = {}
+    for uid in people:
+        user = state.users[int(uid)]
+        region = _seed.region_for(user.locale, places)
+        if region is not None:
+            user.user_fields[data.REGION_FIELD] = region
+        out[uid] = region
+    return out
+
+
 def _history(state: ZendeskState, rng: random.Random, i: int, people: list[str],
-             groups: list[str], agents: list[str],
-             now_: datetime) -> list[tuple[datetime, int, int, Callable[[], None]]]:
+             groups: list[str], agents: list[str], now_: datetime,
+             regions: dict[str, str | None],
+             places: random.Random) -> list[tuple[datetime, int, int, Callable[[], None]]]:
     """The timed steps of one ticket's life: created, then solved/closed/reopened/deleted."""
     latest = now_ - 2 * MINUTE
     roll = rng.random()
@@ -95,10 +116,12 @@ def _history(state: ZendeskState, rng: random.Random, i: int, people: list[str],
     group = rng.choice(groups)
     brand = "1" if rng.random() < 0.85 else "2"
     holder: list[str] = []
+    store = _seed.store_for(regions.get(requester) if requester else None, places)
 
     def create() -> None:
         holder.append(state.create_ticket(subject, requester, group_id=group, tags=tags,
-                                          brand_id=brand, created_at=created))
+                                          brand_id=brand, created_at=created,
+                                          custom_fields={data.STORE_FIELD_ID: store}))
         ticket = state.tickets[int(holder[0])]
         ticket.assignee_id = int(rng.choice(agents))
 

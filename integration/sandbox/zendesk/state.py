@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from . import seed as data
 from .fields import coerce_values, definition_problems
 from .records import STATUSES, Group, Org, Ticket, User, comment_json
+from .ticket_fields import TicketFields
 from .values import iso, normalize_tags, now, utc
 
 ROLES = ("end-user", "agent", "admin")
@@ -56,6 +57,7 @@ class ZendeskState:
         self.tickets: dict[int, Ticket] = {}
         self.fields: dict[str, dict[str, Any]] = {}
         """User-field definitions by lower-cased key, in creation order."""
+        self.ticket_fields = TicketFields(self.base_url)
         self.user_writes: list[tuple[str, dict[str, Any]]] = []
         """Every user-field update applied, in order: (user id, fields written)."""
         self._stream: list[tuple[int, int]] = []
@@ -115,8 +117,10 @@ class ZendeskState:
     def create_ticket(self, subject: str, requester_id: str | None, *,
                       group_id: str | None = None, organization_id: str | None = None,
                       brand_id: str = "1", tags: Sequence[str] = (), status: str = "open",
-                      created_at: datetime | None = None) -> str:
-        """Add a ticket whose description is the requester's first public comment."""
+                      created_at: datetime | None = None,
+                      custom_fields: Mapping[int, Any] | None = None) -> str:
+        """Add a ticket whose description is the requester's first public comment;
+        `custom_fields`: custom ticket field id -> value (ValueError for an unknown one)."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         created = _at(created_at)
@@ -132,6 +136,7 @@ class ZendeskState:
                             org, _id(group_id), int(brand_id), normalize_tags(tags), created,
                             created, 0, created,
                             solved_at=created if status in ("solved", "closed") else None)
+            ticket.custom_fields = self._custom_values(custom_fields or {})
             self.tickets[tid] = ticket
             self._add_comment(ticket, ticket.description, True, requester or 0, created)
             self._touch(ticket, created)
@@ -167,6 +172,21 @@ class ZendeskState:
                 ticket.status_updated = at
             ticket.status = status
             self._touch(ticket, at)
+
+    def create_ticket_field(self, field_id: int, title: str,
+                            options: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        """Add a custom ticket field (a dropdown when `options` (value, name) are given);
+        every ticket then lists it in custom_fields, null until set."""
+        with self.lock:
+            field = self.ticket_fields.create(field_id, self.base_url, title, options)
+            for ticket in self.tickets.values():
+                ticket.custom_fields.setdefault(field_id, None)
+            return field
+
+    def _custom_values(self, given: Mapping[int, Any]) -> dict[int, Any]:
+        values: dict[int, Any] = dict.fromkeys(self.ticket_fields.custom_ids())
+        values.update(self.ticket_fields.checked(given))
+        return values
 
     def _live_ticket(self, tid: int) -> Ticket:
         ticket = self.tickets[tid]
@@ -282,6 +302,7 @@ class ZendeskState:
                             int(change.get("brand_id") or 1),
                             normalize_tags(_tag_list(change.get("tags") or [], "tags")),
                             at, at, 0, at, external_id=external, followup_source_id=source)
+            ticket.custom_fields = self._custom_values({})
             self.tickets[tid] = ticket
             if source is not None:
                 self.tickets[source].followup_ids.append(tid)

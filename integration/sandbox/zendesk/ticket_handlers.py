@@ -199,3 +199,10 @@ def list_tickets(ctx: Context, req: Request) -> Response:
         found = [t.to_json(ctx.state.base_url) for t in ctx.state.tickets.values()
                  if t.status != "deleted" and (external is None or t.external_id == external)]
     return Response(200, list_page(req, found, "tickets"))
+
+
+def ticket_fields(ctx: Context, req: Request) -> Response:
+    """GET ticket_fields.json: the system and custom ticket fields."""
+    with ctx.state.lock:
+        listing = ctx.state.ticket_fields.listing()
+    return Response(200, list_page(req, listing, "ticket_fields"))
