@@ -37,6 +37,7 @@ from closedloop.integration.base import (
     MemberSelection,
     OnlineCheck,
     PropertySpec,
+    Ticket,
     TicketPage,
     TicketUpdate,
     WriteResult,
@@ -48,6 +49,7 @@ from closedloop.integration.zendesk._cursor import ExportCursor
 from closedloop.integration.zendesk._erase import erase_quotes
 from closedloop.integration.zendesk._errors import translate
 from closedloop.integration.zendesk._follow_ups import original_tickets, write_follow_up_tickets
+from closedloop.integration.zendesk._notified import closed_tickets_by_id
 from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
@@ -183,6 +185,11 @@ class ZendeskAdapter:
             state = ExportCursor.loads(cursor)
         return closed_ticket_pages(self._call, self._zd.tickets, state,
                                    page_size=self._page_size, source=self.name)
+
+    def closed_tickets_by_id(self, ticket_ids: Sequence[str]) -> list[Ticket]:
+        """Of these (notified) tickets, the solved or closed ones, as the export reads them
+        (show_many with the metric_sets sideload, 100 per call); see _notified.py."""
+        return closed_tickets_by_id(self._call, self._zd.tickets, ticket_ids)
 
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """A follow-up ticket per item (create_many jobs), or a private comment on the one
