@@ -87,9 +87,10 @@ def _builder(hook_id: str, secret: str, invocation: str) -> Any:
 
 def _holds(conditions: dict[str, Any], before: str, after: str) -> bool:
     changed = before != after
-    tests: dict[str, Callable[[Any], bool]] = {"is": lambda v: after == v, "is_not": lambda v: after != v,
-             "changed": lambda v: changed, "value": lambda v: changed and after == v,
-             "value_previous": lambda v: changed and before == v}
+    tests: dict[str, Callable[[Any], bool]] = {
+        "is": lambda v: after == v, "is_not": lambda v: after != v,
+        "changed": lambda v: changed, "value": lambda v: changed and after == v,
+        "value_previous": lambda v: changed and before == v}
 
     def one(cond: Any) -> bool:
         if not isinstance(cond, dict) or cond.get("field") != "status":
