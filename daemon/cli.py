@@ -231,8 +231,13 @@ def _missing(names: list[str], total: int, crm: str) -> str:
 
 @app.command()
 @friendly
-def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
-    """Create the property group and properties in the CRM (idempotent) and the state tables."""
+def setup(config: ConfigPath = DEFAULT_CONFIG,
+          zendesk_trigger: Annotated[bool, typer.Option(
+              "--zendesk-trigger", help="create the Zendesk webhook and 'ticket solved' "
+              "trigger for CRM change notifications")] = False) -> None:
+    """Create the property group and properties in the CRM (idempotent) and the state tables;
+    with notifications on, the HubSpot webhook steps and (--zendesk-trigger) Zendesk's."""
+    from closedloop.daemon.notify_setup import notification_setup
     from closedloop.daemon.runtime import build_runtime
 
     cfg = _load(config)
@@ -251,6 +256,8 @@ def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
                       + (f"; ticket properties: {len(created) - len(contacts)} created, "
                          f"{len(on_tickets) - len(created) + len(contacts)} already there"
                          if on_tickets else ""))
+        for line in notification_setup(rt, zendesk_trigger):
+            typer.echo(line)
     finally:
         rt.close()
 

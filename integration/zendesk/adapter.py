@@ -50,6 +50,7 @@ from closedloop.integration.zendesk._erase import erase_quotes
 from closedloop.integration.zendesk._errors import translate
 from closedloop.integration.zendesk._follow_ups import original_tickets, write_follow_up_tickets
 from closedloop.integration.zendesk._notified import closed_tickets_by_id
+from closedloop.integration.zendesk._notify_setup import TriggerSetup, ensure_solved_trigger
 from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
@@ -190,6 +191,11 @@ class ZendeskAdapter:
         """Of these (notified) tickets, the solved or closed ones, as the export reads them
         (show_many with the metric_sets sideload, 100 per call); see _notified.py."""
         return closed_tickets_by_id(self._call, self._zd.tickets, ticket_ids)
+
+    def ensure_solved_trigger(self, name: str, endpoint: str) -> TriggerSetup:
+        """The webhook and "ticket solved" trigger that notify ClosedLoop (found by name,
+        else created); see _notify_setup.py."""
+        return ensure_solved_trigger(self._call, self._zd, name, endpoint)
 
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """A follow-up ticket per item (create_many jobs), or a private comment on the one
