@@ -1,0 +1,93 @@
+"""CRM change notifications end to end, for each CRM: a ticket closes in the sandbox, the
+sandbox POSTs a signed webhook to the daemon's web app, the intake reads the ticket and the
+survey is queued, with no poll at all; a lost notification is caught by the safety-net poll;
+a ticket both paths see is queued once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from e2e_loop import Loop
+from notified_loop import drop_next, flush, notified_loop
+from sqlalchemy import text
+
+# What reading one notified ticket costs, per CRM (the poll's search / export is absent).
+INTAKE_CALLS = {
+    "hubspot": {"GET /crm/v3/pipelines/tickets": 1,
+                "POST /crm/v3/objects/tickets/batch/read": 1,
+                "POST /crm/v4/associations/tickets/contacts/batch/read": 1,
+                "POST /crm/v3/objects/contacts/batch/read": 1},
+    "zendesk": {"GET /api/v2/tickets/show_many.json": 1,
+                "GET /api/v2/users/show_many.json": 1},
+}
+
+
+@pytest.fixture
+def loop(tmp_path: Path, crm_name: str) -> Iterator[Loop]:
+    yield from notified_loop(tmp_path, crm_name)
+
+
+def sends_of(loop: Loop, ticket: str) -> list[str]:
+    """The programs with an outbox row for this ticket."""
+    with loop.rt.store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT program FROM sends WHERE ticket_id = :t"),
+                            {"t": ticket})
+        return sorted(str(r[0]) for r in rows)
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 15.0) -> bool:
+    """Whether `predicate` came true within `seconds` (the intake runs on its own timer)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_closed_ticket_is_queued_by_its_notification_alone(loop: Loop) -> None:
+    """Close → signed webhook → the intake the webhook woke → one survey queued; the CRM was
+    asked for that ticket only (no search, no export), in one batch read per kind."""
+    ticket, _ = loop.close_ticket("ada@example.com")
+    flush(loop)
+    assert wait_for(lambda: sends_of(loop, ticket) == ["support-csat"]), sends_of(loop, ticket)
+    calls = {k: v for k, v in loop.crm.sandbox.calls.items() if v}  # type: ignore[attr-defined]
+    assert calls == INTAKE_CALLS[loop.source]
+    assert loop.rt.store.counts().get("notified.pending", 0) == 0
+
+
+def test_lost_notification_is_caught_by_the_safety_net_poll(loop: Loop) -> None:
+    """The CRM drops the notification: the intake has nothing, the poll queues the survey."""
+    drop_next(loop, 2)  # HubSpot may send creation and close in two requests: lose both
+    ticket, _ = loop.close_ticket("bea@example.com")
+    flush(loop)
+    assert loop.rt.intake()[loop.source].notified == 0
+    assert sends_of(loop, ticket) == []
+    polled = loop.rt.poll()[loop.source]
+    assert (polled.queued, sends_of(loop, ticket)) == (1, ["support-csat"])
+
+
+def test_ticket_seen_by_notification_and_poll_is_queued_once(loop: Loop) -> None:
+    """The intake queues it; the safety-net poll reads the same ticket and adds nothing (the
+    outbox's idempotency key is the same on both paths)."""
+    ticket, _ = loop.close_ticket("cy@example.com")
+    flush(loop)
+    assert wait_for(lambda: sends_of(loop, ticket) == ["support-csat"])
+    polled = loop.rt.poll()[loop.source]
+    assert (polled.tickets >= 1, polled.queued, sends_of(loop, ticket)) == (
+        True, 0, ["support-csat"])
+
+
+def test_reopened_before_the_intake_queues_nothing(loop: Loop) -> None:
+    """Notified, then reopened before the intake read it: the read finds it open, no survey,
+    and the queue row is settled (not retried)."""
+    ticket, _ = loop.close_ticket("dee@example.com")
+    loop.reopen(ticket, ago=timedelta(seconds=5))
+    flush(loop)
+    loop.rt.intake()
+    assert sends_of(loop, ticket) == []
+    assert loop.rt.store.counts().get("notified.pending", 0) == 0
