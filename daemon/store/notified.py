@@ -131,15 +131,18 @@ def _first_sighting(conn: Connection, source: str, event_id: str, at: datetime,
     if seen:
         return False
     inserted = conn.execute(_insert_ignore(conn, HOOK_EVENTS, ["source", "event_id"]).values(
-        source=source, event_id=event_id[:255], seen_at=at, expires_at=until))
-    return bool(inserted.rowcount)
+        source=source, event_id=event_id[:255], seen_at=at, expires_at=until)
+        .returning(HOOK_EVENTS.c.event_id))
+    return inserted.first() is not None
 
 
 def _queue_ticket(conn: Connection, source: str, ticket_id: str, at: datetime) -> int:
+    # RETURNING tells a row inserted from a conflict skipped on both dialects (psycopg's
+    # rowcount is -1 for an INSERT ... ON CONFLICT DO NOTHING).
     result = conn.execute(_insert_ignore(conn, NOTIFIED, ["source", "ticket_id"]).values(
         source=source, ticket_id=str(ticket_id)[:64], status="pending", notified_at=at,
-        next_at=at, attempts=0))
-    return int(result.rowcount or 0)
+        next_at=at, attempts=0).returning(NOTIFIED.c.id))
+    return 0 if result.first() is None else 1
 
 
 def _insert_ignore(conn: Connection, table: Table, keys: list[str]) -> Any:
