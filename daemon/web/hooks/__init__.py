@@ -10,6 +10,11 @@ job (coalesced by the caller), which reads the tickets in batches.
 
 A source is served only when `[sources.X] notifications = true` and its secret is set; the
 path is the source's name, so two HubSpot portals are /hooks/<name-a> and /hooks/<name-b>.
+
+Reuse (inbound survey triggers, HubSpot workflow "Send a webhook", Zendesk triggers naming a
+program and a person): the checks above are the whole of the trust boundary; what a verified
+body means is payloads.py's business, so a new payload kind is a new parser there and a new
+store intake, not a second endpoint or a second signature check.
 """
 
 from __future__ import annotations
