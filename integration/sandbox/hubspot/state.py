@@ -114,6 +114,7 @@ class HubSpotState:
         self.version = 0
         """Bumped on every ticket change so search can cache sorted result lists."""
         self.search_cache: dict[str, tuple[int, list[str]]] = {}
+        self.app_webhooks: Any = None  # webhooks.HubSpotWebhooks, set by the sandbox server
         self.ticket_listeners: list[Callable[[str, str, Any], None]] = []
         """Called (ticket id, property, new value) when a ticket's stage changes: the webhook
         subscriptions (webhooks.py) listen here."""
