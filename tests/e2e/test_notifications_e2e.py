@@ -15,6 +15,9 @@ from e2e_loop import Loop
 from notified_loop import drop_next, flush, notified_loop
 from sqlalchemy import text
 
+from closedloop.daemon.jobs.adaptive import read_pace
+from closedloop.daemon.store.notified import BACKOFF
+
 # What reading one notified ticket costs, per CRM (the poll's search / export is absent).
 INTAKE_CALLS = {
     "hubspot": {"GET /crm/v3/pipelines/tickets": 1,
@@ -91,3 +94,48 @@ def test_reopened_before_the_intake_queues_nothing(loop: Loop) -> None:
     loop.rt.intake()
     assert sends_of(loop, ticket) == []
     assert loop.rt.store.counts().get("notified.pending", 0) == 0
+
+
+def test_poll_pace_backs_off_on_known_tickets_and_snaps_back_on_a_missed_one(
+        loop: Loop) -> None:
+    """With notifications, a poll that only re-finds what the intake queued counts as quiet
+    (its interval doubles); one that catches a lost notification snaps back to poll_every."""
+    base = loop.config.daemon.poll_every
+    ticket, _ = loop.close_ticket("eve@example.com")
+    flush(loop)
+    assert wait_for(lambda: sends_of(loop, ticket) == ["support-csat"])
+    loop.rt.poll()
+    backed_off = read_pace(loop.rt.store, loop.source, base).interval
+    drop_next(loop, 2)
+    loop.close_ticket("fay@example.com")
+    flush(loop)
+    loop.rt.poll()
+    assert (backed_off, read_pace(loop.rt.store, loop.source, base).interval) == (2 * base, base)
+
+
+def test_a_failed_read_keeps_the_ticket_and_a_later_intake_queues_it(loop: Loop) -> None:
+    """The CRM fails the notified ticket's read past the retries: nothing is lost, the row
+    waits (notified.pending) and the intake after the backoff queues the survey."""
+    path = {"hubspot": "/crm/v3/objects/tickets/batch/read",
+            "zendesk": "/api/v2/tickets/show_many"}[loop.source]
+    loop.crm.fail_next(2, 500, path)  # the source's retry_attempts is 2: both attempts fail
+    ticket, _ = loop.close_ticket("gus@example.com")
+    flush(loop)
+    loop.rt.intake_kick.cancel()
+    loop.rt.intake()  # fails: the source guard logs it, the row backs off
+    assert (sends_of(loop, ticket), loop.rt.store.counts().get("notified.pending")) == ([], 1)
+    loop.clock.advance(BACKOFF)  # the CRM is well again
+    loop.rt.intake()
+    assert (sends_of(loop, ticket), loop.rt.store.counts().get("notified.pending", 0)) == (
+        ["support-csat"], 0)
+
+
+def test_a_notified_ticket_reads_as_the_poll_reads_it(loop: Loop) -> None:
+    """The batch read by id builds the same Ticket (every property the poll asks for, the
+    contacts included) as the poll's search / export: one eligibility path."""
+    ticket, _ = loop.close_ticket("hal@example.com")
+    flush(loop)
+    adapter = loop.rt.adapters[loop.source]
+    polled = [t for page in adapter.closed_tickets(None) for t in page.tickets if t.id == ticket]
+    by_id = adapter.closed_tickets_by_id([ticket])  # type: ignore[attr-defined]
+    assert by_id == polled
