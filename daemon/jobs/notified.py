@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
-from closedloop.daemon.jobs.poll import PollResult, _queue, new_sends, ticket_programs
+from closedloop.daemon.jobs.poll import PollResult, new_sends, queue_rows, ticket_programs
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store
 from closedloop.daemon.surveys import Program
@@ -54,7 +54,7 @@ def intake_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program]
         result.notified += len(claim.ticket_ids)
         try:
             tickets = reader.closed_tickets_by_id(claim.ticket_ids)
-            _queue(store, new_sends(store, adapter, mine, tickets, now), result.poll)
+            queue_rows(store, new_sends(store, adapter, mine, tickets, now), result.poll)
         except ClosedLoopError as exc:
             # Back off these rows, then let the source guard see the failure (health, pause).
             result.failed += store.retry_notified(claim.token, now, type(exc).__name__)
@@ -70,7 +70,6 @@ def intake_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program]
                  queued=result.queued, skipped=sum(result.poll.skipped.values()),
                  failed=result.failed)
     return result
-
 
 
 class Coalescer:
