@@ -58,9 +58,9 @@ class ZendeskState:
         """User-field definitions by lower-cased key, in creation order."""
         self.user_writes: list[tuple[str, dict[str, Any]]] = []
         """Every user-field update applied, in order: (user id, fields written)."""
-        self.status_listeners: list[Callable[[dict[str, Any], str, str], None]] = []
-        """Called (ticket JSON, status before, status after) on every status change: the
-        sandbox's triggers (webhooks.py) listen here."""
+        self.status_listeners: list[Callable[[Callable[[], dict[str, Any]], str, str], None]] = []
+        """Called (the ticket's JSON, made on demand; status before; status after) on every
+        status change: the sandbox's triggers (webhooks.py) listen here."""
         self.automation: Any = None  # webhooks.Automation, set by the sandbox server
         self._stream: list[tuple[int, int]] = []
         """(seq, ticket id) per change, seq ascending; entries older than a ticket's seq are
@@ -174,7 +174,7 @@ class ZendeskState:
             self._touch(ticket, at)
             if before != status:
                 for listener in list(self.status_listeners):
-                    listener(ticket.to_json(self.base_url), before, status)
+                    listener(lambda: ticket.to_json(self.base_url), before, status)
 
     def _live_ticket(self, tid: int) -> Ticket:
         ticket = self.tickets[tid]

@@ -44,11 +44,15 @@ class Automation:
         """Lose the next `n` webhook calls (a lost notification)."""
         self.notifier.drop_next(n)
 
-    def status_changed(self, ticket: dict[str, Any], before: str, after: str) -> None:
+    def status_changed(self, ticket_json: Callable[[], dict[str, Any]], before: str,
+                       after: str) -> None:
         """Run the active triggers whose conditions hold for this status change."""
         with self.lock:
             firing = [t for t in self.triggers if t.get("active", True)
                       and _holds(t.get("conditions") or {}, before, after)]
+            if not firing:
+                return
+            ticket = ticket_json()
             for trigger in firing:
                 for action in trigger.get("actions") or []:
                     self._notify(action, ticket)
