@@ -236,9 +236,14 @@ def _missing(names: list[str], total: int, crm: str) -> str:
 
 @app.command()
 @friendly
-def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
-    """Create the property group and properties in the CRM (idempotent) and the state tables."""
+def setup(config: ConfigPath = DEFAULT_CONFIG,
+          zendesk_trigger: Annotated[bool, typer.Option(
+              "--zendesk-trigger", help="create the Zendesk webhook and 'ticket solved' "
+              "trigger for CRM change notifications")] = False) -> None:
+    """Create the property group and properties in the CRM (idempotent) and the state tables;
+    with notifications on, the HubSpot webhook steps and (--zendesk-trigger) Zendesk's."""
     from closedloop.daemon.insight.capture import segment_warnings
+    from closedloop.daemon.notify_setup import notification_setup
     from closedloop.daemon.runtime import build_runtime
 
     cfg = _load(config)
@@ -259,6 +264,8 @@ def setup(config: ConfigPath = DEFAULT_CONFIG) -> None:
                          if on_tickets else ""))
             for line in segment_warnings(cfg.reporting, name, adapter):
                 typer.echo(f"warning: {line}", err=True)  # ours to read, not to create
+        for line in notification_setup(rt, zendesk_trigger):
+            typer.echo(line)
     finally:
         rt.close()
 

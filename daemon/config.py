@@ -193,6 +193,16 @@ class SourceSettings(_Model):
     # before the rows are handed back for a later retry.
     job_poll_interval: Duration = timedelta(seconds=1)
     job_timeout: Duration = timedelta(seconds=120)
+    # CRM change notifications (POST /hooks/<source>, see daemon/web/hooks): the CRM pushes
+    # closed tickets and the poll becomes a safety net whose interval doubles while it finds
+    # nothing, from daemon.poll_every up to safety_poll_every. Without notifications the
+    # poll still backs off on empty reads, up to idle_poll_max (the most a closure can wait
+    # to be seen on a quiet source). The signing secret (HubSpot: the app's client secret;
+    # Zendesk: the webhook's signing secret) is read from webhook_secret_env.
+    notifications: bool = False
+    webhook_secret_env: EnvName = ""  # default: CLOSEDLOOP_<CRM>_WEBHOOK_SECRET
+    safety_poll_every: Duration = timedelta(minutes=15)
+    idle_poll_max: Duration = timedelta(minutes=5)
 
     @model_validator(mode="before")
     @classmethod
@@ -217,6 +227,7 @@ class SourceSettings(_Model):
             if isinstance(data["subdomain"], str):
                 data.setdefault("base_url", f"https://{data['subdomain']}.zendesk.com")
         data.setdefault("token_env", _DEFAULT_TOKEN_ENV[crm])
+        data.setdefault("webhook_secret_env", f"CLOSEDLOOP_{crm.upper()}_WEBHOOK_SECRET")
         return data
 
     @field_validator("start_at")
@@ -514,6 +525,8 @@ class Secrets(_Model):
     source_tokens: dict[str, SecretStr]
     smtp_password: SecretStr | None = None
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Inbound CRM notifications: source name -> signing secret ([sources.X] notifications)
+    source_hook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
 
 def mask_url(value: str) -> str:
@@ -670,10 +683,14 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
     hooks = {hook.name: _webhook_secret(hook.secret_env, environ, problems,
                                         f"webhooks.{hook.name}.secret_env")
              for hook in config.webhooks}
+    inbound = {name: need(src.webhook_secret_env, "the signing secret of the CRM's "
+                          "notifications (HubSpot: the app's client secret; Zendesk: the "
+                          "webhook's signing secret)", f"sources.{name}.webhook_secret_env")
+               for name, src in config.sources.items() if src.notifications}
     if problems:
         raise ConfigError(problems)
     return Secrets(secret_key=secret_key, source_tokens=tokens, smtp_password=password,
-                   webhook_secrets=hooks)
+                   webhook_secrets=hooks, source_hook_secrets=inbound)
 
 
 def _webhook_secret(var: str, environ: Mapping[str, str], problems: list[str],

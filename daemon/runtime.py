@@ -37,6 +37,7 @@ from closedloop.daemon.delivery.compose import Sender, compose_mail
 from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.health import SourceGuard
 from closedloop.daemon.insight.capture import properties_to_read
+from closedloop.daemon.jobs.adaptive import poll_due, record_poll
 from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cadence_horizon,
@@ -46,6 +47,7 @@ from closedloop.daemon.jobs.cadence import (
 )
 from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
 from closedloop.daemon.jobs.locks import GAP_SHARE, job_lock
+from closedloop.daemon.jobs.notified import Coalescer, IntakeResult, intake_source
 from closedloop.daemon.jobs.poll import PollResult, poll_source
 from closedloop.daemon.jobs.writeback import WriteBackResult, write_back
 from closedloop.daemon.logging import get_logger
@@ -54,6 +56,7 @@ from closedloop.daemon.plan import Plan, make_plan
 from closedloop.daemon.store import SendRecord, Store
 from closedloop.daemon.surveys import Program
 from closedloop.daemon.web.app import create_app
+from closedloop.daemon.web.hooks import HookSource, hooks_router
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
@@ -62,6 +65,8 @@ from closedloop.integration.hubspot import HubSpotAdapter
 from closedloop.integration.retry import RetryPolicy
 from closedloop.integration.zendesk import ZendeskAdapter
 from closedloop.mappings import CrmMapping, load_mapping
+
+INTAKE_WINDOW = timedelta(seconds=2)
 
 
 def utcnow() -> datetime:
@@ -86,11 +91,14 @@ class Runtime:
     guard: SourceGuard = field(init=False)  # pauses a source whose token is refused
     replica: str = field(default_factory=lambda: uuid.uuid4().hex)  # holder of job locks
     alert_channels: dict[str, Channel] = field(default_factory=dict)  # rule name -> channel
+    hook_sources: dict[str, HookSource] = field(default_factory=dict)  # notifications in
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
         self.guard = SourceGuard(self.store, on_failure=self.metrics.source_failed)
         self.webhooks = WebhookDeliverer(self.store, self.endpoints, self.clock)
+        # A notification wakes the intake INTAKE_WINDOW later, once per burst.
+        self.intake_kick = Coalescer(self.intake, INTAKE_WINDOW)
 
     def compose(self, row: SendRecord, program: Program,
                 now: datetime | None = None) -> EmailMessage:
@@ -112,17 +120,52 @@ class Runtime:
         with self.metrics.timed("bounces"):
             return process_bounces(self.store, maildir, self.clock())
 
-    def poll(self) -> dict[str, PollResult]:
-        """Closed tickets of each source; one replica polls a source at a time."""
+    def poll(self, paced: bool = False) -> dict[str, PollResult]:
+        """Closed tickets of each source; one replica polls a source at a time.
+
+        `paced` (the scheduler's runs): only the sources whose adaptive pace has come
+        (jobs/adaptive.py); a direct call polls every source now. Both record the pace.
+        """
         programs = list(self.programs.values())
+        base = self.config.daemon.poll_every
         results: dict[str, PollResult] = {}
         with self.metrics.timed("poll"):
             for name, adapter in self.adapters.items():
-                run = partial(poll_source, self.store, adapter, programs, self.clock(),
+                now = self.clock()
+                if paced and not poll_due(self.store, name, now, base):
+                    continue
+                run = partial(poll_source, self.store, adapter, programs, now,
                               self.config.reporting)
-                result = self._locked(f"poll:{name}", self.config.daemon.poll_every, name,
-                                      "poll", run)
+                result = self._locked(f"poll:{name}", base, name, "poll", run)
                 if result is not None:
+                    results[name] = result
+                    self._record_pace(name, now, result)
+        return results
+
+    def scheduled_poll(self) -> dict[str, PollResult]:
+        """The scheduler's poll: each source at its own adaptive pace."""
+        return self.poll(paced=True)
+
+    def _record_pace(self, name: str, now: datetime, result: PollResult) -> None:
+        source = self.config.sources[name]
+        if source.notifications:  # a safety net: what matters is what notifications missed
+            found = result.queued + sum(result.skipped.values()) > 0
+            ceiling = source.safety_poll_every
+        else:
+            found, ceiling = result.tickets > 0, source.idle_poll_max
+        record_poll(self.store, name, now, found, self.config.daemon.poll_every, ceiling)
+
+    def intake(self) -> dict[str, IntakeResult]:
+        """Tickets CRM change notifications named (daemon/web/hooks), read and queued."""
+        programs = list(self.programs.values())
+        results: dict[str, IntakeResult] = {}
+        with self.metrics.timed("intake"):
+            for name, adapter in self.adapters.items():
+                if not self.config.sources[name].notifications:
+                    continue
+                run = partial(intake_source, self.store, adapter, programs, self.clock(),
+                              self.config.reporting)
+                if (result := self._guarded(name, "intake", run)) is not None:
                     results[name] = result
         return results
 
@@ -215,6 +258,7 @@ class Runtime:
 
     def close(self) -> None:
         """Release what the runtime holds: adapters' sessions (and zenpy's override), the pool."""
+        self.intake_kick.cancel()
         for adapter in self.adapters.values():
             close = getattr(adapter, "close", None)
             if callable(close):
@@ -231,7 +275,12 @@ class Runtime:
                           clock=self.clock, policy=self.config.policy(),
                           ops=ops_router(self.store, self.metrics, sorted(self.adapters)),
                           brand=self.config.default_brand(),
-                          opens=SharedOpenTracker(self.store, clock=self.clock) if shared else None)
+                          opens=SharedOpenTracker(self.store, clock=self.clock) if shared else None,
+                          hooks=hooks_router(self.store, self.hook_sources,
+                                             public_url=str(self.config.daemon.public_url),
+                                             on_notified=self.intake_kick.kick,
+                                             clock=self.clock)
+                          if self.hook_sources else None)
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job unless the source is paused (see daemon.health)."""
@@ -295,6 +344,8 @@ def build_runtime(config: Config, secrets: Secrets,
         sender=Sender(address=mail.from_address, name=mail.from_name, reply_to=mail.reply_to),
         clock=clock,
         endpoints=endpoints_from_config(config, secrets),
+        hook_sources={name: HookSource(name, config.sources[name].crm, secret.get_secret_value())
+                      for name, secret in secrets.source_hook_secrets.items()},
     )
     rt.alert_channels = build_channels(config.alerts, urls, rt.mailer, rt.sender)
     return rt

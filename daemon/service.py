@@ -42,11 +42,14 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
 
     The cadence (NPS lists) runs every `cadence_every`, default `poll_every`; the
     bounce Maildir reader every `poll_every` (a no-op unless mail.bounce_maildir is set);
+    the poll at each source's adaptive pace (jobs/adaptive.py), checked every `poll_every`;
+    the intake of CRM notifications every `poll_every` too (and right after one arrives);
     outbound webhooks every `writeback_every`, in a job of their own.
     """
     scheduler = BackgroundScheduler(timezone="UTC")
     now = rt.clock()
-    for name, job, every in (("poll", rt.poll, poll_every),
+    for name, job, every in (("poll", rt.scheduled_poll, poll_every),
+                             ("intake", rt.intake, poll_every),
                              ("dispatch", rt.dispatch, dispatch_every),
                              ("writeback", rt.write_back, writeback_every),
                              ("cadence", rt.cadence, cadence_every or poll_every),

@@ -288,3 +288,15 @@ class CRMAdapter(Protocol):
     def call_count(self) -> int:
         """CRM API calls this adapter has made since it was created."""
         ...
+
+
+class NotifiedTicketReader(Protocol):
+    """What the intake of CRM change notifications needs (daemon/jobs/notified.py): both
+    adapters offer it, apart from CRMAdapter so test doubles of the jobs need not."""
+
+    name: str
+
+    def closed_tickets_by_id(self, ticket_ids: Sequence[str]) -> list[Ticket]:
+        """Of these tickets, the ones closed now, read in batches of 100 and built exactly
+        as `closed_tickets` builds them (contacts included); others are left out."""
+        ...

@@ -60,7 +60,7 @@ def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
     for page in adapter.closed_tickets(store.get_cursor(adapter.name, CURSOR)):
         result.pages += 1
         result.tickets += len(page.tickets)
-        _queue(store, new_sends(store, adapter, mine, page.tickets, now, reporting), result)
+        queue_rows(store, new_sends(store, adapter, mine, page.tickets, now, reporting), result)
         store.set_cursor(adapter.name, CURSOR, page.cursor, now)
         log.debug("poll.page", tickets=len(page.tickets))
     log.info("poll.done", pages=result.pages, tickets=result.tickets, queued=result.queued,
@@ -86,7 +86,8 @@ def new_sends(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
     return [_new_send(adapter.name, t, p, contacts, now, reporting) for t, p in fresh]
 
 
-def _queue(store: Store, rows: Sequence[NewSend], result: PollResult) -> None:
+def queue_rows(store: Store, rows: Sequence[NewSend], result: PollResult) -> None:
+    """Store the rows (skips too, so status shows each reason); count them in `result`."""
     skipped = [r for r in rows if r.skip_reason]
     result.queued += store.add_sends([r for r in rows if not r.skip_reason])
     if skipped and store.add_sends(skipped):  # stored too, so status shows each reason

@@ -28,6 +28,7 @@ from closedloop.daemon.store.health import HealthMixin, QueueStat, SourceState
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.link_opens import LinkOpensMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
+from closedloop.daemon.store.notified import NotifiedClaim, NotifiedMixin
 from closedloop.daemon.store.outcomes import OutcomesMixin
 from closedloop.daemon.store.preferences import Preference, PreferencesMixin
 from closedloop.daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
@@ -66,6 +67,7 @@ __all__ = [
     "NewSend",
     "NewerDatabase",
     "NoResponseYet",
+    "NotifiedClaim",
     "Preference",
     "QueueStat",
     "ResponseRecord",
@@ -87,7 +89,7 @@ __all__ = [
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
-            LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin):
+            LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -112,4 +114,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
             result.update(self.suppression_counts(conn, now or datetime.now(UTC)))
             result.update(self.alert_counts(conn))
             result.update(self.delivery_counts(conn))
+            result.update(self.notified_counts(conn))
         return result

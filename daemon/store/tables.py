@@ -366,3 +366,41 @@ class FollowUp(Base):
         Index("ix_follow_ups_status_source", "status", "source"),
         {"sqlite_autoincrement": True},
     )
+
+
+class HookEvent(Base):
+    """An inbound notification's event id, seen once (daemon/web/hooks): the CRMs retry, and
+    a retried event must not queue its tickets again. Rows expire (`expires_at`) and are
+    pruned; a retry comes within hours, never after the expiry."""
+
+    __tablename__ = "hook_events"
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class NotifiedTicket(Base):
+    """A ticket a CRM said changed, waiting for the intake job (daemon/jobs/notified.py).
+
+    One row per source and ticket: a second notification before the intake ran adds
+    nothing. Claimed with a token and a lease like write-backs; a failed read backs off
+    (`next_at`) and after MAX attempts the row stays, `dead`, visible in `status`.
+    """
+
+    __tablename__ = "notified_tickets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | dead
+    notified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("source", "ticket_id", name="uq_notified_tickets_source_ticket"),
+        Index("ix_notified_tickets_source_status_next", "source", "status", "next_at"),
+    )

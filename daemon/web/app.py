@@ -97,6 +97,7 @@ def create_app(
     ops: APIRouter | None = None,
     opens: LinkOpens | None = None,
     brand: Brand | None = None,
+    hooks: APIRouter | None = None,
 ) -> FastAPI:
     """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
 
@@ -104,6 +105,7 @@ def create_app(
     `ops` the health and metrics routes (default: web.ops over `store` alone).
     `opens` remembers the score links opened, to spot a scanner (a fresh one by default).
     `brand` dresses the pages no program owns (a cut or unknown link).
+    `hooks` the signed inbound webhooks (web.hooks), when a source receives notifications.
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
@@ -116,6 +118,8 @@ def create_app(
     app.add_api_route("/u/{token}", routes.unsubscribe_page, methods=["GET", "HEAD"])
     app.add_api_route("/u/{token}", routes.unsubscribe, methods=["POST"])
     app.include_router(ops or ops_router(store))
+    if hooks is not None:
+        app.include_router(hooks)
     _install_error_handlers(app, policy.fallback_language, brand or Brand())
     _install_security_headers(app)
     return app

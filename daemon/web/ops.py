@@ -1,8 +1,9 @@
 """The operator's routes: /healthz (alive), /readyz (ready, with each source's state), /metrics.
 
 Kept apart from the survey pages: these answer JSON or the Prometheus text format, never a
-localized page, and read only the store and the metrics registry. Only /r, /c, /t and /u need
-to be public: keep these three behind the reverse proxy (see the README).
+localized page, and read only the store and the metrics registry. Only /r, /c, /t, /u (and
+/hooks/ with CRM notifications) need to be public: keep these three behind the reverse proxy
+(see the README).
 """
 
 from __future__ import annotations

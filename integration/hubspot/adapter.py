@@ -37,6 +37,7 @@ from closedloop.integration.base import (
     MemberSelection,
     OnlineCheck,
     PropertySpec,
+    Ticket,
     TicketPage,
     TicketUpdate,
     WriteResult,
@@ -56,6 +57,7 @@ from closedloop.integration.hubspot._erase import erase_quotes
 from closedloop.integration.hubspot._errors import http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
 from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
+from closedloop.integration.hubspot._notified import closed_tickets_by_id
 from closedloop.integration.hubspot._reopened import (
     Stage,
     not_closed,
@@ -266,6 +268,15 @@ class HubSpotAdapter:
                                    cursor=state, query_from_ms=query_from,
                                    page_size=self._page_size, overlap_ms=self._overlap_ms,
                                    extra=self._ticket_extra)
+
+    def closed_tickets_by_id(self, ticket_ids: Sequence[str]) -> list[Ticket]:
+        """Of these (notified) tickets, the closed ones, as the poll reads them; see
+        _notified.py (tickets batch read, 100 per call, then their contacts)."""
+        if not ticket_ids:
+            return []
+        return closed_tickets_by_id(self._call, self._tickets_api, self._ticket_contacts,
+                                    ticket_ids, set(self._closed_stage_ids()),
+                                    self._ticket_extra)
 
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
         """Tickets no longer in a CLOSED stage of their pipeline, or deleted (100 per call).

@@ -37,6 +37,7 @@ from closedloop.integration.base import (
     MemberSelection,
     OnlineCheck,
     PropertySpec,
+    Ticket,
     TicketPage,
     TicketUpdate,
     WriteResult,
@@ -48,6 +49,8 @@ from closedloop.integration.zendesk._cursor import ExportCursor
 from closedloop.integration.zendesk._erase import erase_quotes
 from closedloop.integration.zendesk._errors import translate
 from closedloop.integration.zendesk._follow_ups import original_tickets, write_follow_up_tickets
+from closedloop.integration.zendesk._notified import closed_tickets_by_id
+from closedloop.integration.zendesk._notify_setup import TriggerSetup, ensure_solved_trigger
 from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
@@ -192,6 +195,17 @@ class ZendeskAdapter:
         return closed_ticket_pages(self._call, self._zd.tickets, state,
                                    page_size=self._page_size, source=self.name,
                                    extra=self._ticket_extra)
+
+    def closed_tickets_by_id(self, ticket_ids: Sequence[str]) -> list[Ticket]:
+        """Of these (notified) tickets, the solved or closed ones, as the export reads them
+        (show_many with the metric_sets sideload, 100 per call); see _notified.py."""
+        return closed_tickets_by_id(self._call, self._zd.tickets, ticket_ids,
+                                    self._ticket_extra)
+
+    def ensure_solved_trigger(self, name: str, endpoint: str) -> TriggerSetup:
+        """The webhook and "ticket solved" trigger that notify ClosedLoop (found by name,
+        else created); see _notify_setup.py."""
+        return ensure_solved_trigger(self._call, self._zd, name, endpoint)
 
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """A follow-up ticket per item (create_many jobs), or a private comment on the one

@@ -27,6 +27,10 @@ ENDPOINTS: Final[dict[str, str]] = {
     "ticket_fields": "GET /api/v2/ticket_fields.json",
     "organization_users": "GET /api/v2/organizations/{id}/users.json",
     "search_export": "GET /api/v2/search/export.json",
+    "webhooks": "GET /api/v2/webhooks",
+    "webhook_create": "POST /api/v2/webhooks",
+    "triggers": "GET /api/v2/triggers.json",
+    "trigger_create": "POST /api/v2/triggers.json",
 }
 
 _PATTERNS: Final[list[tuple[str, str, re.Pattern[str]]]] = [

@@ -59,8 +59,10 @@ def config_with(table: str, key: str, value: object) -> dict[str, Any]:
 
 
 def test_every_duration_key_is_covered() -> None:
-    """The list the next test walks holds the keys the example config documents (16 of them)."""
-    assert len(DURATION_KEYS) == 16
+    """The list the next test walks holds the keys the example config documents (18 of them:
+    safety_poll_every and idle_poll_max joined with CRM change notifications)."""
+    assert len(DURATION_KEYS) == 18
+    assert ("sources.zendesk", "safety_poll_every") in DURATION_KEYS
     assert ("programs[0]", "delay") in DURATION_KEYS
     assert ("rules", "global_cooldown") in DURATION_KEYS
     assert ("sources.zendesk", "retry_budget") in DURATION_KEYS

@@ -11,6 +11,7 @@ import threading
 from .._serve import serve_until_stopped
 from .server import HubSpotSandbox
 from .state import HubSpotState
+from .webhooks import APP_ID
 
 __all__ = ["HubSpotSandbox", "HubSpotState", "serve"]
 
@@ -22,5 +23,7 @@ def serve(port: int, tickets: int, seed: int, *, stop: threading.Event | None = 
     """
     state = HubSpotState.seeded(tickets=tickets, contacts=max(40, tickets * 4 // 5), seed=seed)
     sandbox = HubSpotSandbox(state, port=port)
-    serve_until_stopped(sandbox, lambda: [f"HubSpot sandbox listening on {sandbox.url}",
-                                          f"access token: {sandbox.token}"], stop)
+    serve_until_stopped(sandbox, lambda: [
+        f"HubSpot sandbox listening on {sandbox.url}", f"access token: {sandbox.token}",
+        f"webhooks: PUT {sandbox.url}/webhooks/v3/{APP_ID}/settings (targetUrl), app client "
+        f"secret {sandbox.webhooks.client_secret}"], stop)

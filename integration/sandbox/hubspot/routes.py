@@ -14,6 +14,7 @@ from . import (
     note_handlers,
     schema_handlers,
     task_handlers,
+    webhooks,
 )
 from .routing import Route, Router
 
@@ -82,6 +83,13 @@ ROUTES: list[Route] = [
     *_property_routes(),
     Route("POST", "/oauth/v2/private-apps/get/access-token-info",
           schema_handlers.access_token_info, kind="oauth"),
+    # The developer app's webhooks (hapikey in HubSpot; unauthenticated here, like /_sandbox/).
+    Route("GET", "/webhooks/v3/{appId}/settings", webhooks.settings_get, kind="admin"),
+    Route("PUT", "/webhooks/v3/{appId}/settings", webhooks.settings_put, kind="admin"),
+    Route("GET", "/webhooks/v3/{appId}/subscriptions", webhooks.subscriptions_list,
+          kind="admin"),
+    Route("POST", "/webhooks/v3/{appId}/subscriptions", webhooks.subscription_create,
+          kind="admin"),
     Route("POST", "/_sandbox/tickets", admin.create_ticket, kind="admin"),
     Route("GET", "/_sandbox/tickets/{id}", admin.get_ticket, kind="admin"),
     Route("POST", "/_sandbox/tickets/{id}/close", admin.close_ticket, kind="admin"),

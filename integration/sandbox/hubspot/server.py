@@ -21,6 +21,7 @@ from .errors import AUTH_MESSAGE, SCOPES_MESSAGE, ApiError, injected_body, rate_
 from .routes import ROUTER
 from .routing import Context, Request, Route
 from .state import HubSpotState
+from .webhooks import HubSpotWebhooks
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +50,8 @@ class HubSpotSandbox(SandboxServer):
         self._search = SlidingWindow(search_per_second, 1.0)
         self._failures = FailurePlan()
         self._daily_used = 0
+        self.webhooks = HubSpotWebhooks(self.state)
+        """The developer app's webhook subscriptions (a test hook: see webhooks.py)."""
 
     # ------------------------------------------------------------ test hooks
     def reset_limits(self) -> None:

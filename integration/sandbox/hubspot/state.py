@@ -11,7 +11,7 @@ import copy
 import random
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,6 +115,10 @@ class HubSpotState:
         self.version = 0
         """Bumped on every ticket change so search can cache sorted result lists."""
         self.search_cache: dict[str, tuple[int, list[str]]] = {}
+        self.app_webhooks: Any = None  # webhooks.HubSpotWebhooks, set by the sandbox server
+        self.ticket_listeners: list[Callable[[str, str, Any], None]] = []
+        """Called (ticket id, property, new value) when a ticket's stage changes: the webhook
+        subscriptions (webhooks.py) listen here."""
         self._next_contact = 1
         self._next_ticket = 1001
         self._next_list = 1
@@ -187,18 +191,27 @@ class HubSpotState:
         if contact_ids:
             self.ticket_contacts[tid] = list(contact_ids)
         self.version += 1
+        self._stage_changed(tid, None)
         return tid
+
+    def _stage_changed(self, tid: str, before: Any) -> None:
+        after = self.tickets[tid].props.get("hs_pipeline_stage")
+        if after != before:
+            for listener in list(self.ticket_listeners):
+                listener(tid, "hs_pipeline_stage", after)
 
     def close_ticket(self, ticket_id: str, at: datetime | None = None) -> dict[str, Any]:
         """Move a ticket to its pipeline's closed stage and stamp closed_date; returns it."""
         closed = to_ms(at) if at else now_ms()
         with self.lock:
             rec = self.tickets[ticket_id]
+            before = rec.props.get("hs_pipeline_stage")
             rec.props["hs_pipeline_stage"] = self.closed_stage(rec.props["hs_pipeline"] or "0")
             rec.props["closed_date"] = iso_ms(closed)
             rec.updated_ms = max(closed, rec.created_ms)
             rec.props["hs_lastmodifieddate"] = iso_ms(rec.updated_ms)
             self.version += 1
+            self._stage_changed(ticket_id, before)
             return self.ticket(ticket_id)
 
     def reopen_ticket(self, ticket_id: str, at: datetime | None = None) -> dict[str, Any]:
@@ -210,11 +223,13 @@ class HubSpotState:
             pipeline = rec.props["hs_pipeline"] or "0"
             open_stages = [s for s, (p, st) in self.stages.items()
                            if p == pipeline and st == "OPEN"]
+            before = rec.props.get("hs_pipeline_stage")
             rec.props["hs_pipeline_stage"] = open_stages[-1]
             rec.props["closed_date"] = None
             rec.updated_ms = max(when, rec.created_ms)
             rec.props["hs_lastmodifieddate"] = iso_ms(rec.updated_ms)
             self.version += 1
+            self._stage_changed(ticket_id, before)
             return self.ticket(ticket_id)
 
     def delete_ticket(self, ticket_id: str) -> None:
@@ -249,11 +264,13 @@ class HubSpotState:
         """Apply already-validated values (None clears) and bump hs_lastmodifieddate."""
         with self.lock:
             rec = self.tickets[ticket_id]
+            before = rec.props.get("hs_pipeline_stage")
             rec.props.update(values)
             self.ticket_writes.append((ticket_id, dict(values)))
             rec.updated_ms = max(now_ms(), rec.created_ms)
             rec.props["hs_lastmodifieddate"] = iso_ms(rec.updated_ms)
             self.version += 1
+            self._stage_changed(ticket_id, before)
             return rec
 
     def assign_ticket(self, ticket_id: str, owner_id: str | None,

@@ -5,7 +5,7 @@ Kept as data, like the HubSpot sandbox's table, so adding an endpoint is one lin
 
 from __future__ import annotations
 
-from . import redactions, search, ticket_handlers, user_handlers
+from . import redactions, search, ticket_handlers, user_handlers, webhooks
 from .routing import Route, Router
 
 _API = "/api/v2"
@@ -41,6 +41,11 @@ ROUTES: list[Route] = [
     Route("GET", f"{_API}/groups/{{id}}.json", user_handlers.group_show),
     Route("GET", f"{_API}/search.json", search.search),
     Route("GET", f"{_API}/search/export.json", search.export, kind="export"),
+    Route("GET", f"{_API}/webhooks", webhooks.webhooks_list),
+    Route("POST", f"{_API}/webhooks", webhooks.webhook_create),
+    Route("GET", f"{_API}/webhooks/{{id}}/signing_secret", webhooks.webhook_secret),
+    Route("GET", f"{_API}/triggers.json", webhooks.triggers_list),
+    Route("POST", f"{_API}/triggers.json", webhooks.trigger_create),
 ]
 
 ROUTER = Router(ROUTES)

@@ -25,6 +25,7 @@ from .jobs import JobStore
 from .routes import ROUTER
 from .routing import Context, Request, Route
 from .state import ZendeskState
+from .webhooks import Automation
 
 _MINUTE = 60.0
 _BUCKET_MESSAGES = {
@@ -62,6 +63,9 @@ class ZendeskSandbox(SandboxServer):
         self._failures = FailurePlan()
         self._me = self.state.ensure_agent(email)
         self._hide_recent = hide_recent_seconds
+        if self.state.automation is None:  # webhooks and triggers (see webhooks.py)
+            self.state.automation = Automation()
+            self.state.status_listeners.append(self.state.automation.status_changed)
         self._credentials = {
             "Basic " + base64.b64encode(f"{email}/token:{token}".encode()).decode(),
             f"Bearer {token}"}
@@ -86,6 +90,12 @@ class ZendeskSandbox(SandboxServer):
         """Answer the next `n` API calls whose path starts with `path_prefix` with `status`
         (a 5xx or 429 body like Zendesk's; Retry-After when given)."""
         self._failures.add(n, status, path_prefix, retry_after)
+
+    @property
+    def automation(self) -> Automation:
+        """The account's webhooks and triggers (drop_next, notifier.flush for tests)."""
+        found: Automation = self.state.automation
+        return found
 
     def calls_snapshot(self) -> dict[str, int]:
         with self._counter_lock:

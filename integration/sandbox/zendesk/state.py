@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +60,10 @@ class ZendeskState:
         self.ticket_fields = TicketFields(self.base_url)
         self.user_writes: list[tuple[str, dict[str, Any]]] = []
         """Every user-field update applied, in order: (user id, fields written)."""
+        self.status_listeners: list[Callable[[Callable[[], dict[str, Any]], str, str], None]] = []
+        """Called (the ticket's JSON, made on demand; status before; status after) on every
+        status change: the sandbox's triggers (webhooks.py) listen here."""
+        self.automation: Any = None  # webhooks.Automation, set by the sandbox server
         self._stream: list[tuple[int, int]] = []
         """(seq, ticket id) per change, seq ascending; entries older than a ticket's seq are
         stale and skipped, so a changed ticket moves to the end of the export."""
@@ -168,10 +172,14 @@ class ZendeskState:
                 ticket.solved_at = at
             if status not in ("solved", "closed") and ticket.status == "solved":
                 ticket.reopens += 1
+            before = ticket.status
             if status != ticket.status:
                 ticket.status_updated = at
             ticket.status = status
             self._touch(ticket, at)
+            if before != status:
+                for listener in list(self.status_listeners):
+                    listener(lambda: ticket.to_json(self.base_url), before, status)
 
     def create_ticket_field(self, field_id: int, title: str,
                             options: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:

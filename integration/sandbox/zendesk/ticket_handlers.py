@@ -99,15 +99,22 @@ def show(ctx: Context, req: Request) -> Response:
 
 
 def show_many(ctx: Context, req: Request) -> Response:
-    """Unknown and deleted ids are left out, as Zendesk does."""
+    """Unknown and deleted ids are left out, as Zendesk does; `include` sideloads as the
+    export does (metric_sets, users, groups, organizations)."""
     found = []
     for tid in ids_param(req):
         try:
             found.append(_visible(ctx, tid))
         except ApiError:
             continue
-    return Response(200, {"tickets": found, "next_page": None, "previous_page": None,
-                          "count": len(found)})
+    body: dict[str, Any] = {"tickets": found, "next_page": None, "previous_page": None,
+                            "count": len(found)}
+    includes = {i.strip() for i in (req.arg("include") or "").split(",")} & SIDELOADS
+    if includes:
+        with ctx.state.lock:
+            records = [ctx.state.tickets[int(t["id"])] for t in found]
+            body.update(_sideloads(ctx, records, includes))
+    return Response(200, body)
 
 
 # ------------------------------------------------------------------ writes

@@ -1,0 +1,46 @@
+"""Notified tickets read by id: tickets batch read (100 per call) with the poll's properties.
+
+A webhook names tickets whose stage changed; the intake reads them here and keeps the ones
+sitting in a CLOSED stage (of the configured pipelines) with a closed_date, built exactly as
+the poll builds them (`_tickets._ticket`), so the two paths queue the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+from hubspot.crm.tickets import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+from closedloop.integration.base import Ticket
+from closedloop.integration.hubspot._contacts import with_extra
+from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, _ticket
+
+TICKET_BATCH: Final = 100
+
+CallFn = Callable[..., Any]  # HubSpotAdapter._call
+ContactsOf = Callable[[Sequence[str]], dict[str, tuple[str, ...]]]
+
+
+def closed_tickets_by_id(call: CallFn, tickets_api: Any, contacts_of: ContactsOf,
+                         ids: Sequence[str], closed_stages: Collection[str],
+                         extra: Sequence[str] = ()) -> list[Ticket]:
+    """The tickets of `ids` that are closed now, with their contacts; others left out.
+    `extra`: the segment properties the poll also reads (Ticket.properties)."""
+    unique = list(dict.fromkeys(str(i) for i in ids if str(i).isdigit()))
+    found: list[Ticket] = []
+    for start in range(0, len(unique), TICKET_BATCH):
+        body = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=i) for i in unique[start:start + TICKET_BATCH]],
+            properties=with_extra(TICKET_PROPERTIES, extra))
+        answer = call("tickets_read", tickets_api.read,
+                      batch_read_input_simple_public_object_id=body, archived=False)
+        for row in answer.results or []:
+            ticket = _ticket(row, extra)
+            if ticket is not None and ticket.stage in closed_stages:
+                found.append(ticket)
+    if not found:
+        return []
+    links = contacts_of([t.id for t in found])
+    return [replace(t, contact_ids=links.get(t.id, ())) for t in found]

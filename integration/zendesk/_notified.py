@@ -1,0 +1,35 @@
+"""Notified tickets read by id: show_many (100 per call) with the poll's sideloads.
+
+A webhook names tickets a trigger saw solved; the intake reads them here and keeps the ones
+solved or closed now, built exactly as the export builds them (`_tickets.to_ticket`, with
+the `metric_sets` sideload for solved_at), so the two paths queue the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Final
+
+from closedloop.integration.base import Ticket
+from closedloop.integration.zendesk._paging import CallFn, page_items, page_json
+from closedloop.integration.zendesk._tickets import SIDELOADS, solved_times, to_ticket
+
+READ_BATCH: Final = 100
+ENDPOINT: Final = "tickets_show_many"
+
+
+def closed_tickets_by_id(call: CallFn, tickets_api: Any, ids: Sequence[str],
+                         extra: Sequence[str] = ()) -> list[Ticket]:
+    """The tickets of `ids` that are solved or closed now; unknown or deleted left out."""
+    unique = list(dict.fromkeys(str(i) for i in ids if str(i).isdigit()))
+    found: list[Ticket] = []
+    for start in range(0, len(unique), READ_BATCH):
+        chunk = unique[start:start + READ_BATCH]
+        gen = call(ENDPOINT, partial(tickets_api, ids=chunk, include=SIDELOADS))
+        solved_at = solved_times(page_json(gen))
+        for item in page_items(gen):
+            ticket = to_ticket(item.to_dict(), solved_at, extra)
+            if ticket is not None:
+                found.append(ticket)
+    return found
