@@ -1,0 +1,1 @@
+"""What the answers mean: report queries and rollups, comment themes."""
