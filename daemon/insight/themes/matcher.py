@@ -10,8 +10,9 @@ another inside it ("call back" is follow-up, not a phone call).
 
 The comment's language is the one with the most evidence: its stop words and negation
 cues, and its dictionary matches, plus one for the survey's own language, which also wins
-ties (a cognate such as "expérience" must not turn a French comment English). So "Fast delivery!" from a Norwegian customer is read as
-English, and "Schnell" with no other clue is read in the survey's language.
+ties (a cognate such as "expérience" must not turn a French comment English). So "Fast
+delivery!" from a Norwegian customer is read as English, and "Schnell" with no other clue
+is read in the survey's language.
 """
 
 from __future__ import annotations

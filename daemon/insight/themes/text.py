@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import snowballstemmer
 
@@ -78,7 +79,7 @@ def lexicon(language: str) -> Lexicon:
 
 
 @cache
-def _stemmer(language: str) -> snowballstemmer.stemmer:  # type: ignore[name-defined]
+def _stemmer(language: str) -> Any:
     return snowballstemmer.stemmer(_SNOWBALL[language])
 
 
@@ -89,7 +90,7 @@ def stem(language: str, folded: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Words and clause breaks, in order; "didn't" -> "did", "not"; "l'attente" -> "l", "attente"."""
+    """Words and clause breaks ("."), in order; "didn't" -> did, not; "l'attente" -> l, attente."""
     out: list[str] = []
     for piece in _WORD.findall(text):
         if _BREAK.match(piece):
