@@ -173,7 +173,8 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
     for name, source in cfg.sources.items():
         try:
             mappings[name] = load_mapping(source.crm, source.mapping,
-                                          [p for p in programs if p.source == name])
+                                          [p for p in programs if p.source == name],
+                                          themes_property=cfg.themes.property)
         except ConfigError as exc:
             problems += exc.problems
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from functools import partial
@@ -256,10 +256,18 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
 
 
 def load_mappings(config: Config) -> dict[str, CrmMapping]:
-    """Each source's mapping, expanded for the property prefixes of that source's programs."""
+    """Each source's mapping, expanded for the property prefixes of that source's programs;
+    a mapping with a `themes` property (`[themes] property`, or a mapping file's own) gets
+    the config's theme matcher to fill it."""
     programs = config.program_list()
-    return {name: load_mapping(src.crm, src.mapping, [p for p in programs if p.source == name])
-            for name, src in config.sources.items()}
+    out: dict[str, CrmMapping] = {}
+    for name, src in config.sources.items():
+        mapping = load_mapping(src.crm, src.mapping, [p for p in programs if p.source == name],
+                               themes_property=config.themes.property)
+        if any(p.value == "themes" for p in mapping.properties):
+            mapping = replace(mapping, comment_themes=config.themes.matcher().assign)
+        out[name] = mapping
+    return out
 
 
 def build_runtime(config: Config, secrets: Secrets,

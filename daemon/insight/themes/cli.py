@@ -205,7 +205,7 @@ def print_themes(result: ThemesOutput, fmt: str, console: Console) -> None:
     console.print(table)
     if result.discovered:
         console.print(f"discovered: frequent words of the latest {result.sample} comments that "
-                      "no theme matched; add one to [themes] to track it")
+                      "no theme matched; add one to [themes] to track it", markup=False)
     for r in result.rows:
         for quote in r.quotes:
             console.print(f"{r.label}: “{quote.text}” ({quote.program}, {quote.score}, "
