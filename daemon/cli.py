@@ -482,6 +482,7 @@ def report_themes(
     from closedloop.daemon.insight.themes.cli import (
         FORMATS,
         build_themes,
+        check_options,
         parse_window,
         print_themes,
     )
@@ -492,6 +493,7 @@ def report_themes(
         raise ConfigError([f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}"])
     now = utcnow()
     window = parse_window(since, until, period, now)
+    check_options(sort, language)
     cfg = _load(config)
     unknown = [p for p in program or () if p not in {q.name for q in cfg.programs}]
     if unknown:

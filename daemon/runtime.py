@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -36,6 +36,7 @@ from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
 from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.health import SourceGuard
+from closedloop.daemon.insight.themes import RefreshResult, ThemeMatcher, refresh_themes
 from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cadence_horizon,
@@ -61,6 +62,8 @@ from closedloop.integration.hubspot import HubSpotAdapter
 from closedloop.integration.retry import RetryPolicy
 from closedloop.integration.zendesk import ZendeskAdapter
 from closedloop.mappings import CrmMapping, load_mapping
+
+THEMES_BATCHES = 25  # of 2000 answers: one themes run reads at most 50,000
 
 
 def utcnow() -> datetime:
@@ -188,6 +191,21 @@ class Runtime:
         if result.queued or result.delivered or result.retried or result.dead:
             get_logger(job="alerts").info("alerts.run", **vars(result))
         return result
+
+    def refresh_themes(self) -> RefreshResult | None:
+        """Assign comment themes to the answers changed since the last run (one replica at a
+        time; at most THEMES_BATCHES batches a run, so a first run over a large history is
+        spread over several)."""
+        with self.metrics.timed("themes"), job_lock(self.store, "themes:refresh", self.replica,
+                                                    self.clock) as held:
+            if not held:
+                return None
+            return refresh_themes(self.store, self.theme_matcher, self.clock(),
+                                  max_batches=THEMES_BATCHES)
+
+    @cached_property
+    def theme_matcher(self) -> ThemeMatcher:
+        return self.config.themes.matcher()
 
     def deliver_webhooks(self) -> DeliveryResult:
         """Route new events and post due webhook deliveries (its own job: a slow receiver

@@ -92,11 +92,7 @@ def build_themes(store: Store, matcher: ThemeMatcher, window: Window, now: datet
                  programs: Sequence[str] = (), language: str | None = None,
                  sort: str = "count", limit: int = 20, discover: int = 10) -> ThemesOutput:
     """Refresh the stored themes, then compute the report (ConfigError for bad filters)."""
-    if sort not in SORTS:
-        raise ConfigError([f"--sort: expected one of {', '.join(SORTS)}, got {sort!r}"])
-    if language is not None and language not in LANGUAGES:
-        raise ConfigError([f"--language: expected one of {', '.join(LANGUAGES)}, "
-                           f"got {language!r}"])
+    check_options(sort, language)
     scope = {"language": [language]} if language else None
     refresh_themes(store, matcher, now)
     try:
@@ -110,6 +106,15 @@ def build_themes(store: Store, matcher: ThemeMatcher, window: Window, now: datet
         raise ConfigError([str(exc)]) from None
     return ThemesOutput(window=window, base=base.base, low_share=base.low_share, rows=rows,
                         discovered=found.rows, sample=found.sample)
+
+
+def check_options(sort: str, language: str | None) -> None:
+    """--sort and --language, checked before the state is opened."""
+    if sort not in SORTS:
+        raise ConfigError([f"--sort: expected one of {', '.join(SORTS)}, got {sort!r}"])
+    if language is not None and language not in LANGUAGES:
+        raise ConfigError([f"--language: expected one of {', '.join(LANGUAGES)}, "
+                           f"got {language!r}"])
 
 
 def empty_message(out: ThemesOutput) -> str | None:

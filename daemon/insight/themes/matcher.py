@@ -221,7 +221,8 @@ def _match_rest(patterns: tuple[int, ...], tokens: list[Token], hits: list[froze
         while nxt < len(tokens) and pid not in hits[nxt] and tokens[nxt].stop \
                 and nxt - at <= MAX_GAP:
             nxt += 1
-        if nxt >= len(tokens) or pid not in hits[nxt]:
+        if nxt >= len(tokens) or pid not in hits[nxt] \
+                or tokens[nxt].sentence != tokens[at].sentence:
             return None
         at = nxt
     return at + 1

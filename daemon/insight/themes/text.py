@@ -49,6 +49,7 @@ class Token:
     stop: bool
     negation: bool
     negated: bool  # a negation cue came shortly before, in the same clause
+    sentence: int = 0  # punctuation between two tokens: a phrase never spans it
 
 
 def fold(text: str) -> str:
@@ -109,16 +110,19 @@ def tokenize(text: str, language: str) -> list[Token]:
     lex = lexicon(language)
     tokens: list[Token] = []
     since_negation: int | None = None  # words since the last negation cue in this clause
+    sentence = 0
     for word in words(text):
         folded = fold(word)
         if word == "." or folded in lex.clause:
             since_negation = None
             if word == ".":
+                sentence += 1
                 continue
         negation = folded in lex.negation
         negated = since_negation is not None and since_negation < NEGATION_REACH
         tokens.append(Token(surface=word, folded=folded, stem=stem(language, folded),
-                            stop=folded in lex.stop, negation=negation, negated=negated))
+                            stop=folded in lex.stop, negation=negation, negated=negated,
+                            sentence=sentence))
         if negation:
             since_negation = 0
         elif since_negation is not None and not tokens[-1].stop:
