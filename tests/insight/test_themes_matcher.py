@@ -110,6 +110,21 @@ def test_one_typo_is_forgiven_in_stems_of_six_letters_or_more() -> None:
     assert matcher.assign("staff", "en") == ("staff",)
 
 
+def test_a_replaced_letter_is_not_a_typo() -> None:
+    """One letter replaced by another makes another word ("contento" is not "contestar"),
+    so only a missing, extra or swapped letter is forgiven."""
+    matcher = one("follow_up", es=("contestar",))
+    assert matcher.assign("Muy contento", "es") == ()
+    assert matcher.assign("no me quisieron contstar", "es") == ("follow_up",)
+
+
+def test_hyphenated_compounds_stay_one_word() -> None:
+    """"e-posten" (the e-mail) is not "posten" (the Norwegian post)."""
+    matcher = one("delivery", nb=("posten",))
+    assert matcher.assign("svar på e-posten", "nb") == ()
+    assert matcher.assign("sendt med Posten", "nb") == ("delivery",)
+
+
 def test_a_negated_entry_needs_the_negation() -> None:
     """"not solved" matches "wasn't solved" and "never got solved", not "solved"."""
     matcher = one("open", en=("not solved",))

@@ -4,9 +4,11 @@ Each dictionary entry becomes a sequence of word patterns (a stem, or a folded p
 suffix or infix for entries with `*`). A comment is tokenised once per language; each
 distinct word is checked against every pattern of that language once and the answer is
 cached, so a million comments cost little more than their vocabulary. Phrases match words
-in order with at most MAX_GAP stop words between them. Words of FUZZY_MIN letters or more
-also match a pattern one typo away. A longer phrase of one theme hides a shorter match of
-another inside it ("call back" is follow-up, not a phone call).
+in order with at most MAX_GAP stop words between them. A stem of FUZZY_MIN letters or more
+also matches with one letter missing, one too many or two letters swapped ("refnud"), never
+with one letter replaced by another (that would make "contento" a "contestar"). A longer
+phrase of one theme hides a shorter match of another inside it ("call back" is follow-up,
+not a phone call).
 
 The comment's language is the one with the most evidence: its stop words and negation
 cues, and its dictionary matches, plus one for the survey's own language, which also wins
@@ -161,9 +163,13 @@ class ThemeMatcher:
         for pid in index.wildcards:
             if _wildcard(index.patterns[pid], token.folded):
                 out.add(pid)
-        if not token.stop and not out and len(token.stem) >= FUZZY_MIN:
-            for variant in (token.stem, *_deletions(token.stem)):
-                out.update(index.near.get(variant, ()))
+        if not token.stop and not out and len(token.stem) >= FUZZY_MIN - 1:
+            out.update(index.near.get(token.stem, ()))  # a letter missing
+            if len(token.stem) >= FUZZY_MIN:
+                for variant in (*_deletions(token.stem), *_swaps(token.stem)):
+                    if (pid := index.stems.get(variant)) is not None \
+                            and len(variant) >= FUZZY_MIN:
+                        out.add(pid)  # a letter too many, or two swapped
         result = frozenset(out)
         if len(index.cache) < _CACHE_MAX:
             index.cache[key] = result
@@ -209,6 +215,10 @@ def _wildcard(pattern: Pattern, word: str) -> bool:
 
 def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+def _swaps(word: str) -> set[str]:
+    return {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
 
 
 def _match_rest(patterns: tuple[int, ...], tokens: list[Token], hits: list[frozenset[int]],

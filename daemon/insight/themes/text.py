@@ -25,7 +25,7 @@ _SNOWBALL = {"en": "english", "fr": "french", "nb": "norwegian", "de": "german",
 _ALIASES = {"no": "nb", "nn": "nb", "nob": "nb", "nno": "nb"}
 # How far back a negation cue reaches, in words, within one clause.
 NEGATION_REACH = 3
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*|[.,;:!?()\"«»\n]+")
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[.,;:!?()\"«»\n]+")
 _BREAK = re.compile(r"^[.,;:!?()\"«»\n]+$")
 _SPECIAL = str.maketrans({"ø": "o", "æ": "ae", "ß": "ss", "œ": "oe", "đ": "d", "ł": "l"})
 
@@ -91,7 +91,8 @@ def stem(language: str, folded: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Words and clause breaks ("."), in order; "didn't" -> did, not; "l'attente" -> l, attente."""
+    """Words and clause breaks ("."), in order; "didn't" -> did, not; "l'attente" -> l, attente;
+    a hyphenated compound stays one word ("e-post", "casse-tête")."""
     out: list[str] = []
     for piece in _WORD.findall(text):
         if _BREAK.match(piece):
