@@ -1,11 +1,12 @@
 """Recurring themes the dictionary does not know yet: frequent words and word pairs.
 
 Reads the most recent `sample` comments of the period (after the filters), in the language
-each was read in; leaves out stop words, numbers, short words and every word a dictionary
-theme already matched; and counts in how many comments each stem and each pair of
-neighbouring stems occurs. A negated word is its own candidate ("not helpful" is not
-"helpful"). A pair that accounts for most uses of its words replaces them. Each candidate is
-named by its most common spelling, so an admin can add it to `[themes]` as it is.
+each was read in; leaves out stop words, numbers, short words, generic words ("great",
+"service") and every word a dictionary theme already matched; and counts in how many
+comments each stem and each pair of neighbouring stems occurs. A negated word is its own
+candidate ("not helpful" is not "helpful"). A pair that accounts for most uses of its words
+replaces them. Each candidate is named by its most common spelling, so an admin can add it
+to `[themes]` as it is.
 Counts are over the sample, not the whole period: the report says how many were read.
 """
 
@@ -26,7 +27,7 @@ from closedloop.daemon.insight.themes.report import (
     ThemeRow,
     scope_filter,
 )
-from closedloop.daemon.insight.themes.text import Token, tokenize
+from closedloop.daemon.insight.themes.text import Token, lexicon, tokenize
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import to_db
@@ -97,6 +98,7 @@ def _candidates(matcher: ThemeMatcher, comment: str, language: str | None) -> di
     read_as, _, mentions = matcher.explain(comment, language)
     covered = {i for m in mentions for i in range(m.start, m.end)}
     tokens = tokenize(comment, read_as)
+    generic = lexicon(read_as).generic
     out: dict[str, str] = {}
     content: list[tuple[int, Token, str]] = []  # position, token, negation cue before it
     cue = ""
@@ -106,8 +108,10 @@ def _candidates(matcher: ThemeMatcher, comment: str, language: str | None) -> di
             continue
         if token.stop:
             continue
-        if i in covered or len(token.folded) < MIN_LETTERS or token.folded.isdigit():
+        if i in covered or len(token.folded) < MIN_LETTERS or token.folded.isdigit() \
+                or token.folded in generic:
             content.append((i, token, ""))  # breaks pairs, counts nothing
+            covered.add(i)
             continue
         content.append((i, token, cue if token.negated else ""))
     for number, (i, token, negation) in enumerate(content):

@@ -37,6 +37,7 @@ class Lexicon:
     stop: frozenset[str]
     negation: frozenset[str]
     clause: frozenset[str]
+    generic: frozenset[str] = frozenset()  # how good, not what about: never discovered
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def lexicon(language: str) -> Lexicon:
     negation = frozenset(fold(w) for w in data["negation"])
     clause = frozenset(fold(w) for w in data["clause"] if " " not in w)
     stop = frozenset(fold(w) for w in data["stop"]) - negation
-    return Lexicon(stop=stop, negation=negation, clause=clause)
+    return Lexicon(stop=stop, negation=negation, clause=clause,
+                   generic=frozenset(fold(w) for w in data.get("generic", ())))
 
 
 @cache
