@@ -74,9 +74,11 @@ class _Language:
     ids: dict[Pattern, int] = field(default_factory=dict)
     by_first: dict[int, list[tuple[Term, str]]] = field(default_factory=lambda: defaultdict(list))
     stems: dict[str, int] = field(default_factory=dict)
-    wildcards: list[int] = field(default_factory=list)
+    prefixes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    suffixes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    infixes: list[int] = field(default_factory=list)
     near: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
-    cache: dict[tuple[str, bool], frozenset[int]] = field(default_factory=dict)
+    cache: dict[tuple[str, bool], tuple[int, ...]] = field(default_factory=dict)
 
     def pattern_id(self, pattern: Pattern) -> int:
         if pattern not in self.ids:
@@ -87,8 +89,12 @@ class _Language:
                 if len(pattern.value) >= FUZZY_MIN:
                     for variant in _deletions(pattern.value):
                         self.near[variant].add(self.ids[pattern])
+            elif pattern.kind == "prefix":
+                self.prefixes[pattern.value].append(self.ids[pattern])
+            elif pattern.kind == "suffix":
+                self.suffixes[pattern.value].append(self.ids[pattern])
             else:
-                self.wildcards.append(self.ids[pattern])
+                self.infixes.append(self.ids[pattern])
         return self.ids[pattern]
 
 
@@ -126,24 +132,26 @@ class ThemeMatcher:
         hint = language_of(language) or "en"
         if not comment or not comment.strip():
             return hint, (), []
-        evidence = {lang: float(n) for lang, n in stop_hits(comment).items()}
+        pieces = words(comment)
+        evidence = {lang: float(n) for lang, n in stop_hits(comment, pieces).items()}
         found: dict[str, list[Mention]] = {}
         for lang in LANGUAGES:
-            found[lang] = self.mentions(comment, lang)
+            found[lang] = self.mentions(comment, lang, pieces)
             evidence[lang] += TERM_WEIGHT * len(found[lang])
         evidence[hint] += HINT_WEIGHT
         best = max(LANGUAGES, key=lambda lang: (evidence[lang], lang == hint))
         seen = {m.theme for m in found[best]}
         return best, tuple(n for n in self.names if n in seen), found[best]
 
-    def mentions(self, comment: str, language: str) -> list[Mention]:
+    def mentions(self, comment: str, language: str,
+                 pieces: list[str] | None = None) -> list[Mention]:
         """Every theme mention in the comment read as `language`, overlaps resolved."""
         index = self._langs[language]
-        tokens = tokenize(comment, language)
+        tokens = tokenize(comment, language, pieces)
         hits = [self._hits(index, language, tok) for tok in tokens]
         raw: list[Mention] = []
         for start, token_hits in enumerate(hits):
-            for pid in sorted(token_hits):
+            for pid in token_hits:
                 for term, entry in index.by_first.get(pid, ()):
                     if term.negated and not tokens[start].negated:
                         continue
@@ -152,7 +160,8 @@ class ThemeMatcher:
                         raw.append(Mention(self.names[term.theme], start, end, entry))
         return _resolve(raw)
 
-    def _hits(self, index: _Language, language: str, token: Token) -> frozenset[int]:
+    def _hits(self, index: _Language, language: str, token: Token) -> tuple[int, ...]:
+        """The pattern ids a word matches, in id order (cached per distinct word)."""
         key = (token.folded, token.stop)
         cached = index.cache.get(key)
         if cached is not None:
@@ -160,9 +169,11 @@ class ThemeMatcher:
         out: set[int] = set()
         if (pid := index.stems.get(token.stem)) is not None:
             out.add(pid)
-        for pid in index.wildcards:
-            if _wildcard(index.patterns[pid], token.folded):
-                out.add(pid)
+        word = token.folded
+        for end in range(1, len(word) + 1):  # every prefix and suffix: dict look-ups
+            out.update(index.prefixes.get(word[:end], ()))
+            out.update(index.suffixes.get(word[-end:], ()))
+        out.update(pid for pid in index.infixes if index.patterns[pid].value in word)
         if not token.stop and not out and len(token.stem) >= FUZZY_MIN - 1:
             out.update(index.near.get(token.stem, ()))  # a letter missing
             if len(token.stem) >= FUZZY_MIN:
@@ -170,7 +181,7 @@ class ThemeMatcher:
                     if (pid := index.stems.get(variant)) is not None \
                             and len(variant) >= FUZZY_MIN:
                         out.add(pid)  # a letter too many, or two swapped
-        result = frozenset(out)
+        result = tuple(sorted(out))
         if len(index.cache) < _CACHE_MAX:
             index.cache[key] = result
         return result
@@ -202,17 +213,6 @@ def _pattern(language: str, word: str) -> Pattern:
     return Pattern("stem", stem(language, word))
 
 
-def _wildcard(pattern: Pattern, word: str) -> bool:
-    """A prefix, suffix or infix pattern against a folded word (exactly: a typo allowed in a
-    prefix would make "versand*" match "verstanden" and "expedi*" match "expérience")."""
-    value = pattern.value
-    if pattern.kind == "prefix":
-        return word.startswith(value)
-    if pattern.kind == "suffix":
-        return word.endswith(value)
-    return value in word
-
-
 def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1:] for i in range(len(word))}
 
@@ -221,7 +221,7 @@ def _swaps(word: str) -> set[str]:
     return {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
 
 
-def _match_rest(patterns: tuple[int, ...], tokens: list[Token], hits: list[frozenset[int]],
+def _match_rest(patterns: tuple[int, ...], tokens: list[Token], hits: list[tuple[int, ...]],
                 start: int) -> int | None:
     """The end of the phrase starting at `start`, or None: each next word within MAX_GAP
     stop words of the previous one."""

@@ -12,7 +12,7 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -53,6 +53,7 @@ class Token:
     sentence: int = 0  # punctuation between two tokens: a phrase never spans it
 
 
+@lru_cache(maxsize=200_000)
 def fold(text: str) -> str:
     """Lower-case, without accents: "Rückerstattung" -> "ruckerstattung", "Ø" -> "o"."""
     lowered = text.lower().translate(_SPECIAL)
@@ -108,13 +109,14 @@ def words(text: str) -> list[str]:
     return out
 
 
-def tokenize(text: str, language: str) -> list[Token]:
-    """The comment as tokens of one language; clause breaks are dropped after use."""
+def tokenize(text: str, language: str, pieces: list[str] | None = None) -> list[Token]:
+    """The comment as tokens of one language; clause breaks are dropped after use.
+    `pieces` is `words(text)` when the caller already has it (one split, five languages)."""
     lex = lexicon(language)
     tokens: list[Token] = []
     since_negation: int | None = None  # words since the last negation cue in this clause
     sentence = 0
-    for word in words(text):
+    for word in words(text) if pieces is None else pieces:
         folded = fold(word)
         if word == "." or folded in lex.clause:
             since_negation = None
@@ -133,8 +135,8 @@ def tokenize(text: str, language: str) -> list[Token]:
     return tokens
 
 
-def stop_hits(text: str) -> dict[str, int]:
+def stop_hits(text: str, pieces: list[str] | None = None) -> dict[str, int]:
     """How many words of the text are stop words or negation cues, per language."""
-    folded = [fold(w) for w in words(text) if w != "."]
+    folded = [fold(w) for w in (words(text) if pieces is None else pieces) if w != "."]
     return {lang: sum(1 for w in folded if w in lexicon(lang).stop or w in lexicon(lang).negation)
             for lang in LANGUAGES}
