@@ -64,7 +64,7 @@ class ThemeSettings(BaseModel):
     @classmethod
     def _split(cls, data: Any) -> Any:
         """Keys other than defaults and property are themes: check them here, so that each
-        problem names the key as the file spells it (themes.delivery.dk)."""
+        problem names the key as the file spells it (themes: delivery.dk)."""
         if not isinstance(data, Mapping):
             return data
         own = {k: v for k, v in data.items() if k in _OWN_KEYS}
