@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Case, ColumnElement, Select, Table, and_, case, func, select
 
-from closedloop.daemon.insight.themes.dictionary import Theme
+from closedloop.daemon.insight.themes.dictionary import Theme, default_themes
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import from_db, to_db
@@ -140,9 +140,9 @@ def theme_report(store: Store, *, since: datetime, until: datetime,
     """The dictionary themes named in [since, until), most frequent first (`sort="lift"`:
     most linked to low scores first; `"impact"`: most unhappy answers beyond the base rate).
 
-    `themes` gives labels and the order ties break in (the dictionary's); a theme stored
-    but no longer in it is still reported, under its name. Raises UnknownSegment for a
-    scope column the sends do not have.
+    `themes` gives labels and the order ties break in (the dictionary's; default: the
+    built-in one); a theme stored but no longer in it is still reported, under its name.
+    Raises UnknownSegment for a scope column the sends do not have.
     """
     conditions = scope_filter(scope, programs)
     total = totals(store, since, until, conditions)
@@ -164,8 +164,9 @@ def theme_report(store: Store, *, since: datetime, until: datetime,
                 now[theme] = (int(count), int(lows or 0))
             else:
                 before[theme] = int(count)
-    labels = {t.name: t.label for t in themes}
-    order = {t.name: i for i, t in enumerate(themes)}
+    known = themes or default_themes()
+    labels = {t.name: t.label for t in known}
+    order = {t.name: i for i, t in enumerate(known)}
     rows = [_row(name, labels.get(name, name), count, low, before.get(name, 0), total)
             for name, (count, low) in now.items()]
     rows.sort(key=lambda r: (*_sort_key(r, sort), order.get(r.theme, len(order)), r.theme))
