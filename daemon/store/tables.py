@@ -376,3 +376,8 @@ class ResponseTheme(Base):
     theme: Mapped[str] = mapped_column(String(64), primary_key=True)
 
     __table_args__ = (Index("ix_response_themes_theme_response", "theme", "response_id"),)
+
+
+# The themes refresh reads responses changed since its cursor (updated_at, id): without this
+# index every run of the job would scan all responses.
+Index("ix_responses_updated_at_id", Response.updated_at, Response.id)
