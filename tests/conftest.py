@@ -25,7 +25,8 @@ from closedloop.daemon.store import Store
 PG_ENV = "CLOSEDLOOP_TEST_PG_URL"
 _TABLES = ("cursors, sends, responses, writebacks, suppressions, ledger, members, "
            "alert_deliveries, alert_state, events, webhook_deliveries, follow_ups, "
-           "source_health, job_locks, link_opens, hook_events, notified_tickets")
+           "source_health, job_locks, link_opens, hook_events, notified_tickets, "
+           "response_themes")
 
 
 def _pg_server_url() -> str:

@@ -404,3 +404,19 @@ class NotifiedTicket(Base):
         UniqueConstraint("source", "ticket_id", name="uq_notified_tickets_source_ticket"),
         Index("ix_notified_tickets_source_status_next", "source", "status", "next_at"),
     )
+class ResponseTheme(Base):
+    """A comment theme of one response (daemon/insight/themes), stored when computed so a
+    report counts rows instead of reading every comment again. Deleted with its response
+    (`closedloop forget`); a changed comment is assigned again by the refresh."""
+
+    __tablename__ = "response_themes"
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    theme: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_response_themes_theme_response", "theme", "response_id"),)
+
+
+# The themes refresh reads responses changed since its cursor (updated_at, id): without this
+# index every run of the job would scan all responses.
+Index("ix_responses_updated_at_id", Response.updated_at, Response.id)

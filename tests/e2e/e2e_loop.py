@@ -287,7 +287,8 @@ def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
                 start_at: datetime, rules: dict[str, Any] | None = None,
                 programs: list[dict[str, Any]] | None = None,
                 alerts: list[dict[str, Any]] | None = None,
-                reporting: dict[str, Any] | None = None, **program: Any) -> Config:
+                reporting: dict[str, Any] | None = None,
+                themes: dict[str, Any] | None = None, **program: Any) -> Config:
     """Two programs on one source: CSAT on the support pipeline, CES on billing.
 
     No quiet hours by default, so a test's clock may start at any time of day; the rules tests
@@ -309,6 +310,7 @@ def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
         ],
         "alerts": alerts or [],
         "reporting": reporting or {},
+        **({"themes": themes} if themes is not None else {}),
     })
 
 
