@@ -214,8 +214,7 @@ class _Run:
     def fill(self, limit: int) -> None:
         """Submit chunks until `limit` jobs are open (this call's and the board's waiting
         ones), the chunks run out or a submit fails."""
-        while self.chunks and self.stopped is None and len(self.running) + len(
-                self.board.open(self.waiting.timeout)) < limit:
+        while self.chunks and self.stopped is None and self.room(limit):
             chunk = self.chunks.popleft()
             try:
                 status = _as_dict(self.submit_call(
@@ -233,6 +232,10 @@ class _Run:
             job_id = status.get("id")
             self.running.append(_Job(str(job_id), [item_id for item_id, _ in chunk], status,
                                      forgotten=job_id is None))
+
+    def room(self, limit: int) -> bool:
+        """A job can be submitted: this call's and the board's open jobs are under `limit`."""
+        return len(self.running) + len(self.board.open(self.waiting.timeout)) < limit
 
     def refused(self, chunk: list[tuple[str, Any]], exc: RecordRejected) -> None:
         """A submit refused whole wrote nothing: split it (the halves go next) or refuse it."""
@@ -341,8 +344,8 @@ class StartedJobs:
         while (run.chunks and run.stopped is None) or run.running:
             run.fill(self._limit)
             run.settle()
-            if run.running or (run.chunks and run.stopped is None):  # or no place yet
-                run.poll()
+            if run.running or (run.chunks and run.stopped is None and not run.room(self._limit)):
+                run.poll()  # the board's jobs hold every place: poll them to free one
         return run.finish(self._items)
 
 

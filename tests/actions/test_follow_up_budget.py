@@ -221,7 +221,7 @@ def test_zendesk_cycle_follow_ups_add_only_their_creates(store: Store, tmp_path:
              for k in with_follow_ups.keys() | without.keys()}
     extra = {k: v for k, v in extra.items() if v}
     per_100_answers = 100 * sum(extra.values()) / (UNHAPPY + HAPPY)
+    assert per_100_answers == 1.0
     assert extra == {ZD_CREATE: 2}
     assert (without[ZD_POLL], with_follow_ups[ZD_POLL]) == (4, 4)
-    assert per_100_answers == 1.0
     assert store.counts()["follow_ups.done"] == UNHAPPY
