@@ -9,8 +9,9 @@ write's job polls read them too, and the end finds them done. Owner and group ar
 at rating time: the stored attribution, or read here for answers not attributed yet
 (`with_attribution`), in the calls the hooks' own read would have made, so follow-ups cost
 the CRM only their creates. One follow-up per answer: a row that has a CRM id is updated, never
-created again; a create whose outcome is unknown is retried with `check_first`, so the
-adapter looks its external id up before creating. A CRM refusal (owner gone, ticket
+created again; a create whose outcome is unknown (a failed call, or a holder whose claim
+ran out unsettled) is retried with `check_first`, so the adapter looks its external id up
+before creating. A CRM refusal (owner gone, ticket
 deleted) is kept visible as `rejected` with its reason; transient failures wait with
 exponential backoff, up to MAX_ATTEMPTS, then stay rejected. Nothing here can block the
 contact write: its errors stay inside this job, and its rows are settled after it.
@@ -70,7 +71,7 @@ def to_follow_up(row: FollowUpWork, rule: FollowUpRule,
         key=row.external_id, contact_id=row.contact_id, ticket_id=row.ticket_id,
         subject=subject_of(answer), body=body, due_at=rule.due_at(row.answered_at),
         crm_id=row.crm_id, update_text=body if row.crm_id else None,
-        check_first=row.attempts > 0, owner_id=rule.owner, group_id=rule.group,
+        check_first=row.attempts > 0 or row.lapsed, owner_id=rule.owner, group_id=rule.group,
         use_configured=rule.use_configured, tags=rule.tags, public=rule.notify_customer)
 
 
