@@ -27,6 +27,7 @@ caller retries only those items: a note that landed is never added twice.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -169,25 +170,31 @@ def _problem(job: _Job, timeout: float) -> str | None:
 
 class JobBoard:
     """An adapter's jobs that were submitted and are not followed by their own call yet:
-    every poll in the meantime asks for them too, and keeps what it read."""
+    every poll in the meantime asks for them too, and keeps what it read. (Only the
+    write-back job's thread writes through jobs; the lock keeps the list whole anyway.)"""
 
     def __init__(self) -> None:
         self._waiting: list[_Job] = []
+        self._lock = threading.Lock()
 
     def wait(self, jobs: Sequence[_Job]) -> None:
-        self._waiting.extend(jobs)
+        with self._lock:
+            self._waiting.extend(jobs)
 
     def take(self, jobs: Sequence[_Job]) -> None:
         """These jobs are followed by their own call again."""
-        self._waiting = [job for job in self._waiting if all(job is not j for j in jobs)]
+        with self._lock:
+            self._waiting = [job for job in self._waiting
+                             if all(job is not j for j in jobs)]
 
     def open(self, timeout: float) -> list[_Job]:
         """Waiting jobs that may still be running on Zendesk; the others (known done,
         broken, forgotten or timed out) leave the board: they are not asked for again and
         hold no place, and their own call keeps what was read of them."""
-        self._waiting = [job for job in self._waiting if job.state not in DONE | BROKEN
-                         and not job.forgotten and job.waited < timeout]
-        return list(self._waiting)
+        with self._lock:
+            self._waiting = [job for job in self._waiting if job.state not in DONE | BROKEN
+                             and not job.forgotten and job.waited < timeout]
+            return list(self._waiting)
 
 
 class _Run:
