@@ -116,12 +116,11 @@ class FollowUpPass:
                     # A refused token waits here too, never pausing the source: the contact
                     # write-back (which would pause it if the token were really gone) must
                     # not stop for a task.
+                    why = failed or TransientError("the follow-ups' start failed")
                     for row, _ in self.work.values():
-                        _defer(self.store, self.token, row,
-                               failed or TransientError("follow-ups not written"), self.now,
-                               self.run)
+                        _defer(self.store, self.token, row, why, self.now, self.run)
                     log.warning("follow_ups.deferred", rows=len(self.work),
-                                error=type(failed).__name__)
+                                error=type(why).__name__)
         finally:
             self.store.release_follow_ups(self.token)
             run = self.run
