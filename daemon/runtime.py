@@ -24,7 +24,7 @@ from closedloop.daemon.actions.alerts.job import (
     evaluate_alerts,
 )
 from closedloop.daemon.actions.alerts.settings import channel_secrets
-from closedloop.daemon.actions.follow_ups import process_follow_ups
+from closedloop.daemon.actions.follow_ups import FollowUpPass, start_follow_ups
 from closedloop.daemon.actions.webhooks import (
     DeliveryResult,
     Endpoint,
@@ -62,6 +62,7 @@ from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
 from closedloop.integration.base import CRMAdapter
+from closedloop.integration.errors import TransientError
 from closedloop.integration.hubspot import HubSpotAdapter
 from closedloop.integration.retry import RetryPolicy
 from closedloop.integration.zendesk import ZendeskAdapter
@@ -219,10 +220,17 @@ class Runtime:
         results: dict[str, WriteBackResult] = {}
         with self.metrics.timed("writeback"):
             for name, adapter in self.adapters.items():
-                run = partial(write_back, self.store, adapter, self.mappings[name], self.clock())
-                if (result := self._guarded(name, "writeback", run)) is not None:
-                    results[name] = result
-                self.follow_ups(name)  # after the contact write, never before or instead
+                # Follow-ups start first (Zendesk's creates then ride the contact write's job
+                # polls) and are settled after the contact write, whatever became of it.
+                follow = self.start_follow_ups(name)
+                try:
+                    run = partial(write_back, self.store, adapter, self.mappings[name],
+                                  self.clock())
+                    if (result := self._guarded(name, "writeback", run)) is not None:
+                        results[name] = result
+                finally:
+                    if follow is not None:
+                        self.finish_follow_ups(name, follow)
         return results
 
     def alerts(self) -> AlertsResult:
@@ -262,16 +270,33 @@ class Runtime:
             return self.webhooks.run()
 
     def follow_ups(self, name: str) -> None:
-        """Follow-up tasks / tickets of one source (daemon.actions); errors are the guard's."""
+        """Follow-up tasks / tickets of one source (daemon.actions) in one go."""
+        if (follow := self.start_follow_ups(name)) is not None:
+            self.finish_follow_ups(name, follow)
+
+    def start_follow_ups(self, name: str) -> FollowUpPass | None:
+        """Claim one source's follow-ups and start their write (see finish_follow_ups);
+        None when it has no follow-up rule, is paused or the start failed (the guard's)."""
         rules = self.config.rules.follow_up_rules(self.config.programs)
         if not any(p.source == name for p in self.config.programs if p.name in rules):
-            return
+            return None
         source = self.config.sources[name]
         agent_view = (f"https://{source.subdomain}.zendesk.com/agent/tickets/"
                       if source.crm == "zendesk" and source.subdomain else None)
-        run = partial(process_follow_ups, self.store, self.adapters[name], rules, self.clock(),
-                      lambda ticket: f"{agent_view}{ticket}" if agent_view else None)
-        self._guarded(name, "follow_ups", run)
+        start = partial(start_follow_ups, self.store, self.adapters[name], rules, self.clock(),
+                        lambda ticket: f"{agent_view}{ticket}" if agent_view else None)
+        follow: FollowUpPass | None = self._guarded(name, "follow_ups", start)
+        return follow
+
+    def finish_follow_ups(self, name: str, follow: FollowUpPass) -> None:
+        """Settle a started pass; errors are the guard's. A pass the guard does not run (the
+        contact write just paused the source) still ends: its rows wait and are looked up
+        before they are created again."""
+        self._guarded(name, "follow_ups", follow.finish)
+        if not follow.finished:
+            follow.failed = follow.failed or TransientError("source paused")
+            follow.end = None
+            follow.finish()
 
     def close(self) -> None:
         """Release what the runtime holds: adapters' sessions (and zenpy's override), the pool."""

@@ -6,7 +6,7 @@ imports the store or the scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -249,6 +249,13 @@ class CRMAdapter(Protocol):
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """Create (or add to) follow-up work, 100 a call. Raises TransientError/RateLimited
         when the call's outcome is unknown (the caller retries with check_first)."""
+        ...
+
+    def start_follow_ups(self, items: Sequence[FollowUp]) -> Callable[[], FollowUpResult]:
+        """write_follow_ups in two steps: what can be sent ahead is sent now, the returned
+        call ends it and gives the result (errors as for write_follow_ups, from either).
+        Zendesk submits its create_many jobs here, so the job polls of the calls made in
+        between (the contact write) read them too; HubSpot writes everything in the call."""
         ...
 
     def erase_quotes(self, items: Sequence[Erasure]) -> WriteResult:

@@ -1,17 +1,20 @@
 """Follow-up job: unhappy answers become a task (HubSpot) or a follow-up ticket (Zendesk).
 
-Runs in the write-back cycle, after the contact write, on rows the store queued with each
-answer (store/follow_ups.py). Each round claims due rows under a lease, decides per
-program's rule which answers call for work, renders it and hands it to the adapter in one
-batch (100 per call). Owner and group are the ones at rating time: the stored attribution,
-or read here for answers not attributed yet (`with_attribution`), in the calls the hooks'
-own read would have made, so follow-ups cost the CRM only their creates (Zendesk: and their
-job polls). One follow-up per answer: a row that has a CRM id is updated, never
-created again; a create whose outcome is unknown is retried with `check_first`, so the
-adapter looks its external id up before creating. A CRM refusal (owner gone, ticket
+Runs in the write-back cycle on rows the store queued with each answer
+(store/follow_ups.py): started before the contact write and finished after it. Each pass
+claims due rows under a lease, decides per program's rule which answers call for work,
+renders it and hands it to the adapter in one batch (100 per call) in two steps
+(`start_follow_ups`): Zendesk submits its create_many jobs at the start, so the contact
+write's job polls read them too, and the end finds them done. Owner and group are the ones
+at rating time: the stored attribution, or read here for answers not attributed yet
+(`with_attribution`), in the calls the hooks' own read would have made, so follow-ups cost
+the CRM only their creates. One follow-up per answer: a row that has a CRM id is updated, never
+created again; a create whose outcome is unknown (a failed call, or a holder whose claim
+ran out unsettled) is retried with `check_first`, so the adapter looks its external id up
+before creating. A CRM refusal (owner gone, ticket
 deleted) is kept visible as `rejected` with its reason; transient failures wait with
 exponential backoff, up to MAX_ATTEMPTS, then stay rejected. Nothing here can block the
-contact write: it runs after it, and its errors stay inside this job.
+contact write: its errors stay inside this job, and its rows are settled after it.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def to_follow_up(row: FollowUpWork, rule: FollowUpRule,
         key=row.external_id, contact_id=row.contact_id, ticket_id=row.ticket_id,
         subject=subject_of(answer), body=body, due_at=rule.due_at(row.answered_at),
         crm_id=row.crm_id, update_text=body if row.crm_id else None,
-        check_first=row.attempts > 0, owner_id=rule.owner, group_id=rule.group,
+        check_first=row.attempts > 0 or row.lapsed, owner_id=rule.owner, group_id=rule.group,
         use_configured=rule.use_configured, tags=rule.tags, public=rule.notify_customer)
 
 
@@ -76,11 +79,66 @@ def process_follow_ups(store: Store, adapter: CRMAdapter, rules: Mapping[str, Fo
                        now: datetime, ticket_url: Callable[[str], str | None] = lambda _: None,
                        lease: timedelta = LEASE) -> FollowUpRun:
     """One pass over the source's due follow-up rows."""
-    log = get_logger(job="follow_ups", source=adapter.name)
-    run = FollowUpRun()
+    return start_follow_ups(store, adapter, rules, now, ticket_url, lease).finish()
+
+
+class FollowUpPass:
+    """A pass whose rows are claimed and whose creates may be on their way (see
+    start_follow_ups); `finish` settles them and releases the claim, once."""
+
+    def __init__(self, store: Store, adapter: CRMAdapter, token: str, now: datetime,
+                 run: FollowUpRun) -> None:
+        self.store, self.adapter, self.token, self.now, self.run = (store, adapter, token,
+                                                                    now, run)
+        self.work: dict[str, tuple[FollowUpWork, FollowUp]] = {}
+        self.end: Callable[[], FollowUpResult] | None = None
+        self.failed: TransientError | AuthError | None = None  # the start's, outcome unknown
+        self.finished = False
+
+    def finish(self) -> FollowUpRun:
+        """Follow what the start sent to its end and settle every row; rows whose outcome
+        is unknown are retried later with check_first."""
+        if self.finished:
+            return self.run
+        self.finished = True
+        log = get_logger(job="follow_ups", source=self.adapter.name)
+        try:
+            if self.work:
+                result, failed = None, self.failed
+                if failed is None and self.end is not None:
+                    try:
+                        result = self.end()
+                    except (TransientError, AuthError) as exc:
+                        failed = exc
+                if result is not None:
+                    _settle(self.store, self.token, self.work, result, self.now, self.run)
+                else:
+                    # A refused token waits here too, never pausing the source: the contact
+                    # write-back (which would pause it if the token were really gone) must
+                    # not stop for a task.
+                    why = failed or TransientError("the follow-ups' start failed")
+                    for row, _ in self.work.values():
+                        _defer(self.store, self.token, row, why, self.now, self.run)
+                    log.warning("follow_ups.deferred", rows=len(self.work),
+                                error=type(why).__name__)
+        finally:
+            self.store.release_follow_ups(self.token)
+            run = self.run
+            log.info("follow_ups.done", created=run.created, updated=run.updated,
+                     not_needed=run.not_needed, rejected=run.rejected, deferred=run.deferred)
+        return self.run
+
+
+def start_follow_ups(store: Store, adapter: CRMAdapter, rules: Mapping[str, FollowUpRule],
+                     now: datetime, ticket_url: Callable[[str], str | None] = lambda _: None,
+                     lease: timedelta = LEASE) -> FollowUpPass:
+    """Claim the source's due rows, settle the ones that need no work, and start the
+    adapter's write (adapter.start_follow_ups: Zendesk submits its creates here, so the
+    write-back's job polls before `finish` read them too)."""
     claim = store.claim_follow_ups(adapter.name, now, ROWS_PER_ROUND, lease)
+    follow = FollowUpPass(store, adapter, claim.token, now, FollowUpRun())
+    run = follow.run
     try:
-        work: dict[str, tuple[FollowUpWork, FollowUp]] = {}
         for row in claim.rows:
             rule = rules.get(row.program)
             wanted = (rule is not None and row.score is not None and row.category is not None
@@ -97,15 +155,17 @@ def process_follow_ups(store: Store, adapter: CRMAdapter, rules: Mapping[str, Fo
                                        error=str(exc))
                 run.rejected += 1
                 continue
-            work[item.key] = (row, item)
-        if work:
-            work = with_attribution(store, adapter, work, now)
-            _write(store, adapter, claim.token, work, now, run)
-    finally:
-        store.release_follow_ups(claim.token)
-        log.info("follow_ups.done", created=run.created, updated=run.updated,
-                 not_needed=run.not_needed, rejected=run.rejected, deferred=run.deferred)
-    return run
+            follow.work[item.key] = (row, item)
+        if follow.work:
+            follow.work = with_attribution(store, adapter, follow.work, now)
+            try:
+                follow.end = adapter.start_follow_ups([i for _, i in follow.work.values()])
+            except (TransientError, AuthError) as exc:  # RateLimited included
+                follow.failed = exc
+    except BaseException:
+        follow.finish()
+        raise
+    return follow
 
 
 def with_attribution(store: Store, adapter: CRMAdapter,
@@ -147,22 +207,6 @@ def with_attribution(store: Store, adapter: CRMAdapter,
                                        if row.attributed else None)
         out[key] = (row, replace(item, at_rating=at) if item.crm_id is None else item)
     return out
-
-
-def _write(store: Store, adapter: CRMAdapter, token: str,
-           work: dict[str, tuple[FollowUpWork, FollowUp]], now: datetime,
-           run: FollowUpRun) -> None:
-    log = get_logger(job="follow_ups", source=adapter.name)
-    try:
-        result = adapter.write_follow_ups([item for _, item in work.values()])
-    except (TransientError, AuthError) as exc:  # RateLimited included; outcome may be unknown
-        # A refused token waits here too, never pausing the source: the contact write-back
-        # (which would pause it if the token were really gone) must not stop for a task.
-        for row, _ in work.values():
-            _defer(store, token, row, exc, now, run)
-        log.warning("follow_ups.deferred", rows=len(work), error=type(exc).__name__)
-        return
-    _settle(store, token, work, result, now, run)
 
 
 def _settle(store: Store, token: str, work: dict[str, tuple[FollowUpWork, FollowUp]],

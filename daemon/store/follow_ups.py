@@ -57,6 +57,9 @@ class FollowUpWork:
     attributed: bool = False  # the ticket's holder at rating time was read (may be nobody)
     owner_at_answer: str | None = None
     team_at_answer: str | None = None
+    lapsed: bool = False
+    """Its last holder's claim ran out unsettled (died or stalled mid-pass): a create may
+    have landed, so it is looked up before it is created again."""
 
     @property
     def external_id(self) -> str:
@@ -99,17 +102,19 @@ class FollowUpsMixin:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                              {"key": advisory_key(f"closedloop.follow_ups:{source}")})
-            ids = list(conn.scalars(
-                select(FOLLOW_UPS.c.id)
+            found = conn.execute(
+                select(FOLLOW_UPS.c.id, FOLLOW_UPS.c.claim_token.is_not(None))
                 .where(FOLLOW_UPS.c.source == source, FOLLOW_UPS.c.status == "pending", due,
                        free)
                 .order_by(FOLLOW_UPS.c.id).limit(limit)
-                .with_for_update(skip_locked=True)))
+                .with_for_update(skip_locked=True)).all()
+            ids = [row_id for row_id, _ in found]
+            lapsed = {row_id for row_id, held in found if held}
             rows: list[FollowUpWork] = []
             for part in chunks(ids):
                 conn.execute(update(FOLLOW_UPS).where(FOLLOW_UPS.c.id.in_(part))
                              .values(claim_token=token, claimed_until=now + lease))
-                rows += [_work(r) for r in conn.execute(
+                rows += [_work(r, lapsed) for r in conn.execute(
                     select(FOLLOW_UPS, SENDS.c.survey_type, SENDS.c.contact_id,
                            SENDS.c.ticket_id, SENDS.c.subject, SENDS.c.owner_id,
                            SENDS.c.team_id, RESPONSES.c.score, RESPONSES.c.category,
@@ -191,9 +196,9 @@ class FollowUpsMixin:
             select(FOLLOW_UPS.c.status, func.count()).group_by(FOLLOW_UPS.c.status))}
 
 
-def _work(row: RowMapping) -> FollowUpWork:
+def _work(row: RowMapping, lapsed: set[int]) -> FollowUpWork:
     answered = row["answered_at"]
-    return FollowUpWork(
+    return FollowUpWork(lapsed=row["id"] in lapsed,
         id=row["id"], send_id=row["send_id"], source=row["source"], program=row["program"],
         version=row["version"], written_version=row["written_version"],
         crm_id=row["crm_id"], attempts=row["attempts"], survey_type=row["survey_type"],

@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -332,6 +333,11 @@ class HubSpotAdapter:
         return write_tasks(self._call, self._call_self_counted, self._count, self._tasks_api,
                            self._rating_time_owners, self._landed_tasks, items,
                            source=self.name)
+
+    def start_follow_ups(self, items: Sequence[FollowUp]) -> Callable[[], FollowUpResult]:
+        """Nothing to send ahead: the returned call is write_follow_ups (after the contact
+        write, as before); HubSpot's batch create answers at once, with no job to poll."""
+        return partial(self.write_follow_ups, list(items))
 
     def _rating_time_owners(self, items: Sequence[FollowUp]) -> dict[str, str]:
         """The ticket's owner at rating time (passed in, else read), else the contact's."""

@@ -1,9 +1,11 @@
 """Follow-up tickets on Zendesk: one per unhappy answer, linked to the original.
 
 Created with tickets/create_many, 100 per job (jobs followed together like update_many,
-see _jobs.py): the customer is the requester, the first comment is private unless
-`FollowUp.public`, the tags are the program's, and the ticket is assigned to the original
-ticket's group and assignee at rating time (or the configured ones). A closed original is
+see _jobs.py; submitted when the follow-up job starts and followed when it ends, so the
+write-back's polls in between read them too): the customer is the requester, the first
+comment is private unless `FollowUp.public`, the tags are the program's, and the ticket
+is assigned to the original ticket's group and assignee at rating time (or the configured
+ones). A closed original is
 linked with `via_followup_source_id` (Zendesk accepts only closed tickets there); any other
 is named in the comment. The group, assignee and status come from the rating-time read the
 follow-up job passes in (`FollowUp.at_rating`, the attribution's show_many); only items
@@ -33,6 +35,7 @@ log = structlog.get_logger(__name__)
 CallFn = Callable[[str, Callable[[], Any]], Any]
 ShowMany = Callable[[str, Any, Sequence[str]], Iterator[dict[str, Any]]]
 RunJobs = Callable[..., _jobs.JobOutcome]
+StartJobs = Callable[..., _jobs.StartedJobs]
 
 
 def original_tickets(show_many: ShowMany, tickets_api: Any,
@@ -80,11 +83,14 @@ def _new_ticket(item: FollowUp, original: dict[str, Any] | None) -> ZenpyTicket:
     return ticket
 
 
-def write_follow_up_tickets(call: CallFn, run_jobs: RunJobs, tickets_api: Any,
+def start_follow_up_tickets(call: CallFn, start_jobs: StartJobs, run_jobs: RunJobs,
+                            tickets_api: Any,
                             originals_of: Callable[[Sequence[FollowUp]],
                                                    dict[str, dict[str, Any]]],
-                            items: Sequence[FollowUp], *, source: str) -> FollowUpResult:
-    """Create the new follow-up tickets and comment on the known ones."""
+                            items: Sequence[FollowUp], *,
+                            source: str) -> Callable[[], FollowUpResult]:
+    """Submit the new follow-up tickets' create_many jobs now; the returned call follows
+    them to the end, comments on the known ones and gives the result."""
     result = FollowUpResult()
     creates: list[FollowUp] = []
     for item in items:
@@ -96,25 +102,39 @@ def write_follow_up_tickets(call: CallFn, run_jobs: RunJobs, tickets_api: Any,
             result.created[item.key] = found
         else:
             creates.append(item)
+    started: _jobs.StartedJobs | None = None
     if creates:
         originals = originals_of(creates)
         jobs = [(i.key, _new_ticket(i, _original(i, originals))) for i in creates]
-        _collect(result, lambda: run_jobs("tickets_create_many", tickets_api.create, jobs))
+        started = start_jobs("tickets_create_many", tickets_api.create, jobs)
+
+    def finish() -> FollowUpResult:
+        if started is not None:
+            _collect(result, started.finish)
+        _comment_known(run_jobs, tickets_api, items, result)
+        log.info("zendesk.follow_ups.written", source=source, created=len(result.created),
+                 updated=len(result.updated), rejected=len(result.rejected))
+        return result
+
+    return finish
+
+
+def _comment_known(run_jobs: RunJobs, tickets_api: Any, items: Sequence[FollowUp],
+                   result: FollowUpResult) -> None:
+    """A re-score's private comment on the follow-up ticket it already has."""
     updates = [i for i in items if i.crm_id and i.key not in result.rejected]
-    if updates:
-        by_ticket = {str(i.crm_id): i.key for i in updates}
-        jobs = [(str(i.crm_id), ZenpyTicket(id=int(str(i.crm_id)), comment=Comment(
-            body=i.update_text or i.body, public=False))) for i in updates
-            if str(i.crm_id).isdigit()]
-        outcome = _collect(FollowUpResult(), lambda: run_jobs("tickets_update_many",
-                                                             tickets_api.update, jobs))
-        for tid in outcome.created:  # update jobs name their tickets: `done` ids
-            result.updated[by_ticket[tid]] = tid
-        for tid, reason in outcome.rejected.items():
-            result.rejected[by_ticket[tid]] = f"follow-up ticket refused the comment: {reason}"
-    log.info("zendesk.follow_ups.written", source=source, created=len(result.created),
-             updated=len(result.updated), rejected=len(result.rejected))
-    return result
+    if not updates:
+        return
+    by_ticket = {str(i.crm_id): i.key for i in updates}
+    jobs = [(str(i.crm_id), ZenpyTicket(id=int(str(i.crm_id)), comment=Comment(
+        body=i.update_text or i.body, public=False))) for i in updates
+        if str(i.crm_id).isdigit()]
+    outcome = _collect(FollowUpResult(), lambda: run_jobs("tickets_update_many",
+                                                         tickets_api.update, jobs))
+    for tid in outcome.created:  # update jobs name their tickets: `done` ids
+        result.updated[by_ticket[tid]] = tid
+    for tid, reason in outcome.rejected.items():
+        result.rejected[by_ticket[tid]] = f"follow-up ticket refused the comment: {reason}"
 
 
 def _collect(result: FollowUpResult, run: Callable[[], _jobs.JobOutcome]) -> FollowUpResult:

@@ -7,6 +7,12 @@ of a call's jobs submitted first (at most MAX_IN_FLIGHT at once), then followed 
 with one Show Many Job Statuses request per round (`job_status(ids=...)`), the injected
 sleep between rounds. Polling each job on its own cost one request per job per round.
 
+Jobs can also be started and followed later (`start_jobs`): they wait on the adapter's
+JobBoard, and every other call's poll in between reads their status too, so the follow-up
+tickets' create_many jobs, submitted before the contact write, cost no poll of their own
+when the contact write's jobs are followed meanwhile (one request per round for every job
+the write-back cycle started). Waiting jobs count against MAX_IN_FLIGHT for every call.
+
 Every item ends written, refused or pending, and one job's trouble never costs another
 job's items a second trip:
 - a submit refused whole (400/413/422) created no job: its items are split in two new
@@ -21,6 +27,7 @@ caller retries only those items: a note that landed is never added twice.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -161,14 +168,44 @@ def _problem(job: _Job, timeout: float) -> str | None:
     return None
 
 
+class JobBoard:
+    """An adapter's jobs that were submitted and are not followed by their own call yet:
+    every poll in the meantime asks for them too, and keeps what it read. (Only the
+    write-back job's thread writes through jobs; the lock keeps the list whole anyway.)"""
+
+    def __init__(self) -> None:
+        self._waiting: list[_Job] = []
+        self._lock = threading.Lock()
+
+    def wait(self, jobs: Sequence[_Job]) -> None:
+        with self._lock:
+            self._waiting.extend(jobs)
+
+    def take(self, jobs: Sequence[_Job]) -> None:
+        """These jobs are followed by their own call again."""
+        with self._lock:
+            self._waiting = [job for job in self._waiting
+                             if all(job is not j for j in jobs)]
+
+    def open(self, timeout: float) -> list[_Job]:
+        """Waiting jobs that may still be running on Zendesk; the others (known done,
+        broken, forgotten or timed out) leave the board: they are not asked for again and
+        hold no place, and their own call keeps what was read of them."""
+        with self._lock:
+            self._waiting = [job for job in self._waiting if job.state not in DONE | BROKEN
+                             and not job.forgotten and job.waited < timeout]
+            return list(self._waiting)
+
+
 class _Run:
     """One call's jobs: what is left to submit, what is open, and what each item came to."""
 
     def __init__(self, call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
                  job_status_api: Any, items: Sequence[tuple[str, Any]], waiting: JobWaiting,
                  source: str, settled: JobOutcome | None,
-                 submit_call: CallFn | None = None) -> None:
+                 submit_call: CallFn | None = None, board: JobBoard | None = None) -> None:
         self.call, self.endpoint, self.submit = call, endpoint, submit
+        self.board = board or JobBoard()
         self.submit_call = submit_call or call
         self.job_status_api, self.waiting, self.source = job_status_api, waiting, source
         self.chunks = deque(list(items[start:start + BATCH_SIZE])
@@ -182,8 +219,9 @@ class _Run:
         self.submitted = 0
 
     def fill(self, limit: int) -> None:
-        """Submit chunks until `limit` jobs are open, the chunks run out or a submit fails."""
-        while self.chunks and self.stopped is None and len(self.running) < limit:
+        """Submit chunks until `limit` jobs are open (this call's and the board's waiting
+        ones), the chunks run out or a submit fails."""
+        while self.chunks and self.stopped is None and self.room(limit):
             chunk = self.chunks.popleft()
             try:
                 status = _as_dict(self.submit_call(
@@ -201,6 +239,10 @@ class _Run:
             job_id = status.get("id")
             self.running.append(_Job(str(job_id), [item_id for item_id, _ in chunk], status,
                                      forgotten=job_id is None))
+
+    def room(self, limit: int) -> bool:
+        """A job can be submitted: this call's and the board's open jobs are under `limit`."""
+        return len(self.running) + len(self.board.open(self.waiting.timeout)) < limit
 
     def refused(self, chunk: list[tuple[str, Any]], exc: RecordRejected) -> None:
         """A submit refused whole wrote nothing: split it (the halves go next) or refuse it."""
@@ -240,17 +282,20 @@ class _Run:
         self.running = still
 
     def poll(self) -> None:
-        """Wait one interval, then read every open job's status with one request."""
+        """Wait one interval, then read every open job's status with one request: this
+        call's jobs and the ones waiting on the board."""
         self.waiting.sleep(self.waiting.interval)
+        riders = self.board.open(self.waiting.timeout)
         try:
-            statuses = _poll(self.call, self.job_status_api, [job.id for job in self.running])
+            statuses = _poll(self.call, self.job_status_api,
+                             [job.id for job in [*self.running, *riders]])
         except (TransientError, RecordRejected) as exc:
             # Their outcome is unknown, and no job submitted now could be followed either.
             self.stop(exc, f"Zendesk job statuses unreadable ({len(self.running)} jobs): {exc}")
             self.pending.extend(item_id for job in self.running for item_id in job.ids)
             self.running = []
             return
-        for job in self.running:
+        for job in [*self.running, *riders]:
             job.waited += self.waiting.interval
             job.forgotten = job.id not in statuses
             job.status = statuses.get(job.id, job.status)
@@ -275,7 +320,7 @@ def run_jobs(call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
              job_status_api: Any, items: Sequence[tuple[str, Any]], waiting: JobWaiting,
              *, source: str, max_in_flight: int | None = None,
              settled: JobOutcome | None = None,
-             submit_call: CallFn | None = None) -> JobOutcome:
+             submit_call: CallFn | None = None, board: JobBoard | None = None) -> JobOutcome:
     """Submit `items` (id, zenpy object) 100 per job, at most `max_in_flight` (default
     MAX_IN_FLIGHT) jobs open at once, and follow the open jobs together until each is
     done, broken, forgotten or timed out; a freed place is refilled before the next round.
@@ -284,13 +329,44 @@ def run_jobs(call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
     part of the outcome and of a PartialWrite. A transient failure before any job was
     submitted and with nothing settled is raised as it is. `submit_call` (default `call`)
     submits: a create passes one that retries 429s only, as a 5xx may have created the job.
+    The polls also read the jobs waiting on `board` (see start_jobs).
     """
+    return start_jobs(call, endpoint, submit, job_status_api, items, waiting, source=source,
+                      max_in_flight=max_in_flight, settled=settled, submit_call=submit_call,
+                      board=board).finish()
+
+
+class StartedJobs:
+    """Jobs submitted by start_jobs and waiting on the board until `finish` follows them."""
+
+    def __init__(self, run: _Run, items: Sequence[tuple[str, Any]], limit: int) -> None:
+        self._run, self._items, self._limit = run, items, limit
+
+    def finish(self) -> JobOutcome:
+        """Follow the jobs (and submit the chunks that found no place) to the end; statuses
+        other calls' polls read meanwhile are used as they are, so a job they saw done
+        costs no poll here. The outcome or PartialWrite, as run_jobs."""
+        run = self._run
+        run.board.take(run.running)
+        while (run.chunks and run.stopped is None) or run.running:
+            run.fill(self._limit)
+            run.settle()
+            if run.running or (run.chunks and run.stopped is None and not run.room(self._limit)):
+                run.poll()  # the board's jobs hold every place: poll them to free one
+        return run.finish(self._items)
+
+
+def start_jobs(call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
+               job_status_api: Any, items: Sequence[tuple[str, Any]], waiting: JobWaiting,
+               *, source: str, max_in_flight: int | None = None,
+               settled: JobOutcome | None = None, submit_call: CallFn | None = None,
+               board: JobBoard | None = None) -> StartedJobs:
+    """Submit what fits now (as run_jobs) and leave the jobs waiting on `board`, so the
+    calls made before `finish` poll them with their own. A transient failure before any
+    job was submitted is raised here, as run_jobs raises it."""
     limit = max(1, max_in_flight or MAX_IN_FLIGHT)
     run = _Run(call, endpoint, submit, job_status_api, items, waiting, source, settled,
-               submit_call)
-    while (run.chunks and run.stopped is None) or run.running:
-        run.fill(limit)
-        run.settle()
-        if run.running:
-            run.poll()
-    return run.finish(items)
+               submit_call, board)
+    run.fill(limit)
+    run.board.wait(run.running)
+    return StartedJobs(run, items, limit)

@@ -48,7 +48,7 @@ from closedloop.integration.zendesk import _fields, _jobs
 from closedloop.integration.zendesk._cursor import ExportCursor
 from closedloop.integration.zendesk._erase import erase_quotes
 from closedloop.integration.zendesk._errors import translate
-from closedloop.integration.zendesk._follow_ups import original_tickets, write_follow_up_tickets
+from closedloop.integration.zendesk._follow_ups import original_tickets, start_follow_up_tickets
 from closedloop.integration.zendesk._notified import closed_tickets_by_id
 from closedloop.integration.zendesk._notify_setup import TriggerSetup, ensure_solved_trigger
 from closedloop.integration.zendesk._paging import CallFn, pages
@@ -119,6 +119,7 @@ class ZendeskAdapter:
         self._clock = clock
         self._ticket_extra = tuple(dict.fromkeys(str(p) for p in ticket_properties))
         self._contact_extra = tuple(dict.fromkeys(str(p) for p in contact_properties))
+        self._board = _jobs.JobBoard()  # jobs started and followed later (follow-ups)
         OVERRIDE.acquire(self._base_url, self._default_netloc, source=name)
         self._closed = False
         self._session = CountingSession()
@@ -210,12 +211,23 @@ class ZendeskAdapter:
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """A follow-up ticket per item (create_many jobs), or a private comment on the one
         it has (update_many); see _follow_ups.py."""
+        return self.start_follow_ups(items)()
+
+    def start_follow_ups(self, items: Sequence[FollowUp]) -> Callable[[], FollowUpResult]:
+        """write_follow_ups in two steps: the create_many jobs are submitted now and wait on
+        the adapter's job board, so every job poll made before the returned call (the
+        contact write's, the hooks') reads them too; the call follows them to the end."""
+        def start(endpoint: str, submit: Callable[[list[Any]], Any],
+                  jobs: list[tuple[str, Any]]) -> _jobs.StartedJobs:
+            return _jobs.start_jobs(self._call, endpoint, submit, self._zd.job_status, jobs,
+                                    self._waiting, source=self.name,
+                                    submit_call=self._call_create, board=self._board)
+
         def run(endpoint: str, submit: Callable[[list[Any]], Any],
                 jobs: list[tuple[str, Any]]) -> _jobs.JobOutcome:
-            return self._run_jobs(endpoint, submit, jobs, WriteResult(),
-                                  submit_call=self._call_create)
+            return start(endpoint, submit, jobs).finish()
 
-        return write_follow_up_tickets(self._call, run, self._zd.tickets,
+        return start_follow_up_tickets(self._call, start, run, self._zd.tickets,
                                        self._original_tickets, items, source=self.name)
 
     def _original_tickets(self, items: Sequence[FollowUp]) -> dict[str, dict[str, Any]]:
@@ -353,7 +365,7 @@ class ZendeskAdapter:
         return _jobs.run_jobs(self._call, endpoint, submit, self._zd.job_status, items,
                               self._waiting, source=self.name,
                               settled=_jobs.JobOutcome(settled.written, settled.rejected),
-                              submit_call=submit_call)
+                              submit_call=submit_call, board=self._board)
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
         """Pages of users an NPS selection holds: an organization's users, or a user search

@@ -7,19 +7,28 @@ sandboxes' counters pin every call: the follow-up job reads the 200 answers' tic
 (100 per call, the ones the hooks would have read anyway), so the hooks read none, and the
 follow-ups' own calls are the creates (HubSpot), the creates and their shared job polls
 (Zendesk). The owner at rating time (a reassignment after close) still gets the work.
+
+The runtime's cycle is pinned as the bench measures it: the same answers on two fresh
+sandboxes, with and without follow-ups, and the difference in calls divided by the answers.
+On Zendesk the follow-ups' create_many jobs are submitted before the contact write, so its
+job polls read them too: the difference is the creates alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
 from closedloop.daemon.actions.follow_ups import process_follow_ups
 from closedloop.daemon.actions.rule import FollowUpRule
+from closedloop.daemon.config import Secrets, parse_config
 from closedloop.daemon.jobs.writeback import write_back
 from closedloop.daemon.rules.business_hours import BusinessHours
+from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.answers import HOOK_SETTLE
 from closedloop.daemon.surveys import Program, SurveyType
@@ -148,3 +157,71 @@ def test_zendesk_150_follow_ups_cost_two_creates_and_their_polls_and_no_extra_re
             int(agent_b), int(second), None)
         assert (linked.assignee_id, linked.followup_source_id) == (int(agent_a),
                                                                    int(tickets[1]))
+
+
+def _zendesk_cycle_calls(store: Store, tmp: Path, *, follow_ups: bool) -> dict[str, int]:
+    """The runtime's write-back cycle at the answers' time and once the hooks settle, on a
+    fresh sandbox with 150 unhappy and 50 happy answers; the sandbox's calls per endpoint."""
+    state = ZendeskState()
+    with ZendeskSandbox(state, rate_limit_per_minute=0, incremental_per_minute=0,
+                        search_export_per_minute=0, port=0) as sandbox:
+        group = state.create_group("Tier 1")
+        for n in range(UNHAPPY + HAPPY):
+            user = state.create_user(f"z{n}@example.com", f"Zoe {n}")
+            ticket = state.create_ticket(f"Z{n}", user, group_id=group)
+            state.solve_ticket(ticket, at=T0 - timedelta(hours=1))
+            _answered(store, "zendesk", n, user, ticket)
+        clock = [ANSWERED]
+        config = parse_config({
+            "daemon": {"state_url": f"sqlite:///{tmp / 'unused.db'}"},
+            "sources": {"zendesk": {"crm": "zendesk", "subdomain": sandbox.subdomain,
+                                    "email": sandbox.email, "base_url": sandbox.url,
+                                    "job_poll_interval": "10ms", "retry_attempts": 1}},
+            "mail": {"host": "127.0.0.1", "port": 25, "from_address": "f@acme.example"},
+            "programs": [{"name": "csat", "type": "csat", "source": "zendesk", "delay": "0s",
+                          "company": "Acme",
+                          **({"follow_up": {"categories": ["unsatisfied"]}} if follow_ups
+                             else {})}],
+        }, "budget")
+        built = build_runtime(config, Secrets(secret_key="s" * 40,
+                                              source_tokens={"zendesk": sandbox.token}),
+                              clock=lambda: clock[0])
+        built.store.dispose()
+        rt = dataclasses.replace(built, store=store)  # the fixture's SQLite or PostgreSQL
+        try:
+            mapping = rt.mappings["zendesk"]
+            rt.adapters["zendesk"].ensure_properties(mapping.group_name, mapping.group_label,
+                                                     mapping.specs())
+            sandbox.reset_calls()
+            first = rt.write_back()["zendesk"]
+            clock[0] = SETTLED
+            hooks = rt.write_back()["zendesk"]
+        finally:
+            rt.close()
+        assert (first.contacts, hooks.tickets) == (UNHAPPY + HAPPY, UNHAPPY + HAPPY)
+        made = [t for t in state.tickets.values() if t.external_id]
+        assert len(made) == (UNHAPPY if follow_ups else 0)
+        return dict(sandbox.calls)
+
+
+def test_zendesk_cycle_follow_ups_add_only_their_creates(store: Store, tmp_path: Path) -> None:
+    """The runtime's cycle, 200 answers of which 150 unhappy, as bench/loop.py counts it:
+    with follow-ups Zendesk gets 2 create_many calls more and nothing else (their jobs are
+    polled by the contact write's show_many polls, 2 in both runs), so the follow-ups cost
+    2 calls for 200 answers: 1.00 per 100 answers, the budget, not over it (before the polls
+    were shared: 4, 2.00). Each unhappy answer has its one follow-up ticket."""
+    baseline = Store(f"sqlite:///{tmp_path / 'baseline.db'}")  # the same answers, apart
+    baseline.migrate()
+    try:
+        without = _zendesk_cycle_calls(baseline, tmp_path, follow_ups=False)
+    finally:
+        baseline.dispose()
+    with_follow_ups = _zendesk_cycle_calls(store, tmp_path, follow_ups=True)
+    extra = {k: with_follow_ups.get(k, 0) - without.get(k, 0)
+             for k in with_follow_ups.keys() | without.keys()}
+    extra = {k: v for k, v in extra.items() if v}
+    per_100_answers = 100 * sum(extra.values()) / (UNHAPPY + HAPPY)
+    assert per_100_answers == 1.0
+    assert extra == {ZD_CREATE: 2}
+    assert (without[ZD_POLL], with_follow_ups[ZD_POLL]) == (4, 4)
+    assert store.counts()["follow_ups.done"] == UNHAPPY

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from closedloop.daemon.actions.follow_ups import MAX_ATTEMPTS, process_follow_ups, retry_delay
+from closedloop.daemon.actions.follow_ups import (
+    LEASE,
+    MAX_ATTEMPTS,
+    process_follow_ups,
+    retry_delay,
+    start_follow_ups,
+)
 from closedloop.daemon.actions.rule import FollowUpRule
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.store import NewSend, Store
@@ -99,3 +105,25 @@ def test_a_refused_token_defers_without_raising(
     [row] = store.follow_up_rows()
     assert (row["status"], row["attempts"]) == ("pending", 1)
     assert row["last_error"].startswith("AuthError")
+
+
+def test_a_holder_that_died_after_its_create_leaves_one_task(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, Any]) -> None:
+    """A pass creates the task and dies before it commits (no settle, no release). Before
+    its lease ends nobody takes the row; after it, the next pass looks the external id up
+    (the claim it finds lapsed says a create may have landed) and keeps that task: one
+    task, row done with its id."""
+    state, _sandbox, adapter = hubspot
+    _answered(store, state)
+    follow = start_follow_ups(store, adapter, {"csat": RULE}, T0)
+    assert follow.end is not None
+    follow.end()  # the create lands; the daemon dies here
+    [task] = state.tasks()
+
+    held = process_follow_ups(store, adapter, {"csat": RULE}, T0 + LEASE - timedelta(seconds=1))
+    after = process_follow_ups(store, adapter, {"csat": RULE}, T0 + LEASE)
+
+    assert (held.created, after.created) == (0, 1)
+    assert [t["id"] for t in state.tasks()] == [task["id"]]
+    [row] = store.follow_up_rows()
+    assert (row["status"], row["crm_id"]) == ("done", task["id"])

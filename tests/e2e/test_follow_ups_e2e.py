@@ -155,3 +155,27 @@ def test_owner_gone_is_refused_with_a_reason_and_counted(loop: Loop) -> None:
     assert loop.rt.store.counts()["follow_ups.rejected"] == 1
     [row] = loop.rt.store.follow_up_rows()
     assert "hubspot_owner_id" in row["last_error"]
+
+
+def test_a_contact_write_refused_401_pauses_and_the_follow_up_still_ends_once(
+        loop: Loop) -> None:
+    """The follow-ups start before the contact write; that write is refused (401) and the
+    source pauses, so the follow-up job cannot end as usual: its row is still deferred (one
+    attempt, claim let go), not left held. Zendesk's create_many had been submitted ahead
+    (1 follow-up ticket), HubSpot creates only at the end (none yet). Once the token works
+    again, the row is looked up before any create: one follow-up either way."""
+    ticket, contact = _surveyed(loop)
+    _answer(loop, 1)
+    loop.crm.fail_next(1, 401, loop.crm.contact_write)
+    loop.rt.write_back()
+    assert loop.rt.store.source_states()[loop.source].state == "paused"
+    [row] = loop.rt.store.follow_up_rows()
+    assert (row["status"], row["attempts"], row["claim_token"]) == ("pending", 1, None)
+    ahead = 1 if loop.source == "zendesk" else 0
+    assert len(follow_ups(loop, ticket, contact)) == ahead
+
+    loop.clock.advance(timedelta(minutes=10))
+    loop.rt.write_back()  # the probe: the contact write goes through, the source resumes
+    loop.rt.write_back()
+    assert len(follow_ups(loop, ticket, contact)) == 1
+    assert loop.rt.store.counts()["follow_ups.done"] == 1
