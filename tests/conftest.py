@@ -25,7 +25,7 @@ from closedloop.daemon.store import Store
 PG_ENV = "CLOSEDLOOP_TEST_PG_URL"
 _TABLES = ("cursors, sends, responses, writebacks, suppressions, ledger, members, "
            "alert_deliveries, alert_state, events, webhook_deliveries, follow_ups, "
-           "source_health, job_locks, link_opens")
+           "source_health, job_locks, link_opens, report_facts, report_rollups")
 
 
 def _pg_server_url() -> str:

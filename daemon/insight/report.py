@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from closedloop.daemon.insight import facts
+from closedloop.daemon.insight import facts, rollup_queries, rollups
 from closedloop.daemon.insight.dimensions import (
     RESPONSES,
     SENDS,
@@ -115,8 +115,9 @@ Key = tuple[date, str | None, str]  # period start, segment value, survey type
 
 
 def refresh(store: Store, settings: ReportingSettings, now: datetime) -> int:
-    """Bring the rollups up to date; cheap when nothing changed. Returns rows changed."""
-    return facts.refresh(store, settings, now)
+    """Bring the rollups up to date; cheap when nothing changed (the scheduled job also
+    re-reads the margins behind its cursors). Returns how many rollup rows moved."""
+    return rollups.refresh(store, settings, now, thorough=False)
 
 
 def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]:
@@ -124,7 +125,9 @@ def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]
     check_query(store, settings, query)
     zone = ZoneInfo(settings.timezone)
     first = previous_start(period_start(query.since, query.period), query.period)
-    cells = facts.read_cells(store, settings, query, first, zone)
+    cells = rollup_queries.read_cells(store, settings, query, first)
+    if cells is None:
+        cells = facts.read_cells(store, settings, query, first, zone)
     current = period_start(query.since, query.period)
     rows: list[Row] = []
     for key in sorted(k for k in cells if k[0] >= current):
@@ -157,7 +160,9 @@ def distribution(store: Store, settings: ReportingSettings,
                  query: Query) -> dict[str, dict[int, int]]:
     """Survey type -> score -> answers in [since, until] (every point of the scale shown)."""
     check_query(store, settings, query)
-    counts = facts.read_distribution(store, settings, query, ZoneInfo(settings.timezone))
+    counts = rollup_queries.read_distribution(store, settings, query)
+    if counts is None:
+        counts = facts.read_distribution(store, settings, query, ZoneInfo(settings.timezone))
     return {survey: {score: counts.get(survey, {}).get(score, 0)
                      for score in SCALES.get(survey, sorted(counts[survey]))}
             for survey in sorted(counts)}
@@ -168,6 +173,9 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
     """The values a segment takes on the surveys the scope may see (for pickers); "" (not
     set) is left out."""
     check_segment(segment, settings)
+    fast = rollup_queries.segment_values(store, settings, segment, scope)
+    if fast is not None:
+        return fast
     restrict = restriction(settings, scope.allowed)
     value = value_of(segment, settings)
     with reading(store.engine) as conn:
@@ -204,7 +212,7 @@ def check_query(store: Store, settings: ReportingSettings, query: Query) -> None
     for name in (*query.filters, *query.scope.allowed):
         check_segment(name, settings, "filter segment")
     if query.programs:
-        known = facts.known_programs(store)
+        known = rollup_queries.known_programs(store, settings) or facts.known_programs(store)
         unknown = [p for p in query.programs if p not in known]
         if unknown:
             raise ReportError(f"unknown program {', '.join(map(repr, unknown))}; expected one "
