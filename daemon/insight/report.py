@@ -11,7 +11,7 @@ surveys: an answer to a reminder is an answer to its survey).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import ClassVar
@@ -36,7 +36,12 @@ from closedloop.daemon.insight.periods import (
     previous_start,
 )
 from closedloop.daemon.insight.settings import ReportingSettings
-from closedloop.daemon.insight.stats import Tally, score_of, shares_of
+from closedloop.daemon.insight.stats import (
+    CATEGORY_NAMES,
+    mean_interval,
+    nps_interval,
+    wilson_interval,
+)
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import from_db
@@ -129,29 +134,45 @@ def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]
     if cells is None:
         cells = facts.read_cells(store, settings, query, first, zone)
     current = period_start(query.since, query.period)
-    rows: list[Row] = []
-    for key in sorted(k for k in cells if k[0] >= current):
-        start, value, survey_type = key
-        tally, (sent, answered) = cells[key]
-        previous = cells.get((previous_start(start, query.period), value, survey_type))
-        rows.append(Row(start, value, figures(
-            survey_type, tally, sent, answered, settings.small_sample,
-            None if previous is None else previous[0])))
-    return rows
+    before = {start: previous_start(start, query.period) for start, _, _ in cells}
+    scores = {key: headline(key[2], counts) for key, counts in cells.items()}
+    return [Row(key[0], key[1], figures(key[2], cells[key], settings.small_sample,
+                                        scores.get((before[key[0]], key[1], key[2]))))
+            for key in sorted(k for k in cells if k[0] >= current)]
 
 
-def figures(survey_type: str, tally: Tally, sent: int, answered: int, small_sample: int,
-            previous: Tally | None = None) -> Figures:
-    """The figures of one cell; `previous` (the period before) gives the change."""
-    score, interval = score_of(survey_type, tally)
-    before = None if previous is None else score_of(survey_type, previous)[0]
+def headline(survey_type: str, counts: Sequence[int]) -> float | None:
+    """NPS, CSAT share % or CES mean of cell counts [n, low, high, total, squares, ...]."""
+    n, low, high, total = counts[0], counts[1], counts[2], counts[3]
+    if n <= 0:
+        return None
+    if survey_type == "nps":
+        return 100.0 * (high - low) / n
+    return 100.0 * high / n if survey_type == "csat" else total / n
+
+
+def figures(survey_type: str, counts: Sequence[int], small_sample: int,
+            before: float | None = None) -> Figures:
+    """The figures of one cell, counts [n, low, high, total, squares, sent, answered];
+    `before` is the previous period's score (for the change)."""
+    n, low, high, total, squares, sent, answered = counts[:7]
+    score = headline(survey_type, counts)
+    if survey_type == "nps":
+        interval = nps_interval(high, low, n)
+    elif survey_type == "csat":
+        interval = wilson_interval(high, n)
+    else:
+        interval = mean_interval(n, total, squares)
+    low_name, middle, high_name = CATEGORY_NAMES.get(survey_type, ("low", None, "high"))
+    shares = {} if n <= 0 else {low_name: 100.0 * low / n, high_name: 100.0 * high / n}
+    if middle is not None and n > 0:
+        shares[middle] = 100.0 * (n - low - high) / n
     return Figures(
-        survey_type=survey_type, sent=sent, answers=tally.n,
+        survey_type=survey_type, sent=sent, answers=n,
         response_rate=None if sent <= 0 else answered / sent,
         score=score, ci_low=None if interval is None else interval[0],
         ci_high=None if interval is None else interval[1],
-        mean=None if tally.n <= 0 else tally.total / tally.n,
-        shares=shares_of(survey_type, tally), small_sample=tally.n < small_sample,
+        mean=None if n <= 0 else total / n, shares=shares, small_sample=n < small_sample,
         change=None if score is None or before is None else score - before,
         answered=answered)
 

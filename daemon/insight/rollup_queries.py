@@ -12,13 +12,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select, true
+from sqlalchemy import Connection, String, func, select, true, type_coerce
 
 from closedloop.daemon.insight.dimensions import canonical
 from closedloop.daemon.insight.periods import next_start, period_start
 from closedloop.daemon.insight.rollups import _state, fingerprint
 from closedloop.daemon.insight.settings import ReportingSettings
-from closedloop.daemon.insight.stats import Tally
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.reports import COUNTS, ROLLUPS, SCORE_AT
@@ -81,22 +80,28 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query,
         grain, programs = usable
         segment = "" if query.segment is None else canonical(query.segment)
         rows = conn.execute(
-            select(ROLLUPS.c.period, ROLLUPS.c.value, ROLLUPS.c.survey_type, *_SUMS[:7])
+            select(type_coerce(ROLLUPS.c.period, String), ROLLUPS.c.value,
+                   ROLLUPS.c.survey_type, *_SUMS[:7])
             .where(*_where(grain, segment, programs, first, query.until))
             .group_by(ROLLUPS.c.period, ROLLUPS.c.value, ROLLUPS.c.survey_type)).all()
     cells: dict[tuple[date, str | None, str], Cell] = {}
+    starts: dict[Any, date] = {}
+    grouped = query.segment is not None
     for period, value, kind, sent, answered, n, low, high, total, squares in rows:
         if not (sent or n):
             continue
-        key = (period_start(period, query.period), None if query.segment is None else value,
-               kind)
+        start = starts.get(period)
+        if start is None:
+            day = date.fromisoformat(period) if isinstance(period, str) else period
+            start = starts[period] = period_start(day, query.period)
+        key = (start, value if grouped else None, kind)
         cell = cells.get(key)
         if cell is None:
-            cell = cells[key] = (Tally(), [0, 0])
-        cell[0].merge(Tally(n=int(n), low=int(low), high=int(high), total=int(total),
-                            squares=int(squares)))
-        cell[1][0] += int(sent)
-        cell[1][1] += int(answered)
+            cells[key] = [int(n), int(low), int(high), int(total), int(squares), int(sent),
+                          int(answered)]
+        else:
+            for i, add in enumerate((n, low, high, total, squares, sent, answered)):
+                cell[i] += int(add)
     return cells
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Connection, delete, func, insert, or_, select, text
+from sqlalchemy import Connection, delete, func, or_, select, text
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
@@ -34,13 +34,13 @@ from closedloop.daemon.store.reports import (
     COUNTS,
     FACTS,
     GRAINS,
-    KEY,
     ROLLUPS,
     SCORE_AT,
     STATE,
     Cell,
     Fact,
-    fact_row,
+    bulk_insert,
+    fact_values,
     grain_start,
     move_facts,
     read_facts,
@@ -221,9 +221,8 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         conn.execute(delete(FACTS))
         conn.execute(delete(ROLLUPS))
-        _bulk(conn, FACTS, (fact_row(i, f) for i, f in facts))
-        _bulk(conn, ROLLUPS, ({**dict(zip(KEY, k, strict=True)),
-                               **dict(zip(COUNTS, v, strict=True))} for k, v in cells.items()))
+        bulk_insert(conn, FACTS, (fact_values(i, f) for i, f in facts))
+        bulk_insert(conn, ROLLUPS, ((*k, *v) for k, v in cells.items()))
         _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
                           "names": json.dumps(dim_names),
                           "max_day": _max_day(None, (f for _, f in facts))}, now)
@@ -271,24 +270,3 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, lis
                     counts[6] += n * score * score
                     counts[SCORE_AT + score] += n
     return cells
-
-
-def _bulk(conn: Connection, table: Any, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert many rows: COPY on PostgreSQL, executemany in batches on SQLite."""
-    names_ = [c.name for c in table.c]
-    if conn.dialect.name == "postgresql":
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
-                f"COPY {table.name} ({', '.join(names_)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[n] for n in names_])
-        return
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= 20_000:
-            conn.execute(insert(table), batch)
-            batch = []
-    if batch:
-        conn.execute(insert(table), batch)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, select
@@ -90,6 +90,55 @@ def apply_counts(conn: Connection, cells: Mapping[Cell, Sequence[int]]) -> int:
             set_={c: ROLLUPS.c[c] + stmt.excluded[c] for c in COUNTS})
         conn.execute(stmt, list(part))
     return len(rows)
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> int:
+    """Insert many rows fast, each a tuple in the table's column order: COPY on
+    PostgreSQL (JSON columns as JSON text), the driver's executemany on SQLite with values
+    in the form SQLAlchemy stores them. Returns the row count."""
+    names = [c.name for c in table.c]
+    count = 0
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
+                f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+    sql = str(table.insert().compile(dialect=conn.dialect))  # every column, in order
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(tuple(_sqlite_value(v) for v in row))
+        if len(batch) >= 20_000:
+            conn.exec_driver_sql(sql, batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        conn.exec_driver_sql(sql, batch)
+        count += len(batch)
+    return count
+
+
+def _sqlite_value(value: Any) -> Any:
+    """The stored form of SQLAlchemy's SQLite types: naive UTC text, ISO dates, JSON text."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
+def fact_values(send_id: int, fact: Fact) -> tuple[Any, ...]:
+    """A report_facts row in column order."""
+    return (send_id, fact.program, fact.survey_type, fact.sent_day, fact.answered,
+            fact.answer_day, fact.score, fact.rank,
+            json.dumps(fact.dims, ensure_ascii=False, separators=(",", ":")))
 
 
 def fact_row(send_id: int, fact: Fact) -> dict[str, Any]:
