@@ -78,7 +78,7 @@ def table(rows: Sequence[Row], query: Query, timezone: str) -> Table:
         interval = ("–" if f.ci_low is None or f.ci_high is None
                     else f"{f.ci_low:.{digits - 1}f}–{f.ci_high:.{digits - 1}f}")
         low, middle, high = CATEGORY_NAMES.get(f.survey_type, ("", None, ""))
-        shares = "/".join(f"{f.shares[name]:.0f}" for name in (low, middle, high)
+        shares = "/".join(f"{f.shares[name]:.0f}" for name in (low, middle or "", high)
                           if name in f.shares)
         cells = [row.period_start.isoformat()]
         if query.segment is not None:

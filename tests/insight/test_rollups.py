@@ -5,13 +5,22 @@ changed, and not fooled by a transaction that commits late with an earlier time.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from closedloop.daemon.insight import rollups
-from closedloop.daemon.insight.report import Query, Row, refresh, report
+from closedloop.daemon.insight.report import (
+    Query,
+    Row,
+    Scope,
+    distribution,
+    refresh,
+    report,
+    segment_values,
+)
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.reports import FACTS, ROLLUPS
@@ -41,22 +50,34 @@ def seed_many(seed: Seeder, count: int = 80) -> None:
                     answered_at=sent + timedelta(hours=rng.randrange(1, 60)))
 
 
-@pytest.mark.parametrize(("period", "segment"), [
-    ("week", None), ("week", "team"), ("month", "region"), ("quarter", "program")])
+NORTH = Scope({"region": frozenset({"north"})})
+
+
+@pytest.mark.parametrize(("period", "segment", "scope"), [
+    ("week", None, Scope.ALL), ("week", "team", Scope.ALL), ("month", "region", Scope.ALL),
+    ("quarter", "program", Scope.ALL), ("week", None, NORTH), ("month", "region", NORTH),
+    ("week", "program", Scope({"program": frozenset({"nps", "ces"})}))])
 def test_rollups_give_the_figures_the_tables_give(store: Store, seed: Seeder, period: str,
-                                                  segment: str | None) -> None:
-    """Whole periods answered from the rollups equal the same request read from the tables
-    (forced by a filter that keeps every row)."""
+                                                  segment: str | None, scope: Scope) -> None:
+    """Whole periods answered from the rollups (also scoped to one segment's values) equal
+    the same request read from the tables (forced by a filter that keeps every row)."""
     seed_many(seed)
     refresh(store, OSLO, START)
     since = {"week": date(2026, 9, 28), "month": date(2026, 10, 1),
              "quarter": date(2026, 10, 1)}[period]
     fast = report(store, OSLO, Query(since=since, until=date(2026, 12, 31), period=period,
-                                     segment=segment))
+                                     segment=segment, scope=scope))
     slow = report(store, OSLO, Query(since=since, until=date(2026, 12, 31), period=period,
-                                     segment=segment, filters=EVERYTHING))
+                                     segment=segment, filters=EVERYTHING, scope=scope))
     assert len(fast) >= 3
     assert figures(fast) == figures(slow)
+    if segment == "region" and scope is NORTH:
+        assert {r.segment_value for r in fast} == {"north"}
+    whole = Query(since=date(2026, 10, 1), until=date(2026, 12, 31), scope=scope)
+    assert distribution(store, OSLO, whole) == distribution(
+        store, OSLO, replace(whole, filters=EVERYTHING))
+    assert segment_values(store, OSLO, "region", scope) == (
+        ["north"] if scope is NORTH else ["north", "south"])
 
 
 def rollup(store: Store, *columns: str) -> tuple[object, ...]:
