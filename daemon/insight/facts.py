@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, literal, select
+from sqlalchemy import ColumnElement, and_, literal, or_, select
 
 from closedloop.daemon.insight.dimensions import (
     RESPONSES,
@@ -138,14 +138,15 @@ def segment_columns(settings: ReportingSettings) -> list[tuple[str, ColumnElemen
 def read_comments(store: Store, settings: ReportingSettings, query: Query, zone: ZoneInfo,
                   *, unhappy_first: bool, categories: tuple[str, ...], limit: int,
                   offset: int) -> list[CommentRow]:
+    """Newest first; with `unhappy_first`, the unhappy ones, then the others: two queries
+    that each walk the answer-time index from the newest and stop at the page's end."""
     from closedloop.daemon.insight.report import CommentRow
 
     lo = day_start(query.since, zone)
     hi = day_start(query.until + timedelta(days=1), zone)
     columns = segment_columns(settings)
-    unhappy = case(*((and_(SENDS.c.survey_type == survey, RESPONSES.c.category == low), 0)
-                     for survey, low in LOW.items()), else_=1)
-    order: list[Any] = [unhappy] if unhappy_first else []
+    unhappy = or_(*(and_(SENDS.c.survey_type == survey, RESPONSES.c.category == low)
+                    for survey, low in LOW.items()))
     stmt = (select(SENDS.c.id, SENDS.c.program, SENDS.c.survey_type, RESPONSES.c.score,
                    RESPONSES.c.category, RESPONSES.c.comment, RESPONSES.c.answered_at,
                    SENDS.c.source, SENDS.c.ticket_id, SENDS.c.contact_id,
@@ -154,16 +155,22 @@ def read_comments(store: Store, settings: ReportingSettings, query: Query, zone:
             .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
                    RESPONSES.c.answered_at < hi, RESPONSES.c.comment.is_not(None),
                    RESPONSES.c.comment != "")
-            .order_by(*order, RESPONSES.c.answered_at.desc(), SENDS.c.id.desc())
-            .limit(limit).offset(offset))
+            .order_by(RESPONSES.c.answered_at.desc(), SENDS.c.id.desc()))
     if categories:
         stmt = stmt.where(RESPONSES.c.category.in_(list(categories)))
+    wanted = offset + limit
     with reading(store.engine) as conn:
-        rows = conn.execute(stmt).all()
+        if unhappy_first:
+            rows = list(conn.execute(stmt.where(unhappy).limit(wanted)))
+            if len(rows) < wanted:
+                rows += conn.execute(stmt.where(~unhappy).limit(wanted - len(rows)))
+        else:
+            rows = list(conn.execute(stmt.limit(wanted)))
     return [CommentRow(
         send_id=row[0], program=row[1], survey_type=row[2], score=row[3], category=row[4],
         comment=row[5], answered_at=from_db(row[6]), source=row[7], ticket_id=row[8],
-        contact_id=row[9], segments=_segments(columns, row[10:])) for row in rows]
+        contact_id=row[9], segments=_segments(columns, row[10:]))
+        for row in rows[offset:offset + limit]]
 
 
 def _segments(columns: list[tuple[str, ColumnElement[str]]],

@@ -104,6 +104,7 @@ class Response(Base):
     __table_args__ = (
         Index("ix_responses_updated_at", "updated_at"),  # the report rollups' cursors
         Index("ix_responses_attributed_at", "attributed_at"),
+        Index("ix_responses_answered_at", "answered_at"),  # latest comments
         {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -49,9 +49,11 @@ def upgrade() -> None:
     op.create_index("ix_sends_sent_at", "sends", ["sent_at"])
     op.create_index("ix_responses_updated_at", "responses", ["updated_at"])
     op.create_index("ix_responses_attributed_at", "responses", ["attributed_at"])
+    op.create_index("ix_responses_answered_at", "responses", ["answered_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_responses_answered_at", table_name="responses")
     op.drop_index("ix_responses_attributed_at", table_name="responses")
     op.drop_index("ix_responses_updated_at", table_name="responses")
     op.drop_index("ix_sends_sent_at", table_name="sends")
