@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from closedloop.daemon.insight import facts, rollup_queries, rollups
+from closedloop.daemon.insight import direct, rollup_queries, rollups
 from closedloop.daemon.insight.dimensions import (
     RESPONSES,
     SENDS,
@@ -132,7 +132,7 @@ def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]
     first = previous_start(period_start(query.since, query.period), query.period)
     cells = rollup_queries.read_cells(store, settings, query, first)
     if cells is None:
-        cells = facts.read_cells(store, settings, query, first, zone)
+        cells = direct.read_cells(store, settings, query, first, zone)
     current = period_start(query.since, query.period)
     before = {start: previous_start(start, query.period) for start, _, _ in cells}
     scores = {key: headline(key[2], counts) for key, counts in cells.items()}
@@ -183,7 +183,7 @@ def distribution(store: Store, settings: ReportingSettings,
     check_query(store, settings, query)
     counts = rollup_queries.read_distribution(store, settings, query)
     if counts is None:
-        counts = facts.read_distribution(store, settings, query, ZoneInfo(settings.timezone))
+        counts = direct.read_distribution(store, settings, query, ZoneInfo(settings.timezone))
     return {survey: {score: counts.get(survey, {}).get(score, 0)
                      for score in SCALES.get(survey, sorted(counts[survey]))}
             for survey in sorted(counts)}
@@ -215,7 +215,7 @@ def latest_comments(store: Store, settings: ReportingSettings, query: Query, *,
     check_query(store, settings, query)
     if limit < 0 or offset < 0:
         raise ReportError("limit and offset cannot be negative")
-    return facts.read_comments(store, settings, query, ZoneInfo(settings.timezone),
+    return direct.read_comments(store, settings, query, ZoneInfo(settings.timezone),
                                unhappy_first=unhappy_first, categories=categories,
                                limit=limit, offset=offset)
 
@@ -233,7 +233,7 @@ def check_query(store: Store, settings: ReportingSettings, query: Query) -> None
     for name in (*query.filters, *query.scope.allowed):
         check_segment(name, settings, "filter segment")
     if query.programs:
-        known = rollup_queries.known_programs(store, settings) or facts.known_programs(store)
+        known = rollup_queries.known_programs(store, settings) or direct.known_programs(store)
         unknown = [p for p in query.programs if p not in known]
         if unknown:
             raise ReportError(f"unknown program {', '.join(map(repr, unknown))}; expected one "

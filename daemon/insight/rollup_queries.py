@@ -4,7 +4,7 @@ Rollups hold whole weeks and months per single segment, with no viewer scope. So
 answer a request for weeks, months or quarters whose first day starts a period and whose
 last day ends one (or is past the newest data), restricted at most by program. Anything
 else (a scope or filter on another segment, a day period, a cut period) reads the tables
-(insight/facts.py): the same figures, slower.
+(insight/direct.py): the same figures, slower.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from sqlalchemy import Connection, String, func, select, true, type_coerce
 
 from closedloop.daemon.insight.dimensions import canonical
 from closedloop.daemon.insight.periods import next_start, period_start
-from closedloop.daemon.insight.rollups import _state, fingerprint
+from closedloop.daemon.insight.rollups import fingerprint, read_state
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.reports import COUNTS, ROLLUPS, SCORE_AT
 
 if TYPE_CHECKING:
-    from closedloop.daemon.insight.facts import Cell
+    from closedloop.daemon.insight.direct import Cell
     from closedloop.daemon.insight.report import Query, Scope
 
 _SUMS = [func.sum(ROLLUPS.c[c]) for c in COUNTS]
@@ -84,7 +84,7 @@ def _plan(conn: Connection, settings: ReportingSettings, query: Query,
     restriction = _restriction(query)
     if restriction is None:
         return None
-    state = _state(conn)
+    state = read_state(conn)
     if state.get("fingerprint") != fingerprint(settings):
         return None
     max_day = date.fromisoformat(state["max_day"]) if state.get("max_day") else None
@@ -154,7 +154,7 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
     query = Query(since=date.min, until=date.max, scope=scope, segment=segment)
     restriction = _restriction(query)
     with reading(store.engine) as conn:
-        if restriction is None or _state(conn).get("fingerprint") != fingerprint(settings):
+        if restriction is None or read_state(conn).get("fingerprint") != fingerprint(settings):
             return None
         plan = Plan("month", *restriction)
         values = conn.scalars(
@@ -168,7 +168,7 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
 
 def known_programs(store: Store, settings: ReportingSettings) -> set[str] | None:
     with reading(store.engine) as conn:
-        if _state(conn).get("fingerprint") != fingerprint(settings):
+        if read_state(conn).get("fingerprint") != fingerprint(settings):
             return None
         return set(conn.scalars(select(ROLLUPS.c.program).distinct().where(
             ROLLUPS.c.grain == "month", ROLLUPS.c.segment == "")))

@@ -120,7 +120,7 @@ def _select(settings: ReportingSettings) -> Any:
             .where(SENDS.c.kind == "survey"))
 
 
-def _state(conn: Connection) -> dict[str, str]:
+def read_state(conn: Connection) -> dict[str, str]:
     rows = conn.execute(select(CURSORS.c.name, CURSORS.c.value).where(CURSORS.c.source == STATE))
     return {row[0]: row[1] for row in rows}
 
@@ -143,7 +143,7 @@ def _marks(conn: Connection) -> dict[str, str]:
 
 
 def is_current(conn: Connection, settings: ReportingSettings) -> bool:
-    return _state(conn).get("fingerprint") == fingerprint(settings)
+    return read_state(conn).get("fingerprint") == fingerprint(settings)
 
 
 def refresh(store: Store, settings: ReportingSettings, now: datetime,
@@ -154,7 +154,7 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
     (before a query) nothing is done unless something newer than the cursors exists.
     """
     with reading(store.engine) as conn:
-        state = _state(conn)
+        state = read_state(conn)
         marks = _marks(conn)
     if state.get("fingerprint") != fingerprint(settings):
         return rebuild(store, settings, now)
@@ -164,7 +164,7 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
     with store.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-        state, marks = _state(conn), _marks(conn)
+        state, marks = read_state(conn), _marks(conn)
         ids = _changed(conn, state)
         new: dict[int, Fact | None] = dict.fromkeys(ids)
         days = LocalDays(zone)

@@ -1,4 +1,4 @@
-"""Reading what reports count, straight from the sends and responses tables.
+"""Reports read straight from the sends and responses tables (what the rollups cannot answer).
 
 Answers are read with the scope and filters in the WHERE clause, bounded by the UTC
 instants of the local days asked for, and folded per period in the reporting zone.
