@@ -134,10 +134,11 @@ def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]
     if cells is None:
         cells = direct.read_cells(store, settings, query, first, zone)
     current = period_start(query.since, query.period)
-    before = {start: previous_start(start, query.period) for start, _, _ in cells}
+    before = {start: previous_start(start, query.period) for start in {k[0] for k in cells}}
     scores = {key: headline(key[2], counts) for key, counts in cells.items()}
     return [Row(key[0], key[1], figures(key[2], cells[key], settings.small_sample,
-                                        scores.get((before[key[0]], key[1], key[2]))))
+                                        scores.get((before[key[0]], key[1], key[2])),
+                                        scores[key]))
             for key in sorted(k for k in cells if k[0] >= current)]
 
 
@@ -152,11 +153,12 @@ def headline(survey_type: str, counts: Sequence[int]) -> float | None:
 
 
 def figures(survey_type: str, counts: Sequence[int], small_sample: int,
-            before: float | None = None) -> Figures:
+            before: float | None = None, score: float | None = None) -> Figures:
     """The figures of one cell, counts [n, low, high, total, squares, sent, answered];
-    `before` is the previous period's score (for the change)."""
+    `before` is the previous period's score (for the change), `score` this one's if known."""
     n, low, high, total, squares, sent, answered = counts[:7]
-    score = headline(survey_type, counts)
+    if score is None:
+        score = headline(survey_type, counts)
     if survey_type == "nps":
         interval = nps_interval(high, low, n)
     elif survey_type == "csat":

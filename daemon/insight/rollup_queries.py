@@ -110,7 +110,7 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query,
             select(type_coerce(ROLLUPS.c.period, String), ROLLUPS.c.value,
                    ROLLUPS.c.survey_type, *_SUMS[:7])
             .where(*_where(plan, first, query.until))
-            .group_by(ROLLUPS.c.period, ROLLUPS.c.value, ROLLUPS.c.survey_type)).all()
+            .group_by(ROLLUPS.c.period, ROLLUPS.c.survey_type, ROLLUPS.c.value)).all()
     cells: dict[tuple[date, str | None, str], Cell] = {}
     starts: dict[Any, date] = {}
     grouped = query.segment is not None

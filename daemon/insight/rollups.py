@@ -16,12 +16,13 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Connection, delete, func, or_, select, text
+from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
@@ -82,22 +83,35 @@ def _dim_columns(settings: ReportingSettings) -> list[Any]:
 
 
 class LocalDays:
-    """UTC instant -> local day, cached per quarter hour (every zone offset is a multiple)."""
+    """UTC instant -> local day, cached per quarter hour (every zone offset is a multiple).
+
+    Takes a datetime, or SQLite's stored text ("2026-11-03 10:15:00.000000", naive UTC):
+    a rebuild reads that text as is and parses one value per quarter hour, not per row.
+    """
 
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
-        self.cache: dict[tuple[int, int, int, int, int], date] = {}
+        self.cache: dict[object, date] = {}
 
-    def __call__(self, moment: datetime | None) -> date | None:
+    def __call__(self, moment: datetime | str | None) -> date | None:
         if moment is None:
             return None
+        if isinstance(moment, str):
+            key: object = moment[:14] + "0123"[int(moment[14:16] or 0) // 15]
+            day = self.cache.get(key)
+            if day is None:
+                day = self.cache[key] = self._local(datetime.fromisoformat(moment))
+            return day
         if moment.tzinfo is not None and moment.utcoffset():
             moment = moment.astimezone(UTC)
         key = (moment.year, moment.month, moment.day, moment.hour, moment.minute // 15)
         day = self.cache.get(key)
         if day is None:
-            day = self.cache[key] = moment.replace(tzinfo=UTC).astimezone(self.zone).date()
+            day = self.cache[key] = self._local(moment)
         return day
+
+    def _local(self, moment: datetime) -> date:
+        return moment.replace(tzinfo=UTC).astimezone(self.zone).date()
 
 
 def fact_of(row: Sequence[Any], custom: Sequence[str], days: LocalDays) -> Fact | None:
@@ -109,13 +123,27 @@ def fact_of(row: Sequence[Any], custom: Sequence[str], days: LocalDays) -> Fact 
         return None
     builtin = [v or "" for v in row[8:-1]]
     extra = row[-1] or {}
+    if isinstance(extra, str):  # SQLite's JSON text, read raw by a rebuild
+        extra = _parsed(extra)
     dims = (*builtin, *(str(extra.get(name) or "") for name in custom))
     return Fact(program, survey_type, sent_day, answered_at is not None, answer_day, score,
                 None if category is None else category_rank(survey_type, category), dims)
 
 
-def _select(settings: ReportingSettings) -> Any:
-    return (select(*_COLUMNS, *_dim_columns(settings))
+@lru_cache(maxsize=4096)
+def _parsed(text_: str) -> dict[str, Any]:
+    value = json.loads(text_)
+    return value if isinstance(value, dict) else {}
+
+
+def _select(settings: ReportingSettings, raw: bool = False) -> Any:
+    """sends ⟕ responses with the fact's columns; `raw` reads times and JSON as stored
+    (text on SQLite) for LocalDays and _parsed to decode once per distinct value."""
+    columns: list[Any] = [*_COLUMNS, *_dim_columns(settings)]
+    if raw:
+        columns = [type_coerce(c, String) if c.name in ("sent_at", "answered_at", "segments")
+                   else c for c in columns]
+    return (select(*columns)
             .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
             .where(SENDS.c.kind == "survey"))
 
@@ -210,7 +238,8 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
     facts: list[tuple[int, Fact]] = []
     with reading(store.engine) as conn:
         marks = _marks(conn)
-        result = conn.execution_options(yield_per=20_000).execute(_select(settings))
+        raw = conn.dialect.name == "sqlite"
+        result = conn.execution_options(yield_per=20_000).execute(_select(settings, raw))
         for row in result:
             fact = fact_of(row, custom, days)
             if fact is not None:
@@ -252,7 +281,7 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, lis
             sent = Counter(zip(sent_at, programs, types, column, answered, strict=False))
             for (period, program, kind, value, was_answered), n in sent.items():
                 if period is not None:
-                    counts = cells.setdefault((grain, segment, period, program, kind, value),
+                    counts = cells.setdefault((grain, segment, period, kind, value, program),
                                               [0] * len(COUNTS))
                     counts[0] += n
                     counts[1] += n if was_answered else 0
@@ -261,7 +290,7 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, lis
                                  strict=False))
             for (period, program, kind, value, score, rank), n in scored.items():
                 if period is not None:
-                    counts = cells.setdefault((grain, segment, period, program, kind, value),
+                    counts = cells.setdefault((grain, segment, period, kind, value, program),
                                               [0] * len(COUNTS))
                     counts[2] += n
                     counts[3] += n if rank == 0 else 0

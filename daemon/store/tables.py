@@ -401,9 +401,10 @@ class ReportRollup(Base):
     grain: Mapped[str] = mapped_column(String(8), primary_key=True)  # week | month
     segment: Mapped[str] = mapped_column(String(64), primary_key=True)
     period: Mapped[date] = mapped_column(Date, primary_key=True)
-    program: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Key order = the report's GROUP BY (period, type, value): read in index order, no sort
     survey_type: Mapped[str] = mapped_column(String(8), primary_key=True)
     value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    program: Mapped[str] = mapped_column(String(64), primary_key=True)
     sent: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[int] = mapped_column(Integer, default=0)
     n: Mapped[int] = mapped_column(Integer, default=0)

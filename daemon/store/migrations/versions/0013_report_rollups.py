@@ -39,12 +39,12 @@ def upgrade() -> None:
         sa.Column("grain", sa.String(8), nullable=False),
         sa.Column("segment", sa.String(64), nullable=False),
         sa.Column("period", sa.Date(), nullable=False),
-        sa.Column("program", sa.String(64), nullable=False),
         sa.Column("survey_type", sa.String(8), nullable=False),
         sa.Column("value", sa.String(255), nullable=False),
+        sa.Column("program", sa.String(64), nullable=False),
         *(sa.Column(name, sa.Integer(), nullable=False) for name in counts),
-        sa.PrimaryKeyConstraint("grain", "segment", "period", "program", "survey_type",
-                                "value", name="pk_report_rollups"),
+        sa.PrimaryKeyConstraint("grain", "segment", "period", "survey_type", "value",
+                                "program", name="pk_report_rollups"),
     )
     op.create_index("ix_sends_sent_at", "sends", ["sent_at"])
     op.create_index("ix_responses_updated_at", "responses", ["updated_at"])
