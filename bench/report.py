@@ -47,7 +47,7 @@ from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.reports import bulk_insert
 from closedloop.daemon.store.sends import SENDS
 
-SETTINGS = ReportingSettings(timezone="Europe/Oslo",
+SETTINGS = ReportingSettings(timezone="Europe/Oslo", scope=("region", "store"),
                              segments={"region": "ticket.region", "store": "ticket.store"})
 START = datetime(2025, 12, 1, tzinfo=UTC)  # a Monday
 DAYS = 364

@@ -25,7 +25,8 @@ from closedloop.daemon.store import Store
 PG_ENV = "CLOSEDLOOP_TEST_PG_URL"
 _TABLES = ("cursors, sends, responses, writebacks, suppressions, ledger, members, "
            "alert_deliveries, alert_state, events, webhook_deliveries, follow_ups, "
-           "source_health, job_locks, link_opens, report_facts, report_rollups")
+           "source_health, job_locks, link_opens, report_facts, report_rollups, "
+           "report_scopes")
 
 
 def _pg_server_url() -> str:

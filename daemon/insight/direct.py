@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, literal, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, literal, or_, select
 
 from closedloop.daemon.insight.dimensions import (
     RESPONSES,
@@ -21,6 +21,7 @@ from closedloop.daemon.insight.dimensions import (
     value_of,
 )
 from closedloop.daemon.insight.periods import day_start, local_day, period_start
+from closedloop.daemon.insight.rollups import indexed_levels
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.stats import LOW, category_rank
@@ -46,9 +47,11 @@ def known_programs(store: Store) -> set[str]:
         return set(conn.scalars(select(SENDS.c.program).distinct()))
 
 
-def _where(settings: ReportingSettings, query: Query) -> ColumnElement[bool]:
+def _where(settings: ReportingSettings, query: Query, conn: Connection
+           ) -> ColumnElement[bool]:
     return and_(SENDS.c.kind == "survey", program_clause(query.programs),
-                restriction(settings, query.scope.allowed, query.filters))
+                restriction(settings, query.scope.allowed, query.filters,
+                            indexed=indexed_levels(conn, settings)))
 
 
 def _group(settings: ReportingSettings, query: Query) -> ColumnElement[Any]:
@@ -81,7 +84,7 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query, first: d
             select(RESPONSES.c.answered_at, SENDS.c.survey_type, group, RESPONSES.c.score,
                    RESPONSES.c.category)
             .select_from(joined)
-            .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
+            .where(_where(settings, query, conn), RESPONSES.c.answered_at >= lo,
                    RESPONSES.c.answered_at < hi))
         for answered_at, survey_type, value, score, category in answers:
             day = local_day(answered_at, zone)
@@ -96,7 +99,7 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query, first: d
         sent = conn.execute(
             select(SENDS.c.sent_at, SENDS.c.survey_type, group, RESPONSES.c.id.is_not(None))
             .select_from(joined)
-            .where(_where(settings, query), SENDS.c.status.in_(SENT),
+            .where(_where(settings, query, conn), SENDS.c.status.in_(SENT),
                    SENDS.c.sent_at >= lo, SENDS.c.sent_at < hi))
         for sent_at, survey_type, value, answered in sent:
             day = local_day(sent_at, zone)
@@ -116,7 +119,7 @@ def read_distribution(store: Store, settings: ReportingSettings, query: Query,
         rows = conn.execute(
             select(SENDS.c.survey_type, RESPONSES.c.score)
             .select_from(SENDS.join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
-            .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
+            .where(_where(settings, query, conn), RESPONSES.c.answered_at >= lo,
                    RESPONSES.c.answered_at < hi))
         for survey_type, score in rows:
             by_score = counts.setdefault(survey_type, {})
@@ -152,7 +155,7 @@ def read_comments(store: Store, settings: ReportingSettings, query: Query, zone:
                    SENDS.c.source, SENDS.c.ticket_id, SENDS.c.contact_id,
                    *(expr.label(f"seg_{i}") for i, (_, expr) in enumerate(columns)))
             .select_from(SENDS.join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
-            .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
+            .where(RESPONSES.c.answered_at >= lo,
                    RESPONSES.c.answered_at < hi, RESPONSES.c.comment.is_not(None),
                    RESPONSES.c.comment != "")
             .order_by(RESPONSES.c.answered_at.desc(), SENDS.c.id.desc()))
@@ -160,6 +163,7 @@ def read_comments(store: Store, settings: ReportingSettings, query: Query, zone:
         stmt = stmt.where(RESPONSES.c.category.in_(list(categories)))
     wanted = offset + limit
     with reading(store.engine) as conn:
+        stmt = stmt.where(_where(settings, query, conn))
         if unhappy_first:
             rows = list(conn.execute(stmt.where(unhappy).limit(wanted)))
             if len(rows) < wanted:

@@ -199,9 +199,10 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
     fast = rollup_queries.segment_values(store, settings, segment, scope)
     if fast is not None:
         return fast
-    restrict = restriction(settings, scope.allowed)
     value = value_of(segment, settings)
     with reading(store.engine) as conn:
+        restrict = restriction(settings, scope.allowed,
+                               indexed=rollups.indexed_levels(conn, settings))
         found = conn.scalars(
             select(value).distinct()
             .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))

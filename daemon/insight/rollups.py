@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce
 
-from closedloop.daemon.insight.dimensions import RESPONSES, SENDS
+from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.stats import category_rank
@@ -36,6 +36,7 @@ from closedloop.daemon.store.reports import (
     FACTS,
     GRAINS,
     ROLLUPS,
+    SCOPES,
     SCORE_AT,
     STATE,
     Cell,
@@ -45,6 +46,7 @@ from closedloop.daemon.store.reports import (
     grain_start,
     move_facts,
     read_facts,
+    write_scopes,
 )
 from closedloop.daemon.store.sends import CURSORS, chunks, insert_for
 
@@ -67,8 +69,23 @@ def names(settings: ReportingSettings) -> list[str]:
     return [*seen.values(), *settings.segments]
 
 
+def scope_levels(settings: ReportingSettings) -> list[str]:
+    """The dashboard's scope levels, by the names the rollups count them under."""
+    return [canonical(level) for level in settings.scope]
+
+
+def _scope_pairs(fact: Fact | None, positions: Sequence[tuple[str, int]]
+                 ) -> list[tuple[str, str]]:
+    return [] if fact is None else [(level, fact.dims[i]) for level, i in positions]
+
+
+def _positions(settings: ReportingSettings) -> list[tuple[str, int]]:
+    counted = names(settings)
+    return [(level, counted.index(level)) for level in scope_levels(settings)]
+
+
 def fingerprint(settings: ReportingSettings) -> str:
-    text_ = json.dumps([VERSION, settings.timezone, names(settings)])
+    text_ = json.dumps([VERSION, settings.timezone, names(settings), scope_levels(settings)])
     return hashlib.sha256(text_.encode()).hexdigest()[:16]
 
 
@@ -200,6 +217,9 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
             for row in conn.execute(_select(settings).where(SENDS.c.id.in_(part))):
                 new[row[0]] = fact_of(row, custom, days)
         moved = move_facts(conn, names(settings), read_facts(conn, ids), new)
+        positions = _positions(settings)
+        if positions:
+            write_scopes(conn, {i: _scope_pairs(f, positions) for i, f in new.items()})
         _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values())},
                    now)
     if moved:
@@ -250,6 +270,10 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         conn.execute(delete(FACTS))
         conn.execute(delete(ROLLUPS))
+        conn.execute(delete(SCOPES))
+        positions = _positions(settings)
+        bulk_insert(conn, SCOPES, ((level, fact.dims[i], send_id) for send_id, fact in facts
+                                   for level, i in positions))
         bulk_insert(conn, FACTS, (fact_values(i, f) for i, f in facts))
         bulk_insert(conn, ROLLUPS, ((*k, *v) for k, v in cells.items()))
         _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
@@ -299,3 +323,10 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, lis
                     counts[6] += n * score * score
                     counts[SCORE_AT + score] += n
     return cells
+
+
+def indexed_levels(conn: Connection, settings: ReportingSettings) -> frozenset[str]:
+    """Scope levels whose report_scopes rows are current (empty until a rebuild)."""
+    if read_state(conn).get("fingerprint") != fingerprint(settings):
+        return frozenset()
+    return frozenset(scope_levels(settings))

@@ -21,6 +21,7 @@ from closedloop.daemon.store.tables import Base
 
 FACTS: Table = Base.metadata.tables["report_facts"]
 ROLLUPS: Table = Base.metadata.tables["report_rollups"]
+SCOPES: Table = Base.metadata.tables["report_scopes"]
 GRAINS = ("week", "month")
 KEY = ("grain", "segment", "period", "survey_type", "value", "program")
 COUNTS = ("sent", "answered", "n", "low", "high", "total", "squares",
@@ -210,3 +211,13 @@ def forget_counted(conn: Connection, send_ids: Sequence[int]) -> int:
         kept = fact._replace(answered=False, answer_day=None, score=None, rank=None, dims=dims)
         new[send_id] = kept if kept.sent_day is not None else None
     return move_facts(conn, names, old, new)
+
+
+def write_scopes(conn: Connection, rows: Mapping[int, Sequence[tuple[str, str]]]) -> None:
+    """Replace the scope rows of these surveys by (segment, value) pairs (none: gone)."""
+    for part in chunks(sorted(rows)):
+        conn.execute(delete(SCOPES).where(SCOPES.c.send_id.in_(part)))
+    fresh = [{"segment": segment, "value": value, "send_id": send_id}
+             for send_id, pairs in rows.items() for segment, value in pairs]
+    for batch in chunks(fresh, 1000):
+        conn.execute(SCOPES.insert(), list(batch))

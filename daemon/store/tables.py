@@ -423,3 +423,15 @@ class ReportRollup(Base):
     s8: Mapped[int] = mapped_column(Integer, default=0)
     s9: Mapped[int] = mapped_column(Integer, default=0)
     s10: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportScope(Base):
+    """Which surveys carry which value of a dashboard scope level (`[reporting] scope`), so a
+    scoped report that the rollups cannot answer reads only the viewer's surveys."""
+
+    __tablename__ = "report_scopes"
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    send_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+    __table_args__ = (Index("ix_report_scopes_send_id", "send_id"),)

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from closedloop.daemon.insight import rollups
 from closedloop.daemon.insight.report import (
@@ -17,13 +17,14 @@ from closedloop.daemon.insight.report import (
     Row,
     Scope,
     distribution,
+    latest_comments,
     refresh,
     report,
     segment_values,
 )
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.store import Store
-from closedloop.daemon.store.reports import FACTS, ROLLUPS
+from closedloop.daemon.store.reports import FACTS, ROLLUPS, SCOPES
 from insight.report_support import Seeder
 
 OSLO = ReportingSettings(timezone="Europe/Oslo", segments={"region": "ticket.region"})
@@ -152,3 +153,26 @@ def test_refresh_is_cheap_and_sees_late_commits(store: Store, seed: Seeder) -> N
     assert refresh(store, OSLO, sent) == 0
     assert rollups.refresh(store, OSLO, sent, thorough=True) > 0
     assert rollup(store, "sent", "answered", "n", "s3") == (2, 2, 2, 1)
+
+
+def test_scope_levels_are_indexed_with_the_same_answers(store: Store, seed: Seeder) -> None:
+    """With `[reporting] scope = ["region"]` a region viewer's requests the rollups cannot
+    answer (grouped by team) read the surveys through report_scopes: the same rows, comments
+    and picker values as without the index, and one scope row per counted survey."""
+    seed_many(seed)
+    indexed = ReportingSettings(timezone="Europe/Oslo", scope=("region",),
+                                segments={"region": "ticket.region"})
+    query = Query(since=date(2026, 9, 28), until=date(2026, 12, 31), segment="team",
+                  scope=NORTH)
+    refresh(store, indexed, START)
+    with store.engine.connect() as conn:
+        counts = (conn.scalar(select(func.count()).select_from(FACTS)),
+                  conn.scalar(select(func.count()).select_from(SCOPES)))
+    fast = (figures(report(store, indexed, query)), latest_comments(store, indexed, query),
+            segment_values(store, indexed, "team", NORTH))
+    refresh(store, OSLO, START)  # no scope levels: the fingerprint changes, no index used
+    slow = (figures(report(store, OSLO, query)), latest_comments(store, OSLO, query),
+            segment_values(store, OSLO, "team", NORTH))
+    assert counts[0] == counts[1] > 0
+    assert fast == slow
+    assert len(fast[0]) > 3
