@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import ColumnElement, Table, and_, func, literal, select, true
+from sqlalchemy import ColumnElement, FromClause, Table, and_, func, literal, select, true
 
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS, builtin_names
 from closedloop.daemon.insight.settings import ReportingSettings
@@ -86,6 +86,29 @@ def restriction(settings: ReportingSettings, *rules: Mapping[str, frozenset[str]
             else:
                 clauses.append(value_of(name, settings).in_(sorted(values)))
     return and_(true(), *clauses)
+
+
+def restricted_sends(settings: ReportingSettings, *rules: Mapping[str, frozenset[str]],
+                     indexed: Collection[str] = ()) -> tuple[FromClause, ColumnElement[bool]]:
+    """sends joined to report_scopes once per indexed rule (so the database starts from
+    the viewer's few surveys), and the WHERE clause of the other rules."""
+    source: FromClause = SENDS
+    others: list[dict[str, frozenset[str]]] = []
+    clauses: list[ColumnElement[bool]] = []
+    for rule in rules:
+        rest = {}
+        for name, values in rule.items():
+            check_segment(name, settings, "scope or filter segment")
+            if canonical(name) in indexed:
+                alias = SCOPES.alias()
+                source = source.join(alias, and_(alias.c.send_id == SENDS.c.id,
+                                                 alias.c.segment == canonical(name),
+                                                 alias.c.value.in_(sorted(values))))
+            else:
+                rest[name] = values
+        others.append(rest)
+    clauses.append(restriction(settings, *others))
+    return source, and_(*clauses)
 
 
 def program_clause(programs: Sequence[str]) -> ColumnElement[bool]:

@@ -25,7 +25,7 @@ from closedloop.daemon.insight.dimensions import (
     SENDS,
     ReportError,
     check_segment,
-    restriction,
+    restricted_sends,
     value_of,
 )
 from closedloop.daemon.insight.periods import (
@@ -201,11 +201,11 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
         return fast
     value = value_of(segment, settings)
     with reading(store.engine) as conn:
-        restrict = restriction(settings, scope.allowed,
-                               indexed=rollups.indexed_levels(conn, settings))
+        source, restrict = restricted_sends(settings, scope.allowed,
+                                            indexed=rollups.indexed_levels(conn, settings))
         found = conn.scalars(
             select(value).distinct()
-            .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+            .select_from(source.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
             .where(SENDS.c.kind == "survey", restrict)).all()
     return sorted(v for v in found if v)
 
