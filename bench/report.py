@@ -213,7 +213,8 @@ def bench(url: str, label: str, args: argparse.Namespace) -> None:
     store.migrate()
     if not args.reuse:
         build(store, args.answers, args.seed)
-    build_rollups(store)
+    if not args.keep_rollups:
+        build_rollups(store)
     store.dispose()
     until = START.date() + timedelta(days=DAYS - 1)
     since = until - timedelta(days=7 * 52 - 1)
@@ -274,6 +275,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reuse", action="store_true",
                         help="keep the surveys and answers loaded before (rollups are rebuilt)")
+    parser.add_argument("--keep-rollups", action="store_true",
+                        help="with --reuse: keep the rollups too (time the queries only)")
     args = parser.parse_args()
     if not (args.sqlite or args.pg):
         parser.error("give --sqlite FILE and/or --pg URL")
