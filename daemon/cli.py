@@ -25,6 +25,7 @@ from closedloop.daemon.config import (
     redacted,
     state_url,
 )
+from closedloop.daemon.insight.cli import report_app
 from closedloop.daemon.logging import configure
 from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
 
@@ -38,7 +39,6 @@ app.add_typer(alerts_app, name="alerts")
 webhooks_app = typer.Typer(no_args_is_help=True, help="Outbound webhooks ([[webhooks]]).")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(webhooks_app, name="webhooks")
-report_app = typer.Typer(no_args_is_help=True, help="Reports on the answers.")
 app.add_typer(report_app, name="report")
 
 out = Console()
@@ -126,6 +126,10 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
     for what, count in rows:
         table.add_row(what, str(count))
     out.print(table)
+    if report.summary:
+        out.print("Report of the demo's answers (closedloop report shows more):")
+        for line in report.summary:
+            out.print(f"  {line}")
 
 
 @app.command()
@@ -279,6 +283,8 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Counts from the state (surveys by status, skips by reason, answers, write-backs,
     unsubscribes and snoozes) and each source's health (a refused token pauses a source)."""
+    from closedloop.daemon.insight.rates import program_rates, rates_table
+    from closedloop.daemon.runtime import utcnow
     from closedloop.daemon.store import Store
 
     cfg = _load(config)
@@ -287,11 +293,15 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
         store.migrate()
         counts = store.counts()
         sources = store.source_states(sorted(cfg.sources))
+        rates = program_rates(store, [p.name for p in cfg.programs], utcnow())
     finally:
         store.dispose()
     health = {name: sources[name].as_dict() for name in sorted(cfg.sources)}
     if as_json:
-        typer.echo(json.dumps({**counts, "sources": health}, indent=2, sort_keys=True))
+        by_program = {name: {"last_30_days": recent.as_dict(), "all_time": ever.as_dict()}
+                      for name, recent, ever in rates}
+        typer.echo(json.dumps({**counts, "sources": health, "response_rates": by_program},
+                              indent=2, sort_keys=True))
         return
     table = Table(title="ClosedLoop status")
     table.add_column("what")
@@ -299,6 +309,7 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
     for key, value in sorted(counts.items()):
         table.add_row(key, str(value))
     out.print(table)
+    out.print(rates_table(rates))
     if counts.get("alerts.dead", 0):
         out.print(f"{counts['alerts.dead']} alert(s) could not be delivered (alerts.dead); "
                   "the log says why (alerts.dead events with the HTTP status and reason).")
@@ -407,7 +418,10 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
                "--output", "-o", help="Write here instead of standard output.")] = None,
            since: Annotated[str | None, typer.Option(
                help="Only responses answered or changed on/after this date (YYYY-MM-DD) "
-                    "or time (ISO 8601, UTC unless it says).")] = None) -> None:
+                    "or time (ISO 8601, UTC unless it says).")] = None,
+           everything: Annotated[bool, typer.Option(
+               "--all", help="Also the surveys sent without an answer (blank answer "
+                             "columns), for response rates.")] = False) -> None:
     """Write every response (program, score, comment, dates, contact, ticket, segments)."""
     from closedloop.daemon.privacy import FORMATS, write_export
     from closedloop.daemon.store import Store
@@ -419,12 +433,13 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
     store = Store(state_url(cfg))
     store.migrate()
     segments = tuple(cfg.reporting.segments)
+    rows = store.export_surveys if everything else store.export_responses
     try:
         if output is None:
-            write_export(store.export_responses(start), sys.stdout, fmt, segments)
+            write_export(rows(start), sys.stdout, fmt, segments)
         else:
             with output.open("w", encoding="utf-8", newline="") as fh:
-                count = write_export(store.export_responses(start), fh, fmt, segments)
+                count = write_export(rows(start), fh, fmt, segments)
             typer.echo(f"{count} response(s) written to {output}", err=True)
     finally:
         store.dispose()

@@ -26,7 +26,7 @@ PG_ENV = "CLOSEDLOOP_TEST_PG_URL"
 _TABLES = ("cursors, sends, responses, writebacks, suppressions, ledger, members, "
            "alert_deliveries, alert_state, events, webhook_deliveries, follow_ups, "
            "source_health, job_locks, link_opens, hook_events, notified_tickets, "
-           "response_themes")
+           "response_themes, report_facts, report_rollups, report_scopes")
 
 
 def _pg_server_url() -> str:
