@@ -52,6 +52,7 @@ from closedloop.daemon.metrics import CountingMailer, Metrics
 from closedloop.daemon.plan import Plan, make_plan
 from closedloop.daemon.store import SendRecord, Store
 from closedloop.daemon.surveys import Program
+from closedloop.daemon.web.admin.wiring import admin_app
 from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
@@ -85,6 +86,7 @@ class Runtime:
     guard: SourceGuard = field(init=False)  # pauses a source whose token is refused
     replica: str = field(default_factory=lambda: uuid.uuid4().hex)  # holder of job locks
     alert_channels: dict[str, Channel] = field(default_factory=dict)  # rule name -> channel
+    admin_secret: str = ""  # signs the dashboard's cookies (the daemon's secret key)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
@@ -225,6 +227,8 @@ class Runtime:
                           clock=self.clock, policy=self.config.policy(),
                           ops=ops_router(self.store, self.metrics, sorted(self.adapters)),
                           brand=self.config.default_brand(),
+                          admin=admin_app(self.config, self.store, self.admin_secret,
+                                          self.clock) if self.admin_secret else None,
                           opens=SharedOpenTracker(self.store, clock=self.clock) if shared else None)
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
@@ -285,6 +289,7 @@ def build_runtime(config: Config, secrets: Secrets,
         sender=Sender(address=mail.from_address, name=mail.from_name, reply_to=mail.reply_to),
         clock=clock,
         endpoints=endpoints_from_config(config, secrets),
+        admin_secret=secrets.secret_key.get_secret_value(),
     )
     rt.alert_channels = build_channels(config.alerts, urls, rt.mailer, rt.sender)
     return rt

@@ -35,6 +35,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from closedloop.daemon.brand import Brand
 from closedloop.daemon.i18n import N_, negotiate, negotiate_accept_language, translator
@@ -97,6 +98,7 @@ def create_app(
     ops: APIRouter | None = None,
     opens: LinkOpens | None = None,
     brand: Brand | None = None,
+    admin: ASGIApp | None = None,
 ) -> FastAPI:
     """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
 
@@ -104,6 +106,7 @@ def create_app(
     `ops` the health and metrics routes (default: web.ops over `store` alone).
     `opens` remembers the score links opened, to spot a scanner (a fresh one by default).
     `brand` dresses the pages no program owns (a cut or unknown link).
+    `admin` is the dashboard (web/admin), mounted at /admin when given.
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
@@ -116,6 +119,8 @@ def create_app(
     app.add_api_route("/u/{token}", routes.unsubscribe_page, methods=["GET", "HEAD"])
     app.add_api_route("/u/{token}", routes.unsubscribe, methods=["POST"])
     app.include_router(ops or ops_router(store))
+    if admin is not None:
+        app.mount("/admin", admin)
     _install_error_handlers(app, policy.fallback_language, brand or Brand())
     _install_security_headers(app)
     return app

@@ -1,0 +1,130 @@
+"""The dashboard's query string, read into the report contract's `Query`.
+
+Reserved names pick the period, range, programs, survey type, grouping and sort; every other
+name is a segment filter (`?store=oslo&store=bergen`). An unknown segment or period, a date
+that is not a date or a range too long for its period is a `BadRequest` (a 400 page naming
+the valid choices), never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal, cast
+
+from closedloop.daemon.insight.segments import builtin_names
+from closedloop.daemon.insight.settings import ReportingSettings
+
+PERIODS = ("day", "week", "month", "quarter")
+Period = Literal["day", "week", "month", "quarter"]
+SURVEY_TYPES = ("nps", "csat", "ces")
+CATEGORIES = ("detractor", "passive", "promoter", "unsatisfied", "neutral", "satisfied",
+              "difficult", "easy")
+RESERVED = frozenset({"period", "since", "until", "program", "segment", "type", "sort", "dir",
+                      "category", "offset", "order"})
+DEFAULT_SPAN = {"day": timedelta(days=30), "week": timedelta(weeks=12),
+                "month": timedelta(days=365), "quarter": timedelta(days=730)}
+MAX_DAYS = {"day": 366, "week": 366 * 3, "month": 366 * 10, "quarter": 366 * 20}
+MAX_VALUE = 200
+
+
+class BadRequest(ValueError):
+    """A query string the dashboard cannot answer; the message says what is expected."""
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything a page was asked for, validated."""
+
+    since: date
+    until: date
+    period: Period
+    programs: tuple[str, ...] = ()
+    survey_type: str | None = None
+    segment: str | None = None
+    filters: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    sort: str = "score"
+    descending: bool = True
+    categories: tuple[str, ...] = ()
+    offset: int = 0
+    newest_first: bool = False
+
+
+def segment_names(settings: ReportingSettings) -> tuple[str, ...]:
+    return (*builtin_names(), *settings.segments)
+
+
+def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
+    values = [v for v in params.get(name, ()) if v != ""]
+    if len(values) > 1:
+        raise BadRequest(f"{name!r} is given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
+def _date(text: str | None, name: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"{name}: expected a date as YYYY-MM-DD, got {text[:40]!r}") from None
+
+
+def read_view(params: Mapping[str, Sequence[str]], settings: ReportingSettings,
+              today: date, *, default_segment: str | None = None) -> View:
+    """`params` is the query string as name -> values (repeats kept)."""
+    period = _one(params, "period") or "week"
+    if period not in PERIODS:
+        raise BadRequest(f"unknown period {period[:40]!r}; expected one of: {', '.join(PERIODS)}")
+    until = _date(_one(params, "until"), "until") or today
+    since = _date(_one(params, "since"), "since") or until - DEFAULT_SPAN[period]
+    if since > until:
+        raise BadRequest(f"the range starts ({since}) after it ends ({until})")
+    if (until - since).days > MAX_DAYS[period]:
+        raise BadRequest(f"a {period} view covers at most {MAX_DAYS[period]} days; choose a "
+                         f"longer period or a shorter range")
+    known = segment_names(settings)
+    filters: dict[str, frozenset[str]] = {}
+    for name, values in params.items():
+        if name in RESERVED:
+            continue
+        if name not in known:
+            raise BadRequest(f"unknown segment {name[:40]!r}; expected one of: "
+                             f"{', '.join(known)}")
+        chosen = frozenset(v for v in values if v != "")
+        if any(len(v) > MAX_VALUE for v in chosen):
+            raise BadRequest(f"{name}: a value is at most {MAX_VALUE} characters")
+        if chosen:
+            filters[name] = chosen
+    segment = _one(params, "segment") or default_segment
+    if segment is not None and segment not in known:
+        raise BadRequest(f"unknown segment {segment[:40]!r}; expected one of: "
+                         f"{', '.join(known)}")
+    survey_type = _one(params, "type")
+    if survey_type is not None and survey_type not in SURVEY_TYPES:
+        raise BadRequest(f"unknown survey type {survey_type[:40]!r}; expected one of: "
+                         f"{', '.join(SURVEY_TYPES)}")
+    categories = tuple(sorted({c for c in params.get("category", ()) if c}))
+    unknown = [c for c in categories if c not in CATEGORIES]
+    if unknown:
+        raise BadRequest(f"unknown category {unknown[0][:40]!r}; expected one of: "
+                         f"{', '.join(CATEGORIES)}")
+    sort = _one(params, "sort") or "score"
+    if sort not in ("value", "score", "answers", "sent", "rate"):
+        raise BadRequest(f"unknown sort {sort[:40]!r}; expected one of: value, score, "
+                         "answers, sent, rate")
+    direction = _one(params, "dir") or "desc"
+    if direction not in ("asc", "desc"):
+        raise BadRequest(f"dir: expected asc or desc, got {direction[:10]!r}")
+    offset_text = _one(params, "offset") or "0"
+    if not offset_text.isdigit() or len(offset_text) > 7:
+        raise BadRequest(f"offset: expected a whole number, got {offset_text[:20]!r}")
+    order = _one(params, "order") or "unhappy"
+    if order not in ("unhappy", "newest"):
+        raise BadRequest(f"order: expected unhappy or newest, got {order[:20]!r}")
+    programs = tuple(sorted({p for p in params.get("program", ()) if p}))
+    return View(since=since, until=until, period=cast(Period, period), programs=programs,
+                survey_type=survey_type, segment=segment, filters=filters, sort=sort,
+                descending=direction == "desc", categories=categories,
+                offset=int(offset_text), newest_first=order == "newest")
