@@ -1,0 +1,165 @@
+"""Reading what reports count, straight from the sends and responses tables.
+
+Answers are read with the scope and filters in the WHERE clause, bounded by the UTC
+instants of the local days asked for, and folded per period in the reporting zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, case, literal, select
+
+from closedloop.daemon.insight.dimensions import (
+    RESPONSES,
+    SENDS,
+    program_clause,
+    restriction,
+    value_of,
+)
+from closedloop.daemon.insight.periods import day_start, local_day, period_start
+from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
+from closedloop.daemon.insight.settings import ReportingSettings
+from closedloop.daemon.insight.stats import LOW, Tally, category_rank
+from closedloop.daemon.store import Store
+from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.records import from_db
+
+if TYPE_CHECKING:
+    from closedloop.daemon.insight.report import CommentRow, Query
+
+SENT = ("sent", "outcome_unknown")  # outcome_unknown may have been delivered: counted as sent
+Cell = tuple[Tally, list[int]]  # answers; [sent, answered of those sent]
+
+
+def refresh(store: Store, settings: ReportingSettings, now: datetime) -> int:
+    """Nothing to bring up to date: this reader uses the tables themselves."""
+    return 0
+
+
+def known_programs(store: Store) -> set[str]:
+    with reading(store.engine) as conn:
+        return set(conn.scalars(select(SENDS.c.program).distinct()))
+
+
+def _where(settings: ReportingSettings, query: Query) -> ColumnElement[bool]:
+    return and_(SENDS.c.kind == "survey", program_clause(query.programs),
+                restriction(settings, query.scope.allowed, query.filters))
+
+
+def _group(settings: ReportingSettings, query: Query) -> ColumnElement[Any]:
+    return literal(None) if query.segment is None else value_of(query.segment, settings)
+
+
+def _keep(day: date, first: date, query: Query) -> bool:
+    """Days before `since` count only in the earlier period (the change's reference)."""
+    return day <= query.until and (day >= query.since
+                                   or day < period_start(query.since, query.period)) \
+        and day >= first
+
+
+def read_cells(store: Store, settings: ReportingSettings, query: Query, first: date,
+               zone: ZoneInfo) -> dict[tuple[date, str | None, str], Cell]:
+    """Answers and sends per (period start, segment value, survey type), from `first`."""
+    lo, hi = day_start(first, zone), day_start(query.until + timedelta(days=1), zone)
+    group = _group(settings, query)
+    joined = SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
+    cells: dict[tuple[date, str | None, str], Cell] = {}
+
+    def cell(key: tuple[date, str | None, str]) -> Cell:
+        found = cells.get(key)
+        if found is None:
+            found = cells[key] = (Tally(), [0, 0])
+        return found
+
+    with reading(store.engine) as conn:
+        answers = conn.execute(
+            select(RESPONSES.c.answered_at, SENDS.c.survey_type, group, RESPONSES.c.score,
+                   RESPONSES.c.category)
+            .select_from(joined)
+            .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
+                   RESPONSES.c.answered_at < hi))
+        for answered_at, survey_type, value, score, category in answers:
+            day = local_day(answered_at, zone)
+            if _keep(day, first, query):
+                key = (period_start(day, query.period), value, survey_type)
+                cell(key)[0].add(score, category_rank(survey_type, category))
+        sent = conn.execute(
+            select(SENDS.c.sent_at, SENDS.c.survey_type, group, RESPONSES.c.id.is_not(None))
+            .select_from(joined)
+            .where(_where(settings, query), SENDS.c.status.in_(SENT),
+                   SENDS.c.sent_at >= lo, SENDS.c.sent_at < hi))
+        for sent_at, survey_type, value, answered in sent:
+            day = local_day(sent_at, zone)
+            if _keep(day, first, query):
+                counts = cell((period_start(day, query.period), value, survey_type))[1]
+                counts[0] += 1
+                counts[1] += 1 if answered else 0
+    return cells
+
+
+def read_distribution(store: Store, settings: ReportingSettings, query: Query,
+                      zone: ZoneInfo) -> dict[str, dict[int, int]]:
+    lo = day_start(query.since, zone)
+    hi = day_start(query.until + timedelta(days=1), zone)
+    counts: dict[str, dict[int, int]] = {}
+    with reading(store.engine) as conn:
+        rows = conn.execute(
+            select(SENDS.c.survey_type, RESPONSES.c.score)
+            .select_from(SENDS.join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+            .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
+                   RESPONSES.c.answered_at < hi))
+        for survey_type, score in rows:
+            by_score = counts.setdefault(survey_type, {})
+            by_score[score] = by_score.get(score, 0) + 1
+    return counts
+
+
+def segment_columns(settings: ReportingSettings) -> list[tuple[str, ColumnElement[str]]]:
+    """(name, expression) of every segment once (aliases such as brand left out)."""
+    seen: set[str] = set()
+    found = []
+    for name, column in (*SEGMENT_KEYS.items(), *ANSWER_SEGMENT_KEYS.items()):
+        if column not in seen:
+            seen.add(column)
+            found.append((name, value_of(name, settings)))
+    return found + [(name, value_of(name, settings)) for name in settings.segments]
+
+
+def read_comments(store: Store, settings: ReportingSettings, query: Query, zone: ZoneInfo,
+                  *, unhappy_first: bool, categories: tuple[str, ...], limit: int,
+                  offset: int) -> list[CommentRow]:
+    from closedloop.daemon.insight.report import CommentRow
+
+    lo = day_start(query.since, zone)
+    hi = day_start(query.until + timedelta(days=1), zone)
+    columns = segment_columns(settings)
+    unhappy = case(*((and_(SENDS.c.survey_type == survey, RESPONSES.c.category == low), 0)
+                     for survey, low in LOW.items()), else_=1)
+    order: list[Any] = [unhappy] if unhappy_first else []
+    stmt = (select(SENDS.c.id, SENDS.c.program, SENDS.c.survey_type, RESPONSES.c.score,
+                   RESPONSES.c.category, RESPONSES.c.comment, RESPONSES.c.answered_at,
+                   SENDS.c.source, SENDS.c.ticket_id, SENDS.c.contact_id,
+                   *(expr.label(f"seg_{i}") for i, (_, expr) in enumerate(columns)))
+            .select_from(SENDS.join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+            .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
+                   RESPONSES.c.answered_at < hi, RESPONSES.c.comment.is_not(None),
+                   RESPONSES.c.comment != "")
+            .order_by(*order, RESPONSES.c.answered_at.desc(), SENDS.c.id.desc())
+            .limit(limit).offset(offset))
+    if categories:
+        stmt = stmt.where(RESPONSES.c.category.in_(list(categories)))
+    with reading(store.engine) as conn:
+        rows = conn.execute(stmt).all()
+    return [CommentRow(
+        send_id=row[0], program=row[1], survey_type=row[2], score=row[3], category=row[4],
+        comment=row[5], answered_at=from_db(row[6]), source=row[7], ticket_id=row[8],
+        contact_id=row[9], segments=_segments(columns, row[10:])) for row in rows]
+
+
+def _segments(columns: list[tuple[str, ColumnElement[str]]],
+              values: Any) -> Mapping[str, str]:
+    return {name: value for (name, _), value in zip(columns, values, strict=True)}

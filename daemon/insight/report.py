@@ -1,0 +1,216 @@
+"""The report API: scores, shares, intervals and response rates per period and segment.
+
+This module is the contract the CLI (`closedloop report`) and the dashboard build on: the
+names below do not change. Every figure is computed here, server-side; a `Scope` and the
+viewer's filters become WHERE clauses (insight/dimensions.py), never a filter applied to
+rows already read. Answers count in the period of their first answer's local day (reporting
+time zone); surveys count as sent in the period of their send, and the response rate of a
+period is the share of the surveys sent in it that were answered (reminders are not
+surveys: an answer to a reminder is an answer to its survey).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import ClassVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from closedloop.daemon.insight import facts
+from closedloop.daemon.insight.dimensions import (
+    RESPONSES,
+    SENDS,
+    ReportError,
+    check_segment,
+    restriction,
+    value_of,
+)
+from closedloop.daemon.insight.periods import (
+    PERIODS,
+    Period,
+    local_day,
+    period_start,
+    previous_start,
+)
+from closedloop.daemon.insight.settings import ReportingSettings
+from closedloop.daemon.insight.stats import Tally, score_of, shares_of
+from closedloop.daemon.store import Store
+from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.records import from_db
+
+__all__ = [
+    "CommentRow", "Figures", "Period", "Query", "ReportError", "Row", "Scope",
+    "distribution", "latest_comments", "refresh", "report", "segment_values",
+]
+SCALES = {"nps": range(0, 11), "csat": range(1, 6), "ces": range(1, 8)}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which answers a viewer may see: segment name -> allowed values. Empty = everything.
+    Several keys AND together; several values of one key OR together."""
+
+    allowed: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    ALL: ClassVar[Scope]
+
+
+Scope.ALL = Scope()
+
+
+@dataclass(frozen=True)
+class Query:
+    since: date  # first local day (reporting time zone), inclusive
+    until: date  # last local day, inclusive
+    period: Period = "week"
+    programs: tuple[str, ...] = ()  # () = every program
+    segment: str | None = None  # group by this segment (None: no grouping)
+    filters: Mapping[str, frozenset[str]] = field(default_factory=dict)  # ANDed with scope
+    scope: Scope = Scope.ALL
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One survey type, one period, one segment value."""
+
+    survey_type: str  # nps | csat | ces
+    sent: int  # surveys sent in the period (reminders excluded)
+    answers: int  # answers given in the period
+    response_rate: float | None  # answered / sent, of the surveys sent in the period
+    score: float | None  # NPS (-100..100), CSAT share % (>= threshold), CES mean
+    ci_low: float | None  # 95 %: Wilson (shares), trinomial (NPS), normal (CES mean)
+    ci_high: float | None
+    mean: float | None  # mean score
+    shares: Mapping[str, float]  # category -> share %
+    small_sample: bool  # answers < reporting.small_sample
+    change: float | None  # score minus the previous period's score
+    answered: int = 0  # of the `sent` surveys, how many have an answer (at any time)
+
+
+@dataclass(frozen=True)
+class Row:
+    period_start: date
+    segment_value: str | None  # None when Query.segment is None; "" = not set
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class CommentRow:
+    send_id: int
+    program: str
+    survey_type: str
+    score: int
+    category: str
+    comment: str
+    answered_at: datetime
+    source: str
+    ticket_id: str | None
+    contact_id: str
+    segments: Mapping[str, str]  # built-in + custom values of the send
+
+
+Key = tuple[date, str | None, str]  # period start, segment value, survey type
+
+
+def refresh(store: Store, settings: ReportingSettings, now: datetime) -> int:
+    """Bring the rollups up to date; cheap when nothing changed. Returns rows changed."""
+    return facts.refresh(store, settings, now)
+
+
+def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]:
+    """One row per period, segment value and survey type with answers or sends in it."""
+    check_query(store, settings, query)
+    zone = ZoneInfo(settings.timezone)
+    first = previous_start(period_start(query.since, query.period), query.period)
+    cells = facts.read_cells(store, settings, query, first, zone)
+    current = period_start(query.since, query.period)
+    rows: list[Row] = []
+    for key in sorted(k for k in cells if k[0] >= current):
+        start, value, survey_type = key
+        tally, (sent, answered) = cells[key]
+        previous = cells.get((previous_start(start, query.period), value, survey_type))
+        rows.append(Row(start, value, figures(
+            survey_type, tally, sent, answered, settings.small_sample,
+            None if previous is None else previous[0])))
+    return rows
+
+
+def figures(survey_type: str, tally: Tally, sent: int, answered: int, small_sample: int,
+            previous: Tally | None = None) -> Figures:
+    """The figures of one cell; `previous` (the period before) gives the change."""
+    score, interval = score_of(survey_type, tally)
+    before = None if previous is None else score_of(survey_type, previous)[0]
+    return Figures(
+        survey_type=survey_type, sent=sent, answers=tally.n,
+        response_rate=None if sent <= 0 else answered / sent,
+        score=score, ci_low=None if interval is None else interval[0],
+        ci_high=None if interval is None else interval[1],
+        mean=None if tally.n <= 0 else tally.total / tally.n,
+        shares=shares_of(survey_type, tally), small_sample=tally.n < small_sample,
+        change=None if score is None or before is None else score - before,
+        answered=answered)
+
+
+def distribution(store: Store, settings: ReportingSettings,
+                 query: Query) -> dict[str, dict[int, int]]:
+    """Survey type -> score -> answers in [since, until] (every point of the scale shown)."""
+    check_query(store, settings, query)
+    counts = facts.read_distribution(store, settings, query, ZoneInfo(settings.timezone))
+    return {survey: {score: counts.get(survey, {}).get(score, 0)
+                     for score in SCALES.get(survey, sorted(counts[survey]))}
+            for survey in sorted(counts)}
+
+
+def segment_values(store: Store, settings: ReportingSettings, segment: str,
+                   scope: Scope) -> list[str]:
+    """The values a segment takes on the surveys the scope may see (for pickers); "" (not
+    set) is left out."""
+    check_segment(segment, settings)
+    restrict = restriction(settings, scope.allowed)
+    value = value_of(segment, settings)
+    with reading(store.engine) as conn:
+        found = conn.scalars(
+            select(value).distinct()
+            .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+            .where(SENDS.c.kind == "survey", restrict)).all()
+    return sorted(v for v in found if v)
+
+
+def latest_comments(store: Store, settings: ReportingSettings, query: Query, *,
+                    unhappy_first: bool = True, categories: tuple[str, ...] = (),
+                    limit: int = 50, offset: int = 0) -> list[CommentRow]:
+    """Comments answered in [since, until], the unhappy (detractor, unsatisfied, difficult)
+    first when asked, then the newest; `categories` keeps only those categories."""
+    check_query(store, settings, query)
+    if limit < 0 or offset < 0:
+        raise ReportError("limit and offset cannot be negative")
+    return facts.read_comments(store, settings, query, ZoneInfo(settings.timezone),
+                               unhappy_first=unhappy_first, categories=categories,
+                               limit=limit, offset=offset)
+
+
+def check_query(store: Store, settings: ReportingSettings, query: Query) -> None:
+    """ReportError naming what is wrong and the valid choices; nothing is read before."""
+    if query.since > query.until:
+        raise ReportError(f"since ({query.since}) is after until ({query.until}); the period "
+                          "is empty")
+    if query.period not in PERIODS:
+        raise ReportError(f"unknown period {query.period!r}; expected one of: "
+                          f"{', '.join(PERIODS)}")
+    if query.segment is not None:
+        check_segment(query.segment, settings, "segment")
+    for name in (*query.filters, *query.scope.allowed):
+        check_segment(name, settings, "filter segment")
+    if query.programs:
+        known = facts.known_programs(store)
+        unknown = [p for p in query.programs if p not in known]
+        if unknown:
+            raise ReportError(f"unknown program {', '.join(map(repr, unknown))}; expected one "
+                              f"of: {', '.join(sorted(known)) or '(no survey sent yet)'}")
+
+
+def local_period(moment: datetime, settings: ReportingSettings, period: str) -> date:
+    """The period start holding `moment` in the reporting zone (for callers and tests)."""
+    return period_start(local_day(from_db(moment), ZoneInfo(settings.timezone)), period)
