@@ -37,9 +37,9 @@ from closedloop.daemon.actions.rule import FollowUpRule
 from closedloop.daemon.brand import Brand, BrandSettings, resolve_brand
 from closedloop.daemon.i18n import check_language
 from closedloop.daemon.insight.settings import ReportingSettings, reporting_references
-from closedloop.daemon.web.admin.settings import UserSettings, users_references
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.daemon.web.admin.settings import UserSettings, users_references
 from closedloop.integration.base import MemberSelection
 from closedloop.integration.errors import ConfigError
 

@@ -40,7 +40,7 @@ from closedloop.daemon.web.admin.auth import (
 from closedloop.daemon.web.admin.params import BadRequest
 from closedloop.daemon.web.admin.render import HEADERS, error, render
 from closedloop.daemon.web.admin.scope import ScopeEscape, user_scope
-from closedloop.daemon.web.forms import FormError, read_form
+from closedloop.daemon.web.forms import Form, FormError, read_form
 
 SESSION_COOKIE = "cl_admin_session"
 LOGIN_COOKIE = "cl_admin_login"
@@ -206,19 +206,13 @@ def check_csrf(viewer: Viewer, token: str, request: Request) -> None:
                         "page and try again.")
 
 
-async def _form(request: Request) -> dict[str, str] | _FormView:
+async def _form(request: Request) -> Form:
     try:
-        form = await read_form(request.stream(), request.headers.get("content-type", ""),
+        return await read_form(request.stream(), request.headers.get("content-type", ""),
                                request.headers.get("content-length", ""), MAX_LOGIN_BODY)
     except FormError as exc:
         raise BadRequest("The form could not be read." if exc.kind != "too_large"
                          else "The form is too large.") from exc
-    return _FormView(form.fields)
-
-
-class _FormView(dict[str, str]):
-    def get(self, key: str, default: str = "") -> str:  # type: ignore[override]
-        return super().get(key, default)
 
 
 def _client(request: Request) -> str:

@@ -9,6 +9,7 @@ charts and of `/export/*.csv`.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 from collections.abc import Callable
@@ -40,10 +41,19 @@ from closedloop.daemon.web.admin.settings import describe_scope
 log = get_logger(component="admin")
 DATASETS = ("trend", "segments", "distribution", "comments")
 
-try:  # the themes room may not be installed with this version
-    from closedloop.daemon.insight.themes import theme_report  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the themes helper's branch
-    theme_report = None
+
+
+def _theme_report() -> Callable[..., Any] | None:
+    """insight.themes.theme_report, when the themes room is installed (shown if so)."""
+    try:
+        module = importlib.import_module("closedloop.daemon.insight.themes")
+    except ImportError:
+        return None
+    found = getattr(module, "theme_report", None)
+    return found if callable(found) else None
+
+
+theme_report = _theme_report()
 
 
 class Pages:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from closedloop.daemon.insight.segments import builtin_names
 from closedloop.daemon.insight.settings import ReportingSettings
@@ -27,6 +27,7 @@ DEFAULT_SPAN = {"day": timedelta(days=30), "week": timedelta(weeks=12),
                 "month": timedelta(days=365), "quarter": timedelta(days=730)}
 MAX_DAYS = {"day": 366, "week": 366 * 3, "month": 366 * 10, "quarter": 366 * 20}
 MAX_VALUE = 200
+SORTS = ("value", "score", "answers", "sent", "rate")
 
 
 class BadRequest(ValueError):
@@ -71,20 +72,18 @@ def _date(text: str | None, name: str) -> date | None:
         raise BadRequest(f"{name}: expected a date as YYYY-MM-DD, got {text[:40]!r}") from None
 
 
-def read_view(params: Mapping[str, Sequence[str]], settings: ReportingSettings,
-              today: date, *, default_segment: str | None = None) -> View:
-    """`params` is the query string as name -> values (repeats kept)."""
-    period = _one(params, "period") or "week"
-    if period not in PERIODS:
-        raise BadRequest(f"unknown period {period[:40]!r}; expected one of: {', '.join(PERIODS)}")
-    until = _date(_one(params, "until"), "until") or today
-    since = _date(_one(params, "since"), "since") or until - DEFAULT_SPAN[period]
-    if since > until:
-        raise BadRequest(f"the range starts ({since}) after it ends ({until})")
-    if (until - since).days > MAX_DAYS[period]:
-        raise BadRequest(f"a {period} view covers at most {MAX_DAYS[period]} days; choose a "
-                         f"longer period or a shorter range")
-    known = segment_names(settings)
+def _choice(params: Mapping[str, Sequence[str]], name: str, choices: Sequence[str],
+            default: str | None) -> Any:
+    value = _one(params, name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise BadRequest(f"unknown {name} {value[:40]!r}; expected one of: {', '.join(choices)}")
+    return value
+
+
+def _filters(params: Mapping[str, Sequence[str]], known: Sequence[str]
+             ) -> dict[str, frozenset[str]]:
     filters: dict[str, frozenset[str]] = {}
     for name, values in params.items():
         if name in RESERVED:
@@ -97,32 +96,38 @@ def read_view(params: Mapping[str, Sequence[str]], settings: ReportingSettings,
             raise BadRequest(f"{name}: a value is at most {MAX_VALUE} characters")
         if chosen:
             filters[name] = chosen
+    return filters
+
+
+def read_view(params: Mapping[str, Sequence[str]], settings: ReportingSettings,
+              today: date, *, default_segment: str | None = None) -> View:
+    """`params` is the query string as name -> values (repeats kept)."""
+    period = _choice(params, "period", PERIODS, "week")
+    until = _date(_one(params, "until"), "until") or today
+    since = _date(_one(params, "since"), "since") or until - DEFAULT_SPAN[period]
+    if since > until:
+        raise BadRequest(f"the range starts ({since}) after it ends ({until})")
+    if (until - since).days > MAX_DAYS[period]:
+        raise BadRequest(f"a {period} view covers at most {MAX_DAYS[period]} days; choose a "
+                         f"longer period or a shorter range")
+    known = segment_names(settings)
+    filters = _filters(params, known)
     segment = _one(params, "segment") or default_segment
     if segment is not None and segment not in known:
         raise BadRequest(f"unknown segment {segment[:40]!r}; expected one of: "
                          f"{', '.join(known)}")
-    survey_type = _one(params, "type")
-    if survey_type is not None and survey_type not in SURVEY_TYPES:
-        raise BadRequest(f"unknown survey type {survey_type[:40]!r}; expected one of: "
-                         f"{', '.join(SURVEY_TYPES)}")
+    survey_type = _choice(params, "type", SURVEY_TYPES, None)
     categories = tuple(sorted({c for c in params.get("category", ()) if c}))
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
         raise BadRequest(f"unknown category {unknown[0][:40]!r}; expected one of: "
                          f"{', '.join(CATEGORIES)}")
-    sort = _one(params, "sort") or "score"
-    if sort not in ("value", "score", "answers", "sent", "rate"):
-        raise BadRequest(f"unknown sort {sort[:40]!r}; expected one of: value, score, "
-                         "answers, sent, rate")
-    direction = _one(params, "dir") or "desc"
-    if direction not in ("asc", "desc"):
-        raise BadRequest(f"dir: expected asc or desc, got {direction[:10]!r}")
+    sort = _choice(params, "sort", SORTS, "score")
+    direction = _choice(params, "dir", ("asc", "desc"), "desc")
     offset_text = _one(params, "offset") or "0"
     if not offset_text.isdigit() or len(offset_text) > 7:
         raise BadRequest(f"offset: expected a whole number, got {offset_text[:20]!r}")
-    order = _one(params, "order") or "unhappy"
-    if order not in ("unhappy", "newest"):
-        raise BadRequest(f"order: expected unhappy or newest, got {order[:20]!r}")
+    order = _choice(params, "order", ("unhappy", "newest"), "unhappy")
     programs = tuple(sorted({p for p in params.get("program", ()) if p}))
     return View(since=since, until=until, period=cast(Period, period), programs=programs,
                 survey_type=survey_type, segment=segment, filters=filters, sort=sort,

@@ -25,7 +25,7 @@ def record_link(config: Config) -> RecordLink | None:
         settings = config.sources.get(source)
         if settings is None:
             return None
-        return record_url(settings, settings.crm, ticket_id, contact_id)  # type: ignore[no-any-return]
+        return record_url(settings, settings.crm, ticket_id, contact_id)
 
     return link
 
