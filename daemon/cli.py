@@ -26,6 +26,7 @@ from closedloop.daemon.config import (
     state_url,
 )
 from closedloop.daemon.logging import configure
+from closedloop.daemon.web.admin.cli import users_app
 from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -98,6 +99,9 @@ def _load(path: Path) -> Config:
     config = load_config(path)
     configure(config.daemon.log_format)
     return config
+
+
+app.add_typer(users_app(friendly, _load, ConfigPath, DEFAULT_CONFIG), name="users")
 
 
 @app.command()

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import uvicorn
+from insight.report_support import Seeder
 
 from closedloop.daemon.insight.report import refresh
 from closedloop.daemon.insight.settings import ReportingSettings
@@ -24,13 +25,12 @@ from closedloop.daemon.web.admin.passwords import hash_password
 from closedloop.daemon.web.admin.settings import UserSettings
 from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.tokens import TokenSigner
-from insight.report_support import Seeder
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # a Friday
 SETTINGS = ReportingSettings(segments={"region": "ticket.region", "store": "ticket.store"},
                              scope=("region", "store"), small_sample=3)
-PASSWORD = "correct horse battery"  # noqa: S105 (a test password)
-SECRET = "admin-test-secret"  # noqa: S105
+PASSWORD = "correct horse battery"
+SECRET = "admin-test-secret"
 # name -> scope; every user has PASSWORD
 USERS = {"hq": {}, "north": {"region": "north"}, "oslo": {"store": "oslo"}}
 # store -> (region, [(score, comment)]), plus one unanswered survey per store

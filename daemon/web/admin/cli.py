@@ -1,0 +1,130 @@
+"""`closedloop users add|list|remove|hash`: dashboard users kept in the store.
+
+The commands are built by `users_app(...)` with the main CLI's error handling and config
+loader passed in (the main CLI module imports this one, not the other way round).
+Passwords are asked twice on a terminal, or read from standard input with
+`--password-stdin` (scripts); they are never an argument (shell history, `ps`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from closedloop.daemon.config import Config, state_url
+from closedloop.daemon.store import Store
+from closedloop.daemon.web.admin.accounts import Accounts
+from closedloop.daemon.web.admin.passwords import WeakPassword, hash_password
+from closedloop.daemon.web.admin.settings import (
+    USER_NAME,
+    ScopeError,
+    describe_scope,
+    parse_scope_text,
+)
+from closedloop.integration.errors import ClosedLoopError, ConfigError
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def add_user(accounts: Accounts, cfg: Config, name: str, scope: str,
+             password_stdin: bool) -> dict[str, list[str]]:
+    """Check the name and scope before asking for the password; store the user."""
+    if not USER_NAME.match(name):
+        raise ConfigError([f"NAME: 1-64 letters, digits, '_', '.', '@' or '-', got {name!r}"])
+    try:
+        chosen = parse_scope_text(scope, cfg.reporting.scope)
+    except ScopeError as exc:
+        raise ConfigError([f"--scope: {exc}"]) from None
+    try:
+        digest = hash_password(read_password(password_stdin))
+    except WeakPassword as exc:
+        raise ConfigError([f"password: {exc}"]) from None
+    accounts.add(name, digest, chosen, datetime.now(UTC))
+    return chosen
+
+
+def users_app(friendly: Decorator, load: Callable[[Path], Config], config_option: Any,
+              default_config: Path) -> typer.Typer:
+    users = typer.Typer(no_args_is_help=True, help="Dashboard users (/admin).")
+
+    def open_accounts(config: Path) -> tuple[Config, Accounts]:
+        cfg = load(config)
+        store = Store(state_url(cfg))
+        store.migrate()
+        return cfg, Accounts(store, cfg.users, cfg.reporting.scope)
+
+    @users.command("add")
+    @friendly
+    def add(name: Annotated[str, typer.Argument(help="The sign-in name.")],
+            scope: Annotated[str, typer.Option(
+                help="What the user sees: hq (everything), or LEVEL=VALUE[,VALUE] with a "
+                     "level of [reporting].scope, e.g. region=north or store=oslo")] = "hq",
+            password_stdin: Annotated[bool, typer.Option(
+                "--password-stdin", help="Read the password from standard input.")] = False,
+            config: config_option = default_config) -> None:
+        """Add a dashboard user (asks for the password twice)."""
+        cfg, accounts = open_accounts(config)
+        try:
+            chosen = add_user(accounts, cfg, name, scope, password_stdin)
+        finally:
+            accounts.store.dispose()
+        typer.echo(f"user {name} added; sees {describe_scope(chosen)}")
+
+    @users.command("list")
+    @friendly
+    def list_users(config: config_option = default_config) -> None:
+        """List the dashboard users (config and store)."""
+        _, accounts = open_accounts(config)
+        try:
+            found = accounts.all()
+        finally:
+            accounts.store.dispose()
+        table = Table(title="Dashboard users")
+        for column in ("name", "scope", "defined in"):
+            table.add_column(column)
+        for user in found:
+            table.add_row(user.name, describe_scope(user.scope), user.origin)
+        Console().print(table)
+
+    @users.command("remove")
+    @friendly
+    def remove(name: Annotated[str, typer.Argument(help="The sign-in name.")],
+               config: config_option = default_config) -> None:
+        """Remove a user added with `users add`; their sessions end at once."""
+        _, accounts = open_accounts(config)
+        try:
+            if name in accounts.config_users:
+                raise ClosedLoopError(f"user {name!r} is defined in the config ([[users]]); "
+                                      "remove it there")
+            if not accounts.remove(name):
+                raise ClosedLoopError(f"no user {name!r} in the store (see `closedloop users "
+                                      "list`)")
+        finally:
+            accounts.store.dispose()
+        typer.echo(f"user {name} removed; their sessions are over")
+
+    @users.command("hash")
+    @friendly
+    def hash_command(password_stdin: Annotated[bool, typer.Option(
+            "--password-stdin", help="Read the password from standard input.")] = False
+                     ) -> None:
+        """Print an argon2 hash for a [[users]] entry of the config."""
+        try:
+            typer.echo(hash_password(read_password(password_stdin)))
+        except WeakPassword as exc:
+            raise ConfigError([f"password: {exc}"]) from None
+
+    return users
