@@ -45,7 +45,9 @@ from closedloop.daemon.web.forms import Form, FormError, read_form
 SESSION_COOKIE = "cl_admin_session"
 LOGIN_COOKIE = "cl_admin_login"
 MAX_LOGIN_BODY = 4 * 1024
-CSS = files("closedloop.daemon.web.admin").joinpath("static/admin.css").read_text("utf-8")
+_STATIC = files("closedloop.daemon.web.admin").joinpath("static")
+STATIC = {"admin.css": (_STATIC.joinpath("admin.css").read_text("utf-8"), "text/css"),
+          "icon.svg": (_STATIC.joinpath("icon.svg").read_text("utf-8"), "image/svg+xml")}
 
 log = get_logger(component="admin")
 RecordLink = Callable[[str, str | None, str], str | None]  # source, ticket, contact -> URL
@@ -189,9 +191,12 @@ def create_admin_app(*, store: Store, settings: ReportingSettings, accounts: Acc
         response.delete_cookie(SESSION_COOKIE, path=base or "/")
         return response
 
-    @app.get("/static/admin.css")
-    def stylesheet() -> Response:
-        return Response(CSS, media_type="text/css",
+    @app.get("/static/{name}")
+    def static(request: Request, name: str) -> Response:
+        if name not in STATIC:
+            return error(404, "This page does not exist.", admin.base(request))
+        body, media = STATIC[name]
+        return Response(body, media_type=media,
                         headers={**HEADERS, "Cache-Control": "public, max-age=3600"})
 
     add_pages(app, admin)

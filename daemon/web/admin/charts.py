@@ -18,6 +18,7 @@ from markupsafe import Markup
 INK = "#1f2937"
 GRID = "#767676"  # 4.5:1 on white
 COLORS = ("#1d4ed8", "#b45309", "#047857", "#7c3aed", "#be123c")  # each >= 4.5:1 on white
+FONT = 18  # viewBox units: about 9 px on a phone, 16 px on a desktop
 _ids = itertools.count(1)
 
 
@@ -41,9 +42,9 @@ def _head(width: int, height: int, title: str, desc: str) -> tuple[str, str]:
 
 
 def line_chart(title: str, labels: Sequence[str], series: Sequence[Series],
-               low: float, high: float, width: int = 640, height: int = 260) -> Markup:
+               low: float, high: float, width: int = 640, height: int = 300) -> Markup:
     """Lines over periods; a gap where a period has no value; the y range low..high."""
-    left, right, top, bottom = 44, 12, 12, 34
+    left, right, top, bottom = 64, 16, 14, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     span = (high - low) or 1.0
     steps = max(len(labels) - 1, 1)
@@ -64,13 +65,14 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[Series],
         v = low + span * k / 4
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
                      f'stroke="{GRID}" stroke-width="0.5"/>'
-                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '
-                     f'font-size="11" fill="{INK}">{_fmt(v)}</text>')
-    every = max(1, len(labels) // 8)
+                     f'<text x="{left - 6}" y="{y(v) + 6:.1f}" text-anchor="end" '
+                     f'font-size="{FONT}" fill="{INK}">{_fmt(v)}</text>')
+    every = max(1, -(-len(labels) // 4))  # at most four labels: they must not overlap
     for i, lab in enumerate(labels):
         if i % every == 0:
-            parts.append(f'<text x="{x(i):.1f}" y="{height - 12}" text-anchor="middle" '
-                         f'font-size="11" fill="{INK}">{escape(lab)}</text>')
+            middle = min(max(x(i), 50.0), width - 50.0)  # a date label stays inside
+            parts.append(f'<text x="{middle:.1f}" y="{height - 12}" text-anchor="middle" '
+                         f'font-size="{FONT}" fill="{INK}">{escape(lab)}</text>')
     for color, s in zip(itertools.cycle(COLORS), series, strict=False):
         run: list[str] = []
         runs: list[list[str]] = []
@@ -95,10 +97,10 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[Series],
     return Markup("".join(parts))  # noqa: S704 (every text in it went through escape())
 
 
-def bar_chart(title: str, bars: Sequence[tuple[str, int]], width: int = 640,
+def bar_chart(title: str, bars: Sequence[tuple[str, int]], width: int = 800,
               height: int = 220, colors: Sequence[str] | None = None) -> Markup:
     """Vertical bars (a score distribution): label under each, count above."""
-    left, right, top, bottom = 12, 12, 18, 28
+    left, right, top, bottom = 12, 12, 26, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     most = max((n for _, n in bars), default=0) or 1
     slot = plot_w / max(len(bars), 1)
@@ -112,8 +114,8 @@ def bar_chart(title: str, bars: Sequence[tuple[str, int]], width: int = 640,
         parts.append(f'<rect x="{bx:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.7:.1f}" '
                      f'height="{h:.1f}" fill="{color}"><title>{escape(lab)}: {n}</title></rect>'
                      f'<text x="{bx + slot * 0.35:.1f}" y="{top + plot_h - h - 4:.1f}" '
-                     f'text-anchor="middle" font-size="11" fill="{INK}">{n}</text>'
+                     f'text-anchor="middle" font-size="{FONT}" fill="{INK}">{n}</text>'
                      f'<text x="{bx + slot * 0.35:.1f}" y="{height - 10}" text-anchor="middle" '
-                     f'font-size="11" fill="{INK}">{escape(lab)}</text>')
+                     f'font-size="{FONT}" fill="{INK}">{escape(lab)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 (every text in it went through escape())

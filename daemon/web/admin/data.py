@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from closedloop.daemon.insight.periods import period_starts
 from closedloop.daemon.insight.report import (
     CommentRow,
     Figures,
@@ -92,16 +93,23 @@ def total(figures: Sequence[Figures], small_sample: int) -> Total:
 
 def trend(store: Store, settings: ReportingSettings, view: View, scope: Scope
           ) -> tuple[str, Table]:
+    """Every period of the range, one row each (a period without surveys shows zeros, so a
+    chart's gaps are real gaps)."""
     rows = report(store, settings, to_query(view, scope))
     kind = pick_type(rows, view.survey_type)
-    table = Table(
+    found = {r.period_start: r.figures for r in rows if r.figures.survey_type == kind}
+    out: list[tuple[Any, ...]] = []
+    for start in period_starts(view.since, view.until, view.period):
+        f = found.get(start)
+        if f is None:
+            out.append((start, kind, 0, 0, None, None, None, None, None, True, None))
+            continue
+        out.append((start, kind, f.sent, f.answers,
+                    None if f.response_rate is None else f.response_rate * 100, f.score,
+                    f.ci_low, f.ci_high, f.mean, f.small_sample, f.change))
+    return kind, Table(
         ("period_start", "survey_type", "sent", "answers", "response_rate", "score", "ci_low",
-         "ci_high", "mean", "small_sample", "change"),
-        [(r.period_start, f.survey_type, f.sent, f.answers,
-          None if f.response_rate is None else f.response_rate * 100, f.score, f.ci_low,
-          f.ci_high, f.mean, f.small_sample, f.change)
-         for r in rows for f in [r.figures] if f.survey_type == kind])
-    return kind, table
+         "ci_high", "mean", "small_sample", "change"), out)
 
 
 def segments(store: Store, settings: ReportingSettings, view: View, scope: Scope,
