@@ -17,6 +17,7 @@ import secrets
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -32,6 +33,7 @@ from closedloop.daemon.demo_receiver import DemoReceiver, demo_secret
 from closedloop.daemon.runtime import Runtime, build_runtime, utcnow
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store.answers import HOOK_SETTLE
+from closedloop.daemon.web.admin.demo import DEMO_REPORTING, prepare_dashboard
 from closedloop.integration.errors import ClosedLoopError
 from closedloop.integration.sandbox.hubspot import HubSpotState
 from closedloop.integration.sandbox.hubspot.seed import OWNER_IDS
@@ -143,6 +145,7 @@ class DemoReport:
     api_calls: int = 0
     api_calls_by_endpoint: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    dashboard: dict[str, str] = field(default_factory=dict)  # url, user, password (once)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,6 +226,7 @@ def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
         # The secret itself is handed over in Secrets (run_demo), not read from this variable.
         "webhooks": [{"name": WEBHOOK, "url": f"{receiver_url}/webhooks",
                       "secret_env": "CLOSEDLOOP_DEMO_WEBHOOK_SECRET"}],
+        "reporting": DEMO_REPORTING,
     }, "demo")
 
 
@@ -262,8 +266,12 @@ def _answer(rt: Runtime, client: httpx.Client, link: str, rng: random.Random,
         report.comments += 1
 
 
-def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") -> DemoReport:
-    """Run the loop once and report; raises DemoFailed if a stage does not finish in time."""
+def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot",
+             hold: Callable[[DemoReport], None] | None = None) -> DemoReport:
+    """Run the loop once and report; raises DemoFailed if a stage does not finish in time.
+
+    `hold` is called with the report while the daemon still serves (the dashboard's URL
+    works until it returns): `closedloop demo --serve` waits there for Ctrl-C."""
     started = time.monotonic()
     rng = random.Random(seed)  # noqa: S311 (simulated customers, not secrets)
     words = WORDS.get(crm_name, WORDS["hubspot"])  # an unknown CRM fails in demo_crm below
@@ -299,6 +307,10 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") ->
                 _fill_counts(rt, crm, contact_ids, report)
                 _count_hooks(crm, ticket_ids, report)
                 _count_actions(rt, crm, contact_ids, ticket_ids, receiver, report)
+                report.dashboard = prepare_dashboard(rt.store, config, utcnow()).as_dict()
+                report.seconds = round(time.monotonic() - started, 1)
+                if hold is not None:
+                    hold(report)
             finally:
                 service.stop()
         finally:

@@ -31,6 +31,10 @@ from closedloop.daemon.web.admin.settings import (
 from closedloop.integration.errors import ClosedLoopError, ConfigError
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+# As in the main CLI (typer reads these annotations at run time, so they live here too).
+ConfigPath = Annotated[Path, typer.Option(
+    "--config", "-c", envvar="CLOSEDLOOP_CONFIG", help="The config file (TOML).")]
+DEFAULT_CONFIG = Path("config.toml")
 
 
 def read_password(from_stdin: bool) -> str:
@@ -56,8 +60,7 @@ def add_user(accounts: Accounts, cfg: Config, name: str, scope: str,
     return chosen
 
 
-def users_app(friendly: Decorator, load: Callable[[Path], Config], config_option: Any,
-              default_config: Path) -> typer.Typer:
+def users_app(friendly: Decorator, load: Callable[[Path], Config]) -> typer.Typer:
     users = typer.Typer(no_args_is_help=True, help="Dashboard users (/admin).")
 
     def open_accounts(config: Path) -> tuple[Config, Accounts]:
@@ -74,7 +77,7 @@ def users_app(friendly: Decorator, load: Callable[[Path], Config], config_option
                      "level of [reporting].scope, e.g. region=north or store=oslo")] = "hq",
             password_stdin: Annotated[bool, typer.Option(
                 "--password-stdin", help="Read the password from standard input.")] = False,
-            config: config_option = default_config) -> None:
+            config: ConfigPath = DEFAULT_CONFIG) -> None:
         """Add a dashboard user (asks for the password twice)."""
         cfg, accounts = open_accounts(config)
         try:
@@ -85,7 +88,7 @@ def users_app(friendly: Decorator, load: Callable[[Path], Config], config_option
 
     @users.command("list")
     @friendly
-    def list_users(config: config_option = default_config) -> None:
+    def list_users(config: ConfigPath = DEFAULT_CONFIG) -> None:
         """List the dashboard users (config and store)."""
         _, accounts = open_accounts(config)
         try:
@@ -102,7 +105,7 @@ def users_app(friendly: Decorator, load: Callable[[Path], Config], config_option
     @users.command("remove")
     @friendly
     def remove(name: Annotated[str, typer.Argument(help="The sign-in name.")],
-               config: config_option = default_config) -> None:
+               config: ConfigPath = DEFAULT_CONFIG) -> None:
         """Remove a user added with `users add`; their sessions end at once."""
         _, accounts = open_accounts(config)
         try:
@@ -128,3 +131,25 @@ def users_app(friendly: Decorator, load: Callable[[Path], Config], config_option
             raise ConfigError([f"password: {exc}"]) from None
 
     return users
+
+
+def dashboard_lines(login: dict[str, str], *, serving: bool) -> str:
+    """The demo's last lines: where the dashboard is and the login it made (shown once)."""
+    if not login:
+        return ""
+    after = ("It runs until you press Ctrl-C." if serving else
+             "It stops with the demo; run `closedloop demo --serve` to keep it running.")
+    return (f"Dashboard: {login['url']}\n"
+            f"  sign in as {login['user']} with password {login['password']} "
+            f"(made for this demo, shown once)\n  {after}")
+
+
+def wait_for_interrupt() -> None:
+    """Sleep until Ctrl-C (the demo's daemon keeps serving meanwhile)."""
+    import time
+
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return
