@@ -25,6 +25,7 @@ from closedloop.daemon.config import (
     redacted,
     state_url,
 )
+from closedloop.daemon.insight.cli import report_app
 from closedloop.daemon.logging import configure
 from closedloop.daemon.web.admin.cli import users_app
 from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
@@ -39,6 +40,7 @@ app.add_typer(alerts_app, name="alerts")
 webhooks_app = typer.Typer(no_args_is_help=True, help="Outbound webhooks ([[webhooks]]).")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(report_app, name="report")
 
 out = Console()
 F = TypeVar("F", bound=Callable[..., Any])

@@ -36,6 +36,7 @@ from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
 from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.health import SourceGuard
+from closedloop.daemon.insight import rollups
 from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cadence_horizon,
@@ -190,6 +191,15 @@ class Runtime:
         if result.queued or result.delivered or result.retried or result.dead:
             get_logger(job="alerts").info("alerts.run", **vars(result))
         return result
+
+    def refresh_reports(self) -> int:
+        """Keep the report rollups current (one replica at a time); rollup rows moved."""
+        with self.metrics.timed("reports"), job_lock(
+                self.store, "reports:refresh", self.replica, self.clock) as held:
+            if held:
+                return rollups.refresh(self.store, self.config.reporting, self.clock(),
+                                       thorough=True)
+        return 0
 
     def deliver_webhooks(self) -> DeliveryResult:
         """Route new events and post due webhook deliveries (its own job: a slow receiver

@@ -20,6 +20,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.runtime import Runtime
 
+REPORTS_EVERY = timedelta(minutes=1)  # the report rollups' refresh (insight/rollups.py)
+
 
 def _safe(name: str, job: Callable[[], Any]) -> Callable[[], None]:
     """A job that logs its failure instead of letting the scheduler print a traceback."""
@@ -52,7 +54,8 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
                              ("cadence", rt.cadence, cadence_every or poll_every),
                              ("webhooks", rt.deliver_webhooks, writeback_every),
                              ("bounces", rt.process_bounces, poll_every),
-                             ("alerts", rt.alerts, writeback_every)):
+                             ("alerts", rt.alerts, writeback_every),
+                             ("reports", rt.refresh_reports, REPORTS_EVERY)):
         seconds = max(every.total_seconds(), 0.05)
         scheduler.add_job(
             _safe(name, job), "interval", id=name, seconds=seconds, next_run_time=now,

@@ -23,7 +23,7 @@ from closedloop.daemon.insight.dimensions import (
 from closedloop.daemon.insight.periods import day_start, local_day, period_start
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
-from closedloop.daemon.insight.stats import LOW, Tally, category_rank
+from closedloop.daemon.insight.stats import LOW, category_rank
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import from_db
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from closedloop.daemon.insight.report import CommentRow, Query
 
 SENT = ("sent", "outcome_unknown")  # outcome_unknown may have been delivered: counted as sent
-Cell = tuple[Tally, list[int]]  # answers; [sent, answered of those sent]
+# [answers, low, high, score sum, squares sum, sent, answered of those sent]
+Cell = list[int]
 
 
 def refresh(store: Store, settings: ReportingSettings, now: datetime) -> int:
@@ -72,7 +73,7 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query, first: d
     def cell(key: tuple[date, str | None, str]) -> Cell:
         found = cells.get(key)
         if found is None:
-            found = cells[key] = (Tally(), [0, 0])
+            found = cells[key] = [0] * 7
         return found
 
     with reading(store.engine) as conn:
@@ -85,8 +86,13 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query, first: d
         for answered_at, survey_type, value, score, category in answers:
             day = local_day(answered_at, zone)
             if _keep(day, first, query):
-                key = (period_start(day, query.period), value, survey_type)
-                cell(key)[0].add(score, category_rank(survey_type, category))
+                counts = cell((period_start(day, query.period), value, survey_type))
+                rank = category_rank(survey_type, category)
+                counts[0] += 1
+                counts[1] += rank == 0
+                counts[2] += rank == 2
+                counts[3] += score
+                counts[4] += score * score
         sent = conn.execute(
             select(SENDS.c.sent_at, SENDS.c.survey_type, group, RESPONSES.c.id.is_not(None))
             .select_from(joined)
@@ -95,9 +101,9 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query, first: d
         for sent_at, survey_type, value, answered in sent:
             day = local_day(sent_at, zone)
             if _keep(day, first, query):
-                counts = cell((period_start(day, query.period), value, survey_type))[1]
-                counts[0] += 1
-                counts[1] += 1 if answered else 0
+                counts = cell((period_start(day, query.period), value, survey_type))
+                counts[5] += 1
+                counts[6] += 1 if answered else 0
     return cells
 
 

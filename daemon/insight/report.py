@@ -11,7 +11,7 @@ surveys: an answer to a reminder is an answer to its survey).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import ClassVar
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from closedloop.daemon.insight import facts
+from closedloop.daemon.insight import facts, rollup_queries, rollups
 from closedloop.daemon.insight.dimensions import (
     RESPONSES,
     SENDS,
@@ -36,7 +36,12 @@ from closedloop.daemon.insight.periods import (
     previous_start,
 )
 from closedloop.daemon.insight.settings import ReportingSettings
-from closedloop.daemon.insight.stats import Tally, score_of, shares_of
+from closedloop.daemon.insight.stats import (
+    CATEGORY_NAMES,
+    mean_interval,
+    nps_interval,
+    wilson_interval,
+)
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import from_db
@@ -115,8 +120,9 @@ Key = tuple[date, str | None, str]  # period start, segment value, survey type
 
 
 def refresh(store: Store, settings: ReportingSettings, now: datetime) -> int:
-    """Bring the rollups up to date; cheap when nothing changed. Returns rows changed."""
-    return facts.refresh(store, settings, now)
+    """Bring the rollups up to date; cheap when nothing changed (the scheduled job also
+    re-reads the margins behind its cursors). Returns how many rollup rows moved."""
+    return rollups.refresh(store, settings, now, thorough=False)
 
 
 def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]:
@@ -124,31 +130,49 @@ def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]
     check_query(store, settings, query)
     zone = ZoneInfo(settings.timezone)
     first = previous_start(period_start(query.since, query.period), query.period)
-    cells = facts.read_cells(store, settings, query, first, zone)
+    cells = rollup_queries.read_cells(store, settings, query, first)
+    if cells is None:
+        cells = facts.read_cells(store, settings, query, first, zone)
     current = period_start(query.since, query.period)
-    rows: list[Row] = []
-    for key in sorted(k for k in cells if k[0] >= current):
-        start, value, survey_type = key
-        tally, (sent, answered) = cells[key]
-        previous = cells.get((previous_start(start, query.period), value, survey_type))
-        rows.append(Row(start, value, figures(
-            survey_type, tally, sent, answered, settings.small_sample,
-            None if previous is None else previous[0])))
-    return rows
+    before = {start: previous_start(start, query.period) for start, _, _ in cells}
+    scores = {key: headline(key[2], counts) for key, counts in cells.items()}
+    return [Row(key[0], key[1], figures(key[2], cells[key], settings.small_sample,
+                                        scores.get((before[key[0]], key[1], key[2]))))
+            for key in sorted(k for k in cells if k[0] >= current)]
 
 
-def figures(survey_type: str, tally: Tally, sent: int, answered: int, small_sample: int,
-            previous: Tally | None = None) -> Figures:
-    """The figures of one cell; `previous` (the period before) gives the change."""
-    score, interval = score_of(survey_type, tally)
-    before = None if previous is None else score_of(survey_type, previous)[0]
+def headline(survey_type: str, counts: Sequence[int]) -> float | None:
+    """NPS, CSAT share % or CES mean of cell counts [n, low, high, total, squares, ...]."""
+    n, low, high, total = counts[0], counts[1], counts[2], counts[3]
+    if n <= 0:
+        return None
+    if survey_type == "nps":
+        return 100.0 * (high - low) / n
+    return 100.0 * high / n if survey_type == "csat" else total / n
+
+
+def figures(survey_type: str, counts: Sequence[int], small_sample: int,
+            before: float | None = None) -> Figures:
+    """The figures of one cell, counts [n, low, high, total, squares, sent, answered];
+    `before` is the previous period's score (for the change)."""
+    n, low, high, total, squares, sent, answered = counts[:7]
+    score = headline(survey_type, counts)
+    if survey_type == "nps":
+        interval = nps_interval(high, low, n)
+    elif survey_type == "csat":
+        interval = wilson_interval(high, n)
+    else:
+        interval = mean_interval(n, total, squares)
+    low_name, middle, high_name = CATEGORY_NAMES.get(survey_type, ("low", None, "high"))
+    shares = {} if n <= 0 else {low_name: 100.0 * low / n, high_name: 100.0 * high / n}
+    if middle is not None and n > 0:
+        shares[middle] = 100.0 * (n - low - high) / n
     return Figures(
-        survey_type=survey_type, sent=sent, answers=tally.n,
+        survey_type=survey_type, sent=sent, answers=n,
         response_rate=None if sent <= 0 else answered / sent,
         score=score, ci_low=None if interval is None else interval[0],
         ci_high=None if interval is None else interval[1],
-        mean=None if tally.n <= 0 else tally.total / tally.n,
-        shares=shares_of(survey_type, tally), small_sample=tally.n < small_sample,
+        mean=None if n <= 0 else total / n, shares=shares, small_sample=n < small_sample,
         change=None if score is None or before is None else score - before,
         answered=answered)
 
@@ -157,7 +181,9 @@ def distribution(store: Store, settings: ReportingSettings,
                  query: Query) -> dict[str, dict[int, int]]:
     """Survey type -> score -> answers in [since, until] (every point of the scale shown)."""
     check_query(store, settings, query)
-    counts = facts.read_distribution(store, settings, query, ZoneInfo(settings.timezone))
+    counts = rollup_queries.read_distribution(store, settings, query)
+    if counts is None:
+        counts = facts.read_distribution(store, settings, query, ZoneInfo(settings.timezone))
     return {survey: {score: counts.get(survey, {}).get(score, 0)
                      for score in SCALES.get(survey, sorted(counts[survey]))}
             for survey in sorted(counts)}
@@ -168,6 +194,9 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
     """The values a segment takes on the surveys the scope may see (for pickers); "" (not
     set) is left out."""
     check_segment(segment, settings)
+    fast = rollup_queries.segment_values(store, settings, segment, scope)
+    if fast is not None:
+        return fast
     restrict = restriction(settings, scope.allowed)
     value = value_of(segment, settings)
     with reading(store.engine) as conn:
@@ -204,7 +233,7 @@ def check_query(store: Store, settings: ReportingSettings, query: Query) -> None
     for name in (*query.filters, *query.scope.allowed):
         check_segment(name, settings, "filter segment")
     if query.programs:
-        known = facts.known_programs(store)
+        known = rollup_queries.known_programs(store, settings) or facts.known_programs(store)
         unknown = [p for p in query.programs if p not in known]
         if unknown:
             raise ReportError(f"unknown program {', '.join(map(repr, unknown))}; expected one "

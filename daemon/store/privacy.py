@@ -33,6 +33,7 @@ from closedloop.daemon.store.alerts import forget_alerts
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.follow_ups import FOLLOW_UPS
 from closedloop.daemon.store.records import from_db, from_db_opt, to_db
+from closedloop.daemon.store.reports import forget_counted
 from closedloop.daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
 from closedloop.daemon.store.tables import Base
 from closedloop.daemon.store.webhooks import forget_events
@@ -129,6 +130,7 @@ class PrivacyMixin:
             unsent = [r.id for r in sends if r.status in UNSENT]
             erasures = _erasures(conn, sends, when)
             responses = 0
+            forget_counted(conn, ids)  # their answers leave the report rollups too
             for part in chunks(ids):
                 responses += conn.execute(
                     delete(RESPONSES).where(RESPONSES.c.send_id.in_(part))).rowcount

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -88,6 +89,7 @@ class Send(Base):
         Index("ix_sends_source_contact", "source", "contact_id"),
         Index("ix_sends_email_norm_status", "email_norm", "status"),
         Index("ix_sends_parent_id", "parent_id"),
+        Index("ix_sends_sent_at", "sent_at"),  # the report rollups' cursor
     )
 
 
@@ -99,7 +101,11 @@ class Response(Base):
     """
 
     __tablename__ = "responses"
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        Index("ix_responses_updated_at", "updated_at"),  # the report rollups' cursors
+        Index("ix_responses_attributed_at", "attributed_at"),
+        {"sqlite_autoincrement": True},
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id"), unique=True)
     score: Mapped[int] = mapped_column(Integer)
@@ -399,3 +405,53 @@ class AdminLoginFailure(Base):
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_admin_login_failures_key_failed_at", "key", "failed_at"),)
+
+
+class ReportFact(Base):
+    """What the report rollups counted for one survey (insight/rollups.py): its local send
+    and answer days, score and segment values as they were counted, so a re-score, a late
+    attribution or `forget` moves exactly those counts. `dims` is a JSON list in the order
+    the rollups' fingerprint names (cursors: report/fingerprint)."""
+
+    __tablename__ = "report_facts"
+    send_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    program: Mapped[str] = mapped_column(String(64))
+    survey_type: Mapped[str] = mapped_column(String(8))
+    sent_day: Mapped[date | None] = mapped_column(Date)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    answer_day: Mapped[date | None] = mapped_column(Date)
+    score: Mapped[int | None] = mapped_column(Integer)
+    rank: Mapped[int | None] = mapped_column(Integer)  # 0 low, 1 middle, 2 high category
+    dims: Mapped[str] = mapped_column(Text)
+
+
+class ReportRollup(Base):
+    """Counts per week or month (local, reporting zone), program, survey type and segment
+    value ("" segment: every answer). `sent`/`answered` are by send day, the answer columns
+    by answer day; s0..s10 count answers per score."""
+
+    __tablename__ = "report_rollups"
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)  # week | month
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[date] = mapped_column(Date, primary_key=True)
+    program: Mapped[str] = mapped_column(String(64), primary_key=True)
+    survey_type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    low: Mapped[int] = mapped_column(Integer, default=0)
+    high: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    squares: Mapped[int] = mapped_column(Integer, default=0)
+    s0: Mapped[int] = mapped_column(Integer, default=0)
+    s1: Mapped[int] = mapped_column(Integer, default=0)
+    s2: Mapped[int] = mapped_column(Integer, default=0)
+    s3: Mapped[int] = mapped_column(Integer, default=0)
+    s4: Mapped[int] = mapped_column(Integer, default=0)
+    s5: Mapped[int] = mapped_column(Integer, default=0)
+    s6: Mapped[int] = mapped_column(Integer, default=0)
+    s7: Mapped[int] = mapped_column(Integer, default=0)
+    s8: Mapped[int] = mapped_column(Integer, default=0)
+    s9: Mapped[int] = mapped_column(Integer, default=0)
+    s10: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,7 +1,7 @@
 """admin_users, admin_sessions, admin_login_failures: the dashboard's sign-in.
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0013 (chained after the report rollups of h-insight, merged into this branch)
 Create Date: 2026-12-04
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0011"
+down_revision: str | None = "0013"
 branch_labels: str | None = None
 depends_on: str | None = None
 

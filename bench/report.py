@@ -1,0 +1,278 @@
+"""Benchmark: `closedloop report` on a million answers, against pandas on the same rows.
+
+Builds N answers (default 1,000,000; ~70 % of the surveys sent are answered, so ~1.43 M
+surveys) over one year: four programs (two NPS, CSAT, CES), two sources, 300 owners in 30
+teams, 500 organizations, five languages, 12 regions and 240 stores (custom segments),
+~30 % of answers with a comment. Then prints, on SQLite and/or PostgreSQL:
+
+- the build: rows written, and the rollups built from them (refresh's first run);
+- the weekly NPS-by-owner report over 52 weeks, cold (new engine) and warm (median), and
+  the same figures (n, promoters, detractors, NPS per week and owner) computed by pandas:
+  reading the same rows from the same database plus the group-by, and the in-memory
+  group-by alone (local week in the reporting zone included), with the ratios;
+- p95 over --repeat runs of the contract functions the dashboard calls, for headquarters
+  (no scope) and for a store manager (scope store=...).
+
+    pip install -e '.[bench]'
+    python bench/report.py --sqlite /tmp/report-bench.db [--pg postgresql://...] \
+        [--answers 1000000] [--repeat 20] [--reuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select, text
+
+from closedloop.daemon.insight.report import (
+    Query,
+    Scope,
+    distribution,
+    latest_comments,
+    refresh,
+    report,
+    segment_values,
+)
+from closedloop.daemon.insight.settings import ReportingSettings
+from closedloop.daemon.store import Store
+from closedloop.daemon.store.answers import RESPONSES
+from closedloop.daemon.store.reports import bulk_insert
+from closedloop.daemon.store.sends import SENDS
+
+SETTINGS = ReportingSettings(timezone="Europe/Oslo",
+                             segments={"region": "ticket.region", "store": "ticket.store"})
+START = datetime(2025, 12, 1, tzinfo=UTC)  # a Monday
+DAYS = 364
+PROGRAMS = (("nps-product", "nps", 0.35), ("nps-support", "nps", 0.25),
+            ("csat-support", "csat", 0.25), ("ces-support", "ces", 0.15))
+SCALE = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+COMMENTS = ("slow delivery", "great support", "invoice was wrong", "easy to use",
+            "took three emails", "refund still missing", "friendly agent", "app crashes")
+
+
+def category(kind: str, score: int) -> str:
+    if kind == "nps":
+        return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+    if kind == "csat":
+        return "satisfied" if score >= 4 else "unsatisfied"
+    return "easy" if score >= 5 else "neutral" if score == 4 else "difficult"
+
+
+Pair = tuple[dict[str, Any], dict[str, Any] | None]
+
+
+def rows(answers: int, seed: int, pg: bool) -> Iterator[Pair]:
+    """(send, response or None) pairs, ids from 1, in send order."""
+    rng = random.Random(seed)
+    stores = [(f"store-{i:03d}", f"region-{i % 12:02d}") for i in range(240)]
+    owners = [(f"owner-{i:03d}", f"team-{i % 30:02d}") for i in range(300)]
+    bias = {team: rng.uniform(-1.5, 1.5) for _, team in owners}
+    surveys = int(answers / 0.7)
+    response_id = 0
+    for send_id in range(1, surveys + 1):
+        program, kind, _ = rng.choices(PROGRAMS, weights=[p[2] for p in PROGRAMS])[0]
+        owner, team = owners[rng.randrange(300)]
+        store, region = stores[rng.randrange(240)]
+        sent = START + timedelta(seconds=rng.randrange(DAYS * 86400))
+        segments = {"region": region, "store": store}
+        send = {"id": send_id, "idem_key": f"b{send_id}", "program": program,
+                "survey_type": kind, "source": "hubspot" if send_id % 3 else "zendesk",
+                "ticket_id": f"t{send_id}", "contact_id": f"c{send_id % 400_000}",
+                "language": rng.choice(("en", "en", "fr", "nb", "de", "es")),
+                "owner_id": owner, "team_id": team, "pipeline": f"pipe-{send_id % 8}",
+                "organization_id": f"org-{rng.randrange(500)}", "created_at": sent,
+                "due_at": sent, "status": "sent", "sent_at": sent, "attempts": 1,
+                "kind": "survey", "reminder_no": 0,
+                "segments": json.dumps(segments) if pg else segments}
+        response = None
+        if response_id < answers and rng.random() < 0.7:
+            response_id += 1
+            low, high = SCALE[kind]
+            drift = (sent - START).days / DAYS
+            score = round(min(high, max(low, rng.gauss(high * 0.75 + bias[team] + drift,
+                                                        (high - low) / 3.5))))
+            answered = sent + timedelta(minutes=rng.randrange(5, 4 * 1440))
+            response = {"id": response_id, "send_id": send_id, "score": score,
+                        "comment": rng.choice(COMMENTS) if rng.random() < 0.3 else None,
+                        "category": category(kind, score), "answered_at": answered,
+                        "updated_at": answered, "owner_id_at_answer": owner,
+                        "team_id_at_answer": team, "attributed_at": answered}
+        yield send, response
+
+
+def build(store: Store, answers: int, seed: int) -> None:
+    pg = store.engine.dialect.name == "postgresql"
+    started = time.perf_counter()
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM report_rollups"))
+        conn.execute(text("DELETE FROM report_facts"))
+        conn.execute(text("DELETE FROM cursors WHERE source = 'report'"))
+        conn.execute(text("DELETE FROM responses"))
+        conn.execute(text("DELETE FROM sends"))
+    responses: list[dict[str, Any]] = []
+    sends: list[dict[str, Any]] = []
+    written = [0, 0]
+    send_columns = [c.name for c in SENDS.c]
+    answer_columns = [c.name for c in RESPONSES.c]
+
+    def flush() -> None:
+        with store.engine.begin() as conn:
+            written[0] += bulk_insert(conn, SENDS, (tuple(r.get(c) for c in send_columns)
+                                                    for r in sends))
+            written[1] += bulk_insert(conn, RESPONSES, (tuple(r.get(c) for c in answer_columns)
+                                                        for r in responses))
+        sends.clear()
+        responses.clear()
+
+    for send, response in rows(answers, seed, pg):
+        sends.append(send)
+        if response is not None:
+            responses.append(response)
+        if len(sends) >= 100_000:
+            flush()
+    flush()
+    if pg:
+        with store.engine.begin() as conn:
+            for table in ("sends", "responses"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))"))
+            conn.execute(text("ANALYZE"))
+    loaded = time.perf_counter() - started
+    started = time.perf_counter()
+    refresh(store, SETTINGS, datetime.now(UTC))
+    built = time.perf_counter() - started
+    with store.engine.connect() as conn:
+        cells = conn.scalar(text("SELECT count(*) FROM report_rollups"))
+    print(f"  build: {written[0]:,} surveys and {written[1]:,} answers written in "
+          f"{loaded:.1f} s; rollups ({cells:,} rows) built in {built:.1f} s")
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def pandas_reference(url: str, since: date, until: date) -> tuple[float, float, pd.DataFrame]:
+    """(read + group-by seconds, group-by alone seconds, result) for weekly NPS by owner."""
+    store = Store(url)
+    lo = datetime.combine(since, datetime.min.time(), tzinfo=UTC) - timedelta(days=1)
+    hi = datetime.combine(until, datetime.min.time(), tzinfo=UTC) + timedelta(days=2)
+    sql = (select(RESPONSES.c.answered_at, RESPONSES.c.score, SENDS.c.owner_id)
+           .select_from(SENDS.join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+           .where(SENDS.c.survey_type == "nps", SENDS.c.kind == "survey",
+                  RESPONSES.c.answered_at >= lo, RESPONSES.c.answered_at < hi))
+    started = time.perf_counter()
+    with store.engine.connect() as conn:
+        frame = pd.read_sql(sql, conn)
+    read = time.perf_counter() - started
+    store.dispose()
+    started = time.perf_counter()
+    result = group_by(frame, since, until)
+    grouped = time.perf_counter() - started
+    return read + grouped, grouped, result
+
+
+def group_by(frame: pd.DataFrame, since: date, until: date) -> pd.DataFrame:
+    """What the report computes, in pandas: local day, ISO week, n, promoters, detractors."""
+    stamps = pd.to_datetime(frame["answered_at"], utc=True).dt.tz_convert(SETTINGS.timezone)
+    day = stamps.dt.tz_localize(None).dt.normalize()
+    keep = (day >= pd.Timestamp(since)) & (day <= pd.Timestamp(until))
+    week = (day - pd.to_timedelta(day.dt.day_of_week, unit="D"))[keep]
+    data = pd.DataFrame({"week": week, "owner": frame["owner_id"][keep],
+                         "pro": (frame["score"][keep] >= 9), "det": (frame["score"][keep] <= 6)})
+    out = data.groupby(["week", "owner"], sort=True).agg(n=("pro", "size"), pro=("pro", "sum"),
+                                                         det=("det", "sum"))
+    out["nps"] = 100.0 * (out["pro"] - out["det"]) / out["n"]
+    return out
+
+
+def p95(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    times = sorted(timed(call)[0] for _ in range(repeat))
+    return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
+
+
+def bench(url: str, label: str, args: argparse.Namespace) -> None:
+    print(f"{label}:")
+    store = Store(url)
+    store.migrate()
+    if not args.reuse:
+        build(store, args.answers, args.seed)
+    store.dispose()
+    until = START.date() + timedelta(days=DAYS - 1)
+    since = until - timedelta(days=7 * 52 - 1)
+    weekly = Query(since=since, until=until, period="week", segment="owner",
+                   programs=("nps-product", "nps-support"))
+    cold_store = Store(url)
+    cold, result = timed(lambda: report(cold_store, SETTINGS, weekly))
+    warm = statistics.median(timed(lambda: report(cold_store, SETTINGS, weekly))[0]
+                             for _ in range(5))
+    cold_store.dispose()
+    with_read, in_memory, reference = pandas_reference(url, since, until)
+    ours = {(r.period_start, r.segment_value): (r.figures.answers, r.figures.score)
+            for r in result if r.figures.survey_type == "nps" and r.figures.answers}
+    theirs = {(k[0].date(), k[1]): (int(v.n), float(v.nps)) for k, v in reference.iterrows()}
+    same = ours.keys() == theirs.keys() and all(
+        ours[k][0] == theirs[k][0] and abs((ours[k][1] or 0) - theirs[k][1]) < 1e-9
+        for k in ours)
+    print(f"  weekly NPS by owner, 52 weeks ({len(result):,} rows; same figures as pandas: "
+          f"{same}):")
+    print(f"    report cold {cold * 1000:.0f} ms, warm {warm * 1000:.0f} ms")
+    print(f"    pandas read + group-by {with_read * 1000:.0f} ms "
+          f"(ratio pandas/report warm {with_read / warm:.1f}x, cold {with_read / cold:.1f}x)")
+    print(f"    pandas in-memory group-by {in_memory * 1000:.0f} ms "
+          f"(ratio pandas/report warm {in_memory / warm:.1f}x, cold {in_memory / cold:.1f}x)")
+    dashboard(url, until, args.repeat)
+
+
+def dashboard(url: str, until: date, repeat: int) -> None:
+    store = Store(url)
+    since = until - timedelta(days=7 * 12 - 1)
+    store_scope = Scope({"store": frozenset({"store-007"})})
+    region_scope = Scope({"region": frozenset({"region-03"})})
+    print(f"  dashboard calls, median / p95 of {repeat} (12 weeks):")
+    for who, scope in (("headquarters", Scope.ALL), ("region", region_scope),
+                       ("store", store_scope)):
+        trend = Query(since=since, until=until, scope=scope)
+        by_team = Query(since=since, until=until, segment="team", scope=scope)
+        calls: dict[str, Callable[[], Any]] = {
+            "refresh": lambda: refresh(store, SETTINGS, datetime.now(UTC)),
+            "report trend": lambda q=trend: report(store, SETTINGS, q),
+            "report by team": lambda q=by_team: report(store, SETTINGS, q),
+            "distribution": lambda q=trend: distribution(store, SETTINGS, q),
+            "latest_comments": lambda q=trend: latest_comments(store, SETTINGS, q, limit=50),
+            "segment_values owner": lambda s=scope: segment_values(store, SETTINGS, "owner", s),
+        }
+        for name, call in calls.items():
+            median, worst = p95(call, repeat)
+            print(f"    {who:12s} {name:22s} {median * 1000:7.1f} ms  p95 {worst * 1000:7.1f} ms")
+    store.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sqlite", help="SQLite file to build (replaced unless --reuse)")
+    parser.add_argument("--pg", help="PostgreSQL URL (its tables are emptied)")
+    parser.add_argument("--answers", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reuse", action="store_true", help="keep the data built before")
+    args = parser.parse_args()
+    if not (args.sqlite or args.pg):
+        parser.error("give --sqlite FILE and/or --pg URL")
+    if args.sqlite:
+        bench(f"sqlite:///{args.sqlite}", "SQLite", args)
+    if args.pg:
+        bench(args.pg, "PostgreSQL", args)
+
+
+if __name__ == "__main__":
+    main()

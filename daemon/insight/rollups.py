@@ -1,0 +1,272 @@
+"""Report rollups kept as answers arrive: weekly and monthly counts per segment value.
+
+`refresh` reads what changed since its cursors (answers changed or attributed, surveys
+sent), turns each survey into a `Fact` (local days in the reporting zone, segment values)
+and moves the counts by the difference with what was counted before (store/reports.py).
+A change of the reporting zone or of the segment names changes the fingerprint, and the
+rollups are rebuilt from the tables. Cursors re-read a margin (OVERLAP, SENT_OVERLAP)
+behind themselves: a transaction that commits late with an earlier time is still seen,
+and counting is idempotent (an unchanged fact moves nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from itertools import repeat
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import Connection, delete, func, or_, select, text
+
+from closedloop.daemon.insight.dimensions import RESPONSES, SENDS
+from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
+from closedloop.daemon.insight.settings import ReportingSettings
+from closedloop.daemon.insight.stats import category_rank
+from closedloop.daemon.store import Store
+from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.records import from_db, iso
+from closedloop.daemon.store.reports import (
+    COUNTS,
+    FACTS,
+    GRAINS,
+    ROLLUPS,
+    SCORE_AT,
+    STATE,
+    Cell,
+    Fact,
+    bulk_insert,
+    fact_values,
+    grain_start,
+    move_facts,
+    read_facts,
+)
+from closedloop.daemon.store.sends import CURSORS, chunks, insert_for
+
+log = structlog.get_logger(__name__)
+
+VERSION = 1  # bump when what a fact holds changes: the rollups are rebuilt
+SENT = ("sent", "outcome_unknown")
+OVERLAP = timedelta(minutes=5)
+SENT_OVERLAP = timedelta(hours=1)  # outcome_unknown can be settled a lease after sent_at
+_LOCK = 0x0C10_5E27  # PostgreSQL advisory lock: one refresh at a time across replicas
+_COLUMNS = (SENDS.c.id, SENDS.c.program, SENDS.c.survey_type, SENDS.c.status, SENDS.c.sent_at,
+            RESPONSES.c.answered_at, RESPONSES.c.score, RESPONSES.c.category)
+
+
+def names(settings: ReportingSettings) -> list[str]:
+    """Segment names counted, once each (brand is pipeline, group is team), then custom."""
+    seen: dict[str, str] = {}
+    for name, column in (*SEGMENT_KEYS.items(), *ANSWER_SEGMENT_KEYS.items()):
+        seen.setdefault(column, name)
+    return [*seen.values(), *settings.segments]
+
+
+def fingerprint(settings: ReportingSettings) -> str:
+    text_ = json.dumps([VERSION, settings.timezone, names(settings)])
+    return hashlib.sha256(text_.encode()).hexdigest()[:16]
+
+
+def _dim_columns(settings: ReportingSettings) -> list[Any]:
+    cols: list[Any] = []
+    for name in names(settings):
+        if name in SEGMENT_KEYS:
+            cols.append(SENDS.c[SEGMENT_KEYS[name]])
+        elif name in ANSWER_SEGMENT_KEYS:
+            cols.append(RESPONSES.c[ANSWER_SEGMENT_KEYS[name]])
+    return [*cols, SENDS.c.segments]
+
+
+class LocalDays:
+    """UTC instant -> local day, cached per quarter hour (every zone offset is a multiple)."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.cache: dict[tuple[int, int, int, int, int], date] = {}
+
+    def __call__(self, moment: datetime | None) -> date | None:
+        if moment is None:
+            return None
+        if moment.tzinfo is not None and moment.utcoffset():
+            moment = moment.astimezone(UTC)
+        key = (moment.year, moment.month, moment.day, moment.hour, moment.minute // 15)
+        day = self.cache.get(key)
+        if day is None:
+            day = self.cache[key] = moment.replace(tzinfo=UTC).astimezone(self.zone).date()
+        return day
+
+
+def fact_of(row: Sequence[Any], custom: Sequence[str], days: LocalDays) -> Fact | None:
+    """The fact of one (sends ⟕ responses) row; None when the survey counts for nothing."""
+    _, program, survey_type, status, sent_at, answered_at, score, category = row[:8]
+    sent_day = days(sent_at) if status in SENT else None
+    answer_day = days(answered_at)
+    if sent_day is None and answer_day is None:
+        return None
+    builtin = [v or "" for v in row[8:-1]]
+    extra = row[-1] or {}
+    dims = (*builtin, *(str(extra.get(name) or "") for name in custom))
+    return Fact(program, survey_type, sent_day, answered_at is not None, answer_day, score,
+                None if category is None else category_rank(survey_type, category), dims)
+
+
+def _select(settings: ReportingSettings) -> Any:
+    return (select(*_COLUMNS, *_dim_columns(settings))
+            .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+            .where(SENDS.c.kind == "survey"))
+
+
+def _state(conn: Connection) -> dict[str, str]:
+    rows = conn.execute(select(CURSORS.c.name, CURSORS.c.value).where(CURSORS.c.source == STATE))
+    return {row[0]: row[1] for row in rows}
+
+
+def _set_state(conn: Connection, values: dict[str, str], now: datetime) -> None:
+    for name, value in values.items():
+        stmt = insert_for(conn, CURSORS).values(source=STATE, name=name, value=value,
+                                                updated_at=now)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["source", "name"],
+            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}))
+
+
+def _marks(conn: Connection) -> dict[str, str]:
+    """The newest answer change, attribution and send time: the cursors' next values."""
+    found = {"answers": conn.scalar(select(func.max(RESPONSES.c.updated_at))),
+             "attributed": conn.scalar(select(func.max(RESPONSES.c.attributed_at))),
+             "sent": conn.scalar(select(func.max(SENDS.c.sent_at)))}
+    return {k: iso(v) or "" for k, v in found.items()}
+
+
+def is_current(conn: Connection, settings: ReportingSettings) -> bool:
+    return _state(conn).get("fingerprint") == fingerprint(settings)
+
+
+def refresh(store: Store, settings: ReportingSettings, now: datetime,
+            thorough: bool = True) -> int:
+    """Bring the rollups up to date; returns how many rollup rows moved.
+
+    `thorough` (the scheduled job) also re-reads the margins behind the cursors; without it
+    (before a query) nothing is done unless something newer than the cursors exists.
+    """
+    with reading(store.engine) as conn:
+        state = _state(conn)
+        marks = _marks(conn)
+    if state.get("fingerprint") != fingerprint(settings):
+        return rebuild(store, settings, now)
+    if not thorough and all(marks[k] <= state.get(k, "") for k in marks):
+        return 0
+    zone, custom = ZoneInfo(settings.timezone), list(settings.segments)
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        state, marks = _state(conn), _marks(conn)
+        ids = _changed(conn, state)
+        new: dict[int, Fact | None] = dict.fromkeys(ids)
+        days = LocalDays(zone)
+        for part in chunks(sorted(ids)):
+            for row in conn.execute(_select(settings).where(SENDS.c.id.in_(part))):
+                new[row[0]] = fact_of(row, custom, days)
+        moved = move_facts(conn, names(settings), read_facts(conn, ids), new)
+        _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values())},
+                   now)
+    if moved:
+        log.debug("report.refreshed", surveys=len(ids), rows=moved)
+    return moved
+
+
+def _changed(conn: Connection, state: dict[str, str]) -> set[int]:
+    def since(name: str, margin: timedelta) -> datetime:
+        value = state.get(name)
+        return (from_db(datetime.fromisoformat(value)) - margin if value
+                else datetime(1970, 1, 1, tzinfo=UTC))
+
+    ids = set(conn.scalars(select(RESPONSES.c.send_id).where(or_(
+        RESPONSES.c.updated_at >= since("answers", OVERLAP),
+        RESPONSES.c.attributed_at >= since("attributed", OVERLAP)))))
+    ids.update(conn.scalars(select(SENDS.c.id).where(
+        SENDS.c.sent_at >= since("sent", SENT_OVERLAP), SENDS.c.kind == "survey")))
+    return ids
+
+
+def _max_day(before: str | None, facts: Iterable[Fact | None]) -> str:
+    days = [d for f in facts if f is not None for d in (f.sent_day, f.answer_day) if d]
+    best = max([*days, *([date.fromisoformat(before)] if before else [])], default=None)
+    return best.isoformat() if best else ""
+
+
+def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
+    """Count everything again (first run, or the zone or segment names changed).
+
+    Read in one read transaction (writers go on), counted column-wise with Counter, then
+    written in one short write: the old rows out, the new in (COPY on PostgreSQL).
+    """
+    zone, custom, dim_names = ZoneInfo(settings.timezone), list(settings.segments), names(settings)
+    days = LocalDays(zone)
+    facts: list[tuple[int, Fact]] = []
+    with reading(store.engine) as conn:
+        marks = _marks(conn)
+        result = conn.execution_options(yield_per=20_000).execute(_select(settings))
+        for row in result:
+            fact = fact_of(row, custom, days)
+            if fact is not None:
+                facts.append((row[0], fact))
+    cells = count_all([f for _, f in facts], dim_names)
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        conn.execute(delete(FACTS))
+        conn.execute(delete(ROLLUPS))
+        bulk_insert(conn, FACTS, (fact_values(i, f) for i, f in facts))
+        bulk_insert(conn, ROLLUPS, ((*k, *v) for k, v in cells.items()))
+        _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
+                          "names": json.dumps(dim_names),
+                          "max_day": _max_day(None, (f for _, f in facts))}, now)
+    log.info("report.rebuilt", surveys=len(facts), rows=len(cells))
+    return len(cells)
+
+
+def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, list[int]]:
+    """Every fact's counts, column by column: Counter over zipped columns runs in C."""
+    if not facts:
+        return {}
+    programs = [f.program for f in facts]
+    types = [f.survey_type for f in facts]
+    answered = [f.answered for f in facts]
+    scores = [f.score for f in facts]
+    ranks = [f.rank for f in facts]
+    dims = list(zip(*(f.dims for f in facts), strict=True)) if facts else []
+    cells: dict[Cell, list[int]] = {}
+    for grain in GRAINS:
+        starts = {d: grain_start(d, grain) for f in facts
+                  for d in (f.sent_day, f.answer_day) if d is not None}
+        sent_at = [starts.get(f.sent_day) if f.sent_day else None for f in facts]
+        answer_at = [starts.get(f.answer_day) if f.answer_day and f.score is not None
+                     else None for f in facts]
+        for segment, values in (("", None), *zip(dim_names, dims, strict=True)):
+            column: Iterable[str] = repeat("") if values is None else values
+            sent = Counter(zip(sent_at, programs, types, column, answered, strict=False))
+            for (period, program, kind, value, was_answered), n in sent.items():
+                if period is not None:
+                    counts = cells.setdefault((grain, segment, period, program, kind, value),
+                                              [0] * len(COUNTS))
+                    counts[0] += n
+                    counts[1] += n if was_answered else 0
+            column = repeat("") if values is None else values
+            scored = Counter(zip(answer_at, programs, types, column, scores, ranks,
+                                 strict=False))
+            for (period, program, kind, value, score, rank), n in scored.items():
+                if period is not None:
+                    counts = cells.setdefault((grain, segment, period, program, kind, value),
+                                              [0] * len(COUNTS))
+                    counts[2] += n
+                    counts[3] += n if rank == 0 else 0
+                    counts[4] += n if rank == 2 else 0
+                    counts[5] += n * score
+                    counts[6] += n * score * score
+                    counts[SCORE_AT + score] += n
+    return cells

@@ -1,0 +1,213 @@
+"""The report rollups' tables: weekly and monthly counts, and what each survey added to them.
+
+`report_facts` keeps, per survey, what the rollups counted (local days, score, segment
+values); a change is applied as "minus the old fact, plus the new one", so a re-score, a
+late attribution or `forget` moves exactly the counts it should, whatever ran before. The
+insight layer (insight/rollups.py) decides what a fact is (time zone, segments); this
+module only adds and removes counts, and is what `forget` calls inside its transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, select
+
+from closedloop.daemon.store.sends import CURSORS, chunks, insert_for
+from closedloop.daemon.store.tables import Base
+
+FACTS: Table = Base.metadata.tables["report_facts"]
+ROLLUPS: Table = Base.metadata.tables["report_rollups"]
+GRAINS = ("week", "month")
+KEY = ("grain", "segment", "period", "program", "survey_type", "value")
+COUNTS = ("sent", "answered", "n", "low", "high", "total", "squares",
+          *(f"s{i}" for i in range(11)))
+SCORE_AT = COUNTS.index("s0")
+STATE = "report"  # cursors.source of the rollups' own state (fingerprint, names, cursors)
+# Segments a forgotten answer takes with it (scrubbed from the send, or read from the answer)
+FORGOTTEN_DIMS = ("language", "owner_at_answer", "team_at_answer")
+
+Cell = tuple[str, str, date, str, str, str]  # KEY values
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What one survey counts for: sent (on a local day), answered, and its answer."""
+
+    program: str
+    survey_type: str
+    sent_day: date | None
+    answered: bool
+    answer_day: date | None
+    score: int | None
+    rank: int | None
+    dims: tuple[str, ...]
+
+
+def grain_start(day: date, grain: str) -> date:
+    """Monday of the ISO week, or the first of the month."""
+    return date.fromordinal(day.toordinal() - day.weekday()) if grain == "week" \
+        else day.replace(day=1)
+
+
+def add_fact(fact: Fact, names: Sequence[str], sign: int,
+             into: dict[Cell, list[int]]) -> None:
+    """Add (sign 1) or remove (sign -1) one fact's counts to cells in `into`."""
+    pairs = [("", ""), *zip(names, fact.dims, strict=True)]
+    for grain in GRAINS:
+        if fact.sent_day is not None:
+            period = grain_start(fact.sent_day, grain)
+            for segment, value in pairs:
+                key = (grain, segment, period, fact.program, fact.survey_type, value)
+                counts = into.setdefault(key, [0] * len(COUNTS))
+                counts[0] += sign
+                counts[1] += sign if fact.answered else 0
+        if fact.answer_day is not None and fact.score is not None:
+            period = grain_start(fact.answer_day, grain)
+            for segment, value in pairs:
+                key = (grain, segment, period, fact.program, fact.survey_type, value)
+                counts = into.setdefault(key, [0] * len(COUNTS))
+                counts[2] += sign
+                counts[3] += sign if fact.rank == 0 else 0
+                counts[4] += sign if fact.rank == 2 else 0
+                counts[5] += sign * fact.score
+                counts[6] += sign * fact.score * fact.score
+                counts[SCORE_AT + fact.score] += sign
+
+
+def apply_counts(conn: Connection, cells: Mapping[Cell, Sequence[int]]) -> int:
+    """Add each cell's counts to its rollup row (created at zero); returns rows touched."""
+    rows = [{**dict(zip(KEY, key, strict=True)), **dict(zip(COUNTS, counts, strict=True))}
+            for key, counts in cells.items() if any(counts)]
+    for part in chunks(rows, 1000):
+        stmt = insert_for(conn, ROLLUPS)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(KEY),
+            set_={c: ROLLUPS.c[c] + stmt.excluded[c] for c in COUNTS})
+        conn.execute(stmt, list(part))
+    return len(rows)
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> int:
+    """Insert many rows fast, each a tuple in the table's column order: COPY on
+    PostgreSQL (JSON columns as JSON text), the driver's executemany on SQLite with values
+    in the form SQLAlchemy stores them. Returns the row count."""
+    names = [c.name for c in table.c]
+    count = 0
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
+                f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+    sql = str(table.insert().compile(dialect=conn.dialect))  # every column, in order
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(tuple(_sqlite_value(v) for v in row))
+        if len(batch) >= 20_000:
+            conn.exec_driver_sql(sql, batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        conn.exec_driver_sql(sql, batch)
+        count += len(batch)
+    return count
+
+
+def _sqlite_value(value: Any) -> Any:
+    """The stored form of SQLAlchemy's SQLite types: naive UTC text, ISO dates, JSON text."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
+def fact_values(send_id: int, fact: Fact) -> tuple[Any, ...]:
+    """A report_facts row in column order."""
+    return (send_id, fact.program, fact.survey_type, fact.sent_day, fact.answered,
+            fact.answer_day, fact.score, fact.rank,
+            json.dumps(fact.dims, ensure_ascii=False, separators=(",", ":")))
+
+
+def fact_row(send_id: int, fact: Fact) -> dict[str, Any]:
+    return {"send_id": send_id, "program": fact.program, "survey_type": fact.survey_type,
+            "sent_day": fact.sent_day, "answered": fact.answered,
+            "answer_day": fact.answer_day, "score": fact.score, "rank": fact.rank,
+            "dims": json.dumps(fact.dims, ensure_ascii=False, separators=(",", ":"))}
+
+
+def read_facts(conn: Connection, send_ids: Iterable[int]) -> dict[int, Fact]:
+    found: dict[int, Fact] = {}
+    for part in chunks(sorted(set(send_ids))):
+        for row in conn.execute(select(FACTS).where(FACTS.c.send_id.in_(part))):
+            found[row.send_id] = Fact(row.program, row.survey_type, row.sent_day,
+                                      bool(row.answered), row.answer_day, row.score, row.rank,
+                                      tuple(json.loads(row.dims)))
+    return found
+
+
+def write_facts(conn: Connection, facts: Mapping[int, Fact | None]) -> None:
+    """Upsert the new facts; a survey that counts for nothing any more loses its row."""
+    gone = [send_id for send_id, fact in facts.items() if fact is None]
+    for part in chunks(gone):
+        conn.execute(delete(FACTS).where(FACTS.c.send_id.in_(part)))
+    rows = [fact_row(send_id, fact) for send_id, fact in facts.items() if fact is not None]
+    for batch in chunks(rows, 1000):
+        stmt = insert_for(conn, FACTS)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["send_id"],
+            set_={c.name: stmt.excluded[c.name] for c in FACTS.c if c.name != "send_id"})
+        conn.execute(stmt, list(batch))
+
+
+def move_facts(conn: Connection, names: Sequence[str], old: Mapping[int, Fact],
+               new: Mapping[int, Fact | None]) -> int:
+    """Replace old facts by new ones in the rollups and in report_facts; rows touched."""
+    cells: dict[Cell, list[int]] = {}
+    changed: dict[int, Fact | None] = {}
+    for send_id, fact in new.items():
+        before = old.get(send_id)
+        if before == fact:
+            continue
+        if before is not None:
+            add_fact(before, names, -1, cells)
+        if fact is not None:
+            add_fact(fact, names, 1, cells)
+        changed[send_id] = fact
+    write_facts(conn, changed)
+    return apply_counts(conn, cells)
+
+
+def counted_names(conn: Connection) -> list[str] | None:
+    """The segment names (in `dims` order) the rollups were built with; None: never built."""
+    value = conn.scalar(select(CURSORS.c.value).where(CURSORS.c.source == STATE,
+                                                      CURSORS.c.name == "names"))
+    return None if value is None else list(json.loads(value))
+
+
+def forget_counted(conn: Connection, send_ids: Sequence[int]) -> int:
+    """`forget`: their answers leave report_facts and the rollups (the surveys still count
+    as sent: they were), along with the segment values the answer or the person carried."""
+    names = counted_names(conn)
+    if names is None:
+        return 0
+    old = read_facts(conn, send_ids)
+    blank = {i for i, name in enumerate(names) if name in FORGOTTEN_DIMS}
+    new: dict[int, Fact | None] = {}
+    for send_id, fact in old.items():
+        dims = tuple("" if i in blank else v for i, v in enumerate(fact.dims))
+        kept = replace(fact, answered=False, answer_day=None, score=None, rank=None, dims=dims)
+        new[send_id] = kept if kept.sent_day is not None else None
+    return move_facts(conn, names, old, new)
