@@ -43,9 +43,9 @@ def read_password(from_stdin: bool) -> str:
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
-def add_user(accounts: Accounts, cfg: Config, name: str, scope: str,
-             password_stdin: bool) -> dict[str, list[str]]:
-    """Check the name and scope before asking for the password; store the user."""
+def new_user(cfg: Config, name: str, scope: str,
+             password_stdin: bool) -> tuple[dict[str, list[str]], str]:
+    """Check the name and scope before asking for the password; (scope, hash)."""
     if not USER_NAME.match(name):
         raise ConfigError([f"NAME: 1-64 letters, digits, '_', '.', '@' or '-', got {name!r}"])
     try:
@@ -56,15 +56,14 @@ def add_user(accounts: Accounts, cfg: Config, name: str, scope: str,
         digest = hash_password(read_password(password_stdin))
     except WeakPassword as exc:
         raise ConfigError([f"password: {exc}"]) from None
-    accounts.add(name, digest, chosen, datetime.now(UTC))
-    return chosen
+    return chosen, digest
 
 
 def users_app(friendly: Decorator, load: Callable[[Path], Config]) -> typer.Typer:
     users = typer.Typer(no_args_is_help=True, help="Dashboard users (/admin).")
 
-    def open_accounts(config: Path) -> tuple[Config, Accounts]:
-        cfg = load(config)
+    def open_accounts(config: Path | Config) -> tuple[Config, Accounts]:
+        cfg = config if isinstance(config, Config) else load(config)
         store = Store(state_url(cfg))
         store.migrate()
         return cfg, Accounts(store, cfg.users, cfg.reporting.scope)
@@ -79,9 +78,11 @@ def users_app(friendly: Decorator, load: Callable[[Path], Config]) -> typer.Type
                 "--password-stdin", help="Read the password from standard input.")] = False,
             config: ConfigPath = DEFAULT_CONFIG) -> None:
         """Add a dashboard user (asks for the password twice)."""
-        cfg, accounts = open_accounts(config)
+        cfg = load(config)
+        chosen, digest = new_user(cfg, name, scope, password_stdin)  # before the store
+        _, accounts = open_accounts(cfg)
         try:
-            chosen = add_user(accounts, cfg, name, scope, password_stdin)
+            accounts.add(name, digest, chosen, datetime.now(UTC))
         finally:
             accounts.store.dispose()
         typer.echo(f"user {name} added; sees {describe_scope(chosen)}")

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from closedloop.daemon.config import Config
 from closedloop.daemon.insight.dimensions import SENDS
 from closedloop.daemon.insight.report import refresh
+from closedloop.daemon.insight.rollups import rebuild
 from closedloop.daemon.store import Store
 from closedloop.daemon.web.admin.accounts import Accounts
 from closedloop.daemon.web.admin.passwords import hash_password
@@ -59,8 +60,10 @@ def seed_demo_segments(store: Store) -> int:
 
 def prepare_dashboard(store: Store, config: Config, now: datetime) -> DemoLogin:
     """Segments on the demo's answers, reports refreshed, and a fresh HQ login."""
-    seed_demo_segments(store)
-    refresh(store, config.reporting, now)
+    if seed_demo_segments(store):
+        rebuild(store, config.reporting, now)  # values changed under counted answers
+    else:
+        refresh(store, config.reporting, now)
     password = secrets.token_urlsafe(12)
     accounts = Accounts(store, config.users, config.reporting.scope)
     accounts.remove(DEMO_USER)
