@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -37,6 +37,7 @@ from closedloop.daemon.delivery.compose import Sender, compose_mail
 from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.health import SourceGuard
 from closedloop.daemon.insight import rollups
+from closedloop.daemon.insight.themes import RefreshResult, ThemeMatcher, refresh_themes
 from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cadence_horizon,
@@ -63,6 +64,8 @@ from closedloop.integration.hubspot import HubSpotAdapter
 from closedloop.integration.retry import RetryPolicy
 from closedloop.integration.zendesk import ZendeskAdapter
 from closedloop.mappings import CrmMapping, load_mapping
+
+THEMES_BATCHES = 25  # of 2000 answers: one themes run reads at most 50,000
 
 
 def utcnow() -> datetime:
@@ -200,6 +203,20 @@ class Runtime:
                 return rollups.refresh(self.store, self.config.reporting, self.clock(),
                                        thorough=True)
         return 0
+    def refresh_themes(self) -> RefreshResult | None:
+        """Assign comment themes to the answers changed since the last run (one replica at a
+        time; at most THEMES_BATCHES batches a run, so a first run over a large history is
+        spread over several)."""
+        with self.metrics.timed("themes"), job_lock(self.store, "themes:refresh", self.replica,
+                                                    self.clock) as held:
+            if not held:
+                return None
+            return refresh_themes(self.store, self.theme_matcher, self.clock(),
+                                  max_batches=THEMES_BATCHES)
+
+    @cached_property
+    def theme_matcher(self) -> ThemeMatcher:
+        return self.config.themes.matcher()
 
     def deliver_webhooks(self) -> DeliveryResult:
         """Route new events and post due webhook deliveries (its own job: a slow receiver
@@ -270,10 +287,18 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
 
 
 def load_mappings(config: Config) -> dict[str, CrmMapping]:
-    """Each source's mapping, expanded for the property prefixes of that source's programs."""
+    """Each source's mapping, expanded for the property prefixes of that source's programs;
+    a mapping with a `themes` property (`[themes] property`, or a mapping file's own) gets
+    the config's theme matcher to fill it."""
     programs = config.program_list()
-    return {name: load_mapping(src.crm, src.mapping, [p for p in programs if p.source == name])
-            for name, src in config.sources.items()}
+    out: dict[str, CrmMapping] = {}
+    for name, src in config.sources.items():
+        mapping = load_mapping(src.crm, src.mapping, [p for p in programs if p.source == name],
+                               themes_property=config.themes.property)
+        if any(p.value == "themes" for p in mapping.properties):
+            mapping = replace(mapping, comment_themes=config.themes.matcher().assign)
+        out[name] = mapping
+    return out
 
 
 def build_runtime(config: Config, secrets: Secrets,

@@ -44,7 +44,7 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
 
     The cadence (NPS lists) runs every `cadence_every`, default `poll_every`; the
     bounce Maildir reader every `poll_every` (a no-op unless mail.bounce_maildir is set);
-    outbound webhooks every `writeback_every`, in a job of their own.
+    outbound webhooks and the comment themes every `writeback_every`, in jobs of their own.
     """
     scheduler = BackgroundScheduler(timezone="UTC")
     now = rt.clock()
@@ -55,7 +55,8 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
                              ("webhooks", rt.deliver_webhooks, writeback_every),
                              ("bounces", rt.process_bounces, poll_every),
                              ("alerts", rt.alerts, writeback_every),
-                             ("reports", rt.refresh_reports, REPORTS_EVERY)):
+                             ("reports", rt.refresh_reports, REPORTS_EVERY),
+                             ("themes", rt.refresh_themes, writeback_every)):
         seconds = max(every.total_seconds(), 0.05)
         scheduler.add_job(
             _safe(name, job), "interval", id=name, seconds=seconds, next_run_time=now,

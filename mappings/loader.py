@@ -71,6 +71,7 @@ VALUE_KINDS: dict[str, frozenset[str]] = {
     "updated_at": frozenset({"datetime", "date", "text"}),
     "survey_type": frozenset({"choice", "text"}),
     "program": frozenset({"choice", "text"}),
+    "themes": frozenset({"text"}),
     "unsubscribed": frozenset({"bool", "choice", "text"}),
     "unsubscribed_at": frozenset({"datetime", "date", "text"}),
     "snoozed_until": frozenset({"datetime", "date", "text"}),
@@ -80,6 +81,8 @@ VALUE_KINDS: dict[str, frozenset[str]] = {
 TICKET_VALUES = ("score", "comment", "category", "answered_at", "answered_date", "updated_at",
                  "survey_type", "program")
 TICKET_PROPERTY_CRMS = frozenset({"hubspot"})
+# `[themes] property`: the contact property (HubSpot) / user field (Zendesk) it adds.
+THEMES_TYPES = {"hubspot": ("string", "text"), "zendesk": ("text", "text")}
 PLACEHOLDERS = {"name": ("prefix",), "label": ("prefix", "program"),
                 "description": ("prefix", "program")}
 
@@ -237,11 +240,13 @@ def _read(crm: str, path: Path | None) -> tuple[str, dict[str, Any]]:
 
 
 def load_mapping(crm: str, path: Path | None = None,
-                 programs: Sequence[Program] = ()) -> CrmMapping:
+                 programs: Sequence[Program] = (),
+                 themes_property: str | None = None) -> CrmMapping:
     """Read and validate a mapping, expanded for `programs` (the source's programs).
 
     `path` None means the bundled mappings/<crm>.toml. Without programs, each survey type
-    gets its default prefix only.
+    gets its default prefix only. `themes_property` (config `[themes] property`) adds a
+    shared text property holding the themes of the contact's latest comment.
     """
     shown, raw = _read(crm, path)
     try:
@@ -253,6 +258,8 @@ def load_mapping(crm: str, path: Path | None = None,
         problems.append(f"{shown}: crm: the file is for {top.crm!r}, not {crm!r}")
     templates, found = _templates(crm, shown, "property", top.property)
     problems += found
+    if themes_property and crm in THEMES_TYPES:
+        templates.append(themes_template(crm, themes_property))
     ticket_templates, found = _templates(crm, shown, "ticket_property", top.ticket_property)
     problems += found
     if top.ticket_property and crm not in TICKET_PROPERTY_CRMS:
@@ -267,6 +274,16 @@ def load_mapping(crm: str, path: Path | None = None,
     return CrmMapping(crm=crm, group_name=top.group.name, group_label=top.group.label,
                       properties=properties, hooks=hooks, prefixes=prefixes,
                       ticket_properties=ticket_properties)
+
+
+def themes_template(crm: str, name: str) -> PropertyTemplate:
+    """The property `[themes] property` names: text, shared by every program."""
+    kind, field_type = THEMES_TYPES[crm]
+    return PropertyTemplate(
+        name=name, label="Latest comment themes", type=kind, field_type=field_type,
+        description="Themes of the contact's latest answer's comment (ClosedLoop theme names, "
+                    "comma-separated); empty when that answer has no comment or no theme.",
+        survey="any", value="themes", kind="text")
 
 
 def _templates(crm: str, shown: str, key: str, items: Sequence[dict[str, Any]]

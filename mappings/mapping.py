@@ -9,7 +9,7 @@ that was since removed from the config still land. Survey-agnostic properties
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -21,7 +21,7 @@ from closedloop.mappings.hooks import Hooks
 
 SURVEYS = ("csat", "ces", "nps", "any")
 ANSWER_VALUES = ("score", "comment", "category", "answered_at", "answered_date", "sent_at",
-                 "updated_at", "survey_type", "program")
+                 "updated_at", "survey_type", "program", "themes")
 PREFERENCE_VALUES = ("unsubscribed", "unsubscribed_at", "snoozed_until")
 VALUES = ANSWER_VALUES + PREFERENCE_VALUES
 _TIMES = ("answered_at", "answered_date", "sent_at", "updated_at", "unsubscribed_at",
@@ -112,6 +112,9 @@ class CrmMapping:
     hooks: Hooks = field(default_factory=Hooks)
     prefixes: Mapping[str, str] = field(default_factory=dict)
     ticket_properties: tuple[MappedProperty, ...] = ()
+    # comment, language -> theme names (daemon.insight.themes), for a `themes` property
+    comment_themes: Callable[[str | None, str | None], tuple[str, ...]] | None = field(
+        default=None, compare=False)
 
     def specs(self) -> list[PropertySpec]:
         """What `setup` creates: contact properties, then ticket properties."""
@@ -197,14 +200,17 @@ class CrmMapping:
             values.setdefault("answered_date", values.get("answered_at"))
             if not values.get("category"):
                 values["category"] = category(SurveyType(survey), int(values["score"]))
+            if self.comment_themes is not None:
+                values["themes"] = ",".join(self.comment_themes(
+                    values.get("comment"), values.get("language")))
         own = self._by_instance.get((survey, self.prefix_of(values.get("program"), survey)), ())
         out: dict[str, str] = {}
         for prop in own + self._by_instance.get(("any", None), ()):
             if prop.value in PREFERENCE_VALUES or (kind == "sent" and prop.value != "sent_at"):
                 continue
             raw = values.get(prop.value)
-            if prop.value == "comment" and not raw:
-                if newest:
+            if prop.value in ("comment", "themes") and not raw:
+                if newest and (prop.value == "comment" or "themes" in values):
                     out[prop.spec.name] = ""
                 continue
             if raw is None or raw == "":

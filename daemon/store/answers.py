@@ -268,6 +268,7 @@ def _enqueue_answer(
         "answered_at": iso(response.answered_at),
         "updated_at": iso(response.updated_at),
         "sent_at": iso(send["sent_at"]),
+        "language": send["language"],  # the comment's likely language (comment themes)
     }
     conn.execute(
         WRITEBACKS.insert().values(

@@ -455,3 +455,14 @@ class ReportRollup(Base):
     s8: Mapped[int] = mapped_column(Integer, default=0)
     s9: Mapped[int] = mapped_column(Integer, default=0)
     s10: Mapped[int] = mapped_column(Integer, default=0)
+class ResponseTheme(Base):
+    """A comment theme of one response (daemon/insight/themes), stored when computed so a
+    report counts rows instead of reading every comment again. Deleted with its response
+    (`closedloop forget`); a changed comment is assigned again by the refresh."""
+
+    __tablename__ = "response_themes"
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    theme: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_response_themes_theme_response", "theme", "response_id"),)

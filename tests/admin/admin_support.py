@@ -17,6 +17,8 @@ from insight.report_support import Seeder
 
 from closedloop.daemon.insight.report import refresh
 from closedloop.daemon.insight.settings import ReportingSettings
+from closedloop.daemon.insight.themes import refresh_themes
+from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.store import Store
 from closedloop.daemon.web.admin.accounts import Accounts
 from closedloop.daemon.web.admin.app import create_admin_app
@@ -59,6 +61,7 @@ def seed_stores(store: Store) -> dict[str, list[int]]:
                 answered_at=sent + timedelta(hours=1 + i)))
         seeder.survey(sent_at=sent, segments=segments)
     refresh(store, SETTINGS, NOW)
+    refresh_themes(store, ThemeSettings().matcher(), NOW + timedelta(hours=1))
     return ids
 
 

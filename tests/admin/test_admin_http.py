@@ -214,3 +214,19 @@ def test_an_idle_session_ends(store: Store, seeded: dict[str, list[int]]) -> Non
         assert client.get("/admin/").status_code == 303
 
 
+
+
+@pytest.mark.parametrize(("user", "shown", "hidden"), [
+    ("hq", ["Rude staff in Bergen", "Slow delivery from Oslo"], []),
+    ("oslo", ["Slow delivery from Oslo"], ["Rude staff in Bergen"]),
+])
+def test_themes_are_counted_under_the_scope(base_url: str, user: str, shown: list[str],
+                                            hidden: list[str]) -> None:
+    """The themes panel quotes only comments the user may see: HQ both stores' complaints,
+    the oslo manager only Oslo's (the scope is in the themes query's WHERE clause)."""
+    with client_for(base_url, user) as client:
+        page = client.get("/admin/themes")
+    assert page.status_code == 200
+    assert 'id="theme-table"' in page.text
+    assert [q for q in shown if q in page.text] == shown
+    assert [q for q in hidden if q in page.text] == []

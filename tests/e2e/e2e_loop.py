@@ -286,7 +286,8 @@ def free_port() -> int:
 def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
                 start_at: datetime, rules: dict[str, Any] | None = None,
                 programs: list[dict[str, Any]] | None = None,
-                alerts: list[dict[str, Any]] | None = None, **program: Any) -> Config:
+                alerts: list[dict[str, Any]] | None = None,
+                themes: dict[str, Any] | None = None, **program: Any) -> Config:
     """Two programs on one source: CSAT on the support pipeline, CES on billing.
 
     No quiet hours by default, so a test's clock may start at any time of day; the rules tests
@@ -307,6 +308,7 @@ def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
              "company": "Acme", "pipelines": [crm.billing]},
         ],
         "alerts": alerts or [],
+        **({"themes": themes} if themes is not None else {}),
     })
 
 

@@ -68,7 +68,7 @@ def test_unknown_value_names_the_property_and_the_choices(tmp_path: Path) -> Non
     assert _problems(path) == [
         f"{path}: property[1].value: 'scroe' is not a known value; expected one of score, "
         "comment, category, answered_at, answered_date, sent_at, updated_at, survey_type, program, "
-        "unsubscribed, unsubscribed_at, snoozed_until"]
+        "themes, unsubscribed, unsubscribed_at, snoozed_until"]
 
 
 def test_bundled_path_is_shown_as_mappings_slash_name(tmp_path: Path,

@@ -46,8 +46,9 @@ def test_second_click_updates_the_same_response(
 def test_response_enqueues_answer_writeback(
     store: Store, make_send: MakeSend, t0: datetime
 ) -> None:
-    """Each recorded click queues an 'answer' write-back with the full current answer."""
-    send_id = _sent(store, make_send, t0, contact_id="c9", program="csat-eu")
+    """Each recorded click queues an 'answer' write-back with the full current answer (and
+    the survey's language, which the comment themes read it in)."""
+    send_id = _sent(store, make_send, t0, contact_id="c9", program="csat-eu", language="fr")
     _done_sent_writebacks(store, t0)
     answered = t0 + timedelta(minutes=1)
     store.record_response(send_id, 4, "satisfied", answered)
@@ -58,6 +59,7 @@ def test_response_enqueues_answer_writeback(
         "survey_type": "csat", "program": "csat-eu", "score": 4, "comment": None,
         "category": "satisfied", "answered_at": "2026-11-20T09:01:00+00:00",
         "updated_at": "2026-11-20T09:01:00+00:00", "sent_at": "2026-11-20T09:00:00+00:00",
+        "language": "fr",
     }
 
 

@@ -9,7 +9,6 @@ charts and of `/export/*.csv`.
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from fastapi import FastAPI, Request, Response
 
 from closedloop.daemon.insight.report import CommentRow, segment_values
 from closedloop.daemon.logging import get_logger
-from closedloop.daemon.web.admin import data
+from closedloop.daemon.web.admin import data, themes
 from closedloop.daemon.web.admin.answer import OutOfScope, read_answer
 from closedloop.daemon.web.admin.app import Admin, Viewer
 from closedloop.daemon.web.admin.charts import Series, bar_chart, line_chart
@@ -41,19 +40,6 @@ from closedloop.daemon.web.admin.settings import describe_scope
 log = get_logger(component="admin")
 DATASETS = ("trend", "segments", "distribution", "comments")
 
-
-
-def _theme_report() -> Callable[..., Any] | None:
-    """insight.themes.theme_report, when the themes room is installed (shown if so)."""
-    try:
-        module = importlib.import_module("closedloop.daemon.insight.themes")
-    except ImportError:
-        return None
-    found = getattr(module, "theme_report", None)
-    return found if callable(found) else None
-
-
-theme_report = _theme_report()
 
 
 class Pages:
@@ -176,12 +162,10 @@ class Pages:
 
     def themes_page(self, request: Request, viewer: Viewer) -> Response:
         view = self.view(request, viewer)
-        rows: list[Any] = []
-        if theme_report is not None:
-            rows = list(theme_report(self.admin.store, since=view.since, until=view.until,
-                                     programs=view.programs or None, scope=viewer.scope,
-                                     limit=20))
-        return render("themes.html", available=theme_report is not None, rows=rows,
+        shown = themes.available()
+        rows = (themes.scoped_themes(self.admin.store, self.admin.settings, view, viewer.scope)
+                if shown else [])
+        return render("themes.html", available=shown, rows=rows,
                       **self.context(request, viewer, view, "themes"))
 
     def answer_page(self, request: Request, viewer: Viewer, send_id: str) -> Response:

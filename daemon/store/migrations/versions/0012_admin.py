@@ -1,7 +1,8 @@
 """admin_users, admin_sessions, admin_login_failures: the dashboard's sign-in.
 
 Revision ID: 0012
-Revises: 0013 (chained after the report rollups of h-insight, merged into this branch)
+Revises: 0013, 0014 (after the report rollups and the response themes of the branches merged
+into this one; the coordinator re-chains the revisions on main)
 Create Date: 2026-12-04
 """
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0013"
+down_revision: tuple[str, ...] | None = ("0013", "0014")
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,0 +1,148 @@
+"""Keep `response_themes` current: each response's comment themes, assigned once, redone on change.
+
+`refresh_themes` reads responses changed since its cursor (responses.updated_at, then id),
+a batch at a time, assigns their themes and replaces their rows, and moves the cursor in the
+same transaction: a kill at any instant redoes at most one batch. A re-score or an edited
+comment bumps updated_at, so the response is assigned again; `closedloop forget` deletes a
+response and its theme rows go with it (ON DELETE CASCADE). Rows changed in the last
+CURSOR_LAG are left for the next run: a transaction stamped earlier may still be committing
+behind them. When the dictionary changes (another `[themes]` config), its fingerprint no
+longer matches the cursor's and every response is assigned again.
+
+Replicas may run it together (the daemon's job also holds a job lock): inserts ignore a row
+that is already there, so two refreshes of one batch agree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Select, Table, and_, delete, or_, select
+
+from closedloop.daemon.insight.themes.matcher import ThemeMatcher
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.store import Store
+from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.records import from_db, to_db
+from closedloop.daemon.store.sends import chunks, insert_for
+from closedloop.daemon.store.tables import Base
+
+RESPONSES: Table = Base.metadata.tables["responses"]
+SENDS: Table = Base.metadata.tables["sends"]
+CURSORS: Table = Base.metadata.tables["cursors"]
+RESPONSE_THEMES: Table = Base.metadata.tables["response_themes"]
+CURSOR = ("insight", "themes")
+CURSOR_LAG = timedelta(seconds=5)
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    at: datetime | None
+    id: int
+    dictionary: str
+
+
+@dataclass
+class RefreshResult:
+    responses: int = 0  # responses assigned in this run
+    themed: int = 0  # of which with at least one theme
+    restarted: bool = False  # the dictionary changed: every response is assigned again
+
+
+def refresh_themes(store: Store, matcher: ThemeMatcher, now: datetime, *,
+                   batch: int = BATCH, lag: timedelta = CURSOR_LAG,
+                   max_batches: int | None = None) -> RefreshResult:
+    """Assign the themes of every response changed since the last run (see module doc)."""
+    result = RefreshResult()
+    horizon = to_db(now - lag)
+    cursor = _read_cursor(store)
+    if cursor is None or cursor.dictionary != matcher.fingerprint:
+        result.restarted = cursor is not None
+        cursor = _Cursor(None, 0, matcher.fingerprint)
+    done = 0
+    while max_batches is None or done < max_batches:
+        with reading(store.engine) as conn:
+            rows = conn.execute(_changed_since(cursor, horizon, batch)).all()
+        if not rows:
+            break
+        assigned = [(r.id, matcher.assign(r.comment, r.language)) for r in rows]
+        last = rows[-1]
+        cursor = _Cursor(from_db(last.updated_at), last.id, matcher.fingerprint)
+        with store.engine.begin() as conn:
+            _replace(conn, assigned)
+            _write_cursor(conn, cursor, now)
+        result.responses += len(rows)
+        result.themed += sum(1 for _, themes in assigned if themes)
+        done += 1
+        if len(rows) < batch:
+            break
+    if result.responses:
+        get_logger(job="themes").info("themes.refreshed", responses=result.responses,
+                                      themed=result.themed, restarted=result.restarted)
+    return result
+
+
+def _changed_since(cursor: _Cursor, horizon: datetime, batch: int) -> Select[Any]:
+    query = (select(RESPONSES.c.id, RESPONSES.c.comment, RESPONSES.c.updated_at,
+                    SENDS.c.language)
+             .join(SENDS, SENDS.c.id == RESPONSES.c.send_id)
+             .where(RESPONSES.c.updated_at <= horizon)
+             .order_by(RESPONSES.c.updated_at, RESPONSES.c.id)
+             .limit(batch))
+    if cursor.at is not None:
+        at = to_db(cursor.at)
+        query = query.where(or_(RESPONSES.c.updated_at > at,
+                                and_(RESPONSES.c.updated_at == at, RESPONSES.c.id > cursor.id)))
+    return query
+
+
+def _replace(conn: Connection, assigned: Sequence[tuple[int, tuple[str, ...]]]) -> None:
+    """Each response's rows become exactly its new themes."""
+    ids = [response_id for response_id, _ in assigned]
+    for part in chunks(ids):
+        conn.execute(delete(RESPONSE_THEMES).where(RESPONSE_THEMES.c.response_id.in_(part)))
+    rows = [{"response_id": rid, "theme": theme} for rid, themes in assigned for theme in themes]
+    for values in chunks(rows):
+        conn.execute(insert_for(conn, RESPONSE_THEMES).values(list(values))
+                     .on_conflict_do_nothing())
+
+
+def _read_cursor(store: Store) -> _Cursor | None:
+    with reading(store.engine) as conn:
+        value = conn.scalar(select(CURSORS.c.value).where(CURSORS.c.source == CURSOR[0],
+                                                          CURSORS.c.name == CURSOR[1]))
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+        at = datetime.fromisoformat(data["at"]) if data.get("at") else None
+        return _Cursor(at, int(data["id"]), str(data["dictionary"]))
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable: start again, which is always correct
+
+
+def _write_cursor(conn: Connection, cursor: _Cursor, now: datetime) -> None:
+    value = json.dumps({"at": cursor.at.isoformat() if cursor.at else None, "id": cursor.id,
+                        "dictionary": cursor.dictionary})
+    stmt = insert_for(conn, CURSORS).values(source=CURSOR[0], name=CURSOR[1], value=value,
+                                            updated_at=to_db(now))
+    conn.execute(stmt.on_conflict_do_update(index_elements=["source", "name"],
+                                            set_={"value": value, "updated_at": to_db(now)}))
+
+
+def stored_themes(store: Store, response_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """The stored themes of these responses (sorted names; responses without any are left
+    out)."""
+    out: dict[int, list[str]] = {}
+    with reading(store.engine) as conn:
+        for part in chunks(list(response_ids)):
+            for rid, theme in conn.execute(
+                    select(RESPONSE_THEMES.c.response_id, RESPONSE_THEMES.c.theme)
+                    .where(RESPONSE_THEMES.c.response_id.in_(part))):
+                out.setdefault(rid, []).append(theme)
+    return {rid: tuple(sorted(themes)) for rid, themes in out.items()}
