@@ -77,12 +77,12 @@ class _Server(uvicorn.Server):
 
 @contextmanager
 def serve(store: Store, clock: Callable[[], datetime] = lambda: NOW,
-          policy: AuthPolicy | None = None) -> Iterator[str]:
+          policy: AuthPolicy | None = None, secure: bool = False) -> Iterator[str]:
     """The daemon's web app with the dashboard at /admin; yields its base URL."""
     accounts = Accounts(store, config_users(), SETTINGS.scope)
     admin = create_admin_app(
         store=store, settings=SETTINGS, accounts=accounts, secret=SECRET, clock=clock,
-        policy=policy,
+        policy=policy, secure_cookies=secure,
         record_link=lambda source, ticket, contact: f"https://crm.example/{source}/{ticket}")
     app = create_app(store=store, signer=TokenSigner("s", timedelta(days=1)), programs={},
                      clock=clock, admin=admin)

@@ -21,12 +21,15 @@ from admin.admin_support import (
     EXPECTED_NPS,
     NOW,
     PASSWORD,
+    SETTINGS,
+    config_users,
     csrf_of,
     seed_stores,
     serve,
     sign_in,
 )
 from closedloop.daemon.store import Store
+from closedloop.daemon.web.admin.accounts import Accounts
 
 STORES_OF = {"hq": {"oslo", "bergen", "stavanger"}, "north": {"oslo", "bergen"},
              "oslo": {"oslo"}}
@@ -230,3 +233,26 @@ def test_themes_are_counted_under_the_scope(base_url: str, user: str, shown: lis
     assert 'id="theme-table"' in page.text
     assert [q for q in shown if q in page.text] == shown
     assert [q for q in hidden if q in page.text] == []
+
+
+def test_cookies_are_secure_behind_https(store: Store, seeded: dict[str, list[int]]) -> None:
+    """With an https public_url the dashboard's cookies carry Secure (checked on the sign-in
+    form's, as a Secure cookie never comes back over the test's plain http); without, not."""
+    flags = []
+    for secure in (False, True):
+        with serve(store, secure=secure) as url:
+            form = httpx.get(f"{url}/admin/login")
+            flags.append("; secure" in form.headers["set-cookie"].lower())
+    assert flags == [False, True]
+
+
+def test_expired_sessions_and_old_failures_are_pruned_at_sign_in(
+        store: Store, seeded: dict[str, list[int]]) -> None:
+    """A sign-in deletes sessions past their idle time and failures too old to lock."""
+    accounts = Accounts(store, config_users(), SETTINGS.scope)
+    accounts.open_session("old", "hq", "t", NOW - timedelta(hours=2))
+    accounts.note_failure(["user:hq"], NOW - timedelta(hours=1))
+    with serve(store) as url, client_for(url, "hq"):
+        pass
+    assert (accounts.session("old"), accounts.failures("user:hq", NOW - timedelta(days=1))
+            ) == (None, [])

@@ -84,6 +84,9 @@ class SignIn:
                         reason="unknown_user" if user is None else "wrong_password")
             return Attempt(Outcome.FAILED)
         self.accounts.clear_failures(user_key)
+        p = self.policy  # keep the tables small: what can no longer lock or live goes
+        self.accounts.prune_failures(now - p.window - p.lock_for)
+        self.accounts.prune_sessions(now - p.idle, now - p.absolute)
         log.info("admin.login", user=name, client=client)
         return Attempt(Outcome.OK, user)
 
