@@ -186,3 +186,37 @@ def test_logout_ends_the_session(browser: Browser,
     session.open("/admin/")
     assert session.page.url.startswith(f"{base}/admin/login")
     session.close()
+
+
+def test_csrf_tampered_cookie_and_lockout_in_the_browser(
+        browser: Browser, site: tuple[str, dict[str, list[int]]]) -> None:
+    """From the browser: a sign-out POST without the form's token, or with another, is 403
+    and the session still works; a session cookie edited by hand is 403; five wrong
+    passwords for one name lock it (the right one is then refused too)."""
+    base = site[0]
+    session = Session(browser, base, "north")
+    request = session.context.request
+    assert request.post(f"{base}/admin/logout", form={}).status == 403
+    assert request.post(f"{base}/admin/logout", form={"csrf": "forged"}).status == 403
+    assert session.open("/admin/") == 200
+    (cookie,) = [c for c in session.context.cookies() if c["name"] == "cl_admin_session"]
+    value = cookie["value"]
+    cookie["value"] = ("B" if value[0] == "A" else "A") + value[1:]
+    session.context.add_cookies([cookie])  # type: ignore[list-item]
+    assert session.open("/admin/") == 403
+    session.close()
+    context = browser.new_context()
+    page = context.new_page()
+    for _ in range(5):
+        page.goto(f"{base}/admin/login")
+        page.get_by_label("Name").fill("oslo")
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        assert page.locator("#login-error").inner_text() == "Wrong name or password."
+    page.goto(f"{base}/admin/login")
+    page.get_by_label("Name").fill("oslo")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.locator("#login-error").inner_text().startswith("Too many failed sign-ins")
+    shoot(page, "login-locked-desktop")
+    context.close()
