@@ -133,15 +133,19 @@ class Pages:
                                                           for r in records])], 0, 100)
         dist_chart = bar_chart(f"{kind.upper()} answers by score",
                                [(str(s), n) for s, n in dist.rows])
-        total = self._total(records)
+        total = self._total(trend)
         return render("overview.html", kind=kind, trend=records, total=total,
                       score_chart=score_chart, rate_chart=rate_chart, dist_chart=dist_chart,
                       **self.context(request, viewer, view, "overview"))
 
-    def _total(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        answers = sum(r["answers"] for r in records)
-        sent = sum(r["sent"] for r in records)
-        scored = [(r["score"], r["answers"]) for r in records if r["score"] is not None]
+    def _total(self, table: data.Table) -> dict[str, Any]:
+        """The range's figures: each score is a mean over answers, so the answer-weighted
+        mean of the periods' (unrounded) scores is the range's score."""
+        column = {name: i for i, name in enumerate(table.columns)}
+        answers = sum(row[column["answers"]] for row in table.rows)
+        sent = sum(row[column["sent"]] for row in table.rows)
+        scored = [(row[column["score"]], row[column["answers"]]) for row in table.rows
+                  if row[column["score"]] is not None]
         weight = sum(n for _, n in scored)
         return {"answers": answers, "sent": sent,
                 "score": sum(s * n for s, n in scored) / weight if weight else None,
@@ -219,16 +223,17 @@ def _csv_cell(value: Any) -> Any:
 
 
 def add_pages(app: FastAPI, admin: Admin) -> None:
+    """Every route reads the viewer first (no session: to the sign-in page)."""
     pages = Pages(admin)
 
-    def guarded(handler: Callable[..., Response]) -> Callable[..., Response]:
-        def run(request: Request, **kwargs: str) -> Response:
-            return handler(request, admin.viewer(request), **kwargs)
-        return run
+    def page(handler: Callable[[Request, Viewer], Response]) -> Callable[[Request], Response]:
+        def endpoint(request: Request) -> Response:
+            return handler(request, admin.viewer(request))
+        return endpoint
 
     for path, handler in (("/", pages.overview), ("/segments", pages.segments_page),
                           ("/comments", pages.comments_page), ("/themes", pages.themes_page)):
-        app.add_api_route(path, _plain(guarded(handler)), methods=["GET"])
+        app.add_api_route(path, page(handler), methods=["GET"])
 
     @app.get("/answers/{send_id}")
     def answer(request: Request, send_id: str) -> Response:
@@ -241,10 +246,3 @@ def add_pages(app: FastAPI, admin: Admin) -> None:
     @app.get("/export/{name}.csv")
     def export_csv(request: Request, name: str) -> Response:
         return pages.export(request, admin.viewer(request), name)
-
-
-def _plain(run: Callable[..., Response]) -> Callable[[Request], Response]:
-    def endpoint(request: Request) -> Response:
-        return run(request)
-    return endpoint
-
