@@ -3,8 +3,10 @@ config: scopes checked against `[reporting].scope`, names unique, hashes never s
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +131,15 @@ def test_config_users_load_and_config_show_hides_the_hash() -> None:
                                         "scope": {"store": "oslo"}}]))
     assert [u.name for u in config.users] == ["hq", "o"]
     assert [u["password_hash"] for u in redacted(config)["users"]] == ["***", "***"]
+
+
+def test_example_users_parse_when_uncommented() -> None:
+    """The commented [[users]] example in config.example.toml is valid as written."""
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text("utf-8")
+    block = text[text.index("# [[users]]"):text.index("# Reporting (")]
+    lines = [line.removeprefix("# ").split("  #")[0] for line in block.splitlines()
+             if line.startswith("# [[users]]") or re.match(r"# [a-z_]+ = ", line)]
+    users = tomllib.loads("\n".join(lines))["users"]
+    config = parse_config(config_data(users))
+    assert [(u.name, u.scope) for u in config.users] == [("hq", {}),
+                                                         ("north", {"region": "north"})]
