@@ -4,10 +4,11 @@ session lifetimes, revocation on user removal, and scope parsing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.store import Store
 from closedloop.daemon.web.admin.accounts import Accounts, SessionRow, UserExists
 from closedloop.daemon.web.admin.auth import (
@@ -17,6 +18,7 @@ from closedloop.daemon.web.admin.auth import (
     locked_until,
     session_alive,
 )
+from closedloop.daemon.web.admin.params import read_view
 from closedloop.daemon.web.admin.passwords import WeakPassword, hash_password, verify_password
 from closedloop.daemon.web.admin.settings import (
     ScopeError,
@@ -181,3 +183,19 @@ def test_bad_scopes_are_refused(raw: dict[str, object], levels: tuple[str, ...],
 def test_bad_scope_text() -> None:
     with pytest.raises(ScopeError, match="expected LEVEL=VALUE"):
         parse_scope_text("oslo", LEVELS)
+
+
+@pytest.mark.parametrize(("period", "since", "until", "expected"), [
+    ("week", "2026-11-18", "2026-11-20", ("2026-11-16", "2026-11-22")),
+    ("week", "2026-11-16", "2026-11-22", ("2026-11-16", "2026-11-22")),
+    ("month", "2026-10-31", "2026-11-01", ("2026-10-01", "2026-11-30")),
+    ("quarter", "2026-09-30", "2026-10-01", ("2026-07-01", "2026-12-31")),
+    ("day", "2026-11-18", "2026-11-20", ("2026-11-18", "2026-11-20")),
+])
+def test_a_range_is_widened_to_whole_periods(period: str, since: str, until: str,
+                                             expected: tuple[str, str]) -> None:
+    """A week view from a Wednesday starts on Monday and ends on Sunday; a range already on
+    the edges is kept; months and quarters likewise; days are never widened."""
+    view = read_view({"period": [period], "since": [since], "until": [until]},
+                     ReportingSettings(), date(2026, 11, 20))
+    assert (view.since.isoformat(), view.until.isoformat()) == expected

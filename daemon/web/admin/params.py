@@ -1,5 +1,7 @@
 """The dashboard's query string, read into the report contract's `Query`.
 
+The range is widened to whole periods (a week view from a Wednesday starts on its Monday).
+
 Reserved names pick the period, range, programs, survey type, grouping and sort; every other
 name is a segment filter (`?store=oslo&store=bergen`). An unknown segment or period, a date
 that is not a date or a range too long for its period is a `BadRequest` (a 400 page naming
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal, cast
 
+from closedloop.daemon.insight.periods import next_start, period_start
 from closedloop.daemon.insight.segments import builtin_names
 from closedloop.daemon.insight.settings import ReportingSettings
 
@@ -107,6 +110,10 @@ def read_view(params: Mapping[str, Sequence[str]], settings: ReportingSettings,
     since = _date(_one(params, "since"), "since") or until - DEFAULT_SPAN[period]
     if since > until:
         raise BadRequest(f"the range starts ({since}) after it ends ({until})")
+    # Whole periods: the first and last are not cut short, and the report rollups (kept per
+    # week and month) can answer instead of the tables.
+    since = period_start(since, period)
+    until = next_start(period_start(until, period), period) - timedelta(days=1)
     if (until - since).days > MAX_DAYS[period]:
         raise BadRequest(f"a {period} view covers at most {MAX_DAYS[period]} days; choose a "
                          f"longer period or a shorter range")
