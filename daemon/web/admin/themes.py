@@ -77,9 +77,11 @@ def scoped_themes(store: Store, settings: ReportingSettings, view: View, scope: 
               .where(where).group_by(themes_table.c.theme)
               .order_by(func.count().desc(), themes_table.c.theme).limit(limit))
     with reading(store.engine) as conn:
+        rows = conn.execute(counts).all()
+        if not rows:  # nothing to share out: spare the count of every comment
+            return []
         base = int(conn.scalar(select(func.count()).select_from(joined)
                                .where(where, commented)) or 0)
-        rows = conn.execute(counts).all()
         lines = []
         labels = _labels() or {}
         for theme, count, lows in rows:
