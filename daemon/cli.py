@@ -134,6 +134,10 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
             for what, count in report.rows(label):
                 table.add_row(what, str(count))
             out.print(table)
+            if report.summary:
+                out.print("Report of the demo's answers (closedloop report shows more):")
+                for line in report.summary:
+                    out.print(f"  {line}")
             typer.echo(dashboard_lines(report.dashboard, serving=serve))
         if serve:
             wait_for_interrupt()
@@ -277,6 +281,8 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Counts from the state (surveys by status, skips by reason, answers, write-backs,
     unsubscribes and snoozes) and each source's health (a refused token pauses a source)."""
+    from closedloop.daemon.insight.rates import program_rates, rates_table
+    from closedloop.daemon.runtime import utcnow
     from closedloop.daemon.store import Store
 
     cfg = _load(config)
@@ -285,11 +291,15 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
         store.migrate()
         counts = store.counts()
         sources = store.source_states(sorted(cfg.sources))
+        rates = program_rates(store, [p.name for p in cfg.programs], utcnow())
     finally:
         store.dispose()
     health = {name: sources[name].as_dict() for name in sorted(cfg.sources)}
     if as_json:
-        typer.echo(json.dumps({**counts, "sources": health}, indent=2, sort_keys=True))
+        by_program = {name: {"last_30_days": recent.as_dict(), "all_time": ever.as_dict()}
+                      for name, recent, ever in rates}
+        typer.echo(json.dumps({**counts, "sources": health, "response_rates": by_program},
+                              indent=2, sort_keys=True))
         return
     table = Table(title="ClosedLoop status")
     table.add_column("what")
@@ -297,6 +307,7 @@ def status(config: ConfigPath = DEFAULT_CONFIG,
     for key, value in sorted(counts.items()):
         table.add_row(key, str(value))
     out.print(table)
+    out.print(rates_table(rates))
     if counts.get("alerts.dead", 0):
         out.print(f"{counts['alerts.dead']} alert(s) could not be delivered (alerts.dead); "
                   "the log says why (alerts.dead events with the HTTP status and reason).")
@@ -405,7 +416,10 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
                "--output", "-o", help="Write here instead of standard output.")] = None,
            since: Annotated[str | None, typer.Option(
                help="Only responses answered or changed on/after this date (YYYY-MM-DD) "
-                    "or time (ISO 8601, UTC unless it says).")] = None) -> None:
+                    "or time (ISO 8601, UTC unless it says).")] = None,
+           everything: Annotated[bool, typer.Option(
+               "--all", help="Also the surveys sent without an answer (blank answer "
+                             "columns), for response rates.")] = False) -> None:
     """Write every response (program, score, comment, dates, contact, ticket, segments)."""
     from closedloop.daemon.privacy import FORMATS, write_export
     from closedloop.daemon.store import Store
@@ -416,12 +430,13 @@ def export(config: ConfigPath = DEFAULT_CONFIG,
     cfg = _load(config)
     store = Store(state_url(cfg))
     store.migrate()
+    rows = store.export_surveys if everything else store.export_responses
     try:
         if output is None:
-            write_export(store.export_responses(start), sys.stdout, fmt)
+            write_export(rows(start), sys.stdout, fmt)
         else:
             with output.open("w", encoding="utf-8", newline="") as fh:
-                count = write_export(store.export_responses(start), fh, fmt)
+                count = write_export(rows(start), fh, fmt)
             typer.echo(f"{count} response(s) written to {output}", err=True)
     finally:
         store.dispose()

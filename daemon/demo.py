@@ -30,6 +30,7 @@ from pydantic import SecretStr
 from closedloop.daemon.config import Config, Secrets, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.demo_receiver import DemoReceiver, demo_secret
+from closedloop.daemon.insight.rates import summary_lines
 from closedloop.daemon.runtime import Runtime, build_runtime, utcnow
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store.answers import HOOK_SETTLE
@@ -145,6 +146,8 @@ class DemoReport:
     api_calls: int = 0
     api_calls_by_endpoint: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # The demo's own answers as a report: one line per program (insight.rates).
+    summary: list[str] = field(default_factory=list)
     dashboard: dict[str, str] = field(default_factory=dict)  # url, user, password (once)
 
     def as_dict(self) -> dict[str, Any]:
@@ -307,6 +310,7 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot",
                 _fill_counts(rt, crm, contact_ids, report)
                 _count_hooks(crm, ticket_ids, report)
                 _count_actions(rt, crm, contact_ids, ticket_ids, receiver, report)
+                report.summary = summary_lines(rt.store)
                 report.dashboard = prepare_dashboard(rt.store, config, utcnow()).as_dict()
                 report.seconds = round(time.monotonic() - started, 1)
                 if hold is not None:

@@ -8,9 +8,9 @@ here, so a viewer's restriction is applied by the database, never after the fact
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import ColumnElement, Table, and_, func, literal, true
+from sqlalchemy import ColumnElement, FromClause, Table, and_, func, literal, select, true
 
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS, builtin_names
 from closedloop.daemon.insight.settings import ReportingSettings
@@ -19,6 +19,7 @@ from closedloop.integration.errors import ClosedLoopError
 
 SENDS: Table = Base.metadata.tables["sends"]
 RESPONSES: Table = Base.metadata.tables["responses"]
+SCOPES: Table = Base.metadata.tables["report_scopes"]
 
 
 class ReportError(ClosedLoopError):
@@ -68,16 +69,46 @@ def value_of(name: str, settings: ReportingSettings) -> ColumnElement[str]:
     return func.coalesce(raw, literal(""))
 
 
-def restriction(settings: ReportingSettings,
-                *rules: Mapping[str, frozenset[str]]) -> ColumnElement[bool]:
+def restriction(settings: ReportingSettings, *rules: Mapping[str, frozenset[str]],
+                indexed: Collection[str] = ()) -> ColumnElement[bool]:
     """AND of every rule's keys; within a key, any of its values. An empty value set
-    allows nothing (a scope that names a segment but no value must not mean "all")."""
+    allows nothing (a scope that names a segment but no value must not mean "all").
+    A segment in `indexed` (a current scope level) is looked up in report_scopes, which
+    lists only the surveys reports count (sent or answered)."""
     clauses: list[ColumnElement[bool]] = []
     for rule in rules:
         for name, values in rule.items():
             check_segment(name, settings, "scope or filter segment")
-            clauses.append(value_of(name, settings).in_(sorted(values)))
+            if canonical(name) in indexed:
+                clauses.append(SENDS.c.id.in_(
+                    select(SCOPES.c.send_id).where(SCOPES.c.segment == canonical(name),
+                                                   SCOPES.c.value.in_(sorted(values)))))
+            else:
+                clauses.append(value_of(name, settings).in_(sorted(values)))
     return and_(true(), *clauses)
+
+
+def restricted_sends(settings: ReportingSettings, *rules: Mapping[str, frozenset[str]],
+                     indexed: Collection[str] = ()) -> tuple[FromClause, ColumnElement[bool]]:
+    """sends joined to report_scopes once per indexed rule (so the database starts from
+    the viewer's few surveys), and the WHERE clause of the other rules."""
+    source: FromClause = SENDS
+    others: list[dict[str, frozenset[str]]] = []
+    clauses: list[ColumnElement[bool]] = []
+    for rule in rules:
+        rest = {}
+        for name, values in rule.items():
+            check_segment(name, settings, "scope or filter segment")
+            if canonical(name) in indexed:
+                alias = SCOPES.alias()
+                source = source.join(alias, and_(alias.c.send_id == SENDS.c.id,
+                                                 alias.c.segment == canonical(name),
+                                                 alias.c.value.in_(sorted(values))))
+            else:
+                rest[name] = values
+        others.append(rest)
+    clauses.append(restriction(settings, *others))
+    return source, and_(*clauses)
 
 
 def program_clause(programs: Sequence[str]) -> ColumnElement[bool]:

@@ -64,19 +64,22 @@ def table(rows: Sequence[Row], query: Query, timezone: str) -> Table:
     grid = Table(title=f"{query.period.capitalize()}ly report {query.since} – {query.until} "
                        f"({timezone})", caption="* fewer answers than reporting.small_sample: "
                        "read with care; 95 % intervals")
-    grid.add_column(query.period)
+    grid.add_column(query.period, no_wrap=True)
     if query.segment is not None:
         grid.add_column(query.segment)
     for name, justify in (("survey", "left"), ("answers", "right"), ("score", "right"),
-                          ("95 % CI", "right"), ("change", "right"), ("shares", "left"),
+                          ("95 % CI", "right"), ("change", "right"),
+                          ("low/mid/high %", "right"),
                           ("sent", "right"), ("response rate", "right")):
         grid.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         f = row.figures
         digits = 2 if f.survey_type == "ces" else 1
         interval = ("–" if f.ci_low is None or f.ci_high is None
-                    else f"{f.ci_low:.{digits}f} – {f.ci_high:.{digits}f}")
-        shares = " ".join(f"{name[:3]} {share:.0f}%" for name, share in f.shares.items())
+                    else f"{f.ci_low:.{digits - 1}f}–{f.ci_high:.{digits - 1}f}")
+        low, middle, high = CATEGORY_NAMES.get(f.survey_type, ("", None, ""))
+        shares = "/".join(f"{f.shares[name]:.0f}" for name in (low, middle or "", high)
+                          if name in f.shares)
         cells = [row.period_start.isoformat()]
         if query.segment is not None:
             cells.append(row.segment_value or "(not set)")

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from closedloop.daemon.insight import facts, rollup_queries, rollups
+from closedloop.daemon.insight import direct, rollup_queries, rollups
 from closedloop.daemon.insight.dimensions import (
     RESPONSES,
     SENDS,
     ReportError,
     check_segment,
-    restriction,
+    restricted_sends,
     value_of,
 )
 from closedloop.daemon.insight.periods import (
@@ -132,12 +132,13 @@ def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]
     first = previous_start(period_start(query.since, query.period), query.period)
     cells = rollup_queries.read_cells(store, settings, query, first)
     if cells is None:
-        cells = facts.read_cells(store, settings, query, first, zone)
+        cells = direct.read_cells(store, settings, query, first, zone)
     current = period_start(query.since, query.period)
-    before = {start: previous_start(start, query.period) for start, _, _ in cells}
+    before = {start: previous_start(start, query.period) for start in {k[0] for k in cells}}
     scores = {key: headline(key[2], counts) for key, counts in cells.items()}
     return [Row(key[0], key[1], figures(key[2], cells[key], settings.small_sample,
-                                        scores.get((before[key[0]], key[1], key[2]))))
+                                        scores.get((before[key[0]], key[1], key[2])),
+                                        scores[key]))
             for key in sorted(k for k in cells if k[0] >= current)]
 
 
@@ -152,11 +153,12 @@ def headline(survey_type: str, counts: Sequence[int]) -> float | None:
 
 
 def figures(survey_type: str, counts: Sequence[int], small_sample: int,
-            before: float | None = None) -> Figures:
+            before: float | None = None, score: float | None = None) -> Figures:
     """The figures of one cell, counts [n, low, high, total, squares, sent, answered];
-    `before` is the previous period's score (for the change)."""
+    `before` is the previous period's score (for the change), `score` this one's if known."""
     n, low, high, total, squares, sent, answered = counts[:7]
-    score = headline(survey_type, counts)
+    if score is None:
+        score = headline(survey_type, counts)
     if survey_type == "nps":
         interval = nps_interval(high, low, n)
     elif survey_type == "csat":
@@ -183,7 +185,7 @@ def distribution(store: Store, settings: ReportingSettings,
     check_query(store, settings, query)
     counts = rollup_queries.read_distribution(store, settings, query)
     if counts is None:
-        counts = facts.read_distribution(store, settings, query, ZoneInfo(settings.timezone))
+        counts = direct.read_distribution(store, settings, query, ZoneInfo(settings.timezone))
     return {survey: {score: counts.get(survey, {}).get(score, 0)
                      for score in SCALES.get(survey, sorted(counts[survey]))}
             for survey in sorted(counts)}
@@ -197,12 +199,13 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
     fast = rollup_queries.segment_values(store, settings, segment, scope)
     if fast is not None:
         return fast
-    restrict = restriction(settings, scope.allowed)
     value = value_of(segment, settings)
     with reading(store.engine) as conn:
+        source, restrict = restricted_sends(settings, scope.allowed,
+                                            indexed=rollups.indexed_levels(conn, settings))
         found = conn.scalars(
             select(value).distinct()
-            .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+            .select_from(source.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
             .where(SENDS.c.kind == "survey", restrict)).all()
     return sorted(v for v in found if v)
 
@@ -215,7 +218,7 @@ def latest_comments(store: Store, settings: ReportingSettings, query: Query, *,
     check_query(store, settings, query)
     if limit < 0 or offset < 0:
         raise ReportError("limit and offset cannot be negative")
-    return facts.read_comments(store, settings, query, ZoneInfo(settings.timezone),
+    return direct.read_comments(store, settings, query, ZoneInfo(settings.timezone),
                                unhappy_first=unhappy_first, categories=categories,
                                limit=limit, offset=offset)
 
@@ -233,7 +236,7 @@ def check_query(store: Store, settings: ReportingSettings, query: Query) -> None
     for name in (*query.filters, *query.scope.allowed):
         check_segment(name, settings, "filter segment")
     if query.programs:
-        known = rollup_queries.known_programs(store, settings) or facts.known_programs(store)
+        known = rollup_queries.known_programs(store, settings) or direct.known_programs(store)
         unknown = [p for p in query.programs if p not in known]
         if unknown:
             raise ReportError(f"unknown program {', '.join(map(repr, unknown))}; expected one "

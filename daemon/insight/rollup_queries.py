@@ -4,11 +4,12 @@ Rollups hold whole weeks and months per single segment, with no viewer scope. So
 answer a request for weeks, months or quarters whose first day starts a period and whose
 last day ends one (or is past the newest data), restricted at most by program. Anything
 else (a scope or filter on another segment, a day period, a cut period) reads the tables
-(insight/facts.py): the same figures, slower.
+(insight/direct.py): the same figures, slower.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,28 +17,56 @@ from sqlalchemy import Connection, String, func, select, true, type_coerce
 
 from closedloop.daemon.insight.dimensions import canonical
 from closedloop.daemon.insight.periods import next_start, period_start
-from closedloop.daemon.insight.rollups import _state, fingerprint
+from closedloop.daemon.insight.rollups import fingerprint, read_state
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.reports import COUNTS, ROLLUPS, SCORE_AT
 
 if TYPE_CHECKING:
-    from closedloop.daemon.insight.facts import Cell
+    from closedloop.daemon.insight.direct import Cell
     from closedloop.daemon.insight.report import Query, Scope
 
 _SUMS = [func.sum(ROLLUPS.c[c]) for c in COUNTS]
 
 
-def _programs(query: Query) -> tuple[str, ...] | None:
-    """The programs a request keeps, or None when it restricts more than programs."""
-    rules = [*query.scope.allowed.items(), *query.filters.items()]
-    if any(name != "program" for name, _ in rules):
+@dataclass(frozen=True)
+class Plan:
+    """How the rollups answer a request: which grain and segment rows, which programs
+    (() = all) and, for a scope or filter on one segment, which of its values."""
+
+    grain: str
+    segment: str
+    values: frozenset[str] | None
+    programs: tuple[str, ...]
+
+
+def _restriction(query: Query) -> tuple[str, frozenset[str] | None, tuple[str, ...]] | None:
+    """(rollup segment, allowed values or None, programs) of a request, or None when its
+    scope and filters restrict more than one segment besides the program (rollups are one
+    segment at a time), or group by another segment than the one restricted."""
+    rules = [(canonical(k), v) for k, v in (*query.scope.allowed.items(),
+                                           *query.filters.items())]
+    keep: set[str] | None = set(query.programs) if query.programs else None
+    for name, values in rules:
+        if name == "program":
+            keep = set(values) if keep is None else keep & set(values)
+    others = {name for name, _ in rules if name != "program"}
+    target = None if query.segment is None else canonical(query.segment)
+    if len(others) > 1 or (others and target is not None and target not in others):
         return None
-    keep = set(query.programs) if query.programs else None
-    for _, values in rules:
-        keep = set(values) if keep is None else keep & set(values)
-    return () if keep is None else tuple(sorted(keep)) or ("\x00none",)
+    programs = () if keep is None else tuple(sorted(keep)) or (NO_PROGRAM,)
+    if not others:
+        return target or "", None, programs
+    segment = others.pop()
+    allowed: set[str] | None = None
+    for name, values in rules:
+        if name == segment:
+            allowed = set(values) if allowed is None else allowed & set(values)
+    return segment, frozenset(allowed or ()), programs
+
+
+NO_PROGRAM = "\x00"  # an empty intersection of program restrictions: matches no row
 
 
 def _grain(since: date, until: date, period: str, max_day: date | None) -> str | None:
@@ -50,40 +79,38 @@ def _grain(since: date, until: date, period: str, max_day: date | None) -> str |
     return "week" if period == "week" else "month"
 
 
-def _usable(conn: Connection, settings: ReportingSettings, query: Query,
-            period: str) -> tuple[str, tuple[str, ...]] | None:
-    programs = _programs(query)
-    if programs is None:
+def _plan(conn: Connection, settings: ReportingSettings, query: Query,
+          period: str | None = None) -> Plan | None:
+    restriction = _restriction(query)
+    if restriction is None:
         return None
-    state = _state(conn)
+    state = read_state(conn)
     if state.get("fingerprint") != fingerprint(settings):
         return None
     max_day = date.fromisoformat(state["max_day"]) if state.get("max_day") else None
-    grain = _grain(query.since, query.until, period, max_day)
-    return None if grain is None else (grain, programs)
+    grain = _grain(query.since, query.until, period or query.period, max_day)
+    return None if grain is None else Plan(grain, *restriction)
 
 
-def _where(grain: str, segment: str, programs: tuple[str, ...], first: date,
-           until: date) -> list[Any]:
-    return [ROLLUPS.c.grain == grain, ROLLUPS.c.segment == segment,
+def _where(plan: Plan, first: date, until: date) -> list[Any]:
+    return [ROLLUPS.c.grain == plan.grain, ROLLUPS.c.segment == plan.segment,
             ROLLUPS.c.period >= first, ROLLUPS.c.period <= until,
-            ROLLUPS.c.program.in_(programs) if programs else true()]
+            ROLLUPS.c.program.in_(plan.programs) if plan.programs else true(),
+            ROLLUPS.c.value.in_(sorted(plan.values)) if plan.values is not None else true()]
 
 
 def read_cells(store: Store, settings: ReportingSettings, query: Query,
                first: date) -> dict[tuple[date, str | None, str], Cell] | None:
     """The report's cells from the rollups, or None if they cannot answer this request."""
     with reading(store.engine) as conn:
-        usable = _usable(conn, settings, query, query.period)
-        if usable is None:
+        plan = _plan(conn, settings, query)
+        if plan is None:
             return None
-        grain, programs = usable
-        segment = "" if query.segment is None else canonical(query.segment)
         rows = conn.execute(
             select(type_coerce(ROLLUPS.c.period, String), ROLLUPS.c.value,
                    ROLLUPS.c.survey_type, *_SUMS[:7])
-            .where(*_where(grain, segment, programs, first, query.until))
-            .group_by(ROLLUPS.c.period, ROLLUPS.c.value, ROLLUPS.c.survey_type)).all()
+            .where(*_where(plan, first, query.until))
+            .group_by(ROLLUPS.c.period, ROLLUPS.c.survey_type, ROLLUPS.c.value)).all()
     cells: dict[tuple[date, str | None, str], Cell] = {}
     starts: dict[Any, date] = {}
     grouped = query.segment is not None
@@ -108,16 +135,13 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query,
 def read_distribution(store: Store, settings: ReportingSettings,
                       query: Query) -> dict[str, dict[int, int]] | None:
     with reading(store.engine) as conn:
-        for period in ("month", "week"):
-            usable = _usable(conn, settings, query, period)
-            if usable is not None:
-                break
-        else:
+        whole = replace(query, segment=None)
+        plan = _plan(conn, settings, whole, "month") or _plan(conn, settings, whole, "week")
+        if plan is None:
             return None
-        grain, programs = usable
         rows = conn.execute(
             select(ROLLUPS.c.survey_type, *_SUMS[SCORE_AT:])
-            .where(*_where(grain, "", programs, query.since, query.until))
+            .where(*_where(plan, query.since, query.until))
             .group_by(ROLLUPS.c.survey_type)).all()
     return {row[0]: {score: int(n) for score, n in enumerate(row[1:]) if n}
             for row in rows if any(row[1:])}
@@ -127,21 +151,24 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
                    scope: Scope) -> list[str] | None:
     from closedloop.daemon.insight.report import Query
 
-    query = Query(since=date.min, until=date.max, scope=scope)
-    programs = _programs(query)
+    query = Query(since=date.min, until=date.max, scope=scope, segment=segment)
+    restriction = _restriction(query)
     with reading(store.engine) as conn:
-        if programs is None or _state(conn).get("fingerprint") != fingerprint(settings):
+        if restriction is None or read_state(conn).get("fingerprint") != fingerprint(settings):
             return None
+        plan = Plan("month", *restriction)
         values = conn.scalars(
             select(ROLLUPS.c.value).distinct()
-            .where(ROLLUPS.c.grain == "month", ROLLUPS.c.segment == canonical(segment),
-                   ROLLUPS.c.program.in_(programs) if programs else true())).all()
+            .where(ROLLUPS.c.grain == "month", ROLLUPS.c.segment == plan.segment,
+                   ROLLUPS.c.program.in_(plan.programs) if plan.programs else true(),
+                   ROLLUPS.c.value.in_(sorted(plan.values)) if plan.values is not None
+                   else true())).all()
     return sorted(v for v in values if v)
 
 
 def known_programs(store: Store, settings: ReportingSettings) -> set[str] | None:
     with reading(store.engine) as conn:
-        if _state(conn).get("fingerprint") != fingerprint(settings):
+        if read_state(conn).get("fingerprint") != fingerprint(settings):
             return None
         return set(conn.scalars(select(ROLLUPS.c.program).distinct().where(
             ROLLUPS.c.grain == "month", ROLLUPS.c.segment == "")))

@@ -16,14 +16,15 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Connection, delete, func, or_, select, text
+from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce
 
-from closedloop.daemon.insight.dimensions import RESPONSES, SENDS
+from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.stats import category_rank
@@ -35,6 +36,7 @@ from closedloop.daemon.store.reports import (
     FACTS,
     GRAINS,
     ROLLUPS,
+    SCOPES,
     SCORE_AT,
     STATE,
     Cell,
@@ -44,6 +46,7 @@ from closedloop.daemon.store.reports import (
     grain_start,
     move_facts,
     read_facts,
+    write_scopes,
 )
 from closedloop.daemon.store.sends import CURSORS, chunks, insert_for
 
@@ -66,8 +69,23 @@ def names(settings: ReportingSettings) -> list[str]:
     return [*seen.values(), *settings.segments]
 
 
+def scope_levels(settings: ReportingSettings) -> list[str]:
+    """The dashboard's scope levels, by the names the rollups count them under."""
+    return [canonical(level) for level in settings.scope]
+
+
+def _scope_pairs(fact: Fact | None, positions: Sequence[tuple[str, int]]
+                 ) -> list[tuple[str, str]]:
+    return [] if fact is None else [(level, fact.dims[i]) for level, i in positions]
+
+
+def _positions(settings: ReportingSettings) -> list[tuple[str, int]]:
+    counted = names(settings)
+    return [(level, counted.index(level)) for level in scope_levels(settings)]
+
+
 def fingerprint(settings: ReportingSettings) -> str:
-    text_ = json.dumps([VERSION, settings.timezone, names(settings)])
+    text_ = json.dumps([VERSION, settings.timezone, names(settings), scope_levels(settings)])
     return hashlib.sha256(text_.encode()).hexdigest()[:16]
 
 
@@ -82,22 +100,35 @@ def _dim_columns(settings: ReportingSettings) -> list[Any]:
 
 
 class LocalDays:
-    """UTC instant -> local day, cached per quarter hour (every zone offset is a multiple)."""
+    """UTC instant -> local day, cached per quarter hour (every zone offset is a multiple).
+
+    Takes a datetime, or SQLite's stored text ("2026-11-03 10:15:00.000000", naive UTC):
+    a rebuild reads that text as is and parses one value per quarter hour, not per row.
+    """
 
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
-        self.cache: dict[tuple[int, int, int, int, int], date] = {}
+        self.cache: dict[object, date] = {}
 
-    def __call__(self, moment: datetime | None) -> date | None:
+    def __call__(self, moment: datetime | str | None) -> date | None:
         if moment is None:
             return None
+        if isinstance(moment, str):
+            key: object = moment[:14] + "0123"[int(moment[14:16] or 0) // 15]
+            day = self.cache.get(key)
+            if day is None:
+                day = self.cache[key] = self._local(datetime.fromisoformat(moment))
+            return day
         if moment.tzinfo is not None and moment.utcoffset():
             moment = moment.astimezone(UTC)
         key = (moment.year, moment.month, moment.day, moment.hour, moment.minute // 15)
         day = self.cache.get(key)
         if day is None:
-            day = self.cache[key] = moment.replace(tzinfo=UTC).astimezone(self.zone).date()
+            day = self.cache[key] = self._local(moment)
         return day
+
+    def _local(self, moment: datetime) -> date:
+        return moment.replace(tzinfo=UTC).astimezone(self.zone).date()
 
 
 def fact_of(row: Sequence[Any], custom: Sequence[str], days: LocalDays) -> Fact | None:
@@ -109,18 +140,32 @@ def fact_of(row: Sequence[Any], custom: Sequence[str], days: LocalDays) -> Fact 
         return None
     builtin = [v or "" for v in row[8:-1]]
     extra = row[-1] or {}
+    if isinstance(extra, str):  # SQLite's JSON text, read raw by a rebuild
+        extra = _parsed(extra)
     dims = (*builtin, *(str(extra.get(name) or "") for name in custom))
     return Fact(program, survey_type, sent_day, answered_at is not None, answer_day, score,
                 None if category is None else category_rank(survey_type, category), dims)
 
 
-def _select(settings: ReportingSettings) -> Any:
-    return (select(*_COLUMNS, *_dim_columns(settings))
+@lru_cache(maxsize=4096)
+def _parsed(text_: str) -> dict[str, Any]:
+    value = json.loads(text_)
+    return value if isinstance(value, dict) else {}
+
+
+def _select(settings: ReportingSettings, raw: bool = False) -> Any:
+    """sends ⟕ responses with the fact's columns; `raw` reads times and JSON as stored
+    (text on SQLite) for LocalDays and _parsed to decode once per distinct value."""
+    columns: list[Any] = [*_COLUMNS, *_dim_columns(settings)]
+    if raw:
+        columns = [type_coerce(c, String) if c.name in ("sent_at", "answered_at", "segments")
+                   else c for c in columns]
+    return (select(*columns)
             .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
             .where(SENDS.c.kind == "survey"))
 
 
-def _state(conn: Connection) -> dict[str, str]:
+def read_state(conn: Connection) -> dict[str, str]:
     rows = conn.execute(select(CURSORS.c.name, CURSORS.c.value).where(CURSORS.c.source == STATE))
     return {row[0]: row[1] for row in rows}
 
@@ -143,7 +188,7 @@ def _marks(conn: Connection) -> dict[str, str]:
 
 
 def is_current(conn: Connection, settings: ReportingSettings) -> bool:
-    return _state(conn).get("fingerprint") == fingerprint(settings)
+    return read_state(conn).get("fingerprint") == fingerprint(settings)
 
 
 def refresh(store: Store, settings: ReportingSettings, now: datetime,
@@ -154,7 +199,7 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
     (before a query) nothing is done unless something newer than the cursors exists.
     """
     with reading(store.engine) as conn:
-        state = _state(conn)
+        state = read_state(conn)
         marks = _marks(conn)
     if state.get("fingerprint") != fingerprint(settings):
         return rebuild(store, settings, now)
@@ -164,7 +209,7 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
     with store.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-        state, marks = _state(conn), _marks(conn)
+        state, marks = read_state(conn), _marks(conn)
         ids = _changed(conn, state)
         new: dict[int, Fact | None] = dict.fromkeys(ids)
         days = LocalDays(zone)
@@ -172,6 +217,9 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
             for row in conn.execute(_select(settings).where(SENDS.c.id.in_(part))):
                 new[row[0]] = fact_of(row, custom, days)
         moved = move_facts(conn, names(settings), read_facts(conn, ids), new)
+        positions = _positions(settings)
+        if positions:
+            write_scopes(conn, {i: _scope_pairs(f, positions) for i, f in new.items()})
         _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values())},
                    now)
     if moved:
@@ -210,7 +258,8 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
     facts: list[tuple[int, Fact]] = []
     with reading(store.engine) as conn:
         marks = _marks(conn)
-        result = conn.execution_options(yield_per=20_000).execute(_select(settings))
+        raw = conn.dialect.name == "sqlite"
+        result = conn.execution_options(yield_per=20_000).execute(_select(settings, raw))
         for row in result:
             fact = fact_of(row, custom, days)
             if fact is not None:
@@ -221,6 +270,10 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         conn.execute(delete(FACTS))
         conn.execute(delete(ROLLUPS))
+        conn.execute(delete(SCOPES))
+        positions = _positions(settings)
+        bulk_insert(conn, SCOPES, ((level, fact.dims[i], send_id) for send_id, fact in facts
+                                   for level, i in positions))
         bulk_insert(conn, FACTS, (fact_values(i, f) for i, f in facts))
         bulk_insert(conn, ROLLUPS, ((*k, *v) for k, v in cells.items()))
         _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
@@ -252,7 +305,7 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, lis
             sent = Counter(zip(sent_at, programs, types, column, answered, strict=False))
             for (period, program, kind, value, was_answered), n in sent.items():
                 if period is not None:
-                    counts = cells.setdefault((grain, segment, period, program, kind, value),
+                    counts = cells.setdefault((grain, segment, period, kind, value, program),
                                               [0] * len(COUNTS))
                     counts[0] += n
                     counts[1] += n if was_answered else 0
@@ -261,7 +314,7 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, lis
                                  strict=False))
             for (period, program, kind, value, score, rank), n in scored.items():
                 if period is not None:
-                    counts = cells.setdefault((grain, segment, period, program, kind, value),
+                    counts = cells.setdefault((grain, segment, period, kind, value, program),
                                               [0] * len(COUNTS))
                     counts[2] += n
                     counts[3] += n if rank == 0 else 0
@@ -270,3 +323,10 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, lis
                     counts[6] += n * score * score
                     counts[SCORE_AT + score] += n
     return cells
+
+
+def indexed_levels(conn: Connection, settings: ReportingSettings) -> frozenset[str]:
+    """Scope levels whose report_scopes rows are current (empty until a rebuild)."""
+    if read_state(conn).get("fingerprint") != fingerprint(settings):
+        return frozenset()
+    return frozenset(scope_levels(settings))

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from closedloop.daemon.store.alerts import forget_alerts
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.follow_ups import FOLLOW_UPS
-from closedloop.daemon.store.records import from_db, from_db_opt, to_db
+from closedloop.daemon.store.records import from_db_opt, to_db
 from closedloop.daemon.store.reports import forget_counted
 from closedloop.daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
 from closedloop.daemon.store.tables import Base
@@ -72,16 +72,17 @@ class ForgetResult:
 
 @dataclass(frozen=True)
 class ExportRow:
-    """One response with what it was about; no e-mail address, no name."""
+    """One response with what it was about; no e-mail address, no name. With `export --all`,
+    also a sent survey without an answer: its answer columns are None."""
 
-    response_id: int
+    response_id: int | None
     program: str
     survey_type: str
-    score: int
-    category: str
+    score: int | None
+    category: str | None
     comment: str | None
-    answered_at: datetime
-    updated_at: datetime
+    answered_at: datetime | None
+    updated_at: datetime | None
     sent_at: datetime | None
     closed_at: datetime | None
     source: str
@@ -94,6 +95,7 @@ class ExportRow:
     language: str | None
     owner_id_at_answer: str | None = None  # who held it when the answer was written back
     team_id_at_answer: str | None = None
+    send_id: int | None = None  # the survey (a response's, or the unanswered one's)
 
 
 class PrivacyMixin:
@@ -163,6 +165,32 @@ class PrivacyMixin:
         log.info("store.forgotten", responses=responses, sends=len(ids), cancelled=len(unsent),
                  contacts=len(contacts), webhook_deliveries=webhooks)
         return result
+
+    def export_surveys(self, since: datetime | None = None) -> Iterator[ExportRow]:
+        """`export --all`: every survey sent or answered, with its answer if any (so a
+        response rate can be computed outside), by send id; reminders are not surveys.
+        `since` keeps those sent, answered or changed at or after it."""
+        after = 0
+        while True:
+            query = (select(RESPONSES.c.id, RESPONSES.c.score, RESPONSES.c.category,
+                            RESPONSES.c.comment, RESPONSES.c.answered_at,
+                            RESPONSES.c.updated_at, RESPONSES.c.owner_id_at_answer,
+                            RESPONSES.c.team_id_at_answer, SENDS)
+                     .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+                     .where(SENDS.c.kind == "survey", SENDS.c.id > after,
+                            or_(RESPONSES.c.id.is_not(None),
+                                SENDS.c.status.in_(("sent", "outcome_unknown"))))
+                     .order_by(SENDS.c.id).limit(EXPORT_BATCH))
+            if since is not None:
+                query = query.where(or_(RESPONSES.c.updated_at >= to_db(since),
+                                        SENDS.c.sent_at >= to_db(since)))
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                yield _export_row(row._mapping)
+            if len(rows) < EXPORT_BATCH:
+                return
+            after = rows[-1]._mapping[SENDS.c.id]
 
     def export_responses(self, since: datetime | None = None) -> Iterator[ExportRow]:
         """Every response (changed at or after `since`), oldest change first, streamed.
@@ -239,13 +267,13 @@ def _export_row(row: Any) -> ExportRow:
         response_id=row[RESPONSES.c.id], program=row[SENDS.c.program],
         survey_type=row[SENDS.c.survey_type], score=row[RESPONSES.c.score],
         category=row[RESPONSES.c.category], comment=row[RESPONSES.c.comment],
-        answered_at=from_db(row[RESPONSES.c.answered_at]),
-        updated_at=from_db(row[RESPONSES.c.updated_at]),
+        answered_at=from_db_opt(row[RESPONSES.c.answered_at]),
+        updated_at=from_db_opt(row[RESPONSES.c.updated_at]),
         sent_at=from_db_opt(row[SENDS.c.sent_at]), closed_at=from_db_opt(row[SENDS.c.closed_at]),
         source=row[SENDS.c.source], contact_id=row[SENDS.c.contact_id],
         ticket_id=row[SENDS.c.ticket_id], owner_id=row[SENDS.c.owner_id],
         team_id=row[SENDS.c.team_id], organization_id=row[SENDS.c.organization_id],
         pipeline=row[SENDS.c.pipeline], language=row[SENDS.c.language],
         owner_id_at_answer=row[RESPONSES.c.owner_id_at_answer],
-        team_id_at_answer=row[RESPONSES.c.team_id_at_answer],
+        team_id_at_answer=row[RESPONSES.c.team_id_at_answer], send_id=row[SENDS.c.id],
     )

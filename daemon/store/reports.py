@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, delete, select
 
@@ -22,8 +21,9 @@ from closedloop.daemon.store.tables import Base
 
 FACTS: Table = Base.metadata.tables["report_facts"]
 ROLLUPS: Table = Base.metadata.tables["report_rollups"]
+SCOPES: Table = Base.metadata.tables["report_scopes"]
 GRAINS = ("week", "month")
-KEY = ("grain", "segment", "period", "program", "survey_type", "value")
+KEY = ("grain", "segment", "period", "survey_type", "value", "program")
 COUNTS = ("sent", "answered", "n", "low", "high", "total", "squares",
           *(f"s{i}" for i in range(11)))
 SCORE_AT = COUNTS.index("s0")
@@ -31,12 +31,12 @@ STATE = "report"  # cursors.source of the rollups' own state (fingerprint, names
 # Segments a forgotten answer takes with it (scrubbed from the send, or read from the answer)
 FORGOTTEN_DIMS = ("language", "owner_at_answer", "team_at_answer")
 
-Cell = tuple[str, str, date, str, str, str]  # KEY values
+Cell = tuple[str, str, date, str, str, str]  # KEY values, in KEY order
 
 
-@dataclass(frozen=True)
-class Fact:
-    """What one survey counts for: sent (on a local day), answered, and its answer."""
+class Fact(NamedTuple):
+    """What one survey counts for: sent (on a local day), answered, and its answer (a named
+    tuple: a rebuild makes a million of them)."""
 
     program: str
     survey_type: str
@@ -62,14 +62,14 @@ def add_fact(fact: Fact, names: Sequence[str], sign: int,
         if fact.sent_day is not None:
             period = grain_start(fact.sent_day, grain)
             for segment, value in pairs:
-                key = (grain, segment, period, fact.program, fact.survey_type, value)
+                key = (grain, segment, period, fact.survey_type, value, fact.program)
                 counts = into.setdefault(key, [0] * len(COUNTS))
                 counts[0] += sign
                 counts[1] += sign if fact.answered else 0
         if fact.answer_day is not None and fact.score is not None:
             period = grain_start(fact.answer_day, grain)
             for segment, value in pairs:
-                key = (grain, segment, period, fact.program, fact.survey_type, value)
+                key = (grain, segment, period, fact.survey_type, value, fact.program)
                 counts = into.setdefault(key, [0] * len(COUNTS))
                 counts[2] += sign
                 counts[3] += sign if fact.rank == 0 else 0
@@ -208,6 +208,16 @@ def forget_counted(conn: Connection, send_ids: Sequence[int]) -> int:
     new: dict[int, Fact | None] = {}
     for send_id, fact in old.items():
         dims = tuple("" if i in blank else v for i, v in enumerate(fact.dims))
-        kept = replace(fact, answered=False, answer_day=None, score=None, rank=None, dims=dims)
+        kept = fact._replace(answered=False, answer_day=None, score=None, rank=None, dims=dims)
         new[send_id] = kept if kept.sent_day is not None else None
     return move_facts(conn, names, old, new)
+
+
+def write_scopes(conn: Connection, rows: Mapping[int, Sequence[tuple[str, str]]]) -> None:
+    """Replace the scope rows of these surveys by (segment, value) pairs (none: gone)."""
+    for part in chunks(sorted(rows)):
+        conn.execute(delete(SCOPES).where(SCOPES.c.send_id.in_(part)))
+    fresh = [{"segment": segment, "value": value, "send_id": send_id}
+             for send_id, pairs in rows.items() for segment, value in pairs]
+    for batch in chunks(fresh, 1000):
+        conn.execute(SCOPES.insert(), list(batch))

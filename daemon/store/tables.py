@@ -104,6 +104,7 @@ class Response(Base):
     __table_args__ = (
         Index("ix_responses_updated_at", "updated_at"),  # the report rollups' cursors
         Index("ix_responses_attributed_at", "attributed_at"),
+        Index("ix_responses_answered_at", "answered_at"),  # latest comments
         {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -434,9 +435,10 @@ class ReportRollup(Base):
     grain: Mapped[str] = mapped_column(String(8), primary_key=True)  # week | month
     segment: Mapped[str] = mapped_column(String(64), primary_key=True)
     period: Mapped[date] = mapped_column(Date, primary_key=True)
-    program: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Key order = the report's GROUP BY (period, type, value): read in index order, no sort
     survey_type: Mapped[str] = mapped_column(String(8), primary_key=True)
     value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    program: Mapped[str] = mapped_column(String(64), primary_key=True)
     sent: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[int] = mapped_column(Integer, default=0)
     n: Mapped[int] = mapped_column(Integer, default=0)
@@ -466,3 +468,15 @@ class ResponseTheme(Base):
     theme: Mapped[str] = mapped_column(String(64), primary_key=True)
 
     __table_args__ = (Index("ix_response_themes_theme_response", "theme", "response_id"),)
+
+
+class ReportScope(Base):
+    """Which surveys carry which value of a dashboard scope level (`[reporting] scope`), so a
+    scoped report that the rollups cannot answer reads only the viewer's surveys."""
+
+    __tablename__ = "report_scopes"
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    send_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+    __table_args__ = (Index("ix_report_scopes_send_id", "send_id"),)

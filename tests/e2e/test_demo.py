@@ -48,6 +48,10 @@ def test_demo_json_reports_the_whole_loop() -> None:
     assert report["follow_up_kind"] == "follow-up tasks"
     assert report["api_calls_by_endpoint"]["POST /crm/v3/objects/tasks/batch/create"] >= 1
     assert_loop_closed(report)
+    # It ends with a report of its own answers: one line per program, every answer in one.
+    assert sum(int(line.split(": ", 1)[1].split(" ", 1)[0]) for line in report["summary"]
+               ) == report["answers"]
+    assert all("response rate" in line for line in report["summary"])
     assert report["api_calls"] < 40
     assert report["seconds"] < 60
 

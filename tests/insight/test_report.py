@@ -172,3 +172,19 @@ def test_bad_requests_say_what_is_wrong(store: Store, seed: Seeder, query: Query
     with pytest.raises(ReportError) as info:
         report(store, OSLO, query)
     assert str(info.value) == message
+
+
+def test_latest_comments_pages_across_unhappy_and_happy(store: Store, seed: Seeder) -> None:
+    """Unhappy first (newest first within), then the others; a page may straddle both;
+    without unhappy_first, newest first whatever the score. No comment, no row."""
+    base = at("2026-11-03T10:00+01:00")
+    for hours, score in ((1, 2), (2, 10), (3, 0), (4, 9), (5, 5), (6, 8)):
+        seed.survey(sent_at=base, score=score, answered_at=base + timedelta(hours=hours),
+                    comment=f"c{hours}" if score != 8 else None)
+    query = Query(since=date(2026, 11, 2), until=date(2026, 11, 8))
+    assert [c.comment for c in latest_comments(store, OSLO, query)] == [
+        "c5", "c3", "c1", "c4", "c2"]
+    assert [c.comment for c in latest_comments(store, OSLO, query, limit=2, offset=2)] == [
+        "c1", "c4"]
+    assert [c.comment for c in latest_comments(store, OSLO, query, unhappy_first=False,
+                                                limit=3)] == ["c5", "c4", "c3"]

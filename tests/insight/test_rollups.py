@@ -5,16 +5,26 @@ changed, and not fooled by a transaction that commits late with an earlier time.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from closedloop.daemon.insight import rollups
-from closedloop.daemon.insight.report import Query, Row, refresh, report
+from closedloop.daemon.insight.report import (
+    Query,
+    Row,
+    Scope,
+    distribution,
+    latest_comments,
+    refresh,
+    report,
+    segment_values,
+)
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.store import Store
-from closedloop.daemon.store.reports import FACTS, ROLLUPS
+from closedloop.daemon.store.reports import FACTS, ROLLUPS, SCOPES
 from insight.report_support import Seeder
 
 OSLO = ReportingSettings(timezone="Europe/Oslo", segments={"region": "ticket.region"})
@@ -41,22 +51,34 @@ def seed_many(seed: Seeder, count: int = 80) -> None:
                     answered_at=sent + timedelta(hours=rng.randrange(1, 60)))
 
 
-@pytest.mark.parametrize(("period", "segment"), [
-    ("week", None), ("week", "team"), ("month", "region"), ("quarter", "program")])
+NORTH = Scope({"region": frozenset({"north"})})
+
+
+@pytest.mark.parametrize(("period", "segment", "scope"), [
+    ("week", None, Scope.ALL), ("week", "team", Scope.ALL), ("month", "region", Scope.ALL),
+    ("quarter", "program", Scope.ALL), ("week", None, NORTH), ("month", "region", NORTH),
+    ("week", "program", Scope({"program": frozenset({"nps", "ces"})}))])
 def test_rollups_give_the_figures_the_tables_give(store: Store, seed: Seeder, period: str,
-                                                  segment: str | None) -> None:
-    """Whole periods answered from the rollups equal the same request read from the tables
-    (forced by a filter that keeps every row)."""
+                                                  segment: str | None, scope: Scope) -> None:
+    """Whole periods answered from the rollups (also scoped to one segment's values) equal
+    the same request read from the tables (forced by a filter that keeps every row)."""
     seed_many(seed)
     refresh(store, OSLO, START)
     since = {"week": date(2026, 9, 28), "month": date(2026, 10, 1),
              "quarter": date(2026, 10, 1)}[period]
     fast = report(store, OSLO, Query(since=since, until=date(2026, 12, 31), period=period,
-                                     segment=segment))
+                                     segment=segment, scope=scope))
     slow = report(store, OSLO, Query(since=since, until=date(2026, 12, 31), period=period,
-                                     segment=segment, filters=EVERYTHING))
+                                     segment=segment, filters=EVERYTHING, scope=scope))
     assert len(fast) >= 3
     assert figures(fast) == figures(slow)
+    if segment == "region" and scope is NORTH:
+        assert {r.segment_value for r in fast} == {"north"}
+    whole = Query(since=date(2026, 10, 1), until=date(2026, 12, 31), scope=scope)
+    assert distribution(store, OSLO, whole) == distribution(
+        store, OSLO, replace(whole, filters=EVERYTHING))
+    assert segment_values(store, OSLO, "region", scope) == (
+        ["north"] if scope is NORTH else ["north", "south"])
 
 
 def rollup(store: Store, *columns: str) -> tuple[object, ...]:
@@ -131,3 +153,26 @@ def test_refresh_is_cheap_and_sees_late_commits(store: Store, seed: Seeder) -> N
     assert refresh(store, OSLO, sent) == 0
     assert rollups.refresh(store, OSLO, sent, thorough=True) > 0
     assert rollup(store, "sent", "answered", "n", "s3") == (2, 2, 2, 1)
+
+
+def test_scope_levels_are_indexed_with_the_same_answers(store: Store, seed: Seeder) -> None:
+    """With `[reporting] scope = ["region"]` a region viewer's requests the rollups cannot
+    answer (grouped by team) read the surveys through report_scopes: the same rows, comments
+    and picker values as without the index, and one scope row per counted survey."""
+    seed_many(seed)
+    indexed = ReportingSettings(timezone="Europe/Oslo", scope=("region",),
+                                segments={"region": "ticket.region"})
+    query = Query(since=date(2026, 9, 28), until=date(2026, 12, 31), segment="team",
+                  scope=NORTH)
+    refresh(store, indexed, START)
+    with store.engine.connect() as conn:
+        counts = (conn.scalar(select(func.count()).select_from(FACTS)),
+                  conn.scalar(select(func.count()).select_from(SCOPES)))
+    fast = (figures(report(store, indexed, query)), latest_comments(store, indexed, query),
+            segment_values(store, indexed, "team", NORTH))
+    refresh(store, OSLO, START)  # no scope levels: the fingerprint changes, no index used
+    slow = (figures(report(store, OSLO, query)), latest_comments(store, OSLO, query),
+            segment_values(store, OSLO, "team", NORTH))
+    assert counts[0] == counts[1] > 0
+    assert fast == slow
+    assert len(fast[0]) > 3

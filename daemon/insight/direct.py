@@ -1,4 +1,4 @@
-"""Reading what reports count, straight from the sends and responses tables.
+"""Reports read straight from the sends and responses tables (what the rollups cannot answer).
 
 Answers are read with the scope and filters in the WHERE clause, bounded by the UTC
 instants of the local days asked for, and folded per period in the reporting zone.
@@ -11,16 +11,27 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    String,
+    and_,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 
 from closedloop.daemon.insight.dimensions import (
     RESPONSES,
     SENDS,
     program_clause,
-    restriction,
+    restricted_sends,
     value_of,
 )
-from closedloop.daemon.insight.periods import day_start, local_day, period_start
+from closedloop.daemon.insight.periods import day_start, period_start
+from closedloop.daemon.insight.rollups import LocalDays, indexed_levels
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.stats import LOW, category_rank
@@ -46,9 +57,12 @@ def known_programs(store: Store) -> set[str]:
         return set(conn.scalars(select(SENDS.c.program).distinct()))
 
 
-def _where(settings: ReportingSettings, query: Query) -> ColumnElement[bool]:
-    return and_(SENDS.c.kind == "survey", program_clause(query.programs),
-                restriction(settings, query.scope.allowed, query.filters))
+def _from(settings: ReportingSettings, query: Query, conn: Connection
+          ) -> tuple[FromClause, ColumnElement[bool]]:
+    """FROM sends (joined to report_scopes for indexed scope levels) and the WHERE clause."""
+    source, where = restricted_sends(settings, query.scope.allowed, query.filters,
+                                     indexed=indexed_levels(conn, settings))
+    return source, and_(SENDS.c.kind == "survey", program_clause(query.programs), where)
 
 
 def _group(settings: ReportingSettings, query: Query) -> ColumnElement[Any]:
@@ -67,7 +81,6 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query, first: d
     """Answers and sends per (period start, segment value, survey type), from `first`."""
     lo, hi = day_start(first, zone), day_start(query.until + timedelta(days=1), zone)
     group = _group(settings, query)
-    joined = SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
     cells: dict[tuple[date, str | None, str], Cell] = {}
 
     def cell(key: tuple[date, str | None, str]) -> Cell:
@@ -76,17 +89,29 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query, first: d
             found = cells[key] = [0] * 7
         return found
 
+    days = LocalDays(zone)  # one zone conversion per quarter hour, not per row
+    period_of: dict[date, date] = {}
+
+    def starts(day: date) -> date:
+        found = period_of.get(day)
+        if found is None:
+            found = period_of[day] = period_start(day, query.period)
+        return found
+
     with reading(store.engine) as conn:
+        source, where = _from(settings, query, conn)
+        joined = source.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
+        raw = conn.dialect.name == "sqlite"  # stored text: LocalDays decodes it once
         answers = conn.execute(
-            select(RESPONSES.c.answered_at, SENDS.c.survey_type, group, RESPONSES.c.score,
-                   RESPONSES.c.category)
+            select(_raw(RESPONSES.c.answered_at, raw), SENDS.c.survey_type, group,
+                   RESPONSES.c.score, RESPONSES.c.category)
             .select_from(joined)
-            .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
+            .where(where, RESPONSES.c.answered_at >= lo,
                    RESPONSES.c.answered_at < hi))
         for answered_at, survey_type, value, score, category in answers:
-            day = local_day(answered_at, zone)
-            if _keep(day, first, query):
-                counts = cell((period_start(day, query.period), value, survey_type))
+            day = days(answered_at)
+            if day is not None and _keep(day, first, query):
+                counts = cell((starts(day), value, survey_type))
                 rank = category_rank(survey_type, category)
                 counts[0] += 1
                 counts[1] += rank == 0
@@ -94,17 +119,22 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query, first: d
                 counts[3] += score
                 counts[4] += score * score
         sent = conn.execute(
-            select(SENDS.c.sent_at, SENDS.c.survey_type, group, RESPONSES.c.id.is_not(None))
+            select(_raw(SENDS.c.sent_at, raw), SENDS.c.survey_type, group,
+                   RESPONSES.c.id.is_not(None))
             .select_from(joined)
-            .where(_where(settings, query), SENDS.c.status.in_(SENT),
+            .where(where, SENDS.c.status.in_(SENT),
                    SENDS.c.sent_at >= lo, SENDS.c.sent_at < hi))
         for sent_at, survey_type, value, answered in sent:
-            day = local_day(sent_at, zone)
-            if _keep(day, first, query):
-                counts = cell((period_start(day, query.period), value, survey_type))
+            day = days(sent_at)
+            if day is not None and _keep(day, first, query):
+                counts = cell((starts(day), value, survey_type))
                 counts[5] += 1
                 counts[6] += 1 if answered else 0
     return cells
+
+
+def _raw(column: Any, raw: bool) -> Any:
+    return type_coerce(column, String) if raw else column
 
 
 def read_distribution(store: Store, settings: ReportingSettings, query: Query,
@@ -113,10 +143,11 @@ def read_distribution(store: Store, settings: ReportingSettings, query: Query,
     hi = day_start(query.until + timedelta(days=1), zone)
     counts: dict[str, dict[int, int]] = {}
     with reading(store.engine) as conn:
+        source, where = _from(settings, query, conn)
         rows = conn.execute(
             select(SENDS.c.survey_type, RESPONSES.c.score)
-            .select_from(SENDS.join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
-            .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
+            .select_from(source.join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+            .where(where, RESPONSES.c.answered_at >= lo,
                    RESPONSES.c.answered_at < hi))
         for survey_type, score in rows:
             by_score = counts.setdefault(survey_type, {})
@@ -138,32 +169,41 @@ def segment_columns(settings: ReportingSettings) -> list[tuple[str, ColumnElemen
 def read_comments(store: Store, settings: ReportingSettings, query: Query, zone: ZoneInfo,
                   *, unhappy_first: bool, categories: tuple[str, ...], limit: int,
                   offset: int) -> list[CommentRow]:
+    """Newest first; with `unhappy_first`, the unhappy ones, then the others: two queries
+    that each walk the answer-time index from the newest and stop at the page's end."""
     from closedloop.daemon.insight.report import CommentRow
 
     lo = day_start(query.since, zone)
     hi = day_start(query.until + timedelta(days=1), zone)
     columns = segment_columns(settings)
-    unhappy = case(*((and_(SENDS.c.survey_type == survey, RESPONSES.c.category == low), 0)
-                     for survey, low in LOW.items()), else_=1)
-    order: list[Any] = [unhappy] if unhappy_first else []
+    unhappy = or_(*(and_(SENDS.c.survey_type == survey, RESPONSES.c.category == low)
+                    for survey, low in LOW.items()))
     stmt = (select(SENDS.c.id, SENDS.c.program, SENDS.c.survey_type, RESPONSES.c.score,
                    RESPONSES.c.category, RESPONSES.c.comment, RESPONSES.c.answered_at,
                    SENDS.c.source, SENDS.c.ticket_id, SENDS.c.contact_id,
                    *(expr.label(f"seg_{i}") for i, (_, expr) in enumerate(columns)))
-            .select_from(SENDS.join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
-            .where(_where(settings, query), RESPONSES.c.answered_at >= lo,
+            .where(RESPONSES.c.answered_at >= lo,
                    RESPONSES.c.answered_at < hi, RESPONSES.c.comment.is_not(None),
                    RESPONSES.c.comment != "")
-            .order_by(*order, RESPONSES.c.answered_at.desc(), SENDS.c.id.desc())
-            .limit(limit).offset(offset))
+            .order_by(RESPONSES.c.answered_at.desc(), SENDS.c.id.desc()))
     if categories:
         stmt = stmt.where(RESPONSES.c.category.in_(list(categories)))
+    wanted = offset + limit
     with reading(store.engine) as conn:
-        rows = conn.execute(stmt).all()
+        source, where = _from(settings, query, conn)
+        stmt = stmt.select_from(source.join(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
+                                ).where(where)
+        if unhappy_first:
+            rows = list(conn.execute(stmt.where(unhappy).limit(wanted)))
+            if len(rows) < wanted:
+                rows += conn.execute(stmt.where(~unhappy).limit(wanted - len(rows)))
+        else:
+            rows = list(conn.execute(stmt.limit(wanted)))
     return [CommentRow(
         send_id=row[0], program=row[1], survey_type=row[2], score=row[3], category=row[4],
         comment=row[5], answered_at=from_db(row[6]), source=row[7], ticket_id=row[8],
-        contact_id=row[9], segments=_segments(columns, row[10:])) for row in rows]
+        contact_id=row[9], segments=_segments(columns, row[10:]))
+        for row in rows[offset:offset + limit]]
 
 
 def _segments(columns: list[tuple[str, ColumnElement[str]]],
