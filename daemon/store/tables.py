@@ -480,3 +480,8 @@ class ReportScope(Base):
     send_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
     __table_args__ = (Index("ix_report_scopes_send_id", "send_id"),)
+
+
+# The themes refresh reads responses changed since its cursor (updated_at, id): without this
+# index every run of the job would scan all responses.
+Index("ix_responses_updated_at_id", Response.updated_at, Response.id)

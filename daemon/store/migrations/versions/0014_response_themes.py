@@ -1,4 +1,5 @@
-"""response_themes: the comment themes assigned to each response (daemon/insight/themes).
+"""response_themes: the comment themes assigned to each response (daemon/insight/themes),
+and an index on responses (updated_at, id) for the refresh's cursor.
 
 Revision ID: 0014
 Revises: 0010 (the coordinator re-chains it after 0011 at merge time)
@@ -27,8 +28,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_response_themes_theme_response", "response_themes",
                     ["theme", "response_id"])
+    op.create_index("ix_responses_updated_at_id", "responses", ["updated_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_responses_updated_at_id", table_name="responses")
     op.drop_index("ix_response_themes_theme_response", table_name="response_themes")
     op.drop_table("response_themes")
