@@ -27,6 +27,7 @@ from closedloop.daemon.config import (
 )
 from closedloop.daemon.insight.cli import report_app
 from closedloop.daemon.logging import configure
+from closedloop.daemon.web.admin.cli import users_app
 from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -102,34 +103,46 @@ def _load(path: Path) -> Config:
     return config
 
 
+app.add_typer(users_app(friendly, _load), name="users")
+
+
 @app.command()
 @friendly
 def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
          seed: int = 7,
          crm: Annotated[str, typer.Option(help="The sandbox CRM: hubspot or zendesk.")
-                        ] = "hubspot") -> None:
+                        ] = "hubspot",
+         serve: Annotated[bool, typer.Option(
+             "--serve", help="Keep the daemon and its dashboard running after the demo, "
+                             "until Ctrl-C.")] = False) -> None:
     """Run the whole loop on embedded defaults: a sandbox CRM, SQLite, local mail."""
-    from closedloop.daemon.demo import DEMO_CRMS, run_demo
+    from closedloop.daemon.demo import DEMO_CRMS, DemoReport, run_demo
+    from closedloop.daemon.web.admin.cli import dashboard_lines, wait_for_interrupt
 
     if crm not in DEMO_CRMS:
         raise ConfigError([f"--crm: expected one of {', '.join(DEMO_CRMS)}, got {crm!r}"])
     configure("json" if as_json else "console", level=40)  # only errors during the demo
-    report = run_demo(seed=seed, crm_name=crm)
     label = {"hubspot": "HubSpot", "zendesk": "Zendesk"}[crm]
-    if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
-        return
-    table = Table(title=f"ClosedLoop demo (sandbox {label}, SQLite, local mail)")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    rows = report.rows(label)
-    for what, count in rows:
-        table.add_row(what, str(count))
-    out.print(table)
-    if report.summary:
-        out.print("Report of the demo's answers (closedloop report shows more):")
-        for line in report.summary:
-            out.print(f"  {line}")
+
+    def show(report: DemoReport) -> None:
+        if as_json:
+            typer.echo(json.dumps(report.as_dict(), indent=2))
+        else:
+            table = Table(title=f"ClosedLoop demo (sandbox {label}, SQLite, local mail)")
+            table.add_column("what")
+            table.add_column("count", justify="right")
+            for what, count in report.rows(label):
+                table.add_row(what, str(count))
+            out.print(table)
+            if report.summary:
+                out.print("Report of the demo's answers (closedloop report shows more):")
+                for line in report.summary:
+                    out.print(f"  {line}")
+            typer.echo(dashboard_lines(report.dashboard, serving=serve))
+        if serve:
+            wait_for_interrupt()
+
+    run_demo(seed=seed, crm_name=crm, hold=show)
 
 
 @app.command()

@@ -40,6 +40,7 @@ from closedloop.daemon.insight.settings import ReportingSettings, reporting_refe
 from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.daemon.web.admin.settings import UserSettings, users_references
 from closedloop.integration.base import MemberSelection
 from closedloop.integration.errors import ConfigError
 
@@ -504,6 +505,7 @@ class Config(_Model):
     alerts: tuple[AlertSettings, ...] = ()
     webhooks: tuple[WebhookSettings, ...] = ()
     reporting: ReportingSettings = ReportingSettings()
+    users: tuple[UserSettings, ...] = ()  # dashboard sign-ins (also `closedloop users add`)
     themes: ThemeSettings = Field(default_factory=ThemeSettings)
 
     def program_list(self) -> list[Program]:
@@ -593,7 +595,7 @@ def _cross_references(data: Mapping[str, Any]) -> list[str]:
                 problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
                                 "organization_id, tag or query")
     return (problems + alert_references(data) + _webhook_references(data, seen)
-            + reporting_references(data))
+            + reporting_references(data) + users_references(data))
 
 
 def _webhook_references(data: Mapping[str, Any], programs: set[str]) -> list[str]:
@@ -752,4 +754,6 @@ def redacted(config: Config) -> dict[str, Any]:
             alert["url"] = f"{parsed.scheme}://{parsed.netloc}/***"
     for hook in data.get("webhooks", []):
         hook["url"] = mask_url(hook["url"])
+    for user in data.get("users", []):
+        user["password_hash"] = "***"  # noqa: S105 (a placeholder, not a password)
     return data

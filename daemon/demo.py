@@ -17,6 +17,7 @@ import secrets
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -33,6 +34,7 @@ from closedloop.daemon.insight.rates import summary_lines
 from closedloop.daemon.runtime import Runtime, build_runtime, utcnow
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store.answers import HOOK_SETTLE
+from closedloop.daemon.web.admin.demo import prepare_dashboard
 from closedloop.integration.errors import ClosedLoopError
 from closedloop.integration.sandbox._seed import STORES
 from closedloop.integration.sandbox.hubspot import HubSpotState
@@ -154,6 +156,7 @@ class DemoReport:
     seconds: float = 0.0
     # The demo's own answers as a report: one line per program (insight.rates).
     summary: list[str] = field(default_factory=list)
+    dashboard: dict[str, str] = field(default_factory=dict)  # url, user, password (once)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -276,8 +279,12 @@ def _answer(rt: Runtime, client: httpx.Client, link: str, rng: random.Random,
         report.comments += 1
 
 
-def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") -> DemoReport:
-    """Run the loop once and report; raises DemoFailed if a stage does not finish in time."""
+def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot",
+             hold: Callable[[DemoReport], None] | None = None) -> DemoReport:
+    """Run the loop once and report; raises DemoFailed if a stage does not finish in time.
+
+    `hold` is called with the report while the daemon still serves (the dashboard's URL
+    works until it returns): `closedloop demo --serve` waits there for Ctrl-C."""
     started = time.monotonic()
     rng = random.Random(seed)  # noqa: S311 (simulated customers, not secrets)
     words = WORDS.get(crm_name, WORDS["hubspot"])  # an unknown CRM fails in demo_crm below
@@ -314,6 +321,10 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot") ->
                 _count_hooks(crm, ticket_ids, report)
                 _count_actions(rt, crm, contact_ids, ticket_ids, receiver, report)
                 report.summary = summary_lines(rt.store)
+                report.dashboard = prepare_dashboard(rt.store, config, utcnow()).as_dict()
+                report.seconds = round(time.monotonic() - started, 1)
+                if hold is not None:
+                    hold(report)
             finally:
                 service.stop()
         finally:

@@ -57,6 +57,7 @@ from closedloop.daemon.metrics import CountingMailer, Metrics
 from closedloop.daemon.plan import Plan, make_plan
 from closedloop.daemon.store import SendRecord, Store
 from closedloop.daemon.surveys import Program
+from closedloop.daemon.web.admin.wiring import admin_app
 from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.hooks import HookSource, hooks_router
 from closedloop.daemon.web.ops import ops_router
@@ -96,6 +97,7 @@ class Runtime:
     replica: str = field(default_factory=lambda: uuid.uuid4().hex)  # holder of job locks
     alert_channels: dict[str, Channel] = field(default_factory=dict)  # rule name -> channel
     hook_sources: dict[str, HookSource] = field(default_factory=dict)  # notifications in
+    admin_secret: str = ""  # signs the dashboard's cookies (the daemon's secret key)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
@@ -326,6 +328,8 @@ class Runtime:
                           clock=self.clock, policy=self.config.policy(),
                           ops=ops_router(self.store, self.metrics, sorted(self.adapters)),
                           brand=self.config.default_brand(),
+                          admin=admin_app(self.config, self.store, self.admin_secret,
+                                          self.clock) if self.admin_secret else None,
                           opens=SharedOpenTracker(self.store, clock=self.clock) if shared else None,
                           hooks=hooks_router(self.store, self.hook_sources,
                                              public_url=str(self.config.daemon.public_url),
@@ -405,6 +409,7 @@ def build_runtime(config: Config, secrets: Secrets,
         endpoints=endpoints_from_config(config, secrets),
         hook_sources={name: HookSource(name, config.sources[name].crm, secret.get_secret_value())
                       for name, secret in secrets.source_hook_secrets.items()},
+        admin_secret=secrets.secret_key.get_secret_value(),
     )
     rt.alert_channels = build_channels(config.alerts, urls, rt.mailer, rt.sender)
     return rt

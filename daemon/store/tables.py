@@ -491,3 +491,37 @@ class ReportScope(Base):
     send_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
     __table_args__ = (Index("ix_report_scopes_send_id", "send_id"),)
+
+
+class AdminUser(Base):
+    """A dashboard user added with `closedloop users add` (config `[[users]]` live in the
+    config). `scope` is a JSON object segment level -> allowed values ({} = headquarters)."""
+
+    __tablename__ = "admin_users"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AdminSession(Base):
+    """A signed-in dashboard session; the cookie carries the id, the row is the truth, so
+    logout or removing the user revokes it. Only the id's SHA-256 is stored."""
+
+    __tablename__ = "admin_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(64), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AdminLoginFailure(Base):
+    """One failed sign-in, keyed "user:NAME" or "ip:ADDRESS", for the lock-out."""
+
+    __tablename__ = "admin_login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(160))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_admin_login_failures_key_failed_at", "key", "failed_at"),)

@@ -35,6 +35,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from closedloop.daemon.brand import Brand
 from closedloop.daemon.i18n import N_, negotiate, negotiate_accept_language, translator
@@ -98,6 +99,7 @@ def create_app(
     opens: LinkOpens | None = None,
     brand: Brand | None = None,
     hooks: APIRouter | None = None,
+    admin: ASGIApp | None = None,
 ) -> FastAPI:
     """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
 
@@ -106,6 +108,7 @@ def create_app(
     `opens` remembers the score links opened, to spot a scanner (a fresh one by default).
     `brand` dresses the pages no program owns (a cut or unknown link).
     `hooks` the signed inbound webhooks (web.hooks), when a source receives notifications.
+    `admin` is the dashboard (web/admin), mounted at /admin when given.
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
@@ -120,6 +123,8 @@ def create_app(
     app.include_router(ops or ops_router(store))
     if hooks is not None:
         app.include_router(hooks)
+    if admin is not None:
+        app.mount("/admin", admin)
     _install_error_handlers(app, policy.fallback_language, brand or Brand())
     _install_security_headers(app)
     return app
