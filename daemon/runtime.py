@@ -58,8 +58,10 @@ from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
 from closedloop.integration.base import CRMAdapter
 from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.hubspot._pacing import hubspot_pacer
 from closedloop.integration.retry import RetryPolicy
 from closedloop.integration.zendesk import ZendeskAdapter
+from closedloop.integration.zendesk._pacing import zendesk_pacer
 from closedloop.mappings import CrmMapping, load_mapping
 
 
@@ -237,6 +239,7 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
     retry = RetryPolicy(max_attempts=source.retry_attempts,
                         max_delay=source.retry_budget.total_seconds())
     token = secrets.source_tokens[name].get_secret_value()
+    max_wait = source.retry_budget.total_seconds()
     if source.crm == "zendesk":
         assert source.subdomain  # the config requires it for Zendesk
         assert source.email
@@ -247,11 +250,16 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
             start_at=source.start_at, retry=retry,
             job_poll_interval=source.job_poll_interval.total_seconds(),
             job_timeout=source.job_timeout.total_seconds(),
+            pacer=zendesk_pacer(name, per_minute=source.rate_limit or 200,
+                                quota_share=source.quota_share, max_wait=max_wait),
         )
     lists = [p.list_id for p in config.programs if p.source == name and p.list_id]
     return HubSpotAdapter(
         name, token, source.base_url, start_at=source.start_at, pipelines=source.pipelines,
         retry=retry, lists=lists,
+        pacer=hubspot_pacer(name, per_10s=source.rate_limit or 190, daily=source.daily_limit,
+                            burst_share=source.burst_share, quota_share=source.quota_share,
+                            max_wait=max_wait),
     )
 
 

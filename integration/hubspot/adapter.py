@@ -56,6 +56,7 @@ from closedloop.integration.hubspot._erase import erase_quotes
 from closedloop.integration.hubspot._errors import http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
 from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
+from closedloop.integration.hubspot._pacing import PacedPool
 from closedloop.integration.hubspot._reopened import (
     Stage,
     not_closed,
@@ -69,6 +70,7 @@ from closedloop.integration.hubspot._ticket_fields import (
 )
 from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
 from closedloop.integration.hubspot.endpoints import path_of
+from closedloop.integration.pacing import Pacer, PacingStats, Throttled
 from closedloop.integration.retry import RetryPolicy, call_with_retry
 
 log = structlog.get_logger(__name__)
@@ -103,9 +105,12 @@ class HubSpotAdapter:
                  start_at: datetime | None = None, overlap: timedelta = timedelta(minutes=5),
                  page_size: int = 200, timeout: tuple[float, float] = (5, 30),
                  retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, shared safely
-                 pipelines: Sequence[str] = (), lists: Sequence[str] = ()) -> None:
+                 pipelines: Sequence[str] = (), lists: Sequence[str] = (),
+                 pacer: Pacer | None = None) -> None:
         """`lists`: the contact list ids NPS programs select (check_online checks they
-        exist, and the token then needs crm.lists.read)."""
+        exist, and the token then needs crm.lists.read). `pacer`: the source's rate
+        windows (_pacing.hubspot_pacer), which every request of every API object asks
+        first; None sends at once (the daemon always gives one)."""
         self.name = name
         self._token = token
         self._base_url = base_url.rstrip("/")
@@ -133,7 +138,16 @@ class HubSpotAdapter:
         self._lists_api = client.crm.lists.lists_api
         self._properties_api = client.crm.properties.core_api
         self._groups_api = client.crm.properties.groups_api
-        self._raw_pool: urllib3.PoolManager | None = None
+        self._raw_pool: urllib3.PoolManager | PacedPool | None = None
+        self._pacer = pacer
+        if pacer is not None:
+            for api in (self._pipelines_api, self._search_api, self._associations_api,
+                        self._contacts_api, self._tickets_api, self._notes_api,
+                        self._tasks_api, self._memberships_api, self._lists_api,
+                        self._properties_api, self._groups_api):
+                rest = api.api_client.rest_client
+                if not isinstance(rest.pool_manager, PacedPool):  # one wrap per pool
+                    rest.pool_manager = PacedPool(rest.pool_manager, pacer)
 
     def __repr__(self) -> str:  # never show the token
         return f"HubSpotAdapter(name={self.name!r}, base_url={self._base_url!r})"
@@ -160,6 +174,8 @@ class HubSpotAdapter:
             try:
                 return call_translated(lambda: fn(**kwargs, _request_timeout=self._timeout),
                                        translate, endpoint)
+            except Throttled:
+                raise  # the pacer held it back: nothing was sent
             except RateLimited:
                 self._rate_limited[endpoint] += 1
                 raise
@@ -177,6 +193,10 @@ class HubSpotAdapter:
     def rate_limited_by_endpoint(self) -> dict[str, int]:
         """Calls HubSpot answered 429, per endpoint name, for metrics."""
         return dict(self._rate_limited)
+
+    def pacing_stats(self) -> PacingStats | None:
+        """What the source's pacer did (None: unpaced), for metrics."""
+        return self._pacer.stats if self._pacer is not None else None
 
     # -- closed tickets ---------------------------------------------------------------------
 
@@ -411,7 +431,8 @@ class HubSpotAdapter:
         the base URL and the error translation the same as every other call.
         """
         if self._raw_pool is None:
-            self._raw_pool = urllib3.PoolManager(retries=urllib3.Retry(total=0))
+            raw = urllib3.PoolManager(retries=urllib3.Retry(total=0))
+            self._raw_pool = raw if self._pacer is None else PacedPool(raw, self._pacer)
         pool = self._raw_pool
         url = self._base_url + path_of("token_info")
         payload = json.dumps({"tokenKey": self._token}).encode()

@@ -42,6 +42,7 @@ from closedloop.integration.base import (
     WriteResult,
 )
 from closedloop.integration.errors import AuthError, ConfigError, PartialWrite, RecordRejected
+from closedloop.integration.pacing import Pacer, PacingStats
 from closedloop.integration.retry import RetryPolicy, call_with_retry
 from closedloop.integration.zendesk import _fields, _jobs
 from closedloop.integration.zendesk._cursor import ExportCursor
@@ -87,7 +88,8 @@ class ZendeskAdapter:
                  timeout: tuple[float, float] = (5.0, 60.0), retry: RetryPolicy | None = None,
                  job_poll_interval: float = 1.0, job_timeout: float = 120.0,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 pacer: Pacer | None = None) -> None:
         problems = [f"{name}: {what} is required" for what, value in
                     (("subdomain", subdomain), ("email", email), ("token", token))
                     if not (value or "").strip()]
@@ -110,7 +112,7 @@ class ZendeskAdapter:
         self._clock = clock
         OVERRIDE.acquire(self._base_url, self._default_netloc, source=name)
         self._closed = False
-        self._session = CountingSession()
+        self._session = CountingSession(pacer)
         self._zd = Zenpy(subdomain=self._subdomain, email=email.strip(), token=token.strip(),
                          session=self._session, timeout=timeout, ratelimit_budget=1,
                          disable_cache=True)
@@ -158,6 +160,11 @@ class ZendeskAdapter:
     def rate_limited_by_endpoint(self) -> dict[str, int]:
         """Requests Zendesk answered 429, per endpoint name, for metrics."""
         return self._session.rate_limited()
+
+    def pacing_stats(self) -> PacingStats | None:
+        """What the source's pacer did (None: unpaced), for metrics."""
+        pacer = self._session.pacer
+        return pacer.stats if pacer is not None else None
 
     def _show_many(self, endpoint: str, api: Any, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Every record of `ids` as a dict, READ_BATCH per show_many call (unknown ids are

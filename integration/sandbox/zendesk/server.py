@@ -81,6 +81,40 @@ class ZendeskSandbox(SandboxServer):
         for bucket in self._buckets.values():
             bucket.reset()
 
+    def spend_outside(self, n: int) -> dict[str, Any]:
+        """Spend `n` of the account's per-minute requests as another integration would."""
+        self._account.spend(n)
+        return self.limits_snapshot()
+
+    def limits_snapshot(self) -> dict[str, Any]:
+        """Each window's limit, what is left and its 429s, avoidable or not (see
+        _ratelimit.SlidingWindow): what GET /_sandbox/ratelimit answers."""
+        windows = {"account": self._account, **self._buckets}
+        return {name: {"limit": w.limit, "remaining": w.remaining(), **w.refusals()}
+                for name, w in windows.items()}
+
+    def _ratelimit_endpoint(self, method: str, raw: bytes) -> Response:
+        """/_sandbox/ratelimit: POST {"per_minute", "spend"} sets the account's limit and/or
+        spends as another integration; DELETE empties the windows."""
+        if method == "POST":
+            try:
+                body = json.loads(raw or b"{}")
+                if not isinstance(body, dict) or any(
+                        not isinstance(body.get(k, 0), int) or body.get(k, 0) < 0
+                        for k in ("per_minute", "spend")):
+                    raise ValueError("expected whole numbers >= 0 for per_minute and spend")
+            except ValueError as exc:
+                return Response(400, {"error": "invalid rate-limit settings",
+                                      "detail": str(exc)})
+            if "per_minute" in body:
+                self._account.limit = body["per_minute"]
+            self.spend_outside(body.get("spend", 0))
+        elif method == "DELETE":
+            self.reset_limits()
+        elif method != "GET":
+            return Response(405, {"error": f"{method} is not supported here"})
+        return Response(200, self.limits_snapshot())
+
     def fail_next(self, n: int, status: int = 500, path_prefix: str = "",
                   retry_after: int | None = None) -> None:
         """Answer the next `n` API calls whose path starts with `path_prefix` with `status`
@@ -113,6 +147,8 @@ class ZendeskSandbox(SandboxServer):
             return self._calls_endpoint(method)
         if path == "/_sandbox/faults":
             return self._faults_endpoint(method, raw)
+        if path == "/_sandbox/ratelimit":
+            return self._ratelimit_endpoint(method, raw)
         route, params = ROUTER.match(method, path)
         key = route.name if route else f"{method} <unknown>"
         response = self._counted(key, method, path, lambda: self._answer(
