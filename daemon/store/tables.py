@@ -143,6 +143,7 @@ class WriteBack(Base):
     __table_args__ = (
         Index("ix_writebacks_status_source", "status", "source"),
         Index("ix_writebacks_source_contact", "source", "contact_id"),
+        Index("ix_writebacks_claim_token", "claim_token"),
         {"sqlite_autoincrement": True},
     )
 

@@ -14,8 +14,8 @@ Two bounds hold, and a request goes out only when both leave room:
   now, plus ours it had surely counted then and that are surely still in its window (sent
   after `seen - interval`, answered by `seen`). Others may spend more after that answer:
   that 429 is not ours to avoid. After `interval` every request counted then has left, so
-  the observation expires. A 429 is an answer with remaining 0; a Retry-After closes the
-  window until then.
+  the observation expires. A 429 is an answer with remaining 0; one with a Retry-After
+  closes the window until then instead (the CRM said when there is room again).
 
 `DayBudget` is HubSpot's daily limit: not rolling (it resets at the account's midnight,
 which we do not know), so it keeps `limit - floor(share x limit)` of the day's remaining
@@ -111,7 +111,10 @@ class Window:
         if seen.interval is not None and seen.interval > 0:
             self.interval = seen.interval
         if seen.retry_after is not None and seen.retry_after > 0:
+            # The CRM said when there is room again: that, not a whole interval.
             self.closed_until = max(self.closed_until, now + seen.retry_after)
+            self.seen = None
+            return
         if seen.remaining is None or self.limit <= 0:
             return
         self._prune(now)

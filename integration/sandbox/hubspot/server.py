@@ -40,14 +40,17 @@ class HubSpotSandbox(SandboxServer):
     def __init__(self, state: HubSpotState | None = None, token: str = seed.DEFAULT_TOKEN,
                  rate_limit_per_10s: int = 190, search_per_second: int = 5, port: int = 0,
                  *, scopes: tuple[str, ...] | list[str] = seed.DEFAULT_SCOPES,
-                 host: str = "127.0.0.1", daily_limit: int = seed.DAILY_LIMIT) -> None:
+                 host: str = "127.0.0.1", daily_limit: int = seed.DAILY_LIMIT,
+                 interval_ms: int = INTERVAL_MS) -> None:
         """`rate_limit_per_10s`, `search_per_second`, `daily_limit`: the account's limits
-        (0: none); `spend_outside` plays another integration of the same account."""
+        (0: none); `interval_ms` shortens the rolling window for quick tests (the headers
+        say so, as HubSpot's do); `spend_outside` plays another integration."""
         super().__init__(host, port)
         self.state = state if state is not None else HubSpotState.seeded()
         self.token = token
         self.scopes = tuple(scopes)
-        self._ten_second = SlidingWindow(rate_limit_per_10s, INTERVAL_MS / 1000)
+        self._interval_ms = interval_ms
+        self._ten_second = SlidingWindow(rate_limit_per_10s, interval_ms / 1000)
         self._search = SlidingWindow(search_per_second, 1.0, tells=False)
         self._failures = FailurePlan()
         self._daily_used = 0
@@ -207,14 +210,14 @@ class HubSpotSandbox(SandboxServer):
         slot = window.acquire()
         if not slot.allowed:
             raise rate_limited("TEN_SECONDLY_ROLLING", {
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(INTERVAL_MS),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(self._interval_ms),
                 "X-HubSpot-RateLimit-Max": str(window.limit),
                 "X-HubSpot-RateLimit-Remaining": "0"})
         headers: dict[str, str] = {}
         if route.kind == "crm":
             headers.update(self._take_daily())
         if window.limit > 0:
-            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(INTERVAL_MS)
+            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(self._interval_ms)
             headers["X-HubSpot-RateLimit-Max"] = str(window.limit)
             headers["X-HubSpot-RateLimit-Remaining"] = str(slot.remaining)
         return headers

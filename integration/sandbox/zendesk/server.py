@@ -40,7 +40,8 @@ class ZendeskSandbox(SandboxServer):
     `Zenpy(subdomain=subdomain, email=email, token=token, disable_cache=True)`.
     `hide_recent_seconds=60` makes the incremental export hide the last minute's changes as
     Zendesk does (off by default so tests see their own changes at once); `job_polls` is
-    how many polls a job answers "working" before "completed".
+    how many polls a job answers "working" before "completed". `minute` shortens the
+    account's window for quick tests; `spend_outside` plays another integration.
     """
 
     name: ClassVar[str] = "zendesk"
@@ -51,12 +52,12 @@ class ZendeskSandbox(SandboxServer):
                  port: int = 0, rate_limit_per_minute: int = 700,
                  incremental_per_minute: int = 10, host: str = "127.0.0.1",
                  search_export_per_minute: int = 100, job_polls: int = 1,
-                 hide_recent_seconds: int = 0) -> None:
+                 hide_recent_seconds: int = 0, minute: float = _MINUTE) -> None:
         super().__init__(host, port)
         self.state = state if state is not None else ZendeskState.seeded()
         self.email, self.token, self.subdomain = email, token, subdomain
         self.jobs = JobStore(job_polls)
-        self._account = SlidingWindow(rate_limit_per_minute, _MINUTE)
+        self._account = SlidingWindow(rate_limit_per_minute, minute)
         self._buckets = {"incremental": SlidingWindow(incremental_per_minute, _MINUTE),
                          "export": SlidingWindow(search_export_per_minute, _MINUTE)}
         self._failures = FailurePlan()
