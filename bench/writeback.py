@@ -25,8 +25,10 @@ a 429, then wait the 10 s HubSpot's policy names).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import multiprocessing as mp
+import pstats
 import tempfile
 import threading
 import time
@@ -106,6 +108,7 @@ def main() -> None:
     parser.add_argument("--no-pacing", action="store_true", help="the adapter without pacer")
     parser.add_argument("--pg", default=None, help="a PostgreSQL URL (default: SQLite)")
     parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the job")
     args = parser.parse_args()
     configure("json", level=40)
     figures = run(args)
@@ -159,6 +162,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         outside = threading.Thread(target=_outside, args=(parent, args.outside, stop),
                                    daemon=True)
         written = 0
+        profile = cProfile.Profile() if args.profile else None
+        if profile:
+            profile.enable()
         started = time.perf_counter()
         if args.outside:
             outside.start()
@@ -171,6 +177,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if result.deferred:
                 time.sleep(1.0)  # rows wait for their retry time; the daemon's next run
         seconds = time.perf_counter() - started
+        if profile:
+            profile.disable()
+            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         stop.set()
         if args.outside:
             outside.join()

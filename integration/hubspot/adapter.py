@@ -367,7 +367,8 @@ class HubSpotAdapter:
         _contact_writes.py).
         """
         return write_contact_batches(self._call_self_counted, self._count, self._contacts_api,
-                                     self._timeout, updates, source=self.name)
+                                     self._timeout, updates, source=self.name,
+                                     post=self._post_json)
 
     # -- setup and checks -------------------------------------------------------------------
 
@@ -423,6 +424,32 @@ class HubSpotAdapter:
                 problems.append(f"cannot read contact list {list_id!r}: {exc}")
         return problems
 
+    def _raw(self) -> urllib3.PoolManager | PacedPool:
+        """A plain urllib3 pool (paced like the SDK's) for calls made without the SDK."""
+        if self._raw_pool is None:
+            raw = urllib3.PoolManager(retries=urllib3.Retry(total=0))
+            self._raw_pool = raw if self._pacer is None else PacedPool(raw, self._pacer)
+        return self._raw_pool
+
+    def _post_json(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One POST without the SDK's models: the JSON in and out as dicts.
+
+        For the hot paths: decoding a batch answer into the SDK's models (a configuration
+        object and two dateutil parses per record) cost more CPU than the CRM's rate limit
+        leaves time for. Non-2xx answers raise RawAnswer, which `translate` reads like the
+        SDK's ApiException (status, body, headers); one attempt, the caller retries.
+        """
+        url = self._base_url + path_of(endpoint)
+        timeout = urllib3.Timeout(connect=self._timeout[0], read=self._timeout[1])
+        response = self._raw().request(
+            "POST", url, body=json.dumps(body).encode(), timeout=timeout,
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {self._token}"})
+        if response.status >= 300:
+            raise RawAnswer(response.status, response.data, response.headers)
+        data = json.loads(response.data or b"{}")
+        return data if isinstance(data, dict) else {}
+
     def _token_scopes(self) -> set[str]:
         """POST access-token-info with urllib3 directly.
 
@@ -430,32 +457,30 @@ class HubSpotAdapter:
         with no timeout and its own base URL; a plain urllib3 call keeps the timeout,
         the base URL and the error translation the same as every other call.
         """
-        if self._raw_pool is None:
-            raw = urllib3.PoolManager(retries=urllib3.Retry(total=0))
-            self._raw_pool = raw if self._pacer is None else PacedPool(raw, self._pacer)
-        pool = self._raw_pool
-        url = self._base_url + path_of("token_info")
-        payload = json.dumps({"tokenKey": self._token}).encode()
-        timeout = urllib3.Timeout(connect=self._timeout[0], read=self._timeout[1])
-
         def attempt() -> dict[str, Any]:
             self._calls["token_info"] += 1
             try:
-                response = pool.request("POST", url, body=payload, timeout=timeout,
-                                        headers={"Content-Type": "application/json",
-                                                 "Authorization": f"Bearer {self._token}"})
+                return self._post_json("token_info", {"tokenKey": self._token})
+            except RawAnswer as exc:
+                if exc.status == 429:
+                    self._rate_limited["token_info"] += 1
+                raise http_error(exc.status, exc.body, exc.headers,
+                                 endpoint="token_info") from exc
             except urllib3.exceptions.HTTPError as exc:
                 raise translate(exc, endpoint="token_info") or exc from exc
-            if response.status == 429:
-                self._rate_limited["token_info"] += 1
-            if response.status >= 300:
-                raise http_error(response.status, response.data, response.headers,
-                                 endpoint="token_info")
-            data = json.loads(response.data or b"{}")
-            return data if isinstance(data, dict) else {}
 
         info = call_with_retry(attempt, policy=self._retry, op=f"{self.name}.token_info")
         return {str(s) for s in info.get("scopes") or []}
+
+
+class RawAnswer(Exception):
+    """A non-2xx answer to a call made without the SDK, shaped like its ApiException."""
+
+    def __init__(self, status: int, body: bytes, headers: Any) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers
 
 
 if TYPE_CHECKING:  # mypy proves the adapter satisfies the protocol the jobs use
