@@ -1,8 +1,9 @@
-"""writebacks.claim_token index: renewing and releasing a claim found its rows by a scan.
+"""writebacks: index the claim token and the claim order, which the write-back scanned.
 
 The write-back renews its lease before every CRM call and releases it after each round,
-both `WHERE claim_token = :token`; without an index each was a scan of every write-back
-row, so a backlog of 190,000 answers cost more CPU than the CRM's rate limit allowed.
+both `WHERE claim_token = :token`, and claims each round's rows `ORDER BY contact_id,
+created_at, id` of the contacts nobody holds (rows with a claim token); without indexes each was a scan (and a sort) of every write-back row, so
+a backlog of 190,000 answers cost more CPU than the CRM's rate limit allowed.
 
 Revision ID: 0012_pace
 Revises: 0011
@@ -21,7 +22,12 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     op.create_index("ix_writebacks_claim_token", "writebacks", ["claim_token"])
+    op.create_index("ix_writebacks_claim_order", "writebacks",
+                    ["source", "status", "contact_id", "created_at", "id"])
+    op.create_index("ix_writebacks_claimed", "writebacks", ["source", "status", "claim_token"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_writebacks_claimed", table_name="writebacks")
+    op.drop_index("ix_writebacks_claim_order", table_name="writebacks")
     op.drop_index("ix_writebacks_claim_token", table_name="writebacks")
