@@ -1,9 +1,10 @@
-"""writebacks: index the claim token and the claim order, which the write-back scanned.
+"""writebacks: index the claim token, the claim order and the claimed rows.
 
-The write-back renews its lease before every CRM call and releases it after each round,
-both `WHERE claim_token = :token`, and claims each round's rows `ORDER BY contact_id,
-created_at, id` of the contacts nobody holds (rows with a claim token); without indexes each was a scan (and a sort) of every write-back row, so
-a backlog of 190,000 answers cost more CPU than the CRM's rate limit allowed.
+The write-back renews its lease before every CRM call and releases it after each round
+(`WHERE claim_token = :token`), and claims each round's rows `ORDER BY contact_id,
+created_at, id` among contacts nobody holds (rows with a live claim token). Without these
+indexes each was a scan (and a sort) of every write-back row, so a backlog of 190,000
+answers cost more CPU than the CRM's rate limit allowed.
 
 Revision ID: 0012_pace
 Revises: 0011
