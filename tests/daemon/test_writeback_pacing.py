@@ -74,9 +74,9 @@ def test_write_back_at_the_limit_gets_no_429(
 
     result = write_back(store, adapter, mapping, T0 + timedelta(minutes=1))
 
+    assert dict(sandbox.throttled) == {}
     assert (result.contacts, result.deferred) == (800, 0)
     assert sandbox.calls[UPDATE] == 8
-    assert dict(sandbox.throttled) == {}
     assert sandbox.limits_snapshot()["ten_second"] == {
         "limit": 5, "remaining": sandbox.limits_snapshot()["ten_second"]["remaining"],
         "avoidable": 0, "unavoidable": 0}
