@@ -57,11 +57,9 @@ from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
 from closedloop.integration.base import CRMAdapter
-from closedloop.integration.hubspot import HubSpotAdapter
-from closedloop.integration.hubspot._pacing import hubspot_pacer
+from closedloop.integration.hubspot import HubSpotAdapter, hubspot_pacer
 from closedloop.integration.retry import RetryPolicy
-from closedloop.integration.zendesk import ZendeskAdapter
-from closedloop.integration.zendesk._pacing import zendesk_pacer
+from closedloop.integration.zendesk import ZendeskAdapter, zendesk_pacer
 from closedloop.mappings import CrmMapping, load_mapping
 
 
