@@ -194,7 +194,9 @@ class SourceSettings(_Model):
     job_poll_interval: Duration = timedelta(seconds=1)
     job_timeout: Duration = timedelta(seconds=120)
     # Pacing (integration/pacing): one limiter per source, shared by all its jobs. The CRM's
-    # rate-limit headers correct these plan defaults at the first answer.
+    # rate-limit headers correct these plan defaults at the first answer. False turns it off
+    # (a sandbox without limits, a proxy that paces for you); 429s are still honoured.
+    pacing: bool = True
     # The share of the account-wide quotas (HubSpot's daily limit and search, Zendesk's
     # per-minute limit) this source may spend; the rest is left to other integrations.
     quota_share: float = Field(default=0.9, gt=0, le=1)

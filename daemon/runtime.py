@@ -249,7 +249,8 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
             job_poll_interval=source.job_poll_interval.total_seconds(),
             job_timeout=source.job_timeout.total_seconds(),
             pacer=zendesk_pacer(name, per_minute=source.rate_limit or 200,
-                                quota_share=source.quota_share, max_wait=max_wait),
+                                quota_share=source.quota_share, max_wait=max_wait)
+            if source.pacing else None,
         )
     lists = [p.list_id for p in config.programs if p.source == name and p.list_id]
     return HubSpotAdapter(
@@ -257,7 +258,7 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
         retry=retry, lists=lists,
         pacer=hubspot_pacer(name, per_10s=source.rate_limit or 190, daily=source.daily_limit,
                             burst_share=source.burst_share, quota_share=source.quota_share,
-                            max_wait=max_wait),
+                            max_wait=max_wait) if source.pacing else None,
     )
 
 

@@ -64,3 +64,16 @@ def test_hubspot_keys_refused_on_zendesk(key: str) -> None:
     assert len(problems) == 1
     assert problems[0].endswith(f"{key} is a HubSpot setting; Zendesk has one per-minute "
                                 "limit (rate_limit, quota_share)")
+
+
+@pytest.mark.parametrize(("pacing", "paced"), [(True, True), (False, False)])
+def test_pacing_switch_builds_the_adapter_with_or_without_its_pacer(
+        pacing: bool, paced: bool) -> None:
+    """The daemon gives every source a pacer unless `pacing = false`."""
+    from closedloop.daemon.config import Secrets
+    from closedloop.daemon.runtime import build_adapter
+
+    config = parse_config(_config({"crm": "hubspot", "pacing": pacing}), "c")
+    adapter = build_adapter("crm", config, Secrets(secret_key="s" * 40,  # type: ignore[arg-type]
+                                                   source_tokens={"crm": "t"}))
+    assert (adapter.pacing_stats() is not None) == paced  # type: ignore[attr-defined]
