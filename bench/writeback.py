@@ -117,8 +117,9 @@ def main() -> None:
         return
     print(f"contacts written      {figures['contacts']} in {figures['seconds']:.1f} s "
           f"({figures['calls']} contacts batch updates, {figures['all_calls']} calls)")
-    print(f"contacts/s            {figures['contacts_per_second']:.0f} (ceiling "
-          f"{figures['ceiling_per_second']:.0f} at {args.rate_limit} requests per 10 s)")
+    print(f"contacts/s            {figures['contacts_per_second']:.0f} (steady ceiling "
+          f"{figures['ceiling_per_second']:.0f} at {args.rate_limit} requests per 10 s; the "
+          "first window's burst can lift a run above it, share_of_ceiling counts it)")
     print(f"share_of_ceiling      {figures['share_of_ceiling']:.3f} (contacts / (100 x limit "
           f"x (1 + T / 10 s)))")
     print(f"429s                  {figures['rate_limited']} (avoidable "
