@@ -10,7 +10,6 @@ _members, _properties); this class owns the client, the calls and the caches.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -57,6 +56,7 @@ from closedloop.integration.hubspot._errors import http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
 from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
 from closedloop.integration.hubspot._pacing import PacedPool
+from closedloop.integration.hubspot._raw import RawAnswer, RawCalls
 from closedloop.integration.hubspot._reopened import (
     Stage,
     not_closed,
@@ -69,7 +69,6 @@ from closedloop.integration.hubspot._ticket_fields import (
     read_attribution,
 )
 from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
-from closedloop.integration.hubspot.endpoints import path_of
 from closedloop.integration.pacing import Pacer, PacingStats, Throttled
 from closedloop.integration.retry import RetryPolicy, call_with_retry
 
@@ -138,8 +137,8 @@ class HubSpotAdapter:
         self._lists_api = client.crm.lists.lists_api
         self._properties_api = client.crm.properties.core_api
         self._groups_api = client.crm.properties.groups_api
-        self._raw_pool: urllib3.PoolManager | PacedPool | None = None
         self._pacer = pacer
+        self._post_json = RawCalls(self._base_url, token, timeout, pacer).post_json
         if pacer is not None:
             for api in (self._pipelines_api, self._search_api, self._associations_api,
                         self._contacts_api, self._tickets_api, self._notes_api,
@@ -424,32 +423,6 @@ class HubSpotAdapter:
                 problems.append(f"cannot read contact list {list_id!r}: {exc}")
         return problems
 
-    def _raw(self) -> urllib3.PoolManager | PacedPool:
-        """A plain urllib3 pool (paced like the SDK's) for calls made without the SDK."""
-        if self._raw_pool is None:
-            raw = urllib3.PoolManager(retries=urllib3.Retry(total=0))
-            self._raw_pool = raw if self._pacer is None else PacedPool(raw, self._pacer)
-        return self._raw_pool
-
-    def _post_json(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-        """One POST without the SDK's models: the JSON in and out as dicts.
-
-        For the hot paths: decoding a batch answer into the SDK's models (a configuration
-        object and two dateutil parses per record) cost more CPU than the CRM's rate limit
-        leaves time for. Non-2xx answers raise RawAnswer, which `translate` reads like the
-        SDK's ApiException (status, body, headers); one attempt, the caller retries.
-        """
-        url = self._base_url + path_of(endpoint)
-        timeout = urllib3.Timeout(connect=self._timeout[0], read=self._timeout[1])
-        response = self._raw().request(
-            "POST", url, body=json.dumps(body).encode(), timeout=timeout,
-            headers={"Content-Type": "application/json",
-                     "Authorization": f"Bearer {self._token}"})
-        if response.status >= 300:
-            raise RawAnswer(response.status, response.data, response.headers)
-        data = json.loads(response.data or b"{}")
-        return data if isinstance(data, dict) else {}
-
     def _token_scopes(self) -> set[str]:
         """POST access-token-info with urllib3 directly.
 
@@ -471,16 +444,6 @@ class HubSpotAdapter:
 
         info = call_with_retry(attempt, policy=self._retry, op=f"{self.name}.token_info")
         return {str(s) for s in info.get("scopes") or []}
-
-
-class RawAnswer(Exception):
-    """A non-2xx answer to a call made without the SDK, shaped like its ApiException."""
-
-    def __init__(self, status: int, body: bytes, headers: Any) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.body = body
-        self.headers = headers
 
 
 if TYPE_CHECKING:  # mypy proves the adapter satisfies the protocol the jobs use
