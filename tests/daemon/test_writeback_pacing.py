@@ -17,6 +17,7 @@ import pytest
 
 from closedloop.daemon.config import Secrets, parse_config
 from closedloop.daemon.jobs.writeback import write_back
+from closedloop.daemon.metrics import Metrics
 from closedloop.daemon.runtime import build_adapter, load_mappings
 from closedloop.daemon.store import NewSend, Store
 from closedloop.integration.base import ContactUpdate
@@ -77,6 +78,10 @@ def test_write_back_at_the_limit_gets_no_429(
     assert dict(sandbox.throttled) == {}
     assert (result.contacts, result.deferred) == (800, 0)
     assert sandbox.calls[UPDATE] == 8
+    # /metrics: every request of the source went through its pacer.
+    registry = Metrics(store, {"crm": adapter}).registry
+    assert registry.get_sample_value("closedloop_crm_pacing_requests_total",
+                                     {"source": "crm"}) == adapter.call_count()
     assert sandbox.limits_snapshot()["ten_second"] == {
         "limit": 5, "remaining": sandbox.limits_snapshot()["ten_second"]["remaining"],
         "avoidable": 0, "unavoidable": 0}
