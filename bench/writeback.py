@@ -56,6 +56,7 @@ def serve(contacts: int, rate_limit: int, pipe: Connection) -> None:
     """Child process: a sandbox HubSpot with `contacts` contacts (ids 1..N)."""
     from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 
+    configure("json", level=40)  # a spawned child: its own logging, quiet as the parent's
     state = HubSpotState()
     for i in range(contacts):
         state.create_contact(f"c{i}@example.com", f"C{i}", "Bench", "en")
