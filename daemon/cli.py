@@ -573,20 +573,27 @@ def alerts_test(name: Annotated[str, typer.Argument(help="The alert rule's name.
 
 @sandbox_app.command("hubspot")
 @friendly
-def sandbox_hubspot(port: int = 8021, tickets: int = 200, seed: int = 1) -> None:
+def sandbox_hubspot(port: int = 8021, tickets: int = 200, seed: int = 1,
+                    rate_limit: Annotated[int, typer.Option(
+                        min=0, help="requests per 10 s (0: none)")] = 190,
+                    daily_limit: Annotated[int, typer.Option(
+                        min=0, help="requests per day (0: none)")] = 625_000) -> None:
     """Serve the sandbox HubSpot on 127.0.0.1 until interrupted."""
     from closedloop.integration.sandbox.hubspot import serve
 
-    serve(port=port, tickets=tickets, seed=seed)
+    serve(port=port, tickets=tickets, seed=seed, rate_limit=rate_limit,
+          daily_limit=daily_limit)
 
 
 @sandbox_app.command("zendesk")
 @friendly
-def sandbox_zendesk(port: int = 8022, tickets: int = 200, seed: int = 1) -> None:
+def sandbox_zendesk(port: int = 8022, tickets: int = 200, seed: int = 1,
+                    rate_limit: Annotated[int, typer.Option(
+                        min=0, help="requests per minute (0: none)")] = 700) -> None:
     """Serve the sandbox Zendesk on 127.0.0.1 until interrupted."""
     from closedloop.integration.sandbox.zendesk import serve
 
-    serve(port=port, tickets=tickets, seed=seed)
+    serve(port=port, tickets=tickets, seed=seed, rate_limit=rate_limit)
 
 
 def main() -> None:

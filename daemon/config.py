@@ -205,6 +205,22 @@ class SourceSettings(_Model):
     webhook_secret_env: EnvName = ""  # default: CLOSEDLOOP_<CRM>_WEBHOOK_SECRET
     safety_poll_every: Duration = timedelta(minutes=15)
     idle_poll_max: Duration = timedelta(minutes=5)
+    # Pacing (integration/pacing): one limiter per source, shared by all its jobs. The CRM's
+    # rate-limit headers correct these plan defaults at the first answer. False turns it off
+    # (a sandbox without limits, a proxy that paces for you); 429s are still honoured.
+    pacing: bool = True
+    # The share of the account-wide quotas (HubSpot's daily limit and search, Zendesk's
+    # per-minute limit) this source may spend; the rest is left to other integrations.
+    quota_share: float = Field(default=0.9, gt=0, le=1)
+    # HubSpot only: the share of the app's own 10-second window (lower it when another
+    # tool uses the same private app or service key).
+    burst_share: float = Field(default=1.0, gt=0, le=1)
+    # Requests per window of the plan: HubSpot per 10 s (100 Free/Starter, 190
+    # Professional/Enterprise, 250 with the limit increase; default 190), Zendesk per
+    # minute (200 Team, 400 Growth/Professional, 700 Enterprise, 2500 High Volume; default
+    # 200). HubSpot's daily_limit: 250000, 625000 (default) or 1000000.
+    rate_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    daily_limit: int = Field(default=625_000, ge=1, le=100_000_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -218,8 +234,14 @@ class SourceSettings(_Model):
             for key in ("subdomain", "email", "job_poll_interval", "job_timeout"):
                 if key in data:
                     raise ValueError(f"{key} is a Zendesk setting; a HubSpot source has none")
+            data.setdefault("rate_limit", 190)
             data.setdefault("base_url", "https://api.hubapi.com")
         else:
+            for key in ("burst_share", "daily_limit"):
+                if key in data:
+                    raise ValueError(f"{key} is a HubSpot setting; Zendesk has one "
+                                     "per-minute limit (rate_limit, quota_share)")
+            data.setdefault("rate_limit", 200)
             if not data.get("subdomain"):
                 raise ValueError("subdomain is required for a Zendesk source "
                                  "(acme for acme.zendesk.com)")

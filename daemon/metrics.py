@@ -36,6 +36,7 @@ from closedloop.daemon.jobs.dispatch import Mailer, MailSession
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
+from closedloop.integration.pacing import PacingStats
 
 SMTP_OUTCOMES = ("delivered", "refused", "deferred", "unavailable", "auth_failed",
                  "outcome_unknown", "failed")
@@ -49,6 +50,20 @@ class CallCounting(Protocol):
 
     def calls_by_endpoint(self) -> dict[str, int]: ...
     def rate_limited_by_endpoint(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class Paced(Protocol):
+    """An adapter whose requests go through a pacer (integration/pacing)."""
+
+    def pacing_stats(self) -> PacingStats | None: ...
+
+
+PACING = (("requests", "CRM requests the pacer let out"),
+          ("waits", "requests that waited for room in the CRM's rate window"),
+          ("wait_seconds", "seconds requests waited for the CRM's rate window"),
+          ("throttled", "calls not sent: the window had no room within the retry budget, "
+                        "the work was left for a later run"))
 
 
 class StoreCollector(Collector):
@@ -131,6 +146,17 @@ class StoreCollector(Collector):
                 limited.add_metric([name, endpoint], count)
         yield calls
         yield limited
+        families = {name: CounterMetricFamily(f"closedloop_crm_pacing_{name}", text,
+                                              labels=["source"]) for name, text in PACING}
+        for name, adapter in sorted(self.adapters.items()):
+            stats = adapter.pacing_stats() if isinstance(adapter, Paced) else None
+            if stats is None:
+                continue
+            for key, value in (("requests", stats.requests), ("waits", stats.waits),
+                               ("wait_seconds", stats.waited_seconds),
+                               ("throttled", stats.throttled)):
+                families[key].add_metric([name], value)
+        yield from families.values()
 
 
 class Metrics:

@@ -65,9 +65,9 @@ from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
 from closedloop.integration.base import CRMAdapter
 from closedloop.integration.errors import TransientError
-from closedloop.integration.hubspot import HubSpotAdapter
+from closedloop.integration.hubspot import HubSpotAdapter, hubspot_pacer
 from closedloop.integration.retry import RetryPolicy
-from closedloop.integration.zendesk import ZendeskAdapter
+from closedloop.integration.zendesk import ZendeskAdapter, zendesk_pacer
 from closedloop.mappings import CrmMapping, load_mapping
 
 INTAKE_WINDOW = timedelta(seconds=2)
@@ -350,6 +350,7 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
     # Custom segments are read in the calls the poll and the cadence already make.
     tickets = properties_to_read(config.reporting, name, "ticket")
     contacts = properties_to_read(config.reporting, name, "contact")
+    max_wait = source.retry_budget.total_seconds()
     if source.crm == "zendesk":
         assert source.subdomain  # the config requires it for Zendesk
         assert source.email
@@ -361,11 +362,17 @@ def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
             job_poll_interval=source.job_poll_interval.total_seconds(),
             job_timeout=source.job_timeout.total_seconds(),
             ticket_properties=tickets, contact_properties=contacts,
+            pacer=zendesk_pacer(name, per_minute=source.rate_limit or 200,
+                                quota_share=source.quota_share, max_wait=max_wait)
+            if source.pacing else None,
         )
     lists = [p.list_id for p in config.programs if p.source == name and p.list_id]
     return HubSpotAdapter(
         name, token, source.base_url, start_at=source.start_at, pipelines=source.pipelines,
         retry=retry, lists=lists, ticket_properties=tickets, contact_properties=contacts,
+        pacer=hubspot_pacer(name, per_10s=source.rate_limit or 190, daily=source.daily_limit,
+                            burst_share=source.burst_share, quota_share=source.quota_share,
+                            max_wait=max_wait) if source.pacing else None,
     )
 
 

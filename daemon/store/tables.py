@@ -150,6 +150,10 @@ class WriteBack(Base):
         Index("ix_writebacks_status_source", "status", "source"),
         Index("ix_writebacks_source_contact", "source", "contact_id"),
         Index("ix_writebacks_send_id", "send_id"),  # the answer path's hook UPDATE
+        Index("ix_writebacks_claim_token", "claim_token"),
+        Index("ix_writebacks_claim_order", "source", "status", "contact_id", "created_at",
+              "id"),
+        Index("ix_writebacks_claimed", "source", "status", "claim_token"),
         {"sqlite_autoincrement": True},
     )
 

@@ -66,6 +66,9 @@ def rate_limit_wait(body: Any, headers: Mapping[str, str] | None, now: datetime)
     header = retry_after_header(headers, now)
     if header is not None:
         return header
+    interval = (headers or {}).get("X-HubSpot-RateLimit-Interval-Milliseconds")
+    if policy == "TEN_SECONDLY_ROLLING" and interval and interval.isdigit() and int(interval):
+        return int(interval) / 1000  # the rolling window the answer names
     return _POLICY_WAIT.get(policy, _UNKNOWN_POLICY_WAIT)
 
 

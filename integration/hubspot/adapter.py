@@ -10,7 +10,6 @@ _members, _properties); this class owns the client, the calls and the caches.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -59,6 +58,8 @@ from closedloop.integration.hubspot._errors import http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
 from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
 from closedloop.integration.hubspot._notified import closed_tickets_by_id
+from closedloop.integration.hubspot._pacing import PacedPool
+from closedloop.integration.hubspot._raw import RawAnswer, RawCalls
 from closedloop.integration.hubspot._reopened import (
     Stage,
     not_closed,
@@ -71,7 +72,7 @@ from closedloop.integration.hubspot._ticket_fields import (
     read_attribution,
 )
 from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
-from closedloop.integration.hubspot.endpoints import path_of
+from closedloop.integration.pacing import Pacer, PacingStats, Throttled
 from closedloop.integration.retry import RetryPolicy, call_with_retry
 
 log = structlog.get_logger(__name__)
@@ -108,12 +109,15 @@ class HubSpotAdapter:
                  retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, shared safely
                  pipelines: Sequence[str] = (), lists: Sequence[str] = (),
                  ticket_properties: Sequence[str] = (),
-                 contact_properties: Sequence[str] = ()) -> None:
+                 contact_properties: Sequence[str] = (),
+                 pacer: Pacer | None = None) -> None:
         """`lists`: the contact list ids NPS programs select (check_online checks they
         exist, and the token then needs crm.lists.read). `ticket_properties` and
         `contact_properties`: more properties to read (reporting segments), asked for in
         the ticket search and the contacts batch read they already make, returned in
-        Ticket.properties / Contact.properties."""
+        Ticket.properties / Contact.properties. `pacer`: the source's rate windows
+        (_pacing.hubspot_pacer), which every request of every API object asks first; None
+        sends at once (the daemon always gives one)."""
         self.name = name
         self._token = token
         self._base_url = base_url.rstrip("/")
@@ -143,7 +147,16 @@ class HubSpotAdapter:
         self._lists_api = client.crm.lists.lists_api
         self._properties_api = client.crm.properties.core_api
         self._groups_api = client.crm.properties.groups_api
-        self._raw_pool: urllib3.PoolManager | None = None
+        self._pacer = pacer
+        self._post_json = RawCalls(self._base_url, token, timeout, pacer).post_json
+        if pacer is not None:
+            for api in (self._pipelines_api, self._search_api, self._associations_api,
+                        self._contacts_api, self._tickets_api, self._notes_api,
+                        self._tasks_api, self._memberships_api, self._lists_api,
+                        self._properties_api, self._groups_api):
+                rest = api.api_client.rest_client
+                if not isinstance(rest.pool_manager, PacedPool):  # one wrap per pool
+                    rest.pool_manager = PacedPool(rest.pool_manager, pacer)
 
     def __repr__(self) -> str:  # never show the token
         return f"HubSpotAdapter(name={self.name!r}, base_url={self._base_url!r})"
@@ -170,6 +183,8 @@ class HubSpotAdapter:
             try:
                 return call_translated(lambda: fn(**kwargs, _request_timeout=self._timeout),
                                        translate, endpoint)
+            except Throttled:
+                raise  # the pacer held it back: nothing was sent
             except RateLimited:
                 self._rate_limited[endpoint] += 1
                 raise
@@ -187,6 +202,10 @@ class HubSpotAdapter:
     def rate_limited_by_endpoint(self) -> dict[str, int]:
         """Calls HubSpot answered 429, per endpoint name, for metrics."""
         return dict(self._rate_limited)
+
+    def pacing_stats(self) -> PacingStats | None:
+        """What the source's pacer did (None: unpaced), for metrics."""
+        return self._pacer.stats if self._pacer is not None else None
 
     # -- closed tickets ---------------------------------------------------------------------
 
@@ -374,7 +393,8 @@ class HubSpotAdapter:
         _contact_writes.py).
         """
         return write_contact_batches(self._call_self_counted, self._count, self._contacts_api,
-                                     self._timeout, updates, source=self.name)
+                                     self._timeout, updates, source=self.name,
+                                     post=self._post_json)
 
     # -- setup and checks -------------------------------------------------------------------
 
@@ -449,28 +469,17 @@ class HubSpotAdapter:
         with no timeout and its own base URL; a plain urllib3 call keeps the timeout,
         the base URL and the error translation the same as every other call.
         """
-        if self._raw_pool is None:
-            self._raw_pool = urllib3.PoolManager(retries=urllib3.Retry(total=0))
-        pool = self._raw_pool
-        url = self._base_url + path_of("token_info")
-        payload = json.dumps({"tokenKey": self._token}).encode()
-        timeout = urllib3.Timeout(connect=self._timeout[0], read=self._timeout[1])
-
         def attempt() -> dict[str, Any]:
             self._calls["token_info"] += 1
             try:
-                response = pool.request("POST", url, body=payload, timeout=timeout,
-                                        headers={"Content-Type": "application/json",
-                                                 "Authorization": f"Bearer {self._token}"})
+                return self._post_json("token_info", {"tokenKey": self._token})
+            except RawAnswer as exc:
+                if exc.status == 429:
+                    self._rate_limited["token_info"] += 1
+                raise http_error(exc.status, exc.body, exc.headers,
+                                 endpoint="token_info") from exc
             except urllib3.exceptions.HTTPError as exc:
                 raise translate(exc, endpoint="token_info") or exc from exc
-            if response.status == 429:
-                self._rate_limited["token_info"] += 1
-            if response.status >= 300:
-                raise http_error(response.status, response.data, response.headers,
-                                 endpoint="token_info")
-            data = json.loads(response.data or b"{}")
-            return data if isinstance(data, dict) else {}
 
         info = call_with_retry(attempt, policy=self._retry, op=f"{self.name}.token_info")
         return {str(s) for s in info.get("scopes") or []}

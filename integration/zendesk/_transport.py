@@ -21,6 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from closedloop.integration.errors import ConfigError
+from closedloop.integration.pacing import Pacer
 from closedloop.integration.zendesk._errors import http_error
 from closedloop.integration.zendesk.endpoints import endpoint_of
 
@@ -31,8 +32,11 @@ NETLOC_ENV = "ZENPY_FORCE_NETLOC"
 class CountingSession(requests.Session):
     """A requests session that counts calls per endpoint and turns 429 into RateLimited."""
 
-    def __init__(self) -> None:
+    def __init__(self, pacer: Pacer | None = None) -> None:
+        """`pacer`: the source's rate windows (_pacing.zendesk_pacer), asked before every
+        request; None sends at once."""
         super().__init__()
+        self.pacer = pacer
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.limited: Counter[str] = Counter()  # answers 429, per endpoint
@@ -43,9 +47,16 @@ class CountingSession(requests.Session):
     def request(self, method: str, url: str,  # type: ignore[override]
                 *args: Any, **kwargs: Any) -> requests.Response:
         endpoint = endpoint_of(method, urlsplit(url).path)
+        ticket = self.pacer.acquire(endpoint) if self.pacer is not None else None
         with self._lock:
             self.calls[endpoint] += 1
-        response = super().request(method, url, *args, **kwargs)
+        response: requests.Response | None = None
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        finally:
+            if self.pacer is not None and ticket is not None:
+                self.pacer.done(ticket, None if response is None else response.status_code,
+                                None if response is None else response.headers)
         if response.status_code == 429:
             with self._lock:
                 self.limited[endpoint] += 1

@@ -43,6 +43,7 @@ from closedloop.integration.base import (
     WriteResult,
 )
 from closedloop.integration.errors import AuthError, ConfigError, PartialWrite, RecordRejected
+from closedloop.integration.pacing import Pacer, PacingStats
 from closedloop.integration.retry import RetryPolicy, call_with_retry
 from closedloop.integration.zendesk import _fields, _jobs
 from closedloop.integration.zendesk._cursor import ExportCursor
@@ -92,11 +93,12 @@ class ZendeskAdapter:
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  ticket_properties: Sequence[str] = (),
-                 contact_properties: Sequence[str] = ()) -> None:
+                 contact_properties: Sequence[str] = (),
+                 pacer: Pacer | None = None) -> None:
         """`ticket_properties` (custom field ids, or standard field names) and
         `contact_properties` (user field keys): more values to read (reporting segments),
         taken from the ticket export and user reads already made, returned in
-        Ticket.properties / Contact.properties."""
+        Ticket.properties / Contact.properties. `pacer`: the source's rate windows."""
         problems = [f"{name}: {what} is required" for what, value in
                     (("subdomain", subdomain), ("email", email), ("token", token))
                     if not (value or "").strip()]
@@ -122,7 +124,7 @@ class ZendeskAdapter:
         self._board = _jobs.JobBoard()  # jobs started and followed later (follow-ups)
         OVERRIDE.acquire(self._base_url, self._default_netloc, source=name)
         self._closed = False
-        self._session = CountingSession()
+        self._session = CountingSession(pacer)
         self._zd = Zenpy(subdomain=self._subdomain, email=email.strip(), token=token.strip(),
                          session=self._session, timeout=timeout, ratelimit_budget=1,
                          disable_cache=True)
@@ -170,6 +172,11 @@ class ZendeskAdapter:
     def rate_limited_by_endpoint(self) -> dict[str, int]:
         """Requests Zendesk answered 429, per endpoint name, for metrics."""
         return self._session.rate_limited()
+
+    def pacing_stats(self) -> PacingStats | None:
+        """What the source's pacer did (None: unpaced), for metrics."""
+        pacer = self._session.pacer
+        return pacer.stats if pacer is not None else None
 
     def _show_many(self, endpoint: str, api: Any, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Every record of `ids` as a dict, READ_BATCH per show_many call (unknown ids are

@@ -90,7 +90,10 @@ class HubSpotDriver(HubSpotSide):
                          token=TOKEN, rate_limit_per_10s=0)
 
     def source(self, start_at: datetime) -> dict[str, Any]:
-        return {**super().source(start_at), "retry_attempts": 2, "retry_budget": "2s"}
+        # Simulated days pass in seconds of real time: the limiter's windows are real time,
+        # and this sandbox enforces none, so pacing is off here (tests/daemon pace it).
+        return {**super().source(start_at), "retry_attempts": 2, "retry_budget": "2s",
+                "pacing": False}
 
     def secrets(self) -> str:
         return TOKEN
@@ -161,7 +164,7 @@ class ZendeskDriver(ZendeskSide):
 
     def source(self, start_at: datetime) -> dict[str, Any]:
         return {**super().source(start_at), "retry_attempts": 2, "retry_budget": "2s",
-                "job_poll_interval": "20ms", "job_timeout": "5s"}
+                "job_poll_interval": "20ms", "job_timeout": "5s", "pacing": False}
 
     def secrets(self) -> str:
         return TOKEN

@@ -41,23 +41,81 @@ class HubSpotSandbox(SandboxServer):
     def __init__(self, state: HubSpotState | None = None, token: str = seed.DEFAULT_TOKEN,
                  rate_limit_per_10s: int = 190, search_per_second: int = 5, port: int = 0,
                  *, scopes: tuple[str, ...] | list[str] = seed.DEFAULT_SCOPES,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", daily_limit: int = seed.DAILY_LIMIT,
+                 interval_ms: int = INTERVAL_MS) -> None:
+        """`rate_limit_per_10s`, `search_per_second`, `daily_limit`: the account's limits
+        (0: none); `interval_ms` shortens the rolling window for quick tests (the headers
+        say so, as HubSpot's do); `spend_outside` plays another integration."""
         super().__init__(host, port)
         self.state = state if state is not None else HubSpotState.seeded()
         self.token = token
         self.scopes = tuple(scopes)
-        self._ten_second = SlidingWindow(rate_limit_per_10s, INTERVAL_MS / 1000)
-        self._search = SlidingWindow(search_per_second, 1.0)
+        self._interval_ms = interval_ms
+        self._ten_second = SlidingWindow(rate_limit_per_10s, interval_ms / 1000)
+        self._search = SlidingWindow(search_per_second, 1.0, tells=False)
         self._failures = FailurePlan()
         self._daily_used = 0
         self.webhooks = HubSpotWebhooks(self.state)
         """The developer app's webhook subscriptions (a test hook: see webhooks.py)."""
+        self.daily_limit = daily_limit
+        self._daily_refusals = {"avoidable": 0, "unavoidable": 0}
+        self._daily_told = False
 
     # ------------------------------------------------------------ test hooks
     def reset_limits(self) -> None:
         """Empty the rate-limit windows (e.g. between test phases)."""
         self._ten_second.reset()
         self._search.reset()
+        with self._counter_lock:
+            self._daily_used, self._daily_told = 0, False
+            self._daily_refusals = {"avoidable": 0, "unavoidable": 0}
+
+    def spend_outside(self, ten_second: int = 0, daily: int = 0) -> dict[str, Any]:
+        """Spend the account's quota as another integration would (the 10-second window
+        and/or the day); answers the limits' state."""
+        self._ten_second.spend(ten_second)
+        with self._counter_lock:
+            self._daily_used += max(0, daily)
+        return self.limits_snapshot()
+
+    def limits_snapshot(self) -> dict[str, Any]:
+        """Each window's limit, what is left and its 429s, avoidable or not (see
+        _ratelimit.SlidingWindow): what GET /_sandbox/ratelimit answers."""
+        with self._counter_lock:
+            daily = {"limit": self.daily_limit,
+                     "remaining": max(self.daily_limit - self._daily_used, 0),
+                     **self._daily_refusals}
+        return {"ten_second": {"limit": self._ten_second.limit,
+                               "remaining": self._ten_second.remaining(),
+                               **self._ten_second.refusals()},
+                "search": {"limit": self._search.limit, "remaining": self._search.remaining(),
+                           **self._search.refusals()},
+                "daily": daily}
+
+    def _ratelimit_endpoint(self, method: str, raw: bytes) -> Response:
+        """/_sandbox/ratelimit: POST {"per_10s", "daily", "spend", "spend_daily"} sets the
+        limits and/or spends as another integration; DELETE empties the windows."""
+        if method == "POST":
+            try:
+                body = json.loads(raw or b"{}")
+                if not isinstance(body, dict) or any(
+                        not isinstance(body.get(k, 0), int) or body.get(k, 0) < 0
+                        for k in ("per_10s", "daily", "spend", "spend_daily")):
+                    raise ValueError("expected whole numbers >= 0 for per_10s, daily, spend "
+                                     "and spend_daily")
+            except ValueError as exc:
+                return Response(400, {"error": "invalid rate-limit settings",
+                                      "detail": str(exc)})
+            if "per_10s" in body:
+                self._ten_second.limit = body["per_10s"]
+            if "daily" in body:
+                self.daily_limit = body["daily"]
+            self.spend_outside(body.get("spend", 0), body.get("spend_daily", 0))
+        elif method == "DELETE":
+            self.reset_limits()
+        elif method != "GET":
+            return Response(405, {"error": f"{method} is not supported here"})
+        return Response(200, self.limits_snapshot())
 
     def fail_next(self, n: int, status: int, path_prefix: str | None = None,
                   retry_after: float | None = None) -> None:
@@ -88,6 +146,8 @@ class HubSpotSandbox(SandboxServer):
             return self._calls_endpoint(method)
         if path == "/_sandbox/faults":
             return self._faults_endpoint(method, raw)
+        if path == "/_sandbox/ratelimit":
+            return self._ratelimit_endpoint(method, raw)
         route, params, known = ROUTER.match(method, path)
         counted = route is None or route.kind != "admin"
         key = route.name if route else f"{method} <unknown>"
@@ -153,21 +213,42 @@ class HubSpotSandbox(SandboxServer):
         slot = window.acquire()
         if not slot.allowed:
             raise rate_limited("TEN_SECONDLY_ROLLING", {
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(INTERVAL_MS),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(self._interval_ms),
                 "X-HubSpot-RateLimit-Max": str(window.limit),
                 "X-HubSpot-RateLimit-Remaining": "0"})
         headers: dict[str, str] = {}
         if route.kind == "crm":
-            with self._counter_lock:
-                self._daily_used += 1
-                used = self._daily_used
-            headers["X-HubSpot-RateLimit-Daily"] = str(seed.DAILY_LIMIT)
-            headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(seed.DAILY_LIMIT - used, 0))
+            headers.update(self._take_daily())
         if window.limit > 0:
-            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(INTERVAL_MS)
+            headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(self._interval_ms)
             headers["X-HubSpot-RateLimit-Max"] = str(window.limit)
             headers["X-HubSpot-RateLimit-Remaining"] = str(slot.remaining)
         return headers
+
+
+    def _take_daily(self) -> dict[str, str]:
+        """Count one call against the day; 429 DAILY once it is spent (the 10-second slot
+        it took stays taken)."""
+        with self._counter_lock:
+            limit = self.daily_limit
+            if limit > 0 and self._daily_used >= limit:
+                kind = "avoidable" if self._daily_told else "unavoidable"
+                self._daily_refusals[kind] += 1
+                self._daily_told = True
+                refused = True
+            else:
+                refused = False
+                self._daily_used += 1
+                left = max(limit - self._daily_used, 0)
+                if limit > 0 and left == 0:
+                    self._daily_told = True
+        if refused:
+            raise rate_limited("DAILY", {"X-HubSpot-RateLimit-Daily": str(limit),
+                                         "X-HubSpot-RateLimit-Daily-Remaining": "0"})
+        if limit <= 0:
+            return {}
+        return {"X-HubSpot-RateLimit-Daily": str(limit),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(left)}
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ from .state import ZendeskState
 __all__ = ["ZendeskSandbox", "ZendeskState", "serve"]
 
 
-def serve(port: int, tickets: int, seed: int, *, stop: threading.Event | None = None) -> None:
+def serve(port: int, tickets: int, seed: int, *, stop: threading.Event | None = None,
+          rate_limit: int = 700) -> None:
     """Run a seeded sandbox in the foreground until Ctrl-C (`closedloop sandbox zendesk`).
 
     `stop` lets a caller (a test, the demo) end it without a signal.
     """
     state = ZendeskState.seeded(tickets=tickets, seed=seed)
-    sandbox = ZendeskSandbox(state, port=port)
+    sandbox = ZendeskSandbox(state, port=port, rate_limit_per_minute=rate_limit)
     serve_until_stopped(sandbox, lambda: [
         f"Zendesk sandbox listening on {sandbox.url}",
         f"zenpy: ZENPY_FORCE_SCHEME=http ZENPY_FORCE_NETLOC={sandbox.netloc}",

@@ -41,7 +41,8 @@ class ZendeskSandbox(SandboxServer):
     `Zenpy(subdomain=subdomain, email=email, token=token, disable_cache=True)`.
     `hide_recent_seconds=60` makes the incremental export hide the last minute's changes as
     Zendesk does (off by default so tests see their own changes at once); `job_polls` is
-    how many polls a job answers "working" before "completed".
+    how many polls a job answers "working" before "completed". `minute` shortens the
+    account's window for quick tests; `spend_outside` plays another integration.
     """
 
     name: ClassVar[str] = "zendesk"
@@ -52,12 +53,12 @@ class ZendeskSandbox(SandboxServer):
                  port: int = 0, rate_limit_per_minute: int = 700,
                  incremental_per_minute: int = 10, host: str = "127.0.0.1",
                  search_export_per_minute: int = 100, job_polls: int = 1,
-                 hide_recent_seconds: int = 0) -> None:
+                 hide_recent_seconds: int = 0, minute: float = _MINUTE) -> None:
         super().__init__(host, port)
         self.state = state if state is not None else ZendeskState.seeded()
         self.email, self.token, self.subdomain = email, token, subdomain
         self.jobs = JobStore(job_polls)
-        self._account = SlidingWindow(rate_limit_per_minute, _MINUTE)
+        self._account = SlidingWindow(rate_limit_per_minute, minute)
         self._buckets = {"incremental": SlidingWindow(incremental_per_minute, _MINUTE),
                          "export": SlidingWindow(search_export_per_minute, _MINUTE)}
         self._failures = FailurePlan()
@@ -84,6 +85,40 @@ class ZendeskSandbox(SandboxServer):
         self._account.reset()
         for bucket in self._buckets.values():
             bucket.reset()
+
+    def spend_outside(self, n: int) -> dict[str, Any]:
+        """Spend `n` of the account's per-minute requests as another integration would."""
+        self._account.spend(n)
+        return self.limits_snapshot()
+
+    def limits_snapshot(self) -> dict[str, Any]:
+        """Each window's limit, what is left and its 429s, avoidable or not (see
+        _ratelimit.SlidingWindow): what GET /_sandbox/ratelimit answers."""
+        windows = {"account": self._account, **self._buckets}
+        return {name: {"limit": w.limit, "remaining": w.remaining(), **w.refusals()}
+                for name, w in windows.items()}
+
+    def _ratelimit_endpoint(self, method: str, raw: bytes) -> Response:
+        """/_sandbox/ratelimit: POST {"per_minute", "spend"} sets the account's limit and/or
+        spends as another integration; DELETE empties the windows."""
+        if method == "POST":
+            try:
+                body = json.loads(raw or b"{}")
+                if not isinstance(body, dict) or any(
+                        not isinstance(body.get(k, 0), int) or body.get(k, 0) < 0
+                        for k in ("per_minute", "spend")):
+                    raise ValueError("expected whole numbers >= 0 for per_minute and spend")
+            except ValueError as exc:
+                return Response(400, {"error": "invalid rate-limit settings",
+                                      "detail": str(exc)})
+            if "per_minute" in body:
+                self._account.limit = body["per_minute"]
+            self.spend_outside(body.get("spend", 0))
+        elif method == "DELETE":
+            self.reset_limits()
+        elif method != "GET":
+            return Response(405, {"error": f"{method} is not supported here"})
+        return Response(200, self.limits_snapshot())
 
     def fail_next(self, n: int, status: int = 500, path_prefix: str = "",
                   retry_after: int | None = None) -> None:
@@ -123,6 +158,8 @@ class ZendeskSandbox(SandboxServer):
             return self._calls_endpoint(method)
         if path == "/_sandbox/faults":
             return self._faults_endpoint(method, raw)
+        if path == "/_sandbox/ratelimit":
+            return self._ratelimit_endpoint(method, raw)
         route, params = ROUTER.match(method, path)
         key = route.name if route else f"{method} <unknown>"
         response = self._counted(key, method, path, lambda: self._answer(

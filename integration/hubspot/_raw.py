@@ -1,0 +1,55 @@
+"""HubSpot calls made without the SDK: plain JSON in and out, through the same paced pool.
+
+For the hot paths: decoding a batch answer into the SDK's models (a configuration object and
+two dateutil parses per record) cost more CPU than the CRM's rate limit leaves time for. Also
+for access-token-info, which the SDK wraps only through `requests` without a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import urllib3
+
+from closedloop.integration.hubspot._pacing import PacedPool
+from closedloop.integration.hubspot.endpoints import path_of
+from closedloop.integration.pacing import Pacer
+
+
+class RawAnswer(Exception):
+    """A non-2xx answer, shaped like the SDK's ApiException (status, body, headers), so the
+    adapter's `translate` and `outcome_unknown` read it the same way."""
+
+    def __init__(self, status: int, body: bytes, headers: Any) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+class RawCalls:
+    """One urllib3 pool (paced like the SDK's when a pacer is given), built on first use."""
+
+    def __init__(self, base_url: str, token: str, timeout: tuple[float, float],
+                 pacer: Pacer | None) -> None:
+        self._base_url = base_url
+        self._token = token
+        self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        self._pacer = pacer
+        self._pool: urllib3.PoolManager | PacedPool | None = None
+
+    def post_json(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST `body` to the endpoint (see endpoints.py); the answer's JSON as a dict.
+        One attempt: a non-2xx raises RawAnswer, a transport failure urllib3's error."""
+        if self._pool is None:
+            raw = urllib3.PoolManager(retries=urllib3.Retry(total=0))
+            self._pool = raw if self._pacer is None else PacedPool(raw, self._pacer)
+        response = self._pool.request(
+            "POST", self._base_url + path_of(endpoint), body=json.dumps(body).encode(),
+            timeout=self._timeout, headers={"Content-Type": "application/json",
+                                            "Authorization": f"Bearer {self._token}"})
+        if response.status >= 300:
+            raise RawAnswer(response.status, response.data, response.headers)
+        data = json.loads(response.data or b"{}")
+        return data if isinstance(data, dict) else {}
