@@ -155,7 +155,8 @@ def headline(survey_type: str, counts: Sequence[int]) -> float | None:
 def figures(survey_type: str, counts: Sequence[int], small_sample: int,
             before: float | None = None, score: float | None = None) -> Figures:
     """The figures of one cell, counts [n, low, high, total, squares, sent, answered];
-    `before` is the previous period's score (for the change), `score` this one's if known."""
+    `before` is the previous period's score (for the change), `score` this one's if known.
+    (A report builds tens of thousands: the common case is kept to plain arithmetic.)"""
     n, low, high, total, squares, sent, answered = counts[:7]
     if score is None:
         score = headline(survey_type, counts)
@@ -165,18 +166,21 @@ def figures(survey_type: str, counts: Sequence[int], small_sample: int,
         interval = wilson_interval(high, n)
     else:
         interval = mean_interval(n, total, squares)
-    low_name, middle, high_name = CATEGORY_NAMES.get(survey_type, ("low", None, "high"))
-    shares = {} if n <= 0 else {low_name: 100.0 * low / n, high_name: 100.0 * high / n}
-    if middle is not None and n > 0:
-        shares[middle] = 100.0 * (n - low - high) / n
+    low_name, middle, high_name = CATEGORY_NAMES.get(survey_type, _UNKNOWN)
+    if n > 0:
+        shares = {low_name: 100.0 * low / n, high_name: 100.0 * high / n}
+        if middle is not None:
+            shares[middle] = 100.0 * (n - low - high) / n
+    else:
+        shares = {}
     return Figures(
-        survey_type=survey_type, sent=sent, answers=n,
-        response_rate=None if sent <= 0 else answered / sent,
-        score=score, ci_low=None if interval is None else interval[0],
-        ci_high=None if interval is None else interval[1],
-        mean=None if n <= 0 else total / n, shares=shares, small_sample=n < small_sample,
-        change=None if score is None or before is None else score - before,
-        answered=answered)
+        survey_type, sent, n, None if sent <= 0 else answered / sent, score,
+        None if interval is None else interval[0], None if interval is None else interval[1],
+        None if n <= 0 else total / n, shares, n < small_sample,
+        None if score is None or before is None else score - before, answered)
+
+
+_UNKNOWN: tuple[str, str | None, str] = ("low", None, "high")
 
 
 def distribution(store: Store, settings: ReportingSettings,
