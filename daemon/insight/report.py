@@ -12,9 +12,9 @@ surveys: an answer to a reminder is an answer to its survey).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -136,9 +136,9 @@ def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]
     current = period_start(query.since, query.period)
     before = {start: previous_start(start, query.period) for start in {k[0] for k in cells}}
     scores = {key: headline(key[2], counts) for key, counts in cells.items()}
-    return [Row(key[0], key[1], figures(key[2], cells[key], settings.small_sample,
-                                        scores.get((before[key[0]], key[1], key[2])),
-                                        scores[key]))
+    return [_built(Row, _ROW, (key[0], key[1], figures(
+                key[2], cells[key], settings.small_sample,
+                scores.get((before[key[0]], key[1], key[2])), scores[key])))
             for key in sorted(k for k in cells if k[0] >= current)]
 
 
@@ -173,14 +173,25 @@ def figures(survey_type: str, counts: Sequence[int], small_sample: int,
             shares[middle] = 100.0 * (n - low - high) / n
     else:
         shares = {}
-    return Figures(
+    return _built(Figures, _FIGURES, (
         survey_type, sent, n, None if sent <= 0 else answered / sent, score,
         None if interval is None else interval[0], None if interval is None else interval[1],
         None if n <= 0 else total / n, shares, n < small_sample,
-        None if score is None or before is None else score - before, answered)
+        None if score is None or before is None else score - before, answered))
 
 
 _UNKNOWN: tuple[str, str | None, str] = ("low", None, "high")
+_FIGURES = tuple(f.name for f in fields(Figures))
+_ROW = tuple(f.name for f in fields(Row))
+_T = TypeVar("_T")
+
+
+def _built(cls: type[_T], names: tuple[str, ...], values: tuple[object, ...]) -> _T:
+    """A frozen dataclass instance from values in field order, without the generated
+    __init__'s one object.__setattr__ per field (half a report's time at 20 k rows)."""
+    made = object.__new__(cls)
+    made.__dict__.update(zip(names, values, strict=True))
+    return made
 
 
 def distribution(store: Store, settings: ReportingSettings,
