@@ -13,12 +13,13 @@ import pytest
 from insight.report_support import Seeder
 from sqlalchemy import select
 
-from closedloop.daemon.insight import rollup_queries, rollups
+from closedloop.daemon.insight import direct, rollup_queries, rollups
 from closedloop.daemon.insight.report import (
     Query,
     Row,
     Scope,
     distribution,
+    latest_comments,
     refresh,
     report,
     segment_values,
@@ -151,3 +152,29 @@ def test_long_scope_values_fit_the_segment_column() -> None:
     assert key == cross_segment("store", long_value, "team")
     assert key != cross_segment("store", long_value + "y", "team")
     assert cross_segment("store", "oslo", "team") == "team@store=oslo"
+
+
+def test_broad_scopes_walk_the_answer_time_index_with_the_same_comments(
+        store: Store, seed: Seeder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A region holding many answers reads its latest comments by walking the newest
+    answers (SQLite: INDEXED BY): the same comments, in the same order, as a small scope's
+    plan (threshold lowered so a test-sized region counts as broad)."""
+    rng = random.Random(3)
+    for i in range(60):
+        store_name = rng.choice(sorted(STORES))
+        sent = START + timedelta(hours=i * 7)
+        seed.survey(sent_at=sent, score=rng.randint(0, 10), comment=f"comment {i}",
+                    answered_at=sent + timedelta(hours=1),
+                    segments={"region": STORES[store_name], "store": store_name})
+    refresh(store, SCOPED, START)
+    query = Query(since=date(2026, 9, 28), until=date(2026, 12, 31), scope=NORTH)
+    with store.engine.connect() as conn:
+        assert direct._broad(conn, SCOPED, query) is False
+    narrow = latest_comments(store, SCOPED, query, limit=20)
+    monkeypatch.setattr(direct, "BROAD_MIN", 1)
+    with store.engine.connect() as conn:
+        assert direct._broad(conn, SCOPED, query) is True
+    broad = latest_comments(store, SCOPED, query, limit=20)
+    assert len(narrow) == 20
+    assert broad == narrow
+    assert {c.segments["region"] for c in broad} == {"north"}
