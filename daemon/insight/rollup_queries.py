@@ -144,12 +144,11 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query,
             start = starts[period] = period_start(day, query.period)
         key = (start, value if grouped else None, kind)
         cell = cells.get(key)
-        if cell is None:
-            cells[key] = [int(n), int(low), int(high), int(total), int(squares), int(sent),
-                          int(answered)]
+        if cell is None:  # sums of NOT NULL integers: ints on both databases
+            cells[key] = [n, low, high, total, squares, sent, answered]
         else:
             for i, add in enumerate((n, low, high, total, squares, sent, answered)):
-                cell[i] += int(add)
+                cell[i] += add
     return cells
 
 
