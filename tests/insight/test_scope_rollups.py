@@ -156,9 +156,9 @@ def test_long_scope_values_fit_the_segment_column() -> None:
 
 def test_broad_scopes_walk_the_answer_time_index_with_the_same_comments(
         store: Store, seed: Seeder, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A region holding many answers reads its latest comments by walking the newest
-    answers (SQLite: INDEXED BY): the same comments, in the same order, as a small scope's
-    plan (threshold lowered so a test-sized region counts as broad)."""
+    """A region holding many answers reads its latest comments testing the scope on each of
+    the newest answers (no report_scopes join): the same comments, in the same order, as
+    a small scope's plan (threshold lowered so a test-sized region counts as broad)."""
     rng = random.Random(3)
     for i in range(60):
         store_name = rng.choice(sorted(STORES))
