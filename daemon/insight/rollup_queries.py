@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, String, func, select, true, type_coerce
+from sqlalchemy import Connection, String, func, select, text, true, type_coerce
 
 from closedloop.daemon.insight.dimensions import canonical
 from closedloop.daemon.insight.periods import next_start, period_start
@@ -127,6 +127,8 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query,
         plan = _plan(conn, settings, query)
         if plan is None:
             return None
+        if conn.dialect.name == "postgresql":  # group 100 000 rows in memory, not on disk
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
         rows = conn.execute(
             select(type_coerce(ROLLUPS.c.period, String), ROLLUPS.c.value,
                    ROLLUPS.c.survey_type, *_SUMS[:7])
