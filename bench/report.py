@@ -1,9 +1,13 @@
 """Benchmark: `closedloop report` on a million answers, against pandas on the same rows.
 
 Builds N answers (default 1,000,000; ~70 % of the surveys sent are answered, so ~1.43 M
-surveys) over one year: four programs (two NPS, CSAT, CES), two sources, 300 owners in 30
-teams, 500 organizations, five languages, 12 regions and 240 stores (custom segments),
-~30 % of answers with a comment. Then prints, on SQLite and/or PostgreSQL:
+surveys) over one year: four programs (two NPS, CSAT, CES), two sources, five languages,
+12 regions of 20 stores each (custom segments, `[reporting] scope = ["region", "store"]`),
+one team and two owners per store (480 owners), two organizations per store, ~30 % of
+answers with a comment: owners, teams and organizations belong to a store, as in a real
+shop network. `--independent` draws them independently of the store instead (300 owners in
+30 teams, 500 organizations): the worst case for the rollups per scope value (every store
+has every team). Then prints, on SQLite and/or PostgreSQL:
 
 - the build: rows written, and the rollups built from them (refresh's first run);
 - the weekly NPS-by-owner report over 52 weeks, cold (new engine) and warm (median), and
@@ -11,7 +15,8 @@ teams, 500 organizations, five languages, 12 regions and 240 stores (custom segm
   reading the same rows from the same database plus the group-by, and the in-memory
   group-by alone (local week in the reporting zone included), with the ratios;
 - p95 over --repeat runs of the contract functions the dashboard calls, for headquarters
-  (no scope) and for a store manager (scope store=...).
+  (no scope), a regional manager (scope region=...) and a store manager (scope store=...),
+  and one request the rollups cannot answer (read from the tables: the worst case).
 
     pip install -e '.[bench]'
     python bench/report.py --sqlite /tmp/report-bench.db [--pg postgresql://...] \
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import time
@@ -69,18 +75,24 @@ def category(kind: str, score: int) -> str:
 Pair = tuple[dict[str, Any], dict[str, Any] | None]
 
 
-def rows(answers: int, seed: int, pg: bool) -> Iterator[Pair]:
+def rows(answers: int, seed: int, pg: bool, independent: bool) -> Iterator[Pair]:
     """(send, response or None) pairs, ids from 1, in send order."""
     rng = random.Random(seed)
-    stores = [(f"store-{i:03d}", f"region-{i % 12:02d}") for i in range(240)]
-    owners = [(f"owner-{i:03d}", f"team-{i % 30:02d}") for i in range(300)]
-    bias = {team: rng.uniform(-1.5, 1.5) for _, team in owners}
+    stores = [(f"store-{i:03d}", f"region-{i // 20:02d}") for i in range(240)]
+    if independent:
+        owners = [(f"owner-{i:03d}", f"team-{i % 30:02d}", -1) for i in range(300)]
+    else:  # two owners per store, the store's own team
+        owners = [(f"owner-{i:03d}", f"team-{i // 2:03d}", i // 2) for i in range(480)]
+    bias = {team: rng.uniform(-1.5, 1.5) for _, team, _ in owners}
     surveys = int(answers / 0.7)
     response_id = 0
     for send_id in range(1, surveys + 1):
         program, kind, _ = rng.choices(PROGRAMS, weights=[p[2] for p in PROGRAMS])[0]
-        owner, team = owners[rng.randrange(300)]
-        store, region = stores[rng.randrange(240)]
+        owner, team, at = owners[rng.randrange(len(owners))]
+        at = rng.randrange(240) if at < 0 else at
+        store, region = stores[at]
+        organization = (f"org-{rng.randrange(500)}" if independent
+                        else f"org-{at + 240 * rng.randrange(2):03d}")
         sent = START + timedelta(seconds=rng.randrange(DAYS * 86400))
         segments = {"region": region, "store": store}
         send = {"id": send_id, "idem_key": f"b{send_id}", "program": program,
@@ -88,7 +100,7 @@ def rows(answers: int, seed: int, pg: bool) -> Iterator[Pair]:
                 "ticket_id": f"t{send_id}", "contact_id": f"c{send_id % 400_000}",
                 "language": rng.choice(("en", "en", "fr", "nb", "de", "es")),
                 "owner_id": owner, "team_id": team, "pipeline": f"pipe-{send_id % 8}",
-                "organization_id": f"org-{rng.randrange(500)}", "created_at": sent,
+                "organization_id": organization, "created_at": sent,
                 "due_at": sent, "status": "sent", "sent_at": sent, "attempts": 1,
                 "kind": "survey", "reminder_no": 0,
                 "segments": json.dumps(segments) if pg else segments}
@@ -108,7 +120,7 @@ def rows(answers: int, seed: int, pg: bool) -> Iterator[Pair]:
         yield send, response
 
 
-def build(store: Store, answers: int, seed: int) -> None:
+def build(store: Store, answers: int, seed: int, independent: bool) -> None:
     pg = store.engine.dialect.name == "postgresql"
     started = time.perf_counter()
     with store.engine.begin() as conn:
@@ -132,7 +144,7 @@ def build(store: Store, answers: int, seed: int) -> None:
         sends.clear()
         responses.clear()
 
-    for send, response in rows(answers, seed, pg):
+    for send, response in rows(answers, seed, pg, independent):
         sends.append(send)
         if response is not None:
             responses.append(response)
@@ -201,17 +213,23 @@ def group_by(frame: pd.DataFrame, since: date, until: date) -> pd.DataFrame:
     return out
 
 
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+
+
 def p95(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
     times = sorted(timed(call)[0] for _ in range(repeat))
     return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
 
 
 def bench(url: str, label: str, args: argparse.Namespace) -> None:
-    print(f"{label}:")
+    data = ("owners, teams, organizations drawn independently of the store (worst case)"
+            if args.independent else "owners, teams, organizations belong to a store")
+    print(f"{label} (load average {load()}; data: {data}):")
     store = Store(url)
     store.migrate()
     if not args.reuse:
-        build(store, args.answers, args.seed)
+        build(store, args.answers, args.seed, args.independent)
     if not args.keep_rollups:
         build_rollups(store)
     store.dispose()
@@ -233,20 +251,25 @@ def bench(url: str, label: str, args: argparse.Namespace) -> None:
         for k in ours)
     print(f"  weekly NPS by owner, 52 weeks ({len(result):,} rows; same figures as pandas: "
           f"{same}):")
-    print(f"    report cold {cold * 1000:.0f} ms, warm {warm * 1000:.0f} ms")
+    print(f"    report cold (new engine, first call) {cold * 1000:.0f} ms, "
+          f"warm (median of 5) {warm * 1000:.0f} ms")
     print(f"    pandas read + group-by {with_read * 1000:.0f} ms "
-          f"(ratio pandas/report warm {with_read / warm:.1f}x, cold {with_read / cold:.1f}x)")
-    print(f"    pandas in-memory group-by {in_memory * 1000:.0f} ms "
-          f"(ratio pandas/report warm {in_memory / warm:.1f}x, cold {in_memory / cold:.1f}x)")
+          f"(ratio = pandas time / report time: warm {with_read / warm:.1f}x, "
+          f"cold {with_read / cold:.1f}x)")
+    print(f"    pandas in-memory group-by alone, median of 3 {in_memory * 1000:.0f} ms "
+          f"(ratio = pandas time / report time: warm {in_memory / warm:.1f}x, "
+          f"cold {in_memory / cold:.1f}x)")
+    print(f"  load average now: {load()}")
     dashboard(url, until, args.repeat)
 
 
 def dashboard(url: str, until: date, repeat: int) -> None:
     store = Store(url)
     since = until - timedelta(days=7 * 12 - 1)
-    store_scope = Scope({"store": frozenset({"store-007"})})
+    store_scope = Scope({"store": frozenset({"store-067"})})
     region_scope = Scope({"region": frozenset({"region-03"})})
-    print(f"  dashboard calls, median / p95 of {repeat} (12 weeks):")
+    print(f"  dashboard calls, median / p95 of {repeat} runs each (12 weeks; "
+          f"load average {load()}):")
     for who, scope in (("headquarters", Scope.ALL), ("region", region_scope),
                        ("store", store_scope)):
         trend = Query(since=since, until=until, scope=scope)
@@ -258,10 +281,17 @@ def dashboard(url: str, until: date, repeat: int) -> None:
             "distribution": lambda q=trend: distribution(store, SETTINGS, q),
             "latest_comments": lambda q=trend: latest_comments(store, SETTINGS, q, limit=50),
             "segment_values owner": lambda s=scope: segment_values(store, SETTINGS, "owner", s),
+            "segment_values store": lambda s=scope: segment_values(store, SETTINGS, "store", s),
         }
         for name, call in calls.items():
             median, worst = p95(call, repeat)
             print(f"    {who:12s} {name:22s} {median * 1000:7.1f} ms  p95 {worst * 1000:7.1f} ms")
+    worst_case = Query(since=since, until=until, segment="team", scope=region_scope,
+                       filters={"language": frozenset({"fr"}),
+                                "source": frozenset({"hubspot"})})
+    median, worst = p95(lambda: report(store, SETTINGS, worst_case), max(3, repeat // 4))
+    print(f"    worst case: region by team filtered by language and source (two filters: "
+          f"read from the tables) {median * 1000:.1f} ms  p95 {worst * 1000:.1f} ms")
     store.dispose()
 
 
@@ -272,6 +302,9 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--independent", action="store_true",
+                        help="owners, teams and organizations independent of the store "
+                             "(the worst case for the rollups per scope value)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the surveys and answers loaded before (rollups are rebuilt)")
     parser.add_argument("--keep-rollups", action="store_true",

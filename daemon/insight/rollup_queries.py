@@ -1,10 +1,12 @@
 """Reports read from the rollups, when a request can be answered by them.
 
-Rollups hold whole weeks and months per single segment, with no viewer scope. So they
-answer a request for weeks, months or quarters whose first day starts a period and whose
-last day ends one (or is past the newest data), restricted at most by program. Anything
-else (a scope or filter on another segment, a day period, a cut period) reads the tables
-(insight/direct.py): the same figures, slower.
+Rollups hold whole weeks and months per single segment, and per segment within each value
+of a scope level (`cross_segment`). So they answer a request for weeks, months or quarters
+whose first day starts a period and whose last day ends one (or is past the newest data),
+restricted by program and by one segment, or by one scope level and one other segment
+(a region viewer grouping by team). Anything else (two restrictions besides a scope
+level, a day period, a cut period) reads the tables (insight/direct.py): the same
+figures, slower.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, String, func, select, true, type_coerce
+from sqlalchemy import Connection, String, func, select, text, true, type_coerce
 
 from closedloop.daemon.insight.dimensions import canonical
 from closedloop.daemon.insight.periods import next_start, period_start
-from closedloop.daemon.insight.rollups import fingerprint, read_state
+from closedloop.daemon.insight.rollups import fingerprint, read_state, scope_levels
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
-from closedloop.daemon.store.reports import COUNTS, ROLLUPS, SCORE_AT
+from closedloop.daemon.store.reports import COUNTS, ROLLUPS, SCORE_AT, cross_segment
 
 if TYPE_CHECKING:
     from closedloop.daemon.insight.direct import Cell
@@ -32,19 +34,23 @@ _SUMS = [func.sum(ROLLUPS.c[c]) for c in COUNTS]
 
 @dataclass(frozen=True)
 class Plan:
-    """How the rollups answer a request: which grain and segment rows, which programs
-    (() = all) and, for a scope or filter on one segment, which of its values."""
+    """How the rollups answer a request: which grain and segment rows (several: a scope
+    level's values), which programs (() = all) and, for a filter on the segment counted,
+    which of its values."""
 
     grain: str
-    segment: str
+    segments: tuple[str, ...]
     values: frozenset[str] | None
     programs: tuple[str, ...]
 
 
-def _restriction(query: Query) -> tuple[str, frozenset[str] | None, tuple[str, ...]] | None:
-    """(rollup segment, allowed values or None, programs) of a request, or None when its
-    scope and filters restrict more than one segment besides the program (rollups are one
-    segment at a time), or group by another segment than the one restricted."""
+Restriction = tuple[tuple[str, ...], frozenset[str] | None, tuple[str, ...]]
+
+
+def _restriction(query: Query, levels: list[str]) -> Restriction | None:
+    """(rollup segments, allowed values or None, programs) of a request, or None when the
+    rollups cannot answer it: its scope, filters and grouping name more than one segment
+    besides the program, unless one of two is a scope level (`levels`)."""
     rules = [(canonical(k), v) for k, v in (*query.scope.allowed.items(),
                                            *query.filters.items())]
     keep: set[str] | None = set(query.programs) if query.programs else None
@@ -53,17 +59,27 @@ def _restriction(query: Query) -> tuple[str, frozenset[str] | None, tuple[str, .
             keep = set(values) if keep is None else keep & set(values)
     others = {name for name, _ in rules if name != "program"}
     target = None if query.segment is None else canonical(query.segment)
-    if len(others) > 1 or (others and target is not None and target not in others):
-        return None
     programs = () if keep is None else tuple(sorted(keep)) or (NO_PROGRAM,)
+
+    def allowed(segment: str) -> frozenset[str]:
+        found: set[str] | None = None
+        for name, values in rules:
+            if name == segment:
+                found = set(values) if found is None else found & set(values)
+        return frozenset(found or ())
+
     if not others:
-        return target or "", None, programs
-    segment = others.pop()
-    allowed: set[str] | None = None
-    for name, values in rules:
-        if name == segment:
-            allowed = set(values) if allowed is None else allowed & set(values)
-    return segment, frozenset(allowed or ()), programs
+        return (target or "",), None, programs
+    named = others | ({target} if target is not None else set())
+    if len(named) == 1:
+        segment = others.pop()
+        return (segment,), allowed(segment), programs
+    level = next((n for n in levels if n in others), None)
+    if len(named) != 2 or level is None:
+        return None
+    (inner,) = named - {level}
+    segments = tuple(cross_segment(level, v, inner) for v in sorted(allowed(level)))
+    return segments, allowed(inner) if inner in others else None, programs
 
 
 NO_PROGRAM = "\x00"  # an empty intersection of program restrictions: matches no row
@@ -81,7 +97,7 @@ def _grain(since: date, until: date, period: str, max_day: date | None) -> str |
 
 def _plan(conn: Connection, settings: ReportingSettings, query: Query,
           period: str | None = None) -> Plan | None:
-    restriction = _restriction(query)
+    restriction = _restriction(query, scope_levels(settings))
     if restriction is None:
         return None
     state = read_state(conn)
@@ -93,10 +109,15 @@ def _plan(conn: Connection, settings: ReportingSettings, query: Query,
 
 
 def _where(plan: Plan, first: date, until: date) -> list[Any]:
-    return [ROLLUPS.c.grain == plan.grain, ROLLUPS.c.segment == plan.segment,
+    return [ROLLUPS.c.grain == plan.grain, _segment_clause(plan.segments),
             ROLLUPS.c.period >= first, ROLLUPS.c.period <= until,
             ROLLUPS.c.program.in_(plan.programs) if plan.programs else true(),
             ROLLUPS.c.value.in_(sorted(plan.values)) if plan.values is not None else true()]
+
+
+def _segment_clause(segments: tuple[str, ...]) -> Any:
+    return ROLLUPS.c.segment == segments[0] if len(segments) == 1 \
+        else ROLLUPS.c.segment.in_(segments)
 
 
 def read_cells(store: Store, settings: ReportingSettings, query: Query,
@@ -106,6 +127,8 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query,
         plan = _plan(conn, settings, query)
         if plan is None:
             return None
+        if conn.dialect.name == "postgresql":  # group 100 000 rows in memory, not on disk
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
         rows = conn.execute(
             select(type_coerce(ROLLUPS.c.period, String), ROLLUPS.c.value,
                    ROLLUPS.c.survey_type, *_SUMS[:7])
@@ -123,12 +146,11 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query,
             start = starts[period] = period_start(day, query.period)
         key = (start, value if grouped else None, kind)
         cell = cells.get(key)
-        if cell is None:
-            cells[key] = [int(n), int(low), int(high), int(total), int(squares), int(sent),
-                          int(answered)]
+        if cell is None:  # sums of NOT NULL integers: ints on both databases
+            cells[key] = [n, low, high, total, squares, sent, answered]
         else:
             for i, add in enumerate((n, low, high, total, squares, sent, answered)):
-                cell[i] += int(add)
+                cell[i] += add
     return cells
 
 
@@ -152,14 +174,14 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
     from closedloop.daemon.insight.report import Query
 
     query = Query(since=date.min, until=date.max, scope=scope, segment=segment)
-    restriction = _restriction(query)
+    restriction = _restriction(query, scope_levels(settings))
     with reading(store.engine) as conn:
         if restriction is None or read_state(conn).get("fingerprint") != fingerprint(settings):
             return None
         plan = Plan("month", *restriction)
         values = conn.scalars(
             select(ROLLUPS.c.value).distinct()
-            .where(ROLLUPS.c.grain == "month", ROLLUPS.c.segment == plan.segment,
+            .where(ROLLUPS.c.grain == "month", _segment_clause(plan.segments),
                    ROLLUPS.c.program.in_(plan.programs) if plan.programs else true(),
                    ROLLUPS.c.value.in_(sorted(plan.values)) if plan.values is not None
                    else true())).all()

@@ -42,6 +42,7 @@ from closedloop.daemon.store.reports import (
     Cell,
     Fact,
     bulk_insert,
+    cross_segment,
     fact_values,
     grain_start,
     move_facts,
@@ -52,7 +53,7 @@ from closedloop.daemon.store.sends import CURSORS, chunks, insert_for
 
 log = structlog.get_logger(__name__)
 
-VERSION = 1  # bump when what a fact holds changes: the rollups are rebuilt
+VERSION = 2  # bump when what a fact holds changes: the rollups are rebuilt
 SENT = ("sent", "outcome_unknown")
 OVERLAP = timedelta(minutes=5)
 SENT_OVERLAP = timedelta(hours=1)  # outcome_unknown can be settled a lease after sent_at
@@ -216,8 +217,8 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
         for part in chunks(sorted(ids)):
             for row in conn.execute(_select(settings).where(SENDS.c.id.in_(part))):
                 new[row[0]] = fact_of(row, custom, days)
-        moved = move_facts(conn, names(settings), read_facts(conn, ids), new)
         positions = _positions(settings)
+        moved = move_facts(conn, names(settings), read_facts(conn, ids), new, positions)
         if positions:
             write_scopes(conn, {i: _scope_pairs(f, positions) for i, f in new.items()})
         _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values())},
@@ -264,27 +265,32 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
             fact = fact_of(row, custom, days)
             if fact is not None:
                 facts.append((row[0], fact))
-    cells = count_all([f for _, f in facts], dim_names)
+    positions = _positions(settings)
+    cells = count_all([f for _, f in facts], dim_names, positions)
     with store.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         conn.execute(delete(FACTS))
         conn.execute(delete(ROLLUPS))
         conn.execute(delete(SCOPES))
-        positions = _positions(settings)
         bulk_insert(conn, SCOPES, ((level, fact.dims[i], send_id) for send_id, fact in facts
                                    for level, i in positions))
         bulk_insert(conn, FACTS, (fact_values(i, f) for i, f in facts))
         bulk_insert(conn, ROLLUPS, ((*k, *v) for k, v in cells.items()))
         _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
                           "names": json.dumps(dim_names),
+                          "levels": json.dumps(positions),
                           "max_day": _max_day(None, (f for _, f in facts))}, now)
     log.info("report.rebuilt", surveys=len(facts), rows=len(cells))
     return len(cells)
 
 
-def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, list[int]]:
-    """Every fact's counts, column by column: Counter over zipped columns runs in C."""
+def count_all(facts: Sequence[Fact], dim_names: Sequence[str],
+              levels: Sequence[tuple[str, int]] = ()) -> dict[Cell, list[int]]:
+    """Every fact's counts, column by column: Counter over zipped columns runs in C.
+
+    Each scope level also counts every other segment within each of its values (segment
+    column `cross_segment(level, value, name)`), as `add_fact` does one fact at a time."""
     if not facts:
         return {}
     programs = [f.program for f in facts]
@@ -292,7 +298,14 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, lis
     answered = [f.answered for f in facts]
     scores = [f.score for f in facts]
     ranks = [f.rank for f in facts]
-    dims = list(zip(*(f.dims for f in facts), strict=True)) if facts else []
+    dims = list(zip(*(f.dims for f in facts), strict=True))
+    columns: list[tuple[Sequence[str] | None, Sequence[str] | None, str]] = [(None, None, "")]
+    columns += [(None, values, name) for name, values in zip(dim_names, dims, strict=True)]
+    for level, at in levels:
+        for i, name in enumerate(dim_names):
+            if i != at:
+                keys = {v: cross_segment(level, v, name) for v in set(dims[at])}
+                columns.append(([keys[v] for v in dims[at]], dims[i], ""))
     cells: dict[Cell, list[int]] = {}
     for grain in GRAINS:
         starts = {d: grain_start(d, grain) for f in facts
@@ -300,19 +313,20 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str]) -> dict[Cell, lis
         sent_at = [starts.get(f.sent_day) if f.sent_day else None for f in facts]
         answer_at = [starts.get(f.answer_day) if f.answer_day and f.score is not None
                      else None for f in facts]
-        for segment, values in (("", None), *zip(dim_names, dims, strict=True)):
-            column: Iterable[str] = repeat("") if values is None else values
-            sent = Counter(zip(sent_at, programs, types, column, answered, strict=False))
-            for (period, program, kind, value, was_answered), n in sent.items():
+        for segments, values, name in columns:
+            def column(given: Sequence[str] | None, fixed: str) -> Iterable[str]:
+                return repeat(fixed) if given is None else given
+            sent = Counter(zip(sent_at, programs, types, column(segments, name),
+                               column(values, ""), answered, strict=False))
+            for (period, program, kind, segment, value, was_answered), n in sent.items():
                 if period is not None:
                     counts = cells.setdefault((grain, segment, period, kind, value, program),
                                               [0] * len(COUNTS))
                     counts[0] += n
                     counts[1] += n if was_answered else 0
-            column = repeat("") if values is None else values
-            scored = Counter(zip(answer_at, programs, types, column, scores, ranks,
-                                 strict=False))
-            for (period, program, kind, value, score, rank), n in scored.items():
+            scored = Counter(zip(answer_at, programs, types, column(segments, name),
+                                 column(values, ""), scores, ranks, strict=False))
+            for (period, program, kind, segment, value, score, rank), n in scored.items():
                 if period is not None:
                     counts = cells.setdefault((grain, segment, period, kind, value, program),
                                               [0] * len(COUNTS))

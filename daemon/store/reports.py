@@ -9,6 +9,7 @@ module only adds and removes counts, and is what `forget` calls inside its trans
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -32,6 +33,25 @@ STATE = "report"  # cursors.source of the rollups' own state (fingerprint, names
 FORGOTTEN_DIMS = ("language", "owner_at_answer", "team_at_answer")
 
 Cell = tuple[str, str, date, str, str, str]  # KEY values, in KEY order
+Levels = Sequence[tuple[str, int]]  # scope levels counted across: (name, index in dims)
+SEGMENT_WIDTH = 64  # report_rollups.segment is VARCHAR(64)
+
+
+def cross_segment(level: str, value: str, name: str) -> str:
+    """The rollup segment counting `name`'s values within one scope value (`level` = value),
+    so a region or store viewer's grouped report reads rollups, not the tables. A key too
+    long for the column is replaced by a digest of it (the same on write and read)."""
+    key = f"{name}@{level}={value}"
+    if len(key) <= SEGMENT_WIDTH:
+        return key
+    return f"{name[:20]}@{level[:16]}#{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+
+
+def cross_pairs(dims: Sequence[str], names: Sequence[str],
+                levels: Levels) -> list[tuple[str, str]]:
+    """(cross segment, value) of every other segment within each scope level's value."""
+    return [(cross_segment(level, dims[at], name), dims[i])
+            for level, at in levels for i, name in enumerate(names) if i != at]
 
 
 class Fact(NamedTuple):
@@ -55,9 +75,10 @@ def grain_start(day: date, grain: str) -> date:
 
 
 def add_fact(fact: Fact, names: Sequence[str], sign: int,
-             into: dict[Cell, list[int]]) -> None:
+             into: dict[Cell, list[int]], levels: Levels = ()) -> None:
     """Add (sign 1) or remove (sign -1) one fact's counts to cells in `into`."""
-    pairs = [("", ""), *zip(names, fact.dims, strict=True)]
+    pairs = [("", ""), *zip(names, fact.dims, strict=True),
+             *cross_pairs(fact.dims, names, levels)]
     for grain in GRAINS:
         if fact.sent_day is not None:
             period = grain_start(fact.sent_day, grain)
@@ -173,7 +194,7 @@ def write_facts(conn: Connection, facts: Mapping[int, Fact | None]) -> None:
 
 
 def move_facts(conn: Connection, names: Sequence[str], old: Mapping[int, Fact],
-               new: Mapping[int, Fact | None]) -> int:
+               new: Mapping[int, Fact | None], levels: Levels = ()) -> int:
     """Replace old facts by new ones in the rollups and in report_facts; rows touched."""
     cells: dict[Cell, list[int]] = {}
     changed: dict[int, Fact | None] = {}
@@ -182,9 +203,9 @@ def move_facts(conn: Connection, names: Sequence[str], old: Mapping[int, Fact],
         if before == fact:
             continue
         if before is not None:
-            add_fact(before, names, -1, cells)
+            add_fact(before, names, -1, cells, levels)
         if fact is not None:
-            add_fact(fact, names, 1, cells)
+            add_fact(fact, names, 1, cells, levels)
         changed[send_id] = fact
     write_facts(conn, changed)
     return apply_counts(conn, cells)
@@ -195,6 +216,13 @@ def counted_names(conn: Connection) -> list[str] | None:
     value = conn.scalar(select(CURSORS.c.value).where(CURSORS.c.source == STATE,
                                                       CURSORS.c.name == "names"))
     return None if value is None else list(json.loads(value))
+
+
+def counted_levels(conn: Connection) -> list[tuple[str, int]]:
+    """The scope levels (name, index in dims) the rollups count other segments across."""
+    value = conn.scalar(select(CURSORS.c.value).where(CURSORS.c.source == STATE,
+                                                      CURSORS.c.name == "levels"))
+    return [] if value is None else [(str(n), int(i)) for n, i in json.loads(value)]
 
 
 def forget_counted(conn: Connection, send_ids: Sequence[int]) -> int:
@@ -210,7 +238,7 @@ def forget_counted(conn: Connection, send_ids: Sequence[int]) -> int:
         dims = tuple("" if i in blank else v for i, v in enumerate(fact.dims))
         kept = fact._replace(answered=False, answer_day=None, score=None, rank=None, dims=dims)
         new[send_id] = kept if kept.sent_day is not None else None
-    return move_facts(conn, names, old, new)
+    return move_facts(conn, names, old, new, counted_levels(conn))
 
 
 def write_scopes(conn: Connection, rows: Mapping[int, Sequence[tuple[str, str]]]) -> None:

@@ -484,6 +484,9 @@ class ReportRollup(Base):
     s9: Mapped[int] = mapped_column(Integer, default=0)
     s10: Mapped[int] = mapped_column(Integer, default=0)
 
+    # Clustered on the key (SQLite): a report reads its rows with their counts, no lookup
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
 
 class ReportScope(Base):
     """Which surveys carry which value of a dashboard scope level (`[reporting] scope`), so a
