@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -41,6 +40,7 @@ from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.daemon.web.admin.settings import UserSettings, users_references
+from closedloop.daemon.zones import TimeZone
 from closedloop.integration.base import MemberSelection
 from closedloop.integration.errors import ConfigError
 
@@ -115,18 +115,7 @@ def _clock_time(value: object) -> object:
     raise ValueError(f"expected a time of day such as '21:00', got {value!r}")
 
 
-def _time_zone(value: object) -> object:
-    if isinstance(value, str):
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"expected an IANA time zone such as Europe/Oslo, got {value!r}"
-                             ) from None
-    return value
-
-
 ClockTime = Annotated[time, BeforeValidator(_clock_time)]
-TimeZone = Annotated[str, BeforeValidator(_time_zone)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 TextKey = Literal["subject", "intro", "question", "follow_up", "thanks", "reminder_subject",
                   "reminder_intro"]

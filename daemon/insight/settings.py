@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from closedloop.daemon.insight.segments import SEGMENT_OBJECTS, builtin_names
+from closedloop.daemon.zones import TimeZone
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _SOURCE = re.compile(r"^(contact|ticket)\.[A-Za-z0-9_.:-]{1,100}$")
@@ -53,17 +53,6 @@ def _where(value: object) -> object:
     return value
 
 
-def _zone(value: object) -> object:
-    if isinstance(value, str):
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"expected an IANA time zone such as Europe/Oslo, got {value!r}"
-                             ) from None
-    return value
-
-
-TimeZoneName = Annotated[str, BeforeValidator(_zone)]
 SegmentName = Annotated[str, BeforeValidator(_segment_name)]
 SegmentWhere = Annotated[str | dict[str, str], BeforeValidator(_where)]
 
@@ -79,7 +68,7 @@ class SegmentSource(BaseModel):
 class ReportingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: TimeZoneName = "UTC"  # periods (day, week, ...) are cut in this zone
+    timezone: TimeZone = "UTC"  # periods (day, week, ...) are cut in this zone
     small_sample: int = Field(default=30, ge=1)  # fewer answers than this: flagged
     segments: dict[SegmentName, SegmentWhere] = {}
     scope: tuple[str, ...] = ()  # segment levels that scope dashboard users, top-down
