@@ -283,8 +283,11 @@ def _peer_spoke(conn: smtplib.SMTP) -> bool:
         return True
     if isinstance(sock, _ssl.SSLSocket) and sock.pending():
         return True
-    readable, _, _ = select.select([sock], [], [], 0)
-    if not readable:
+    # poll(), not select(): select() refuses a descriptor numbered 1024 or more, which a
+    # busy daemon (many sockets and database connections) reaches.
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    if not poller.poll(0):
         return False
     timeout = sock.gettimeout()
     sock.settimeout(0)
