@@ -201,12 +201,8 @@ _NPS_HALF = 100.0 * Z95  # nps_interval's 100·z, multiplied in the same order
 _Z2 = Z95 * Z95
 
 
-def _rows(cells: Mapping[Key, Sequence[int]], period: Period, small_sample: int,
-          current: date) -> list[Row]:
-    """`figures()` for every cell from `current` on, in key order, as one loop of plain
-    float arithmetic: the same expressions in the same order (so the same floats, pinned
-    by tests/insight/test_report_rows.py), without a call, a tuple or a generated
-    __init__ per figure; a report of 25 000 rows spends most of its time here."""
+def _scores(cells: Mapping[Key, Sequence[int]]) -> dict[Key, float | None]:
+    """`headline()` of every cell, inlined."""
     scores: dict[Key, float | None] = {}
     for key, counts in cells.items():
         n = counts[0]
@@ -214,6 +210,16 @@ def _rows(cells: Mapping[Key, Sequence[int]], period: Period, small_sample: int,
         scores[key] = None if n <= 0 else (
             100.0 * (counts[2] - counts[1]) / n if kind == "nps"
             else 100.0 * counts[2] / n if kind == "csat" else counts[3] / n)
+    return scores
+
+
+def _rows(cells: Mapping[Key, Sequence[int]], period: Period, small_sample: int,
+          current: date) -> list[Row]:
+    """`figures()` for every cell from `current` on, in key order, as one loop of plain
+    float arithmetic: the same expressions in the same order (so the same floats, pinned
+    by tests/insight/test_report_rows.py), without a call, a tuple or a generated
+    __init__ per figure; a report of 25 000 rows spends most of its time here."""
+    scores = _scores(cells)
     before = {start: previous_start(start, period) for start in {k[0] for k in cells}}
     names = {kind: CATEGORY_NAMES.get(kind, _UNKNOWN) for kind in {k[2] for k in cells}}
     new, sqrt = object.__new__, math.sqrt
@@ -221,7 +227,7 @@ def _rows(cells: Mapping[Key, Sequence[int]], period: Period, small_sample: int,
     append = out.append
     for key in sorted(k for k in cells if k[0] >= current):
         start, value, kind = key
-        n, low, high, total, squares, sent, answered = cells[key][:7]
+        n, low, high, total, squares, sent, answered = cells[key]
         score = scores[key]
         previous = scores.get((before[start], value, kind))
         ci_low = ci_high = None
@@ -233,8 +239,11 @@ def _rows(cells: Mapping[Key, Sequence[int]], period: Period, small_sample: int,
             if kind == "nps":  # stats.nps_interval
                 pro, det = high / n, low / n
                 variance = (pro + det - (pro - det) ** 2) / n
-                centre, half = 100.0 * (pro - det), _NPS_HALF * sqrt(max(0.0, variance))
-                ci_low, ci_high = max(-100.0, centre - half), min(100.0, centre + half)
+                centre = 100.0 * (pro - det)
+                half = _NPS_HALF * sqrt(variance if variance > 0.0 else 0.0)
+                ci_low, ci_high = centre - half, centre + half  # clipped to -100..100:
+                ci_low = ci_low if ci_low > -100.0 else -100.0  # (max/min as conditions)
+                ci_high = ci_high if ci_high < 100.0 else 100.0
             elif kind == "csat":  # stats.wilson_interval
                 p = high / n
                 denominator = 1.0 + _Z2 / n
