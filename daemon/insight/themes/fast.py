@@ -18,7 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Table, and_, or_, select
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
-from closedloop.daemon.insight.periods import day_start, local_day, next_start, previous_start
+from closedloop.daemon.insight.periods import (
+    day_start,
+    local_day,
+    next_start,
+    period_start,
+    previous_start,
+)
 from closedloop.daemon.insight.report import Scope
 from closedloop.daemon.insight.rollups import scope_levels
 from closedloop.daemon.insight.settings import ReportingSettings
@@ -57,6 +63,8 @@ def _scope_keys(settings: ReportingSettings, viewer: Scope | None) -> list[str] 
 
 def _starts(since: date, until: date, grain: str) -> list[date] | None:
     """The period starts covering [since, until) exactly, or None."""
+    if period_start(since, grain) != since:
+        return None
     starts, current = [], since
     while current < until:
         starts.append(current)
