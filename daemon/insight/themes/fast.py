@@ -15,9 +15,9 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select
 
-from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
+from closedloop.daemon.insight.dimensions import RESPONSES, SCOPES, SENDS, canonical
 from closedloop.daemon.insight.periods import (
     day_start,
     local_day,
@@ -44,6 +44,7 @@ RESPONSE_THEMES: Table = Base.metadata.tables["response_themes"]
 THEMES_CURSOR = ("insight", "themes")  # assign.CURSOR: its dictionary is what is stored
 POOL = 20  # report.QUOTE_POOL
 WALK_PAGE = 500  # answers read per step of the quotes' walk
+LARGE = 20_000  # surveys in a scope beyond which the walk checks answers one by one
 WALK_PAGES = 8  # then each theme still short of its pool is looked up by itself
 Counts = tuple[dict[str, tuple[int, int]], dict[str, int], tuple[int, int, int]]
 
@@ -114,6 +115,21 @@ def counts(store: Store, settings: ReportingSettings, since: datetime, until: da
     base, low = now.pop(BASE, (0, 0))
     previous_base = before.pop(BASE, (0, 0))[0]
     return now, {k: n for k, (n, _) in before.items()}, (base, low, previous_base)
+
+
+def large_scope(conn: Connection, allowed: Mapping[str, frozenset[str]],
+                indexed: frozenset[str]) -> bool:
+    """Whether an indexed scope rule holds more than LARGE surveys (the quotes' walk then
+    checks each answer rather than starting from the scope's surveys)."""
+    for name, values in allowed.items():
+        if canonical(name) in indexed:
+            held = conn.scalar(select(func.count()).select_from(
+                select(SCOPES.c.send_id).where(SCOPES.c.segment == canonical(name),
+                                               SCOPES.c.value.in_(sorted(values)))
+                .limit(LARGE + 1).subquery()))
+            if (held or 0) > LARGE:
+                return True
+    return False
 
 
 def quotes(store: Store, themes: Sequence[str], since: datetime, until: datetime,

@@ -155,11 +155,16 @@ def theme_report(store: Store, *, since: datetime, until: datetime,
     Raises UnknownSegment for a scope column the sends do not have.
     """
     conditions = scope_filter(scope, programs)
+    walk = list(conditions)
     if settings is not None:
+        allowed = (viewer or Scope.ALL).allowed
         with reading(store.engine) as conn:
             indexed = indexed_levels(conn, settings)
-        conditions.append(restriction(settings, (viewer or Scope.ALL).allowed, filters or {},
-                                      indexed=indexed))
+            # A large scope (a region) is checked per answer as the quotes walk the newest
+            # ones; a small one (a store) is looked up in report_scopes first.
+            small = indexed if not fast.large_scope(conn, allowed, indexed) else frozenset()
+        conditions.append(restriction(settings, allowed, filters or {}, indexed=indexed))
+        walk.append(restriction(settings, allowed, filters or {}, indexed=small))
     counted = (fast.counts(store, settings, since, until, programs or (), viewer, filters)
                if settings is not None and not scope else None)
     if counted is not None:
@@ -174,7 +179,7 @@ def theme_report(store: Store, *, since: datetime, until: datetime,
             for name, (count, low) in now.items()]
     rows.sort(key=lambda r: (*_sort_key(r, sort), order.get(r.theme, len(order)), r.theme))
     rows = rows[:max(limit, 0)]
-    pools = fast.quotes(store, [r.theme for r in rows], since, until, conditions)
+    pools = fast.quotes(store, [r.theme for r in rows], since, until, walk)
     return [_with_quotes(r, _chosen(pools.get(r.theme, []))) for r in rows]
 
 
