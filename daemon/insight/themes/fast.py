@@ -118,9 +118,12 @@ def counts(store: Store, settings: ReportingSettings, since: datetime, until: da
 
 
 def large_scope(conn: Connection, allowed: Mapping[str, frozenset[str]],
-                indexed: frozenset[str]) -> bool:
-    """Whether an indexed scope rule holds more than LARGE surveys (the quotes' walk then
-    checks each answer rather than starting from the scope's surveys)."""
+                indexed: frozenset[str]) -> tuple[str, frozenset[str]] | None:
+    """The scope's one indexed rule (level, values) when it holds more than LARGE surveys
+    (the quotes' walk then sifts the newest answers rather than start from the scope's
+    surveys); None otherwise."""
+    if len(allowed) != 1:
+        return None
     for name, values in allowed.items():
         if canonical(name) in indexed:
             held = conn.scalar(select(func.count()).select_from(
@@ -128,36 +131,44 @@ def large_scope(conn: Connection, allowed: Mapping[str, frozenset[str]],
                                                SCOPES.c.value.in_(sorted(values)))
                 .limit(LARGE + 1).subquery()))
             if (held or 0) > LARGE:
-                return True
-    return False
+                return canonical(name), values
+    return None
 
 
 def quotes(store: Store, themes: Sequence[str], since: datetime, until: datetime,
-           conditions: Sequence[ColumnElement[bool]]) -> dict[str, list[Any]]:
+           conditions: Sequence[ColumnElement[bool]],
+           sieve: tuple[str, frozenset[str], ColumnElement[bool]] | None = None
+           ) -> dict[str, list[Any]]:
     """Per theme, its POOL most recent answers in the window (newest first): the newest
     answers are walked a page at a time (answered_at index) and each theme still short
-    afterwards is looked up by itself (the rare ones: few rows)."""
+    afterwards is looked up by itself (the rare ones: few rows). `sieve` (a large scope:
+    its level, values and condition for the lookups) is checked a page at a time in
+    report_scopes, so the walk stays on the answered_at index on both databases."""
     wanted = set(themes)
     pools: dict[str, list[Any]] = {t: [] for t in themes}
-    columns = (RESPONSES.c.id, RESPONSES.c.comment, RESPONSES.c.score, RESPONSES.c.category,
-               RESPONSES.c.answered_at, SENDS.c.program)
+    columns = (RESPONSES.c.id, RESPONSES.c.send_id, RESPONSES.c.comment, RESPONSES.c.score,
+               RESPONSES.c.category, RESPONSES.c.answered_at, SENDS.c.program)
     joined = RESPONSES.join(SENDS, SENDS.c.id == RESPONSES.c.send_id)
     window = (RESPONSES.c.answered_at >= to_db(since), RESPONSES.c.answered_at < to_db(until),
               RESPONSES.c.comment.is_not(None), RESPONSES.c.comment != "", *conditions)
+    size, pages = (WALK_PAGE, WALK_PAGES) if sieve is None else (4 * WALK_PAGE, 3 * WALK_PAGES)
     exhausted = False
     with reading(store.engine) as conn:
         last: Any | None = None
-        for _ in range(WALK_PAGES):
+        for _ in range(pages):
             if not any(len(pools[t]) < POOL for t in wanted):
                 break
-            query = (select(*columns).select_from(joined).where(*window)
+            keys = (RESPONSES.c.id, RESPONSES.c.send_id, RESPONSES.c.answered_at)
+            query = (select(*keys).select_from(joined if conditions else RESPONSES)
+                     .where(*window)
                      .order_by(RESPONSES.c.answered_at.desc(), RESPONSES.c.id.desc())
-                     .limit(WALK_PAGE))
+                     .limit(size))
             if last is not None:
                 query = query.where(or_(RESPONSES.c.answered_at < last.answered_at,
                                         and_(RESPONSES.c.answered_at == last.answered_at,
                                              RESPONSES.c.id < last.id)))
-            page = conn.execute(query).all()
+            read = conn.execute(query).all()
+            page = read if sieve is None else _sifted(conn, read, sieve[0], sieve[1])
             by_id = {r.id: r for r in page}
             named: dict[int, list[str]] = {}
             for part in chunks(list(by_id)):
@@ -166,14 +177,15 @@ def quotes(store: Store, themes: Sequence[str], since: datetime, until: datetime
                         .where(RESPONSE_THEMES.c.response_id.in_(part),
                                RESPONSE_THEMES.c.theme.in_(sorted(wanted)))):
                     named.setdefault(rid, []).append(theme)
-            for row in page:  # newest first
-                for theme in named.get(row.id, ()):
+            full = _full(conn, columns, joined, [r.id for r in page if r.id in named])
+            for key in page:  # newest first
+                for theme in named.get(key.id, ()):
                     if len(pools[theme]) < POOL:
-                        pools[theme].append(row)
-            if len(page) < WALK_PAGE:
+                        pools[theme].append(full[key.id])
+            if len(read) < size:
                 exhausted = True
                 break
-            last = page[-1]
+            last = read[-1]
         if not exhausted:
             for theme in [t for t in themes if len(pools[t]) < POOL]:
                 pools[theme] = list(conn.execute(
@@ -181,7 +193,31 @@ def quotes(store: Store, themes: Sequence[str], since: datetime, until: datetime
                     .select_from(RESPONSE_THEMES.join(
                         RESPONSES, RESPONSES.c.id == RESPONSE_THEMES.c.response_id)
                         .join(SENDS, SENDS.c.id == RESPONSES.c.send_id))
-                    .where(RESPONSE_THEMES.c.theme == theme, *window)
+                    .where(RESPONSE_THEMES.c.theme == theme, *window,
+                           *(() if sieve is None else (sieve[2],)))
                     .order_by(RESPONSES.c.answered_at.desc(), RESPONSES.c.id.desc())
                     .limit(POOL)).all())
     return pools
+
+
+def _full(conn: Connection, columns: Sequence[Any], joined: Any, ids: Sequence[int]
+          ) -> dict[int, Any]:
+    """The quote columns of these answers, by id."""
+    out: dict[int, Any] = {}
+    for part in chunks(list(ids)):
+        for row in conn.execute(select(*columns).select_from(joined)
+                                .where(RESPONSES.c.id.in_(part))):
+            out[row.id] = row
+    return out
+
+
+def _sifted(conn: Connection, rows: Sequence[Any], level: str, values: frozenset[str]
+            ) -> list[Any]:
+    """The rows whose survey has one of `values` at scope `level` (report_scopes' key)."""
+    ids = {r.send_id for r in rows}
+    passed: set[int] = set()
+    for part in chunks(sorted(ids)):
+        passed.update(conn.scalars(select(SCOPES.c.send_id).where(
+            SCOPES.c.segment == level, SCOPES.c.value.in_(sorted(values)),
+            SCOPES.c.send_id.in_(part))))
+    return [r for r in rows if r.send_id in passed]

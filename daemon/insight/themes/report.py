@@ -156,15 +156,19 @@ def theme_report(store: Store, *, since: datetime, until: datetime,
     """
     conditions = scope_filter(scope, programs)
     walk = list(conditions)
+    sieve = None
     if settings is not None:
         allowed = (viewer or Scope.ALL).allowed
         with reading(store.engine) as conn:
             indexed = indexed_levels(conn, settings)
-            # A large scope (a region) is checked per answer as the quotes walk the newest
-            # ones; a small one (a store) is looked up in report_scopes first.
-            small = indexed if not fast.large_scope(conn, allowed, indexed) else frozenset()
+            large = fast.large_scope(conn, allowed, indexed)
         conditions.append(restriction(settings, allowed, filters or {}, indexed=indexed))
-        walk.append(restriction(settings, allowed, filters or {}, indexed=small))
+        if large is not None:  # a region: the quotes walk the newest answers and sift
+            # them a page at a time; a store's few surveys are looked up first
+            walk.append(restriction(settings, filters or {}, indexed=indexed))
+            sieve = (*large, restriction(settings, allowed, indexed=indexed))
+        else:
+            walk = list(conditions)
     counted = (fast.counts(store, settings, since, until, programs or (), viewer, filters)
                if settings is not None and not scope else None)
     if counted is not None:
@@ -179,7 +183,7 @@ def theme_report(store: Store, *, since: datetime, until: datetime,
             for name, (count, low) in now.items()]
     rows.sort(key=lambda r: (*_sort_key(r, sort), order.get(r.theme, len(order)), r.theme))
     rows = rows[:max(limit, 0)]
-    pools = fast.quotes(store, [r.theme for r in rows], since, until, walk)
+    pools = fast.quotes(store, [r.theme for r in rows], since, until, walk, sieve)
     return [_with_quotes(r, _chosen(pools.get(r.theme, []))) for r in rows]
 
 
