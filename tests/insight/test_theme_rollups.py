@@ -10,11 +10,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from report_support import Seeder
 from sqlalchemy import select
 
 from closedloop.daemon.insight.periods import day_start
 from closedloop.daemon.insight.report import Scope
+from closedloop.daemon.insight.rollups import refresh
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.themes import (
     ThemeMatcher,
@@ -154,3 +156,19 @@ def test_a_store_never_sees_another_stores_themes_or_quotes(store: Store) -> Non
         "Slow delivery from Oslo"]] == []
     everyone = {r.theme for r in _report(store, *week, Scope.ALL)}
     assert {"delivery", "staff"} <= everyone
+
+
+def test_a_large_scopes_quotes_are_sifted_to_the_same_answers(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scope above fast.LARGE surveys (here: any) walks the newest answers and sifts
+    them in report_scopes: the same rows and quotes as the lookup from the scope's surveys,
+    and never another region's comment."""
+    _seed(store, 150, seed=5)
+    refresh(store, SETTINGS, LATER)  # report_scopes: the indexed scope levels
+    refresh_themes(store, MATCHER, LATER, reporting=SETTINGS)
+    weeks = (MONDAY, MONDAY + timedelta(days=14))
+    looked_up = _report(store, *weeks, NORTH)
+    monkeypatch.setattr(fast, "LARGE", 0)
+    sifted = _report(store, *weeks, NORTH)
+    assert sifted == looked_up
+    assert sifted != []
