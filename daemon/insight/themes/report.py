@@ -165,7 +165,8 @@ def theme_report(store: Store, *, since: datetime, until: datetime,
         conditions.append(restriction(settings, allowed, filters or {}, indexed=indexed))
         if large is not None:  # a region: the quotes walk the newest answers and sift
             # them a page at a time; a store's few surveys are looked up first
-            walk.append(restriction(settings, filters or {}, indexed=indexed))
+            if filters:
+                walk.append(restriction(settings, filters, indexed=indexed))
             sieve = (*large, restriction(settings, allowed, indexed=indexed))
         else:
             walk = list(conditions)
