@@ -9,6 +9,10 @@ CURSOR_LAG are left for the next run: a transaction stamped earlier may still be
 behind them. When the dictionary changes (another `[themes]` config), its fingerprint no
 longer matches the cursor's and every response is assigned again.
 
+Given the reporting settings, it also moves the theme rollups (rollups.py) by what it
+assigned, in the same transaction; a run without them marks the rollups stale (rebuilt by
+the next run with them).
+
 Replicas may run it together (the daemon's job also holds a job lock): inserts ignore a row
 that is already there, so two refreshes of one batch agree.
 """
