@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, String, Table, delete, func, select, type_coerce
+from sqlalchemy import Connection, String, Table, delete, func, select, text, type_coerce
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, value_of
 from closedloop.daemon.insight.rollups import LocalDays, scope_levels
@@ -43,6 +43,7 @@ from closedloop.daemon.store.theme_counts import (
 
 RESPONSE_THEMES: Table = Base.metadata.tables["response_themes"]
 VERSION = 1
+_LOCK = 0x0C10_7E3E  # PostgreSQL advisory lock: one writer of the theme rollups at a time
 STATE = ("theme_rollups", "fingerprint")
 LOW = ("detractor", "unsatisfied", "difficult")
 
@@ -92,7 +93,11 @@ def _fact(row: Sequence[Any], themes: Sequence[str], days: LocalDays,
 
 def update(conn: Connection, settings: ReportingSettings,
            assigned: Sequence[tuple[int, tuple[str, ...]]]) -> int:
-    """Move the counts of these answers to their new themes and current answer."""
+    """Move the counts of these answers to their new themes and current answer. On
+    PostgreSQL a transaction lock first: two refreshes of one batch (the CLI beside the
+    daemon) then read each other's facts and never move a count twice."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
     themes = dict(assigned)
     new: dict[int, ThemeFact | None] = dict.fromkeys(themes)
     days, levels = LocalDays(ZoneInfo(settings.timezone)), scope_levels(settings)
@@ -123,6 +128,8 @@ def rebuild(store: Store, settings: ReportingSettings, dictionary: str, now: dat
         if fact.low:
             lows.update(cells(fact))
     with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         conn.execute(delete(FACTS))
         conn.execute(delete(ROLLUPS))
         for batch in chunks([fact_row(i, f) for i, f in facts], 1000):
