@@ -58,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url", help="state URL holding bench/report.py's data")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--page", action="append", help="time only these paths (repeatable)")
     args = parser.parse_args()
     bench = _report_bench()
     settings = bench.SETTINGS  # type: ignore[attr-defined]
@@ -82,6 +83,7 @@ def main() -> None:
     pages = ["/admin/", "/admin/segments?segment=store", "/admin/segments?segment=team",
              "/admin/comments", "/admin/themes", "/admin/data/trend.json",
              "/admin/export/segments.csv?segment=store"]
+    pages = args.page or pages
     print(f"dashboard over HTTP, {args.url.split('://')[0]}, 12 weeks by week, "
           f"median / p95 of {args.repeat}:")
     for who in USERS:

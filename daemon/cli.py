@@ -546,7 +546,8 @@ def report_themes(
     store = Store(state_url(cfg))
     store.migrate()
     try:
-        result = build_themes(store, cfg.themes.matcher(), window, now, programs=program or (),
+        result = build_themes(store, cfg.themes.matcher(), window, now, reporting=cfg.reporting,
+                              programs=program or (),
                               language=language, sort=sort, limit=limit)
     finally:
         store.dispose()

@@ -260,7 +260,8 @@ class Runtime:
             if not held:
                 return None
             return refresh_themes(self.store, self.theme_matcher, self.clock(),
-                                  max_batches=THEMES_BATCHES)
+                                  max_batches=THEMES_BATCHES,
+                                  reporting=self.config.reporting)
 
     @cached_property
     def theme_matcher(self) -> ThemeMatcher:

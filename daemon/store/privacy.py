@@ -36,6 +36,7 @@ from closedloop.daemon.store.records import from_db_opt, to_db
 from closedloop.daemon.store.reports import forget_counted
 from closedloop.daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
 from closedloop.daemon.store.tables import Base
+from closedloop.daemon.store.theme_counts import forget_themes
 from closedloop.daemon.store.webhooks import forget_events
 
 log = structlog.get_logger(__name__)
@@ -134,6 +135,7 @@ class PrivacyMixin:
             erasures = _erasures(conn, sends, when)
             responses = 0
             forget_counted(conn, ids)  # their answers leave the report rollups too
+            forget_themes(conn, ids)  # and the theme rollups
             for part in chunks(ids):
                 responses += conn.execute(
                     delete(RESPONSES).where(RESPONSES.c.send_id.in_(part))).rowcount

@@ -532,3 +532,35 @@ class AdminLoginFailure(Base):
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_admin_login_failures_key_failed_at", "key", "failed_at"),)
+
+
+class ThemeFact(Base):
+    """What the theme rollups counted for one commented answer (insight/themes/rollups.py):
+    its local day, program, type, unhappy or not, themes and scope keys, so an edit, a
+    re-score or `forget` moves exactly those counts. `themes`/`scopes` are JSON lists."""
+
+    __tablename__ = "theme_facts"
+    response_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    send_id: Mapped[int] = mapped_column(Integer, index=True)
+    day: Mapped[date] = mapped_column(Date)
+    program: Mapped[str] = mapped_column(String(64))
+    survey_type: Mapped[str] = mapped_column(String(8))
+    low: Mapped[bool] = mapped_column(Boolean, default=False)
+    themes: Mapped[str] = mapped_column(Text, default="[]")
+    scopes: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class ThemeRollup(Base):
+    """Commented answers per week or month (local, reporting zone), scope key ("" everyone,
+    "store=oslo"...), survey type, program and theme ("" theme: every commented answer, the
+    base of shares); `low`: of those, the unhappy ones."""
+
+    __tablename__ = "theme_rollups"
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)
+    period: Mapped[date] = mapped_column(Date, primary_key=True)
+    survey_type: Mapped[str] = mapped_column(String(8), primary_key=True)
+    program: Mapped[str] = mapped_column(String(64), primary_key=True)
+    theme: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answers: Mapped[int] = mapped_column(Integer, default=0)
+    low: Mapped[int] = mapped_column(Integer, default=0)

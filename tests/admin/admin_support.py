@@ -61,7 +61,8 @@ def seed_stores(store: Store) -> dict[str, list[int]]:
                 answered_at=sent + timedelta(hours=1 + i)))
         seeder.survey(sent_at=sent, segments=segments)
     refresh(store, SETTINGS, NOW)
-    refresh_themes(store, ThemeSettings().matcher(), NOW + timedelta(hours=1))
+    refresh_themes(store, ThemeSettings().matcher(), NOW + timedelta(hours=1),
+                   reporting=SETTINGS)
     return ids
 
 

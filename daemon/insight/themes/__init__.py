@@ -6,14 +6,18 @@ stop words and negation cues shipped with the package (no hosted service, no mod
 assignments are stored per response (`response_themes`, kept current by `refresh_themes`), so
 reports count rows. The API the report command and the dashboard call:
 
-    refresh_themes(store, matcher, now) -> RefreshResult
-        assign the responses changed since the last run (cursor in `cursors`)
+    refresh_themes(store, matcher, now, reporting=None) -> RefreshResult
+        assign the responses changed since the last run (cursor in `cursors`); with the
+        reporting settings, keep the theme rollups (rollups.py) too
     theme_report(store, *, since, until, programs=None, scope=None, limit=20,
-                 themes=(), sort="count") -> list[ThemeRow]
+                 themes=(), sort="count", settings=None, viewer=None, filters=None)
+        -> list[ThemeRow]
         dictionary themes answered in [since, until): count, share of the answers with a
         comment, unhappy share and lift, the previous period, up to three quotes. `scope`
         maps a sends column (team_id, pipeline, owner_id, ...) to the values allowed; it is
-        part of the SQL, so a scoped caller never counts other segments' answers.
+        part of the SQL, so a scoped caller never counts other segments' answers; so is
+        `viewer` (the dashboard's Scope, custom segments included) with `settings`, which
+        also lets whole weeks or months be read from the theme rollups (fast.py).
     discover_themes(store, matcher, *, since, until, programs=None, scope=None, limit=10)
         -> Discovery: frequent words and pairs no theme matched (candidates for [themes])
 

@@ -9,6 +9,10 @@ CURSOR_LAG are left for the next run: a transaction stamped earlier may still be
 behind them. When the dictionary changes (another `[themes]` config), its fingerprint no
 longer matches the cursor's and every response is assigned again.
 
+Given the reporting settings, it also moves the theme rollups (rollups.py) by what it
+assigned, in the same transaction; a run without them marks the rollups stale (rebuilt by
+the next run with them).
+
 Replicas may run it together (the daemon's job also holds a job lock): inserts ignore a row
 that is already there, so two refreshes of one batch agree.
 """
@@ -23,6 +27,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, Table, and_, delete, or_, select
 
+from closedloop.daemon.insight.settings import ReportingSettings
+from closedloop.daemon.insight.themes import rollups
 from closedloop.daemon.insight.themes.matcher import ThemeMatcher
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store
@@ -56,9 +62,15 @@ class RefreshResult:
 
 def refresh_themes(store: Store, matcher: ThemeMatcher, now: datetime, *,
                    batch: int = BATCH, lag: timedelta = CURSOR_LAG,
-                   max_batches: int | None = None) -> RefreshResult:
-    """Assign the themes of every response changed since the last run (see module doc)."""
+                   max_batches: int | None = None,
+                   reporting: ReportingSettings | None = None) -> RefreshResult:
+    """Assign the themes of every response changed since the last run (see module doc).
+
+    With `reporting`, the theme rollups (rollups.py) move with what is assigned, in the
+    same transaction; they are rebuilt first if zone, scope levels or dictionary changed."""
     result = RefreshResult()
+    if reporting is not None:
+        rollups.ensure(store, reporting, matcher.fingerprint, now)
     horizon = to_db(now - lag)
     cursor = _read_cursor(store)
     if cursor is None or cursor.dictionary != matcher.fingerprint:
@@ -75,6 +87,10 @@ def refresh_themes(store: Store, matcher: ThemeMatcher, now: datetime, *,
         cursor = _Cursor(from_db(last.updated_at), last.id, matcher.fingerprint)
         with store.engine.begin() as conn:
             _replace(conn, assigned)
+            if reporting is not None:
+                rollups.update(conn, reporting, assigned)
+            else:  # counted nowhere: the next refresh with `reporting` rebuilds them
+                rollups.invalidate(conn)
             _write_cursor(conn, cursor, now)
         result.responses += len(rows)
         result.themed += sum(1 for _, themes in assigned if themes)

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.themes.assign import refresh_themes
 from closedloop.daemon.insight.themes.discover import discover_themes
 from closedloop.daemon.insight.themes.matcher import ThemeMatcher
@@ -90,11 +91,13 @@ def _moment(option: str, value: str, end: bool = False) -> datetime:
 
 def build_themes(store: Store, matcher: ThemeMatcher, window: Window, now: datetime, *,
                  programs: Sequence[str] = (), language: str | None = None,
-                 sort: str = "count", limit: int = 20, discover: int = 10) -> ThemesOutput:
-    """Refresh the stored themes, then compute the report (ConfigError for bad filters)."""
+                 sort: str = "count", limit: int = 20, discover: int = 10,
+                 reporting: ReportingSettings | None = None) -> ThemesOutput:
+    """Refresh the stored themes (and their rollups, given `reporting`), then compute the
+    report (ConfigError for bad filters). Its rolling windows are read from the tables."""
     check_options(sort, language)
     scope = {"language": [language]} if language else None
-    refresh_themes(store, matcher, now)
+    refresh_themes(store, matcher, now, reporting=reporting)
     try:
         base = totals(store, window.since, window.until, scope_filter(scope, programs))
         rows = theme_report(store, since=window.since, until=window.until,

@@ -20,8 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Case, ColumnElement, Select, Table, and_, case, func, select
+from sqlalchemy import Case, ColumnElement, Table, and_, case, func, select
 
+from closedloop.daemon.insight.dimensions import restriction
+from closedloop.daemon.insight.report import Scope
+from closedloop.daemon.insight.rollups import indexed_levels
+from closedloop.daemon.insight.settings import ReportingSettings
+from closedloop.daemon.insight.themes import fast
 from closedloop.daemon.insight.themes.dictionary import Theme, default_themes
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
@@ -136,15 +141,57 @@ def totals(store: Store, since: datetime, until: datetime,
 def theme_report(store: Store, *, since: datetime, until: datetime,
                  programs: Sequence[str] | None = None,
                  scope: Mapping[str, Sequence[str]] | None = None, limit: int = 20,
-                 themes: Sequence[Theme] = (), sort: str = "count") -> list[ThemeRow]:
+                 themes: Sequence[Theme] = (), sort: str = "count",
+                 settings: ReportingSettings | None = None, viewer: Scope | None = None,
+                 filters: Mapping[str, frozenset[str]] | None = None) -> list[ThemeRow]:
     """The dictionary themes named in [since, until), most frequent first (`sort="lift"`:
     most linked to low scores first; `"impact"`: most unhappy answers beyond the base rate).
 
     `themes` gives labels and the order ties break in (the dictionary's; default: the
     built-in one); a theme stored but no longer in it is still reported, under its name.
+    With `settings`, `viewer` (the dashboard's Scope, custom segments included) and
+    `filters` restrict the answers too; a window of whole weeks or months in the reporting
+    zone is then read from the theme rollups (fast.py), any other from the tables.
     Raises UnknownSegment for a scope column the sends do not have.
     """
     conditions = scope_filter(scope, programs)
+    walk = list(conditions)
+    sieve = None
+    if settings is not None:
+        allowed = (viewer or Scope.ALL).allowed
+        with reading(store.engine) as conn:
+            indexed = indexed_levels(conn, settings)
+            large = fast.large_scope(conn, allowed, indexed)
+        conditions.append(restriction(settings, allowed, filters or {}, indexed=indexed))
+        if large is not None:  # a region: the quotes walk the newest answers and sift
+            # them a page at a time; a store's few surveys are looked up first
+            if filters:
+                walk.append(restriction(settings, filters, indexed=indexed))
+            sieve = (*large, restriction(settings, allowed, indexed=indexed))
+        else:
+            walk = list(conditions)
+    counted = (fast.counts(store, settings, since, until, programs or (), viewer, filters)
+               if settings is not None and not scope else None)
+    if counted is not None:
+        now, before, (base, low, previous_base) = counted
+        total = Totals(base=base, low=low, previous_base=previous_base)
+    else:
+        now, before, total = _counted(store, since, until, conditions)
+    known = themes or default_themes()
+    labels = {t.name: t.label for t in known}
+    order = {t.name: i for i, t in enumerate(known)}
+    rows = [_row(name, labels.get(name, name), count, low, before.get(name, 0), total)
+            for name, (count, low) in now.items()]
+    rows.sort(key=lambda r: (*_sort_key(r, sort), order.get(r.theme, len(order)), r.theme))
+    rows = rows[:max(limit, 0)]
+    pools = fast.quotes(store, [r.theme for r in rows], since, until, walk, sieve)
+    return [_with_quotes(r, _chosen(pools.get(r.theme, []))) for r in rows]
+
+
+def _counted(store: Store, since: datetime, until: datetime,
+             conditions: Sequence[ColumnElement[bool]]
+             ) -> tuple[dict[str, tuple[int, int]], dict[str, int], Totals]:
+    """Theme counts now and before, and the totals, from the tables (any window)."""
     total = totals(store, since, until, conditions)
     previous = since - (until - since)
     current = case((RESPONSES.c.answered_at >= to_db(since), 1), else_=0)
@@ -164,15 +211,7 @@ def theme_report(store: Store, *, since: datetime, until: datetime,
                 now[theme] = (int(count), int(lows or 0))
             else:
                 before[theme] = int(count)
-    known = themes or default_themes()
-    labels = {t.name: t.label for t in known}
-    order = {t.name: i for i, t in enumerate(known)}
-    rows = [_row(name, labels.get(name, name), count, low, before.get(name, 0), total)
-            for name, (count, low) in now.items()]
-    rows.sort(key=lambda r: (*_sort_key(r, sort), order.get(r.theme, len(order)), r.theme))
-    rows = rows[:max(limit, 0)]
-    quotes = _quotes(store, [r.theme for r in rows], since, until, conditions)
-    return [_with_quotes(r, quotes.get(r.theme, ())) for r in rows]
+    return now, before, total
 
 
 SORTS = ("count", "lift", "impact")
@@ -207,30 +246,14 @@ def _with_quotes(row: ThemeRow, quotes: tuple[Quote, ...]) -> ThemeRow:
     return ThemeRow(**{**row.__dict__, "quotes": quotes})
 
 
-def _quotes(store: Store, themes: Sequence[str], since: datetime, until: datetime,
-            conditions: Sequence[ColumnElement[bool]]) -> dict[str, tuple[Quote, ...]]:
-    """Per theme, the QUOTES shortest of its QUOTE_POOL most recent comments (ties: newer)."""
-    out: dict[str, tuple[Quote, ...]] = {}
-    with reading(store.engine) as conn:
-        for theme in themes:
-            query: Select[Any] = (
-                select(RESPONSES.c.id, RESPONSES.c.comment, RESPONSES.c.score,
-                       RESPONSES.c.category, RESPONSES.c.answered_at, SENDS.c.program)
-                .select_from(RESPONSE_THEMES
-                             .join(RESPONSES, RESPONSES.c.id == RESPONSE_THEMES.c.response_id)
-                             .join(SENDS, SENDS.c.id == RESPONSES.c.send_id))
-                .where(RESPONSE_THEMES.c.theme == theme,
-                       RESPONSES.c.answered_at >= to_db(since),
-                       RESPONSES.c.answered_at < to_db(until), *conditions)
-                .order_by(RESPONSES.c.answered_at.desc(), RESPONSES.c.id.desc())
-                .limit(QUOTE_POOL))
-            pool = conn.execute(query).all()
-            chosen = sorted(pool, key=lambda r: (len(r.comment.strip()), -r.id))[:QUOTES]
-            chosen.sort(key=lambda r: (from_db(r.answered_at), r.id), reverse=True)
-            out[theme] = tuple(Quote(text=_clip(r.comment), score=r.score, category=r.category,
-                                     program=r.program, answered_at=from_db(r.answered_at))
-                               for r in chosen)
-    return out
+def _chosen(pool: Sequence[Any]) -> tuple[Quote, ...]:
+    """The QUOTES shortest of a theme's QUOTE_POOL most recent comments (ties: newer),
+    newest first."""
+    chosen = sorted(pool, key=lambda r: (len(r.comment.strip()), -r.id))[:QUOTES]
+    chosen.sort(key=lambda r: (from_db(r.answered_at), r.id), reverse=True)
+    return tuple(Quote(text=_clip(r.comment), score=r.score, category=r.category,
+                       program=r.program, answered_at=from_db(r.answered_at))
+                 for r in chosen)
 
 
 def _clip(text: str) -> str:
