@@ -39,6 +39,12 @@ class RawCalls:
         self._pacer = pacer
         self._pool: urllib3.PoolManager | PacedPool | None = None
 
+    def close(self) -> None:
+        """Close the pool's kept-alive connections (it is built again on next use)."""
+        if self._pool is not None:
+            self._pool.clear()
+            self._pool = None
+
     def post_json(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST `body` to the endpoint (see endpoints.py); the answer's JSON as a dict.
         One attempt: a non-2xx raises RawAnswer, a transport failure urllib3's error."""

@@ -148,15 +148,24 @@ class HubSpotAdapter:
         self._properties_api = client.crm.properties.core_api
         self._groups_api = client.crm.properties.groups_api
         self._pacer = pacer
-        self._post_json = RawCalls(self._base_url, token, timeout, pacer).post_json
+        self._raw = RawCalls(self._base_url, token, timeout, pacer)
+        self._post_json = self._raw.post_json
+        self._apis = (self._pipelines_api, self._search_api, self._associations_api,
+                      self._contacts_api, self._tickets_api, self._notes_api, self._tasks_api,
+                      self._memberships_api, self._lists_api, self._properties_api,
+                      self._groups_api)
         if pacer is not None:
-            for api in (self._pipelines_api, self._search_api, self._associations_api,
-                        self._contacts_api, self._tickets_api, self._notes_api,
-                        self._tasks_api, self._memberships_api, self._lists_api,
-                        self._properties_api, self._groups_api):
+            for api in self._apis:
                 rest = api.api_client.rest_client
                 if not isinstance(rest.pool_manager, PacedPool):  # one wrap per pool
                     rest.pool_manager = PacedPool(rest.pool_manager, pacer)
+
+    def close(self) -> None:
+        """Close the kept-alive connections of every pool (the SDK's and the raw one), so a
+        runtime that is closed leaves no socket open to the CRM."""
+        for api in self._apis:
+            api.api_client.rest_client.pool_manager.clear()
+        self._raw.close()
 
     def __repr__(self) -> str:  # never show the token
         return f"HubSpotAdapter(name={self.name!r}, base_url={self._base_url!r})"
