@@ -49,6 +49,10 @@ UNSENT = ("pending", "claimed", "held")
 _PERSONAL = {"email": None, "email_norm": None, "first_name": None, "subject": None,
              "language": None, "timezone": None}
 EXPORT_BATCH = 500
+# What an export row reads: the answer's columns (all NULL for an unanswered survey) and its send.
+_EXPORT_COLUMNS = (RESPONSES.c.id, RESPONSES.c.score, RESPONSES.c.category, RESPONSES.c.comment,
+                   RESPONSES.c.answered_at, RESPONSES.c.updated_at,
+                   RESPONSES.c.owner_id_at_answer, RESPONSES.c.team_id_at_answer, SENDS)
 
 
 @dataclass(frozen=True)
@@ -175,10 +179,7 @@ class PrivacyMixin:
         `since` keeps those sent, answered or changed at or after it."""
         after = 0
         while True:
-            query = (select(RESPONSES.c.id, RESPONSES.c.score, RESPONSES.c.category,
-                            RESPONSES.c.comment, RESPONSES.c.answered_at,
-                            RESPONSES.c.updated_at, RESPONSES.c.owner_id_at_answer,
-                            RESPONSES.c.team_id_at_answer, SENDS)
+            query = (select(*_EXPORT_COLUMNS)
                      .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
                      .where(SENDS.c.kind == "survey", SENDS.c.id > after,
                             or_(RESPONSES.c.id.is_not(None),
@@ -204,10 +205,7 @@ class PrivacyMixin:
         """
         after: tuple[datetime, int] | None = None
         while True:
-            query = (select(RESPONSES.c.id, RESPONSES.c.score, RESPONSES.c.category,
-                            RESPONSES.c.comment, RESPONSES.c.answered_at,
-                            RESPONSES.c.updated_at, RESPONSES.c.owner_id_at_answer,
-                            RESPONSES.c.team_id_at_answer, SENDS)
+            query = (select(*_EXPORT_COLUMNS)
                      .join(SENDS, SENDS.c.id == RESPONSES.c.send_id)
                      .order_by(RESPONSES.c.updated_at, RESPONSES.c.id)
                      .limit(EXPORT_BATCH))
