@@ -5,22 +5,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError
 
+from closedloop.daemon.cli_errors import friendly
 from closedloop.daemon.config import (
     Config,
     Secrets,
     load_config,
-    mask_url,
     read_secrets,
     redacted,
     state_url,
@@ -28,7 +25,7 @@ from closedloop.daemon.config import (
 from closedloop.daemon.insight.cli import report_app
 from closedloop.daemon.logging import configure
 from closedloop.daemon.web.admin.cli import users_app
-from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
+from closedloop.integration.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Customer-feedback surveys for HubSpot, written back to the CRM.")
@@ -43,37 +40,10 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(report_app, name="report")
 
 out = Console()
-F = TypeVar("F", bound=Callable[..., Any])
 
 ConfigPath = Annotated[Path, typer.Option(
     "--config", "-c", envvar="CLOSEDLOOP_CONFIG", help="The config file (TOML).")]
 DEFAULT_CONFIG = Path("config.toml")
-
-
-def friendly(func: F) -> F:
-    """Turn ClosedLoop's expected errors into messages and exit codes, never tracebacks."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ConfigError as exc:
-            for line in exc.problems:
-                typer.echo(f"error: {line}", err=True)
-            raise typer.Exit(2) from None
-        except AuthError as exc:
-            typer.echo(f"error: the CRM refused the credentials: {exc}", err=True)
-            raise typer.Exit(1) from None
-        except ClosedLoopError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        except DBAPIError as exc:
-            detail = mask_url(str(exc.orig).strip().splitlines()[0]) if exc.orig else ""
-            typer.echo(f"error: the state database cannot be used "
-                       f"({type(exc.orig).__name__}: {detail})", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _close(adapter: object) -> None:

@@ -8,44 +8,19 @@ print one line naming the valid choices and exit 2; a request that finds nothing
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import date
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from closedloop.integration.errors import ClosedLoopError, ConfigError
+from closedloop.daemon.cli_errors import friendly
+from closedloop.integration.errors import ConfigError
 
-F = TypeVar("F", bound=Callable[..., Any])
 report_app = typer.Typer(help="Scores, response rates and trends from the answers.")
 ConfigPath = Annotated[Path, typer.Option(
     "--config", "-c", envvar="CLOSEDLOOP_CONFIG", help="The config file (TOML).")]
 DEFAULT_WINDOW = {"day": "30d", "week": "12w", "month": "12m", "quarter": "4q"}
-
-
-def reporting_errors(func: F) -> F:
-    """ReportError / ConfigError as one line each and exit 2 (usage) or 1, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from closedloop.daemon.insight.report import ReportError
-
-        try:
-            return func(*args, **kwargs)
-        except ReportError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2 if exc.usage else 1) from None
-        except ConfigError as exc:
-            for line in exc.problems:
-                typer.echo(f"error: {line}", err=True)
-            raise typer.Exit(2) from None
-        except ClosedLoopError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _date(option: str, value: str | None) -> date | None:
@@ -71,7 +46,7 @@ def parse_where(values: list[str]) -> dict[str, frozenset[str]]:
 
 
 @report_app.callback(invoke_without_command=True)
-@reporting_errors
+@friendly
 def report_command(
     ctx: typer.Context,
     config: ConfigPath = Path("config.toml"),
