@@ -50,6 +50,10 @@ class NewSend:
     timezone: str | None = None
     organization_id: str | None = None
     segments: dict[str, str] | None = None  # [reporting.segments] values read from the CRM
+    channel: str = "email"  # "email", "sms", "web"
+    phone: str | None = None  # E.164
+    trigger: str | None = None  # None: the CRM poll or a list cadence
+    reference: str | None = None  # what it is about when not a ticket: "deal:123"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,10 @@ class SendRecord:
     timezone: str | None = None
     organization_id: str | None = None
     segments: dict[str, str] | None = None  # custom segments captured when queued
+    channel: str = "email"
+    phone: str | None = None
+    trigger: str | None = None
+    reference: str | None = None
 
     @property
     def survey_id(self) -> int:

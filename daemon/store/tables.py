@@ -83,6 +83,13 @@ class Send(Base):
     organization_id: Mapped[str | None] = mapped_column(String(64))
     # Custom segments ([reporting.segments]) captured when queued: name -> value
     segments: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
+    # How it reaches the person: "email", "sms", "web" (daemon/channels)
+    channel: Mapped[str] = mapped_column(String(16), default="email", server_default="email")
+    phone: Mapped[str | None] = mapped_column(String(32))  # E.164, for SMS
+    # What queued it: NULL = the CRM poll or a list cadence; else "hubspot_workflow",
+    # "zendesk_trigger", "generic", "manual", "csv", "widget"
+    trigger: Mapped[str | None] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(128))  # "deal:123", "order:A-17"
 
     __table_args__ = (
         Index("ix_sends_status_due_at", "status", "due_at"),
