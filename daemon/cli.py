@@ -473,57 +473,6 @@ def webhooks_replay(
     typer.echo(f"{count} webhook delivery(ies) queued again")
 
 
-@report_app.command("themes")
-@friendly
-def report_themes(
-        config: ConfigPath = DEFAULT_CONFIG,
-        program: Annotated[list[str] | None, typer.Option(
-            "--program", help="Only this program (repeat for several).")] = None,
-        since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD, UTC).")
-                         ] = None,
-        until: Annotated[str | None, typer.Option(
-            help="Up to this date, included (default: now).")] = None,
-        period: Annotated[str | None, typer.Option(
-            help="week, month or quarter: the last 7, 30 or 91 days (default month).")
-                          ] = None,
-        language: Annotated[str | None, typer.Option(help="Only surveys in this language.")
-                            ] = None,
-        sort: Annotated[str, typer.Option(help="count, lift or impact.")] = "count",
-        limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
-        fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-) -> None:
-    """Comment themes of a period: how often, how unhappy, trend and example quotes."""
-    from closedloop.daemon.insight.themes.cli import (
-        FORMATS,
-        build_themes,
-        check_options,
-        parse_window,
-        print_themes,
-    )
-    from closedloop.daemon.runtime import utcnow
-    from closedloop.daemon.store import Store
-
-    if fmt not in FORMATS:
-        raise ConfigError([f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}"])
-    now = utcnow()
-    window = parse_window(since, until, period, now)
-    check_options(sort, language)
-    cfg = _load(config)
-    unknown = [p for p in program or () if p not in {q.name for q in cfg.programs}]
-    if unknown:
-        raise ConfigError([f"--program: {unknown[0]!r} is not a configured program; expected "
-                           f"one of: {', '.join(q.name for q in cfg.programs)}"])
-    store = Store(state_url(cfg))
-    store.migrate()
-    try:
-        result = build_themes(store, cfg.themes.matcher(), window, now, reporting=cfg.reporting,
-                              programs=program or (),
-                              language=language, sort=sort, limit=limit)
-    finally:
-        store.dispose()
-    print_themes(result, fmt, out)
-
-
 @config_app.command("show")
 @friendly
 def config_show(config: ConfigPath = DEFAULT_CONFIG) -> None:

@@ -148,3 +148,13 @@ def _run(cfg: Any, url: str, since: date, until: date, period: str,
     if chart is not None:
         write_chart(chart, rows, query)
         typer.echo(f"chart written to {chart}", err=True)
+
+
+def _register_subcommands() -> None:
+    """`report themes` lives with the themes (insight/themes/cli.py)."""
+    from closedloop.daemon.insight.themes.cli import report_themes
+
+    report_app.command("themes")(friendly(report_themes))
+
+
+_register_subcommands()

@@ -15,7 +15,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -218,3 +219,49 @@ def print_themes(result: ThemesOutput, fmt: str, console: Console) -> None:
         for quote in r.quotes:
             console.print(f"{r.label}: “{quote.text}” ({quote.program}, {quote.score}, "
                           f"{quote.answered_at:%Y-%m-%d})", highlight=False, markup=False)
+
+
+def report_themes(
+        config: Annotated[Path, typer.Option(
+            "--config", "-c", envvar="CLOSEDLOOP_CONFIG", help="The config file (TOML).")
+                          ] = Path("config.toml"),
+        program: Annotated[list[str] | None, typer.Option(
+            "--program", help="Only this program (repeat for several).")] = None,
+        since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD, UTC).")
+                         ] = None,
+        until: Annotated[str | None, typer.Option(
+            help="Up to this date, included (default: now).")] = None,
+        period: Annotated[str | None, typer.Option(
+            help="week, month or quarter: the last 7, 30 or 91 days (default month).")
+                          ] = None,
+        language: Annotated[str | None, typer.Option(help="Only surveys in this language.")
+                            ] = None,
+        sort: Annotated[str, typer.Option(help="count, lift or impact.")] = "count",
+        limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+        fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """Comment themes of a period: how often, how unhappy, trend and example quotes."""
+    from closedloop.daemon.config import load_config, state_url
+    from closedloop.daemon.logging import configure
+    from closedloop.daemon.runtime import utcnow
+
+    if fmt not in FORMATS:
+        raise ConfigError([f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}"])
+    now = utcnow()
+    window = parse_window(since, until, period, now)
+    check_options(sort, language)
+    cfg = load_config(config)
+    configure(cfg.daemon.log_format)
+    unknown = [p for p in program or () if p not in {q.name for q in cfg.programs}]
+    if unknown:
+        raise ConfigError([f"--program: {unknown[0]!r} is not a configured program; expected "
+                           f"one of: {', '.join(q.name for q in cfg.programs)}"])
+    store = Store(state_url(cfg))
+    store.migrate()
+    try:
+        result = build_themes(store, cfg.themes.matcher(), window, now, reporting=cfg.reporting,
+                              programs=program or (),
+                              language=language, sort=sort, limit=limit)
+    finally:
+        store.dispose()
+    print_themes(result, fmt, Console())
