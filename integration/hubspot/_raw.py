@@ -28,6 +28,19 @@ class RawAnswer(Exception):
         self.headers = headers
 
 
+def close_pools(manager: Any) -> None:
+    """Close every connection pool of a urllib3 PoolManager (or a PacedPool around one).
+
+    urllib3 2's `PoolManager.clear()` only forgets its pools; a pool closes when it is
+    garbage-collected, and the SDK keeps its last response (which holds its pool) alive,
+    so the kept-alive sockets would outlive the adapter."""
+    pools = manager.pools
+    found = [pools[key] for key in list(pools.keys())]
+    manager.clear()
+    for pool in found:
+        pool.close()
+
+
 class RawCalls:
     """One urllib3 pool (paced like the SDK's when a pacer is given), built on first use."""
 
@@ -42,7 +55,7 @@ class RawCalls:
     def close(self) -> None:
         """Close the pool's kept-alive connections (it is built again on next use)."""
         if self._pool is not None:
-            self._pool.clear()
+            close_pools(self._pool)
             self._pool = None
 
     def post_json(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,7 @@ from closedloop.integration.hubspot._members import list_id_of, member_pages
 from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
 from closedloop.integration.hubspot._notified import closed_tickets_by_id
 from closedloop.integration.hubspot._pacing import PacedPool
-from closedloop.integration.hubspot._raw import RawAnswer, RawCalls
+from closedloop.integration.hubspot._raw import RawAnswer, RawCalls, close_pools
 from closedloop.integration.hubspot._reopened import (
     Stage,
     not_closed,
@@ -164,7 +164,7 @@ class HubSpotAdapter:
         """Close the kept-alive connections of every pool (the SDK's and the raw one), so a
         runtime that is closed leaves no socket open to the CRM."""
         for api in self._apis:
-            api.api_client.rest_client.pool_manager.clear()
+            close_pools(api.api_client.rest_client.pool_manager)
         self._raw.close()
 
     def __repr__(self) -> str:  # never show the token
