@@ -24,9 +24,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 from closedloop.daemon.backoff import doubling
+from closedloop.daemon.channels import Channel, ChannelDown, NotTaken, OutcomeUnknown
 from closedloop.daemon.delivery.bounces import suppress_hard_bounce
 from closedloop.daemon.delivery.smtp import (
     MailAbandoned,
@@ -120,12 +121,14 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                  compose: Composer, now: datetime, batch: int = 200,
                  policy: Policy | None = None,
                  adapters: Mapping[str, CRMAdapter] | None = None,
-                 paused: Collection[str] = ()) -> DispatchResult:
+                 paused: Collection[str] = (),
+                 channels: Mapping[str, Channel[Any]] | None = None) -> DispatchResult:
     """Send every survey and reminder the rules allow now, in claimed batches over one session.
 
     Without `adapters` the reopen check is skipped (a ticket that reopened still gets its
     survey); the runtime always passes them. A `paused` source's CRM is not asked: its
     ticket surveys wait as when the check fails (daemon.health pauses a refused token).
+    `channels` sends the rows that are not mail ("sms": daemon.channels.sms).
     """
     log = get_logger(job="dispatch")
     policy = policy or Policy()
@@ -147,14 +150,15 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                                            _later(now, started) + LEASE)
                         renewed = time.monotonic()
                     _dispatch_one(store, programs, policy, facts, session, compose, row, now,
-                                  result)
+                                  result, channels or {})
                     done += 1
-        except (MailAuthError, MailUnavailable) as exc:
+        except (MailAuthError, MailUnavailable, ChannelDown) as exc:
             # The relay is down or refuses our login: every row would fail the same way. Hand
             # this batch back for a later run and say so once.
             log.error("dispatch.mail_relay_failed", error=str(exc))
             for row in rows[done:]:
-                store.mark_send_failed(row.id, f"mail relay: {exc}", now + MAIL_RETRY)
+                where = "sms" if isinstance(exc, ChannelDown) else "mail relay"
+                store.mark_send_failed(row.id, f"{where}: {exc}", now + MAIL_RETRY)
             result.retried += len(rows) - done
             break
         if len(rows) < batch:
@@ -176,11 +180,12 @@ def _later(now: datetime, started: float) -> datetime:
 def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str, CRMAdapter],
             rows: Sequence[SendRecord], now: datetime, paused: Collection[str] = ()) -> _Batch:
     people = [r.email_norm for r in rows if r.email_norm]
+    phones = [r.phone for r in rows if r.phone and r.channel == "sms"]  # a STOP suppresses it
     parents = store.parent_states([r.parent_id for r in rows if r.parent_id is not None])
     reopened, unchecked, checked = _reopened(adapters, programs, rows, paused)
     return _Batch(
         book=store.person_book(people),
-        suppressed=store.suppressed_among(people, now),
+        suppressed=store.suppressed_among(people + phones, now),
         reopened=reopened,
         unchecked=unchecked,
         recheck_at=_recheck_times(store, checked, now),
@@ -246,7 +251,7 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
 
 def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy, facts: _Batch,
                   session: MailSession, compose: Composer, row: SendRecord, now: datetime,
-                  result: DispatchResult) -> None:
+                  result: DispatchResult, channels: Mapping[str, Channel[Any]]) -> None:
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     program = programs.get(row.program)
     due = Due.of(row)
@@ -257,7 +262,8 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
         result.retried += 1
         return
     row_facts = Facts(
-        suppressed=bool(row.email_norm) and row.email_norm in facts.suppressed,
+        suppressed=(bool(row.email_norm) and row.email_norm in facts.suppressed)
+        or (row.channel == "sms" and bool(row.phone) and row.phone in facts.suppressed),
         reopened=row.kind == "survey" and ticket in facts.reopened,
         parent=facts.parents.get(row.parent_id) if row.parent_id is not None else None,
     )
@@ -268,7 +274,10 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
                  reason=str(decision.reason), kind=row.kind)
         return
     assert program is not None  # decide() skips rows of removed programs
-    sent = _send(store, program, session, compose, row, now, result)
+    if row.channel == "email":
+        sent = _send(store, program, session, compose, row, now, result)
+    else:
+        sent = _send_by(store, program, channels.get(row.channel), row, now, result)
     if sent and row.email_norm and row.kind == "survey":
         facts.book.record_sent(row.email_norm, row.program, row.idem_key, now)
 
@@ -349,3 +358,63 @@ def _not_taken(store: Store, row: SendRecord, attempt: int, exc: MailError, now:
     bounced = (isinstance(exc, MailPermanentError) and row.email is not None
                and suppress_hard_bounce(store, row.email, exc, now))
     log.warning("send.failed", error=str(exc), hard_bounce=bounced)
+
+
+def _send_by(store: Store, program: Program, channel: Channel[Any] | None, row: SendRecord,
+             now: datetime, result: DispatchResult) -> bool:
+    """Send one row through a daemon.channels channel (SMS); True when it left or may have.
+
+    The same outbox moves as mail: `sending` (begin_sending) before anything, then
+    `awaiting_reply` (end_of_data) right before the provider is called, so a crash or a
+    lost answer from there on leaves the row outcome_unknown, counted as sent."""
+    log = get_logger(job="dispatch", program=row.program, send_id=row.id, channel=row.channel)
+    if channel is None:
+        store.mark_send_failed(row.id, f"no {row.channel} channel is configured", None)
+        result.failed += 1
+        log.warning("send.failed", error="channel not configured")
+        return False
+    try:
+        message = channel.compose(row, program, now)
+    except (ValueError, TypeError, LookupError) as exc:
+        store.mark_send_failed(row.id, f"cannot compose: {type(exc).__name__}: {exc}", None)
+        result.failed += 1
+        log.warning("send.failed", error=f"cannot compose: {type(exc).__name__}")
+        return False
+    if not store.begin_sending(row.id, now):
+        return False  # another dispatcher took it after its lease expired
+    attempt = row.attempts + 1
+    try:
+        reference = channel.send(row, message, lambda: store.end_of_data(row.id, attempt, now),
+                                 now)
+    except ChannelDown:
+        store.mark_send_failed(row.id, "provider unreachable", now + MAIL_RETRY)
+        raise  # the rest of the batch is handed back by dispatch_due
+    except OutcomeUnknown as exc:
+        store.mark_outcome_unknown(row.id, CONNECTION_LOST, now)
+        result.unknown += 1
+        log.warning("send.outcome_unknown", error=str(exc), kind=row.kind)
+        return True
+    except NotTaken as exc:
+        reference = None
+        _refused(store, row, attempt, exc, now, result)
+    if reference is None:  # refused (recorded above), or the lease was lost: not sent
+        return False
+    reminders = program.reminders if row.kind == "survey" else ()
+    store.mark_sent(row.id, now, reference, reminders=reminders)
+    result.sent += 1
+    return True
+
+
+def _refused(store: Store, row: SendRecord, attempt: int, exc: NotTaken, now: datetime,
+             result: DispatchResult) -> None:
+    """The provider surely does not have it: again later (bounded, doubling), or give up."""
+    retry = exc.retry_after is not None and attempt < MAX_SEND_ATTEMPTS
+    store.mark_send_failed(row.id, f"attempt {attempt}: {exc}",
+                           now + exc.retry_after * (1 << (attempt - 1))
+                           if retry and exc.retry_after else None)
+    if exc.unsubscribed and row.phone:
+        store.suppress(row.phone, "unsubscribed", now)
+    result.retried += int(retry)
+    result.failed += int(not retry)
+    get_logger(job="dispatch", program=row.program, send_id=row.id).warning(
+        "send.retry_later" if retry else "send.failed", error=str(exc), attempts=attempt)
