@@ -68,6 +68,13 @@ def set_sid(engine: Engine, send_id: int, sid: str, status: str | None,
                      .values(sid=sid, delivery_status=status, updated_at=to_db(now)))
 
 
+def code_of(engine: Engine, send_id: int) -> str | None:
+    """The short-link code of a survey's SMS, or None."""
+    with reading(engine) as conn:
+        code = conn.scalar(select(SMS_MESSAGES.c.code).where(SMS_MESSAGES.c.send_id == send_id))
+    return None if code is None else str(code)
+
+
 def short_link(engine: Engine, code: str) -> ShortLink | None:
     """The survey behind a short-link code, or None for an unknown one."""
     with reading(engine) as conn:
