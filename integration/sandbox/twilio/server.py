@@ -174,6 +174,8 @@ class TwilioSandbox(SandboxServer):
                 return int(answer.status), answer.read().decode()
         except urllib.error.HTTPError as exc:
             return int(exc.code), exc.read().decode()
+        except urllib.error.URLError as exc:  # nobody listens there: Twilio would log 11200
+            return 0, str(exc.reason)
 
     # -------------------------------------------------------------- serving
     def _serve_request(self, method: str, target: str, headers: dict[str, str],
