@@ -81,11 +81,14 @@ class SmsChannel:
             raise ValueError("the row has no phone number")
         language = negotiate(row.language, self.fallback_language)
         probe = survey_text(program, language, self._link("X" * 10))  # the code's length
-        code = prepare_message(self.store.engine, row.survey_id, row.phone,
+        code = prepare_message(self.store.engine, row.id, row.phone,
                                probe.segments.count, probe.segments.encoding, now)
         text = survey_text(program, language, self._link(code))
         return SmsMessage(row.phone, text.text, text.segments.count, text.segments.encoding,
                           code)
+
+    def ready(self) -> None:
+        """Nothing to open: each send is one HTTPS request on the client's pool."""
 
     def send(self, row: SendRecord, message: SmsMessage, handed_over: Callable[[], bool],
              now: datetime) -> str | None:
@@ -110,7 +113,7 @@ class SmsChannel:
         except (requests.exceptions.RequestException, TwilioException) as exc:
             raise OutcomeUnknown(f"{type(exc).__name__}") from None
         sid = str(created.sid)
-        set_sid(self.store.engine, row.survey_id, sid, str(created.status or "queued"), now)
+        set_sid(self.store.engine, row.id, sid, str(created.status or "queued"), now)
         return sid
 
     def _link(self, code: str) -> str:

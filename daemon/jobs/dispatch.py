@@ -28,17 +28,7 @@ from typing import Any, Protocol
 
 from closedloop.daemon.backoff import doubling
 from closedloop.daemon.channels import Channel, ChannelDown, NotTaken, OutcomeUnknown
-from closedloop.daemon.delivery.bounces import suppress_hard_bounce
-from closedloop.daemon.delivery.smtp import (
-    MailAbandoned,
-    MailAuthError,
-    MailConnectionLost,
-    MailError,
-    MailOutcomeUnknown,
-    MailPermanentError,
-    MailTemporaryError,
-    MailUnavailable,
-)
+from closedloop.daemon.channels.mail import CUT_RETRY, MAIL_RETRY, MailChannel
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import (
     Action,
@@ -63,12 +53,12 @@ from closedloop.integration.errors import ClosedLoopError
 # guarantees a single send.
 LEASE = timedelta(seconds=30)
 RENEW_EVERY = timedelta(seconds=10)
-MAIL_RETRY = timedelta(minutes=5)  # the relay is down: the batch is due again then
-# A mail the relay did not take (4xx) is tried again after MAIL_RETRY, doubling each time, and
-# given up after MAX_SEND_ATTEMPTS tries. A connection cut before the end of data is a network
-# blip rather than the relay's answer: its ladder starts at CUT_RETRY (30 s, 1, 2, 4 minutes).
+# The relay (or the SMS provider) is down: the batch is due again after MAIL_RETRY. A message
+# the provider did not take (SMTP 4xx, Twilio 429) is tried again after the channel's first
+# wait (MAIL_RETRY; a cut before the end of data, a blip: CUT_RETRY, 30 s, 1, 2, 4 minutes),
+# doubling each time, and given up after MAX_SEND_ATTEMPTS tries.
 MAX_SEND_ATTEMPTS = 5
-CUT_RETRY = timedelta(seconds=30)
+__all__ = ["CUT_RETRY", "MAIL_RETRY", "MAX_SEND_ATTEMPTS", "DispatchResult", "dispatch_due"]
 # The reopen check failed (after the adapter's own retries): look again after CRM_RETRY_FIRST,
 # doubling per failed check of that source in a row, at most CRM_RETRY (the curve of the
 # write-back rows, with the old fixed wait as its ceiling). A successful check resets it.
@@ -144,20 +134,21 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
         done = 0
         try:
             with mailer.session() as session:
+                ways = {**(channels or {}), "email": MailChannel(store, session, compose)}
                 for row in rows:
                     if time.monotonic() - renewed >= RENEW_EVERY.total_seconds():
                         store.renew_claims([r.id for r in rows[done:]],
                                            _later(now, started) + LEASE)
                         renewed = time.monotonic()
-                    _dispatch_one(store, programs, policy, facts, session, compose, row, now,
-                                  result, channels or {})
+                    _dispatch_one(store, programs, policy, facts, ways, row, now, result)
                     done += 1
-        except (MailAuthError, MailUnavailable, ChannelDown) as exc:
-            # The relay is down or refuses our login: every row would fail the same way. Hand
-            # this batch back for a later run and say so once.
-            log.error("dispatch.mail_relay_failed", error=str(exc))
+        except ChannelDown as exc:
+            # The relay (or the SMS provider) is down or refuses our login: every row would
+            # fail the same way. Hand this batch back for a later run and say so once.
+            where = "mail relay" if rows[done].channel == "email" else rows[done].channel
+            log.error("dispatch.mail_relay_failed" if where == "mail relay"
+                      else "dispatch.channel_failed", channel=rows[done].channel, error=str(exc))
             for row in rows[done:]:
-                where = "sms" if isinstance(exc, ChannelDown) else "mail relay"
                 store.mark_send_failed(row.id, f"{where}: {exc}", now + MAIL_RETRY)
             result.retried += len(rows) - done
             break
@@ -250,8 +241,8 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
 
 
 def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy, facts: _Batch,
-                  session: MailSession, compose: Composer, row: SendRecord, now: datetime,
-                  result: DispatchResult, channels: Mapping[str, Channel[Any]]) -> None:
+                  channels: Mapping[str, Channel[Any]], row: SendRecord, now: datetime,
+                  result: DispatchResult) -> None:
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     program = programs.get(row.program)
     due = Due.of(row)
@@ -274,10 +265,7 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
                  reason=str(decision.reason), kind=row.kind)
         return
     assert program is not None  # decide() skips rows of removed programs
-    if row.channel == "email":
-        sent = _send(store, program, session, compose, row, now, result)
-    else:
-        sent = _send_by(store, program, channels.get(row.channel), row, now, result)
+    sent = _send(store, program, channels.get(row.channel), row, now, result)
     if sent and row.email_norm and row.kind == "survey":
         facts.book.record_sent(row.email_norm, row.program, row.idem_key, now)
 
@@ -300,73 +288,14 @@ def _not_now(store: Store, book: PersonBook, row: SendRecord, decision: Decision
     result.deferred[reason] += 1
 
 
-def _send(store: Store, program: Program, session: MailSession, compose: Composer,
-          row: SendRecord, now: datetime, result: DispatchResult) -> bool:
-    """Compose and send one row; True when the mail left (or may have: outcome unknown)."""
-    log = get_logger(job="dispatch", program=row.program, send_id=row.id)
-    try:
-        message = compose(row, program, now)
-    except (ValueError, TypeError, LookupError) as exc:  # bad data in the row (e.g. a header)
-        store.mark_send_failed(row.id, f"cannot compose: {type(exc).__name__}: {exc}", None)
-        result.failed += 1
-        log.warning("send.failed", error=f"cannot compose: {type(exc).__name__}")
-        return False
-    session.open()  # an unreachable relay hands the batch back before the row is touched
-    if not store.begin_sending(row.id, now):
-        return False  # another dispatcher took it after its lease expired
-    attempt = row.attempts + 1  # begin_sending counted this try
-    try:
-        session.send(message, lambda: store.end_of_data(row.id, attempt, now))
-    except (MailAuthError, MailUnavailable):
-        raise  # the whole batch is handed back by dispatch_due
-    except MailAbandoned:
-        log.warning("send.abandoned", reason="lease lost before the end of data")
-        return False
-    except MailOutcomeUnknown as exc:
-        # The relay may have it: counted as sent by the rules, never sent again, no reminder.
-        store.mark_outcome_unknown(row.id, CONNECTION_LOST, now)
-        result.unknown += 1
-        log.warning("send.outcome_unknown", error=str(exc), kind=row.kind)
-        return True
-    except MailError as exc:
-        _not_taken(store, row, attempt, exc, now, result)
-        return False
-    reminders = program.reminders if row.kind == "survey" else ()
-    store.mark_sent(row.id, now, message["Message-ID"], reminders=reminders)
-    result.sent += 1
-    return True
+def _send(store: Store, program: Program, channel: Channel[Any] | None, row: SendRecord,
+          now: datetime, result: DispatchResult) -> bool:
+    """Compose and send one row through its channel; True when it left (or may have).
 
-
-def _not_taken(store: Store, row: SendRecord, attempt: int, exc: MailError, now: datetime,
-               result: DispatchResult) -> None:
-    """The relay surely does not have the mail: try again later (bounded), or give up."""
-    log = get_logger(job="dispatch", program=row.program, send_id=row.id)
-    if isinstance(exc, MailTemporaryError) and attempt < MAX_SEND_ATTEMPTS:
-        first = CUT_RETRY if isinstance(exc, MailConnectionLost) else MAIL_RETRY
-        retry_at = now + first * (1 << (attempt - 1))
-        store.mark_send_failed(row.id, f"attempt {attempt}: {exc}", retry_at)
-        result.retried += 1
-        log.warning("send.retry_later", error=str(exc), attempts=attempt,
-                    retry_at=retry_at.isoformat())
-        return
-    result.failed += 1
-    if isinstance(exc, MailTemporaryError):
-        store.mark_send_failed(row.id, f"gave up after {attempt} attempts: {exc}", None)
-        log.warning("send.failed", error=str(exc), attempts=attempt)
-        return
-    store.mark_send_failed(row.id, str(exc), None)
-    bounced = (isinstance(exc, MailPermanentError) and row.email is not None
-               and suppress_hard_bounce(store, row.email, exc, now))
-    log.warning("send.failed", error=str(exc), hard_bounce=bounced)
-
-
-def _send_by(store: Store, program: Program, channel: Channel[Any] | None, row: SendRecord,
-             now: datetime, result: DispatchResult) -> bool:
-    """Send one row through a daemon.channels channel (SMS); True when it left or may have.
-
-    The same outbox moves as mail: `sending` (begin_sending) before anything, then
-    `awaiting_reply` (end_of_data) right before the provider is called, so a crash or a
-    lost answer from there on leaves the row outcome_unknown, counted as sent."""
+    Every channel makes the same outbox moves: `sending` (begin_sending) once the channel
+    is ready, then `awaiting_reply` (end_of_data) right before the provider gets it (SMTP:
+    before the final dot; Twilio: before the POST), so a crash or a lost answer from there
+    on leaves the row outcome_unknown, counted as sent and never sent again."""
     log = get_logger(job="dispatch", program=row.program, send_id=row.id, channel=row.channel)
     if channel is None:
         store.mark_send_failed(row.id, f"no {row.channel} channel is configured", None)
@@ -380,24 +309,27 @@ def _send_by(store: Store, program: Program, channel: Channel[Any] | None, row: 
         result.failed += 1
         log.warning("send.failed", error=f"cannot compose: {type(exc).__name__}")
         return False
+    channel.ready()  # an unreachable relay hands the batch back before the row is touched
     if not store.begin_sending(row.id, now):
         return False  # another dispatcher took it after its lease expired
-    attempt = row.attempts + 1
+    attempt = row.attempts + 1  # begin_sending counted this try
+    refused = False
     try:
         reference = channel.send(row, message, lambda: store.end_of_data(row.id, attempt, now),
                                  now)
     except ChannelDown:
-        store.mark_send_failed(row.id, "provider unreachable", now + MAIL_RETRY)
-        raise  # the rest of the batch is handed back by dispatch_due
+        raise  # this row and the rest of the batch are handed back by dispatch_due
     except OutcomeUnknown as exc:
         store.mark_outcome_unknown(row.id, CONNECTION_LOST, now)
         result.unknown += 1
         log.warning("send.outcome_unknown", error=str(exc), kind=row.kind)
         return True
     except NotTaken as exc:
-        reference = None
+        reference, refused = None, True
         _refused(store, row, attempt, exc, now, result)
     if reference is None:  # refused (recorded above), or the lease was lost: not sent
+        if not refused:
+            log.warning("send.abandoned", reason="lease lost before the hand-over")
         return False
     reminders = program.reminders if row.kind == "survey" else ()
     store.mark_sent(row.id, now, reference, reminders=reminders)
@@ -408,13 +340,20 @@ def _send_by(store: Store, program: Program, channel: Channel[Any] | None, row: 
 def _refused(store: Store, row: SendRecord, attempt: int, exc: NotTaken, now: datetime,
              result: DispatchResult) -> None:
     """The provider surely does not have it: again later (bounded, doubling), or give up."""
-    retry = exc.retry_after is not None and attempt < MAX_SEND_ATTEMPTS
-    store.mark_send_failed(row.id, f"attempt {attempt}: {exc}",
-                           now + exc.retry_after * (1 << (attempt - 1))
-                           if retry and exc.retry_after else None)
+    log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     if exc.unsubscribed and row.phone:
-        store.suppress(row.phone, "unsubscribed", now)
-    result.retried += int(retry)
-    result.failed += int(not retry)
-    get_logger(job="dispatch", program=row.program, send_id=row.id).warning(
-        "send.retry_later" if retry else "send.failed", error=str(exc), attempts=attempt)
+        store.suppress(row.phone, "unsubscribed", now)  # the provider's own opt-out list
+    if exc.retry_after is not None and attempt < MAX_SEND_ATTEMPTS:
+        retry_at = now + exc.retry_after * (1 << (attempt - 1))
+        store.mark_send_failed(row.id, f"attempt {attempt}: {exc}", retry_at)
+        result.retried += 1
+        log.warning("send.retry_later", error=str(exc), attempts=attempt,
+                    retry_at=retry_at.isoformat())
+        return
+    result.failed += 1
+    if exc.retry_after is not None:
+        store.mark_send_failed(row.id, f"gave up after {attempt} attempts: {exc}", None)
+        log.warning("send.failed", error=str(exc), attempts=attempt)
+        return
+    store.mark_send_failed(row.id, str(exc), None)
+    log.warning("send.failed", error=str(exc), hard_bounce=exc.hard_bounce)

@@ -34,7 +34,8 @@ def new_code() -> str:
 
 @dataclass(frozen=True)
 class ShortLink:
-    """What /s/<code> leads to: the survey and when its SMS was sent (dates its token)."""
+    """What /s/<code> leads to: the survey (a reminder's own) and when it was sent (dates
+    its token, so a reminder's link expires with its survey's, as in mail)."""
 
     send_id: int
     sent_at: datetime | None
@@ -79,10 +80,13 @@ def short_link(engine: Engine, code: str) -> ShortLink | None:
     """The survey behind a short-link code, or None for an unknown one."""
     with reading(engine) as conn:
         row = conn.execute(
-            select(SMS_MESSAGES.c.send_id, SENDS.c.sent_at)
-            .join(SENDS, SENDS.c.id == SMS_MESSAGES.c.send_id)
+            select(SENDS.c.id, SENDS.c.parent_id, SENDS.c.sent_at)
+            .join(SMS_MESSAGES, SENDS.c.id == SMS_MESSAGES.c.send_id)
             .where(SMS_MESSAGES.c.code == code)).first()
-    return None if row is None else ShortLink(row.send_id, from_db_opt(row.sent_at))
+        if row is not None and row.parent_id is not None:  # a reminder: its survey's link
+            row = conn.execute(select(SENDS.c.id, SENDS.c.parent_id, SENDS.c.sent_at)
+                               .where(SENDS.c.id == row.parent_id)).first()
+    return None if row is None else ShortLink(row.id, from_db_opt(row.sent_at))
 
 
 def record_delivery(engine: Engine, sid: str, status: str, error_code: str | None,
@@ -117,7 +121,8 @@ def record_reply(engine: Engine, sid: str, phone: str, send_id: int | None, outc
 
 def sms_counts(conn: Connection) -> dict[str, int]:
     """For `closedloop status`: SMS surveys sent (and unknown), the segments they cost,
-    delivery statuses from the callbacks, and replies by what they meant."""
+    delivery statuses from the callbacks, and replies by what they meant; nothing at all
+    while no text was ever sent (a mail-only deployment's status is unchanged)."""
     sent = ("sent", "outcome_unknown")
     result: dict[str, int] = {"sms.sent": 0, "sms.outcome_unknown": 0, "sms.segments_sent": 0}
     for status, count, segments in conn.execute(
@@ -135,4 +140,4 @@ def sms_counts(conn: Connection) -> dict[str, int]:
     for outcome, count in conn.execute(
             select(SMS_REPLIES.c.outcome, func.count()).group_by(SMS_REPLIES.c.outcome)):
         result[f"sms.replies.{outcome}"] = int(count)
-    return result
+    return result if any(result.values()) else {}

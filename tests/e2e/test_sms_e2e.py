@@ -49,9 +49,15 @@ def sms_rules() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture
+def sms_csat() -> dict[str, Any]:
+    """Extra keys of the SMS program (a test parametrizes it)."""
+    return {}
+
+
 @pytest.fixture(params=["hubspot", "zendesk"])
-def sms(request: pytest.FixtureRequest, tmp_path: Path,
-        sms_rules: dict[str, Any]) -> Iterator[SmsLoop]:
+def sms(request: pytest.FixtureRequest, tmp_path: Path, sms_rules: dict[str, Any],
+        sms_csat: dict[str, Any]) -> Iterator[SmsLoop]:
     """The loop with a Twilio sandbox: CSAT on the support pipeline by SMS, CES by e-mail."""
     with time_machine.travel(E2E_START, tick=True), TwilioSandbox() as twilio:
         start = E2E_START.replace(microsecond=0)
@@ -65,7 +71,7 @@ def sms(request: pytest.FixtureRequest, tmp_path: Path,
                 programs=[
                     {"name": "support-csat", "type": "csat", "source": crm.crm,
                      "delay": "1h", "company": "Acme", "pipelines": [crm.support],
-                     "channel": "sms"},
+                     "channel": "sms", **sms_csat},
                     {"name": "billing-ces", "type": "ces", "source": crm.crm, "delay": "1h",
                      "company": "Acme", "pipelines": [crm.billing]},
                 ], rules=sms_rules)
@@ -263,3 +269,29 @@ def test_quiet_hours_defer_a_text(sms: SmsLoop) -> None:
     result = sms.rt.dispatch()
     assert (result.sent, dict(result.deferred), len(sms.twilio.messages)) \
         == (0, {"quiet_hours": 1}, 0)
+
+
+@pytest.mark.parametrize("sms_csat", [{"reminders": ["1d"]}])
+def test_a_reminder_text_has_its_own_code_and_leads_to_the_survey(sms: SmsLoop) -> None:
+    """A reminder is a second text with a code of its own; its link opens the survey's
+    page, and a reply after it answers the survey (whose answer stops further reminders)."""
+    sms.texted()
+    assert sms.rt.dispatch().sent == 1
+    sms.clock.advance(timedelta(days=1, minutes=1))
+    assert sms.rt.dispatch().sent == 1
+    first, second = (LINK.search(m.body) for m in sms.twilio.messages)
+    assert first is not None
+    assert second is not None
+    assert first.group(1) != second.group(1)
+    with httpx.Client(timeout=10, follow_redirects=True) as web:
+        pages = [web.get(link.group(1)) for link in (first, second)]
+    assert [p.status_code for p in pages] == [200, 200]
+    assert pages[0].url == pages[1].url  # the survey's token, dated like the survey
+    assert _inbound(sms, "2")[0] == 200
+    with sms.rt.store.engine.connect() as conn:
+        sends = conn.execute(select(SmsMessage.send_id).order_by(SmsMessage.send_id)).scalars()
+        survey = next(iter(sends))
+    response = sms.rt.store.get_response(survey)
+    assert response is not None
+    assert response.score == 2
+    assert sms.rt.store.counts()["sms.segments_sent"] == 2
