@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Table, func, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, select, update
 
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import SendRecord, from_db_opt, send_record, to_db
-from closedloop.daemon.store.sends import SENDS, insert_for
+from closedloop.daemon.store.sends import SENDS, chunks, insert_for
 from closedloop.daemon.store.tables import Base
 
 SMS_MESSAGES: Table = Base.metadata.tables["sms_messages"]
@@ -117,6 +118,22 @@ def record_reply(engine: Engine, sid: str, phone: str, send_id: int | None, outc
             sid=sid, phone=phone, send_id=send_id, outcome=outcome, body=body,
             received_at=to_db(now)).on_conflict_do_nothing(index_elements=["sid"])
         return conn.execute(stmt).rowcount == 1
+
+
+def forget_sms(conn: Connection, send_ids: Sequence[int], phones: Sequence[str]) -> int:
+    """`forget`: drop the person's replies (they may quote them) and blank the numbers kept
+    with their texts; the codes stay (a link then leads to a scrubbed survey). Returns the
+    replies dropped."""
+    dropped = 0
+    for part in chunks(list(send_ids)):
+        dropped += conn.execute(delete(SMS_REPLIES).where(SMS_REPLIES.c.send_id.in_(part))
+                                ).rowcount
+        conn.execute(update(SMS_MESSAGES).where(SMS_MESSAGES.c.send_id.in_(part))
+                     .values(phone=""))
+    for numbers in chunks(sorted(set(phones))):
+        dropped += conn.execute(delete(SMS_REPLIES).where(SMS_REPLIES.c.phone.in_(numbers))
+                                ).rowcount
+    return dropped
 
 
 def sms_counts(conn: Connection) -> dict[str, int]:

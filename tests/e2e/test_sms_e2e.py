@@ -295,3 +295,19 @@ def test_a_reminder_text_has_its_own_code_and_leads_to_the_survey(sms: SmsLoop) 
     assert response is not None
     assert response.score == 2
     assert sms.rt.store.counts()["sms.segments_sent"] == 2
+
+
+def test_forget_drops_replies_and_numbers(sms: SmsLoop) -> None:
+    """`forget` by address also drops the person's replies (a comment may quote them) and
+    the numbers kept with their texts and sends."""
+    sms.texted()
+    sms.rt.dispatch()
+    assert _inbound(sms, "1 the agent was rude")[0] == 200
+    sms.rt.store.forget("ada@example.com", sms.clock.now)
+    with sms.rt.store.engine.connect() as conn:
+        replies = conn.execute(select(SmsReply.id)).all()
+        numbers = conn.execute(select(SmsMessage.phone)).scalars().all()
+    assert (replies, numbers) == ([], [""])
+    scrubbed = sms.rt.store.get_send(1)
+    assert scrubbed is not None
+    assert scrubbed.phone is None
