@@ -127,7 +127,9 @@ def _refusal(exc: TwilioRestException) -> Exception:
     if status in (429, 503):
         return NotTaken(f"Twilio HTTP {status}: not now", retry_after=RETRY)
     if 400 <= status < 500:
-        return NotTaken(f"Twilio error {exc.code}: {exc.msg}", unsubscribed=exc.code == OPTED_OUT)
+        # Twilio's text may quote the number: the code says it all (logs never name a person)
+        return NotTaken(f"Twilio error {exc.code} (HTTP {status})",
+                        unsubscribed=exc.code == OPTED_OUT)
     return OutcomeUnknown(f"Twilio HTTP {status}")
 
 

@@ -20,7 +20,7 @@ from closedloop.daemon.config import Secrets
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import BackgroundService
-from closedloop.daemon.store.tables import SmsMessage, SmsReply
+from closedloop.daemon.store.tables import Send, SmsMessage, SmsReply
 from closedloop.integration.sandbox._faults import FaultRates
 from closedloop.integration.sandbox.twilio import TwilioSandbox
 
@@ -311,3 +311,62 @@ def test_forget_drops_replies_and_numbers(sms: SmsLoop) -> None:
     scrubbed = sms.rt.store.get_send(1)
     assert scrubbed is not None
     assert scrubbed.phone is None
+
+
+def test_twilio_unreachable_hands_the_batch_back(sms: SmsLoop) -> None:
+    """No connection could be made: nothing left, so the row is due again (not
+    outcome_unknown) and goes out once Twilio is back."""
+    sms.texted()
+    port = int(sms.twilio.url.rsplit(":", 1)[1])
+    sms.twilio.stop()
+    result = sms.rt.dispatch()
+    assert (result.sent, result.unknown, result.retried) == (0, 0, 1)
+    [row] = [r for r in _rows(sms) if r.channel == "sms"]
+    assert (row.status, (row.last_error or "").startswith("sms: Twilio unreachable")) == (
+        "pending", True)
+    restarted = TwilioSandbox(port=port)
+    restarted.start()
+    try:
+        sms.clock.advance(timedelta(minutes=6))
+        assert sms.rt.dispatch().sent == 1
+        assert len(restarted.messages) == 1
+    finally:
+        restarted.stop()
+
+
+def test_a_429_is_tried_again_and_an_opted_out_number_is_suppressed(sms: SmsLoop) -> None:
+    """Twilio's 429: the text is due again later (it surely did not leave); 21610 (the
+    number texted STOP to Twilio itself): failed for good and the number suppressed here."""
+    sms.texted()
+    sms.twilio.fail_next(429, 20429)
+    first = sms.rt.dispatch()
+    assert (first.sent, first.retried, len(sms.twilio.messages)) == (0, 1, 0)
+    sms.clock.advance(timedelta(minutes=6))
+    assert sms.rt.dispatch().sent == 1
+    sms.twilio.opted_out.add("+14155550199")
+    sms.texted(phone="+1 415 555 0199", email="bo@example.com")
+    refused = sms.rt.dispatch()
+    assert (refused.sent, refused.failed) == (0, 1)
+    assert sms.rt.store.is_suppressed("+14155550199", sms.clock.now)
+
+
+def test_a_retried_reply_is_recorded_once_and_bad_requests_are_named(sms: SmsLoop) -> None:
+    """Twilio retries a webhook with the same MessageSid: recorded once. A signed request
+    without MessageSid is 400; a body over the cap is 413 (before any signature check)."""
+    sms.texted()
+    sms.rt.dispatch()
+    url = f"http://127.0.0.1:{sms.config.daemon.listen_port}/hooks/twilio/inbound"
+    params = {"MessageSid": "SM" + "1" * 32, "From": PHONE, "Body": "3", "AccountSid": "AC1"}
+    assert [sms.twilio.post_signed(url, params) for _ in range(2)] == [200, 200]
+    assert sms.rt.store.counts()["sms.replies.score"] == 1
+    status, body = sms.twilio.post_signed_body(url, {"From": PHONE, "Body": "3"})
+    assert (status, '"bad_payload"' in body) == (400, True)
+    with httpx.Client(timeout=10) as web:
+        large = web.post(url, content=b"Body=" + b"x" * (1024 * 1024 + 1),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert large.status_code == 413
+
+
+def _rows(sms: SmsLoop) -> list[Any]:
+    with sms.rt.store.engine.connect() as conn:
+        return list(conn.execute(select(Send.__table__)).all())
