@@ -370,3 +370,20 @@ def test_a_retried_reply_is_recorded_once_and_bad_requests_are_named(sms: SmsLoo
 def _rows(sms: SmsLoop) -> list[Any]:
     with sms.rt.store.engine.connect() as conn:
         return list(conn.execute(select(Send.__table__)).all())
+
+
+@pytest.mark.parametrize("sms_csat", [{"channel": "email_then_sms", "cooldown": "30d"}])
+def test_email_then_sms_texts_only_people_without_an_address(sms: SmsLoop) -> None:
+    """With an address: the survey is mailed (nothing to Twilio); without one: texted. The
+    texted person's ledger key is the number, so their next survey meets the cooldown."""
+    sms.texted(email="mia@example.com")
+    sms.texted(email=None)
+    result = sms.rt.dispatch()
+    assert (result.sent, len(sms.sink.messages), len(sms.twilio.messages)) == (2, 1, 1)
+    assert sms.twilio.messages[0].to == PHONE
+    channels = sorted((r.channel, r.email_norm) for r in _rows(sms))
+    assert channels == [("email", "mia@example.com"), ("sms", PHONE)]
+    sms.clock.advance(timedelta(days=1))
+    sms.texted(email=None)  # the same number, another ticket a day later
+    again = sms.rt.dispatch()
+    assert (again.sent, dict(again.skipped)) == (0, {"program_cooldown": 1})
