@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from closedloop.daemon.backoff import doubling
 from closedloop.daemon.channels import Channel, ChannelDown, NotTaken, OutcomeUnknown
-from closedloop.daemon.channels.mail import CUT_RETRY, MAIL_RETRY, MailChannel
+from closedloop.daemon.channels.mail import MAIL_RETRY, MailChannel
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import (
     Action,
@@ -58,7 +58,6 @@ RENEW_EVERY = timedelta(seconds=10)
 # wait (MAIL_RETRY; a cut before the end of data, a blip: CUT_RETRY, 30 s, 1, 2, 4 minutes),
 # doubling each time, and given up after MAX_SEND_ATTEMPTS tries.
 MAX_SEND_ATTEMPTS = 5
-__all__ = ["CUT_RETRY", "MAIL_RETRY", "MAX_SEND_ATTEMPTS", "DispatchResult", "dispatch_due"]
 # The reopen check failed (after the adapter's own retries): look again after CRM_RETRY_FIRST,
 # doubling per failed check of that source in a row, at most CRM_RETRY (the curve of the
 # write-back rows, with the old fixed wait as its ceiling). A successful check resets it.
@@ -143,13 +142,12 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                     _dispatch_one(store, programs, policy, facts, ways, row, now, result)
                     done += 1
         except ChannelDown as exc:
-            # The relay (or the SMS provider) is down or refuses our login: every row would
-            # fail the same way. Hand this batch back for a later run and say so once.
-            where = "mail relay" if rows[done].channel == "email" else rows[done].channel
-            log.error("dispatch.mail_relay_failed" if where == "mail relay"
-                      else "dispatch.channel_failed", channel=rows[done].channel, error=str(exc))
+            # The relay is down or refuses our login: every row would fail the same way. Hand
+            # this batch back for a later run and say so once. (Another channel being down
+            # only holds back its own rows: see _send.)
+            log.error("dispatch.mail_relay_failed", error=str(exc))
             for row in rows[done:]:
-                store.mark_send_failed(row.id, f"{where}: {exc}", now + MAIL_RETRY)
+                store.mark_send_failed(row.id, f"mail relay: {exc}", now + MAIL_RETRY)
             result.retried += len(rows) - done
             break
         if len(rows) < batch:
@@ -265,7 +263,18 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
                  reason=str(decision.reason), kind=row.kind)
         return
     assert program is not None  # decide() skips rows of removed programs
-    sent = _send(store, program, channels.get(row.channel), row, now, result)
+    try:
+        sent = _send(store, program, channels.get(row.channel), row, now, result)
+    except ChannelDown as exc:
+        if row.channel == "email":
+            raise  # dispatch_due hands the whole batch back
+        # Twilio cannot be reached: this row and the batch's next texts wait; mail goes on.
+        if not isinstance(channels.get(row.channel), _Down):
+            log.error("dispatch.channel_failed", channel=row.channel, error=str(exc))
+            channels[row.channel] = _Down(row.channel, str(exc))  # type: ignore[index]
+        store.mark_send_failed(row.id, f"{row.channel}: {exc}", now + MAIL_RETRY)
+        result.retried += 1
+        return
     if sent and row.email_norm and row.kind == "survey":
         facts.book.record_sent(row.email_norm, row.program, row.idem_key, now)
 
@@ -357,3 +366,21 @@ def _refused(store: Store, row: SendRecord, attempt: int, exc: NotTaken, now: da
         return
     store.mark_send_failed(row.id, str(exc), None)
     log.warning("send.failed", error=str(exc), hard_bounce=exc.hard_bounce)
+
+
+@dataclass
+class _Down:
+    """A channel found down in this batch: its next rows are handed back without a try."""
+
+    name: str
+    reason: str
+
+    def compose(self, row: SendRecord, program: Program, now: datetime) -> None:
+        return None
+
+    def ready(self) -> None:
+        raise ChannelDown(self.reason)
+
+    def send(self, row: SendRecord, message: None, handed_over: Callable[[], bool],
+             now: datetime) -> str | None:
+        raise ChannelDown(self.reason)

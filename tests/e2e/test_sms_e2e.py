@@ -313,23 +313,28 @@ def test_forget_drops_replies_and_numbers(sms: SmsLoop) -> None:
     assert scrubbed.phone is None
 
 
-def test_twilio_unreachable_hands_the_batch_back(sms: SmsLoop) -> None:
-    """No connection could be made: nothing left, so the row is due again (not
-    outcome_unknown) and goes out once Twilio is back."""
+def test_twilio_unreachable_holds_back_texts_not_mail(sms: SmsLoop) -> None:
+    """No connection could be made: nothing left, so the texts are due again (not
+    outcome_unknown; the second is not even tried) and go out once Twilio is back; the
+    batch's mail goes out meanwhile."""
+    contact = sms.crm.create_contact("bo@example.com", "Bo", "en", None)
+    sms.close_ticket("bo@example.com", contact=contact, pipeline=sms.crm.billing)
     sms.texted()
+    sms.texted(phone="+1 415 555 0177", email="cy@example.com")
     port = int(sms.twilio.url.rsplit(":", 1)[1])
     sms.twilio.stop()
     result = sms.rt.dispatch()
-    assert (result.sent, result.unknown, result.retried) == (0, 0, 1)
-    [row] = [r for r in _rows(sms) if r.channel == "sms"]
-    assert (row.status, (row.last_error or "").startswith("sms: Twilio unreachable")) == (
-        "pending", True)
+    assert (result.sent, result.unknown, result.retried) == (1, 0, 2)
+    assert len(sms.sink.messages) == 1
+    texts = [r for r in _rows(sms) if r.channel == "sms"]
+    assert [(r.status, r.attempts) for r in texts] == [("pending", 1), ("pending", 0)]
+    assert all((r.last_error or "").startswith("sms: Twilio unreachable") for r in texts)
     restarted = TwilioSandbox(port=port)
     restarted.start()
     try:
         sms.clock.advance(timedelta(minutes=6))
-        assert sms.rt.dispatch().sent == 1
-        assert len(restarted.messages) == 1
+        assert sms.rt.dispatch().sent == 2
+        assert len(restarted.messages) == 2
     finally:
         restarted.stop()
 
