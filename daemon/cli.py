@@ -575,6 +575,15 @@ def sandbox_zendesk(port: int = 8022, tickets: int = 200, seed: int = 1,
     serve(port=port, tickets=tickets, seed=seed, rate_limit=rate_limit)
 
 
+@sandbox_app.command("twilio")
+@friendly
+def sandbox_twilio(port: int = 8023) -> None:
+    """Serve the sandbox Twilio SMS gateway on 127.0.0.1 until interrupted."""
+    from closedloop.integration.sandbox.twilio import serve
+
+    serve(port=port)
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     try:

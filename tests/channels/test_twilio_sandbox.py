@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
@@ -76,3 +77,15 @@ def test_a_number_that_texted_stop_is_blocked(sandbox: TwilioSandbox) -> None:
     with pytest.raises(TwilioRestException) as caught:
         _client(sandbox).messages.create(to="+14155550100", from_="+15005550006", body="x")
     assert caught.value.code == 21610
+
+
+def test_http_test_hooks(sandbox: TwilioSandbox) -> None:
+    """`closedloop sandbox twilio` users list the texts over HTTP; a bad hook body is a
+    400 that says so; hooks are not counted as API calls."""
+    _client(sandbox).messages.create(to="+14155550100", from_="+15005550006", body="Hi")
+    with httpx.Client(base_url=sandbox.url, timeout=5) as web:
+        listed = web.get("/_sandbox/messages").json()["messages"]
+        bad = web.post("/_sandbox/inbound", json={"from": "+14155550100"})
+    assert [(m["to"], m["body"]) for m in listed] == [("+14155550100", "Hi")]
+    assert (bad.status_code, bad.json()["error"]) == (400, "bad test-hook request")
+    assert sandbox.total_calls() == 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import threading
 import urllib.error
@@ -185,6 +186,8 @@ class TwilioSandbox(SandboxServer):
             return self._calls_endpoint(method)
         if path == "/_sandbox/faults":
             return self._faults_endpoint(method, raw)
+        if path.startswith("/_sandbox/"):
+            return self._admin(method, path, raw)
         if (found := _MESSAGES.match(path)) and method == "POST":
             return self._counted("POST /Messages.json", method, path, lambda: self._with_faults(
                 path, lambda: self._create(found.group(1), headers, raw)))
@@ -193,6 +196,26 @@ class TwilioSandbox(SandboxServer):
                                  lambda: self._fetch(one.group(1), one.group(2), headers))
         return Response(404, TwilioError(404, 20404, "The requested resource was not found")
                         .body)
+
+    def _admin(self, method: str, path: str, raw: bytes) -> Response:
+        """Test hooks over HTTP (uncounted), for `closedloop sandbox twilio`: GET messages;
+        POST inbound {"from", "body", "url"}; POST deliver {"sid", "status"}."""
+        if path == "/_sandbox/messages" and method == "GET":
+            with self._lock:
+                return Response(200, {"messages": [m.resource(self.account_sid)
+                                                   for m in self.messages]})
+        try:
+            body = json.loads(raw or b"{}")
+            if path == "/_sandbox/inbound" and method == "POST":
+                status, text = self.inbound(str(body["from"]), str(body["body"]),
+                                            str(body["url"]))
+                return Response(200, {"status": status, "response": text})
+            if path == "/_sandbox/deliver" and method == "POST":
+                return Response(200, {"status": self.deliver(str(body["sid"]),
+                                                             str(body.get("status", "delivered")))})
+        except (ValueError, KeyError, StopIteration) as exc:
+            return Response(400, {"error": "bad test-hook request", "detail": repr(exc)})
+        return Response(404, {"error": f"no test hook {method} {path}"})
 
     def _bug_response(self) -> Response:
         return Response(500, TwilioError(500, 20500, "Internal Server Error").body)
