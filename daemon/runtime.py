@@ -322,6 +322,8 @@ class Runtime:
             close = getattr(adapter, "close", None)
             if callable(close):
                 close()
+        if self.sms is not None:
+            self.sms.close()
         self.store.dispose()
 
     def web_app(self) -> FastAPI:

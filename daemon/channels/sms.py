@@ -116,6 +116,12 @@ class SmsChannel:
         set_sid(self.store.engine, row.id, sid, str(created.status or "queued"), now)
         return sid
 
+    def close(self) -> None:
+        """Close the client's pooled connections (the runtime is closing)."""
+        session = getattr(self.client.http_client, "session", None)
+        if session is not None:
+            session.close()
+
     def _link(self, code: str) -> str:
         return f"{self.public_url}/s/{code}"
 

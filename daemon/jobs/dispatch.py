@@ -239,7 +239,7 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
 
 
 def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy, facts: _Batch,
-                  channels: Mapping[str, Channel[Any]], row: SendRecord, now: datetime,
+                  channels: dict[str, Channel[Any]], row: SendRecord, now: datetime,
                   result: DispatchResult) -> None:
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     program = programs.get(row.program)
@@ -271,7 +271,7 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
         # Twilio cannot be reached: this row and the batch's next texts wait; mail goes on.
         if not isinstance(channels.get(row.channel), _Down):
             log.error("dispatch.channel_failed", channel=row.channel, error=str(exc))
-            channels[row.channel] = _Down(row.channel, str(exc))  # type: ignore[index]
+            channels[row.channel] = _Down(row.channel, str(exc))
         store.mark_send_failed(row.id, f"{row.channel}: {exc}", now + MAIL_RETRY)
         result.retried += 1
         return
