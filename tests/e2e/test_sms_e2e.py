@@ -34,8 +34,8 @@ class SmsLoop(Loop):
 
     def texted(self, phone: str = TYPED, email: str | None = "ada@example.com",
                language: str = "en", timezone: str | None = None) -> str:
-        """A person with a number closes a support ticket; poll, wait out the delay,
-        dispatch. Returns the contact id."""
+        """A person with a number closes a support ticket; poll and wait out the delay
+        (the test dispatches). Returns the contact id."""
         contact = self.crm.create_contact(email, "Ada", language, timezone, phone=phone)
         self.close_ticket(email, contact=contact)
         self.rt.poll()
