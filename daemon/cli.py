@@ -84,8 +84,12 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
                         ] = "hubspot",
          serve: Annotated[bool, typer.Option(
              "--serve", help="Keep the daemon and its dashboard running after the demo, "
-                             "until Ctrl-C.")] = False) -> None:
+                             "until Ctrl-C.")] = False,
+         channels: Annotated[bool, typer.Option(
+             "--channels", help="Also text surveys by SMS (a sandbox Twilio gateway) and "
+                                "answer them by reply.")] = False) -> None:
     """Run the whole loop on embedded defaults: a sandbox CRM, SQLite, local mail."""
+    from closedloop.daemon.channels.demo import run_sms_demo, sms_table
     from closedloop.daemon.demo import DEMO_CRMS, DemoReport, run_demo
     from closedloop.daemon.web.admin.cli import dashboard_lines, wait_for_interrupt
 
@@ -93,10 +97,12 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
         raise ConfigError([f"--crm: expected one of {', '.join(DEMO_CRMS)}, got {crm!r}"])
     configure("json" if as_json else "console", level=40)  # only errors during the demo
     label = {"hubspot": "HubSpot", "zendesk": "Zendesk"}[crm]
+    texts = run_sms_demo(seed=seed, crm_name=crm) if channels else None
 
     def show(report: DemoReport) -> None:
         if as_json:
-            typer.echo(json.dumps(report.as_dict(), indent=2))
+            extra = {"sms": texts.as_dict()} if texts is not None else {}
+            typer.echo(json.dumps({**report.as_dict(), **extra}, indent=2))
         else:
             table = Table(title=f"ClosedLoop demo (sandbox {label}, SQLite, local mail)")
             table.add_column("what")
@@ -108,6 +114,8 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
                 out.print("Report of the demo's answers (closedloop report shows more):")
                 for line in report.summary:
                     out.print(f"  {line}")
+            if texts is not None:
+                out.print(sms_table(texts, label))
             typer.echo(dashboard_lines(report.dashboard, serving=serve))
         if serve:
             wait_for_interrupt()
@@ -514,6 +522,15 @@ def sandbox_zendesk(port: int = 8022, tickets: int = 200, seed: int = 1,
     from closedloop.integration.sandbox.zendesk import serve
 
     serve(port=port, tickets=tickets, seed=seed, rate_limit=rate_limit)
+
+
+@sandbox_app.command("twilio")
+@friendly
+def sandbox_twilio(port: int = 8023) -> None:
+    """Serve the sandbox Twilio SMS gateway on 127.0.0.1 until interrupted."""
+    from closedloop.integration.sandbox.twilio import serve
+
+    serve(port=port)
 
 
 def main() -> None:

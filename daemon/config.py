@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,12 @@ from sqlalchemy.engine import make_url
 from closedloop.daemon.actions.alerts.settings import AlertSettings, alert_references
 from closedloop.daemon.actions.rule import FollowUpRule
 from closedloop.daemon.brand import Brand, BrandSettings, resolve_brand
+from closedloop.daemon.channels.settings import (
+    ChannelChoice,
+    SmsSettings,
+    check_program_channels,
+    read_sms_token,
+)
 from closedloop.daemon.i18n import check_language
 from closedloop.daemon.insight.settings import ReportingSettings, reporting_references
 from closedloop.daemon.insight.themes.settings import ThemeSettings
@@ -414,6 +421,7 @@ class ProgramSettings(_Model):
     customer_for: Duration = timedelta(days=30)
     texts: dict[Language, dict[TextKey, str]] = {}
     brand: BrandSettings | None = None  # keys set here override [brand] for this program
+    channel: ChannelChoice = "email"  # daemon/channels: "sms", "email_then_sms"
 
     @field_validator("reminders")
     @classmethod
@@ -471,6 +479,7 @@ class ProgramSettings(_Model):
             texts={lang: {str(key): text for key, text in texts.items()}
                    for lang, texts in self.texts.items()},
             brand=resolve_brand(self.company, brand, self.brand, support_email=support_email),
+            channel=self.channel,
         )
 
 
@@ -518,9 +527,16 @@ class Config(_Model):
     reporting: ReportingSettings = ReportingSettings()
     users: tuple[UserSettings, ...] = ()  # dashboard sign-ins (also `closedloop users add`)
     themes: ThemeSettings = Field(default_factory=ThemeSettings)
+    sms: SmsSettings = SmsSettings()  # daemon/channels/settings.py
+
+    @model_validator(mode="after")
+    def _sms_programs(self) -> Config:
+        check_program_channels(self.sms, {p.name: p.channel for p in self.programs})
+        return self
 
     def program_list(self) -> list[Program]:
-        return [p.to_program(self.brand, self.mail.reply_to) for p in self.programs]
+        return [replace(p.to_program(self.brand, self.mail.reply_to),
+                        phone_region=self.sms.default_region) for p in self.programs]
 
     def default_brand(self) -> Brand:
         """The brand of pages no program owns (a cut link): [brand], named after the one
@@ -542,6 +558,7 @@ class Secrets(_Model):
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     # Inbound CRM notifications: source name -> signing secret ([sources.X] notifications)
     source_hook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    sms_auth_token: SecretStr | None = None  # [sms] auth_token_env
 
 
 def mask_url(value: str) -> str:
@@ -702,9 +719,11 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
                           "notifications (HubSpot: the app's client secret; Zendesk: the "
                           "webhook's signing secret)", f"sources.{name}.webhook_secret_env")
                for name, src in config.sources.items() if src.notifications}
+    sms_token = read_sms_token(config.sms, environ, problems)
     if problems:
         raise ConfigError(problems)
     return Secrets(secret_key=secret_key, source_tokens=tokens, smtp_password=password,
+                   sms_auth_token=sms_token,
                    webhook_secrets=hooks, source_hook_secrets=inbound)
 
 

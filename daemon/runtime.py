@@ -31,6 +31,7 @@ from closedloop.daemon.actions.webhooks import (
     WebhookDeliverer,
     endpoints_from_config,
 )
+from closedloop.daemon.channels.sms import SmsChannel, twilio_client
 from closedloop.daemon.config import Config, Secrets, state_url
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
@@ -60,6 +61,7 @@ from closedloop.daemon.surveys import Program
 from closedloop.daemon.web.admin.wiring import admin_app
 from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.hooks import HookSource, hooks_router
+from closedloop.daemon.web.hooks.twilio import twilio_router
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
@@ -98,6 +100,8 @@ class Runtime:
     alert_channels: dict[str, Channel] = field(default_factory=dict)  # rule name -> channel
     hook_sources: dict[str, HookSource] = field(default_factory=dict)  # notifications in
     admin_secret: str = ""  # signs the dashboard's cookies (the daemon's secret key)
+    sms: SmsChannel | None = None  # [sms]: the SMS channel (daemon/channels)
+    sms_auth_token: str = ""  # signs Twilio's webhooks
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
@@ -207,7 +211,8 @@ class Runtime:
             return dispatch_due(self.store, self.programs, CountingMailer(self.mailer,
                                                                           self.metrics),
                                 self.compose, self.clock(), policy=self.config.policy(),
-                                adapters=self.adapters, paused=self.guard.paused())
+                                adapters=self.adapters, paused=self.guard.paused(),
+                                channels={"sms": self.sms} if self.sms else None)
 
     def plan(self, days: int = 7) -> Plan:
         """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
@@ -317,6 +322,8 @@ class Runtime:
             close = getattr(adapter, "close", None)
             if callable(close):
                 close()
+        if self.sms is not None:
+            self.sms.close()
         self.store.dispose()
 
     def web_app(self) -> FastAPI:
@@ -325,7 +332,7 @@ class Runtime:
         On PostgreSQL (replicas) the score links opened are remembered in the store, so a
         scanner's burst spread over several web processes is still seen as one."""
         shared = self.store.engine.dialect.name == "postgresql"
-        return create_app(store=self.store, signer=self.signer, programs=self.programs,
+        app = create_app(store=self.store, signer=self.signer, programs=self.programs,
                           clock=self.clock, policy=self.config.policy(),
                           ops=ops_router(self.store, self.metrics, sorted(self.adapters)),
                           brand=self.config.default_brand(),
@@ -337,6 +344,12 @@ class Runtime:
                                              on_notified=self.intake_kick.kick,
                                              clock=self.clock)
                           if self.hook_sources else None)
+        if self.sms is not None:
+            app.include_router(twilio_router(
+                self.store, self.signer, self.programs, auth_token=self.sms_auth_token,
+                public_url=str(self.config.daemon.public_url), clock=self.clock,
+                fallback_language=self.config.rules.fallback_language))
+        return app
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job unless the source is paused (see daemon.health)."""
@@ -420,4 +433,10 @@ def build_runtime(config: Config, secrets: Secrets,
         admin_secret=secrets.secret_key.get_secret_value(),
     )
     rt.alert_channels = build_channels(config.alerts, urls, rt.mailer, rt.sender)
+    if config.sms.enabled and secrets.sms_auth_token is not None:
+        token = secrets.sms_auth_token.get_secret_value()
+        rt.sms_auth_token = token
+        rt.sms = SmsChannel(store, config.sms, twilio_client(config.sms, token),
+                            public_url=str(config.daemon.public_url),
+                            fallback_language=config.rules.fallback_language)
     return rt

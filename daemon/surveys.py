@@ -79,6 +79,8 @@ class Program:
     # language -> text key -> text, overriding the catalog's wording for this program
     texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     brand: Brand | None = None  # None: the default look under the program's company name
+    channel: str = "email"  # "email", "sms", "email_then_sms" (daemon/channels)
+    phone_region: str = "US"  # [sms] default_region: numbers without +country read there
 
     @property
     def branding(self) -> Brand:

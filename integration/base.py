@@ -47,6 +47,7 @@ class Contact:
     """The extra properties the adapter was asked to read (reporting segments), by the
     CRM's name for them (HubSpot: property name; Zendesk: user field key), as text;
     empty or missing values are left out."""
+    phone: str | None = None  # as the CRM keeps it (HubSpot mobilephone/phone, Zendesk phone)
 
 
 @dataclass(frozen=True)

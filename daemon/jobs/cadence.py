@@ -40,6 +40,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from closedloop.daemon.channels.choose import route
 from closedloop.daemon.insight.capture import NO_SEGMENTS, captured
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.logging import get_logger
@@ -250,9 +251,12 @@ def _member_rows(program: Program, source: str, contact: Contact, member: Member
         due = send_time(cycle, started, fraction)
         if not earliest <= due <= latest:
             continue
-        reason = None
-        if not contact.email:
+        reason: str | None = None
+        way = route(program.channel, contact, program.phone_region)
+        if way.channel == "email" and not contact.email:
             reason = Reason.NO_EMAIL
+        elif way.skip_reason:
+            reason = way.skip_reason  # no_phone, invalid_phone
         elif customer_since + program.customer_for > due:
             reason = Reason.NEW_CUSTOMER
         yield NewSend(
@@ -271,4 +275,6 @@ def _member_rows(program: Program, source: str, contact: Contact, member: Member
             segments=segments,
             status="skipped" if reason else "pending",
             skip_reason=str(reason) if reason else None,
+            channel=way.channel,
+            phone=way.phone,
         )

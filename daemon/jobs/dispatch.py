@@ -24,20 +24,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 from closedloop.daemon.backoff import doubling
-from closedloop.daemon.delivery.bounces import suppress_hard_bounce
-from closedloop.daemon.delivery.smtp import (
-    MailAbandoned,
-    MailAuthError,
-    MailConnectionLost,
-    MailError,
-    MailOutcomeUnknown,
-    MailPermanentError,
-    MailTemporaryError,
-    MailUnavailable,
-)
+from closedloop.daemon.channels import Channel, ChannelDown, NotTaken, OutcomeUnknown
+from closedloop.daemon.channels.mail import MAIL_RETRY, MailChannel
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import (
     Action,
@@ -62,12 +53,11 @@ from closedloop.integration.errors import ClosedLoopError
 # guarantees a single send.
 LEASE = timedelta(seconds=30)
 RENEW_EVERY = timedelta(seconds=10)
-MAIL_RETRY = timedelta(minutes=5)  # the relay is down: the batch is due again then
-# A mail the relay did not take (4xx) is tried again after MAIL_RETRY, doubling each time, and
-# given up after MAX_SEND_ATTEMPTS tries. A connection cut before the end of data is a network
-# blip rather than the relay's answer: its ladder starts at CUT_RETRY (30 s, 1, 2, 4 minutes).
+# The relay (or the SMS provider) is down: the batch is due again after MAIL_RETRY. A message
+# the provider did not take (SMTP 4xx, Twilio 429) is tried again after the channel's first
+# wait (MAIL_RETRY; a cut before the end of data, a blip: CUT_RETRY, 30 s, 1, 2, 4 minutes),
+# doubling each time, and given up after MAX_SEND_ATTEMPTS tries.
 MAX_SEND_ATTEMPTS = 5
-CUT_RETRY = timedelta(seconds=30)
 # The reopen check failed (after the adapter's own retries): look again after CRM_RETRY_FIRST,
 # doubling per failed check of that source in a row, at most CRM_RETRY (the curve of the
 # write-back rows, with the old fixed wait as its ceiling). A successful check resets it.
@@ -120,12 +110,14 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                  compose: Composer, now: datetime, batch: int = 200,
                  policy: Policy | None = None,
                  adapters: Mapping[str, CRMAdapter] | None = None,
-                 paused: Collection[str] = ()) -> DispatchResult:
+                 paused: Collection[str] = (),
+                 channels: Mapping[str, Channel[Any]] | None = None) -> DispatchResult:
     """Send every survey and reminder the rules allow now, in claimed batches over one session.
 
     Without `adapters` the reopen check is skipped (a ticket that reopened still gets its
     survey); the runtime always passes them. A `paused` source's CRM is not asked: its
     ticket surveys wait as when the check fails (daemon.health pauses a refused token).
+    `channels` sends the rows that are not mail ("sms": daemon.channels.sms).
     """
     log = get_logger(job="dispatch")
     policy = policy or Policy()
@@ -141,17 +133,18 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
         done = 0
         try:
             with mailer.session() as session:
+                ways = {**(channels or {}), "email": MailChannel(store, session, compose)}
                 for row in rows:
                     if time.monotonic() - renewed >= RENEW_EVERY.total_seconds():
                         store.renew_claims([r.id for r in rows[done:]],
                                            _later(now, started) + LEASE)
                         renewed = time.monotonic()
-                    _dispatch_one(store, programs, policy, facts, session, compose, row, now,
-                                  result)
+                    _dispatch_one(store, programs, policy, facts, ways, row, now, result)
                     done += 1
-        except (MailAuthError, MailUnavailable) as exc:
+        except ChannelDown as exc:
             # The relay is down or refuses our login: every row would fail the same way. Hand
-            # this batch back for a later run and say so once.
+            # this batch back for a later run and say so once. (Another channel being down
+            # only holds back its own rows: see _send.)
             log.error("dispatch.mail_relay_failed", error=str(exc))
             for row in rows[done:]:
                 store.mark_send_failed(row.id, f"mail relay: {exc}", now + MAIL_RETRY)
@@ -176,11 +169,12 @@ def _later(now: datetime, started: float) -> datetime:
 def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str, CRMAdapter],
             rows: Sequence[SendRecord], now: datetime, paused: Collection[str] = ()) -> _Batch:
     people = [r.email_norm for r in rows if r.email_norm]
+    phones = [r.phone for r in rows if r.phone and r.channel == "sms"]  # a STOP suppresses it
     parents = store.parent_states([r.parent_id for r in rows if r.parent_id is not None])
     reopened, unchecked, checked = _reopened(adapters, programs, rows, paused)
     return _Batch(
         book=store.person_book(people),
-        suppressed=store.suppressed_among(people, now),
+        suppressed=store.suppressed_among(people + phones, now),
         reopened=reopened,
         unchecked=unchecked,
         recheck_at=_recheck_times(store, checked, now),
@@ -245,7 +239,7 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
 
 
 def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy, facts: _Batch,
-                  session: MailSession, compose: Composer, row: SendRecord, now: datetime,
+                  channels: dict[str, Channel[Any]], row: SendRecord, now: datetime,
                   result: DispatchResult) -> None:
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     program = programs.get(row.program)
@@ -257,7 +251,8 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
         result.retried += 1
         return
     row_facts = Facts(
-        suppressed=bool(row.email_norm) and row.email_norm in facts.suppressed,
+        suppressed=(bool(row.email_norm) and row.email_norm in facts.suppressed)
+        or (row.channel == "sms" and bool(row.phone) and row.phone in facts.suppressed),
         reopened=row.kind == "survey" and ticket in facts.reopened,
         parent=facts.parents.get(row.parent_id) if row.parent_id is not None else None,
     )
@@ -268,7 +263,18 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
                  reason=str(decision.reason), kind=row.kind)
         return
     assert program is not None  # decide() skips rows of removed programs
-    sent = _send(store, program, session, compose, row, now, result)
+    try:
+        sent = _send(store, program, channels.get(row.channel), row, now, result)
+    except ChannelDown as exc:
+        if row.channel == "email":
+            raise  # dispatch_due hands the whole batch back
+        # Twilio cannot be reached: this row and the batch's next texts wait; mail goes on.
+        if not isinstance(channels.get(row.channel), _Down):
+            log.error("dispatch.channel_failed", channel=row.channel, error=str(exc))
+            channels[row.channel] = _Down(row.channel, str(exc))
+        store.mark_send_failed(row.id, f"{row.channel}: {exc}", now + MAIL_RETRY)
+        result.retried += 1
+        return
     if sent and row.email_norm and row.kind == "survey":
         facts.book.record_sent(row.email_norm, row.program, row.idem_key, now)
 
@@ -291,61 +297,90 @@ def _not_now(store: Store, book: PersonBook, row: SendRecord, decision: Decision
     result.deferred[reason] += 1
 
 
-def _send(store: Store, program: Program, session: MailSession, compose: Composer,
-          row: SendRecord, now: datetime, result: DispatchResult) -> bool:
-    """Compose and send one row; True when the mail left (or may have: outcome unknown)."""
-    log = get_logger(job="dispatch", program=row.program, send_id=row.id)
+def _send(store: Store, program: Program, channel: Channel[Any] | None, row: SendRecord,
+          now: datetime, result: DispatchResult) -> bool:
+    """Compose and send one row through its channel; True when it left (or may have).
+
+    Every channel makes the same outbox moves: `sending` (begin_sending) once the channel
+    is ready, then `awaiting_reply` (end_of_data) right before the provider gets it (SMTP:
+    before the final dot; Twilio: before the POST), so a crash or a lost answer from there
+    on leaves the row outcome_unknown, counted as sent and never sent again."""
+    log = get_logger(job="dispatch", program=row.program, send_id=row.id, channel=row.channel)
+    if channel is None:
+        store.mark_send_failed(row.id, f"no {row.channel} channel is configured", None)
+        result.failed += 1
+        log.warning("send.failed", error="channel not configured")
+        return False
     try:
-        message = compose(row, program, now)
-    except (ValueError, TypeError, LookupError) as exc:  # bad data in the row (e.g. a header)
+        message = channel.compose(row, program, now)
+    except (ValueError, TypeError, LookupError) as exc:
         store.mark_send_failed(row.id, f"cannot compose: {type(exc).__name__}: {exc}", None)
         result.failed += 1
         log.warning("send.failed", error=f"cannot compose: {type(exc).__name__}")
         return False
-    session.open()  # an unreachable relay hands the batch back before the row is touched
+    channel.ready()  # an unreachable relay hands the batch back before the row is touched
     if not store.begin_sending(row.id, now):
         return False  # another dispatcher took it after its lease expired
     attempt = row.attempts + 1  # begin_sending counted this try
+    refused = False
     try:
-        session.send(message, lambda: store.end_of_data(row.id, attempt, now))
-    except (MailAuthError, MailUnavailable):
-        raise  # the whole batch is handed back by dispatch_due
-    except MailAbandoned:
-        log.warning("send.abandoned", reason="lease lost before the end of data")
-        return False
-    except MailOutcomeUnknown as exc:
-        # The relay may have it: counted as sent by the rules, never sent again, no reminder.
+        reference = channel.send(row, message, lambda: store.end_of_data(row.id, attempt, now),
+                                 now)
+    except ChannelDown:
+        raise  # this row and the rest of the batch are handed back by dispatch_due
+    except OutcomeUnknown as exc:
         store.mark_outcome_unknown(row.id, CONNECTION_LOST, now)
         result.unknown += 1
         log.warning("send.outcome_unknown", error=str(exc), kind=row.kind)
         return True
-    except MailError as exc:
-        _not_taken(store, row, attempt, exc, now, result)
+    except NotTaken as exc:
+        reference, refused = None, True
+        _refused(store, row, attempt, exc, now, result)
+    if reference is None:  # refused (recorded above), or the lease was lost: not sent
+        if not refused:
+            log.warning("send.abandoned", reason="lease lost before the hand-over")
         return False
     reminders = program.reminders if row.kind == "survey" else ()
-    store.mark_sent(row.id, now, message["Message-ID"], reminders=reminders)
+    store.mark_sent(row.id, now, reference, reminders=reminders)
     result.sent += 1
     return True
 
 
-def _not_taken(store: Store, row: SendRecord, attempt: int, exc: MailError, now: datetime,
-               result: DispatchResult) -> None:
-    """The relay surely does not have the mail: try again later (bounded), or give up."""
+def _refused(store: Store, row: SendRecord, attempt: int, exc: NotTaken, now: datetime,
+             result: DispatchResult) -> None:
+    """The provider surely does not have it: again later (bounded, doubling), or give up."""
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
-    if isinstance(exc, MailTemporaryError) and attempt < MAX_SEND_ATTEMPTS:
-        first = CUT_RETRY if isinstance(exc, MailConnectionLost) else MAIL_RETRY
-        retry_at = now + first * (1 << (attempt - 1))
+    if exc.unsubscribed and row.phone:
+        store.suppress(row.phone, "unsubscribed", now)  # the provider's own opt-out list
+    if exc.retry_after is not None and attempt < MAX_SEND_ATTEMPTS:
+        retry_at = now + exc.retry_after * (1 << (attempt - 1))
         store.mark_send_failed(row.id, f"attempt {attempt}: {exc}", retry_at)
         result.retried += 1
         log.warning("send.retry_later", error=str(exc), attempts=attempt,
                     retry_at=retry_at.isoformat())
         return
     result.failed += 1
-    if isinstance(exc, MailTemporaryError):
+    if exc.retry_after is not None:
         store.mark_send_failed(row.id, f"gave up after {attempt} attempts: {exc}", None)
         log.warning("send.failed", error=str(exc), attempts=attempt)
         return
     store.mark_send_failed(row.id, str(exc), None)
-    bounced = (isinstance(exc, MailPermanentError) and row.email is not None
-               and suppress_hard_bounce(store, row.email, exc, now))
-    log.warning("send.failed", error=str(exc), hard_bounce=bounced)
+    log.warning("send.failed", error=str(exc), hard_bounce=exc.hard_bounce)
+
+
+@dataclass
+class _Down:
+    """A channel found down in this batch: its next rows are handed back without a try."""
+
+    name: str
+    reason: str
+
+    def compose(self, row: SendRecord, program: Program, now: datetime) -> None:
+        return None
+
+    def ready(self) -> None:
+        raise ChannelDown(self.reason)
+
+    def send(self, row: SendRecord, message: None, handed_over: Callable[[], bool],
+             now: datetime) -> str | None:
+        raise ChannelDown(self.reason)

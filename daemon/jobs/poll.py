@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from closedloop.daemon.channels.choose import Route, route
 from closedloop.daemon.insight.capture import NO_SEGMENTS, captured
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.logging import get_logger
@@ -95,16 +96,17 @@ def queue_rows(store: Store, rows: Sequence[NewSend], result: PollResult) -> Non
 
 
 def _skip_reason(ticket: Ticket, program: Program, contact: Contact | None,
-                 now: datetime) -> Reason | None:
+                 now: datetime, way: Route) -> str | None:
     if not ticket.contact_ids:
         return Reason.NO_CONTACT
     if contact is None:
         return Reason.CONTACT_NOT_FOUND
-    if not contact.email:
-        return Reason.NO_EMAIL
+    if (way.channel == "email" and not contact.email) or way.skip_reason:
+        return way.skip_reason or Reason.NO_EMAIL  # no_phone, invalid_phone (SMS)
     if now >= ticket.closed_at + program.expire_after:
         return Reason.EXPIRED
-    if not sampled_in(program.name, normalize_email(contact.email), ticket.id, program.sample):
+    person = normalize_email(contact.email) if contact.email else way.phone or ""
+    if not sampled_in(program.name, person, ticket.id, program.sample):
         return Reason.SAMPLED_OUT
     return None
 
@@ -112,7 +114,8 @@ def _skip_reason(ticket: Ticket, program: Program, contact: Contact | None,
 def _new_send(source: str, ticket: Ticket, program: Program, contacts: dict[str, Contact],
               now: datetime, reporting: ReportingSettings) -> NewSend:
     contact = contacts.get(ticket.contact_ids[0]) if ticket.contact_ids else None
-    reason = _skip_reason(ticket, program, contact, now)
+    way = route(program.channel, contact, program.phone_region)
+    reason = _skip_reason(ticket, program, contact, now, way)
     return NewSend(
         idem_key=idem_key(program, source, ticket.id),
         program=program.name,
@@ -135,4 +138,6 @@ def _new_send(source: str, ticket: Ticket, program: Program, contacts: dict[str,
         timezone=contact.timezone if contact else None,
         organization_id=ticket.organization_id or (contact.organization_id if contact else None),
         segments=captured(reporting, source, ticket, contact),
+        channel=way.channel,
+        phone=way.phone,
     )

@@ -49,6 +49,8 @@ class Due:
         person = getattr(row, "email_norm", None)
         if person is None and row.email:
             person = normalize_email(row.email)
+        if person is None and row.channel == "sms":
+            person = row.phone  # reached by SMS only: the number is the person (channels)
         return cls(key=row.idem_key, program=row.program, kind=row.kind, person=person,
                    ticket_id=row.ticket_id, closed_at=row.closed_at, created_at=row.created_at,
                    due_at=row.due_at, timezone=row.timezone, reminder_no=row.reminder_no)

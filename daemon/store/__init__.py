@@ -48,6 +48,7 @@ from closedloop.daemon.store.sends import (
     SendsMixin,
     normalize_email,
 )
+from closedloop.daemon.store.sms import sms_counts
 from closedloop.daemon.store.webhooks import Delivery, Route, WebhooksMixin
 
 __all__ = [
@@ -115,4 +116,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
             result.update(self.alert_counts(conn))
             result.update(self.delivery_counts(conn))
             result.update(self.notified_counts(conn))
+            result.update(sms_counts(conn))
         return result

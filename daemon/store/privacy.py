@@ -35,6 +35,7 @@ from closedloop.daemon.store.follow_ups import FOLLOW_UPS
 from closedloop.daemon.store.records import from_db_opt, to_db
 from closedloop.daemon.store.reports import forget_counted
 from closedloop.daemon.store.sends import SENDS, SUPPRESSIONS, WRITEBACKS, chunks, normalize_email
+from closedloop.daemon.store.sms import forget_sms
 from closedloop.daemon.store.tables import Base
 from closedloop.daemon.store.theme_counts import forget_themes
 from closedloop.daemon.store.webhooks import forget_events
@@ -47,7 +48,7 @@ FORGOTTEN = "forgotten"  # skip reason of a send cancelled by `forget`
 UNSENT = ("pending", "claimed", "held")
 # Columns that say who the person is or what they wrote about; ids and segments stay.
 _PERSONAL = {"email": None, "email_norm": None, "first_name": None, "subject": None,
-             "language": None, "timezone": None}
+             "language": None, "timezone": None, "phone": None}
 EXPORT_BATCH = 500
 # What an export row reads: the answer's columns (all NULL for an unanswered survey) and its send.
 _EXPORT_COLUMNS = (RESPONSES.c.id, RESPONSES.c.score, RESPONSES.c.category, RESPONSES.c.comment,
@@ -125,7 +126,7 @@ class PrivacyMixin:
         with self.engine.begin() as conn:
             sends = conn.execute(
                 select(SENDS.c.id, SENDS.c.source, SENDS.c.contact_id, SENDS.c.status,
-                       SENDS.c.ticket_id)
+                       SENDS.c.ticket_id, SENDS.c.phone)
                 .where(SENDS.c.email_norm == address)
             ).all()
             members = conn.execute(
@@ -146,6 +147,7 @@ class PrivacyMixin:
                 _drop_writebacks(conn, WRITEBACKS.c.send_id.in_(part))
                 conn.execute(update(SENDS).where(SENDS.c.id.in_(part)).values(_PERSONAL))
             alerts = forget_alerts(conn, ids)
+            forget_sms(conn, ids, [r.phone for r in sends if r.phone])  # replies, numbers
             for part in chunks(unsent):
                 conn.execute(update(SENDS).where(SENDS.c.id.in_(part)).values(
                     status="skipped", skip_reason=FORGOTTEN, claimed_until=None))

@@ -352,7 +352,8 @@ def _send_row(send: NewSend) -> dict[str, Any]:
     for name in ("due_at", "created_at", "closed_at"):
         row[name] = to_db_opt(row[name])
     row["attempts"] = 0
-    row["email_norm"] = normalize_email(send.email) if send.email else None
+    # The person across CRMs and channels: the address, else (reached by SMS only) the number.
+    row["email_norm"] = normalize_email(send.email) if send.email else send.phone
     return row
 
 

@@ -571,3 +571,34 @@ class ThemeRollup(Base):
     theme: Mapped[str] = mapped_column(String(64), primary_key=True)
     answers: Mapped[int] = mapped_column(Integer, default=0)
     low: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SmsMessage(Base):
+    """One SMS survey's own facts: its short link's code, Twilio's SID, the segments it
+    cost, and the latest delivery status Twilio's status callback reported."""
+
+    __tablename__ = "sms_messages"
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # /s/<code>, random
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)  # Twilio's "SM..."
+    phone: Mapped[str] = mapped_column(String(32), index=True)  # E.164
+    segments: Mapped[int] = mapped_column(Integer)
+    encoding: Mapped[str] = mapped_column(String(8))  # "GSM-7" | "UCS-2"
+    delivery_status: Mapped[str | None] = mapped_column(String(16))  # queued .. delivered
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SmsReply(Base):
+    """An inbound text, kept once per Twilio MessageSid (Twilio retries its webhooks)."""
+
+    __tablename__ = "sms_replies"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    send_id: Mapped[int | None] = mapped_column(Integer)  # the survey it answered, if any
+    outcome: Mapped[str] = mapped_column(String(16))  # score, stop, start, unparsed, ...
+    body: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -23,7 +23,7 @@ log = structlog.get_logger(__name__)
 BATCH_SIZE: Final = 100  # contacts batch read/update limit
 CONTACT_PROPERTIES: Final = [
     "email", "firstname", "lastname", "hs_language", "hs_timezone", "createdate",
-    "hs_lifecyclestage_customer_date", "associatedcompanyid",
+    "hs_lifecyclestage_customer_date", "associatedcompanyid", "mobilephone", "phone",
 ]
 
 CallFn = Callable[..., Any]  # HubSpotAdapter._call
@@ -65,7 +65,8 @@ def to_contact(row: Any, extra: Sequence[str] = ()) -> Contact:
         organization_id=_company(props.get("associatedcompanyid")),
         customer_since=_time(props.get("hs_lifecyclestage_customer_date"))
         or _time(props.get("createdate")),
-        properties=picked(props, extra))
+        properties=picked(props, extra),
+        phone=props.get("mobilephone") or props.get("phone") or None)
 
 
 def read_contacts(call: CallFn, batch_api: Any, ids: Sequence[str], *, source: str,

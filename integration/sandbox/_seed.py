@@ -46,6 +46,28 @@ HOME_REGION: Final[dict[str, str]] = {"nb": "north", "de": "central", "fr": "wes
                                       "es": "south"}
 
 
+# Mobile numbers as people type them at home, by language: a national form (read in the
+# program's default region) or an international one. Made from the person's index, not the
+# seeded generator, so adding numbers moved no other seeded value.
+_PHONES: dict[str, tuple[str, str]] = {
+    "en": ("(415) 555-{a:04d}", "+1 415 555 {a:04d}"),
+    "fr": ("06 12 {b:02d} {c:02d} {d:02d}", "+33 6 12 {b:02d} {c:02d} {d:02d}"),
+    "nb": ("912 {b:02d} {c:03d}", "+47 912 {b:02d} {c:03d}"),
+    "de": ("0151 2345 {a:04d}", "+49 151 2345 {a:04d}"),
+    "es": ("612 {b:02d}{c:01d} {a:03d}", "+34 612 {b:02d}{c:01d} {a:03d}"),
+}
+
+
+def phone_for(language: str, index: int) -> str | None:
+    """A person's mobile number: two people in three have one, every other one typed in
+    the international form; None for the rest."""
+    if index % 3 == 2:
+        return None
+    national, international = _PHONES.get(language[:2], _PHONES["en"])
+    pattern = international if index % 2 else national
+    return pattern.format(a=index % 10_000, b=index % 100, c=index % 10, d=(index // 7) % 100)
+
+
 def region_for(language: str, rng: random.Random) -> str | None:
     """A person's region (about one in twelve has none recorded)."""
     if rng.random() < 0.08:

@@ -68,9 +68,9 @@ class HubSpotSide(_Side[HubSpotSandbox]):
 
     def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
                        timezone: str | None = None, last: str = "Doe",
-                       region: str | None = None) -> str:
+                       region: str | None = None, phone: str | None = None) -> str:
         return self.state.create_contact(email, first, last, language, timezone=timezone,
-                                         region=region)
+                                         region=region, mobilephone=phone)
 
     def close_new_ticket(self, contact: str, queue: str, at: datetime, *,
                          subject: str = "Printer on fire", owner_id: str | None = None,
@@ -111,12 +111,12 @@ class ZendeskSide(_Side[ZendeskSandbox]):
 
     def create_contact(self, email: str | None, first: str = "Ada", language: str = "en",
                        timezone: str | None = None, last: str = "Doe",
-                       region: str | None = None) -> str:
+                       region: str | None = None, phone: str | None = None) -> str:
         """A user; `region` is set in the `region` user field (made first if missing), as
         the account held it, not as an API write."""
         user = self.state.create_user(email, f"{first} {last}".strip(),
                                       locale=ZENDESK_LOCALES.get(language, language),
-                                      time_zone=timezone or "UTC")
+                                      time_zone=timezone or "UTC", phone=phone)
         if region is not None:
             with self.state.lock:
                 if zendesk_seed.REGION_FIELD not in self.state.fields:

@@ -92,4 +92,5 @@ def to_contact(raw: Mapping[str, Any], extra: Sequence[str] = ()) -> Contact:
         organization_id=None if org in (None, "") else str(org),
         customer_since=parse_time(raw.get("created_at")),
         properties=picked(fields, extra) if extra and isinstance(fields, Mapping) else {},
+        phone=(str(raw["phone"]).strip() or None) if raw.get("phone") else None,
     )

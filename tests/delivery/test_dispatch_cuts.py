@@ -15,9 +15,9 @@ import pytest
 import time_machine
 from cutting_relay import CuttingRelay
 
+from closedloop.daemon.channels.mail import CUT_RETRY
 from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.jobs.dispatch import (
-    CUT_RETRY,
     MAIL_RETRY,
     MAX_SEND_ATTEMPTS,
     DispatchResult,

@@ -291,7 +291,8 @@ def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
                 programs: list[dict[str, Any]] | None = None,
                 alerts: list[dict[str, Any]] | None = None,
                 reporting: dict[str, Any] | None = None,
-                themes: dict[str, Any] | None = None, **program: Any) -> Config:
+                themes: dict[str, Any] | None = None, sms: dict[str, Any] | None = None,
+                **program: Any) -> Config:
     """Two programs on one source: CSAT on the support pipeline, CES on billing.
 
     No quiet hours by default, so a test's clock may start at any time of day; the rules tests
@@ -314,6 +315,7 @@ def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
         "alerts": alerts or [],
         "reporting": reporting or {},
         **({"themes": themes} if themes is not None else {}),
+        **({"sms": sms} if sms is not None else {}),
     })
 
 

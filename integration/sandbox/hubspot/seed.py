@@ -159,6 +159,7 @@ def contact_properties() -> list[dict[str, Any]]:
         _prop("firstname", "First Name", "string", "text"),
         _prop("lastname", "Last Name", "string", "text"),
         _prop("phone", "Phone Number", "string", "phonenumber"),
+        _prop("mobilephone", "Mobile Phone Number", "string", "phonenumber"),
         _prop("company", "Company Name", "string", "text"),
         _prop("jobtitle", "Job Title", "string", "text"),
         _prop("city", "City", "string", "text"),

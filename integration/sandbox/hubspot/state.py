@@ -128,7 +128,8 @@ class HubSpotState:
     def create_contact(self, email: str | None, firstname: str, lastname: str,
                        language: str | None = "en", *, created_at: datetime | None = None,
                        timezone: str | None = None, customer_since: datetime | None = None,
-                       company_id: str | None = None, region: str | None = None) -> str:
+                       company_id: str | None = None, region: str | None = None,
+                       phone: str | None = None, mobilephone: str | None = None) -> str:
         """Add a contact; returns its id (a numeric string).
 
         `timezone` is an IANA name ("Europe/Oslo"), stored the way HubSpot stores it
@@ -148,6 +149,7 @@ class HubSpotState:
                 "hs_lifecyclestage_customer_date":
                     iso_ms(to_ms(customer_since)) if customer_since else None,
                 "associatedcompanyid": company_id, data.REGION_PROPERTY: region,
+                "phone": phone, "mobilephone": mobilephone,
             }, created, created)
             return cid
 
@@ -426,7 +428,8 @@ class HubSpotState:
                 email, first, last, lang,
                 created_at=datetime.fromtimestamp(created / 1000, UTC), timezone=zone,
                 customer_since=datetime.fromtimestamp(since / 1000, UTC) if since else None,
-                company_id=company, region=_seed.region_for(lang, places)))
+                company_id=company, region=_seed.region_for(lang, places),
+                mobilephone=_seed.phone_for(lang, i)))
         state._next_list = int(data.CUSTOMERS_LIST_ID)
         state.create_list(data.CUSTOMERS_LIST_NAME,
                           [c for c in contact_ids

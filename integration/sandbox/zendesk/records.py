@@ -72,6 +72,7 @@ class User:
     user_fields: dict[str, Any]
     created: datetime
     updated: datetime
+    phone: str | None = None
 
     def to_json(self, base: str, field_keys: list[str]) -> dict[str, Any]:
         """Every defined user field is present, unset ones as null (as Zendesk does)."""
@@ -80,7 +81,7 @@ class User:
             "email": self.email, "created_at": iso(self.created),
             "updated_at": iso(self.updated),
             "time_zone": data.RAILS_TIME_ZONES.get(self.iana_time_zone, self.iana_time_zone),
-            "iana_time_zone": self.iana_time_zone, "phone": None, "shared_phone_number": None,
+            "iana_time_zone": self.iana_time_zone, "phone": self.phone, "shared_phone_number": None,
             "photo": None, "locale_id": data.LOCALE_IDS.get(self.locale, 1),
             "locale": self.locale, "organization_id": self.organization_id, "role": self.role,
             "verified": self.email is not None, "external_id": None, "tags": list(self.tags),

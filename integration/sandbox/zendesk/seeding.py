@@ -72,7 +72,9 @@ def _end_users(state: ZendeskState, rng: random.Random, count: int, orgs: list[s
         org = rng.choice(orgs) if rng.random() < 0.75 else None
         tags = [t for t in data.USER_TAGS if rng.random() < 0.2]
         uid = state.create_user(email, f"{first} {last}", locale, rng.choice(zones), org, tags,
-                                created_at=now_ - rng.randrange(30, 700) * DAY)
+                                created_at=now_ - rng.randrange(30, 700) * DAY,
+                                phone=_seed.phone_for(locale, i) if i % 3 != 2 or no_email
+                                else None)
         if rng.random() < 0.6:
             state.update_user(int(uid), {"user_fields": {
                 "plan": rng.choice(("basic", "pro", "enterprise"))}},

@@ -96,7 +96,7 @@ class ZendeskState:
     def create_user(self, email: str | None, name: str = "Ada Doe", locale: str = "en-US",
                     time_zone: str = "UTC", organization_id: str | None = None,
                     tags: Sequence[str] = (), role: str = "end-user",
-                    created_at: datetime | None = None) -> str:
+                    created_at: datetime | None = None, phone: str | None = None) -> str:
         """Add a user; `time_zone` is an IANA name (shown as `iana_time_zone`)."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
@@ -107,7 +107,7 @@ class ZendeskState:
                 raise KeyError(f"unknown organization {organization_id}")
             uid = self.next_id("user")
             self.users[uid] = User(uid, name, email, locale, time_zone, org, role,
-                                   normalize_tags(tags), {}, created, created)
+                                   normalize_tags(tags), {}, created, created, phone)
             return str(uid)
 
     def ensure_agent(self, email: str) -> int:
