@@ -40,6 +40,7 @@ from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.daemon.web.admin.settings import UserSettings, users_references
+from closedloop.daemon.web.widget.settings import WidgetSettings, widget_references
 from closedloop.daemon.zones import TimeZone
 from closedloop.integration.base import MemberSelection
 from closedloop.integration.errors import ConfigError
@@ -414,6 +415,7 @@ class ProgramSettings(_Model):
     customer_for: Duration = timedelta(days=30)
     texts: dict[Language, dict[TextKey, str]] = {}
     brand: BrandSettings | None = None  # keys set here override [brand] for this program
+    channel: Literal["email", "web"] = "email"  # "web": shown by [widget.sites] only
 
     @field_validator("reminders")
     @classmethod
@@ -471,6 +473,7 @@ class ProgramSettings(_Model):
             texts={lang: {str(key): text for key, text in texts.items()}
                    for lang, texts in self.texts.items()},
             brand=resolve_brand(self.company, brand, self.brand, support_email=support_email),
+            channel=self.channel,
         )
 
 
@@ -518,6 +521,7 @@ class Config(_Model):
     reporting: ReportingSettings = ReportingSettings()
     users: tuple[UserSettings, ...] = ()  # dashboard sign-ins (also `closedloop users add`)
     themes: ThemeSettings = Field(default_factory=ThemeSettings)
+    widget: WidgetSettings = WidgetSettings()  # [widget.sites.NAME]: in-page surveys
 
     def program_list(self) -> list[Program]:
         return [p.to_program(self.brand, self.mail.reply_to) for p in self.programs]
@@ -606,7 +610,7 @@ def _cross_references(data: Mapping[str, Any]) -> list[str]:
                 problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
                                 "organization_id, tag or query")
     return (problems + alert_references(data) + _webhook_references(data, seen)
-            + reporting_references(data) + users_references(data))
+            + reporting_references(data) + users_references(data) + widget_references(data))
 
 
 def _webhook_references(data: Mapping[str, Any], programs: set[str]) -> list[str]:

@@ -63,6 +63,8 @@ from closedloop.daemon.web.hooks import HookSource, hooks_router
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.widget.router import widget_router
+from closedloop.daemon.web.widget.settings import Site, widget_sites
 from closedloop.integration.base import CRMAdapter
 from closedloop.integration.errors import TransientError
 from closedloop.integration.hubspot import HubSpotAdapter, hubspot_pacer
@@ -98,6 +100,7 @@ class Runtime:
     alert_channels: dict[str, Channel] = field(default_factory=dict)  # rule name -> channel
     hook_sources: dict[str, HookSource] = field(default_factory=dict)  # notifications in
     admin_secret: str = ""  # signs the dashboard's cookies (the daemon's secret key)
+    widget_sites: dict[str, Site] = field(default_factory=dict)  # [widget.sites]
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
@@ -336,7 +339,10 @@ class Runtime:
                                              public_url=str(self.config.daemon.public_url),
                                              on_notified=self.intake_kick.kick,
                                              clock=self.clock)
-                          if self.hook_sources else None)
+                          if self.hook_sources else None,
+                          widget=widget_router(self.store, self.widget_sites, self.programs,
+                                               self.config.policy(), self.clock)
+                          if self.widget_sites else None)
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job unless the source is paused (see daemon.health)."""
@@ -418,6 +424,7 @@ def build_runtime(config: Config, secrets: Secrets,
         hook_sources={name: HookSource(name, config.sources[name].crm, secret.get_secret_value())
                       for name, secret in secrets.source_hook_secrets.items()},
         admin_secret=secrets.secret_key.get_secret_value(),
+        widget_sites=widget_sites(config.widget),
     )
     rt.alert_channels = build_channels(config.alerts, urls, rt.mailer, rt.sender)
     return rt

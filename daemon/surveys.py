@@ -79,6 +79,9 @@ class Program:
     # language -> text key -> text, overriding the catalog's wording for this program
     texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     brand: Brand | None = None  # None: the default look under the program's company name
+    # How the survey reaches a person: "email", or "web" (only the in-page widget shows it,
+    # daemon/web/widget; closed tickets never queue it)
+    channel: str = "email"
 
     @property
     def branding(self) -> Brand:

@@ -27,7 +27,8 @@ _TABLES = ("cursors, sends, responses, writebacks, suppressions, ledger, members
            "alert_deliveries, alert_state, events, webhook_deliveries, follow_ups, "
            "source_health, job_locks, link_opens, hook_events, notified_tickets, "
            "response_themes, report_facts, report_rollups, report_scopes, admin_users, "
-           "admin_sessions, admin_login_failures, theme_facts, theme_rollups")
+           "admin_sessions, admin_login_failures, theme_facts, theme_rollups, "
+           "widget_dismissals")
 
 
 def _pg_server_url() -> str:

@@ -49,6 +49,7 @@ from closedloop.daemon.store.sends import (
     normalize_email,
 )
 from closedloop.daemon.store.webhooks import Delivery, Route, WebhooksMixin
+from closedloop.daemon.store.widget import KnownContact, WidgetMixin
 
 __all__ = [
     "CONNECTION_LOST",
@@ -63,6 +64,7 @@ __all__ = [
     "FollowUpClaim",
     "FollowUpWork",
     "ForgetResult",
+    "KnownContact",
     "MemberRecord",
     "NewSend",
     "NewerDatabase",
@@ -89,7 +91,8 @@ __all__ = [
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
-            LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin):
+            LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin,
+            WidgetMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:

@@ -571,3 +571,14 @@ class ThemeRollup(Base):
     theme: Mapped[str] = mapped_column(String(64), primary_key=True)
     answers: Mapped[int] = mapped_column(Integer, default=0)
     low: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WidgetDismissal(Base):
+    """"Not now" in the web widget (daemon/web/widget): no card for this person on this site
+    until `until`. Per site, so one app's dismissal does not silence another's."""
+
+    __tablename__ = "widget_dismissals"
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email_norm: Mapped[str] = mapped_column(String(320), primary_key=True)
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
