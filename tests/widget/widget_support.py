@@ -77,6 +77,13 @@ def serve(store: Store, *, sites: Mapping[str, Site] | None = None, clock: Clock
                            visitor_limit=visitor_limit, site_limit=site_limit)
     app = create_app(store=store, signer=TokenSigner("t", timedelta(days=30)),
                      programs=PROGRAMS, clock=clock, policy=policy, widget=router)
+    with running(app) as client:
+        yield client
+
+
+@contextmanager
+def running(app: Any) -> Iterator[httpx.Client]:
+    """Any ASGI app under uvicorn on a free port of 127.0.0.1; a client for it."""
     server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                     lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
