@@ -20,8 +20,8 @@ from spa_server import Spa
 from sqlalchemy import select
 from widget_support import (
     NOW,
-    PROGRAMS,
     POLICY,
+    PROGRAMS,
     Clock,
     People,
     identity,
