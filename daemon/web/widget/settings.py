@@ -54,9 +54,16 @@ class SiteSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     secret_env: EnvName = ""  # default: CLOSEDLOOP_WIDGET_<NAME>_SECRET
-    origins: tuple[Origin, ...] = Field(min_length=1)
-    programs: tuple[str, ...] = Field(min_length=1)  # the first one due is shown
+    origins: tuple[Origin, ...]
+    programs: tuple[str, ...]  # the first one due is shown
     not_now: Duration = timedelta(days=14)  # "Not now" keeps the card away this long
+
+    @field_validator("origins", "programs")
+    @classmethod
+    def _some(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("list at least one")
+        return value
 
     @field_validator("not_now")
     @classmethod
