@@ -4,12 +4,16 @@ poll never queues an in-page program's surveys by e-mail."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from widget_support import running
 
-from closedloop.daemon.config import parse_config
+from closedloop.daemon.config import parse_config, read_secrets
 from closedloop.daemon.jobs.poll import ticket_programs
+from closedloop.daemon.runtime import build_runtime
+from closedloop.daemon.web.widget.identity import identity_hash
 from closedloop.daemon.web.widget.settings import widget_sites
 from closedloop.integration.errors import ConfigError
 
@@ -90,3 +94,33 @@ def test_closed_tickets_never_feed_an_in_page_program() -> None:
     """The poll (and plan) queue e-mail surveys only for e-mail programs."""
     programs = parse_config(config()).program_list()
     assert [p.name for p in ticket_programs(programs, "hubspot")] == ["csat"]
+
+
+def test_the_daemon_serves_the_widget_of_its_configured_sites(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_runtime reads each site's secret; the web app then serves widget.js and the
+    API (a verified visitor ClosedLoop never met gets no survey); unset secret: ConfigError."""
+    data = config()
+    data["daemon"] = {"state_url": f"sqlite:///{tmp_path / 'state.db'}"}
+    data["sources"]["hubspot"]["base_url"] = "http://127.0.0.1:9"
+    parsed = parse_config(data)
+    secrets = read_secrets(parsed, env={"CLOSEDLOOP_SECRET_KEY": "k" * 32,
+                                        "CLOSEDLOOP_HUBSPOT_TOKEN": "pat"})
+    monkeypatch.delenv("CLOSEDLOOP_WIDGET_ACME_SECRET", raising=False)
+    with pytest.raises(ConfigError):
+        build_runtime(parsed, secrets).close()
+    monkeypatch.setenv("CLOSEDLOOP_WIDGET_ACME_SECRET", SECRET)
+    rt = build_runtime(parsed, secrets)
+    rt.store.migrate()
+    try:
+        with running(rt.web_app()) as client:
+            script = client.get("/widget.js")
+            check = client.post("/widget/v1/acme/check", headers={
+                "Origin": "https://app.acme.com"}, json={
+                "email": "ana@example.com",
+                "hash": identity_hash(SECRET.encode(), "ana@example.com")})
+    finally:
+        rt.close()
+    assert script.status_code == 200
+    assert (check.status_code, check.json()) == (200, {"survey": None,
+                                                       "reason": "unknown_contact"})
