@@ -26,7 +26,7 @@ from widget_support import (
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.tables import Base
 from closedloop.daemon.surveys import Policy
-from closedloop.daemon.web.hooks.limiter import TokenBucket
+from closedloop.daemon.web.widget.limits import Buckets
 
 SENDS = Base.metadata.tables["sends"]
 WRITEBACKS = Base.metadata.tables["writebacks"]
@@ -123,7 +123,7 @@ def test_rate_limit_per_visitor_both_sides(lite: Store) -> None:
     """A burst of 3 per client: the 3rd request passes, the 4th gets 429 + Retry-After; one
     second later (rate 1/s) one more passes."""
     ticks = FakeMonotonic()
-    bucket = TokenBucket(rate=1.0, burst=3.0, clock=ticks)
+    bucket = Buckets(rate=1.0, burst=3.0, clock=ticks)
     with serve(lite, visitor_limit=bucket) as client:
         first = [post(client, "dismiss", identity()).status_code for _ in range(3)]
         refused = post(client, "dismiss", identity())

@@ -17,9 +17,9 @@ import uvicorn
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.daemon.web.app import create_app
-from closedloop.daemon.web.hooks.limiter import TokenBucket
 from closedloop.daemon.web.tokens import TokenSigner
 from closedloop.daemon.web.widget.identity import identity_hash
+from closedloop.daemon.web.widget.limits import Buckets
 from closedloop.daemon.web.widget.router import widget_router
 from closedloop.daemon.web.widget.settings import Site
 
@@ -69,8 +69,8 @@ class _Server(uvicorn.Server):
 
 @contextmanager
 def serve(store: Store, *, sites: Mapping[str, Site] | None = None, clock: Clock | None = None,
-          policy: Policy = POLICY, visitor_limit: TokenBucket | None = None,
-          site_limit: TokenBucket | None = None) -> Iterator[httpx.Client]:
+          policy: Policy = POLICY, visitor_limit: Buckets | None = None,
+          site_limit: Buckets | None = None) -> Iterator[httpx.Client]:
     """The whole response app (security headers, error pages) with the widget, on uvicorn."""
     clock = clock or Clock()
     router = widget_router(store, sites or {"acme": site()}, PROGRAMS, policy, clock,

@@ -33,10 +33,10 @@ from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import NoResponseYet, Store, UnknownSend, normalize_email
 from closedloop.daemon.store.widget import WIDGET
 from closedloop.daemon.surveys import Policy, Program, category
-from closedloop.daemon.web.hooks.limiter import TokenBucket
 from closedloop.daemon.web.widget.cors import allowed, cors_headers, preflight_headers
 from closedloop.daemon.web.widget.due import Visitor, card, survey_for
 from closedloop.daemon.web.widget.identity import MAX_EMAIL, verified
+from closedloop.daemon.web.widget.limits import Buckets
 from closedloop.daemon.web.widget.settings import Site
 
 MAX_BODY = 16 * 1024  # a 5,000-character comment in JSON, with room
@@ -77,13 +77,13 @@ class WidgetError(Exception):
 
 def widget_router(store: Store, sites: Mapping[str, Site], programs: Mapping[str, Program],
                   policy: Policy, clock: Callable[[], datetime],
-                  visitor_limit: TokenBucket | None = None,
-                  site_limit: TokenBucket | None = None) -> APIRouter:
+                  visitor_limit: Buckets | None = None,
+                  site_limit: Buckets | None = None) -> APIRouter:
     """The routes; `visitor_limit` is per site and client address (default 1/s, bursts of
     20), `site_limit` per site (50/s, bursts of 500)."""
     routes = _Routes(store, sites, programs, policy, clock,
-                     visitor_limit or TokenBucket(rate=1.0, burst=20.0),
-                     site_limit or TokenBucket(rate=50.0, burst=500.0))
+                     Buckets(rate=1.0, burst=20.0) if visitor_limit is None else visitor_limit,
+                     Buckets(rate=50.0, burst=500.0) if site_limit is None else site_limit)
     router = APIRouter()
     router.add_api_route("/widget.js", routes.script, methods=["GET", "HEAD"])
     router.add_api_route("/widget.css", routes.stylesheet, methods=["GET", "HEAD"])
@@ -94,8 +94,8 @@ def widget_router(store: Store, sites: Mapping[str, Site], programs: Mapping[str
 
 class _Routes:
     def __init__(self, store: Store, sites: Mapping[str, Site], programs: Mapping[str, Program],
-                 policy: Policy, clock: Callable[[], datetime], visitor_limit: TokenBucket,
-                 site_limit: TokenBucket) -> None:
+                 policy: Policy, clock: Callable[[], datetime], visitor_limit: Buckets,
+                 site_limit: Buckets) -> None:
         self.store, self.sites, self.programs = store, sites, programs
         self.policy, self.clock = policy, clock
         self.visitor_limit, self.site_limit = visitor_limit, site_limit
@@ -161,7 +161,7 @@ class _Routes:
         if wait > 0:
             log.info("widget.rate_limited", site=site.name)
             raise WidgetError(429, "rate_limited", "too many requests; retry later",
-                              {"Retry-After": TokenBucket.retry_after(wait)})
+                              {"Retry-After": Buckets.retry_after(wait)})
 
     def _act(self, site: Site, action: str, visitor: Visitor, body: Mapping[str, Any],
              cors: dict[str, str]) -> Response:
