@@ -4,7 +4,9 @@ bad requests, and the survey decision (same rules and ledger as e-mail)."""
 from __future__ import annotations
 
 import gzip
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -362,3 +364,46 @@ def test_script_is_small_cacheable_and_versioned(lite: Store) -> None:
     assert unchanged.status_code == 304
     assert "set-cookie" not in script.headers
     assert "set-cookie" not in css.headers
+
+
+def test_answers_are_taken_for_a_day_after_the_card_was_shown(lite: Store) -> None:
+    """1 s short of a day after the card, a score is recorded; at a day, 410 and nothing."""
+    People(lite).mailed()
+    clock = Clock()
+    with serve(lite, clock=clock) as client:
+        survey = _check(client).json()["survey"]
+        clock.now = NOW + timedelta(days=1) - timedelta(seconds=1)
+        inside = post(client, "answer", {**identity(), "survey": survey["id"], "score": 6})
+        clock.now = NOW + timedelta(days=1)
+        late = post(client, "answer", {**identity(), "survey": survey["id"], "score": 10})
+    assert inside.status_code == 200
+    assert (late.status_code, late.json()["error"]) == (410, "expired")
+    response = lite.get_response(survey["id"])
+    assert response is not None
+    assert response.score == 6
+
+
+def test_unsubscribe_takes_away_a_card_still_offered(lite: Store) -> None:
+    """A card shown 10 minutes ago is offered again, unless the person unsubscribed since."""
+    People(lite).mailed()
+    clock = Clock()
+    with serve(lite, clock=clock) as client:
+        assert _check(client).json()["survey"] is not None
+        clock.now = NOW + timedelta(minutes=10)
+        lite.suppress(ANA, "unsubscribed", clock.now)
+        answer = _check(client).json()
+    assert (answer["survey"], answer["reason"]) == (None, "suppressed")
+
+
+def test_database_outage_is_a_json_503(tmp_path: Path) -> None:
+    """The store unreachable (its file removed from under it): 503 JSON, not an HTML page."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    broken = Store(f"sqlite:///{folder / 'w.db'}")
+    broken.migrate()
+    broken.dispose()
+    shutil.rmtree(folder)  # SQLite cannot open a file in a folder that is gone
+    with serve(broken) as client:
+        answer = _check(client)
+    assert (answer.status_code, answer.json()["error"]) == (503, "unavailable")
+    assert answer.headers["access-control-allow-origin"] == ORIGIN

@@ -30,6 +30,7 @@ from closedloop.daemon.texts import program_wording
 from closedloop.daemon.web.widget.settings import Site
 
 REOFFER = timedelta(hours=1)  # an unanswered card comes back on the next page this long
+ANSWER_WINDOW = timedelta(days=1)  # a card's answer (or a change of it) is taken this long
 NOT_NOW = N_("Not now")
 CLOSE = N_("Close")
 SEND = N_("Send")
@@ -63,12 +64,14 @@ def survey_for(store: Store, site: Site, programs: Mapping[str, Program], policy
     until = store.widget_dismissed_until(site.name, visitor.email)
     if until is not None and now < until:
         return Verdict(reason="not_now")
+    person = normalize_email(visitor.email)
+    facts = Facts(suppressed=bool(store.suppressed_among([person], now)))
+    if facts.suppressed:  # an unsubscribe since the card was shown takes it away too
+        return Verdict(reason="suppressed")
     names = [name for name in site.programs if name in programs]
     shown = store.open_web_surveys(visitor.email, names, now - REOFFER)
     if shown:
         return Verdict(shown[0], programs[shown[0].program])
-    person = normalize_email(visitor.email)
-    facts = Facts(suppressed=bool(store.suppressed_among([person], now)))
     book = store.person_book([person])
     in_page = replace(policy, quiet_start=None, quiet_end=None)
     reason = "no_program"

@@ -9,9 +9,10 @@
 Every POST is checked in this order, and nothing is read before the origin is allowed:
 site (404), origin (403, no CORS headers), rate (429 + Retry-After), size (413), JSON and
 fields (400), identity (401 missing, 403 forged). Every failure is a small JSON error,
-never a 500 page, and records nothing. Answers go through the store's `record_response` /
-`record_comment`, as from the e-mail pages: the write-back, alerts, follow-ups and
-webhooks follow from them.
+never a 500 page, and records nothing (a database outage: 503 JSON with Retry-After).
+Answers go through the store's `record_response` / `record_comment`, as from the e-mail
+pages: the write-back, alerts, follow-ups and webhooks follow from them. A card takes
+answers for ANSWER_WINDOW after it was shown (410 after).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from closedloop.daemon.logging import get_logger
@@ -34,7 +36,7 @@ from closedloop.daemon.store import NoResponseYet, Store, UnknownSend, normalize
 from closedloop.daemon.store.widget import WIDGET
 from closedloop.daemon.surveys import Policy, Program, category
 from closedloop.daemon.web.widget.cors import allowed, cors_headers, preflight_headers
-from closedloop.daemon.web.widget.due import Visitor, card, survey_for
+from closedloop.daemon.web.widget.due import ANSWER_WINDOW, Visitor, card, survey_for
 from closedloop.daemon.web.widget.identity import MAX_EMAIL, verified
 from closedloop.daemon.web.widget.limits import Buckets
 from closedloop.daemon.web.widget.settings import Site
@@ -144,6 +146,10 @@ class _Routes:
             body = await _read_json(request)
             visitor = _visitor(found, body)
             return await run_in_threadpool(self._act, found, action, visitor, body, cors)
+        except SQLAlchemyError as exc:
+            log.error("widget.db_error", site=site, error=type(exc).__name__)
+            return JSONResponse({"error": "unavailable", "detail": "try again later"},
+                                status_code=503, headers={**cors, "Retry-After": "30"})
         except WidgetError as exc:
             return JSONResponse({"error": exc.error, "detail": exc.detail},
                                 status_code=exc.status, headers={**cors, **exc.headers})
@@ -192,6 +198,8 @@ class _Routes:
                 or send.program not in site.programs \
                 or send.email_norm != normalize_email(visitor.email):
             raise WidgetError(404, "not_found", "no such survey for this person")
+        if send.sent_at is None or now - send.sent_at >= ANSWER_WINDOW:
+            raise WidgetError(410, "expired", "this survey no longer takes answers")
         if score is None and comment is None:
             raise WidgetError(400, "invalid", "give a score, a comment, or both")
         if score is not None:
