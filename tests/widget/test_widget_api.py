@@ -158,6 +158,37 @@ def test_bad_requests_get_json_4xx(lite: Store, body: bytes, content_type: str, 
     assert (status, error) == (answer.status_code, answer.json()["error"])
 
 
+@pytest.mark.parametrize(("extra", "field"), [
+    ({"language": "x" * 17}, "language"),
+    ({"language": "fr; DROP"}, "language"),
+    ({"name": "n" * 101}, "name"),
+    ({"name": "Ana\nBo"}, "name"),
+    ({"timezone": 5}, "timezone"),
+])
+def test_bad_visitor_hints_are_refused(store: Store, extra: dict[str, object],
+                                       field: str) -> None:
+    """Language, name and time zone hints too long or malformed: 400 naming the field, on
+    SQLite and PostgreSQL alike (never a database error), and no row."""
+    People(store).mailed()
+    with serve(store) as client:
+        answer = _check(client, **extra)
+    assert (answer.status_code, answer.json()["detail"].split(":")[0]) == (400, field)
+    assert _count(store, SENDS) == 1
+
+
+def test_longest_hints_are_stored(store: Store) -> None:
+    """The other side of the limits, on both databases: a 16-character language tag and a
+    100-character name are stored as given."""
+    People(store).mailed()
+    with serve(store) as client:
+        survey = _check(client, language="de-CH-x-private1", name="n" * 100,
+                        timezone="Europe/Zurich").json()["survey"]
+    row = store.get_send(survey["id"])
+    assert row is not None
+    assert (row.language, row.first_name, row.timezone) == ("de-CH-x-private1", "n" * 100,
+                                                            "Europe/Zurich")
+
+
 def test_unknown_site_action_and_method_get_json_errors(lite: Store) -> None:
     """Unknown site or action: 404 JSON; GET on the API: 405 JSON with Allow."""
     with serve(lite) as client:
@@ -189,11 +220,11 @@ def test_bad_answers_are_refused(lite: Store, extra: dict[str, object], field: s
 
 # -- the survey decision ------------------------------------------------------------------
 
-def test_due_survey_is_stored_as_sent_in_the_outbox(lite: Store) -> None:
+def test_due_survey_is_stored_as_sent_in_the_outbox(store: Store) -> None:
     """A due person gets a card; the outbox holds it as sent (channel web, trigger widget),
     the ledger counts it, a 'sent' write-back is queued for the contact."""
-    People(lite).mailed(language="fr")
-    with serve(lite) as client:
+    People(store).mailed(language="fr")
+    with serve(store) as client:
         answer = _check(client, name="Ana", language="fr")
     survey = answer.json()["survey"]
     assert answer.status_code == 200
@@ -202,24 +233,24 @@ def test_due_survey_is_stored_as_sent_in_the_outbox(lite: Store) -> None:
                                                survey["points"])
     assert survey["texts"]["not_now"] == "Plus tard"
     assert survey["question"].startswith("Quelle est la probabilité")
-    row = lite.get_send(survey["id"])
+    row = store.get_send(survey["id"])
     assert row is not None
     assert (row.status, row.channel, row.trigger, row.program, row.contact_id, row.sent_at) \
         == ("sent", "web", "widget", "web_nps", "c-ana", NOW)
-    assert lite.person_book([ANA]).last_sent(ANA, "*") == NOW
-    with lite.engine.connect() as conn:
+    assert store.person_book([ANA]).last_sent(ANA, "*") == NOW
+    with store.engine.connect() as conn:
         kinds = [r.kind for r in conn.execute(
             select(WRITEBACKS).where(WRITEBACKS.c.send_id == row.id))]
     assert kinds == ["sent"]
 
 
-def test_answer_and_comment_are_recorded_and_queued_for_write_back(lite: Store) -> None:
+def test_answer_and_comment_are_recorded_and_queued_for_write_back(store: Store) -> None:
     """Score then comment, through the store's record_response / record_comment: the
     response holds both, an 'answer' write-back is queued, and the next check shows no card
     (the answered survey is not offered again; the cooldown holds)."""
-    People(lite).mailed()
+    People(store).mailed()
     clock = Clock()
-    with serve(lite, clock=clock) as client:
+    with serve(store, clock=clock) as client:
         survey = _check(client).json()["survey"]
         scored = post(client, "answer", {**identity(), "survey": survey["id"], "score": 9})
         commented = post(client, "answer", {**identity(), "survey": survey["id"],
@@ -228,11 +259,11 @@ def test_answer_and_comment_are_recorded_and_queued_for_write_back(lite: Store) 
         clock.now = NOW + timedelta(days=1)
         next_day = _check(client).json()
     assert [scored.status_code, commented.status_code] == [200, 200]
-    response = lite.get_response(survey["id"])
+    response = store.get_response(survey["id"])
     assert response is not None
     assert (response.score, response.category, response.comment) \
         == (9, "promoter", "Fast and kind")
-    with lite.engine.connect() as conn:
+    with store.engine.connect() as conn:
         kinds = sorted(r.kind for r in conn.execute(
             select(WRITEBACKS).where(WRITEBACKS.c.send_id == survey["id"])))
     assert kinds == ["answer", "answer", "sent"]
@@ -266,18 +297,18 @@ def test_unanswered_card_is_offered_again_within_the_hour(lite: Store) -> None:
     assert _count(lite, SENDS) == 2
 
 
-def test_person_mailed_this_week_is_not_asked_in_page(lite: Store) -> None:
+def test_person_mailed_this_week_is_not_asked_in_page(store: Store) -> None:
     """The global cooldown (7 days) counts the e-mail survey: 1 s short of 7 days, no card
     and no row; at exactly 7 days, the card."""
-    People(lite).mailed(at=NOW - timedelta(days=7) + timedelta(seconds=1))
+    People(store).mailed(at=NOW - timedelta(days=7) + timedelta(seconds=1))
     clock = Clock()
-    with serve(lite, clock=clock) as client:
+    with serve(store, clock=clock) as client:
         inside = _check(client).json()
         clock.now = NOW + timedelta(seconds=1)
         edge = _check(client).json()
     assert (inside["survey"], inside["reason"]) == (None, "global_cooldown")
     assert edge["survey"] is not None
-    assert _count(lite, SENDS) == 2
+    assert _count(store, SENDS) == 2
 
 
 def test_suppressed_person_is_not_asked(lite: Store) -> None:

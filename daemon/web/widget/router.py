@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,7 @@ MAX_COMMENT = 5_000  # as on the comment page
 ACTIONS = ("check", "answer", "dismiss")
 SCRIPT_CACHE = "public, max-age=300"  # a new version reaches pages within minutes
 ASSET_CACHE = "public, max-age=31536000, immutable"
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 
 log = get_logger(component="widget")
 
@@ -272,5 +274,9 @@ def _visitor(site: Site, body: Mapping[str, Any]) -> Visitor:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             zone = None  # a hint only: the contact's zone, or the default, decides
-    return Visitor(email=email, name=_text(body, "name", 100),
-                   language=_text(body, "language", 35), timezone=zone)
+    language = _text(body, "language", 16)  # sends.language holds 16
+    if language is not None and not _LANGUAGE.match(language):
+        raise WidgetError(400, "invalid", "language: expected a language tag such as fr or "
+                          "pt-BR")
+    return Visitor(email=email, name=_text(body, "name", 100), language=language,
+                   timezone=zone)
