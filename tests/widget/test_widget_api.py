@@ -195,6 +195,8 @@ def test_unknown_site_action_and_method_get_json_errors(lite: Store) -> None:
         site_404 = post(client, "check", identity(), site_name="nope")
         action_404 = post(client, "delete-everything", identity())
         get = client.get("/widget/v1/acme/check", headers={"Origin": ORIGIN})
+        stray = client.post("/widget/v1/acme", headers={"Origin": ORIGIN})
+    assert (stray.status_code, stray.json()["error"]) == (404, "not_found")
     assert [site_404.status_code, action_404.status_code] == [404, 404]
     assert (get.status_code, get.json()["error"], get.headers["allow"]) \
         == (405, "method_not_allowed", "POST, OPTIONS")

@@ -203,3 +203,33 @@ def test_person_mailed_this_week_is_not_asked(world: World, browser: Browser) ->
     assert page.locator(CARD).count() == 0
     with world.store.engine.connect() as conn:
         assert [r.channel for r in conn.execute(select(SENDS))] == ["email"]
+
+
+def test_popstate_and_page_call_recheck_without_reload(world: World, browser: Browser) -> None:
+    """Back (popstate) re-checks, and so does an explicit ClosedLoop.page() on a view change
+    that leaves the history alone: both bring the card once the person is due."""
+    People(world.store).mailed(at=NOW - timedelta(days=7) + timedelta(hours=1))
+    People(world.store).mailed("bo@example.test", at=NOW - timedelta(days=7) + timedelta(hours=1),
+                               contact_id="c-bo")
+    world.spa.me = identity()
+    page = world.open(browser)
+    assert world.goto(page)["reason"] == "global_cooldown"
+    assert world.navigate(page, "orders")["reason"] == "global_cooldown"
+    world.clock.now = NOW + timedelta(hours=2)
+    boot = page.evaluate("window.bootId")
+    with page.expect_response(lambda r: r.url.endswith(CHECK)) as checked:
+        page.go_back()
+    assert _settled(page, checked.value)["survey"] is not None
+    page.locator(CARD).wait_for(state="visible")
+    assert page.evaluate("window.bootId") == boot
+
+    world.clock.now = NOW
+    world.spa.me = identity("bo@example.test")
+    other = world.open(browser)
+    assert world.goto(other)["reason"] == "global_cooldown"
+    world.clock.now = NOW + timedelta(hours=2)
+    with other.expect_response(lambda r: r.url.endswith(CHECK)) as checked:
+        other.evaluate("ClosedLoop.page()")
+    assert _settled(other, checked.value)["survey"] is not None
+    other.locator(CARD).wait_for(state="visible")
+    _csp_clean(world, other)

@@ -91,9 +91,16 @@ def widget_router(store: Store, sites: Mapping[str, Site], programs: Mapping[str
     router = APIRouter()
     router.add_api_route("/widget.js", routes.script, methods=["GET", "HEAD"])
     router.add_api_route("/widget.css", routes.stylesheet, methods=["GET", "HEAD"])
-    router.add_api_route("/widget/v1/{site}/{action}", routes.api,
-                         methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    router.add_api_route("/widget/v1/{site}/{action}", routes.api, methods=methods)
+    router.add_api_route("/widget/{rest:path}", _unknown, methods=methods)
     return router
+
+
+def _unknown(rest: str) -> Response:
+    """Any other path under /widget/: JSON, like the rest of the API."""
+    return JSONResponse({"error": "not_found", "detail": "no such widget path"},
+                        status_code=404)
 
 
 class _Routes:
