@@ -3,6 +3,8 @@ poll never queues an in-page program's surveys by e-mail."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -124,3 +126,25 @@ def test_the_daemon_serves_the_widget_of_its_configured_sites(
     assert script.status_code == 200
     assert (check.status_code, check.json()) == (200, {"survey": None,
                                                        "reason": "unknown_contact"})
+
+
+def test_cli_check_reports_a_missing_site_secret(tmp_path: Path) -> None:
+    """`closedloop check` names the unset widget secret beside the others (exit 2)."""
+    path = tmp_path / "config.toml"
+    path.write_text('[sources.hubspot]\ncrm = "hubspot"\n[mail]\nfrom_address = "a@b.example"\n'
+                    '[[programs]]\nname = "p"\ntype = "nps"\nsource = "hubspot"\ncompany = "A"\n'
+                    'channel = "web"\n[widget.sites.acme]\norigins = ["https://app.acme.com"]\n'
+                    'programs = ["p"]\n')
+    env = {"PATH": "/usr/bin:/bin", "CLOSEDLOOP_SECRET_KEY": "k" * 32,
+           "CLOSEDLOOP_HUBSPOT_TOKEN": "pat"}
+    run = subprocess.run([sys.executable, "-m", "closedloop.daemon", "check", "--config",
+                          str(path)], capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "error: widget.sites.acme.secret_env: environment variable CLOSEDLOOP_WIDGET_ACME_SECRET "
+        "is not set (expected a long random string, e.g. from `python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))'`)"]
+    ok = subprocess.run([sys.executable, "-m", "closedloop.daemon", "check", "--config",
+                         str(path)], capture_output=True, text=True, check=False,
+                        env={**env, "CLOSEDLOOP_WIDGET_ACME_SECRET": SECRET})
+    assert ok.returncode == 0

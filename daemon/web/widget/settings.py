@@ -157,3 +157,12 @@ def widget_references(data: Mapping[str, Any]) -> list[str]:
                                 "program; set channel = \"web\" on it (closed tickets then "
                                 "never mail it)")
     return problems
+
+
+def widget_problems(settings: WidgetSettings, env: Mapping[str, str] | None = None) -> list[str]:
+    """`closedloop check`: the sites' secret problems, as lines (none when all are set)."""
+    try:
+        widget_sites(settings, env)
+    except ConfigError as exc:
+        return list(exc.problems)
+    return []
