@@ -131,6 +131,8 @@ def test_route_change_brings_the_survey_answer_recorded_cooldown_holds(
     with page.expect_response(lambda r: r.url.endswith("/answer")) as scored:
         page.click("[data-closedloop] button[data-score='9']")
     assert scored.value.status == 200
+    chosen = page.locator("[data-closedloop] button[data-score='9']")
+    assert chosen.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(124, 45, 18)"
     page.fill("[data-closedloop] textarea", "Quick delivery")
     with page.expect_response(lambda r: r.url.endswith("/answer")) as commented:
         page.click("[data-closedloop] .cl-send")

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from closedloop.daemon.brand import Brand
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.daemon.web.app import create_app
@@ -27,9 +28,11 @@ SECRET = b"widget-secret-for-tests-0123456789abcdef"
 ORIGIN = "https://app.acme.test"
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # a Wednesday, 10:00 UTC
 ANA = "ana@example.test"
+ACCENT = "#7c2d12"  # web_nps's brand colour: rgb(124, 45, 18)
 PROGRAMS = {
     "web_nps": Program("web_nps", SurveyType.NPS, "hubspot", timedelta(0), "Acme",
-                       cooldown=timedelta(days=90), channel="web"),
+                       cooldown=timedelta(days=90), channel="web",
+                       brand=Brand(company="Acme", color=ACCENT)),
     "web_csat": Program("web_csat", SurveyType.CSAT, "hubspot", timedelta(0), "Acme",
                         channel="web"),
     "csat": Program("csat", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme"),

@@ -115,6 +115,7 @@ def card(send: SendRecord, program: Program, fallback_language: str) -> dict[str
         "high_label": words.high_label,
         "points": program.scale.points,
         "follow_up": words.follow_up,
+        "color": program.branding.color,  # the program's brand colour (a checked #rrggbb)
         "texts": {"not_now": tr.gettext(NOT_NOW), "close": tr.gettext(CLOSE),
                   "send": tr.gettext(SEND), "optional": tr.gettext(OPTIONAL),
                   "thanks": tr.gettext(THANKS), "failed": tr.gettext(FAILED)},

@@ -1,6 +1,7 @@
 /* ClosedLoop widget __VERSION__: an NPS, CSAT or CES card for a signed-in visitor.
    No framework, no cookies, no eval, no inline style: the card lives in a shadow root and
-   takes its look from widget.css, served by the daemon beside this file. */
+   takes its look from widget.css, served by the daemon beside this file (the brand colour
+   is set through the CSSOM, which a Content-Security-Policy allows). */
 (function (w, d) {
   "use strict";
   var VERSION = "__VERSION__";
@@ -70,6 +71,7 @@
     card.setAttribute("role", "dialog");
     card.setAttribute("aria-label", s.question);
     card.lang = s.language;
+    if (/^#[0-9a-fA-F]{3,8}$/.test(s.color || "")) card.style.setProperty("--cl-accent", s.color);
     var note = el("p", "cl-note");
     note.setAttribute("role", "status");
     var scale = el("div", "cl-scale");
