@@ -118,4 +118,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
             result.update(self.alert_counts(conn))
             result.update(self.delivery_counts(conn))
             result.update(self.notified_counts(conn))
+            result.update(self.widget_counts(conn, now or datetime.now(UTC)))
         return result

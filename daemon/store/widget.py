@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, delete, select
+from sqlalchemy import Connection, Engine, RowMapping, Table, delete, func, select
 
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.engine import reading
@@ -126,6 +126,18 @@ class WidgetMixin:
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["site", "email_norm"],
                 set_={"until": stmt.excluded.until, "created_at": stmt.excluded.created_at}))
+
+    def widget_counts(self, conn: Connection, now: datetime) -> dict[str, int]:
+        """For `closedloop status`: in-page surveys shown and answered, "Not now" in force."""
+        shown, answered = conn.execute(
+            select(func.count(SENDS.c.id), func.count(RESPONSES.c.id))
+            .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
+            .where(SENDS.c.trigger == WIDGET)
+        ).one()
+        dismissed = conn.scalar(select(func.count()).select_from(DISMISSALS)
+                                .where(DISMISSALS.c.until > to_db(now)))
+        return {"widget.shown": int(shown), "widget.answered": int(answered),
+                "widget.not_now": int(dismissed or 0)}
 
     def widget_dismissed_until(self, site: str, email: str) -> datetime | None:
         """When this person's "Not now" on `site` ends (None: never dismissed)."""

@@ -77,3 +77,16 @@ def test_forget_removes_the_dismissal(store: Store) -> None:
     store.dismiss_widget("acme", "ana@example.test", NOW + timedelta(days=14), NOW)
     store.forget("ana@example.test", NOW)
     assert store.widget_dismissed_until("acme", "ana@example.test") is None
+
+
+def test_status_counts_in_page_surveys_and_not_now(store: Store) -> None:
+    """`closedloop status`: shown and answered in-page surveys, and "Not now" in force at
+    `now` (one ending exactly now no longer counts; one ending a second later does)."""
+    sent = store.open_web_survey(web_send(), NOW)
+    store.open_web_survey(web_send("widget:acme:web_nps:c2:2026-03-04"), NOW)
+    store.record_response(sent.id, 10, "promoter", NOW)
+    store.dismiss_widget("acme", "ana@example.test", NOW + timedelta(days=1), NOW)
+    store.dismiss_widget("acme", "bo@example.test", NOW + timedelta(days=1, seconds=1), NOW)
+    counts = store.counts(NOW + timedelta(days=1))
+    assert (counts["widget.shown"], counts["widget.answered"], counts["widget.not_now"]) \
+        == (2, 1, 1)
