@@ -128,7 +128,8 @@ class WidgetMixin:
                 set_={"until": stmt.excluded.until, "created_at": stmt.excluded.created_at}))
 
     def widget_counts(self, conn: Connection, now: datetime) -> dict[str, int]:
-        """For `closedloop status`: in-page surveys shown and answered, "Not now" in force."""
+        """For `closedloop status`: in-page surveys shown and answered, "Not now" in force;
+        nothing at all until the widget showed a card or was dismissed."""
         shown, answered = conn.execute(
             select(func.count(SENDS.c.id), func.count(RESPONSES.c.id))
             .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id))
@@ -136,6 +137,8 @@ class WidgetMixin:
         ).one()
         dismissed = conn.scalar(select(func.count()).select_from(DISMISSALS)
                                 .where(DISMISSALS.c.until > to_db(now)))
+        if not (shown or dismissed):
+            return {}
         return {"widget.shown": int(shown), "widget.answered": int(answered),
                 "widget.not_now": int(dismissed or 0)}
 

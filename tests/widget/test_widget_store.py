@@ -81,7 +81,9 @@ def test_forget_removes_the_dismissal(store: Store) -> None:
 
 def test_status_counts_in_page_surveys_and_not_now(store: Store) -> None:
     """`closedloop status`: shown and answered in-page surveys, and "Not now" in force at
-    `now` (one ending exactly now no longer counts; one ending a second later does)."""
+    `now` (one ending exactly now no longer counts; one ending a second later does); no
+    widget line at all before the widget was used."""
+    assert [k for k in store.counts(NOW) if k.startswith("widget.")] == []
     sent = store.open_web_survey(web_send(), NOW)
     store.open_web_survey(web_send("widget:acme:web_nps:c2:2026-03-04"), NOW)
     store.record_response(sent.id, 10, "promoter", NOW)
