@@ -25,6 +25,7 @@ from closedloop.daemon.config import (
 from closedloop.daemon.insight.cli import report_app
 from closedloop.daemon.logging import configure
 from closedloop.daemon.web.admin.cli import users_app
+from closedloop.daemon.web.widget.settings import widget_problems
 from closedloop.integration.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -176,6 +177,7 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
         secrets = read_secrets(cfg)
     except ConfigError as exc:
         problems += exc.problems
+    problems += widget_problems(cfg.widget)
     if problems:
         raise ConfigError(problems)
     typer.echo(f"{config}: OK ({len(cfg.sources)} source(s), {len(cfg.programs)} program(s))")

@@ -47,6 +47,7 @@ from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.daemon.web.admin.settings import UserSettings, users_references
+from closedloop.daemon.web.widget.settings import WidgetSettings, widget_references
 from closedloop.daemon.zones import TimeZone
 from closedloop.integration.base import MemberSelection
 from closedloop.integration.errors import ConfigError
@@ -421,7 +422,7 @@ class ProgramSettings(_Model):
     customer_for: Duration = timedelta(days=30)
     texts: dict[Language, dict[TextKey, str]] = {}
     brand: BrandSettings | None = None  # keys set here override [brand] for this program
-    channel: ChannelChoice = "email"  # daemon/channels: "sms", "email_then_sms"
+    channel: ChannelChoice = "email"  # daemon/channels; "web": [widget.sites] only
 
     @field_validator("reminders")
     @classmethod
@@ -528,6 +529,7 @@ class Config(_Model):
     users: tuple[UserSettings, ...] = ()  # dashboard sign-ins (also `closedloop users add`)
     themes: ThemeSettings = Field(default_factory=ThemeSettings)
     sms: SmsSettings = SmsSettings()  # daemon/channels/settings.py
+    widget: WidgetSettings = WidgetSettings()  # [widget.sites.NAME]: in-page surveys
 
     @model_validator(mode="after")
     def _sms_programs(self) -> Config:
@@ -623,7 +625,7 @@ def _cross_references(data: Mapping[str, Any]) -> list[str]:
                 problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
                                 "organization_id, tag or query")
     return (problems + alert_references(data) + _webhook_references(data, seen)
-            + reporting_references(data) + users_references(data))
+            + reporting_references(data) + users_references(data) + widget_references(data))
 
 
 def _webhook_references(data: Mapping[str, Any], programs: set[str]) -> list[str]:

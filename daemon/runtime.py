@@ -65,6 +65,8 @@ from closedloop.daemon.web.hooks.twilio import twilio_router
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.widget.router import widget_router
+from closedloop.daemon.web.widget.settings import Site, widget_sites
 from closedloop.integration.base import CRMAdapter
 from closedloop.integration.errors import TransientError
 from closedloop.integration.hubspot import HubSpotAdapter, hubspot_pacer
@@ -102,6 +104,7 @@ class Runtime:
     admin_secret: str = ""  # signs the dashboard's cookies (the daemon's secret key)
     sms: SmsChannel | None = None  # [sms]: the SMS channel (daemon/channels)
     sms_auth_token: str = ""  # signs Twilio's webhooks
+    widget_sites: dict[str, Site] = field(default_factory=dict)  # [widget.sites]
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.store, self.adapters, self.clock, sorted(self.adapters))
@@ -343,7 +346,10 @@ class Runtime:
                                              public_url=str(self.config.daemon.public_url),
                                              on_notified=self.intake_kick.kick,
                                              clock=self.clock)
-                          if self.hook_sources else None)
+                          if self.hook_sources else None,
+                          widget=widget_router(self.store, self.widget_sites, self.programs,
+                                               self.config.policy(), self.clock)
+                          if self.widget_sites else None)
         if self.sms is not None:
             app.include_router(twilio_router(
                 self.store, self.signer, self.programs, auth_token=self.sms_auth_token,
@@ -431,6 +437,7 @@ def build_runtime(config: Config, secrets: Secrets,
         hook_sources={name: HookSource(name, config.sources[name].crm, secret.get_secret_value())
                       for name, secret in secrets.source_hook_secrets.items()},
         admin_secret=secrets.secret_key.get_secret_value(),
+        widget_sites=widget_sites(config.widget),
     )
     rt.alert_channels = build_channels(config.alerts, urls, rt.mailer, rt.sender)
     if config.sms.enabled and secrets.sms_auth_token is not None:

@@ -79,7 +79,9 @@ class Program:
     # language -> text key -> text, overriding the catalog's wording for this program
     texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     brand: Brand | None = None  # None: the default look under the program's company name
-    channel: str = "email"  # "email", "sms", "email_then_sms" (daemon/channels)
+    # How the survey reaches a person: "email", "sms", "email_then_sms" (daemon/channels),
+    # or "web" (only the in-page widget shows it, daemon/web/widget; tickets never queue it)
+    channel: str = "email"
     phone_region: str = "US"  # [sms] default_region: numbers without +country read there
 
     @property

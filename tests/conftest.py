@@ -28,7 +28,7 @@ _TABLES = ("cursors, sends, responses, writebacks, suppressions, ledger, members
            "source_health, job_locks, link_opens, hook_events, notified_tickets, "
            "response_themes, report_facts, report_rollups, report_scopes, admin_users, "
            "admin_sessions, admin_login_failures, theme_facts, theme_rollups, sms_messages, "
-           "sms_replies")
+           "sms_replies, widget_dismissals")
 
 
 def _pg_server_url() -> str:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")
 FOLDERS = ("daemon", "integration", "mappings")
-DATA_SUFFIXES = {".html", ".txt", ".po", ".pot", ".cfg", ".mako", ".toml", ".json"}
+DATA_SUFFIXES = {".html", ".txt", ".po", ".pot", ".cfg", ".mako", ".toml", ".json", ".js"}
 
 
 def _run(args: list[str | Path], cwd: Path, timeout: float = 300) -> str:

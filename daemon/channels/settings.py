@@ -21,8 +21,9 @@ from typing import Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-ChannelChoice = Literal["email", "sms", "email_then_sms"]
-CHANNELS: tuple[ChannelChoice, ...] = ("email", "sms", "email_then_sms")
+ChannelChoice = Literal["email", "sms", "email_then_sms", "web"]  # "web": daemon/web/widget
+CHANNELS: tuple[ChannelChoice, ...] = ("email", "sms", "email_then_sms", "web")
+TEXTING = ("sms", "email_then_sms")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -72,7 +73,7 @@ class SmsSettings(BaseModel):
 def check_program_channels(sms: SmsSettings, channels: Mapping[str, str]) -> None:
     """A program that texts needs [sms]; raises ValueError naming the first one."""
     for name, channel in channels.items():
-        if channel != "email" and not sms.enabled:
+        if channel in TEXTING and not sms.enabled:
             raise ValueError(f"programs.{name}: channel = {channel!r} needs an [sms] table "
                              "with account_sid (the Twilio account)")
 
@@ -94,4 +95,4 @@ def read_sms_token(sms: SmsSettings, environ: Mapping[str, str],
 
 def texting(channels: Sequence[str]) -> bool:
     """True when any of these program channels may send an SMS."""
-    return any(c != "email" for c in channels)
+    return any(c in TEXTING for c in channels)

@@ -47,8 +47,10 @@ def idem_key(program: Program, source: str, ticket_id: str) -> str:
 
 
 def ticket_programs(programs: Sequence[Program], source: str) -> list[Program]:
-    """The programs a source's closed tickets feed: paused ones too, cadence ones never."""
-    return [p for p in programs if p.source == source and not p.on_cadence]
+    """The programs a source's closed tickets feed: paused ones too, cadence and in-page
+    (channel "web", shown by the widget) ones never."""
+    return [p for p in programs if p.source == source and not p.on_cadence
+            and p.channel != "web"]
 
 
 def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],

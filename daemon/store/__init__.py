@@ -50,6 +50,7 @@ from closedloop.daemon.store.sends import (
 )
 from closedloop.daemon.store.sms import sms_counts
 from closedloop.daemon.store.webhooks import Delivery, Route, WebhooksMixin
+from closedloop.daemon.store.widget import KnownContact, WidgetMixin
 
 __all__ = [
     "CONNECTION_LOST",
@@ -64,6 +65,7 @@ __all__ = [
     "FollowUpClaim",
     "FollowUpWork",
     "ForgetResult",
+    "KnownContact",
     "MemberRecord",
     "NewSend",
     "NewerDatabase",
@@ -90,7 +92,8 @@ __all__ = [
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
-            LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin):
+            LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin,
+            WidgetMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -117,4 +120,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
             result.update(self.delivery_counts(conn))
             result.update(self.notified_counts(conn))
             result.update(sms_counts(conn))
+            result.update(self.widget_counts(conn, now or datetime.now(UTC)))
         return result

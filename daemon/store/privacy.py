@@ -39,6 +39,7 @@ from closedloop.daemon.store.sms import forget_sms
 from closedloop.daemon.store.tables import Base
 from closedloop.daemon.store.theme_counts import forget_themes
 from closedloop.daemon.store.webhooks import forget_events
+from closedloop.daemon.store.widget import forget_dismissals
 
 log = structlog.get_logger(__name__)
 
@@ -166,6 +167,7 @@ class PrivacyMixin:
                 delete(MEMBERS).where(MEMBERS.c.email_norm == address)).rowcount
             suppressed = bool(conn.scalar(select(exists().where(SUPPRESSIONS.c.email == address))))
             webhooks = forget_events(conn, address)
+            forget_dismissals(conn, address)
         result = ForgetResult(responses=responses, sends_scrubbed=len(ids), erasures=len(erasures),
                               sends_cancelled=len(unsent), ledger_rows=ledger,
                               member_rows=member_rows, contacts=tuple(contacts),

@@ -602,3 +602,14 @@ class SmsReply(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # score, stop, start, unparsed, ...
     body: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WidgetDismissal(Base):
+    """"Not now" in the web widget (daemon/web/widget): no card for this person on this site
+    until `until`. Per site, so one app's dismissal does not silence another's."""
+
+    __tablename__ = "widget_dismissals"
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email_norm: Mapped[str] = mapped_column(String(320), primary_key=True)
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -100,6 +100,7 @@ def create_app(
     brand: Brand | None = None,
     hooks: APIRouter | None = None,
     admin: ASGIApp | None = None,
+    widget: APIRouter | None = None,
 ) -> FastAPI:
     """The ASGI app; every dependency is passed in, so tests run it over a real temp store.
 
@@ -109,6 +110,7 @@ def create_app(
     `brand` dresses the pages no program owns (a cut or unknown link).
     `hooks` the signed inbound webhooks (web.hooks), when a source receives notifications.
     `admin` is the dashboard (web/admin), mounted at /admin when given.
+    `widget` the in-page survey script and its JSON API (web/widget), when sites embed it.
     """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
@@ -123,6 +125,8 @@ def create_app(
     app.include_router(ops or ops_router(store))
     if hooks is not None:
         app.include_router(hooks)
+    if widget is not None:
+        app.include_router(widget)
     if admin is not None:
         app.mount("/admin", admin)
     _install_error_handlers(app, policy.fallback_language, brand or Brand())
