@@ -66,13 +66,16 @@ class Queued:
         return out
 
 
-def find_program(programs: Sequence[Program], name: str) -> Program:
-    """The configured program `name`, or UnknownProgram listing the valid names."""
-    for program in programs:
+def find_program(programs: Sequence[Program], name: str, source: str | None = None) -> Program:
+    """The configured program `name` (reading `source`, when given), or UnknownProgram
+    listing the valid names."""
+    valid = [p for p in programs if source is None or p.source == source]
+    for program in valid:
         if program.name == name:
             return program
-    names = ", ".join(sorted(p.name for p in programs)) or "(none)"
-    raise UnknownProgram(f"no program {name[:64]!r} is configured; expected one of: {names}")
+    names = ", ".join(sorted(p.name for p in valid)) or "(none)"
+    where = "is configured" if source is None else f"reads source {source!r}"
+    raise UnknownProgram(f"no program {name[:64]!r} {where}; expected one of: {names}")
 
 
 def trigger_key(program: Program, trigger: Trigger, contact_id: str | None,
@@ -102,13 +105,15 @@ def trigger_key(program: Program, trigger: Trigger, contact_id: str | None,
 
 def queue_trigger(store: Store, adapters: Mapping[str, CRMAdapter],
                   programs: Sequence[Program], trigger: Trigger, now: datetime, *,
-                  reporting: ReportingSettings = NO_SEGMENTS, dry_run: bool = False) -> Queued:
+                  reporting: ReportingSettings = NO_SEGMENTS, dry_run: bool = False,
+                  source: str | None = None) -> Queued:
     """Queue the survey `trigger` asks for; with `dry_run`, decide the same and write nothing.
+    `source`: the program must read it (a CRM's webhook names that CRM's contacts).
 
     Raises UnknownProgram, UnknownPerson or BadTrigger (all TriggerError, with a message
     that says which field); CRM errors (integration.errors) pass through for the caller to
     answer as temporary."""
-    program = find_program(programs, trigger.program)
+    program = find_program(programs, trigger.program, source)
     _check(trigger, reporting)
     adapter = adapters.get(program.source)
     if adapter is None:

@@ -344,6 +344,23 @@ class ZendeskAdapter:
             log.info("zendesk.contacts.missing", source=self.name, count=missing)
         return out
 
+    def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, Contact]:
+        """Users by address (lower-cased key), for survey triggers that name only an
+        e-mail: one user search (export) per address; unknown ones are left out."""
+        out: dict[str, Contact] = {}
+        for email in dict.fromkeys(e.strip().lower() for e in emails if e.strip()):
+            if any(ch.isspace() or ch == '"' for ch in email):
+                continue  # not an address Zendesk can hold
+
+            def first(address: str = email) -> Any:
+                return self._zd.search_export(f"email:{address}", type="user")
+            for page in pages(self._call, "search_export", first):
+                for raw in (item.to_dict() for item in page):
+                    contact = to_contact(raw, self._contact_extra)
+                    if (contact.email or "").strip().lower() == email:
+                        out[email] = contact
+        return out
+
     def write_contacts(self, updates: Sequence[ContactUpdate]) -> WriteResult:
         """Write user fields in update_many jobs of 100, followed to the end together.
 

@@ -242,3 +242,44 @@ def test_a_future_occurred_at_counts_from_now(
                         hs_trigger(cid, occurred_at=NOW + timedelta(hours=3)), NOW)
     row = store.send_by_key(got.key)
     assert (row and row.closed_at) == NOW
+
+
+def test_an_email_only_person_is_found_in_hubspot_by_batch_read(
+        store: Store, hs_state: HubSpotState, hubspot: HubSpotAdapter) -> None:
+    """idProperty=email batch read: any letter case finds the contact; an address HubSpot
+    does not know is UnknownPerson."""
+    cid = hs_state.create_contact("Ada@Example.com", "Ada", "Doe", "en")
+    got = queue_trigger(store, {"hubspot": hubspot}, PROGRAMS,
+                        Trigger("onboarding", Person(email="ada@EXAMPLE.com"), "generic",
+                                event_id="m1"), NOW)
+    row = store.send_by_key(got.key)
+    assert (got.status, got.from_store, row and row.contact_id) == ("queued", False, cid)
+    with pytest.raises(UnknownPerson) as caught:
+        queue_trigger(store, {"hubspot": hubspot}, PROGRAMS,
+                      Trigger("onboarding", Person(email="nobody@example.com"), "generic",
+                              event_id="m2"), NOW)
+    assert caught.value.detail == "source 'hubspot' has no contact with that e-mail address"
+
+
+def test_an_email_only_person_is_found_in_zendesk_by_user_search(
+        store: Store, zd_state: ZendeskState, zendesk: ZendeskAdapter) -> None:
+    """search export type:user email:...; an unknown address is UnknownPerson."""
+    uid = zd_state.create_user("lin@example.com", "Lin Chen")
+    got = queue_trigger(store, {"zendesk": zendesk}, [ZD_ONBOARD],
+                        Trigger("zd-onboarding", Person(email="Lin@example.com"), "generic",
+                                event_id="m1"), NOW)
+    row = store.send_by_key(got.key)
+    assert (got.status, row and row.contact_id) == ("queued", uid)
+    with pytest.raises(UnknownPerson):
+        queue_trigger(store, {"zendesk": zendesk}, [ZD_ONBOARD],
+                      Trigger("zd-onboarding", Person(email="x@example.com"), "generic",
+                              event_id="m2"), NOW)
+
+
+def test_a_route_s_source_limits_the_programs(store: Store, hubspot: HubSpotAdapter) -> None:
+    """A Zendesk webhook cannot name a HubSpot program: its contact ids are Zendesk's."""
+    with pytest.raises(UnknownProgram) as caught:
+        queue_trigger(store, {"hubspot": hubspot}, [*PROGRAMS, ZD_ONBOARD],
+                      hs_trigger("1"), NOW, source="zendesk")
+    assert caught.value.detail == ("no program 'onboarding' reads source 'zendesk'; "
+                                   "expected one of: zd-onboarding")
