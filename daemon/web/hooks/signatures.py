@@ -80,8 +80,8 @@ def verify_hubspot(secret: str, method: str, uris: Iterable[str], body: bytes,
     the CRM was given, and the URL as this process saw it) and the timestamp is fresh."""
     if not signature or not timestamp:
         raise SignatureError("missing_signature")
-    if not timestamp.strip().isdigit():
-        raise SignatureError("bad_timestamp")
+    if not timestamp.strip().isdigit() or len(timestamp.strip()) > 15:  # not epoch ms
+        raise SignatureError("bad_timestamp")  # (datetime would overflow: a 500)
     _fresh(datetime.fromtimestamp(int(timestamp) / 1000, UTC), now)
     if not any(_same(hubspot_v3(secret, method, uri, body, timestamp.strip()), signature)
                for uri in dict.fromkeys(uris)):
