@@ -51,7 +51,12 @@ from closedloop.integration.zendesk._erase import erase_quotes
 from closedloop.integration.zendesk._errors import translate
 from closedloop.integration.zendesk._follow_ups import original_tickets, start_follow_up_tickets
 from closedloop.integration.zendesk._notified import closed_tickets_by_id
-from closedloop.integration.zendesk._notify_setup import TriggerSetup, ensure_solved_trigger
+from closedloop.integration.zendesk._notify_setup import (
+    TriggerSetup,
+    ensure_solved_trigger,
+    ensure_survey_trigger,
+    signing_secret,
+)
 from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
@@ -214,6 +219,15 @@ class ZendeskAdapter:
         """The webhook and "ticket solved" trigger that notify ClosedLoop (found by name,
         else created); see _notify_setup.py."""
         return ensure_solved_trigger(self._call, self._zd, name, endpoint)
+
+    def ensure_survey_trigger(self, program: str, endpoint: str) -> TriggerSetup:
+        """The webhook and the trigger that ask for an event program's survey (found by
+        name, else created); see _notify_setup.py."""
+        return ensure_survey_trigger(self._call, self._zd, program, endpoint)
+
+    def webhook_signing_secret(self, webhook_id: str) -> str:
+        """The webhook's signing secret, read back through the API."""
+        return signing_secret(self._call, self._zd, webhook_id)
 
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """A follow-up ticket per item (create_many jobs), or a private comment on the one
