@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._notify import Notifier
+from .._notify import Build, Notifier
 from .bodies import enveloped
 from .errors import invalid_value, not_found, record_invalid
 from .routing import Context, Request, Response
@@ -45,8 +45,7 @@ class Automation:
         """Lose the next `n` webhook calls (a lost notification)."""
         self.notifier.drop_next(n)
 
-    def signer(self, hook_id: str, invocation: str) -> Callable[[list[Any]], tuple[bytes,
-                                                                             dict[str, str]]]:
+    def signer(self, hook_id: str, invocation: str) -> Build:
         """Signs a call of webhook `hook_id` as invocation `invocation` (a test's retry)."""
         return _builder(hook_id, self.secrets[hook_id], invocation)
 
@@ -83,7 +82,7 @@ class Automation:
                                                       invocation), text)
 
 
-def _builder(hook_id: str, secret: str, invocation: str) -> Any:
+def _builder(hook_id: str, secret: str, invocation: str) -> Build:
     def build(events: list[Any]) -> tuple[bytes, dict[str, str]]:
         body = str(events[0]).encode()
         stamp = iso(now())
