@@ -677,8 +677,10 @@ def load_config(path: Path) -> Config:
     return parse_config(data, str(path))
 
 
-def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secrets:
-    """Read every secret the config names from the environment; report all the missing ones."""
+def read_secrets(config: Config, env: Mapping[str, str] | None = None, *,
+                 hooks_optional: bool = False) -> Secrets:
+    """Read every secret the config names from the environment; report all the missing ones.
+    `hooks_optional` (setup): the inbound webhooks' secrets are read only when set."""
     environ = os.environ if env is None else env
     problems: list[str] = []
 
@@ -715,9 +717,12 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
     inbound = {name: need(src.webhook_secret_env, "the signing secret of the CRM's "
                           "notifications (HubSpot: the app's client secret; Zendesk: the "
                           "webhook's signing secret)", f"sources.{name}.webhook_secret_env")
-               for name, src in config.sources.items() if src.notifications or src.triggers}
-    generic = (_webhook_secret(config.triggers.generic_secret_env, environ, problems,
-                               "triggers.generic_secret_env") if config.triggers.generic else None)
+               for name, src in config.sources.items() if (src.notifications or src.triggers)
+               and not (hooks_optional and not environ.get(src.webhook_secret_env))}
+    generic_env = config.triggers.generic_secret_env
+    generic = (_webhook_secret(generic_env, environ, problems, "triggers.generic_secret_env")
+               if config.triggers.generic
+               and not (hooks_optional and not environ.get(generic_env)) else None)
     if problems:
         raise ConfigError(problems)
     return Secrets(secret_key=secret_key, source_tokens=tokens, smtp_password=password,
