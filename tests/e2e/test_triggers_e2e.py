@@ -87,7 +87,7 @@ def fire(loop: Loop, contact: str) -> None:
         return
     state = sandbox.state
     ticket = state.create_ticket("Onboarding", contact, tags=["closedloop_onboarding"])
-    state.solve_ticket(ticket)
+    state.solve_ticket(ticket, at=loop.clock.now)  # solved now, on the jobs' clock
     assert sandbox.automation.notifier.flush(10)
 
 
@@ -143,3 +143,39 @@ def test_a_crm_retry_of_the_same_event_queues_nothing(loop: Loop) -> None:
                                                        **headers})
     assert (answer.status_code, answer.json()["status"]) == (202, "duplicate")
     assert len(rows(loop)) == 1
+
+
+def test_triggered_surveys_share_the_ledger_and_the_suppressions(loop: Loop) -> None:
+    """One person, one ledger: a second event a day later for someone this program surveyed
+    is skipped at dispatch (program cooldown), and an unsubscribed person's is skipped
+    'suppressed'; no second mail."""
+    program = loop.rt.programs["onboarding"]
+    loop.rt.programs["onboarding"] = type(program)(**{**program.__dict__,
+                                                      "cooldown": timedelta(days=30)})
+    contact = loop.crm.create_contact("twice@example.com", "Tia")
+    gone = loop.crm.create_contact("gone@example.com", "Gus")
+    loop.rt.store.suppress("gone@example.com", "unsubscribed", loop.clock.now)
+    fire(loop, contact)
+    fire(loop, gone)
+    loop.clock.advance(timedelta(minutes=30))
+    assert loop.rt.dispatch().sent == 1
+    loop.clock.advance(timedelta(hours=25))  # past `coalesce`: a new event, not the same burst
+    sandbox = getattr(loop.crm, "sandbox")
+    if loop.source == "hubspot":  # the workflow enrolls the person again: a new event
+        sandbox.workflows.add(sandbox.workflows.workflow(1).url,
+                              body={"program": "onboarding", "contact_id": "{{contact.id}}",
+                                    "event_id": "second-{{contact.id}}"})
+        sandbox.workflows.enroll(2, contact)
+        assert sandbox.workflows.flush(10)
+    else:
+        fire(loop, contact)
+    loop.clock.advance(timedelta(minutes=30))
+    loop.rt.dispatch()
+    with loop.rt.store.engine.connect() as conn:
+        found = conn.execute(text("SELECT email_norm, status, skip_reason FROM sends "
+                                  "WHERE program = 'onboarding' ORDER BY id"))
+        outcome = [tuple(r) for r in found]
+    assert outcome == [("twice@example.com", "sent", None),
+                       ("gone@example.com", "skipped", "suppressed"),
+                       ("twice@example.com", "skipped", "program_cooldown")]
+    assert len(loop.sink.messages) == 1

@@ -6,6 +6,8 @@ PostgreSQL).
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -283,3 +285,23 @@ def test_a_route_s_source_limits_the_programs(store: Store, hubspot: HubSpotAdap
                       hs_trigger("1"), NOW, source="zendesk")
     assert caught.value.detail == ("no program 'onboarding' reads source 'zendesk'; "
                                    "expected one of: zd-onboarding")
+
+
+def test_racing_deliveries_of_one_event_queue_one_row(
+        store: Store, hs_state: HubSpotState, hubspot: HubSpotAdapter) -> None:
+    """Eight threads (two replicas, a CRM retrying early) queue the same event at once:
+    exactly one 'queued', the others 'duplicate' with the same send id; one row."""
+    cid = hs_state.create_contact("ada@example.com", "Ada", "Doe", "en")
+    barrier = threading.Barrier(8)
+
+    def deliver(_: int) -> tuple[str, int | None]:
+        barrier.wait()
+        got = queue_trigger(store, {"hubspot": hubspot}, PROGRAMS, hs_trigger(cid, "race"), NOW)
+        return got.status, got.send_id
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(deliver, range(8)))
+    statuses = sorted(status for status, _ in outcomes)
+    assert statuses == ["duplicate"] * 7 + ["queued"]
+    assert len({send_id for _, send_id in outcomes}) == 1
+    assert len(store.due_sends_until(NOW + timedelta(days=1))) == 1
