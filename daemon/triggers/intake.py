@@ -19,7 +19,7 @@ from closedloop.daemon.surveys import Program
 from closedloop.integration.base import Contact, CRMAdapter, NotifiedTicketReader, Ticket
 
 from .errors import BadTrigger, TriggerError, UnknownProgram
-from .people import Person, Resolved, check_person, resolve_person
+from .people import Person, Prefetched, Resolved, check_person, prefetch, resolve_person
 
 TriggerKind = Literal["hubspot_workflow", "zendesk_trigger", "generic", "manual", "csv"]
 TRIGGER_KINDS: Final = get_args(TriggerKind)
@@ -106,7 +106,7 @@ def trigger_key(program: Program, trigger: Trigger, contact_id: str | None,
 def queue_trigger(store: Store, adapters: Mapping[str, CRMAdapter],
                   programs: Sequence[Program], trigger: Trigger, now: datetime, *,
                   reporting: ReportingSettings = NO_SEGMENTS, dry_run: bool = False,
-                  source: str | None = None) -> Queued:
+                  source: str | None = None, prefetched: Prefetched | None = None) -> Queued:
     """Queue the survey `trigger` asks for; with `dry_run`, decide the same and write nothing.
     `source`: the program must read it (a CRM's webhook names that CRM's contacts).
 
@@ -123,7 +123,7 @@ def queue_trigger(store: Store, adapters: Mapping[str, CRMAdapter],
     early = trigger_key(program, trigger, None, occurred)
     if early is not None and (known := store.send_by_key(early)) is not None:
         return _duplicate(known)  # a retry: no CRM read at all
-    person = resolve_person(store, adapter, trigger.person, reporting)
+    person = resolve_person(store, adapter, trigger.person, reporting, prefetched)
     key = early or trigger_key(program, trigger, person.contact.id, occurred)
     assert key is not None
     if early is None and (known := store.send_by_key(key)) is not None:
@@ -208,3 +208,37 @@ def _new_send(key: str, program: Program, trigger: Trigger, person: Resolved,
         organization_id=(ticket.organization_id if ticket else None) or contact.organization_id,
         segments=dict(sorted(segments.items())) or None,
         phone=trigger.person.phone, trigger=trigger.kind, reference=trigger.reference)
+
+
+def queue_triggers(store: Store, adapters: Mapping[str, CRMAdapter],
+                   programs: Sequence[Program], triggers: Sequence[Trigger], now: datetime, *,
+                   reporting: ReportingSettings = NO_SEGMENTS, dry_run: bool = False
+                   ) -> list[Queued | TriggerError]:
+    """Many triggers (a bulk send): the people the store does not know are read from the
+    CRMs in batches first, then each trigger goes as `queue_trigger` would; a trigger's
+    TriggerError is returned in its place (the others go on). CRM errors raise."""
+    people: dict[str, list[Person]] = {}
+    for trigger in triggers:
+        program = next((p for p in programs if p.name == trigger.program), None)
+        if program is not None and program.source in adapters and _well_formed(trigger,
+                                                                                reporting):
+            people.setdefault(program.source, []).append(trigger.person)
+    known: dict[tuple[str, str], Contact | None] = {}
+    for name, group in people.items():
+        known.update(prefetch(store, adapters[name], group))
+    out: list[Queued | TriggerError] = []
+    for trigger in triggers:
+        try:
+            out.append(queue_trigger(store, adapters, programs, trigger, now,
+                                     reporting=reporting, dry_run=dry_run, prefetched=known))
+        except TriggerError as exc:
+            out.append(exc)
+    return out
+
+
+def _well_formed(trigger: Trigger, reporting: ReportingSettings) -> bool:
+    try:
+        check_person(trigger.person, reporting)
+    except TriggerError:
+        return False
+    return True

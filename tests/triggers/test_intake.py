@@ -20,10 +20,12 @@ from closedloop.daemon.surveys import Program, SurveyType
 from closedloop.daemon.triggers import (
     BadTrigger,
     Person,
+    Queued,
     Trigger,
     UnknownPerson,
     UnknownProgram,
     queue_trigger,
+    queue_triggers,
 )
 from closedloop.integration.hubspot import HubSpotAdapter
 from closedloop.integration.sandbox.hubspot import HubSpotState
@@ -305,3 +307,19 @@ def test_racing_deliveries_of_one_event_queue_one_row(
     assert statuses == ["duplicate"] * 7 + ["queued"]
     assert len({send_id for _, send_id in outcomes}) == 1
     assert len(store.due_sends_until(NOW + timedelta(days=1))) == 1
+
+
+def test_a_bulk_send_reads_unknown_people_in_one_batch_and_reports_each_row(
+        store: Store, hs_state: HubSpotState, hubspot: HubSpotAdapter) -> None:
+    """Three people by e-mail, one the CRM lacks, one unknown program, one malformed: one
+    contacts batch read (idProperty=email) for all, each row's outcome in order."""
+    for name in ("ana", "bo", "cy"):
+        hs_state.create_contact(f"{name}@example.com", name.title(), "Doe", "en")
+    rows = [Trigger("onboarding", Person(email=f"{n}@example.com"), "csv")
+            for n in ("ana", "bo", "cy", "dee")]
+    rows += [Trigger("nps", Person(email="ana@example.com"), "csv"),
+             Trigger("onboarding", Person(email="not an address"), "csv")]
+    outcomes = queue_triggers(store, {"hubspot": hubspot}, PROGRAMS, rows, NOW)
+    assert [o.status if isinstance(o, Queued) else type(o).__name__ for o in outcomes] == [
+        "queued", "queued", "queued", "UnknownPerson", "UnknownProgram", "BadTrigger"]
+    assert hubspot.calls_by_endpoint() == {"contacts_read": 1}
