@@ -323,3 +323,17 @@ def test_a_bulk_send_reads_unknown_people_in_one_batch_and_reports_each_row(
     assert [o.status if isinstance(o, Queued) else type(o).__name__ for o in outcomes] == [
         "queued", "queued", "queued", "UnknownPerson", "UnknownProgram", "BadTrigger"]
     assert hubspot.calls_by_endpoint() == {"contacts_read": 1}
+
+
+def test_status_counts_the_surveys_each_trigger_kind_queued(
+        store: Store, hs_state: HubSpotState, hubspot: HubSpotAdapter) -> None:
+    """`triggered.<kind>` in Store.counts (closedloop status), skipped rows included."""
+    cid = hs_state.create_contact("ada@example.com", "Ada", "Doe", "en")
+    nomail = hs_state.create_contact(None, "No", "Mail", "en")
+    for person, event in ((cid, "a"), (nomail, "b")):
+        queue_trigger(store, {"hubspot": hubspot}, PROGRAMS, hs_trigger(person, event), NOW)
+    queue_trigger(store, {"hubspot": hubspot}, PROGRAMS,
+                  Trigger("onboarding", Person(contact_id=cid), "manual"), NOW)
+    counts = store.counts(NOW)
+    assert {k: v for k, v in counts.items() if k.startswith("triggered.")} == {
+        "triggered.hubspot_workflow": 2, "triggered.manual": 1}
