@@ -25,6 +25,7 @@ TriggerKind = Literal["hubspot_workflow", "zendesk_trigger", "generic", "manual"
 TRIGGER_KINDS: Final = get_args(TriggerKind)
 Status = Literal["queued", "skipped", "duplicate"]
 
+KEY_MAX: Final = 255
 _TICKET: Final = re.compile(r"^[0-9]{1,20}$")
 _REFERENCE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9._~:/#@+-]{1,90}$")
 _EVENT: Final = re.compile(r"^[A-Za-z0-9._~:/@+=-]{1,100}$")
@@ -94,13 +95,16 @@ def trigger_key(program: Program, trigger: Trigger, contact_id: str | None,
     base = f"{program.name}:{program.source}:{trigger.kind}:"
     if trigger.event_id:
         event = trigger.event_id
-        if not _EVENT.match(event):
+        if not _EVENT.match(event) or len(base) + len(event) > KEY_MAX:
             event = "sha256-" + hashlib.sha256(event.encode()).hexdigest()[:40]
         return base + event
     if contact_id is None:
         return None
     about = f"ticket:{trigger.ticket_id}" if trigger.ticket_id else trigger.reference or "-"
-    return f"{base}{contact_id}:{about}:{occurred.date().isoformat()}"
+    rest = f"{contact_id}:{about}:{occurred.date().isoformat()}"
+    if len(base) + len(rest) > KEY_MAX:  # sends.idem_key is 255 characters
+        rest = "sha256-" + hashlib.sha256(rest.encode()).hexdigest()[:40]
+    return base + rest
 
 
 def queue_trigger(store: Store, adapters: Mapping[str, CRMAdapter],

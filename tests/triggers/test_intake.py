@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from trigger_support import NOW
+from trigger_support import NOW, TOKEN
 
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.jobs.poll import poll_source, ticket_programs
@@ -28,7 +28,8 @@ from closedloop.daemon.triggers import (
     queue_triggers,
 )
 from closedloop.integration.hubspot import HubSpotAdapter
-from closedloop.integration.sandbox.hubspot import HubSpotState
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 from closedloop.integration.sandbox.zendesk import ZendeskState
 from closedloop.integration.zendesk import ZendeskAdapter
 
@@ -337,3 +338,21 @@ def test_status_counts_the_surveys_each_trigger_kind_queued(
     counts = store.counts(NOW)
     assert {k: v for k, v in counts.items() if k.startswith("triggered.")} == {
         "triggered.hubspot_workflow": 2, "triggered.manual": 1}
+
+
+def test_the_longest_key_still_fits_the_outbox_column(
+        store: Store, hs_state: HubSpotState, hs_sandbox: HubSpotSandbox) -> None:
+    """A 63-character program on a 60-character source, a 123-character reference and no
+    event id: the person, subject and day are hashed so the key stays within 255 characters
+    (PostgreSQL refuses a longer one), and the same send again is still a duplicate."""
+    name = "s" * 60
+    adapter = HubSpotAdapter(name, TOKEN, hs_sandbox.url, retry=RetryPolicy(max_attempts=1),
+                             timeout=(2, 5))
+    cid = hs_state.create_contact("ada@example.com", "Ada", "Doe", "en")
+    long_program = Program("p" * 63, SurveyType.CES, name, timedelta(0), "Acme",
+                           trigger="event")
+    manual = Trigger("p" * 63, Person(contact_id=cid), "manual",
+                     reference="k" * 32 + ":" + "v" * 90)
+    first = queue_trigger(store, {name: adapter}, [long_program], manual, NOW)
+    again = queue_trigger(store, {name: adapter}, [long_program], manual, NOW)
+    assert (first.status, again.status, len(first.key) <= 255) == ("queued", "duplicate", True)
