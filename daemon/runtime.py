@@ -7,7 +7,7 @@ collaborators once and gives each job a no-argument entry point for the schedule
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -57,7 +57,13 @@ from closedloop.daemon.metrics import CountingMailer, Metrics
 from closedloop.daemon.plan import Plan, make_plan
 from closedloop.daemon.store import SendRecord, Store
 from closedloop.daemon.surveys import Program
-from closedloop.daemon.triggers import Queued, Trigger, queue_trigger
+from closedloop.daemon.triggers import (
+    Queued,
+    Trigger,
+    TriggerError,
+    queue_trigger,
+    queue_triggers,
+)
 from closedloop.daemon.web.admin.wiring import admin_app
 from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.hooks import GENERIC, HookSource, hooks_router
@@ -345,6 +351,13 @@ class Runtime:
         return queue_trigger(self.store, self.adapters, list(self.programs.values()), trigger,
                              self.clock(), reporting=self.config.reporting, dry_run=dry_run,
                              source=source)
+
+    def trigger_many(self, triggers: Sequence[Trigger], *,
+                     dry_run: bool = False) -> list[Queued | TriggerError]:
+        """Many triggers (a CSV): unknown people read in batches; each row's outcome."""
+        return queue_triggers(self.store, self.adapters, list(self.programs.values()),
+                              triggers, self.clock(), reporting=self.config.reporting,
+                              dry_run=dry_run)
 
     def hook_trigger(self, trigger: Trigger, source: str | None) -> Queued:
         """A trigger that came by POST /hooks (`source`: its CRM route, None: generic)."""

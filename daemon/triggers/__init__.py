@@ -41,8 +41,9 @@ API::
   the people the store does not know in batches first (100 contacts a call; by e-mail:
   HubSpot 100 a call, Zendesk one user search each) and returns, in order, a Queued or the
   TriggerError of each trigger (a bad row does not stop the others).
-- In the daemon: `Runtime.trigger(trigger, dry_run=..., source=...)` binds the store,
-  adapters, programs, reporting settings and clock.
+- In the daemon: `Runtime.trigger(trigger, dry_run=..., source=...)` and
+  `Runtime.trigger_many(triggers, dry_run=...)` bind the store, adapters, programs,
+  reporting settings and clock.
 - Errors: TriggerError (`code`: unknown_program, unknown_person, bad_trigger) for the
   request's fault; CRM failures (integration.errors) pass through.
 """
