@@ -25,6 +25,7 @@ from closedloop.daemon.config import Secrets
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import BackgroundService
+from closedloop.daemon.triggers import Person, Trigger, UnknownPerson
 from closedloop.integration.zendesk import ZendeskAdapter
 
 APP_SECRET = "hubspot-app-client-secret-triggers"
@@ -179,3 +180,17 @@ def test_triggered_surveys_share_the_ledger_and_the_suppressions(loop: Loop) -> 
                        ("gone@example.com", "skipped", "suppressed"),
                        ("twice@example.com", "skipped", "program_cooldown")]
     assert len(loop.sink.messages) == 1
+
+
+def test_runtime_trigger_plans_then_queues_like_the_send_cli(loop: Loop) -> None:
+    """Runtime.trigger_many (what `closedloop send --csv` calls): --plan writes nothing,
+    the real run queues each row once; an unknown person is that row's error."""
+    loop.crm.create_contact("csv1@example.com", "Cleo")
+    rows = [Trigger("onboarding", Person(email="csv1@example.com"), "csv"),
+            Trigger("onboarding", Person(email="nobody@example.com"), "csv")]
+    planned = loop.rt.trigger_many(rows, dry_run=True)
+    assert rows(loop) == []
+    done = loop.rt.trigger_many(rows)
+    shapes = [(getattr(o, "status", None), type(o).__name__) for o in (*planned, *done)]
+    assert shapes == [("queued", "Queued"), (None, UnknownPerson.__name__)] * 2
+    assert [r[1] for r in rows(loop)] == ["csv"]
