@@ -186,11 +186,11 @@ def test_runtime_trigger_plans_then_queues_like_the_send_cli(loop: Loop) -> None
     """Runtime.trigger_many (what `closedloop send --csv` calls): --plan writes nothing,
     the real run queues each row once; an unknown person is that row's error."""
     loop.crm.create_contact("csv1@example.com", "Cleo")
-    rows = [Trigger("onboarding", Person(email="csv1@example.com"), "csv"),
-            Trigger("onboarding", Person(email="nobody@example.com"), "csv")]
-    planned = loop.rt.trigger_many(rows, dry_run=True)
+    batch = [Trigger("onboarding", Person(email="csv1@example.com"), "csv"),
+             Trigger("onboarding", Person(email="nobody@example.com"), "csv")]
+    planned = loop.rt.trigger_many(batch, dry_run=True)
     assert rows(loop) == []
-    done = loop.rt.trigger_many(rows)
+    done = loop.rt.trigger_many(batch)
     shapes = [(getattr(o, "status", None), type(o).__name__) for o in (*planned, *done)]
     assert shapes == [("queued", "Queued"), (None, UnknownPerson.__name__)] * 2
     assert [r[1] for r in rows(loop)] == ["csv"]
