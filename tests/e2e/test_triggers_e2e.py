@@ -26,9 +26,9 @@ from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.triggers import Person, Trigger, UnknownPerson
-from closedloop.integration.zendesk import ZendeskAdapter
+from closedloop.daemon.triggers.sandbox import aim
+from closedloop.daemon.triggers.sandbox import fire as sandbox_fire
 
-APP_SECRET = "hubspot-app-client-secret-triggers"
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/(\d+))")
 
 
@@ -46,7 +46,7 @@ def loop(tmp_path: Path, crm_name: str) -> Iterator[Loop]:
                                             "company": "Acme", "trigger": "event"}])
             source = config.sources[crm.crm].model_copy(update={"triggers": True})
             config = config.model_copy(update={"sources": {crm.crm: source}})
-            secret = _automation(crm, f"http://127.0.0.1:{port}/hooks/{crm.crm}")
+            secret = aim(crm, "onboarding", f"http://127.0.0.1:{port}/hooks/{crm.crm}")
             secrets = Secrets(secret_key=SECRET, source_tokens={crm.crm: crm.secrets()},
                               source_hook_secrets={crm.crm: secret})
             rt = build_runtime(config, secrets, clock=clock)
@@ -63,33 +63,9 @@ def loop(tmp_path: Path, crm_name: str) -> Iterator[Loop]:
                 rt.close()
 
 
-def _automation(crm: object, target: str) -> str:
-    """The CRM's automation aimed at `target`; returns the secret that signs its calls."""
-    sandbox = getattr(crm, "sandbox")
-    if getattr(crm, "crm") == "hubspot":
-        sandbox.workflows.add(target, body={"program": "onboarding",
-                                            "contact_id": "{{contact.id}}",
-                                            "event_id": "onboarded-{{contact.id}}",
-                                            "reference": "onboarding:{{contact.id}}"},
-                              client_secret=APP_SECRET)
-        return APP_SECRET
-    with ZendeskAdapter("zendesk", subdomain=sandbox.subdomain, email=sandbox.email,
-                        token=sandbox.token, base_url=sandbox.url) as adapter:
-        made = adapter.ensure_survey_trigger("onboarding", target)
-        return adapter.webhook_signing_secret(made.webhook_id)
-
-
 def fire(loop: Loop, contact: str) -> None:
-    """The CRM-side event: HubSpot enrolls the contact; Zendesk solves a tagged ticket."""
-    sandbox = getattr(loop.crm, "sandbox")
-    if loop.source == "hubspot":
-        sandbox.workflows.enroll(1, contact)
-        assert sandbox.workflows.flush(10)
-        return
-    state = sandbox.state
-    ticket = state.create_ticket("Onboarding", contact, tags=["closedloop_onboarding"])
-    state.solve_ticket(ticket, at=loop.clock.now)  # solved now, on the jobs' clock
-    assert sandbox.automation.notifier.flush(10)
+    """The CRM-side event (daemon/triggers/sandbox.py), at the jobs' clock."""
+    assert sandbox_fire(loop.crm, "onboarding", contact, at=loop.clock.now)
 
 
 def rows(loop: Loop) -> list[tuple[str, str, str]]:
@@ -166,10 +142,7 @@ def test_triggered_surveys_share_the_ledger_and_the_suppressions(loop: Loop) -> 
         sandbox.workflows.add(sandbox.workflows.workflow(1).url,
                               body={"program": "onboarding", "contact_id": "{{contact.id}}",
                                     "event_id": "second-{{contact.id}}"})
-        sandbox.workflows.enroll(2, contact)
-        assert sandbox.workflows.flush(10)
-    else:
-        fire(loop, contact)
+    fire(loop, contact)
     loop.clock.advance(timedelta(minutes=30))
     loop.rt.dispatch()
     with loop.rt.store.engine.connect() as conn:

@@ -67,6 +67,13 @@ class HubSpotWorkflows:
         with self._lock:
             return self._workflows[workflow_id]
 
+    def latest(self) -> int:
+        """The id of the workflow added last (KeyError when there is none)."""
+        with self._lock:
+            if not self._workflows:
+                raise KeyError("no workflow")
+            return max(self._workflows)
+
     def enroll(self, workflow_id: int, contact_id: str) -> None:
         """The contact met the enrollment trigger: the action's webhook is sent (queued)."""
         with self._lock:
