@@ -87,8 +87,9 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
              "--serve", help="Keep the daemon and its dashboard running after the demo, "
                              "until Ctrl-C.")] = False,
          channels: Annotated[bool, typer.Option(
-             "--channels", help="Also text surveys by SMS (a sandbox Twilio gateway) and "
-                                "answer them by reply.")] = False) -> None:
+             "--channels", help="Also a survey asked for by the CRM's own automation (a "
+                                "signed webhook), and surveys texted by SMS (a sandbox Twilio "
+                                "gateway) answered by reply.")] = False) -> None:
     """Run the whole loop on embedded defaults: a sandbox CRM, SQLite, local mail."""
     from closedloop.daemon.channels.demo import run_sms_demo, sms_table
     from closedloop.daemon.demo import DEMO_CRMS, DemoReport, run_demo
@@ -121,7 +122,7 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
         if serve:
             wait_for_interrupt()
 
-    run_demo(seed=seed, crm_name=crm, hold=show)
+    run_demo(seed=seed, crm_name=crm, hold=show, channels=channels)
 
 
 @app.command()
@@ -238,16 +239,20 @@ def _missing(names: list[str], total: int, crm: str) -> str:
 @friendly
 def setup(config: ConfigPath = DEFAULT_CONFIG,
           zendesk_trigger: Annotated[bool, typer.Option(
-              "--zendesk-trigger", help="create the Zendesk webhook and 'ticket solved' "
-              "trigger for CRM change notifications")] = False) -> None:
+              "--zendesk-trigger", help="create the Zendesk webhook, its 'ticket solved' "
+              "trigger (notifications) and a survey trigger per event program")] = False,
+          ) -> None:
     """Create the property group and properties in the CRM (idempotent) and the state tables;
-    with notifications on, the HubSpot webhook steps and (--zendesk-trigger) Zendesk's."""
+    with notifications or triggers on, the HubSpot webhook steps and (--zendesk-trigger)
+    Zendesk's webhook and triggers, its signing secret read back."""
     from closedloop.daemon.insight.capture import segment_warnings
     from closedloop.daemon.notify_setup import notification_setup
     from closedloop.daemon.runtime import build_runtime
+    from closedloop.daemon.triggers.setup import trigger_setup
 
     cfg = _load(config)
-    rt = build_runtime(cfg, read_secrets(cfg))
+    # The inbound secrets may not exist yet: setup reads Zendesk's back and says so.
+    rt = build_runtime(cfg, read_secrets(cfg, hooks_optional=True))
     try:
         rt.store.migrate()
         for name, adapter in rt.adapters.items():
@@ -264,7 +269,7 @@ def setup(config: ConfigPath = DEFAULT_CONFIG,
                          if on_tickets else ""))
             for line in segment_warnings(cfg.reporting, name, adapter):
                 typer.echo(f"warning: {line}", err=True)  # ours to read, not to create
-        for line in notification_setup(rt, zendesk_trigger):
+        for line in notification_setup(rt, zendesk_trigger) + trigger_setup(rt, zendesk_trigger):
             typer.echo(line)
     finally:
         rt.close()

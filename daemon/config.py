@@ -46,6 +46,11 @@ from closedloop.daemon.insight.settings import ReportingSettings, reporting_refe
 from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.daemon.triggers.settings import (
+    TriggerSettings,
+    event_fed_problem,
+    trigger_references,
+)
 from closedloop.daemon.web.admin.settings import UserSettings, users_references
 from closedloop.daemon.web.widget.settings import WidgetSettings, widget_references
 from closedloop.daemon.zones import TimeZone
@@ -218,6 +223,9 @@ class SourceSettings(_Model):
     # 200). HubSpot's daily_limit: 250000, 625000 (default) or 1000000.
     rate_limit: int | None = Field(default=None, ge=1, le=1_000_000)
     daily_limit: int = Field(default=625_000, ge=1, le=100_000_000)
+    # Survey triggers on POST /hooks/<source> (daemon/triggers): a HubSpot workflow's "Send a
+    # webhook" or a Zendesk trigger naming a program and a person; same secret as above.
+    triggers: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -423,6 +431,7 @@ class ProgramSettings(_Model):
     texts: dict[Language, dict[TextKey, str]] = {}
     brand: BrandSettings | None = None  # keys set here override [brand] for this program
     channel: ChannelChoice = "email"  # daemon/channels; "web": [widget.sites] only
+    trigger: Literal["ticket", "event"] = "ticket"  # "event": fed by triggers only
 
     @field_validator("reminders")
     @classmethod
@@ -449,6 +458,7 @@ class ProgramSettings(_Model):
         if chosen and self.type is not SurveyType.NPS:
             raise ValueError(f"{chosen[0]} (a member list on a cadence) is for NPS programs; "
                              f"a {self.type.value} program is triggered by closed tickets")
+        event_fed_problem(self.trigger, chosen, self.pipelines + self.stages)
         return self
 
     def audience(self) -> MemberSelection | None:
@@ -481,6 +491,7 @@ class ProgramSettings(_Model):
                    for lang, texts in self.texts.items()},
             brand=resolve_brand(self.company, brand, self.brand, support_email=support_email),
             channel=self.channel,
+            trigger=self.trigger,
         )
 
 
@@ -530,6 +541,7 @@ class Config(_Model):
     themes: ThemeSettings = Field(default_factory=ThemeSettings)
     sms: SmsSettings = SmsSettings()  # daemon/channels/settings.py
     widget: WidgetSettings = WidgetSettings()  # [widget.sites.NAME]: in-page surveys
+    triggers: TriggerSettings = Field(default_factory=TriggerSettings)  # daemon/triggers
 
     @model_validator(mode="after")
     def _sms_programs(self) -> Config:
@@ -558,9 +570,10 @@ class Secrets(_Model):
     source_tokens: dict[str, SecretStr]
     smtp_password: SecretStr | None = None
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    # Inbound CRM notifications: source name -> signing secret ([sources.X] notifications)
+    # Inbound CRM webhooks: source name -> signing secret ([sources.X] notifications/triggers)
     source_hook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     sms_auth_token: SecretStr | None = None  # [sms] auth_token_env
+    generic_hook_secret: SecretStr | None = None  # [triggers] generic: Standard Webhooks
 
 
 def mask_url(value: str) -> str:
@@ -625,7 +638,8 @@ def _cross_references(data: Mapping[str, Any]) -> list[str]:
                 problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
                                 "organization_id, tag or query")
     return (problems + alert_references(data) + _webhook_references(data, seen)
-            + reporting_references(data) + users_references(data) + widget_references(data))
+            + reporting_references(data) + users_references(data) + widget_references(data)
+            + trigger_references(data))
 
 
 def _webhook_references(data: Mapping[str, Any], programs: set[str]) -> list[str]:
@@ -682,8 +696,10 @@ def load_config(path: Path) -> Config:
     return parse_config(data, str(path))
 
 
-def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secrets:
-    """Read every secret the config names from the environment; report all the missing ones."""
+def read_secrets(config: Config, env: Mapping[str, str] | None = None, *,
+                 hooks_optional: bool = False) -> Secrets:
+    """Read every secret the config names from the environment; report all the missing ones.
+    `hooks_optional` (setup): the inbound webhooks' secrets are read only when set."""
     environ = os.environ if env is None else env
     problems: list[str] = []
 
@@ -720,13 +736,19 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
     inbound = {name: need(src.webhook_secret_env, "the signing secret of the CRM's "
                           "notifications (HubSpot: the app's client secret; Zendesk: the "
                           "webhook's signing secret)", f"sources.{name}.webhook_secret_env")
-               for name, src in config.sources.items() if src.notifications}
+               for name, src in config.sources.items() if (src.notifications or src.triggers)
+               and not (hooks_optional and not environ.get(src.webhook_secret_env))}
+    generic_env = config.triggers.generic_secret_env
+    generic = (_webhook_secret(generic_env, environ, problems, "triggers.generic_secret_env")
+               if config.triggers.generic
+               and not (hooks_optional and not environ.get(generic_env)) else None)
     sms_token = read_sms_token(config.sms, environ, problems)
     if problems:
         raise ConfigError(problems)
     return Secrets(secret_key=secret_key, source_tokens=tokens, smtp_password=password,
                    sms_auth_token=sms_token,
-                   webhook_secrets=hooks, source_hook_secrets=inbound)
+                   webhook_secrets=hooks, source_hook_secrets=inbound,
+                   generic_hook_secret=generic)
 
 
 def _webhook_secret(var: str, environ: Mapping[str, str], problems: list[str],

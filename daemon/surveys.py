@@ -83,6 +83,14 @@ class Program:
     # or "web" (only the in-page widget shows it, daemon/web/widget; tickets never queue it)
     channel: str = "email"
     phone_region: str = "US"  # [sms] default_region: numbers without +country read there
+    # "ticket": closed tickets feed it (the poll); "event": only survey triggers do
+    # (daemon/triggers: HubSpot workflows, Zendesk triggers, webhooks, manual and bulk sends)
+    trigger: str = "ticket"
+
+    @property
+    def event_fed(self) -> bool:
+        """True when only triggers queue this program's surveys (the ticket poll never)."""
+        return self.trigger == "event"
 
     @property
     def branding(self) -> Brand:

@@ -47,10 +47,11 @@ def idem_key(program: Program, source: str, ticket_id: str) -> str:
 
 
 def ticket_programs(programs: Sequence[Program], source: str) -> list[Program]:
-    """The programs a source's closed tickets feed: paused ones too, cadence and in-page
-    (channel "web", shown by the widget) ones never."""
+    """The programs a source's closed tickets feed: paused ones too; cadence ones, in-page
+    ones (channel "web", shown by the widget) and event-fed ones (`trigger = "event"`,
+    daemon/triggers) never."""
     return [p for p in programs if p.source == source and not p.on_cadence
-            and p.channel != "web"]
+            and p.channel != "web" and not p.event_fed]
 
 
 def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],

@@ -30,6 +30,7 @@ from closedloop.daemon.store.link_opens import LinkOpensMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
 from closedloop.daemon.store.notified import NotifiedClaim, NotifiedMixin
 from closedloop.daemon.store.outcomes import OutcomesMixin
+from closedloop.daemon.store.people import PeopleMixin
 from closedloop.daemon.store.preferences import Preference, PreferencesMixin
 from closedloop.daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
 from closedloop.daemon.store.records import (
@@ -93,7 +94,7 @@ __all__ = [
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
             LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin,
-            WidgetMixin):
+            WidgetMixin, PeopleMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
@@ -121,4 +122,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
             result.update(self.notified_counts(conn))
             result.update(sms_counts(conn))
             result.update(self.widget_counts(conn, now or datetime.now(UTC)))
+            result.update(self.trigger_counts(conn))
         return result

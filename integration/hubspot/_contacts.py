@@ -88,3 +88,25 @@ def read_contacts(call: CallFn, batch_api: Any, ids: Sequence[str], *, source: s
         if missing:
             log.info("hubspot.contacts.missing", source=source, count=missing)
     return out
+
+
+def read_contacts_by_email(call: CallFn, batch_api: Any, emails: Sequence[str], *,
+                           source: str, extra: Sequence[str] = ()) -> dict[str, Contact]:
+    """Contacts by e-mail address (batch read with idProperty=email, 100 per call), keyed
+    by the lower-cased address; addresses HubSpot does not know are left out."""
+    unique = list(dict.fromkeys(e.strip().lower() for e in emails if e.strip()))
+    out: dict[str, Contact] = {}
+    for start in range(0, len(unique), BATCH_SIZE):
+        chunk = unique[start:start + BATCH_SIZE]
+        body = BatchReadInputSimplePublicObjectId(
+            id_property="email", inputs=[SimplePublicObjectId(id=e) for e in chunk],
+            properties=with_extra(CONTACT_PROPERTIES, extra))
+        answer = call("contacts_read", batch_api.read,
+                      batch_read_input_simple_public_object_id=body)
+        for row in answer.results or []:
+            contact = to_contact(row, extra)
+            if contact.email and contact.email.strip().lower() in chunk:
+                out[contact.email.strip().lower()] = contact
+    if len(out) < len(unique):
+        log.info("hubspot.contacts.missing", source=source, count=len(unique) - len(out))
+    return out

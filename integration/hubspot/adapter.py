@@ -51,7 +51,12 @@ from closedloop.integration.errors import (
 )
 from closedloop.integration.hubspot import _properties
 from closedloop.integration.hubspot._contact_writes import write_contact_batches
-from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts, with_extra
+from closedloop.integration.hubspot._contacts import (
+    BATCH_SIZE,
+    read_contacts,
+    read_contacts_by_email,
+    with_extra,
+)
 from closedloop.integration.hubspot._cursor import SearchCursor
 from closedloop.integration.hubspot._erase import erase_quotes
 from closedloop.integration.hubspot._errors import http_error, translate
@@ -381,6 +386,12 @@ class HubSpotAdapter:
         """Read contacts 100 at a time; ids HubSpot does not know are left out (count logged)."""
         return read_contacts(self._call, self._contacts_api, ids, source=self.name,
                              extra=self._contact_extra)
+
+    def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, Contact]:
+        """Contacts by address (lower-cased key), for survey triggers that name only an
+        e-mail: one batch read per 100 with idProperty=email; unknown ones are left out."""
+        return read_contacts_by_email(self._call, self._contacts_api, emails, source=self.name,
+                                      extra=self._contact_extra)
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
         """Pages of a contact list's members (lists v3), read with the contacts' properties.

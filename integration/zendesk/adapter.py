@@ -51,7 +51,12 @@ from closedloop.integration.zendesk._erase import erase_quotes
 from closedloop.integration.zendesk._errors import translate
 from closedloop.integration.zendesk._follow_ups import original_tickets, start_follow_up_tickets
 from closedloop.integration.zendesk._notified import closed_tickets_by_id
-from closedloop.integration.zendesk._notify_setup import TriggerSetup, ensure_solved_trigger
+from closedloop.integration.zendesk._notify_setup import (
+    TriggerSetup,
+    ensure_solved_trigger,
+    ensure_survey_trigger,
+    signing_secret,
+)
 from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
@@ -215,6 +220,15 @@ class ZendeskAdapter:
         else created); see _notify_setup.py."""
         return ensure_solved_trigger(self._call, self._zd, name, endpoint)
 
+    def ensure_survey_trigger(self, program: str, endpoint: str) -> TriggerSetup:
+        """The webhook and the trigger that ask for an event program's survey (found by
+        name, else created); see _notify_setup.py."""
+        return ensure_survey_trigger(self._call, self._zd, program, endpoint)
+
+    def webhook_signing_secret(self, webhook_id: str) -> str:
+        """The webhook's signing secret, read back through the API."""
+        return signing_secret(self._call, self._zd, webhook_id)
+
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """A follow-up ticket per item (create_many jobs), or a private comment on the one
         it has (update_many); see _follow_ups.py."""
@@ -342,6 +356,23 @@ class ZendeskAdapter:
         missing = len(unique) - len(out)
         if missing:
             log.info("zendesk.contacts.missing", source=self.name, count=missing)
+        return out
+
+    def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, Contact]:
+        """Users by address (lower-cased key), for survey triggers that name only an
+        e-mail: one user search (export) per address; unknown ones are left out."""
+        out: dict[str, Contact] = {}
+        for email in dict.fromkeys(e.strip().lower() for e in emails if e.strip()):
+            if any(ch.isspace() or ch == '"' for ch in email):
+                continue  # not an address Zendesk can hold
+
+            def first(address: str = email) -> Any:
+                return self._zd.search_export(f"email:{address}", type="user")
+            for page in pages(self._call, "search_export", first):
+                for raw in (item.to_dict() for item in page):
+                    contact = to_contact(raw, self._contact_extra)
+                    if (contact.email or "").strip().lower() == email:
+                        out[email] = contact
         return out
 
     def write_contacts(self, updates: Sequence[ContactUpdate]) -> WriteResult:
