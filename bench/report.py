@@ -102,7 +102,7 @@ def rows(answers: int, seed: int, pg: bool, independent: bool) -> Iterator[Pair]
                 "owner_id": owner, "team_id": team, "pipeline": f"pipe-{send_id % 8}",
                 "organization_id": organization, "created_at": sent,
                 "due_at": sent, "status": "sent", "sent_at": sent, "attempts": 1,
-                "kind": "survey", "reminder_no": 0,
+                "kind": "survey", "reminder_no": 0, "channel": "email",
                 "segments": json.dumps(segments) if pg else segments}
         response = None
         if response_id < answers and rng.random() < 0.7:
