@@ -10,22 +10,26 @@ shop network. `--independent` draws them independently of the store instead (300
 has every team). Then prints, on SQLite and/or PostgreSQL:
 
 - the build: rows written, and the rollups built from them (refresh's first run);
-- the weekly NPS-by-owner report over 52 weeks, cold (new engine) and warm (median), and
-  the same figures (n, promoters, detractors, NPS per week and owner) computed by pandas:
-  reading the same rows from the same database plus the group-by, and the in-memory
-  group-by alone (local week in the reporting zone included), with the ratios;
+- the weekly NPS-by-owner report over 52 weeks, cold (new engine), then --pairs times
+  interleaved with the same figures (n, promoters, detractors, NPS per week and owner)
+  computed by pandas' in-memory group-by (local week in the reporting zone included):
+  medians, ranges and the ratio pandas time / report time; pandas reading the same rows
+  from the same database plus the group-by; `--explain` adds PostgreSQL's EXPLAIN ANALYZE
+  of the report's rollup query (the database's time alone);
 - p95 over --repeat runs of the contract functions the dashboard calls, for headquarters
   (no scope), a regional manager (scope region=...) and a store manager (scope store=...),
   and one request the rollups cannot answer (read from the tables: the worst case).
 
     pip install -e '.[bench]'
     python bench/report.py --sqlite /tmp/report-bench.db [--pg postgresql://...] \
-        [--answers 1000000] [--repeat 20] [--reuse]
+        [--answers 1000000] [--repeat 20] [--pairs 11] [--reuse [--keep-rollups]] \
+        [--no-dashboard] [--explain]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -102,7 +106,7 @@ def rows(answers: int, seed: int, pg: bool, independent: bool) -> Iterator[Pair]
                 "owner_id": owner, "team_id": team, "pipeline": f"pipe-{send_id % 8}",
                 "organization_id": organization, "created_at": sent,
                 "due_at": sent, "status": "sent", "sent_at": sent, "attempts": 1,
-                "kind": "survey", "reminder_no": 0,
+                "kind": "survey", "reminder_no": 0, "channel": "email",
                 "segments": json.dumps(segments) if pg else segments}
         response = None
         if response_id < answers and rng.random() < 0.7:
@@ -180,8 +184,8 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def pandas_reference(url: str, since: date, until: date) -> tuple[float, float, pd.DataFrame]:
-    """(read + group-by seconds, group-by alone seconds, result) for weekly NPS by owner."""
+def pandas_frame(url: str, since: date, until: date) -> tuple[float, pd.DataFrame]:
+    """(seconds, frame): the NPS answers of [since, until] read into pandas."""
     store = Store(url)
     lo = datetime.combine(since, datetime.min.time(), tzinfo=UTC) - timedelta(days=1)
     hi = datetime.combine(until, datetime.min.time(), tzinfo=UTC) + timedelta(days=2)
@@ -194,9 +198,7 @@ def pandas_reference(url: str, since: date, until: date) -> tuple[float, float, 
         frame = pd.read_sql(sql, conn)
     read = time.perf_counter() - started
     store.dispose()
-    runs = [timed(lambda: group_by(frame, since, until)) for _ in range(3)]
-    grouped = statistics.median(t for t, _ in runs)  # the machine is shared: median of 3
-    return read + grouped, grouped, runs[0][1]
+    return read, frame
 
 
 def group_by(frame: pd.DataFrame, since: date, until: date) -> pd.DataFrame:
@@ -239,28 +241,76 @@ def bench(url: str, label: str, args: argparse.Namespace) -> None:
                    programs=("nps-product", "nps-support"))
     cold_store = Store(url)
     cold, result = timed(lambda: report(cold_store, SETTINGS, weekly))
-    warm = statistics.median(timed(lambda: report(cold_store, SETTINGS, weekly))[0]
-                             for _ in range(5))
-    cold_store.dispose()
-    with_read, in_memory, reference = pandas_reference(url, since, until)
+    read, frame = pandas_frame(url, since, until)
+    reference = group_by(frame, since, until)
     ours = {(r.period_start, r.segment_value): (r.figures.answers, r.figures.score)
             for r in result if r.figures.survey_type == "nps" and r.figures.answers}
     theirs = {(k[0].date(), k[1]): (int(v.n), float(v.nps)) for k, v in reference.iterrows()}
     same = ours.keys() == theirs.keys() and all(
         ours[k][0] == theirs[k][0] and abs((ours[k][1] or 0) - theirs[k][1]) < 1e-9
         for k in ours)
-    print(f"  weekly NPS by owner, 52 weeks ({len(result):,} rows; same figures as pandas: "
+    rows = len(result)
+    # The timed calls' heap holds none of the bench's own objects (25 000 rows kept alive
+    # would make each of the report's garbage collections walk them too)
+    del result, ours, theirs, reference
+    gc.collect()
+    # Interleaved (report, pandas, report, pandas...): the shared machine's load moves both
+    ours_t, theirs_t = [], []
+    started_load = load()
+    for _ in range(args.pairs):
+        ours_t.append(timed(lambda: report(cold_store, SETTINGS, weekly))[0])
+        theirs_t.append(timed(lambda: group_by(frame, since, until))[0])
+    cold_store.dispose()
+    warm, in_memory = statistics.median(ours_t), statistics.median(theirs_t)
+    with_read = read + in_memory
+    print(f"  weekly NPS by owner, 52 weeks ({rows:,} rows; same figures as pandas: "
           f"{same}):")
-    print(f"    report cold (new engine, first call) {cold * 1000:.0f} ms, "
-          f"warm (median of 5) {warm * 1000:.0f} ms")
+    ratios = sorted(p / r for r, p in zip(ours_t, theirs_t, strict=True))
+
+    def spread(times: list[float]) -> str:
+        return f"{min(times) * 1000:.0f}-{max(times) * 1000:.0f}"
+
+    print(f"    {args.pairs} interleaved pairs (load average before {started_load}):")
+    print(f"    report cold (new engine, first call) {cold * 1000:.0f} ms, warm median "
+          f"{warm * 1000:.0f} ms (range {spread(ours_t)})")
+    print(f"    pandas in-memory group-by median {in_memory * 1000:.0f} ms "
+          f"(range {spread(theirs_t)}): ratio = pandas time / report time, of the medians "
+          f"{in_memory / warm:.2f}x, per pair median {statistics.median(ratios):.2f}x "
+          f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}x)")
     print(f"    pandas read + group-by {with_read * 1000:.0f} ms "
-          f"(ratio = pandas time / report time: warm {with_read / warm:.1f}x, "
-          f"cold {with_read / cold:.1f}x)")
-    print(f"    pandas in-memory group-by alone, median of 3 {in_memory * 1000:.0f} ms "
-          f"(ratio = pandas time / report time: warm {in_memory / warm:.1f}x, "
-          f"cold {in_memory / cold:.1f}x)")
+          f"(ratio {with_read / warm:.1f}x warm, {with_read / cold:.1f}x cold)")
     print(f"  load average now: {load()}")
-    dashboard(url, until, args.repeat)
+    if args.explain and store.engine.dialect.name == "postgresql":
+        explain(url, weekly)
+    if not args.no_dashboard:
+        dashboard(url, until, args.repeat)
+
+
+def explain(url: str, query: Query) -> None:
+    """EXPLAIN ANALYZE of the rollup query the report sends (the database's time alone)."""
+    from sqlalchemy import event
+
+    store = Store(url)
+    sent: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "report_rollups" in statement and "DISTINCT" not in statement:
+            sent.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", keep)
+    report(store, SETTINGS, query)
+    event.remove(store.engine, "before_cursor_execute", keep)
+    statement, parameters = sent[-1]
+    raw = store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+        print("  EXPLAIN ANALYZE of the report's rollup query:")
+        for (line,) in cursor.fetchall():
+            print(f"    {line}")
+    finally:
+        raw.close()
+        store.dispose()
 
 
 def dashboard(url: str, until: date, repeat: int) -> None:
@@ -301,6 +351,12 @@ def main() -> None:
     parser.add_argument("--pg", help="PostgreSQL URL (its tables are emptied)")
     parser.add_argument("--answers", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--pairs", type=int, default=11,
+                        help="interleaved (report, pandas group-by) timings")
+    parser.add_argument("--no-dashboard", action="store_true",
+                        help="time the weekly report against pandas only")
+    parser.add_argument("--explain", action="store_true",
+                        help="PostgreSQL: EXPLAIN ANALYZE of the report's rollup query")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--independent", action="store_true",
                         help="owners, teams and organizations independent of the store "

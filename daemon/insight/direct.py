@@ -40,7 +40,7 @@ from closedloop.daemon.insight.stats import LOW, category_rank
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import from_db
-from closedloop.daemon.store.reports import ROLLUPS
+from closedloop.daemon.store.reports import ALL_PROGRAMS, ROLLUPS
 
 if TYPE_CHECKING:
     from closedloop.daemon.insight.report import CommentRow, Query
@@ -227,9 +227,11 @@ def _broad(conn: Connection, settings: ReportingSettings, query: Query) -> bool:
     if not scoped:
         return False
     total = conn.scalar(select(func.sum(ROLLUPS.c.n)).where(
-        ROLLUPS.c.grain == "month", ROLLUPS.c.segment == "")) or 0
+        ROLLUPS.c.grain == "month", ROLLUPS.c.segment == "",
+        ROLLUPS.c.program == ALL_PROGRAMS)) or 0
     inside = min(conn.scalar(select(func.sum(ROLLUPS.c.n)).where(
         ROLLUPS.c.grain == "month", ROLLUPS.c.segment == name,
+        ROLLUPS.c.program == ALL_PROGRAMS,
         ROLLUPS.c.value.in_(sorted(values)))) or 0 for name, values in scoped)
     return inside >= max(BROAD * total, BROAD_MIN)
 

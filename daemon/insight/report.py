@@ -146,13 +146,22 @@ def report(store: Store, settings: ReportingSettings, query: Query) -> list[Row]
 def _no_gc() -> Iterator[None]:
     """The cyclic collector paused: building 25 000 rows otherwise triggers passes that
     walk every live object (a third of a large report's time); reference counting still
-    frees everything, and the collector resumes as it was."""
+    frees everything, and the collector resumes as it was.
+
+    On resuming, the young objects (the rows just built: alive, acyclic) join the oldest
+    generation at once (freeze + unfreeze move lists, walk nothing) rather than being
+    walked by the young-generation pass the first allocation would start (a sixth of a
+    large report's time); what dies before the next full collection is never walked.
+    Skipped when the process froze objects itself (unfreeze would release them)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -201,38 +210,40 @@ _NPS_HALF = 100.0 * Z95  # nps_interval's 100·z, multiplied in the same order
 _Z2 = Z95 * Z95
 
 
-def _scores(cells: Mapping[Key, Sequence[int]]) -> dict[Key, float | None]:
-    """`headline()` of every cell, inlined."""
-    scores: dict[Key, float | None] = {}
-    for key, counts in cells.items():
-        n = counts[0]
-        kind = key[2]
-        scores[key] = None if n <= 0 else (
-            100.0 * (counts[2] - counts[1]) / n if kind == "nps"
-            else 100.0 * counts[2] / n if kind == "csat" else counts[3] / n)
-    return scores
+_NAMES = dict(CATEGORY_NAMES)
 
 
-def _rows(cells: Mapping[Key, Sequence[int]], period: Period, small_sample: int,
-          current: date) -> list[Row]:
+def _rows(cells: Mapping[Key, Sequence[int]], period: Period,  # noqa: PLR0915 one loop:
+          small_sample: int, current: date) -> list[Row]:  # a call per row costs more
     """`figures()` for every cell from `current` on, in key order, as one loop of plain
     float arithmetic: the same expressions in the same order (so the same floats, pinned
     by tests/insight/test_report_rows.py), without a call, a tuple or a generated
-    __init__ per figure; a report of 25 000 rows spends most of its time here."""
-    scores = _scores(cells)
-    before = {start: previous_start(start, period) for start in {k[0] for k in cells}}
-    names = {kind: CATEGORY_NAMES.get(kind, _UNKNOWN) for kind in {k[2] for k in cells}}
+    __init__ per figure; a report of 25 000 rows spends most of its time here. Keys come
+    sorted, so a cell's previous period was scored before it (cells before `current`
+    are scored, for the change, and not shown)."""
+    scores: dict[Key, float | None] = {}
+    names = _NAMES
     new, sqrt = object.__new__, math.sqrt
     out: list[Row] = []
     append = out.append
-    for key in sorted(k for k in cells if k[0] >= current):
+    last = previous_start_ = date.min
+    for key in sorted(cells):
         start, value, kind = key
         n, low, high, total, squares, sent, answered = cells[key]
-        score = scores[key]
-        previous = scores.get((before[start], value, kind))
+        if n > 0:  # headline(), inlined
+            score: float | None = (100.0 * (high - low) / n if kind == "nps"
+                                   else 100.0 * high / n if kind == "csat" else total / n)
+        else:
+            score = None
+        scores[key] = score
+        if start < current:
+            continue
+        if start != last:
+            last, previous_start_ = start, previous_start(start, period)
+        previous = scores.get((previous_start_, value, kind))
         ci_low = ci_high = None
         if n > 0:
-            low_name, middle, high_name = names[kind]
+            low_name, middle, high_name = names.get(kind, _UNKNOWN)
             shares = {low_name: 100.0 * low / n, high_name: 100.0 * high / n}
             if middle is not None:
                 shares[middle] = 100.0 * (n - low - high) / n
@@ -269,6 +280,8 @@ def _rows(cells: Mapping[Key, Sequence[int]], period: Period, small_sample: int,
         d["period_start"], d["segment_value"], d["figures"] = start, value, made
         append(row)
     return out
+
+
 _FIGURES = tuple(f.name for f in fields(Figures))
 _ROW = tuple(f.name for f in fields(Row))
 _T = TypeVar("_T")

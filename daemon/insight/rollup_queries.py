@@ -24,25 +24,39 @@ from closedloop.daemon.insight.rollups import fingerprint, read_state, scope_lev
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
-from closedloop.daemon.store.reports import COUNTS, ROLLUPS, SCORE_AT, cross_segment
+from closedloop.daemon.store.reports import (
+    ALL_PROGRAMS,
+    COUNTS,
+    ROLLUPS,
+    SCORE_AT,
+    cross_segment,
+)
+from closedloop.daemon.surveys import SurveyType
 
 if TYPE_CHECKING:
     from closedloop.daemon.insight.direct import Cell
     from closedloop.daemon.insight.report import Query, Scope
 
 _SUMS = [func.sum(ROLLUPS.c[c]) for c in COUNTS]
+_CELL = ("n", "low", "high", "total", "squares", "sent", "answered")  # a report cell's order
 
 
 @dataclass(frozen=True)
 class Plan:
     """How the rollups answer a request: which grain and segment rows (several: a scope
-    level's values), which programs (() = all) and, for a filter on the segment counted,
-    which of its values."""
+    level's values), which programs' rows (ALL_PROGRAMS: summed across programs) of which
+    survey types and, for a filter on the segment counted, which of its values."""
 
     grain: str
     segments: tuple[str, ...]
     values: frozenset[str] | None
     programs: tuple[str, ...]
+    types: tuple[str, ...] = ()
+
+    @property
+    def one_row_per_cell(self) -> bool:
+        """Whether each (period, type, value) is one rollup row: nothing to sum."""
+        return self.programs == (ALL_PROGRAMS,) and len(self.segments) == 1
 
 
 Restriction = tuple[tuple[str, ...], frozenset[str] | None, tuple[str, ...]]
@@ -106,14 +120,48 @@ def _plan(conn: Connection, settings: ReportingSettings, query: Query,
         return None
     max_day = date.fromisoformat(state["max_day"]) if state.get("max_day") else None
     grain = _grain(query.since, query.until, period or query.period, max_day)
-    return None if grain is None else Plan(grain, *restriction)
+    if grain is None:
+        return None
+    segments, values, programs = restriction
+    return Plan(grain, segments, values, *_programs(conn, programs))
+
+
+TYPES = tuple(sorted(t.value for t in SurveyType))
+
+
+def _programs(conn: Connection, wanted: tuple[str, ...]
+              ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(rollup programs, survey types) that answer for the `wanted` programs (() = all):
+    the rows summed across programs, of the types whose programs are all wanted, unless
+    some type's programs are wanted only in part (then the programs' own rows, summed)."""
+    if not wanted:
+        return (ALL_PROGRAMS,), TYPES
+    kinds: dict[str, set[str]] = {}
+    for program, kind in conn.execute(
+            select(ROLLUPS.c.program, ROLLUPS.c.survey_type).distinct()
+            .where(ROLLUPS.c.grain == "month", ROLLUPS.c.segment == "",
+                   ROLLUPS.c.program != ALL_PROGRAMS)):
+        kinds.setdefault(kind, set()).add(program)
+    keep = set(wanted)
+    if any(programs & keep and not programs <= keep for programs in kinds.values()):
+        return wanted, TYPES
+    return (ALL_PROGRAMS,), tuple(sorted(k for k, programs in kinds.items() if programs <= keep))
 
 
 def _where(plan: Plan, first: date, until: date) -> list[Any]:
+    return [*_rows_of(plan), ROLLUPS.c.period >= first, ROLLUPS.c.period <= until]
+
+
+def _rows_of(plan: Plan) -> list[Any]:
+    """The plan's rows in key order (grain, segment, program, survey_type, period, value):
+    the type is always named, so each (program, type) is one index range."""
     return [ROLLUPS.c.grain == plan.grain, _segment_clause(plan.segments),
-            ROLLUPS.c.period >= first, ROLLUPS.c.period <= until,
-            ROLLUPS.c.program.in_(plan.programs) if plan.programs else true(),
+            _in(ROLLUPS.c.program, plan.programs), _in(ROLLUPS.c.survey_type, plan.types),
             ROLLUPS.c.value.in_(sorted(plan.values)) if plan.values is not None else true()]
+
+
+def _in(column: Any, values: Sequence[str]) -> Any:
+    return column == values[0] if len(values) == 1 else column.in_(list(values))
 
 
 def _segment_clause(segments: tuple[str, ...]) -> Any:
@@ -128,13 +176,15 @@ def read_cells(store: Store, settings: ReportingSettings, query: Query,
         plan = _plan(conn, settings, query)
         if plan is None:
             return None
-        if conn.dialect.name == "postgresql":  # group 100 000 rows in memory, not on disk
-            conn.execute(text("SET LOCAL work_mem = '64MB'"))
-        result = conn.execute(
-            select(type_coerce(ROLLUPS.c.period, String), ROLLUPS.c.value,
-                   ROLLUPS.c.survey_type, *_SUMS[2:7], *_SUMS[:2])
-            .where(*_where(plan, first, query.until))
-            .group_by(ROLLUPS.c.period, ROLLUPS.c.survey_type, ROLLUPS.c.value))
+        head = (type_coerce(ROLLUPS.c.period, String), ROLLUPS.c.value, ROLLUPS.c.survey_type)
+        if plan.one_row_per_cell:  # the rows summed across programs, as they are
+            stmt = select(*head, *(ROLLUPS.c[c] for c in _CELL))
+        else:
+            if conn.dialect.name == "postgresql":  # group 100 000 rows in memory, not disk
+                conn.execute(text("SET LOCAL work_mem = '64MB'"))
+            stmt = (select(*head, *(func.sum(ROLLUPS.c[c]) for c in _CELL))
+                    .group_by(ROLLUPS.c.period, ROLLUPS.c.survey_type, ROLLUPS.c.value))
+        result = conn.execute(stmt.where(*_where(plan, first, query.until)))
         # Plain tuples from the driver's cursor: every column is a str, a date or an int
         # as the driver gives it (no result processing), and 25 000 rows skip the wrapping
         rows: Sequence[Any] = result.cursor.fetchall()
@@ -184,13 +234,9 @@ def segment_values(store: Store, settings: ReportingSettings, segment: str,
     with reading(store.engine) as conn:
         if restriction is None or read_state(conn).get("fingerprint") != fingerprint(settings):
             return None
-        plan = Plan("month", *restriction)
-        values = conn.scalars(
-            select(ROLLUPS.c.value).distinct()
-            .where(ROLLUPS.c.grain == "month", _segment_clause(plan.segments),
-                   ROLLUPS.c.program.in_(plan.programs) if plan.programs else true(),
-                   ROLLUPS.c.value.in_(sorted(plan.values)) if plan.values is not None
-                   else true())).all()
+        segments, allowed, programs = restriction
+        plan = Plan("month", segments, allowed, *_programs(conn, programs))
+        values = conn.scalars(select(ROLLUPS.c.value).distinct().where(*_rows_of(plan))).all()
     return sorted(v for v in values if v)
 
 
@@ -199,4 +245,5 @@ def known_programs(store: Store, settings: ReportingSettings) -> set[str] | None
         if read_state(conn).get("fingerprint") != fingerprint(settings):
             return None
         return set(conn.scalars(select(ROLLUPS.c.program).distinct().where(
-            ROLLUPS.c.grain == "month", ROLLUPS.c.segment == "")))
+            ROLLUPS.c.grain == "month", ROLLUPS.c.segment == "",
+            ROLLUPS.c.program != ALL_PROGRAMS)))

@@ -32,6 +32,7 @@ from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import from_db, iso
 from closedloop.daemon.store.reports import (
+    ALL_PROGRAMS,
     COUNTS,
     FACTS,
     GRAINS,
@@ -53,7 +54,8 @@ from closedloop.daemon.store.sends import CURSORS, chunks, insert_for
 
 log = structlog.get_logger(__name__)
 
-VERSION = 2  # bump when what a fact holds changes: the rollups are rebuilt
+VERSION = 3  # bump when what a fact or a rollup row holds changes: the rollups are rebuilt
+# (3: rows summed across programs, program ALL_PROGRAMS)
 SENT = ("sent", "outcome_unknown")
 OVERLAP = timedelta(minutes=5)
 SENT_OVERLAP = timedelta(hours=1)  # outcome_unknown can be settled a lease after sent_at
@@ -276,13 +278,19 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
         bulk_insert(conn, SCOPES, ((level, fact.dims[i], send_id) for send_id, fact in facts
                                    for level, i in positions))
         bulk_insert(conn, FACTS, (fact_values(i, f) for i, f in facts))
-        bulk_insert(conn, ROLLUPS, ((*k, *v) for k, v in cells.items()))
+        bulk_insert(conn, ROLLUPS, ((*k, *cells[k]) for k in sorted(cells, key=_table_order)))
         _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
                           "names": json.dumps(dim_names),
                           "levels": json.dumps(positions),
                           "max_day": _max_day(None, (f for _, f in facts))}, now)
     log.info("report.rebuilt", surveys=len(facts), rows=len(cells))
     return len(cells)
+
+
+def _table_order(key: Cell) -> tuple[str, str, str, str, date, str]:
+    """report_rollups' primary key order: rows written in it are read in few pages."""
+    grain, segment, period, survey_type, value, program = key
+    return grain, segment, program, survey_type, period, value
 
 
 def count_all(facts: Sequence[Fact], dim_names: Sequence[str],
@@ -336,6 +344,19 @@ def count_all(facts: Sequence[Fact], dim_names: Sequence[str],
                     counts[5] += n * score
                     counts[6] += n * score * score
                     counts[SCORE_AT + score] += n
+    return with_all_programs(cells)
+
+
+def with_all_programs(cells: dict[Cell, list[int]]) -> dict[Cell, list[int]]:
+    """`cells` plus, per cell key without its program, the sum over its programs (program
+    ALL_PROGRAMS), as `add_fact` counts one fact under both."""
+    summed: dict[Cell, list[int]] = {}
+    for (grain, segment, period, kind, value, _), counts in cells.items():
+        key = (grain, segment, period, kind, value, ALL_PROGRAMS)
+        before = summed.get(key)
+        summed[key] = list(counts) if before is None else [
+            a + b for a, b in zip(before, counts, strict=True)]
+    cells.update(summed)
     return cells
 
 

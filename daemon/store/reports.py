@@ -28,6 +28,10 @@ KEY = ("grain", "segment", "period", "survey_type", "value", "program")
 COUNTS = ("sent", "answered", "n", "low", "high", "total", "squares",
           *(f"s{i}" for i in range(11)))
 SCORE_AT = COUNTS.index("s0")
+# report_rollups.program of the rows summed across every program of a survey type: a report
+# of all programs of a type reads one row per cell, with no GROUP BY (a program name is never
+# empty: config.ProgramName)
+ALL_PROGRAMS = ""
 STATE = "report"  # cursors.source of the rollups' own state (fingerprint, names, cursors)
 # Segments a forgotten answer takes with it (scrubbed from the send, or read from the answer)
 FORGOTTEN_DIMS = ("language", "owner_at_answer", "team_at_answer")
@@ -76,21 +80,24 @@ def grain_start(day: date, grain: str) -> date:
 
 def add_fact(fact: Fact, names: Sequence[str], sign: int,
              into: dict[Cell, list[int]], levels: Levels = ()) -> None:
-    """Add (sign 1) or remove (sign -1) one fact's counts to cells in `into`."""
-    pairs = [("", ""), *zip(names, fact.dims, strict=True),
-             *cross_pairs(fact.dims, names, levels)]
+    """Add (sign 1) or remove (sign -1) one fact's counts to cells in `into`, under its
+    program and under ALL_PROGRAMS."""
+    pairs = [(segment, value, program)
+             for segment, value in [("", ""), *zip(names, fact.dims, strict=True),
+                                    *cross_pairs(fact.dims, names, levels)]
+             for program in (fact.program, ALL_PROGRAMS)]
     for grain in GRAINS:
         if fact.sent_day is not None:
             period = grain_start(fact.sent_day, grain)
-            for segment, value in pairs:
-                key = (grain, segment, period, fact.survey_type, value, fact.program)
+            for segment, value, program in pairs:
+                key = (grain, segment, period, fact.survey_type, value, program)
                 counts = into.setdefault(key, [0] * len(COUNTS))
                 counts[0] += sign
                 counts[1] += sign if fact.answered else 0
         if fact.answer_day is not None and fact.score is not None:
             period = grain_start(fact.answer_day, grain)
-            for segment, value in pairs:
-                key = (grain, segment, period, fact.survey_type, value, fact.program)
+            for segment, value, program in pairs:
+                key = (grain, segment, period, fact.survey_type, value, program)
                 counts = into.setdefault(key, [0] * len(COUNTS))
                 counts[2] += sign
                 counts[3] += sign if fact.rank == 0 else 0

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -465,13 +466,12 @@ class ReportRollup(Base):
     by answer day; s0..s10 count answers per score."""
 
     __tablename__ = "report_rollups"
-    grain: Mapped[str] = mapped_column(String(8), primary_key=True)  # week | month
-    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
-    period: Mapped[date] = mapped_column(Date, primary_key=True)
-    # Key order = the report's GROUP BY (period, type, value): read in index order, no sort
-    survey_type: Mapped[str] = mapped_column(String(8), primary_key=True)
-    value: Mapped[str] = mapped_column(String(255), primary_key=True)
-    program: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(8))  # week | month
+    segment: Mapped[str] = mapped_column(String(64))
+    period: Mapped[date] = mapped_column(Date)
+    survey_type: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(255))
+    program: Mapped[str] = mapped_column(String(64))  # "" = summed across the type's programs
     sent: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[int] = mapped_column(Integer, default=0)
     n: Mapped[int] = mapped_column(Integer, default=0)
@@ -491,8 +491,11 @@ class ReportRollup(Base):
     s9: Mapped[int] = mapped_column(Integer, default=0)
     s10: Mapped[int] = mapped_column(Integer, default=0)
 
-    # Clustered on the key (SQLite): a report reads its rows with their counts, no lookup
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    # Clustered on the key (SQLite): a report reads its rows with their counts, no lookup;
+    # key order: one program's (or all programs', "") cells of a type are one range
+    __table_args__ = (PrimaryKeyConstraint("grain", "segment", "program", "survey_type",
+                                           "period", "value", name="pk_report_rollups"),
+                      {"sqlite_with_rowid": False})
 
 
 class ReportScope(Base):

@@ -5,12 +5,13 @@ an unknown survey type, a previous period present or not)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from datetime import date
 
 import pytest
 
-from closedloop.daemon.insight.report import Key, Row, _rows, figures, headline
+from closedloop.daemon.insight.report import Key, Row, _no_gc, _rows, figures, headline
 
 WEEK1, WEEK2 = date(2026, 3, 2), date(2026, 3, 9)
 COUNTS: list[tuple[str, Sequence[int]]] = [
@@ -61,3 +62,27 @@ def test_rows_are_in_key_order_from_the_first_period_on() -> None:
     actual = [(r.period_start, r.segment_value, r.figures.survey_type, r.figures.change)
               for r in rows]
     assert expected == actual
+
+
+def test_the_collector_resumes_as_it_was() -> None:
+    """A report pauses the cyclic collector and resumes it only if it was running; it
+    leaves nothing frozen, and objects the process froze itself stay frozen."""
+    with _no_gc():
+        assert gc.isenabled() is False
+    assert (gc.isenabled(), gc.get_freeze_count()) == (True, 0)
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with _no_gc():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    gc.disable()
+    try:
+        with _no_gc():
+            pass
+        assert gc.isenabled() is False
+    finally:
+        gc.enable()

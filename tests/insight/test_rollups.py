@@ -25,7 +25,7 @@ from closedloop.daemon.insight.report import (
 )
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.store import Store
-from closedloop.daemon.store.reports import FACTS, ROLLUPS, SCOPES
+from closedloop.daemon.store.reports import ALL_PROGRAMS, FACTS, ROLLUPS, SCOPES
 
 OSLO = ReportingSettings(timezone="Europe/Oslo", segments={"region": "ticket.region"})
 START = datetime(2026, 9, 28, 6, 0, tzinfo=UTC)  # a Monday
@@ -82,10 +82,13 @@ def test_rollups_give_the_figures_the_tables_give(store: Store, seed: Seeder, pe
 
 
 def rollup(store: Store, *columns: str) -> tuple[object, ...]:
+    """The week's row of its one program, which its row summed across programs equals."""
     with store.engine.connect() as conn:
-        row = conn.execute(select(*(ROLLUPS.c[c] for c in columns)).where(
-            ROLLUPS.c.grain == "week", ROLLUPS.c.segment == "")).one()
-    return tuple(row)
+        own, summed = (conn.execute(select(*(ROLLUPS.c[c] for c in columns)).where(
+            ROLLUPS.c.grain == "week", ROLLUPS.c.segment == "", ROLLUPS.c.program == program)
+            ).one() for program in ("nps", ALL_PROGRAMS))
+    assert tuple(summed) == tuple(own)
+    return tuple(own)
 
 
 def test_a_rescore_moves_the_counts(store: Store, seed: Seeder) -> None:
