@@ -80,7 +80,8 @@ def test_commands_and_the_dot_are_not_held_back(sink: LocalMailSink) -> None:
     with sender.session() as session:
         session.send(message(1))
         conn = session._conn
-        assert conn is not None and conn.sock is not None
+        assert conn is not None
+        assert conn.sock is not None
         assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     assert len(sink.received) == 1
 
