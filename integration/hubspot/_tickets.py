@@ -90,7 +90,7 @@ def closed_ticket_pages(*, search: SearchFn, contacts_of: ContactsOf, cursor: Se
     Never yields a ticket twice in one call, nor one the incoming cursor already yielded.
     `extra`: the property names the search asked for beyond TICKET_PROPERTIES.
     """
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # id -> closed ms, of the tickets yielded by this call
     while True:
         restart_from = yield from _one_query(search, contacts_of, cursor,
                                              query_from_ms=query_from_ms, page_size=page_size,
@@ -104,11 +104,15 @@ def closed_ticket_pages(*, search: SearchFn, contacts_of: ContactsOf, cursor: Se
                 f"({restart_from} ms); HubSpot search cannot page past them")
         log.info("hubspot.search.restart", from_ms=restart_from, reason="10000 results cap")
         query_from_ms = restart_from
+        # The next query reads from restart_from on: only those ids can come again (the
+        # set stays one query's worth, not the whole backlog's).
+        seen = {tid: ms for tid, ms in seen.items() if ms >= restart_from}
 
 
 def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, *,
                query_from_ms: int, page_size: int, overlap_ms: int,
-               seen: set[str], extra: Sequence[str]) -> Generator[TicketPage, None, int | None]:
+               seen: dict[str, int],
+               extra: Sequence[str]) -> Generator[TicketPage, None, int | None]:
     """Page one query to its end (returns None) or to the cap (returns the restart ms)."""
     after: str | None = None
     tokens: set[str] = set()
@@ -126,7 +130,7 @@ def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, 
             last_ms = max(last_ms, closed_ms)
             if ticket.id in seen or cursor.yielded(ticket.id, closed_ms):
                 continue
-            seen.add(ticket.id)
+            seen[ticket.id] = closed_ms
             fresh.append(ticket)
         if fresh:
             links = contacts_of([t.id for t in fresh])
