@@ -18,9 +18,7 @@ from typing import Any, Final
 import structlog
 from hubspot.crm.tickets import (
     BatchInputSimplePublicObjectBatchInput,
-    BatchReadInputSimplePublicObjectId,
     SimplePublicObjectBatchInput,
-    SimplePublicObjectId,
 )
 
 from closedloop.integration.base import Attribution, TicketUpdate, WriteResult
@@ -35,20 +33,19 @@ ATTRIBUTION_PROPERTIES: Final = ["hubspot_owner_id", "hubspot_team_id"]
 CallFn = Callable[..., Any]  # HubSpotAdapter._call
 
 
-def read_attribution(call: CallFn, tickets_api: Any, ids: Sequence[str], *,
+def read_attribution(call: CallFn, ids: Sequence[str], *,
                      source: str) -> dict[str, Attribution]:
-    """Owner and team of each live ticket; deleted or unknown ids are left out."""
+    """Owner and team of each live ticket; deleted or unknown ids are left out. `call` is
+    the adapter's _call_json: the batch read goes as plain JSON (see _raw.py)."""
     unique = list(dict.fromkeys(str(i) for i in ids))
     out: dict[str, Attribution] = {}
     for start in range(0, len(unique), TICKET_BATCH):
-        body = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=i) for i in unique[start:start + TICKET_BATCH]],
-            properties=ATTRIBUTION_PROPERTIES)
-        answer = call("tickets_read", tickets_api.read,
-                      batch_read_input_simple_public_object_id=body, archived=False)
-        for row in answer.results or []:
-            props: dict[str, Any] = row.properties or {}
-            out[str(row.id)] = Attribution(owner_id=props.get("hubspot_owner_id") or None,
+        body = {"inputs": [{"id": i} for i in unique[start:start + TICKET_BATCH]],
+                "properties": ATTRIBUTION_PROPERTIES}
+        answer = call("tickets_read", body, "archived=false")
+        for row in answer.get("results") or []:
+            props: dict[str, Any] = row.get("properties") or {}
+            out[str(row["id"])] = Attribution(owner_id=props.get("hubspot_owner_id") or None,
                                            team_id=props.get("hubspot_team_id") or None)
     log.info("hubspot.tickets.attributed", source=source, asked=len(unique), found=len(out))
     return out

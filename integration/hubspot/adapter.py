@@ -339,7 +339,7 @@ class HubSpotAdapter:
         tickets are left out. See _ticket_fields.py."""
         if not ticket_ids:
             return {}
-        return read_attribution(self._call, self._tickets_api, ticket_ids, source=self.name)
+        return read_attribution(self._call_json, ticket_ids, source=self.name)
 
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
         """Ticket properties (tickets batch update), then notes on the tickets (and their

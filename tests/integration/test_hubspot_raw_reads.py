@@ -141,3 +141,22 @@ def test_contacts_batch_read_matches_the_sdk(adapter: HubSpotAdapter,
     assert list(got) == contacts
     assert got[contacts[3]].properties == {"region": "north"}
     assert got[contacts[2]].organization_id == "77"
+
+
+def test_attribution_read_matches_the_sdk(adapter: HubSpotAdapter, state: HubSpotState) -> None:
+    """Owner and team read as JSON equal the SDK-decoded ones: set, missing (None) and a
+    deleted ticket (left out)."""
+    _, tickets = _edge_records(state)
+    state.delete_ticket(tickets[2])
+    answer = adapter._tickets_api.read(batch_read_input_simple_public_object_id=TicketsRead(
+        inputs=[TicketId(id=i) for i in tickets],
+        properties=["hubspot_owner_id", "hubspot_team_id"]), archived=False)
+    expected = {str(row.id): (row.properties.get("hubspot_owner_id") or None,
+                              row.properties.get("hubspot_team_id") or None)
+                for row in answer.results}
+
+    got = adapter.ticket_attribution(tickets)
+
+    assert expected == {tid: (a.owner_id, a.team_id) for tid, a in got.items()}
+    assert (got[tickets[0]].owner_id, got[tickets[0]].team_id) == ("71", "41")
+    assert tickets[2] not in got
