@@ -74,6 +74,7 @@ def serve_crm_and_mail(crm: str, tickets: int, rate_limit: int, now: datetime,
     from closedloop.integration.sandbox.hubspot.seed import OWNER_IDS
     from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 
+    configure("console", level=40)  # --json: nothing but the figures on stdout
     server: AbstractContextManager[Any]
     source: dict[str, Any]
     if crm == "hubspot":
