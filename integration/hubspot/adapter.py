@@ -345,7 +345,7 @@ class HubSpotAdapter:
         """Ticket properties (tickets batch update), then notes on the tickets (and their
         primary contacts); tags are ignored: HubSpot tickets have none. See
         _ticket_fields.properties_then_notes and _notes.py."""
-        return properties_then_notes(self._call, self._tickets_api, self._add_notes, updates,
+        return properties_then_notes(self._call_json, self._add_notes, updates,
                                      source=self.name)
 
     def _add_notes(self, updates: Sequence[TicketUpdate]) -> WriteResult:

@@ -23,6 +23,7 @@ from hubspot.crm.tickets import BatchReadInputSimplePublicObjectId as TicketsRea
 from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 from hubspot.crm.tickets import SimplePublicObjectId as TicketId
 
+from closedloop.integration.base import TicketUpdate
 from closedloop.integration.hubspot import HubSpotAdapter
 from closedloop.integration.hubspot._contacts import CONTACT_PROPERTIES, to_contact
 from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, _ticket
@@ -160,3 +161,20 @@ def test_attribution_read_matches_the_sdk(adapter: HubSpotAdapter, state: HubSpo
     assert expected == {tid: (a.owner_id, a.team_id) for tid, a in got.items()}
     assert (got[tickets[0]].owner_id, got[tickets[0]].team_id) == ("71", "41")
     assert tickets[2] not in got
+
+
+def test_ticket_properties_update_as_json(adapter: HubSpotAdapter, state: HubSpotState) -> None:
+    """The tickets batch update goes as JSON and reads only the 207's errors: the live
+    ticket gets its value (later values win per ticket), the deleted one is refused with
+    HubSpot's reason and gets no note."""
+    _, tickets = _edge_records(state)
+    state.delete_ticket(tickets[1])
+    updates = [TicketUpdate(tickets[0], properties={"subject": "first"}),
+               TicketUpdate(tickets[0], properties={"subject": "Ünïcode wins"}),
+               TicketUpdate(tickets[1], properties={"subject": "gone"})]
+
+    result = adapter.update_tickets(updates)
+
+    assert state.tickets[tickets[0]].props["subject"] == "Ünïcode wins"
+    assert list(result.rejected) == [tickets[1]]
+    assert result.rejected[tickets[1]].startswith("OBJECT_NOT_FOUND")
