@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import select
 import smtplib
+import socket
 import ssl as _ssl  # the `ssl` name is SmtpSender's implicit-TLS flag
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -302,6 +303,19 @@ def _peer_spoke(conn: smtplib.SMTP) -> bool:
     return True
 
 
+def _no_delay(conn: smtplib.SMTP) -> None:
+    """Send every write at once (TCP_NODELAY). With Nagle's algorithm the end-of-data dot, a
+    small write right behind the payload, waits for the relay's delayed ACK of it (40 ms on
+    Linux): one mail per 40 ms per connection, whatever the CPU."""
+    sock = conn.sock
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        log.debug("mail.nodelay_refused")
+
+
 def _payload(msg: EmailMessage) -> bytes:
     """The message as DATA carries it: CRLF line ends, leading dots doubled (RFC 5321
     4.5.2), ending in CRLF so the end-of-data starts a line."""
@@ -380,6 +394,7 @@ class SmtpSender:
                 )
         except (smtplib.SMTPException, OSError) as exc:
             raise MailUnavailable(f"cannot connect: {type(exc).__name__}") from exc
+        _no_delay(conn)
         try:
             conn.ehlo()
             if self.starttls:

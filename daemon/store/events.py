@@ -44,32 +44,40 @@ def parse_event_id(value: str) -> int:
     return int(digits)
 
 
+_INSERT_EVENT = EVENTS.insert().returning(EVENTS.c.id)  # built once: one per mail
+
+
 def emit_event(conn_or_store: Connection | _HasEngine, kind: str, payload: Mapping[str, Any],
-               now: datetime, *, send_id: int | None = None) -> int:
+               now: datetime, *, send_id: int | None = None,
+               send: Any = None) -> int:
     """Add one event; returns its row id. Pass the change's own Connection to join its
     transaction (the point of an outbox); a Store opens a transaction of its own.
 
     `send_id` (or `payload["send_id"]`) ties the event to a survey, hence to a person, so
-    `forget` finds it; the program comes from the payload or that survey.
+    `forget` finds it; the program comes from the payload or that survey. `send`: that
+    survey's row when the caller has just read it (its program and email_norm), which
+    saves reading it again.
     """
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {kind!r}; expected one of {EVENT_KINDS}")
     if not isinstance(conn_or_store, Connection):
         with conn_or_store.engine.begin() as conn:
-            return emit_event(conn, kind, payload, now, send_id=send_id)
+            return emit_event(conn, kind, payload, now, send_id=send_id, send=send)
     send_id = send_id if send_id is not None else payload.get("send_id")
     program = payload.get("program")
     email_norm = None
     if send_id is not None:
-        send = conn_or_store.execute(select(_SENDS.c.program, _SENDS.c.email_norm)
-                                     .where(_SENDS.c.id == send_id)).first()
+        if send is None or send["id"] != send_id:
+            found = conn_or_store.execute(select(_SENDS.c.program, _SENDS.c.email_norm)
+                                          .where(_SENDS.c.id == send_id)).first()
+            send = found._mapping if found is not None else None
         if send is not None:
-            program = program or send.program
-            email_norm = send.email_norm
-    new_id: int = conn_or_store.execute(EVENTS.insert().values(
-        kind=kind, program=program, send_id=send_id, email_norm=email_norm,
-        payload=dict(payload), created_at=to_db(now), routed_at=None,
-    ).returning(EVENTS.c.id)).scalar_one()
+            program = program or send["program"]
+            email_norm = send["email_norm"]
+    new_id: int = conn_or_store.execute(_INSERT_EVENT, {
+        "kind": kind, "program": program, "send_id": send_id, "email_norm": email_norm,
+        "payload": dict(payload), "created_at": to_db(now), "routed_at": None,
+    }).scalar_one()
     return new_id
 
 

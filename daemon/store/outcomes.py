@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, and_, exists, func, literal, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, literal, select, update
 
 from closedloop.daemon.store.records import UnknownSend, from_db, to_db
 from closedloop.daemon.store.sends import (
@@ -27,6 +27,14 @@ from closedloop.daemon.store.sends import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+_END_OF_DATA = (  # built once: one per mail (bind names never clash with a column's)
+    update(SENDS)
+    .where(SENDS.c.id == bindparam("b_id"), SENDS.c.status == "sending",
+           SENDS.c.attempts == bindparam("b_attempt"))
+    .values(status=AWAITING_REPLY, sent_at=bindparam("b_now"))
+)
 
 
 class OutcomesMixin:
@@ -42,12 +50,8 @@ class OutcomesMixin:
         and the dot must not go. `sent_at` keeps when the message was handed over.
         """
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(SENDS)
-                .where(SENDS.c.id == send_id, SENDS.c.status == "sending",
-                       SENDS.c.attempts == attempt)
-                .values(status=AWAITING_REPLY, sent_at=to_db(now))
-            )
+            result = conn.execute(_END_OF_DATA, {"b_id": send_id, "b_attempt": attempt,
+                                                 "b_now": to_db(now)})
         return result.rowcount == 1
 
     def mark_outcome_unknown(self, send_id: int, reason: str, now: datetime) -> None:

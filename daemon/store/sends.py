@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Connection, Engine, Table, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
@@ -77,6 +77,38 @@ def insert_for(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+# The statements every mail runs, built once (reuse compiled statements): building an UPDATE
+# and its cache key on each call cost more CPU than SQLite executing it. Bind names start
+# with "b_" so they never clash with a column name (an UPDATE takes those as SET values).
+_BEGIN_SENDING = (
+    update(SENDS)
+    .where(SENDS.c.id == bindparam("b_id"), SENDS.c.status == "claimed",
+           SENDS.c.claimed_until > bindparam("b_now"))
+    .values(status="sending", attempts=SENDS.c.attempts + 1)
+)
+_MARK_SENT = (
+    update(SENDS)
+    .where(SENDS.c.id == bindparam("b_id"), SENDS.c.status != "sent")
+    .values(status="sent", sent_at=bindparam("b_now"), message_id=bindparam("b_message_id"),
+            claimed_until=None, skip_reason=None)
+    .returning(*SENDS.c)
+)
+_SENT_WRITEBACK = WRITEBACKS.insert()
+_LEDGER_UPSERTS: dict[str, Any] = {}
+
+
+def _ledger_upsert(conn: Connection) -> Any:
+    """The ledger's upsert for this dialect, built once."""
+    stmt = _LEDGER_UPSERTS.get(conn.dialect.name)
+    if stmt is None:
+        insert = insert_for(conn, LEDGER)
+        stmt = _LEDGER_UPSERTS[conn.dialect.name] = insert.on_conflict_do_update(
+            index_elements=["email_norm", "program"],
+            set_={"last_sent_at": insert.excluded.last_sent_at,
+                  "source": insert.excluded.source})
+    return stmt
 
 
 def normalize_email(email: str) -> str:
@@ -208,15 +240,7 @@ class SendsMixin:
         False. A lease that already expired also gets False, as release_stale may run any time.
         """
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(SENDS)
-                .where(
-                    SENDS.c.id == send_id,
-                    SENDS.c.status == "claimed",
-                    SENDS.c.claimed_until > to_db(now),
-                )
-                .values(status="sending", attempts=SENDS.c.attempts + 1)
-            )
+            result = conn.execute(_BEGIN_SENDING, {"b_id": send_id, "b_now": to_db(now)})
         return result.rowcount == 1
 
     def mark_sent(self, send_id: int, now: datetime, message_id: str,
@@ -232,29 +256,20 @@ class SendsMixin:
         """
         now = to_db(now)
         with self.engine.begin() as conn:
-            row = conn.execute(
-                update(SENDS)
-                .where(SENDS.c.id == send_id, SENDS.c.status != "sent")
-                .values(
-                    status="sent", sent_at=now, message_id=message_id,
-                    claimed_until=None, skip_reason=None,
-                )
-                .returning(*SENDS.c)
-            ).mappings().first()
+            row = conn.execute(_MARK_SENT, {"b_id": send_id, "b_now": now,
+                                            "b_message_id": message_id}).mappings().first()
             if row is None:
                 _require_send(conn, send_id)
                 return
-            emit_event(conn, "survey.sent", sent_payload(row, now), now, send_id=send_id)
+            emit_event(conn, "survey.sent", sent_payload(row, now), now, send_id=send_id,
+                       send=row)
             if row["kind"] == "reminder":
                 return  # a reminder is not a new survey: no write-back, no ledger entry
-            conn.execute(
-                WRITEBACKS.insert().values(
-                    source=row["source"], contact_id=row["contact_id"], send_id=send_id,
-                    kind="sent", created_at=now, status="pending", attempts=0,
-                    data={"survey_type": row["survey_type"], "program": row["program"],
-                          "sent_at": iso(now)},
-                )
-            )
+            conn.execute(_SENT_WRITEBACK, {
+                "source": row["source"], "contact_id": row["contact_id"], "send_id": send_id,
+                "kind": "sent", "created_at": now, "status": "pending", "attempts": 0,
+                "data": {"survey_type": row["survey_type"], "program": row["program"],
+                         "sent_at": iso(now)}})
             if row["email_norm"]:
                 touch_ledger(conn, row["email_norm"], row["program"], row["source"], now)
             if reminders:
@@ -380,11 +395,7 @@ def touch_ledger(conn: Connection, email_norm: str, program: str, source: str,
     """Upsert the person's last-surveyed time for this program and for any program."""
     rows = [{"email_norm": email_norm, "program": name, "last_sent_at": now, "source": source}
             for name in (program, ANY_PROGRAM)]
-    stmt = insert_for(conn, LEDGER)
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=["email_norm", "program"],
-        set_={"last_sent_at": stmt.excluded.last_sent_at, "source": stmt.excluded.source},
-    ), rows)
+    conn.execute(_ledger_upsert(conn), rows)
 
 
 def _queue_reminders(conn: Connection, survey: Any, now: datetime,

@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import Any, Final
 
 import structlog
-from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
 from closedloop.integration._values import picked
 from closedloop.integration.base import Contact
-from closedloop.integration.hubspot._tickets import parse_hubspot_time
+from closedloop.integration.hubspot._tickets import field_of, parse_hubspot_time
 from closedloop.integration.hubspot._timezones import iana_timezone
 
 log = structlog.get_logger(__name__)
@@ -26,7 +25,7 @@ CONTACT_PROPERTIES: Final = [
     "hs_lifecyclestage_customer_date", "associatedcompanyid", "mobilephone", "phone",
 ]
 
-CallFn = Callable[..., Any]  # HubSpotAdapter._call
+CallFn = Callable[..., Any]  # HubSpotAdapter._call_json: (endpoint, body, query) -> JSON
 
 
 def with_extra(base: Sequence[str], extra: Sequence[str]) -> list[str]:
@@ -53,11 +52,12 @@ def _company(value: Any) -> str | None:
 
 
 def to_contact(row: Any, extra: Sequence[str] = ()) -> Contact:
-    """One SimplePublicObject -> Contact; the customer date wins over the creation date.
-    `extra` properties (asked for beside CONTACT_PROPERTIES) land in Contact.properties."""
-    props: dict[str, Any] = row.properties or {}
+    """One contact as HubSpot's JSON has it ({"id", "properties"}) or as the SDK models it
+    -> Contact; the customer date wins over the creation date. `extra` properties (asked
+    for beside CONTACT_PROPERTIES) land in Contact.properties."""
+    props: dict[str, Any] = field_of(row, "properties") or {}
     return Contact(
-        id=str(row.id), email=props.get("email") or None,
+        id=str(field_of(row, "id")), email=props.get("email") or None,
         first_name=props.get("firstname") or None,
         last_name=props.get("lastname") or None,
         language=props.get("hs_language") or None,
@@ -69,7 +69,7 @@ def to_contact(row: Any, extra: Sequence[str] = ()) -> Contact:
         phone=props.get("mobilephone") or props.get("phone") or None)
 
 
-def read_contacts(call: CallFn, batch_api: Any, ids: Sequence[str], *, source: str,
+def read_contacts(call: CallFn, ids: Sequence[str], *, source: str,
                   extra: Sequence[str] = ()) -> dict[str, Contact]:
     """Contacts by id, 100 per call, in the order asked; unknown ids are left out. The
     `extra` properties ride in the same batch read (no call of their own)."""
@@ -77,12 +77,10 @@ def read_contacts(call: CallFn, batch_api: Any, ids: Sequence[str], *, source: s
     out: dict[str, Contact] = {}
     for start in range(0, len(unique), BATCH_SIZE):
         chunk = unique[start:start + BATCH_SIZE]
-        body = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=i) for i in chunk],
-            properties=with_extra(CONTACT_PROPERTIES, extra))
-        answer = call("contacts_read", batch_api.read,
-                      batch_read_input_simple_public_object_id=body)
-        found = {str(row.id): to_contact(row, extra) for row in answer.results or []}
+        body = {"inputs": [{"id": i} for i in chunk],
+                "properties": with_extra(CONTACT_PROPERTIES, extra)}
+        answer = call("contacts_read", body, "")
+        found = {str(row["id"]): to_contact(row, extra) for row in answer.get("results") or []}
         out.update((i, found[i]) for i in chunk if i in found)
         missing = len(chunk) - sum(1 for i in chunk if i in found)
         if missing:
@@ -90,7 +88,7 @@ def read_contacts(call: CallFn, batch_api: Any, ids: Sequence[str], *, source: s
     return out
 
 
-def read_contacts_by_email(call: CallFn, batch_api: Any, emails: Sequence[str], *,
+def read_contacts_by_email(call: CallFn, emails: Sequence[str], *,
                            source: str, extra: Sequence[str] = ()) -> dict[str, Contact]:
     """Contacts by e-mail address (batch read with idProperty=email, 100 per call), keyed
     by the lower-cased address; addresses HubSpot does not know are left out."""
@@ -98,12 +96,10 @@ def read_contacts_by_email(call: CallFn, batch_api: Any, emails: Sequence[str], 
     out: dict[str, Contact] = {}
     for start in range(0, len(unique), BATCH_SIZE):
         chunk = unique[start:start + BATCH_SIZE]
-        body = BatchReadInputSimplePublicObjectId(
-            id_property="email", inputs=[SimplePublicObjectId(id=e) for e in chunk],
-            properties=with_extra(CONTACT_PROPERTIES, extra))
-        answer = call("contacts_read", batch_api.read,
-                      batch_read_input_simple_public_object_id=body)
-        for row in answer.results or []:
+        body = {"idProperty": "email", "inputs": [{"id": e} for e in chunk],
+                "properties": with_extra(CONTACT_PROPERTIES, extra)}
+        answer = call("contacts_read", body, "")
+        for row in answer.get("results") or []:
             contact = to_contact(row, extra)
             if contact.email and contact.email.strip().lower() in chunk:
                 out[contact.email.strip().lower()] = contact

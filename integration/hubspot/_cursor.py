@@ -25,6 +25,7 @@ class SearchCursor:
 
     watermark_ms: int
     recent: dict[str, int] = field(default_factory=dict)
+    _overlap_ms: int | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def loads(cls, text: str) -> SearchCursor:
@@ -39,6 +40,7 @@ class SearchCursor:
             raise ConfigError([f"hubspot: stored ticket cursor is not valid ({exc})"]) from exc
 
     def dumps(self) -> str:
+        self._prune()
         return json.dumps({"v": _VERSION, "wm": self.watermark_ms, "recent": self.recent},
                           separators=(",", ":"), sort_keys=True)
 
@@ -47,11 +49,25 @@ class SearchCursor:
         return self.recent.get(ticket_id) == closed_ms
 
     def advance(self, ticket_id: str, closed_ms: int, overlap_ms: int) -> None:
-        """Record one yielded ticket and forget the ones that fell out of the overlap."""
+        """Record one yielded ticket; the ones that fell out of the overlap are forgotten
+        when the cursor is stored (or when twice the cap has piled up), not at every
+        ticket: pruning per ticket sorted 2,000 entries for each ticket of a dense backlog.
+        Between two prunings `yielded` may still know a ticket past the overlap: the same
+        closing, rightly skipped."""
         self.watermark_ms = max(self.watermark_ms, closed_ms)
         self.recent[ticket_id] = closed_ms
-        horizon = self.watermark_ms - overlap_ms
-        if min(self.recent.values()) < horizon or len(self.recent) > _MAX_RECENT:
-            kept = sorted(((ms, tid) for tid, ms in self.recent.items() if ms >= horizon),
-                          reverse=True)[:_MAX_RECENT]
-            self.recent = {tid: ms for ms, tid in kept}
+        self._overlap_ms = overlap_ms
+        if len(self.recent) > 2 * _MAX_RECENT:
+            self._prune()
+
+    def _prune(self) -> None:
+        """Keep the ids within the overlap of the watermark, at most _MAX_RECENT, newest."""
+        if self._overlap_ms is None:
+            return
+        horizon = self.watermark_ms - self._overlap_ms
+        oldest = min(self.recent.values(), default=horizon)
+        if len(self.recent) <= _MAX_RECENT and oldest >= horizon:
+            return
+        kept = sorted(((ms, tid) for tid, ms in self.recent.items() if ms >= horizon),
+                      reverse=True)[:_MAX_RECENT]
+        self.recent = {tid: ms for ms, tid in kept}

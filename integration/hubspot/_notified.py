@@ -11,19 +11,17 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from hubspot.crm.tickets import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
-
 from closedloop.integration.base import Ticket
 from closedloop.integration.hubspot._contacts import with_extra
 from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, _ticket
 
 TICKET_BATCH: Final = 100
 
-CallFn = Callable[..., Any]  # HubSpotAdapter._call
+CallFn = Callable[..., Any]  # HubSpotAdapter._call_json: (endpoint, body, query) -> JSON
 ContactsOf = Callable[[Sequence[str]], dict[str, tuple[str, ...]]]
 
 
-def closed_tickets_by_id(call: CallFn, tickets_api: Any, contacts_of: ContactsOf,
+def closed_tickets_by_id(call: CallFn, contacts_of: ContactsOf,
                          ids: Sequence[str], closed_stages: Collection[str],
                          extra: Sequence[str] = ()) -> list[Ticket]:
     """The tickets of `ids` that are closed now, with their contacts; others left out.
@@ -31,12 +29,10 @@ def closed_tickets_by_id(call: CallFn, tickets_api: Any, contacts_of: ContactsOf
     unique = list(dict.fromkeys(str(i) for i in ids if str(i).isdigit()))
     found: list[Ticket] = []
     for start in range(0, len(unique), TICKET_BATCH):
-        body = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=i) for i in unique[start:start + TICKET_BATCH]],
-            properties=with_extra(TICKET_PROPERTIES, extra))
-        answer = call("tickets_read", tickets_api.read,
-                      batch_read_input_simple_public_object_id=body, archived=False)
-        for row in answer.results or []:
+        body = {"inputs": [{"id": i} for i in unique[start:start + TICKET_BATCH]],
+                "properties": with_extra(TICKET_PROPERTIES, extra)}
+        answer = call("tickets_read", body, "archived=false")
+        for row in answer.get("results") or []:
             ticket = _ticket(row, extra)
             if ticket is not None and ticket.stage in closed_stages:
                 found.append(ticket)

@@ -1,8 +1,11 @@
 """HubSpot calls made without the SDK: plain JSON in and out, through the same paced pool.
 
-For the hot paths: decoding a batch answer into the SDK's models (a configuration object and
-two dateutil parses per record) cost more CPU than the CRM's rate limit leaves time for. Also
-for access-token-info, which the SDK wraps only through `requests` without a timeout.
+For the hot paths (ticket search, tickets / contacts batch read and update, ticket-contact
+associations): decoding an answer into the SDK's models (a configuration object, which sets
+a logger level, and two dateutil parses per record) cost more CPU than the rest of the loop's
+work on those records; the properties are strings in the JSON either way. Also for
+access-token-info, which the SDK wraps only through `requests` without a timeout. Everything
+else goes through hubspot-api-client.
 """
 
 from __future__ import annotations
@@ -58,14 +61,16 @@ class RawCalls:
             close_pools(self._pool)
             self._pool = None
 
-    def post_json(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST `body` to the endpoint (see endpoints.py); the answer's JSON as a dict.
-        One attempt: a non-2xx raises RawAnswer, a transport failure urllib3's error."""
+    def post_json(self, endpoint: str, body: dict[str, Any], query: str = "") -> dict[str, Any]:
+        """POST `body` to the endpoint (see endpoints.py), `query` ("archived=false") after
+        its path; the answer's JSON as a dict. One attempt: a non-2xx raises RawAnswer, a
+        transport failure urllib3's error."""
         if self._pool is None:
             raw = urllib3.PoolManager(retries=urllib3.Retry(total=0))
             self._pool = raw if self._pacer is None else PacedPool(raw, self._pacer)
         response = self._pool.request(
-            "POST", self._base_url + path_of(endpoint), body=json.dumps(body).encode(),
+            "POST", self._base_url + path_of(endpoint) + (f"?{query}" if query else ""),
+            body=json.dumps(body).encode(),
             timeout=self._timeout, headers={"Content-Type": "application/json",
                                             "Authorization": f"Bearer {self._token}"})
         if response.status >= 300:

@@ -11,29 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from hubspot.crm.tickets import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
-
 TICKET_BATCH: Final = 100
 STAGE_PROPERTIES: Final = ["hs_pipeline", "hs_pipeline_stage"]
 
-CallFn = Callable[..., Any]  # HubSpotAdapter._call
+CallFn = Callable[..., Any]  # HubSpotAdapter._call_json: (endpoint, body, query) -> JSON
 Stage = tuple[str, str]  # (pipeline id, stage id)
 StageStates = Mapping[Stage, str]  # -> ticketState ("OPEN" / "CLOSED")
 
 
-def ticket_stages(call: CallFn, tickets_api: Any, ids: Sequence[str]) -> dict[str, Stage]:
+def ticket_stages(call: CallFn, ids: Sequence[str]) -> dict[str, Stage]:
     """(pipeline, stage) of each live ticket; deleted or unknown ids are absent."""
     unique = list(dict.fromkeys(str(i) for i in ids))
     out: dict[str, Stage] = {}
     for start in range(0, len(unique), TICKET_BATCH):
-        body = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=i) for i in unique[start:start + TICKET_BATCH]],
-            properties=STAGE_PROPERTIES)
-        answer = call("tickets_read", tickets_api.read,
-                      batch_read_input_simple_public_object_id=body, archived=False)
-        for row in answer.results or []:
-            props: dict[str, Any] = row.properties or {}
-            out[str(row.id)] = (str(props.get("hs_pipeline") or ""),
+        body = {"inputs": [{"id": i} for i in unique[start:start + TICKET_BATCH]],
+                "properties": STAGE_PROPERTIES}
+        answer = call("tickets_read", body, "archived=false")
+        for row in answer.get("results") or []:
+            props: dict[str, Any] = row.get("properties") or {}
+            out[str(row["id"])] = (str(props.get("hs_pipeline") or ""),
                                 str(props.get("hs_pipeline_stage") or ""))
     return out
 

@@ -13,15 +13,10 @@ hubspot_team_id; see _tickets.TICKET_PROPERTIES), now, for answers being written
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any, Final
 
 import structlog
-from hubspot.crm.tickets import (
-    BatchInputSimplePublicObjectBatchInput,
-    BatchReadInputSimplePublicObjectId,
-    SimplePublicObjectBatchInput,
-    SimplePublicObjectId,
-)
 
 from closedloop.integration.base import Attribution, TicketUpdate, WriteResult
 from closedloop.integration.errors import PartialWrite, RecordRejected
@@ -32,29 +27,28 @@ log = structlog.get_logger(__name__)
 TICKET_BATCH: Final = 100  # tickets batch read/update limit
 ATTRIBUTION_PROPERTIES: Final = ["hubspot_owner_id", "hubspot_team_id"]
 
-CallFn = Callable[..., Any]  # HubSpotAdapter._call
+CallFn = Callable[..., Any]  # HubSpotAdapter._call_json: (endpoint, body, query) -> JSON
 
 
-def read_attribution(call: CallFn, tickets_api: Any, ids: Sequence[str], *,
+def read_attribution(call: CallFn, ids: Sequence[str], *,
                      source: str) -> dict[str, Attribution]:
-    """Owner and team of each live ticket; deleted or unknown ids are left out."""
+    """Owner and team of each live ticket; deleted or unknown ids are left out. `call` is
+    the adapter's _call_json: the batch read goes as plain JSON (see _raw.py)."""
     unique = list(dict.fromkeys(str(i) for i in ids))
     out: dict[str, Attribution] = {}
     for start in range(0, len(unique), TICKET_BATCH):
-        body = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=i) for i in unique[start:start + TICKET_BATCH]],
-            properties=ATTRIBUTION_PROPERTIES)
-        answer = call("tickets_read", tickets_api.read,
-                      batch_read_input_simple_public_object_id=body, archived=False)
-        for row in answer.results or []:
-            props: dict[str, Any] = row.properties or {}
-            out[str(row.id)] = Attribution(owner_id=props.get("hubspot_owner_id") or None,
+        body = {"inputs": [{"id": i} for i in unique[start:start + TICKET_BATCH]],
+                "properties": ATTRIBUTION_PROPERTIES}
+        answer = call("tickets_read", body, "archived=false")
+        for row in answer.get("results") or []:
+            props: dict[str, Any] = row.get("properties") or {}
+            out[str(row["id"])] = Attribution(owner_id=props.get("hubspot_owner_id") or None,
                                            team_id=props.get("hubspot_team_id") or None)
     log.info("hubspot.tickets.attributed", source=source, asked=len(unique), found=len(out))
     return out
 
 
-def write_ticket_properties(call: CallFn, tickets_api: Any, updates: Sequence[TicketUpdate],
+def write_ticket_properties(call: CallFn, updates: Sequence[TicketUpdate],
                             *, source: str) -> WriteResult:
     """Set each update's `properties` on its ticket (merged per ticket, later values win).
 
@@ -69,13 +63,12 @@ def write_ticket_properties(call: CallFn, tickets_api: Any, updates: Sequence[Ti
     items = list(merged.items())
     for start in range(0, len(items), TICKET_BATCH):
         chunk = items[start:start + TICKET_BATCH]
-        body = BatchInputSimplePublicObjectBatchInput(inputs=[
-            SimplePublicObjectBatchInput(id=tid, object_write_trace_id=tid, properties=props)
-            for tid, props in chunk])
-        answer = call("tickets_update", tickets_api.update,
-                      batch_input_simple_public_object_batch_input=body)
+        body = {"inputs": [{"id": tid, "objectWriteTraceId": tid, "properties": props}
+                           for tid, props in chunk]}
+        answer = call("tickets_update", body)  # plain JSON: only the errors are read
         ids = [tid for tid, _ in chunk]
-        rejected = batch_errors(getattr(answer, "errors", None), ids)
+        rejected = batch_errors([SimpleNamespace(**e) for e in answer.get("errors") or []
+                                 if isinstance(e, dict)], ids)
         result.rejected.update(rejected)
         result.written.extend(tid for tid in ids if tid not in rejected)
     if items:
@@ -84,7 +77,7 @@ def write_ticket_properties(call: CallFn, tickets_api: Any, updates: Sequence[Ti
     return result
 
 
-def properties_then_notes(call: CallFn, tickets_api: Any,
+def properties_then_notes(call: CallFn,
                           add_notes: Callable[[Sequence[TicketUpdate]], WriteResult],
                           updates: Sequence[TicketUpdate], *, source: str) -> WriteResult:
     """Ticket properties first, then the notes (HubSpotAdapter.update_tickets).
@@ -99,7 +92,7 @@ def properties_then_notes(call: CallFn, tickets_api: Any,
     refused: dict[str, str] = {}
     if any(u.properties for u in updates):
         try:
-            refused = write_ticket_properties(call, tickets_api, updates, source=source).rejected
+            refused = write_ticket_properties(call, updates, source=source).rejected
         except RecordRejected as exc:
             log.warning("hubspot.tickets.properties_refused", source=source,
                         tickets=len(updates), status=exc.status, error=str(exc)[:300])

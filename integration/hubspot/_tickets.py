@@ -13,7 +13,7 @@ closed within the overlap).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +33,7 @@ TICKET_PROPERTIES = (
     "hubspot_owner_id", "hubspot_team_id", "hs_lastmodifieddate",
 )
 
-SearchFn = Callable[[int, str | None], Any]  # (closed_date GTE ms, after) -> search page
+SearchFn = Callable[[int, str | None], Any]  # (closed_date GTE ms, after) -> page's JSON
 ContactsOf = Callable[[Sequence[str]], dict[str, tuple[str, ...]]]
 
 
@@ -50,14 +50,20 @@ def parse_hubspot_time(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def field_of(obj: Any, name: str) -> Any:
+    """`name` of a JSON object (a dict), or the attribute of an SDK model of it."""
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
 def _ticket(result: Any, extra: Sequence[str] = ()) -> Ticket | None:
-    """A Ticket from one search result; `extra` properties land in Ticket.properties."""
-    props: dict[str, Any] = result.properties or {}
+    """A Ticket from one search or batch-read result, as HubSpot's JSON has it ({"id",
+    "properties"}) or as the SDK models it; `extra` properties land in Ticket.properties."""
+    props: dict[str, Any] = field_of(result, "properties") or {}
     closed = props.get("closed_date")
     if not closed:
         return None  # index lag on a just-closed ticket: the overlap picks it up next time
     return Ticket(
-        id=str(result.id),
+        id=str(field_of(result, "id")),
         closed_at=parse_hubspot_time(str(closed)),
         subject=str(props.get("subject") or ""),
         pipeline=props.get("hs_pipeline") or None,
@@ -68,10 +74,11 @@ def _ticket(result: Any, extra: Sequence[str] = ()) -> Ticket | None:
     )
 
 
-def _next_after(page: Any) -> str | None:
-    paging = getattr(page, "paging", None)
-    nxt = getattr(paging, "next", None) if paging else None
-    after = getattr(nxt, "after", None) if nxt else None
+def next_after(page: Any) -> str | None:
+    """The `paging.next.after` token of a page (JSON or SDK model), if any."""
+    paging = field_of(page, "paging")
+    nxt = field_of(paging, "next") if paging else None
+    after = field_of(nxt, "after") if nxt else None
     return str(after) if after else None
 
 
@@ -83,7 +90,7 @@ def closed_ticket_pages(*, search: SearchFn, contacts_of: ContactsOf, cursor: Se
     Never yields a ticket twice in one call, nor one the incoming cursor already yielded.
     `extra`: the property names the search asked for beyond TICKET_PROPERTIES.
     """
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # id -> closed ms, of the tickets yielded by this call
     while True:
         restart_from = yield from _one_query(search, contacts_of, cursor,
                                              query_from_ms=query_from_ms, page_size=page_size,
@@ -97,11 +104,15 @@ def closed_ticket_pages(*, search: SearchFn, contacts_of: ContactsOf, cursor: Se
                 f"({restart_from} ms); HubSpot search cannot page past them")
         log.info("hubspot.search.restart", from_ms=restart_from, reason="10000 results cap")
         query_from_ms = restart_from
+        # The next query reads from restart_from on: only those ids can come again (the
+        # set stays one query's worth, not the whole backlog's).
+        seen = {tid: ms for tid, ms in seen.items() if ms >= restart_from}
 
 
 def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, *,
                query_from_ms: int, page_size: int, overlap_ms: int,
-               seen: set[str], extra: Sequence[str]) -> Generator[TicketPage, None, int | None]:
+               seen: dict[str, int],
+               extra: Sequence[str]) -> Generator[TicketPage, None, int | None]:
     """Page one query to its end (returns None) or to the cap (returns the restart ms)."""
     after: str | None = None
     tokens: set[str] = set()
@@ -109,7 +120,7 @@ def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, 
     last_ms = query_from_ms
     while True:
         page = search(query_from_ms, after)
-        results = list(page.results or [])
+        results = list(field_of(page, "results") or [])
         fresh: list[Ticket] = []
         for result in results:
             ticket = _ticket(result, extra)
@@ -119,7 +130,7 @@ def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, 
             last_ms = max(last_ms, closed_ms)
             if ticket.id in seen or cursor.yielded(ticket.id, closed_ms):
                 continue
-            seen.add(ticket.id)
+            seen[ticket.id] = closed_ms
             fresh.append(ticket)
         if fresh:
             links = contacts_of([t.id for t in fresh])
@@ -130,7 +141,7 @@ def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, 
             log.debug("hubspot.search.page", results=len(results), new=len(fresh))
             yield TicketPage(tickets=fresh, cursor=cursor.dumps())
         read += len(results)
-        after_next = _next_after(page)
+        after_next = next_after(page)
         if after_next is None or not results:
             return None
         if after_next in tokens:

@@ -19,11 +19,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import urllib3
 from hubspot import HubSpot
-from hubspot.crm.associations.v4 import (
-    BatchInputPublicFetchAssociationsBatchRequest,
-    PublicFetchAssociationsBatchRequest,
-)
-from hubspot.crm.tickets import Filter, FilterGroup, PublicObjectSearchRequest
 
 from closedloop.integration._translate import call_translated
 from closedloop.integration.base import (
@@ -76,7 +71,12 @@ from closedloop.integration.hubspot._ticket_fields import (
     properties_then_notes,
     read_attribution,
 )
-from closedloop.integration.hubspot._tickets import TICKET_PROPERTIES, closed_ticket_pages, to_ms
+from closedloop.integration.hubspot._tickets import (
+    TICKET_PROPERTIES,
+    closed_ticket_pages,
+    next_after,
+    to_ms,
+)
 from closedloop.integration.pacing import Pacer, PacingStats, Throttled
 from closedloop.integration.retry import RetryPolicy, call_with_retry
 
@@ -181,6 +181,16 @@ class HubSpotAdapter:
         """One SDK call through the retry policy; every attempt is counted and translated."""
         return self._retried(endpoint, fn, True, **kwargs)
 
+    def _call_json(self, endpoint: str, body: dict[str, Any], query: str = "") -> Any:
+        """One plain-JSON POST (see _raw.py) through the same retry, counting and
+        translation as an SDK call; the answer's JSON as a dict."""
+        return self._retried(endpoint, self._post_raw, True, name=endpoint, body=body,
+                             query=query)
+
+    def _post_raw(self, *, name: str, body: dict[str, Any], query: str,
+                  _request_timeout: Any = None) -> Any:
+        return self._post_json(name, body, query)  # RawCalls holds the same timeout
+
     def _call_self_counted(self, endpoint: str, fn: Callable[..., Any], /,
                            **kwargs: Any) -> Any:
         """The same for an `fn` that counts its own HTTP calls (it may make none, or two)."""
@@ -245,21 +255,22 @@ class HubSpotAdapter:
         return stages
 
     def _search(self, from_ms: int, after: str | None) -> Any:
-        filters = [
-            Filter(property_name="closed_date", operator="GTE", value=str(from_ms)),
-            Filter(property_name="hs_pipeline_stage", operator="IN",
-                   values=self._closed_stage_ids()),
+        filters: list[dict[str, Any]] = [
+            {"propertyName": "closed_date", "operator": "GTE", "value": str(from_ms)},
+            {"propertyName": "hs_pipeline_stage", "operator": "IN",
+             "values": self._closed_stage_ids()},
         ]
         if self._pipelines:
-            filters.append(Filter(property_name="hs_pipeline", operator="IN",
-                                  values=list(self._pipelines)))
-        request = PublicObjectSearchRequest(
-            filter_groups=[FilterGroup(filters=filters)],
-            sorts=[{"propertyName": "closed_date", "direction": "ASCENDING"}],
-            properties=with_extra(TICKET_PROPERTIES, self._ticket_extra),
-            limit=self._page_size, after=after)
-        return self._call("tickets_search", self._search_api.do_search,
-                          public_object_search_request=request)
+            filters.append({"propertyName": "hs_pipeline", "operator": "IN",
+                            "values": list(self._pipelines)})
+        request: dict[str, Any] = {
+            "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": "closed_date", "direction": "ASCENDING"}],
+            "properties": with_extra(TICKET_PROPERTIES, self._ticket_extra),
+            "limit": self._page_size}
+        if after is not None:
+            request["after"] = after
+        return self._call_json("tickets_search", request)
 
     def _ticket_contacts(self, ticket_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """Contact ids per ticket (v4 batch read), following each ticket's own paging."""
@@ -268,15 +279,14 @@ class HubSpotAdapter:
         tokens: set[tuple[str, str]] = set()
         while pending:
             chunk, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
-            body = BatchInputPublicFetchAssociationsBatchRequest(inputs=[
-                PublicFetchAssociationsBatchRequest(id=tid, after=after) for tid, after in chunk])
-            answer = self._call("ticket_contacts", self._associations_api.get_page,
-                                from_object_type="tickets", to_object_type="contacts",
-                                batch_input_public_fetch_associations_batch_request=body)
-            for row in answer.results or []:
-                ticket_id = str(row._from.id)
-                found.setdefault(ticket_id, []).extend(str(to.to_object_id) for to in row.to or [])
-                nxt = row.paging.next.after if row.paging and row.paging.next else None
+            body = {"inputs": [{"id": tid} if after is None else {"id": tid, "after": after}
+                               for tid, after in chunk]}
+            answer = self._call_json("ticket_contacts", body)
+            for row in answer.get("results") or []:
+                ticket_id = str(row["from"]["id"])
+                found.setdefault(ticket_id, []).extend(str(to["toObjectId"])
+                                                       for to in row.get("to") or [])
+                nxt = next_after(row)
                 if nxt:
                     if (ticket_id, str(nxt)) in tokens:
                         raise ClosedLoopError(
@@ -308,7 +318,7 @@ class HubSpotAdapter:
         _notified.py (tickets batch read, 100 per call, then their contacts)."""
         if not ticket_ids:
             return []
-        return closed_tickets_by_id(self._call, self._tickets_api, self._ticket_contacts,
+        return closed_tickets_by_id(self._call_json, self._ticket_contacts,
                                     ticket_ids, set(self._closed_stage_ids()),
                                     self._ticket_extra)
 
@@ -320,7 +330,7 @@ class HubSpotAdapter:
         """
         if not ticket_ids:
             return set()
-        stages = ticket_stages(self._call, self._tickets_api, ticket_ids)
+        stages = ticket_stages(self._call_json, ticket_ids)
         states = self._stages()
         if unknown_stages(stages, states):
             states = self._stages(refresh=True)
@@ -334,13 +344,13 @@ class HubSpotAdapter:
         tickets are left out. See _ticket_fields.py."""
         if not ticket_ids:
             return {}
-        return read_attribution(self._call, self._tickets_api, ticket_ids, source=self.name)
+        return read_attribution(self._call_json, ticket_ids, source=self.name)
 
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
         """Ticket properties (tickets batch update), then notes on the tickets (and their
         primary contacts); tags are ignored: HubSpot tickets have none. See
         _ticket_fields.properties_then_notes and _notes.py."""
-        return properties_then_notes(self._call, self._tickets_api, self._add_notes, updates,
+        return properties_then_notes(self._call_json, self._add_notes, updates,
                                      source=self.name)
 
     def _add_notes(self, updates: Sequence[TicketUpdate]) -> WriteResult:
@@ -384,13 +394,13 @@ class HubSpotAdapter:
 
     def contacts(self, ids: Sequence[str]) -> dict[str, Contact]:
         """Read contacts 100 at a time; ids HubSpot does not know are left out (count logged)."""
-        return read_contacts(self._call, self._contacts_api, ids, source=self.name,
+        return read_contacts(self._call_json, ids, source=self.name,
                              extra=self._contact_extra)
 
     def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, Contact]:
         """Contacts by address (lower-cased key), for survey triggers that name only an
         e-mail: one batch read per 100 with idProperty=email; unknown ones are left out."""
-        return read_contacts_by_email(self._call, self._contacts_api, emails, source=self.name,
+        return read_contacts_by_email(self._call_json, emails, source=self.name,
                                       extra=self._contact_extra)
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
