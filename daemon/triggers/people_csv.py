@@ -42,7 +42,7 @@ class PeopleFileError(ClosedLoopError):
 
 
 @dataclass(frozen=True)
-class Person:
+class PersonRow:
     """One valid row: who to survey, and what the row says about them."""
 
     line: int
@@ -90,7 +90,7 @@ def check_timezone(value: str) -> str:
 
 def person_from(line: int, email: str, name: str | None = None, language: str | None = None,
                 timezone: str | None = None,
-                segments: dict[str, str] | None = None) -> Person | RowError:
+                segments: dict[str, str] | None = None) -> PersonRow | RowError:
     """One person checked the same way whether from a CSV row or from `send --email`."""
     address = check_email(email)
     if address is None:
@@ -102,7 +102,7 @@ def person_from(line: int, email: str, name: str | None = None, language: str | 
         zone = check_timezone(timezone) if timezone and timezone.strip() else None
     except ValueError as exc:
         return RowError(line, str(exc))
-    return Person(line=line, email=address, name=(name or "").strip() or None, language=lang,
+    return PersonRow(line=line, email=address, name=(name or "").strip() or None, language=lang,
                   timezone=zone, segments={k: v.strip() for k, v in (segments or {}).items()
                                            if v and v.strip()})
 
@@ -152,7 +152,7 @@ def read_layout(header: str, segments: Collection[str]) -> Layout:
 
 
 def read_people(lines: Iterable[str], segments: Collection[str] = ()
-                ) -> Iterator[Person | RowError]:
+                ) -> Iterator[PersonRow | RowError]:
     """Each data row of a people file, checked, in file order; blank lines are ignored.
 
     `lines` are the file's lines as text (see `open_people`); they are read as they are

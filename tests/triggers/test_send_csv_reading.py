@@ -10,7 +10,7 @@ import pytest
 
 from closedloop.daemon.triggers.people_csv import (
     PeopleFileError,
-    Person,
+    PersonRow,
     RowError,
     open_people,
     read_people,
@@ -19,22 +19,22 @@ from closedloop.daemon.triggers.people_csv import (
 SEGMENTS = ("region", "plan")
 
 
-def _read(text: str, segments: tuple[str, ...] = SEGMENTS) -> list[Person | RowError]:
+def _read(text: str, segments: tuple[str, ...] = SEGMENTS) -> list[PersonRow | RowError]:
     return list(read_people(text.splitlines(keepends=True), segments))
 
 
 def test_every_column_and_segment_is_read() -> None:
-    """A full row gives a Person with each value; the language is the shipped code."""
+    """A full row gives a PersonRow with each value; the language is the shipped code."""
     rows = _read("email,name,language,time zone,region\n"
                  "ada@example.com,Ada,fr-CA,Europe/Paris,north\n")
-    assert [Person(line=2, email="ada@example.com", name="Ada", language="fr",
+    assert [PersonRow(line=2, email="ada@example.com", name="Ada", language="fr",
                    timezone="Europe/Paris", segments={"region": "north"})] == rows
 
 
 def test_semicolon_delimiter_is_sniffed_from_the_header() -> None:
     """A ';' file (what spreadsheets in many locales save) reads like a ',' file."""
     rows = _read("E-mail;Name;Timezone\nbo@example.com;Bo, Jr;America/New_York\n")
-    assert [Person(line=2, email="bo@example.com", name="Bo, Jr",
+    assert [PersonRow(line=2, email="bo@example.com", name="Bo, Jr",
                    timezone="America/New_York")] == rows
 
 
@@ -44,7 +44,7 @@ def test_byte_order_mark_is_dropped(tmp_path: Path) -> None:
     path.write_bytes("\ufeffemail,name\r\nzoë@example.com,Zoë\r\n".encode())
     with open_people(path) as handle:
         rows = list(read_people(handle))
-    assert [Person(line=2, email="zoë@example.com", name="Zoë")] == rows
+    assert [PersonRow(line=2, email="zoë@example.com", name="Zoë")] == rows
 
 
 def test_bad_rows_carry_their_line_numbers_and_the_rest_go_on() -> None:
@@ -60,14 +60,14 @@ def test_bad_rows_carry_their_line_numbers_and_the_rest_go_on() -> None:
                  ",en,\n"
                  "good2@example.com,EN,UTC\n")
     assert [
-        Person(line=2, email="good1@example.com"),
+        PersonRow(line=2, email="good1@example.com"),
         RowError(3, "not an e-mail address: 'not-an-address'"),
         RowError(5, rows[2].problem if isinstance(rows[2], RowError) else "?"),
         RowError(6, "unknown time zone 'Mars/Olympus' (expected an IANA name such as "
                     "Europe/Oslo)"),
         RowError(7, "expected 3 values, found 2 (separated by ',')"),
         RowError(8, "the e-mail address is empty"),
-        Person(line=9, email="good2@example.com", language="en", timezone="UTC"),
+        PersonRow(line=9, email="good2@example.com", language="en", timezone="UTC"),
     ] == rows
     assert isinstance(rows[2], RowError)
     assert rows[2].problem.startswith("unknown language 'klingon' (available: ")
@@ -76,7 +76,7 @@ def test_bad_rows_carry_their_line_numbers_and_the_rest_go_on() -> None:
 def test_a_quoted_line_break_is_reported_at_the_row_s_first_line() -> None:
     """A value spanning two lines is one row; the next row's number counts both lines."""
     rows = _read('email,name\na@example.com,"two\nlines"\nbad,x\n')
-    assert [Person(line=2, email="a@example.com", name="two\nlines"),
+    assert [PersonRow(line=2, email="a@example.com", name="two\nlines"),
             RowError(4, "not an e-mail address: 'bad'")] == rows
 
 
@@ -87,7 +87,7 @@ def test_bytes_that_are_not_utf8_reject_their_row_only(tmp_path: Path) -> None:
     with open_people(path) as handle:
         rows = list(read_people(handle))
     assert [RowError(2, "not UTF-8 text (save the file as UTF-8)"),
-            Person(line=3, email="ok@example.com", name="Ok")] == rows
+            PersonRow(line=3, email="ok@example.com", name="Ok")] == rows
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -130,5 +130,5 @@ def test_reading_is_lazy() -> None:
             yield f"p{n}@example.com\n"
 
     first = next(read_people(lines()))
-    assert Person(line=2, email="p0@example.com") == first
+    assert PersonRow(line=2, email="p0@example.com") == first
     assert len(produced) < 10
