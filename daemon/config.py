@@ -39,6 +39,7 @@ from closedloop.daemon.insight.settings import ReportingSettings, reporting_refe
 from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
+from closedloop.daemon.triggers.settings import event_fed_problem
 from closedloop.daemon.web.admin.settings import UserSettings, users_references
 from closedloop.daemon.zones import TimeZone
 from closedloop.integration.base import MemberSelection
@@ -414,6 +415,7 @@ class ProgramSettings(_Model):
     customer_for: Duration = timedelta(days=30)
     texts: dict[Language, dict[TextKey, str]] = {}
     brand: BrandSettings | None = None  # keys set here override [brand] for this program
+    trigger: Literal["ticket", "event"] = "ticket"  # "event": fed by triggers only
 
     @field_validator("reminders")
     @classmethod
@@ -440,6 +442,7 @@ class ProgramSettings(_Model):
         if chosen and self.type is not SurveyType.NPS:
             raise ValueError(f"{chosen[0]} (a member list on a cadence) is for NPS programs; "
                              f"a {self.type.value} program is triggered by closed tickets")
+        event_fed_problem(self.trigger, chosen, self.pipelines + self.stages)
         return self
 
     def audience(self) -> MemberSelection | None:
@@ -471,6 +474,7 @@ class ProgramSettings(_Model):
             texts={lang: {str(key): text for key, text in texts.items()}
                    for lang, texts in self.texts.items()},
             brand=resolve_brand(self.company, brand, self.brand, support_email=support_email),
+            trigger=self.trigger,
         )
 
 

@@ -79,6 +79,14 @@ class Program:
     # language -> text key -> text, overriding the catalog's wording for this program
     texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     brand: Brand | None = None  # None: the default look under the program's company name
+    # "ticket": closed tickets feed it (the poll); "event": only survey triggers do
+    # (daemon/triggers: HubSpot workflows, Zendesk triggers, webhooks, manual and bulk sends)
+    trigger: str = "ticket"
+
+    @property
+    def event_fed(self) -> bool:
+        """True when only triggers queue this program's surveys (the ticket poll never)."""
+        return self.trigger == "event"
 
     @property
     def branding(self) -> Brand:

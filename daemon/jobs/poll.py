@@ -46,8 +46,10 @@ def idem_key(program: Program, source: str, ticket_id: str) -> str:
 
 
 def ticket_programs(programs: Sequence[Program], source: str) -> list[Program]:
-    """The programs a source's closed tickets feed: paused ones too, cadence ones never."""
-    return [p for p in programs if p.source == source and not p.on_cadence]
+    """The programs a source's closed tickets feed: paused ones too, cadence ones and
+    event-fed ones (`trigger = "event"`, daemon/triggers) never."""
+    return [p for p in programs if p.source == source and not p.on_cadence
+            and not p.event_fed]
 
 
 def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],

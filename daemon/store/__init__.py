@@ -30,6 +30,7 @@ from closedloop.daemon.store.link_opens import LinkOpensMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
 from closedloop.daemon.store.notified import NotifiedClaim, NotifiedMixin
 from closedloop.daemon.store.outcomes import OutcomesMixin
+from closedloop.daemon.store.people import PeopleMixin
 from closedloop.daemon.store.preferences import Preference, PreferencesMixin
 from closedloop.daemon.store.privacy import ExportRow, ForgetResult, PrivacyMixin
 from closedloop.daemon.store.records import (
@@ -89,7 +90,8 @@ __all__ = [
 
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
-            LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin):
+            LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin,
+            PeopleMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:
