@@ -51,7 +51,12 @@ from closedloop.integration.errors import (
 )
 from closedloop.integration.hubspot import _properties
 from closedloop.integration.hubspot._contact_writes import write_contact_batches
-from closedloop.integration.hubspot._contacts import BATCH_SIZE, read_contacts, with_extra
+from closedloop.integration.hubspot._contacts import (
+    BATCH_SIZE,
+    find_by_email,
+    read_contacts,
+    with_extra,
+)
 from closedloop.integration.hubspot._cursor import SearchCursor
 from closedloop.integration.hubspot._erase import erase_quotes
 from closedloop.integration.hubspot._errors import http_error, translate
@@ -380,6 +385,11 @@ class HubSpotAdapter:
     def contacts(self, ids: Sequence[str]) -> dict[str, Contact]:
         """Read contacts 100 at a time; ids HubSpot does not know are left out (count logged)."""
         return read_contacts(self._call, self._contacts_api, ids, source=self.name,
+                             extra=self._contact_extra)
+
+    def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, Contact]:
+        """Contacts by address, 100 per batch read; keyed by the address lower-cased."""
+        return find_by_email(self._call, self._contacts_api, emails, source=self.name,
                              extra=self._contact_extra)
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:

@@ -64,6 +64,7 @@ from closedloop.integration.zendesk._users import to_contact
 log = structlog.get_logger(__name__)
 
 READ_BATCH = 100  # show_many limit
+EMAIL_BATCH = 50  # addresses per user search (email: terms OR-ed)
 MAX_PAGE_SIZE = 1000  # incremental export limit
 WORKING_ROLES = ("admin", "agent")
 CLOSED_REASON = ("ticket is closed: Zendesk never changes a closed ticket (closed is final); "
@@ -342,6 +343,23 @@ class ZendeskAdapter:
         missing = len(unique) - len(out)
         if missing:
             log.info("zendesk.contacts.missing", source=self.name, count=missing)
+        return out
+
+    def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, Contact]:
+        """Users by address, keyed by the address lower-cased: one user search (search
+        export) per EMAIL_BATCH addresses, `email:` terms OR-ed; unknown ones left out."""
+        unique = list(dict.fromkeys(e.strip().lower() for e in emails
+                                    if e.strip() and " " not in e.strip()))
+        out: dict[str, Contact] = {}
+        for start in range(0, len(unique), EMAIL_BATCH):
+            chunk = unique[start:start + EMAIL_BATCH]
+            query = " ".join(f"email:{e}" for e in chunk)
+            for page in self._member_pages(
+                    "search_export", partial(self._zd.search_export, query, type="user")):
+                for contact in page:
+                    email = (contact.email or "").strip().lower()
+                    if email in chunk:
+                        out[email] = contact
         return out
 
     def write_contacts(self, updates: Sequence[ContactUpdate]) -> WriteResult:

@@ -1,0 +1,307 @@
+"""Manual and bulk sends (`closedloop send`): people named on the command line or in a CSV
+file, each put through the one intake (`queue_trigger`) and the one rule engine, stored in
+one outbox batch per `BATCH_ROWS` rows.
+
+Per person, in this order (the first that applies is the outcome):
+
+- rejected: a malformed row (bad address, unknown language or time zone, wrong number of
+  values; daemon/triggers/people_csv) or a value the intake refuses (a segment too long);
+- skipped `duplicate`: the same address earlier in this file (one survey per person);
+- skipped `already_queued`: the key is in the outbox (this batch ran before, or the poll
+  queued this ticket);
+- skipped `contact_not_found`: the program's CRM has no contact with this address. A survey's
+  answer is written back onto a CRM contact, so nobody is created: add the person to the
+  CRM first, then run the same file again;
+- skipped with the intake's reason (`no_email`, `expired`, `sampled_out`), or with the rule
+  engine's, decided now for the time the row comes due against the fatigue ledger and the
+  suppressions (`suppressed`, `program_cooldown`, `global_cooldown`, `coalesced`): stored
+  skipped, so `status` counts it and a rerun does not ask again;
+- queued: stored pending; dispatch decides again when it is due (quiet hours defer it then).
+
+The key of a CSV row is `<program>:<source>:csv:<batch>:<address digest>`: the batch (the
+file's name unless `--batch` names it) and the person, not the line or the file's content,
+so the corrected file run again queues just the rows that were fixed, and the same list
+sent again later needs a new `--batch`. The address is hashed (SHA-256, 16 hex digits):
+keys outlive `forget`, addresses must not. A manual send without `--batch` takes the
+intake's key (program, contact, ticket, UTC day); with a ticket of a ticket-fed program, the
+poll's key, so the poll and the manual send make one survey together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Final
+
+from closedloop.daemon.insight.capture import NO_SEGMENTS
+from closedloop.daemon.insight.settings import ReportingSettings
+from closedloop.daemon.logging import get_logger
+from closedloop.daemon.rules import Action, Due, Facts, decide
+from closedloop.daemon.store import NewSend, Store, normalize_email
+from closedloop.daemon.surveys import Policy, Program
+from closedloop.daemon.triggers.errors import BadTrigger, UnknownPerson
+from closedloop.daemon.triggers.intake import Trigger, TriggerKind, queue_trigger, trigger_key
+from closedloop.daemon.triggers.people import Person
+from closedloop.daemon.triggers.people_csv import PersonRow, RowError
+from closedloop.integration.base import Contact, CRMAdapter
+
+BATCH_ROWS: Final = 100  # rows per CRM look-up and per outbox write
+BATCH_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+DUPLICATE, ALREADY_QUEUED, NOT_FOUND = "duplicate", "already_queued", "contact_not_found"
+
+log = get_logger(component="send")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one person: queued, skipped (reason) or rejected (problem)."""
+
+    line: int  # the CSV line; 0 for `send --email`
+    email: str | None
+    status: str  # "queued", "skipped" or "rejected"
+    reason: str | None = None  # skipped: a stable code; rejected: the problem in words
+    detail: str | None = None  # e.g. "line 3" for a duplicate, "quiet_hours" for a queued row
+    due_at: datetime | None = None
+
+
+@dataclass
+class SendSummary:
+    queued: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        if outcome.status == "queued":
+            self.queued += 1
+        elif outcome.status == "skipped":
+            self.skipped[outcome.reason or "?"] += 1
+        else:
+            self.rejected += 1
+
+    def text(self, *, plan: bool) -> str:
+        """One line: `queued 3, skipped 2 (suppressed 1, program_cooldown 1), rejected 1`."""
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items()))
+        skipped = sum(self.skipped.values())
+        words = ("would queue", "would skip") if plan else ("queued", "skipped")
+        return (f"{words[0]} {self.queued}, {words[1]} {skipped}"
+                + (f" ({reasons})" if reasons else "") + f", rejected {self.rejected}"
+                + (" (plan: nothing was written)" if plan else ""))
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """What `closedloop send` was asked: which program, how keyed, dry or not."""
+
+    program: Program
+    kind: TriggerKind  # "manual" or "csv"
+    batch: str | None = None  # None: the intake's own key (manual sends only)
+    ticket_id: str | None = None
+    reference: str | None = None
+    plan: bool = False
+
+
+def batch_name(text: str) -> str:
+    """A batch id from free text (a file name): unsafe characters become '-', 40 at most."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:40]
+    return name or "batch"
+
+
+def address_digest(email: str) -> str:
+    """The person part of a batch key: 64 bits of SHA-256 of the normalized address."""
+    return hashlib.sha256(normalize_email(email).encode()).hexdigest()[:16]
+
+
+def send_people(store: Store, adapters: Mapping[str, CRMAdapter], programs: Sequence[Program],
+                policy: Policy, request: SendRequest, rows: Iterable[PersonRow | RowError],
+                now: datetime, report: Callable[[Outcome], None], *,
+                reporting: ReportingSettings = NO_SEGMENTS,
+                batch_rows: int = BATCH_ROWS) -> SendSummary:
+    """Put each row through the intake and the rules, `batch_rows` at a time; call `report`
+    with each outcome in file order; with `request.plan`, write nothing.
+
+    Memory: one batch of rows, plus 16 bytes a person for the duplicate check. CRM errors
+    (integration.errors) pass through: the batches before are stored, and the same command
+    run again goes on where it stopped (their keys are known)."""
+    summary = SendSummary()
+    seen: dict[int, int] = {}  # address digest (as an int) -> first line
+    for chunk in _chunks(iter(rows), batch_rows):
+        outcomes = _Batch(store, adapters, programs, policy, request, now, reporting,
+                          seen).run(chunk)
+        for outcome in outcomes:
+            summary.add(outcome)
+            report(outcome)
+    log.info("send.done", program=request.program.name, trigger=request.kind,
+             plan=request.plan, queued=summary.queued, rejected=summary.rejected,
+             **{f"skipped_{k}": v for k, v in sorted(summary.skipped.items())})
+    return summary
+
+
+def _chunks(rows: Iterator[PersonRow | RowError], size: int
+            ) -> Iterator[list[PersonRow | RowError]]:
+    chunk: list[PersonRow | RowError] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class _Candidate:
+    index: int
+    row: PersonRow
+    trigger: Trigger
+    key: str | None  # None: the intake keys it once the contact is known
+
+
+class _Batch:
+    """One batch: checks, one key look-up, one CRM look-up, the rules, one write."""
+
+    def __init__(self, store: Store, adapters: Mapping[str, CRMAdapter],
+                 programs: Sequence[Program], policy: Policy, request: SendRequest,
+                 now: datetime, reporting: ReportingSettings, seen: dict[int, int]) -> None:
+        self.store, self.adapters, self.programs = store, adapters, programs
+        self.policy, self.request, self.now = policy, request, now
+        self.reporting, self.seen = reporting, seen
+        self.outcomes: dict[int, Outcome] = {}
+
+    def run(self, chunk: list[PersonRow | RowError]) -> list[Outcome]:
+        candidates = self._candidates(chunk)
+        known = self.store.existing_idem_keys([c.key for c in candidates if c.key])
+        fresh = []
+        for c in candidates:
+            if c.key in known:
+                self._done(c, "skipped", ALREADY_QUEUED)
+            else:
+                fresh.append(c)
+        rows = self._intake(fresh)
+        self._rules(rows)
+        if not self.request.plan:
+            self._store([row for _, row in rows])
+        return [self.outcomes[i] for i in sorted(self.outcomes)]
+
+    def _candidates(self, chunk: list[PersonRow | RowError]) -> list[_Candidate]:
+        request, program = self.request, self.request.program
+        out = []
+        for index, row in enumerate(chunk):
+            if isinstance(row, RowError):
+                self.outcomes[index] = Outcome(row.line, None, "rejected", row.problem)
+                continue
+            digest = address_digest(row.email)
+            first = self.seen.setdefault(int(digest, 16), row.line)
+            if first != row.line:
+                self.outcomes[index] = Outcome(row.line, row.email, "skipped", DUPLICATE,
+                                               f"line {first}")
+                continue
+            trigger = Trigger(
+                program=program.name, kind=request.kind, ticket_id=request.ticket_id,
+                reference=request.reference,
+                event_id=f"{request.batch}:{digest}" if request.batch else None,
+                person=Person(email=row.email, name=row.name, language=row.language,
+                              timezone=row.timezone, segments=row.segments))
+            out.append(_Candidate(index, row, trigger,
+                                  trigger_key(program, trigger, None, self.now)))
+        return out
+
+    def _intake(self, fresh: list[_Candidate]) -> list[tuple[_Candidate, NewSend]]:
+        """The intake's row for each (dry run: this batch stores them together)."""
+        source = self.request.program.source
+        adapter = self.adapters.get(source)
+        adapters = dict(self.adapters)
+        if adapter is not None:
+            adapters[source] = _Prefetching(adapter, [c.row.email for c in fresh])
+        rows = []
+        for c in fresh:
+            try:
+                queued = queue_trigger(self.store, adapters, self.programs, c.trigger,
+                                       self.now, reporting=self.reporting, dry_run=True)
+            except UnknownPerson:
+                self._done(c, "skipped", NOT_FOUND)
+                continue
+            except BadTrigger as exc:
+                self._done(c, "rejected", exc.detail)
+                continue
+            if queued.status == "duplicate" or queued.row is None:
+                self._done(c, "skipped", ALREADY_QUEUED)
+            else:
+                rows.append((c, queued.row))
+        return rows
+
+    def _rules(self, rows: list[tuple[_Candidate, NewSend]]) -> None:
+        """The rule engine's word on each row, at the time it comes due (as dispatch will
+        decide it, with the ledger as it stands); a skip is stored as one."""
+        program = self.request.program
+        people = [normalize_email(r.email) for _, r in rows if r.email]
+        book = self.store.person_book(people) if people else None
+        suppressions = self.store.suppressions_of(people) if people else {}
+        for i, (c, row) in enumerate(rows):
+            if row.skip_reason or book is None:
+                self._done(c, "skipped", row.skip_reason or "no_email", due_at=row.due_at)
+                continue
+            due = Due.of(row)
+            at = max(self.now, row.due_at)
+            facts = Facts(suppressed=_suppressed(due.person, at, suppressions))
+            decision = decide(due, program, self.policy, at, book, facts)
+            if decision.action is Action.SKIP:
+                reason = str(decision.reason)
+                rows[i] = (c, replace(row, status="skipped", skip_reason=reason))
+                self._done(c, "skipped", reason, due_at=row.due_at)
+            else:
+                note = str(decision.reason) if decision.reason else None
+                self._done(c, "queued", None, note, due_at=decision.until or row.due_at)
+
+    def _store(self, rows: list[NewSend]) -> None:
+        pending = [r for r in rows if r.status == "pending"]
+        skipped = [r for r in rows if r.status != "pending"]
+        inserted = self.store.add_sends(pending) + self.store.add_sends(skipped)
+        if inserted < len(rows):  # another run of the same batch won some keys meanwhile
+            log.warning("send.raced", program=self.request.program.name,
+                        offered=len(rows), inserted=inserted)
+
+    def _done(self, c: _Candidate, status: str, reason: str | None, detail: str | None = None,
+              due_at: datetime | None = None) -> None:
+        self.outcomes[c.index] = Outcome(c.row.line, c.row.email, status, reason, detail,
+                                         due_at)
+
+
+def _suppressed(person: str | None, at: datetime,
+                suppressions: Mapping[str, datetime | None]) -> bool:
+    """Suppressed at `at`: for good, or snoozed beyond it (a snooze may end before)."""
+    if person is None or person not in suppressions:
+        return False
+    until = suppressions[person]
+    return until is None or until > at
+
+
+class _Prefetching:
+    """The source's adapter, its e-mail look-up made once for the whole batch.
+
+    The intake asks the CRM one person at a time, and only for people the store has never
+    seen; the first such question here asks for every address of the batch in one call (the
+    adapter splits it as its CRM requires), the others are answered from that."""
+
+    def __init__(self, adapter: CRMAdapter, emails: Sequence[str]) -> None:
+        self._adapter = adapter
+        self._emails = list(dict.fromkeys(normalize_email(e) for e in emails))
+        self._found: dict[str, Contact] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adapter, name)
+
+    def find_contacts_by_email(self, emails: Sequence[str]) -> Mapping[str, Contact]:
+        finder = getattr(self._adapter, "find_contacts_by_email", None)
+        if not callable(finder):
+            return {}
+        if self._found is None:
+            self._found = dict(finder(self._emails))
+        wanted = [normalize_email(e) for e in emails]
+        missing = [e for e in wanted if e not in self._found and e not in self._emails]
+        if missing:
+            self._found.update(finder(missing))
+        return {e: self._found[e] for e in wanted if e in self._found}
