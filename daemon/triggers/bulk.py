@@ -35,13 +35,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from closedloop.daemon.insight.capture import NO_SEGMENTS
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import Action, Due, Facts, decide
-from closedloop.daemon.store import NewSend, Store, normalize_email
+from closedloop.daemon.store import NewSend, SendRecord, Store, normalize_email
+from closedloop.daemon.store.people_batch import latest_sends_by_email
 from closedloop.daemon.surveys import Policy, Program
 from closedloop.daemon.triggers.errors import BadTrigger, UnknownPerson
 from closedloop.daemon.triggers.intake import Trigger, TriggerKind, queue_trigger, trigger_key
@@ -214,12 +215,15 @@ class _Batch:
         source = self.request.program.source
         adapter = self.adapters.get(source)
         adapters = dict(self.adapters)
+        emails = [c.row.email for c in fresh]
         if adapter is not None:
-            adapters[source] = _Prefetching(adapter, [c.row.email for c in fresh])
+            adapters[source] = _Prefetching(adapter, emails)
+        store = cast(Store, _Prefetched(self.store, source, emails,
+                                        {c.key for c in fresh if c.key}))
         rows = []
         for c in fresh:
             try:
-                queued = queue_trigger(self.store, adapters, self.programs, c.trigger,
+                queued = queue_trigger(store, adapters, self.programs, c.trigger,
                                        self.now, reporting=self.reporting, dry_run=True)
             except UnknownPerson:
                 self._done(c, "skipped", NOT_FOUND)
@@ -305,3 +309,30 @@ class _Prefetching:
         if missing:
             self._found.update(finder(missing))
         return {e: self._found[e] for e in wanted if e in self._found}
+
+
+class _Prefetched:
+    """The store, its per-person reads of the intake answered from two batch queries.
+
+    `send_by_key` for a key this batch just found absent answers None (the write at the end
+    of the batch still ignores a key a concurrent run took meanwhile); `latest_send_of` by
+    address answers from one query for the batch's addresses. Everything else is the store.
+    """
+
+    def __init__(self, store: Store, source: str, emails: Sequence[str],
+                 absent_keys: set[str]) -> None:
+        self._store, self._source, self._absent = store, source, absent_keys
+        self._latest = latest_sends_by_email(store.engine, source, emails) if emails else {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def send_by_key(self, idem_key: str) -> SendRecord | None:
+        return None if idem_key in self._absent else self._store.send_by_key(idem_key)
+
+    def latest_send_of(self, source: str, *, contact_id: str | None = None,
+                       email: str | None = None) -> SendRecord | None:
+        if source != self._source or contact_id or not email:
+            return self._store.latest_send_of(source, contact_id=contact_id, email=email)
+        row = self._latest.get(normalize_email(email))
+        return row if row is not None and row.email else None

@@ -17,6 +17,7 @@ import io
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,20 +72,33 @@ def check_email(value: str) -> str | None:
 
 def check_language(value: str) -> str:
     """The shipped language a cell names ("fr-CA" -> "fr"), else a ValueError naming them."""
-    found = negotiate(value, fallback="")
+    found = _shipped(value.strip())
     if not found:
         raise ValueError(f"unknown language {value.strip()!r} (available: "
                          f"{', '.join(sorted(available_languages()))})")
     return found
 
 
+@lru_cache(maxsize=512)
+def _shipped(tag: str) -> str:
+    """negotiate() lists the catalogs on disk each call: a file has few distinct values."""
+    return negotiate(tag, fallback="")
+
+
+@lru_cache(maxsize=512)
+def _zone_exists(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def check_timezone(value: str) -> str:
     value = value.strip()
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    if not _zone_exists(value):
         raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as "
-                         "Europe/Oslo)") from None
+                         "Europe/Oslo)")
     return value
 
 
