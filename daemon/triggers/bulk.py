@@ -50,7 +50,7 @@ from closedloop.daemon.triggers.people import Person
 from closedloop.daemon.triggers.people_csv import PersonRow, RowError
 from closedloop.integration.base import Contact, CRMAdapter
 
-BATCH_ROWS: Final = 100  # rows per CRM look-up and per outbox write
+BATCH_ROWS: Final = 500  # rows per outbox write (and CRM look-up, split as the CRM needs)
 BATCH_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 DUPLICATE, ALREADY_QUEUED, NOT_FOUND = "duplicate", "already_queued", "contact_not_found"
 

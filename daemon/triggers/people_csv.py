@@ -169,16 +169,20 @@ def read_people(lines: Iterable[str], segments: Collection[str] = ()
                 ) -> Iterator[PersonRow | RowError]:
     """Each data row of a people file, checked, in file order; blank lines are ignored.
 
-    `lines` are the file's lines as text (see `open_people`); they are read as they are
-    needed, so a file of any size takes the memory of one row. A row that spans lines (a
-    quoted value with a line break) is reported at its first line.
+    The header is read at once (a PeopleFileError before any row); the rows as they are
+    needed, so a file of any size takes the memory of one row. `lines` are the file's lines
+    as text (see `open_people`). A row that spans lines (a quoted value with a line break)
+    is reported at its first line.
     """
     source = _numbered(iter(lines))
     first = next(source, None)
     if first is None:
         raise PeopleFileError("the file is empty: expected a header row naming an 'email' "
                               "column")
-    layout = read_layout(first, segments)
+    return _rows(source, read_layout(first, segments))
+
+
+def _rows(source: Iterator[str], layout: Layout) -> Iterator[PersonRow | RowError]:
     rows = csv.reader(source, delimiter=layout.delimiter)
     consumed = 1
     for cells in rows:

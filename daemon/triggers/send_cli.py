@@ -108,6 +108,8 @@ def _run(cfg: Config, program_name: str, email: str | None, csv: Path | None,
         rt.store.migrate()
         summary = send_people(rt.store, rt.adapters, programs, cfg.policy(), request, rows,
                               rt.clock(), _printer(plan, summary), reporting=cfg.reporting)
+    except TriggerError as exc:  # the program's source is not configured, and the like
+        raise ConfigError([exc.detail]) from None
     except ClosedLoopError as exc:
         typer.echo(f"error: {exc}", err=True)
         typer.echo(f"stopped after: {summary.text(plan=plan)}; the same command run again "

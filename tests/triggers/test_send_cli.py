@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from send_world import World, world
+from send_world import ENV, World, world
 from sqlalchemy import func, select
-from typer.testing import Result
+from typer.testing import CliRunner, Result
 
+from closedloop.daemon.cli import app
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store.sends import SENDS
 
@@ -219,3 +220,38 @@ def test_a_suppressed_person_is_skipped_and_a_manual_send_reports_it(w: World) -
     assert result.stdout.splitlines()[:2] == ["skipped (suppressed): ada@example.com",
                                               "queued 0, skipped 1 (suppressed 1), rejected 0"]
     assert _rows(w) == [("ada@example.com", "skipped", "suppressed", "manual")]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((), "error: give either --email or --csv"),
+    (("--email", "a@example.com", "--csv", "x.csv"), "error: give either --email or --csv"),
+    (("--email", "not-an-address"), "error: --email: not an e-mail address: 'not-an-address'"),
+    (("--email", "a@example.com", "--language", "tlh"),
+     "error: --email: unknown language 'tlh' (available: de, en, es, fr, nb)"),
+    (("--email", "a@example.com", "--ticket", "T-1"),
+     "error: --ticket: expected the CRM's ticket id (digits)"),
+    (("--email", "a@example.com", "--batch", "no spaces"),
+     "error: --batch: letters, digits, '.', '_' or '-', 40 at most"),
+])
+def test_usage_mistakes_are_one_line_and_exit_2(w: World, args: tuple[str, ...],
+                                                message: str) -> None:
+    """Each mistake in the command: its own message, exit code 2, nothing written."""
+    result = w.send(*args)
+    assert (result.exit_code, _errors(result)) == (2, [message])
+    assert _count(w) == 0
+
+
+def test_an_unknown_program_and_a_bad_header_are_usage_errors(w: World,
+                                                              tmp_path: Path) -> None:
+    """The program list and the header's problem are named; exit 2; nothing written."""
+    result = CliRunner().invoke(app, ["send", "--program", "nps", "--email", "a@example.com",
+                                      "--config", str(w.config)], env=ENV)
+    assert (result.exit_code, _errors(result)) == (
+        2, ["error: --program: no program 'nps' is configured; expected one of: onboarding"])
+    path = tmp_path / "people.csv"
+    path.write_text("mail;name\na@example.com;A\n", encoding="utf-8")
+    result = w.send("--csv", str(path))
+    assert (result.exit_code, _errors(result)) == (
+        2, ["error: line 1: the header has no 'email' column (found: 'mail;name'; values "
+            "are separated by ',' or ';')"])
+    assert _count(w) == 0
