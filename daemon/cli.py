@@ -230,16 +230,20 @@ def _missing(names: list[str], total: int, crm: str) -> str:
 @friendly
 def setup(config: ConfigPath = DEFAULT_CONFIG,
           zendesk_trigger: Annotated[bool, typer.Option(
-              "--zendesk-trigger", help="create the Zendesk webhook and 'ticket solved' "
-              "trigger for CRM change notifications")] = False) -> None:
+              "--zendesk-trigger", help="create the Zendesk webhook, its 'ticket solved' "
+              "trigger (notifications) and a survey trigger per event program")] = False,
+          ) -> None:
     """Create the property group and properties in the CRM (idempotent) and the state tables;
-    with notifications on, the HubSpot webhook steps and (--zendesk-trigger) Zendesk's."""
+    with notifications or triggers on, the HubSpot webhook steps and (--zendesk-trigger)
+    Zendesk's webhook and triggers, its signing secret read back."""
     from closedloop.daemon.insight.capture import segment_warnings
     from closedloop.daemon.notify_setup import notification_setup
     from closedloop.daemon.runtime import build_runtime
+    from closedloop.daemon.triggers.setup import trigger_setup
 
     cfg = _load(config)
-    rt = build_runtime(cfg, read_secrets(cfg))
+    # The inbound secrets may not exist yet: setup reads Zendesk's back and says so.
+    rt = build_runtime(cfg, read_secrets(cfg, hooks_optional=True))
     try:
         rt.store.migrate()
         for name, adapter in rt.adapters.items():
@@ -256,7 +260,7 @@ def setup(config: ConfigPath = DEFAULT_CONFIG,
                          if on_tickets else ""))
             for line in segment_warnings(cfg.reporting, name, adapter):
                 typer.echo(f"warning: {line}", err=True)  # ours to read, not to create
-        for line in notification_setup(rt, zendesk_trigger):
+        for line in notification_setup(rt, zendesk_trigger) + trigger_setup(rt, zendesk_trigger):
             typer.echo(line)
     finally:
         rt.close()

@@ -39,7 +39,11 @@ from closedloop.daemon.insight.settings import ReportingSettings, reporting_refe
 from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
-from closedloop.daemon.triggers.settings import event_fed_problem
+from closedloop.daemon.triggers.settings import (
+    TriggerSettings,
+    event_fed_problem,
+    trigger_references,
+)
 from closedloop.daemon.web.admin.settings import UserSettings, users_references
 from closedloop.daemon.zones import TimeZone
 from closedloop.integration.base import MemberSelection
@@ -211,6 +215,9 @@ class SourceSettings(_Model):
     # 200). HubSpot's daily_limit: 250000, 625000 (default) or 1000000.
     rate_limit: int | None = Field(default=None, ge=1, le=1_000_000)
     daily_limit: int = Field(default=625_000, ge=1, le=100_000_000)
+    # Survey triggers on POST /hooks/<source> (daemon/triggers): a HubSpot workflow's "Send a
+    # webhook" or a Zendesk trigger naming a program and a person; same secret as above.
+    triggers: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -522,6 +529,7 @@ class Config(_Model):
     reporting: ReportingSettings = ReportingSettings()
     users: tuple[UserSettings, ...] = ()  # dashboard sign-ins (also `closedloop users add`)
     themes: ThemeSettings = Field(default_factory=ThemeSettings)
+    triggers: TriggerSettings = Field(default_factory=TriggerSettings)  # daemon/triggers
 
     def program_list(self) -> list[Program]:
         return [p.to_program(self.brand, self.mail.reply_to) for p in self.programs]
@@ -544,8 +552,9 @@ class Secrets(_Model):
     source_tokens: dict[str, SecretStr]
     smtp_password: SecretStr | None = None
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    # Inbound CRM notifications: source name -> signing secret ([sources.X] notifications)
+    # Inbound CRM webhooks: source name -> signing secret ([sources.X] notifications/triggers)
     source_hook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    generic_hook_secret: SecretStr | None = None  # [triggers] generic: Standard Webhooks
 
 
 def mask_url(value: str) -> str:
@@ -610,7 +619,8 @@ def _cross_references(data: Mapping[str, Any]) -> list[str]:
                 problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
                                 "organization_id, tag or query")
     return (problems + alert_references(data) + _webhook_references(data, seen)
-            + reporting_references(data) + users_references(data))
+            + reporting_references(data) + users_references(data)
+            + trigger_references(data))
 
 
 def _webhook_references(data: Mapping[str, Any], programs: set[str]) -> list[str]:
@@ -667,8 +677,10 @@ def load_config(path: Path) -> Config:
     return parse_config(data, str(path))
 
 
-def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secrets:
-    """Read every secret the config names from the environment; report all the missing ones."""
+def read_secrets(config: Config, env: Mapping[str, str] | None = None, *,
+                 hooks_optional: bool = False) -> Secrets:
+    """Read every secret the config names from the environment; report all the missing ones.
+    `hooks_optional` (setup): the inbound webhooks' secrets are read only when set."""
     environ = os.environ if env is None else env
     problems: list[str] = []
 
@@ -705,11 +717,17 @@ def read_secrets(config: Config, env: Mapping[str, str] | None = None) -> Secret
     inbound = {name: need(src.webhook_secret_env, "the signing secret of the CRM's "
                           "notifications (HubSpot: the app's client secret; Zendesk: the "
                           "webhook's signing secret)", f"sources.{name}.webhook_secret_env")
-               for name, src in config.sources.items() if src.notifications}
+               for name, src in config.sources.items() if (src.notifications or src.triggers)
+               and not (hooks_optional and not environ.get(src.webhook_secret_env))}
+    generic_env = config.triggers.generic_secret_env
+    generic = (_webhook_secret(generic_env, environ, problems, "triggers.generic_secret_env")
+               if config.triggers.generic
+               and not (hooks_optional and not environ.get(generic_env)) else None)
     if problems:
         raise ConfigError(problems)
     return Secrets(secret_key=secret_key, source_tokens=tokens, smtp_password=password,
-                   webhook_secrets=hooks, source_hook_secrets=inbound)
+                   webhook_secrets=hooks, source_hook_secrets=inbound,
+                   generic_hook_secret=generic)
 
 
 def _webhook_secret(var: str, environ: Mapping[str, str], problems: list[str],

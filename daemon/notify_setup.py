@@ -1,11 +1,13 @@
 """What `closedloop setup` says and does for CRM change notifications ([sources.X]
 notifications = true): HubSpot's webhooks live in a developer app, so it prints the steps and
-the target URL; Zendesk's webhook and trigger it creates with `--zendesk-trigger`."""
+the target URL; Zendesk's webhook and trigger it creates with `--zendesk-trigger`, and reads
+the webhook's signing secret back (daemon/triggers/setup.py says the same for triggers)."""
 
 from __future__ import annotations
 
 from closedloop.daemon.runtime import Runtime
-from closedloop.integration.zendesk import ZendeskAdapter
+from closedloop.daemon.triggers.setup import secret_lines
+from closedloop.integration.zendesk import WEBHOOK_NAME, ZendeskAdapter
 
 TRIGGER_NAME = "ClosedLoop: ticket solved"
 
@@ -33,13 +35,11 @@ def notification_setup(rt: Runtime, zendesk_trigger: bool) -> list[str]:
                          f"the webhook and trigger that notify {target}")
             continue
         made = adapter.ensure_solved_trigger(TRIGGER_NAME, target)
-        lines += [
-            f"sources.{name}: webhook {TRIGGER_NAME!r} "
+        lines.append(
+            f"sources.{name}: webhook {WEBHOOK_NAME!r} "
             f"{'created' if made.webhook_created else 'already there'} ({made.webhook_id}), "
-            f"trigger {'created' if made.trigger_created else 'already there'}",
-            f"  export {source.webhook_secret_env} = its signing secret (Admin Center > "
-            f"Webhooks > {TRIGGER_NAME} > Reveal secret)",
-        ]
+            f"trigger {TRIGGER_NAME!r} {'created' if made.trigger_created else 'already there'}")
+        lines += secret_lines(adapter, made.webhook_id, source.webhook_secret_env)
         if made.endpoint != target:
             lines.append(f"  note: the existing webhook calls {made.endpoint}, not {target}: "
                          "edit it in Admin Center")

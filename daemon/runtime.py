@@ -7,7 +7,7 @@ collaborators once and gives each job a no-argument entry point for the schedule
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -57,9 +57,16 @@ from closedloop.daemon.metrics import CountingMailer, Metrics
 from closedloop.daemon.plan import Plan, make_plan
 from closedloop.daemon.store import SendRecord, Store
 from closedloop.daemon.surveys import Program
+from closedloop.daemon.triggers import (
+    Queued,
+    Trigger,
+    TriggerError,
+    queue_trigger,
+    queue_triggers,
+)
 from closedloop.daemon.web.admin.wiring import admin_app
 from closedloop.daemon.web.app import create_app
-from closedloop.daemon.web.hooks import HookSource, hooks_router
+from closedloop.daemon.web.hooks import GENERIC, HookSource, hooks_router
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
@@ -335,8 +342,26 @@ class Runtime:
                           hooks=hooks_router(self.store, self.hook_sources,
                                              public_url=str(self.config.daemon.public_url),
                                              on_notified=self.intake_kick.kick,
-                                             clock=self.clock)
+                                             clock=self.clock, triggers=self.hook_trigger)
                           if self.hook_sources else None)
+
+    def trigger(self, trigger: Trigger, *, dry_run: bool = False,
+                source: str | None = None) -> Queued:
+        """Queue the survey a trigger asks for (daemon/triggers); `dry_run` writes nothing."""
+        return queue_trigger(self.store, self.adapters, list(self.programs.values()), trigger,
+                             self.clock(), reporting=self.config.reporting, dry_run=dry_run,
+                             source=source)
+
+    def trigger_many(self, triggers: Sequence[Trigger], *,
+                     dry_run: bool = False) -> list[Queued | TriggerError]:
+        """Many triggers (a CSV): unknown people read in batches; each row's outcome."""
+        return queue_triggers(self.store, self.adapters, list(self.programs.values()),
+                              triggers, self.clock(), reporting=self.config.reporting,
+                              dry_run=dry_run)
+
+    def hook_trigger(self, trigger: Trigger, source: str | None) -> Queued:
+        """A trigger that came by POST /hooks (`source`: its CRM route, None: generic)."""
+        return self.trigger(trigger, source=source)
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job unless the source is paused (see daemon.health)."""
@@ -392,6 +417,19 @@ def load_mappings(config: Config) -> dict[str, CrmMapping]:
     return out
 
 
+def hook_sources(config: Config, secrets: Secrets) -> dict[str, HookSource]:
+    """The routes of POST /hooks: each source with notifications or triggers, and generic."""
+    out = {name: HookSource(name, config.sources[name].crm, secret.get_secret_value(),
+                            notifications=config.sources[name].notifications,
+                            triggers=config.sources[name].triggers)
+           for name, secret in secrets.source_hook_secrets.items()}
+    if secrets.generic_hook_secret is not None:
+        out[GENERIC] = HookSource(GENERIC, "standard",
+                                  secrets.generic_hook_secret.get_secret_value(),
+                                  notifications=False, triggers=True)
+    return out
+
+
 def build_runtime(config: Config, secrets: Secrets,
                   clock: Callable[[], datetime] = utcnow) -> Runtime:
     """Wire a runtime; raises ConfigError for a bad mapping or state URL."""
@@ -415,8 +453,7 @@ def build_runtime(config: Config, secrets: Secrets,
         sender=Sender(address=mail.from_address, name=mail.from_name, reply_to=mail.reply_to),
         clock=clock,
         endpoints=endpoints_from_config(config, secrets),
-        hook_sources={name: HookSource(name, config.sources[name].crm, secret.get_secret_value())
-                      for name, secret in secrets.source_hook_secrets.items()},
+        hook_sources=hook_sources(config, secrets),
         admin_secret=secrets.secret_key.get_secret_value(),
     )
     rt.alert_channels = build_channels(config.alerts, urls, rt.mailer, rt.sender)

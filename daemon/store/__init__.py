@@ -117,4 +117,5 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
             result.update(self.alert_counts(conn))
             result.update(self.delivery_counts(conn))
             result.update(self.notified_counts(conn))
+            result.update(self.trigger_counts(conn))
         return result

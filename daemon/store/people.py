@@ -1,5 +1,7 @@
 """What the outbox already knows about a person, so a trigger need not ask the CRM again.
 
+`trigger_counts` gives `closedloop status` the surveys each kind of trigger queued.
+
 A survey trigger names a person by CRM contact id or e-mail; the latest survey row of that
 person on that source carries their address, first name, language, zone and segments as the
 CRM gave them then (daemon/triggers reads the CRM only for people the store never saw).
@@ -8,7 +10,7 @@ Reminder rows and scrubbed (forgotten) rows are left out: they carry no fresh fa
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import SendRecord, send_record
@@ -43,3 +45,10 @@ class PeopleMixin:
             row = conn.execute(select(SENDS).where(SENDS.c.idem_key == idem_key)
                                ).mappings().first()
         return None if row is None else send_record(row)
+
+    def trigger_counts(self, conn: Connection) -> dict[str, int]:
+        """Surveys queued by each kind of trigger (`triggered.<kind>`), for `Store.counts`."""
+        rows = conn.execute(select(SENDS.c.trigger, func.count())
+                            .where(SENDS.c.trigger.is_not(None), SENDS.c.kind == "survey")
+                            .group_by(SENDS.c.trigger))
+        return {f"triggered.{kind}": int(count) for kind, count in rows}

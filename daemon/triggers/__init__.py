@@ -36,6 +36,14 @@ API::
 - Time: `occurred_at` (never later than now) is the row's `closed_at`: the delay, the
   expiry and coalescing count from it, as they count from a ticket's close.
 - `dry_run=True` (`closedloop send --plan`) resolves and decides the same, writes nothing.
+- `source="hubspot"`: the program must read that source (a CRM's own webhook route).
+- Many at once (a CSV): `queue_triggers(store, adapters, programs, triggers, now, ...)` reads
+  the people the store does not know in batches first (100 contacts a call; by e-mail:
+  HubSpot 100 a call, Zendesk one user search each) and returns, in order, a Queued or the
+  TriggerError of each trigger (a bad row does not stop the others).
+- In the daemon: `Runtime.trigger(trigger, dry_run=..., source=...)` and
+  `Runtime.trigger_many(triggers, dry_run=...)` bind the store, adapters, programs,
+  reporting settings and clock.
 - Errors: TriggerError (`code`: unknown_program, unknown_person, bad_trigger) for the
   request's fault; CRM failures (integration.errors) pass through.
 """
@@ -53,6 +61,7 @@ from closedloop.daemon.triggers.intake import (
     TriggerKind,
     find_program,
     queue_trigger,
+    queue_triggers,
     trigger_key,
 )
 from closedloop.daemon.triggers.people import Person
@@ -69,5 +78,6 @@ __all__ = [
     "UnknownProgram",
     "find_program",
     "queue_trigger",
+    "queue_triggers",
     "trigger_key",
 ]

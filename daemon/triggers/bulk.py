@@ -44,11 +44,11 @@ from closedloop.daemon.rules import Action, Due, Facts, decide
 from closedloop.daemon.store import NewSend, SendRecord, Store, normalize_email
 from closedloop.daemon.store.people_batch import latest_sends_by_email
 from closedloop.daemon.surveys import Policy, Program
-from closedloop.daemon.triggers.errors import BadTrigger, UnknownPerson
-from closedloop.daemon.triggers.intake import Trigger, TriggerKind, queue_trigger, trigger_key
+from closedloop.daemon.triggers.errors import TriggerError, UnknownPerson
+from closedloop.daemon.triggers.intake import Trigger, TriggerKind, queue_triggers, trigger_key
 from closedloop.daemon.triggers.people import Person
 from closedloop.daemon.triggers.people_csv import PersonRow, RowError
-from closedloop.integration.base import Contact, CRMAdapter
+from closedloop.integration.base import CRMAdapter
 
 BATCH_ROWS: Final = 500  # rows per outbox write (and CRM look-up, split as the CRM needs)
 BATCH_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
@@ -211,30 +211,24 @@ class _Batch:
         return out
 
     def _intake(self, fresh: list[_Candidate]) -> list[tuple[_Candidate, NewSend]]:
-        """The intake's row for each (dry run: this batch stores them together)."""
-        source = self.request.program.source
-        adapter = self.adapters.get(source)
-        adapters = dict(self.adapters)
-        emails = [c.row.email for c in fresh]
-        if adapter is not None:
-            adapters[source] = _Prefetching(adapter, emails)
-        store = cast(Store, _Prefetched(self.store, source, emails,
+        """The intake's row for each (a dry run: this batch stores them together); its
+        person and key reads answered by the batch's queries (see _Prefetched)."""
+        store = cast(Store, _Prefetched(self.store, self.request.program.source,
+                                        [c.row.email for c in fresh],
                                         {c.key for c in fresh if c.key}))
+        answers = queue_triggers(store, self.adapters, self.programs,
+                                 [c.trigger for c in fresh], self.now,
+                                 reporting=self.reporting, dry_run=True)
         rows = []
-        for c in fresh:
-            try:
-                queued = queue_trigger(store, adapters, self.programs, c.trigger,
-                                       self.now, reporting=self.reporting, dry_run=True)
-            except UnknownPerson:
+        for c, answer in zip(fresh, answers, strict=True):
+            if isinstance(answer, UnknownPerson):
                 self._done(c, "skipped", NOT_FOUND)
-                continue
-            except BadTrigger as exc:
-                self._done(c, "rejected", exc.detail)
-                continue
-            if queued.status == "duplicate" or queued.row is None:
+            elif isinstance(answer, TriggerError):
+                self._done(c, "rejected", answer.detail)
+            elif answer.status == "duplicate" or answer.row is None:
                 self._done(c, "skipped", ALREADY_QUEUED)
             else:
-                rows.append((c, queued.row))
+                rows.append((c, answer.row))
         return rows
 
     def _rules(self, rows: list[tuple[_Candidate, NewSend]]) -> None:
@@ -281,34 +275,6 @@ def _suppressed(person: str | None, at: datetime,
         return False
     until = suppressions[person]
     return until is None or until > at
-
-
-class _Prefetching:
-    """The source's adapter, its e-mail look-up made once for the whole batch.
-
-    The intake asks the CRM one person at a time, and only for people the store has never
-    seen; the first such question here asks for every address of the batch in one call (the
-    adapter splits it as its CRM requires), the others are answered from that."""
-
-    def __init__(self, adapter: CRMAdapter, emails: Sequence[str]) -> None:
-        self._adapter = adapter
-        self._emails = list(dict.fromkeys(normalize_email(e) for e in emails))
-        self._found: dict[str, Contact] | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._adapter, name)
-
-    def find_contacts_by_email(self, emails: Sequence[str]) -> Mapping[str, Contact]:
-        finder = getattr(self._adapter, "find_contacts_by_email", None)
-        if not callable(finder):
-            return {}
-        if self._found is None:
-            self._found = dict(finder(self._emails))
-        wanted = [normalize_email(e) for e in emails]
-        missing = [e for e in wanted if e not in self._found and e not in self._emails]
-        if missing:
-            self._found.update(finder(missing))
-        return {e: self._found[e] for e in wanted if e in self._found}
 
 
 class _Prefetched:

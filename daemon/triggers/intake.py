@@ -19,12 +19,13 @@ from closedloop.daemon.surveys import Program
 from closedloop.integration.base import Contact, CRMAdapter, NotifiedTicketReader, Ticket
 
 from .errors import BadTrigger, TriggerError, UnknownProgram
-from .people import Person, Resolved, check_person, resolve_person
+from .people import Person, Prefetched, Resolved, check_person, prefetch, resolve_person
 
 TriggerKind = Literal["hubspot_workflow", "zendesk_trigger", "generic", "manual", "csv"]
 TRIGGER_KINDS: Final = get_args(TriggerKind)
 Status = Literal["queued", "skipped", "duplicate"]
 
+KEY_MAX: Final = 255
 _TICKET: Final = re.compile(r"^[0-9]{1,20}$")
 _REFERENCE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9._~:/#@+-]{1,90}$")
 _EVENT: Final = re.compile(r"^[A-Za-z0-9._~:/@+=-]{1,100}$")
@@ -66,13 +67,16 @@ class Queued:
         return out
 
 
-def find_program(programs: Sequence[Program], name: str) -> Program:
-    """The configured program `name`, or UnknownProgram listing the valid names."""
-    for program in programs:
+def find_program(programs: Sequence[Program], name: str, source: str | None = None) -> Program:
+    """The configured program `name` (reading `source`, when given), or UnknownProgram
+    listing the valid names."""
+    valid = [p for p in programs if source is None or p.source == source]
+    for program in valid:
         if program.name == name:
             return program
-    names = ", ".join(sorted(p.name for p in programs)) or "(none)"
-    raise UnknownProgram(f"no program {name[:64]!r} is configured; expected one of: {names}")
+    names = ", ".join(sorted(p.name for p in valid)) or "(none)"
+    where = "is configured" if source is None else f"reads source {source!r}"
+    raise UnknownProgram(f"no program {name[:64]!r} {where}; expected one of: {names}")
 
 
 def trigger_key(program: Program, trigger: Trigger, contact_id: str | None,
@@ -91,24 +95,29 @@ def trigger_key(program: Program, trigger: Trigger, contact_id: str | None,
     base = f"{program.name}:{program.source}:{trigger.kind}:"
     if trigger.event_id:
         event = trigger.event_id
-        if not _EVENT.match(event):
+        if not _EVENT.match(event) or len(base) + len(event) > KEY_MAX:
             event = "sha256-" + hashlib.sha256(event.encode()).hexdigest()[:40]
         return base + event
     if contact_id is None:
         return None
     about = f"ticket:{trigger.ticket_id}" if trigger.ticket_id else trigger.reference or "-"
-    return f"{base}{contact_id}:{about}:{occurred.date().isoformat()}"
+    rest = f"{contact_id}:{about}:{occurred.date().isoformat()}"
+    if len(base) + len(rest) > KEY_MAX:  # sends.idem_key is 255 characters
+        rest = "sha256-" + hashlib.sha256(rest.encode()).hexdigest()[:40]
+    return base + rest
 
 
 def queue_trigger(store: Store, adapters: Mapping[str, CRMAdapter],
                   programs: Sequence[Program], trigger: Trigger, now: datetime, *,
-                  reporting: ReportingSettings = NO_SEGMENTS, dry_run: bool = False) -> Queued:
+                  reporting: ReportingSettings = NO_SEGMENTS, dry_run: bool = False,
+                  source: str | None = None, prefetched: Prefetched | None = None) -> Queued:
     """Queue the survey `trigger` asks for; with `dry_run`, decide the same and write nothing.
+    `source`: the program must read it (a CRM's webhook names that CRM's contacts).
 
     Raises UnknownProgram, UnknownPerson or BadTrigger (all TriggerError, with a message
     that says which field); CRM errors (integration.errors) pass through for the caller to
     answer as temporary."""
-    program = find_program(programs, trigger.program)
+    program = find_program(programs, trigger.program, source)
     _check(trigger, reporting)
     adapter = adapters.get(program.source)
     if adapter is None:
@@ -118,7 +127,7 @@ def queue_trigger(store: Store, adapters: Mapping[str, CRMAdapter],
     early = trigger_key(program, trigger, None, occurred)
     if early is not None and (known := store.send_by_key(early)) is not None:
         return _duplicate(known)  # a retry: no CRM read at all
-    person = resolve_person(store, adapter, trigger.person, reporting)
+    person = resolve_person(store, adapter, trigger.person, reporting, prefetched)
     key = early or trigger_key(program, trigger, person.contact.id, occurred)
     assert key is not None
     if early is None and (known := store.send_by_key(key)) is not None:
@@ -203,3 +212,37 @@ def _new_send(key: str, program: Program, trigger: Trigger, person: Resolved,
         organization_id=(ticket.organization_id if ticket else None) or contact.organization_id,
         segments=dict(sorted(segments.items())) or None,
         phone=trigger.person.phone, trigger=trigger.kind, reference=trigger.reference)
+
+
+def queue_triggers(store: Store, adapters: Mapping[str, CRMAdapter],
+                   programs: Sequence[Program], triggers: Sequence[Trigger], now: datetime, *,
+                   reporting: ReportingSettings = NO_SEGMENTS, dry_run: bool = False
+                   ) -> list[Queued | TriggerError]:
+    """Many triggers (a bulk send): the people the store does not know are read from the
+    CRMs in batches first, then each trigger goes as `queue_trigger` would; a trigger's
+    TriggerError is returned in its place (the others go on). CRM errors raise."""
+    people: dict[str, list[Person]] = {}
+    for trigger in triggers:
+        program = next((p for p in programs if p.name == trigger.program), None)
+        if program is not None and program.source in adapters and _well_formed(trigger,
+                                                                                reporting):
+            people.setdefault(program.source, []).append(trigger.person)
+    known: dict[tuple[str, str], Contact | None] = {}
+    for name, group in people.items():
+        known.update(prefetch(store, adapters[name], group))
+    out: list[Queued | TriggerError] = []
+    for trigger in triggers:
+        try:
+            out.append(queue_trigger(store, adapters, programs, trigger, now,
+                                     reporting=reporting, dry_run=dry_run, prefetched=known))
+        except TriggerError as exc:
+            out.append(exc)
+    return out
+
+
+def _well_formed(trigger: Trigger, reporting: ReportingSettings) -> bool:
+    try:
+        check_person(trigger.person, reporting)
+    except TriggerError:
+        return False
+    return True

@@ -89,10 +89,10 @@ def read_contacts(call: CallFn, batch_api: Any, ids: Sequence[str], *, source: s
     return out
 
 
-def find_by_email(call: CallFn, batch_api: Any, emails: Sequence[str], *, source: str,
-                  extra: Sequence[str] = ()) -> dict[str, Contact]:
-    """Contacts by e-mail address (batch read with idProperty=email, 100 per call), keyed by
-    the address lower-cased; addresses HubSpot does not know are left out."""
+def read_contacts_by_email(call: CallFn, batch_api: Any, emails: Sequence[str], *,
+                           source: str, extra: Sequence[str] = ()) -> dict[str, Contact]:
+    """Contacts by e-mail address (batch read with idProperty=email, 100 per call), keyed
+    by the lower-cased address; addresses HubSpot does not know are left out."""
     unique = list(dict.fromkeys(e.strip().lower() for e in emails if e.strip()))
     out: dict[str, Contact] = {}
     for start in range(0, len(unique), BATCH_SIZE):
@@ -106,7 +106,6 @@ def find_by_email(call: CallFn, batch_api: Any, emails: Sequence[str], *, source
             contact = to_contact(row, extra)
             if contact.email and contact.email.strip().lower() in chunk:
                 out[contact.email.strip().lower()] = contact
-        missing = len(chunk) - sum(1 for e in chunk if e in out)
-        if missing:
-            log.info("hubspot.contacts.not_found_by_email", source=source, count=missing)
+    if len(out) < len(unique):
+        log.info("hubspot.contacts.missing", source=source, count=len(unique) - len(out))
     return out

@@ -53,8 +53,8 @@ from closedloop.integration.hubspot import _properties
 from closedloop.integration.hubspot._contact_writes import write_contact_batches
 from closedloop.integration.hubspot._contacts import (
     BATCH_SIZE,
-    find_by_email,
     read_contacts,
+    read_contacts_by_email,
     with_extra,
 )
 from closedloop.integration.hubspot._cursor import SearchCursor
@@ -388,9 +388,10 @@ class HubSpotAdapter:
                              extra=self._contact_extra)
 
     def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, Contact]:
-        """Contacts by address, 100 per batch read; keyed by the address lower-cased."""
-        return find_by_email(self._call, self._contacts_api, emails, source=self.name,
-                             extra=self._contact_extra)
+        """Contacts by address (lower-cased key), for survey triggers that name only an
+        e-mail: one batch read per 100 with idProperty=email; unknown ones are left out."""
+        return read_contacts_by_email(self._call, self._contacts_api, emails, source=self.name,
+                                      extra=self._contact_extra)
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
         """Pages of a contact list's members (lists v3), read with the contacts' properties.

@@ -51,7 +51,12 @@ from closedloop.integration.zendesk._erase import erase_quotes
 from closedloop.integration.zendesk._errors import translate
 from closedloop.integration.zendesk._follow_ups import original_tickets, start_follow_up_tickets
 from closedloop.integration.zendesk._notified import closed_tickets_by_id
-from closedloop.integration.zendesk._notify_setup import TriggerSetup, ensure_solved_trigger
+from closedloop.integration.zendesk._notify_setup import (
+    TriggerSetup,
+    ensure_solved_trigger,
+    ensure_survey_trigger,
+    signing_secret,
+)
 from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
@@ -64,7 +69,6 @@ from closedloop.integration.zendesk._users import to_contact
 log = structlog.get_logger(__name__)
 
 READ_BATCH = 100  # show_many limit
-EMAIL_BATCH = 50  # addresses per user search (email: terms OR-ed)
 MAX_PAGE_SIZE = 1000  # incremental export limit
 WORKING_ROLES = ("admin", "agent")
 CLOSED_REASON = ("ticket is closed: Zendesk never changes a closed ticket (closed is final); "
@@ -216,6 +220,15 @@ class ZendeskAdapter:
         else created); see _notify_setup.py."""
         return ensure_solved_trigger(self._call, self._zd, name, endpoint)
 
+    def ensure_survey_trigger(self, program: str, endpoint: str) -> TriggerSetup:
+        """The webhook and the trigger that ask for an event program's survey (found by
+        name, else created); see _notify_setup.py."""
+        return ensure_survey_trigger(self._call, self._zd, program, endpoint)
+
+    def webhook_signing_secret(self, webhook_id: str) -> str:
+        """The webhook's signing secret, read back through the API."""
+        return signing_secret(self._call, self._zd, webhook_id)
+
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """A follow-up ticket per item (create_many jobs), or a private comment on the one
         it has (update_many); see _follow_ups.py."""
@@ -346,19 +359,19 @@ class ZendeskAdapter:
         return out
 
     def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, Contact]:
-        """Users by address, keyed by the address lower-cased: one user search (search
-        export) per EMAIL_BATCH addresses, `email:` terms OR-ed; unknown ones left out."""
-        unique = list(dict.fromkeys(e.strip().lower() for e in emails
-                                    if e.strip() and " " not in e.strip()))
+        """Users by address (lower-cased key), for survey triggers that name only an
+        e-mail: one user search (export) per address; unknown ones are left out."""
         out: dict[str, Contact] = {}
-        for start in range(0, len(unique), EMAIL_BATCH):
-            chunk = unique[start:start + EMAIL_BATCH]
-            query = " ".join(f"email:{e}" for e in chunk)
-            for page in self._member_pages(
-                    "search_export", partial(self._zd.search_export, query, type="user")):
-                for contact in page:
-                    email = (contact.email or "").strip().lower()
-                    if email in chunk:
+        for email in dict.fromkeys(e.strip().lower() for e in emails if e.strip()):
+            if any(ch.isspace() or ch == '"' for ch in email):
+                continue  # not an address Zendesk can hold
+
+            def first(address: str = email) -> Any:
+                return self._zd.search_export(f"email:{address}", type="user")
+            for page in pages(self._call, "search_export", first):
+                for raw in (item.to_dict() for item in page):
+                    contact = to_contact(raw, self._contact_extra)
+                    if (contact.email or "").strip().lower() == email:
                         out[email] = contact
         return out
 

@@ -29,6 +29,7 @@ ENDPOINTS: Final[dict[str, str]] = {
     "search_export": "GET /api/v2/search/export.json",
     "webhooks": "GET /api/v2/webhooks",
     "webhook_create": "POST /api/v2/webhooks",
+    "webhook_secret": "GET /api/v2/webhooks/{id}/signing_secret",
     "triggers": "GET /api/v2/triggers.json",
     "trigger_create": "POST /api/v2/triggers.json",
 }

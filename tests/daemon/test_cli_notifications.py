@@ -68,12 +68,15 @@ def test_setup_prints_hubspot_steps_and_creates_the_zendesk_trigger_once(
     again = runner.invoke(app, ["setup", "--zendesk-trigger", "--config", config], env=ENV)
     assert (first.exit_code, again.exit_code) == (0, 0), first.output + again.output
     assert "' created (01SANDBOX" in first.output
-    assert "trigger created" in first.output
+    assert "trigger 'ClosedLoop: ticket solved' created" in first.output
     assert "' already there (01SANDBOX" in again.output
-    assert "trigger already there" in again.output
+    assert "trigger 'ClosedLoop: ticket solved' already there" in again.output
     hooks = list(zd.automation.webhooks.values())
     assert [(h["name"], h["endpoint"]) for h in hooks] == [
-        ("ClosedLoop: ticket solved", "https://feedback.acme.example/hooks/zendesk")]
+        ("ClosedLoop", "https://feedback.acme.example/hooks/zendesk")]
+    # The signing secret is read back: the environment holds another, so setup says which.
+    secret = zd.automation.secrets[hooks[0]["id"]]
+    assert f"export CLOSEDLOOP_ZENDESK_WEBHOOK_SECRET='{secret}'" in first.output
     triggers = zd.automation.triggers
     assert [(t["title"], t["conditions"]["all"], t["actions"][0]["value"][0])
             for t in triggers] == [
@@ -84,11 +87,16 @@ def test_setup_prints_hubspot_steps_and_creates_the_zendesk_trigger_once(
 
 def test_notifications_without_their_secret_are_a_config_error(
         tmp_path: Path, sandboxes: tuple[HubSpotSandbox, ZendeskSandbox]) -> None:
-    """notifications = true needs the signing secret in the environment: one line each."""
+    """notifications = true needs the signing secret in the environment (check, run): one
+    line each. `setup` does not: it is where the Zendesk one is read back from."""
     hs, zd = sandboxes
     config = write_config(tmp_path, hs, zd)
     env = {k: v for k, v in ENV.items() if "WEBHOOK" not in k}
-    result = CliRunner().invoke(app, ["setup", "--config", config], env=env)
+    made = CliRunner().invoke(app, ["setup", "--zendesk-trigger", "--config", config], env=env)
+    assert made.exit_code == 0, made.output
+    secret = next(iter(zd.automation.secrets.values()))
+    assert f"export CLOSEDLOOP_ZENDESK_WEBHOOK_SECRET='{secret}'" in made.output
+    result = CliRunner().invoke(app, ["check", "--config", config], env=env)
     assert result.exit_code == 2, result.output
     assert "sources.hubspot.webhook_secret_env: environment variable " \
         "CLOSEDLOOP_HUBSPOT_WEBHOOK_SECRET is not set" in result.output

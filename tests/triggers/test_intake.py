@@ -6,10 +6,12 @@ PostgreSQL).
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from trigger_support import NOW
+from trigger_support import NOW, TOKEN
 
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.jobs.poll import poll_source, ticket_programs
@@ -18,13 +20,16 @@ from closedloop.daemon.surveys import Program, SurveyType
 from closedloop.daemon.triggers import (
     BadTrigger,
     Person,
+    Queued,
     Trigger,
     UnknownPerson,
     UnknownProgram,
     queue_trigger,
+    queue_triggers,
 )
 from closedloop.integration.hubspot import HubSpotAdapter
-from closedloop.integration.sandbox.hubspot import HubSpotState
+from closedloop.integration.retry import RetryPolicy
+from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 from closedloop.integration.sandbox.zendesk import ZendeskState
 from closedloop.integration.zendesk import ZendeskAdapter
 
@@ -242,3 +247,112 @@ def test_a_future_occurred_at_counts_from_now(
                         hs_trigger(cid, occurred_at=NOW + timedelta(hours=3)), NOW)
     row = store.send_by_key(got.key)
     assert (row and row.closed_at) == NOW
+
+
+def test_an_email_only_person_is_found_in_hubspot_by_batch_read(
+        store: Store, hs_state: HubSpotState, hubspot: HubSpotAdapter) -> None:
+    """idProperty=email batch read: any letter case finds the contact; an address HubSpot
+    does not know is UnknownPerson."""
+    cid = hs_state.create_contact("Ada@Example.com", "Ada", "Doe", "en")
+    got = queue_trigger(store, {"hubspot": hubspot}, PROGRAMS,
+                        Trigger("onboarding", Person(email="ada@EXAMPLE.com"), "generic",
+                                event_id="m1"), NOW)
+    row = store.send_by_key(got.key)
+    assert (got.status, got.from_store, row and row.contact_id) == ("queued", False, cid)
+    with pytest.raises(UnknownPerson) as caught:
+        queue_trigger(store, {"hubspot": hubspot}, PROGRAMS,
+                      Trigger("onboarding", Person(email="nobody@example.com"), "generic",
+                              event_id="m2"), NOW)
+    assert caught.value.detail == "source 'hubspot' has no contact with that e-mail address"
+
+
+def test_an_email_only_person_is_found_in_zendesk_by_user_search(
+        store: Store, zd_state: ZendeskState, zendesk: ZendeskAdapter) -> None:
+    """search export type:user email:...; an unknown address is UnknownPerson."""
+    uid = zd_state.create_user("lin@example.com", "Lin Chen")
+    got = queue_trigger(store, {"zendesk": zendesk}, [ZD_ONBOARD],
+                        Trigger("zd-onboarding", Person(email="Lin@example.com"), "generic",
+                                event_id="m1"), NOW)
+    row = store.send_by_key(got.key)
+    assert (got.status, row and row.contact_id) == ("queued", uid)
+    with pytest.raises(UnknownPerson):
+        queue_trigger(store, {"zendesk": zendesk}, [ZD_ONBOARD],
+                      Trigger("zd-onboarding", Person(email="x@example.com"), "generic",
+                              event_id="m2"), NOW)
+
+
+def test_a_route_s_source_limits_the_programs(store: Store, hubspot: HubSpotAdapter) -> None:
+    """A Zendesk webhook cannot name a HubSpot program: its contact ids are Zendesk's."""
+    with pytest.raises(UnknownProgram) as caught:
+        queue_trigger(store, {"hubspot": hubspot}, [*PROGRAMS, ZD_ONBOARD],
+                      hs_trigger("1"), NOW, source="zendesk")
+    assert caught.value.detail == ("no program 'onboarding' reads source 'zendesk'; "
+                                   "expected one of: zd-onboarding")
+
+
+def test_racing_deliveries_of_one_event_queue_one_row(
+        store: Store, hs_state: HubSpotState, hubspot: HubSpotAdapter) -> None:
+    """Eight threads (two replicas, a CRM retrying early) queue the same event at once:
+    exactly one 'queued', the others 'duplicate' with the same send id; one row."""
+    cid = hs_state.create_contact("ada@example.com", "Ada", "Doe", "en")
+    barrier = threading.Barrier(8)
+
+    def deliver(_: int) -> tuple[str, int | None]:
+        barrier.wait()
+        got = queue_trigger(store, {"hubspot": hubspot}, PROGRAMS, hs_trigger(cid, "race"), NOW)
+        return got.status, got.send_id
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(deliver, range(8)))
+    statuses = sorted(status for status, _ in outcomes)
+    assert statuses == ["duplicate"] * 7 + ["queued"]
+    assert len({send_id for _, send_id in outcomes}) == 1
+    assert len(store.due_sends_until(NOW + timedelta(days=1))) == 1
+
+
+def test_a_bulk_send_reads_unknown_people_in_one_batch_and_reports_each_row(
+        store: Store, hs_state: HubSpotState, hubspot: HubSpotAdapter) -> None:
+    """Three people by e-mail, one the CRM lacks, one unknown program, one malformed: one
+    contacts batch read (idProperty=email) for all, each row's outcome in order."""
+    for name in ("ana", "bo", "cy"):
+        hs_state.create_contact(f"{name}@example.com", name.title(), "Doe", "en")
+    rows = [Trigger("onboarding", Person(email=f"{n}@example.com"), "csv")
+            for n in ("ana", "bo", "cy", "dee")]
+    rows += [Trigger("nps", Person(email="ana@example.com"), "csv"),
+             Trigger("onboarding", Person(email="not an address"), "csv")]
+    outcomes = queue_triggers(store, {"hubspot": hubspot}, PROGRAMS, rows, NOW)
+    assert [o.status if isinstance(o, Queued) else type(o).__name__ for o in outcomes] == [
+        "queued", "queued", "queued", "UnknownPerson", "UnknownProgram", "BadTrigger"]
+    assert hubspot.calls_by_endpoint() == {"contacts_read": 1}
+
+
+def test_status_counts_the_surveys_each_trigger_kind_queued(
+        store: Store, hs_state: HubSpotState, hubspot: HubSpotAdapter) -> None:
+    """`triggered.<kind>` in Store.counts (closedloop status), skipped rows included."""
+    cid = hs_state.create_contact("ada@example.com", "Ada", "Doe", "en")
+    nomail = hs_state.create_contact(None, "No", "Mail", "en")
+    for person, event in ((cid, "a"), (nomail, "b")):
+        queue_trigger(store, {"hubspot": hubspot}, PROGRAMS, hs_trigger(person, event), NOW)
+    queue_trigger(store, {"hubspot": hubspot}, PROGRAMS,
+                  Trigger("onboarding", Person(contact_id=cid), "manual"), NOW)
+    counts = store.counts(NOW)
+    assert {k: v for k, v in counts.items() if k.startswith("triggered.")} == {
+        "triggered.hubspot_workflow": 2, "triggered.manual": 1}
+
+
+def test_the_longest_key_still_fits_the_outbox_column(
+        store: Store, hs_state: HubSpotState, hs_sandbox: HubSpotSandbox) -> None:
+    """A 63-character program on a 60-character source, a 123-character reference and no
+    event id: the person, subject and day are hashed so the key stays within 255 characters
+    (PostgreSQL refuses a longer one), and the same send again is still a duplicate."""
+    name = "s" * 60
+    adapter = HubSpotAdapter(name, TOKEN, hs_sandbox.url, retry=RetryPolicy(max_attempts=1),
+                             timeout=(2, 5))
+    cid = hs_state.create_contact("ada@example.com", "Ada", "Doe", "en")
+    long_program = Program("p" * 63, SurveyType.CES, name, timedelta(0), "Acme",
+                           trigger="event")
+    manual = Trigger("p" * 63, Person(contact_id=cid), "manual",
+                     reference="k" * 32 + ":" + "v" * 90)
+    first = queue_trigger(store, {name: adapter}, [long_program], manual, NOW)
+    again = queue_trigger(store, {name: adapter}, [long_program], manual, NOW)
+    assert (first.status, again.status, len(first.key) <= 255) == ("queued", "duplicate", True)

@@ -44,3 +44,52 @@ def test_an_unknown_trigger_value_is_refused() -> None:
         parse_config(config(trigger="deal"), "config.toml")
     assert info.value.problems == [
         "config.toml: programs[0].trigger: Input should be 'ticket' or 'event' (got 'deal')"]
+
+
+def with_triggers(**section: object) -> dict[str, object]:
+    data = config()
+    data["sources"] = {"hubspot": {"crm": "hubspot", "triggers": True}}
+    data["triggers"] = section
+    return data
+
+
+def test_the_routes_and_their_secrets() -> None:
+    """triggers = true reads the source's webhook secret; generic = true a whsec_ secret;
+    both become routes of /hooks (the generic one Standard Webhooks-signed)."""
+    from closedloop.daemon.config import read_secrets
+    from closedloop.daemon.runtime import hook_sources
+
+    whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    cfg = parse_config(with_triggers(generic=True))
+    env = {"CLOSEDLOOP_SECRET_KEY": "k" * 20, "CLOSEDLOOP_HUBSPOT_TOKEN": "t",
+           "CLOSEDLOOP_HUBSPOT_WEBHOOK_SECRET": "app-secret",
+           "CLOSEDLOOP_GENERIC_WEBHOOK_SECRET": whsec}
+    routes = hook_sources(cfg, read_secrets(cfg, env))
+    assert {name: (r.crm, r.secret, r.notifications, r.triggers)
+            for name, r in routes.items()} == {
+        "hubspot": ("hubspot", "app-secret", False, True),
+        "generic": ("standard", whsec, False, True)}
+
+
+def test_missing_or_malformed_generic_secret_is_a_config_error() -> None:
+    from closedloop.daemon.config import read_secrets
+
+    cfg = parse_config(with_triggers(generic=True))
+    env = {"CLOSEDLOOP_SECRET_KEY": "k" * 20, "CLOSEDLOOP_HUBSPOT_TOKEN": "t",
+           "CLOSEDLOOP_HUBSPOT_WEBHOOK_SECRET": "app-secret",
+           "CLOSEDLOOP_GENERIC_WEBHOOK_SECRET": "not-base64!"}
+    with pytest.raises(ConfigError) as info:
+        read_secrets(cfg, env)
+    assert [p.split(" is not ")[0] for p in info.value.problems] == [
+        "triggers.generic_secret_env: environment variable CLOSEDLOOP_GENERIC_WEBHOOK_SECRET"]
+
+
+def test_a_source_named_generic_conflicts_with_the_generic_route() -> None:
+    data = with_triggers(generic=True)
+    data["sources"] = {"generic": {"crm": "hubspot"}}
+    data["programs"] = [{"name": "p", "type": "csat", "source": "generic", "company": "A"}]
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "config.toml")
+    assert info.value.problems == [
+        "config.toml: sources.generic: the name is taken by POST /hooks/generic ([triggers] "
+        "generic = true); rename the source"]

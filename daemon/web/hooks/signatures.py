@@ -7,13 +7,19 @@
 - Zendesk (`X-Zendesk-Webhook-Signature`): base64 of HMAC-SHA256, keyed with the webhook's
   signing secret, over `X-Zendesk-Webhook-Signature-Timestamp` + body.
 
-Both timestamps must be within MAX_AGE of the wall clock (either way): a captured request
+- Standard Webhooks (`POST /hooks/generic`, any other system): `webhook-signature` holds one
+  or more space-separated `v1,<base64>` of HMAC-SHA256 over `webhook-id.webhook-timestamp.body`
+  (timestamp in epoch seconds), keyed with the base64-decoded part of a `whsec_...` secret;
+  one matching entry is enough (a sender rotating its secret signs with both).
+
+Every timestamp must be within MAX_AGE of the wall clock (either way): a captured request
 cannot be replayed later. Comparisons are constant-time.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Iterable
@@ -74,8 +80,8 @@ def verify_hubspot(secret: str, method: str, uris: Iterable[str], body: bytes,
     the CRM was given, and the URL as this process saw it) and the timestamp is fresh."""
     if not signature or not timestamp:
         raise SignatureError("missing_signature")
-    if not timestamp.strip().isdigit():
-        raise SignatureError("bad_timestamp")
+    if not timestamp.strip().isdigit() or len(timestamp.strip()) > 15:  # not epoch ms
+        raise SignatureError("bad_timestamp")  # (datetime would overflow: a 500)
     _fresh(datetime.fromtimestamp(int(timestamp) / 1000, UTC), now)
     if not any(_same(hubspot_v3(secret, method, uri, body, timestamp.strip()), signature)
                for uri in dict.fromkeys(uris)):
@@ -93,4 +99,36 @@ def verify_zendesk(secret: str, body: bytes, signature: str | None, timestamp: s
         raise SignatureError("bad_timestamp") from None
     _fresh(when if when.tzinfo else when.replace(tzinfo=UTC), now)
     if not _same(zendesk(secret, body, timestamp), signature):
+        raise SignatureError("bad_signature")
+
+
+def standard_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: base64 after the `whsec_` prefix."""
+    raw = secret.removeprefix("whsec_")
+    try:
+        return base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a Standard Webhooks secret is whsec_ then base64") from None
+
+
+def standard(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """One `v1,<base64>` entry of webhook-signature (what a sender puts there)."""
+    message = f"{msg_id}.{timestamp}.".encode() + body
+    mac = hmac.new(standard_key(secret), message, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def verify_standard(secret: str, body: bytes, msg_id: str | None, timestamp: str | None,
+                    signature: str | None, now: datetime) -> None:
+    """Raise SignatureError unless one `v1,` entry of `signature` matches and the timestamp
+    (epoch seconds) is fresh; entries of other versions are ignored, as the spec says."""
+    if not msg_id or not timestamp or not signature:
+        raise SignatureError("missing_signature")
+    stamp = timestamp.strip()
+    if not stamp.isdigit() or len(stamp) > 12:  # beyond year 33658: not a timestamp
+        raise SignatureError("bad_timestamp")
+    _fresh(datetime.fromtimestamp(int(stamp), UTC), now)
+    expected = standard(secret, msg_id, stamp, body)
+    if not any(_same(expected, entry) for entry in signature.split()
+               if entry.startswith("v1,")):
         raise SignatureError("bad_signature")

@@ -22,6 +22,7 @@ from .routes import ROUTER
 from .routing import Context, Request, Route
 from .state import HubSpotState
 from .webhooks import HubSpotWebhooks
+from .workflows import HubSpotWorkflows
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,8 @@ class HubSpotSandbox(SandboxServer):
         self._daily_used = 0
         self.webhooks = HubSpotWebhooks(self.state)
         """The developer app's webhook subscriptions (a test hook: see webhooks.py)."""
+        self.workflows = HubSpotWorkflows(self.state)
+        """Workflows with a "Send a webhook" action (a test hook: see workflows.py)."""
         self.daily_limit = daily_limit
         self._daily_refusals = {"avoidable": 0, "unavoidable": 0}
         self._daily_told = False

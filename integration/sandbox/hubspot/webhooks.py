@@ -113,17 +113,22 @@ class HubSpotWebhooks:
             self.notifier.send(target, build, event)
 
 
+def signed_headers(target_url: str, client_secret: str, body: bytes) -> dict[str, str]:
+    """HubSpot's signature headers of one POST of `body` to `target_url` (v3, and v1)."""
+    timestamp = str(int(time.time() * 1000))
+    message = b"POST" + target_url.encode() + body + timestamp.encode()
+    v3 = base64.b64encode(hmac.new(client_secret.encode(), message,
+                                   hashlib.sha256).digest()).decode()
+    v1 = hashlib.sha256(client_secret.encode() + body).hexdigest()
+    return {"X-HubSpot-Signature-v3": v3, "X-HubSpot-Request-Timestamp": timestamp,
+            "X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"}
+
+
 def _builder(target_url: str, client_secret: str) -> Build:
     """The signed request of a batch of events to `target_url`."""
     def build(events: list[Any]) -> tuple[bytes, dict[str, str]]:
         body = json.dumps(events).encode()
-        timestamp = str(int(time.time() * 1000))
-        message = b"POST" + target_url.encode() + body + timestamp.encode()
-        v3 = base64.b64encode(hmac.new(client_secret.encode(), message,
-                                       hashlib.sha256).digest()).decode()
-        v1 = hashlib.sha256(client_secret.encode() + body).hexdigest()
-        return body, {"X-HubSpot-Signature-v3": v3, "X-HubSpot-Request-Timestamp": timestamp,
-                      "X-HubSpot-Signature": v1, "X-HubSpot-Signature-Version": "v1"}
+        return body, signed_headers(target_url, client_secret, body)
     return build
 
 

@@ -3,8 +3,9 @@
 
 Zendesk runs triggers on ticket updates; the sandbox evaluates them when a ticket's status
 changes, for the conditions ClosedLoop's setup uses (status is / changed / changed to a
-value; any other condition never matches). The action's body is the trigger's JSON text
-with {{ticket.id}}, {{ticket.status}} and {{ticket.url}} filled in, sent signed as Zendesk
+value; current_tags includes / not_includes, space-separated tags; any other condition never
+matches). The action's body is the trigger's JSON text with {{ticket.id}}, {{ticket.status}},
+{{ticket.url}} and {{ticket.requester.id}} filled in, sent signed as Zendesk
 signs: X-Zendesk-Webhook-Signature = base64 HMAC-SHA256 of the signature timestamp + body,
 keyed with the webhook's signing secret, with X-Zendesk-Webhook-Id and -Invocation-Id.
 """
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._notify import Notifier
+from .._notify import Build, Notifier
 from .bodies import enveloped
 from .errors import invalid_value, not_found, record_invalid
 from .routing import Context, Request, Response
@@ -44,15 +45,20 @@ class Automation:
         """Lose the next `n` webhook calls (a lost notification)."""
         self.notifier.drop_next(n)
 
+    def signer(self, hook_id: str, invocation: str) -> Build:
+        """Signs a call of webhook `hook_id` as invocation `invocation` (a test's retry)."""
+        return _builder(hook_id, self.secrets[hook_id], invocation)
+
     def status_changed(self, ticket_json: Callable[[], dict[str, Any]], before: str,
                        after: str) -> None:
         """Run the active triggers whose conditions hold for this status change."""
         with self.lock:
+            ticket = ticket_json()
             firing = [t for t in self.triggers if t.get("active", True)
-                      and _holds(t.get("conditions") or {}, before, after)]
+                      and _holds(t.get("conditions") or {}, before, after,
+                                 ticket.get("tags") or [])]
             if not firing:
                 return
-            ticket = ticket_json()
             for trigger in firing:
                 for action in trigger.get("actions") or []:
                     self._notify(action, ticket)
@@ -68,14 +74,15 @@ class Automation:
             return
         text = str(value[1])
         for key, val in (("{{ticket.id}}", ticket["id"]), ("{{ticket.status}}", ticket["status"]),
-                         ("{{ticket.url}}", ticket.get("url", ""))):
+                         ("{{ticket.url}}", ticket.get("url", "")),
+                         ("{{ticket.requester.id}}", ticket.get("requester_id") or "")):
             text = text.replace(key, str(val))
         invocation = f"{next(self._invocations):08d}"
         self.notifier.send(hook["endpoint"], _builder(hook["id"], self.secrets[hook["id"]],
                                                       invocation), text)
 
 
-def _builder(hook_id: str, secret: str, invocation: str) -> Any:
+def _builder(hook_id: str, secret: str, invocation: str) -> Build:
     def build(events: list[Any]) -> tuple[bytes, dict[str, str]]:
         body = str(events[0]).encode()
         stamp = iso(now())
@@ -89,17 +96,22 @@ def _builder(hook_id: str, secret: str, invocation: str) -> Any:
     return build
 
 
-def _holds(conditions: dict[str, Any], before: str, after: str) -> bool:
+def _holds(conditions: dict[str, Any], before: str, after: str, tags: list[str]) -> bool:
     changed = before != after
     tests: dict[str, Callable[[Any], bool]] = {
         "is": lambda v: after == v, "is_not": lambda v: after != v,
         "changed": lambda v: changed, "value": lambda v: changed and after == v,
         "value_previous": lambda v: changed and before == v}
+    has = set(tags)
+    tag_tests: dict[str, Callable[[Any], bool]] = {
+        "includes": lambda v: bool(set(str(v).split()) & has),
+        "not_includes": lambda v: not set(str(v).split()) & has}
 
     def one(cond: Any) -> bool:
-        if not isinstance(cond, dict) or cond.get("field") != "status":
+        if not isinstance(cond, dict) or cond.get("field") not in ("status", "current_tags"):
             return False
-        test = tests.get(str(cond.get("operator")))
+        table = tests if cond["field"] == "status" else tag_tests
+        test = table.get(str(cond.get("operator")))
         return bool(test and test(cond.get("value")))
 
     all_of, any_of = conditions.get("all") or [], conditions.get("any") or []
