@@ -12,7 +12,13 @@ from trigger_support import NOW
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import Policy, Program, SurveyType
-from closedloop.daemon.triggers.bulk import Outcome, SendRequest, SendSummary, send_people
+from closedloop.daemon.triggers.bulk import (
+    Outcome,
+    SeenAddresses,
+    SendRequest,
+    SendSummary,
+    send_people,
+)
 from closedloop.daemon.triggers.people_csv import PersonRow, RowError, read_people
 from closedloop.integration.base import CRMAdapter
 from closedloop.integration.hubspot import HubSpotAdapter
@@ -168,3 +174,14 @@ def test_a_rejected_segment_value_is_a_rejected_row(
                           SendRequest(HS, "csv", "b"), rows, NOW, seen.append)
     assert summary.rejected == 1
     assert seen[0].reason.startswith("segments: 'region' is not a configured segment")
+
+
+def test_seen_addresses_keep_each_first_line_through_growth() -> None:
+    """10,000 digests in a table that starts at 4 slots: each new one answers its own line,
+    each repeat the first line; a digest of 0 works like any other."""
+    seen = SeenAddresses(capacity=4)
+    digests = [0, *(n * 2_654_435_761 % 2**64 for n in range(1, 10_000))]
+    assert [seen.first_line(d, line) for line, d in enumerate(digests, start=2)] == list(
+        range(2, 10_002))
+    assert [seen.first_line(d, 99_999) for d in digests[:3]] == [2, 3, 4]
+    assert seen.first_line(2**64 - 1, 7) == 7
