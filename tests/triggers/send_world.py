@@ -51,9 +51,9 @@ class World:
         """A contact (HubSpot) or user (Zendesk) the CRM knows; returns its id."""
         return self.side.create_contact(email, first, language, region=region)
 
-    def send(self, *args: str) -> Result:
-        """`closedloop send --program onboarding ARGS --config ...` through typer."""
-        return CliRunner().invoke(app, ["send", "--program", "onboarding", *args,
+    def send(self, *args: str, program: str = "onboarding") -> Result:
+        """`closedloop send --program PROGRAM ARGS --config ...` through typer."""
+        return CliRunner().invoke(app, ["send", "--program", program, *args,
                                         "--config", str(self.config)], env=ENV)
 
     def setup(self) -> None:
@@ -72,8 +72,9 @@ class World:
 
 
 def world(crm: str, tmp_path: Path, state_url: str | None = None) -> Iterator[World]:
-    """Run the CRM's sandbox and an SMTP sink; write a config with one event-fed CSAT
-    program "onboarding" (no delay, a 30-day cooldown, no quiet hours, a region segment)."""
+    """Run the CRM's sandbox and an SMTP sink; write a config with an event-fed CSAT program
+    "onboarding" (no delay, a 30-day cooldown, no coalescing) and a ticket-fed one
+    "support"; no quiet hours; a region segment."""
     side: HubSpotSide | ZendeskSide
     if crm == "hubspot":
         side = HubSpotSide(HubSpotState(), token=TOKEN, rate_limit_per_10s=0,
@@ -113,5 +114,11 @@ delay = "0s"
 cooldown = "30d"
 coalesce = "0s"
 trigger = "event"
+[[programs]]
+name = "support"
+type = "csat"
+source = "{crm}"
+company = "Acme"
+delay = "0s"
 """, encoding="utf-8")
         yield World(crm, side, sink, config, state_url, port)

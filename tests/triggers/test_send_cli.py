@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -255,3 +255,24 @@ def test_an_unknown_program_and_a_bad_header_are_usage_errors(w: World,
         2, ["error: line 1: the header has no 'email' column (found: 'mail;name'; values "
             "are separated by ',' or ';')"])
     assert _count(w) == 0
+
+
+def test_a_manual_send_about_a_ticket_and_the_poll_make_one_survey(w: World) -> None:
+    """`--ticket` on a ticket-fed program takes the poll's key: the poll that then reads the
+    closed ticket queues nothing more, and a second manual send is "already_queued"."""
+    contact = w.person("ada@example.com")
+    ticket = w.side.close_new_ticket(contact, w.side.queues["support"],
+                                     datetime.now(UTC) - timedelta(minutes=1))
+    result = w.send("--email", "ada@example.com", "--ticket", ticket, program="support")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "queued 1, skipped 0, rejected 0"
+    rt = w.runtime()
+    try:
+        polled = rt.poll()[w.crm]
+        keys = [r.idem_key for r in rt.store.due_sends_until(datetime.now(UTC))]
+    finally:
+        rt.close()
+    assert (polled.tickets, polled.queued) == (1, 0)
+    assert keys == [f"support:{w.crm}:ticket:{ticket}"]
+    again = w.send("--email", "ada@example.com", "--ticket", ticket, program="support")
+    assert again.stdout.splitlines()[0] == "skipped (already_queued): ada@example.com"
