@@ -8,7 +8,8 @@ queued is not queued twice); 2 a mistake in the command, the config or the file'
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +26,13 @@ from closedloop.daemon.triggers.bulk import (
 )
 from closedloop.daemon.triggers.errors import TriggerError
 from closedloop.daemon.triggers.intake import find_program
-from closedloop.daemon.triggers.people_csv import RowError, open_people, person_from, read_people
+from closedloop.daemon.triggers.people_csv import (
+    PersonRow,
+    RowError,
+    open_people,
+    person_from,
+    read_people,
+)
 from closedloop.integration.errors import ClosedLoopError, ConfigError
 
 ConfigPath = Annotated[Path, typer.Option(
@@ -87,38 +94,34 @@ def _run(cfg: Config, program_name: str, email: str | None, csv: Path | None,
     except TriggerError as exc:
         raise ConfigError([f"--program: {exc.detail}"]) from None
     segments = tuple(cfg.reporting.segments)
-    if csv is not None:
-        batch = batch or batch_name(csv.stem)
-        request = SendRequest(program, "csv", batch, plan=plan)
-        handle = open_people(csv)
-        rows = read_people(handle, segments)
-    else:
-        assert email is not None
-        person = person_from(0, email, name, language, timezone)
-        if isinstance(person, RowError):
-            raise ConfigError([f"--email: {person.problem}"])
-        if ticket is not None and not ticket.isdigit():
-            raise ConfigError(["--ticket: expected the CRM's ticket id (digits)"])
-        request = SendRequest(program, "manual", batch, ticket_id=ticket, plan=plan)
-        handle = None
-        rows = iter([person])
-    rt = build_runtime(cfg, read_secrets(cfg))
-    summary = SendSummary()
-    try:
-        rt.store.migrate()
-        summary = send_people(rt.store, rt.adapters, programs, cfg.policy(), request, rows,
-                              rt.clock(), _printer(plan, summary), reporting=cfg.reporting)
-    except TriggerError as exc:  # the program's source is not configured, and the like
-        raise ConfigError([exc.detail]) from None
-    except ClosedLoopError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        typer.echo(f"stopped after: {summary.text(plan=plan)}; the same command run again "
-                   "goes on from there", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        rt.close()
-        if handle is not None:
-            handle.close()
+    with ExitStack() as stack:
+        rows: Iterator[PersonRow | RowError]
+        if csv is not None:
+            request = SendRequest(program, "csv", batch or batch_name(csv.stem), plan=plan)
+            rows = read_people(stack.enter_context(open_people(csv)), segments)
+        else:
+            assert email is not None
+            person = person_from(0, email, name, language, timezone)
+            if isinstance(person, RowError):
+                raise ConfigError([f"--email: {person.problem}"])
+            if ticket is not None and not ticket.isdigit():
+                raise ConfigError(["--ticket: expected the CRM's ticket id (digits)"])
+            request = SendRequest(program, "manual", batch, ticket_id=ticket, plan=plan)
+            rows = iter([person])
+        rt = build_runtime(cfg, read_secrets(cfg))
+        stack.callback(rt.close)
+        summary = SendSummary()  # counted as the rows go, for a run the CRM cuts short
+        try:
+            rt.store.migrate()
+            send_people(rt.store, rt.adapters, programs, cfg.policy(), request, rows,
+                        rt.clock(), _printer(plan, summary), reporting=cfg.reporting)
+        except TriggerError as exc:  # the program's source is not configured, and the like
+            raise ConfigError([exc.detail]) from None
+        except ClosedLoopError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"stopped after: {summary.text(plan=plan)}; the same command run "
+                       "again goes on from there", err=True)
+            raise typer.Exit(1) from None
     typer.echo(summary.text(plan=plan))
     typer.echo(_key_note(request))
     return summary

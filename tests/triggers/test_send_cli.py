@@ -247,7 +247,8 @@ def test_an_unknown_program_and_a_bad_header_are_usage_errors(w: World,
     result = CliRunner().invoke(app, ["send", "--program", "nps", "--email", "a@example.com",
                                       "--config", str(w.config)], env=ENV)
     assert (result.exit_code, _errors(result)) == (
-        2, ["error: --program: no program 'nps' is configured; expected one of: onboarding"])
+        2, ["error: --program: no program 'nps' is configured; expected one of: "
+            "onboarding, support"])
     path = tmp_path / "people.csv"
     path.write_text("mail;name\na@example.com;A\n", encoding="utf-8")
     result = w.send("--csv", str(path))
