@@ -86,7 +86,10 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
                         ] = "hubspot",
          serve: Annotated[bool, typer.Option(
              "--serve", help="Keep the daemon and its dashboard running after the demo, "
-                             "until Ctrl-C.")] = False) -> None:
+                             "until Ctrl-C.")] = False,
+         channels: Annotated[bool, typer.Option(
+             "--channels", help="Also a survey asked for by the CRM's own automation "
+                                "(a signed webhook).")] = False) -> None:
     """Run the whole loop on embedded defaults: a sandbox CRM, SQLite, local mail."""
     from closedloop.daemon.demo import DEMO_CRMS, DemoReport, run_demo
     from closedloop.daemon.web.admin.cli import dashboard_lines, wait_for_interrupt
@@ -114,7 +117,7 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
         if serve:
             wait_for_interrupt()
 
-    run_demo(seed=seed, crm_name=crm, hold=show)
+    run_demo(seed=seed, crm_name=crm, hold=show, channels=channels)
 
 
 @app.command()

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 from pydantic import SecretStr
@@ -34,6 +34,7 @@ from closedloop.daemon.insight.rates import summary_lines
 from closedloop.daemon.runtime import Runtime, build_runtime, utcnow
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store.answers import HOOK_SETTLE
+from closedloop.daemon.triggers.sandbox import aim, fire
 from closedloop.daemon.web.admin.demo import prepare_dashboard
 from closedloop.integration.errors import ClosedLoopError
 from closedloop.integration.sandbox._seed import STORES
@@ -76,6 +77,7 @@ WORDS: dict[str, dict[str, str]] = {
                 "notes": "private notes on tickets", "follow_ups": "follow-up tickets"},
 }
 WEBHOOK = "demo"  # the [[webhooks]] endpoint's name (its counts: webhooks.demo.*)
+TRIGGERED = "onboarding-ces"  # --channels: the program a CRM webhook asks for
 UNHAPPY = "Took three e-mails to get an answer."  # the one customer who always answers 1
 
 
@@ -157,6 +159,9 @@ class DemoReport:
     # The demo's own answers as a report: one line per program (insight.rates).
     summary: list[str] = field(default_factory=list)
     dashboard: dict[str, str] = field(default_factory=dict)  # url, user, password (once)
+    # --channels: a survey the CRM's own automation asked for (daemon/triggers), answered.
+    triggered_surveys: int = 0
+    triggered_answers: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -194,6 +199,8 @@ class DemoReport:
             (f"{label} API calls for setup ({words['values']})", self.setup_api_calls),
             (f"{label} API calls for the loop", self.api_calls),
             *((f"  {k}", v) for k, v in self.api_calls_by_endpoint.items()),
+            *([("surveys asked for by a webhook (workflow or trigger)", self.triggered_surveys),
+               ("  answered", self.triggered_answers)] if self.triggered_surveys else []),
             ("seconds", self.seconds),
         ]
 
@@ -209,8 +216,12 @@ def _free_port() -> int:
 
 
 def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
-                start_at: datetime, receiver_url: str = "http://127.0.0.1:9") -> Config:
+                start_at: datetime, receiver_url: str = "http://127.0.0.1:9",
+                channels: bool = False) -> Config:
     source = crm.name
+    # --channels: a program the CRM's automation feeds (POST /hooks/<source>, daemon/triggers)
+    event = [{"name": TRIGGERED, "type": "ces", "source": source, "delay": "1s",
+              "company": "Acme", "trigger": "event"}] if channels else []
     # Unhappy CSAT answers become work: HubSpot tasks go to the ticket's owner, else this one.
     owner = {"owner": OWNER_IDS[1]} if source == "hubspot" else {}
     return parse_config({
@@ -219,7 +230,8 @@ def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
             "public_url": f"http://127.0.0.1:{web_port}",
             "listen_port": web_port,
         },
-        "sources": {source: {**crm.source(start_at), **SPEED_UPS.get(source, {})}},
+        "sources": {source: {**crm.source(start_at), **SPEED_UPS.get(source, {}),
+                             "triggers": channels}},
         "mail": {"host": "127.0.0.1", "port": smtp_port, "from_address": "feedback@acme.example",
                  "from_name": "Acme Support", "reply_to": "support@acme.example"},
         # The demo compresses days into seconds: quiet hours would hold every survey at night.
@@ -231,6 +243,7 @@ def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
                            "question": "What is the main reason for your score?"}},
             {"name": "billing-ces", "type": "ces", "source": source, "delay": "1s",
              "company": "Acme", "pipelines": [crm.queues["billing"]]},
+            *event,
         ],
         "alerts": [{"name": "unhappy-customers", "categories": ["unsatisfied"],
                     "channel": "slack", "url": f"{receiver_url}/slack"}],
@@ -280,7 +293,8 @@ def _answer(rt: Runtime, client: httpx.Client, link: str, rng: random.Random,
 
 
 def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot",
-             hold: Callable[[DemoReport], None] | None = None) -> DemoReport:
+             hold: Callable[[DemoReport], None] | None = None,
+             channels: bool = False) -> DemoReport:
     """Run the loop once and report; raises DemoFailed if a stage does not finish in time.
 
     `hold` is called with the report while the daemon still serves (the dashboard's URL
@@ -299,10 +313,14 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot",
         receiver = DemoReceiver(secret)
         receiver.start()
         web_port = _free_port()
-        config = demo_config(Path(tmp), crm, sink.port, web_port, now, receiver.url)
+        config = demo_config(Path(tmp), crm, sink.port, web_port, now, receiver.url,
+                             channels=channels)
+        target = f"{str(config.daemon.public_url).rstrip('/')}/hooks/{crm.name}"
+        hook = {crm.name: SecretStr(aim(crm, TRIGGERED, target))} if channels else {}
         secrets_ = Secrets(secret_key=secrets.token_urlsafe(32),
                            source_tokens={crm.name: crm.token},
-                           webhook_secrets={WEBHOOK: SecretStr(secret)})
+                           webhook_secrets={WEBHOOK: SecretStr(secret)},
+                           source_hook_secrets=hook)
         rt = build_runtime(config, secrets_)
         try:
             rt.store.migrate()
@@ -314,7 +332,9 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot",
             service = BackgroundService(rt, port=web_port, every=timedelta(milliseconds=500))
             service.start()
             try:
-                contact_ids, ticket_ids = _run_customers(rt, crm, sink, rng, report, timeout)
+                contact_ids, ticket_ids = _run_customers(
+                    rt, crm, sink, rng, report, timeout,
+                    _run_triggered if channels else lambda *args: [])
                 _settle_hooks(rt, report, timeout)
                 _settle_actions(rt, receiver, timeout)
                 _fill_counts(rt, crm, contact_ids, report)
@@ -336,7 +356,8 @@ def run_demo(seed: int = 7, timeout: float = 45.0, crm_name: str = "hubspot",
 
 
 def _run_customers(rt: Runtime, crm: DemoCrm, sink: LocalMailSink, rng: random.Random,
-                   report: DemoReport, timeout: float) -> tuple[list[str], list[str]]:
+                   report: DemoReport, timeout: float,
+                   more: Callable[..., list[str]]) -> tuple[list[str], list[str]]:
     expected = sum(1 for c in CUSTOMERS if c[2])
     contact_ids, ticket_ids = [], []
     for subject, first, address, language, queue, store in CUSTOMERS:
@@ -359,12 +380,31 @@ def _run_customers(rt: Runtime, crm: DemoCrm, sink: LocalMailSink, rng: random.R
                         report, comment=UNHAPPY)
             elif links and rng.random() < 0.85:  # some people never answer
                 _answer(rt, client, rng.choice(links), rng, report)
+        contact_ids += more(rt, crm, sink, rng, report, timeout, client)
     if not _wait(lambda: rt.store.counts().get("writebacks.pending", 0) == 0
                  and rt.store.counts().get("responses", 0) >= report.answers, timeout):
         raise DemoFailed("the answers were not written back to the CRM in time")
     if rt.store.counts().get("writebacks.rejected"):
         raise DemoFailed(f"{crm.label} refused some write-backs (see the log)")
     return contact_ids, ticket_ids
+
+
+def _run_triggered(rt: Runtime, crm: DemoCrm, sink: LocalMailSink, rng: random.Random,
+                   report: DemoReport, timeout: float, client: httpx.Client) -> list[str]:
+    """--channels: the CRM's automation asks for a survey of a new customer (a HubSpot
+    workflow's webhook, a Zendesk trigger's); it is mailed and answered like the others."""
+    contact = crm.create_contact("noor@example.com", "Noor", "en", last="")
+    before = len(sink.messages)
+    if not fire(cast(HubSpotSide | ZendeskSide, crm), TRIGGERED, contact, timeout=timeout):
+        raise DemoFailed(f"{crm.label}'s automation did not call the daemon in time")
+    report.triggered_surveys = sum(v for k, v in rt.store.counts().items()
+                                   if k.startswith("triggered."))
+    if not _wait(lambda: len(sink.messages) > before, timeout):
+        raise DemoFailed("the survey the webhook asked for did not arrive in time")
+    _answer(rt, client, max(_links(sink.messages[-1]), key=lambda u: int(u.rsplit("/", 1)[1])),
+            rng, report, comment="Onboarding was smooth.")
+    report.triggered_answers = 1
+    return [contact]
 
 
 def _settle_hooks(rt: Runtime, report: DemoReport, timeout: float) -> None:

@@ -10,7 +10,10 @@ back through the API as setup does.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,3 +170,18 @@ def test_runtime_trigger_plans_then_queues_like_the_send_cli(loop: Loop) -> None
     shapes = [(getattr(o, "status", None), type(o).__name__) for o in (*planned, *done)]
     assert shapes == [("queued", "Queued"), (None, UnknownPerson.__name__)] * 2
     assert [r[1] for r in rows(loop)] == ["csv"]
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "zendesk"])
+def test_demo_channels_shows_a_webhook_triggered_survey_answered(crm: str) -> None:
+    """`closedloop demo --channels`: the sandbox CRM's automation (a HubSpot workflow, the
+    Zendesk trigger setup creates) asks for one survey; it is mailed, answered, written back
+    with the others."""
+    run = subprocess.run([sys.executable, "-m", "closedloop.daemon", "demo", "--channels",
+                          "--json", "--crm", crm],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout)
+    assert (report["triggered_surveys"], report["triggered_answers"]) == (1, 1)
+    assert report["answers"] == report["answers_recorded"]
+    assert report["records_updated"] == report["surveys_sent"] == 12  # 11 tickets + 1 event
