@@ -24,6 +24,7 @@ from closedloop.daemon.config import (
 )
 from closedloop.daemon.insight.cli import report_app
 from closedloop.daemon.logging import configure
+from closedloop.daemon.triggers.send_cli import register_send
 from closedloop.daemon.web.admin.cli import users_app
 from closedloop.daemon.web.widget.settings import widget_problems
 from closedloop.integration.errors import ConfigError
@@ -75,6 +76,7 @@ def _load(path: Path) -> Config:
 
 
 app.add_typer(users_app(friendly, _load), name="users")
+register_send(app, friendly, _load)
 
 
 @app.command()

@@ -120,6 +120,7 @@ class HubSpotState:
         """Called (ticket id, property, new value) when a ticket's stage changes: the webhook
         subscriptions (webhooks.py) listen here."""
         self._next_contact = 1
+        self._by_email: dict[str, str] = {}  # lower-cased address -> id (contact_by_email)
         self._next_ticket = 1001
         self._next_list = 1
         self._next_note = 50_000_001
@@ -378,11 +379,21 @@ class HubSpotState:
             return rec.public(sorted(self.properties["tickets"]))
 
     def contact_by_email(self, email: str) -> str | None:
+        """The contact with this address (any case). An index answers, checked against the
+        record and rebuilt on a miss, so a bulk look-up in a big portal stays fast while
+        every write path (they set props directly) stays free to change an address."""
         with self.lock:
             wanted = email.lower()
-            for rec in self.contacts.values():
-                if (rec.props.get("email") or "").lower() == wanted:
+            for attempt in range(2):
+                cid = self._by_email.get(wanted)
+                rec = self.contacts.get(cid) if cid else None
+                if rec is not None and (rec.props.get("email") or "").lower() == wanted:
                     return rec.id
+                if attempt == 0:
+                    self._by_email = {}
+                    for r in self.contacts.values():  # the first of a shared address wins
+                        if address := r.props.get("email"):
+                            self._by_email.setdefault(str(address).lower(), r.id)
             return None
 
     def open_stage(self, pipeline: str) -> str:
