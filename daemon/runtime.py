@@ -72,6 +72,7 @@ from closedloop.daemon.web.hooks.twilio import twilio_router
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
+from closedloop.daemon.web.widget.lookup import CrmLookup
 from closedloop.daemon.web.widget.router import widget_router
 from closedloop.daemon.web.widget.settings import Site, widget_sites
 from closedloop.integration.base import CRMAdapter
@@ -355,7 +356,8 @@ class Runtime:
                                              clock=self.clock, triggers=self.hook_trigger)
                           if self.hook_sources else None,
                           widget=widget_router(self.store, self.widget_sites, self.programs,
-                                               self.config.policy(), self.clock)
+                                               self.config.policy(), self.clock,
+                                               lookup=CrmLookup(self.adapters))
                           if self.widget_sites else None)
         if self.sms is not None:
             app.include_router(twilio_router(

@@ -21,6 +21,7 @@ from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.tokens import TokenSigner
 from closedloop.daemon.web.widget.identity import identity_hash
 from closedloop.daemon.web.widget.limits import Buckets
+from closedloop.daemon.web.widget.lookup import ContactLookup
 from closedloop.daemon.web.widget.router import widget_router
 from closedloop.daemon.web.widget.settings import Site
 
@@ -73,11 +74,12 @@ class _Server(uvicorn.Server):
 @contextmanager
 def serve(store: Store, *, sites: Mapping[str, Site] | None = None, clock: Clock | None = None,
           policy: Policy = POLICY, visitor_limit: Buckets | None = None,
-          site_limit: Buckets | None = None) -> Iterator[httpx.Client]:
+          site_limit: Buckets | None = None,
+          lookup: ContactLookup | None = None) -> Iterator[httpx.Client]:
     """The whole response app (security headers, error pages) with the widget, on uvicorn."""
     clock = clock or Clock()
     router = widget_router(store, sites or {"acme": site()}, PROGRAMS, policy, clock,
-                           visitor_limit=visitor_limit, site_limit=site_limit)
+                           visitor_limit=visitor_limit, site_limit=site_limit, lookup=lookup)
     app = create_app(store=store, signer=TokenSigner("t", timedelta(days=30)),
                      programs=PROGRAMS, clock=clock, policy=policy, widget=router)
     with running(app) as client:

@@ -16,7 +16,7 @@ the outbox as sent (Store.open_web_survey) before the card is shown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 from closedloop.daemon.i18n import N_, negotiate, translator
 from closedloop.daemon.rules import Action, Due, Facts, decide
 from closedloop.daemon.store import NewSend, SendRecord, Store, normalize_email
-from closedloop.daemon.store.widget import WEB, WIDGET
+from closedloop.daemon.store.widget import WEB, WIDGET, KnownContact
 from closedloop.daemon.surveys import Policy, Program
 from closedloop.daemon.texts import program_wording
 from closedloop.daemon.web.widget.settings import Site
@@ -59,8 +59,10 @@ class Verdict:
 
 
 def survey_for(store: Store, site: Site, programs: Mapping[str, Program], policy: Policy,
-               visitor: Visitor, now: datetime) -> Verdict:
-    """The survey this visitor is shown now on `site`, stored as sent; or why none."""
+               visitor: Visitor, now: datetime,
+               lookup: Callable[[str, str], KnownContact | None] | None = None) -> Verdict:
+    """The survey this visitor is shown now on `site`, stored as sent; or why none.
+    `lookup` reads a visitor the store never met from the program's CRM (lookup.py)."""
     until = store.widget_dismissed_until(site.name, visitor.email)
     if until is not None and now < until:
         return Verdict(reason="not_now")
@@ -78,6 +80,8 @@ def survey_for(store: Store, site: Site, programs: Mapping[str, Program], policy
     for name in names:
         program = programs[name]
         contact = store.known_contact(visitor.email, program.source)
+        if contact is None and lookup is not None:
+            contact = lookup(visitor.email, program.source)
         if contact is None:
             reason = "unknown_contact"
             continue

@@ -40,6 +40,7 @@ from closedloop.daemon.web.widget.cors import allowed, cors_headers, preflight_h
 from closedloop.daemon.web.widget.due import ANSWER_WINDOW, Visitor, card, survey_for
 from closedloop.daemon.web.widget.identity import MAX_EMAIL, verified
 from closedloop.daemon.web.widget.limits import Buckets
+from closedloop.daemon.web.widget.lookup import ContactLookup
 from closedloop.daemon.web.widget.settings import Site
 
 MAX_BODY = 16 * 1024  # a 5,000-character comment in JSON, with room
@@ -82,12 +83,15 @@ class WidgetError(Exception):
 def widget_router(store: Store, sites: Mapping[str, Site], programs: Mapping[str, Program],
                   policy: Policy, clock: Callable[[], datetime],
                   visitor_limit: Buckets | None = None,
-                  site_limit: Buckets | None = None) -> APIRouter:
+                  site_limit: Buckets | None = None,
+                  lookup: ContactLookup | None = None) -> APIRouter:
     """The routes; `visitor_limit` is per site and client address (default 1/s, bursts of
-    20), `site_limit` per site (50/s, bursts of 500)."""
+    20), `site_limit` per site (50/s, bursts of 500); `lookup` finds visitors the store
+    never met on the CRM (lookup.py)."""
     routes = _Routes(store, sites, programs, policy, clock,
                      Buckets(rate=1.0, burst=20.0) if visitor_limit is None else visitor_limit,
-                     Buckets(rate=50.0, burst=500.0) if site_limit is None else site_limit)
+                     Buckets(rate=50.0, burst=500.0) if site_limit is None else site_limit,
+                     lookup)
     router = APIRouter()
     router.add_api_route("/widget.js", routes.script, methods=["GET", "HEAD"])
     router.add_api_route("/widget.css", routes.stylesheet, methods=["GET", "HEAD"])
@@ -106,8 +110,8 @@ def _unknown(rest: str) -> Response:
 class _Routes:
     def __init__(self, store: Store, sites: Mapping[str, Site], programs: Mapping[str, Program],
                  policy: Policy, clock: Callable[[], datetime], visitor_limit: Buckets,
-                 site_limit: Buckets) -> None:
-        self.store, self.sites, self.programs = store, sites, programs
+                 site_limit: Buckets, lookup: ContactLookup | None) -> None:
+        self.store, self.sites, self.programs, self.lookup = store, sites, programs, lookup
         self.policy, self.clock = policy, clock
         self.visitor_limit, self.site_limit = visitor_limit, site_limit
         self.assets = Assets.load()
@@ -187,7 +191,8 @@ class _Routes:
             return JSONResponse({"ok": True}, headers=cors)
         if action == "answer":
             return JSONResponse(self._answer(site, visitor, body, now), headers=cors)
-        verdict = survey_for(self.store, site, self.programs, self.policy, visitor, now)
+        verdict = survey_for(self.store, site, self.programs, self.policy, visitor, now,
+                             self.lookup)
         if verdict.send is None or verdict.program is None:
             log.info("widget.no_survey", site=site.name, reason=verdict.reason)
             return JSONResponse({"survey": None, "reason": verdict.reason}, headers=cors)
