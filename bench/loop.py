@@ -23,6 +23,7 @@ import multiprocessing as mp
 import pstats
 import random
 import resource
+import sys
 import tempfile
 import time
 import urllib.request
@@ -226,4 +227,9 @@ def run(args: argparse.Namespace, *, follow_ups: bool, report: bool) -> tuple[in
 
 
 if __name__ == "__main__":
-    main()
+    if "--steady" in sys.argv[1:]:  # the steady-state mode: bench/steady.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import steady
+        steady.main([a for a in sys.argv[1:] if a != "--steady"])
+    else:
+        main()

@@ -37,6 +37,7 @@ from closedloop.daemon.brand import Brand, BrandSettings, resolve_brand
 from closedloop.daemon.i18n import check_language
 from closedloop.daemon.insight.settings import ReportingSettings, reporting_references
 from closedloop.daemon.insight.themes.settings import ThemeSettings
+from closedloop.daemon.jobs.windows import CoalescingSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.daemon.web.admin.settings import UserSettings, users_references
@@ -518,6 +519,7 @@ class Config(_Model):
     reporting: ReportingSettings = ReportingSettings()
     users: tuple[UserSettings, ...] = ()  # dashboard sign-ins (also `closedloop users add`)
     themes: ThemeSettings = Field(default_factory=ThemeSettings)
+    coalescing: CoalescingSettings = CoalescingSettings()  # jobs/windows.py
 
     def program_list(self) -> list[Program]:
         return [p.to_program(self.brand, self.mail.reply_to) for p in self.programs]

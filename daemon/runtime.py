@@ -51,6 +51,7 @@ from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
 from closedloop.daemon.jobs.locks import GAP_SHARE, job_lock
 from closedloop.daemon.jobs.notified import Coalescer, IntakeResult, intake_source
 from closedloop.daemon.jobs.poll import PollResult, poll_source
+from closedloop.daemon.jobs.windows import intake_ripe, intake_window, writeback_ripe
 from closedloop.daemon.jobs.writeback import WriteBackResult, write_back
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.metrics import CountingMailer, Metrics
@@ -60,6 +61,7 @@ from closedloop.daemon.surveys import Program
 from closedloop.daemon.web.admin.wiring import admin_app
 from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.hooks import HookSource, hooks_router
+from closedloop.daemon.web.hooks.limiter import TokenBucket
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
@@ -169,6 +171,10 @@ class Runtime:
             for name, adapter in self.adapters.items():
                 if not self.config.sources[name].notifications:
                     continue
+                window = intake_window(self.config.coalescing, programs, name)
+                if not intake_ripe(self.store, name, self.clock(), window):
+                    results[name] = IntakeResult()  # nothing waited its window yet
+                    continue
                 run = partial(intake_source, self.store, adapter, programs, self.clock(),
                               self.config.reporting)
                 if (result := self._guarded(name, "intake", run)) is not None:
@@ -207,7 +213,8 @@ class Runtime:
             return dispatch_due(self.store, self.programs, CountingMailer(self.mailer,
                                                                           self.metrics),
                                 self.compose, self.clock(), policy=self.config.policy(),
-                                adapters=self.adapters, paused=self.guard.paused())
+                                adapters=self.adapters, paused=self.guard.paused(),
+                                window=self.config.coalescing.sends)
 
     def plan(self, days: int = 7) -> Plan:
         """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
@@ -227,6 +234,10 @@ class Runtime:
                 # polls) and are settled after the contact write, whatever became of it.
                 follow = self.start_follow_ups(name)
                 try:
+                    if not writeback_ripe(self.store, name, self.clock(),
+                                          self.config.coalescing):
+                        results[name] = WriteBackResult()  # nothing waited its window yet
+                        continue
                     run = partial(write_back, self.store, adapter, self.mappings[name],
                                   self.clock())
                     if (result := self._guarded(name, "writeback", run)) is not None:
@@ -319,11 +330,13 @@ class Runtime:
                 close()
         self.store.dispose()
 
-    def web_app(self) -> FastAPI:
+    def web_app(self, hook_limiter: TokenBucket | None = None) -> FastAPI:
         """The response pages, plus /healthz, /readyz and /metrics for this runtime.
 
         On PostgreSQL (replicas) the score links opened are remembered in the store, so a
-        scanner's burst spread over several web processes is still seen as one."""
+        scanner's burst spread over several web processes is still seen as one.
+        `hook_limiter`: the inbound notifications' token bucket (a benchmark's simulated
+        clock); a fresh one by default."""
         shared = self.store.engine.dialect.name == "postgresql"
         return create_app(store=self.store, signer=self.signer, programs=self.programs,
                           clock=self.clock, policy=self.config.policy(),
@@ -335,7 +348,7 @@ class Runtime:
                           hooks=hooks_router(self.store, self.hook_sources,
                                              public_url=str(self.config.daemon.public_url),
                                              on_notified=self.intake_kick.kick,
-                                             clock=self.clock)
+                                             clock=self.clock, limiter=hook_limiter)
                           if self.hook_sources else None)
 
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
