@@ -282,7 +282,7 @@ class _Simulation:
                 time.thread_time() - started
 
     def _arrivals(self, now: datetime) -> list[tuple[Any, ...]]:
-        self.carry += self.per_day * CURVE[now.hour] / sum(CURVE) / (86400 / TICK.seconds)
+        self.carry += self.per_day * CURVE[now.hour] / sum(CURVE) / (3600 / TICK.seconds)
         count, self.carry = int(self.carry), self.carry - int(self.carry)
         events: list[tuple[Any, ...]] = []
         rng = self.rng

@@ -143,7 +143,7 @@ class Runtime:
                 if paced and not poll_due(self.store, name, now, base):
                     continue
                 run = partial(poll_source, self.store, adapter, programs, now,
-                              self.config.reporting)
+                              self.config.reporting, self.config.sources[name].notifications)
                 result = self._locked(f"poll:{name}", base, name, "poll", run)
                 if result is not None:
                     results[name] = result
@@ -157,7 +157,8 @@ class Runtime:
     def _record_pace(self, name: str, now: datetime, result: PollResult) -> None:
         source = self.config.sources[name]
         if source.notifications:  # a safety net: what matters is what notifications missed
-            found = result.queued + sum(result.skipped.values()) > 0
+            # (rows the poll made for tickets a waiting notice named are not missed ones)
+            found = result.queued + sum(result.skipped.values()) > result.notified
             ceiling = source.safety_poll_every
         else:
             found, ceiling = result.tickets > 0, source.idle_poll_max

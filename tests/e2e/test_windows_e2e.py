@@ -19,6 +19,7 @@ from e2e_loop import NO_WINDOWS, SECRET, Loop, _loop
 from notified_loop import flush, notified_loop
 
 from closedloop.daemon.config import Secrets
+from closedloop.daemon.jobs.adaptive import read_pace
 from closedloop.daemon.runtime import build_runtime
 
 ANSWER = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/)\d+")
@@ -156,3 +157,27 @@ def test_due_surveys_wait_for_company_and_share_one_reopen_check(
         loop.clock.advance(timedelta(seconds=1))
         late = loop.rt.dispatch()
         assert (late.sent, loop.crm.total_calls()) == (2, 1)
+
+
+def test_a_ticket_the_safety_poll_reads_during_the_intake_window_is_read_once(
+        tmp_path: Path, crm_name: str) -> None:
+    """The safety-net poll reads a ticket whose notice waits in the intake window: the survey
+    is queued once, the notice is dropped (no intake read when the window ends), and the
+    poll's pace backs off, since the notifications missed nothing (it would snap back to
+    the base interval if the poll counted that ticket as missed)."""
+    gen = notified_loop(tmp_path, crm_name, coalescing={**NO_WINDOWS, "intake": "30m"})
+    loop = next(gen)
+    try:
+        base = loop.config.daemon.poll_every
+        loop.close_ticket("ada@example.com", ago=timedelta(0))
+        flush(loop)
+        loop.rt.intake_kick.cancel()
+        assert loop.rt.store.notified_backlog(loop.source, loop.clock.now).rows == 1
+        polled = loop.rt.poll()[loop.source]
+        pace = read_pace(loop.rt.store, loop.source, base)
+        assert (polled.queued, polled.notified, pace.interval) == (1, 1, 2 * base)
+        loop.crm.reset_calls()
+        loop.clock.advance(timedelta(minutes=30))
+        assert (loop.rt.intake()[loop.source].notified, loop.crm.total_calls()) == (0, 0)
+    finally:
+        gen.close()
