@@ -235,12 +235,13 @@ class Runtime:
                 # polls) and are settled after the contact write, whatever became of it.
                 follow = self.start_follow_ups(name)
                 try:
-                    if not writeback_ripe(self.store, name, self.clock(),
-                                          self.config.coalescing):
+                    skip = writeback_ripe(self.store, name, self.clock(),
+                                          self.config.coalescing)
+                    if skip is None:
                         results[name] = WriteBackResult()  # nothing waited its window yet
                         continue
                     run = partial(write_back, self.store, adapter, self.mappings[name],
-                                  self.clock())
+                                  self.clock(), skip_kinds=skip)
                     if (result := self._guarded(name, "writeback", run)) is not None:
                         results[name] = result
                 finally:

@@ -8,7 +8,8 @@ the store, so a crash or restart loses nothing and the wait goes on from the sto
 - `answers` (default 45 s): an answer or comment waits until the first write-back run after
   this long; with the job every minute it is on the CRM record within 105 s.
 - `writeback` (15 min): every other write-back row (sent dates, preferences, ticket hooks
-  after their own settle time) waits at most this long, and rides along any earlier write.
+  after their own settle time) waits at most this long; contact rows ride along an earlier
+  answer's write, ticket hooks (a ticket update, a note, the attribution read) do not.
 - `intake` (30 min): a notified ticket waits at most this long to be read, and never past the
   shortest survey delay of its source's ticket programs less INTAKE_MARGIN, so the survey is
   queued before it is due.
@@ -70,11 +71,15 @@ def waited(backlog: Backlog, now: datetime, window: timedelta) -> bool:
 
 
 def writeback_ripe(store: Store, source: str, now: datetime,
-                   settings: CoalescingSettings) -> bool:
-    """Whether the write-back of `source` should call the CRM now."""
+                   settings: CoalescingSettings) -> tuple[str, ...] | None:
+    """What the write-back of `source` should leave out now: None (do not call the CRM),
+    () (write everything due), or ("hook",) when only answers have waited their window:
+    the contacts' rows go (sent dates ride along in the same call), ticket hooks wait
+    their own window."""
     answers, others = store.writeback_backlogs(source, now)
-    return (answers.rows + others.rows >= FULL or waited(answers, now, settings.answers)
-            or waited(others, now, settings.writeback))
+    if answers.rows + others.rows >= FULL or waited(others, now, settings.writeback):
+        return ()
+    return ("hook",) if waited(answers, now, settings.answers) else None
 
 
 def intake_window(settings: CoalescingSettings, programs: Iterable[Program],

@@ -21,6 +21,7 @@ from notified_loop import flush, notified_loop
 from closedloop.daemon.config import Secrets
 from closedloop.daemon.jobs.adaptive import read_pace
 from closedloop.daemon.runtime import build_runtime
+from closedloop.daemon.store.answers import HOOK_SETTLE
 
 ANSWER = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/)\d+")
 WINDOWS = {**NO_WINDOWS, "answers": "45s", "writeback": "15m"}
@@ -41,7 +42,12 @@ def loop(tmp_path: Path, crm_name: str) -> Iterator[Loop]:
 
 def surveyed(loop: Loop) -> tuple[str, str]:
     """A ticket closes, its survey goes out; (contact, the mail's score-link stem)."""
-    _, contact = loop.close_ticket("ada@example.com")
+    return surveyed_ticket(loop)[1:]
+
+
+def surveyed_ticket(loop: Loop, email: str = "ada@example.com") -> tuple[str, str, str]:
+    """A ticket closes, its survey goes out; (ticket, contact, the mail's score-link stem)."""
+    ticket, contact = loop.close_ticket(email)
     assert loop.rt.poll()[loop.source].queued == 1
     loop.clock.advance(timedelta(hours=1))
     assert loop.rt.dispatch().sent == 1
@@ -49,7 +55,7 @@ def surveyed(loop: Loop) -> tuple[str, str]:
     assert body is not None
     found = ANSWER.search(body.get_content())
     assert found is not None
-    return contact, found.group(1)
+    return ticket, contact, found.group(1)
 
 
 def click(stem: str, score: int) -> None:
@@ -77,6 +83,31 @@ def test_an_answer_waits_its_window_then_reaches_the_record(loop: Loop) -> None:
     loop.rt.write_back()
     assert (contact_writes(loop), loop.prop(contact, "cl_csat_last_rating"),
             loop.prop(contact, "cl_csat_last_sent") != "") == (1, "4", True)
+
+
+def test_ticket_hooks_wait_their_own_window_not_the_answers(loop: Loop) -> None:
+    """An answer's ticket hooks (due after their 5-minute settle) wait their own 15-minute
+    window: another customer's answer written 10 minutes after they were due does not take
+    them along; they are still unwritten at 14:59 and written at 15:00."""
+    ticket, contact, stem = surveyed_ticket(loop)
+    _, other, other_stem = surveyed_ticket(loop, "bo@example.com")
+    click(stem, 1)
+    loop.clock.advance(timedelta(seconds=45))
+    loop.rt.write_back()
+    assert (loop.prop(contact, "cl_csat_last_rating"), loop.ticket_hooks(ticket)) == \
+        ("1", ([], []))
+    loop.clock.advance(HOOK_SETTLE - timedelta(seconds=45) + timedelta(minutes=10))
+    click(other_stem, 5)
+    loop.clock.advance(timedelta(seconds=45))
+    loop.rt.write_back()
+    assert (loop.prop(other, "cl_csat_last_rating"), loop.ticket_hooks(ticket)) == \
+        ("5", ([], []))
+    loop.clock.advance(timedelta(minutes=4, seconds=14))  # the hooks due 14:59 ago
+    loop.rt.write_back()
+    assert loop.ticket_hooks(ticket) == ([], [])
+    loop.clock.advance(timedelta(seconds=1))
+    loop.rt.write_back()
+    assert loop.ticket_hooks(ticket) != ([], [])
 
 
 def test_sent_dates_wait_their_longer_window(loop: Loop) -> None:
