@@ -181,6 +181,8 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
             sim.run_until(busy_end + DRAIN + timedelta(days=1), arrivals=False)
             idle = ask("calls")
             p95 = _writeback_p95(rt.store)
+            missed = _missed(rt.store, {sim.tickets[k] for k in sim.in_program
+                                        if k in sim.tickets})
         finally:
             sim.web.close()
             web.stop()
@@ -205,6 +207,7 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
                                        3),
         "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "writeback_p95_s": p95,
+        "tickets_missed": missed,
         "run_s": round(time.perf_counter() - wall0, 1),
         "calls_by_endpoint": dict(sorted(busy["calls"].items(), key=lambda kv: -kv[1])),
         "idle_calls_by_endpoint": idle["calls"],
@@ -229,6 +232,7 @@ class _Simulation:
         self.tickets: dict[int, str] = {}
         self.answers: list[tuple[datetime, str]] = []  # (when, link stem)
         self.closed_in_busy = 0
+        self.in_program: set[int] = set()  # keys of tickets closed in the surveyed queue
         self.answering = True
         self.ticks = 0
 
@@ -298,8 +302,11 @@ class _Simulation:
             email = None if customer % 50 == 49 else f"c{customer}@example.com"
             key, self.next_key = self.next_key, self.next_key + 1
             at = now - TICK * rng.random()  # closed within the last tick, never later
+            surveyed = rng.random() >= OTHER_QUEUE
+            if surveyed:
+                self.in_program.add(key)
             events.append(("close", key, customer, email, LANGUAGES[customer % 5],
-                           rng.random() >= OTHER_QUEUE, at))
+                           surveyed, at))
             if rng.random() < REOPEN:
                 reopen = at + timedelta(minutes=rng.uniform(5, 50))
                 self.later.append((reopen, ("reopen", key)))
@@ -353,6 +360,18 @@ def _writeback_p95(store: Any) -> float | None:
     return round(delays[min(len(delays) - 1, int(0.95 * len(delays)))], 1)
 
 
+def _missed(store: Any, tickets: set[str]) -> int:
+    """Tickets closed in the surveyed queue that have no outbox row at all (sent, skipped or
+    cancelled): what notifications and the safety-net poll together missed."""
+    from sqlalchemy import select
+
+    from closedloop.daemon.store.sends import SENDS
+
+    with store.engine.connect() as conn:
+        seen = {str(t) for t in conn.scalars(select(SENDS.c.ticket_id).distinct())}
+    return len(tickets - seen)
+
+
 def _free_port() -> int:
     import socket
 
@@ -394,6 +413,7 @@ def print_row(row: dict[str, Any]) -> None:
           f"{row['jobs_cpu_s']}")
     print(f"  web CPU ms per answer {row['web_cpu_ms_per_answer']}, peak {row['peak_mib']} MiB, "
           f"write-back p95 {row['writeback_p95_s']} s, run {row['run_s']} s")
+    print(f"  tickets missed (surveyed queue, no outbox row) {row['tickets_missed']}")
     for endpoint, n in row["calls_by_endpoint"].items():
         print(f"    {n:7d}  {endpoint}")
     print(f"  idle day: {row['idle_calls_by_endpoint']}")
