@@ -25,6 +25,9 @@ LINK = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/)\d+")
 
 def serve(crm: str, pipe: Connection) -> None:
     """Child process main: serve until the parent sends ("stop",)."""
+    from closedloop.daemon.logging import configure
+
+    configure("console", level=40)  # stdout carries the parent's figures (--json)
     from closedloop.daemon.delivery.sink import LocalMailSink
     from closedloop.integration.sandbox.hubspot import HubSpotState
     from closedloop.integration.sandbox.sides import HubSpotSide, ZendeskSide
