@@ -181,7 +181,7 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
             sim.run_until(busy_end + DRAIN + timedelta(days=1), arrivals=False)
             idle = ask("calls")
             p95 = _writeback_p95(rt.store)
-            missed = _missed(rt.store, {sim.tickets[k] for k in sim.in_program
+            missed = _missed(rt.store, {sim.tickets[k] for k in sim.in_program - sim.reopened
                                         if k in sim.tickets})
         finally:
             sim.web.close()
@@ -233,6 +233,7 @@ class _Simulation:
         self.answers: list[tuple[datetime, str]] = []  # (when, link stem)
         self.closed_in_busy = 0
         self.in_program: set[int] = set()  # keys of tickets closed in the surveyed queue
+        self.reopened: set[int] = set()  # keys of tickets open again at the end
         self.answering = True
         self.ticks = 0
 
@@ -258,6 +259,8 @@ class _Simulation:
         self.later = [e for e in self.later if e[0] > now]
         events += [(kind, self.tickets[key], at) for at, (kind, key) in due
                    if key in self.tickets]
+        for _, (kind, key) in due:  # a reopened ticket not solved again is owed no survey
+            (self.reopened.add if kind == "reopen" else self.reopened.discard)(key)
         made, links = self.ask("tick", events)
         self.tickets.update(made)
         self._schedule_answers(now, links)
@@ -361,8 +364,8 @@ def _writeback_p95(store: Any) -> float | None:
 
 
 def _missed(store: Any, tickets: set[str]) -> int:
-    """Tickets closed in the surveyed queue that have no outbox row at all (sent, skipped or
-    cancelled): what notifications and the safety-net poll together missed."""
+    """Tickets closed (and not reopened since) in the surveyed queue that have no outbox row
+    at all (sent, skipped or cancelled): what notifications and the safety poll missed."""
     from sqlalchemy import select
 
     from closedloop.daemon.store.sends import SENDS
