@@ -177,7 +177,7 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
             busy_tally = sim.snapshot()
             sim.run_until(busy_end + DRAIN, arrivals=False)
             ask("reset_calls")
-            sim.answering = False
+            sim.answering, sim.answers = False, []  # the idle day: nobody answers either
             sim.run_until(busy_end + DRAIN + timedelta(days=1), arrivals=False)
             idle = ask("calls")
             p95 = _writeback_p95(rt.store)
