@@ -382,4 +382,9 @@ def report(f: Figures) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--steady" in sys.argv[1:]:  # the steady-state mode: bench/steady.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import steady
+        steady.main([a for a in sys.argv[1:] if a != "--steady"])
+    else:
+        main()

@@ -44,6 +44,7 @@ from closedloop.daemon.channels.settings import (
 from closedloop.daemon.i18n import check_language
 from closedloop.daemon.insight.settings import ReportingSettings, reporting_references
 from closedloop.daemon.insight.themes.settings import ThemeSettings
+from closedloop.daemon.jobs.windows import CoalescingSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 from closedloop.daemon.triggers.settings import (
@@ -542,6 +543,7 @@ class Config(_Model):
     sms: SmsSettings = SmsSettings()  # daemon/channels/settings.py
     widget: WidgetSettings = WidgetSettings()  # [widget.sites.NAME]: in-page surveys
     triggers: TriggerSettings = Field(default_factory=TriggerSettings)  # daemon/triggers
+    coalescing: CoalescingSettings = CoalescingSettings()  # jobs/windows.py
 
     @model_validator(mode="after")
     def _sms_programs(self) -> Config:

@@ -236,6 +236,8 @@ def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
                  "from_name": "Acme Support", "reply_to": "support@acme.example"},
         # The demo compresses days into seconds: quiet hours would hold every survey at night.
         "rules": {"quiet_hours": []},
+        # The demo runs the loop in seconds: no work waits for company.
+        "coalescing": {"answers": "0s", "writeback": "0s", "intake": "0s", "sends": "0s"},
         "programs": [
             {"name": "support-csat", "type": "csat", "source": source, "delay": "1s",
              "company": "Acme", "pipelines": [crm.queues["support"]],

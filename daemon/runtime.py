@@ -52,6 +52,7 @@ from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
 from closedloop.daemon.jobs.locks import GAP_SHARE, job_lock
 from closedloop.daemon.jobs.notified import Coalescer, IntakeResult, intake_source
 from closedloop.daemon.jobs.poll import PollResult, poll_source
+from closedloop.daemon.jobs.windows import intake_ripe, intake_window, writeback_ripe
 from closedloop.daemon.jobs.writeback import WriteBackResult, write_back
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.metrics import CountingMailer, Metrics
@@ -68,6 +69,7 @@ from closedloop.daemon.triggers import (
 from closedloop.daemon.web.admin.wiring import admin_app
 from closedloop.daemon.web.app import create_app
 from closedloop.daemon.web.hooks import GENERIC, HookSource, hooks_router
+from closedloop.daemon.web.hooks.limiter import TokenBucket
 from closedloop.daemon.web.hooks.twilio import twilio_router
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.scanner import SharedOpenTracker
@@ -156,7 +158,7 @@ class Runtime:
                 if paced and not poll_due(self.store, name, now, base):
                     continue
                 run = partial(poll_source, self.store, adapter, programs, now,
-                              self.config.reporting)
+                              self.config.reporting, self.config.sources[name].notifications)
                 result = self._locked(f"poll:{name}", base, name, "poll", run)
                 if result is not None:
                     results[name] = result
@@ -170,7 +172,8 @@ class Runtime:
     def _record_pace(self, name: str, now: datetime, result: PollResult) -> None:
         source = self.config.sources[name]
         if source.notifications:  # a safety net: what matters is what notifications missed
-            found = result.queued + sum(result.skipped.values()) > 0
+            # (rows the poll made for tickets a waiting notice named are not missed ones)
+            found = result.queued + sum(result.skipped.values()) > result.notified
             ceiling = source.safety_poll_every
         else:
             found, ceiling = result.tickets > 0, source.idle_poll_max
@@ -183,6 +186,10 @@ class Runtime:
         with self.metrics.timed("intake"):
             for name, adapter in self.adapters.items():
                 if not self.config.sources[name].notifications:
+                    continue
+                window = intake_window(self.config.coalescing, programs, name)
+                if not intake_ripe(self.store, name, self.clock(), window):
+                    results[name] = IntakeResult()  # nothing waited its window yet
                     continue
                 run = partial(intake_source, self.store, adapter, programs, self.clock(),
                               self.config.reporting)
@@ -223,7 +230,8 @@ class Runtime:
                                                                           self.metrics),
                                 self.compose, self.clock(), policy=self.config.policy(),
                                 adapters=self.adapters, paused=self.guard.paused(),
-                                channels={"sms": self.sms} if self.sms else None)
+                                channels={"sms": self.sms} if self.sms else None,
+                                window=self.config.coalescing.sends)
 
     def plan(self, days: int = 7) -> Plan:
         """A dry run of the next `days` days (daemon.plan): sends, writes and moves nothing."""
@@ -243,8 +251,13 @@ class Runtime:
                 # polls) and are settled after the contact write, whatever became of it.
                 follow = self.start_follow_ups(name)
                 try:
+                    skip = writeback_ripe(self.store, name, self.clock(),
+                                          self.config.coalescing)
+                    if skip is None:
+                        results[name] = WriteBackResult()  # nothing waited its window yet
+                        continue
                     run = partial(write_back, self.store, adapter, self.mappings[name],
-                                  self.clock())
+                                  self.clock(), skip_kinds=skip)
                     if (result := self._guarded(name, "writeback", run)) is not None:
                         results[name] = result
                 finally:
@@ -337,11 +350,13 @@ class Runtime:
             self.sms.close()
         self.store.dispose()
 
-    def web_app(self) -> FastAPI:
+    def web_app(self, hook_limiter: TokenBucket | None = None) -> FastAPI:
         """The response pages, plus /healthz, /readyz and /metrics for this runtime.
 
         On PostgreSQL (replicas) the score links opened are remembered in the store, so a
-        scanner's burst spread over several web processes is still seen as one."""
+        scanner's burst spread over several web processes is still seen as one.
+        `hook_limiter`: the inbound notifications' token bucket (a benchmark's simulated
+        clock); a fresh one by default."""
         shared = self.store.engine.dialect.name == "postgresql"
         app = create_app(store=self.store, signer=self.signer, programs=self.programs,
                           clock=self.clock, policy=self.config.policy(),
@@ -353,7 +368,8 @@ class Runtime:
                           hooks=hooks_router(self.store, self.hook_sources,
                                              public_url=str(self.config.daemon.public_url),
                                              on_notified=self.intake_kick.kick,
-                                             clock=self.clock, triggers=self.hook_trigger)
+                                             clock=self.clock, triggers=self.hook_trigger,
+                                             limiter=hook_limiter)
                           if self.hook_sources else None,
                           widget=widget_router(self.store, self.widget_sites, self.programs,
                                                self.config.policy(), self.clock,

@@ -208,6 +208,13 @@ class LocalMailSink:
             if self._maildir is not None:
                 self._maildir.add(raw)
 
+    def drain(self) -> list[Received]:
+        """What was accepted since the last drain, oldest first, forgotten here (a long
+        benchmark's sink would otherwise hold every mail)."""
+        with self._lock:
+            taken, self._received = self._received, []
+        return taken
+
     @property
     def received(self) -> list[Received]:
         """A snapshot of everything accepted so far, oldest first."""

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from closedloop.daemon.backoff import doubling
 from closedloop.daemon.channels import Channel, ChannelDown, NotTaken, OutcomeUnknown
 from closedloop.daemon.channels.mail import MAIL_RETRY, MailChannel
+from closedloop.daemon.jobs.windows import sends_ripe
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import (
     Action,
@@ -111,13 +112,16 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                  policy: Policy | None = None,
                  adapters: Mapping[str, CRMAdapter] | None = None,
                  paused: Collection[str] = (),
-                 channels: Mapping[str, Channel[Any]] | None = None) -> DispatchResult:
+                 channels: Mapping[str, Channel[Any]] | None = None,
+                 window: timedelta = timedelta(0)) -> DispatchResult:
     """Send every survey and reminder the rules allow now, in claimed batches over one session.
 
     Without `adapters` the reopen check is skipped (a ticket that reopened still gets its
     survey); the runtime always passes them. A `paused` source's CRM is not asked: its
     ticket surveys wait as when the check fails (daemon.health pauses a refused token).
     `channels` sends the rows that are not mail ("sms": daemon.channels.sms).
+    `window` ([coalescing] sends): nothing is taken until the earliest due row has waited
+    that long (or a full reopen-check batch is due), so one check covers several surveys.
     """
     log = get_logger(job="dispatch")
     policy = policy or Policy()
@@ -125,6 +129,8 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
     released = store.release_stale(now)
     if any(released.values()):
         log.warning("dispatch.released_stale", **released)
+    if window and not sends_ripe(store, now, window):
+        return result
     started = time.monotonic()  # `now` is the run's clock; leases also follow the work's time
     while rows := store.claim_due_sends(_later(now, started), batch, LEASE):
         rows.sort(key=lambda r: due_order(Due.of(r)))  # plan decides in this order too

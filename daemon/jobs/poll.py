@@ -35,6 +35,7 @@ class PollResult:
     tickets: int = 0
     queued: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    notified: int = 0  # tickets read that a notification had named (their notice dropped)
 
 
 def idem_key(program: Program, source: str, ticket_id: str) -> str:
@@ -55,9 +56,13 @@ def ticket_programs(programs: Sequence[Program], source: str) -> list[Program]:
 
 
 def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
-                now: datetime, reporting: ReportingSettings = NO_SEGMENTS) -> PollResult:
+                now: datetime, reporting: ReportingSettings = NO_SEGMENTS,
+                notified: bool = False) -> PollResult:
     """Read closed tickets from one source and queue their surveys; each row carries the
-    `reporting` segments read on its ticket and contact (daemon.insight.capture)."""
+    `reporting` segments read on its ticket and contact (daemon.insight.capture).
+
+    `notified` (the source has change notifications): the notices of the tickets this poll
+    read are dropped, so the intake, whose window may still be open, does not read them again."""
     log = get_logger(job="poll", source=adapter.name)
     mine = ticket_programs(programs, adapter.name)
     result = PollResult()
@@ -66,6 +71,9 @@ def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
         result.tickets += len(page.tickets)
         queue_rows(store, new_sends(store, adapter, mine, page.tickets, now, reporting), result)
         store.set_cursor(adapter.name, CURSOR, page.cursor, now)
+        if notified:
+            result.notified += store.drop_notified(adapter.name, [t.id for t in page.tickets],
+                                                   now)
         log.debug("poll.page", tickets=len(page.tickets))
     log.info("poll.done", pages=result.pages, tickets=result.tickets, queued=result.queued,
              skipped=sum(result.skipped.values()), **{f"skipped_{k}": v

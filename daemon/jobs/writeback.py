@@ -203,8 +203,10 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
-               now: datetime, lease: timedelta = LEASE) -> WriteBackResult:
-    """Write every pending row of one source; rows that fail wait and are tried again.
+               now: datetime, lease: timedelta = LEASE,
+               skip_kinds: Sequence[str] = ()) -> WriteBackResult:
+    """Write every pending row of one source (but `skip_kinds`); rows that fail wait and
+    are tried again.
 
     Each round claims its rows first, so replicas sharing the store write disjoint
     contacts; whatever a round leaves unsettled is handed back when it ends.
@@ -218,7 +220,8 @@ def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
 
     try:
         for _ in range(MAX_ROUNDS):
-            claim = store.claim_writebacks(adapter.name, clock(), ROWS_PER_ROUND, lease)
+            claim = store.claim_writebacks(adapter.name, clock(), ROWS_PER_ROUND, lease,
+                                           skip_kinds)
             if not claim.rows:
                 break
             held = Held(store, claim, lease, clock)

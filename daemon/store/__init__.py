@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from closedloop.daemon.store.alerts import AlertRow, AlertsMixin, AnswerRow
 from closedloop.daemon.store.answers import AnswersMixin
 from closedloop.daemon.store.attribution import AttributionMixin
+from closedloop.daemon.store.backlogs import Backlog, BacklogsMixin
 from closedloop.daemon.store.claims import ClaimsMixin, WriteBackClaim
 from closedloop.daemon.store.engine import (
     NewerDatabase,
@@ -61,6 +62,7 @@ __all__ = [
     "AlertRow",
     "AnswerRow",
     "AttributedResponse",
+    "Backlog",
     "Delivery",
     "ExportRow",
     "FollowUpClaim",
@@ -94,7 +96,7 @@ __all__ = [
 class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
             LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin,
-            WidgetMixin, PeopleMixin):
+            WidgetMixin, PeopleMixin, BacklogsMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:

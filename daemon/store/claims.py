@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,11 +60,12 @@ class ClaimsMixin:
     # -- write-back claims -----------------------------------------------------------------
 
     def claim_writebacks(self, source: str, now: datetime, limit: int,
-                         lease: timedelta) -> WriteBackClaim:
+                         lease: timedelta, skip_kinds: Sequence[str] = ()) -> WriteBackClaim:
         """Claim up to `limit` due pending rows of `source`, of contacts nobody else holds.
 
         Ordered by contact then time, so a writer coalesces what it got; rows of a contact
-        cut off by `limit` wait (the contact is busy) until this claim is settled.
+        cut off by `limit` wait (the contact is busy) until this claim is settled. Rows of
+        `skip_kinds` are left for a later run (jobs/windows.py: hooks waiting their window).
         """
         now = to_db(now)
         token = str(uuid.uuid4())
@@ -83,6 +85,7 @@ class ClaimsMixin:
                     or_(WRITEBACKS.c.next_attempt_at.is_(None),
                         WRITEBACKS.c.next_attempt_at <= now),
                     WRITEBACKS.c.contact_id.not_in(busy),
+                    *([WRITEBACKS.c.kind.not_in(list(skip_kinds))] if skip_kinds else []),
                 )
                 .order_by(WRITEBACKS.c.contact_id, WRITEBACKS.c.created_at, WRITEBACKS.c.id)
                 .limit(limit)

@@ -92,6 +92,19 @@ class NotifiedMixin:
         with self.engine.begin() as conn:
             return conn.execute(delete(NOTIFIED).where(NOTIFIED.c.claim_token == token)).rowcount
 
+    def drop_notified(self, source: str, ticket_ids: Sequence[str], now: datetime) -> int:
+        """The poll read these tickets itself: their pending, unclaimed notices need no
+        second read (a row an intake holds is left to it). Returns how many were dropped."""
+        if not ticket_ids:
+            return 0
+        at = to_db(now)
+        free = or_(NOTIFIED.c.claim_token.is_(None), NOTIFIED.c.claimed_until <= at)
+        with self.engine.begin() as conn:
+            dropped: int = conn.execute(delete(NOTIFIED).where(
+                NOTIFIED.c.source == source, NOTIFIED.c.status == "pending", free,
+                NOTIFIED.c.ticket_id.in_(list(dict.fromkeys(ticket_ids))))).rowcount
+        return dropped
+
     def retry_notified(self, token: str, now: datetime, error: str) -> int:
         """The claim's read failed: back off, or give up after MAX_ATTEMPTS (row kept)."""
         at = to_db(now)

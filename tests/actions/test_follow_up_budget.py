@@ -178,6 +178,7 @@ def _zendesk_cycle_calls(store: Store, tmp: Path, *, follow_ups: bool) -> dict[s
                                     "email": sandbox.email, "base_url": sandbox.url,
                                     "job_poll_interval": "10ms", "retry_attempts": 1}},
             "mail": {"host": "127.0.0.1", "port": 25, "from_address": "f@acme.example"},
+            "coalescing": {"answers": "0s", "writeback": "0s", "intake": "0s", "sends": "0s"},
             "programs": [{"name": "csat", "type": "csat", "source": "zendesk", "delay": "0s",
                           "company": "Acme",
                           **({"follow_up": {"categories": ["unsatisfied"]}} if follow_ups

@@ -29,6 +29,7 @@ from closedloop.integration.sandbox.zendesk import ZendeskState
 TOKEN = "e2e-token"
 SECRET = "e2e-secret-key-that-is-long-enough-0123456789"
 CRMS = ["hubspot", "zendesk"]
+NO_WINDOWS = {"answers": "0s", "writeback": "0s", "intake": "0s", "sends": "0s"}
 
 
 class Clock:
@@ -292,7 +293,7 @@ def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
                 alerts: list[dict[str, Any]] | None = None,
                 reporting: dict[str, Any] | None = None,
                 themes: dict[str, Any] | None = None, sms: dict[str, Any] | None = None,
-                **program: Any) -> Config:
+                coalescing: dict[str, str] | None = None, **program: Any) -> Config:
     """Two programs on one source: CSAT on the support pipeline, CES on billing.
 
     No quiet hours by default, so a test's clock may start at any time of day; the rules tests
@@ -314,6 +315,9 @@ def loop_config(tmp_path: Path, crm: CrmDriver, smtp_port: int, web_port: int,
         ],
         "alerts": alerts or [],
         "reporting": reporting or {},
+        # Every coalescing window shut: the tests run each job when they mean it to act
+        # (tests/e2e/test_windows_e2e.py pins the windows themselves).
+        "coalescing": coalescing if coalescing is not None else NO_WINDOWS,
         **({"themes": themes} if themes is not None else {}),
         **({"sms": sms} if sms is not None else {}),
     })

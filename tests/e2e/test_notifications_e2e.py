@@ -62,7 +62,8 @@ def test_closed_ticket_is_queued_by_its_notification_alone(loop: Loop) -> None:
     assert wait_for(lambda: sends_of(loop, ticket) == ["support-csat"]), sends_of(loop, ticket)
     calls = {k: v for k, v in loop.crm.sandbox.calls.items() if v}  # type: ignore[attr-defined]
     assert calls == INTAKE_CALLS[loop.source]
-    assert loop.rt.store.counts().get("notified.pending", 0) == 0
+    # The intake settles its claim right after queueing: wait for that, not just the row.
+    assert wait_for(lambda: loop.rt.store.counts().get("notified.pending", 0) == 0)
 
 
 def test_lost_notification_is_caught_by_the_safety_net_poll(loop: Loop) -> None:

@@ -46,6 +46,7 @@ def _poll(crm: str, state_dir: Path, segmented: bool) -> tuple[dict[str, int], l
                        "public_url": "http://127.0.0.1:9"},
             "sources": {crm: side.source(NOW - timedelta(days=40))},
             "mail": {"host": "127.0.0.1", "port": 9, "from_address": "f@acme.example"},
+            "coalescing": {"answers": "0s", "writeback": "0s", "intake": "0s", "sends": "0s"},
             "programs": [
                 {"name": "support-csat", "type": "csat", "source": crm, "delay": "1h",
                  "company": "Acme", "pipelines": [side.queues["support"]]},

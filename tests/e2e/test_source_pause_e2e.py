@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_loop import SECRET, TOKEN, Clock, HubSpotDriver, ZendeskDriver, free_port
+from e2e_loop import NO_WINDOWS, SECRET, TOKEN, Clock, HubSpotDriver, ZendeskDriver, free_port
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
@@ -87,6 +87,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
             "mail": {"host": "127.0.0.1", "port": sink.port,
                      "from_address": "feedback@acme.example"},
             "rules": {"quiet_hours": [], "global_cooldown": "0s"},
+            "coalescing": NO_WINDOWS,
             "programs": [{"name": "hubspot-csat", "source": "hubspot", **program},
                          {"name": "zendesk-csat", "source": "zendesk", **program}],
         })

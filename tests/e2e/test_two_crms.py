@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_loop import SECRET, TOKEN, Clock, HubSpotDriver, ZendeskDriver, free_port
+from e2e_loop import NO_WINDOWS, SECRET, TOKEN, Clock, HubSpotDriver, ZendeskDriver, free_port
 
 from closedloop.daemon.config import Secrets, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
@@ -37,6 +37,7 @@ def both(tmp_path: Path) -> Iterator[Both]:
             "mail": {"host": "127.0.0.1", "port": sink.port,
                      "from_address": "feedback@acme.example"},
             "rules": {"quiet_hours": [], "global_cooldown": "7d"},
+            "coalescing": NO_WINDOWS,
             "programs": [{"name": "hubspot-csat", "source": "hubspot", **program},
                          {"name": "zendesk-csat", "source": "zendesk", **program}],
         })

@@ -1,0 +1,102 @@
+"""Coalescing windows: how long CRM work may wait so that one call carries more of it.
+
+At a few surveys an hour every job run would otherwise spend a CRM call on one item: a batch
+read for one notified ticket, a reopen check for one survey, a contact write for one answer.
+`[coalescing]` lets each kind of work wait a bounded time for company (the waiting rows are in
+the store, so a crash or restart loses nothing and the wait goes on from the stored times):
+
+- `answers` (default 45 s): an answer or comment waits until the first write-back run after
+  this long; with the job every minute it is on the CRM record within 105 s.
+- `writeback` (15 min): every other write-back row (sent dates, preferences, ticket hooks
+  after their own settle time) waits at most this long; contact rows ride along an earlier
+  answer's write, ticket hooks (a ticket update, a note, the attribution read) do not.
+- `intake` (30 min): a notified ticket waits at most this long to be read, and never past the
+  shortest survey delay of its source's ticket programs less INTAKE_MARGIN, so the survey is
+  queued before it is due.
+- `sends` (5 min): a due survey or reminder waits at most this long, so one reopen check (100
+  tickets a call) and one SMTP session cover the surveys due close together.
+
+A window never holds a full batch (FULL items): at volume the work goes at once. `0s` turns a
+window off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from closedloop.daemon.jobs.poll import ticket_programs
+from closedloop.daemon.store import Backlog, Store
+from closedloop.daemon.surveys import Program
+
+FULL = 100  # items one CRM batch call carries: a window never holds that many back
+INTAKE_MARGIN = timedelta(minutes=5)
+
+
+def _duration(value: object) -> timedelta:
+    from closedloop.daemon.config import parse_duration  # config imports this module
+
+    window = parse_duration(value)
+    if window < timedelta(0):
+        raise ValueError("a window cannot be negative")
+    return window
+
+
+Window = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class CoalescingSettings(BaseModel):
+    """`[coalescing]`: the longest each kind of CRM work waits for company."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    answers: Window = timedelta(seconds=45)
+    writeback: Window = timedelta(minutes=15)
+    intake: Window = timedelta(minutes=30)
+    sends: Window = timedelta(minutes=5)
+
+
+OFF = CoalescingSettings.model_construct(  # every window shut: work goes at once
+    answers=timedelta(0), writeback=timedelta(0), intake=timedelta(0), sends=timedelta(0))
+
+
+def waited(backlog: Backlog, now: datetime, window: timedelta) -> bool:
+    """Whether the backlog's oldest item has waited its window (or the backlog is full)."""
+    if backlog.rows == 0 or backlog.oldest is None:
+        return False
+    return backlog.rows >= FULL or now - backlog.oldest >= window
+
+
+def writeback_ripe(store: Store, source: str, now: datetime,
+                   settings: CoalescingSettings) -> tuple[str, ...] | None:
+    """What the write-back of `source` should leave out now: None (do not call the CRM),
+    () (write everything due), or ("hook",) when only answers have waited their window:
+    the contacts' rows go (sent dates ride along in the same call), ticket hooks wait
+    their own window."""
+    answers, others = store.writeback_backlogs(source, now)
+    if answers.rows + others.rows >= FULL or waited(others, now, settings.writeback):
+        return ()
+    return ("hook",) if waited(answers, now, settings.answers) else None
+
+
+def intake_window(settings: CoalescingSettings, programs: Iterable[Program],
+                  source: str) -> timedelta:
+    """The intake's window for `source`: `settings.intake`, bounded by the earliest a survey
+    of its ticket programs can be due (the shortest delay) less INTAKE_MARGIN."""
+    delays = [p.delay for p in ticket_programs(list(programs), source)]
+    if not delays:
+        return settings.intake
+    return max(timedelta(0), min(settings.intake, min(delays) - INTAKE_MARGIN))
+
+
+def intake_ripe(store: Store, source: str, now: datetime, window: timedelta) -> bool:
+    """Whether the intake of `source` should read its notified tickets now."""
+    return waited(store.notified_backlog(source, now), now, window)
+
+
+def sends_ripe(store: Store, now: datetime, window: timedelta) -> bool:
+    """Whether dispatch should take the due sends now (any at all when the window is 0)."""
+    return waited(store.due_backlog(now), now, window)

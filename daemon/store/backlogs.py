@@ -1,0 +1,67 @@
+"""How much CRM work waits, and since when: what the coalescing windows (jobs/windows.py) read.
+
+Each query is one aggregate over an indexed filter (status and source), so asking costs far
+less than the CRM call a window saves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, and_, func, or_, select
+
+from closedloop.daemon.store.notified import NOTIFIED
+from closedloop.daemon.store.records import from_db_opt, to_db
+from closedloop.daemon.store.sends import SENDS, WRITEBACKS
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """`rows` waiting work items; `oldest`: when the longest-waiting one became due."""
+
+    rows: int = 0
+    oldest: datetime | None = None
+
+
+class BacklogsMixin:
+    """Read-only backlog figures of `Store`."""
+
+    engine: Engine
+
+    def writeback_backlogs(self, source: str, now: datetime) -> tuple[Backlog, Backlog]:
+        """(answer rows, every other row) of `source` due now and not held by a writer; a
+        row is due from its next attempt (a retry, a hook's settle time) or its creation."""
+        at = to_db(now)
+        ready = func.coalesce(WRITEBACKS.c.next_attempt_at, WRITEBACKS.c.created_at)
+        free = or_(WRITEBACKS.c.claim_token.is_(None), WRITEBACKS.c.claimed_until <= at)
+        due = and_(WRITEBACKS.c.source == source, WRITEBACKS.c.status == "pending", free,
+                   or_(WRITEBACKS.c.next_attempt_at.is_(None),
+                       WRITEBACKS.c.next_attempt_at <= at))
+        answer = WRITEBACKS.c.kind == "answer"
+        with self.engine.connect() as conn:
+            found = {bool(row.answer): Backlog(int(row.n), from_db_opt(row.oldest))
+                     for row in conn.execute(
+                         select(answer.label("answer"), func.count().label("n"),
+                                func.min(ready).label("oldest"))
+                         .where(due).group_by(answer))}
+        return found.get(True, Backlog()), found.get(False, Backlog())
+
+    def notified_backlog(self, source: str, now: datetime) -> Backlog:
+        """Notified tickets of `source` the intake could claim now, and the earliest notice."""
+        at = to_db(now)
+        free = or_(NOTIFIED.c.claim_token.is_(None), NOTIFIED.c.claimed_until <= at)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(func.count(), func.min(NOTIFIED.c.next_at))
+                .where(NOTIFIED.c.source == source, NOTIFIED.c.status == "pending",
+                       NOTIFIED.c.next_at <= at, free)).one()
+        return Backlog(int(row[0]), from_db_opt(row[1]))
+
+    def due_backlog(self, now: datetime) -> Backlog:
+        """Pending sends due now, and the earliest due time among them."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(func.count(), func.min(SENDS.c.due_at))
+                .where(SENDS.c.status == "pending", SENDS.c.due_at <= to_db(now))).one()
+        return Backlog(int(row[0]), from_db_opt(row[1]))
