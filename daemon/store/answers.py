@@ -70,30 +70,8 @@ class AnswersMixin:
         In the same transaction: `response.created` for the first click, `response.updated`
         when a later one changes the score (a repeated click of the same score is no change).
         """
-        now = to_db(now)
         with self.engine.begin() as conn:
-            send = _send_or_raise(conn, send_id)
-            before = conn.execute(select(RESPONSES.c.score, RESPONSES.c.category)
-                                  .where(RESPONSES.c.send_id == send_id)).first()
-            stmt = insert_for(conn, RESPONSES).values(
-                send_id=send_id, score=score, comment=None, category=category,
-                answered_at=now, updated_at=now,
-            )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["send_id"],
-                set_={
-                    "score": stmt.excluded.score,
-                    "category": stmt.excluded.category,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            ).returning(*RESPONSES.c, _inserted(conn))
-            row = conn.execute(stmt).mappings().one()
-            response = response_record(row)
-            _enqueue_answer(conn, send, response, now)
-            if row["inserted"] if conn.dialect.name == "postgresql" else before is None:
-                emit_event(conn, "response.created", response_payload(send, response), now)
-            elif before is not None and (before.score, before.category) != (score, category):
-                emit_event(conn, "response.updated", response_payload(send, response), now)
+            response = record_response_in(conn, send_id, score, category, now)
         log.info("store.response_recorded", send_id=send_id, category=category)
         return response
 
@@ -233,6 +211,36 @@ class AnswersMixin:
         for hook, status, count in by_status:
             result[f"{'hooks' if hook else 'writebacks'}.{status}"] = count
         return result
+
+
+def record_response_in(conn: Connection, send_id: int, score: int, category: str,
+                       now: datetime) -> ResponseRecord:
+    """`Store.record_response` inside the caller's transaction (the web app's group commit
+    runs many in one); raises UnknownSend."""
+    now = to_db(now)
+    send = _send_or_raise(conn, send_id)
+    before = conn.execute(select(RESPONSES.c.score, RESPONSES.c.category)
+                          .where(RESPONSES.c.send_id == send_id)).first()
+    stmt = insert_for(conn, RESPONSES).values(
+        send_id=send_id, score=score, comment=None, category=category,
+        answered_at=now, updated_at=now,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["send_id"],
+        set_={
+            "score": stmt.excluded.score,
+            "category": stmt.excluded.category,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(*RESPONSES.c, _inserted(conn))
+    row = conn.execute(stmt).mappings().one()
+    response = response_record(row)
+    _enqueue_answer(conn, send, response, now)
+    if row["inserted"] if conn.dialect.name == "postgresql" else before is None:
+        emit_event(conn, "response.created", response_payload(send, response), now)
+    elif before is not None and (before.score, before.category) != (score, category):
+        emit_event(conn, "response.updated", response_payload(send, response), now)
+    return response
 
 
 def _inserted(conn: Connection) -> ColumnElement[bool]:
