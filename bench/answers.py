@@ -69,7 +69,8 @@ def serve(kind: str, state_url: str, port: int, page_size: int) -> None:
     from closedloop.daemon.runtime import build_runtime
     from closedloop.daemon.service import make_server
 
-    configure("json", level=40)
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (the child's whole life)
+    configure("json")  # the daemon's own logging (INFO, JSON lines), written nowhere
     rt = build_runtime(parse_config(_config(state_url), "bench"), _secrets())
     server = make_server(rt, "127.0.0.1", port)
     if kind == "bare":
@@ -280,6 +281,9 @@ def main() -> None:
                         help="POST tokens made per run second (more than any run answers)")
     parser.add_argument("--json", action="store_true", help="one JSON object")
     args = parser.parse_args()
+    from closedloop.daemon.logging import configure
+
+    configure("json", level=40)  # stdout carries the figures only
     if shutil.which("wrk") is None:
         sys.exit("bench/answers.py needs wrk (Debian: apt-get install -y wrk)")
     if args.db == "postgresql":

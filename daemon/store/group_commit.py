@@ -91,9 +91,14 @@ class GroupCommit:
                 if batch is None:
                     return
                 if conn is None:
-                    conn = self._connect()
+                    try:
+                        conn = self._connect()
+                    except Exception as exc:  # the database is down: this batch fails
+                        self._fail(batch, exc)
+                        continue
                 if not self._commit(conn, batch):
-                    conn = _discard(conn)  # a failed COMMIT may have left it unusable
+                    _discard(conn)  # a failed COMMIT may have left it unusable
+                    conn = None
         except BaseException as exc:  # the thread must never die with callers waiting
             log.error("store.group_commit_stopped", error=type(exc).__name__)
             with self._lock:
@@ -125,8 +130,10 @@ class GroupCommit:
 
     def _connect(self) -> Connection:
         conn = self.engine.connect()
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA synchronous=FULL")
+        if conn.dialect.name == "sqlite":  # on the driver's connection: no BEGIN around it
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA synchronous=FULL")
         return conn
 
     def _commit(self, conn: Connection, batch: list[_Write]) -> bool:
@@ -140,12 +147,10 @@ class GroupCommit:
                     try:
                         with conn.begin_nested():
                             outcomes.append((write, True, write.work(conn)))
-                    except Exception as exc:  # noqa: BLE001 (handed to its caller)
+                    except Exception as exc:  # handed to its caller
                         outcomes.append((write, False, exc))
-        except Exception as exc:  # noqa: BLE001 (BEGIN or COMMIT failed: nothing is stored)
-            log.error("store.group_commit_failed", writes=len(batch), error=type(exc).__name__)
-            for write in batch:
-                write.future.set_exception(exc)
+        except Exception as exc:  # BEGIN or COMMIT failed: nothing stored
+            self._fail(batch, exc)
             return False
         self.batches += 1
         self.writes += len(batch)
@@ -155,6 +160,11 @@ class GroupCommit:
             else:
                 write.future.set_exception(value)
         return True
+
+    def _fail(self, batch: list[_Write], exc: Exception) -> None:
+        log.error("store.group_commit_failed", writes=len(batch), error=type(exc).__name__)
+        for write in batch:
+            write.future.set_exception(exc)
 
     def _fail_waiting(self, running: list[_Write], exc: BaseException) -> None:
         error = RuntimeError(f"group commit writer stopped: {type(exc).__name__}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Table, delete, exists, select
+from sqlalchemy import Connection, Engine, Table, delete, exists, select
 
 from closedloop.daemon.store.records import to_db
 from closedloop.daemon.store.tables import Base
@@ -21,20 +21,12 @@ PRUNE_EVERY = 500
 
 class LinkOpensMixin:
     engine: Engine
-    _opens_counter = itertools.count(1)
 
     def note_link_open(self, send_id: int, score: int, now: datetime,
                        window: timedelta) -> None:
         """Record that a score link of this survey was fetched; forget what is past `window`."""
-        old = to_db(now - window)
         with self.engine.begin() as conn:
-            if next(self._opens_counter) % PRUNE_EVERY == 0:
-                conn.execute(delete(LINK_OPENS).where(LINK_OPENS.c.opened_at < old))
-            else:
-                conn.execute(delete(LINK_OPENS).where(LINK_OPENS.c.send_id == send_id,
-                                                      LINK_OPENS.c.opened_at < old))
-            conn.execute(LINK_OPENS.insert().values(send_id=send_id, score=score,
-                                                    opened_at=to_db(now)))
+            note_link_open_in(conn, send_id, score, now, window)
 
     def other_link_opened(self, send_id: int, score: int, now: datetime,
                           window: timedelta) -> bool:
@@ -44,3 +36,19 @@ class LinkOpensMixin:
             LINK_OPENS.c.opened_at >= to_db(now - window)))
         with self.engine.connect() as conn:
             return bool(conn.scalar(query))
+
+
+_opens_counter = itertools.count(1)
+
+
+def note_link_open_in(conn: Connection, send_id: int, score: int, now: datetime,
+                      window: timedelta) -> None:
+    """`note_link_open` inside the caller's transaction (the web app's group commit)."""
+    old = to_db(now - window)
+    if next(_opens_counter) % PRUNE_EVERY == 0:
+        conn.execute(delete(LINK_OPENS).where(LINK_OPENS.c.opened_at < old))
+    else:
+        conn.execute(delete(LINK_OPENS).where(LINK_OPENS.c.send_id == send_id,
+                                              LINK_OPENS.c.opened_at < old))
+    conn.execute(LINK_OPENS.insert().values(send_id=send_id, score=score,
+                                            opened_at=to_db(now)))

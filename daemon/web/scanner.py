@@ -29,7 +29,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import Connection
+
 from closedloop.daemon.store import Store
+from closedloop.daemon.store.link_opens import note_link_open_in
 
 AUTO_POST_DELAY_MS = 1500
 BURST_WINDOW = timedelta(seconds=30)
@@ -93,6 +96,11 @@ class SharedOpenTracker:
 
     def opened(self, send_id: int, score: int) -> None:
         self.store.note_link_open(send_id, score, self._clock(), self.window)
+
+    def opening(self, send_id: int, score: int) -> Callable[[Connection], None]:
+        """`opened` as a write for the caller's transaction (the pages' group commit)."""
+        now = self._clock()
+        return lambda conn: note_link_open_in(conn, send_id, score, now, self.window)
 
     def is_burst(self, send_id: int, score: int) -> bool:
         return self.store.other_link_opened(send_id, score, self._clock(), self.window)
