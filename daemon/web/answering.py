@@ -17,11 +17,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import ParamSpec, TypeVar
 
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from closedloop.daemon.store import ResponseRecord, Store
+from closedloop.daemon.store import ResponseRecord, SendRecord, Store
 from closedloop.daemon.store.answers import record_response_in
+from closedloop.daemon.store.engine import read_only
 from closedloop.daemon.store.group_commit import GroupCommit
+from closedloop.daemon.store.sends import send_in
 from closedloop.daemon.web.scanner import LinkOpens, OpenTracker, SharedOpenTracker
 
 P = ParamSpec("P")
@@ -32,10 +35,29 @@ class AnswerPath:
     """Reads, link openings and answers for the score pages of one app."""
 
     def __init__(self, store: Store, opens: LinkOpens, clock: Callable[[], datetime]) -> None:
+        self.store = store
         self.opens = opens
         self.clock = clock
         self.writer = GroupCommit(store.engine)
         self.inline = store.engine.dialect.name == "sqlite"
+        self._reader: Connection | None = None  # SQLite: the event loop's own connection
+
+    def get_send(self, send_id: int) -> SendRecord | None:
+        """The send behind a token. Inline on SQLite through one held connection (the event
+        loop's thread is the only one using it): a pool checkout and return cost three
+        times the lookup."""
+        if not self.inline:
+            return self.store.get_send(send_id)
+        if self._reader is None:
+            self._reader = read_only(self.store.engine.connect())
+        try:
+            with self._reader.begin():
+                return send_in(self._reader, send_id)
+        except Exception:
+            self._reader.invalidate()
+            self._reader.close()
+            self._reader = None
+            raise
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store read: inline on SQLite, on a worker thread on PostgreSQL."""

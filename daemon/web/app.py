@@ -48,7 +48,13 @@ from closedloop.daemon.texts import program_text, program_wording
 from closedloop.daemon.web.answering import AnswerPath
 from closedloop.daemon.web.forms import Form, FormError, read_form
 from closedloop.daemon.web.ops import ops_router
-from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, render
+from closedloop.daemon.web.pages import (
+    DEFAULT_CSP,
+    SECURITY_HEADERS,
+    error_page,
+    render,
+    render_cached,
+)
 from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, LinkOpens, OpenTracker
 from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
 from closedloop.daemon.web.undo import decode_previous, encode_previous
@@ -158,16 +164,17 @@ class _Routes:
         """Show the score about to be recorded; records nothing (scanners GET every link).
 
         The page posts the score from script unless this visit is part of a burst."""
-        survey = await self.path.read(self._survey, request, token)
+        survey = await self.path.read(self._survey, request, token,
+                                      get_send=self.path.get_send)
         value = self._score(survey, score)
         burst = await self.path.opened(survey.send.id, value)
         return self._landing(survey, value, auto=not burst)
 
     def _landing(self, survey: Survey, score: int, *, auto: bool) -> Response:
         program = survey.program
-        return render("landing.html", survey.language, brand=program.branding, score=score,
-                      high=program.scale.high, auto=auto, delay_ms=AUTO_POST_DELAY_MS,
-                      company=program.company)
+        return render_cached("landing.html", survey.language, brand=program.branding,
+                             score=score, high=program.scale.high, auto=auto,
+                             delay_ms=AUTO_POST_DELAY_MS, company=program.company)
 
     async def record(self, request: Request, token: str, score: str) -> Response:
         """Record (or change) the score, then go to the comment page (POST-redirect-GET).
@@ -175,7 +182,8 @@ class _Routes:
         A scripted POST during a burst of this survey's links is a scanner running the page:
         nothing is recorded, and the page asks for a tap on the confirm button instead.
         The redirect leaves only once the answer is committed (web/answering.py)."""
-        survey = await self.path.read(self._survey, request, token)
+        survey = await self.path.read(self._survey, request, token,
+                                      get_send=self.path.get_send)
         value = self._score(survey, score)
         form = await _read_form(request, MAX_BODY, survey.language)
         scripted = form.get("via") == SCRIPT
@@ -323,17 +331,20 @@ class _Routes:
     # -- helpers -------------------------------------------------------------------------
 
     def _survey(self, request: Request, token: str, purpose: Purpose = Purpose.ANSWER, *,
-                allow_expired: bool = False) -> Survey:
+                allow_expired: bool = False,
+                get_send: Callable[[int], SendRecord | None] | None = None) -> Survey:
         """The send behind a token made for `purpose`, or a PageError (400 invalid or made
         for another purpose, 410 expired, 404 unknown).
 
         `allow_expired` serves unsubscribing: an expired link still carries a good
         signature, and honouring an unsubscribe late is better than ignoring it.
+        `get_send` reads the send (default: the store's; the score pages pass their own).
         """
+        fetch = get_send or self.store.get_send
         try:
             send_id = self.signer.read(token, purpose=purpose)
         except TokenExpired as exc:
-            send = self.store.get_send(exc.send_id) if exc.send_id is not None else None
+            send = fetch(exc.send_id) if exc.send_id is not None else None
             if not (allow_expired and send is not None):
                 log.info("web.token_expired")
                 owner = self.programs.get(send.program) if send is not None else None
@@ -343,7 +354,7 @@ class _Routes:
         except TokenInvalid as exc:
             log.info("web.token_invalid")
             raise PageError("invalid") from exc
-        send = self.store.get_send(send_id)
+        send = fetch(send_id)
         if send is None:
             log.info("web.unknown_send", send_id=send_id)
             raise PageError("not_found")
