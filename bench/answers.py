@@ -173,6 +173,12 @@ def wait_ready(port: int) -> None:
     raise SystemExit(f"server on port {port} did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     import socket
 
@@ -222,8 +228,11 @@ def run(args: argparse.Namespace, state_url: str) -> dict[str, Any]:
             for method in ("GET", "POST"):
                 for kind in order:
                     paths = get_paths if method == "GET" else post_files[n + 1]
+                    cpu = cpu_seconds(servers[kind].pid)
                     figures = wrk(ports[kind], paths, method, args.seconds, args.connections,
                                   sink)
+                    figures["cpu_us"] = (cpu_seconds(servers[kind].pid) - cpu) * 1e6 / max(
+                        figures["requests"], 1)
                     figures["load"] = os.getloadavg()[0]
                     loads.append(figures["load"])
                     runs.setdefault((kind, method), []).append(figures)
@@ -256,6 +265,7 @@ def summarize(runs: dict[tuple[str, str], list[dict[str, Any]]], loads: list[flo
             out[f"{m}_{kind}_rps"] = med(kind, method, "rps")
             out[f"{m}_{kind}_p50_ms"] = med(kind, method, "p50_ms")
             out[f"{m}_{kind}_p99_ms"] = med(kind, method, "p99_ms")
+            out[f"{m}_{kind}_cpu_us_per_request"] = med(kind, method, "cpu_us")
             out[f"{m}_{kind}_non_2xx_3xx"] = sum(r["other_status"] for r in runs[(kind, method)])
             out[f"{m}_{kind}_socket_errors"] = sum(r["socket_errors"]
                                                    for r in runs[(kind, method)])
@@ -326,6 +336,10 @@ def report(f: dict[str, Any]) -> None:
               f"{f[f'{m}_ratio']:>8.3f}{f[f'{m}_app_p50_ms']:>9.1f}{f[f'{m}_app_p99_ms']:>9.1f}"
               f"{f[f'{m}_bare_p50_ms']:>10.1f}{f[f'{m}_bare_p99_ms']:>10.1f}")
     print("ratio = app req/s / bare req/s (requests answered 200/303 per second of run)")
+    print(f"server CPU per request (user+system, all threads): GET app "
+          f"{f['get_app_cpu_us_per_request']:.0f} µs, bare {f['get_bare_cpu_us_per_request']:.0f}"
+          f" µs; POST app {f['post_app_cpu_us_per_request']:.0f} µs, bare "
+          f"{f['post_bare_cpu_us_per_request']:.0f} µs")
     print(f"POSTs answered 303: {f['posts_answered']} ({f['distinct_tokens_answered']} distinct "
           f"tokens, {f['post_tokens_reused']} reused); answers stored: {f['answers_stored']} "
           f"(more: POSTs cut off by the end of a run); answered but not stored: "

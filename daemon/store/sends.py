@@ -51,7 +51,7 @@ SENDS: Table = Base.metadata.tables["sends"]
 SUPPRESSIONS: Table = Base.metadata.tables["suppressions"]
 WRITEBACKS: Table = Base.metadata.tables["writebacks"]
 # Built once: every page of a survey looks its send up by id.
-_SEND_BY_ID = select(SENDS).where(SENDS.c.id == bindparam("send_id"))
+SEND_BY_ID = select(SENDS).where(SENDS.c.id == bindparam("send_id"))
 LEDGER: Table = Base.metadata.tables["ledger"]
 ANY_PROGRAM = "*"  # the ledger row that a global cooldown reads
 
@@ -411,5 +411,5 @@ def _require_send(conn: Connection, send_id: int) -> None:
 
 def send_in(conn: Connection, send_id: int) -> SendRecord | None:
     """The send with this id, read in the caller's transaction."""
-    row = conn.execute(_SEND_BY_ID, {"send_id": send_id}).mappings().first()
+    row = conn.execute(SEND_BY_ID, {"send_id": send_id}).mappings().first()
     return None if row is None else send_record(row)
