@@ -4,7 +4,7 @@ each caller told only after the COMMIT, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
@@ -21,8 +21,8 @@ MakeSend = Callable[..., NewSend]
 
 
 @pytest.fixture
-def writer(store: Store) -> Iterator[GroupCommit]:
-    yield GroupCommit(store.engine, idle_seconds=0.2)
+def writer(store: Store) -> GroupCommit:
+    return GroupCommit(store.engine, idle_seconds=0.2)
 
 
 def _sends(store: Store, make_send: MakeSend, count: int) -> list[int]:
@@ -33,7 +33,7 @@ def _sends(store: Store, make_send: MakeSend, count: int) -> list[int]:
 
 def _stored(store: Store) -> dict[int, int]:
     with store.engine.connect() as conn:
-        return {send_id: score for send_id, score in
+        return {row.send_id: row.score for row in
                 conn.execute(select(RESPONSES.c.send_id, RESPONSES.c.score))}
 
 
