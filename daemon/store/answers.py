@@ -253,17 +253,7 @@ def _enqueue_answer(
     hook row has not been tried (nor claimed by a writer) yet, a later click or comment
     replaces its data and pushes it back by HOOK_SETTLE instead of queueing a second one.
     """
-    data = {
-        "survey_type": send["survey_type"],
-        "program": send["program"],
-        "score": response.score,
-        "comment": response.comment,
-        "category": response.category,
-        "answered_at": iso(response.answered_at),
-        "updated_at": iso(response.updated_at),
-        "sent_at": iso(send["sent_at"]),
-        "language": send["language"],  # the comment's likely language (comment themes)
-    }
+    data = answer_data(send, response)
     stmts = answer_statements(conn)
     row = {"source": send["source"], "contact_id": send["contact_id"], "send_id": send["id"],
            "created_at": now, "status": "pending", "attempts": 0}
@@ -281,6 +271,21 @@ def _enqueue_answer(
     if not replaced:
         conn.execute(stmts.writeback, {**row, "kind": "hook", "data": hook,
                                        "next_attempt_at": settled})
+
+
+def answer_data(send: RowMapping, response: ResponseRecord) -> dict[str, Any]:
+    """What an answer's write-back carries: the whole current answer."""
+    return {
+        "survey_type": send["survey_type"],
+        "program": send["program"],
+        "score": response.score,
+        "comment": response.comment,
+        "category": response.category,
+        "answered_at": iso(response.answered_at),
+        "updated_at": iso(response.updated_at),
+        "sent_at": iso(send["sent_at"]),
+        "language": send["language"],  # the comment's likely language (comment themes)
+    }
 
 
 def unsent_hook_update(send_id: int) -> Update:

@@ -25,10 +25,10 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -36,14 +36,28 @@ from sqlalchemy import Connection, Engine
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+P = TypeVar("P")
+R = TypeVar("R")
 MAX_BATCH = 256
 IDLE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Together(Generic[P, R]):
+    """Writes of one kind that can run as one: `many` does a batch's worth at once (each
+    item's result or exception, in order), `one` a single item (the fallback when `many`
+    fails as a whole: then each item runs alone in its savepoint)."""
+
+    many: Callable[[Connection, list[P]], Sequence[R | Exception]]
+    one: Callable[[Connection, P], R]
 
 
 @dataclass(frozen=True)
 class _Write:
     work: Callable[[Connection], Any]
     future: Future[Any]
+    together: Together[Any, Any] | None = None
+    item: Any = None
 
 
 class GroupCommit:
@@ -72,10 +86,20 @@ class GroupCommit:
         result: T = self.submit(work).result()
         return result
 
+    async def run_together(self, kind: Together[P, R], item: P) -> R:
+        """Queue `item`, to be written with the others of its kind in the batch."""
+        future: Future[R] = self._put(_Write(lambda conn: kind.one(conn, item), Future(),
+                                             kind, item))
+        result: R = await asyncio.wrap_future(future)
+        return result
+
     def submit(self, work: Callable[[Connection], T]) -> Future[T]:
-        future: Future[T] = Future()
+        return self._put(_Write(work, Future()))
+
+    def _put(self, write: _Write) -> Future[Any]:
+        future = write.future
         with self._lock:
-            self._queue.put(_Write(work, future))
+            self._queue.put(write)
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._serve, name="group-commit", daemon=True).start()
@@ -143,7 +167,14 @@ class GroupCommit:
             with conn.begin():
                 if conn.dialect.name == "postgresql":
                     conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
+                alone = [w for w in batch if w.together is None]
+                groups: dict[int, list[_Write]] = {}
                 for write in batch:
+                    if write.together is not None:
+                        groups.setdefault(id(write.together), []).append(write)
+                for group in groups.values():
+                    alone += self._together(conn, group, outcomes)
+                for write in alone:
                     try:
                         with conn.begin_nested():
                             outcomes.append((write, True, write.work(conn)))
@@ -160,6 +191,22 @@ class GroupCommit:
             else:
                 write.future.set_exception(value)
         return True
+
+    @staticmethod
+    def _together(conn: Connection, group: list[_Write],
+                  outcomes: list[tuple[_Write, bool, Any]]) -> list[_Write]:
+        """Run a group of one kind as one; the writes to run alone if that failed."""
+        kind = group[0].together
+        assert kind is not None
+        try:
+            with conn.begin_nested():
+                results = kind.many(conn, [w.item for w in group])
+        except Exception as exc:  # one bad item spoils the lot: each runs alone instead
+            log.warning("store.group_commit_split", writes=len(group), error=type(exc).__name__)
+            return group
+        for write, result in zip(group, results, strict=True):
+            outcomes.append((write, not isinstance(result, Exception), result))
+        return []
 
     def _fail(self, batch: list[_Write], exc: Exception) -> None:
         log.error("store.group_commit_failed", writes=len(batch), error=type(exc).__name__)

@@ -22,13 +22,18 @@ from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from closedloop.daemon.store import ResponseRecord, SendRecord, Store
+from closedloop.daemon.store.answer_batch import Answer, record_responses_in
 from closedloop.daemon.store.answers import record_response_in
-from closedloop.daemon.store.group_commit import GroupCommit
+from closedloop.daemon.store.group_commit import GroupCommit, Together
 from closedloop.daemon.store.records import send_record
 from closedloop.daemon.store.sends import SEND_BY_ID, SENDS
 from closedloop.daemon.web.scanner import LinkOpens, OpenTracker, SharedOpenTracker
 
 P = ParamSpec("P")
+# Answers of one batch are written set-wise (store/answer_batch.py), one by one on error.
+ANSWERS: Together[Answer, ResponseRecord] = Together(
+    many=record_responses_in,
+    one=lambda conn, a: record_response_in(conn, a.send_id, a.score, a.category, a.now))
 T = TypeVar("T")
 
 
@@ -84,9 +89,8 @@ class AnswerPath:
     async def record(self, send_id: int, score: int, category: str) -> ResponseRecord:
         """Store the score (a later click updates it) and queue its write-back; returns once
         committed. Raises UnknownSend, or the COMMIT's error (then nothing was stored)."""
-        now = self.clock()
-        return await self.writer.run(
-            lambda conn: record_response_in(conn, send_id, score, category, now))
+        answer = Answer(send_id, score, category, self.clock())
+        return await self.writer.run_together(ANSWERS, answer)
 
 
 class _SendReader:

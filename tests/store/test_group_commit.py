@@ -3,6 +3,8 @@ each caller told only after the COMMIT, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -14,6 +16,7 @@ from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from closedloop.daemon.store import NewSend, ResponseRecord, Store, UnknownSend
+from closedloop.daemon.store.answer_batch import Answer, record_responses_in
 from closedloop.daemon.store.answers import RESPONSES, record_response_in
 from closedloop.daemon.store.group_commit import GroupCommit
 
@@ -164,3 +167,54 @@ def test_the_writer_stops_when_idle_and_starts_again(
     assert writer._running is False
     writer.run_sync(_answer(second, 2, t0))
     assert _stored(store) == {first: 1, second: 2}
+
+
+def _state(store: Store) -> list[list[tuple[Any, ...]]]:
+    """Everything an answer writes, without ids and times that differ run to run."""
+    queries = [
+        "SELECT send_id, score, category, comment FROM responses ORDER BY send_id",
+        "SELECT send_id, kind, status, data FROM writebacks ORDER BY send_id, kind, id",
+        "SELECT send_id, status, version FROM follow_ups ORDER BY send_id",
+        "SELECT send_id, kind, payload FROM events ORDER BY send_id, id",
+    ]
+    with store.engine.connect() as conn:
+        return [[tuple(_plain(v) for v in row) for row in conn.execute(text(q))]
+                for q in queries]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("{"):
+        value = json.loads(value)
+    if isinstance(value, dict):
+        return json.dumps({k: v for k, v in value.items() if k != "response_id"},
+                          sort_keys=True)
+    return value
+
+
+@pytest.mark.parametrize("ticket", [True, False])
+def test_a_batch_of_answers_writes_what_they_write_one_by_one(
+    store: Store, writer: GroupCommit, make_send: MakeSend, t0: datetime, ticket: bool
+) -> None:
+    """The set-wise batch (answer_batch.py) leaves the same rows as record_response answer
+    after answer: a send answered twice in the batch (its second answer an update, its
+    hook replaced, not doubled), a repeated same score (no event), an unknown send
+    (UnknownSend in its place, the others stored)."""
+    store.add_sends([make_send(f"k{i}", ticket_id=f"t{i}" if ticket else None)
+                     for i in range(4)])
+    answers = [Answer(1, 5, "satisfied", t0), Answer(2, 1, "unsatisfied", t0),
+               Answer(1, 2, "unsatisfied", t0), Answer(99, 3, "neutral", t0),
+               Answer(3, 4, "satisfied", t0), Answer(3, 4, "satisfied", t0)]
+    outcomes = writer.run_sync(lambda conn: record_responses_in(conn, answers))
+    assert [type(o).__name__ for o in outcomes] == [
+        "ResponseRecord", "ResponseRecord", "ResponseRecord", "UnknownSend",
+        "ResponseRecord", "ResponseRecord"]
+    batched = _state(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM events"))
+        conn.execute(text("DELETE FROM writebacks"))
+        conn.execute(text("DELETE FROM follow_ups"))
+        conn.execute(text("DELETE FROM responses"))
+    for answer in answers:
+        with contextlib.suppress(UnknownSend):
+            store.record_response(answer.send_id, answer.score, answer.category, answer.now)
+    assert batched == _state(store)
