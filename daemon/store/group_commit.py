@@ -13,7 +13,10 @@ in its own SAVEPOINT, commits once, and only then tells each caller how its writ
 - durable means on disk, not only in the OS: on SQLite the writer's connection runs
   `synchronous=FULL` (in WAL mode FULL syncs the WAL at each commit; the store's default
   NORMAL may lose the last commits on power loss), on PostgreSQL `synchronous_commit=on`
-  for the batch whatever the server's default. One fsync per batch, not per answer.
+  for the batch whatever the server's default. One fsync per batch, not per answer. A
+  batch of nothing but notes that may be lost (`durable=False`: score links opened) commits
+  on PostgreSQL with `synchronous_commit=off`: visible to every replica at once, on disk a
+  moment later.
 
 While one batch commits the next one gathers, so batches grow with the load by themselves.
 The writer holds one connection of its own (its settings never reach the pool) and stops
@@ -58,6 +61,7 @@ class _Write:
     future: Future[Any]
     together: Together[Any, Any] | None = None
     item: Any = None
+    durable: bool = True
 
 
 class GroupCommit:
@@ -75,10 +79,10 @@ class GroupCommit:
         self.batches = 0  # committed batches and writes, for tests and the benchmark
         self.writes = 0
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
+    async def run(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
         """Queue `work` and wait until its batch is committed; its result, or its error
         (or the COMMIT's, when the whole batch failed)."""
-        result: T = await asyncio.wrap_future(self.submit(work))
+        result: T = await asyncio.wrap_future(self.submit(work, durable=durable))
         return result
 
     def run_sync(self, work: Callable[[Connection], T]) -> T:
@@ -93,8 +97,11 @@ class GroupCommit:
         result: R = await asyncio.wrap_future(future)
         return result
 
-    def submit(self, work: Callable[[Connection], T]) -> Future[T]:
-        return self._put(_Write(work, Future()))
+    def submit(self, work: Callable[[Connection], T], *, durable: bool = True) -> Future[T]:
+        """Queue `work`. `durable=False` (a note that may be lost, such as a link opened)
+        lets a batch of such writes commit on PostgreSQL without waiting for the disk;
+        a batch with any durable write waits, whatever else it holds."""
+        return self._put(_Write(work, Future(), durable=durable))
 
     def _put(self, write: _Write) -> Future[Any]:
         future = write.future
@@ -166,7 +173,9 @@ class GroupCommit:
         try:
             with conn.begin():
                 if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
+                    durable = any(w.durable for w in batch)
+                    conn.exec_driver_sql(
+                        f"SET LOCAL synchronous_commit TO {'on' if durable else 'off'}")
                 alone = [w for w in batch if w.together is None]
                 groups: dict[int, list[_Write]] = {}
                 for write in batch:

@@ -13,13 +13,16 @@ to the thread pool cost more than the lookup itself. So:
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import ParamSpec, TypeVar
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
-from starlette.concurrency import run_in_threadpool
 
 from closedloop.daemon.store import ResponseRecord, SendRecord, Store
 from closedloop.daemon.store.answer_batch import Answer, record_responses_in
@@ -30,6 +33,7 @@ from closedloop.daemon.store.sends import SEND_BY_ID, SENDS
 from closedloop.daemon.web.scanner import LinkOpens, OpenTracker, SharedOpenTracker
 
 P = ParamSpec("P")
+READ_THREADS = 4
 # Answers of one batch are written set-wise (store/answer_batch.py), one by one on error.
 ANSWERS: Together[Answer, ResponseRecord] = Together(
     many=record_responses_in,
@@ -46,29 +50,33 @@ class AnswerPath:
         self.clock = clock
         self.writer = GroupCommit(store.engine)
         self.inline = store.engine.dialect.name == "sqlite"
-        self._reader: _SendReader | None = None  # SQLite: the event loop's own connection
+        # Readers hold a driver connection each: the event loop's on SQLite, one per reading
+        # thread on PostgreSQL (READ_THREADS of them, so the pool is not drained).
+        self._readers = threading.local()
+        self._read_threads = None if self.inline else ThreadPoolExecutor(
+            READ_THREADS, thread_name_prefix="answer-read")
 
     def get_send(self, send_id: int) -> SendRecord | None:
-        """The send behind a token. On SQLite inline, through the driver connection this
-        loop holds and the store's own query compiled once, its columns converted by the
-        columns' own result processors: SQLAlchemy's execution around a lookup by primary
-        key cost ten times the lookup, and this runs on every score page."""
-        if not self.inline:
-            return self.store.get_send(send_id)
-        if self._reader is None:
-            self._reader = _SendReader(self.store.engine)
+        """The send behind a token, through this thread's held driver connection and the
+        store's own query compiled once, its columns converted by the columns' own result
+        processors: SQLAlchemy's execution and a pool checkout (with its ping) around a
+        lookup by primary key cost ten times the lookup, on every score page."""
+        reader: _SendReader | None = getattr(self._readers, "reader", None)
+        if reader is None:
+            reader = self._readers.reader = _SendReader(self.store.engine)
         try:
-            return self._reader.get(send_id)
+            return reader.get(send_id)
         except Exception:
-            self._reader.close()
-            self._reader = None
+            self._readers.reader = None
+            reader.close()
             raise
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a store read: inline on SQLite, on a worker thread on PostgreSQL."""
-        if self.inline:
+        """Run a store read: inline on SQLite, on a reading thread on PostgreSQL."""
+        if self._read_threads is None:
             return fn(*args, **kwargs)
-        return await run_in_threadpool(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_threads, partial(fn, *args, **kwargs))
 
     async def opened(self, send_id: int, score: int) -> bool:
         """Note that a score link was fetched; whether it is part of a scanner's burst."""
@@ -76,7 +84,7 @@ class AnswerPath:
             self.opens.opened(send_id, score)
             return self.opens.is_burst(send_id, score)
         if isinstance(self.opens, SharedOpenTracker):
-            await self.writer.run(self.opens.opening(send_id, score))
+            await self.writer.run(self.opens.opening(send_id, score), durable=False)
         else:
             await self.read(self.opens.opened, send_id, score)
         return await self.read(self.opens.is_burst, send_id, score)
@@ -94,8 +102,8 @@ class AnswerPath:
 
 
 class _SendReader:
-    """`Store.get_send` on one held SQLite driver connection (autocommit: one SELECT is its
-    own transaction, and under WAL it never waits for a writer)."""
+    """`Store.get_send` on one held driver connection, in autocommit: one SELECT is its own
+    transaction (under SQLite's WAL it never waits for a writer)."""
 
     def __init__(self, engine: Engine) -> None:
         self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
@@ -103,7 +111,12 @@ class _SendReader:
             self._fairy = engine.raw_connection()
         except self._dbapi_error as exc:  # raw_connection() does not wrap it, connect() does
             raise DBAPIError.instance(None, None, exc, self._dbapi_error) from exc
-        self._sql = str(SEND_BY_ID.compile(dialect=engine.dialect))
+        driver = self._fairy.driver_connection
+        if engine.dialect.name == "postgresql" and driver is not None:
+            driver.autocommit = True  # psycopg; this connection never goes back to the pool
+        compiled = SEND_BY_ID.compile(dialect=engine.dialect)
+        self._sql = str(compiled)
+        self._positional = compiled.positional
         columns = list(SENDS.c)
         self._names = [c.name for c in columns]
         self._convert = [c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
@@ -112,10 +125,11 @@ class _SendReader:
     def get(self, send_id: int) -> SendRecord | None:
         driver = self._fairy.driver_connection
         assert driver is not None
+        params: Any = (send_id,) if self._positional else {"send_id": send_id}
         try:
-            row = driver.execute(self._sql, (send_id,)).fetchone()
+            row = driver.execute(self._sql, params).fetchone()
         except self._dbapi_error as exc:  # as SQLAlchemy would raise it (the 503 page)
-            raise DBAPIError.instance(self._sql, (send_id,), exc, self._dbapi_error) from exc
+            raise DBAPIError.instance(self._sql, params, exc, self._dbapi_error) from exc
         if row is None:
             return None
         values = {name: value if convert is None or value is None else convert(value)

@@ -218,3 +218,15 @@ def test_a_batch_of_answers_writes_what_they_write_one_by_one(
         with contextlib.suppress(UnknownSend):
             store.record_response(answer.send_id, answer.score, answer.category, answer.now)
     assert batched == _state(store)
+
+
+def test_a_batch_of_notes_only_does_not_wait_for_the_disk_on_postgresql(
+    store: Store, writer: GroupCommit
+) -> None:
+    """Score links opened may be lost (`durable=False`): a batch of nothing else commits
+    with synchronous_commit off on PostgreSQL; a batch with any durable write keeps it on
+    (test_the_writer_commits_durably). SQLite's writer syncs every batch alike."""
+    show = "SHOW synchronous_commit" if store.engine.dialect.name == "postgresql" \
+        else "PRAGMA synchronous"
+    setting = writer.submit(lambda c: c.exec_driver_sql(show).scalar(), durable=False).result(10)
+    assert setting == ("off" if store.engine.dialect.name == "postgresql" else 2)
