@@ -90,10 +90,10 @@ class GroupCommit:
         result: T = self.submit(work).result()
         return result
 
-    async def run_together(self, kind: Together[P, R], item: P) -> R:
+    async def run_together(self, kind: Together[P, R], item: P, *, durable: bool = True) -> R:
         """Queue `item`, to be written with the others of its kind in the batch."""
         future: Future[R] = self._put(_Write(lambda conn: kind.one(conn, item), Future(),
-                                             kind, item))
+                                             kind, item, durable))
         result: R = await asyncio.wrap_future(future)
         return result
 

@@ -21,16 +21,22 @@ from datetime import datetime
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from closedloop.daemon.store import ResponseRecord, SendRecord, Store
 from closedloop.daemon.store.answer_batch import Answer, record_responses_in
 from closedloop.daemon.store.answers import record_response_in
+from closedloop.daemon.store.engine import read_only
 from closedloop.daemon.store.group_commit import GroupCommit, Together
 from closedloop.daemon.store.records import send_record
 from closedloop.daemon.store.sends import SEND_BY_ID, SENDS
-from closedloop.daemon.web.scanner import LinkOpens, OpenTracker, SharedOpenTracker
+from closedloop.daemon.web.scanner import (
+    LINK_OPENS_TOGETHER,
+    LinkOpens,
+    OpenTracker,
+    SharedOpenTracker,
+)
 
 P = ParamSpec("P")
 READ_THREADS = 4
@@ -71,6 +77,20 @@ class AnswerPath:
             reader.close()
             raise
 
+    def _shared_burst(self, opens: SharedOpenTracker, send_id: int, score: int) -> bool:
+        """`is_burst` of the store's memory on this thread's held connection."""
+        conn: Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = self._readers.conn = read_only(self.store.engine.connect())
+        try:
+            with conn.begin():
+                return opens.is_burst_in(conn, send_id, score)
+        except Exception:
+            self._readers.conn = None
+            conn.invalidate()
+            conn.close()
+            raise
+
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store read: inline on SQLite, on a reading thread on PostgreSQL."""
         if self._read_threads is None:
@@ -84,14 +104,17 @@ class AnswerPath:
             self.opens.opened(send_id, score)
             return self.opens.is_burst(send_id, score)
         if isinstance(self.opens, SharedOpenTracker):
-            await self.writer.run(self.opens.opening(send_id, score), durable=False)
-        else:
-            await self.read(self.opens.opened, send_id, score)
+            await self.writer.run_together(LINK_OPENS_TOGETHER, self.opens.opening(send_id, score),
+                                           durable=False)
+            return await self.read(self._shared_burst, self.opens, send_id, score)
+        await self.read(self.opens.opened, send_id, score)
         return await self.read(self.opens.is_burst, send_id, score)
 
     async def is_burst(self, send_id: int, score: int) -> bool:
         if isinstance(self.opens, OpenTracker):
             return self.opens.is_burst(send_id, score)
+        if isinstance(self.opens, SharedOpenTracker):
+            return await self.read(self._shared_burst, self.opens, send_id, score)
         return await self.read(self.opens.is_burst, send_id, score)
 
     async def record(self, send_id: int, score: int, category: str) -> ResponseRecord:
