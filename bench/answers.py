@@ -15,8 +15,10 @@ browser's scripted POST: `via=script`).
 
 Runs are interleaved (app, bare, then bare, app, ... for GET and for POST) after a warm-up;
 each figure is the median over the rounds. Printed per method: requests/s and p50/p99 latency
-of each server, the ratio app req/s / bare req/s, and the load average around the runs (the
-box is shared: a figure is only worth its load). Afterwards the answers in the database are
+of each server, the ratio app req/s / bare req/s, each server's CPU time per request (user +
+system of all its threads, from /proc: steadier than req/s on a busy box) and the load
+average around the runs (the box is shared: a figure is only worth its load). The app logs
+as the daemon does (INFO, JSON lines; written to /dev/null); the daemon's jobs do not run. Afterwards the answers in the database are
 counted: every POST that got its 303 must be there (answers stored == POSTs answered).
 PostgreSQL runs in a schema of its own in `--pg` (default $CLOSEDLOOP_TEST_PG_URL), dropped
 at the end.
