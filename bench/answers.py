@@ -18,8 +18,9 @@ each figure is the median over the rounds. Printed per method: requests/s and p5
 of each server, the ratio app req/s / bare req/s, each server's CPU time per request (user +
 system of all its threads, from /proc: steadier than req/s on a busy box) and the load
 average around the runs (the box is shared: a figure is only worth its load). The app logs
-as the daemon does (INFO, JSON lines; written to /dev/null); the daemon's jobs do not run. Afterwards the answers in the database are
-counted: every POST that got its 303 must be there (answers stored == POSTs answered).
+as the daemon does (INFO, JSON lines; written to /dev/null); the daemon's jobs do not run.
+Afterwards each POST answered 303 (wrk notes its token from the Location header) is looked
+up in the database: "answered but not stored" must be 0.
 PostgreSQL runs in a schema of its own in `--pg` (default $CLOSEDLOOP_TEST_PG_URL), dropped
 at the end.
 """

@@ -222,19 +222,10 @@ def record_response_in(conn: Connection, send_id: int, score: int, category: str
     response = response_record(row)
     _enqueue_answer(conn, send, response, now)
     if row["inserted"] if conn.dialect.name == "postgresql" else before is None:
-        _emit(conn, "response.created", send, response_payload(send, response), now)
+        emit_event(conn, "response.created", response_payload(send, response), now)
     elif before is not None and (before.score, before.category) != (score, category):
-        _emit(conn, "response.updated", send, response_payload(send, response), now)
+        emit_event(conn, "response.updated", response_payload(send, response), now)
     return response
-
-
-def _emit(conn: Connection, kind: str, send: RowMapping, payload: dict[str, Any],
-          now: datetime) -> None:
-    """`emit_event` for a survey's event when its send row is at hand (no second lookup)."""
-    conn.execute(answer_statements(conn).event, {
-        "kind": kind, "program": send["program"], "send_id": send["id"],
-        "email_norm": send["email_norm"], "payload": payload, "created_at": to_db(now),
-        "routed_at": None})
 
 
 def _send_or_raise(conn: Connection, send_id: int) -> RowMapping:
