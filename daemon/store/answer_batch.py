@@ -18,13 +18,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from closedloop.daemon.store import answers as store_answers
 from closedloop.daemon.store.answer_statements import (
     EVENTS,
     RESPONSES,
     WRITEBACKS,
     answer_statements,
 )
-from closedloop.daemon.store.answers import HOOK_SETTLE, answer_data
+from closedloop.daemon.store.answers import answer_data
 from closedloop.daemon.store.events import response_payload
 from closedloop.daemon.store.records import (
     ResponseRecord,
@@ -102,7 +103,7 @@ def _round(conn: Connection, answers: list[tuple[int, Answer]]
         if send["ticket_id"]:
             hook = {**data, "ticket_id": send["ticket_id"]}
             hook.pop("sent_at")
-            hooks[send["id"]] = (hook, now + HOOK_SETTLE)
+            hooks[send["id"]] = (hook, now + store_answers.HOOK_SETTLE)  # read late: tests set it
         kind = _event_kind(conn, answer, before.get(answer.send_id), inserted)
         if kind:
             events.append({"kind": kind, "program": send["program"], "send_id": send["id"],
