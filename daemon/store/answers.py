@@ -13,24 +13,20 @@ from typing import Any
 
 import structlog
 from sqlalchemy import (
-    Boolean,
-    ColumnElement,
     Connection,
     Engine,
     RowMapping,
     Table,
     Update,
     func,
-    literal,
-    literal_column,
     or_,
     select,
     update,
 )
 
+from closedloop.daemon.store.answer_statements import answer_statements
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.events import emit_event, response_payload
-from closedloop.daemon.store.follow_ups import enqueue_follow_up
 from closedloop.daemon.store.records import (
     NoResponseYet,
     ResponseRecord,
@@ -42,7 +38,7 @@ from closedloop.daemon.store.records import (
     to_db,
     writeback_record,
 )
-from closedloop.daemon.store.sends import SENDS, WRITEBACKS, chunks, insert_for
+from closedloop.daemon.store.sends import SEND_BY_ID, SENDS, WRITEBACKS, chunks
 from closedloop.daemon.store.tables import Base
 
 log = structlog.get_logger(__name__)
@@ -70,30 +66,8 @@ class AnswersMixin:
         In the same transaction: `response.created` for the first click, `response.updated`
         when a later one changes the score (a repeated click of the same score is no change).
         """
-        now = to_db(now)
         with self.engine.begin() as conn:
-            send = _send_or_raise(conn, send_id)
-            before = conn.execute(select(RESPONSES.c.score, RESPONSES.c.category)
-                                  .where(RESPONSES.c.send_id == send_id)).first()
-            stmt = insert_for(conn, RESPONSES).values(
-                send_id=send_id, score=score, comment=None, category=category,
-                answered_at=now, updated_at=now,
-            )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["send_id"],
-                set_={
-                    "score": stmt.excluded.score,
-                    "category": stmt.excluded.category,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            ).returning(*RESPONSES.c, _inserted(conn))
-            row = conn.execute(stmt).mappings().one()
-            response = response_record(row)
-            _enqueue_answer(conn, send, response, now)
-            if row["inserted"] if conn.dialect.name == "postgresql" else before is None:
-                emit_event(conn, "response.created", response_payload(send, response), now)
-            elif before is not None and (before.score, before.category) != (score, category):
-                emit_event(conn, "response.updated", response_payload(send, response), now)
+            response = record_response_in(conn, send_id, score, category, now)
         log.info("store.response_recorded", send_id=send_id, category=category)
         return response
 
@@ -235,17 +209,27 @@ class AnswersMixin:
         return result
 
 
-def _inserted(conn: Connection) -> ColumnElement[bool]:
-    """Whether the upsert inserted its row. PostgreSQL: xmax is 0 for a fresh row (a click
-    racing another sees the row the other committed); SQLite's write lock makes the SELECT
-    before the upsert exact, so there the column is only a placeholder."""
-    if conn.dialect.name == "postgresql":
-        return literal_column("xmax = 0", Boolean).label("inserted")
-    return literal(True).label("inserted")
+def record_response_in(conn: Connection, send_id: int, score: int, category: str,
+                       now: datetime) -> ResponseRecord:
+    """`Store.record_response` inside the caller's transaction (the web app's group commit
+    runs many in one); raises UnknownSend. Statements are prebuilt (answer_statements.py)."""
+    now = to_db(now)
+    stmts = answer_statements(conn)
+    send = _send_or_raise(conn, send_id)
+    before = conn.execute(stmts.before, {"p_send_id": send_id}).first()
+    row = conn.execute(stmts.upsert, {"p_send_id": send_id, "p_score": score,
+                                      "p_category": category, "p_now": now}).mappings().one()
+    response = response_record(row)
+    _enqueue_answer(conn, send, response, now)
+    if row["inserted"] if conn.dialect.name == "postgresql" else before is None:
+        emit_event(conn, "response.created", response_payload(send, response), now)
+    elif before is not None and (before.score, before.category) != (score, category):
+        emit_event(conn, "response.updated", response_payload(send, response), now)
+    return response
 
 
 def _send_or_raise(conn: Connection, send_id: int) -> RowMapping:
-    send = conn.execute(select(SENDS).where(SENDS.c.id == send_id)).mappings().first()
+    send = conn.execute(SEND_BY_ID, {"send_id": send_id}).mappings().first()
     if send is None:
         raise UnknownSend(send_id)
     return send
@@ -260,7 +244,29 @@ def _enqueue_answer(
     hook row has not been tried (nor claimed by a writer) yet, a later click or comment
     replaces its data and pushes it back by HOOK_SETTLE instead of queueing a second one.
     """
-    data = {
+    data = answer_data(send, response)
+    stmts = answer_statements(conn)
+    row = {"source": send["source"], "contact_id": send["contact_id"], "send_id": send["id"],
+           "created_at": now, "status": "pending", "attempts": 0}
+    conn.execute(stmts.writeback, {**row, "kind": "answer", "data": data})
+    # the actions job decides whether the answer calls for a follow-up
+    conn.execute(stmts.follow_up, {"p_send_id": send["id"], "p_source": send["source"],
+                                   "p_program": send["program"], "p_now": now})
+    if not send["ticket_id"]:
+        return
+    hook = {**data, "ticket_id": send["ticket_id"]}
+    hook.pop("sent_at")
+    settled = now + HOOK_SETTLE
+    replaced = conn.execute(stmts.hook_update, {"p_send_id": send["id"], "p_data": hook,
+                                                "p_settled": settled}).rowcount
+    if not replaced:
+        conn.execute(stmts.writeback, {**row, "kind": "hook", "data": hook,
+                                       "next_attempt_at": settled})
+
+
+def answer_data(send: RowMapping, response: ResponseRecord) -> dict[str, Any]:
+    """What an answer's write-back carries: the whole current answer."""
+    return {
         "survey_type": send["survey_type"],
         "program": send["program"],
         "score": response.score,
@@ -271,28 +277,6 @@ def _enqueue_answer(
         "sent_at": iso(send["sent_at"]),
         "language": send["language"],  # the comment's likely language (comment themes)
     }
-    conn.execute(
-        WRITEBACKS.insert().values(
-            source=send["source"], contact_id=send["contact_id"], send_id=send["id"],
-            kind="answer", data=data, created_at=now, status="pending", attempts=0,
-        )
-    )
-    enqueue_follow_up(conn, send, now)  # the actions job decides whether it calls for one
-    if not send["ticket_id"]:
-        return
-    hook = {**data, "ticket_id": send["ticket_id"]}
-    hook.pop("sent_at")
-    settled = now + HOOK_SETTLE
-    replaced = conn.execute(
-        unsent_hook_update(send["id"]).values(data=hook, next_attempt_at=settled)).rowcount
-    if not replaced:
-        conn.execute(
-            WRITEBACKS.insert().values(
-                source=send["source"], contact_id=send["contact_id"], send_id=send["id"],
-                kind="hook", data=hook, created_at=now, status="pending", attempts=0,
-                next_attempt_at=settled,
-            )
-        )
 
 
 def unsent_hook_update(send_id: int) -> Update:

@@ -105,6 +105,11 @@ def reading(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+def read_only(conn: Connection) -> Connection:
+    """Mark a held connection as `reading` does: on SQLite its transactions BEGIN deferred."""
+    return conn.execution_options(**{_READ_ONLY: True})
+
+
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
     """An Alembic Config built in code (no alembic.ini): migrations ship inside the package."""
     config = Config()

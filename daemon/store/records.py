@@ -7,6 +7,7 @@ keeps them as naive UTC text, so the conversion lives here, in one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -184,7 +185,7 @@ def iso(value: datetime | None) -> str | None:
 _SEND_TIMES = ("closed_at", "created_at", "due_at", "claimed_until", "sent_at")
 
 
-def send_record(row: RowMapping) -> SendRecord:
+def send_record(row: RowMapping | Mapping[str, Any]) -> SendRecord:
     values = dict(row)
     for name in _SEND_TIMES:
         values[name] = from_db_opt(values[name])

@@ -50,6 +50,8 @@ CURSORS: Table = Base.metadata.tables["cursors"]
 SENDS: Table = Base.metadata.tables["sends"]
 SUPPRESSIONS: Table = Base.metadata.tables["suppressions"]
 WRITEBACKS: Table = Base.metadata.tables["writebacks"]
+# Built once: every page of a survey looks its send up by id.
+SEND_BY_ID = select(SENDS).where(SENDS.c.id == bindparam("send_id"))
 LEDGER: Table = Base.metadata.tables["ledger"]
 ANY_PROGRAM = "*"  # the ledger row that a global cooldown reads
 
@@ -175,8 +177,7 @@ class SendsMixin:
 
     def get_send(self, send_id: int) -> SendRecord | None:
         with reading(self.engine) as conn:
-            row = conn.execute(select(SENDS).where(SENDS.c.id == send_id)).mappings().first()
-        return None if row is None else send_record(row)
+            return send_in(conn, send_id)
 
     def claim_due_sends(self, now: datetime, limit: int, lease: timedelta) -> list[SendRecord]:
         """Take up to `limit` due pending sends, in due order (due time, then key), for `lease`.
@@ -418,3 +419,9 @@ def _queue_reminders(conn: Connection, survey: Any, now: datetime,
 def _require_send(conn: Connection, send_id: int) -> None:
     if not conn.scalar(select(exists().where(SENDS.c.id == send_id))):
         raise UnknownSend(send_id)
+
+
+def send_in(conn: Connection, send_id: int) -> SendRecord | None:
+    """The send with this id, read in the caller's transaction."""
+    row = conn.execute(SEND_BY_ID, {"send_id": send_id}).mappings().first()
+    return None if row is None else send_record(row)

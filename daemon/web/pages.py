@@ -10,7 +10,9 @@ config's `[brand]` when no program is known).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Hashable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
@@ -116,6 +118,31 @@ def render(template: str, language: str, *, status: int = 200, brand: Brand | No
     response = HTMLResponse(html, status_code=status)
     response.headers["Content-Security-Policy"] = csp(nonce, _origin(shown.logo_url))
     return response
+
+
+_NONCE_MARK = secrets.token_hex(16)  # stands for the nonce in a cached page
+
+
+def render_cached(template: str, language: str, *, brand: Brand | None = None,
+                  **context: Hashable) -> HTMLResponse:
+    """`render` for a page that depends on nothing but its (hashable) arguments, such as the
+    score page: rendered once per distinct arguments, each response with a fresh nonce."""
+    html, origin = _rendered(template, language, brand, tuple(sorted(context.items())))
+    nonce = secrets.token_urlsafe(16)
+    response = HTMLResponse(html.replace(_NONCE_MARK, nonce))
+    response.headers["Content-Security-Policy"] = csp(nonce, origin)
+    return response
+
+
+@lru_cache(maxsize=4096)
+def _rendered(template: str, language: str, brand: Brand | None,
+              context: tuple[tuple[str, Hashable], ...]) -> tuple[str, str | None]:
+    tr = translator(language)
+    shown = brand or Brand()
+    env = jinja_environment(_TEMPLATES, tr.language)
+    html = env.get_template(template).render(lang=tr.language, nonce=_NONCE_MARK, brand=shown,
+                                             site=site_name(shown.website_url), **dict(context))
+    return html, _origin(shown.logo_url)
 
 
 def error_page(kind: str, language: str, brand: Brand | None = None,

@@ -29,7 +29,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import Connection
+
 from closedloop.daemon.store import Store
+from closedloop.daemon.store.group_commit import Together
+from closedloop.daemon.store.link_opens import (
+    note_link_open_in,
+    note_link_opens_in,
+    other_link_opened_in,
+)
 
 AUTO_POST_DELAY_MS = 1500
 BURST_WINDOW = timedelta(seconds=30)
@@ -94,5 +102,18 @@ class SharedOpenTracker:
     def opened(self, send_id: int, score: int) -> None:
         self.store.note_link_open(send_id, score, self._clock(), self.window)
 
+    def opening(self, send_id: int, score: int) -> tuple[int, int, datetime, timedelta]:
+        """`opened` as an item for the pages' group commit (`LINK_OPENS_TOGETHER`)."""
+        return (send_id, score, self._clock(), self.window)
+
+    def is_burst_in(self, conn: Connection, send_id: int, score: int) -> bool:
+        """`is_burst` on the caller's connection."""
+        return other_link_opened_in(conn, send_id, score, self._clock(), self.window)
+
     def is_burst(self, send_id: int, score: int) -> bool:
         return self.store.other_link_opened(send_id, score, self._clock(), self.window)
+
+
+# Openings of a batch are written set-wise, one by one if that fails.
+LINK_OPENS_TOGETHER: Together[tuple[int, int, datetime, timedelta], None] = Together(
+    many=note_link_opens_in, one=lambda conn, item: note_link_open_in(conn, *item))

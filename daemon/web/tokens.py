@@ -101,11 +101,22 @@ class TokenSigner:
         self.max_age = max_age
         self._keys = [*old_secrets, secret]  # itsdangerous signs with the last key
         self._clock = clock
+        self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
     def _serializer(self, salt: str, clock: Callable[[], datetime] | None = None,
                     ) -> URLSafeTimedSerializer:
+        """One serializer per salt on our clock (made once: every page reads a token)."""
+        if clock is not None:
+            return self._make_serializer(salt, clock)
+        serializer = self._serializers.get(salt)
+        if serializer is None:
+            serializer = self._serializers[salt] = self._make_serializer(salt, self._clock)
+        return serializer
+
+    def _make_serializer(self, salt: str, clock: Callable[[], datetime] | None,
+                         ) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self._keys, salt=salt, signer=_ClockSigner,
-                                      signer_kwargs={"clock": clock or self._clock})
+                                      signer_kwargs={"clock": clock})
 
     def make(self, send_id: int, issued_at: datetime | None = None, *,
              purpose: Purpose = Purpose.ANSWER) -> str:

@@ -1,0 +1,152 @@
+"""Many answers in one go: `record_response_in` for a whole group-commit batch.
+
+One answer runs nine statements; run one by one, SQLAlchemy's work around each cost the
+writer more than SQLite's. Here each statement runs once for the batch (IN lists and
+executemany), with the same outcome as `record_response_in` answer after answer: the
+response upserted, its write-back and follow-up queued, its ticket hook replaced while no
+writer has touched it (else a new one), `response.created` / `response.updated` emitted.
+A send answered twice in one batch is taken in a second round, so its second answer sees
+the first. Unknown sends come back as UnknownSend, each in its place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+
+from closedloop.daemon.store import answers as store_answers
+from closedloop.daemon.store.answer_statements import (
+    EVENTS,
+    RESPONSES,
+    WRITEBACKS,
+    answer_statements,
+)
+from closedloop.daemon.store.answers import answer_data
+from closedloop.daemon.store.events import response_payload
+from closedloop.daemon.store.records import (
+    ResponseRecord,
+    UnknownSend,
+    response_record,
+    to_db,
+)
+from closedloop.daemon.store.sends import SENDS
+
+_SENDS_IN = select(SENDS).where(SENDS.c.id.in_(bindparam("p_ids", expanding=True)))
+_BEFORE_IN = select(RESPONSES.c.send_id, RESPONSES.c.score, RESPONSES.c.category).where(
+    RESPONSES.c.send_id.in_(bindparam("p_ids", expanding=True)))
+_EVENT_INSERT = EVENTS.insert()
+_UNSENT_HOOKS_IN = select(WRITEBACKS.c.send_id).where(
+    WRITEBACKS.c.send_id.in_(bindparam("p_ids", expanding=True)), WRITEBACKS.c.kind == "hook",
+    WRITEBACKS.c.status == "pending", WRITEBACKS.c.attempts == 0,
+    WRITEBACKS.c.claim_token.is_(None))
+
+
+@dataclass(frozen=True)
+class Answer:
+    send_id: int
+    score: int
+    category: str
+    now: datetime
+
+
+def record_responses_in(conn: Connection, answers: Sequence[Answer]
+                        ) -> list[ResponseRecord | UnknownSend]:
+    """Each answer's response (or UnknownSend), in order, all in the caller's transaction."""
+    results: list[ResponseRecord | UnknownSend | None] = [None] * len(answers)
+    pending = list(enumerate(answers))
+    while pending:
+        seen: set[int] = set()
+        now_round: list[tuple[int, Answer]] = []
+        later: list[tuple[int, Answer]] = []
+        for index, answer in pending:
+            (later if answer.send_id in seen else now_round).append((index, answer))
+            seen.add(answer.send_id)
+        for index, outcome in _round(conn, now_round):
+            results[index] = outcome
+        pending = later
+    return [r for r in results if r is not None]
+
+
+def _round(conn: Connection, answers: list[tuple[int, Answer]]
+           ) -> list[tuple[int, ResponseRecord | UnknownSend]]:
+    """One answer per send: the statements once each for all of them."""
+    stmts = answer_statements(conn)
+    ids = [a.send_id for _, a in answers]
+    sends = {row["id"]: row for row in conn.execute(_SENDS_IN, {"p_ids": ids}).mappings()}
+    known = [(i, a) for i, a in answers if a.send_id in sends]
+    out: list[tuple[int, ResponseRecord | UnknownSend]] = [
+        (i, UnknownSend(a.send_id)) for i, a in answers if a.send_id not in sends]
+    if not known:
+        return out
+    before = {row.send_id: (row.score, row.category)
+              for row in conn.execute(_BEFORE_IN, {"p_ids": ids})}
+    rows = conn.execute(stmts.upsert, [
+        {"p_send_id": a.send_id, "p_score": a.score, "p_category": a.category,
+         "p_now": to_db(a.now)} for _, a in known]).mappings().all()
+    responses = {row["send_id"]: (response_record(row), row["inserted"]) for row in rows}
+    writebacks: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    hooks: dict[int, tuple[dict[str, Any], datetime]] = {}
+    for index, answer in known:
+        send = sends[answer.send_id]
+        response, inserted = responses[answer.send_id]
+        now = to_db(answer.now)
+        data = answer_data(send, response)
+        row = {"source": send["source"], "contact_id": send["contact_id"],
+               "send_id": send["id"], "created_at": now, "status": "pending", "attempts": 0,
+               "next_attempt_at": None}
+        writebacks.append({**row, "kind": "answer", "data": data})
+        if send["ticket_id"]:
+            hook = {**data, "ticket_id": send["ticket_id"]}
+            hook.pop("sent_at")
+            hooks[send["id"]] = (hook, now + store_answers.HOOK_SETTLE)  # read late: tests set it
+        kind = _event_kind(conn, answer, before.get(answer.send_id), inserted)
+        if kind:
+            events.append({"kind": kind, "program": send["program"], "send_id": send["id"],
+                           "email_norm": send["email_norm"],
+                           "payload": response_payload(send, response), "created_at": now,
+                           "routed_at": None})
+        out.append((index, response))
+    conn.execute(stmts.writeback, writebacks)
+    conn.execute(stmts.follow_up, [
+        {"p_send_id": a.send_id, "p_source": sends[a.send_id]["source"],
+         "p_program": sends[a.send_id]["program"], "p_now": to_db(a.now)} for _, a in known])
+    _queue_hooks(conn, hooks, {r["send_id"]: r for r in writebacks})
+    if events:
+        conn.execute(_EVENT_INSERT, events)
+    return out
+
+
+def _event_kind(conn: Connection, answer: Answer, before: tuple[int, str] | None,
+                inserted: bool) -> str | None:
+    if inserted if conn.dialect.name == "postgresql" else before is None:
+        return "response.created"
+    if before is not None and before != (answer.score, answer.category):
+        return "response.updated"
+    return None
+
+
+def _queue_hooks(conn: Connection, hooks: dict[int, tuple[dict[str, Any], datetime]],
+                 rows: dict[int, dict[str, Any]]) -> None:
+    """Replace each survey's unsent hook (locked first on PostgreSQL, so a replica's claim
+    cannot slip between the look and the update), or queue a new one."""
+    if not hooks:
+        return
+    look = _UNSENT_HOOKS_IN
+    if conn.dialect.name == "postgresql":
+        look = look.with_for_update()
+    unsent = set(conn.scalars(look, {"p_ids": list(hooks)}))
+    stmts = answer_statements(conn)
+    if unsent:
+        conn.execute(stmts.hook_update, [
+            {"p_send_id": send_id, "p_data": hooks[send_id][0], "p_settled": hooks[send_id][1]}
+            for send_id in unsent])
+    fresh = [send_id for send_id in hooks if send_id not in unsent]
+    if fresh:
+        conn.execute(stmts.writeback, [
+            {**rows[send_id], "kind": "hook", "data": hooks[send_id][0],
+             "next_attempt_at": hooks[send_id][1]} for send_id in fresh])

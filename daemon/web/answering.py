@@ -1,0 +1,164 @@
+"""The store side of the score pages (GET landing, POST record), without a thread per request.
+
+At 16 connections a thread per request queued on SQLite's write lock (p99 1.9 s), and the hop
+to the thread pool cost more than the lookup itself. So:
+
+- reads run on the event loop on SQLite (in WAL mode a reader never waits for a writer, and a
+  lookup by primary key takes about a tenth of a millisecond) and on a worker thread on
+  PostgreSQL (a round trip over the network must not stall every other request);
+- writes (the answer; on PostgreSQL also the score link opened, which replicas share) go to
+  the group commit (store/group_commit.py): one durable transaction for the requests of the
+  moment, each request answered only once that transaction is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from closedloop.daemon.store import ResponseRecord, SendRecord, Store
+from closedloop.daemon.store.answer_batch import Answer, record_responses_in
+from closedloop.daemon.store.answers import record_response_in
+from closedloop.daemon.store.engine import read_only
+from closedloop.daemon.store.group_commit import GroupCommit, Together
+from closedloop.daemon.store.records import send_record
+from closedloop.daemon.store.sends import SEND_BY_ID, SENDS
+from closedloop.daemon.web.scanner import (
+    LINK_OPENS_TOGETHER,
+    LinkOpens,
+    OpenTracker,
+    SharedOpenTracker,
+)
+
+P = ParamSpec("P")
+READ_THREADS = 4
+# Answers of one batch are written set-wise (store/answer_batch.py), one by one on error.
+ANSWERS: Together[Answer, ResponseRecord] = Together(
+    many=record_responses_in,
+    one=lambda conn, a: record_response_in(conn, a.send_id, a.score, a.category, a.now))
+T = TypeVar("T")
+
+
+class AnswerPath:
+    """Reads, link openings and answers for the score pages of one app."""
+
+    def __init__(self, store: Store, opens: LinkOpens, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.opens = opens
+        self.clock = clock
+        self.writer = GroupCommit(store.engine)
+        self.inline = store.engine.dialect.name == "sqlite"
+        # Readers hold a driver connection each: the event loop's on SQLite, one per reading
+        # thread on PostgreSQL (READ_THREADS of them, so the pool is not drained).
+        self._readers = threading.local()
+        self._read_threads = None if self.inline else ThreadPoolExecutor(
+            READ_THREADS, thread_name_prefix="answer-read")
+
+    def get_send(self, send_id: int) -> SendRecord | None:
+        """The send behind a token, through this thread's held driver connection and the
+        store's own query compiled once, its columns converted by the columns' own result
+        processors: SQLAlchemy's execution and a pool checkout (with its ping) around a
+        lookup by primary key cost ten times the lookup, on every score page."""
+        reader: _SendReader | None = getattr(self._readers, "reader", None)
+        if reader is None:
+            reader = self._readers.reader = _SendReader(self.store.engine)
+        try:
+            return reader.get(send_id)
+        except Exception:
+            self._readers.reader = None
+            reader.close()
+            raise
+
+    def _shared_burst(self, opens: SharedOpenTracker, send_id: int, score: int) -> bool:
+        """`is_burst` of the store's memory on this thread's held connection."""
+        conn: Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = self._readers.conn = read_only(self.store.engine.connect())
+        try:
+            with conn.begin():
+                return opens.is_burst_in(conn, send_id, score)
+        except Exception:
+            self._readers.conn = None
+            conn.invalidate()
+            conn.close()
+            raise
+
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a store read: inline on SQLite, on a reading thread on PostgreSQL."""
+        if self._read_threads is None:
+            return fn(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_threads, partial(fn, *args, **kwargs))
+
+    async def opened(self, send_id: int, score: int) -> bool:
+        """Note that a score link was fetched; whether it is part of a scanner's burst."""
+        if isinstance(self.opens, OpenTracker):  # memory: no I/O, a lock held for µs
+            self.opens.opened(send_id, score)
+            return self.opens.is_burst(send_id, score)
+        if isinstance(self.opens, SharedOpenTracker):
+            await self.writer.run_together(LINK_OPENS_TOGETHER, self.opens.opening(send_id, score),
+                                           durable=False)
+            return await self.read(self._shared_burst, self.opens, send_id, score)
+        await self.read(self.opens.opened, send_id, score)
+        return await self.read(self.opens.is_burst, send_id, score)
+
+    async def is_burst(self, send_id: int, score: int) -> bool:
+        if isinstance(self.opens, OpenTracker):
+            return self.opens.is_burst(send_id, score)
+        if isinstance(self.opens, SharedOpenTracker):
+            return await self.read(self._shared_burst, self.opens, send_id, score)
+        return await self.read(self.opens.is_burst, send_id, score)
+
+    async def record(self, send_id: int, score: int, category: str) -> ResponseRecord:
+        """Store the score (a later click updates it) and queue its write-back; returns once
+        committed. Raises UnknownSend, or the COMMIT's error (then nothing was stored)."""
+        answer = Answer(send_id, score, category, self.clock())
+        return await self.writer.run_together(ANSWERS, answer)
+
+
+class _SendReader:
+    """`Store.get_send` on one held driver connection, in autocommit: one SELECT is its own
+    transaction (under SQLite's WAL it never waits for a writer)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        try:
+            self._fairy = engine.raw_connection()
+        except self._dbapi_error as exc:  # raw_connection() does not wrap it, connect() does
+            raise DBAPIError.instance(None, None, exc, self._dbapi_error) from exc
+        driver = self._fairy.driver_connection
+        if engine.dialect.name == "postgresql" and driver is not None:
+            driver.autocommit = True  # psycopg; this connection never goes back to the pool
+        compiled = SEND_BY_ID.compile(dialect=engine.dialect)
+        self._sql = str(compiled)
+        self._positional = compiled.positional
+        columns = list(SENDS.c)
+        self._names = [c.name for c in columns]
+        self._convert = [c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
+                         for c in columns]
+
+    def get(self, send_id: int) -> SendRecord | None:
+        driver = self._fairy.driver_connection
+        assert driver is not None
+        params: Any = (send_id,) if self._positional else {"send_id": send_id}
+        try:
+            row = driver.execute(self._sql, params).fetchone()
+        except self._dbapi_error as exc:  # as SQLAlchemy would raise it (the 503 page)
+            raise DBAPIError.instance(self._sql, params, exc, self._dbapi_error) from exc
+        if row is None:
+            return None
+        values = {name: value if convert is None or value is None else convert(value)
+                  for name, convert, value in zip(self._names, self._convert, row, strict=True)}
+        return send_record(values)
+
+    def close(self) -> None:
+        self._fairy.invalidate()
+        self._fairy.close()
