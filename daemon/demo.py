@@ -31,6 +31,7 @@ from closedloop.daemon.config import Config, Secrets, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.demo_receiver import DemoReceiver, demo_secret
 from closedloop.daemon.insight.rates import summary_lines
+from closedloop.daemon.jobs.windows import SHUT_TABLE
 from closedloop.daemon.runtime import Runtime, build_runtime, utcnow
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store.answers import HOOK_SETTLE
@@ -237,7 +238,7 @@ def demo_config(state_dir: Path, crm: DemoCrm, smtp_port: int, web_port: int,
         # The demo compresses days into seconds: quiet hours would hold every survey at night.
         "rules": {"quiet_hours": []},
         # The demo runs the loop in seconds: no work waits for company.
-        "coalescing": {"answers": "0s", "writeback": "0s", "intake": "0s", "sends": "0s"},
+        "coalescing": SHUT_TABLE,
         "programs": [
             {"name": "support-csat", "type": "csat", "source": source, "delay": "1s",
              "company": "Acme", "pipelines": [crm.queues["support"]],

@@ -26,6 +26,7 @@ from closedloop.daemon.channels.phones import to_e164
 from closedloop.daemon.config import Config, Secrets, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.demo import DemoCrm, DemoFailed, demo_crm
+from closedloop.daemon.jobs.windows import SHUT_TABLE
 from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.service import BackgroundService
 from closedloop.integration.sandbox.twilio import TwilioSandbox
@@ -97,6 +98,7 @@ def sms_demo_config(state_dir: Path, crm: DemoCrm, twilio: TwilioSandbox, smtp_p
         "sources": {source: {**crm.source(start_at), "pacing": False}},
         "mail": {"host": "127.0.0.1", "port": smtp_port, "from_address": "feedback@acme.example"},
         "rules": {"quiet_hours": [], "global_cooldown": "0s"},
+        "coalescing": SHUT_TABLE,  # the demo runs in seconds: no work waits for company
         "sms": {"account_sid": twilio.account_sid, "from_number": "+15005550006",
                 "base_url": twilio.url, "default_region": "US"},
         "programs": [{"name": "support-sms", "type": "csat", "source": source, "delay": "1s",

@@ -61,6 +61,8 @@ class CoalescingSettings(BaseModel):
 
 OFF = CoalescingSettings.model_construct(  # every window shut: work goes at once
     answers=timedelta(0), writeback=timedelta(0), intake=timedelta(0), sends=timedelta(0))
+# The same as a [coalescing] table, for configs built in code (the demos run in seconds).
+SHUT_TABLE = {"answers": "0s", "writeback": "0s", "intake": "0s", "sends": "0s"}
 
 
 def waited(backlog: Backlog, now: datetime, window: timedelta) -> bool:

@@ -76,7 +76,9 @@ def test_the_collector_resumes_as_it_was() -> None:
         assert frozen > 0
         with _no_gc():
             pass
-        assert gc.get_freeze_count() == frozen
+        # Frozen objects other threads free leave the count; an unfreeze would empty it and
+        # another freeze would grow it.
+        assert frozen * 9 // 10 <= gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
     gc.disable()

@@ -103,6 +103,11 @@ from_address = "feedback@acme.example"
 [rules]
 quiet_hours = []
 global_cooldown = "0s"
+[coalescing]  # the tests run the jobs at once: no work waits for company
+answers = "0s"
+writeback = "0s"
+intake = "0s"
+sends = "0s"
 [reporting.segments]
 region = {json.dumps(side.segments()["region"])}
 [[programs]]
