@@ -5,15 +5,13 @@ mounted served by uvicorn on 127.0.0.1, and sign-in over real HTTP."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import uvicorn
 from insight.report_support import Seeder
+from uvicorn_support import served
 
 from closedloop.daemon.insight.report import refresh
 from closedloop.daemon.insight.settings import ReportingSettings
@@ -71,10 +69,6 @@ def config_users() -> list[UserSettings]:
     return [UserSettings(name=n, password_hash=digest, scope=s) for n, s in USERS.items()]
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # not the main thread
-        pass
-
 
 @contextmanager
 def serve(store: Store, clock: Callable[[], datetime] = lambda: NOW,
@@ -87,21 +81,8 @@ def serve(store: Store, clock: Callable[[], datetime] = lambda: NOW,
         record_link=lambda source, ticket, contact: f"https://crm.example/{source}/{ticket}")
     app = create_app(store=store, signer=TokenSigner("s", timedelta(days=1)), programs={},
                      clock=clock, admin=admin)
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                    lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served(app) as base:
+        yield base
 
 
 def csrf_of(html: str) -> str:

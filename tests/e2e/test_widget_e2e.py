@@ -4,8 +4,6 @@ CRM record through the normal write-back, beside the e-mail survey's."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -13,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from e2e_loop import Loop
+from uvicorn_support import served_client
 
 from closedloop.daemon.web.widget.identity import identity_hash
 from closedloop.daemon.web.widget.settings import Site
@@ -33,27 +31,11 @@ def loop_options(crm_name: str) -> dict[str, Any]:
     ], "rules": {"global_cooldown": "7d"}}
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        pass
-
 
 @contextmanager
 def _served(app: Any) -> Iterator[httpx.Client]:
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                    lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
-                          headers={"Origin": ORIGIN}) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_client(app, headers={"Origin": ORIGIN}) as client:
+        yield client
 
 
 def test_in_page_answer_reaches_the_crm_record(loop: Loop) -> None:

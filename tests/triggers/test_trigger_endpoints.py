@@ -12,8 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -21,10 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from standardwebhooks import Webhook
 from trigger_support import NOW
+from uvicorn_support import served_client
 
 from closedloop.daemon.store import Store
 from closedloop.daemon.surveys import Program, SurveyType
@@ -47,10 +45,6 @@ PROGRAMS = [
 ]
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        pass
-
 
 @contextmanager
 def serve(store: Store, adapters: dict[str, CRMAdapter], *,
@@ -67,19 +61,8 @@ def serve(store: Store, adapters: dict[str, CRMAdapter], *,
     app = FastAPI()
     app.include_router(hooks_router(store, routes, public_url=PUBLIC, wall=lambda: NOW,
                                     clock=lambda: NOW, limiter=limiter, triggers=intake))
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                    lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_client(app) as http:
+        yield http
 
 
 def hubspot_headers(body: bytes, *, path: str = "/hooks/hubspot",

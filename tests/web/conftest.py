@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
@@ -12,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from uvicorn_support import served_client
 from web_support import NOW, ServeWith
 
 from closedloop.daemon.store import NewSend, Store
@@ -68,10 +66,6 @@ def add_send(store: Store) -> Callable[..., int]:
     return add
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the test thread is not the main thread
-        pass
-
 
 @contextmanager
 def _serve(
@@ -81,22 +75,8 @@ def _serve(
     """Run the app under uvicorn on a free port of 127.0.0.1; yield a client for it."""
     app = create_app(store=store, signer=signer, programs=programs, clock=lambda: NOW,
                      policy=policy, opens=opens)
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                    lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_client(app) as http:
+        yield http
 
 
 @pytest.fixture

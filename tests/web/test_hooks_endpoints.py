@@ -11,8 +11,6 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,8 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
+from uvicorn_support import served_client
 
 from closedloop.daemon.store import Store
 from closedloop.daemon.web.hooks import MAX_BODY, HookSource, hooks_router
@@ -34,10 +32,6 @@ WALL = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 PUBLIC = "https://feedback.acme.example/cl"
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        pass
-
 
 @contextmanager
 def serve(store: Store, *, wall: datetime = WALL, limiter: TokenBucket | None = None,
@@ -48,19 +42,8 @@ def serve(store: Store, *, wall: datetime = WALL, limiter: TokenBucket | None = 
     app.include_router(hooks_router(
         store, sources, public_url=PUBLIC, wall=lambda: wall, clock=lambda: wall,
         limiter=limiter, on_notified=(kicked.append if kicked is not None else lambda s: None)))
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                    lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_client(app) as http:
+        yield http
 
 
 def hubspot_headers(body: bytes, *, uri: str = f"{PUBLIC}/hooks/hubspot",

@@ -3,8 +3,6 @@ and a person surveyed by e-mail (a module of its own: `conftest` names clash acr
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import uvicorn
+from uvicorn_support import served_client
 
 from closedloop.daemon.brand import Brand
 from closedloop.daemon.store import NewSend, Store
@@ -66,10 +64,6 @@ class FakeMonotonic:
         return self.seconds
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the test thread is not the main thread
-        pass
-
 
 @contextmanager
 def serve(store: Store, *, sites: Mapping[str, Site] | None = None, clock: Clock | None = None,
@@ -89,22 +83,8 @@ def serve(store: Store, *, sites: Mapping[str, Site] | None = None, clock: Clock
 @contextmanager
 def running(app: Any) -> Iterator[httpx.Client]:
     """Any ASGI app under uvicorn on a free port of 127.0.0.1; a client for it."""
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                    lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_client(app) as http:
+        yield http
 
 
 def identity(email: str = ANA, secret: bytes = SECRET) -> dict[str, str]:
