@@ -34,7 +34,8 @@ def free_port() -> int:
 
 
 def write_config(path: Path, state_db: Path, sandbox_url: str, smtp_port: int, web_port: int,
-                 start_at: datetime) -> None:
+                 start_at: datetime, source_extra: str = "") -> None:
+    """The daemon's config; `source_extra`: more lines for [sources.hubspot]."""
     path.write_text(f"""
 [daemon]
 state_url = "sqlite:///{state_db}"
@@ -49,7 +50,7 @@ log_format = "json"
 crm = "hubspot"
 base_url = "{sandbox_url}"
 start_at = {start_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
-
+{source_extra}
 [mail]
 host = "127.0.0.1"
 port = {smtp_port}

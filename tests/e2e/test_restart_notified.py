@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_restart import CLOSEDLOOP, TOKEN, free_port, wait_healthy
+from test_restart import CLOSEDLOOP, TOKEN, free_port, wait_healthy, write_config
 
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.store import Store
@@ -31,48 +31,6 @@ PER_WAVE = 4
 
 ENV = {**os.environ, "CLOSEDLOOP_SECRET_KEY": "restart-secret-key-0123456789abcdef",
        "CLOSEDLOOP_HUBSPOT_TOKEN": TOKEN, "CLOSEDLOOP_HUBSPOT_WEBHOOK_SECRET": APP_SECRET}
-
-
-def write_config(path: Path, state_db: Path, sandbox_url: str, smtp_port: int, web_port: int,
-                 start_at: datetime) -> None:
-    path.write_text(f"""
-[daemon]
-state_url = "sqlite:///{state_db}"
-public_url = "http://127.0.0.1:{web_port}"
-listen_port = {web_port}
-poll_every = "200ms"
-dispatch_every = "200ms"
-writeback_every = "200ms"
-log_format = "json"
-
-[sources.hubspot]
-crm = "hubspot"
-base_url = "{sandbox_url}"
-start_at = {start_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
-notifications = true
-safety_poll_every = "1h"
-
-[mail]
-host = "127.0.0.1"
-port = {smtp_port}
-from_address = "feedback@acme.example"
-
-[coalescing]  # no work waits for company: the test is about crashes, not windows
-answers = "0s"
-writeback = "0s"
-intake = "0s"
-sends = "0s"
-
-[rules]
-quiet_hours = []
-
-[[programs]]
-name = "support-csat"
-type = "csat"
-source = "hubspot"
-delay = "0s"
-company = "Acme"
-""")
 
 
 def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -98,7 +56,8 @@ def test_kill_9_while_notifications_arrive(tmp_path: Path) -> None:
             LocalMailSink(port=0) as sink:
         web_port = free_port()
         sandbox.webhooks.subscribe(f"http://127.0.0.1:{web_port}/hooks/hubspot", APP_SECRET)
-        write_config(config, db, sandbox.url, sink.port, web_port, now - timedelta(hours=1))
+        write_config(config, db, sandbox.url, sink.port, web_port, now - timedelta(hours=1),
+                     source_extra='notifications = true\nsafety_poll_every = "1h"\n')
         setup = subprocess.run([*CLOSEDLOOP, "setup", "--config", str(config)],
                                capture_output=True, text=True, env=ENV, check=False)
         assert setup.returncode == 0, setup.stderr
