@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -43,6 +44,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SENDS = Base.metadata.tables["sends"]
 WRITEBACKS = Base.metadata.tables["writebacks"]
 CHECK = "/widget/v1/acme/check"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"  # gitignored
 CARD = "[data-closedloop] .cl-card"
 SETTLE_MS = 300  # after a check's answer: the widget has drawn (or not) its card
 
@@ -128,6 +130,8 @@ def test_route_change_brings_the_survey_answer_recorded_cooldown_holds(
     shown = world.navigate(page, "orders")
     assert shown["survey"]["type"] == "nps"
     page.locator(CARD).wait_for(state="visible")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # for a human look at the card
+    page.screenshot(path=str(SCREENSHOTS / "widget-card.png"))
     with page.expect_response(lambda r: r.url.endswith("/answer")) as scored:
         page.click("[data-closedloop] button[data-score='9']")
     assert scored.value.status == 200
