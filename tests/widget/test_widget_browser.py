@@ -63,8 +63,8 @@ class World:
         self.store, self.spa, self.clock = store, spa, clock
         self.console: list[str] = []
 
-    def open(self, browser: Browser) -> Page:
-        context = browser.new_context()
+    def open(self, browser: Browser, width: int = 1280, height: int = 720) -> Page:
+        context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         page.on("console", lambda m: self.console.append(m.text))
         return page
@@ -239,3 +239,38 @@ def test_popstate_and_page_call_recheck_without_reload(world: World, browser: Br
     assert _settled(other, checked.value)["survey"] is not None
     other.locator(CARD).wait_for(state="visible")
     _csp_clean(world, other)
+
+
+TARGETS = ("button[data-score]", ".cl-close", ".cl-later")
+
+
+@pytest.mark.parametrize("width", [320, 390, 1280])
+def test_touch_targets_are_44_px_tall_and_fit_the_screen(
+        world: World, browser: Browser, width: int) -> None:
+    """On the narrowest phone (320 px), a common one (390 px) and a desktop, every control of
+    the NPS card (11 score points, close, "Not now") is at least 44 px tall and 24 px wide
+    (WCAG 2.5.8; 2.5.5's 44 px height), and the card stays inside the screen."""
+    People(world.store).mailed(at=NOW - timedelta(days=7) + timedelta(hours=1))
+    world.spa.me = identity()
+    world.clock.now = NOW + timedelta(hours=2)
+    page = world.open(browser, width=width, height=740)
+    shown = world.goto(page)
+    assert shown["survey"]["type"] == "nps"
+    page.locator(CARD).wait_for(state="visible")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # for a human look at the phone layout
+    page.screenshot(path=str(SCREENSHOTS / f"widget-card-{width}.png"))
+    boxes = {sel: page.locator(f"[data-closedloop] {sel}").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return [r.left, r.right, r.width, r.height]; })") for sel in TARGETS}
+    assert len(boxes["button[data-score]"]) == 11
+    for sel, found in boxes.items():
+        assert found, sel
+        for left, right, w, h in found:
+            assert h >= 44, (sel, w, h)
+            assert w >= 24, (sel, w, h)
+            assert left >= 0, (sel, left)
+            assert right <= width, (sel, right)
+    card = page.locator(CARD).bounding_box()
+    assert card is not None
+    assert card["x"] >= 0
+    assert card["x"] + card["width"] <= width
