@@ -5,7 +5,9 @@ an optional comment for the person's latest SMS survey; the whole text being an 
 word in one of the shipped languages (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
 ARRET, STOPP, ALTO, BAJA, AVSLUTT, ...) unsubscribes: the survey's person is suppressed as
 the unsubscribe page would (the same suppression table, so e-mail stops too, and the CRM
-is told), and the number itself is suppressed. Anything else is kept (sms_replies) and
+is told), and the number itself is suppressed. START (UNSTOP, YES), Twilio's opt-in words,
+undo that: the number's suppression is lifted and a person unsubscribed is subscribed again
+(the CRM is told); a bounce or a snooze stays. Anything else is kept (sms_replies) and
 answered politely; it records nothing.
 """
 
@@ -19,6 +21,7 @@ from datetime import datetime, timedelta
 from closedloop.daemon.channels.phones import masked
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import SendRecord, Store
+from closedloop.daemon.store.preferences import Preference
 from closedloop.daemon.store.sms import latest_sms_survey, record_reply
 from closedloop.daemon.surveys import Program, category
 
@@ -32,6 +35,7 @@ STOP_WORDS = TWILIO_STOP | frozenset({
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 _SCORE = re.compile(r"^\s*(\d{1,2})(?:\s*/\s*\d{1,2})?(?:[\s,.;:!)\-–]+(.*))?$", re.DOTALL)
 MAX_COMMENT = 5_000
+SUBSCRIBED = Preference(unsubscribed=False, snoozed_until=None)
 
 SCORE, COMMENT, STOP, START, UNPARSED, NO_SURVEY, EXPIRED = (
     "score", "comment", "stop", "start", "unparsed", "no_survey", "expired")
@@ -100,6 +104,11 @@ def _apply(store: Store, programs: dict[str, Program], reply: Reply, phone: str,
         store.suppress(phone, "unsubscribed", now)
         if reply.send is not None:
             store.record_preference(reply.send.id, "unsubscribe", None, now)
+        return
+    if reply.outcome == START:
+        store.lift_unsubscribe(phone)
+        if reply.send is not None and store.preference_of(reply.send.id, now).unsubscribed:
+            store.restore_preference(reply.send.id, SUBSCRIBED, now)
         return
     if reply.outcome not in (SCORE, COMMENT) or reply.send is None or reply.score is None:
         return

@@ -332,6 +332,15 @@ class SendsMixin:
                 )
             )
 
+    def lift_unsubscribe(self, key: str) -> bool:
+        """Drop `key`'s suppression if it is an unsubscribe (a number that texted START);
+        a bounce stays. Whether one was dropped."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(SUPPRESSIONS.delete().where(
+                SUPPRESSIONS.c.email == normalize_email(key),
+                SUPPRESSIONS.c.reason == "unsubscribed"))
+        return bool(gone.rowcount)
+
     def is_suppressed(self, email: str, now: datetime) -> bool:
         with reading(self.engine) as conn:
             found = conn.scalar(

@@ -392,3 +392,46 @@ def test_email_then_sms_texts_only_people_without_an_address(sms: SmsLoop) -> No
     sms.texted(email=None)  # the same number, another ticket a day later
     again = sms.rt.dispatch()
     assert (again.sent, dict(again.skipped)) == (0, {"program_cooldown": 1})
+
+
+def test_start_undoes_stop_for_the_number_and_the_person(sms: SmsLoop) -> None:
+    """"STOP" then "START" (Twilio's opt-in word, which it confirms itself): the number and
+    the person are no longer suppressed, the CRM is told "subscribed" again, and the next
+    survey (a month later: past the cooldowns) is texted. Before the START, the same
+    survey was skipped as suppressed."""
+    contact = sms.texted()
+    assert sms.rt.dispatch().sent == 1
+    assert _inbound(sms, "STOP")[0] == 200
+    assert sms.rt.store.is_suppressed(PHONE, sms.clock.now)
+    sms.rt.write_back()
+    assert _unsubscribed_on_crm(sms, contact)
+    sms.texted()
+    assert dict(sms.rt.dispatch().skipped) == {"suppressed": 1}
+
+    status, twiml = _inbound(sms, "Start")
+    assert (status, "<Message>" in twiml) == (200, False)
+    assert not sms.rt.store.is_suppressed(PHONE, sms.clock.now)
+    assert not sms.rt.store.is_suppressed("ada@example.com", sms.clock.now)
+    sms.rt.write_back()
+    assert not _unsubscribed_on_crm(sms, contact)
+    sms.clock.advance(timedelta(days=30))  # past the cooldowns of the first text
+    sms.texted()
+    assert sms.rt.dispatch().sent == 1
+
+
+def test_start_leaves_a_bounce_and_a_snooze_alone(sms: SmsLoop) -> None:
+    """START lifts only an unsubscribe: a hard bounce of the address stays, and so does a
+    snooze chosen on the page (START is about texts, not a choice made elsewhere)."""
+    sms.texted()
+    assert sms.rt.dispatch().sent == 1
+    sms.rt.store.suppress("ada@example.com", "hard_bounce", sms.clock.now)
+    assert _inbound(sms, "UNSTOP")[0] == 200
+    assert sms.rt.store.is_suppressed("ada@example.com", sms.clock.now)
+    assert not sms.rt.store.lift_unsubscribe("ada@example.com")
+
+
+def _unsubscribed_on_crm(sms: SmsLoop, contact: str) -> bool:
+    props = sms.props(contact)
+    if sms.crm.crm == "hubspot":
+        return props.get("cl_feedback_unsubscribed") == "true"
+    return bool(props.get("cl_feedback_unsubscribed_on"))
