@@ -186,7 +186,7 @@ def check(config: ConfigPath = DEFAULT_CONFIG,
     typer.echo(f"{config}: OK ({len(cfg.sources)} source(s), {len(cfg.programs)} program(s))")
     if not online:
         return
-    problems = _online_problems(cfg, mappings, secrets)
+    problems = _online_problems(cfg, mappings, secrets) + _sms_problems(cfg, secrets)
     if problems:
         for line in problems:
             typer.echo(f"error: {line}", err=True)
@@ -226,6 +226,21 @@ def _online_problems(cfg: Config, mappings: dict[str, Any], secrets: Secrets) ->
                       f"{len(mapping.property_names())} mapped properties exist"
                       + (f", {tickets} ticket properties exist" if tickets else ""))
     return problems
+
+
+def _sms_problems(cfg: Config, secrets: Secrets) -> list[str]:
+    """Ask Twilio about the account and the sender when [sms] is set; print what is fine."""
+    from closedloop.daemon.channels.sms_check import check_sms_online
+
+    if not cfg.sms.enabled or secrets.sms_auth_token is None:
+        return []
+    found = check_sms_online(cfg.sms, secrets.sms_auth_token.get_secret_value(),
+                             str(cfg.daemon.public_url))
+    for line in found.ok:
+        typer.echo(line)
+    for line in found.warnings:
+        typer.echo(f"warning: {line}", err=True)
+    return found.problems
 
 
 def _missing(names: list[str], total: int, crm: str) -> str:

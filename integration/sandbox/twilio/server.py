@@ -6,7 +6,9 @@ HTTP basic auth with the account SID and auth token) answers 201 with a message 
 .../Messages/{Sid}.json` reads one back. Refusals in Twilio's error shape: 401 (code 20003)
 for bad credentials, 404 (20404) for another account's path, 400 for a missing `To`
 (21604) or body (21602), an invalid `To` (21211), a missing sender (21603); 21610 for a
-number that texted STOP (Twilio blocks those itself).
+number that texted STOP (Twilio blocks those itself). `GET /2010-04-01/Accounts/{Sid}.json`
+(the account, `status` "active") and `GET .../IncomingPhoneNumbers.json?PhoneNumber=` (the
+account's numbers with their `sms_url`) are what `closedloop check --online` reads.
 
 Test hooks (Python, as the CRM sandboxes have): `messages` and the call counters;
 `fail_next(status, code)` refuses the next sends; `set_faults` draws 5xx/429/slow/lost per
@@ -40,6 +42,9 @@ from .._http import HttpError, Response, SandboxServer
 API = "/2010-04-01"
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
 _MESSAGE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json$")
+_ACCOUNT = re.compile(r"^/2010-04-01/Accounts/([^/]+)\.json$")
+_NUMBERS = re.compile(r"^/2010-04-01/Accounts/([^/]+)/IncomingPhoneNumbers\.json$")
+SENDER = "+15005550006"  # the number the sandbox account owns
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
                         "REVOKE", "OPTOUT"})
@@ -115,6 +120,8 @@ class TwilioSandbox(SandboxServer):
         self.account_sid, self.auth_token = account_sid, auth_token
         self.messages: list[Message] = []
         self.opted_out: set[str] = set()
+        self.numbers: dict[str, str] = {SENDER: ""}  # the account's numbers -> their sms_url
+        self.account_status = "active"
         self._failures: list[tuple[int, int]] = []
         self._lock = threading.Lock()
 
@@ -191,9 +198,22 @@ class TwilioSandbox(SandboxServer):
         if (found := _MESSAGES.match(path)) and method == "POST":
             return self._counted("POST /Messages.json", method, path, lambda: self._with_faults(
                 path, lambda: self._create(found.group(1), headers, raw)))
-        if (one := _MESSAGE.match(path)) and method == "GET":
-            return self._counted("GET /Messages/{Sid}.json", method, path,
+        if method == "GET":
+            return self._read(path, target, headers)
+        return Response(404, TwilioError(404, 20404, "The requested resource was not found")
+                        .body)
+
+    def _read(self, path: str, target: str, headers: Mapping[str, str]) -> Response:
+        """The GETs: a message, the account, the account's numbers."""
+        if one := _MESSAGE.match(path):
+            return self._counted("GET /Messages/{Sid}.json", "GET", path,
                                  lambda: self._fetch(one.group(1), one.group(2), headers))
+        if account := _ACCOUNT.match(path):
+            return self._counted("GET /Accounts/{Sid}.json", "GET", path,
+                                 lambda: self._account(account.group(1), headers))
+        if owned := _NUMBERS.match(path):
+            return self._counted("GET /IncomingPhoneNumbers.json", "GET", path,
+                                 lambda: self._numbers(owned.group(1), target, headers))
         return Response(404, TwilioError(404, 20404, "The requested resource was not found")
                         .body)
 
@@ -259,6 +279,26 @@ class TwilioSandbox(SandboxServer):
         with self._lock:
             self.messages.append(message)
         return Response(201, message.resource(self.account_sid))
+
+    def _account(self, account: str, headers: Mapping[str, str]) -> Response:
+        self._authorize(account, headers)
+        return Response(200, {"sid": account, "friendly_name": "Sandbox account",
+                              "status": self.account_status, "type": "Full",
+                              "uri": f"{API}/Accounts/{account}.json"})
+
+    def _numbers(self, account: str, target: str, headers: Mapping[str, str]) -> Response:
+        self._authorize(account, headers)
+        wanted = dict(parse_qsl(urlsplit(target).query)).get("PhoneNumber")
+        uri = f"{API}/Accounts/{account}/IncomingPhoneNumbers.json"
+        with self._lock:
+            found = [{"sid": "PN" + hashlib.md5(n.encode()).hexdigest(),  # noqa: S324 - an id
+                      "account_sid": account, "phone_number": n, "sms_url": url,
+                      "sms_method": "POST", "capabilities": {"sms": True, "voice": True}}
+                     for n, url in sorted(self.numbers.items()) if wanted in (None, n)]
+        return Response(200, {"incoming_phone_numbers": found, "end": len(found) - 1,
+                               "first_page_uri": uri, "next_page_uri": None, "page": 0,
+                               "page_size": 50, "previous_page_uri": None, "start": 0,
+                               "uri": uri})
 
     def _fetch(self, account: str, sid: str, headers: Mapping[str, str]) -> Response:
         self._authorize(account, headers)
