@@ -36,6 +36,7 @@ from closedloop.daemon.jobs.dispatch import Mailer, MailSession
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.sms import sms_counts
 from closedloop.integration.pacing import PacingStats
 
 SMTP_OUTCOMES = ("delivered", "refused", "deferred", "unavailable", "auth_failed",
@@ -94,6 +95,8 @@ class StoreCollector(Collector):
             sends = self.store.send_counts(conn)
             answers = self.store.answer_counts(conn)
             suppressed = self.store.suppression_counts(conn, now)
+            texts = sms_counts(conn)
+        yield from _sms(texts)
         queues = self.store.writeback_queues()
         states = self.store.source_states(self.sources)
         yield _gauge("closedloop_surveys", "Outbox rows (surveys and reminders) by status",
@@ -257,6 +260,23 @@ def _gauge(name: str, documentation: str, label: str, values: Mapping[str, int]
     for key, value in sorted(values.items()):
         family.add_metric([key], value)
     return family
+
+
+def _sms(counts: Mapping[str, int]) -> Iterator[Metric]:
+    """The SMS channel's figures (status's `sms.*`); no samples while no text was sent."""
+    yield _gauge("closedloop_sms_texts", "Survey texts handed to Twilio, by outcome "
+                 "(sent, outcome_unknown)", "status",
+                 {k: v for k, v in _prefixed(counts, "sms.").items()
+                  if k in ("sent", "outcome_unknown")})
+    segments = GaugeMetricFamily("closedloop_sms_segments_sent",
+                                 "SMS segments the sent texts cost (what Twilio bills)")
+    if counts:
+        segments.add_metric([], counts.get("sms.segments_sent", 0))
+    yield segments
+    yield _gauge("closedloop_sms_deliveries", "Texts by the last delivery status Twilio "
+                 "called back", "status", _prefixed(counts, "sms.delivery."))
+    yield _gauge("closedloop_sms_replies", "Texts received, by what they meant", "outcome",
+                 _prefixed(counts, "sms.replies."))
 
 
 def _prefixed(counts: Mapping[str, int], prefix: str) -> dict[str, int]:

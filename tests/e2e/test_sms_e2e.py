@@ -15,6 +15,7 @@ import pytest
 import time_machine
 from e2e_loop import E2E_START, SECRET, Clock, Loop, free_port, loop_config, make_driver
 from sqlalchemy import select
+from test_metrics_e2e import scrape, value
 
 from closedloop.daemon.config import Secrets
 from closedloop.daemon.delivery.sink import LocalMailSink
@@ -435,3 +436,21 @@ def _unsubscribed_on_crm(sms: SmsLoop, contact: str) -> bool:
     if sms.crm.crm == "hubspot":
         return props.get("cl_feedback_unsubscribed") == "true"
     return bool(props.get("cl_feedback_unsubscribed_on"))
+
+
+def test_metrics_show_texts_segments_deliveries_and_replies(sms: SmsLoop) -> None:
+    """/metrics (scraped over HTTP, parsed by prometheus_client) carries the SMS figures of
+    status: none before any text; after one text delivered and answered "4 great service":
+    1 sent (0 outcome unknown), 1 segment, 1 delivered, 1 reply with a comment."""
+    before = scrape(sms)
+    assert [k for k in before if k[0].startswith("closedloop_sms_")] == []
+    sms.texted()
+    sms.rt.dispatch()
+    assert sms.twilio.deliver(sms.twilio.messages[0].sid, "delivered") == 204
+    assert _inbound(sms, "4 great service")[0] == 200
+    after = scrape(sms)
+    assert (value(after, "closedloop_sms_texts", status="sent"),
+            value(after, "closedloop_sms_segments_sent"),
+            value(after, "closedloop_sms_deliveries", status="delivered"),
+            value(after, "closedloop_sms_replies", outcome="comment")) == (1, 1, 1, 1)
+    assert value(after, "closedloop_sms_texts", status="outcome_unknown") == 0  # for alerts
