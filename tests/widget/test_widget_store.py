@@ -3,6 +3,7 @@ their ledger, write-back and event; idempotent; "Not now" never shortened; the c
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -37,6 +38,31 @@ def test_open_web_survey_is_sent_with_ledger_write_back_and_event(store: Store) 
         events = [r.kind for r in conn.execute(select(EVENTS))]
     assert (kinds, events) == (["sent"], ["survey.sent"])
     assert store.claim_due_sends(NOW + timedelta(days=1), 10, timedelta(minutes=1)) == []
+
+
+def test_tabs_and_replicas_opening_the_same_survey_at_once_store_one(store: Store) -> None:
+    """Eight threads (tabs of one person, replicas behind a balancer) open the same in-page
+    survey at the same moment: all get the one row, and one ledger update, one write-back
+    and one event exist: the person is never counted as surveyed twice."""
+    barrier, ids, lock = threading.Barrier(8), [], threading.Lock()
+
+    def open_one() -> None:
+        barrier.wait()
+        sent = store.open_web_survey(web_send(), NOW)
+        with lock:
+            ids.append(sent.id)
+
+    threads = [threading.Thread(target=open_one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    with store.engine.connect() as conn:
+        kinds = [r.kind for r in conn.execute(select(WRITEBACKS))]
+        events = [r.kind for r in conn.execute(select(EVENTS))]
+        sends = conn.execute(select(Base.metadata.tables["sends"].c.id)).scalars().all()
+    assert (len(ids), len(set(ids)), sends) == (8, 1, ids[:1])
+    assert (kinds, events) == (["sent"], ["survey.sent"])
 
 
 def test_open_surveys_are_the_unanswered_ones_since(store: Store) -> None:
