@@ -60,6 +60,8 @@ class FaultRun:
     every: timedelta = timedelta(seconds=1)
     hook_settle: timedelta = timedelta(seconds=2)
     timeout: float = 120.0
+    coalescing: tuple[tuple[str, str], ...] = (  # [coalescing]: every window shut by default
+        ("answers", "0s"), ("writeback", "0s"), ("intake", "0s"), ("sends", "0s"))
 
 
 @dataclass
@@ -222,7 +224,7 @@ def _config(pg_url: str, side: _Side, smtp_port: int, web_port: int, run: FaultR
                               "retry_budget": "30s"}},
         "mail": {"host": "127.0.0.1", "port": smtp_port, "from_address": "feedback@acme.example"},
         "rules": {"quiet_hours": [], "global_cooldown": "0s"},
-        "coalescing": {"answers": "0s", "writeback": "0s", "intake": "0s", "sends": "0s"},
+        "coalescing": dict(run.coalescing),
         "programs": [{"name": "support-csat", "type": "csat", "source": run.crm,
                       "delay": "0s", "company": "Acme", "pipelines": [SUPPORT[run.crm]]}],
     })
