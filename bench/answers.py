@@ -60,7 +60,7 @@ def _config(state_url: str) -> dict[str, Any]:
 
 
 def _secrets() -> Any:
-    from closedloop.daemon.config import Secrets
+    from closedloop.daemon.env_secrets import Secrets
 
     return Secrets(secret_key="b" * 40, source_tokens={"hubspot": "bench-token"})
 

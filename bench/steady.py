@@ -112,7 +112,8 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
     """One run in this process (call it in a fresh process: peak memory is the process's)."""
     import httpx
 
-    from closedloop.daemon.config import Secrets, parse_config
+    from closedloop.daemon.config import parse_config
+    from closedloop.daemon.env_secrets import Secrets
     from closedloop.daemon.logging import configure
     from closedloop.daemon.notify_setup import TRIGGER_NAME
     from closedloop.daemon.runtime import build_runtime

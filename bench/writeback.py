@@ -37,7 +37,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from closedloop.daemon.config import Secrets, parse_config
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.writeback import write_back
 from closedloop.daemon.logging import configure
 from closedloop.daemon.runtime import build_runtime

@@ -14,14 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from closedloop.daemon.cli_errors import friendly
-from closedloop.daemon.config import (
-    Config,
-    Secrets,
-    load_config,
-    read_secrets,
-    redacted,
-    state_url,
-)
+from closedloop.daemon.config import Config, load_config, redacted
+from closedloop.daemon.env_secrets import Secrets, read_secrets, state_url
 from closedloop.daemon.insight.cli import report_app
 from closedloop.daemon.logging import configure
 from closedloop.daemon.triggers.send_cli import register_send

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from closedloop.daemon.config import mask_url
+from closedloop.daemon.config_check import mask_url
 from closedloop.integration.errors import AuthError, ClosedLoopError, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])

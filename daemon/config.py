@@ -1,14 +1,11 @@
 """The configuration: TOML parsed once into frozen pydantic models, every problem reported at once.
 
-Secrets never live in the file: the file names environment variables, and the values are
-read into `SecretStr`s so they never print.
+Secrets never live in the file: the file names environment variables, and env_secrets.py
+reads the values into `SecretStr`s so they never print. config_check.py words the problems.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -24,36 +21,26 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    SecretStr,
     Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
-from sqlalchemy.engine import make_url
 
-from closedloop.daemon.actions.alerts.settings import AlertSettings, alert_references
+from closedloop.daemon.actions.alerts.settings import AlertSettings
 from closedloop.daemon.actions.rule import FollowUpRule
 from closedloop.daemon.brand import Brand, BrandSettings, resolve_brand
-from closedloop.daemon.channels.settings import (
-    ChannelChoice,
-    SmsSettings,
-    check_program_channels,
-    read_sms_token,
-)
+from closedloop.daemon.channels.settings import ChannelChoice, SmsSettings, check_program_channels
+from closedloop.daemon.config_check import cross_references, describe, location, mask_url
 from closedloop.daemon.i18n import check_language
-from closedloop.daemon.insight.settings import ReportingSettings, reporting_references
+from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.jobs.windows import CoalescingSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.surveys import Policy, Program, SurveyType
-from closedloop.daemon.triggers.settings import (
-    TriggerSettings,
-    event_fed_problem,
-    trigger_references,
-)
-from closedloop.daemon.web.admin.settings import UserSettings, users_references
-from closedloop.daemon.web.widget.settings import WidgetSettings, widget_references
+from closedloop.daemon.triggers.settings import TriggerSettings, event_fed_problem
+from closedloop.daemon.web.admin.settings import UserSettings
+from closedloop.daemon.web.widget.settings import WidgetSettings
 from closedloop.daemon.zones import TimeZone
 from closedloop.integration.base import MemberSelection
 from closedloop.integration.errors import ConfigError
@@ -565,118 +552,14 @@ class Config(_Model):
         return self.rules.to_policy()
 
 
-class Secrets(_Model):
-    """Secrets read from the environment, kept apart so `config show` can never print them."""
-
-    secret_key: SecretStr
-    source_tokens: dict[str, SecretStr]
-    smtp_password: SecretStr | None = None
-    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    # Inbound CRM webhooks: source name -> signing secret ([sources.X] notifications/triggers)
-    source_hook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    sms_auth_token: SecretStr | None = None  # [sms] auth_token_env
-    generic_hook_secret: SecretStr | None = None  # [triggers] generic: Standard Webhooks
-
-
-def mask_url(value: str) -> str:
-    """A URL with its password replaced, fit for messages and `config show`."""
-    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", value)
-
-
-_FORM_TAGS = ("question", "work")  # `follow_up`'s union tags: not keys of the file
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for index, item in enumerate(loc):
-        if item in _FORM_TAGS and index and loc[index - 1] == "follow_up":
-            continue
-        out += f"[{item}]" if isinstance(item, int) else ("." if out else "") + str(item)
-    return out or "(top level)"
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        return "unknown key (check the spelling; `closedloop init` writes every key, commented)"
-    if kind == "missing":
-        return "required key is missing"
-    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    value = error.get("input")
-    if isinstance(value, str):
-        value = mask_url(value)
-    if isinstance(value, str | int | float) and repr(value) not in message:
-        message += f" (got {value!r})"
-    return message
-
-
-def _cross_references(data: Mapping[str, Any]) -> list[str]:
-    """Checks that span sections; run on the raw data so they join the field errors."""
-    programs = data.get("programs")
-    if not isinstance(programs, list) or not programs:
-        return ["programs: at least one [[programs]] table is needed"]
-    sources = data.get("sources")
-    known = sorted(sources) if isinstance(sources, dict) else []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for i, program in enumerate(programs):
-        if not isinstance(program, dict):
-            continue
-        name, source = program.get("name"), program.get("source")
-        if isinstance(name, str):
-            if name in seen:
-                problems.append(f"programs[{i}].name: {name!r} is used by an earlier program")
-            seen.add(name)
-        if isinstance(source, str) and known and source not in known:
-            problems.append(f"programs[{i}].source: {source!r} is not a configured source; "
-                            f"expected one of: {', '.join(known)}")
-        elif isinstance(source, str) and isinstance(sources, dict):
-            crm = sources[source].get("crm") if isinstance(sources.get(source), dict) else None
-            if crm == "hubspot" and any(program.get(k) for k in ("organization_id", "tag",
-                                                                  "query")):
-                problems.append(f"programs[{i}]: a HubSpot program's NPS audience is a list "
-                                "(list_id); organization_id, tag and query are for Zendesk")
-            if crm == "zendesk" and program.get("list_id"):
-                problems.append(f"programs[{i}].list_id: Zendesk has no contact lists; use "
-                                "organization_id, tag or query")
-    return (problems + alert_references(data) + _webhook_references(data, seen)
-            + reporting_references(data) + users_references(data) + widget_references(data)
-            + trigger_references(data))
-
-
-def _webhook_references(data: Mapping[str, Any], programs: set[str]) -> list[str]:
-    """[[webhooks]]: names unique, `programs` filters name configured programs."""
-    hooks = data.get("webhooks")
-    if not isinstance(hooks, list):
-        return []
-    problems: list[str] = []
-    names: set[str] = set()
-    for i, hook in enumerate(hooks):
-        if not isinstance(hook, dict):
-            continue
-        name = hook.get("name")
-        if isinstance(name, str):
-            if name in names:
-                problems.append(f"webhooks[{i}].name: {name!r} is used by an earlier webhook")
-            names.add(name)
-        wanted = hook.get("programs")
-        if isinstance(wanted, list):
-            unknown = [p for p in wanted if isinstance(p, str) and p not in programs]
-            if unknown:
-                problems.append(f"webhooks[{i}].programs: {', '.join(map(repr, unknown))} "
-                                f"is not a configured program; expected some of: "
-                                f"{', '.join(sorted(programs))}")
-    return problems
-
-
 def parse_config(data: Mapping[str, Any], origin: str = "config") -> Config:
     """Validate already-parsed TOML; every problem becomes one line of the ConfigError."""
-    problems = _cross_references(data)
+    problems = cross_references(data)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_location(tuple(e['loc']))}: {_describe(e)}" for e in exc.errors()]
-        problems += _cross_references(data)
+        problems = [f"{location(tuple(e['loc']))}: {describe(e)}" for e in exc.errors()]
+        problems += cross_references(data)
     if problems:
         raise ConfigError([f"{origin}: {line}" for line in problems])
     return config
@@ -696,108 +579,6 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     return parse_config(data, str(path))
-
-
-def read_secrets(config: Config, env: Mapping[str, str] | None = None, *,
-                 hooks_optional: bool = False) -> Secrets:
-    """Read every secret the config names from the environment; report all the missing ones.
-    `hooks_optional` (setup): the inbound webhooks' secrets are read only when set."""
-    environ = os.environ if env is None else env
-    problems: list[str] = []
-
-    def need(var: str, what: str, key: str) -> SecretStr:
-        value = environ.get(var, "").strip()
-        if not value:
-            problems.append(f"{key}: environment variable {var} is not set (expected {what})")
-        elif any(ch.isspace() or ord(ch) < 32 for ch in value):
-            problems.append(f"{key}: environment variable {var} contains spaces or control "
-                            "characters (a line break from an env file?); expected one token")
-        return SecretStr(value)
-
-    secret_key = need(
-        config.daemon.secret_key_env,
-        "a long random string that signs survey links, e.g. from "
-        "`python -c 'import secrets; print(secrets.token_urlsafe())'`",
-        "daemon.secret_key_env",
-    )
-    what = {"hubspot": "the HubSpot service key or private-app access token",
-            "zendesk": "the Zendesk API token of the agent named in email"}
-    tokens = {
-        name: need(src.token_env, what[src.crm], f"sources.{name}.token_env")
-        for name, src in config.sources.items()
-    }
-    if config.daemon.state_password_env is not None:
-        _state_password(config.daemon.state_password_env, environ, problems)
-    password = None
-    if config.mail.username:
-        password = need(config.mail.password_env, "the SMTP password for mail.username",
-                        "mail.password_env")
-    hooks = {hook.name: _webhook_secret(hook.secret_env, environ, problems,
-                                        f"webhooks.{hook.name}.secret_env")
-             for hook in config.webhooks}
-    inbound = {name: need(src.webhook_secret_env, "the signing secret of the CRM's "
-                          "notifications (HubSpot: the app's client secret; Zendesk: the "
-                          "webhook's signing secret)", f"sources.{name}.webhook_secret_env")
-               for name, src in config.sources.items() if (src.notifications or src.triggers)
-               and not (hooks_optional and not environ.get(src.webhook_secret_env))}
-    generic_env = config.triggers.generic_secret_env
-    generic = (_webhook_secret(generic_env, environ, problems, "triggers.generic_secret_env")
-               if config.triggers.generic
-               and not (hooks_optional and not environ.get(generic_env)) else None)
-    sms_token = read_sms_token(config.sms, environ, problems)
-    if problems:
-        raise ConfigError(problems)
-    return Secrets(secret_key=secret_key, source_tokens=tokens, smtp_password=password,
-                   sms_auth_token=sms_token,
-                   webhook_secrets=hooks, source_hook_secrets=inbound,
-                   generic_hook_secret=generic)
-
-
-def _webhook_secret(var: str, environ: Mapping[str, str], problems: list[str],
-                    key: str) -> SecretStr:
-    """A Standard Webhooks secret: `whsec_` then base64 of 24 to 64 random bytes."""
-    value = environ.get(var, "").strip()
-    expected = ("a signing secret such as whsec_ followed by base64 of 24 to 64 random bytes, "
-                "e.g. from `python -c 'import base64,os; "
-                "print(\"whsec_\" + base64.b64encode(os.urandom(32)).decode())'`")
-    if not value:
-        problems.append(f"{key}: environment variable {var} is not set (expected {expected})")
-        return SecretStr("")
-    try:
-        raw = base64.b64decode(value.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if not 24 <= len(raw) <= 64:
-        problems.append(f"{key}: environment variable {var} is not {expected}")
-    return SecretStr(value)
-
-
-def state_url(config: Config, env: Mapping[str, str] | None = None) -> str:
-    """The state database URL, with the password from daemon.state_password_env put in
-    (percent-encoded, so any character works); a ConfigError when that variable is unset.
-
-    Never print the result: `mask_url` it."""
-    var = config.daemon.state_password_env
-    if var is None:
-        return config.daemon.state_url
-    problems: list[str] = []
-    password = _state_password(var, os.environ if env is None else env, problems)
-    if problems:
-        raise ConfigError(problems)
-    url = make_url(config.daemon.state_url).set(password=password)
-    return url.render_as_string(hide_password=False)
-
-
-def _state_password(var: str, environ: Mapping[str, str], problems: list[str]) -> str:
-    value = environ.get(var, "")
-    key = "daemon.state_password_env"
-    if not value:
-        problems.append(f"{key}: environment variable {var} is not set (expected the "
-                        "PostgreSQL password of daemon.state_url)")
-    elif any(ord(ch) < 32 for ch in value):
-        problems.append(f"{key}: environment variable {var} contains control characters "
-                        "(a line break from an env file?)")
-    return value
 
 
 def redacted(config: Config) -> dict[str, Any]:

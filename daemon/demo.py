@@ -27,9 +27,10 @@ from typing import Any, Protocol, cast
 import httpx
 from pydantic import SecretStr
 
-from closedloop.daemon.config import Config, Secrets, parse_config
+from closedloop.daemon.config import Config, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.demo_receiver import DemoReceiver, demo_secret
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.insight.rates import summary_lines
 from closedloop.daemon.jobs.windows import SHUT_TABLE
 from closedloop.daemon.runtime import Runtime, build_runtime, utcnow

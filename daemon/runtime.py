@@ -32,10 +32,11 @@ from closedloop.daemon.actions.webhooks import (
     endpoints_from_config,
 )
 from closedloop.daemon.channels.sms import SmsChannel, twilio_client
-from closedloop.daemon.config import Config, Secrets, state_url
+from closedloop.daemon.config import Config
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
 from closedloop.daemon.delivery.compose import Sender, compose_mail
 from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.env_secrets import Secrets, state_url
 from closedloop.daemon.health import SourceGuard
 from closedloop.daemon.insight import rollups
 from closedloop.daemon.insight.capture import properties_to_read

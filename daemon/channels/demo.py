@@ -23,9 +23,10 @@ from pydantic import SecretStr
 from rich.table import Table
 
 from closedloop.daemon.channels.phones import to_e164
-from closedloop.daemon.config import Config, Secrets, parse_config
+from closedloop.daemon.config import Config, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.demo import DemoCrm, DemoFailed, demo_crm
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.windows import SHUT_TABLE
 from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.service import BackgroundService

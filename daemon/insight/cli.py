@@ -89,7 +89,8 @@ def report_command(
 
     from zoneinfo import ZoneInfo
 
-    from closedloop.daemon.config import load_config, state_url
+    from closedloop.daemon.config import load_config
+    from closedloop.daemon.env_secrets import state_url
     from closedloop.daemon.logging import configure
     from closedloop.daemon.runtime import utcnow
 

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from closedloop.daemon.config import Config, read_secrets
+from closedloop.daemon.config import Config
+from closedloop.daemon.env_secrets import read_secrets
 from closedloop.daemon.triggers.bulk import (
     BATCH_NAME,
     Outcome,

@@ -25,7 +25,8 @@ import pytest
 
 from closedloop.daemon.actions.follow_ups import process_follow_ups
 from closedloop.daemon.actions.rule import FollowUpRule
-from closedloop.daemon.config import Secrets, parse_config
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.writeback import write_back
 from closedloop.daemon.rules.business_hours import BusinessHours
 from closedloop.daemon.runtime import build_runtime

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from closedloop.daemon.config import parse_config, read_secrets
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import read_secrets
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import start_scheduler
 

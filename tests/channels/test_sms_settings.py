@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from closedloop.daemon.config import parse_config, read_secrets
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import read_secrets
 from closedloop.integration.errors import ConfigError
 
 SMS = {"account_sid": "AC" + "1" * 32, "from_number": "+15005550006", "default_region": "no"}

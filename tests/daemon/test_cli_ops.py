@@ -19,7 +19,8 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from closedloop.daemon.cli import app
-from closedloop.daemon.config import parse_config, state_url
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import state_url
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.engine import alembic_config
 from closedloop.integration.errors import ConfigError

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from closedloop.daemon.config import load_config, parse_config, read_secrets, redacted
+from closedloop.daemon.config import load_config, parse_config, redacted
+from closedloop.daemon.env_secrets import read_secrets
 from closedloop.integration.errors import ConfigError
 
 CLOSEDLOOP = [sys.executable, "-m", "closedloop.daemon"]  # the CLI, as installed

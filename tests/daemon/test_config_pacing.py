@@ -70,7 +70,7 @@ def test_hubspot_keys_refused_on_zendesk(key: str) -> None:
 def test_pacing_switch_builds_the_adapter_with_or_without_its_pacer(
         pacing: bool, paced: bool) -> None:
     """The daemon gives every source a pacer unless `pacing = false`."""
-    from closedloop.daemon.config import Secrets
+    from closedloop.daemon.env_secrets import Secrets
     from closedloop.daemon.runtime import build_adapter
 
     config = parse_config(_config({"crm": "hubspot", "pacing": pacing}), "c")

@@ -13,7 +13,8 @@ from cli_support import write_config
 from typer.testing import CliRunner
 
 from closedloop.daemon.cli import app
-from closedloop.daemon.config import parse_config, read_secrets, redacted
+from closedloop.daemon.config import parse_config, redacted
+from closedloop.daemon.env_secrets import read_secrets
 from closedloop.daemon.store import NewSend, Route, Store
 from closedloop.integration.errors import ConfigError
 

@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from closedloop.daemon.config import Secrets, parse_config
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.writeback import write_back
 from closedloop.daemon.metrics import Metrics
 from closedloop.daemon.runtime import build_adapter, load_mappings

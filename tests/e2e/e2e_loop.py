@@ -17,8 +17,9 @@ from typing import Any, Protocol
 import pytest
 import time_machine
 
-from closedloop.daemon.config import Config, ProgramSettings, Secrets, parse_config
+from closedloop.daemon.config import Config, ProgramSettings, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.surveys import Program

@@ -12,8 +12,8 @@ from pathlib import Path
 import time_machine
 from e2e_loop import E2E_START, SECRET, Clock, Loop, free_port, loop_config, make_driver
 
-from closedloop.daemon.config import Secrets
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.notify_setup import TRIGGER_NAME
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import BackgroundService

@@ -26,8 +26,9 @@ import httpx
 from smtp_cutter import CuttingProxy
 from sqlalchemy import text
 
-from closedloop.daemon.config import Secrets, parse_config
+from closedloop.daemon.config import parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store import answers as store_answers

@@ -13,7 +13,7 @@ from typing import Any
 
 from e2e_loop import SECRET, Loop
 
-from closedloop.daemon.config import Secrets
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.integration.base import TicketPage
 

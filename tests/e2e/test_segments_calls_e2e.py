@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from closedloop.daemon.config import Secrets, parse_config
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.store.sends import SENDS
 from closedloop.integration.sandbox._seed import STORES

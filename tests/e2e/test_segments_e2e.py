@@ -16,9 +16,9 @@ from e2e_loop import Loop
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from closedloop.daemon.config import Secrets
 from closedloop.daemon.demo import CUSTOMERS, WEBHOOK, demo_config, demo_crm
 from closedloop.daemon.demo_receiver import demo_secret
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.cadence import run_cadence
 from closedloop.daemon.plan import plan_tables
 from closedloop.daemon.runtime import build_runtime

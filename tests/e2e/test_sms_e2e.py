@@ -17,8 +17,8 @@ from e2e_loop import E2E_START, SECRET, Clock, Loop, free_port, loop_config, mak
 from sqlalchemy import select
 from test_metrics_e2e import scrape, value
 
-from closedloop.daemon.config import Secrets
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.store.tables import Send, SmsMessage, SmsReply

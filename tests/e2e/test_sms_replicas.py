@@ -22,8 +22,8 @@ from e2e_loop import E2E_START, SECRET, Clock, Loop, free_port, loop_config, mak
 from sqlalchemy import select
 
 from closedloop.daemon.channels.sms import RETRY
-from closedloop.daemon.config import Secrets
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
 from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.store.tables import Send

@@ -22,8 +22,9 @@ from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from closedloop.daemon.cli import app
-from closedloop.daemon.config import Config, Secrets, parse_config
+from closedloop.daemon.config import Config, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.health import probe_delay
 from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.service import BackgroundService

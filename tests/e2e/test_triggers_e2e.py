@@ -24,8 +24,8 @@ import time_machine
 from e2e_loop import E2E_START, SECRET, Clock, Loop, free_port, loop_config, make_driver
 from sqlalchemy import text
 
-from closedloop.daemon.config import Secrets
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.triggers import Person, Trigger, UnknownPerson

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from e2e_loop import NO_WINDOWS, SECRET, TOKEN, Clock, HubSpotDriver, ZendeskDriver, free_port
 
-from closedloop.daemon.config import Secrets, parse_config
+from closedloop.daemon.config import parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.poll import CURSOR
 from closedloop.daemon.runtime import Runtime, build_runtime
 

@@ -18,7 +18,7 @@ import pytest
 from e2e_loop import NO_WINDOWS, SECRET, Loop, _loop
 from notified_loop import flush, notified_loop
 
-from closedloop.daemon.config import Secrets
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.adaptive import read_pace
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.store.answers import HOOK_SETTLE

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from insight.report_support import Seeder
 
-from closedloop.daemon.config import parse_config, read_secrets
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import read_secrets
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import start_scheduler
 

@@ -14,7 +14,8 @@ from themes_support import answer, stored
 from typer.testing import CliRunner
 
 from closedloop.daemon.cli import app
-from closedloop.daemon.config import Secrets, load_config
+from closedloop.daemon.config import load_config
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.insight.themes.cli import parse_window
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import start_scheduler

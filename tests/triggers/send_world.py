@@ -14,8 +14,9 @@ from typing import Any
 from typer.testing import CliRunner, Result
 
 from closedloop.daemon.cli import app
-from closedloop.daemon.config import load_config, read_secrets
+from closedloop.daemon.config import load_config
 from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.env_secrets import read_secrets
 from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.store import Store
 from closedloop.integration.sandbox.hubspot import HubSpotState

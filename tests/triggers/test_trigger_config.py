@@ -56,7 +56,7 @@ def with_triggers(**section: object) -> dict[str, object]:
 def test_the_routes_and_their_secrets() -> None:
     """triggers = true reads the source's webhook secret; generic = true a whsec_ secret;
     both become routes of /hooks (the generic one Standard Webhooks-signed)."""
-    from closedloop.daemon.config import read_secrets
+    from closedloop.daemon.env_secrets import read_secrets
     from closedloop.daemon.runtime import hook_sources
 
     whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -72,7 +72,7 @@ def test_the_routes_and_their_secrets() -> None:
 
 
 def test_missing_or_malformed_generic_secret_is_a_config_error() -> None:
-    from closedloop.daemon.config import read_secrets
+    from closedloop.daemon.env_secrets import read_secrets
 
     cfg = parse_config(with_triggers(generic=True))
     env = {"CLOSEDLOOP_SECRET_KEY": "k" * 20, "CLOSEDLOOP_HUBSPOT_TOKEN": "t",

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from widget_support import running
 
-from closedloop.daemon.config import parse_config, read_secrets
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import read_secrets
 from closedloop.daemon.jobs.poll import ticket_programs
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.web.widget.identity import identity_hash

@@ -27,7 +27,7 @@ def send_test(config: Config, name: str, env: dict[str, str] | None = None) -> s
     mail = config.mail
     password = None
     if rule.channel == "email" and mail.username:
-        from closedloop.daemon.config import read_secrets
+        from closedloop.daemon.env_secrets import read_secrets
 
         secret = read_secrets(config, env).smtp_password
         password = secret.get_secret_value() if secret else None

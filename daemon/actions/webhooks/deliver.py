@@ -22,7 +22,8 @@ import httpx
 from standardwebhooks import Webhook
 
 from closedloop.daemon.actions.webhooks.policy import judge
-from closedloop.daemon.config import Config, Secrets
+from closedloop.daemon.config import Config
+from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Delivery, Route, Store, event_id
 

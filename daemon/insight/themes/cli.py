@@ -241,7 +241,8 @@ def report_themes(
         fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
 ) -> None:
     """Comment themes of a period: how often, how unhappy, trend and example quotes."""
-    from closedloop.daemon.config import load_config, state_url
+    from closedloop.daemon.config import load_config
+    from closedloop.daemon.env_secrets import state_url
     from closedloop.daemon.logging import configure
     from closedloop.daemon.runtime import utcnow
 

@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from closedloop.daemon.config import Config, state_url
+from closedloop.daemon.config import Config
+from closedloop.daemon.env_secrets import state_url
 from closedloop.daemon.store import Store
 from closedloop.daemon.web.admin.accounts import Accounts
 from closedloop.daemon.web.admin.passwords import WeakPassword, hash_password
