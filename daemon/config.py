@@ -12,16 +12,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
     Field,
-    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -30,103 +25,37 @@ from pydantic import (
 from closedloop.daemon.actions.alerts.settings import AlertSettings
 from closedloop.daemon.actions.rule import FollowUpRule
 from closedloop.daemon.brand import Brand, BrandSettings, resolve_brand
-from closedloop.daemon.channels.settings import ChannelChoice, SmsSettings, check_program_channels
+from closedloop.daemon.channels.settings import SmsSettings, check_program_channels
 from closedloop.daemon.config_check import cross_references, describe, location, mask_url
+from closedloop.daemon.config_types import (
+    SUPPORTED_CRMS,
+    WEEKDAYS,
+    ClockTime,
+    Duration,
+    Email,
+    EnvName,
+    HttpUrl,
+    Language,
+    Model,
+    ProgramName,
+    Subdomain,
+    Weekday,
+)
 from closedloop.daemon.i18n import check_language
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.themes.settings import ThemeSettings
 from closedloop.daemon.jobs.windows import CoalescingSettings
+from closedloop.daemon.program_settings import ProgramSettings
 from closedloop.daemon.rules.business_hours import BusinessHours
-from closedloop.daemon.surveys import Policy, Program, SurveyType
-from closedloop.daemon.triggers.settings import TriggerSettings, event_fed_problem
+from closedloop.daemon.surveys import Policy, Program
+from closedloop.daemon.triggers.settings import TriggerSettings
 from closedloop.daemon.web.admin.settings import UserSettings
 from closedloop.daemon.web.widget.settings import WidgetSettings
 from closedloop.daemon.zones import TimeZone
-from closedloop.integration.base import MemberSelection
 from closedloop.integration.errors import ConfigError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_BARE_NUMBER = re.compile(r"^\s*-?\d+(?:\.\d+)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-SUPPORTED_CRMS = ("hubspot", "zendesk")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# Keys a program may override per language in [programs.texts.<lang>].
-TEXT_KEYS = ("subject", "intro", "question", "follow_up", "thanks", "reminder_subject",
-             "reminder_intro")
 
-
-def parse_duration(value: object) -> timedelta:
-    """'90s', '15m', '1h', '2d' → timedelta. A bare number is refused: `delay = 5` could mean
-    5 seconds or 5 minutes, and guessing wrong mails people at the wrong time."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float | str) and not isinstance(value, bool) \
-            and _BARE_NUMBER.match(str(value)):
-        raise ValueError(f"a duration needs a unit, such as \"5m\" (ms, s, m, h or d); "
-                         f"got the bare number {value!r}")
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    else:
-        raise ValueError(f"expected a duration such as '90s', '15m', '1h' or '2d', got {value!r}")
-    return timedelta(seconds=seconds)
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-def _http_url(value: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"expected an http(s) URL such as https://example.com, got {value!r}")
-    return value.rstrip("/")
-
-
-def _matching(pattern: str, expected: str) -> BeforeValidator:
-    """A string check with a message that says what was expected and what was given."""
-    regex = re.compile(pattern)
-
-    def check(value: object) -> object:
-        if isinstance(value, str) and not regex.match(value):
-            raise ValueError(f"expected {expected}, got {value!r}")
-        return value
-
-    return BeforeValidator(check)
-
-
-HttpUrl = Annotated[str, BeforeValidator(lambda v: _http_url(v) if isinstance(v, str) else v)]
-Email = Annotated[str, _matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-                                 "an e-mail address such as feedback@example.com")]
-EnvName = Annotated[str, _matching(r"^[A-Za-z_][A-Za-z0-9_]*$",
-                                   "an environment variable name such as MY_TOKEN")]
-ProgramName = Annotated[str, _matching(r"^[a-z0-9][a-z0-9_-]{0,62}$",
-                                       "lower-case letters, digits, '-' or '_' (max 63)")]
-PropertyPrefix = Annotated[str, _matching(r"^[a-z][a-z0-9_]{0,39}$",
-                                          "a property prefix such as cl_nps_pro (lower-case "
-                                          "letters, digits and '_', max 40)")]
-Language = Annotated[str, _matching(r"^[a-z]{2,3}$", "a language code such as en, fr or nb")]
-Subdomain = Annotated[str, _matching(r"^[a-z0-9][a-z0-9-]{0,62}$",
-                                     "the Zendesk subdomain, e.g. acme for acme.zendesk.com")]
-
-
-def _clock_time(value: object) -> object:
-    if isinstance(value, time):
-        return value
-    if isinstance(value, str) and re.match(r"^([01]\d|2[0-3]):[0-5]\d$", value):
-        return time(int(value[:2]), int(value[3:]))
-    raise ValueError(f"expected a time of day such as '21:00', got {value!r}")
-
-
-ClockTime = Annotated[time, BeforeValidator(_clock_time)]
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-TextKey = Literal["subject", "intro", "question", "follow_up", "thanks", "reminder_subject",
-                  "reminder_intro"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DaemonSettings(_Model):
+class DaemonSettings(Model):
     state_url: str = "sqlite:///closedloop.db"
     public_url: HttpUrl = "http://127.0.0.1:8080"
     listen_host: str = "127.0.0.1"
@@ -167,7 +96,7 @@ class DaemonSettings(_Model):
 _DEFAULT_TOKEN_ENV = {"hubspot": "CLOSEDLOOP_HUBSPOT_TOKEN", "zendesk": "CLOSEDLOOP_ZENDESK_TOKEN"}
 
 
-class SourceSettings(_Model):
+class SourceSettings(Model):
     crm: Literal["hubspot", "zendesk"]
     # Default: https://api.hubapi.com, or https://<subdomain>.zendesk.com
     base_url: HttpUrl = ""
@@ -254,7 +183,7 @@ class SourceSettings(_Model):
         return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
 
 
-class MailSettings(_Model):
+class MailSettings(Model):
     host: str = "localhost"
     port: int = Field(default=25, ge=1, le=65535)
     security: Literal["none", "starttls", "ssl"] = "none"
@@ -269,13 +198,7 @@ class MailSettings(_Model):
     bounce_maildir: Path | None = None
 
 
-def _follow_up_form(value: object) -> str:
-    """`follow_up` is the question (a string) or follow-up work (a table): validate only
-    the form given, so an error names the table's key, not both forms."""
-    return "question" if isinstance(value, str) else "work"
-
-
-class BusinessHoursSettings(_Model):
+class BusinessHoursSettings(Model):
     """When the team works: follow-up deadlines count only these hours (rules.business_hours)."""
 
     days: tuple[Weekday, ...] = WEEKDAYS[:5]  # type: ignore[assignment]
@@ -298,7 +221,7 @@ class BusinessHoursSettings(_Model):
                              holidays=frozenset(self.holidays))
 
 
-class RulesSettings(_Model):
+class RulesSettings(Model):
     """Rules that hold for every program and CRM (one ledger per person, by e-mail)."""
 
     global_cooldown: Duration = timedelta(days=7)
@@ -348,141 +271,6 @@ class RulesSettings(_Model):
         )
 
 
-class FollowUpSettings(_Model):
-    """[programs.follow_up]: which answers become a task (HubSpot) or a follow-up ticket
-    (Zendesk), for whom, and by when."""
-
-    categories: tuple[str, ...] = ()  # e.g. ["detractor"]; with scores, either matches
-    scores: tuple[int, int] | None = None  # [low, high], inclusive
-    comment: Literal["any", "with", "without"] = "any"
-    deadline: Duration = timedelta(hours=8)  # business hours (rules.business_hours)
-    timezone: TimeZone | None = None  # the deadline's zone; None: rules.business_hours'
-    owner: str | None = Field(default=None, min_length=1)  # HubSpot owner / Zendesk agent id
-    group: str | None = Field(default=None, min_length=1)  # Zendesk group id
-    assign_to: Literal["original", "configured"] = "original"
-    tags: tuple[str, ...] = ("closedloop_follow_up",)  # Zendesk follow-up ticket tags
-    notify_customer: bool = False  # Zendesk: a public first comment mails the requester
-    question: str | None = None  # the survey's follow-up question (as `follow_up = "..."`)
-    # The ticket's address in the follow-up, {ticket_id} filled in; Zendesk default: the
-    # agent view of the source's subdomain. HubSpot: e.g.
-    # "https://app.hubspot.com/contacts/<portal id>/record/0-5/{ticket_id}".
-    ticket_url: str | None = Field(default=None, pattern=r"^https?://\S*\{ticket_id\}\S*$")
-
-    @model_validator(mode="after")
-    def _something(self) -> FollowUpSettings:
-        if not self.categories and self.scores is None:
-            raise ValueError("say which answers get a follow-up: categories = [\"detractor\"] "
-                             "and/or scores = [0, 6]")
-        if self.scores is not None and self.scores[0] > self.scores[1]:
-            raise ValueError("scores = [low, high] with low <= high")
-        if self.assign_to == "configured" and not (self.owner or self.group):
-            raise ValueError("assign_to = \"configured\" needs owner and/or group")
-        return self
-
-    def rule(self, program: str, calendar: BusinessHours, default_zone: str) -> FollowUpRule:
-        return FollowUpRule(
-            program=program, categories=frozenset(self.categories), scores=self.scores,
-            comment=self.comment, deadline=self.deadline, calendar=calendar,
-            zone=self.timezone or default_zone, owner=self.owner, group=self.group,
-            use_configured=self.assign_to == "configured", tags=self.tags,
-            notify_customer=self.notify_customer, ticket_url=self.ticket_url)
-
-
-class ProgramSettings(_Model):
-    name: ProgramName
-    type: SurveyType
-    source: str
-    delay: Duration = timedelta(hours=1)
-    company: str = Field(min_length=1)
-    # A string is the survey's follow-up question; a table ([programs.follow_up]) says which
-    # answers become follow-up work (and may carry the question as `question`).
-    follow_up: Annotated[Annotated[str, Tag("question")]
-                         | Annotated[FollowUpSettings, Tag("work")],
-                         Discriminator(_follow_up_form)] | None = None
-    threshold: int = Field(default=4, ge=1, le=5)
-    pipelines: tuple[str, ...] = ()
-    stages: tuple[str, ...] = ()
-    enabled: bool = True
-    cooldown: Duration = timedelta(0)
-    coalesce: Duration = timedelta(hours=24)
-    sample: float = Field(default=100.0, gt=0, le=100)
-    reminders: tuple[Duration, ...] = Field(default=(), max_length=3)
-    expire_after: Duration = timedelta(days=14)
-    prefix: PropertyPrefix | None = None
-    # NPS on a cadence: exactly one of these names the audience (HubSpot list / Zendesk users).
-    list_id: str | None = Field(default=None, min_length=1)
-    organization_id: str | None = Field(default=None, min_length=1)
-    tag: str | None = Field(default=None, min_length=1)
-    query: str | None = Field(default=None, min_length=1)
-    every_months: Literal[3, 6, 12] = 6
-    customer_for: Duration = timedelta(days=30)
-    texts: dict[Language, dict[TextKey, str]] = {}
-    brand: BrandSettings | None = None  # keys set here override [brand] for this program
-    channel: ChannelChoice = "email"  # daemon/channels; "web": [widget.sites] only
-    trigger: Literal["ticket", "event"] = "ticket"  # "event": fed by triggers only
-
-    @field_validator("reminders")
-    @classmethod
-    def _increasing(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
-        if any(d <= timedelta(0) for d in value):
-            raise ValueError("a reminder comes some time after the survey, e.g. \"3d\"")
-        if list(value) != sorted(set(value)):
-            raise ValueError("reminders must be in increasing order, e.g. [\"3d\", \"7d\"]")
-        return value
-
-    @field_validator("texts")
-    @classmethod
-    def _texts_shipped(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        for language in value:  # a text in a language never chosen would be silently unused
-            check_language(language)
-        return value
-
-    @model_validator(mode="after")
-    def _audience(self) -> ProgramSettings:
-        chosen = [k for k in ("list_id", "organization_id", "tag", "query") if getattr(self, k)]
-        if len(chosen) > 1:
-            raise ValueError(f"an NPS audience is one of list_id, organization_id, tag or query; "
-                             f"got {', '.join(chosen)}")
-        if chosen and self.type is not SurveyType.NPS:
-            raise ValueError(f"{chosen[0]} (a member list on a cadence) is for NPS programs; "
-                             f"a {self.type.value} program is triggered by closed tickets")
-        event_fed_problem(self.trigger, chosen, self.pipelines + self.stages)
-        return self
-
-    def audience(self) -> MemberSelection | None:
-        if not any((self.list_id, self.organization_id, self.tag, self.query)):
-            return None
-        return MemberSelection(list_id=self.list_id, organization_id=self.organization_id,
-                               tag=self.tag, query=self.query)
-
-    def question(self) -> str | None:
-        """The follow-up question's wording, whichever form `follow_up` took."""
-        if isinstance(self.follow_up, FollowUpSettings):
-            return self.follow_up.question
-        return self.follow_up
-
-    def follow_up_work(self) -> FollowUpSettings | None:
-        return self.follow_up if isinstance(self.follow_up, FollowUpSettings) else None
-
-    def to_program(self, brand: BrandSettings | None = None,
-                   support_email: str | None = None) -> Program:
-        """The program; `brand` is the config's [brand], under this program's own."""
-        return Program(
-            name=self.name, type=self.type, source=self.source, delay=self.delay,
-            company=self.company, follow_up=self.question(), threshold=self.threshold,
-            pipelines=self.pipelines, stages=self.stages, enabled=self.enabled,
-            cooldown=self.cooldown, coalesce=self.coalesce, sample=self.sample,
-            reminders=self.reminders, expire_after=self.expire_after, prefix=self.prefix or "",
-            audience=self.audience(), every_months=self.every_months,
-            customer_for=self.customer_for,
-            texts={lang: {str(key): text for key, text in texts.items()}
-                   for lang, texts in self.texts.items()},
-            brand=resolve_brand(self.company, brand, self.brand, support_email=support_email),
-            channel=self.channel,
-            trigger=self.trigger,
-        )
-
-
 WebhookEvent = Literal["survey.sent", "response.created", "response.updated", "comment.added",
                        "contact.unsubscribed", "follow_up.created"]
 WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
@@ -490,7 +278,7 @@ WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
     "contact.unsubscribed", "follow_up.created")
 
 
-class WebhookSettings(_Model):
+class WebhookSettings(Model):
     """One `[[webhooks]]` endpoint: events posted there, signed with its own secret."""
 
     name: ProgramName
@@ -515,7 +303,7 @@ class WebhookSettings(_Model):
         return value
 
 
-class Config(_Model):
+class Config(Model):
     daemon: DaemonSettings = DaemonSettings()
     sources: dict[str, SourceSettings] = Field(min_length=1)
     mail: MailSettings

@@ -28,6 +28,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from closedloop.daemon.config_types import parse_duration
 from closedloop.daemon.jobs.poll import ticket_programs
 from closedloop.daemon.store import Backlog, Store
 from closedloop.daemon.surveys import Program
@@ -37,8 +38,6 @@ INTAKE_MARGIN = timedelta(minutes=5)
 
 
 def _duration(value: object) -> timedelta:
-    from closedloop.daemon.config import parse_duration  # config imports this module
-
     window = parse_duration(value)
     if window < timedelta(0):
         raise ValueError("a window cannot be negative")

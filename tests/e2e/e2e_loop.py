@@ -17,9 +17,10 @@ from typing import Any, Protocol
 import pytest
 import time_machine
 
-from closedloop.daemon.config import Config, ProgramSettings, parse_config
+from closedloop.daemon.config import Config, parse_config
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.env_secrets import Secrets
+from closedloop.daemon.program_settings import ProgramSettings
 from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.service import BackgroundService
 from closedloop.daemon.surveys import Program

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from closedloop.daemon.config_types import parse_duration
 from closedloop.daemon.insight.segments import SEGMENT_KEYS
 from closedloop.integration.errors import ConfigError
 
@@ -43,8 +44,6 @@ _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+
 
 
 def _duration(value: object) -> timedelta:
-    from closedloop.daemon.config import parse_duration  # config imports this module
-
     return parse_duration(value)
 
 

@@ -18,14 +18,13 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from closedloop.daemon.config_types import parse_duration
 from closedloop.integration.errors import ConfigError
 
 MIN_SECRET = 32  # characters: an identity secret is a long random string
 
 
 def _duration(value: object) -> timedelta:
-    from closedloop.daemon.config import parse_duration  # config imports this module
-
     return parse_duration(value)
 
 
