@@ -56,6 +56,7 @@ from closedloop.daemon.web.pages import (
     render_cached,
 )
 from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, LinkOpens, OpenTracker
+from closedloop.daemon.web.score_paths import ScorePaths
 from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
 from closedloop.daemon.web.undo import decode_previous, encode_previous
 
@@ -123,7 +124,8 @@ def create_app(
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
     routes = _Routes(store, signer, programs, clock, policy, opens or OpenTracker())
-    # Plain Starlette routes: FastAPI's parameter machinery cost a tenth of the score page.
+    # The score pages skip FastAPI's stack (web/score_paths.py); these routes stay for
+    # anything that looks routes up (the 405 of another method, url_path_for).
     app.add_route("/r/{token}/{score}", routes.landing, methods=["GET", "HEAD"])
     app.add_route("/r/{token}/{score}", routes.record, methods=["POST"])
     app.add_api_route("/c/{token}", routes.comment_page, methods=["GET"])
@@ -138,8 +140,11 @@ def create_app(
         app.include_router(widget)
     if admin is not None:
         app.mount("/admin", admin)
-    _install_error_handlers(app, policy.fallback_language, brand or Brand())
-    _install_security_headers(app)
+    fallback, shown = policy.fallback_language, brand or Brand()
+    _install_error_handlers(app, fallback, shown)
+    app.add_middleware(ScorePaths, get=routes.landing, post=routes.record,
+                       on_error=lambda request, exc: _known_error(request, exc, fallback, shown))
+    _install_security_headers(app)  # added last: outside ScorePaths
     return app
 
 
@@ -424,13 +429,27 @@ async def _read_form(request: Request, limit: int, language: str) -> Form:
         raise PageError(exc.kind, language) from exc
 
 
+def _known_error(request: Request, exc: Exception, fallback: str, brand: Brand
+                 ) -> Response | None:
+    """The page for a PageError or a database error; None for anything else."""
+    if isinstance(exc, PageError):
+        return error_page(exc.kind, exc.language or _accept(request, fallback),
+                          exc.brand or brand, **exc.variables)
+    if isinstance(exc, SQLAlchemyError):
+        log.error("web.db_error", error=type(exc).__name__)
+        return error_page("unavailable", _accept(request, fallback), brand)
+    return None
+
+
 def _install_error_handlers(app: FastAPI, fallback: str, brand: Brand) -> None:
     """Every failure is a small branded HTML page in the reader's language; never a traceback."""
 
     @app.exception_handler(PageError)
-    async def page_error(request: Request, exc: PageError) -> Response:
-        return error_page(exc.kind, exc.language or _accept(request, fallback),
-                          exc.brand or brand, **exc.variables)
+    @app.exception_handler(SQLAlchemyError)
+    async def known_error(request: Request, exc: Exception) -> Response:
+        response = _known_error(request, exc, fallback, brand)
+        assert response is not None
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -445,11 +464,6 @@ def _install_error_handlers(app: FastAPI, fallback: str, brand: Brand) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return error_page("invalid", _accept(request, fallback), brand)
-
-    @app.exception_handler(SQLAlchemyError)
-    async def db_error(request: Request, exc: SQLAlchemyError) -> Response:
-        log.error("web.db_error", error=type(exc).__name__)
-        return error_page("unavailable", _accept(request, fallback), brand)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
