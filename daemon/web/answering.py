@@ -70,13 +70,7 @@ class AnswerPath:
         store's own query compiled once, its columns converted by the columns' own result
         processors: SQLAlchemy's execution and a pool checkout (with its ping) around a
         lookup by primary key cost ten times the lookup, on every score page."""
-        reader = self._reader()
-        try:
-            return reader.get(send_id)
-        except Exception:
-            self._readers.reader = None
-            reader.close()
-            raise
+        return self._on_reader(lambda reader: reader.get(send_id))
 
     @property
     def one_trip(self) -> bool:
@@ -92,23 +86,30 @@ class AnswerPath:
         _, _, now, window = self.opens.opening(send_id, score)
         params = {"send_id": send_id, "score": score, "now": now, "since": now - window,
                   "programs": programs}
-        send, burst = self._reader().get_with(OPEN_AND_READ, params)
+        send, burst = self._on_reader(lambda reader: reader.get_with(OPEN_AND_READ, params))
         if send is not None and send.program in programs and next(self._opens) % PRUNE_EVERY == 0:
-            self._reader().get_with(PRUNE, {"since": params["since"]})
+            self._on_reader(lambda reader: reader.get_with(PRUNE, {"since": params["since"]}))
         return send, burst
 
     def read_with_burst(self, send_id: int, score: int) -> tuple[SendRecord | None, bool]:
         """POST, one trip: the send and whether this link is part of a burst."""
         assert isinstance(self.opens, SharedOpenTracker)
         _, _, now, window = self.opens.opening(send_id, score)
-        return self._reader().get_with(READ_WITH_BURST, {"send_id": send_id, "score": score,
-                                                         "since": now - window})
+        params = {"send_id": send_id, "score": score, "since": now - window}
+        return self._on_reader(lambda reader: reader.get_with(READ_WITH_BURST, params))
 
-    def _reader(self) -> _SendReader:
+    def _on_reader(self, use: Callable[[_SendReader], T]) -> T:
+        """`use` this thread's held reader; on any error the reader is dropped (its
+        connection may be broken) and the next call opens a fresh one."""
         reader: _SendReader | None = getattr(self._readers, "reader", None)
         if reader is None:
             reader = self._readers.reader = _SendReader(self.store.engine)
-        return reader
+        try:
+            return use(reader)
+        except Exception:
+            self._readers.reader = None
+            reader.close()
+            raise
 
     def _shared_burst(self, opens: SharedOpenTracker, send_id: int, score: int) -> bool:
         """`is_burst` of the store's memory on this thread's held connection."""

@@ -127,3 +127,27 @@ def test_opening_a_link_drops_the_surveys_stale_openings(
     with _serve(shared_store, signer) as http:
         page = http.get(f"/r/{signer.make(send_id)}/3")
     assert (_auto_posts(page), _opens(shared_store)) == (False, [(send_id, 2), (send_id, 3)])
+
+
+@pytest.mark.postgres
+def test_a_reader_whose_connection_died_is_replaced(pg_url: str, signer: TokenSigner) -> None:
+    """PostgreSQL: the server drops the page readers' connections (a restart, a failover).
+    The page that meets a dead one is the 503 page; the next ones open a fresh connection
+    and are served again, their link noted (a dead reader kept would fail every page)."""
+    store = Store(pg_url)
+    store.migrate()
+    try:
+        token = signer.make(_send(store))
+        with _serve(store, signer) as http:
+            assert http.get(f"/r/{token}/5").status_code == 200
+            with store.engine.connect() as conn:
+                killed = conn.scalar(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE pid <> pg_backend_pid() AND query LIKE '%link_opens%'"))
+            statuses = [http.get(f"/r/{token}/5").status_code for _ in range(6)]
+        first_ok = statuses.index(200) if 200 in statuses else len(statuses)
+        assert (killed >= 1, set(statuses[:first_ok]) <= {503}, set(statuses[first_ok:])) == (
+            True, True, {200})  # never 200: a dead reader kept
+        assert _opens(store) == [(1, 5)] * (1 + len(statuses) - first_ok)
+    finally:
+        store.dispose()
