@@ -39,10 +39,13 @@ _SENDS_IN = select(SENDS).where(SENDS.c.id.in_(bindparam("p_ids", expanding=True
 _BEFORE_IN = select(RESPONSES.c.send_id, RESPONSES.c.score, RESPONSES.c.category).where(
     RESPONSES.c.send_id.in_(bindparam("p_ids", expanding=True)))
 _EVENT_INSERT = EVENTS.insert()
+# `status || ''` and `claim_token || ''` (same values, NULL stays NULL) hide those columns
+# indexes from SQLite's planner, which otherwise picked `status = 'pending'` over the IN list
+# and scanned every pending write-back of the backlog on each batch.
 _UNSENT_HOOKS_IN = select(WRITEBACKS.c.send_id).where(
     WRITEBACKS.c.send_id.in_(bindparam("p_ids", expanding=True)), WRITEBACKS.c.kind == "hook",
-    WRITEBACKS.c.status == "pending", WRITEBACKS.c.attempts == 0,
-    WRITEBACKS.c.claim_token.is_(None))
+    WRITEBACKS.c.status.op("||")("") == "pending", WRITEBACKS.c.attempts == 0,
+    WRITEBACKS.c.claim_token.op("||")("").is_(None))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ to the thread pool cost more than the lookup itself. So:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from closedloop.daemon.store.answers import record_response_in
 from closedloop.daemon.store.engine import read_only
 from closedloop.daemon.store.group_commit import GroupCommit, Together
 from closedloop.daemon.store.records import send_record
+from closedloop.daemon.store.score_reads import OPEN_AND_READ, PRUNE, PRUNE_EVERY, READ_WITH_BURST
 from closedloop.daemon.store.sends import SEND_BY_ID, SENDS
 from closedloop.daemon.web.scanner import (
     LINK_OPENS_TOGETHER,
@@ -61,17 +63,49 @@ class AnswerPath:
         self._readers = threading.local()
         self._read_threads = None if self.inline else ThreadPoolExecutor(
             READ_THREADS, thread_name_prefix="answer-read")
+        self._opens = itertools.count(1)  # every PRUNE_EVERY openings, everyone's stale ones
 
     def get_send(self, send_id: int) -> SendRecord | None:
         """The send behind a token, through this thread's held driver connection and the
         store's own query compiled once, its columns converted by the columns' own result
         processors: SQLAlchemy's execution and a pool checkout (with its ping) around a
         lookup by primary key cost ten times the lookup, on every score page."""
+        return self._on_reader(lambda reader: reader.get(send_id))
+
+    @property
+    def one_trip(self) -> bool:
+        """PostgreSQL with the shared link memory: each score page's store work is one
+        statement (store/score_reads.py)."""
+        return self._read_threads is not None and isinstance(self.opens, SharedOpenTracker)
+
+    def open_link(self, send_id: int, score: int, programs: list[str]
+                  ) -> tuple[SendRecord | None, bool]:
+        """GET, one trip: the send; its opening noted when its program is one of `programs`
+        (those whose scale has `score`); whether it is part of a burst."""
+        assert isinstance(self.opens, SharedOpenTracker)
+        _, _, now, window = self.opens.opening(send_id, score)
+        params = {"send_id": send_id, "score": score, "now": now, "since": now - window,
+                  "programs": programs}
+        send, burst = self._on_reader(lambda reader: reader.get_with(OPEN_AND_READ, params))
+        if send is not None and send.program in programs and next(self._opens) % PRUNE_EVERY == 0:
+            self._on_reader(lambda reader: reader.get_with(PRUNE, {"since": params["since"]}))
+        return send, burst
+
+    def read_with_burst(self, send_id: int, score: int) -> tuple[SendRecord | None, bool]:
+        """POST, one trip: the send and whether this link is part of a burst."""
+        assert isinstance(self.opens, SharedOpenTracker)
+        _, _, now, window = self.opens.opening(send_id, score)
+        params = {"send_id": send_id, "score": score, "since": now - window}
+        return self._on_reader(lambda reader: reader.get_with(READ_WITH_BURST, params))
+
+    def _on_reader(self, use: Callable[[_SendReader], T]) -> T:
+        """`use` this thread's held reader; on any error the reader is dropped (its
+        connection may be broken) and the next call opens a fresh one."""
         reader: _SendReader | None = getattr(self._readers, "reader", None)
         if reader is None:
             reader = self._readers.reader = _SendReader(self.store.engine)
         try:
-            return reader.get(send_id)
+            return use(reader)
         except Exception:
             self._readers.reader = None
             reader.close()
@@ -137,6 +171,9 @@ class _SendReader:
         driver = self._fairy.driver_connection
         if engine.dialect.name == "postgresql" and driver is not None:
             driver.autocommit = True  # psycopg; this connection never goes back to the pool
+            # Its only writes are score links opened (store/score_reads.py): notes that may
+            # be lost, not answers; they need not wait for the disk.
+            driver.execute("SET synchronous_commit TO off")
         compiled = SEND_BY_ID.compile(dialect=engine.dialect)
         self._sql = str(compiled)
         self._positional = compiled.positional
@@ -155,6 +192,23 @@ class _SendReader:
             raise DBAPIError.instance(self._sql, params, exc, self._dbapi_error) from exc
         if row is None:
             return None
+        return self._record(row)
+
+    def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
+        """One of store/score_reads.py's statements: the send (if any) and the flag after
+        its columns; the same errors as `get`."""
+        driver = self._fairy.driver_connection
+        assert driver is not None
+        try:
+            cursor = driver.execute(sql, params)
+            row = cursor.fetchone() if cursor.description else None
+        except self._dbapi_error as exc:
+            raise DBAPIError.instance(sql, params, exc, self._dbapi_error) from exc
+        if row is None:
+            return None, False
+        return self._record(row[:-1]), bool(row[-1])
+
+    def _record(self, row: Any) -> SendRecord:
         values = {name: value if convert is None or value is None else convert(value)
                   for name, convert, value in zip(self._names, self._convert, row, strict=True)}
         return send_record(values)

@@ -56,6 +56,7 @@ from closedloop.daemon.web.pages import (
     render_cached,
 )
 from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, LinkOpens, OpenTracker
+from closedloop.daemon.web.score_paths import ScorePaths
 from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
 from closedloop.daemon.web.undo import decode_previous, encode_previous
 
@@ -123,7 +124,8 @@ def create_app(
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
     routes = _Routes(store, signer, programs, clock, policy, opens or OpenTracker())
-    # Plain Starlette routes: FastAPI's parameter machinery cost a tenth of the score page.
+    # The score pages skip FastAPI's stack (web/score_paths.py); these routes stay for
+    # anything that looks routes up (the 405 of another method, url_path_for).
     app.add_route("/r/{token}/{score}", routes.landing, methods=["GET", "HEAD"])
     app.add_route("/r/{token}/{score}", routes.record, methods=["POST"])
     app.add_api_route("/c/{token}", routes.comment_page, methods=["GET"])
@@ -138,8 +140,11 @@ def create_app(
         app.include_router(widget)
     if admin is not None:
         app.mount("/admin", admin)
-    _install_error_handlers(app, policy.fallback_language, brand or Brand())
-    _install_security_headers(app)
+    fallback, shown = policy.fallback_language, brand or Brand()
+    _install_error_handlers(app, fallback, shown)
+    app.add_middleware(ScorePaths, get=routes.landing, post=routes.record,
+                       on_error=lambda request, exc: _known_error(request, exc, fallback, shown))
+    _install_security_headers(app)  # added last: outside ScorePaths
     return app
 
 
@@ -162,6 +167,7 @@ class _Routes:
         self.policy = policy
         self.opens = opens
         self.path = AnswerPath(store, opens, clock)
+        self._by_score: dict[int, list[str]] = {}
 
     # -- pages ---------------------------------------------------------------------------
 
@@ -170,11 +176,42 @@ class _Routes:
 
         The page posts the score from script unless this visit is part of a burst."""
         token, score = request.path_params["token"], request.path_params["score"]
+        if self.path.one_trip:
+            survey, value, burst = await self.path.read(self._survey_in_one_trip, request,
+                                                        token, score, note=True)
+            return self._landing(survey, value, auto=not burst)
         survey = await self.path.read(self._survey, request, token,
                                       get_send=self.path.get_send)
         value = self._score(survey, score)
         burst = await self.path.opened(survey.send.id, value)
         return self._landing(survey, value, auto=not burst)
+
+    def _survey_in_one_trip(self, request: Request, token: str, raw: str, *, note: bool
+                            ) -> tuple[Survey, int, bool]:
+        """The survey, its score and whether its link is part of a burst, from one statement
+        (PostgreSQL: AnswerPath.one_trip); `note` (GET) also notes the link opened, when the
+        page will be shown (the send's program has the score on its scale)."""
+        score = int(raw) if _SCORE.match(raw) else -1
+        burst = False
+
+        def fetch(send_id: int) -> SendRecord | None:
+            nonlocal burst
+            if note:
+                send, burst = self.path.open_link(send_id, score, self._scoring(score))
+            else:
+                send, burst = self.path.read_with_burst(send_id, score)
+            return send
+
+        survey = self._survey(request, token, get_send=fetch, get_expired=self.path.get_send)
+        return survey, self._score(survey, raw), burst
+
+    def _scoring(self, score: int) -> list[str]:
+        """The programs whose scale has `score` (made once per score)."""
+        names = self._by_score.get(score)
+        if names is None:
+            names = self._by_score[score] = [name for name, program in self.programs.items()
+                                             if score in program.scale]
+        return names
 
     def _landing(self, survey: Survey, score: int, *, auto: bool) -> Response:
         program = survey.program
@@ -189,12 +226,18 @@ class _Routes:
         nothing is recorded, and the page asks for a tap on the confirm button instead.
         The redirect leaves only once the answer is committed (web/answering.py)."""
         token, score = request.path_params["token"], request.path_params["score"]
-        survey = await self.path.read(self._survey, request, token,
-                                      get_send=self.path.get_send)
-        value = self._score(survey, score)
+        burst: bool | None = None  # known already on PostgreSQL (one trip)
+        if self.path.one_trip:
+            survey, value, burst = await self.path.read(self._survey_in_one_trip, request,
+                                                        token, score, note=False)
+        else:
+            survey = await self.path.read(self._survey, request, token,
+                                          get_send=self.path.get_send)
+            value = self._score(survey, score)
         form = await _read_form(request, MAX_BODY, survey.language)
         scripted = form.get("via") == SCRIPT
-        if scripted and await self.path.is_burst(survey.send.id, value):
+        if scripted and (burst if burst is not None
+                         else await self.path.is_burst(survey.send.id, value)):
             log.info("web.scanner_burst", send_id=survey.send.id)
             return self._landing(survey, value, auto=False)
         program = survey.program
@@ -339,19 +382,22 @@ class _Routes:
 
     def _survey(self, request: Request, token: str, purpose: Purpose = Purpose.ANSWER, *,
                 allow_expired: bool = False,
-                get_send: Callable[[int], SendRecord | None] | None = None) -> Survey:
+                get_send: Callable[[int], SendRecord | None] | None = None,
+                get_expired: Callable[[int], SendRecord | None] | None = None) -> Survey:
         """The send behind a token made for `purpose`, or a PageError (400 invalid or made
         for another purpose, 410 expired, 404 unknown).
 
         `allow_expired` serves unsubscribing: an expired link still carries a good
         signature, and honouring an unsubscribe late is better than ignoring it.
-        `get_send` reads the send (default: the store's; the score pages pass their own).
+        `get_send` reads the send (default: the store's; the score pages pass their own),
+        `get_expired` the send of an expired token (default: `get_send`).
         """
         fetch = get_send or self.store.get_send
         try:
             send_id = self.signer.read(token, purpose=purpose)
         except TokenExpired as exc:
-            send = fetch(exc.send_id) if exc.send_id is not None else None
+            expired = get_expired or fetch
+            send = expired(exc.send_id) if exc.send_id is not None else None
             if not (allow_expired and send is not None):
                 log.info("web.token_expired")
                 owner = self.programs.get(send.program) if send is not None else None
@@ -424,13 +470,27 @@ async def _read_form(request: Request, limit: int, language: str) -> Form:
         raise PageError(exc.kind, language) from exc
 
 
+def _known_error(request: Request, exc: Exception, fallback: str, brand: Brand
+                 ) -> Response | None:
+    """The page for a PageError or a database error; None for anything else."""
+    if isinstance(exc, PageError):
+        return error_page(exc.kind, exc.language or _accept(request, fallback),
+                          exc.brand or brand, **exc.variables)
+    if isinstance(exc, SQLAlchemyError):
+        log.error("web.db_error", error=type(exc).__name__)
+        return error_page("unavailable", _accept(request, fallback), brand)
+    return None
+
+
 def _install_error_handlers(app: FastAPI, fallback: str, brand: Brand) -> None:
     """Every failure is a small branded HTML page in the reader's language; never a traceback."""
 
     @app.exception_handler(PageError)
-    async def page_error(request: Request, exc: PageError) -> Response:
-        return error_page(exc.kind, exc.language or _accept(request, fallback),
-                          exc.brand or brand, **exc.variables)
+    @app.exception_handler(SQLAlchemyError)
+    async def known_error(request: Request, exc: Exception) -> Response:
+        response = _known_error(request, exc, fallback, brand)
+        assert response is not None
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -445,11 +505,6 @@ def _install_error_handlers(app: FastAPI, fallback: str, brand: Brand) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return error_page("invalid", _accept(request, fallback), brand)
-
-    @app.exception_handler(SQLAlchemyError)
-    async def db_error(request: Request, exc: SQLAlchemyError) -> Response:
-        log.error("web.db_error", error=type(exc).__name__)
-        return error_page("unavailable", _accept(request, fallback), brand)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:

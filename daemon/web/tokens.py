@@ -18,6 +18,9 @@ and their unsubscribe links; it is still read for both purposes so those links k
 
 from __future__ import annotations
 
+import base64
+import hmac
+import json
 import re
 import time
 from collections.abc import Callable
@@ -102,6 +105,7 @@ class TokenSigner:
         self._keys = [*old_secrets, secret]  # itsdangerous signs with the last key
         self._clock = clock
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
+        self._derived: dict[str, list[bytes]] = {}  # per salt: each key derived, newest first
 
     def _serializer(self, salt: str, clock: Callable[[], datetime] | None = None,
                     ) -> URLSafeTimedSerializer:
@@ -136,6 +140,9 @@ class TokenSigner:
         if not isinstance(token, str) or len(token) > 200 or not _TOKEN.fullmatch(token):
             raise TokenInvalid("token malformed")
         max_age = int(self.max_age.total_seconds())
+        send_id = self._read_valid(token, SALTS[purpose], max_age)
+        if send_id is not None:
+            return send_id
         for salt in (SALTS[purpose], LEGACY_SALT):
             serializer = self._serializer(salt)
             try:
@@ -148,6 +155,38 @@ class TokenSigner:
                 raise TokenInvalid("token payload is not a send id")
             return payload
         raise TokenInvalid("token invalid")
+
+
+    def _read_valid(self, token: str, salt: str, max_age: int) -> int | None:
+        """The send id of a well-formed token, signed for `salt` with one of our keys and
+        within its age; None for anything else (then itsdangerous decides, and words the
+        error). Every page reads a token: itsdangerous's own path makes a signer, derives its
+        key and runs ~120 calls per read, a tenth of the score page."""
+        keys = self._derived.get(salt)
+        if keys is None:
+            signer = self._serializer(salt).make_signer(salt)
+            keys = self._derived[salt] = [signer.derive_key(k) for k in reversed(self._keys)]
+        payload, stamp, signature = token.split(".")
+        try:
+            sig = _b64decode(signature)
+            value = f"{payload}.{stamp}".encode("ascii")
+            if not any(hmac.compare_digest(hmac.digest(key, value, "sha1"), sig)
+                       for key in keys):
+                return None
+            signed_at = int.from_bytes(_b64decode(stamp), "big")
+            send_id = json.loads(_b64decode(payload))
+        except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError among them
+            return None
+        now = int(time.time()) if self._clock is None else int(self._clock().timestamp())
+        age = now - signed_at  # as _ClockSigner counts it
+        if type(send_id) is not int or not 0 <= age <= max_age:
+            return None
+        return send_id
+
+
+def _b64decode(text: str) -> bytes:
+    """itsdangerous's URL-safe base64 without padding."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _expired_send_id(serializer: URLSafeTimedSerializer, token: str) -> int | None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from closedloop.daemon.store import Store
+from closedloop.daemon.store.answer_batch import _UNSENT_HOOKS_IN
 from closedloop.daemon.store.answers import unsent_hook_update
 
 
 def _plan(store: Store, statement: object) -> str:
-    compiled = statement.compile(store.engine, compile_kwargs={"literal_binds": True})  # type: ignore[attr-defined]
+    binds = {"literal_binds": True, "render_postcompile": True}  # IN lists too
+    compiled = statement.compile(store.engine, compile_kwargs=binds)  # type: ignore[attr-defined]
     with store.engine.connect() as conn:
         if store.engine.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL enable_seqscan = off"))
@@ -25,4 +27,12 @@ def test_answer_hook_update_uses_the_send_id_index(store: Store) -> None:
     """The hook row an answer rewrites is found by `ix_writebacks_send_id` (before migration
     0015 SQLite used the status index: every pending row of the source was scanned)."""
     plan = _plan(store, unsent_hook_update(42).values(attempts=0))
+    assert "ix_writebacks_send_id" in plan, plan
+
+
+def test_a_batchs_unsent_hook_lookup_uses_the_send_id_index(store: Store) -> None:
+    """The group commit's look for the batch's unsent hooks (an IN list of send ids) is found
+    by `ix_writebacks_send_id`: SQLite chose the status (or claim token) index instead and
+    scanned every pending write-back on each batch of answers."""
+    plan = _plan(store, _UNSENT_HOOKS_IN.params(p_ids=[1, 2, 3]))
     assert "ix_writebacks_send_id" in plan, plan

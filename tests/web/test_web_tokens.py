@@ -161,3 +161,25 @@ def test_empty_secret_is_refused() -> None:
     """An empty secret would make every token forgeable."""
     with pytest.raises(ValueError, match="secret"):
         TokenSigner("", timedelta(days=1))
+
+
+@pytest.mark.parametrize("payload", ["42", 4.2, True, None, [42]])
+def test_a_genuine_signature_over_anything_but_a_send_id_is_invalid(payload: object) -> None:
+    """A token signed with our key and salt whose payload is not an int (a string, a float,
+    a bool...) is refused by the quick read as by itsdangerous's."""
+    serializer = URLSafeTimedSerializer("secret", salt=SALTS[Purpose.ANSWER])
+    token = serializer.dumps(payload)
+    with pytest.raises(TokenInvalid):
+        TokenSigner("secret", timedelta(days=1)).read(token)
+
+
+def test_a_token_signed_in_the_future_is_refused() -> None:
+    """A token dated after now (a clock moved back) reads as expired, as itsdangerous says:
+    only an age from 0 to max_age is valid; the same token reads once its time comes."""
+    with time_machine.travel(START, tick=False) as traveller:
+        token = TokenSigner("secret", timedelta(days=1)).make(7)
+        traveller.shift(timedelta(seconds=-1))
+        with pytest.raises(TokenExpired):
+            TokenSigner("secret", timedelta(days=1)).read(token)
+        traveller.shift(timedelta(seconds=1))
+        assert TokenSigner("secret", timedelta(days=1)).read(token) == 7

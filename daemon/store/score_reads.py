@@ -1,0 +1,39 @@
+"""One round trip per score page on PostgreSQL, where the score links opened are shared.
+
+The landing page read the send, noted the opening (a write through the group commit) and
+then asked whether another score of the survey was opened within the window: three trips
+to the server and two thread hops per page, the page's whole cost on a network database.
+These statements do each page's store work in one:
+
+- `OPEN_AND_READ` (GET): the send; the opening noted and the survey's stale openings
+  dropped, only when the send exists and its program has the score on its scale (the page
+  is shown); whether another score was opened since `since` (the statement's snapshot: its
+  own insert is not seen, and another score is what counts);
+- `READ_WITH_BURST` (POST): the send and the same burst question.
+
+Run on a connection in autocommit with `synchronous_commit` off: an opening is a note that
+may be lost (web/scanner.py), not an answer. `PRUNE` drops everyone's stale openings now
+and then, as link_opens.py does.
+"""
+
+from __future__ import annotations
+
+from closedloop.daemon.store.sends import SENDS
+
+PRUNE_EVERY = 500
+_COLUMNS = ", ".join(f'"{c.name}"' for c in SENDS.c)
+_BURST = ("EXISTS (SELECT 1 FROM link_opens WHERE send_id = %(send_id)s "
+          "AND score <> %(score)s AND opened_at >= %(since)s)")
+_SHOWN = "SELECT 1 FROM send WHERE program = ANY(%(programs)s)"
+
+# Column names come from tables.py; every value is bound.
+OPEN_AND_READ = (
+    f"WITH send AS (SELECT {_COLUMNS} FROM sends WHERE id = %(send_id)s), "  # noqa: S608
+    "noted AS (INSERT INTO link_opens (send_id, score, opened_at) "
+    "SELECT id, %(score)s, %(now)s FROM send WHERE program = ANY(%(programs)s)), "
+    "stale AS (DELETE FROM link_opens WHERE send_id = %(send_id)s AND opened_at < %(since)s "
+    f"AND EXISTS ({_SHOWN})) "
+    f"SELECT send.*, {_BURST} FROM send"
+)
+READ_WITH_BURST = f"SELECT {_COLUMNS}, {_BURST} FROM sends WHERE id = %(send_id)s"  # noqa: S608
+PRUNE = "DELETE FROM link_opens WHERE opened_at < %(since)s"

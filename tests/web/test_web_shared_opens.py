@@ -1,0 +1,153 @@
+"""The score pages with the store's shared link memory (replicas on one database), on
+SQLite and PostgreSQL; on PostgreSQL each page's store work is one statement
+(store/score_reads.py): the link noted only when the page is shown, a scanner's burst still
+caught, a person's click still recorded."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, insert, select, text
+from uvicorn_support import served_client
+from web_support import NOW
+
+from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store.tables import LinkOpen
+from closedloop.daemon.store.tables import Response as ResponseRow
+from closedloop.daemon.surveys import Program, SurveyType
+from closedloop.daemon.web.app import create_app
+from closedloop.daemon.web.scanner import BURST_WINDOW, SharedOpenTracker
+from closedloop.daemon.web.tokens import TokenSigner
+
+PROGRAMS = {"nps": Program("nps", SurveyType.NPS, "hubspot", timedelta(0), "Acme")}
+SCRIPTED, TAPPED = {"via": "script"}, {"via": "button"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = (f"sqlite:///{tmp_path / 'shared.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    store = Store(url)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+def _send(store: Store) -> int:
+    store.add_sends([NewSend(idem_key="k1", program="nps", survey_type="nps", source="hubspot",
+                             contact_id="c1", due_at=NOW, created_at=NOW,
+                             email="p1@example.test")])
+    with store.engine.connect() as conn:
+        return int(conn.scalar(text("SELECT max(id) FROM sends")))
+
+
+def _serve(store: Store, signer: TokenSigner) -> AbstractContextManager[httpx.Client]:
+    app = create_app(store=store, signer=signer, programs=PROGRAMS, clock=lambda: NOW,
+                     opens=SharedOpenTracker(store))
+    return served_client(app)
+
+
+def _opens(store: Store) -> list[tuple[int, int]]:
+    with store.engine.connect() as conn:
+        return sorted((r.send_id, r.score) for r in conn.execute(
+            select(LinkOpen.send_id, LinkOpen.score)))
+
+
+def _answers(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(ResponseRow)) or 0)
+
+
+def _auto_posts(page: httpx.Response) -> bool:
+    return re.search(r"<script nonce=[^>]*>.*form\.submit\(\)", page.text, re.S) is not None
+
+
+def test_a_burst_records_nothing_and_a_click_records(
+    shared_store: Store, signer: TokenSigner
+) -> None:
+    """Two scores of one survey opened, then the script's POST: nothing recorded and the page
+    asks for a tap; the tap records. A single link opened and its script's POST records."""
+    token = signer.make(_send(shared_store))
+    with _serve(shared_store, signer) as http:
+        first = http.get(f"/r/{token}/1")
+        second = http.get(f"/r/{token}/2")
+        refused = http.post(f"/r/{token}/2", data=SCRIPTED)
+        assert (_auto_posts(first), _auto_posts(second)) == (True, False)
+        assert (refused.status_code, _auto_posts(refused), _answers(shared_store)) == (
+            200, False, 0)
+        assert http.post(f"/r/{token}/2", data=TAPPED).status_code == 303
+    assert _answers(shared_store) == 1
+
+
+def test_a_single_click_posted_by_the_script_records(
+    shared_store: Store, signer: TokenSigner
+) -> None:
+    """One link opened, then its script's POST: a person, recorded (303)."""
+    token = signer.make(_send(shared_store))
+    with _serve(shared_store, signer) as http:
+        assert http.get(f"/r/{token}/9").status_code == 200
+        assert http.post(f"/r/{token}/9", data=SCRIPTED).status_code == 303
+    assert _answers(shared_store) == 1
+
+
+def test_only_a_page_that_is_shown_notes_its_link(
+    shared_store: Store, signer: TokenSigner
+) -> None:
+    """A score off the scale (400), an unknown send (404), an expired link (410) and a
+    score that is not a number (400) note nothing; the shown page notes (send, score)."""
+    send_id = _send(shared_store)
+    old = signer.make(send_id, NOW - signer.max_age - timedelta(days=1))
+    with _serve(shared_store, signer) as http:
+        statuses = [http.get(f"/r/{signer.make(send_id)}/11").status_code,
+                    http.get(f"/r/{signer.make(send_id + 1)}/5").status_code,
+                    http.get(f"/r/{old}/5").status_code,
+                    http.get(f"/r/{signer.make(send_id)}/x").status_code]
+        assert (statuses, _opens(shared_store)) == ([400, 404, 410, 400], [])
+        assert http.get(f"/r/{signer.make(send_id)}/5").status_code == 200
+    assert _opens(shared_store) == [(send_id, 5)]
+
+
+def test_opening_a_link_drops_the_surveys_stale_openings(
+    shared_store: Store, signer: TokenSigner
+) -> None:
+    """An opening older than the burst window is dropped when the survey is opened again
+    (and is no burst); one inside the window is kept (and is)."""
+    send_id = _send(shared_store)
+    now = datetime.now(UTC)
+    with shared_store.engine.begin() as conn:
+        conn.execute(insert(LinkOpen), [
+            {"send_id": send_id, "score": 1, "opened_at": now - BURST_WINDOW * 2},
+            {"send_id": send_id, "score": 2, "opened_at": now - BURST_WINDOW / 2}])
+    with _serve(shared_store, signer) as http:
+        page = http.get(f"/r/{signer.make(send_id)}/3")
+    assert (_auto_posts(page), _opens(shared_store)) == (False, [(send_id, 2), (send_id, 3)])
+
+
+@pytest.mark.postgres
+def test_a_reader_whose_connection_died_is_replaced(pg_url: str, signer: TokenSigner) -> None:
+    """PostgreSQL: the server drops the page readers' connections (a restart, a failover).
+    The page that meets a dead one is the 503 page; the next ones open a fresh connection
+    and are served again, their link noted (a dead reader kept would fail every page)."""
+    store = Store(pg_url)
+    store.migrate()
+    try:
+        token = signer.make(_send(store))
+        with _serve(store, signer) as http:
+            assert http.get(f"/r/{token}/5").status_code == 200
+            with store.engine.connect() as conn:
+                killed = conn.scalar(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE pid <> pg_backend_pid() AND query LIKE '%link_opens%'"))
+            statuses = [http.get(f"/r/{token}/5").status_code for _ in range(6)]
+        first_ok = statuses.index(200) if 200 in statuses else len(statuses)
+        assert (killed >= 1, set(statuses[:first_ok]) <= {503}, set(statuses[first_ok:])) == (
+            True, True, {200})  # never 200: a dead reader kept
+        assert _opens(store) == [(1, 5)] * (1 + len(statuses) - first_ok)
+    finally:
+        store.dispose()
