@@ -59,9 +59,10 @@ def mock() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture
 def zd(policy: RetryPolicy, sleeps: list[float]) -> Iterator[ZendeskAdapter]:
+    """Writes go through update_many jobs whatever their size (these tests pin the jobs)."""
     with ZendeskAdapter("zendesk", subdomain="acme", email="admin@acme.example", token=TOKEN,
                         retry=policy, sleep=sleeps.append, job_poll_interval=2.0, job_timeout=6.0,
-                        clock=lambda: NOW) as adapter:
+                        clock=lambda: NOW, single_max=0) as adapter:
         yield adapter
 
 
