@@ -65,6 +65,7 @@ from closedloop.integration.zendesk._tickets import (
     str_id,
 )
 from closedloop.integration.zendesk._transport import OVERRIDE, CountingSession
+from closedloop.integration.zendesk._user_memo import SideloadedUsers
 from closedloop.integration.zendesk._users import to_contact
 
 log = structlog.get_logger(__name__)
@@ -133,6 +134,7 @@ class ZendeskAdapter:
         self._contact_extra = tuple(dict.fromkeys(str(p) for p in contact_properties))
         self._board = _jobs.JobBoard()  # jobs started and followed later (follow-ups)
         self._single_max = single_max
+        self._sideloaded = SideloadedUsers()  # requesters read with their tickets
         OVERRIDE.acquire(self._base_url, self._default_netloc, source=name)
         self._closed = False
         self._session = CountingSession(pacer)
@@ -213,13 +215,13 @@ class ZendeskAdapter:
             state = ExportCursor.loads(cursor)
         return closed_ticket_pages(self._call, self._zd.tickets, state,
                                    page_size=self._page_size, source=self.name,
-                                   extra=self._ticket_extra)
+                                   extra=self._ticket_extra, users=self._sideloaded)
 
     def closed_tickets_by_id(self, ticket_ids: Sequence[str]) -> list[Ticket]:
         """Of these (notified) tickets, the solved or closed ones, as the export reads them
         (show_many with the metric_sets sideload, 100 per call); see _notified.py."""
         return closed_tickets_by_id(self._call, self._zd.tickets, ticket_ids,
-                                    self._ticket_extra)
+                                    self._ticket_extra, self._sideloaded)
 
     def ensure_solved_trigger(self, name: str, endpoint: str) -> TriggerSetup:
         """The webhook and "ticket solved" trigger that notify ClosedLoop (found by name,
@@ -353,10 +355,15 @@ class ZendeskAdapter:
     # -- contacts ---------------------------------------------------------------------------
 
     def contacts(self, ids: Sequence[str]) -> dict[str, Contact]:
-        """Read users 100 at a time (show_many); ids Zendesk does not know are left out."""
+        """Read users 100 at a time (show_many); ids Zendesk does not know are left out.
+        Requesters that came along with their tickets a moment ago (the export's and the
+        notified read's `users` sideload) cost no request: see _user_memo.py."""
         unique = [i for i in dict.fromkeys(str(i) for i in ids) if i.isdigit()]
         out: dict[str, Contact] = {}
-        for raw in self._show_many("users_show_many", self._zd.users, unique):
+        sideloaded = self._sideloaded.take(unique)
+        rest = [i for i in unique if i not in sideloaded]
+        for raw in [*sideloaded.values(), *self._show_many("users_show_many", self._zd.users,
+                                                             rest)]:
             contact = to_contact(raw, self._contact_extra)
             out[contact.id] = contact
         missing = len(unique) - len(out)
