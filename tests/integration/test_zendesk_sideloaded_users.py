@@ -12,7 +12,7 @@ import pytest
 from closedloop.integration.base import PropertySpec
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 from closedloop.integration.zendesk import ZendeskAdapter
-from closedloop.integration.zendesk._user_memo import MAX_AGE, SideloadedUsers
+from closedloop.integration.zendesk._user_memo import MAX_AGE, MAX_USERS, SideloadedUsers
 
 T0 = datetime(2026, 4, 30, 9, 0, tzinfo=UTC)
 SPECS = [PropertySpec("region", "Region", type="text", field_type="text")]
@@ -101,3 +101,13 @@ def test_keeping_drops_expired_users_first() -> None:
     now[0] = MAX_AGE + 1
     memo.keep([{"id": 2}, {"name": "no id"}])
     assert len(memo) == 1
+
+
+def test_at_most_max_users_are_kept_oldest_dropped() -> None:
+    """MAX_USERS fit; one more drops the oldest, so a huge export page cannot grow it."""
+    memo = SideloadedUsers(clock=lambda: 0.0)
+    memo.keep({"id": i} for i in range(MAX_USERS))
+    assert len(memo) == MAX_USERS
+    memo.keep([{"id": MAX_USERS}])
+    assert (len(memo), memo.take(["0"]), list(memo.take([str(MAX_USERS)]))) == (
+        MAX_USERS, {}, [str(MAX_USERS)])
