@@ -14,22 +14,27 @@ from typing import Any, Final
 from closedloop.integration.base import Ticket
 from closedloop.integration.zendesk._paging import CallFn, page_items, page_json
 from closedloop.integration.zendesk._tickets import SIDELOADS, solved_times, to_ticket
+from closedloop.integration.zendesk._user_memo import SideloadedUsers
 
 READ_BATCH: Final = 100
 ENDPOINT: Final = "tickets_show_many"
 
 
 def closed_tickets_by_id(call: CallFn, tickets_api: Any, ids: Sequence[str],
-                         extra: Sequence[str] = ()) -> list[Ticket]:
-    """The tickets of `ids` that are solved or closed now; unknown or deleted left out."""
+                         extra: Sequence[str] = (),
+                         users: SideloadedUsers | None = None) -> list[Ticket]:
+    """The tickets of `ids` that are solved or closed now; unknown or deleted left out.
+    `users` keeps the sideloaded requesters of the tickets returned."""
     unique = list(dict.fromkeys(str(i) for i in ids if str(i).isdigit()))
     found: list[Ticket] = []
     for start in range(0, len(unique), READ_BATCH):
         chunk = unique[start:start + READ_BATCH]
         gen = call(ENDPOINT, partial(tickets_api, ids=chunk, include=SIDELOADS))
-        solved_at = solved_times(page_json(gen))
-        for item in page_items(gen):
-            ticket = to_ticket(item.to_dict(), solved_at, extra)
-            if ticket is not None:
-                found.append(ticket)
+        data = page_json(gen)
+        solved_at = solved_times(data)
+        tickets = [t for t in (to_ticket(item.to_dict(), solved_at, extra)
+                               for item in page_items(gen)) if t is not None]
+        if users is not None:
+            users.keep_requesters(data, {c for t in tickets for c in t.contact_ids})
+        found.extend(tickets)
     return found

@@ -24,12 +24,15 @@ from closedloop.integration.base import Ticket, TicketPage
 from closedloop.integration.errors import TransientError
 from closedloop.integration.zendesk._cursor import ExportCursor
 from closedloop.integration.zendesk._paging import CallFn, next_page, page_items, page_json
+from closedloop.integration.zendesk._user_memo import SideloadedUsers
 
 log = structlog.get_logger(__name__)
 
 ENDPOINT = "incremental_tickets"
 SOLVED_STATUSES = frozenset({"solved", "closed"})
-SIDELOADS = ["metric_sets"]
+SIDELOADS = ["metric_sets", "users"]
+"""metric_sets for solved_at; users: the requesters, so contacts() needs no read of its own
+(see _user_memo.py)."""
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -104,10 +107,11 @@ def to_ticket(raw: Mapping[str, Any], solved_at: Mapping[str, str],
 
 
 def closed_ticket_pages(call: CallFn, tickets_api: Any, start: ExportCursor, *,
-                        page_size: int, source: str,
-                        extra: Sequence[str] = ()) -> Iterator[TicketPage]:
+                        page_size: int, source: str, extra: Sequence[str] = (),
+                        users: SideloadedUsers | None = None) -> Iterator[TicketPage]:
     """One TicketPage per export page whose cursor moved; never a ticket twice per call.
-    `extra`: the fields (see field_values) to put in each Ticket.properties."""
+    `extra`: the fields (see field_values) to put in each Ticket.properties. `users` keeps
+    the page's sideloaded requesters of the tickets it yields."""
 
     def first() -> Any:
         if start.cursor is not None:
@@ -139,6 +143,8 @@ def closed_ticket_pages(call: CallFn, tickets_api: Any, start: ExportCursor, *,
             if ticket is not None and ticket.id not in seen:
                 seen.add(ticket.id)
                 tickets.append(ticket)
+        if users is not None:
+            users.keep_requesters(data, {c for t in tickets for c in t.contact_ids})
         log.debug("zendesk.export.page", source=source, changed=len(items),
                   closed=len(tickets), end=bool(data.get("end_of_stream")))
         if tickets or moved:

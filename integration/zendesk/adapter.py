@@ -58,12 +58,14 @@ from closedloop.integration.zendesk._notify_setup import (
     signing_secret,
 )
 from closedloop.integration.zendesk._paging import CallFn, pages
+from closedloop.integration.zendesk._single import SINGLE_MAX, write_singly
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
     closed_ticket_pages,
     str_id,
 )
 from closedloop.integration.zendesk._transport import OVERRIDE, CountingSession
+from closedloop.integration.zendesk._user_memo import SideloadedUsers
 from closedloop.integration.zendesk._users import to_contact
 
 log = structlog.get_logger(__name__)
@@ -71,6 +73,8 @@ log = structlog.get_logger(__name__)
 READ_BATCH = 100  # show_many limit
 MAX_PAGE_SIZE = 1000  # incremental export limit
 WORKING_ROLES = ("admin", "agent")
+SINGLE_ENDPOINTS = {"users_update_many": "user_update", "tickets_update_many": "ticket_update"}
+"""The single-record endpoint a small update_many call uses instead (see _single.py)."""
 CLOSED_REASON = ("ticket is closed: Zendesk never changes a closed ticket (closed is final); "
                  "tag it while solved, or hook a follow-up ticket instead")
 
@@ -99,11 +103,13 @@ class ZendeskAdapter:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  ticket_properties: Sequence[str] = (),
                  contact_properties: Sequence[str] = (),
-                 pacer: Pacer | None = None) -> None:
+                 pacer: Pacer | None = None, single_max: int = SINGLE_MAX) -> None:
         """`ticket_properties` (custom field ids, or standard field names) and
         `contact_properties` (user field keys): more values to read (reporting segments),
         taken from the ticket export and user reads already made, returned in
-        Ticket.properties / Contact.properties. `pacer`: the source's rate windows."""
+        Ticket.properties / Contact.properties. `pacer`: the source's rate windows.
+        `single_max`: writes of at most this many records use single-record PUTs instead
+        of a job (see _single.py; 0: always a job)."""
         problems = [f"{name}: {what} is required" for what, value in
                     (("subdomain", subdomain), ("email", email), ("token", token))
                     if not (value or "").strip()]
@@ -127,6 +133,8 @@ class ZendeskAdapter:
         self._ticket_extra = tuple(dict.fromkeys(str(p) for p in ticket_properties))
         self._contact_extra = tuple(dict.fromkeys(str(p) for p in contact_properties))
         self._board = _jobs.JobBoard()  # jobs started and followed later (follow-ups)
+        self._single_max = single_max
+        self._sideloaded = SideloadedUsers()  # requesters read with their tickets
         OVERRIDE.acquire(self._base_url, self._default_netloc, source=name)
         self._closed = False
         self._session = CountingSession(pacer)
@@ -207,13 +215,13 @@ class ZendeskAdapter:
             state = ExportCursor.loads(cursor)
         return closed_ticket_pages(self._call, self._zd.tickets, state,
                                    page_size=self._page_size, source=self.name,
-                                   extra=self._ticket_extra)
+                                   extra=self._ticket_extra, users=self._sideloaded)
 
     def closed_tickets_by_id(self, ticket_ids: Sequence[str]) -> list[Ticket]:
         """Of these (notified) tickets, the solved or closed ones, as the export reads them
         (show_many with the metric_sets sideload, 100 per call); see _notified.py."""
         return closed_tickets_by_id(self._call, self._zd.tickets, ticket_ids,
-                                    self._ticket_extra)
+                                    self._ticket_extra, self._sideloaded)
 
     def ensure_solved_trigger(self, name: str, endpoint: str) -> TriggerSetup:
         """The webhook and "ticket solved" trigger that notify ClosedLoop (found by name,
@@ -347,10 +355,15 @@ class ZendeskAdapter:
     # -- contacts ---------------------------------------------------------------------------
 
     def contacts(self, ids: Sequence[str]) -> dict[str, Contact]:
-        """Read users 100 at a time (show_many); ids Zendesk does not know are left out."""
+        """Read users 100 at a time (show_many); ids Zendesk does not know are left out.
+        Requesters that came along with their tickets a moment ago (the export's and the
+        notified read's `users` sideload) cost no request: see _user_memo.py."""
         unique = [i for i in dict.fromkeys(str(i) for i in ids) if i.isdigit()]
         out: dict[str, Contact] = {}
-        for raw in self._show_many("users_show_many", self._zd.users, unique):
+        sideloaded = self._sideloaded.take(unique)
+        rest = [i for i in unique if i not in sideloaded]
+        for raw in [*sideloaded.values(), *self._show_many("users_show_many", self._zd.users,
+                                                             rest)]:
             contact = to_contact(raw, self._contact_extra)
             out[contact.id] = contact
         missing = len(unique) - len(out)
@@ -395,14 +408,19 @@ class ZendeskAdapter:
         done = self._run_jobs("users_update_many", self._zd.users.update, items, result)
         return WriteResult(written=done.done, rejected=done.refused)
 
-    def _run_jobs(self, endpoint: str, submit: Callable[[list[Any]], Any],
+    def _run_jobs(self, endpoint: str, submit: Callable[[Any], Any],
                   items: list[tuple[str, Any]], settled: WriteResult,
                   submit_call: CallFn | None = None) -> _jobs.JobOutcome:
-        """update_many jobs for `items`, followed together; `settled` is what the method
-        decided itself (bad ids, no-ops), kept in the outcome and in a PartialWrite."""
+        """update_many jobs for `items`, followed together, or for SINGLE_MAX items or
+        fewer one single-record PUT each (no job to poll; see _single.py); `settled` is
+        what the method decided itself (bad ids, no-ops), kept in the outcome and in a
+        PartialWrite."""
+        decided = _jobs.JobOutcome(settled.written, settled.rejected)
+        if 0 < len(items) <= self._single_max:
+            return write_singly(submit_call or self._call, SINGLE_ENDPOINTS[endpoint],
+                                submit, items, decided, source=self.name)
         return _jobs.run_jobs(self._call, endpoint, submit, self._zd.job_status, items,
-                              self._waiting, source=self.name,
-                              settled=_jobs.JobOutcome(settled.written, settled.rejected),
+                              self._waiting, source=self.name, settled=decided,
                               submit_call=submit_call, board=self._board)
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:

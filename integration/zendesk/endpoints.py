@@ -32,6 +32,9 @@ ENDPOINTS: Final[dict[str, str]] = {
     "webhook_secret": "GET /api/v2/webhooks/{id}/signing_secret",
     "triggers": "GET /api/v2/triggers.json",
     "trigger_create": "POST /api/v2/triggers.json",
+    # after the update_many paths, which these patterns would match too
+    "user_update": "PUT /api/v2/users/{id}.json",
+    "ticket_update": "PUT /api/v2/tickets/{id}.json",
 }
 
 _PATTERNS: Final[list[tuple[str, str, re.Pattern[str]]]] = [

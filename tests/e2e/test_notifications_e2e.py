@@ -26,8 +26,8 @@ INTAKE_CALLS = {
                 "POST /crm/v3/objects/tickets/batch/read": 1,
                 "POST /crm/v4/associations/tickets/contacts/batch/read": 1,
                 "POST /crm/v3/objects/contacts/batch/read": 1},
-    "zendesk": {"GET /api/v2/tickets/show_many.json": 1,
-                "GET /api/v2/users/show_many.json": 1},
+    # Zendesk: the requester comes sideloaded with the ticket (no users/show_many)
+    "zendesk": {"GET /api/v2/tickets/show_many.json": 1},
 }
 
 

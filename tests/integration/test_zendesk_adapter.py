@@ -140,7 +140,7 @@ def test_job_still_working_at_the_timeout_hands_rows_back(zd_state: ZendeskState
     with ZendeskSandbox(zd_state, job_polls=10) as sandbox, ZendeskAdapter(
             "zendesk", subdomain=sandbox.subdomain, email=sandbox.email, token=sandbox.token,
             base_url=sandbox.url, sleep=waits.append, job_poll_interval=1.0,
-            job_timeout=3.0) as adapter:
+            job_timeout=3.0, single_max=0) as adapter:  # a job even for one user
         adapter.ensure_properties("g", "G", SPECS)
         with pytest.raises(TransientError, match="still working after 3 s"):
             adapter.write_contacts([ContactUpdate(uid, {"cl_nps_score": "1"})])

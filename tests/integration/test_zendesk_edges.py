@@ -59,9 +59,10 @@ def mock() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture
 def zd(policy: RetryPolicy, sleeps: list[float]) -> Iterator[ZendeskAdapter]:
+    """Writes go through update_many jobs whatever their size (these tests pin the jobs)."""
     with ZendeskAdapter("zendesk", subdomain="acme", email="admin@acme.example", token=TOKEN,
                         retry=policy, sleep=sleeps.append, job_poll_interval=2.0, job_timeout=6.0,
-                        clock=lambda: NOW) as adapter:
+                        clock=lambda: NOW, single_max=0) as adapter:
         yield adapter
 
 
@@ -171,7 +172,7 @@ def test_export_cursor_is_url_encoded(mock: responses.RequestsMock,
     Zendesk intact. The page's own after_cursor is the one handed out."""
     raw = "MTU+4MD/c1=="
     mock.get(EXPORT, match=[matchers.query_param_matcher(
-        {"cursor": raw, "include": "metric_sets"})],
+        {"cursor": raw, "include": "metric_sets,users"})],
         json=_page([_ticket(1)], "NEXT+1=", end=True))
     pages = list(zd.closed_tickets(json.dumps({"v": 1, "cursor": raw})))
     assert [json.loads(p.cursor) for p in pages] == [{"v": 1, "cursor": "NEXT+1="}]
@@ -183,7 +184,7 @@ def test_first_poll_starts_at_start_time_with_page_size(mock: responses.Requests
     sideload; closed_at is the metric set's solved_at, else updated_at."""
     mock.get(EXPORT, match=[matchers.query_param_matcher(
         {"start_time": str(int((NOW - timedelta(hours=2)).timestamp())), "per_page": "50",
-         "include": "metric_sets"})],
+         "include": "metric_sets,users"})],
         json=_page([_ticket(1), _ticket(2, "closed"), _ticket(3, "deleted")], "C1", end=True,
                    metric_sets=[{"ticket_id": 1, "solved_at": "2026-05-01T08:00:00Z"}]))
     with ZendeskAdapter("zendesk", subdomain="acme", email="a@acme.example", token=TOKEN,
