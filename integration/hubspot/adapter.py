@@ -295,11 +295,13 @@ class HubSpotAdapter:
                     pending.append((ticket_id, str(nxt)))
         return {tid: tuple(dict.fromkeys(ids)) for tid, ids in found.items()}
 
-    def closed_tickets(self, cursor: str | None) -> Iterator[TicketPage]:
+    def closed_tickets(self, cursor: str | None,
+                       contacts: bool = True) -> Iterator[TicketPage]:
         """Pages of tickets closed since `cursor` (None: since `start_at`, default a day ago).
 
         A resumed cursor re-reads the last `overlap` of closures (index lag) and skips
-        the tickets it already yielded; see _cursor.py for the format.
+        the tickets it already yielded; see _cursor.py for the format. `contacts=False`:
+        no associations read, contact_ids empty.
         """
         if cursor is None:
             start = self._start_at or datetime.now(UTC) - timedelta(days=1)
@@ -308,7 +310,8 @@ class HubSpotAdapter:
         else:
             state = SearchCursor.loads(cursor)
             query_from = state.watermark_ms - self._overlap_ms
-        return closed_ticket_pages(search=self._search, contacts_of=self._ticket_contacts,
+        return closed_ticket_pages(search=self._search,
+                                   contacts_of=self._ticket_contacts if contacts else _no_links,
                                    cursor=state, query_from_ms=query_from,
                                    page_size=self._page_size, overlap_ms=self._overlap_ms,
                                    extra=self._ticket_extra)
@@ -519,3 +522,8 @@ if TYPE_CHECKING:  # mypy proves the adapter satisfies the protocol the jobs use
 
     def _conforms(adapter: HubSpotAdapter) -> CRMAdapter:
         return adapter
+
+
+def _no_links(ticket_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """No contacts read (closed_tickets(contacts=False))."""
+    return {}

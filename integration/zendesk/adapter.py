@@ -194,9 +194,11 @@ class ZendeskAdapter:
 
     # -- closed tickets ---------------------------------------------------------------------
 
-    def closed_tickets(self, cursor: str | None) -> Iterator[TicketPage]:
+    def closed_tickets(self, cursor: str | None,
+                       contacts: bool = True) -> Iterator[TicketPage]:
         """Pages of tickets solved or closed since `cursor` (None: since `start_at`, default
-        `lookback` ago). Persist each page's cursor once its rows are stored."""
+        `lookback` ago). Persist each page's cursor once its rows are stored. The requester
+        comes with each ticket at no extra call, so `contacts` changes nothing."""
         if cursor is None:
             now = self._clock()
             start = self._start_at or now - self._lookback
