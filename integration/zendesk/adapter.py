@@ -265,6 +265,21 @@ class ZendeskAdapter:
                   for raw in self._show_many("tickets_show_many", self._zd.tickets, valid)}
         return {i for i in unique if status.get(i) not in SOLVED_STATUSES}
 
+    def reopened_with_attribution(self, ticket_ids: Sequence[str], others: Sequence[str],
+                                  ) -> tuple[set[str], dict[str, Attribution]]:
+        """`reopened(ticket_ids)` and `ticket_attribution(others)` from the same show_many
+        calls (100 tickets a call)."""
+        unique = list(dict.fromkeys(str(i) for i in [*ticket_ids, *others]))
+        raws = {str(raw.get("id")): raw for raw in self._show_many(
+            "tickets_show_many", self._zd.tickets, [i for i in unique if i.isdigit()])}
+        gone = {str(i) for i in ticket_ids
+                if str((raws.get(str(i)) or {}).get("status")) not in SOLVED_STATUSES}
+        who = {str(i): Attribution(owner_id=str_id(raws[str(i)].get("assignee_id")),
+                                   team_id=str_id(raws[str(i)].get("group_id")),
+                                   closed=raws[str(i)].get("status") == "closed")
+               for i in others if str(i) in raws}
+        return gone, who
+
     def ticket_attribution(self, ticket_ids: Sequence[str]) -> dict[str, Attribution]:
         """Each ticket's assignee and group now (show_many, 100 per call), as the poll reads
         them at close time; deleted or unknown tickets are left out."""
