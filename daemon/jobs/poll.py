@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from closedloop.daemon.channels.choose import Route, route
 from closedloop.daemon.insight.capture import NO_SEGMENTS, captured
@@ -24,7 +25,7 @@ from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import Reason, sampled_in
 from closedloop.daemon.store import NewSend, Store, normalize_email
 from closedloop.daemon.surveys import Program
-from closedloop.integration.base import Contact, CRMAdapter, Ticket
+from closedloop.integration.base import Contact, CRMAdapter, NotifiedTicketReader, Ticket
 
 CURSOR = "closed_tickets"
 
@@ -76,7 +77,7 @@ def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
         result.pages += 1
         result.tickets += len(page.tickets)
         if notified:
-            leave_to_intake(store, adapter.name, mine, page.tickets, now, result)
+            leave_to_intake(store, adapter, mine, page.tickets, now, result, reporting)
         else:
             queue_rows(store, new_sends(store, adapter, mine, page.tickets, now, reporting),
                        result)
@@ -89,20 +90,32 @@ def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
     return result
 
 
-def leave_to_intake(store: Store, source: str, programs: Sequence[Program],
-                    tickets: Sequence[Ticket], now: datetime, result: PollResult) -> None:
+def leave_to_intake(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
+                    tickets: Sequence[Ticket], now: datetime, result: PollResult,
+                    reporting: ReportingSettings = NO_SEGMENTS) -> None:
     """Queue for the intake the tickets a program surveys that have no outbox row yet (as
-    if notified at their closure); count the new ones as missed by the notifications."""
+    if notified at their closure); count the new ones as missed by the notifications.
+
+    A ticket whose notice an intake holds under a lease (running now, or killed: its lease
+    must run out first) is read and queued here, as the intake reads it: a crashed intake
+    does not hold a survey back for its lease."""
+    source = adapter.name
     keys = {t.id: [idem_key(p, source, t.id) for p in programs if p.matches(t.pipeline, t.stage)]
             for t in tickets}
     known = store.existing_idem_keys([k for ks in keys.values() for k in ks])
     owed = [t for t in tickets if any(k not in known for k in keys[t.id])]
     if not owed:
         return
-    missed = store.queue_notified(source, [t.id for t in owed], now,
-                                  {t.id: t.closed_at for t in owed})
+    held = store.held_notified(source, [t.id for t in owed], now)
+    free = [t for t in owed if t.id not in held]
+    missed = store.queue_notified(source, [t.id for t in free], now,
+                                  {t.id: t.closed_at for t in free})
     result.missed += missed
     result.notified += len(owed) - missed
+    reader = getattr(adapter, "closed_tickets_by_id", None)
+    if held and callable(reader):
+        read = cast(NotifiedTicketReader, adapter).closed_tickets_by_id(sorted(held))
+        queue_rows(store, new_sends(store, adapter, programs, read, now, reporting), result)
 
 
 def new_sends(store: Store, adapter: CRMAdapter, programs: Sequence[Program],

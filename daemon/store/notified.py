@@ -99,6 +99,18 @@ class NotifiedMixin:
         with self.engine.begin() as conn:
             return conn.execute(delete(NOTIFIED).where(NOTIFIED.c.claim_token == token)).rowcount
 
+    def held_notified(self, source: str, ticket_ids: Sequence[str], now: datetime) -> set[str]:
+        """Of these tickets, those whose pending notice an intake holds under a live lease
+        (one running now, or one that died: its lease has to run out before a retry)."""
+        if not ticket_ids:
+            return set()
+        at = to_db(now)
+        with self.engine.connect() as conn:
+            return {str(t) for t in conn.scalars(select(NOTIFIED.c.ticket_id).where(
+                NOTIFIED.c.source == source, NOTIFIED.c.status == "pending",
+                NOTIFIED.c.claim_token.is_not(None), NOTIFIED.c.claimed_until > at,
+                NOTIFIED.c.ticket_id.in_(list(dict.fromkeys(ticket_ids)))))}
+
     def retry_notified(self, token: str, now: datetime, error: str) -> int:
         """The claim's read failed: back off, or give up after MAX_ATTEMPTS (row kept)."""
         at = to_db(now)

@@ -252,3 +252,31 @@ def test_a_ticket_no_notice_named_waits_the_intake_window_from_its_closure(
         assert loop.rt.dispatch().sent == 1
     finally:
         gen.close()
+
+
+@pytest.mark.parametrize(("after", "poll_queues"), [(timedelta(minutes=5) - timedelta(seconds=1),
+                                                     1), (timedelta(minutes=5), 0)],
+                         ids=["lease-live", "lease-over"])
+def test_a_notice_a_dead_intake_holds_does_not_wait_for_its_lease(
+        tmp_path: Path, crm_name: str, after: timedelta, poll_queues: int) -> None:
+    """An intake claimed a ticket's notice and died (its 5-minute lease still runs): the
+    safety poll reads the ticket and queues its survey itself (4:59 into the lease); once
+    the lease is over (5:00) the poll leaves it to the intake, which then queues it. One
+    survey either way."""
+    gen = notified_loop(tmp_path, crm_name, coalescing={**NO_WINDOWS, "intake": "30m"})
+    loop = next(gen)
+    try:
+        loop.close_ticket("ada@example.com", ago=timedelta(0))
+        flush(loop)
+        loop.rt.intake_kick.cancel()
+        claim = loop.rt.store.claim_notified(loop.source, loop.clock.now, 500,
+                                             timedelta(minutes=5))
+        assert len(claim.ticket_ids) == 1  # the intake that never settles it
+        loop.clock.advance(after)
+        assert loop.rt.poll()[loop.source].queued == poll_queues
+        loop.clock.advance(timedelta(minutes=30))
+        loop.rt.intake()
+        loop.clock.advance(timedelta(hours=1))
+        assert loop.rt.dispatch().sent == 1
+    finally:
+        gen.close()
