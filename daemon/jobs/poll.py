@@ -116,6 +116,7 @@ def leave_to_intake(store: Store, adapter: CRMAdapter, programs: Sequence[Progra
     if held and callable(reader):
         read = cast(NotifiedTicketReader, adapter).closed_tickets_by_id(sorted(held))
         queue_rows(store, new_sends(store, adapter, programs, read, now, reporting), result)
+        result.missed += len(read)  # the intake did not bring them in: keep the poll's pace up
 
 
 def new_sends(store: Store, adapter: CRMAdapter, programs: Sequence[Program],

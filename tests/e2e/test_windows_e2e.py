@@ -260,7 +260,8 @@ def test_a_ticket_no_notice_named_waits_the_intake_window_from_its_closure(
 def test_a_notice_a_dead_intake_holds_does_not_wait_for_its_lease(
         tmp_path: Path, crm_name: str, after: timedelta, poll_queues: int) -> None:
     """An intake claimed a ticket's notice and died (its 5-minute lease still runs): the
-    safety poll reads the ticket and queues its survey itself (4:59 into the lease); once
+    safety poll reads the ticket and queues its survey itself (4:59 into the lease), counted
+    missed so its pace stays at the base interval; once
     the lease is over (5:00) the poll leaves it to the intake, which then queues it. One
     survey either way."""
     gen = notified_loop(tmp_path, crm_name, coalescing={**NO_WINDOWS, "intake": "30m"})
@@ -273,7 +274,8 @@ def test_a_notice_a_dead_intake_holds_does_not_wait_for_its_lease(
                                              timedelta(minutes=5))
         assert len(claim.ticket_ids) == 1  # the intake that never settles it
         loop.clock.advance(after)
-        assert loop.rt.poll()[loop.source].queued == poll_queues
+        polled = loop.rt.poll()[loop.source]
+        assert (polled.queued, polled.missed) == (poll_queues, poll_queues)
         loop.clock.advance(timedelta(minutes=30))
         loop.rt.intake()
         loop.clock.advance(timedelta(hours=1))
