@@ -173,8 +173,8 @@ class Runtime:
     def _record_pace(self, name: str, now: datetime, result: PollResult) -> None:
         source = self.config.sources[name]
         if source.notifications:  # a safety net: what matters is what notifications missed
-            # (rows the poll made for tickets a waiting notice named are not missed ones)
-            found = result.queued + sum(result.skipped.values()) > result.notified
+            # (tickets a waiting notice already named are not missed ones)
+            found = result.missed > 0
             ceiling = source.safety_poll_every
         else:
             found, ceiling = result.tickets > 0, source.idle_poll_max

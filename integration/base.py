@@ -218,8 +218,11 @@ class CRMAdapter(Protocol):
     known to have landed (retry it all). A bigger call gets no such promise.
     """
 
-    def closed_tickets(self, cursor: str | None) -> Iterator[TicketPage]:
-        """Yield pages of tickets closed since `cursor` (None: from the configured start)."""
+    def closed_tickets(self, cursor: str | None,
+                       contacts: bool = True) -> Iterator[TicketPage]:
+        """Yield pages of tickets closed since `cursor` (None: from the configured start).
+        `contacts=False`: contact_ids may be left empty when reading them costs calls (the
+        safety-net poll hands its finds to the intake, which reads them)."""
         ...
 
     def contacts(self, ids: Sequence[str]) -> dict[str, Contact]:

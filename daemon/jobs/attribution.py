@@ -14,8 +14,8 @@ from datetime import datetime
 
 from closedloop.daemon.jobs.held import Held
 from closedloop.daemon.logging import get_logger
-from closedloop.daemon.store import WriteBackRecord
-from closedloop.integration.base import CRMAdapter
+from closedloop.daemon.store import Store, WriteBackRecord
+from closedloop.integration.base import Attribution, CRMAdapter
 from closedloop.integration.errors import RecordRejected
 
 
@@ -44,3 +44,20 @@ def attribute_answers(store: Held, adapter: CRMAdapter, rows: Sequence[WriteBack
         who = found.get(ticket_of[send_id])
         pairs[send_id] = (who.owner_id, who.team_id) if who else (None, None)
     return store.record_attribution(pairs, now)
+
+
+def reopened_filling(store: Store, adapter: CRMAdapter, part: Sequence[str], room: int,
+                     now: datetime) -> set[str]:
+    """`adapter.reopened(part)`; the same call also reads (and stores) the attribution of up
+    to `room` answers whose ticket hook waits unattributed. Errors propagate as the reopen
+    check's own."""
+    reader = getattr(adapter, "reopened_with_attribution", None)
+    ticket_of = store.unattributed_hook_tickets(adapter.name, room) \
+        if callable(reader) and room > 0 else {}
+    if not ticket_of:
+        return adapter.reopened(part)
+    gone, found = reader(part, sorted(set(ticket_of.values())))  # type: ignore[misc]
+    nobody = Attribution()  # deleted: stored as nobody, as attribute_answers does
+    store.record_attribution({s: ((a := found.get(t, nobody)).owner_id, a.team_id)
+                              for s, t in ticket_of.items()}, now)
+    return set(gone)

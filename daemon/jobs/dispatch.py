@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from closedloop.daemon.backoff import doubling
 from closedloop.daemon.channels import Channel, ChannelDown, NotTaken, OutcomeUnknown
 from closedloop.daemon.channels.mail import MAIL_RETRY, MailChannel
+from closedloop.daemon.jobs.attribution import reopened_filling
 from closedloop.daemon.jobs.windows import sends_ripe
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import (
@@ -177,7 +178,7 @@ def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str
     people = [r.email_norm for r in rows if r.email_norm]
     phones = [r.phone for r in rows if r.phone and r.channel == "sms"]  # a STOP suppresses it
     parents = store.parent_states([r.parent_id for r in rows if r.parent_id is not None])
-    reopened, unchecked, checked = _reopened(adapters, programs, rows, paused)
+    reopened, unchecked, checked = _reopened(adapters, programs, rows, paused, store, now)
     return _Batch(
         book=store.person_book(people),
         suppressed=store.suppressed_among(people + phones, now),
@@ -212,8 +213,10 @@ def reopen_retry_delay(failures: int) -> timedelta:
 
 def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program],
               rows: Sequence[SendRecord], paused: Collection[str] = (),
+              store: Store | None = None, now: datetime | None = None,
               ) -> tuple[set[tuple[str, str]], set[tuple[str, str]], dict[str, bool]]:
-    """Ask each CRM, 100 tickets a call, which of the batch's surveyed tickets reopened.
+    """Ask each CRM, 100 tickets a call, which of the batch's surveyed tickets reopened (the
+    last call's spare room reads answers' attribution: jobs/attribution.reopened_filling).
 
     Also says, per source asked, whether every call answered (a paused source is not asked)."""
     wanted: dict[str, list[str]] = defaultdict(list)
@@ -234,7 +237,12 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
         for start in range(0, len(unique), REOPEN_BATCH):
             part = unique[start:start + REOPEN_BATCH]
             try:
-                reopened.update((source, t) for t in adapters[source].reopened(part))
+                if store is not None and now is not None:
+                    found = reopened_filling(store, adapters[source], part,
+                                             REOPEN_BATCH - len(part), now)
+                else:
+                    found = adapters[source].reopened(part)
+                reopened.update((source, t) for t in found)
             except ClosedLoopError as exc:
                 get_logger(job="dispatch", source=source).warning(
                     "dispatch.reopen_check_failed", tickets=len(part),

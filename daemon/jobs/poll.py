@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from closedloop.daemon.channels.choose import Route, route
 from closedloop.daemon.insight.capture import NO_SEGMENTS, captured
@@ -24,7 +25,7 @@ from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import Reason, sampled_in
 from closedloop.daemon.store import NewSend, Store, normalize_email
 from closedloop.daemon.surveys import Program
-from closedloop.integration.base import Contact, CRMAdapter, Ticket
+from closedloop.integration.base import Contact, CRMAdapter, NotifiedTicketReader, Ticket
 
 CURSOR = "closed_tickets"
 
@@ -35,7 +36,8 @@ class PollResult:
     tickets: int = 0
     queued: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
-    notified: int = 0  # tickets read that a notification had named (their notice dropped)
+    notified: int = 0  # tickets read that a waiting notice already names (left to the intake)
+    missed: int = 0  # tickets read that no notice named: queued for the intake all the same
 
 
 def idem_key(program: Program, source: str, ticket_id: str) -> str:
@@ -61,24 +63,60 @@ def poll_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
     """Read closed tickets from one source and queue their surveys; each row carries the
     `reporting` segments read on its ticket and contact (daemon.insight.capture).
 
-    `notified` (the source has change notifications): the notices of the tickets this poll
-    read are dropped, so the intake, whose window may still be open, does not read them again."""
+    `notified` (the source has change notifications): the poll is the safety net and
+    queues nothing itself; the tickets it reads that still need a survey go to the intake's
+    queue (a waiting notice already holds most of them), counted from their closure, so one
+    coalesced intake read serves the notices and the poll's finds alike. The page's contacts
+    are then not read here (the intake reads them with its batch)."""
     log = get_logger(job="poll", source=adapter.name)
     mine = ticket_programs(programs, adapter.name)
     result = PollResult()
-    for page in adapter.closed_tickets(store.get_cursor(adapter.name, CURSOR)):
+    pages = adapter.closed_tickets(store.get_cursor(adapter.name, CURSOR),
+                                   contacts=not notified)
+    for page in pages:
         result.pages += 1
         result.tickets += len(page.tickets)
-        queue_rows(store, new_sends(store, adapter, mine, page.tickets, now, reporting), result)
-        store.set_cursor(adapter.name, CURSOR, page.cursor, now)
         if notified:
-            result.notified += store.drop_notified(adapter.name, [t.id for t in page.tickets],
-                                                   now)
+            leave_to_intake(store, adapter, mine, page.tickets, now, result, reporting)
+        else:
+            queue_rows(store, new_sends(store, adapter, mine, page.tickets, now, reporting),
+                       result)
+        store.set_cursor(adapter.name, CURSOR, page.cursor, now)  # after the rows: never lost
         log.debug("poll.page", tickets=len(page.tickets))
     log.info("poll.done", pages=result.pages, tickets=result.tickets, queued=result.queued,
+             left_to_intake=result.notified, missed=result.missed,
              skipped=sum(result.skipped.values()), **{f"skipped_{k}": v
                                                       for k, v in result.skipped.items()})
     return result
+
+
+def leave_to_intake(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
+                    tickets: Sequence[Ticket], now: datetime, result: PollResult,
+                    reporting: ReportingSettings = NO_SEGMENTS) -> None:
+    """Queue for the intake the tickets a program surveys that have no outbox row yet (as
+    if notified at their closure); count the new ones as missed by the notifications.
+
+    A ticket whose notice an intake holds under a lease (running now, or killed: its lease
+    must run out first) is read and queued here, as the intake reads it: a crashed intake
+    does not hold a survey back for its lease."""
+    source = adapter.name
+    keys = {t.id: [idem_key(p, source, t.id) for p in programs if p.matches(t.pipeline, t.stage)]
+            for t in tickets}
+    known = store.existing_idem_keys([k for ks in keys.values() for k in ks])
+    owed = [t for t in tickets if any(k not in known for k in keys[t.id])]
+    if not owed:
+        return
+    held = store.held_notified(source, [t.id for t in owed], now)
+    free = [t for t in owed if t.id not in held]
+    missed = store.queue_notified(source, [t.id for t in free], now,
+                                  {t.id: t.closed_at for t in free})
+    result.missed += missed
+    result.notified += len(owed) - missed
+    reader = getattr(adapter, "closed_tickets_by_id", None)
+    if held and callable(reader):
+        read = cast(NotifiedTicketReader, adapter).closed_tickets_by_id(sorted(held))
+        queue_rows(store, new_sends(store, adapter, programs, read, now, reporting), result)
+        result.missed += len(read)  # the intake did not bring them in: keep the poll's pace up
 
 
 def new_sends(store: Store, adapter: CRMAdapter, programs: Sequence[Program],

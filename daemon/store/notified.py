@@ -12,7 +12,7 @@ stays, `dead`, counted by `closedloop status`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,11 +63,18 @@ class NotifiedMixin:
                     queued += _queue_ticket(conn, source, ticket_id, at)
         return fresh_events, queued
 
-    def queue_notified(self, source: str, ticket_ids: Sequence[str], now: datetime) -> int:
-        """Queue tickets for the intake (no event id involved); returns how many were new."""
+    def queue_notified(self, source: str, ticket_ids: Sequence[str], now: datetime,
+                       since: Mapping[str, datetime] | None = None) -> int:
+        """Queue tickets for the intake (no event id involved); returns how many were new.
+
+        `since`: per ticket, when its change happened (the safety poll's finds: their
+        closure), so the intake's window counts from then, not from when the poll saw it;
+        never later than `now`."""
         at = to_db(now)
+        when = {t: to_db(min(w, now)) for t, w in (since or {}).items()}
         with self.engine.begin() as conn:
-            return sum(_queue_ticket(conn, source, t, at) for t in dict.fromkeys(ticket_ids))
+            return sum(_queue_ticket(conn, source, t, when.get(t, at))
+                       for t in dict.fromkeys(ticket_ids))
 
     def claim_notified(self, source: str, now: datetime, limit: int,
                        lease: timedelta) -> NotifiedClaim:
@@ -92,18 +99,17 @@ class NotifiedMixin:
         with self.engine.begin() as conn:
             return conn.execute(delete(NOTIFIED).where(NOTIFIED.c.claim_token == token)).rowcount
 
-    def drop_notified(self, source: str, ticket_ids: Sequence[str], now: datetime) -> int:
-        """The poll read these tickets itself: their pending, unclaimed notices need no
-        second read (a row an intake holds is left to it). Returns how many were dropped."""
+    def held_notified(self, source: str, ticket_ids: Sequence[str], now: datetime) -> set[str]:
+        """Of these tickets, those whose pending notice an intake holds under a live lease
+        (one running now, or one that died: its lease has to run out before a retry)."""
         if not ticket_ids:
-            return 0
+            return set()
         at = to_db(now)
-        free = or_(NOTIFIED.c.claim_token.is_(None), NOTIFIED.c.claimed_until <= at)
-        with self.engine.begin() as conn:
-            dropped: int = conn.execute(delete(NOTIFIED).where(
-                NOTIFIED.c.source == source, NOTIFIED.c.status == "pending", free,
-                NOTIFIED.c.ticket_id.in_(list(dict.fromkeys(ticket_ids))))).rowcount
-        return dropped
+        with self.engine.connect() as conn:
+            return {str(t) for t in conn.scalars(select(NOTIFIED.c.ticket_id).where(
+                NOTIFIED.c.source == source, NOTIFIED.c.status == "pending",
+                NOTIFIED.c.claim_token.is_not(None), NOTIFIED.c.claimed_until > at,
+                NOTIFIED.c.ticket_id.in_(list(dict.fromkeys(ticket_ids)))))}
 
     def retry_notified(self, token: str, now: datetime, error: str) -> int:
         """The claim's read failed: back off, or give up after MAX_ATTEMPTS (row kept)."""

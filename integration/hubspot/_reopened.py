@@ -21,17 +21,25 @@ StageStates = Mapping[Stage, str]  # -> ticketState ("OPEN" / "CLOSED")
 
 def ticket_stages(call: CallFn, ids: Sequence[str]) -> dict[str, Stage]:
     """(pipeline, stage) of each live ticket; deleted or unknown ids are absent."""
+    return {i: stage_of(props) for i, props in ticket_props(call, ids, STAGE_PROPERTIES).items()}
+
+
+def ticket_props(call: CallFn, ids: Sequence[str],
+                 properties: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`properties` of each live ticket (tickets batch read, 100 ids a call)."""
     unique = list(dict.fromkeys(str(i) for i in ids))
-    out: dict[str, Stage] = {}
+    out: dict[str, dict[str, Any]] = {}
     for start in range(0, len(unique), TICKET_BATCH):
         body = {"inputs": [{"id": i} for i in unique[start:start + TICKET_BATCH]],
-                "properties": STAGE_PROPERTIES}
+                "properties": list(properties)}
         answer = call("tickets_read", body, "archived=false")
         for row in answer.get("results") or []:
-            props: dict[str, Any] = row.get("properties") or {}
-            out[str(row["id"])] = (str(props.get("hs_pipeline") or ""),
-                                str(props.get("hs_pipeline_stage") or ""))
+            out[str(row["id"])] = row.get("properties") or {}
     return out
+
+
+def stage_of(props: Mapping[str, Any]) -> Stage:
+    return (str(props.get("hs_pipeline") or ""), str(props.get("hs_pipeline_stage") or ""))
 
 
 def not_closed(ids: Sequence[str], stages: Mapping[str, Stage],

@@ -61,13 +61,17 @@ from closedloop.integration.hubspot._notified import closed_tickets_by_id
 from closedloop.integration.hubspot._pacing import PacedPool
 from closedloop.integration.hubspot._raw import RawAnswer, RawCalls, close_pools
 from closedloop.integration.hubspot._reopened import (
+    STAGE_PROPERTIES,
     Stage,
     not_closed,
+    stage_of,
+    ticket_props,
     ticket_stages,
     unknown_stages,
 )
 from closedloop.integration.hubspot._tasks import landed_tasks, rating_time_owners, write_tasks
 from closedloop.integration.hubspot._ticket_fields import (
+    ATTRIBUTION_PROPERTIES,
     properties_then_notes,
     read_attribution,
 )
@@ -295,11 +299,13 @@ class HubSpotAdapter:
                     pending.append((ticket_id, str(nxt)))
         return {tid: tuple(dict.fromkeys(ids)) for tid, ids in found.items()}
 
-    def closed_tickets(self, cursor: str | None) -> Iterator[TicketPage]:
+    def closed_tickets(self, cursor: str | None,
+                       contacts: bool = True) -> Iterator[TicketPage]:
         """Pages of tickets closed since `cursor` (None: since `start_at`, default a day ago).
 
         A resumed cursor re-reads the last `overlap` of closures (index lag) and skips
-        the tickets it already yielded; see _cursor.py for the format.
+        the tickets it already yielded; see _cursor.py for the format. `contacts=False`:
+        no associations read, contact_ids empty.
         """
         if cursor is None:
             start = self._start_at or datetime.now(UTC) - timedelta(days=1)
@@ -308,7 +314,8 @@ class HubSpotAdapter:
         else:
             state = SearchCursor.loads(cursor)
             query_from = state.watermark_ms - self._overlap_ms
-        return closed_ticket_pages(search=self._search, contacts_of=self._ticket_contacts,
+        return closed_ticket_pages(search=self._search,
+                                   contacts_of=self._ticket_contacts if contacts else _no_links,
                                    cursor=state, query_from_ms=query_from,
                                    page_size=self._page_size, overlap_ms=self._overlap_ms,
                                    extra=self._ticket_extra)
@@ -330,7 +337,22 @@ class HubSpotAdapter:
         """
         if not ticket_ids:
             return set()
-        stages = ticket_stages(self._call_json, ticket_ids)
+        return self._not_closed(ticket_ids, ticket_stages(self._call_json, ticket_ids))
+
+    def reopened_with_attribution(self, ticket_ids: Sequence[str], others: Sequence[str],
+                                  ) -> tuple[set[str], dict[str, Attribution]]:
+        """`reopened(ticket_ids)` and the attribution of `others` from the same batch
+        reads (the stage and owner properties together, 100 tickets a call)."""
+        props = ticket_props(self._call_json, [*ticket_ids, *others],
+                             [*STAGE_PROPERTIES, *ATTRIBUTION_PROPERTIES])
+        wanted = {str(i) for i in ticket_ids}
+        stages = {i: stage_of(p) for i, p in props.items() if i in wanted}
+        who = {str(i): Attribution(owner_id=props[str(i)].get("hubspot_owner_id") or None,
+                                   team_id=props[str(i)].get("hubspot_team_id") or None)
+               for i in others if str(i) in props}
+        return (self._not_closed(ticket_ids, stages) if ticket_ids else set()), who
+
+    def _not_closed(self, ticket_ids: Sequence[str], stages: dict[str, Stage]) -> set[str]:
         states = self._stages()
         if unknown_stages(stages, states):
             states = self._stages(refresh=True)
@@ -519,3 +541,8 @@ if TYPE_CHECKING:  # mypy proves the adapter satisfies the protocol the jobs use
 
     def _conforms(adapter: HubSpotAdapter) -> CRMAdapter:
         return adapter
+
+
+def _no_links(ticket_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """No contacts read (closed_tickets(contacts=False))."""
+    return {}

@@ -31,8 +31,8 @@ class _Paused:
         self.inside = threading.Event()
         self.gate = threading.Event()
 
-    def closed_tickets(self, cursor: str | None) -> Iterator[TicketPage]:
-        for page in self._adapter.closed_tickets(cursor):
+    def closed_tickets(self, cursor: str | None, contacts: bool = True) -> Iterator[TicketPage]:
+        for page in self._adapter.closed_tickets(cursor, contacts):
             self.inside.set()
             assert self.gate.wait(20)
             yield page

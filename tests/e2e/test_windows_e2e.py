@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from e2e_loop import NO_WINDOWS, SECRET, Loop, _loop
-from notified_loop import flush, notified_loop
+from notified_loop import drop_next, flush, notified_loop
 
 from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.adaptive import read_pace
@@ -67,6 +67,12 @@ def click(stem: str, score: int) -> None:
 
 def contact_writes(loop: Loop) -> int:
     return loop.crm.calls(loop.crm.contact_write_key)
+
+
+def reads_besides_pipelines(loop: Loop) -> int:
+    """Calls made, less HubSpot's pipelines read (once per adapter: its stages are cached)."""
+    calls: dict[str, int] = loop.crm.sandbox.calls  # type: ignore[attr-defined]
+    return sum(n for key, n in calls.items() if "/pipelines/" not in key)
 
 
 def test_an_answer_waits_its_window_then_reaches_the_record(loop: Loop) -> None:
@@ -190,12 +196,12 @@ def test_due_surveys_wait_for_company_and_share_one_reopen_check(
         assert (late.sent, loop.crm.total_calls()) == (2, 1)
 
 
-def test_a_ticket_the_safety_poll_reads_during_the_intake_window_is_read_once(
+def test_the_safety_poll_leaves_a_noticed_ticket_to_the_intake(
         tmp_path: Path, crm_name: str) -> None:
-    """The safety-net poll reads a ticket whose notice waits in the intake window: the survey
-    is queued once, the notice is dropped (no intake read when the window ends), and the
-    poll's pace backs off, since the notifications missed nothing (it would snap back to
-    the base interval if the poll counted that ticket as missed)."""
+    """The safety-net poll reads a ticket whose notice waits in the intake window: the poll
+    spends its one search call and nothing more (no contacts read, nothing queued), its pace
+    backs off (the notifications missed nothing), and the intake queues the survey once
+    when the window ends: not at 29:59, at 30:00."""
     gen = notified_loop(tmp_path, crm_name, coalescing={**NO_WINDOWS, "intake": "30m"})
     loop = next(gen)
     try:
@@ -204,11 +210,75 @@ def test_a_ticket_the_safety_poll_reads_during_the_intake_window_is_read_once(
         flush(loop)
         loop.rt.intake_kick.cancel()
         assert loop.rt.store.notified_backlog(loop.source, loop.clock.now).rows == 1
+        loop.crm.reset_calls()
         polled = loop.rt.poll()[loop.source]
         pace = read_pace(loop.rt.store, loop.source, base)
-        assert (polled.queued, polled.notified, pace.interval) == (1, 1, 2 * base)
-        loop.crm.reset_calls()
+        assert (polled.queued, polled.notified, polled.missed, reads_besides_pipelines(loop),
+                pace.interval) == (0, 1, 0, 1, 2 * base)
+        loop.clock.advance(timedelta(minutes=29, seconds=59))
+        assert loop.rt.intake()[loop.source].notified == 0
+        loop.clock.advance(timedelta(seconds=1))
+        assert loop.rt.intake()[loop.source].queued == 1
+        assert (loop.rt.poll()[loop.source].queued, loop.rt.intake()[loop.source].notified,
+                loop.rt.store.counts().get("notified.pending", 0)) == (0, 0, 0)
+    finally:
+        gen.close()
+
+
+def test_a_ticket_no_notice_named_waits_the_intake_window_from_its_closure(
+        tmp_path: Path, crm_name: str) -> None:
+    """The CRM lost the notification of a ticket closed 10 minutes ago: the safety poll
+    counts it missed (its pace snaps back to the base interval), queues it for the intake
+    as if notified at its closure, and the intake reads it 30 minutes after the closure:
+    not at 29:59, at 30:00, its survey queued once and sent when due."""
+    gen = notified_loop(tmp_path, crm_name, coalescing={**NO_WINDOWS, "intake": "30m"})
+    loop = next(gen)
+    try:
+        base = loop.config.daemon.poll_every
+        drop_next(loop, 2)  # HubSpot may send creation and close in two requests: lose both
+        loop.close_ticket("bea@example.com", ago=timedelta(minutes=10))
+        flush(loop)
+        loop.rt.intake_kick.cancel()
+        assert loop.rt.store.notified_backlog(loop.source, loop.clock.now).rows == 0
+        polled = loop.rt.poll()[loop.source]
+        pace = read_pace(loop.rt.store, loop.source, base)
+        assert (polled.queued, polled.notified, polled.missed, pace.interval) == \
+            (0, 0, 1, base)
+        loop.clock.advance(timedelta(minutes=19, seconds=59))
+        assert loop.rt.intake()[loop.source].notified == 0
+        loop.clock.advance(timedelta(seconds=1))
+        assert loop.rt.intake()[loop.source].queued == 1
         loop.clock.advance(timedelta(minutes=30))
-        assert (loop.rt.intake()[loop.source].notified, loop.crm.total_calls()) == (0, 0)
+        assert loop.rt.dispatch().sent == 1
+    finally:
+        gen.close()
+
+
+@pytest.mark.parametrize(("after", "poll_queues"), [(timedelta(minutes=5) - timedelta(seconds=1),
+                                                     1), (timedelta(minutes=5), 0)],
+                         ids=["lease-live", "lease-over"])
+def test_a_notice_a_dead_intake_holds_does_not_wait_for_its_lease(
+        tmp_path: Path, crm_name: str, after: timedelta, poll_queues: int) -> None:
+    """An intake claimed a ticket's notice and died (its 5-minute lease still runs): the
+    safety poll reads the ticket and queues its survey itself (4:59 into the lease), counted
+    missed so its pace stays at the base interval; once
+    the lease is over (5:00) the poll leaves it to the intake, which then queues it. One
+    survey either way."""
+    gen = notified_loop(tmp_path, crm_name, coalescing={**NO_WINDOWS, "intake": "30m"})
+    loop = next(gen)
+    try:
+        loop.close_ticket("ada@example.com", ago=timedelta(0))
+        flush(loop)
+        loop.rt.intake_kick.cancel()
+        claim = loop.rt.store.claim_notified(loop.source, loop.clock.now, 500,
+                                             timedelta(minutes=5))
+        assert len(claim.ticket_ids) == 1  # the intake that never settles it
+        loop.clock.advance(after)
+        polled = loop.rt.poll()[loop.source]
+        assert (polled.queued, polled.missed) == (poll_queues, poll_queues)
+        loop.clock.advance(timedelta(minutes=30))
+        loop.rt.intake()
+        loop.clock.advance(timedelta(hours=1))
+        assert loop.rt.dispatch().sent == 1
     finally:
         gen.close()
