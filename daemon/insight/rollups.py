@@ -190,6 +190,29 @@ def _marks(conn: Connection) -> dict[str, str]:
     return {k: iso(v) or "" for k, v in found.items()}
 
 
+def settled(store: Store, settings: ReportingSettings) -> bool:
+    """True when a thorough `refresh` now would move nothing, read without a write or a lock.
+
+    It holds when the rollups are current (same fingerprint), no answer, attribution or send
+    was stamped after the last refresh's marks, and every mark is older than that refresh's
+    time minus its margin: a write committed since then is stamped within its margin of the
+    commit (the margins' own premise), so it would have moved a mark. A source that is quiet
+    for an hour costs a minute-job a few reads instead of a locked re-count of the margins."""
+    with reading(store.engine) as conn:
+        state = read_state(conn)
+        marks = _marks(conn)
+    refreshed = state.get("refreshed_at")
+    if state.get("fingerprint") != fingerprint(settings) or not refreshed:
+        return False
+    at = datetime.fromisoformat(refreshed)
+    for name, margin in (("answers", OVERLAP), ("attributed", OVERLAP), ("sent", SENT_OVERLAP)):
+        if marks[name] != state.get(name):
+            return False
+        if marks[name] and datetime.fromisoformat(marks[name]) >= at - margin:
+            return False
+    return True
+
+
 def is_current(conn: Connection, settings: ReportingSettings) -> bool:
     return read_state(conn).get("fingerprint") == fingerprint(settings)
 
@@ -223,8 +246,8 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
         moved = move_facts(conn, names(settings), read_facts(conn, ids), new, positions)
         if positions:
             write_scopes(conn, {i: _scope_pairs(f, positions) for i, f in new.items()})
-        _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values())},
-                   now)
+        _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values()),
+                          "refreshed_at": iso(now) or ""}, now)
     if moved:
         log.debug("report.refreshed", surveys=len(ids), rows=moved)
     return moved
@@ -282,7 +305,8 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
         _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
                           "names": json.dumps(dim_names),
                           "levels": json.dumps(positions),
-                          "max_day": _max_day(None, (f for _, f in facts))}, now)
+                          "max_day": _max_day(None, (f for _, f in facts)),
+                          "refreshed_at": iso(now) or ""}, now)
     log.info("report.rebuilt", surveys=len(facts), rows=len(cells))
     return len(cells)
 
