@@ -123,6 +123,7 @@ class Runtime:
         self.webhooks = WebhookDeliverer(self.store, self.endpoints, self.clock)
         # A notification wakes the intake INTAKE_WINDOW later, once per burst.
         self.intake_kick = Coalescer(self.intake, INTAKE_WINDOW)
+        self._reports_verified = rollups.Verified()  # the reports job's last quiet check
 
     def compose(self, row: SendRecord, program: Program,
                 now: datetime | None = None) -> EmailMessage:
@@ -302,7 +303,8 @@ class Runtime:
     def refresh_reports(self) -> int:
         """Keep the report rollups current (one replica at a time); rollup rows moved.
         Nothing new since the last refresh (rollups.settled): no lock, no re-count."""
-        if rollups.settled(self.store, self.config.reporting):
+        if rollups.settled(self.store, self.config.reporting, self.clock(),
+                           self._reports_verified):
             return 0
         with self.metrics.timed("reports"), job_lock(
                 self.store, "reports:refresh", self.replica, self.clock) as held:

@@ -29,32 +29,54 @@ def _state(store: Store) -> dict[str, str]:
         return read_state(conn)
 
 
-def test_reports_settle_only_a_margin_after_the_last_mark(store: Store) -> None:
-    """Right after a refresh the rollups are not settled while the newest send is within
-    SENT_OVERLAP of the refresh (a late commit could still land behind it); refreshed a
-    microsecond past that edge, they are, and stay so while nothing is written."""
+def test_reports_settle_quickly_a_margin_after_the_last_mark(store: Store) -> None:
+    """Never refreshed: not settled. Refreshed while the newest send is within SENT_OVERLAP
+    of the refresh (mark == refreshed_at - margin): settled only after reading the margin's
+    facts (`verified` notes when); a microsecond past that edge: settled on the marks alone."""
     Seeder(store).survey(sent_at=T0, score=9, answered_at=T0)
-    assert rollups.settled(store, SETTINGS) is False  # never refreshed
+    now = T0 + timedelta(days=1)
+    assert rollups.settled(store, SETTINGS, now) is False
     rollups.refresh(store, SETTINGS, T0 + SENT_OVERLAP)
-    assert rollups.settled(store, SETTINGS) is False  # mark == refreshed_at - margin
+    checked = rollups.Verified()
+    assert rollups.settled(store, SETTINGS, now, checked) is True
+    assert checked.at == now
     rollups.refresh(store, SETTINGS, T0 + SENT_OVERLAP + US)
-    assert rollups.settled(store, SETTINGS) is True
+    quick = rollups.Verified()
+    assert rollups.settled(store, SETTINGS, now, quick) is True
+    assert quick.at is None
 
 
 def test_a_new_answer_unsettles_and_the_next_refresh_counts_it(store: Store) -> None:
-    """One answer recorded after a settled refresh: settled is False and the next refresh
-    moves the rollups (answered 1 of 2 -> 2 of 2 in the state's marks)."""
+    """One answer recorded after a settled refresh: not settled, and the next refresh
+    moves the rollups; after it, settled again."""
     seeder = Seeder(store)
     seeder.survey(sent_at=T0, score=9, answered_at=T0)
     quiet = seeder.survey(sent_at=T0)
     later = T0 + timedelta(hours=2)
     rollups.refresh(store, SETTINGS, later)
-    assert rollups.settled(store, SETTINGS) is True
+    assert rollups.settled(store, SETTINGS, later) is True
     seeder.answer(quiet, 3, later)
-    assert rollups.settled(store, SETTINGS) is False
+    assert rollups.settled(store, SETTINGS, later) is False
     assert rollups.refresh(store, SETTINGS, later + timedelta(minutes=1)) > 0
     assert _state(store)["answers"] == later.isoformat()
-    assert rollups.settled(store, SETTINGS) is False  # within OVERLAP of that answer
+    assert rollups.settled(store, SETTINGS, later + timedelta(minutes=1)) is True
+
+
+def test_a_late_commit_behind_the_mark_is_still_counted(store: Store) -> None:
+    """A re-score stamped before the newest answer (a transaction that committed late)
+    moves no mark; within the margin its changed fact unsettles the rollups and the next
+    refresh counts it."""
+    seeder = Seeder(store)
+    late = seeder.survey(sent_at=T0, score=9, answered_at=T0 + timedelta(minutes=1))
+    seeder.survey(sent_at=T0, score=8, answered_at=T0 + timedelta(minutes=3))
+    now = T0 + timedelta(minutes=4)
+    rollups.refresh(store, SETTINGS, now)
+    assert rollups.settled(store, SETTINGS, now) is True
+    seeder.answer(late, 2, T0 + timedelta(minutes=2))
+    assert _state(store)["answers"] == (T0 + timedelta(minutes=3)).isoformat()
+    assert rollups.settled(store, SETTINGS, now) is False
+    assert rollups.refresh(store, SETTINGS, now + timedelta(minutes=1)) > 0
+    assert rollups.settled(store, SETTINGS, now + timedelta(minutes=1)) is True
 
 
 def test_the_reports_job_skips_the_refresh_when_settled(tmp_path: Path) -> None:
