@@ -1,0 +1,51 @@
+"""Dispatch runs every 30 s: with nothing due and no lease run out, claim_due_sends and
+release_stale only read (a peek on ix_sends_status_due_at) and take no write lock; with a
+row due (or a lease out) they do their work as before, both sides of each edge."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from closedloop.daemon.store import Store
+
+MakeSend = Callable[..., Any]
+LEASE = timedelta(minutes=5)
+US = timedelta(microseconds=1)
+
+
+def test_an_idle_dispatch_takes_no_write_lock(tmp_path: Path, make_send: MakeSend,
+                                              t0: datetime) -> None:
+    """SQLite: another connection holds the write lock; with a row due only later and
+    no lease out, both calls answer at once (a write transaction would wait, then fail)."""
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.migrate()
+    try:
+        store.add_sends([make_send("a", due_at=t0 + US)])
+        other = sqlite3.connect(tmp_path / "state.db", timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            assert store.claim_due_sends(t0, 10, LEASE) == []
+            assert store.release_stale(t0) == {"released": 0, "resent": 0, "interrupted": 0}
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    finally:
+        store.dispose()
+
+
+def test_a_due_row_is_claimed_and_an_expired_lease_released(store: Store,
+                                                            make_send: MakeSend,
+                                                            t0: datetime) -> None:
+    """due_at a microsecond later: nothing; at due_at: claimed. The lease a microsecond
+    before its end: kept; at its end: released back to pending and claimable again."""
+    store.add_sends([make_send("a", due_at=t0)])
+    assert store.claim_due_sends(t0 - US, 10, LEASE) == []
+    [row] = store.claim_due_sends(t0, 10, LEASE)
+    assert store.release_stale(t0 + LEASE - US) == {"released": 0, "resent": 0,
+                                                     "interrupted": 0}
+    assert store.release_stale(t0 + LEASE) == {"released": 1, "resent": 0, "interrupted": 0}
+    assert [r.id for r in store.claim_due_sends(t0 + LEASE, 10, LEASE)] == [row.id]
