@@ -49,3 +49,28 @@ def test_a_due_row_is_claimed_and_an_expired_lease_released(store: Store,
                                                      "interrupted": 0}
     assert store.release_stale(t0 + LEASE) == {"released": 1, "resent": 0, "interrupted": 0}
     assert [r.id for r in store.claim_due_sends(t0 + LEASE, 10, LEASE)] == [row.id]
+
+
+def test_an_idle_webhooks_run_takes_no_write_lock(tmp_path: Path, make_send: MakeSend,
+                                                  t0: datetime) -> None:
+    """SQLite, the write lock held elsewhere: with every event routed and none older than
+    the cut, routing and pruning answer 0 at once; once the lock is free and the cut passes
+    the event, it is pruned (the other side: tests/actions/test_webhook_events.py)."""
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.migrate()
+    try:
+        store.add_sends([make_send("a")])
+        [row] = store.claim_due_sends(t0, 1, LEASE)
+        store.mark_sent(row.id, t0, "<a@x>")  # one survey.sent event
+        assert store.route_events([], t0) == 1
+        other = sqlite3.connect(tmp_path / "state.db", timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            assert store.route_events([], t0) == 0
+            assert store.prune_events(t0) == 0
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert store.prune_events(t0 + US) == 1
+    finally:
+        store.dispose()
