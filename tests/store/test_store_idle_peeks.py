@@ -74,3 +74,28 @@ def test_an_idle_webhooks_run_takes_no_write_lock(tmp_path: Path, make_send: Mak
         assert store.prune_events(t0 + US) == 1
     finally:
         store.dispose()
+
+
+def test_the_coalescing_windows_read_without_the_write_lock(tmp_path: Path,
+                                                            make_send: MakeSend,
+                                                            t0: datetime) -> None:
+    """SQLite, the write lock held elsewhere: the backlogs the [coalescing] windows read
+    every run (due sends, notified tickets, write-backs) answer at once, and right."""
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.migrate()
+    try:
+        store.add_sends([make_send("a", due_at=t0)])
+        other = sqlite3.connect(tmp_path / "state.db", timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            due = store.due_backlog(t0)
+            assert (due.rows, due.oldest) == (1, t0)
+            assert store.due_backlog(t0 - US).rows == 0
+            assert store.notified_backlog("hubspot", t0).rows == 0
+            answers, others = store.writeback_backlogs("hubspot", t0)
+            assert (answers.rows, others.rows) == (0, 0)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    finally:
+        store.dispose()
