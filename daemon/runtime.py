@@ -41,6 +41,7 @@ from closedloop.daemon.health import SourceGuard
 from closedloop.daemon.insight import rollups
 from closedloop.daemon.insight.capture import properties_to_read
 from closedloop.daemon.insight.themes import RefreshResult, ThemeMatcher, refresh_themes
+from closedloop.daemon.insight.themes.assign import idle as themes_idle
 from closedloop.daemon.jobs.adaptive import poll_due, record_poll
 from closedloop.daemon.jobs.cadence import (
     CadenceResult,
@@ -123,6 +124,7 @@ class Runtime:
         self.webhooks = WebhookDeliverer(self.store, self.endpoints, self.clock)
         # A notification wakes the intake INTAKE_WINDOW later, once per burst.
         self.intake_kick = Coalescer(self.intake, INTAKE_WINDOW)
+        self._reports_verified = rollups.Verified()  # the reports job's last quiet check
 
     def compose(self, row: SendRecord, program: Program,
                 now: datetime | None = None) -> EmailMessage:
@@ -284,7 +286,10 @@ class Runtime:
     def refresh_themes(self) -> RefreshResult | None:
         """Assign comment themes to the answers changed since the last run (one replica at a
         time; at most THEMES_BATCHES batches a run, so a first run over a large history is
-        spread over several)."""
+        spread over several). Nothing changed (themes' `idle`): no lock, no writes."""
+        if themes_idle(self.store, self.theme_matcher, self.clock(),
+                       reporting=self.config.reporting):
+            return RefreshResult()
         with self.metrics.timed("themes"), job_lock(self.store, "themes:refresh", self.replica,
                                                     self.clock) as held:
             if not held:
@@ -297,7 +302,11 @@ class Runtime:
     def theme_matcher(self) -> ThemeMatcher:
         return self.config.themes.matcher()
     def refresh_reports(self) -> int:
-        """Keep the report rollups current (one replica at a time); rollup rows moved."""
+        """Keep the report rollups current (one replica at a time); rollup rows moved.
+        Nothing new since the last refresh (rollups.settled): no lock, no re-count."""
+        if rollups.settled(self.store, self.config.reporting, self.clock(),
+                           self._reports_verified):
+            return 0
         with self.metrics.timed("reports"), job_lock(
                 self.store, "reports:refresh", self.replica, self.clock) as held:
             if held:

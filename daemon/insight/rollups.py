@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from itertools import repeat
@@ -190,6 +191,61 @@ def _marks(conn: Connection) -> dict[str, str]:
     return {k: iso(v) or "" for k, v in found.items()}
 
 
+@dataclass
+class Verified:
+    """When a read-only `settled` last found the margins' facts equal to the counted ones,
+    and the marks then (kept by the caller between runs: nothing is written)."""
+    marks: dict[str, str] = field(default_factory=dict)
+    at: datetime | None = None
+
+
+def settled(store: Store, settings: ReportingSettings, now: datetime,
+            verified: Verified | None = None) -> bool:
+    """True when a thorough `refresh` now would move nothing, read without a write or a lock.
+
+    It holds when the rollups are current (same fingerprint), no answer, attribution or send
+    was stamped after the last refresh's marks, and every mark is older than that refresh's
+    time minus its margin: a write committed since then is stamped within its margin of the
+    commit (the margins' own premise), so it would have moved a mark. Within a margin (a
+    survey sent in the last hour, say) the margins' facts are read and compared with the
+    counted ones: equal, nothing would move, and `verified` remembers that time as if a
+    refresh had run then. A quiet source costs the minute-job a few reads."""
+    with reading(store.engine) as conn:
+        state = read_state(conn)
+        marks = _marks(conn)
+        refreshed = state.get("refreshed_at")
+        if state.get("fingerprint") != fingerprint(settings) or not refreshed:
+            return False
+        if any(marks[name] != state.get(name) for name in marks):
+            return False
+        at = datetime.fromisoformat(refreshed)
+        if verified is not None and verified.at is not None and verified.marks == marks:
+            at = max(at, verified.at)
+        if all(not marks[name] or datetime.fromisoformat(marks[name]) < at - margin
+               for name, margin in (("answers", OVERLAP), ("attributed", OVERLAP),
+                                    ("sent", SENT_OVERLAP))):
+            return True
+        ids, new = _window_facts(conn, settings, state)
+        old = read_facts(conn, ids)
+        if any(old.get(i) != fact for i, fact in new.items()):
+            return False
+    if verified is not None:
+        verified.marks, verified.at = marks, now
+    return True
+
+
+def _window_facts(conn: Connection, settings: ReportingSettings, state: dict[str, str]
+                  ) -> tuple[set[int], dict[int, Fact | None]]:
+    """The surveys changed within the cursors' margins, and their facts as they are now."""
+    ids = _changed(conn, state)
+    new: dict[int, Fact | None] = dict.fromkeys(ids)
+    days, custom = LocalDays(ZoneInfo(settings.timezone)), list(settings.segments)
+    for part in chunks(sorted(ids)):
+        for row in conn.execute(_select(settings).where(SENDS.c.id.in_(part))):
+            new[row[0]] = fact_of(row, custom, days)
+    return ids, new
+
+
 def is_current(conn: Connection, settings: ReportingSettings) -> bool:
     return read_state(conn).get("fingerprint") == fingerprint(settings)
 
@@ -208,23 +264,17 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
         return rebuild(store, settings, now)
     if not thorough and all(marks[k] <= state.get(k, "") for k in marks):
         return 0
-    zone, custom = ZoneInfo(settings.timezone), list(settings.segments)
     with store.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         state, marks = read_state(conn), _marks(conn)
-        ids = _changed(conn, state)
-        new: dict[int, Fact | None] = dict.fromkeys(ids)
-        days = LocalDays(zone)
-        for part in chunks(sorted(ids)):
-            for row in conn.execute(_select(settings).where(SENDS.c.id.in_(part))):
-                new[row[0]] = fact_of(row, custom, days)
+        ids, new = _window_facts(conn, settings, state)
         positions = _positions(settings)
         moved = move_facts(conn, names(settings), read_facts(conn, ids), new, positions)
         if positions:
             write_scopes(conn, {i: _scope_pairs(f, positions) for i, f in new.items()})
-        _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values())},
-                   now)
+        _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values()),
+                          "refreshed_at": iso(now) or ""}, now)
     if moved:
         log.debug("report.refreshed", surveys=len(ids), rows=moved)
     return moved
@@ -282,7 +332,8 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
         _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
                           "names": json.dumps(dim_names),
                           "levels": json.dumps(positions),
-                          "max_day": _max_day(None, (f for _, f in facts))}, now)
+                          "max_day": _max_day(None, (f for _, f in facts)),
+                          "refreshed_at": iso(now) or ""}, now)
     log.info("report.rebuilt", surveys=len(facts), rows=len(cells))
     return len(cells)
 

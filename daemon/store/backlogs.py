@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, and_, func, or_, select
 
+from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.notified import NOTIFIED
 from closedloop.daemon.store.records import from_db_opt, to_db
 from closedloop.daemon.store.sends import SENDS, WRITEBACKS
@@ -39,7 +40,7 @@ class BacklogsMixin:
                    or_(WRITEBACKS.c.next_attempt_at.is_(None),
                        WRITEBACKS.c.next_attempt_at <= at))
         answer = WRITEBACKS.c.kind == "answer"
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:  # SQLite: BEGIN, not the write lock
             found = {bool(row.answer): Backlog(int(row.n), from_db_opt(row.oldest))
                      for row in conn.execute(
                          select(answer.label("answer"), func.count().label("n"),
@@ -51,7 +52,7 @@ class BacklogsMixin:
         """Notified tickets of `source` the intake could claim now, and the earliest notice."""
         at = to_db(now)
         free = or_(NOTIFIED.c.claim_token.is_(None), NOTIFIED.c.claimed_until <= at)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:  # SQLite: BEGIN, not the write lock
             row = conn.execute(
                 select(func.count(), func.min(NOTIFIED.c.next_at))
                 .where(NOTIFIED.c.source == source, NOTIFIED.c.status == "pending",
@@ -60,7 +61,7 @@ class BacklogsMixin:
 
     def due_backlog(self, now: datetime) -> Backlog:
         """Pending sends due now, and the earliest due time among them."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:  # SQLite: BEGIN, not the write lock
             row = conn.execute(
                 select(func.count(), func.min(SENDS.c.due_at))
                 .where(SENDS.c.status == "pending", SENDS.c.due_at <= to_db(now))).one()

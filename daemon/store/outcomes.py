@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, literal, select, update
 
+from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import UnknownSend, from_db, to_db
 from closedloop.daemon.store.sends import (
     AWAITING_REPLY,
@@ -35,6 +36,11 @@ _END_OF_DATA = (  # built once: one per mail (bind names never clash with a colu
            SENDS.c.attempts == bindparam("b_attempt"))
     .values(status=AWAITING_REPLY, sent_at=bindparam("b_now"))
 )
+# Read-only peek (ix_sends_status_due_at leads with status): a lease run out in any state?
+_ANY_STALE = (select(SENDS.c.id)
+              .where(SENDS.c.status.in_(("claimed", "sending", AWAITING_REPLY)),
+                     SENDS.c.claimed_until.is_not(None),
+                     SENDS.c.claimed_until <= bindparam("b_now")).limit(1))
 
 
 class OutcomesMixin:
@@ -79,6 +85,9 @@ class OutcomesMixin:
         """
         now = to_db(now)
         expired = and_(SENDS.c.claimed_until.is_not(None), SENDS.c.claimed_until <= now)
+        with reading(self.engine) as conn:  # none stale (the usual case): no write lock
+            if conn.execute(_ANY_STALE, {"b_now": now}).first() is None:
+                return {"released": 0, "resent": 0, "interrupted": 0}
         with self.engine.begin() as conn:
             released = conn.execute(
                 update(SENDS)

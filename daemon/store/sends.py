@@ -90,6 +90,9 @@ _BEGIN_SENDING = (
            SENDS.c.claimed_until > bindparam("b_now"))
     .values(status="sending", attempts=SENDS.c.attempts + 1)
 )
+# Read-only peek (ix_sends_status_due_at): is any pending row due?
+_ANY_DUE = (select(SENDS.c.id)
+            .where(SENDS.c.status == "pending", SENDS.c.due_at <= bindparam("b_now")).limit(1))
 _MARK_SENT = (
     update(SENDS)
     .where(SENDS.c.id == bindparam("b_id"), SENDS.c.status != "sent")
@@ -187,6 +190,9 @@ class SendsMixin:
         IMMEDIATE), which serializes claimers; FOR UPDATE renders as nothing there.
         """
         now = to_db(now)
+        with reading(self.engine) as conn:  # nothing due: no write lock (dispatch every 30 s)
+            if conn.execute(_ANY_DUE, {"b_now": now}).first() is None:
+                return []
         with self.engine.begin() as conn:
             # daemon.rules.due_order: due time, then key compared as Python compares strings
             # (code points: byte order, "C", on PostgreSQL; SQLite's default BINARY is that).

@@ -42,6 +42,7 @@ log = structlog.get_logger(__name__)
 DELIVERIES: Table = Base.metadata.tables["webhook_deliveries"]
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 ROUTE_BATCH = 500
+_ANY_UNROUTED = select(EVENTS.c.id).where(EVENTS.c.routed_at.is_(None)).limit(1)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ class WebhooksMixin:
         """Queue one delivery per subscribed endpoint for up to `limit` unrouted events and
         mark them routed; returns how many events were routed (0: nothing left)."""
         when = to_db(now)
+        with reading(self.engine) as conn:  # nothing unrouted (most minutes): no write lock
+            if conn.execute(_ANY_UNROUTED).first() is None:
+                return 0
         with self.engine.begin() as conn:
             events = conn.execute(
                 select(EVENTS.c.id, EVENTS.c.kind, EVENTS.c.program,
@@ -193,12 +197,15 @@ class WebhooksMixin:
         A pending delivery keeps its event, whatever its age."""
         when = to_db(before)
         unsettled = select(DELIVERIES.c.event_id).where(DELIVERIES.c.status == "pending")
+        prunable = (select(EVENTS.c.id)
+                    .where(EVENTS.c.created_at < when, EVENTS.c.routed_at.is_not(None),
+                           EVENTS.c.id.not_in(unsettled)).order_by(EVENTS.c.id))
+        with reading(self.engine) as conn:  # nothing to prune (most minutes): no write lock
+            if conn.execute(prunable.limit(1)).first() is None:
+                return 0
         with self.engine.begin() as conn:
             ids = list(conn.scalars(
-                select(EVENTS.c.id)
-                .where(EVENTS.c.created_at < when, EVENTS.c.routed_at.is_not(None),
-                       EVENTS.c.id.not_in(unsettled))
-                .order_by(EVENTS.c.id).limit(limit).with_for_update(skip_locked=True)))
+                prunable.limit(limit).with_for_update(skip_locked=True)))
             for part in chunks(ids):
                 conn.execute(delete(DELIVERIES).where(DELIVERIES.c.event_id.in_(part)))
                 conn.execute(delete(EVENTS).where(EVENTS.c.id.in_(part)))

@@ -2,9 +2,10 @@
 
 HubSpot tickets have no tags, so `TicketUpdate.add_tags` is ignored (workflows there react
 to the contact properties the write-back sets). A note is created with notes batch create,
-100 per call, associated inline with the default HUBSPOT_DEFINED types note->ticket (228)
-and note->contact (202). The primary contact comes from one associations v4 batch read for
-the whole call (up to 1,000 tickets), the read the poll already uses.
+100 per call, as plain JSON (_raw.py: no SDK model per note), associated inline with the
+default HUBSPOT_DEFINED types note->ticket (228) and note->contact (202). The primary
+contact comes from one associations v4 batch read for the whole call (up to 1,000
+tickets), the read the poll already uses.
 
 hs_note_body is rendered as HTML in HubSpot, so the customer's text is escaped (and its line
 breaks kept) before it is sent. Batch create is all-or-nothing: a refused batch (e.g. a
@@ -25,6 +26,7 @@ import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, Final
 
 import structlog
@@ -32,15 +34,7 @@ from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
 )
-from hubspot.crm.objects.notes import (
-    AssociationSpec,
-    BatchInputSimplePublicObjectBatchInputForCreate,
-    BatchReadInputSimplePublicObjectId,
-    PublicAssociationsForObject,
-    PublicObjectId,
-    SimplePublicObjectBatchInputForCreate,
-    SimplePublicObjectId,
-)
+from hubspot.crm.objects.notes import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
 from closedloop.integration._translate import redact
 from closedloop.integration.base import TicketUpdate, WriteResult
@@ -58,6 +52,7 @@ READ_BATCH: Final = 100  # notes batch read limit
 
 CallFn = Callable[..., Any]  # HubSpotAdapter._call_self_counted: fn counts its calls
 CountFn = Callable[[str], None]  # one HTTP call made to an endpoint
+PostFn = Callable[[str, dict[str, Any]], dict[str, Any]]  # RawCalls.post_json: one attempt
 ContactsOf = Callable[[Sequence[str]], dict[str, tuple[str, ...]]]
 Landed = Callable[[Sequence[tuple[str, str]]], set[str]]
 """(ticket id, marker) pairs -> the markers already in a note on that ticket (one try)."""
@@ -91,20 +86,26 @@ def note_html(text: str, reserve: int = 0) -> str:
     return body
 
 
-def _spec(type_id: int) -> AssociationSpec:
-    return AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)
+def association(to_id: str, type_id: int) -> dict[str, Any]:
+    """One inline association of a batch create, as the SDK's models serialize it."""
+    return {"to": {"id": to_id},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}
 
 
-def _input(note: _Note, contact_id: str | None,
-           stamp: str) -> SimplePublicObjectBatchInputForCreate:
-    links = [PublicAssociationsForObject(to=PublicObjectId(id=note.ticket_id),
-                                         types=[_spec(NOTE_TO_TICKET)])]
+def _input(note: _Note, contact_id: str | None, stamp: str) -> dict[str, Any]:
+    """One note of a batch create, as plain JSON (the SDK's SimplePublicObjectBatchInput-
+    ForCreate serialized: tests/integration/test_hubspot_raw_writes.py)."""
+    links = [association(note.ticket_id, NOTE_TO_TICKET)]
     if contact_id:
-        links.append(PublicAssociationsForObject(to=PublicObjectId(id=contact_id),
-                                                 types=[_spec(NOTE_TO_CONTACT)]))
-    return SimplePublicObjectBatchInputForCreate(
-        properties={"hs_note_body": note.body, "hs_timestamp": stamp}, associations=links,
-        object_write_trace_id=note.ticket_id)
+        links.append(association(contact_id, NOTE_TO_CONTACT))
+    return {"properties": {"hs_note_body": note.body, "hs_timestamp": stamp},
+            "associations": links, "objectWriteTraceId": note.ticket_id}
+
+
+def errors_of(answer: Any) -> list[SimpleNamespace]:
+    """A plain-JSON batch answer's errors, shaped as batch_errors reads them."""
+    return [SimpleNamespace(**e) for e in (answer or {}).get("errors") or []
+            if isinstance(e, dict)]
 
 
 def _drop_landed(notes: Pending, landed: Landed, result: WriteResult) -> Pending:
@@ -117,7 +118,7 @@ def _drop_landed(notes: Pending, landed: Landed, result: WriteResult) -> Pending
     return [n for n in notes if n.marker not in found]
 
 
-def _create(call: CallFn, count: CountFn, notes_api: Any, chunk: Pending,
+def _create(call: CallFn, count: CountFn, post: PostFn, chunk: Pending,
             primary: Mapping[str, str | None], stamp: str, landed: Landed,
             result: WriteResult) -> None:
     todo = chunk
@@ -130,12 +131,10 @@ def _create(call: CallFn, count: CountFn, notes_api: Any, chunk: Pending,
             unknown = False
         if not todo:
             return None
-        body = BatchInputSimplePublicObjectBatchInputForCreate(
-            inputs=[_input(n, primary.get(n.ticket_id), stamp) for n in todo])
+        body = {"inputs": [_input(n, primary.get(n.ticket_id), stamp) for n in todo]}
         count("notes_create")
         try:
-            return notes_api.create(batch_input_simple_public_object_batch_input_for_create=body,
-                                    **kwargs)
+            return post("notes_create", body)  # plain JSON (_raw.py); it holds the timeout
         except Exception as exc:
             unknown = outcome_unknown(exc)
             raise
@@ -145,18 +144,18 @@ def _create(call: CallFn, count: CountFn, notes_api: Any, chunk: Pending,
     except RecordRejected as exc:
         if len(todo) > 1:
             half = len(todo) // 2
-            _create(call, count, notes_api, todo[:half], primary, stamp, landed, result)
-            _create(call, count, notes_api, todo[half:], primary, stamp, landed, result)
+            _create(call, count, post, todo[:half], primary, stamp, landed, result)
+            _create(call, count, post, todo[half:], primary, stamp, landed, result)
             return
         result.rejected[todo[0].ticket_id] = redact(str(exc))[:500]
         return
     ids = [n.ticket_id for n in todo]
-    rejected = batch_errors(getattr(answer, "errors", None), ids)
+    rejected = batch_errors(errors_of(answer), ids)
     result.rejected.update(rejected)
     result.written.extend(tid for tid in ids if tid not in rejected)
 
 
-def add_ticket_notes(call: CallFn, count: CountFn, notes_api: Any, contacts_of: ContactsOf,
+def add_ticket_notes(call: CallFn, count: CountFn, post: PostFn, contacts_of: ContactsOf,
                      landed: Landed, updates: Sequence[TicketUpdate], *,
                      source: str) -> WriteResult:
     """Create one note per update that has one; tag-only updates count as written (no-op)."""
@@ -177,7 +176,7 @@ def add_ticket_notes(call: CallFn, count: CountFn, notes_api: Any, contacts_of: 
         primary = {tid: (ids[0] if ids else None) for tid, ids in linked.items()}
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         for start in range(0, len(pending), NOTE_BATCH):
-            _create(call, count, notes_api, pending[start:start + NOTE_BATCH], primary, stamp,
+            _create(call, count, post, pending[start:start + NOTE_BATCH], primary, stamp,
                     landed, result)
     written = [tid for tid in dict.fromkeys(
         [*result.written, *(str(u.ticket_id) for u in updates)]) if tid not in result.rejected]

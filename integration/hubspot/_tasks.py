@@ -1,7 +1,8 @@
 """Follow-up tasks on HubSpot: one CRM task per unhappy answer, for the right owner.
 
 Created with tasks batch create, 100 per call, associated inline with the contact (type
-204) and the ticket (230); updated (re-score, comment) with tasks batch update. The owner is
+204) and the ticket (230); updated (re-score, comment) with tasks batch update; both as plain
+JSON (_raw.py: no SDK model per task). The owner is
 the ticket's owner at rating time, else the contact's owner, else the configured one:
 `rating_time_owners` takes the ticket's owner from the rating-time read the follow-up job
 passes in (`FollowUp.at_rating`), reads the tickets of items without one (tickets batch
@@ -25,23 +26,13 @@ from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
 )
-from hubspot.crm.objects.tasks import (
-    AssociationSpec,
-    BatchInputSimplePublicObjectBatchInput,
-    BatchInputSimplePublicObjectBatchInputForCreate,
-    BatchReadInputSimplePublicObjectId,
-    PublicAssociationsForObject,
-    PublicObjectId,
-    SimplePublicObjectBatchInput,
-    SimplePublicObjectBatchInputForCreate,
-    SimplePublicObjectId,
-)
+from hubspot.crm.objects.tasks import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
 from closedloop.integration._translate import redact
 from closedloop.integration.base import FollowUp, FollowUpResult
 from closedloop.integration.errors import RecordRejected
 from closedloop.integration.hubspot._errors import batch_errors, outcome_unknown
-from closedloop.integration.hubspot._notes import note_html
+from closedloop.integration.hubspot._notes import PostFn, association, errors_of, note_html
 
 log = structlog.get_logger(__name__)
 
@@ -101,10 +92,6 @@ def _owners_of(call: CallFn, endpoint: str, api: Any, ids: Sequence[str]) -> dic
     return found
 
 
-def _spec(type_id: int) -> AssociationSpec:
-    return AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)
-
-
 def _properties(item: FollowUp, owner: str | None) -> dict[str, str]:
     props = {"hs_task_subject": subject_with_marker(item),
              "hs_task_body": note_html(item.body),
@@ -117,18 +104,16 @@ def _properties(item: FollowUp, owner: str | None) -> dict[str, str]:
     return props
 
 
-def _create_input(item: FollowUp, owner: str | None) -> SimplePublicObjectBatchInputForCreate:
-    links = [PublicAssociationsForObject(to=PublicObjectId(id=item.contact_id),
-                                         types=[_spec(TASK_TO_CONTACT)])]
+def _create_input(item: FollowUp, owner: str | None) -> dict[str, Any]:
+    """One task of a batch create, as plain JSON (the SDK's model serialized)."""
+    links = [association(item.contact_id, TASK_TO_CONTACT)]
     if item.ticket_id:
-        links.append(PublicAssociationsForObject(to=PublicObjectId(id=item.ticket_id),
-                                                 types=[_spec(TASK_TO_TICKET)]))
-    return SimplePublicObjectBatchInputForCreate(
-        properties={**_properties(item, owner), "hs_task_status": "NOT_STARTED"},
-        associations=links, object_write_trace_id=item.key)
+        links.append(association(item.ticket_id, TASK_TO_TICKET))
+    return {"properties": {**_properties(item, owner), "hs_task_status": "NOT_STARTED"},
+            "associations": links, "objectWriteTraceId": item.key}
 
 
-def _create(call: CallFn, count: CountFn, tasks_api: Any, chunk: list[FollowUp],
+def _create(call: CallFn, count: CountFn, post: PostFn, chunk: list[FollowUp],
             owners: dict[str, str], found: Found, result: FollowUpResult) -> None:
     todo = chunk
     unknown = any(i.check_first for i in chunk)
@@ -142,12 +127,10 @@ def _create(call: CallFn, count: CountFn, tasks_api: Any, chunk: list[FollowUp],
             unknown = False
         if not todo:
             return None
-        body = BatchInputSimplePublicObjectBatchInputForCreate(
-            inputs=[_create_input(i, owners.get(i.key)) for i in todo])
+        body = {"inputs": [_create_input(i, owners.get(i.key)) for i in todo]}
         count("tasks_create")
         try:
-            return tasks_api.create(batch_input_simple_public_object_batch_input_for_create=body,
-                                    **kwargs)
+            return post("tasks_create", body)  # plain JSON (_raw.py); it holds the timeout
         except Exception as exc:
             unknown = outcome_unknown(exc)
             raise
@@ -157,57 +140,57 @@ def _create(call: CallFn, count: CountFn, tasks_api: Any, chunk: list[FollowUp],
     except RecordRejected as exc:
         if len(todo) > 1:
             half = len(todo) // 2
-            _create(call, count, tasks_api, todo[:half], owners, found, result)
-            _create(call, count, tasks_api, todo[half:], owners, found, result)
+            _create(call, count, post, todo[:half], owners, found, result)
+            _create(call, count, post, todo[half:], owners, found, result)
             return
         result.rejected[todo[0].key] = redact(str(exc))[:500]
         return
     if answer is None:
         return
     keys = [i.key for i in todo]
-    rejected = batch_errors(getattr(answer, "errors", None), keys)
+    rejected = batch_errors(errors_of(answer), keys)
     result.rejected.update(rejected)
-    for task in answer.results or []:
-        key = getattr(task, "object_write_trace_id", None)
-        subject = str((task.properties or {}).get("hs_task_subject") or "")
+    for task in answer.get("results") or []:
+        key = task.get("objectWriteTraceId")
+        subject = str((task.get("properties") or {}).get("hs_task_subject") or "")
         key = key or next((k for k in keys if marker(k) in subject), None)
         if key in keys and key not in rejected:
-            result.created[key] = str(task.id)
+            result.created[key] = str(task["id"])
 
 
-def _update(call: CallFn, tasks_api: Any, chunk: list[FollowUp], owners: dict[str, str],
+def _update(call_json: CallFn, chunk: list[FollowUp], owners: dict[str, str],
             result: FollowUpResult) -> None:
     """Subject and body follow the latest answer; the owner and due date stay as set."""
-    body = BatchInputSimplePublicObjectBatchInput(inputs=[
-        SimplePublicObjectBatchInput(
-            id=str(i.crm_id), object_write_trace_id=i.key,
-            properties={"hs_task_subject": subject_with_marker(i),
-                        "hs_task_body": note_html(i.body)}) for i in chunk])
+    body = {"inputs": [
+        {"id": str(i.crm_id), "objectWriteTraceId": i.key,
+         "properties": {"hs_task_subject": subject_with_marker(i),
+                        "hs_task_body": note_html(i.body)}} for i in chunk]}
     try:
-        answer = call("tasks_update", tasks_api.update,
-                      batch_input_simple_public_object_batch_input=body)
+        answer = call_json("tasks_update", body)  # plain JSON, retried and counted
     except RecordRejected as exc:
         if len(chunk) > 1:
             half = len(chunk) // 2
-            _update(call, tasks_api, chunk[:half], owners, result)
-            _update(call, tasks_api, chunk[half:], owners, result)
+            _update(call_json, chunk[:half], owners, result)
+            _update(call_json, chunk[half:], owners, result)
             return
         result.rejected[chunk[0].key] = redact(str(exc))[:500]
         return
     by_task = {str(i.crm_id): i.key for i in chunk}
-    rejected = batch_errors(getattr(answer, "errors", None), list(by_task))
+    rejected = batch_errors(errors_of(answer), list(by_task))
     for task_id, reason in rejected.items():
         result.rejected[by_task[task_id]] = f"task gone: {reason}"
-    for task in answer.results or []:
-        key = by_task.get(str(task.id))
+    for task in answer.get("results") or []:
+        key = by_task.get(str(task.get("id")))
         if key:
-            result.updated[key] = str(task.id)
+            result.updated[key] = str(task["id"])
 
 
-def write_tasks(call: CallFn, self_counted: CallFn, count: CountFn, tasks_api: Any,
+def write_tasks(call_json: CallFn, self_counted: CallFn, count: CountFn, post: PostFn,
                 owners_of: Callable[[Sequence[FollowUp]], dict[str, str]], found: Found,
                 items: Sequence[FollowUp], *, source: str) -> FollowUpResult:
-    """Create the new tasks and update the known ones, 100 per call."""
+    """Create the new tasks and update the known ones, 100 per call, as plain JSON
+    (`call_json`: the adapter's retried call; `post`: one attempt, inside a create's own
+    retry, which looks for landed tasks first after an unknown outcome)."""
     result = FollowUpResult()
     updates = [i for i in items if i.crm_id]
     creates = [i for i in items if not i.crm_id]
@@ -218,10 +201,10 @@ def write_tasks(call: CallFn, self_counted: CallFn, count: CountFn, tasks_api: A
             if item.key not in owners and item.owner_id:
                 owners[item.key] = item.owner_id
     for start in range(0, len(creates), TASK_BATCH):
-        _create(self_counted, count, tasks_api, creates[start:start + TASK_BATCH], owners,
+        _create(self_counted, count, post, creates[start:start + TASK_BATCH], owners,
                 found, result)
     for start in range(0, len(updates), TASK_BATCH):
-        _update(call, tasks_api, updates[start:start + TASK_BATCH], owners, result)
+        _update(call_json, updates[start:start + TASK_BATCH], owners, result)
     log.info("hubspot.tasks.written", source=source, created=len(result.created),
              updated=len(result.updated), rejected=len(result.rejected))
     return result

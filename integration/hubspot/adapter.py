@@ -376,7 +376,7 @@ class HubSpotAdapter:
                                      source=self.name)
 
     def _add_notes(self, updates: Sequence[TicketUpdate]) -> WriteResult:
-        return add_ticket_notes(self._call_self_counted, self._count, self._notes_api,
+        return add_ticket_notes(self._call_self_counted, self._count, self._post_json,
                                 self._ticket_contacts, self._landed_notes, updates,
                                 source=self.name)
 
@@ -395,7 +395,8 @@ class HubSpotAdapter:
 
     def write_follow_ups(self, items: Sequence[FollowUp]) -> FollowUpResult:
         """A task per follow-up (or an update of its task), 100 per call; see _tasks.py."""
-        return write_tasks(self._call, self._call_self_counted, self._count, self._tasks_api,
+        return write_tasks(self._call_json, self._call_self_counted, self._count,
+                           self._post_json,
                            self._rating_time_owners, self._landed_tasks, items,
                            source=self.name)
 

@@ -103,6 +103,21 @@ def refresh_themes(store: Store, matcher: ThemeMatcher, now: datetime, *,
     return result
 
 
+def idle(store: Store, matcher: ThemeMatcher, now: datetime, *, lag: timedelta = CURSOR_LAG,
+         reporting: ReportingSettings | None = None) -> bool:
+    """True when `refresh_themes` now would assign nothing and rebuild nothing: same
+    dictionary, theme rollups current (given `reporting`), no response changed past the
+    cursor up to the horizon. Read only, so a quiet minute takes no lock and writes nothing."""
+    with reading(store.engine) as conn:
+        if (reporting is not None and rollups.current_fingerprint(conn)
+                != rollups.fingerprint(reporting, matcher.fingerprint)):
+            return False
+        cursor = _cursor_in(conn)
+        if cursor is None or cursor.dictionary != matcher.fingerprint:  # as refresh_themes
+            cursor = _Cursor(None, 0, matcher.fingerprint)
+        return conn.execute(_changed_since(cursor, to_db(now - lag), 1)).first() is None
+
+
 def _changed_since(cursor: _Cursor, horizon: datetime, batch: int) -> Select[Any]:
     query = (select(RESPONSES.c.id, RESPONSES.c.comment, RESPONSES.c.updated_at,
                     SENDS.c.language)
@@ -130,8 +145,12 @@ def _replace(conn: Connection, assigned: Sequence[tuple[int, tuple[str, ...]]]) 
 
 def _read_cursor(store: Store) -> _Cursor | None:
     with reading(store.engine) as conn:
-        value = conn.scalar(select(CURSORS.c.value).where(CURSORS.c.source == CURSOR[0],
-                                                          CURSORS.c.name == CURSOR[1]))
+        return _cursor_in(conn)
+
+
+def _cursor_in(conn: Connection) -> _Cursor | None:
+    value = conn.scalar(select(CURSORS.c.value).where(CURSORS.c.source == CURSOR[0],
+                                                      CURSORS.c.name == CURSOR[1]))
     if not value:
         return None
     try:
