@@ -113,16 +113,17 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
     def counts(self, now: datetime | None = None) -> dict[str, int]:
         """Row counts by state, for `closedloop status`, metrics and run summaries; with the
         addresses suppressed at `now` (default: the wall clock) per reason."""
+        now = now or datetime.now(UTC)
         with reading(self.engine) as conn:
             result = self.send_counts(conn)
             result.update(self.answer_counts(conn))
             result.update(self.rule_counts(conn))
             result.update(self.follow_up_counts(conn))
-            result.update(self.suppression_counts(conn, now or datetime.now(UTC)))
+            result.update(self.suppression_counts(conn, now))
             result.update(self.alert_counts(conn))
             result.update(self.delivery_counts(conn))
-            result.update(self.notified_counts(conn))
+            result.update(self.notified_counts(conn, now))
             result.update(sms_counts(conn))
-            result.update(self.widget_counts(conn, now or datetime.now(UTC)))
+            result.update(self.widget_counts(conn, now))
             result.update(self.trigger_counts(conn))
         return result

@@ -135,11 +135,20 @@ class NotifiedMixin:
                 NOTIFIED.c.next_at <= at,
                 or_(NOTIFIED.c.claim_token.is_(None), NOTIFIED.c.claimed_until <= at))) or 0)
 
-    def notified_counts(self, conn: Connection) -> dict[str, int]:
-        """`notified.pending` / `notified.dead` for `closedloop status` (zero ones left out)."""
+    def notified_counts(self, conn: Connection, now: datetime) -> dict[str, int]:
+        """`notified.pending` / `notified.dead` for `closedloop status`, and `notified.held`:
+        pending notices an intake holds under a live lease at `now` (one running now, or
+        one killed between its claim and its queueing: the crash window, which the lease's
+        end or the next safety poll closes). Zero ones left out."""
         rows = conn.execute(select(NOTIFIED.c.status, func.count())
                             .group_by(NOTIFIED.c.status))
-        return {f"notified.{status}": int(n) for status, n in rows if n}
+        result = {f"notified.{status}": int(n) for status, n in rows if n}
+        held = conn.scalar(select(func.count()).select_from(NOTIFIED).where(
+            NOTIFIED.c.status == "pending", NOTIFIED.c.claim_token.is_not(None),
+            NOTIFIED.c.claimed_until > to_db(now))) or 0
+        if held:
+            result["notified.held"] = int(held)
+        return result
 
 
 def _first_sighting(conn: Connection, source: str, event_id: str, at: datetime,

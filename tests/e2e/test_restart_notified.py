@@ -3,8 +3,10 @@ notification the daemon acknowledged (202) gets exactly one survey, none is mail
 
 The notified-ticket queue (daemon/jobs/notified.py) is claimed with a lease, read from the
 CRM, queued, then settled; a kill between any two of those steps must leave the ticket for
-the next run (after the lease) and the outbox's key must keep it to one survey. The safety
-net poll is set to an hour, so only the notified queue can bring these tickets in.
+the next run and the outbox's key must keep it to one survey. A kill between the claim and
+the queueing leaves the notice held under the intake's 5-minute lease (`notified.held`, the
+crash window): the safety poll, every 10 s here, reads and queues such a ticket itself;
+every other ticket it sees it only hands to the same notified queue.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def test_kill_9_while_notifications_arrive(tmp_path: Path) -> None:
         web_port = free_port()
         sandbox.webhooks.subscribe(f"http://127.0.0.1:{web_port}/hooks/hubspot", APP_SECRET)
         write_config(config, db, sandbox.url, sink.port, web_port, now - timedelta(hours=1),
-                     source_extra='notifications = true\nsafety_poll_every = "1h"\n')
+                     source_extra='notifications = true\nsafety_poll_every = "10s"\n')
         setup = subprocess.run([*CLOSEDLOOP, "setup", "--config", str(config)],
                                capture_output=True, text=True, env=ENV, check=False)
         assert setup.returncode == 0, setup.stderr

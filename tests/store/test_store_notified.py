@@ -62,3 +62,15 @@ def test_failed_reads_back_off_then_die_visibly(store: Store) -> None:
             now += min(wait, timedelta(hours=1))
     assert store.claim_notified("hubspot", now + timedelta(days=1), 10, LEASE).ticket_ids == []
     assert store.counts().get("notified.dead") == 1
+
+
+def test_status_counts_notices_held_under_a_live_lease(store: Store) -> None:
+    """`notified.held`: a claimed notice (an intake running, or one killed between claim and
+    queueing: the crash window) counts while its lease lives, a second before its end too,
+    and no longer at its end, when any intake may claim it again; none: no line at all."""
+    store.queue_notified("hubspot", ["1", "2"], NOW)
+    assert "notified.held" not in store.counts(NOW)
+    store.claim_notified("hubspot", NOW, 1, LEASE)
+    counts = store.counts(NOW + LEASE - timedelta(seconds=1))
+    assert (counts.get("notified.held"), counts.get("notified.pending")) == (1, 2)
+    assert "notified.held" not in store.counts(NOW + LEASE)
