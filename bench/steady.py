@@ -257,6 +257,7 @@ class _Simulation:
         self.reopened: set[int] = set()  # keys of tickets open again at the end
         self.answering = True
         self.ticks = 0
+        self.wall0 = time.perf_counter()
 
     def snapshot(self) -> Tally:
         return Tally(dict(self.tally.jobs_cpu), self.tally.web_cpu, self.tally.answers,
@@ -273,9 +274,20 @@ class _Simulation:
             self.clock.now += TICK
             self.ticks += 1
             if self.ticks % 720 == 0:
-                print(f"  .. {self.ticks * TICK.seconds / 3600:.0f} h simulated, "
-                      f"{self.tally.sent} sent, {self.tally.answers} answers",
-                      file=sys.stderr, flush=True)
+                self._progress()
+
+    def _progress(self) -> None:
+        """Every 6 simulated hours, the running figures on stderr: how far a run that
+        cannot finish got (calls: since the busy period began; in the idle day, since it began)."""
+        calls = self.ask("calls")["total"]
+        sent = max(self.tally.sent, 1)
+        print(f"  .. {self.ticks * TICK.seconds / 3600:.0f} h simulated, "
+              f"{self.tally.sent} sent, {self.tally.answers} answers, {calls} calls "
+              f"({calls / sent:.4f} per sent), jobs CPU "
+              f"{1000 * sum(self.tally.jobs_cpu.values()) / sent:.2f} ms per sent, peak "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, wall "
+              f"{time.perf_counter() - self.wall0:.0f} s, load {os.getloadavg()[0]:.1f}",
+              file=sys.stderr, flush=True)
 
     def tick(self, arrivals: bool) -> None:
         now = self.clock.now
