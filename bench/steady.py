@@ -2,7 +2,8 @@
 default intervals on a simulated clock, against a sandbox CRM in a child process.
 
     python bench/loop.py --steady [--crm hubspot|zendesk] [--per-day 1000,10000,100000]
-                         [--days N] [--notifications on|off|both] [--json]
+                         [--days N | --hours H] [--notifications on|off|both] [--json]
+                         [--profile FILE]
 
 What runs: every scheduled job of `closedloop run` at the default intervals of
 daemon/config.py (dispatch every 30 s; poll at its adaptive pace, intake, write-back,
@@ -39,6 +40,7 @@ Figures (per CRM, volume and notifications on/off), each divided by what it name
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import multiprocessing as mp
 import os
@@ -77,6 +79,8 @@ class Tally:
     web_requests: int = 0
     sent: int = 0
     skipped: int = 0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)
 
 
 class SimClock:
@@ -108,8 +112,13 @@ class Kicks:
 
 
 def run_one(crm: str, per_day: int, days: float, notifications: bool,
-            seed: int = 1) -> dict[str, Any]:
-    """One run in this process (call it in a fresh process: peak memory is the process's)."""
+            seed: int = 1, idle: bool = True, profile: str | None = None) -> dict[str, Any]:
+    """One run in this process (call it in a fresh process: peak memory is the process's).
+
+    `idle` False (`--hours`): the busy period only, no drain and no idle day (idle calls are
+    then None). `profile`: cProfile this process's main thread (the jobs, the answers'
+    client, the loop) into `profile` and the CRM child's into `profile`.crm.
+    """
     import httpx
 
     from closedloop.daemon.config import parse_config
@@ -124,7 +133,8 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
     configure("console", level=40)
     wall0 = time.perf_counter()
     parent, child_end = mp.Pipe()
-    child = mp.get_context("spawn").Process(target=serve, args=(crm, child_end), daemon=True)
+    child = mp.get_context("spawn").Process(
+        target=serve, args=(crm, child_end, f"{profile}.crm" if profile else None), daemon=True)
     child.start()
     sandbox_url, smtp_port, source = parent.recv()
 
@@ -171,16 +181,24 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
         ask("reset_calls")
         sim = _Simulation(rt, clock, ask, random.Random(seed), per_day, kicks,
                           httpx.Client(timeout=30))
+        profiler = cProfile.Profile() if profile else None
         try:
             busy_end = start + timedelta(days=days)
+            if profiler:
+                profiler.enable()
             sim.run_until(busy_end, arrivals=True)
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(profile)
             busy = ask("calls")
             busy_tally = sim.snapshot()
-            sim.run_until(busy_end + DRAIN, arrivals=False)
-            ask("reset_calls")
-            sim.answering, sim.answers = False, []  # the idle day: nobody answers either
-            sim.run_until(busy_end + DRAIN + timedelta(days=1), arrivals=False)
-            idle = ask("calls")
+            idle_calls: dict[str, Any] = {"total": None, "calls": None}
+            if idle:
+                sim.run_until(busy_end + DRAIN, arrivals=False)
+                ask("reset_calls")
+                sim.answering, sim.answers = False, []  # the idle day: nobody answers either
+                sim.run_until(busy_end + DRAIN + timedelta(days=1), arrivals=False)
+                idle_calls = ask("calls")
             p95 = _writeback_p95(rt.store)
             missed = _missed(rt.store, {sim.tickets[k] for k in sim.in_program - sim.reopened
                                         if k in sim.tickets})
@@ -195,11 +213,12 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
     return {
         "crm": crm, "per_day": per_day, "days": days, "notifications": notifications,
         "surveys_sent": busy_tally.sent, "skipped": busy_tally.skipped,
+        "skipped_by_reason": busy_tally.skip_reasons,
         "tickets_closed": sim.closed_in_busy, "answers": busy_tally.answers,
         "calls": busy["total"],
         "calls_per_surveyed_ticket": round(busy["total"] / sent, 4),
         "calls_per_day": round(busy["total"] / days, 1),
-        "idle_calls_per_day": idle["total"],
+        "idle_calls_per_day": idle_calls["total"],
         "throttled_429s": sum(busy["throttled"].values()),
         "avoidable_429s": busy["refused"]["avoidable"],
         "jobs_cpu_ms_per_ticket": round(1000 * jobs_cpu / sent, 3),
@@ -211,7 +230,9 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
         "tickets_missed": missed,
         "run_s": round(time.perf_counter() - wall0, 1),
         "calls_by_endpoint": dict(sorted(busy["calls"].items(), key=lambda kv: -kv[1])),
-        "idle_calls_by_endpoint": idle["calls"],
+        "idle_calls_by_endpoint": idle_calls["calls"],
+        "wall_s": {k: round(v, 1) for k, v in sorted(busy_tally.wall.items(),
+                                                      key=lambda kv: -kv[1])},
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -237,11 +258,16 @@ class _Simulation:
         self.reopened: set[int] = set()  # keys of tickets open again at the end
         self.answering = True
         self.ticks = 0
+        self.wall0 = time.perf_counter()
 
     def snapshot(self) -> Tally:
         return Tally(dict(self.tally.jobs_cpu), self.tally.web_cpu, self.tally.answers,
                      self.tally.comments, self.tally.web_requests, self.tally.sent,
-                     self.tally.skipped)
+                     self.tally.skipped, dict(self.tally.skip_reasons), dict(self.tally.wall))
+
+    def _timed(self, name: str, started: float) -> None:
+        """Add the wall seconds since `started` to phase `name` (where the run's time goes)."""
+        self.tally.wall[name] = self.tally.wall.get(name, 0.0) + time.perf_counter() - started
 
     def run_until(self, end: datetime, *, arrivals: bool) -> None:
         while self.clock.now < end:
@@ -249,9 +275,20 @@ class _Simulation:
             self.clock.now += TICK
             self.ticks += 1
             if self.ticks % 720 == 0:
-                print(f"  .. {self.ticks * TICK.seconds / 3600:.0f} h simulated, "
-                      f"{self.tally.sent} sent, {self.tally.answers} answers",
-                      file=sys.stderr, flush=True)
+                self._progress()
+
+    def _progress(self) -> None:
+        """Every 6 simulated hours, the running figures on stderr: how far a run that
+        cannot finish got (calls: since the busy period began; in the idle day, since it began)."""
+        calls = self.ask("calls")["total"]
+        sent = max(self.tally.sent, 1)
+        print(f"  .. {self.ticks * TICK.seconds / 3600:.0f} h simulated, "
+              f"{self.tally.sent} sent, {self.tally.answers} answers, {calls} calls "
+              f"({calls / sent:.4f} per sent), jobs CPU "
+              f"{1000 * sum(self.tally.jobs_cpu.values()) / sent:.2f} ms per sent, peak "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, wall "
+              f"{time.perf_counter() - self.wall0:.0f} s, load {os.getloadavg()[0]:.1f}",
+              file=sys.stderr, flush=True)
 
     def tick(self, arrivals: bool) -> None:
         now = self.clock.now
@@ -262,7 +299,9 @@ class _Simulation:
                    if key in self.tickets]
         for _, (kind, key) in due:  # a reopened ticket not solved again is owed no survey
             (self.reopened.add if kind == "reopen" else self.reopened.discard)(key)
+        started = time.perf_counter()
         made, links = self.ask("tick", events)
+        self._timed("crm_tick", started)
         self.tickets.update(made)
         self._schedule_answers(now, links)
         elapsed = now - self.clock.start
@@ -273,6 +312,8 @@ class _Simulation:
         result = self._job("dispatch", self.rt.dispatch)
         self.tally.sent += result.sent
         self.tally.skipped += sum(result.skipped.values())
+        for reason, n in result.skipped.items():
+            self.tally.skip_reasons[reason] = self.tally.skip_reasons.get(reason, 0) + n
         if on_minute:
             for name in ("scheduled_poll", "write_back", "deliver_webhooks", "alerts",
                          "process_bounces", "refresh_themes", "refresh_reports"):
@@ -282,12 +323,13 @@ class _Simulation:
         self._answer(now)
 
     def _job(self, name: str, job: Any) -> Any:
-        started = time.thread_time()
+        started, wall = time.thread_time(), time.perf_counter()
         try:
             return job()
         finally:
             self.tally.jobs_cpu[name] = self.tally.jobs_cpu.get(name, 0.0) + \
                 time.thread_time() - started
+            self._timed(f"job:{name}", wall)
 
     def _arrivals(self, now: datetime) -> list[tuple[Any, ...]]:
         self.carry += self.per_day * CURVE[now.hour] / sum(CURVE) / (3600 / TICK.seconds)
@@ -331,7 +373,7 @@ class _Simulation:
         if not due:
             return
         self.answers = [a for a in self.answers if a[0] > now]
-        cpu0, mine0 = time.process_time(), time.thread_time()
+        cpu0, mine0, wall = time.process_time(), time.thread_time(), time.perf_counter()
         for _, stem in due:
             score = self.rng.choices((1, 2, 3, 4, 5), (5, 5, 10, 30, 50))[0]
             link = f"{stem}{score}"
@@ -347,6 +389,7 @@ class _Simulation:
                 self.tally.comments += 1
                 self.tally.web_requests += 2
         self.tally.web_cpu += (time.process_time() - cpu0) - (time.thread_time() - mine0)
+        self._timed("answers", wall)
 
 
 def _writeback_p95(store: Any) -> float | None:
@@ -388,11 +431,12 @@ def _worker(pipe: Any, *args: Any) -> None:
     pipe.send(run_one(*args))
 
 
-def run_isolated(crm: str, per_day: int, days: float, notifications: bool) -> dict[str, Any]:
+def run_isolated(crm: str, per_day: int, days: float, notifications: bool, idle: bool = True,
+                 profile: str | None = None) -> dict[str, Any]:
     """`run_one` in a fresh process, so each run's peak memory is its own."""
     parent, child_end = mp.Pipe()
     worker = mp.get_context("spawn").Process(
-        target=_worker, args=(child_end, crm, per_day, days, notifications))
+        target=_worker, args=(child_end, crm, per_day, days, notifications, 1, idle, profile))
     worker.start()
     child_end.close()
     try:
@@ -421,6 +465,7 @@ def print_row(row: dict[str, Any]) -> None:
     for endpoint, n in row["calls_by_endpoint"].items():
         print(f"    {n:7d}  {endpoint}")
     print(f"  idle day: {row['idle_calls_by_endpoint']}")
+    print(f"  wall seconds by phase: {row['wall_s']}")
 
 
 def main(argv: list[str]) -> None:
@@ -429,6 +474,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--crm", choices=("hubspot", "zendesk", "both"), default="both")
     parser.add_argument("--per-day", default="1000,10000,100000")
     parser.add_argument("--days", type=float, default=2.0)
+    parser.add_argument("--hours", type=float, default=None,
+                        help="a short run: this many busy hours, no drain or idle day "
+                             "(idle calls are then null); overrides --days")
+    parser.add_argument("--profile", default=None,
+                        help="cProfile the busy period into FILE.<crm>.<per_day> "
+                             "(the CRM child's into ….crm)")
     parser.add_argument("--notifications", choices=("on", "off", "both"), default="both")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args(argv)
@@ -437,7 +488,10 @@ def main(argv: list[str]) -> None:
     for crm in crms:
         for per_day in (int(v) for v in args.per_day.split(",")):
             for notifications in notes:
-                row = run_isolated(crm, per_day, args.days, notifications)
+                days = args.hours / 24 if args.hours else args.days
+                profile = f"{args.profile}.{crm}.{per_day}" if args.profile else None
+                row = run_isolated(crm, per_day, days, notifications,
+                                   idle=not args.hours, profile=profile)
                 if args.json:
                     print(json.dumps(row), flush=True)
                 else:

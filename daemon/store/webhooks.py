@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     Table,
     and_,
     delete,
@@ -195,17 +196,11 @@ class WebhooksMixin:
         """Delete up to `limit` routed events created before `before` whose deliveries are
         all settled (delivered or dead), with those deliveries; returns how many events.
         A pending delivery keeps its event, whatever its age."""
-        when = to_db(before)
-        unsettled = select(DELIVERIES.c.event_id).where(DELIVERIES.c.status == "pending")
-        prunable = (select(EVENTS.c.id)
-                    .where(EVENTS.c.created_at < when, EVENTS.c.routed_at.is_not(None),
-                           EVENTS.c.id.not_in(unsettled)).order_by(EVENTS.c.id))
         with reading(self.engine) as conn:  # nothing to prune (most minutes): no write lock
-            if conn.execute(prunable.limit(1)).first() is None:
+            if conn.execute(prunable_events(before, 1, lock=False)).first() is None:
                 return 0
         with self.engine.begin() as conn:
-            ids = list(conn.scalars(
-                prunable.limit(limit).with_for_update(skip_locked=True)))
+            ids = list(conn.scalars(prunable_events(before, limit)))
             for part in chunks(ids):
                 conn.execute(delete(DELIVERIES).where(DELIVERIES.c.event_id.in_(part)))
                 conn.execute(delete(EVENTS).where(EVENTS.c.id.in_(part)))
@@ -251,3 +246,16 @@ def forget_events(conn: Connection, address: str) -> int:
         conn.execute(update(EVENTS).where(EVENTS.c.id.in_(part))
                      .values(payload=null(), email_norm=None))
     return dropped
+
+
+def prunable_events(before: datetime, limit: int, *, lock: bool = True) -> Select[tuple[int]]:
+    """The ids `prune_events` deletes, oldest first. Ordered by created_at (then id), so the
+    database walks ix_events_created_at from the oldest row and stops at `before`: ordered by
+    id alone SQLite scanned every event each minute to find none past the 30-day retention
+    (millions of rows at 100,000 tickets a day)."""
+    unsettled = select(DELIVERIES.c.event_id).where(DELIVERIES.c.status == "pending")
+    query = (select(EVENTS.c.id)
+             .where(EVENTS.c.created_at < to_db(before), EVENTS.c.routed_at.is_not(None),
+                    EVENTS.c.id.not_in(unsettled))
+             .order_by(EVENTS.c.created_at, EVENTS.c.id).limit(limit))
+    return query.with_for_update(skip_locked=True) if lock else query

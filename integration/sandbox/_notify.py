@@ -36,15 +36,25 @@ class Delivery:
 
 @dataclass
 class Notifier:
-    """Queue, batch, sign and POST events; `batch` is the most events one request carries."""
+    """Queue, batch, sign and POST events; `batch` is the most events one request carries.
+
+    `workers` requests may be in flight at once (HubSpot allows an app up to 10 concurrent
+    webhook requests; Zendesk sends its webhooks concurrently too); one keeps them in order.
+    `hold` keeps the queue until `flush`, so the events of one burst go out together, in
+    full batches (a benchmark's compressed clock would otherwise send a batch per event).
+    """
 
     batch: int = 100
     timeout: float = 10.0
+    workers: int = 1
+    hold: bool = False
     deliveries: list[Delivery] = field(default_factory=list)
     _queue: queue.Queue[tuple[str, Build, Any]] = field(default_factory=queue.Queue)
     _drop: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _thread: threading.Thread | None = None
+    _taking: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _pending: int = 0  # events queued or being delivered
     _idle: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -56,11 +66,18 @@ class Notifier:
             raise ValueError(f"a webhook target must be an http(s) URL, not {url!r}")
         with self._lock:
             self._idle.clear()
+            self._pending += 1
             self._queue.put((url, build, event))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="sandbox-notify",
-                                                daemon=True)
-                self._thread.start()
+            if not self.hold:
+                self._start()
+
+    def _start(self) -> None:
+        """Start delivery threads up to `workers` (under the lock)."""
+        self._threads = [t for t in self._threads if t.is_alive()]
+        while len(self._threads) < min(self.workers, max(self._queue.qsize(), 1)):
+            thread = threading.Thread(target=self._run, name="sandbox-notify", daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
     def drop_next(self, n: int) -> None:
         """Lose the next `n` requests (as a network or vendor outage would)."""
@@ -68,7 +85,11 @@ class Notifier:
             self._drop += n
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued event was sent or dropped; False on timeout."""
+        """Send what is held, then wait until every queued event was sent or dropped; False
+        on timeout."""
+        with self._lock:
+            if self._pending:
+                self._start()
         return self._idle.wait(timeout)
 
     def sent(self) -> list[Delivery]:
@@ -77,31 +98,46 @@ class Notifier:
 
     def _run(self) -> None:
         while True:
+            group, strays = self._take()
+            if not group:
+                with self._lock:
+                    if self._queue.empty():
+                        self._threads = [t for t in self._threads
+                                         if t is not threading.current_thread()]
+                        return
+                continue
+            for item in strays:
+                self._done(self._deliver([item]))
+            self._done(self._deliver(group))
+
+    def _take(self) -> tuple[list[tuple[str, Build, Any]], list[tuple[str, Build, Any]]]:
+        """The next batch (events for one target, up to `batch`) and any events for other
+        targets met on the way; one worker fills its batch at a time, so batches stay full."""
+        with self._taking:
             try:
                 first = self._queue.get(timeout=0.5)
             except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():
-                        self._idle.set()
-                        self._thread = None
-                        return
-                continue
-            group = [first]
+                return [], []
+            group, strays = [first], []
             while len(group) < self.batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item[0] != first[0] or item[1] is not first[1]:
-                    self._deliver([item])
+                    strays.append(item)
                     continue
                 group.append(item)
-            self._deliver(group)
-            with self._lock:
-                if self._queue.empty():
-                    self._idle.set()
+            return group, strays
 
-    def _deliver(self, group: list[tuple[str, Build, Any]]) -> None:
+    def _done(self, events: int) -> None:
+        with self._lock:
+            self._pending -= events
+            if self._pending == 0:
+                self._idle.set()
+
+    def _deliver(self, group: list[tuple[str, Build, Any]]) -> int:
+        """POST one batch (or drop it); how many events it carried."""
         url, build = group[0][0], group[0][1]
         events = [event for _, _, event in group]
         with self._lock:
@@ -123,3 +159,4 @@ class Notifier:
                 log.warning("sandbox.notify_failed", url=url, error=type(exc).__name__)
         with self._lock:
             self.deliveries.append(Delivery(url, events, status))
+        return len(events)

@@ -14,6 +14,7 @@ from webhook_receiver import validate
 from closedloop.daemon.actions.webhooks import webhook_body
 from closedloop.daemon.store import Delivery, Route, Store, emit_event, event_id
 from closedloop.daemon.store import answers as answers_module
+from closedloop.daemon.store.webhooks import prunable_events
 
 SentSurvey = Callable[..., int]
 MINUTE = timedelta(minutes=1)
@@ -233,3 +234,26 @@ def test_a_follow_up_created_in_the_crm_is_one_event_matching_its_schema(
     validate(_body(created[0]))
     assert (created[0]["payload"]["follow_up"], created[0]["payload"]["response_id"]) == (
         {"id": "task-9", "crm": "hubspot"}, 1)
+
+
+def test_the_prune_walks_the_created_at_index_not_every_event(
+        store: Store, sent_survey: SentSurvey, t0: datetime) -> None:
+    """The minute job's prune finds its events through ix_events_created_at (SQLite's plan:
+    a SEARCH on that index, no SCAN of events): ordered by id alone it read every event of
+    the 30-day retention each minute. Oldest first: of two prunable events created out of id
+    order, a limit of 1 takes the older."""
+    if store.engine.dialect.name == "sqlite":
+        statement = prunable_events(t0, 100).compile(
+            store.engine, compile_kwargs={"literal_binds": True})
+        with store.engine.connect() as conn:
+            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")]
+        assert [line for line in plan if line.startswith("SCAN events")] == []
+        assert [line for line in plan if line.startswith("SEARCH events")] == [
+            "SEARCH events USING INDEX ix_events_created_at (created_at<?)"]
+    sent_survey("a", at=t0 + 2 * MINUTE)
+    sent_survey("b", at=t0 + MINUTE)
+    store.route_events([Route("all", EVERYTHING)], t0 + 3 * MINUTE)
+    for delivery in store.claim_deliveries(t0 + 3 * MINUTE, 10, timedelta(minutes=2)):
+        store.settle_delivery(delivery, t0, status="delivered", http_status=200)
+    assert store.prune_events(t0 + 3 * MINUTE, limit=1) == 1
+    assert [row["id"] for row in store.event_rows()] == [1]

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from closedloop.integration.sandbox._notify import Notifier
 from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 from closedloop.integration.sandbox.hubspot.webhooks import APP_ID, CLIENT_SECRET
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
@@ -122,3 +123,39 @@ def test_zendesk_trigger_calls_its_webhook_signed(receiver: Receiver) -> None:
                                          hashlib.sha256).digest()).decode()
     assert (headers["x-zendesk-webhook-signature"], headers["x-zendesk-webhook-id"]) == (
         expected, hook["id"])
+
+
+def _batch(events: list[Any]) -> tuple[bytes, dict[str, str]]:
+    return json.dumps(events).encode(), {}
+
+
+def test_held_notifier_sends_nothing_until_flush_then_full_batches(receiver: Receiver) -> None:
+    """With `hold`, queued events wait for `flush`, which sends them in batches of `batch`
+    (250 events, batch 100: 3 requests) from up to `workers` threads, and returns once all
+    were answered; without `hold` the first event leaves at once."""
+    held = Notifier(batch=100, workers=4, hold=True)
+    for n in range(250):
+        held.send(receiver.url, _batch, n)
+    threading.Event().wait(0.3)
+    assert receiver.got == []
+    assert held.flush(10) is True
+    assert sorted(len(json.loads(body)) for _, body in receiver.got) == [50, 100, 100]
+    assert sorted(e for _, body in receiver.got for e in json.loads(body)) == list(range(250))
+    assert [d.status for d in held.sent()] == [200, 200, 200]
+
+    receiver.got.clear()
+    eager = Notifier(batch=100)
+    eager.send(receiver.url, _batch, "first")
+    assert eager.flush(10) is True
+    assert [json.loads(body) for _, body in receiver.got] == [["first"]]
+
+
+def test_notifier_with_workers_delivers_every_event_once(receiver: Receiver) -> None:
+    """Four workers, one event per request (Zendesk's way): 40 events, 40 requests, each
+    event exactly once, and flush waits for the last answer."""
+    notifier = Notifier(batch=1, workers=4)
+    for n in range(40):
+        notifier.send(receiver.url, _batch, n)
+    assert notifier.flush(10) is True
+    assert sorted(json.loads(body)[0] for _, body in receiver.got) == list(range(40))
+    assert len(notifier.sent()) == 40

@@ -30,7 +30,7 @@ Predicate = Callable[[Props], bool]
 Key = Callable[[str | None], Any]
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=1 << 20)  # one entry per distinct timestamp: 65,536 thrashed at 100 k tickets
 def _ms(value: str) -> int | None:
     return parse_ms(value)
 
