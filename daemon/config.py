@@ -122,7 +122,7 @@ class SourceSettings(Model):
     # Zendesk: the webhook's signing secret) is read from webhook_secret_env.
     notifications: bool = False
     webhook_secret_env: EnvName = ""  # default: CLOSEDLOOP_<CRM>_WEBHOOK_SECRET
-    safety_poll_every: Duration = timedelta(minutes=15)
+    safety_poll_every: Duration = timedelta(hours=1)
     idle_poll_max: Duration = timedelta(minutes=5)
     # Pacing (integration/pacing): one limiter per source, shared by all its jobs. The CRM's
     # rate-limit headers correct these plan defaults at the first answer. False turns it off

@@ -178,9 +178,13 @@ class Runtime:
             # (tickets a waiting notice already named are not missed ones)
             found = result.missed > 0
             ceiling = source.safety_poll_every
-        else:
-            found, ceiling = result.tickets > 0, source.idle_poll_max
-        record_poll(self.store, name, now, found, self.config.daemon.poll_every, ceiling)
+            record_poll(self.store, name, now, found, self.config.daemon.poll_every, ceiling)
+            return
+        # Without notifications the poll is the intake: nothing it finds is due before the
+        # intake window ends, so it reads at most that often (coalesced, as the intake is).
+        window = intake_window(self.config.coalescing, self.programs.values(), name)
+        record_poll(self.store, name, now, result.tickets > 0, self.config.daemon.poll_every,
+                    source.idle_poll_max, floor=window)
 
     def intake(self) -> dict[str, IntakeResult]:
         """Tickets CRM change notifications named (daemon/web/hooks), read and queued."""

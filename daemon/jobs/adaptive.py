@@ -2,13 +2,16 @@
 back to `daemon.poll_every` when they do.
 
 - With CRM change notifications (`[sources.X] notifications = true`) the poll is a safety
-  net: it backs off up to `safety_poll_every` (default 15 min) as long as it queues nothing
+  net: it backs off up to `safety_poll_every` (default 1 h) as long as it queues nothing
   the notifications had not already queued; one that does (a lost notification) snaps back.
 - Without them it backs off on empty reads up to `idle_poll_max` (default 5 min), which is
   then the longest a closure on a quiet source waits to be seen (the survey's own delay,
   usually an hour or more, is counted from the close time, not from when it was seen).
+  It never reads sooner than the `[coalescing] intake` window (30 min, capped at the
+  shortest survey delay less 5 min): the poll is then the intake, and nothing it would find
+  sooner is due before the window ends, so one read carries the window's closures.
 
-A quiet source then costs one search per ceiling: 96 a day at 15 min, 288 at 5 min (HubSpot
+A quiet source then costs one search per ceiling: 24 a day at 1 h, 288 at 5 min (HubSpot
 one search call, Zendesk one export page), against 1,440 at a fixed minute. The pace lives
 in the store (the cursors table), so a restart or another replica keeps it.
 """
@@ -56,9 +59,11 @@ def next_interval(current: timedelta, found: bool, base: timedelta,
 
 
 def record_poll(store: Store, source: str, now: datetime, found: bool, base: timedelta,
-                ceiling: timedelta) -> Pace:
-    """Store the pace after a poll that found (or did not find) something."""
-    interval = next_interval(read_pace(store, source, base).interval, found, base, ceiling)
+                ceiling: timedelta, floor: timedelta = timedelta(0)) -> Pace:
+    """Store the pace after a poll that found (or did not find) something; never sooner
+    than `floor` (without notifications: the intake window, see runtime)."""
+    interval = max(floor, next_interval(read_pace(store, source, base).interval, found, base,
+                                        ceiling))
     # Slack of a tenth of `base`: the scheduler ticks every `base`, with jitter, and a run
     # a second early must not wait a whole extra tick.
     pace = Pace(interval, now + interval - base / 10)

@@ -4,7 +4,7 @@ The jobs run as the scheduler runs them with the default intervals (poll, intake
 write-back, outbound webhooks, alerts and bounces every minute, dispatch every 30 s, the NPS
 cadence every 6 h) on a clock moved by hand through 24 hours, against the sandbox over real
 HTTP; the sandbox counts every call it answered. Nothing closes all day, so every call is an
-idle call. With notifications the poll backs off to `safety_poll_every` (15 min); without,
+idle call. With notifications the poll backs off to `safety_poll_every` (1 h); without,
 to `idle_poll_max` (5 min). A fixed one-minute poll (before) cost 1,441 (HubSpot: 1,440
 searches and the pipelines read) and 1,440 (Zendesk: export pages).
 """

@@ -282,3 +282,27 @@ def test_a_notice_a_dead_intake_holds_does_not_wait_for_its_lease(
         assert loop.rt.dispatch().sent == 1
     finally:
         gen.close()
+
+
+@pytest.mark.parametrize(("after", "polls"), [(timedelta(minutes=30, seconds=-7), False),
+                                              (timedelta(minutes=30, seconds=-6), True)])
+def test_without_notifications_the_poll_reads_once_per_intake_window(
+        tmp_path: Path, crm_name: str, after: timedelta, polls: bool) -> None:
+    """No notifications, a 30-minute intake window: after a poll that found a ticket the
+    scheduler does not poll again before the window (less its 6-s tick slack) has passed,
+    and does at once then; the ticket closed in between is read by that one call and its
+    survey still goes at its closure + 1 h, not later."""
+    for loop in windows_loop(tmp_path, crm_name, intake="30m"):
+        loop.close_ticket("ada@example.com")
+        assert loop.rt.scheduled_poll()[loop.source].queued == 1
+        loop.clock.advance(timedelta(minutes=1))
+        loop.close_ticket("bo@example.com", first="Bo", ago=timedelta(0))
+        closed = loop.clock.now
+        loop.clock.advance(after - timedelta(minutes=1))
+        loop.crm.reset_calls()
+        result = loop.rt.scheduled_poll()
+        assert (loop.source in result, loop.crm.total_calls() > 0) == (polls, polls)
+        if polls:
+            assert result[loop.source].queued == 1
+            loop.clock.now = closed + timedelta(hours=1)
+            assert loop.rt.dispatch().sent == 2
