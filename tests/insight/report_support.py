@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from closedloop.daemon.config import parse_config
+from closedloop.daemon.env_secrets import read_secrets
 from closedloop.daemon.insight.dimensions import SENDS
+from closedloop.daemon.runtime import Runtime, build_runtime
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import SurveyType, category
 
@@ -46,3 +51,17 @@ class Seeder:
 
     def answer(self, send_id: int, score: int, at: datetime, survey_type: str = "nps") -> None:
         self.store.record_response(send_id, score, category(SurveyType(survey_type), score), at)
+
+
+def nps_runtime(tmp_path: Path, clock: Callable[[], datetime]) -> Runtime:
+    """A daemon runtime for the reports job: one NPS program, SQLite in `tmp_path`, a CRM
+    nobody answers (the job never calls it)."""
+    config = parse_config({
+        "daemon": {"state_url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "sources": {"hubspot": {"crm": "hubspot", "base_url": "http://127.0.0.1:9"}},
+        "mail": {"from_address": "feedback@acme.example"},
+        "programs": [{"name": "nps", "type": "nps", "source": "hubspot", "company": "Acme"}],
+    })
+    secrets = read_secrets(config, env={"CLOSEDLOOP_SECRET_KEY": "k" * 32,
+                                        "CLOSEDLOOP_HUBSPOT_TOKEN": "pat"})
+    return build_runtime(config, secrets, clock=clock)

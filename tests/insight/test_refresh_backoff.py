@@ -7,17 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from insight.report_support import T0, Seeder
+from insight.report_support import T0, Seeder, nps_runtime
 from themes_support import answer
 
-from closedloop.daemon.config import parse_config
-from closedloop.daemon.env_secrets import read_secrets
 from closedloop.daemon.insight import rollups
 from closedloop.daemon.insight.rollups import SENT_OVERLAP, read_state
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.themes import ThemeMatcher, default_themes, refresh_themes
 from closedloop.daemon.insight.themes.assign import CURSOR_LAG, idle
-from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.store import Store
 
 SETTINGS = ReportingSettings()
@@ -83,16 +80,8 @@ def test_a_late_commit_behind_the_mark_is_still_counted(store: Store) -> None:
 def test_the_reports_job_skips_the_refresh_when_settled(tmp_path: Path) -> None:
     """The daemon's job: with nothing new it does not refresh (the state's refreshed_at
     stays that of the last real run); after one new answer it does."""
-    config = parse_config({
-        "daemon": {"state_url": f"sqlite:///{tmp_path / 'state.db'}"},
-        "sources": {"hubspot": {"crm": "hubspot", "base_url": "http://127.0.0.1:9"}},
-        "mail": {"from_address": "feedback@acme.example"},
-        "programs": [{"name": "nps", "type": "nps", "source": "hubspot", "company": "Acme"}],
-    })
-    secrets = read_secrets(config, env={"CLOSEDLOOP_SECRET_KEY": "k" * 32,
-                                        "CLOSEDLOOP_HUBSPOT_TOKEN": "pat"})
     clock = [T0 + timedelta(hours=2)]
-    rt = build_runtime(config, secrets, clock=lambda: clock[0])
+    rt = nps_runtime(tmp_path, lambda: clock[0])
     rt.store.migrate()
     try:
         seeder = Seeder(rt.store)

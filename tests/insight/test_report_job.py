@@ -6,11 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from insight.report_support import Seeder
+from insight.report_support import Seeder, nps_runtime
 
-from closedloop.daemon.config import parse_config
-from closedloop.daemon.env_secrets import read_secrets
-from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.service import start_scheduler
 
 NOW = datetime(2026, 11, 4, 12, 0, tzinfo=UTC)
@@ -19,15 +16,7 @@ NOW = datetime(2026, 11, 4, 12, 0, tzinfo=UTC)
 def test_the_reports_job_refreshes_the_rollups_under_a_lock(tmp_path: Path) -> None:
     """First run builds the rollups; a run while another replica holds the lock does
     nothing; the scheduler lists the job once a minute, one instance, coalesced."""
-    config = parse_config({
-        "daemon": {"state_url": f"sqlite:///{tmp_path / 'state.db'}"},
-        "sources": {"hubspot": {"crm": "hubspot", "base_url": "http://127.0.0.1:9"}},
-        "mail": {"from_address": "feedback@acme.example"},
-        "programs": [{"name": "nps", "type": "nps", "source": "hubspot", "company": "Acme"}],
-    })
-    secrets = read_secrets(config, env={"CLOSEDLOOP_SECRET_KEY": "k" * 32,
-                                        "CLOSEDLOOP_HUBSPOT_TOKEN": "pat"})
-    rt = build_runtime(config, secrets, clock=lambda: NOW)
+    rt = nps_runtime(tmp_path, lambda: NOW)
     rt.store.migrate()
     try:
         Seeder(rt.store).survey(sent_at=NOW - timedelta(days=1), score=9)
