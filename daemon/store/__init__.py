@@ -7,6 +7,7 @@ all times in and out are timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -101,13 +102,19 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = make_engine(url)
+        # Closers of connections held outside the pool (web/answering.py's readers):
+        # dispose() closes those too.
+        self.held_closers: list[Callable[[], object]] = []
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest revision; safe to call on every start."""
         upgrade_to_head(self.engine)
 
     def dispose(self) -> None:
-        """Close pooled connections (at shutdown, or before a fork)."""
+        """Close pooled connections and those held outside the pool (at shutdown, or
+        before a fork)."""
+        for close in self.held_closers:
+            close()
         self.engine.dispose()
 
     def counts(self, now: datetime | None = None) -> dict[str, int]:

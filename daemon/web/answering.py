@@ -14,8 +14,10 @@ to the thread pool cost more than the lookup itself. So:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -63,6 +65,12 @@ class AnswerPath:
         self._readers = threading.local()
         self._read_threads = None if self.inline else ThreadPoolExecutor(
             READ_THREADS, thread_name_prefix="answer-read")
+        # Every connection a thread holds, closed with the path (close(), or when the app is
+        # dropped and collected): a thread-local dies with its thread, later, and a driver
+        # connection freed open warns and holds a PostgreSQL backend meanwhile.
+        self._held: list[Any] = []
+        self._closer = weakref.finalize(self, _close_held, self._held, self._read_threads)
+        store.held_closers.append(self._closer)  # Store.dispose() closes them too
         self._opens = itertools.count(1)  # every PRUNE_EVERY openings, everyone's stale ones
 
     def get_send(self, send_id: int) -> SendRecord | None:
@@ -104,6 +112,7 @@ class AnswerPath:
         reader: _SendReader | None = getattr(self._readers, "reader", None)
         if reader is None:
             reader = self._readers.reader = _SendReader(self.store.engine)
+            self._held.append(reader)
         try:
             return use(reader)
         except Exception:
@@ -116,6 +125,7 @@ class AnswerPath:
         conn: Connection | None = getattr(self._readers, "conn", None)
         if conn is None:
             conn = self._readers.conn = read_only(self.store.engine.connect())
+            self._held.append(conn)
         try:
             with conn.begin():
                 return opens.is_burst_in(conn, send_id, score)
@@ -124,6 +134,10 @@ class AnswerPath:
             conn.invalidate()
             conn.close()
             raise
+
+    def close(self) -> None:
+        """Close every held connection and the reading threads (idempotent)."""
+        self._closer()
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store read: inline on SQLite, on a reading thread on PostgreSQL."""
@@ -168,6 +182,10 @@ class _SendReader:
             self._fairy = engine.raw_connection()
         except self._dbapi_error as exc:  # raw_connection() does not wrap it, connect() does
             raise DBAPIError.instance(None, None, exc, self._dbapi_error) from exc
+        # Closed with the reader, however it goes: close(), or the app's AnswerPath (and its
+        # thread-locals) garbage-collected without one (a driver connection left open
+        # warns, and holds a PostgreSQL backend until the process ends).
+        self._closer = weakref.finalize(self, _close_quietly, self._fairy)
         driver = self._fairy.driver_connection
         if engine.dialect.name == "postgresql" and driver is not None:
             driver.autocommit = True  # psycopg; this connection never goes back to the pool
@@ -214,5 +232,19 @@ class _SendReader:
         return send_record(values)
 
     def close(self) -> None:
-        self._fairy.invalidate()
-        self._fairy.close()
+        self._closer()
+
+
+def _close_held(held: list[Any], threads: ThreadPoolExecutor | None) -> None:
+    for item in held:
+        with contextlib.suppress(Exception):
+            item.close()
+    if threads is not None:
+        threads.shutdown(wait=False)
+
+
+def _close_quietly(fairy: Any) -> None:
+    """Close a reader's driver connection (never back to the pool); a broken one may fail."""
+    with contextlib.suppress(Exception):
+        fairy.invalidate()
+        fairy.close()

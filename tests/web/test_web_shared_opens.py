@@ -5,6 +5,7 @@ caught, a person's click still recorded."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import func, insert, select, text
 from uvicorn_support import served_client
@@ -151,3 +153,29 @@ def test_a_reader_whose_connection_died_is_replaced(pg_url: str, signer: TokenSi
         assert _opens(store) == [(1, 5)] * (1 + len(statuses) - first_ok)
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_disposing_the_store_closes_the_score_pages_held_connections(
+        pg_url: str, signer: TokenSigner) -> None:
+    """The score pages' held driver connections (one per reading thread, never pooled) are
+    closed with the store: after a page is served and the store disposed, the server has
+    exactly the backends it had before (none left open to warn when freed at exit)."""
+    store = Store(pg_url)
+    store.migrate()
+    token = signer.make(_send(store))
+    store.dispose()
+    before = _backends()
+    with _serve(store, signer) as http:
+        assert http.get(f"/r/{token}/7").status_code == 200
+    assert _backends() > before  # the pool's and the reader's
+    store.dispose()
+    assert _backends() == before
+
+
+def _backends() -> int:
+    with psycopg.connect(os.environ["CLOSEDLOOP_TEST_PG_URL"]) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                           " current_database() AND pid <> pg_backend_pid()"
+                           " AND backend_type = 'client backend'").fetchone()
+        return int(row[0]) if row else 0
