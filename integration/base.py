@@ -94,6 +94,10 @@ class TicketUpdate:
     """Ticket property values (HubSpot: score, category, comment, answer date per program
     prefix, so ticket workflows can branch on feedback). Set values, never append: writing
     them twice is harmless. Zendesk has no ticket fields in this design: always empty."""
+    contact_ids: tuple[str, ...] = ()
+    """The contacts whose answers the note carries (the surveyed ones): HubSpot links the
+    note to them instead of reading the ticket's contacts (one associations read less per
+    hook run). Empty: the adapter links the ticket's primary contact, as before."""
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,7 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
         plan.rows_of.setdefault(ticket, []).append(row.id)
     tags: dict[str, list[str]] = defaultdict(list)
     notes: dict[str, list[str]] = defaultdict(list)
+    answering: dict[str, list[str]] = defaultdict(list)  # contacts whose note is carried
     props: dict[str, dict[str, str]] = defaultdict(dict)  # later answers' values win
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
         ticket = str(row.data.get("ticket_id") or "")
@@ -173,6 +174,8 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
         tags[ticket] += [t for t in update.add_tags if t not in tags[ticket]]
         if update.note and latest[(ticket, row.send_id)] is row:
             notes[ticket].append(update.note)
+            if row.contact_id and row.contact_id not in answering[ticket]:
+                answering[ticket].append(row.contact_id)
     tried = {row.id for row in rows if row.attempts}
     for ticket, ids in plan.rows_of.items():
         if tags[ticket] or notes[ticket] or props[ticket]:
@@ -180,7 +183,8 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
                                              note="\n\n".join(notes[ticket]) or None,
                                              key=note_key(ids),
                                              check_first=any(i in tried for i in ids),
-                                             properties=props[ticket]))
+                                             properties=props[ticket],
+                                             contact_ids=tuple(answering[ticket])))
         else:
             plan.nothing += [i for i in ids if i not in plan.rejected]
     plan.rows_of = {t: ids for t, ids in plan.rows_of.items()

@@ -3,9 +3,10 @@
 HubSpot tickets have no tags, so `TicketUpdate.add_tags` is ignored (workflows there react
 to the contact properties the write-back sets). A note is created with notes batch create,
 100 per call, as plain JSON (_raw.py: no SDK model per note), associated inline with the
-default HUBSPOT_DEFINED types note->ticket (228) and note->contact (202). The primary
-contact comes from one associations v4 batch read for the whole call (up to 1,000
-tickets), the read the poll already uses.
+default HUBSPOT_DEFINED types note->ticket (228) and note->contact (202). The contacts are
+the update's `contact_ids` (those whose answers the note carries); an update without them
+gets the ticket's primary contact from one associations v4 batch read for the whole call
+(up to 1,000 tickets), the read the poll already uses.
 
 hs_note_body is rendered as HTML in HubSpot, so the customer's text is escaped (and its line
 breaks kept) before it is sent. Batch create is all-or-nothing: a refused batch (e.g. a
@@ -64,6 +65,7 @@ class _Note:
     body: str  # HTML, with the marker
     marker: str | None  # "[key]", None without a key
     check_first: bool
+    contact_ids: tuple[str, ...]  # empty: the ticket's primary contact, read before creating
 
 
 Pending = list[_Note]
@@ -92,12 +94,11 @@ def association(to_id: str, type_id: int) -> dict[str, Any]:
             "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}
 
 
-def _input(note: _Note, contact_id: str | None, stamp: str) -> dict[str, Any]:
+def _input(note: _Note, contact_ids: Sequence[str], stamp: str) -> dict[str, Any]:
     """One note of a batch create, as plain JSON (the SDK's SimplePublicObjectBatchInput-
     ForCreate serialized: tests/integration/test_hubspot_raw_writes.py)."""
     links = [association(note.ticket_id, NOTE_TO_TICKET)]
-    if contact_id:
-        links.append(association(contact_id, NOTE_TO_CONTACT))
+    links += [association(c, NOTE_TO_CONTACT) for c in contact_ids]
     return {"properties": {"hs_note_body": note.body, "hs_timestamp": stamp},
             "associations": links, "objectWriteTraceId": note.ticket_id}
 
@@ -119,7 +120,7 @@ def _drop_landed(notes: Pending, landed: Landed, result: WriteResult) -> Pending
 
 
 def _create(call: CallFn, count: CountFn, post: PostFn, chunk: Pending,
-            primary: Mapping[str, str | None], stamp: str, landed: Landed,
+            linked: Mapping[str, tuple[str, ...]], stamp: str, landed: Landed,
             result: WriteResult) -> None:
     todo = chunk
     unknown = any(n.check_first for n in chunk)  # an earlier run's outcome was unknown
@@ -131,7 +132,8 @@ def _create(call: CallFn, count: CountFn, post: PostFn, chunk: Pending,
             unknown = False
         if not todo:
             return None
-        body = {"inputs": [_input(n, primary.get(n.ticket_id), stamp) for n in todo]}
+        body = {"inputs": [_input(n, n.contact_ids or linked.get(n.ticket_id, ()), stamp)
+                           for n in todo]}
         count("notes_create")
         try:
             return post("notes_create", body)  # plain JSON (_raw.py); it holds the timeout
@@ -144,8 +146,8 @@ def _create(call: CallFn, count: CountFn, post: PostFn, chunk: Pending,
     except RecordRejected as exc:
         if len(todo) > 1:
             half = len(todo) // 2
-            _create(call, count, post, todo[:half], primary, stamp, landed, result)
-            _create(call, count, post, todo[half:], primary, stamp, landed, result)
+            _create(call, count, post, todo[:half], linked, stamp, landed, result)
+            _create(call, count, post, todo[half:], linked, stamp, landed, result)
             return
         result.rejected[todo[0].ticket_id] = redact(str(exc))[:500]
         return
@@ -169,14 +171,16 @@ def add_ticket_notes(call: CallFn, count: CountFn, post: PostFn, contacts_of: Co
         body = note_html(u.note, reserve=len(tail)) + tail
         if (str(u.ticket_id), body) not in seen:
             seen.add((str(u.ticket_id), body))
-            pending.append(_Note(str(u.ticket_id), body, marker, u.check_first))
+            pending.append(_Note(str(u.ticket_id), body, marker, u.check_first,
+                                 tuple(c for c in u.contact_ids if c)))
     result = WriteResult()
     if pending:
-        linked = contacts_of(list(dict.fromkeys(n.ticket_id for n in pending)))
-        primary = {tid: (ids[0] if ids else None) for tid, ids in linked.items()}
+        unknown = list(dict.fromkeys(n.ticket_id for n in pending if not n.contact_ids))
+        read = contacts_of(unknown) if unknown else {}
+        linked = {tid: ids[:1] for tid, ids in read.items()}  # the primary contact
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         for start in range(0, len(pending), NOTE_BATCH):
-            _create(call, count, post, pending[start:start + NOTE_BATCH], primary, stamp,
+            _create(call, count, post, pending[start:start + NOTE_BATCH], linked, stamp,
                     landed, result)
     written = [tid for tid in dict.fromkeys(
         [*result.written, *(str(u.ticket_id) for u in updates)]) if tid not in result.rejected]

@@ -135,6 +135,36 @@ def test_hubspot_hook_is_one_note_with_score_and_comment_after_settling(
     assert (store.counts()["hooks.done"], sandbox.calls[NOTES]) == (1, 1)
 
 
+def test_a_hook_note_goes_on_the_contacts_who_answered_without_reading_the_ticket(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
+) -> None:
+    """Two people surveyed about one ticket (two programs) both answer: one note on the
+    ticket, linked to both of them and no one else (not the ticket's other contact), and
+    no associations read (the surveys' contacts are known: the read cost a call a run)."""
+    state, sandbox, adapter, mapping = hubspot
+    first = state.create_contact("eve@example.com", "Eve", "Doe")
+    ticket = state.create_ticket("Printer on fire", first)
+    bystander = state.create_contact("bo@example.com", "Bo", "Doe")
+    second = state.create_contact("al@example.com", "Al", "Doe")
+    state.associate(ticket, bystander)
+    state.associate(ticket, second)
+    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    csat = _sent(store, "csat", "support-csat", "csat", first, ticket)
+    nps = _sent(store, "nps", "nps-core", "nps", second, ticket)
+    store.record_response(csat, 4, "satisfied", T0 + timedelta(minutes=1))
+    store.record_response(nps, 9, "promoter", T0 + timedelta(minutes=1))
+    sandbox.reset_calls()
+
+    assert write_back(store, adapter, mapping, T0 + timedelta(minutes=1) + HOOK_SETTLE
+                      ).tickets == 1
+
+    [note] = state.notes(ticket_id=ticket)
+    assert sorted(note["contact_ids"]) == sorted([first, second])
+    assert state.notes(contact_id=bystander) == []
+    assert (sandbox.calls["POST /crm/v4/associations/tickets/contacts/batch/read"],
+            sandbox.calls[NOTES]) == (0, 1)
+
+
 def test_hook_rows_retry_after_a_429_and_a_refused_note_is_rejected(
         store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
 ) -> None:

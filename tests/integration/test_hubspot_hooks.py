@@ -118,6 +118,34 @@ def test_notes_go_on_the_ticket_and_its_primary_contact(adapter: HubSpotAdapter,
     assert state.notes(contact_id=other) == []
 
 
+def test_notes_with_their_answering_contacts_need_no_associations_read(
+        adapter: HubSpotAdapter, state: HubSpotState, sandbox: HubSpotSandbox) -> None:
+    """Updates that name the contacts whose answers they carry: no associations read, each
+    note on its ticket and on exactly those contacts (a second answering contact too, the
+    ticket's primary one not when it did not answer); one without falls back to the read."""
+    ids = _closed(state, 3)
+    answered = state.create_contact("answered@example.com", "A", "C")
+    state.associate(ids[0], answered)  # not the primary contact of ids[0]
+    second = state.create_contact("second@example.com", "S", "C")
+    sandbox.reset_calls()
+
+    adapter.update_tickets([TicketUpdate(ids[0], note="NPS 9", contact_ids=(answered,)),
+                            TicketUpdate(ids[1], note="NPS 3", contact_ids=(
+                                state.ticket_contacts[ids[1]][0], second))])
+
+    assert (sandbox.calls[ASSOCIATIONS], sandbox.calls[NOTES_CREATE]) == (0, 1)
+    assert [n["contact_ids"] for n in state.notes(ticket_id=ids[0])] == [[answered]]
+    assert [n["contact_ids"] for n in state.notes(ticket_id=ids[1])] == [
+        [state.ticket_contacts[ids[1]][0], second]]
+
+    sandbox.reset_calls()
+    adapter.update_tickets([TicketUpdate(ids[2], note="NPS 5", contact_ids=()),
+                            TicketUpdate(ids[0], note="NPS 10", contact_ids=(answered,))])
+    assert (sandbox.calls[ASSOCIATIONS], sandbox.calls[NOTES_CREATE]) == (1, 1)
+    assert [n["contact_ids"] for n in state.notes(ticket_id=ids[2])] == [
+        state.ticket_contacts[ids[2]][:1]]
+
+
 def test_note_text_is_escaped_for_hubspots_html_body(adapter: HubSpotAdapter,
                                                      state: HubSpotState) -> None:
     """hs_note_body is HTML: a customer's markup is shown, not run; line breaks are kept."""

@@ -33,13 +33,13 @@ def _serialized(model: Any) -> Any:
     return HubSpot().crm.objects.notes.batch_api.api_client.sanitize_for_serialization(model)
 
 
-def _sdk_note(note: _Note, contact_id: str | None) -> NoteInput:
+def _sdk_note(note: _Note, contact_ids: tuple[str, ...]) -> NoteInput:
     """The note input as the adapter built it with the SDK's models."""
     links = [NoteLink(to=NoteTo(id=note.ticket_id), types=[NoteSpec(
         association_category="HUBSPOT_DEFINED", association_type_id=NOTE_TO_TICKET)])]
-    if contact_id:
-        links.append(NoteLink(to=NoteTo(id=contact_id), types=[NoteSpec(
-            association_category="HUBSPOT_DEFINED", association_type_id=NOTE_TO_CONTACT)]))
+    links += [NoteLink(to=NoteTo(id=c), types=[NoteSpec(
+        association_category="HUBSPOT_DEFINED", association_type_id=NOTE_TO_CONTACT)])
+        for c in contact_ids]
     return NoteInput(properties={"hs_note_body": note.body, "hs_timestamp": STAMP},
                      associations=links, object_write_trace_id=note.ticket_id)
 
@@ -65,12 +65,12 @@ def _item(key: str, **fields: Any) -> FollowUp:
 
 
 def test_note_inputs_serialize_as_the_sdk_models_did() -> None:
-    """A note with and without a contact, with HTML and non-ASCII text: equal bodies."""
+    """A note with one, two and no contacts, with HTML and non-ASCII text: equal bodies."""
     notes = [_Note("901", _notes.note_html("Très <lent> & cher\nligne 2") + "<br><br>[k1]",
-                   "[k1]", False),
-             _Note("902", _notes.note_html(""), None, False)]
-    for note, contact in ((notes[0], "501"), (notes[1], None)):
-        assert _serialized(_sdk_note(note, contact)) == _notes._input(note, contact, STAMP)
+                   "[k1]", False, ()),
+             _Note("902", _notes.note_html(""), None, False, ())]
+    for note, contacts in ((notes[0], ("501",)), (notes[0], ("501", "502")), (notes[1], ())):
+        assert _serialized(_sdk_note(note, contacts)) == _notes._input(note, contacts, STAMP)
 
 
 def test_task_inputs_serialize_as_the_sdk_models_did() -> None:
