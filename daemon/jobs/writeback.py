@@ -176,7 +176,7 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
             notes[ticket].append(update.note)
             if row.contact_id and row.contact_id not in answering[ticket]:
                 answering[ticket].append(row.contact_id)
-    tried = {row.id for row in rows if row.attempts}
+    tried = {row.id for row in rows if row.attempts or row.lapsed}  # may have landed
     for ticket, ids in plan.rows_of.items():
         if tags[ticket] or notes[ticket] or props[ticket]:
             plan.updates.append(TicketUpdate(ticket_id=ticket, add_tags=tuple(tags[ticket]),

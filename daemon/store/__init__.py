@@ -124,6 +124,7 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
         with reading(self.engine) as conn:
             result = self.send_counts(conn)
             result.update(self.answer_counts(conn))
+            result.update(self.writeback_held_counts(conn, now))
             result.update(self.rule_counts(conn))
             result.update(self.follow_up_counts(conn))
             result.update(self.suppression_counts(conn, now))

@@ -208,6 +208,18 @@ class AnswersMixin:
             result[f"{'hooks' if hook else 'writebacks'}.{status}"] = count
         return result
 
+    def writeback_held_counts(self, conn: Connection, now: datetime) -> dict[str, int]:
+        """`writebacks.held` / `hooks.held`: pending rows a writer holds under a live lease
+        at `now` (one writing now, or one killed between its claim and settling them: the
+        crash window; the next writer after the lease counts their write as possibly
+        landed). Zero ones left out."""
+        is_hook = WRITEBACKS.c.kind == "hook"
+        rows = conn.execute(
+            select(is_hook, func.count()).where(
+                WRITEBACKS.c.status == "pending", WRITEBACKS.c.claim_token.is_not(None),
+                WRITEBACKS.c.claimed_until > to_db(now)).group_by(is_hook))
+        return {f"{'hooks' if hook else 'writebacks'}.held": int(n) for hook, n in rows if n}
+
 
 def record_response_in(conn: Connection, send_id: int, score: int, category: str,
                        now: datetime) -> ResponseRecord:

@@ -66,6 +66,8 @@ class ClaimsMixin:
         Ordered by contact then time, so a writer coalesces what it got; rows of a contact
         cut off by `limit` wait (the contact is busy) until this claim is settled. Rows of
         `skip_kinds` are left for a later run (jobs/windows.py: hooks waiting their window).
+        A row still carrying an ended claim comes back `lapsed`: its writer died (or lost
+        the lease) between claim and settle, so the CRM may hold its write already.
         """
         now = to_db(now)
         token = str(uuid.uuid4())
@@ -77,8 +79,8 @@ class ClaimsMixin:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                              {"key": advisory_key(f"closedloop.writeback:{source}")})
-            ids = list(conn.scalars(
-                select(WRITEBACKS.c.id)
+            found = conn.execute(
+                select(WRITEBACKS.c.id, WRITEBACKS.c.claim_token.is_not(None))
                 .where(
                     WRITEBACKS.c.source == source,
                     WRITEBACKS.c.status == "pending",
@@ -90,10 +92,12 @@ class ClaimsMixin:
                 .order_by(WRITEBACKS.c.contact_id, WRITEBACKS.c.created_at, WRITEBACKS.c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
-            ))
+            ).all()
+            ids = [row_id for row_id, _ in found]
+            lapsed = {row_id for row_id, held in found if held}
             rows: list[WriteBackRecord] = []
             for part in chunks(ids):
-                rows += [writeback_record(row) for row in conn.execute(
+                rows += [writeback_record(row, lapsed) for row in conn.execute(
                     update(WRITEBACKS)
                     .where(WRITEBACKS.c.id.in_(part), WRITEBACKS.c.status == "pending")
                     .values(claim_token=token, claimed_until=until)

@@ -7,7 +7,7 @@ keeps them as naive UTC text, so the conversion lives here, in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -153,6 +153,9 @@ class WriteBackRecord:
     data: dict[str, Any]
     created_at: datetime
     attempts: int
+    lapsed: bool = False
+    """Claimed before by a writer that never settled it (killed, or its lease ran out): its
+    write may have landed, so an outcome-sensitive write (a note) looks before creating."""
 
 
 def to_db(value: datetime) -> datetime:
@@ -207,7 +210,7 @@ def response_record(row: RowMapping) -> ResponseRecord:
     )
 
 
-def writeback_record(row: RowMapping) -> WriteBackRecord:
+def writeback_record(row: RowMapping, lapsed: Collection[int] = ()) -> WriteBackRecord:
     return WriteBackRecord(
         id=row["id"],
         source=row["source"],
@@ -217,4 +220,5 @@ def writeback_record(row: RowMapping) -> WriteBackRecord:
         data=dict(row["data"]),
         created_at=from_db(row["created_at"]),
         attempts=row["attempts"],
+        lapsed=row["id"] in lapsed,
     )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from closedloop.daemon.jobs.writeback import coalesce, winners, write_back
+from closedloop.daemon.jobs.writeback import LEASE, coalesce, plan_hooks, winners, write_back
 from closedloop.daemon.store import NewSend, Store, WriteBackRecord
 from closedloop.daemon.store.answers import HOOK_SETTLE
 from closedloop.daemon.surveys import Program, SurveyType
@@ -163,6 +163,34 @@ def test_a_hook_note_goes_on_the_contacts_who_answered_without_reading_the_ticke
     assert state.notes(contact_id=bystander) == []
     assert (sandbox.calls["POST /crm/v4/associations/tickets/contacts/batch/read"],
             sandbox.calls[NOTES]) == (0, 1)
+
+
+def test_a_writer_killed_after_its_note_landed_leaves_one_note(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
+) -> None:
+    """The crash window of a hook: a writer claims the row, its note lands on HubSpot, and it
+    dies before settling (kill -9). While the lease runs the row counts as `hooks.held`
+    (not at the lease's end); the next writer then treats the outcome as unknown (looks for
+    the note's marker first, the safer of the two outcomes) and creates no second note."""
+    state, sandbox, adapter, mapping = hubspot
+    contact = state.create_contact("eve@example.com", "Eve", "Doe")
+    ticket = state.create_ticket("Printer on fire", contact)
+    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    send = _sent(store, "csat", "support-csat", "csat", contact, ticket)
+    store.record_response(send, 2, "unsatisfied", T0)
+    at = T0 + HOOK_SETTLE
+    assert write_back(store, adapter, mapping, at, skip_kinds=("hook",)).contacts == 1
+
+    claim = store.claim_writebacks("hubspot", at, 10, LEASE)
+    assert [r.kind for r in claim.rows] == ["hook"]
+    adapter.update_tickets(plan_hooks(claim.rows, mapping).updates)  # then killed
+    assert len(state.notes(ticket_id=ticket)) == 1
+    assert store.counts(at + LEASE - timedelta(seconds=1)).get("hooks.held") == 1
+    assert "hooks.held" not in store.counts(at + LEASE)
+
+    assert write_back(store, adapter, mapping, at + LEASE).tickets == 1
+    assert len(state.notes(ticket_id=ticket)) == 1
+    assert (store.counts(at + LEASE)["hooks.done"], sandbox.calls[NOTES]) == (1, 1)
 
 
 def test_hook_rows_retry_after_a_429_and_a_refused_note_is_rejected(

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from closedloop.daemon.store import Store
+from closedloop.daemon.store.answers import HOOK_SETTLE
 
 MakeSend = Callable[..., Any]  # the store conftest's make_send fixture
 LEASE = timedelta(minutes=5)
@@ -57,6 +58,30 @@ def test_only_the_holder_settles_and_release_hands_rows_back(
     assert store.mark_writebacks_done(ids, t0, token=a.token) == 0
     assert replica.mark_writebacks_done(ids, t0, token=b.token) == 2
     assert store.counts()["writebacks.done"] == 2
+
+
+def test_rows_of_a_lapsed_claim_are_held_until_its_end_then_come_back_lapsed(
+        store: Store, replica: Store, make_send: MakeSend, t0: datetime) -> None:
+    """A writer claims and dies: its rows count as `writebacks.held` / `hooks.held` while
+    the lease runs (not at its end), and the next claim marks them `lapsed` (their write may
+    have landed); rows handed back by a release or never claimed are not lapsed."""
+    _answered(store, make_send, t0, "a", "c1")
+    store.add_sends([make_send("t", contact_id="c2", ticket_id="77")])
+    [send] = store.claim_due_sends(t0, 1, LEASE)
+    store.begin_sending(send.id, t0)
+    store.mark_sent(send.id, t0, "<t@x>")
+    store.record_response(send.id, 4, "satisfied", t0)
+    at = t0 + HOOK_SETTLE  # the hook row is due too
+    fresh = store.claim_writebacks("hubspot", at, 100, LEASE)
+    assert [r.lapsed for r in fresh.rows] == [False] * 5
+    assert store.release_writeback_claim(fresh.token) == 5
+    a = store.claim_writebacks("hubspot", at, 100, LEASE)  # then killed
+    assert sorted(r.kind for r in a.rows) == ["answer", "answer", "hook", "sent", "sent"]
+    held = store.counts(a.until - US)
+    assert (held.get("writebacks.held"), held.get("hooks.held")) == (4, 1)
+    assert not {"writebacks.held", "hooks.held"} & set(store.counts(a.until))
+    b = replica.claim_writebacks("hubspot", a.until, 100, LEASE)
+    assert ([r.lapsed for r in b.rows], len(b.rows)) == ([True] * 5, 5)
 
 
 def test_concurrent_claimers_take_disjoint_rows(store: Store, make_send: MakeSend,
