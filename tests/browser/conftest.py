@@ -7,17 +7,15 @@ build/screenshots/ (gitignored) for a person to look at.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from browser_layout import BRAND, PROGRAMS, SCREENSHOTS
 from browser_support import CHROMIUM, CHROMIUM_ARGS
+from uvicorn_support import served
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import SurveyType
@@ -51,11 +49,6 @@ def forced_dark_browser(playwright: Any) -> Iterator[Any]:
                                     "--enable-features=WebContentsForceDark"))
 
 
-class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # not the main thread
-        pass
-
-
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The app over a store holding one answered send per survey type (French for CES);
@@ -71,16 +64,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             language="fr" if kind is SurveyType.CES else "en",
         )])
     app = create_app(store=store, signer=SIGNER, programs=PROGRAMS, brand=BRAND)
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                    lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn stopped"
-        time.sleep(0.01)
-    base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    try:
+        with served(app) as base:
+            yield _pages(base)
+    finally:
+        store.dispose()
+
+
+def _pages(base: str) -> dict[str, str]:
+    """Answer each survey high over HTTP; the URL of each page to look at."""
+    ids = {kind: n for n, kind in enumerate(SurveyType, start=1)}
     urls: dict[str, str] = {}
     with httpx.Client(base_url=base) as http:
         for kind, n in ids.items():
@@ -97,9 +90,4 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         expired = SIGNER.make(ids[SurveyType.CES], NOW - timedelta(days=40))
         urls["error-expired"] = f"{base}/r/{expired}/5"
         urls["error-unknown"] = f"{base}/r/{SIGNER.make(99)}/5"
-    try:
-        yield urls
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        store.dispose()
+    return urls
