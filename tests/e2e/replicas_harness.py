@@ -86,7 +86,8 @@ class Figures:
     identical_rewrites: int = 0  # such an update repeating the contact's previous one
     single_change_answers: int = 0  # answers without a comment: one change each
     single_change_writes: int = 0  # the answer writes of those
-    lost_to_cuts: int = 0
+    lost_to_cuts: int = 0  # never mailed, and not held as outcome_unknown either
+    unknown_not_mailed: int = 0  # outcome_unknown (never sent again) that did not arrive
     search_calls: int = 0
     crm_calls: int = 0
     throttled: int = 0
@@ -113,7 +114,9 @@ class Figures:
             f"(of {self.answer_writes} answer-carrying updates)",
             f"answers on the CRM: {share:.1f} % ({self.answers_on_crm} of {self.answers} "
             "answers with their exact score and comment on the contact)",
-            f"surveys lost to a cut connection: {self.lost_to_cuts} (of {self.tickets} tickets)",
+            f"surveys lost to a cut connection: {self.lost_to_cuts} (of {self.tickets} "
+            f"tickets); outcome_unknown and not delivered: {self.unknown_not_mailed} (a cut "
+            "the client saw after its end-of-data: never sent again, by design)",
             f"ticket reads (poll): {self.search_calls}; CRM calls: {self.crm_calls}; "
             f"429 answers: {self.throttled}; faults injected: {self.injected}",
             f"store: {self.store}",
@@ -381,7 +384,12 @@ def _measure(figures: Figures, side: _Side, sink: LocalMailSink,
         figures.pending = [f"{kind} attempts={n} {str(error)[:120]}"
                            for kind, n, error in conn.execute(left)]
     mailed = {str(m["To"]) for m in sink.messages}
-    figures.lost_to_cuts = sum(1 for c in customers.values() if c.email not in mailed)
+    unknown_sql = text("SELECT email FROM sends WHERE status = 'outcome_unknown'")
+    with rt.store.engine.connect() as conn:
+        unknown = {str(e) for e in conn.scalars(unknown_sql)}
+    missing = [c for c in customers.values() if c.email not in mailed]
+    figures.lost_to_cuts = sum(1 for c in missing if c.email not in unknown)
+    figures.unknown_not_mailed = sum(1 for c in missing if c.email in unknown)
     sandbox = side.sandbox
     figures.search_calls = sandbox.calls.get(side.poll_key, 0)
     figures.crm_calls = sandbox.total_calls()
