@@ -54,6 +54,7 @@ from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
 from closedloop.daemon.jobs.locks import GAP_SHARE, job_lock
 from closedloop.daemon.jobs.notified import Coalescer, IntakeResult, intake_source
 from closedloop.daemon.jobs.poll import PollResult, poll_source
+from closedloop.daemon.jobs.wakes import JobWakes
 from closedloop.daemon.jobs.windows import intake_ripe, intake_window, writeback_ripe
 from closedloop.daemon.jobs.writeback import WriteBackResult, write_back
 from closedloop.daemon.logging import get_logger
@@ -125,6 +126,9 @@ class Runtime:
         # A notification wakes the intake INTAKE_WINDOW later, once per burst.
         self.intake_kick = Coalescer(self.intake, INTAKE_WINDOW)
         self._reports_verified = rollups.Verified()  # the reports job's last quiet check
+        daemon = self.config.daemon  # idle jobs skip their reads until a write or a due time
+        self.wakes = JobWakes(self.store, daemon.dispatch_every, daemon.writeback_every,
+                              settle=CURSOR_LAG)
 
     def compose(self, row: SendRecord, program: Program,
                 now: datetime | None = None) -> EmailMessage:
@@ -195,7 +199,8 @@ class Runtime:
                 if not self.config.sources[name].notifications:
                     continue
                 window = intake_window(self.config.coalescing, programs, name)
-                if not intake_ripe(self.store, name, self.clock(), window):
+                if self.wakes.intake_idle(name, self.clock(), window) or \
+                        not intake_ripe(self.store, name, self.clock(), window):
                     results[name] = IntakeResult()  # nothing waited its window yet
                     continue
                 run = partial(intake_source, self.store, adapter, programs, self.clock(),
@@ -233,6 +238,8 @@ class Runtime:
     def dispatch(self) -> DispatchResult:
         """Send what is due; a paused source's surveys wait (their reopen check cannot run)."""
         with self.metrics.timed("dispatch"):
+            if self.wakes.dispatch_idle(self.clock(), self.config.coalescing.sends):
+                return DispatchResult()  # nothing due or held past its lease: no read
             return dispatch_due(self.store, self.programs, CountingMailer(self.mailer,
                                                                           self.metrics),
                                 self.compose, self.clock(), policy=self.config.policy(),
@@ -258,8 +265,9 @@ class Runtime:
                 # polls) and are settled after the contact write, whatever became of it.
                 follow = self.start_follow_ups(name)
                 try:
-                    skip = writeback_ripe(self.store, name, self.clock(),
-                                          self.config.coalescing)
+                    coalescing = self.config.coalescing
+                    skip = None if self.wakes.writeback_idle(name, self.clock(), coalescing) \
+                        else writeback_ripe(self.store, name, self.clock(), coalescing)
                     if skip is None:
                         results[name] = WriteBackResult()  # nothing waited its window yet
                         continue
@@ -291,9 +299,14 @@ class Runtime:
         """Assign comment themes to the answers changed since the last run (one replica at a
         time; at most THEMES_BATCHES batches a run, so a first run over a large history is
         spread over several). Nothing changed (themes' `idle`): no lock, no writes."""
-        if themes_idle(self.store, self.theme_matcher, self.clock(),
-                       reporting=self.config.reporting):
+        gate, now = self.wakes.themes, self.clock()
+        if gate.shut(now):
             return RefreshResult()
+        stamp = gate.stamp()
+        if themes_idle(self.store, self.theme_matcher, now, reporting=self.config.reporting):
+            gate.learn(stamp, now, None)
+            return RefreshResult()
+        gate.open()
         with self.metrics.timed("themes"), job_lock(self.store, "themes:refresh", self.replica,
                                                     self.clock) as held:
             if not held:
@@ -308,9 +321,14 @@ class Runtime:
     def refresh_reports(self) -> int:
         """Keep the report rollups current (one replica at a time); rollup rows moved.
         Nothing new since the last refresh (rollups.settled): no lock, no re-count."""
-        if rollups.settled(self.store, self.config.reporting, self.clock(),
-                           self._reports_verified):
+        gate, now = self.wakes.reports, self.clock()
+        if gate.shut(now):
             return 0
+        stamp = gate.stamp()
+        if rollups.settled(self.store, self.config.reporting, now, self._reports_verified):
+            gate.learn(stamp, now, None)
+            return 0
+        gate.open()
         with self.metrics.timed("reports"), job_lock(
                 self.store, "reports:refresh", self.replica, self.clock) as held:
             if held:

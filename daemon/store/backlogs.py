@@ -25,6 +25,16 @@ class Backlog:
     oldest: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Upcoming:
+    """`rows` pending work items (due or not); `first`: the earliest due time among them;
+    `lease_end`: the earliest end of a lease held on one (where the reader asks)."""
+
+    rows: int = 0
+    first: datetime | None = None
+    lease_end: datetime | None = None
+
+
 class BacklogsMixin:
     """Read-only backlog figures of `Store`."""
 
@@ -66,3 +76,40 @@ class BacklogsMixin:
                 select(func.count(), func.min(SENDS.c.due_at))
                 .where(SENDS.c.status == "pending", SENDS.c.due_at <= to_db(now))).one()
         return Backlog(int(row[0]), from_db_opt(row[1]))
+
+    # -- what the jobs' wake gates (store/wakes.py) learn from: the earliest coming work --
+
+    def sends_upcoming(self) -> Upcoming:
+        """Pending sends (their count, the earliest due time) and the earliest lease end of
+        a row a dispatcher holds (claimed, sending, awaiting its reply): before both,
+        dispatch has nothing to take or release unless something is written."""
+        held = SENDS.c.status.in_(("claimed", "sending", "awaiting_reply"))
+        with reading(self.engine) as conn:
+            pending = conn.execute(select(func.count(), func.min(SENDS.c.due_at))
+                                   .where(SENDS.c.status == "pending")).one()
+            lease = conn.scalar(select(func.min(SENDS.c.claimed_until))
+                                .where(held, SENDS.c.claimed_until.is_not(None)))
+        return Upcoming(int(pending[0]), from_db_opt(pending[1]), from_db_opt(lease))
+
+    def notified_upcoming(self, source: str) -> Upcoming:
+        """Pending notices of `source` (claimed or not) and the earliest `next_at`."""
+        with reading(self.engine) as conn:
+            row = conn.execute(select(func.count(), func.min(NOTIFIED.c.next_at))
+                               .where(NOTIFIED.c.source == source,
+                                      NOTIFIED.c.status == "pending")).one()
+        return Upcoming(int(row[0]), from_db_opt(row[1]))
+
+    def writebacks_upcoming(self, source: str) -> tuple[Upcoming, Upcoming]:
+        """(answer rows, every other row) of `source` pending, claimed or not, each with
+        the earliest time one is due (its next attempt, a hook's settle time, or creation)."""
+        ready = func.coalesce(WRITEBACKS.c.next_attempt_at, WRITEBACKS.c.created_at)
+        answer = WRITEBACKS.c.kind == "answer"
+        with reading(self.engine) as conn:
+            found = {bool(row.answer): Upcoming(int(row.n), from_db_opt(row.first))
+                     for row in conn.execute(
+                         select(answer.label("answer"), func.count().label("n"),
+                                func.min(ready).label("first"))
+                         .where(WRITEBACKS.c.source == source,
+                                WRITEBACKS.c.status == "pending")
+                         .group_by(answer))}
+        return found.get(True, Upcoming()), found.get(False, Upcoming())
