@@ -31,6 +31,7 @@ from closedloop.daemon.actions.webhooks import (
     WebhookDeliverer,
     endpoints_from_config,
 )
+from closedloop.daemon.actions.webhooks.deliver import RETENTION as WEBHOOK_RETENTION
 from closedloop.daemon.channels.sms import SmsChannel, twilio_client
 from closedloop.daemon.config import Config
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
@@ -42,7 +43,7 @@ from closedloop.daemon.insight import rollups
 from closedloop.daemon.insight.capture import properties_to_read
 from closedloop.daemon.insight.themes import RefreshResult, ThemeMatcher, refresh_themes
 from closedloop.daemon.insight.themes.assign import idle as themes_idle
-from closedloop.daemon.jobs.adaptive import poll_due, record_poll
+from closedloop.daemon.jobs.adaptive import read_pace, record_poll
 from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cadence_horizon,
@@ -162,7 +163,8 @@ class Runtime:
         with self.metrics.timed("poll"):
             for name, adapter in self.adapters.items():
                 now = self.clock()
-                if paced and not poll_due(self.store, name, now, base):
+                if paced and self.wakes.poll_idle(
+                        name, now, partial(self._pace_next, name, base)):
                     continue
                 run = partial(poll_source, self.store, adapter, programs, now,
                               self.config.reporting, self.config.sources[name].notifications)
@@ -171,6 +173,9 @@ class Runtime:
                     results[name] = result
                     self._record_pace(name, now, result)
         return results
+
+    def _pace_next(self, name: str, base: timedelta) -> datetime | None:
+        return read_pace(self.store, name, base).next_at
 
     def scheduled_poll(self) -> dict[str, PollResult]:
         """The scheduler's poll: each source at its own adaptive pace."""
@@ -340,6 +345,9 @@ class Runtime:
         """Route new events and post due webhook deliveries (its own job: a slow receiver
         never delays the write-back)."""
         with self.metrics.timed("webhooks"):
+            if self.wakes.webhooks_idle(self.clock(), WEBHOOK_RETENTION,
+                                        deliveries=bool(self.webhooks.endpoints)):
+                return DeliveryResult()
             return self.webhooks.run()
 
     def follow_ups(self, name: str) -> None:

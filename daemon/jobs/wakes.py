@@ -6,6 +6,9 @@ reads, and until when a check that found nothing holds.
 - intake (per source): `notified_tickets`; nothing before the earliest notice plus its window;
 - write-back (per source): `writebacks`; nothing before the earliest answer row plus the
   `answers` window or the earliest other row plus the `writeback` window;
+- outbound webhooks: `events`, `webhook_deliveries`; nothing to route, nothing to prune
+  before the oldest event's retention ends, no delivery before its next attempt;
+- the paced poll (per source): `cursors`; not before its stored pace says;
 - reports and themes: their read-only checks (rollups.settled, themes' idle) depend on
   nothing but the rows, so they hold until a write (themes: CURSOR_LAG after it).
 
@@ -16,6 +19,7 @@ runs of its job, which bounds how long a row written by another process waits un
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from closedloop.daemon.jobs.windows import FULL, CoalescingSettings
@@ -48,6 +52,9 @@ class JobWakes:
         self.reports = Gate(writes, REPORT_TABLES, minute_every * STALE_RUNS)
         self.themes = Gate(writes, THEME_TABLES, minute_every * STALE_RUNS, settle=settle)
         self._minute = minute_every
+        self.webhooks = Gate(writes, ("events", "webhook_deliveries"),
+                             minute_every * STALE_RUNS)
+        self._poll: dict[str, Gate] = {}
         self._intake: dict[str, Gate] = {}
         self._writeback: dict[str, Gate] = {}
 
@@ -72,6 +79,31 @@ class JobWakes:
         stamp = gate.stamp()
         notices = self.store.notified_upcoming(source)
         return self._hold(gate, stamp, now, _after(notices, window), notices.rows)
+
+    def webhooks_idle(self, now: datetime, retention: timedelta, deliveries: bool) -> bool:
+        """True when the webhook job has no event to route, none to prune and (with
+        `deliveries`: endpoints configured) no delivery due."""
+        gate = self.webhooks
+        if gate.shut(now):
+            return True
+        stamp = gate.stamp()
+        unrouted, oldest, attempt = self.store.webhooks_upcoming(deliveries)
+        until = _earliest(oldest + retention if oldest is not None else None, attempt)
+        return self._hold(gate, stamp, now, now if unrouted else until, 0)
+
+    def poll_idle(self, source: str, now: datetime,
+                  read_next: Callable[[], datetime | None]) -> bool:
+        """True when the paced poll of `source` is not due (`read_next`: the stored pace's
+        next time, None when it has none: due now)."""
+        gate = self._poll.get(source)
+        if gate is None:
+            gate = self._poll[source] = Gate(self.store.writes, ("cursors",),
+                                             self._minute * STALE_RUNS)
+        if gate.shut(now):
+            return True
+        stamp = gate.stamp()
+        next_at = read_next()
+        return self._hold(gate, stamp, now, now if next_at is None else next_at, 0)
 
     def writeback_idle(self, source: str, now: datetime, settings: CoalescingSettings) -> bool:
         """True when no write-back row of `source` waited its window."""

@@ -12,9 +12,11 @@ from datetime import datetime
 from sqlalchemy import Engine, and_, func, or_, select
 
 from closedloop.daemon.store.engine import reading
+from closedloop.daemon.store.events import EVENTS
 from closedloop.daemon.store.notified import NOTIFIED
 from closedloop.daemon.store.records import from_db_opt, to_db
 from closedloop.daemon.store.sends import SENDS, WRITEBACKS
+from closedloop.daemon.store.webhooks import DELIVERIES
 
 
 @dataclass(frozen=True)
@@ -113,3 +115,17 @@ class BacklogsMixin:
                                 WRITEBACKS.c.status == "pending")
                          .group_by(answer))}
         return found.get(True, Upcoming()), found.get(False, Upcoming())
+
+    def webhooks_upcoming(self, deliveries: bool
+                          ) -> tuple[bool, datetime | None, datetime | None]:
+        """For the webhook job: whether an event waits to be routed, the oldest event's
+        creation (its prune counts from it) and, with `deliveries`, the earliest next
+        attempt of a pending delivery."""
+        with reading(self.engine) as conn:
+            unrouted = conn.execute(select(EVENTS.c.id).where(EVENTS.c.routed_at.is_(None))
+                                    .limit(1)).first() is not None
+            oldest = from_db_opt(conn.scalar(select(func.min(EVENTS.c.created_at))))
+            attempt = from_db_opt(conn.scalar(
+                select(func.min(DELIVERIES.c.next_attempt_at))
+                .where(DELIVERIES.c.status == "pending"))) if deliveries else None
+        return unrouted, oldest, attempt
