@@ -41,10 +41,14 @@ class WriteCounter:
     stamps move after the driver's COMMIT returns, so a reader that takes a gate's stamp
     before its read either sees the committed row or sees the stamp move later."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine | None = None) -> None:
         self._stamps: dict[str, int] = {}
         self._seq = itertools.count(1)  # next() is atomic under the GIL
         self._lock = threading.Lock()
+        if engine is not None:
+            self._watch(engine)
+
+    def _watch(self, engine: Engine) -> None:
         event.listen(engine, "after_cursor_execute", self._executed)
         commit = engine.dialect.do_commit
 
