@@ -12,7 +12,9 @@ from sqlalchemy import insert, update
 from closedloop.daemon.jobs.wakes import STALE_RUNS, JobWakes
 from closedloop.daemon.jobs.windows import CoalescingSettings
 from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store.events import EVENTS
 from closedloop.daemon.store.sends import SENDS, WRITEBACKS
+from closedloop.daemon.store.webhooks import DELIVERIES
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EVERY = timedelta(seconds=30)  # dispatch
@@ -136,3 +138,34 @@ def test_poll_sleeps_until_its_pace(store: Store) -> None:
     assert (wakes.poll_idle("hubspot", NOW, lambda: next_at),
             wakes.poll_idle("hubspot", next_at - SECOND, lambda: next_at),
             wakes.poll_idle("hubspot", next_at, lambda: next_at)) == (True, True, False)
+
+
+def test_webhooks_wake_to_route_then_at_the_retention_end(store: Store) -> None:
+    """An unrouted event: awake. Once routed (no endpoints): idle until the oldest event's
+    retention ends (its prune), awake at that instant."""
+    wakes = _wakes(store)
+    retention = timedelta(days=30)
+    with store.engine.begin() as conn:
+        conn.execute(insert(EVENTS).values(kind="survey.sent", payload={}, created_at=NOW))
+    assert wakes.webhooks_idle(NOW, retention, deliveries=False) is False
+    with store.engine.begin() as conn:
+        conn.execute(update(EVENTS).values(routed_at=NOW))
+    edge = NOW + retention
+    assert (wakes.webhooks_idle(edge - SECOND, retention, deliveries=False),
+            wakes.webhooks_idle(edge, retention, deliveries=False)) == (True, False)
+
+
+def test_webhooks_wake_at_a_delivery_next_attempt(store: Store) -> None:
+    """With endpoints: a pending delivery retried at R: idle at R-1 s, awake at R."""
+    wakes = _wakes(store)
+    retry = NOW + timedelta(minutes=4)
+    with store.engine.begin() as conn:
+        conn.execute(insert(EVENTS).values(id=1, kind="survey.sent", payload={},
+                                           created_at=NOW, routed_at=NOW))
+        conn.execute(insert(DELIVERIES).values(
+            event_id=1, endpoint="crm", status="pending", attempts=1,
+            next_attempt_at=retry, created_at=NOW))
+    assert (wakes.webhooks_idle(NOW, timedelta(days=30), deliveries=True),
+            wakes.webhooks_idle(retry - SECOND, timedelta(days=30), deliveries=True),
+            wakes.webhooks_idle(retry, timedelta(days=30), deliveries=True)) == \
+        (True, True, False)
