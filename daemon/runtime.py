@@ -31,6 +31,7 @@ from closedloop.daemon.actions.webhooks import (
     WebhookDeliverer,
     endpoints_from_config,
 )
+from closedloop.daemon.actions.webhooks.deliver import RETENTION as WEBHOOK_RETENTION
 from closedloop.daemon.channels.sms import SmsChannel, twilio_client
 from closedloop.daemon.config import Config
 from closedloop.daemon.delivery.bounces import BounceResult, process_bounces
@@ -42,7 +43,7 @@ from closedloop.daemon.insight import rollups
 from closedloop.daemon.insight.capture import properties_to_read
 from closedloop.daemon.insight.themes import RefreshResult, ThemeMatcher, refresh_themes
 from closedloop.daemon.insight.themes.assign import idle as themes_idle
-from closedloop.daemon.jobs.adaptive import poll_due, record_poll
+from closedloop.daemon.jobs.adaptive import read_pace, record_poll
 from closedloop.daemon.jobs.cadence import (
     CadenceResult,
     cadence_horizon,
@@ -54,6 +55,7 @@ from closedloop.daemon.jobs.dispatch import DispatchResult, dispatch_due
 from closedloop.daemon.jobs.locks import GAP_SHARE, job_lock
 from closedloop.daemon.jobs.notified import Coalescer, IntakeResult, intake_source
 from closedloop.daemon.jobs.poll import PollResult, poll_source
+from closedloop.daemon.jobs.wakes import JobWakes
 from closedloop.daemon.jobs.windows import intake_ripe, intake_window, writeback_ripe
 from closedloop.daemon.jobs.writeback import WriteBackResult, write_back
 from closedloop.daemon.logging import get_logger
@@ -125,6 +127,9 @@ class Runtime:
         # A notification wakes the intake INTAKE_WINDOW later, once per burst.
         self.intake_kick = Coalescer(self.intake, INTAKE_WINDOW)
         self._reports_verified = rollups.Verified()  # the reports job's last quiet check
+        daemon = self.config.daemon  # idle jobs skip their reads until a write or a due time
+        self.wakes = JobWakes(self.store, daemon.dispatch_every, daemon.writeback_every,
+                              settle=CURSOR_LAG)
 
     def compose(self, row: SendRecord, program: Program,
                 now: datetime | None = None) -> EmailMessage:
@@ -158,7 +163,8 @@ class Runtime:
         with self.metrics.timed("poll"):
             for name, adapter in self.adapters.items():
                 now = self.clock()
-                if paced and not poll_due(self.store, name, now, base):
+                if paced and self.wakes.poll_idle(
+                        name, now, partial(self._pace_next, name, base)):
                     continue
                 run = partial(poll_source, self.store, adapter, programs, now,
                               self.config.reporting, self.config.sources[name].notifications)
@@ -167,6 +173,9 @@ class Runtime:
                     results[name] = result
                     self._record_pace(name, now, result)
         return results
+
+    def _pace_next(self, name: str, base: timedelta) -> datetime | None:
+        return read_pace(self.store, name, base).next_at
 
     def scheduled_poll(self) -> dict[str, PollResult]:
         """The scheduler's poll: each source at its own adaptive pace."""
@@ -195,7 +204,8 @@ class Runtime:
                 if not self.config.sources[name].notifications:
                     continue
                 window = intake_window(self.config.coalescing, programs, name)
-                if not intake_ripe(self.store, name, self.clock(), window):
+                if self.wakes.intake_idle(name, self.clock(), window) or \
+                        not intake_ripe(self.store, name, self.clock(), window):
                     results[name] = IntakeResult()  # nothing waited its window yet
                     continue
                 run = partial(intake_source, self.store, adapter, programs, self.clock(),
@@ -233,6 +243,8 @@ class Runtime:
     def dispatch(self) -> DispatchResult:
         """Send what is due; a paused source's surveys wait (their reopen check cannot run)."""
         with self.metrics.timed("dispatch"):
+            if self.wakes.dispatch_idle(self.clock(), self.config.coalescing.sends):
+                return DispatchResult()  # nothing due or held past its lease: no read
             return dispatch_due(self.store, self.programs, CountingMailer(self.mailer,
                                                                           self.metrics),
                                 self.compose, self.clock(), policy=self.config.policy(),
@@ -258,8 +270,9 @@ class Runtime:
                 # polls) and are settled after the contact write, whatever became of it.
                 follow = self.start_follow_ups(name)
                 try:
-                    skip = writeback_ripe(self.store, name, self.clock(),
-                                          self.config.coalescing)
+                    coalescing = self.config.coalescing
+                    skip = None if self.wakes.writeback_idle(name, self.clock(), coalescing) \
+                        else writeback_ripe(self.store, name, self.clock(), coalescing)
                     if skip is None:
                         results[name] = WriteBackResult()  # nothing waited its window yet
                         continue
@@ -291,9 +304,14 @@ class Runtime:
         """Assign comment themes to the answers changed since the last run (one replica at a
         time; at most THEMES_BATCHES batches a run, so a first run over a large history is
         spread over several). Nothing changed (themes' `idle`): no lock, no writes."""
-        if themes_idle(self.store, self.theme_matcher, self.clock(),
-                       reporting=self.config.reporting):
+        gate, now = self.wakes.themes, self.clock()
+        if gate.shut(now):
             return RefreshResult()
+        stamp = gate.stamp()
+        if themes_idle(self.store, self.theme_matcher, now, reporting=self.config.reporting):
+            gate.learn(stamp, now, None)
+            return RefreshResult()
+        gate.open()
         with self.metrics.timed("themes"), job_lock(self.store, "themes:refresh", self.replica,
                                                     self.clock) as held:
             if not held:
@@ -308,9 +326,14 @@ class Runtime:
     def refresh_reports(self) -> int:
         """Keep the report rollups current (one replica at a time); rollup rows moved.
         Nothing new since the last refresh (rollups.settled): no lock, no re-count."""
-        if rollups.settled(self.store, self.config.reporting, self.clock(),
-                           self._reports_verified):
+        gate, now = self.wakes.reports, self.clock()
+        if gate.shut(now):
             return 0
+        stamp = gate.stamp()
+        if rollups.settled(self.store, self.config.reporting, now, self._reports_verified):
+            gate.learn(stamp, now, None)
+            return 0
+        gate.open()
         with self.metrics.timed("reports"), job_lock(
                 self.store, "reports:refresh", self.replica, self.clock) as held:
             if held:
@@ -322,6 +345,9 @@ class Runtime:
         """Route new events and post due webhook deliveries (its own job: a slow receiver
         never delays the write-back)."""
         with self.metrics.timed("webhooks"):
+            if self.wakes.webhooks_idle(self.clock(), WEBHOOK_RETENTION,
+                                        deliveries=bool(self.webhooks.endpoints)):
+                return DeliveryResult()
             return self.webhooks.run()
 
     def follow_ups(self, name: str) -> None:

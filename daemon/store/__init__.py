@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from closedloop.daemon.store.alerts import AlertRow, AlertsMixin, AnswerRow
 from closedloop.daemon.store.answers import AnswersMixin
 from closedloop.daemon.store.attribution import AttributionMixin
-from closedloop.daemon.store.backlogs import Backlog, BacklogsMixin
+from closedloop.daemon.store.backlogs import Backlog, BacklogsMixin, Upcoming
 from closedloop.daemon.store.claims import ClaimsMixin, WriteBackClaim
 from closedloop.daemon.store.engine import (
     NewerDatabase,
@@ -52,6 +52,7 @@ from closedloop.daemon.store.sends import (
     normalize_email,
 )
 from closedloop.daemon.store.sms import sms_counts
+from closedloop.daemon.store.wakes import WriteCounter
 from closedloop.daemon.store.webhooks import Delivery, Route, WebhooksMixin
 from closedloop.daemon.store.widget import KnownContact, WidgetMixin
 
@@ -84,6 +85,7 @@ __all__ = [
     "SourceState",
     "Store",
     "UnknownSend",
+    "Upcoming",
     "WriteBackClaim",
     "WriteBackRecord",
     "emit_event",
@@ -102,6 +104,7 @@ class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMix
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = make_engine(url)
+        self.writes = WriteCounter(self.engine)  # what the jobs' wake gates watch
         # Closers of connections held outside the pool (web/answering.py's readers):
         # dispose() closes those too.
         self.held_closers: list[Callable[[], object]] = []

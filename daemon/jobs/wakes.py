@@ -1,0 +1,128 @@
+"""The scheduled jobs' wake gates (store/wakes.py): which tables each job's idle check
+reads, and until when a check that found nothing holds.
+
+- dispatch: `sends`; nothing to take before the earliest pending due time plus the `sends`
+  window, nothing to release before the earliest lease end;
+- intake (per source): `notified_tickets`; nothing before the earliest notice plus its window;
+- write-back (per source): `writebacks`; nothing before the earliest answer row plus the
+  `answers` window or the earliest other row plus the `writeback` window;
+- outbound webhooks: `events`, `webhook_deliveries`; nothing to route, nothing to prune
+  before the oldest event's retention ends, no delivery before its next attempt;
+- the paced poll (per source): `cursors`; not before its stored pace says;
+- reports and themes: their read-only checks (rollups.settled, themes' idle) depend on
+  nothing but the rows, so they hold until a write (themes: CURSOR_LAG after it).
+
+A backlog of FULL rows or more never shuts a gate (a window never holds a full batch, and the
+count of due rows can reach it by time alone). Every gate re-reads at least every STALE_RUNS
+runs of its job, which bounds how long a row written by another process waits unseen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from closedloop.daemon.jobs.windows import FULL, CoalescingSettings
+from closedloop.daemon.store import Store, Upcoming
+from closedloop.daemon.store.wakes import Gate
+
+STALE_RUNS = 10  # a gate re-reads at least every this many runs of its job
+REPORT_TABLES = ("sends", "responses", "cursors", "report_facts", "report_rollups",
+                 "report_scopes")
+THEME_TABLES = ("responses", "cursors", "response_themes", "theme_facts", "theme_rollups")
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    found = [t for t in times if t is not None]
+    return min(found) if found else None
+
+
+def _after(upcoming: Upcoming, window: timedelta) -> datetime | None:
+    return upcoming.first + window if upcoming.first is not None else None
+
+
+class JobWakes:
+    """One runtime's gates (in memory: a restart, or another Runtime, starts them open)."""
+
+    def __init__(self, store: Store, dispatch_every: timedelta, minute_every: timedelta,
+                 settle: timedelta) -> None:
+        self.store = store
+        writes = store.writes
+        self.dispatch = Gate(writes, ("sends",), dispatch_every * STALE_RUNS)
+        self.reports = Gate(writes, REPORT_TABLES, minute_every * STALE_RUNS)
+        self.themes = Gate(writes, THEME_TABLES, minute_every * STALE_RUNS, settle=settle)
+        self._minute = minute_every
+        self.webhooks = Gate(writes, ("events", "webhook_deliveries"),
+                             minute_every * STALE_RUNS)
+        self._poll: dict[str, Gate] = {}
+        self._intake: dict[str, Gate] = {}
+        self._writeback: dict[str, Gate] = {}
+
+    def dispatch_idle(self, now: datetime, window: timedelta) -> bool:
+        """True when dispatch has nothing to take or release at `now` (then it may skip)."""
+        gate = self.dispatch
+        if gate.shut(now):
+            return True
+        stamp = gate.stamp()
+        sends = self.store.sends_upcoming()
+        until = _earliest(_after(sends, window), sends.lease_end)
+        return self._hold(gate, stamp, now, until, sends.rows)
+
+    def intake_idle(self, source: str, now: datetime, window: timedelta) -> bool:
+        """True when the intake of `source` has no notice that waited its window."""
+        gate = self._intake.get(source)
+        if gate is None:
+            gate = self._intake[source] = Gate(self.store.writes, ("notified_tickets",),
+                                               self._minute * STALE_RUNS)
+        if gate.shut(now):
+            return True
+        stamp = gate.stamp()
+        notices = self.store.notified_upcoming(source)
+        return self._hold(gate, stamp, now, _after(notices, window), notices.rows)
+
+    def webhooks_idle(self, now: datetime, retention: timedelta, deliveries: bool) -> bool:
+        """True when the webhook job has no event to route, none to prune and (with
+        `deliveries`: endpoints configured) no delivery due."""
+        gate = self.webhooks
+        if gate.shut(now):
+            return True
+        stamp = gate.stamp()
+        unrouted, oldest, attempt = self.store.webhooks_upcoming(deliveries)
+        until = _earliest(oldest + retention if oldest is not None else None, attempt)
+        return self._hold(gate, stamp, now, now if unrouted else until, 0)
+
+    def poll_idle(self, source: str, now: datetime,
+                  read_next: Callable[[], datetime | None]) -> bool:
+        """True when the paced poll of `source` is not due (`read_next`: the stored pace's
+        next time, None when it has none: due now)."""
+        gate = self._poll.get(source)
+        if gate is None:
+            gate = self._poll[source] = Gate(self.store.writes, ("cursors",),
+                                             self._minute * STALE_RUNS)
+        if gate.shut(now):
+            return True
+        stamp = gate.stamp()
+        next_at = read_next()
+        return self._hold(gate, stamp, now, now if next_at is None else next_at, 0)
+
+    def writeback_idle(self, source: str, now: datetime, settings: CoalescingSettings) -> bool:
+        """True when no write-back row of `source` waited its window."""
+        gate = self._writeback.get(source)
+        if gate is None:
+            gate = self._writeback[source] = Gate(self.store.writes, ("writebacks",),
+                                                  self._minute * STALE_RUNS)
+        if gate.shut(now):
+            return True
+        stamp = gate.stamp()
+        answers, others = self.store.writebacks_upcoming(source)
+        until = _earliest(_after(answers, settings.answers), _after(others, settings.writeback))
+        return self._hold(gate, stamp, now, until, answers.rows + others.rows)
+
+    @staticmethod
+    def _hold(gate: Gate, stamp: int, now: datetime, until: datetime | None,
+              rows: int) -> bool:
+        if rows >= FULL or (until is not None and until <= now):
+            gate.open()
+            return False
+        gate.learn(stamp, now, until)
+        return True
