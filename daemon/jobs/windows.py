@@ -9,7 +9,9 @@ the store, so a crash or restart loses nothing and the wait goes on from the sto
   this long; with the job every minute it is on the CRM record within 105 s.
 - `writeback` (15 min): every other write-back row (sent dates, preferences, ticket hooks
   after their own settle time) waits at most this long; contact rows ride along an earlier
-  answer's write, ticket hooks (a ticket update, a note, the attribution read) do not.
+  answer's write, ticket hooks (a ticket update, a note, the attribution read) do not, nor
+  a full batch of contact rows (at 100,000 tickets a day sent dates fill one every minute
+  or two: the hooks went with each, ~10 times their window's calls).
 - `intake` (30 min): a notified ticket waits at most this long to be read, and never past the
   shortest survey delay of its source's ticket programs less INTAKE_MARGIN, so the survey is
   queued before it is due.
@@ -76,13 +78,17 @@ def waited(backlog: Backlog, now: datetime, window: timedelta) -> bool:
 def writeback_ripe(store: Store, source: str, now: datetime,
                    settings: CoalescingSettings) -> tuple[str, ...] | None:
     """What the write-back of `source` should leave out now: None (do not call the CRM),
-    () (write everything due), or ("hook",) when only answers have waited their window:
-    the contacts' rows go (sent dates ride along in the same call), ticket hooks wait
-    their own window."""
-    answers, others = store.writeback_backlogs(source, now)
-    if answers.rows + others.rows >= FULL or waited(others, now, settings.writeback):
+    () (write everything due: the hooks waited their window or fill a batch), or
+    ("hook",) when only the contacts' rows are ripe (an answer waited its window, another
+    row its own, or together they fill a batch; sent dates ride along in the same call):
+    ticket hooks cost calls of their own (a ticket update, a note), so they wait theirs."""
+    answers, others, hooks = store.writeback_backlogs(source, now)
+    if waited(hooks, now, settings.writeback):
         return ()
-    return ("hook",) if waited(answers, now, settings.answers) else None
+    if answers.rows + others.rows >= FULL or waited(others, now, settings.writeback) \
+            or waited(answers, now, settings.answers):
+        return ("hook",)
+    return None
 
 
 def intake_window(settings: CoalescingSettings, programs: Iterable[Program],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, select
+from sqlalchemy import Engine, and_, bindparam, case, func, or_, select
 
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.events import EVENTS
@@ -42,23 +42,28 @@ class BacklogsMixin:
 
     engine: Engine
 
-    def writeback_backlogs(self, source: str, now: datetime) -> tuple[Backlog, Backlog]:
-        """(answer rows, every other row) of `source` due now and not held by a writer; a
-        row is due from its next attempt (a retry, a hook's settle time) or its creation."""
+    def writeback_backlogs(self, source: str, now: datetime,
+                           ) -> tuple[Backlog, Backlog, Backlog]:
+        """(answer rows, other contact rows, ticket-hook rows) of `source` due now and not
+        held by a writer; a row is due from its next attempt (a retry, a hook's settle time)
+        or its creation. Hooks apart: their calls (a ticket update, a note) are not the
+        contacts' write, so a full batch of sent dates must not carry them along."""
         at = to_db(now)
         ready = func.coalesce(WRITEBACKS.c.next_attempt_at, WRITEBACKS.c.created_at)
         free = or_(WRITEBACKS.c.claim_token.is_(None), WRITEBACKS.c.claimed_until <= at)
         due = and_(WRITEBACKS.c.source == source, WRITEBACKS.c.status == "pending", free,
                    or_(WRITEBACKS.c.next_attempt_at.is_(None),
                        WRITEBACKS.c.next_attempt_at <= at))
-        answer = WRITEBACKS.c.kind == "answer"
+        kind = case((WRITEBACKS.c.kind == "answer", "answer"),
+                    (WRITEBACKS.c.kind == "hook", "hook"), else_="other")
         with reading(self.engine) as conn:  # SQLite: BEGIN, not the write lock
-            found = {bool(row.answer): Backlog(int(row.n), from_db_opt(row.oldest))
+            found = {str(row.kind): Backlog(int(row.n), from_db_opt(row.oldest))
                      for row in conn.execute(
-                         select(answer.label("answer"), func.count().label("n"),
+                         select(kind.label("kind"), func.count().label("n"),
                                 func.min(ready).label("oldest"))
-                         .where(due).group_by(answer))}
-        return found.get(True, Backlog()), found.get(False, Backlog())
+                         .where(due).group_by(kind))}
+        return (found.get("answer", Backlog()), found.get("other", Backlog()),
+                found.get("hook", Backlog()))
 
     def notified_backlog(self, source: str, now: datetime) -> Backlog:
         """Notified tickets of `source` the intake could claim now, and the earliest notice."""

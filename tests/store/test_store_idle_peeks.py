@@ -92,8 +92,8 @@ def test_the_coalescing_windows_read_without_the_write_lock(tmp_path: Path,
             assert (due.rows, due.oldest) == (1, t0)
             assert store.due_backlog(t0 - US).rows == 0
             assert store.notified_backlog("hubspot", t0).rows == 0
-            answers, others = store.writeback_backlogs("hubspot", t0)
-            assert (answers.rows, others.rows) == (0, 0)
+            answers, others, hooks = store.writeback_backlogs("hubspot", t0)
+            assert (answers.rows, others.rows, hooks.rows) == (0, 0, 0)
         finally:
             other.execute("ROLLBACK")
             other.close()
