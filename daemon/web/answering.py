@@ -149,8 +149,7 @@ class AnswerPath:
     async def opened(self, send_id: int, score: int) -> bool:
         """Note that a score link was fetched; whether it is part of a scanner's burst."""
         if isinstance(self.opens, OpenTracker):  # memory: no I/O, a lock held for µs
-            self.opens.opened(send_id, score)
-            return self.opens.is_burst(send_id, score)
+            return self.opens.opened_in_burst(send_id, score)
         if isinstance(self.opens, SharedOpenTracker):
             await self.writer.run_together(LINK_OPENS_TOGETHER, self.opens.opening(send_id, score),
                                            durable=False)

@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,9 +52,12 @@ from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.pages import (
     DEFAULT_CSP,
     SECURITY_HEADERS,
+    CachedPage,
+    cached_page,
+    cached_response,
     error_page,
     render,
-    render_cached,
+    secure,
 )
 from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, LinkOpens, OpenTracker
 from closedloop.daemon.web.score_paths import ScorePaths
@@ -121,7 +125,7 @@ def create_app(
     `admin` is the dashboard (web/admin), mounted at /admin when given.
     `widget` the in-page survey script and its JSON API (web/widget), when sites embed it.
     """
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = _AnswerApp(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
     routes = _Routes(store, signer, programs, clock, policy, opens or OpenTracker())
     # The score pages skip FastAPI's stack (web/score_paths.py); these routes stay for
@@ -142,10 +146,25 @@ def create_app(
         app.mount("/admin", admin)
     fallback, shown = policy.fallback_language, brand or Brand()
     _install_error_handlers(app, fallback, shown)
-    app.add_middleware(ScorePaths, get=routes.landing, post=routes.record,
-                       on_error=lambda request, exc: _known_error(request, exc, fallback, shown))
-    _install_security_headers(app)  # added last: outside ScorePaths
+    _install_security_headers(app)
+    app.score_paths = ScorePaths(
+        partial(FastAPI.__call__, app), get=routes.landing, post=routes.record,
+        on_error=lambda request, exc: _known_error(request, exc, fallback, shown),
+        internal=lambda request, exc: _internal_error(request, exc, fallback, shown),
+        secure=secure)
     return app
+
+
+class _AnswerApp(FastAPI):
+    """FastAPI with the score pages served ahead of its whole stack (web/score_paths.py)."""
+
+    score_paths: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.score_paths is None:
+            await super().__call__(scope, receive, send)
+            return
+        await self.score_paths(scope, receive, send)
 
 
 class _Routes:
@@ -168,6 +187,7 @@ class _Routes:
         self.opens = opens
         self.path = AnswerPath(store, opens, clock)
         self._by_score: dict[int, list[str]] = {}
+        self._pages: dict[tuple[str, str, int, bool], CachedPage] = {}
 
     # -- pages ---------------------------------------------------------------------------
 
@@ -214,10 +234,16 @@ class _Routes:
         return names
 
     def _landing(self, survey: Survey, score: int, *, auto: bool) -> Response:
+        """The score page, rendered once per program, language, score and `auto`."""
         program = survey.program
-        return render_cached("landing.html", survey.language, brand=program.branding,
-                             score=score, high=program.scale.high, auto=auto,
-                             delay_ms=AUTO_POST_DELAY_MS, company=program.company)
+        key = (program.name, survey.language, score, auto)
+        page = self._pages.get(key)
+        if page is None:
+            page = self._pages[key] = cached_page(
+                "landing.html", survey.language, brand=program.branding, score=score,
+                high=program.scale.high, auto=auto, delay_ms=AUTO_POST_DELAY_MS,
+                company=program.company)
+        return cached_response(page)
 
     async def record(self, request: Request) -> Response:
         """Record (or change) the score, then go to the comment page (POST-redirect-GET).
@@ -508,8 +534,12 @@ def _install_error_handlers(app: FastAPI, fallback: str, brand: Brand) -> None:
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
-        log.error("web.internal_error", error=type(exc).__name__)
-        return error_page("internal", _accept(request, fallback), brand)
+        return _internal_error(request, exc, fallback, brand)
+
+
+def _internal_error(request: Request, exc: Exception, fallback: str, brand: Brand) -> Response:
+    log.error("web.internal_error", error=type(exc).__name__)
+    return error_page("internal", _accept(request, fallback), brand)
 
 
 def _install_security_headers(app: FastAPI) -> None:

@@ -66,14 +66,20 @@ class OpenTracker:
 
     def opened(self, send_id: int, score: int) -> None:
         """Note that the link for `score` of this survey was fetched (GET or HEAD)."""
+        self.opened_in_burst(send_id, score)
+
+    def opened_in_burst(self, send_id: int, score: int) -> bool:
+        """`opened`, then `is_burst`, under one lock and one look at the survey's openings."""
         now = self._clock()
         with self._lock:
             recent = self._recent(send_id, now)
+            burst = any(other != score for other, _ in recent)
             recent.append((score, now))
             self._opens[send_id] = recent
             self._opens.move_to_end(send_id)
             while len(self._opens) > self.max_surveys:
                 self._opens.popitem(last=False)
+            return burst
 
     def is_burst(self, send_id: int, score: int) -> bool:
         """True when a link for another score of this survey was opened within the window
