@@ -32,9 +32,9 @@ from closedloop.daemon.store.answer_batch import Answer, record_responses_in
 from closedloop.daemon.store.answers import record_response_in
 from closedloop.daemon.store.engine import read_only
 from closedloop.daemon.store.group_commit import GroupCommit, Together
-from closedloop.daemon.store.records import send_record
 from closedloop.daemon.store.score_reads import OPEN_AND_READ, PRUNE, PRUNE_EVERY, READ_WITH_BURST
-from closedloop.daemon.store.sends import SEND_BY_ID, SENDS
+from closedloop.daemon.store.sends import SEND_BY_ID
+from closedloop.daemon.web.async_reads import AsyncReaders, SendRows
 from closedloop.daemon.web.scanner import (
     LINK_OPENS_TOGETHER,
     LinkOpens,
@@ -72,6 +72,7 @@ class AnswerPath:
         self._closer = weakref.finalize(self, _close_held, self._held, self._read_threads)
         store.held_closers.append(self._closer)  # Store.dispose() closes them too
         self._opens = itertools.count(1)  # every PRUNE_EVERY openings, everyone's stale ones
+        self._async: AsyncReaders | None = None  # the one trip on the loop (web/async_reads.py)
 
     def get_send(self, send_id: int) -> SendRecord | None:
         """The send behind a token, through this thread's held driver connection and the
@@ -98,6 +99,33 @@ class AnswerPath:
         if send is not None and send.program in programs and next(self._opens) % PRUNE_EVERY == 0:
             self._on_reader(lambda reader: reader.get_with(PRUNE, {"since": params["since"]}))
         return send, burst
+
+    async def open_link_on_loop(self, send_id: int, score: int, programs: list[str]
+                                ) -> tuple[SendRecord | None, bool]:
+        """`open_link`, its statement awaited on the event loop (web/async_reads.py)."""
+        assert isinstance(self.opens, SharedOpenTracker)
+        _, _, now, window = self.opens.opening(send_id, score)
+        params = {"send_id": send_id, "score": score, "now": now, "since": now - window,
+                  "programs": programs}
+        readers = self._readers_on_loop()
+        send, burst = await readers.get_with(OPEN_AND_READ, params)
+        if send is not None and send.program in programs and next(self._opens) % PRUNE_EVERY == 0:
+            await readers.get_with(PRUNE, {"since": params["since"]})
+        return send, burst
+
+    async def read_with_burst_on_loop(self, send_id: int, score: int
+                                      ) -> tuple[SendRecord | None, bool]:
+        """`read_with_burst`, awaited on the event loop."""
+        assert isinstance(self.opens, SharedOpenTracker)
+        _, _, now, window = self.opens.opening(send_id, score)
+        params = {"send_id": send_id, "score": score, "since": now - window}
+        return await self._readers_on_loop().get_with(READ_WITH_BURST, params)
+
+    def _readers_on_loop(self) -> AsyncReaders:
+        if self._async is None:
+            self._async = AsyncReaders(self.store.engine, READ_THREADS)
+            self._held.append(self._async)
+        return self._async
 
     def read_with_burst(self, send_id: int, score: int) -> tuple[SendRecord | None, bool]:
         """POST, one trip: the send and whether this link is part of a burst."""
@@ -194,10 +222,7 @@ class _SendReader:
         compiled = SEND_BY_ID.compile(dialect=engine.dialect)
         self._sql = str(compiled)
         self._positional = compiled.positional
-        columns = list(SENDS.c)
-        self._names = [c.name for c in columns]
-        self._convert = [c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
-                         for c in columns]
+        self._rows = SendRows(engine)
 
     def get(self, send_id: int) -> SendRecord | None:
         driver = self._fairy.driver_connection
@@ -226,9 +251,7 @@ class _SendReader:
         return self._record(row[:-1]), bool(row[-1])
 
     def _record(self, row: Any) -> SendRecord:
-        values = {name: value if convert is None or value is None else convert(value)
-                  for name, convert, value in zip(self._names, self._convert, row, strict=True)}
-        return send_record(values)
+        return self._rows.record(row)
 
     def close(self) -> None:
         self._closer()

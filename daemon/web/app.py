@@ -197,8 +197,7 @@ class _Routes:
         The page posts the score from script unless this visit is part of a burst."""
         token, score = request.path_params["token"], request.path_params["score"]
         if self.path.one_trip:
-            survey, value, burst = await self.path.read(self._survey_in_one_trip, request,
-                                                        token, score, note=True)
+            survey, value, burst = await self._one_trip(request, token, score, note=True)
             return self._landing(survey, value, auto=not burst)
         survey = await self.path.read(self._survey, request, token,
                                       get_send=self.path.get_send)
@@ -206,23 +205,25 @@ class _Routes:
         burst = await self.path.opened(survey.send.id, value)
         return self._landing(survey, value, auto=not burst)
 
-    def _survey_in_one_trip(self, request: Request, token: str, raw: str, *, note: bool
-                            ) -> tuple[Survey, int, bool]:
+    async def _one_trip(self, request: Request, token: str, raw: str, *, note: bool
+                        ) -> tuple[Survey, int, bool]:
         """The survey, its score and whether its link is part of a burst, from one statement
-        (PostgreSQL: AnswerPath.one_trip); `note` (GET) also notes the link opened, when the
-        page will be shown (the send's program has the score on its scale)."""
+        awaited on the loop (PostgreSQL: AnswerPath.one_trip); `note` (GET) also notes the
+        link opened, when the page will be shown (the send's program has the score on its
+        scale). A token that does not read (expired, invalid) takes the plain way to its
+        error page, and notes nothing."""
         score = int(raw) if _SCORE.match(raw) else -1
-        burst = False
-
-        def fetch(send_id: int) -> SendRecord | None:
-            nonlocal burst
-            if note:
-                send, burst = self.path.open_link(send_id, score, self._scoring(score))
-            else:
-                send, burst = self.path.read_with_burst(send_id, score)
-            return send
-
-        survey = self._survey(request, token, get_send=fetch, get_expired=self.path.get_send)
+        try:
+            send_id = self.signer.read(token)
+        except (TokenExpired, TokenInvalid):
+            await self.path.read(self._survey, request, token, get_send=self.path.get_send)
+            raise AssertionError("an unreadable answer token always raises") from None
+        if note:
+            send, burst = await self.path.open_link_on_loop(send_id, score,
+                                                            self._scoring(score))
+        else:
+            send, burst = await self.path.read_with_burst_on_loop(send_id, score)
+        survey = self._survey_of(request, token, send_id, send)
         return survey, self._score(survey, raw), burst
 
     def _scoring(self, score: int) -> list[str]:
@@ -254,8 +255,7 @@ class _Routes:
         token, score = request.path_params["token"], request.path_params["score"]
         burst: bool | None = None  # known already on PostgreSQL (one trip)
         if self.path.one_trip:
-            survey, value, burst = await self.path.read(self._survey_in_one_trip, request,
-                                                        token, score, note=False)
+            survey, value, burst = await self._one_trip(request, token, score, note=False)
         else:
             survey = await self.path.read(self._survey, request, token,
                                           get_send=self.path.get_send)
@@ -433,7 +433,11 @@ class _Routes:
         except TokenInvalid as exc:
             log.info("web.token_invalid")
             raise PageError("invalid") from exc
-        send = fetch(send_id)
+        return self._survey_of(request, token, send_id, fetch(send_id))
+
+    def _survey_of(self, request: Request, token: str, send_id: int, send: SendRecord | None
+                   ) -> Survey:
+        """The survey of a token read as `send_id`, whose send was read as `send`."""
         if send is None:
             log.info("web.unknown_send", send_id=send_id)
             raise PageError("not_found")

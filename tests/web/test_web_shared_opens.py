@@ -179,3 +179,50 @@ def _backends() -> int:
                            " current_database() AND pid <> pg_backend_pid()"
                            " AND backend_type = 'client backend'").fetchone()
         return int(row[0]) if row else 0
+
+
+@pytest.mark.postgres
+def test_an_app_served_again_on_a_new_event_loop_still_serves_its_score_pages(
+        pg_url: str, signer: TokenSigner) -> None:
+    """PostgreSQL: the score pages' connections are awaited on the event loop; the same app
+    served a second time (a new loop) opens fresh ones and serves pages and answers, its
+    links noted both times."""
+    store = Store(pg_url)
+    store.migrate()
+    try:
+        send_id = _send(store)
+        token = signer.make(send_id)
+        app = create_app(store=store, signer=signer, programs=PROGRAMS, clock=lambda: NOW,
+                         opens=SharedOpenTracker(store))
+        statuses = []
+        for _ in range(2):
+            with served_client(app) as http:
+                statuses.append(http.get(f"/r/{token}/5").status_code)
+                statuses.append(http.post(f"/r/{token}/5", data=TAPPED).status_code)
+        assert statuses == [200, 303, 200, 303]
+        assert (_opens(store), _answers(store)) == ([(send_id, 5), (send_id, 5)], 1)
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_score_pages_share_a_few_connections(
+        pg_url: str, signer: TokenSigner) -> None:
+    """PostgreSQL: 40 score pages fetched 16 at a time open at most READ_THREADS reading
+    connections (plus the group commit's and the pool's), not one per request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from closedloop.daemon.web.answering import READ_THREADS
+
+    store = Store(pg_url)
+    store.migrate()
+    try:
+        token = signer.make(_send(store))
+        store.dispose()
+        before = _backends()
+        with _serve(store, signer) as http, ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda _: http.get(f"/r/{token}/5").status_code, range(40)))
+            during = _backends()
+        assert (codes, before < during <= before + READ_THREADS + 2) == ([200] * 40, True)
+    finally:
+        store.dispose()
