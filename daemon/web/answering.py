@@ -110,7 +110,7 @@ class AnswerPath:
         readers = self._readers_on_loop()
         send, burst = await readers.get_with(OPEN_AND_READ, params)
         if send is not None and send.program in programs and next(self._opens) % PRUNE_EVERY == 0:
-            await readers.get_with(PRUNE, {"since": params["since"]})
+            await readers.run(PRUNE, {"since": params["since"]})
         return send, burst
 
     async def read_with_burst_on_loop(self, send_id: int, score: int

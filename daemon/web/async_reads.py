@@ -81,6 +81,18 @@ class AsyncReaders:
 
     async def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
         """The statement's send (if any) and the flag after its columns."""
+        row = await self._run(sql, params, rows=True)
+        if row is None:
+            return None, False
+        return self._rows.record(row[:-1]), bool(row[-1])
+
+    async def run(self, sql: str, params: dict[str, Any]) -> None:
+        """A statement that returns no rows (PRUNE)."""
+        await self._run(sql, params, rows=False)
+
+    async def _run(self, sql: str, params: dict[str, Any], *, rows: bool) -> Any:
+        """The statement's first row when `rows` (None if it has none). The cursor's
+        `description` is never asked: it builds an object per column, 35 for a send."""
         slots = self._slots_here()
         async with slots:
             try:
@@ -89,7 +101,7 @@ class AsyncReaders:
                 raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
             try:
                 cursor = await conn.execute(sql, params)
-                row = await cursor.fetchone() if cursor.description else None
+                row = await cursor.fetchone() if rows else None
             except BaseException as exc:
                 _finish(conn)  # maybe broken: never reused
                 if isinstance(exc, psycopg.Error):
@@ -99,9 +111,7 @@ class AsyncReaders:
                 _finish(conn)
             else:
                 self._idle.append(conn)
-        if row is None:
-            return None, False
-        return self._rows.record(row[:-1]), bool(row[-1])
+        return row
 
     def close(self) -> None:
         """Close the idle connections; one in use closes when its request is done."""

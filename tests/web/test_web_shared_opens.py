@@ -226,3 +226,41 @@ def test_concurrent_score_pages_share_a_few_connections(
         assert (codes, before < during <= before + READ_THREADS + 2) == ([200] * 40, True)
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_every_prune_every_th_page_drops_everyones_stale_openings(
+        pg_url: str, signer: TokenSigner) -> None:
+    """PostgreSQL, the one trip on the loop: another survey's opening older than the window
+    stays through PRUNE_EVERY - 1 shown pages and is gone after the PRUNE_EVERY-th; a fresh
+    one stays."""
+    import asyncio
+
+    from closedloop.daemon.store.score_reads import PRUNE_EVERY
+    from closedloop.daemon.web.answering import AnswerPath
+
+    store = Store(pg_url)
+    store.migrate()
+    now = datetime.now(UTC)
+    try:
+        send_id = _send(store)
+        with store.engine.begin() as conn:
+            conn.execute(insert(LinkOpen), [
+                {"send_id": send_id + 100, "score": 1, "opened_at": now - timedelta(hours=1)},
+                {"send_id": send_id + 200, "score": 1, "opened_at": now}])
+        path = AnswerPath(store, SharedOpenTracker(store), lambda: now)
+
+        async def pages(count: int) -> None:
+            for _ in range(count):
+                await path.open_link_on_loop(send_id, 5, ["nps"])
+
+        def others() -> list[int]:
+            return sorted({s for s, _ in _opens(store) if s != send_id})
+
+        asyncio.run(pages(PRUNE_EVERY - 1))
+        kept = others()
+        asyncio.run(pages(1))
+        assert (kept, others()) == ([send_id + 100, send_id + 200], [send_id + 200])
+        path.close()
+    finally:
+        store.dispose()
