@@ -68,7 +68,7 @@ class AnswerPath:
         # Every connection a thread holds, closed with the path (close(), or when the app is
         # dropped and collected): a thread-local dies with its thread, later, and a driver
         # connection freed open warns and holds a PostgreSQL backend meanwhile.
-        self._held: list[Any] = []
+        self._held: list[Any] = [self.writer]  # its thread's connection too
         self._closer = weakref.finalize(self, _close_held, self._held, self._read_threads)
         store.held_closers.append(self._closer)  # Store.dispose() closes them too
         self._opens = itertools.count(1)  # every PRUNE_EVERY openings, everyone's stale ones

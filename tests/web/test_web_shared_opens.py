@@ -173,6 +173,24 @@ def test_disposing_the_store_closes_the_score_pages_held_connections(
     assert _backends() == before
 
 
+@pytest.mark.postgres
+def test_disposing_the_store_closes_the_answer_writers_connection_too(
+        pg_url: str, signer: TokenSigner) -> None:
+    """After an answer is recorded, disposing the store also ends the group-commit writer
+    and closes its connection at once (it stayed open until the writer's idle timeout, 5 s,
+    outliving the store): the server has exactly the backends it had before."""
+    store = Store(pg_url)
+    store.migrate()
+    token = signer.make(_send(store))
+    store.dispose()
+    before = _backends()
+    with _serve(store, signer) as http:
+        assert http.post(f"/r/{token}/7", data=TAPPED).status_code == 303
+    assert _answers(store) == 1
+    store.dispose()
+    assert _backends() == before
+
+
 def _backends() -> int:
     with psycopg.connect(os.environ["CLOSEDLOOP_TEST_PG_URL"]) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname ="
