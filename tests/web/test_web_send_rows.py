@@ -5,10 +5,12 @@ field, datetimes aware UTC, JSON segments decoded, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -19,6 +21,7 @@ from closedloop.daemon.web.answering import AnswerPath
 from closedloop.daemon.web.async_reads import AsyncReaders
 from closedloop.daemon.web.scanner import OpenTracker
 
+T = TypeVar("T")
 CLOSED = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 DUE = CLOSED + timedelta(days=1)
 
@@ -43,6 +46,13 @@ def _full_send(store: Store) -> int:
         organization_id="org", segments={"plan": "pro", "region": "EU"})])
     with store.engine.connect() as conn:
         return int(conn.scalar(text("SELECT max(id) FROM sends")))
+
+
+def _on_a_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on a fresh event loop in its own thread (this thread may hold a running
+    loop: the browser tests' Playwright)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, work).result()
 
 
 def _times(record: SendRecord) -> dict[str, object]:
@@ -75,7 +85,7 @@ def test_the_async_reader_gives_the_stores_record(pg_url: str) -> None:
     try:
         send_id = _full_send(store)
         params = {"send_id": send_id, "score": 5, "since": CLOSED}
-        send, burst = asyncio.run(readers.get_with(READ_WITH_BURST, params))
+        send, burst = _on_a_loop(readers.get_with(READ_WITH_BURST, params))
         assert (send, burst) == (store.get_send(send_id), False)
         assert send is not None
         assert set(_times(send).values()) == {UTC}

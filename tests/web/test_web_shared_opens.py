@@ -253,6 +253,7 @@ def test_every_prune_every_th_page_drops_everyones_stale_openings(
     stays through PRUNE_EVERY - 1 shown pages and is gone after the PRUNE_EVERY-th; a fresh
     one stays."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from closedloop.daemon.store.score_reads import PRUNE_EVERY
     from closedloop.daemon.web.answering import AnswerPath
@@ -275,9 +276,10 @@ def test_every_prune_every_th_page_drops_everyones_stale_openings(
         def others() -> list[int]:
             return sorted({s for s, _ in _opens(store) if s != send_id})
 
-        asyncio.run(pages(PRUNE_EVERY - 1))
-        kept = others()
-        asyncio.run(pages(1))
+        with ThreadPoolExecutor(1) as thread:  # a fresh loop (Playwright may hold this one's)
+            thread.submit(asyncio.run, pages(PRUNE_EVERY - 1)).result()
+            kept = others()
+            thread.submit(asyncio.run, pages(1)).result()
         assert (kept, others()) == ([send_id + 100, send_id + 200], [send_id + 200])
         path.close()
     finally:
