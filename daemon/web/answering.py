@@ -4,8 +4,10 @@ At 16 connections a thread per request queued on SQLite's write lock (p99 1.9 s)
 to the thread pool cost more than the lookup itself. So:
 
 - reads run on the event loop on SQLite (in WAL mode a reader never waits for a writer, and a
-  lookup by primary key takes about a tenth of a millisecond) and on a worker thread on
-  PostgreSQL (a round trip over the network must not stall every other request);
+  lookup by primary key takes about a tenth of a millisecond); on PostgreSQL the score pages'
+  one statement is awaited on the loop through psycopg's async connections (web/
+  async_reads.py: a round trip must not stall every other request, and a thread hop cost
+  more than the statement), other reads run on a worker thread;
 - writes (the answer; on PostgreSQL also the score link opened, which replicas share) go to
   the group commit (store/group_commit.py): one durable transaction for the requests of the
   moment, each request answered only once that transaction is committed.
