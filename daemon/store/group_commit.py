@@ -64,6 +64,9 @@ class _Write:
     durable: bool = True
 
 
+_STOP = _Write(lambda conn: None, Future())  # close()'s mark in the queue
+
+
 class GroupCommit:
     """Runs `work(conn)` callables for many callers in shared, durable transactions."""
 
@@ -76,6 +79,7 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._running = False
         self._current: list[_Write] = []
+        self._thread: threading.Thread | None = None
         self.batches = 0  # committed batches and writes, for tests and the benchmark
         self.writes = 0
 
@@ -109,8 +113,23 @@ class GroupCommit:
             self._queue.put(write)
             if not self._running:
                 self._running = True
-                threading.Thread(target=self._serve, name="group-commit", daemon=True).start()
+                self._thread = threading.Thread(target=self._serve, name="group-commit",
+                                                daemon=True)
+                self._thread.start()
         return future
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the writer thread now rather than after `idle_seconds`, its connection closed
+        (Store.dispose(): a backend left open meanwhile outlived the store), once the writes
+        queued before have committed; waits up to `timeout` for it. A later write starts a
+        new thread."""
+        with self._lock:
+            thread = self._thread if self._running else None
+            if thread is None:
+                return
+            self._queue.put(_STOP)
+        if thread is not threading.current_thread():
+            thread.join(timeout)
 
     # -- the writer thread -----------------------------------------------------------------
 
@@ -142,20 +161,27 @@ class GroupCommit:
 
     def _next_batch(self) -> list[_Write] | None:
         """The writes waiting now (at least one), or None once idle (the thread then ends)."""
-        try:
-            first = self._queue.get(timeout=self.idle_seconds)
-        except queue.Empty:
-            with self._lock:
+        while True:
+            try:
+                first = self._queue.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                first = _STOP
+            if first is not _STOP:
+                break
+            with self._lock:  # idle, or close(): end unless a write came meanwhile
                 if self._queue.empty():
                     self._running = False
                     return None
-            first = self._queue.get()
         batch = [first]
         while len(batch) < self.max_batch:
             try:
-                batch.append(self._queue.get_nowait())
+                write = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if write is _STOP:  # close() behind this batch: ends after it
+                self._queue.put(_STOP)
+                break
+            batch.append(write)
         self._current = [w for w in batch if w.future.set_running_or_notify_cancel()]
         return self._current
 
@@ -232,7 +258,7 @@ class GroupCommit:
                 write = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if write.future.set_running_or_notify_cancel():
+            if write is not _STOP and write.future.set_running_or_notify_cancel():
                 write.future.set_exception(error)
 
 

@@ -185,12 +185,12 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else from_db(value).isoformat()
 
 
-_SEND_TIMES = ("closed_at", "created_at", "due_at", "claimed_until", "sent_at")
+SEND_TIMES = ("closed_at", "created_at", "due_at", "claimed_until", "sent_at")
 
 
 def send_record(row: RowMapping | Mapping[str, Any]) -> SendRecord:
     values = dict(row)
-    for name in _SEND_TIMES:
+    for name in SEND_TIMES:
         values[name] = from_db_opt(values[name])
     return SendRecord(**values)
 

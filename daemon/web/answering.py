@@ -4,8 +4,10 @@ At 16 connections a thread per request queued on SQLite's write lock (p99 1.9 s)
 to the thread pool cost more than the lookup itself. So:
 
 - reads run on the event loop on SQLite (in WAL mode a reader never waits for a writer, and a
-  lookup by primary key takes about a tenth of a millisecond) and on a worker thread on
-  PostgreSQL (a round trip over the network must not stall every other request);
+  lookup by primary key takes about a tenth of a millisecond); on PostgreSQL the score pages'
+  one statement is awaited on the loop through psycopg's async connections (web/
+  async_reads.py: a round trip must not stall every other request, and a thread hop cost
+  more than the statement), other reads run on a worker thread;
 - writes (the answer; on PostgreSQL also the score link opened, which replicas share) go to
   the group commit (store/group_commit.py): one durable transaction for the requests of the
   moment, each request answered only once that transaction is committed.
@@ -32,9 +34,9 @@ from closedloop.daemon.store.answer_batch import Answer, record_responses_in
 from closedloop.daemon.store.answers import record_response_in
 from closedloop.daemon.store.engine import read_only
 from closedloop.daemon.store.group_commit import GroupCommit, Together
-from closedloop.daemon.store.records import send_record
 from closedloop.daemon.store.score_reads import OPEN_AND_READ, PRUNE, PRUNE_EVERY, READ_WITH_BURST
-from closedloop.daemon.store.sends import SEND_BY_ID, SENDS
+from closedloop.daemon.store.sends import SEND_BY_ID
+from closedloop.daemon.web.async_reads import AsyncReaders, SendRows
 from closedloop.daemon.web.scanner import (
     LINK_OPENS_TOGETHER,
     LinkOpens,
@@ -68,10 +70,11 @@ class AnswerPath:
         # Every connection a thread holds, closed with the path (close(), or when the app is
         # dropped and collected): a thread-local dies with its thread, later, and a driver
         # connection freed open warns and holds a PostgreSQL backend meanwhile.
-        self._held: list[Any] = []
+        self._held: list[Any] = [self.writer]  # its thread's connection too
         self._closer = weakref.finalize(self, _close_held, self._held, self._read_threads)
         store.held_closers.append(self._closer)  # Store.dispose() closes them too
         self._opens = itertools.count(1)  # every PRUNE_EVERY openings, everyone's stale ones
+        self._async: AsyncReaders | None = None  # the one trip on the loop (web/async_reads.py)
 
     def get_send(self, send_id: int) -> SendRecord | None:
         """The send behind a token, through this thread's held driver connection and the
@@ -98,6 +101,33 @@ class AnswerPath:
         if send is not None and send.program in programs and next(self._opens) % PRUNE_EVERY == 0:
             self._on_reader(lambda reader: reader.get_with(PRUNE, {"since": params["since"]}))
         return send, burst
+
+    async def open_link_on_loop(self, send_id: int, score: int, programs: list[str]
+                                ) -> tuple[SendRecord | None, bool]:
+        """`open_link`, its statement awaited on the event loop (web/async_reads.py)."""
+        assert isinstance(self.opens, SharedOpenTracker)
+        _, _, now, window = self.opens.opening(send_id, score)
+        params = {"send_id": send_id, "score": score, "now": now, "since": now - window,
+                  "programs": programs}
+        readers = self._readers_on_loop()
+        send, burst = await readers.get_with(OPEN_AND_READ, params)
+        if send is not None and send.program in programs and next(self._opens) % PRUNE_EVERY == 0:
+            await readers.run(PRUNE, {"since": params["since"]})
+        return send, burst
+
+    async def read_with_burst_on_loop(self, send_id: int, score: int
+                                      ) -> tuple[SendRecord | None, bool]:
+        """`read_with_burst`, awaited on the event loop."""
+        assert isinstance(self.opens, SharedOpenTracker)
+        _, _, now, window = self.opens.opening(send_id, score)
+        params = {"send_id": send_id, "score": score, "since": now - window}
+        return await self._readers_on_loop().get_with(READ_WITH_BURST, params)
+
+    def _readers_on_loop(self) -> AsyncReaders:
+        if self._async is None:
+            self._async = AsyncReaders(self.store.engine, READ_THREADS)
+            self._held.append(self._async)
+        return self._async
 
     def read_with_burst(self, send_id: int, score: int) -> tuple[SendRecord | None, bool]:
         """POST, one trip: the send and whether this link is part of a burst."""
@@ -149,8 +179,7 @@ class AnswerPath:
     async def opened(self, send_id: int, score: int) -> bool:
         """Note that a score link was fetched; whether it is part of a scanner's burst."""
         if isinstance(self.opens, OpenTracker):  # memory: no I/O, a lock held for µs
-            self.opens.opened(send_id, score)
-            return self.opens.is_burst(send_id, score)
+            return self.opens.opened_in_burst(send_id, score)
         if isinstance(self.opens, SharedOpenTracker):
             await self.writer.run_together(LINK_OPENS_TOGETHER, self.opens.opening(send_id, score),
                                            durable=False)
@@ -195,10 +224,7 @@ class _SendReader:
         compiled = SEND_BY_ID.compile(dialect=engine.dialect)
         self._sql = str(compiled)
         self._positional = compiled.positional
-        columns = list(SENDS.c)
-        self._names = [c.name for c in columns]
-        self._convert = [c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
-                         for c in columns]
+        self._rows = SendRows(engine)
 
     def get(self, send_id: int) -> SendRecord | None:
         driver = self._fairy.driver_connection
@@ -227,9 +253,7 @@ class _SendReader:
         return self._record(row[:-1]), bool(row[-1])
 
     def _record(self, row: Any) -> SendRecord:
-        values = {name: value if convert is None or value is None else convert(value)
-                  for name, convert, value in zip(self._names, self._convert, row, strict=True)}
-        return send_record(values)
+        return self._rows.record(row)
 
     def close(self) -> None:
         self._closer()

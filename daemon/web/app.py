@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,9 +52,12 @@ from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.pages import (
     DEFAULT_CSP,
     SECURITY_HEADERS,
+    CachedPage,
+    cached_page,
+    cached_response,
     error_page,
     render,
-    render_cached,
+    secure,
 )
 from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, LinkOpens, OpenTracker
 from closedloop.daemon.web.score_paths import ScorePaths
@@ -121,7 +125,7 @@ def create_app(
     `admin` is the dashboard (web/admin), mounted at /admin when given.
     `widget` the in-page survey script and its JSON API (web/widget), when sites embed it.
     """
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = _AnswerApp(docs_url=None, redoc_url=None, openapi_url=None)
     policy = policy or Policy()
     routes = _Routes(store, signer, programs, clock, policy, opens or OpenTracker())
     # The score pages skip FastAPI's stack (web/score_paths.py); these routes stay for
@@ -142,10 +146,25 @@ def create_app(
         app.mount("/admin", admin)
     fallback, shown = policy.fallback_language, brand or Brand()
     _install_error_handlers(app, fallback, shown)
-    app.add_middleware(ScorePaths, get=routes.landing, post=routes.record,
-                       on_error=lambda request, exc: _known_error(request, exc, fallback, shown))
-    _install_security_headers(app)  # added last: outside ScorePaths
+    _install_security_headers(app)
+    app.score_paths = ScorePaths(
+        partial(FastAPI.__call__, app), get=routes.landing, post=routes.record,
+        on_error=lambda request, exc: _known_error(request, exc, fallback, shown),
+        internal=lambda request, exc: _internal_error(request, exc, fallback, shown),
+        secure=secure)
     return app
+
+
+class _AnswerApp(FastAPI):
+    """FastAPI with the score pages served ahead of its whole stack (web/score_paths.py)."""
+
+    score_paths: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.score_paths is None:
+            await super().__call__(scope, receive, send)
+            return
+        await self.score_paths(scope, receive, send)
 
 
 class _Routes:
@@ -168,6 +187,7 @@ class _Routes:
         self.opens = opens
         self.path = AnswerPath(store, opens, clock)
         self._by_score: dict[int, list[str]] = {}
+        self._pages: dict[tuple[str, str, int, bool], CachedPage] = {}
 
     # -- pages ---------------------------------------------------------------------------
 
@@ -177,8 +197,7 @@ class _Routes:
         The page posts the score from script unless this visit is part of a burst."""
         token, score = request.path_params["token"], request.path_params["score"]
         if self.path.one_trip:
-            survey, value, burst = await self.path.read(self._survey_in_one_trip, request,
-                                                        token, score, note=True)
+            survey, value, burst = await self._one_trip(request, token, score, note=True)
             return self._landing(survey, value, auto=not burst)
         survey = await self.path.read(self._survey, request, token,
                                       get_send=self.path.get_send)
@@ -186,23 +205,25 @@ class _Routes:
         burst = await self.path.opened(survey.send.id, value)
         return self._landing(survey, value, auto=not burst)
 
-    def _survey_in_one_trip(self, request: Request, token: str, raw: str, *, note: bool
-                            ) -> tuple[Survey, int, bool]:
+    async def _one_trip(self, request: Request, token: str, raw: str, *, note: bool
+                        ) -> tuple[Survey, int, bool]:
         """The survey, its score and whether its link is part of a burst, from one statement
-        (PostgreSQL: AnswerPath.one_trip); `note` (GET) also notes the link opened, when the
-        page will be shown (the send's program has the score on its scale)."""
+        awaited on the loop (PostgreSQL: AnswerPath.one_trip); `note` (GET) also notes the
+        link opened, when the page will be shown (the send's program has the score on its
+        scale). A token that does not read (expired, invalid) takes the plain way to its
+        error page, and notes nothing."""
         score = int(raw) if _SCORE.match(raw) else -1
-        burst = False
-
-        def fetch(send_id: int) -> SendRecord | None:
-            nonlocal burst
-            if note:
-                send, burst = self.path.open_link(send_id, score, self._scoring(score))
-            else:
-                send, burst = self.path.read_with_burst(send_id, score)
-            return send
-
-        survey = self._survey(request, token, get_send=fetch, get_expired=self.path.get_send)
+        try:
+            send_id = self.signer.read(token)
+        except (TokenExpired, TokenInvalid):
+            await self.path.read(self._survey, request, token, get_send=self.path.get_send)
+            raise AssertionError("an unreadable answer token always raises") from None
+        if note:
+            send, burst = await self.path.open_link_on_loop(send_id, score,
+                                                            self._scoring(score))
+        else:
+            send, burst = await self.path.read_with_burst_on_loop(send_id, score)
+        survey = self._survey_of(request, token, send_id, send)
         return survey, self._score(survey, raw), burst
 
     def _scoring(self, score: int) -> list[str]:
@@ -214,10 +235,16 @@ class _Routes:
         return names
 
     def _landing(self, survey: Survey, score: int, *, auto: bool) -> Response:
+        """The score page, rendered once per program, language, score and `auto`."""
         program = survey.program
-        return render_cached("landing.html", survey.language, brand=program.branding,
-                             score=score, high=program.scale.high, auto=auto,
-                             delay_ms=AUTO_POST_DELAY_MS, company=program.company)
+        key = (program.name, survey.language, score, auto)
+        page = self._pages.get(key)
+        if page is None:
+            page = self._pages[key] = cached_page(
+                "landing.html", survey.language, brand=program.branding, score=score,
+                high=program.scale.high, auto=auto, delay_ms=AUTO_POST_DELAY_MS,
+                company=program.company)
+        return cached_response(page)
 
     async def record(self, request: Request) -> Response:
         """Record (or change) the score, then go to the comment page (POST-redirect-GET).
@@ -228,8 +255,7 @@ class _Routes:
         token, score = request.path_params["token"], request.path_params["score"]
         burst: bool | None = None  # known already on PostgreSQL (one trip)
         if self.path.one_trip:
-            survey, value, burst = await self.path.read(self._survey_in_one_trip, request,
-                                                        token, score, note=False)
+            survey, value, burst = await self._one_trip(request, token, score, note=False)
         else:
             survey = await self.path.read(self._survey, request, token,
                                           get_send=self.path.get_send)
@@ -407,7 +433,11 @@ class _Routes:
         except TokenInvalid as exc:
             log.info("web.token_invalid")
             raise PageError("invalid") from exc
-        send = fetch(send_id)
+        return self._survey_of(request, token, send_id, fetch(send_id))
+
+    def _survey_of(self, request: Request, token: str, send_id: int, send: SendRecord | None
+                   ) -> Survey:
+        """The survey of a token read as `send_id`, whose send was read as `send`."""
         if send is None:
             log.info("web.unknown_send", send_id=send_id)
             raise PageError("not_found")
@@ -508,8 +538,12 @@ def _install_error_handlers(app: FastAPI, fallback: str, brand: Brand) -> None:
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
-        log.error("web.internal_error", error=type(exc).__name__)
-        return error_page("internal", _accept(request, fallback), brand)
+        return _internal_error(request, exc, fallback, brand)
+
+
+def _internal_error(request: Request, exc: Exception, fallback: str, brand: Brand) -> Response:
+    log.error("web.internal_error", error=type(exc).__name__)
+    return error_page("internal", _accept(request, fallback), brand)
 
 
 def _install_security_headers(app: FastAPI) -> None:

@@ -17,9 +17,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from fastapi.responses import HTMLResponse
+from starlette.responses import Response
 
 from closedloop.daemon.brand import Brand
 from closedloop.daemon.i18n import N_, Translator, jinja_environment, translator
+from closedloop.daemon.web.nonces import nonces
 
 _TEMPLATES = "closedloop.daemon.web"
 
@@ -31,6 +33,18 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Robots-Tag": "noindex, nofollow",
 }
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+_SECURE_RAW = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+               for name, value in [*SECURITY_HEADERS.items(),
+                                   ("Content-Security-Policy", DEFAULT_CSP)]]
+
+
+def secure(response: Response) -> None:
+    """Add the security headers (and the default CSP) that `response` lacks, in place: what
+    web/app.py's SecurityHeaders does to a response on its way out, without a `send` wrapper
+    and a header scan per name (the score pages, web/score_paths.py)."""
+    headers = response.raw_headers
+    present = {name for name, _ in headers}
+    headers.extend(header for header in _SECURE_RAW if header[0] not in present)
 
 
 def csp(nonce: str, image_origin: str | None = None) -> str:
@@ -110,7 +124,7 @@ def render(template: str, language: str, *, status: int = 200, brand: Brand | No
            **context: Any) -> HTMLResponse:
     """A page in `language` and `brand`, with the security headers and a fresh CSP nonce."""
     tr = translator(language)
-    nonce = secrets.token_urlsafe(16)
+    nonce = nonces.next()
     shown = brand or Brand()
     env = jinja_environment(_TEMPLATES, tr.language)
     html = env.get_template(template).render(lang=tr.language, nonce=nonce, brand=shown,
@@ -123,14 +137,29 @@ def render(template: str, language: str, *, status: int = 200, brand: Brand | No
 _NONCE_MARK = secrets.token_hex(16)  # stands for the nonce in a cached page
 
 
-def render_cached(template: str, language: str, *, brand: Brand | None = None,
-                  **context: Hashable) -> HTMLResponse:
-    """`render` for a page that depends on nothing but its (hashable) arguments, such as the
-    score page: rendered once per distinct arguments, each response with a fresh nonce."""
+@dataclass(frozen=True)
+class CachedPage:
+    """A page rendered once, cut where each response's nonce goes."""
+
+    parts: tuple[str, ...]
+    image_origin: str | None
+
+
+def cached_page(template: str, language: str, *, brand: Brand | None = None,
+                **context: Hashable) -> CachedPage:
+    """A page that depends on nothing but its (hashable) arguments, such as the score page,
+    rendered once per distinct arguments (a caller may keep it under a cheaper key);
+    `cached_response` serves it with a fresh nonce."""
     html, origin = _rendered(template, language, brand, tuple(sorted(context.items())))
-    nonce = secrets.token_urlsafe(16)
-    response = HTMLResponse(html.replace(_NONCE_MARK, nonce))
-    response.headers["Content-Security-Policy"] = csp(nonce, origin)
+    return CachedPage(tuple(html.split(_NONCE_MARK)), origin)
+
+
+def cached_response(page: CachedPage) -> HTMLResponse:
+    """A response of a cached page with a fresh nonce, its CSP header set directly."""
+    nonce = nonces.next()
+    response = HTMLResponse(nonce.join(page.parts))
+    response.raw_headers.append((b"content-security-policy",
+                                 csp(nonce, page.image_origin).encode("latin-1")))
     return response
 
 

@@ -54,39 +54,50 @@ class LinkOpens(Protocol):
 
 
 class OpenTracker:
-    """Recent openings of score links, per survey (send id), to spot a scanner's burst."""
+    """Recent openings of score links, per survey (send id), to spot a scanner's burst.
+
+    Per survey only each score's latest opening is kept: the burst question ("another score
+    within the window?") depends on nothing else, and the memory per survey stays bounded by
+    its scale however often one link is fetched (a link fetched again and again made every
+    later page scan all its openings)."""
 
     def __init__(self, window: timedelta = BURST_WINDOW, *, max_surveys: int = MAX_SURVEYS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.window = window.total_seconds()
         self.max_surveys = max_surveys
         self._clock = clock
-        self._opens: OrderedDict[int, list[tuple[int, float]]] = OrderedDict()
+        self._opens: OrderedDict[int, dict[int, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def opened(self, send_id: int, score: int) -> None:
         """Note that the link for `score` of this survey was fetched (GET or HEAD)."""
+        self.opened_in_burst(send_id, score)
+
+    def opened_in_burst(self, send_id: int, score: int) -> bool:
+        """`opened`, then `is_burst`, under one lock and one look at the survey's openings."""
         now = self._clock()
         with self._lock:
-            recent = self._recent(send_id, now)
-            recent.append((score, now))
-            self._opens[send_id] = recent
-            self._opens.move_to_end(send_id)
-            while len(self._opens) > self.max_surveys:
-                self._opens.popitem(last=False)
+            latest = self._opens.get(send_id)
+            if latest is None:
+                latest = self._opens[send_id] = {}
+                while len(self._opens) > self.max_surveys:
+                    self._opens.popitem(last=False)
+            else:
+                self._opens.move_to_end(send_id)
+            burst = self._other_within(latest, score, now)
+            latest[score] = now
+            return burst
 
     def is_burst(self, send_id: int, score: int) -> bool:
         """True when a link for another score of this survey was opened within the window
         (its age at most `window`): several links at once are a scanner, not a person."""
         now = self._clock()
         with self._lock:
-            return any(other != score for other, _ in self._recent(send_id, now))
+            latest = self._opens.get(send_id)
+            return latest is not None and self._other_within(latest, score, now)
 
-    def _recent(self, send_id: int, now: float) -> list[tuple[int, float]]:
-        kept = [(s, at) for s, at in self._opens.get(send_id, []) if now - at <= self.window]
-        if not kept:
-            self._opens.pop(send_id, None)
-        return kept
+    def _other_within(self, latest: dict[int, float], score: int, now: float) -> bool:
+        return any(other != score and now - at <= self.window for other, at in latest.items())
 
 
 class SharedOpenTracker:

@@ -230,3 +230,23 @@ def test_a_batch_of_notes_only_does_not_wait_for_the_disk_on_postgresql(
         else "PRAGMA synchronous"
     setting = writer.submit(lambda c: c.exec_driver_sql(show).scalar(), durable=False).result(10)
     assert setting == ("off" if store.engine.dialect.name == "postgresql" else 2)
+
+
+def test_close_ends_the_writer_after_the_writes_queued_and_a_later_write_restarts_it(
+    store: Store, make_send: MakeSend, t0: datetime
+) -> None:
+    """close() (Store.dispose() calls it through the score pages) ends the writer thread at
+    once, not after `idle_seconds`, and only after what was queued before has committed; a
+    write after it starts a new thread. Closing an idle writer is a no-op."""
+    writer = GroupCommit(store.engine, idle_seconds=60)
+    writer.close()  # never started
+    [first, second] = _sends(store, make_send, 2)
+    pending = writer.submit(_answer(first, 1, t0))
+    thread = writer._thread
+    writer.close()
+    assert thread is not None
+    assert (thread.is_alive(), writer._running, pending.done()) == (False, False, True)
+    writer.run_sync(_answer(second, 2, t0))
+    assert writer._thread is not thread
+    assert _stored(store) == {first: 1, second: 2}
+    writer.close()

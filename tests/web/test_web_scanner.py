@@ -60,6 +60,21 @@ def test_another_score_opened_within_the_window_is_a_burst_and_just_after_is_not
     assert (opens.is_burst(1, 9), opens.is_burst(1, 3)) == (False, False)
 
 
+def test_a_link_fetched_again_and_again_counts_by_its_latest_opening() -> None:
+    """Score 9 opened once, score 3 then fetched every second for 40 s: 3 asks "burst?"
+    no (9 is 40 s old), 9 asks yes (3 was opened just now); 9 reopened makes 3 a burst."""
+    clock = Clock()
+    opens = OpenTracker(timedelta(seconds=30), clock=clock)
+    opens.opened(1, 9)
+    for _ in range(41):
+        opens.opened(1, 3)
+        clock.now += 1
+    clock.now -= 1
+    assert (opens.is_burst(1, 3), opens.is_burst(1, 9)) == (False, True)
+    assert opens.opened_in_burst(1, 9) is True
+    assert opens.is_burst(1, 3) is True
+
+
 def test_surveys_are_apart_and_memory_is_bounded() -> None:
     """Links of one survey say nothing about another; past `max_surveys` the least recently
     opened survey is forgotten."""

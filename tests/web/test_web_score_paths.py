@@ -79,3 +79,22 @@ def test_errors_of_the_score_pages_are_the_apps_pages_with_its_headers(
     assert (page.status_code, heading(page)) == (400, "This link is not valid")
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_an_unexpected_error_on_the_short_way_is_the_apps_500_page_with_its_headers(
+    store: Store, signer: TokenSigner, add_send: AddSend
+) -> None:
+    """A failure no error page names (here the clock breaks while the POST records) is the
+    app's "Something went wrong" page with the security headers, and nothing is stored."""
+
+    def broken_clock() -> Any:
+        raise RuntimeError("clock broken")
+
+    app = create_app(store=store, signer=signer, programs=PROGRAMS, clock=broken_clock)
+    send_id = add_send()
+    with served_client(app) as http:
+        page = http.post(f"/r/{signer.make(send_id)}/9", data={"via": "button"})
+    assert (page.status_code, heading(page)) == (500, "Something went wrong")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert store.get_response(send_id) is None

@@ -173,9 +173,114 @@ def test_disposing_the_store_closes_the_score_pages_held_connections(
     assert _backends() == before
 
 
+@pytest.mark.postgres
+def test_disposing_the_store_closes_the_answer_writers_connection_too(
+        pg_url: str, signer: TokenSigner) -> None:
+    """After an answer is recorded, disposing the store also ends the group-commit writer
+    and closes its connection at once (it stayed open until the writer's idle timeout, 5 s,
+    outliving the store): the server has exactly the backends it had before."""
+    store = Store(pg_url)
+    store.migrate()
+    token = signer.make(_send(store))
+    store.dispose()
+    before = _backends()
+    with _serve(store, signer) as http:
+        assert http.post(f"/r/{token}/7", data=TAPPED).status_code == 303
+    assert _answers(store) == 1
+    store.dispose()
+    assert _backends() == before
+
+
 def _backends() -> int:
     with psycopg.connect(os.environ["CLOSEDLOOP_TEST_PG_URL"]) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname ="
                            " current_database() AND pid <> pg_backend_pid()"
                            " AND backend_type = 'client backend'").fetchone()
         return int(row[0]) if row else 0
+
+
+@pytest.mark.postgres
+def test_an_app_served_again_on_a_new_event_loop_still_serves_its_score_pages(
+        pg_url: str, signer: TokenSigner) -> None:
+    """PostgreSQL: the score pages' connections are awaited on the event loop; the same app
+    served a second time (a new loop) opens fresh ones and serves pages and answers, its
+    links noted both times."""
+    store = Store(pg_url)
+    store.migrate()
+    try:
+        send_id = _send(store)
+        token = signer.make(send_id)
+        app = create_app(store=store, signer=signer, programs=PROGRAMS, clock=lambda: NOW,
+                         opens=SharedOpenTracker(store))
+        statuses = []
+        for _ in range(2):
+            with served_client(app) as http:
+                statuses.append(http.get(f"/r/{token}/5").status_code)
+                statuses.append(http.post(f"/r/{token}/5", data=TAPPED).status_code)
+        assert statuses == [200, 303, 200, 303]
+        assert (_opens(store), _answers(store)) == ([(send_id, 5), (send_id, 5)], 1)
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_score_pages_share_a_few_connections(
+        pg_url: str, signer: TokenSigner) -> None:
+    """PostgreSQL: 40 score pages fetched 16 at a time open at most READ_THREADS reading
+    connections (plus the group commit's and the pool's), not one per request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from closedloop.daemon.web.answering import READ_THREADS
+
+    store = Store(pg_url)
+    store.migrate()
+    try:
+        token = signer.make(_send(store))
+        store.dispose()
+        before = _backends()
+        with _serve(store, signer) as http, ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda _: http.get(f"/r/{token}/5").status_code, range(40)))
+            during = _backends()
+        assert (codes, before < during <= before + READ_THREADS + 2) == ([200] * 40, True)
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_every_prune_every_th_page_drops_everyones_stale_openings(
+        pg_url: str, signer: TokenSigner) -> None:
+    """PostgreSQL, the one trip on the loop: another survey's opening older than the window
+    stays through PRUNE_EVERY - 1 shown pages and is gone after the PRUNE_EVERY-th; a fresh
+    one stays."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from closedloop.daemon.store.score_reads import PRUNE_EVERY
+    from closedloop.daemon.web.answering import AnswerPath
+
+    store = Store(pg_url)
+    store.migrate()
+    now = datetime.now(UTC)
+    try:
+        send_id = _send(store)
+        with store.engine.begin() as conn:
+            conn.execute(insert(LinkOpen), [
+                {"send_id": send_id + 100, "score": 1, "opened_at": now - timedelta(hours=1)},
+                {"send_id": send_id + 200, "score": 1, "opened_at": now}])
+        path = AnswerPath(store, SharedOpenTracker(store), lambda: now)
+
+        async def pages(count: int) -> None:
+            for _ in range(count):
+                await path.open_link_on_loop(send_id, 5, ["nps"])
+
+        def others() -> list[int]:
+            return sorted({s for s, _ in _opens(store) if s != send_id})
+
+        with ThreadPoolExecutor(1) as thread:  # a fresh loop (Playwright may hold this one's)
+            thread.submit(asyncio.run, pages(PRUNE_EVERY - 1)).result()
+            kept = others()
+            thread.submit(asyncio.run, pages(1)).result()
+        assert (kept, others()) == ([send_id + 100, send_id + 200], [send_id + 200])
+        path.close()
+    finally:
+        store.dispose()

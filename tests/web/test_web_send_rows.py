@@ -1,0 +1,94 @@
+"""The score pages' own reads of a send (web/answering.py's held connection; web/
+async_reads.py on PostgreSQL) give exactly the record the store's `get_send` gives: every
+field, datetimes aware UTC, JSON segments decoded, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import text
+
+from closedloop.daemon.store import NewSend, SendRecord, Store
+from closedloop.daemon.store.score_reads import READ_WITH_BURST
+from closedloop.daemon.web.answering import AnswerPath
+from closedloop.daemon.web.async_reads import AsyncReaders
+from closedloop.daemon.web.scanner import OpenTracker
+
+T = TypeVar("T")
+CLOSED = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+DUE = CLOSED + timedelta(days=1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = (f"sqlite:///{tmp_path / 'rows.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    store = Store(url)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+def _full_send(store: Store) -> int:
+    """A send with every optional field the pages might show set (segments, times, zone)."""
+    store.add_sends([NewSend(
+        idem_key="rows-1", program="nps", survey_type="nps", source="hubspot",
+        contact_id="c1", due_at=DUE, created_at=CLOSED, ticket_id="t1",
+        email="p1@example.test", first_name="Bo", language="de", owner_id="o1", team_id="tm",
+        pipeline="p", subject="Printer", closed_at=CLOSED, timezone="Europe/Berlin",
+        organization_id="org", segments={"plan": "pro", "region": "EU"})])
+    with store.engine.connect() as conn:
+        return int(conn.scalar(text("SELECT max(id) FROM sends")))
+
+
+def _on_a_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on a fresh event loop in its own thread (this thread may hold a running
+    loop: the browser tests' Playwright)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, work).result()
+
+
+def _times(record: SendRecord) -> dict[str, object]:
+    return {f.name: getattr(record, f.name).tzinfo for f in fields(record)
+            if isinstance(getattr(record, f.name), datetime)}
+
+
+def test_the_pages_held_reader_gives_the_stores_record(any_store: Store) -> None:
+    """SQLite and PostgreSQL: `AnswerPath.get_send` == `Store.get_send`, field for field,
+    every datetime aware UTC; an unknown id is None for both."""
+    send_id = _full_send(any_store)
+    path = AnswerPath(any_store, OpenTracker(), lambda: CLOSED)
+    try:
+        mine, theirs = path.get_send(send_id), any_store.get_send(send_id)
+        assert mine == theirs
+        assert mine is not None
+        assert set(_times(mine).values()) == {UTC}
+        assert (mine.segments, mine.closed_at) == ({"plan": "pro", "region": "EU"}, CLOSED)
+        assert (path.get_send(send_id + 1), any_store.get_send(send_id + 1)) == (None, None)
+    finally:
+        path.close()
+
+
+@pytest.mark.postgres
+def test_the_async_reader_gives_the_stores_record(pg_url: str) -> None:
+    """PostgreSQL: the one trip awaited on the loop reads the same record, and no burst."""
+    store = Store(pg_url)
+    store.migrate()
+    readers = AsyncReaders(store.engine, 2)
+    try:
+        send_id = _full_send(store)
+        params = {"send_id": send_id, "score": 5, "since": CLOSED}
+        send, burst = _on_a_loop(readers.get_with(READ_WITH_BURST, params))
+        assert (send, burst) == (store.get_send(send_id), False)
+        assert send is not None
+        assert set(_times(send).values()) == {UTC}
+    finally:
+        readers.close()
+        store.dispose()
