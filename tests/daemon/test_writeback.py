@@ -63,6 +63,19 @@ def _sent(store: Store, key: str, program: str, survey: str, contact: str,
     return send.id
 
 
+def _csat_answered(store: Store, state: HubSpotState, name: str, score: int,
+                   at: datetime) -> tuple[str, str, int]:
+    """`name`'s ticket closed an hour before T0, its CSAT survey sent and answered `score`
+    at `at`: (contact, ticket, send id)."""
+    contact = state.create_contact(f"{name}@example.com", name.title(), "Doe")
+    ticket = state.create_ticket(f"{name.title()}'s printer", contact)
+    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    send = _sent(store, name, "support-csat", "csat", contact, ticket)
+    category = {1: "unsatisfied", 2: "unsatisfied", 3: "neutral"}.get(score, "satisfied")
+    store.record_response(send, score, category, at)
+    return contact, ticket, send
+
+
 def _props(state: HubSpotState, contact: str) -> dict[str, str]:
     values = state.contact(contact)["properties"]
     return {k: str(v) for k, v in values.items() if k.startswith("cl_") and v not in (None, "")}
@@ -114,11 +127,7 @@ def test_hubspot_hook_is_one_note_with_score_and_comment_after_settling(
     """Click then comment: nothing on the ticket until HOOK_SETTLE has passed, then one note
     carrying both; a later run writes nothing more."""
     state, sandbox, adapter, mapping = hubspot
-    contact = state.create_contact("eve@example.com", "Eve", "Doe")
-    ticket = state.create_ticket("Printer on fire", contact)
-    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
-    send = _sent(store, "csat", "support-csat", "csat", contact, ticket)
-    store.record_response(send, 2, "unsatisfied", T0 + timedelta(minutes=1))
+    _, ticket, send = _csat_answered(store, state, "eve", 2, T0 + timedelta(minutes=1))
     store.record_comment(send, "Nobody called <back>", T0 + timedelta(minutes=2))
 
     early = write_back(store, adapter, mapping, T0 + timedelta(minutes=3))
@@ -173,11 +182,7 @@ def test_a_writer_killed_after_its_note_landed_leaves_one_note(
     (not at the lease's end); the next writer then treats the outcome as unknown (looks for
     the note's marker first, the safer of the two outcomes) and creates no second note."""
     state, sandbox, adapter, mapping = hubspot
-    contact = state.create_contact("eve@example.com", "Eve", "Doe")
-    ticket = state.create_ticket("Printer on fire", contact)
-    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
-    send = _sent(store, "csat", "support-csat", "csat", contact, ticket)
-    store.record_response(send, 2, "unsatisfied", T0)
+    _, ticket, _ = _csat_answered(store, state, "eve", 2, T0)
     at = T0 + HOOK_SETTLE
     assert write_back(store, adapter, mapping, at, skip_kinds=("hook",)).contacts == 1
 
@@ -198,11 +203,7 @@ def test_hook_rows_retry_after_a_429_and_a_refused_note_is_rejected(
 ) -> None:
     """Same handling as contact writes: a 429 defers (nothing lost), a 400 rejects."""
     state, sandbox, adapter, mapping = hubspot
-    contact = state.create_contact("kim@example.com", "Kim", "Doe")
-    ticket = state.create_ticket("Late parcel", contact)
-    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
-    send = _sent(store, "k", "support-csat", "csat", contact, ticket)
-    store.record_response(send, 5, "satisfied", T0)
+    contact, ticket, _ = _csat_answered(store, state, "kim", 5, T0)
     later = T0 + HOOK_SETTLE
     sandbox.fail_next(1, 429, path_prefix="/crm/v3/objects/notes", retry_after=30)
     deferred = write_back(store, adapter, mapping, later)

@@ -37,6 +37,18 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def both_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store on each backend (SQLite on a file, PostgreSQL at `pg_url`), for the
+    pages whose reads differ by backend."""
+    url = (f"sqlite:///{tmp_path / 'both.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    store = Store(url)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
 @pytest.fixture
 def signer() -> TokenSigner:
     return TokenSigner("test-secret", timedelta(days=30))

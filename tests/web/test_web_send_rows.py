@@ -5,11 +5,10 @@ field, datetimes aware UTC, JSON segments decoded, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -24,16 +23,6 @@ from closedloop.daemon.web.scanner import OpenTracker
 T = TypeVar("T")
 CLOSED = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 DUE = CLOSED + timedelta(days=1)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (f"sqlite:///{tmp_path / 'rows.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_url"))
-    store = Store(url)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 def _full_send(store: Store) -> int:
@@ -60,18 +49,18 @@ def _times(record: SendRecord) -> dict[str, object]:
             if isinstance(getattr(record, f.name), datetime)}
 
 
-def test_the_pages_held_reader_gives_the_stores_record(any_store: Store) -> None:
+def test_the_pages_held_reader_gives_the_stores_record(both_store: Store) -> None:
     """SQLite and PostgreSQL: `AnswerPath.get_send` == `Store.get_send`, field for field,
     every datetime aware UTC; an unknown id is None for both."""
-    send_id = _full_send(any_store)
-    path = AnswerPath(any_store, OpenTracker(), lambda: CLOSED)
+    send_id = _full_send(both_store)
+    path = AnswerPath(both_store, OpenTracker(), lambda: CLOSED)
     try:
-        mine, theirs = path.get_send(send_id), any_store.get_send(send_id)
+        mine, theirs = path.get_send(send_id), both_store.get_send(send_id)
         assert mine == theirs
         assert mine is not None
         assert set(_times(mine).values()) == {UTC}
         assert (mine.segments, mine.closed_at) == ({"plan": "pro", "region": "EU"}, CLOSED)
-        assert (path.get_send(send_id + 1), any_store.get_send(send_id + 1)) == (None, None)
+        assert (path.get_send(send_id + 1), both_store.get_send(send_id + 1)) == (None, None)
     finally:
         path.close()
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -29,16 +27,6 @@ from closedloop.daemon.web.tokens import TokenSigner
 
 PROGRAMS = {"nps": Program("nps", SurveyType.NPS, "hubspot", timedelta(0), "Acme")}
 SCRIPTED, TAPPED = {"via": "script"}, {"via": "button"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (f"sqlite:///{tmp_path / 'shared.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_url"))
-    store = Store(url)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 def _send(store: Store) -> int:
@@ -71,64 +59,64 @@ def _auto_posts(page: httpx.Response) -> bool:
 
 
 def test_a_burst_records_nothing_and_a_click_records(
-    shared_store: Store, signer: TokenSigner
+    both_store: Store, signer: TokenSigner
 ) -> None:
     """Two scores of one survey opened, then the script's POST: nothing recorded and the page
     asks for a tap; the tap records. A single link opened and its script's POST records."""
-    token = signer.make(_send(shared_store))
-    with _serve(shared_store, signer) as http:
+    token = signer.make(_send(both_store))
+    with _serve(both_store, signer) as http:
         first = http.get(f"/r/{token}/1")
         second = http.get(f"/r/{token}/2")
         refused = http.post(f"/r/{token}/2", data=SCRIPTED)
         assert (_auto_posts(first), _auto_posts(second)) == (True, False)
-        assert (refused.status_code, _auto_posts(refused), _answers(shared_store)) == (
+        assert (refused.status_code, _auto_posts(refused), _answers(both_store)) == (
             200, False, 0)
         assert http.post(f"/r/{token}/2", data=TAPPED).status_code == 303
-    assert _answers(shared_store) == 1
+    assert _answers(both_store) == 1
 
 
 def test_a_single_click_posted_by_the_script_records(
-    shared_store: Store, signer: TokenSigner
+    both_store: Store, signer: TokenSigner
 ) -> None:
     """One link opened, then its script's POST: a person, recorded (303)."""
-    token = signer.make(_send(shared_store))
-    with _serve(shared_store, signer) as http:
+    token = signer.make(_send(both_store))
+    with _serve(both_store, signer) as http:
         assert http.get(f"/r/{token}/9").status_code == 200
         assert http.post(f"/r/{token}/9", data=SCRIPTED).status_code == 303
-    assert _answers(shared_store) == 1
+    assert _answers(both_store) == 1
 
 
 def test_only_a_page_that_is_shown_notes_its_link(
-    shared_store: Store, signer: TokenSigner
+    both_store: Store, signer: TokenSigner
 ) -> None:
     """A score off the scale (400), an unknown send (404), an expired link (410) and a
     score that is not a number (400) note nothing; the shown page notes (send, score)."""
-    send_id = _send(shared_store)
+    send_id = _send(both_store)
     old = signer.make(send_id, NOW - signer.max_age - timedelta(days=1))
-    with _serve(shared_store, signer) as http:
+    with _serve(both_store, signer) as http:
         statuses = [http.get(f"/r/{signer.make(send_id)}/11").status_code,
                     http.get(f"/r/{signer.make(send_id + 1)}/5").status_code,
                     http.get(f"/r/{old}/5").status_code,
                     http.get(f"/r/{signer.make(send_id)}/x").status_code]
-        assert (statuses, _opens(shared_store)) == ([400, 404, 410, 400], [])
+        assert (statuses, _opens(both_store)) == ([400, 404, 410, 400], [])
         assert http.get(f"/r/{signer.make(send_id)}/5").status_code == 200
-    assert _opens(shared_store) == [(send_id, 5)]
+    assert _opens(both_store) == [(send_id, 5)]
 
 
 def test_opening_a_link_drops_the_surveys_stale_openings(
-    shared_store: Store, signer: TokenSigner
+    both_store: Store, signer: TokenSigner
 ) -> None:
     """An opening older than the burst window is dropped when the survey is opened again
     (and is no burst); one inside the window is kept (and is)."""
-    send_id = _send(shared_store)
+    send_id = _send(both_store)
     now = datetime.now(UTC)
-    with shared_store.engine.begin() as conn:
+    with both_store.engine.begin() as conn:
         conn.execute(insert(LinkOpen), [
             {"send_id": send_id, "score": 1, "opened_at": now - BURST_WINDOW * 2},
             {"send_id": send_id, "score": 2, "opened_at": now - BURST_WINDOW / 2}])
-    with _serve(shared_store, signer) as http:
+    with _serve(both_store, signer) as http:
         page = http.get(f"/r/{signer.make(send_id)}/3")
-    assert (_auto_posts(page), _opens(shared_store)) == (False, [(send_id, 2), (send_id, 3)])
+    assert (_auto_posts(page), _opens(both_store)) == (False, [(send_id, 2), (send_id, 3)])
 
 
 @pytest.mark.postgres
@@ -161,11 +149,7 @@ def test_disposing_the_store_closes_the_score_pages_held_connections(
     """The score pages' held driver connections (one per reading thread, never pooled) are
     closed with the store: after a page is served and the store disposed, the server has
     exactly the backends it had before (none left open to warn when freed at exit)."""
-    store = Store(pg_url)
-    store.migrate()
-    token = signer.make(_send(store))
-    store.dispose()
-    before = _backends()
+    store, token, before = _idle_store(pg_url, signer)
     with _serve(store, signer) as http:
         assert http.get(f"/r/{token}/7").status_code == 200
     assert _backends() > before  # the pool's and the reader's
@@ -179,11 +163,7 @@ def test_disposing_the_store_closes_the_answer_writers_connection_too(
     """After an answer is recorded, disposing the store also ends the group-commit writer
     and closes its connection at once (it stayed open until the writer's idle timeout, 5 s,
     outliving the store): the server has exactly the backends it had before."""
-    store = Store(pg_url)
-    store.migrate()
-    token = signer.make(_send(store))
-    store.dispose()
-    before = _backends()
+    store, token, before = _idle_store(pg_url, signer)
     with _serve(store, signer) as http:
         assert http.post(f"/r/{token}/7", data=TAPPED).status_code == 303
     assert _answers(store) == 1
@@ -284,3 +264,13 @@ def test_every_prune_every_th_page_drops_everyones_stale_openings(
         path.close()
     finally:
         store.dispose()
+
+
+def _idle_store(pg_url: str, signer: TokenSigner) -> tuple[Store, str, int]:
+    """A store holding one send, its pool emptied: (store, the send's token, the server's
+    backends now)."""
+    store = Store(pg_url)
+    store.migrate()
+    token = signer.make(_send(store))
+    store.dispose()
+    return store, token, _backends()
