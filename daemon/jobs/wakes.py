@@ -70,10 +70,7 @@ class JobWakes:
 
     def intake_idle(self, source: str, now: datetime, window: timedelta) -> bool:
         """True when the intake of `source` has no notice that waited its window."""
-        gate = self._intake.get(source)
-        if gate is None:
-            gate = self._intake[source] = Gate(self.store.writes, ("notified_tickets",),
-                                               self._minute * STALE_RUNS)
+        gate = self._per_source(self._intake, source, "notified_tickets")
         if gate.shut(now):
             return True
         stamp = gate.stamp()
@@ -95,10 +92,7 @@ class JobWakes:
                   read_next: Callable[[], datetime | None]) -> bool:
         """True when the paced poll of `source` is not due (`read_next`: the stored pace's
         next time, None when it has none: due now)."""
-        gate = self._poll.get(source)
-        if gate is None:
-            gate = self._poll[source] = Gate(self.store.writes, ("cursors",),
-                                             self._minute * STALE_RUNS)
+        gate = self._per_source(self._poll, source, "cursors")
         if gate.shut(now):
             return True
         stamp = gate.stamp()
@@ -107,16 +101,20 @@ class JobWakes:
 
     def writeback_idle(self, source: str, now: datetime, settings: CoalescingSettings) -> bool:
         """True when no write-back row of `source` waited its window."""
-        gate = self._writeback.get(source)
-        if gate is None:
-            gate = self._writeback[source] = Gate(self.store.writes, ("writebacks",),
-                                                  self._minute * STALE_RUNS)
+        gate = self._per_source(self._writeback, source, "writebacks")
         if gate.shut(now):
             return True
         stamp = gate.stamp()
         answers, others = self.store.writebacks_upcoming(source)
         until = _earliest(_after(answers, settings.answers), _after(others, settings.writeback))
         return self._hold(gate, stamp, now, until, answers.rows + others.rows)
+
+    def _per_source(self, gates: dict[str, Gate], source: str, table: str) -> Gate:
+        """`source`'s gate of a minute job reading `table` (made on first use)."""
+        gate = gates.get(source)
+        if gate is None:
+            gate = gates[source] = Gate(self.store.writes, (table,), self._minute * STALE_RUNS)
+        return gate
 
     @staticmethod
     def _hold(gate: Gate, stamp: int, now: datetime, until: datetime | None,
