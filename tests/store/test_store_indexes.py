@@ -3,14 +3,36 @@ must not grow with the write-back backlog (issue "Cost at the limit", point 4)."
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, text
 
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.answer_batch import _UNSENT_HOOKS_IN
 from closedloop.daemon.store.answers import unsent_hook_update
+from closedloop.daemon.store.sends import WRITEBACKS
+
+
+def _backlog(store: Store, rows: int = 2_000) -> None:
+    """PostgreSQL: a write-back backlog (pending rows of one source: the status index selects
+    them all), analyzed, so the planner weighs the indexes as in a busy store; on an empty,
+    never-analyzed table its choice followed whatever statistics earlier tests had left (the
+    send_id test failed now and then). SQLite plans without statistics (none gathered)."""
+    if store.engine.dialect.name != "postgresql":
+        return
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    with store.engine.begin() as conn:
+        conn.execute(insert(WRITEBACKS), [
+            {"source": "hubspot", "contact_id": f"c{i}", "send_id": None, "kind": "sent",
+             "data": {}, "created_at": now, "status": "pending", "attempts": 0}
+            for i in range(rows)])
+    with store.engine.connect() as conn:
+        conn.execute(text("ANALYZE writebacks"))
+        conn.commit()
 
 
 def _plan(store: Store, statement: object) -> str:
+    _backlog(store)
     binds = {"literal_binds": True, "render_postcompile": True}  # IN lists too
     compiled = statement.compile(store.engine, compile_kwargs=binds)  # type: ignore[attr-defined]
     with store.engine.connect() as conn:
