@@ -31,31 +31,32 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from closedloop.daemon.brand import Brand
-from closedloop.daemon.i18n import N_, negotiate, negotiate_accept_language, translator
+from closedloop.daemon.i18n import N_, negotiate, translator
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import NoResponseYet, ResponseRecord, SendRecord, Store, UnknownSend
 from closedloop.daemon.store.preferences import CHOICES, Choice, Preference
 from closedloop.daemon.surveys import Policy, Program, category
 from closedloop.daemon.texts import program_text, program_wording
 from closedloop.daemon.web.answering import AnswerPath
+from closedloop.daemon.web.failures import (
+    PageError,
+    accept_language,
+    install_error_handlers,
+    install_security_headers,
+    internal_error_page,
+    known_error_page,
+)
 from closedloop.daemon.web.forms import Form, FormError, read_form
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.pages import (
-    DEFAULT_CSP,
-    SECURITY_HEADERS,
     CachedPage,
     cached_page,
     cached_response,
-    error_page,
     render,
     secure,
 )
@@ -77,18 +78,6 @@ log = get_logger(component="web")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class PageError(Exception):
-    """Stop handling a request and answer with one of pages.ERRORS."""
-
-    def __init__(self, kind: str, language: str | None = None, *, brand: Brand | None = None,
-                 **variables: object) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.language = language
-        self.brand = brand
-        self.variables = variables
 
 
 @dataclass(frozen=True)
@@ -145,12 +134,12 @@ def create_app(
     if admin is not None:
         app.mount("/admin", admin)
     fallback, shown = policy.fallback_language, brand or Brand()
-    _install_error_handlers(app, fallback, shown)
-    _install_security_headers(app)
+    install_error_handlers(app, fallback, shown)
+    install_security_headers(app)
     app.score_paths = ScorePaths(
         partial(FastAPI.__call__, app), get=routes.landing, post=routes.record,
-        on_error=lambda request, exc: _known_error(request, exc, fallback, shown),
-        internal=lambda request, exc: _internal_error(request, exc, fallback, shown),
+        on_error=lambda request, exc: known_error_page(request, exc, fallback, shown),
+        internal=lambda request, exc: internal_error_page(request, exc, fallback, shown),
         secure=secure)
     return app
 
@@ -460,7 +449,7 @@ class _Routes:
         """The language the send's mail was written in; the browser's when there is no send."""
         if send is not None:
             return negotiate(send.language, self.policy.fallback_language)
-        return _accept(request, self.policy.fallback_language)
+        return accept_language(request, self.policy.fallback_language)
 
     @staticmethod
     def _context(survey: Survey, response: ResponseRecord | None) -> dict[str, Any]:
@@ -474,10 +463,6 @@ class _Routes:
             "high": program.scale.high,
             "response": response,
         }
-
-
-def _accept(request: Request, fallback: str) -> str:
-    return negotiate_accept_language(request.headers.get("accept-language"), fallback)
 
 
 def _local_day(moment: datetime, zone: str | None, policy: Policy) -> date:
@@ -498,77 +483,3 @@ async def _read_form(request: Request, limit: int, language: str) -> Form:
                                request.headers.get("content-length", ""), limit)
     except FormError as exc:
         raise PageError(exc.kind, language) from exc
-
-
-def _known_error(request: Request, exc: Exception, fallback: str, brand: Brand
-                 ) -> Response | None:
-    """The page for a PageError or a database error; None for anything else."""
-    if isinstance(exc, PageError):
-        return error_page(exc.kind, exc.language or _accept(request, fallback),
-                          exc.brand or brand, **exc.variables)
-    if isinstance(exc, SQLAlchemyError):
-        log.error("web.db_error", error=type(exc).__name__)
-        return error_page("unavailable", _accept(request, fallback), brand)
-    return None
-
-
-def _install_error_handlers(app: FastAPI, fallback: str, brand: Brand) -> None:
-    """Every failure is a small branded HTML page in the reader's language; never a traceback."""
-
-    @app.exception_handler(PageError)
-    @app.exception_handler(SQLAlchemyError)
-    async def known_error(request: Request, exc: Exception) -> Response:
-        response = _known_error(request, exc, fallback, brand)
-        assert response is not None
-        return response
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        kind = {404: "not_found", 405: "method"}.get(exc.status_code)
-        if kind is None:
-            kind = "internal" if exc.status_code >= 500 else "invalid"
-        response = error_page(kind, _accept(request, fallback), brand)
-        if exc.status_code == 405 and exc.headers:
-            response.headers.update(exc.headers)  # keep the Allow header
-        return response
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return error_page("invalid", _accept(request, fallback), brand)
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        return _internal_error(request, exc, fallback, brand)
-
-
-def _internal_error(request: Request, exc: Exception, fallback: str, brand: Brand) -> Response:
-    log.error("web.internal_error", error=type(exc).__name__)
-    return error_page("internal", _accept(request, fallback), brand)
-
-
-def _install_security_headers(app: FastAPI) -> None:
-    app.add_middleware(SecurityHeaders)
-
-
-class SecurityHeaders:
-    """Add the security headers a response lacks. Plain ASGI rather than `@app.middleware`
-    (BaseHTTPMiddleware), which runs every request in an extra task and stream: a third of
-    the time of the score page."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
-            await send(message)
-
-        await self.app(scope, receive, with_headers)

@@ -40,7 +40,7 @@ _SECURE_RAW = [(name.lower().encode("latin-1"), value.encode("latin-1"))
 
 def secure(response: Response) -> None:
     """Add the security headers (and the default CSP) that `response` lacks, in place: what
-    web/app.py's SecurityHeaders does to a response on its way out, without a `send` wrapper
+    web/failures.py's SecurityHeaders does to a response on its way out, without a `send` wrapper
     and a header scan per name (the score pages, web/score_paths.py)."""
     headers = response.raw_headers
     present = {name for name, _ in headers}
