@@ -128,7 +128,8 @@ class Runtime:
         self.intake_kick = Coalescer(self.intake, INTAKE_WINDOW)
         self._reports_verified = rollups.Verified()  # the reports job's last quiet check
         daemon = self.config.daemon  # idle jobs skip their reads until a write or a due time
-        self.wakes = JobWakes(self.store, daemon.dispatch_every, daemon.writeback_every,
+        self.wakes = JobWakes(self.store, daemon.dispatch_every,  # the minute jobs: the
+                              min(daemon.poll_every, daemon.writeback_every),  # faster one
                               settle=CURSOR_LAG)
 
     def compose(self, row: SendRecord, program: Program,

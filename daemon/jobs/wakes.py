@@ -14,7 +14,8 @@ reads, and until when a check that found nothing holds.
 
 A backlog of FULL rows or more never shuts a gate (a window never holds a full batch, and the
 count of due rows can reach it by time alone). Every gate re-reads at least every STALE_RUNS
-runs of its job, which bounds how long a row written by another process waits unseen.
+runs of its job (the minute jobs: of the faster of `poll_every` and `writeback_every`), which
+bounds how long a row written by another process waits unseen.
 """
 
 from __future__ import annotations

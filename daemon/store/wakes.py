@@ -53,8 +53,10 @@ class WriteCounter:
         commit = engine.dialect.do_commit
 
         def do_commit(dbapi_connection: Any) -> None:
-            commit(dbapi_connection)
-            self._committed(dbapi_connection)
+            try:
+                commit(dbapi_connection)
+            finally:  # a COMMIT that raised may still have landed: wake the gates anyway
+                self._committed(dbapi_connection)
 
         engine.dialect.do_commit = do_commit  # type: ignore[method-assign]
 

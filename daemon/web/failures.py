@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from closedloop.daemon.brand import Brand
 from closedloop.daemon.i18n import negotiate_accept_language
 from closedloop.daemon.logging import get_logger
-from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page
+from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, secure
 
 log = get_logger(component="web")
 
@@ -79,7 +79,9 @@ def install_error_handlers(app: FastAPI, fallback: str, brand: Brand) -> None:
 
 def internal_error_page(request: Request, exc: Exception, fallback: str, brand: Brand) -> Response:
     log.error("web.internal_error", error=type(exc).__name__)
-    return error_page("internal", accept_language(request, fallback), brand)
+    page = error_page("internal", accept_language(request, fallback), brand)
+    secure(page)  # FastAPI's 500 handler answers outside the SecurityHeaders middleware
+    return page
 
 
 def install_security_headers(app: FastAPI) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, Final
@@ -149,7 +149,15 @@ def _create(call: CallFn, count: CountFn, post: PostFn, chunk: Pending,
             _create(call, count, post, todo[:half], linked, stamp, landed, result)
             _create(call, count, post, todo[half:], linked, stamp, landed, result)
             return
-        result.rejected[todo[0].ticket_id] = redact(str(exc))[:500]
+        lone = todo[0]
+        if lone.contact_ids or linked.get(lone.ticket_id):
+            # a contact it links may be gone since the survey (deleted, merged): the answer
+            # still goes on the ticket, linked to the ticket alone
+            log.info("hubspot.notes.without_contacts", tickets=1)
+            _create(call, count, post, [replace(lone, contact_ids=())], {}, stamp, landed,
+                    result)
+            return
+        result.rejected[lone.ticket_id] = redact(str(exc))[:500]
         return
     ids = [n.ticket_id for n in todo]
     rejected = batch_errors(errors_of(answer), ids)

@@ -174,6 +174,26 @@ def test_a_hook_note_goes_on_the_contacts_who_answered_without_reading_the_ticke
             sandbox.calls[NOTES]) == (0, 1)
 
 
+def test_a_note_whose_answering_contact_was_deleted_still_lands_on_the_ticket(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
+) -> None:
+    """The answering contact is deleted between the answer and the hook: HubSpot refuses a
+    note linked to it (400), so the note goes again linked to the ticket alone; the hook is
+    done, not rejected (the answer is not lost from the ticket)."""
+    state, sandbox, adapter, mapping = hubspot
+    contact, ticket, _ = _csat_answered(store, state, "eve", 2, T0)
+    state.delete_contact(contact)
+    sandbox.reset_calls()
+
+    result = write_back(store, adapter, mapping, T0 + HOOK_SETTLE, skip_kinds=("answer",
+                                                                               "sent"))
+
+    assert (result.tickets, result.rejected) == (1, 0)
+    [note] = state.notes(ticket_id=ticket)
+    assert (note["contact_ids"], sandbox.calls[NOTES]) == ([], 2)
+    assert (store.counts()["hooks.done"], store.counts()["hooks.rejected"]) == (1, 0)
+
+
 def test_a_writer_killed_after_its_note_landed_leaves_one_note(
         store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
 ) -> None:
@@ -201,7 +221,8 @@ def test_a_writer_killed_after_its_note_landed_leaves_one_note(
 def test_hook_rows_retry_after_a_429_and_a_refused_note_is_rejected(
         store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
 ) -> None:
-    """Same handling as contact writes: a 429 defers (nothing lost), a 400 rejects."""
+    """Same handling as contact writes: a 429 defers (nothing lost), a 400 rejects (after
+    one try without the contact link, which a deleted contact would explain)."""
     state, sandbox, adapter, mapping = hubspot
     contact, ticket, _ = _csat_answered(store, state, "kim", 5, T0)
     later = T0 + HOOK_SETTLE
@@ -213,7 +234,8 @@ def test_hook_rows_retry_after_a_429_and_a_refused_note_is_rejected(
 
     other = _sent(store, "k2", "support-csat", "csat", contact, ticket, at=T0 + timedelta(1))
     store.record_response(other, 1, "unsatisfied", T0 + timedelta(1))
-    sandbox.fail_next(1, 400, path_prefix="/crm/v3/objects/notes")
+    # refused with its contact link, then again linked to the ticket alone: rejected
+    sandbox.fail_next(2, 400, path_prefix="/crm/v3/objects/notes")
     refused = write_back(store, adapter, mapping, T0 + timedelta(1) + HOOK_SETTLE)
     assert (refused.rejected, store.counts()["hooks.rejected"]) == (1, 1)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert, select
+import pytest
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.sends import CURSORS, SENDS
@@ -30,6 +34,30 @@ def test_a_committed_write_moves_its_tables_stamp_only(store: Store) -> None:
     _send(store, "csat:a")
     assert store.writes.stamp(["sends"]) != before[0]
     assert store.writes.stamp(["writebacks"]) == before[1]
+
+
+def test_a_commit_that_raises_after_landing_still_moves_the_stamp(tmp_path: Any) -> None:
+    """A COMMIT whose answer is lost (the connection cut after the server committed) raises,
+    yet the row may be there: the stamp moves all the same, so no gate sits on a write that
+    landed (before, a raising commit left the stamp and the gate shut for up to 10 runs)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE cursors (v INTEGER)"))
+    commit = engine.dialect.do_commit
+
+    def lost_answer(dbapi_connection: Any) -> None:
+        commit(dbapi_connection)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    engine.dialect.do_commit = lost_answer  # type: ignore[method-assign]
+    counter = WriteCounter(engine)
+    before = counter.stamp(["cursors"])
+    with pytest.raises(OperationalError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO cursors (v) VALUES (1)"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cursors")).scalar() == 1  # it landed
+    assert counter.stamp(["cursors"]) != before
+    engine.dispose()
 
 
 def test_the_stamp_moves_after_the_commit_not_at_the_statement(store: Store) -> None:

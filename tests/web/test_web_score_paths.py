@@ -98,3 +98,23 @@ def test_an_unexpected_error_on_the_short_way_is_the_apps_500_page_with_its_head
     assert page.headers["x-frame-options"] == "DENY"
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert store.get_response(send_id) is None
+
+
+def test_an_unexpected_error_on_the_apps_own_way_has_the_security_headers_too(
+    store: Store, signer: TokenSigner, add_send: AddSend
+) -> None:
+    """The comment POST goes through FastAPI; a failure no error page names (the clock
+    breaks while it records) is its 500 page, which FastAPI answers outside the security
+    headers middleware: the page now carries every header itself."""
+
+    def broken_clock() -> Any:
+        raise RuntimeError("clock broken")
+
+    app = create_app(store=store, signer=signer, programs=PROGRAMS, clock=broken_clock)
+    send_id = add_send()
+    store.record_response(send_id, 9, "promoter", NOW)
+    with served_client(app) as http:
+        page = http.post(f"/c/{signer.make(send_id)}", data={"comment": "Fast and kind"})
+    assert (page.status_code, heading(page)) == (500, "Something went wrong")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"

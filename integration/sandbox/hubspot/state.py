@@ -243,6 +243,15 @@ class HubSpotState:
             self.archived_tickets[ticket_id] = rec
             self.version += 1
 
+    def delete_contact(self, contact_id: str) -> None:
+        """Delete a contact (HubSpot archives it): it leaves reads, and its associations go."""
+        with self.lock:
+            self.contacts.pop(contact_id)
+            for linked in self.ticket_contacts.values():
+                while contact_id in linked:
+                    linked.remove(contact_id)
+            self.version += 1
+
     def associate(self, ticket_id: str, contact_id: str) -> None:
         with self.lock:
             self.ticket_contacts.setdefault(ticket_id, []).append(contact_id)
