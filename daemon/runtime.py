@@ -305,14 +305,11 @@ class Runtime:
         """Assign comment themes to the answers changed since the last run (one replica at a
         time; at most THEMES_BATCHES batches a run, so a first run over a large history is
         spread over several). Nothing changed (themes' `idle`): no lock, no writes."""
-        gate, now = self.wakes.themes, self.clock()
-        if gate.shut(now):
+        now = self.clock()
+        if self.wakes.quiet(self.wakes.themes, now, partial(
+                themes_idle, self.store, self.theme_matcher, now,
+                reporting=self.config.reporting)):
             return RefreshResult()
-        stamp = gate.stamp()
-        if themes_idle(self.store, self.theme_matcher, now, reporting=self.config.reporting):
-            gate.learn(stamp, now, None)
-            return RefreshResult()
-        gate.open()
         with self.metrics.timed("themes"), job_lock(self.store, "themes:refresh", self.replica,
                                                     self.clock) as held:
             if not held:
@@ -327,14 +324,11 @@ class Runtime:
     def refresh_reports(self) -> int:
         """Keep the report rollups current (one replica at a time); rollup rows moved.
         Nothing new since the last refresh (rollups.settled): no lock, no re-count."""
-        gate, now = self.wakes.reports, self.clock()
-        if gate.shut(now):
+        now = self.clock()
+        if self.wakes.quiet(self.wakes.reports, now, partial(
+                rollups.settled, self.store, self.config.reporting, now,
+                self._reports_verified)):
             return 0
-        stamp = gate.stamp()
-        if rollups.settled(self.store, self.config.reporting, now, self._reports_verified):
-            gate.learn(stamp, now, None)
-            return 0
-        gate.open()
         with self.metrics.timed("reports"), job_lock(
                 self.store, "reports:refresh", self.replica, self.clock) as held:
             if held:

@@ -118,6 +118,20 @@ class JobWakes:
         return gate
 
     @staticmethod
+    def quiet(gate: Gate, now: datetime, idle: Callable[[], bool]) -> bool:
+        """For a job whose own read says whether it is idle (themes, reports): True when the
+        gate is shut or that read (stamp taken before it) finds nothing; then no due time
+        ends the quiet, only a write or the staleness bound."""
+        if gate.shut(now):
+            return True
+        stamp = gate.stamp()
+        if idle():
+            gate.learn(stamp, now, None)
+            return True
+        gate.open()
+        return False
+
+    @staticmethod
     def _hold(gate: Gate, stamp: int, now: datetime, until: datetime | None,
               rows: int) -> bool:
         if rows >= FULL or (until is not None and until <= now):
