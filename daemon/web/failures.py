@@ -7,14 +7,13 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from closedloop.daemon.brand import Brand
 from closedloop.daemon.i18n import negotiate_accept_language
 from closedloop.daemon.logging import get_logger
-from closedloop.daemon.web.pages import DEFAULT_CSP, SECURITY_HEADERS, error_page, secure
+from closedloop.daemon.web.pages import add_missing_security_headers, error_page, secure
 
 log = get_logger(component="web")
 
@@ -103,10 +102,10 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+                headers = message.setdefault("headers", [])
+                if not isinstance(headers, list):  # an ASGI app may send any iterable
+                    headers = message["headers"] = list(headers)
+                add_missing_security_headers(headers)
             await send(message)
 
         await self.app(scope, receive, with_headers)

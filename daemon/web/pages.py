@@ -42,7 +42,11 @@ def secure(response: Response) -> None:
     """Add the security headers (and the default CSP) that `response` lacks, in place: what
     web/failures.py's SecurityHeaders does to a response on its way out, without a `send` wrapper
     and a header scan per name (the score pages, web/score_paths.py)."""
-    headers = response.raw_headers
+    add_missing_security_headers(response.raw_headers)
+
+
+def add_missing_security_headers(headers: list[tuple[bytes, bytes]]) -> None:
+    """Append to raw (lower-case) ASGI headers the security headers they lack."""
     present = {name for name, _ in headers}
     headers.extend(header for header in _SECURE_RAW if header[0] not in present)
 
