@@ -102,6 +102,7 @@ class FollowUpPass:
             return self.run
         self.finished = True
         log = get_logger(job="follow_ups", source=self.adapter.name)
+        ended = False  # False: it raised, maybe after a task or ticket landed
         try:
             if self.work:
                 result, failed = None, self.failed
@@ -121,8 +122,9 @@ class FollowUpPass:
                         _defer(self.store, self.token, row, why, self.now, self.run)
                     log.warning("follow_ups.deferred", rows=len(self.work),
                                 error=type(why).__name__)
+            ended = True
         finally:
-            self.store.release_follow_ups(self.token)
+            self.store.release_follow_ups(self.token, lapsed=not ended)
             run = self.run
             log.info("follow_ups.done", created=run.created, updated=run.updated,
                      not_needed=run.not_needed, rejected=run.rejected, deferred=run.deferred)

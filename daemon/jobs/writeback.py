@@ -213,7 +213,8 @@ def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
     are tried again.
 
     Each round claims its rows first, so replicas sharing the store write disjoint
-    contacts; whatever a round leaves unsettled is handed back when it ends.
+    contacts; whatever a round leaves unsettled is handed back when it ends (as possibly
+    written when the round raised: a store error after a note landed must not add it twice).
     """
     log = get_logger(job="writeback", source=adapter.name)
     result = WriteBackResult()
@@ -229,13 +230,15 @@ def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
             if not claim.rows:
                 break
             held = Held(store, claim, lease, clock)
+            ended = False  # the round ended as planned (False: it raised, maybe mid-write)
             try:
                 finished = _write_round(held, adapter, mapping, claim.rows, now, result)
+                ended = True
             except LostClaim:
                 log.warning("writeback.claim_lost", rows=len(claim.rows))
-                finished = False
+                finished, ended = False, True
             finally:
-                store.release_writeback_claim(claim.token)
+                store.release_writeback_claim(claim.token, lapsed=not ended)
             if not finished or len(claim.rows) < ROWS_PER_ROUND:
                 break
     finally:

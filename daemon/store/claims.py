@@ -23,7 +23,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import Engine, Table, and_, or_, select, text, update
@@ -36,6 +36,7 @@ from closedloop.daemon.store.tables import Base
 log = structlog.get_logger(__name__)
 
 JOB_LOCKS: Table = Base.metadata.tables["job_locks"]
+LAPSED = datetime(2000, 1, 1, tzinfo=UTC)  # a lease that ended long ago (release, lapsed)
 
 
 @dataclass(frozen=True)
@@ -118,13 +119,20 @@ class ClaimsMixin:
             ).rowcount
         return renewed
 
-    def release_writeback_claim(self, token: str) -> int:
-        """Hand back the rows `token` still holds, unwritten, for anyone to claim now."""
+    def release_writeback_claim(self, token: str, lapsed: bool = False) -> int:
+        """Hand back the rows `token` still holds, unwritten, for anyone to claim now.
+
+        `lapsed`: the writer ended unexpectedly (a store error after a CRM write, say), so
+        its rows may be written already: they keep the token under an ended lease and come
+        back `lapsed` from the next claim, as a killed writer's do, instead of as new.
+        """
+        values = ({"claimed_until": LAPSED} if lapsed
+                  else {"claim_token": None, "claimed_until": None})
         with self.engine.begin() as conn:
             released: int = conn.execute(
                 update(WRITEBACKS)
                 .where(WRITEBACKS.c.claim_token == token, WRITEBACKS.c.status == "pending")
-                .values(claim_token=None, claimed_until=None)
+                .values(**values)
             ).rowcount
         return released
 

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, RowMapping, Table, and_, func, or_, select, text, update
 
-from closedloop.daemon.store.claims import advisory_key
+from closedloop.daemon.store.claims import LAPSED, advisory_key
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.events import emit_event, survey_payload
 from closedloop.daemon.store.records import from_db, to_db
@@ -165,11 +165,14 @@ class FollowUpsMixin:
                 FOLLOW_UPS.c.status == "pending").values(values)).rowcount
         return bool(changed)
 
-    def release_follow_ups(self, token: str) -> int:
+    def release_follow_ups(self, token: str, lapsed: bool = False) -> int:
+        """Hand back what `token` still holds; `lapsed` (its holder raised mid-way, maybe
+        after a create landed): as possibly done, so the next claim looks before creating."""
+        values = ({"claimed_until": LAPSED} if lapsed
+                  else {"claim_token": None, "claimed_until": None})
         with self.engine.begin() as conn:
             released: int = conn.execute(update(FOLLOW_UPS).where(
-                FOLLOW_UPS.c.claim_token == token).values(claim_token=None,
-                                                          claimed_until=None)).rowcount
+                FOLLOW_UPS.c.claim_token == token).values(**values)).rowcount
         return released
 
     def follow_up_crm_ids(self, send_ids: Sequence[int]) -> dict[int, str]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from closedloop.daemon.actions.follow_ups import (
     LEASE,
@@ -124,6 +125,31 @@ def test_a_holder_that_died_after_its_create_leaves_one_task(
     after = process_follow_ups(store, adapter, {"csat": RULE}, T0 + LEASE)
 
     assert (held.created, after.created) == (0, 1)
+    assert [t["id"] for t in state.tasks()] == [task["id"]]
+    [row] = store.follow_up_rows()
+    assert (row["status"], row["crm_id"]) == ("done", task["id"])
+
+
+def test_a_store_error_after_the_create_landed_leaves_one_task(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The task lands, then settling its row fails (the database refuses the write) and the
+    pass raises; its release still works. The row comes back possibly created (`lapsed`),
+    so the next pass looks the task up instead of creating a second one."""
+    state, _sandbox, adapter = hubspot
+    _answered(store, state)
+    settle = store.settle_follow_up
+
+    def refused(*args: object, **kwargs: object) -> None:
+        monkeypatch.setattr(store, "settle_follow_up", settle)  # once
+        raise OperationalError("UPDATE follow_ups", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(store, "settle_follow_up", refused)
+    with pytest.raises(OperationalError):
+        process_follow_ups(store, adapter, {"csat": RULE}, T0)
+    [task] = state.tasks()
+
+    assert process_follow_ups(store, adapter, {"csat": RULE}, T0).created == 1
     assert [t["id"] for t in state.tasks()] == [task["id"]]
     [row] = store.follow_up_rows()
     assert (row["status"], row["crm_id"]) == ("done", task["id"])

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from closedloop.daemon.jobs.writeback import LEASE, coalesce, plan_hooks, winners, write_back
 from closedloop.daemon.store import NewSend, Store, WriteBackRecord
@@ -216,6 +217,36 @@ def test_a_writer_killed_after_its_note_landed_leaves_one_note(
     assert write_back(store, adapter, mapping, at + LEASE).tickets == 1
     assert len(state.notes(ticket_id=ticket)) == 1
     assert (store.counts(at + LEASE)["hooks.done"], sandbox.calls[NOTES]) == (1, 1)
+
+
+def test_a_store_error_after_a_note_landed_leaves_one_note(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same window without a kill: the note lands, then settling it fails (the database
+    refuses the write) and the job raises; the claim's release still works. The row comes
+    back possibly written (`lapsed`), so the next run looks for the note's marker and adds
+    no second note. Before, the release handed it back as new and a second note went."""
+    state, sandbox, adapter, mapping = hubspot
+    _, ticket, _ = _csat_answered(store, state, "eve", 2, T0)
+    at = T0 + HOOK_SETTLE
+    assert write_back(store, adapter, mapping, at, skip_kinds=("hook",)).contacts == 1
+    settle = store.mark_writebacks_done
+
+    def refused(ids: list[int], *args: object, **kwargs: object) -> int:
+        if not ids:
+            return settle(ids, *args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.setattr(store, "mark_writebacks_done", settle)  # once
+        raise OperationalError("UPDATE writebacks", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(store, "mark_writebacks_done", refused)
+    with pytest.raises(OperationalError):
+        write_back(store, adapter, mapping, at)
+    assert len(state.notes(ticket_id=ticket)) == 1
+    assert "hooks.held" not in store.counts(at)  # handed back: the next run takes it
+
+    assert write_back(store, adapter, mapping, at + timedelta(minutes=1)).tickets == 1
+    assert len(state.notes(ticket_id=ticket)) == 1
+    assert (store.counts()["hooks.done"], sandbox.calls[NOTES]) == (1, 1)
 
 
 def test_hook_rows_retry_after_a_429_and_a_refused_note_is_rejected(

@@ -84,6 +84,23 @@ def test_rows_of_a_lapsed_claim_are_held_until_its_end_then_come_back_lapsed(
     assert ([r.lapsed for r in b.rows], len(b.rows)) == ([True] * 5, 5)
 
 
+def test_a_release_as_lapsed_hands_rows_back_now_but_as_possibly_written(
+        store: Store, replica: Store, make_send: MakeSend, t0: datetime) -> None:
+    """A writer that raised mid-round releases its rows `lapsed`: anyone may claim them at
+    once (not held, not waiting out the lease), and they come back `lapsed`; a later plain
+    release of that new claim hands them back as new again."""
+    _answered(store, make_send, t0, "a", "c1")
+    a = store.claim_writebacks("hubspot", t0, 100, LEASE)
+    assert store.release_writeback_claim(a.token, lapsed=True) == 2
+    assert "writebacks.held" not in store.counts(t0)
+    b = replica.claim_writebacks("hubspot", t0, 100, LEASE)
+    assert ([r.lapsed for r in b.rows], [r.id for r in b.rows]) == (
+        [True, True], [r.id for r in a.rows])
+    assert replica.release_writeback_claim(b.token) == 2
+    c = store.claim_writebacks("hubspot", t0, 100, LEASE)
+    assert [r.lapsed for r in c.rows] == [False, False]
+
+
 def test_concurrent_claimers_take_disjoint_rows(store: Store, make_send: MakeSend,
                                                 t0: datetime) -> None:
     """Eight threads claim at once over 40 contacts: every row is claimed exactly once."""
