@@ -95,6 +95,7 @@ class HookPlan:
     rows_of: dict[str, list[int]] = field(default_factory=dict)  # ticket id -> row ids
     nothing: list[int] = field(default_factory=list)  # no hook configured for these answers
     rejected: dict[int, str] = field(default_factory=dict)
+    waiting: list[int] = field(default_factory=list)  # behind a note that may have landed
 
 
 def winners(latest: dict[tuple[str, str, str], tuple[datetime, int]],
@@ -145,13 +146,24 @@ def coalesce(rows: Sequence[WriteBackRecord], mapping: CrmMapping,
 
 
 def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan:
-    """Merge hook rows per ticket: tags united, the latest answer's note per survey."""
+    """Merge hook rows per ticket: tags united, the latest answer's note per survey.
+
+    Rows that were tried (a failed or unknown attempt, or a lapsed claim) may have landed
+    their note: they go again alone, the same rows as before, so their marker is the one
+    the CRM may hold and the adapter finds it; rows queued since for their ticket wait for
+    the next run (`waiting`) instead of changing the marker and repeating the note.
+    """
     plan = HookPlan()
     latest: dict[tuple[str, int | None], WriteBackRecord] = {}
+    tried = {row.id for row in rows if row.attempts or row.lapsed}  # may have landed
+    retried = {_ticket_of(r) for r in rows if r.id in tried} - {""}
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
-        ticket = str(row.data.get("ticket_id") or "")
+        ticket = _ticket_of(row)
         if not ticket or not (mapping.hooks.enabled or mapping.ticket_properties):
             plan.nothing.append(row.id)
+            continue
+        if ticket in retried and row.id not in tried:
+            plan.waiting.append(row.id)
             continue
         latest[(ticket, row.send_id)] = row  # a newer row of one survey replaces its note
         plan.rows_of.setdefault(ticket, []).append(row.id)
@@ -160,8 +172,8 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
     answering: dict[str, list[str]] = defaultdict(list)  # contacts whose note is carried
     props: dict[str, dict[str, str]] = defaultdict(dict)  # later answers' values win
     for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
-        ticket = str(row.data.get("ticket_id") or "")
-        if ticket not in plan.rows_of:
+        ticket = _ticket_of(row)
+        if ticket not in plan.rows_of or row.id in plan.waiting:
             continue
         try:
             update = mapping.hooks.ticket_update(ticket, row.data)
@@ -176,12 +188,12 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
             notes[ticket].append(update.note)
             if row.contact_id and row.contact_id not in answering[ticket]:
                 answering[ticket].append(row.contact_id)
-    tried = {row.id for row in rows if row.attempts or row.lapsed}  # may have landed
     for ticket, ids in plan.rows_of.items():
         if tags[ticket] or notes[ticket] or props[ticket]:
             plan.updates.append(TicketUpdate(ticket_id=ticket, add_tags=tuple(tags[ticket]),
                                              note="\n\n".join(notes[ticket]) or None,
-                                             key=note_key(ids),
+                                             key=note_key([i for i in ids
+                                                           if i not in plan.rejected]),
                                              check_first=any(i in tried for i in ids),
                                              properties=props[ticket],
                                              contact_ids=tuple(answering[ticket])))
@@ -190,6 +202,10 @@ def plan_hooks(rows: Sequence[WriteBackRecord], mapping: CrmMapping) -> HookPlan
     plan.rows_of = {t: ids for t, ids in plan.rows_of.items()
                     if any(u.ticket_id == t for u in plan.updates)}
     return plan
+
+
+def _ticket_of(row: WriteBackRecord) -> str:
+    return str(row.data.get("ticket_id") or "")
 
 
 def note_key(row_ids: Sequence[int]) -> str:

@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from closedloop.daemon.jobs.writeback import LEASE, coalesce, plan_hooks, winners, write_back
+from closedloop.daemon.jobs.writeback import (
+    LEASE,
+    coalesce,
+    note_key,
+    plan_hooks,
+    winners,
+    write_back,
+)
 from closedloop.daemon.store import NewSend, Store, WriteBackRecord
 from closedloop.daemon.store.answers import HOOK_SETTLE
 from closedloop.daemon.surveys import Program, SurveyType
@@ -217,6 +224,70 @@ def test_a_writer_killed_after_its_note_landed_leaves_one_note(
     assert write_back(store, adapter, mapping, at + LEASE).tickets == 1
     assert len(state.notes(ticket_id=ticket)) == 1
     assert (store.counts(at + LEASE)["hooks.done"], sandbox.calls[NOTES]) == (1, 1)
+
+
+def test_plan_hooks_sends_tried_rows_alone_and_keeps_their_marker() -> None:
+    """Ticket 9 has a tried row (1) and a newer one (2): only row 1 goes, under the marker
+    it had alone, checked first; row 2 waits. Ticket 8's untried rows go together as
+    usual. Both sides: tried by attempts and by a lapsed claim; untried waits only on a
+    ticket with a tried row."""
+    mapping = load_mapping("hubspot", programs=PROGRAMS)
+
+    def row(i: int, ticket: str, attempts: int = 0, lapsed: bool = False) -> WriteBackRecord:
+        return WriteBackRecord(id=i, source="hubspot", contact_id=f"c{i}", send_id=i,
+                               kind="hook", data={"survey_type": "csat", "score": 4,
+                                                  "program": "support-csat",
+                                                  "category": "satisfied",
+                                                  "ticket_id": ticket},
+                               created_at=T0 + timedelta(minutes=i), attempts=attempts,
+                               lapsed=lapsed)
+
+    for tried in (row(1, "9", attempts=1), row(1, "9", lapsed=True)):
+        plan = plan_hooks([tried, row(2, "9"), row(3, "8"), row(4, "8")], mapping)
+        assert [(u.ticket_id, u.key, u.check_first) for u in plan.updates] == [
+            ("9", "cl-hook-1", True), ("8", note_key([3, 4]), False)]
+        assert (plan.waiting, plan.rows_of) == ([2], {"9": [1], "8": [3, 4]})
+    plan = plan_hooks([row(1, "9"), row(2, "9")], mapping)
+    assert ([u.key for u in plan.updates], plan.waiting) == ([note_key([1, 2])], [])
+
+
+def test_a_note_that_may_have_landed_goes_again_alone_not_with_newer_answers(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
+) -> None:
+    """A writer's note for two answers on one ticket lands and the writer dies; a third
+    answer on that ticket is queued before the lease ends. The next run writes the two
+    tried rows alone (same rows, same marker: found, no second copy) and the newer answer
+    waits one run for a note of its own. Before, the three rows made a new marker and the
+    first two answers landed on the ticket twice."""
+    state, sandbox, adapter, mapping = hubspot
+    first = state.create_contact("eve@example.com", "Eve", "Doe")
+    second = state.create_contact("al@example.com", "Al", "Doe")
+    ticket = state.create_ticket("Printer on fire", first)
+    state.associate(ticket, second)
+    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    csat = _sent(store, "csat", "support-csat", "csat", first, ticket)
+    nps = _sent(store, "nps", "nps-core", "nps", second, ticket)
+    store.record_response(csat, 4, "satisfied", T0)
+    store.record_response(nps, 9, "promoter", T0)
+    at = T0 + HOOK_SETTLE
+    assert write_back(store, adapter, mapping, at, skip_kinds=("hook",)).contacts == 2
+    claim = store.claim_writebacks("hubspot", at, 10, LEASE)
+    assert sorted(r.kind for r in claim.rows) == ["hook", "hook"]
+    adapter.update_tickets(plan_hooks(claim.rows, mapping).updates)  # then killed
+    pro = _sent(store, "pro", "nps-pro", "nps", first, ticket)
+    store.record_response(pro, 2, "detractor", at + timedelta(minutes=1))
+    later = at + timedelta(minutes=1) + HOOK_SETTLE  # the lease has ended too
+
+    again = write_back(store, adapter, mapping, later)
+    assert (again.tickets, len(state.notes(ticket_id=ticket))) == (1, 1)
+    assert store.counts(later)["hooks.pending"] == 1
+    assert write_back(store, adapter, mapping, later + timedelta(minutes=1)).tickets == 1
+
+    bodies = [n["body"] for n in state.notes(ticket_id=ticket)]
+    assert len(bodies) == 2
+    assert [sum(b.count(f"program {p}.") for b in bodies)
+            for p in ("support-csat", "nps-core", "nps-pro")] == [1, 1, 1]
+    assert (store.counts()["hooks.done"], sandbox.calls[NOTES]) == (3, 2)
 
 
 def test_a_store_error_after_a_note_landed_leaves_one_note(
