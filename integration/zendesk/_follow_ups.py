@@ -33,17 +33,16 @@ from closedloop.integration.zendesk import _jobs
 log = structlog.get_logger(__name__)
 
 CallFn = Callable[[str, Callable[[], Any]], Any]
-ShowMany = Callable[[str, Any, Sequence[str]], Iterator[dict[str, Any]]]
+ShowMany = Callable[[str, Sequence[str]], Iterator[dict[str, Any]]]
 RunJobs = Callable[..., _jobs.JobOutcome]
 StartJobs = Callable[..., _jobs.StartedJobs]
 
 
-def original_tickets(show_many: ShowMany, tickets_api: Any,
-                     items: Sequence[FollowUp]) -> dict[str, dict[str, Any]]:
+def original_tickets(show_many: ShowMany, items: Sequence[FollowUp]) -> dict[str, dict[str, Any]]:
     """Ticket id -> the original ticket as it stands now (assignee, group, status)."""
     ids = list(dict.fromkeys(i.ticket_id for i in items if i.ticket_id and i.ticket_id.isdigit()
                              and (i.at_rating is None or i.at_rating.closed is None)))
-    return {str(t.get("id")): t for t in show_many("tickets_show_many", tickets_api, ids)}
+    return {str(t.get("id")): t for t in show_many("tickets_show_many", ids)}
 
 
 def found_by_external_id(call: CallFn, tickets_api: Any, key: str) -> str | None:

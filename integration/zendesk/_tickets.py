@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
-from urllib.parse import quote
 
 import structlog
 
@@ -23,7 +23,8 @@ from closedloop.integration._values import picked
 from closedloop.integration.base import Ticket, TicketPage
 from closedloop.integration.errors import TransientError
 from closedloop.integration.zendesk._cursor import ExportCursor
-from closedloop.integration.zendesk._paging import CallFn, next_page, page_items, page_json
+from closedloop.integration.zendesk._paging import MAX_PAGES, CallFn
+from closedloop.integration.zendesk._raw import RawReader
 from closedloop.integration.zendesk._user_memo import SideloadedUsers
 
 log = structlog.get_logger(__name__)
@@ -106,29 +107,23 @@ def to_ticket(raw: Mapping[str, Any], solved_at: Mapping[str, str],
     )
 
 
-def closed_ticket_pages(call: CallFn, tickets_api: Any, start: ExportCursor, *,
+def closed_ticket_pages(call: CallFn, raw: RawReader, start: ExportCursor, *,
                         page_size: int, source: str, extra: Sequence[str] = (),
                         users: SideloadedUsers | None = None) -> Iterator[TicketPage]:
     """One TicketPage per export page whose cursor moved; never a ticket twice per call.
     `extra`: the fields (see field_values) to put in each Ticket.properties. `users` keeps
-    the page's sideloaded requesters of the tickets it yields."""
-
-    def first() -> Any:
-        if start.cursor is not None:
-            # zenpy neither URL-encodes the cursor nor passes per_page along with it:
-            # encode it here; the page size is then Zendesk's default (1,000, the maximum).
-            return tickets_api.incremental(cursor=quote(start.cursor, safe=""),
-                                           include=SIDELOADS)
-        return tickets_api.incremental(start_time=start.start, include=SIDELOADS,
-                                       per_page=page_size)
-
-    gen = call(ENDPOINT, first)
+    the page's sideloaded requesters of the tickets it yields. Pages are read as plain JSON
+    (_raw.py), each through `call` (retried: a failed page is asked for again)."""
+    include = ",".join(SIDELOADS)
+    params = ({"cursor": start.cursor} if start.cursor is not None
+              else {"start_time": str(start.start)})
     state = start
     seen: set[str] = set()
     cursors: set[str] = set()
-    while True:
-        data = page_json(gen)
-        items = page_items(gen)
+    for _ in range(MAX_PAGES):
+        data: dict[str, Any] = call(ENDPOINT, partial(
+            raw.get, ENDPOINT, {**params, "include": include, "per_page": str(page_size)}))
+        items = [i for i in data.get("tickets") or [] if isinstance(i, Mapping)]
         after = data.get("after_cursor")
         moved = bool(after) and str(after) != state.cursor
         if after:
@@ -139,7 +134,7 @@ def closed_ticket_pages(call: CallFn, tickets_api: Any, start: ExportCursor, *,
         solved_at = solved_times(data)
         tickets: list[Ticket] = []
         for item in items:
-            ticket = to_ticket(item.to_dict(), solved_at, extra)
+            ticket = to_ticket(item, solved_at, extra)
             if ticket is not None and ticket.id not in seen:
                 seen.add(ticket.id)
                 tickets.append(ticket)
@@ -149,7 +144,7 @@ def closed_ticket_pages(call: CallFn, tickets_api: Any, start: ExportCursor, *,
                   closed=len(tickets), end=bool(data.get("end_of_stream")))
         if tickets or moved:
             yield TicketPage(tickets=tickets, cursor=state.dumps())
-        if data.get("end_of_stream") is True or not data.get("after_url"):
+        if data.get("end_of_stream") is True or not data.get("after_url") or not after:
             return
-        if not next_page(call, ENDPOINT, gen):
-            return
+        params = {"cursor": str(after)}
+    raise TransientError(f"Zendesk export returned more than {MAX_PAGES} pages")

@@ -58,6 +58,7 @@ from closedloop.integration.zendesk._notify_setup import (
     signing_secret,
 )
 from closedloop.integration.zendesk._paging import CallFn, pages
+from closedloop.integration.zendesk._raw import RawReader, show_many
 from closedloop.integration.zendesk._single import SINGLE_MAX, write_singly
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
@@ -138,6 +139,9 @@ class ZendeskAdapter:
         OVERRIDE.acquire(self._base_url, self._default_netloc, source=name)
         self._closed = False
         self._session = CountingSession(pacer)
+        self._raw = RawReader(self._session, base_url or f"https://{self._default_netloc}",
+                              timeout)
+        self._job_statuses = partial(self._raw.show_many, "job_statuses_show_many")
         self._zd = Zenpy(subdomain=self._subdomain, email=email.strip(), token=token.strip(),
                          session=self._session, timeout=timeout, ratelimit_budget=1,
                          disable_cache=True)
@@ -191,14 +195,10 @@ class ZendeskAdapter:
         pacer = self._session.pacer
         return pacer.stats if pacer is not None else None
 
-    def _show_many(self, endpoint: str, api: Any, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
-        """Every record of `ids` as a dict, READ_BATCH per show_many call (unknown ids are
-        left out by Zendesk)."""
-        for start in range(0, len(ids), READ_BATCH):
-            for page in pages(self._call, endpoint,
-                              partial(api, ids=list(ids[start:start + READ_BATCH]))):
-                for item in page:
-                    yield item.to_dict()
+    def _show_many(self, endpoint: str, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Every record of `ids` as a dict (plain JSON, see _raw.py; unknown ids are left
+        out by Zendesk)."""
+        return show_many(self._call, self._raw, endpoint, ids)
 
     # -- closed tickets ---------------------------------------------------------------------
 
@@ -215,14 +215,14 @@ class ZendeskAdapter:
             state = ExportCursor(start=int(start.timestamp()))
         else:
             state = ExportCursor.loads(cursor)
-        return closed_ticket_pages(self._call, self._zd.tickets, state,
+        return closed_ticket_pages(self._call, self._raw, state,
                                    page_size=self._page_size, source=self.name,
                                    extra=self._ticket_extra, users=self._sideloaded)
 
     def closed_tickets_by_id(self, ticket_ids: Sequence[str]) -> list[Ticket]:
         """Of these (notified) tickets, the solved or closed ones, as the export reads them
         (show_many with the metric_sets sideload, 100 per call); see _notified.py."""
-        return closed_tickets_by_id(self._call, self._zd.tickets, ticket_ids,
+        return closed_tickets_by_id(self._call, self._raw, ticket_ids,
                                     self._ticket_extra, self._sideloaded)
 
     def ensure_solved_trigger(self, name: str, endpoint: str) -> TriggerSetup:
@@ -250,7 +250,7 @@ class ZendeskAdapter:
         contact write's, the hooks') reads them too; the call follows them to the end."""
         def start(endpoint: str, submit: Callable[[list[Any]], Any],
                   jobs: list[tuple[str, Any]]) -> _jobs.StartedJobs:
-            return _jobs.start_jobs(self._call, endpoint, submit, self._zd.job_status, jobs,
+            return _jobs.start_jobs(self._call, endpoint, submit, self._job_statuses, jobs,
                                     self._waiting, source=self.name,
                                     submit_call=self._call_create, board=self._board)
 
@@ -263,14 +263,14 @@ class ZendeskAdapter:
 
     def _original_tickets(self, items: Sequence[FollowUp]) -> dict[str, dict[str, Any]]:
         """The originals now, for items without a complete rating-time reading."""
-        return original_tickets(self._show_many, self._zd.tickets, items)
+        return original_tickets(self._show_many, items)
 
     def reopened(self, ticket_ids: Sequence[str]) -> set[str]:
         """Tickets no longer solved/closed: reopened, deleted or unknown (show_many, 100s)."""
         unique = list(dict.fromkeys(str(i) for i in ticket_ids))
         valid = [i for i in unique if i.isdigit()]
         status = {str(raw.get("id")): str(raw.get("status"))
-                  for raw in self._show_many("tickets_show_many", self._zd.tickets, valid)}
+                  for raw in self._show_many("tickets_show_many", valid)}
         return {i for i in unique if status.get(i) not in SOLVED_STATUSES}
 
     def reopened_with_attribution(self, ticket_ids: Sequence[str], others: Sequence[str],
@@ -279,7 +279,7 @@ class ZendeskAdapter:
         calls (100 tickets a call)."""
         unique = list(dict.fromkeys(str(i) for i in [*ticket_ids, *others]))
         raws = {str(raw.get("id")): raw for raw in self._show_many(
-            "tickets_show_many", self._zd.tickets, [i for i in unique if i.isdigit()])}
+            "tickets_show_many", [i for i in unique if i.isdigit()])}
         gone = {str(i) for i in ticket_ids
                 if str((raws.get(str(i)) or {}).get("status")) not in SOLVED_STATUSES}
         who = {str(i): Attribution(owner_id=str_id(raws[str(i)].get("assignee_id")),
@@ -296,7 +296,7 @@ class ZendeskAdapter:
         out = {str(raw.get("id")): Attribution(owner_id=str_id(raw.get("assignee_id")),
                                                team_id=str_id(raw.get("group_id")),
                                                closed=raw.get("status") == "closed")
-               for raw in self._show_many("tickets_show_many", self._zd.tickets, valid)}
+               for raw in self._show_many("tickets_show_many", valid)}
         log.info("zendesk.tickets.attributed", source=self.name, asked=len(unique),
                  found=len(out))
         return out
@@ -379,8 +379,7 @@ class ZendeskAdapter:
         out: dict[str, Contact] = {}
         sideloaded = self._sideloaded.take(unique)
         rest = [i for i in unique if i not in sideloaded]
-        for raw in [*sideloaded.values(), *self._show_many("users_show_many", self._zd.users,
-                                                             rest)]:
+        for raw in [*sideloaded.values(), *self._show_many("users_show_many", rest)]:
             contact = to_contact(raw, self._contact_extra)
             out[contact.id] = contact
         missing = len(unique) - len(out)
@@ -436,7 +435,7 @@ class ZendeskAdapter:
         if 0 < len(items) <= self._single_max:
             return write_singly(submit_call or self._call, SINGLE_ENDPOINTS[endpoint],
                                 submit, items, decided, source=self.name)
-        return _jobs.run_jobs(self._call, endpoint, submit, self._zd.job_status, items,
+        return _jobs.run_jobs(self._call, endpoint, submit, self._job_statuses, items,
                               self._waiting, source=self.name, settled=decided,
                               submit_call=submit_call, board=self._board)
 

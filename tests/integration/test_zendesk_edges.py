@@ -168,11 +168,11 @@ def test_404_and_422_are_specific_rejections(mock: responses.RequestsMock,
 
 def test_export_cursor_is_url_encoded(mock: responses.RequestsMock,
                                                         zd: ZendeskAdapter) -> None:
-    """zenpy puts the cursor in the URL raw; a cursor with '+', '/' and '=' must reach
-    Zendesk intact. The page's own after_cursor is the one handed out."""
+    """A cursor with '+', '/' and '=' must reach Zendesk intact (zenpy put it in the URL
+    raw), with the page size along. The page's own after_cursor is the one handed out."""
     raw = "MTU+4MD/c1=="
     mock.get(EXPORT, match=[matchers.query_param_matcher(
-        {"cursor": raw, "include": "metric_sets,users"})],
+        {"cursor": raw, "include": "metric_sets,users", "per_page": "1000"})],
         json=_page([_ticket(1)], "NEXT+1=", end=True))
     pages = list(zd.closed_tickets(json.dumps({"v": 1, "cursor": raw})))
     assert [json.loads(p.cursor) for p in pages] == [{"v": 1, "cursor": "NEXT+1="}]
