@@ -6,6 +6,7 @@ endpoint. zenpy's object cache is off (`disable_cache=True`: it keeps users fore
 `ratelimit_budget` is 1 (it never sleeps itself) and every call has a timeout. Each call
 goes through the one tenacity policy in integration.retry, and zenpy's result generators
 are read page by page (_paging.py) so paging requests are retried and checkpointed too.
+The reads made for every surveyed ticket skip zenpy's objects (plain JSON, _raw.py).
 
 `base_url` points zenpy at another server (the sandbox) through ZENPY_FORCE_SCHEME /
 ZENPY_FORCE_NETLOC, which zenpy reads process-wide: see `_transport.OVERRIDE`.
