@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from zenpy import Zenpy
-from zenpy.lib.api_objects import Comment, User
-from zenpy.lib.api_objects import Ticket as ZenpyTicket
+from zenpy.lib.api_objects import User
 
 from closedloop.integration._translate import call_translated
 from closedloop.integration.base import (
@@ -43,7 +42,7 @@ from closedloop.integration.base import (
     TicketUpdate,
     WriteResult,
 )
-from closedloop.integration.errors import AuthError, ConfigError, PartialWrite, RecordRejected
+from closedloop.integration.errors import ConfigError
 from closedloop.integration.pacing import Pacer, PacingStats
 from closedloop.integration.retry import RetryPolicy, call_with_retry
 from closedloop.integration.zendesk import _fields, _jobs
@@ -51,6 +50,7 @@ from closedloop.integration.zendesk._cursor import ExportCursor
 from closedloop.integration.zendesk._erase import erase_quotes
 from closedloop.integration.zendesk._errors import translate
 from closedloop.integration.zendesk._follow_ups import original_tickets, start_follow_up_tickets
+from closedloop.integration.zendesk._members import member_pages
 from closedloop.integration.zendesk._notified import closed_tickets_by_id
 from closedloop.integration.zendesk._notify_setup import (
     TriggerSetup,
@@ -58,9 +58,11 @@ from closedloop.integration.zendesk._notify_setup import (
     ensure_survey_trigger,
     signing_secret,
 )
+from closedloop.integration.zendesk._online import check_online
 from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._raw import RawReader, show_many
 from closedloop.integration.zendesk._single import SINGLE_MAX, write_singly
+from closedloop.integration.zendesk._ticket_notes import landed_notes, update_tickets
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
     closed_ticket_pages,
@@ -74,17 +76,8 @@ log = structlog.get_logger(__name__)
 
 READ_BATCH = 100  # show_many limit
 MAX_PAGE_SIZE = 1000  # incremental export limit
-WORKING_ROLES = ("admin", "agent")
 SINGLE_ENDPOINTS = {"users_update_many": "user_update", "tickets_update_many": "ticket_update"}
 """The single-record endpoint a small update_many call uses instead (see _single.py)."""
-CLOSED_REASON = ("ticket is closed: Zendesk never changes a closed ticket (closed is final); "
-                 "tag it while solved, or hook a follow-up ticket instead")
-
-
-def _closed_reasons(refused: dict[str, str]) -> dict[str, str]:
-    """Zendesk's terse refusal of a closed ticket, replaced by what to do about it."""
-    return {tid: CLOSED_REASON if "closed" in reason.lower() else reason
-            for tid, reason in refused.items()}
 
 
 class ZendeskAdapter:
@@ -303,72 +296,16 @@ class ZendeskAdapter:
         return out
 
     def update_tickets(self, updates: Sequence[TicketUpdate]) -> WriteResult:
-        """Add tags and/or a private note, in update_many jobs of 100 followed together.
-
-        Updates for one ticket are merged (tags united, notes joined). A closed ticket is
-        refused per item: Zendesk never changes one. A call that ends part way raises
-        PartialWrite (see _jobs.py), so only the tickets whose note is unknown are retried.
-
-        Notes are idempotent: each carries its update's `key` as ``[key]``. A submit that
-        failed with a 5xx or a timeout is not re-sent here (the job may exist); the caller
-        retries later with `check_first`, and notes whose marker is already among the
-        ticket's comments are then not added again (one comments read per such ticket).
-        """
-        merged: dict[str, tuple[list[str], list[str], list[str]]] = {}
-        for update in updates:
-            tags, notes, markers = merged.setdefault(str(update.ticket_id), ([], [], []))
-            tags.extend(t for t in update.add_tags if t and t not in tags)
-            if update.note:
-                marker = f"[{update.key}]" if update.key else None
-                notes.append(f"{update.note}\n\n{marker}" if marker else update.note)
-                if marker and update.check_first:
-                    markers.append(marker)
-        result = WriteResult()
-        landed = self._landed_notes({tid: m for tid, (_, _, m) in merged.items()
-                                     if m and tid.isdigit()})
-        items: list[tuple[str, Any]] = []
-        for tid, (tags, notes, _) in merged.items():
-            if not tid.isdigit():
-                result.rejected[tid] = "not a Zendesk ticket id"
-                continue
-            fresh = [n for n in notes if not any(n.endswith(m) for m in landed.get(tid, ()))]
-            if (not tags and not notes) or (notes and not fresh):
-                result.written.append(tid)  # nothing to do, or the notes already landed
-                continue
-            ticket = ZenpyTicket(id=int(tid))
-            if tags:
-                ticket.additional_tags = tags
-            if fresh:
-                ticket.comment = Comment(body="\n\n".join(fresh), public=False)
-            items.append((tid, ticket))
-        try:
-            done = self._run_jobs("tickets_update_many", self._zd.tickets.update, items,
-                                  result, submit_call=self._call_create)
-        except PartialWrite as exc:
-            exc.rejected = _closed_reasons(exc.rejected)
-            raise
-        return WriteResult(written=done.done, rejected=_closed_reasons(done.refused))
+        """Add tags and/or a private note, in update_many jobs of 100 followed together;
+        notes are idempotent by their marker. See _ticket_notes.py."""
+        return update_tickets(partial(self._run_jobs, submit_call=self._call_create),
+                              self._zd.tickets, partial(landed_notes, self._call,
+                                                        self._zd.tickets, source=self.name),
+                              updates)
 
     def erase_quotes(self, items: Sequence[Erasure]) -> WriteResult:
         """Hook comments and follow-up tickets' comments redacted; see _erase.py."""
         return erase_quotes(self._call, self._zd.tickets, items, source=self.name)
-
-    def _landed_notes(self, markers: dict[str, list[str]]) -> dict[str, set[str]]:
-        """Per ticket, which of `markers` its comments already carry (comments list, paged)."""
-        found: dict[str, set[str]] = {}
-        for tid, wanted in markers.items():
-            try:
-                for page in pages(self._call, "ticket_comments",
-                                  partial(self._zd.tickets.comments, ticket=int(tid))):
-                    bodies = [str(getattr(c, "body", "") or "") for c in page]
-                    found.setdefault(tid, set()).update(
-                        m for m in wanted if any(m in body for body in bodies))
-            except RecordRejected:
-                continue  # the ticket is gone: its update will be refused on its own
-        if found:
-            log.info("zendesk.notes.found_landed", source=self.name,
-                     notes=sum(len(v) for v in found.values()))
-        return found
 
     # -- contacts ---------------------------------------------------------------------------
 
@@ -441,42 +378,10 @@ class ZendeskAdapter:
                               submit_call=submit_call, board=self._board)
 
     def members(self, selection: MemberSelection) -> Iterator[list[Contact]]:
-        """Pages of users an NPS selection holds: an organization's users, or a user search
-        (search export: cursor paging, no 1,000-result cap) by tag or by query."""
-        chosen = [k for k in ("list_id", "organization_id", "tag", "query")
-                  if getattr(selection, k)]
-        if len(chosen) != 1:
-            raise ConfigError([f"{self.name}: a member selection needs exactly one of "
-                               f"organization_id, tag or query (got {chosen or 'none'})"])
-        if selection.list_id:
-            raise ConfigError([f"{self.name}: list_id selects HubSpot list members; Zendesk "
-                               "has no lists: use organization_id, tag or query"])
-        if selection.organization_id:
-            org = str(selection.organization_id).strip()
-            if not org.isdigit():
-                raise ConfigError([f"{self.name}: organization_id {org!r} is not a number"])
-            endpoint = "organization_users"
-
-            def first() -> Any:
-                return self._zd.organizations.users(int(org))
-        else:
-            query = (f"tags:{selection.tag.strip()}" if selection.tag
-                     else str(selection.query).strip())
-            if selection.tag and (not selection.tag.strip() or " " in selection.tag.strip()):
-                raise ConfigError([f"{self.name}: tag {selection.tag!r} is not one Zendesk tag"])
-            endpoint = "search_export"
-
-            def first() -> Any:
-                return self._zd.search_export(query, type="user")
-        return self._member_pages(endpoint, first)
-
-    def _member_pages(self, endpoint: str, first: Callable[[], Any]) -> Iterator[list[Contact]]:
-        for page in pages(self._call, endpoint, first):
-            raws = (item.to_dict() for item in page)
-            contacts = [to_contact(raw, self._contact_extra) for raw in raws
-                        if raw.get("id") is not None]
-            if contacts:
-                yield contacts
+        """Pages of users an NPS selection holds (an organization's users, or a user search
+        by tag or by query); see _members.py."""
+        return member_pages(self._call, self._zd, selection, self._contact_extra,
+                            source=self.name)
 
     # -- setup and checks -------------------------------------------------------------------
 
@@ -503,40 +408,9 @@ class ZendeskAdapter:
 
     def check_online(self, required_scopes: Sequence[str], property_names: Sequence[str],
                      ticket_property_names: Sequence[str] = ()) -> OnlineCheck:
-        """The token works (users/me), its user is an admin or agent, the fields exist.
-
-        `required_scopes` is not used: Zendesk API tokens have no scopes, the role decides.
-        Ticket properties do not exist on Zendesk in this design (tags and a private note
-        are its ticket-level hook): asking for some is a problem of the mapping.
-        """
-        try:
-            me = self._call("users_me", self._zd.users.me).to_dict()
-        except AuthError:
-            return OnlineCheck(ok=False, problems=[
-                "Zendesk refused the e-mail address and API token (401): check both, and that "
-                "token access is enabled in Admin Center"])
-        except RecordRejected as exc:
-            return OnlineCheck(ok=False, problems=[f"could not read the token's user: {exc}"])
-        role = str(me.get("role") or "")
-        if me.get("id") is None:
-            return OnlineCheck(ok=False, problems=["Zendesk answered as an anonymous user: "
-                                                   "the credentials were not accepted"])
-        problems: list[str] = []
-        if ticket_property_names:
-            problems.append("Zendesk takes no ticket properties: use [hooks] tags and notes")
-        if role not in WORKING_ROLES:
-            problems.append(f"the token's user is {role or 'of no role'}, not an admin or agent: "
-                            "it cannot read tickets or write user fields")
-        missing: list[str] = []
-        if property_names:
-            existing = _fields.existing_fields(self._call, self._zd.user_fields)
-            missing = [n for n in property_names if n not in existing]  # the CLI counts them
-            if missing and role != "admin":
-                problems.append(f"the token's user is {role or 'of no role'}: only an admin's "
-                                "token can create the missing user fields with setup")
-        return OnlineCheck(ok=not problems and not missing, problems=problems,
-                           scopes=[f"role:{role}"],
-                           missing_properties=missing)
+        """The token works, its user is an admin or agent, the fields exist (Zendesk tokens
+        have no scopes: `required_scopes` is not used); see _online.py."""
+        return check_online(self._call, self._zd, property_names, ticket_property_names)
 
 
 if TYPE_CHECKING:  # mypy proves the adapter satisfies the protocol the jobs use

@@ -14,7 +14,7 @@ from closedloop.integration.sandbox._faults import FaultRates
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 from closedloop.integration.zendesk import ENDPOINTS, ZendeskAdapter
 from closedloop.integration.zendesk._single import SINGLE_MAX
-from closedloop.integration.zendesk.adapter import CLOSED_REASON
+from closedloop.integration.zendesk._ticket_notes import CLOSED_REASON
 
 SPECS = [PropertySpec("cl_csat_rating", "Last CSAT rating", type="integer",
                       field_type="integer")]

@@ -14,7 +14,7 @@ from closedloop.integration.errors import AuthError, RateLimited
 from closedloop.integration.retry import RetryPolicy
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 from closedloop.integration.zendesk import ENDPOINTS, ZendeskAdapter
-from closedloop.integration.zendesk.adapter import CLOSED_REASON
+from closedloop.integration.zendesk._ticket_notes import CLOSED_REASON
 
 EXPORT = ENDPOINTS["incremental_tickets"]
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)
