@@ -22,12 +22,13 @@ import structlog
 
 from closedloop.integration._values import picked
 from closedloop.integration.base import Ticket, TicketPage
-from closedloop.integration.errors import RecordRejected, TransientError
+from closedloop.integration.errors import ClosedLoopError, RecordRejected, TransientError
 from closedloop.integration.hubspot._cursor import SearchCursor
 
 log = structlog.get_logger(__name__)
 
 SEARCH_RESULT_CAP = 10_000
+ASSOCIATION_BATCH = 1000  # associations v4 batch read limit
 TICKET_PROPERTIES = (
     "subject", "closed_date", "hs_pipeline", "hs_pipeline_stage",
     "hubspot_owner_id", "hubspot_team_id", "hs_lastmodifieddate",
@@ -152,3 +153,29 @@ def _one_query(search: SearchFn, contacts_of: ContactsOf, cursor: SearchCursor, 
             return last_ms
         after = after_next
 
+
+
+def ticket_contacts(call_json: Callable[[str, dict[str, Any]], Any],
+                    ticket_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Contact ids per ticket (associations v4 batch read, ASSOCIATION_BATCH a call),
+    following each ticket's own paging; a page token seen twice is an error, not a loop."""
+    found: dict[str, list[str]] = {tid: [] for tid in ticket_ids}
+    pending: list[tuple[str, str | None]] = [(tid, None) for tid in ticket_ids]
+    tokens: set[tuple[str, str]] = set()
+    while pending:
+        chunk, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
+        body = {"inputs": [{"id": tid} if after is None else {"id": tid, "after": after}
+                           for tid, after in chunk]}
+        answer = call_json("ticket_contacts", body)
+        for row in answer.get("results") or []:
+            ticket_id = str(row["from"]["id"])
+            found.setdefault(ticket_id, []).extend(str(to["toObjectId"])
+                                                   for to in row.get("to") or [])
+            nxt = next_after(row)
+            if nxt:
+                if (ticket_id, str(nxt)) in tokens:
+                    raise ClosedLoopError(
+                        f"HubSpot associations repeated page token for ticket {ticket_id}")
+                tokens.add((ticket_id, str(nxt)))
+                pending.append((ticket_id, str(nxt)))
+    return {tid: tuple(dict.fromkeys(ids)) for tid, ids in found.items()}

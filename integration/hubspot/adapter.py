@@ -38,11 +38,8 @@ from closedloop.integration.base import (
     WriteResult,
 )
 from closedloop.integration.errors import (
-    AuthError,
-    ClosedLoopError,
     ConfigError,
     RateLimited,
-    RecordRejected,
 )
 from closedloop.integration.hubspot import _properties
 from closedloop.integration.hubspot._contact_writes import write_contact_batches
@@ -58,6 +55,7 @@ from closedloop.integration.hubspot._errors import http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
 from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
 from closedloop.integration.hubspot._notified import closed_tickets_by_id
+from closedloop.integration.hubspot._online import LISTS_SCOPE, check_online
 from closedloop.integration.hubspot._pacing import PacedPool
 from closedloop.integration.hubspot._raw import RawAnswer, RawCalls, close_pools
 from closedloop.integration.hubspot._reopened import (
@@ -78,7 +76,7 @@ from closedloop.integration.hubspot._ticket_fields import (
 from closedloop.integration.hubspot._tickets import (
     TICKET_PROPERTIES,
     closed_ticket_pages,
-    next_after,
+    ticket_contacts,
     to_ms,
 )
 from closedloop.integration.pacing import Pacer, PacingStats, Throttled
@@ -86,7 +84,6 @@ from closedloop.integration.retry import RetryPolicy, call_with_retry
 
 log = structlog.get_logger(__name__)
 
-ASSOCIATION_BATCH = 1000  # associations v4 batch read limit
 BASE_SCOPES: tuple[str, ...] = (
     "tickets",
     "crm.objects.contacts.read",
@@ -94,7 +91,7 @@ BASE_SCOPES: tuple[str, ...] = (
     "crm.schemas.contacts.read",
     "crm.schemas.contacts.write",
 )
-LISTS_SCOPE = "crm.lists.read"
+
 
 
 class HubSpotAdapter:
@@ -277,27 +274,8 @@ class HubSpotAdapter:
         return self._call_json("tickets_search", request)
 
     def _ticket_contacts(self, ticket_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        """Contact ids per ticket (v4 batch read), following each ticket's own paging."""
-        found: dict[str, list[str]] = {tid: [] for tid in ticket_ids}
-        pending: list[tuple[str, str | None]] = [(tid, None) for tid in ticket_ids]
-        tokens: set[tuple[str, str]] = set()
-        while pending:
-            chunk, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
-            body = {"inputs": [{"id": tid} if after is None else {"id": tid, "after": after}
-                               for tid, after in chunk]}
-            answer = self._call_json("ticket_contacts", body)
-            for row in answer.get("results") or []:
-                ticket_id = str(row["from"]["id"])
-                found.setdefault(ticket_id, []).extend(str(to["toObjectId"])
-                                                       for to in row.get("to") or [])
-                nxt = next_after(row)
-                if nxt:
-                    if (ticket_id, str(nxt)) in tokens:
-                        raise ClosedLoopError(
-                            f"HubSpot associations repeated page token for ticket {ticket_id}")
-                    tokens.add((ticket_id, str(nxt)))
-                    pending.append((ticket_id, str(nxt)))
-        return {tid: tuple(dict.fromkeys(ids)) for tid, ids in found.items()}
+        """Contact ids per ticket (v4 batch read); see _tickets.ticket_contacts."""
+        return ticket_contacts(self._call_json, ticket_ids)
 
     def closed_tickets(self, cursor: str | None,
                        contacts: bool = True) -> Iterator[TicketPage]:
@@ -460,23 +438,11 @@ class HubSpotAdapter:
 
     def check_online(self, required_scopes: Sequence[str], property_names: Sequence[str],
                      ticket_property_names: Sequence[str] = ()) -> OnlineCheck:
-        """Token scopes (access-token-info) and lists, each gap one problem; missing contact
-        and ticket properties are listed apart (missing_properties,
-        missing_ticket_properties), so the caller says once how many of each."""
-        try:
-            scopes = self._token_scopes()
-        except AuthError:
-            return OnlineCheck(ok=False, problems=["token rejected by HubSpot (401)"])
-        except RecordRejected as exc:
-            return OnlineCheck(ok=False, problems=[f"could not read the token's scopes: {exc}"])
-        problems = [f"token lacks scope {s!r}" for s in required_scopes if s not in scopes]
-        if LISTS_SCOPE in scopes:
-            problems += self._list_problems()
-        missing = self._missing(property_names, "contacts", problems)
-        missing_tickets = self._missing(ticket_property_names, "tickets", problems)
-        return OnlineCheck(ok=not problems and not missing and not missing_tickets,
-                           problems=problems, scopes=sorted(scopes), missing_properties=missing,
-                           missing_ticket_properties=missing_tickets)
+        """Token scopes, the configured lists, missing contact and ticket properties listed
+        apart (the caller says once how many of each); see _online.py."""
+        return check_online(self._token_scopes, self._call, self._properties_api,
+                            self._lists_api, self._lists, required_scopes, property_names,
+                            ticket_property_names)
 
     def undefined_properties(self, ticket_names: Sequence[str],
                              contact_names: Sequence[str]) -> dict[str, list[str]]:
@@ -489,31 +455,6 @@ class HubSpotAdapter:
                                                       f"{obj}s")
                 out[obj] = [n for n in names if n not in existing]
         return out
-
-    def _missing(self, names: Sequence[str], object_type: str, problems: list[str]) -> list[str]:
-        """Of `names`, the properties of `object_type` HubSpot does not have (one GET)."""
-        if not names:
-            return []
-        try:
-            existing = _properties.existing_names(self._call, self._properties_api, object_type)
-        except AuthError as exc:
-            problems.append(f"cannot read {object_type[:-1]} properties: {exc}")
-            return []
-        return [n for n in names if n not in existing]  # the CLI counts them
-
-    def _list_problems(self) -> list[str]:
-        """One problem per configured list HubSpot does not have (GET /crm/v3/lists/{id})."""
-        problems = []
-        for list_id in self._lists:
-            try:
-                self._call("list_read", self._lists_api.get_by_id, list_id=list_id)
-            except RecordRejected as exc:
-                if exc.status != 404:
-                    raise
-                problems.append(f"contact list {list_id!r} does not exist")
-            except AuthError as exc:
-                problems.append(f"cannot read contact list {list_id!r}: {exc}")
-        return problems
 
     def _token_scopes(self) -> set[str]:
         """POST access-token-info with urllib3 directly.
