@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce
+from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce, union
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
@@ -63,6 +63,13 @@ SENT_OVERLAP = timedelta(hours=1)  # outcome_unknown can be settled a lease afte
 _LOCK = 0x0C10_5E27  # PostgreSQL advisory lock: one refresh at a time across replicas
 _COLUMNS = (SENDS.c.id, SENDS.c.program, SENDS.c.survey_type, SENDS.c.status, SENDS.c.sent_at,
             RESPONSES.c.answered_at, RESPONSES.c.score, RESPONSES.c.category)
+# Built once (the every-minute check and refresh run them; building a statement and its
+# cache key cost more CPU than SQLite running it): the state rows, and the three marks in
+# one statement.
+_STATE_ROWS = select(CURSORS.c.name, CURSORS.c.value).where(CURSORS.c.source == STATE)
+_MARKS = select(select(func.max(RESPONSES.c.updated_at)).scalar_subquery(),
+                select(func.max(RESPONSES.c.attributed_at)).scalar_subquery(),
+                select(func.max(SENDS.c.sent_at)).scalar_subquery())
 
 
 def names(settings: ReportingSettings) -> list[str]:
@@ -93,9 +100,9 @@ def fingerprint(settings: ReportingSettings) -> str:
     return hashlib.sha256(text_.encode()).hexdigest()[:16]
 
 
-def _dim_columns(settings: ReportingSettings) -> list[Any]:
+def _dim_columns(counted: Sequence[str]) -> list[Any]:
     cols: list[Any] = []
-    for name in names(settings):
+    for name in counted:
         if name in SEGMENT_KEYS:
             cols.append(SENDS.c[SEGMENT_KEYS[name]])
         elif name in ANSWER_SEGMENT_KEYS:
@@ -160,7 +167,13 @@ def _parsed(text_: str) -> dict[str, Any]:
 def _select(settings: ReportingSettings, raw: bool = False) -> Any:
     """sends ⟕ responses with the fact's columns; `raw` reads times and JSON as stored
     (text on SQLite) for LocalDays and _parsed to decode once per distinct value."""
-    columns: list[Any] = [*_COLUMNS, *_dim_columns(settings)]
+    return _select_of(tuple(names(settings)), raw)
+
+
+@lru_cache(maxsize=16)
+def _select_of(counted: tuple[str, ...], raw: bool) -> Any:
+    """`_select` built once per set of segment names (it depends on nothing else)."""
+    columns: list[Any] = [*_COLUMNS, *_dim_columns(counted)]
     if raw:
         columns = [type_coerce(c, String) if c.name in ("sent_at", "answered_at", "segments")
                    else c for c in columns]
@@ -170,25 +183,24 @@ def _select(settings: ReportingSettings, raw: bool = False) -> Any:
 
 
 def read_state(conn: Connection) -> dict[str, str]:
-    rows = conn.execute(select(CURSORS.c.name, CURSORS.c.value).where(CURSORS.c.source == STATE))
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: row[1] for row in conn.execute(_STATE_ROWS)}
 
 
 def _set_state(conn: Connection, values: dict[str, str], now: datetime) -> None:
-    for name, value in values.items():
-        stmt = insert_for(conn, CURSORS).values(source=STATE, name=name, value=value,
-                                                updated_at=now)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["source", "name"],
-            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}))
+    """Upsert the state rows in one statement (one per row was a tenth of a refresh)."""
+    stmt = insert_for(conn, CURSORS).values(
+        [{"source": STATE, "name": name, "value": value, "updated_at": now}
+         for name, value in values.items()])
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["source", "name"],
+        set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}))
 
 
 def _marks(conn: Connection) -> dict[str, str]:
     """The newest answer change, attribution and send time: the cursors' next values."""
-    found = {"answers": conn.scalar(select(func.max(RESPONSES.c.updated_at))),
-             "attributed": conn.scalar(select(func.max(RESPONSES.c.attributed_at))),
-             "sent": conn.scalar(select(func.max(SENDS.c.sent_at)))}
-    return {k: iso(v) or "" for k, v in found.items()}
+    found = conn.execute(_MARKS).one()
+    return {k: iso(v) or "" for k, v in zip(("answers", "attributed", "sent"), found,
+                                            strict=True)}
 
 
 @dataclass
@@ -256,18 +268,31 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
 
     `thorough` (the scheduled job) also re-reads the margins behind the cursors; without it
     (before a query) nothing is done unless something newer than the cursors exists.
+    The job's run reads the state once, in its write transaction (it comes after
+    `settled`, which read it already).
     """
-    with reading(store.engine) as conn:
-        state = read_state(conn)
-        marks = _marks(conn)
-    if state.get("fingerprint") != fingerprint(settings):
-        return rebuild(store, settings, now)
-    if not thorough and all(marks[k] <= state.get(k, "") for k in marks):
-        return 0
+    if not thorough:
+        with reading(store.engine) as conn:
+            state = read_state(conn)
+            marks = _marks(conn)
+        if state.get("fingerprint") != fingerprint(settings):
+            return rebuild(store, settings, now)
+        if all(marks[k] <= state.get(k, "") for k in marks):
+            return 0
+    moved = _refresh_margins(store, settings, now)
+    return rebuild(store, settings, now) if moved is None else moved
+
+
+def _refresh_margins(store: Store, settings: ReportingSettings, now: datetime) -> int | None:
+    """`refresh`'s write: the facts within the cursors' margins moved; None (nothing
+    written) when the rollups were built with other settings, or never."""
     with store.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-        state, marks = read_state(conn), _marks(conn)
+        state = read_state(conn)
+        if state.get("fingerprint") != fingerprint(settings):
+            return None
+        marks = _marks(conn)
         ids, new = _window_facts(conn, settings, state)
         positions = _positions(settings)
         moved = move_facts(conn, names(settings), read_facts(conn, ids), new, positions)
@@ -286,12 +311,12 @@ def _changed(conn: Connection, state: dict[str, str]) -> set[int]:
         return (from_db(datetime.fromisoformat(value)) - margin if value
                 else datetime(1970, 1, 1, tzinfo=UTC))
 
-    ids = set(conn.scalars(select(RESPONSES.c.send_id).where(or_(
-        RESPONSES.c.updated_at >= since("answers", OVERLAP),
-        RESPONSES.c.attributed_at >= since("attributed", OVERLAP)))))
-    ids.update(conn.scalars(select(SENDS.c.id).where(
-        SENDS.c.sent_at >= since("sent", SENT_OVERLAP), SENDS.c.kind == "survey")))
-    return ids
+    return set(conn.scalars(union(
+        select(RESPONSES.c.send_id).where(or_(
+            RESPONSES.c.updated_at >= since("answers", OVERLAP),
+            RESPONSES.c.attributed_at >= since("attributed", OVERLAP))),
+        select(SENDS.c.id).where(SENDS.c.sent_at >= since("sent", SENT_OVERLAP),
+                                 SENDS.c.kind == "survey"))))
 
 
 def _max_day(before: str | None, facts: Iterable[Fact | None]) -> str:
