@@ -48,10 +48,10 @@ from closedloop.daemon.store.reports import (
     fact_values,
     grain_start,
     move_facts,
-    read_facts,
+    stored_fact,
     write_scopes,
 )
-from closedloop.daemon.store.sends import CURSORS, chunks, insert_for
+from closedloop.daemon.store.sends import CURSORS, insert_for
 
 log = structlog.get_logger(__name__)
 
@@ -186,14 +186,20 @@ def read_state(conn: Connection) -> dict[str, str]:
     return {row[0]: row[1] for row in conn.execute(_STATE_ROWS)}
 
 
+_PUT_STATE: dict[str, Any] = {}  # dialect -> the state rows' upsert, built once
+
+
 def _set_state(conn: Connection, values: dict[str, str], now: datetime) -> None:
-    """Upsert the state rows in one statement (one per row was a tenth of a refresh)."""
-    stmt = insert_for(conn, CURSORS).values(
-        [{"source": STATE, "name": name, "value": value, "updated_at": now}
-         for name, value in values.items()])
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=["source", "name"],
-        set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}))
+    """Upsert the state rows in one call (a statement built per row was a tenth of a
+    refresh)."""
+    stmt = _PUT_STATE.get(conn.dialect.name)
+    if stmt is None:
+        insert = insert_for(conn, CURSORS)
+        stmt = _PUT_STATE[conn.dialect.name] = insert.on_conflict_do_update(
+            index_elements=["source", "name"],
+            set_={"value": insert.excluded.value, "updated_at": insert.excluded.updated_at})
+    conn.execute(stmt, [{"source": STATE, "name": name, "value": value, "updated_at": now}
+                        for name, value in values.items()])
 
 
 def _marks(conn: Connection) -> dict[str, str]:
@@ -237,8 +243,7 @@ def settled(store: Store, settings: ReportingSettings, now: datetime,
                for name, margin in (("answers", OVERLAP), ("attributed", OVERLAP),
                                     ("sent", SENT_OVERLAP))):
             return True
-        ids, new = _window_facts(conn, settings, state)
-        old = read_facts(conn, ids)
+        new, old = _window_facts(conn, settings, state)
         if any(old.get(i) != fact for i, fact in new.items()):
             return False
     if verified is not None:
@@ -247,15 +252,29 @@ def settled(store: Store, settings: ReportingSettings, now: datetime,
 
 
 def _window_facts(conn: Connection, settings: ReportingSettings, state: dict[str, str]
-                  ) -> tuple[set[int], dict[int, Fact | None]]:
-    """The surveys changed within the cursors' margins, and their facts as they are now."""
-    ids = _changed(conn, state)
-    new: dict[int, Fact | None] = dict.fromkeys(ids)
+                  ) -> tuple[dict[int, Fact | None], dict[int, Fact]]:
+    """The surveys changed within the cursors' margins: their facts as they are now, and
+    as counted (report_facts), in one read (surveys only: nothing else has a fact)."""
+    query, width = _window_select(tuple(names(settings)))
     days, custom = LocalDays(ZoneInfo(settings.timezone)), list(settings.segments)
-    for part in chunks(sorted(ids)):
-        for row in conn.execute(_select(settings).where(SENDS.c.id.in_(part))):
-            new[row[0]] = fact_of(row, custom, days)
-    return ids, new
+    new: dict[int, Fact | None] = {}
+    old: dict[int, Fact] = {}
+    for row in conn.execute(query.where(SENDS.c.id.in_(_changed(state)))):
+        new[row[0]] = fact_of(row[:width], custom, days)
+        if row[width] is not None:
+            old[row[0]] = stored_fact(row[width + 1:])
+    return new, old
+
+
+@lru_cache(maxsize=16)
+def _window_select(counted: tuple[str, ...]) -> tuple[Any, int]:
+    """`_select` with each survey's counted fact (report_facts ⟕) after its own columns,
+    and how many columns are its own."""
+    own = [*_COLUMNS, *_dim_columns(counted)]
+    return (select(*own, *FACTS.c)
+            .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
+                         .outerjoin(FACTS, FACTS.c.send_id == SENDS.c.id))
+            .where(SENDS.c.kind == "survey")), len(own)
 
 
 def is_current(conn: Connection, settings: ReportingSettings) -> bool:
@@ -293,30 +312,31 @@ def _refresh_margins(store: Store, settings: ReportingSettings, now: datetime) -
         if state.get("fingerprint") != fingerprint(settings):
             return None
         marks = _marks(conn)
-        ids, new = _window_facts(conn, settings, state)
+        new, old = _window_facts(conn, settings, state)
         positions = _positions(settings)
-        moved = move_facts(conn, names(settings), read_facts(conn, ids), new, positions)
+        moved = move_facts(conn, names(settings), old, new, positions)
         if positions:
             write_scopes(conn, {i: _scope_pairs(f, positions) for i, f in new.items()})
         _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values()),
                           "refreshed_at": iso(now) or ""}, now)
     if moved:
-        log.debug("report.refreshed", surveys=len(ids), rows=moved)
+        log.debug("report.refreshed", surveys=len(new), rows=moved)
     return moved
 
 
-def _changed(conn: Connection, state: dict[str, str]) -> set[int]:
+def _changed(state: dict[str, str]) -> Any:
+    """The ids of the surveys changed since the cursors less their margins (a query)."""
     def since(name: str, margin: timedelta) -> datetime:
         value = state.get(name)
         return (from_db(datetime.fromisoformat(value)) - margin if value
                 else datetime(1970, 1, 1, tzinfo=UTC))
 
-    return set(conn.scalars(union(
+    return union(
         select(RESPONSES.c.send_id).where(or_(
             RESPONSES.c.updated_at >= since("answers", OVERLAP),
             RESPONSES.c.attributed_at >= since("attributed", OVERLAP))),
         select(SENDS.c.id).where(SENDS.c.sent_at >= since("sent", SENT_OVERLAP),
-                                 SENDS.c.kind == "survey"))))
+                                 SENDS.c.kind == "survey"))
 
 
 def _max_day(before: str | None, facts: Iterable[Fact | None]) -> str:

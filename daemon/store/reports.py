@@ -206,10 +206,15 @@ def read_facts(conn: Connection, send_ids: Iterable[int]) -> dict[int, Fact]:
     found: dict[int, Fact] = {}
     for part in chunks(sorted(set(send_ids))):
         for row in conn.execute(select(FACTS).where(FACTS.c.send_id.in_(part))):
-            found[row.send_id] = Fact(row.program, row.survey_type, row.sent_day,
-                                      bool(row.answered), row.answer_day, row.score, row.rank,
-                                      tuple(json.loads(row.dims)))
+            found[row.send_id] = stored_fact(row[1:])
     return found
+
+
+def stored_fact(row: Sequence[Any]) -> Fact:
+    """The Fact of a report_facts row's columns after send_id (in table order)."""
+    program, survey_type, sent_day, answered, answer_day, score, rank, dims = row
+    return Fact(program, survey_type, sent_day, bool(answered), answer_day, score, rank,
+                tuple(json.loads(dims)))
 
 
 def write_facts(conn: Connection, facts: Mapping[int, Fact | None]) -> None:
