@@ -1,18 +1,18 @@
 """Notified tickets read by id: show_many (100 per call) with the poll's sideloads.
 
 A webhook names tickets a trigger saw solved; the intake reads them here and keeps the ones
-solved or closed now, built exactly as the export builds them (`_tickets.to_ticket`, with
-the `metric_sets` sideload for solved_at), so the two paths queue the same rows.
+solved or closed now (the page's JSON, not zenpy's objects: _paging.raw_pages), built
+exactly as the export builds them (`_tickets.to_ticket`, with the `metric_sets` sideload for
+solved_at), so the two paths queue the same rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from typing import Any, Final
 
 from closedloop.integration.base import Ticket
-from closedloop.integration.zendesk._paging import CallFn, page_items, page_json
+from closedloop.integration.zendesk._paging import CallFn, raw_pages
 from closedloop.integration.zendesk._tickets import SIDELOADS, solved_times, to_ticket
 from closedloop.integration.zendesk._user_memo import SideloadedUsers
 
@@ -29,12 +29,11 @@ def closed_tickets_by_id(call: CallFn, tickets_api: Any, ids: Sequence[str],
     found: list[Ticket] = []
     for start in range(0, len(unique), READ_BATCH):
         chunk = unique[start:start + READ_BATCH]
-        gen = call(ENDPOINT, partial(tickets_api, ids=chunk, include=SIDELOADS))
-        data = page_json(gen)
-        solved_at = solved_times(data)
-        tickets = [t for t in (to_ticket(item.to_dict(), solved_at, extra)
-                               for item in page_items(gen)) if t is not None]
-        if users is not None:
-            users.keep_requesters(data, {c for t in tickets for c in t.contact_ids})
-        found.extend(tickets)
+        for data in raw_pages(call, ENDPOINT, tickets_api, ids=chunk, include=SIDELOADS):
+            solved_at = solved_times(data)
+            tickets = [t for t in (to_ticket(item, solved_at, extra)
+                                   for item in data.get("tickets") or ()) if t is not None]
+            if users is not None:
+                users.keep_requesters(data, {c for t in tickets for c in t.contact_ids})
+            found.extend(tickets)
     return found

@@ -57,7 +57,7 @@ from closedloop.integration.zendesk._notify_setup import (
     ensure_survey_trigger,
     signing_secret,
 )
-from closedloop.integration.zendesk._paging import CallFn, pages
+from closedloop.integration.zendesk._paging import CallFn, pages, raw_pages
 from closedloop.integration.zendesk._single import SINGLE_MAX, write_singly
 from closedloop.integration.zendesk._tickets import (
     SOLVED_STATUSES,
@@ -192,13 +192,13 @@ class ZendeskAdapter:
         return pacer.stats if pacer is not None else None
 
     def _show_many(self, endpoint: str, api: Any, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
-        """Every record of `ids` as a dict, READ_BATCH per show_many call (unknown ids are
-        left out by Zendesk)."""
+        """Every record of `ids` as a dict (the page's JSON: _paging.raw_pages), READ_BATCH
+        per show_many call (unknown ids are left out by Zendesk)."""
+        key = f"{api.object_type}s"  # "tickets", "users"
         for start in range(0, len(ids), READ_BATCH):
-            for page in pages(self._call, endpoint,
-                              partial(api, ids=list(ids[start:start + READ_BATCH]))):
-                for item in page:
-                    yield item.to_dict()
+            for data in raw_pages(self._call, endpoint, api,
+                                  ids=list(ids[start:start + READ_BATCH])):
+                yield from data.get(key) or ()
 
     # -- closed tickets ---------------------------------------------------------------------
 
