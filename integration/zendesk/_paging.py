@@ -95,7 +95,7 @@ def raw_pages(call: CallFn, endpoint: str, api: Any, **params: Any) -> Iterator[
     seen: set[str] = set()
     for _ in range(MAX_PAGES):
         assert url is not None
-        data: dict[str, Any] = call(endpoint, partial(_get_json, api, url))
+        data: dict[str, Any] = call(endpoint, partial(get_json, api, url))
         yield data
         following = data.get("next_page")
         if not isinstance(following, str) or not following:
@@ -107,6 +107,7 @@ def raw_pages(call: CallFn, endpoint: str, api: Any, **params: Any) -> Iterator[
     raise TransientError(f"Zendesk {endpoint} returned more than {MAX_PAGES} pages")
 
 
-def _get_json(api: Any, url: str) -> dict[str, Any]:
+def get_json(api: Any, url: str) -> dict[str, Any]:
+    """GET `url` through zenpy's own call (our session, its status checks): the page's JSON."""
     data = api._get(url, raw_response=True).json()
     return data if isinstance(data, dict) else {}

@@ -1,7 +1,8 @@
 """Zendesk's reads by id as plain JSON give the records zenpy's objects gave.
 
 show_many (the intake's notified tickets, the reopen checks, attribution, the follow-ups'
-originals, users) skips zenpy's object building (integration/zendesk/_paging.raw_pages).
+originals, users) and the incremental export (the poll) skip zenpy's object building
+(integration/zendesk/_paging.raw_pages, _tickets.closed_ticket_pages).
 Each test reads the same sandbox records both ways, through zenpy's objects and `to_dict()`
 as the adapter did before, and through the adapter now, and pins that they are equal, edge
 values included: non-ASCII text, no requester, solved and closed (metric set solved_at),
@@ -11,13 +12,23 @@ open and deleted tickets, a custom field set and one left null, unknown ids.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
+from urllib.parse import quote
 
+from closedloop.integration.base import TicketPage
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 from closedloop.integration.zendesk import ZendeskAdapter
+from closedloop.integration.zendesk._cursor import ExportCursor
 from closedloop.integration.zendesk._notified import closed_tickets_by_id
-from closedloop.integration.zendesk._paging import page_items, page_json
-from closedloop.integration.zendesk._tickets import SIDELOADS, solved_times, to_ticket
+from closedloop.integration.zendesk._paging import next_page, page_items, page_json
+from closedloop.integration.zendesk._tickets import (
+    ENDPOINT,
+    SIDELOADS,
+    closed_ticket_pages,
+    solved_times,
+    to_ticket,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 FIELD = 360_000_777
@@ -93,3 +104,60 @@ def test_show_many_records_are_zenpys_dicts(zd_adapter: ZendeskAdapter,
             f"{api.object_type}s_show_many", api, ids)]
         assert now == before
         assert len(now) == len(ids) - 1 - (1 if api is zd_adapter._zd.tickets else 0)
+
+
+def _zenpy_export(zd: ZendeskAdapter, start: ExportCursor) -> list[TicketPage]:
+    """The export as the adapter read it through zenpy's generator (before raw pages)."""
+    api = zd._zd.tickets
+    if start.cursor is not None:
+        gen = zd._call(ENDPOINT, partial(api.incremental, cursor=quote(start.cursor, safe=""),
+                                         include=SIDELOADS))
+    else:
+        gen = zd._call(ENDPOINT, partial(api.incremental, start_time=start.start,
+                                         include=SIDELOADS, per_page=10))
+    out: list[TicketPage] = []
+    seen: set[str] = set()
+    state = start
+    while True:
+        data = page_json(gen)
+        after = data.get("after_cursor")
+        moved = bool(after) and str(after) != state.cursor
+        if after:
+            state = ExportCursor(cursor=str(after))
+        solved_at = solved_times(data)
+        tickets = []
+        for item in page_items(gen):
+            ticket = to_ticket(item.to_dict(), solved_at, (str(FIELD),))
+            if ticket is not None and ticket.id not in seen:
+                seen.add(ticket.id)
+                tickets.append(ticket)
+        if tickets or moved:
+            out.append(TicketPage(tickets=tickets, cursor=state.dumps()))
+        if data.get("end_of_stream") is True or not data.get("after_url"):
+            return out
+        if not next_page(zd._call, ENDPOINT, gen):
+            return out
+
+
+def test_export_pages_are_the_pages_zenpys_generator_gave(
+        zd_adapter: ZendeskAdapter, zd_state: ZendeskState, zd_sandbox: ZendeskSandbox) -> None:
+    """The incremental export over three pages of 10 (solved, closed, open, deleted, a
+    custom field), from a start time and again from a stored cursor: the same TicketPages
+    (tickets and cursors) as through zenpy's generator, in as many requests."""
+    _records(zd_state)
+    for n in range(20):
+        zd_state.create_ticket(f"bulk {n}", None, status="solved" if n % 3 else "open",
+                               created_at=NOW - timedelta(minutes=50 - n))
+    begin = ExportCursor(start=int((NOW - timedelta(days=1)).timestamp()))
+    pages = []
+    for _ in ("from a start time", "from the first page's cursor"):
+        zd_sandbox.reset_calls()
+        before = _zenpy_export(zd_adapter, begin)
+        zenpy_calls = zd_sandbox.calls_snapshot()
+        zd_sandbox.reset_calls()
+        now = list(closed_ticket_pages(zd_adapter._call, zd_adapter._zd.tickets, begin,
+                                       page_size=10, source="zendesk", extra=(str(FIELD),)))
+        assert (now, zd_sandbox.calls_snapshot()) == (before, zenpy_calls)
+        pages.append(len(now))
+        begin = ExportCursor.loads(now[0].cursor)
+    assert pages[0] >= 3
