@@ -44,7 +44,7 @@ from closedloop.integration.errors import (
     RecordRejected,
     TransientError,
 )
-from closedloop.integration.zendesk._paging import CallFn
+from closedloop.integration.zendesk._paging import CallFn, get_json
 
 log = structlog.get_logger(__name__)
 
@@ -145,14 +145,14 @@ def outcome(ids: Sequence[str], status: Mapping[str, Any]) -> JobOutcome:
 def _poll(call: CallFn, job_status_api: Any, job_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The current status of each job id Zendesk still knows (show_many leaves the others
     out; a 404 for the whole request means it knows none of them)."""
-    try:
-        answer = call(STATUS_ENDPOINT, partial(job_status_api, ids=job_ids))
+    url = job_status_api._build_url(endpoint=job_status_api.endpoint(ids=job_ids))
+    try:  # the page's JSON, as zenpy's call requests it (no zenpy objects: _paging)
+        answer = call(STATUS_ENDPOINT, partial(get_json, job_status_api, url))
     except RecordRejected as exc:
         if exc.status != 404:
             raise
         return {}
-    raw = answer.get("job_statuses") if isinstance(answer, Mapping) else answer
-    statuses = (_as_dict(item) for item in raw or [])
+    statuses = (_as_dict(item) for item in answer.get("job_statuses") or [])
     return {str(s.get("id")): s for s in statuses if s.get("id") is not None}
 
 

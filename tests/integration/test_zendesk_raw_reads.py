@@ -11,6 +11,7 @@ open and deleted tickets, a custom field set and one left null, unknown ids.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -20,6 +21,7 @@ from closedloop.integration.base import TicketPage
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState
 from closedloop.integration.zendesk import ZendeskAdapter
 from closedloop.integration.zendesk._cursor import ExportCursor
+from closedloop.integration.zendesk._jobs import _as_dict, _poll
 from closedloop.integration.zendesk._notified import closed_tickets_by_id
 from closedloop.integration.zendesk._paging import next_page, page_items, page_json
 from closedloop.integration.zendesk._tickets import (
@@ -56,10 +58,15 @@ def _records(state: ZendeskState) -> tuple[list[str], list[str]]:
     return users, tickets
 
 
-def _without_nulls(record: dict[str, Any]) -> dict[str, Any]:
-    """zenpy's objects carry every attribute of their class (None when the JSON had none);
-    the JSON names only what it has: the values that exist must be the same."""
-    return {k: v for k, v in record.items() if v is not None}
+def _without_nulls(value: Any) -> Any:
+    """zenpy's objects (nested ones too) carry every attribute of their class (None when
+    the JSON had none); the JSON names only what it has: the values that exist must be the
+    same."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _json_names(value: Any) -> Any:
@@ -161,3 +168,25 @@ def test_export_pages_are_the_pages_zenpys_generator_gave(
         pages.append(len(now))
         begin = ExportCursor.loads(now[0].cursor)
     assert pages[0] >= 3
+
+
+
+def test_job_statuses_are_the_ones_zenpys_objects_gave(
+        zd_adapter: ZendeskAdapter, zd_state: ZendeskState, zd_sandbox: ZendeskSandbox) -> None:
+    """A finished update_many job with a refused item, and an expired job id asked too:
+    the statuses read as JSON (results, messages) equal zenpy's objects' dicts."""
+    users, _ = _records(zd_state)
+    done = zd_sandbox.jobs.submit([
+        {"id": int(users[0]), "success": True, "status": "Updated"},
+        {"id": 999, "success": False, "error": "RecordNotFound", "details": "not found"}],
+        zd_sandbox.url)["id"]
+    ids = [done, "expired0000"]
+    zd_adapter._zd.job_status(ids=ids)  # the sandbox answers "working" once first
+    answer = zd_adapter._zd.job_status(ids=ids)  # as _poll read it before
+    zenpy = answer.get("job_statuses") if isinstance(answer, Mapping) else answer
+    before = {str(s["id"]): _without_nulls(_json_names(s))
+              for s in (_as_dict(item) for item in zenpy or [])}
+    now = {k: _without_nulls(v)
+           for k, v in _poll(zd_adapter._call, zd_adapter._zd.job_status, ids).items()}
+    assert now == before
+    assert (list(now), now[done]["status"], len(now[done]["results"])) == ([done], "completed", 2)
