@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +24,7 @@ import structlog
 from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce, union
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
+from closedloop.daemon.insight.rollup_counts import count_all, table_order
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.stats import category_rank
@@ -33,20 +32,13 @@ from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import from_db, iso
 from closedloop.daemon.store.reports import (
-    ALL_PROGRAMS,
-    COUNTS,
     FACTS,
-    GRAINS,
     ROLLUPS,
     SCOPES,
-    SCORE_AT,
     STATE,
-    Cell,
     Fact,
     bulk_insert,
-    cross_segment,
     fact_values,
-    grain_start,
     move_facts,
     stored_fact,
     write_scopes,
@@ -373,7 +365,7 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
         bulk_insert(conn, SCOPES, ((level, fact.dims[i], send_id) for send_id, fact in facts
                                    for level, i in positions))
         bulk_insert(conn, FACTS, (fact_values(i, f) for i, f in facts))
-        bulk_insert(conn, ROLLUPS, ((*k, *cells[k]) for k in sorted(cells, key=_table_order)))
+        bulk_insert(conn, ROLLUPS, ((*k, *cells[k]) for k in sorted(cells, key=table_order)))
         _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
                           "names": json.dumps(dim_names),
                           "levels": json.dumps(positions),
@@ -381,79 +373,6 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
                           "refreshed_at": iso(now) or ""}, now)
     log.info("report.rebuilt", surveys=len(facts), rows=len(cells))
     return len(cells)
-
-
-def _table_order(key: Cell) -> tuple[str, str, str, str, date, str]:
-    """report_rollups' primary key order: rows written in it are read in few pages."""
-    grain, segment, period, survey_type, value, program = key
-    return grain, segment, program, survey_type, period, value
-
-
-def count_all(facts: Sequence[Fact], dim_names: Sequence[str],
-              levels: Sequence[tuple[str, int]] = ()) -> dict[Cell, list[int]]:
-    """Every fact's counts, column by column: Counter over zipped columns runs in C.
-
-    Each scope level also counts every other segment within each of its values (segment
-    column `cross_segment(level, value, name)`), as `add_fact` does one fact at a time."""
-    if not facts:
-        return {}
-    programs = [f.program for f in facts]
-    types = [f.survey_type for f in facts]
-    answered = [f.answered for f in facts]
-    scores = [f.score for f in facts]
-    ranks = [f.rank for f in facts]
-    dims = list(zip(*(f.dims for f in facts), strict=True))
-    columns: list[tuple[Sequence[str] | None, Sequence[str] | None, str]] = [(None, None, "")]
-    columns += [(None, values, name) for name, values in zip(dim_names, dims, strict=True)]
-    for level, at in levels:
-        for i, name in enumerate(dim_names):
-            if i != at:
-                keys = {v: cross_segment(level, v, name) for v in set(dims[at])}
-                columns.append(([keys[v] for v in dims[at]], dims[i], ""))
-    cells: dict[Cell, list[int]] = {}
-    for grain in GRAINS:
-        starts = {d: grain_start(d, grain) for f in facts
-                  for d in (f.sent_day, f.answer_day) if d is not None}
-        sent_at = [starts.get(f.sent_day) if f.sent_day else None for f in facts]
-        answer_at = [starts.get(f.answer_day) if f.answer_day and f.score is not None
-                     else None for f in facts]
-        for segments, values, name in columns:
-            def column(given: Sequence[str] | None, fixed: str) -> Iterable[str]:
-                return repeat(fixed) if given is None else given
-            sent = Counter(zip(sent_at, programs, types, column(segments, name),
-                               column(values, ""), answered, strict=False))
-            for (period, program, kind, segment, value, was_answered), n in sent.items():
-                if period is not None:
-                    counts = cells.setdefault((grain, segment, period, kind, value, program),
-                                              [0] * len(COUNTS))
-                    counts[0] += n
-                    counts[1] += n if was_answered else 0
-            scored = Counter(zip(answer_at, programs, types, column(segments, name),
-                                 column(values, ""), scores, ranks, strict=False))
-            for (period, program, kind, segment, value, score, rank), n in scored.items():
-                if period is not None:
-                    counts = cells.setdefault((grain, segment, period, kind, value, program),
-                                              [0] * len(COUNTS))
-                    counts[2] += n
-                    counts[3] += n if rank == 0 else 0
-                    counts[4] += n if rank == 2 else 0
-                    counts[5] += n * score
-                    counts[6] += n * score * score
-                    counts[SCORE_AT + score] += n
-    return with_all_programs(cells)
-
-
-def with_all_programs(cells: dict[Cell, list[int]]) -> dict[Cell, list[int]]:
-    """`cells` plus, per cell key without its program, the sum over its programs (program
-    ALL_PROGRAMS), as `add_fact` counts one fact under both."""
-    summed: dict[Cell, list[int]] = {}
-    for (grain, segment, period, kind, value, _), counts in cells.items():
-        key = (grain, segment, period, kind, value, ALL_PROGRAMS)
-        before = summed.get(key)
-        summed[key] = list(counts) if before is None else [
-            a + b for a, b in zip(before, counts, strict=True)]
-    cells.update(summed)
-    return cells
 
 
 def indexed_levels(conn: Connection, settings: ReportingSettings) -> frozenset[str]:
