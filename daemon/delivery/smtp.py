@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import getaddresses
 
+from closedloop.daemon.delivery.wire import CRLF, data_bytes
 from closedloop.daemon.logging import get_logger
 from closedloop.integration.errors import ClosedLoopError
 
@@ -92,8 +93,6 @@ class MailPermanentError(MailError):
 
 
 _ENHANCED = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
-_LINE_START_DOT = re.compile(rb"(?m)^\.")
-CRLF = b"\r\n"
 END_OF_DATA = b"." + CRLF
 
 
@@ -208,7 +207,7 @@ class SmtpSession:
             if code != 354:
                 self._reset(conn)
                 raise _by_code(code, "message refused", "data", reply)
-            conn.send(_payload(msg))
+            conn.send(data_bytes(msg))
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise MailConnectionLost(
@@ -314,13 +313,6 @@ def _no_delay(conn: smtplib.SMTP) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError:
         log.debug("mail.nodelay_refused")
-
-
-def _payload(msg: EmailMessage) -> bytes:
-    """The message as DATA carries it: CRLF line ends, leading dots doubled (RFC 5321
-    4.5.2), ending in CRLF so the end-of-data starts a line."""
-    raw = _LINE_START_DOT.sub(b"..", msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
-    return raw if raw.endswith(CRLF) else raw + CRLF
 
 
 class SmtpSender:

@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce
+from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce, union
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
+from closedloop.daemon.insight.rollup_counts import count_all, table_order
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.stats import category_rank
@@ -33,25 +32,18 @@ from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import from_db, iso
 from closedloop.daemon.store.reports import (
-    ALL_PROGRAMS,
-    COUNTS,
     FACTS,
-    GRAINS,
     ROLLUPS,
     SCOPES,
-    SCORE_AT,
     STATE,
-    Cell,
     Fact,
     bulk_insert,
-    cross_segment,
     fact_values,
-    grain_start,
     move_facts,
-    read_facts,
+    stored_fact,
     write_scopes,
 )
-from closedloop.daemon.store.sends import CURSORS, chunks, insert_for
+from closedloop.daemon.store.sends import CURSORS, insert_for
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +55,13 @@ SENT_OVERLAP = timedelta(hours=1)  # outcome_unknown can be settled a lease afte
 _LOCK = 0x0C10_5E27  # PostgreSQL advisory lock: one refresh at a time across replicas
 _COLUMNS = (SENDS.c.id, SENDS.c.program, SENDS.c.survey_type, SENDS.c.status, SENDS.c.sent_at,
             RESPONSES.c.answered_at, RESPONSES.c.score, RESPONSES.c.category)
+# Built once (the every-minute check and refresh run them; building a statement and its
+# cache key cost more CPU than SQLite running it): the state rows, and the three marks in
+# one statement.
+_STATE_ROWS = select(CURSORS.c.name, CURSORS.c.value).where(CURSORS.c.source == STATE)
+_MARKS = select(select(func.max(RESPONSES.c.updated_at)).scalar_subquery(),
+                select(func.max(RESPONSES.c.attributed_at)).scalar_subquery(),
+                select(func.max(SENDS.c.sent_at)).scalar_subquery())
 
 
 def names(settings: ReportingSettings) -> list[str]:
@@ -93,9 +92,9 @@ def fingerprint(settings: ReportingSettings) -> str:
     return hashlib.sha256(text_.encode()).hexdigest()[:16]
 
 
-def _dim_columns(settings: ReportingSettings) -> list[Any]:
+def _dim_columns(counted: Sequence[str]) -> list[Any]:
     cols: list[Any] = []
-    for name in names(settings):
+    for name in counted:
         if name in SEGMENT_KEYS:
             cols.append(SENDS.c[SEGMENT_KEYS[name]])
         elif name in ANSWER_SEGMENT_KEYS:
@@ -160,7 +159,13 @@ def _parsed(text_: str) -> dict[str, Any]:
 def _select(settings: ReportingSettings, raw: bool = False) -> Any:
     """sends ⟕ responses with the fact's columns; `raw` reads times and JSON as stored
     (text on SQLite) for LocalDays and _parsed to decode once per distinct value."""
-    columns: list[Any] = [*_COLUMNS, *_dim_columns(settings)]
+    return _select_of(tuple(names(settings)), raw)
+
+
+@lru_cache(maxsize=16)
+def _select_of(counted: tuple[str, ...], raw: bool) -> Any:
+    """`_select` built once per set of segment names (it depends on nothing else)."""
+    columns: list[Any] = [*_COLUMNS, *_dim_columns(counted)]
     if raw:
         columns = [type_coerce(c, String) if c.name in ("sent_at", "answered_at", "segments")
                    else c for c in columns]
@@ -170,25 +175,30 @@ def _select(settings: ReportingSettings, raw: bool = False) -> Any:
 
 
 def read_state(conn: Connection) -> dict[str, str]:
-    rows = conn.execute(select(CURSORS.c.name, CURSORS.c.value).where(CURSORS.c.source == STATE))
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: row[1] for row in conn.execute(_STATE_ROWS)}
+
+
+_PUT_STATE: dict[str, Any] = {}  # dialect -> the state rows' upsert, built once
 
 
 def _set_state(conn: Connection, values: dict[str, str], now: datetime) -> None:
-    for name, value in values.items():
-        stmt = insert_for(conn, CURSORS).values(source=STATE, name=name, value=value,
-                                                updated_at=now)
-        conn.execute(stmt.on_conflict_do_update(
+    """Upsert the state rows in one call (a statement built per row was a tenth of a
+    refresh)."""
+    stmt = _PUT_STATE.get(conn.dialect.name)
+    if stmt is None:
+        insert = insert_for(conn, CURSORS)
+        stmt = _PUT_STATE[conn.dialect.name] = insert.on_conflict_do_update(
             index_elements=["source", "name"],
-            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}))
+            set_={"value": insert.excluded.value, "updated_at": insert.excluded.updated_at})
+    conn.execute(stmt, [{"source": STATE, "name": name, "value": value, "updated_at": now}
+                        for name, value in values.items()])
 
 
 def _marks(conn: Connection) -> dict[str, str]:
     """The newest answer change, attribution and send time: the cursors' next values."""
-    found = {"answers": conn.scalar(select(func.max(RESPONSES.c.updated_at))),
-             "attributed": conn.scalar(select(func.max(RESPONSES.c.attributed_at))),
-             "sent": conn.scalar(select(func.max(SENDS.c.sent_at)))}
-    return {k: iso(v) or "" for k, v in found.items()}
+    found = conn.execute(_MARKS).one()
+    return {k: iso(v) or "" for k, v in zip(("answers", "attributed", "sent"), found,
+                                            strict=True)}
 
 
 @dataclass
@@ -225,8 +235,7 @@ def settled(store: Store, settings: ReportingSettings, now: datetime,
                for name, margin in (("answers", OVERLAP), ("attributed", OVERLAP),
                                     ("sent", SENT_OVERLAP))):
             return True
-        ids, new = _window_facts(conn, settings, state)
-        old = read_facts(conn, ids)
+        new, old = _window_facts(conn, settings, state)
         if any(old.get(i) != fact for i, fact in new.items()):
             return False
     if verified is not None:
@@ -235,15 +244,29 @@ def settled(store: Store, settings: ReportingSettings, now: datetime,
 
 
 def _window_facts(conn: Connection, settings: ReportingSettings, state: dict[str, str]
-                  ) -> tuple[set[int], dict[int, Fact | None]]:
-    """The surveys changed within the cursors' margins, and their facts as they are now."""
-    ids = _changed(conn, state)
-    new: dict[int, Fact | None] = dict.fromkeys(ids)
+                  ) -> tuple[dict[int, Fact | None], dict[int, Fact]]:
+    """The surveys changed within the cursors' margins: their facts as they are now, and
+    as counted (report_facts), in one read (surveys only: nothing else has a fact)."""
+    query, width = _window_select(tuple(names(settings)))
     days, custom = LocalDays(ZoneInfo(settings.timezone)), list(settings.segments)
-    for part in chunks(sorted(ids)):
-        for row in conn.execute(_select(settings).where(SENDS.c.id.in_(part))):
-            new[row[0]] = fact_of(row, custom, days)
-    return ids, new
+    new: dict[int, Fact | None] = {}
+    old: dict[int, Fact] = {}
+    for row in conn.execute(query.where(SENDS.c.id.in_(_changed(state)))):
+        new[row[0]] = fact_of(row[:width], custom, days)
+        if row[width] is not None:
+            old[row[0]] = stored_fact(row[width + 1:])
+    return new, old
+
+
+@lru_cache(maxsize=16)
+def _window_select(counted: tuple[str, ...]) -> tuple[Any, int]:
+    """`_select` with each survey's counted fact (report_facts ⟕) after its own columns,
+    and how many columns are its own."""
+    own = [*_COLUMNS, *_dim_columns(counted)]
+    return (select(*own, *FACTS.c)
+            .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
+                         .outerjoin(FACTS, FACTS.c.send_id == SENDS.c.id))
+            .where(SENDS.c.kind == "survey")), len(own)
 
 
 def is_current(conn: Connection, settings: ReportingSettings) -> bool:
@@ -256,42 +279,56 @@ def refresh(store: Store, settings: ReportingSettings, now: datetime,
 
     `thorough` (the scheduled job) also re-reads the margins behind the cursors; without it
     (before a query) nothing is done unless something newer than the cursors exists.
+    The job's run reads the state once, in its write transaction (it comes after
+    `settled`, which read it already).
     """
-    with reading(store.engine) as conn:
-        state = read_state(conn)
-        marks = _marks(conn)
-    if state.get("fingerprint") != fingerprint(settings):
-        return rebuild(store, settings, now)
-    if not thorough and all(marks[k] <= state.get(k, "") for k in marks):
-        return 0
+    if not thorough:
+        with reading(store.engine) as conn:
+            state = read_state(conn)
+            marks = _marks(conn)
+        if state.get("fingerprint") != fingerprint(settings):
+            return rebuild(store, settings, now)
+        if all(marks[k] <= state.get(k, "") for k in marks):
+            return 0
+    moved = _refresh_margins(store, settings, now)
+    return rebuild(store, settings, now) if moved is None else moved
+
+
+def _refresh_margins(store: Store, settings: ReportingSettings, now: datetime) -> int | None:
+    """`refresh`'s write: the facts within the cursors' margins moved; None (nothing
+    written) when the rollups were built with other settings, or never."""
     with store.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-        state, marks = read_state(conn), _marks(conn)
-        ids, new = _window_facts(conn, settings, state)
+        state = read_state(conn)
+        if state.get("fingerprint") != fingerprint(settings):
+            return None
+        marks = _marks(conn)
+        new, old = _window_facts(conn, settings, state)
         positions = _positions(settings)
-        moved = move_facts(conn, names(settings), read_facts(conn, ids), new, positions)
+        moved = move_facts(conn, names(settings), old, new, positions)
         if positions:
             write_scopes(conn, {i: _scope_pairs(f, positions) for i, f in new.items()})
         _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values()),
                           "refreshed_at": iso(now) or ""}, now)
     if moved:
-        log.debug("report.refreshed", surveys=len(ids), rows=moved)
+        log.debug("report.refreshed", surveys=len(new), rows=moved)
     return moved
 
 
-def _changed(conn: Connection, state: dict[str, str]) -> set[int]:
+def _changed(state: dict[str, str]) -> Any:
+    """The ids of the surveys changed since the cursors less their margins (a query)."""
     def since(name: str, margin: timedelta) -> datetime:
         value = state.get(name)
         return (from_db(datetime.fromisoformat(value)) - margin if value
                 else datetime(1970, 1, 1, tzinfo=UTC))
 
-    ids = set(conn.scalars(select(RESPONSES.c.send_id).where(or_(
-        RESPONSES.c.updated_at >= since("answers", OVERLAP),
-        RESPONSES.c.attributed_at >= since("attributed", OVERLAP)))))
-    ids.update(conn.scalars(select(SENDS.c.id).where(
-        SENDS.c.sent_at >= since("sent", SENT_OVERLAP), SENDS.c.kind == "survey")))
-    return ids
+    return union(
+        select(RESPONSES.c.send_id).where(or_(
+            RESPONSES.c.updated_at >= since("answers", OVERLAP),
+            RESPONSES.c.attributed_at >= since("attributed", OVERLAP))),
+        select(SENDS.c.id).where(SENDS.c.sent_at >= since("sent", SENT_OVERLAP),
+                                 SENDS.c.kind == "survey"))
 
 
 def _max_day(before: str | None, facts: Iterable[Fact | None]) -> str:
@@ -328,7 +365,7 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
         bulk_insert(conn, SCOPES, ((level, fact.dims[i], send_id) for send_id, fact in facts
                                    for level, i in positions))
         bulk_insert(conn, FACTS, (fact_values(i, f) for i, f in facts))
-        bulk_insert(conn, ROLLUPS, ((*k, *cells[k]) for k in sorted(cells, key=_table_order)))
+        bulk_insert(conn, ROLLUPS, ((*k, *cells[k]) for k in sorted(cells, key=table_order)))
         _set_state(conn, {**marks, "fingerprint": fingerprint(settings),
                           "names": json.dumps(dim_names),
                           "levels": json.dumps(positions),
@@ -336,79 +373,6 @@ def rebuild(store: Store, settings: ReportingSettings, now: datetime) -> int:
                           "refreshed_at": iso(now) or ""}, now)
     log.info("report.rebuilt", surveys=len(facts), rows=len(cells))
     return len(cells)
-
-
-def _table_order(key: Cell) -> tuple[str, str, str, str, date, str]:
-    """report_rollups' primary key order: rows written in it are read in few pages."""
-    grain, segment, period, survey_type, value, program = key
-    return grain, segment, program, survey_type, period, value
-
-
-def count_all(facts: Sequence[Fact], dim_names: Sequence[str],
-              levels: Sequence[tuple[str, int]] = ()) -> dict[Cell, list[int]]:
-    """Every fact's counts, column by column: Counter over zipped columns runs in C.
-
-    Each scope level also counts every other segment within each of its values (segment
-    column `cross_segment(level, value, name)`), as `add_fact` does one fact at a time."""
-    if not facts:
-        return {}
-    programs = [f.program for f in facts]
-    types = [f.survey_type for f in facts]
-    answered = [f.answered for f in facts]
-    scores = [f.score for f in facts]
-    ranks = [f.rank for f in facts]
-    dims = list(zip(*(f.dims for f in facts), strict=True))
-    columns: list[tuple[Sequence[str] | None, Sequence[str] | None, str]] = [(None, None, "")]
-    columns += [(None, values, name) for name, values in zip(dim_names, dims, strict=True)]
-    for level, at in levels:
-        for i, name in enumerate(dim_names):
-            if i != at:
-                keys = {v: cross_segment(level, v, name) for v in set(dims[at])}
-                columns.append(([keys[v] for v in dims[at]], dims[i], ""))
-    cells: dict[Cell, list[int]] = {}
-    for grain in GRAINS:
-        starts = {d: grain_start(d, grain) for f in facts
-                  for d in (f.sent_day, f.answer_day) if d is not None}
-        sent_at = [starts.get(f.sent_day) if f.sent_day else None for f in facts]
-        answer_at = [starts.get(f.answer_day) if f.answer_day and f.score is not None
-                     else None for f in facts]
-        for segments, values, name in columns:
-            def column(given: Sequence[str] | None, fixed: str) -> Iterable[str]:
-                return repeat(fixed) if given is None else given
-            sent = Counter(zip(sent_at, programs, types, column(segments, name),
-                               column(values, ""), answered, strict=False))
-            for (period, program, kind, segment, value, was_answered), n in sent.items():
-                if period is not None:
-                    counts = cells.setdefault((grain, segment, period, kind, value, program),
-                                              [0] * len(COUNTS))
-                    counts[0] += n
-                    counts[1] += n if was_answered else 0
-            scored = Counter(zip(answer_at, programs, types, column(segments, name),
-                                 column(values, ""), scores, ranks, strict=False))
-            for (period, program, kind, segment, value, score, rank), n in scored.items():
-                if period is not None:
-                    counts = cells.setdefault((grain, segment, period, kind, value, program),
-                                              [0] * len(COUNTS))
-                    counts[2] += n
-                    counts[3] += n if rank == 0 else 0
-                    counts[4] += n if rank == 2 else 0
-                    counts[5] += n * score
-                    counts[6] += n * score * score
-                    counts[SCORE_AT + score] += n
-    return with_all_programs(cells)
-
-
-def with_all_programs(cells: dict[Cell, list[int]]) -> dict[Cell, list[int]]:
-    """`cells` plus, per cell key without its program, the sum over its programs (program
-    ALL_PROGRAMS), as `add_fact` counts one fact under both."""
-    summed: dict[Cell, list[int]] = {}
-    for (grain, segment, period, kind, value, _), counts in cells.items():
-        key = (grain, segment, period, kind, value, ALL_PROGRAMS)
-        before = summed.get(key)
-        summed[key] = list(counts) if before is None else [
-            a + b for a, b in zip(before, counts, strict=True)]
-    cells.update(summed)
-    return cells
 
 
 def indexed_levels(conn: Connection, settings: ReportingSettings) -> frozenset[str]:

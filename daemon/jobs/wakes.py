@@ -10,7 +10,12 @@ reads, and until when a check that found nothing holds.
   before the oldest event's retention ends, no delivery before its next attempt;
 - the paced poll (per source): `cursors`; not before its stored pace says;
 - reports and themes: their read-only checks (rollups.settled, themes' idle) depend on
-  nothing but the rows, so they hold until a write (themes: CURSOR_LAG after it).
+  nothing but the rows, so they hold until a write (themes: CURSOR_LAG after it). Not a
+  write to `cursors` alone: that table also holds the poll's cursors and pace, the alerts'
+  and the other job's state, written every few minutes, and each job's own state rows there
+  only ever move in the transaction that writes its other tables (a refresh, a rebuild,
+  an invalidation), or to the values a settled check already compares equal (a dashboard's
+  refresh that moved no count).
 
 A backlog of FULL rows or more never shuts a gate (a window never holds a full batch, and the
 count of due rows can reach it by time alone). Every gate re-reads at least every STALE_RUNS
@@ -28,9 +33,8 @@ from closedloop.daemon.store import Store, Upcoming
 from closedloop.daemon.store.wakes import Gate
 
 STALE_RUNS = 10  # a gate re-reads at least every this many runs of its job
-REPORT_TABLES = ("sends", "responses", "cursors", "report_facts", "report_rollups",
-                 "report_scopes")
-THEME_TABLES = ("responses", "cursors", "response_themes", "theme_facts", "theme_rollups")
+REPORT_TABLES = ("sends", "responses", "report_facts", "report_rollups", "report_scopes")
+THEME_TABLES = ("responses", "response_themes", "theme_facts", "theme_rollups")
 
 
 def _earliest(*times: datetime | None) -> datetime | None:

@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
-from sqlalchemy import Engine, Table, and_, or_, select, text, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, or_, select, text, update
 
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import WriteBackRecord, from_db, to_db, writeback_record
@@ -37,6 +38,35 @@ log = structlog.get_logger(__name__)
 
 JOB_LOCKS: Table = Base.metadata.tables["job_locks"]
 LAPSED = datetime(2000, 1, 1, tzinfo=UTC)  # a lease that ended long ago (release, lapsed)
+# The job locks' statements, built once (the reports and themes jobs take a lock hundreds
+# of times a day; building the upsert cost more than running it). Bind names start "b_".
+_TAKE_LOCK: dict[str, Any] = {}
+_RELEASE_LOCK = (update(JOB_LOCKS)
+                 .where(JOB_LOCKS.c.name == bindparam("b_name"),
+                        JOB_LOCKS.c.holder == bindparam("b_holder"))
+                 .values(locked_until=bindparam("b_now")))
+_FINISH_LOCK = _RELEASE_LOCK.values(done_at=bindparam("b_now"), done_by=bindparam("b_holder"))
+
+
+def _take_lock(conn: Connection) -> Any:
+    """INSERT the lock row, or take it over when free and rested (see try_job_lock)."""
+    stmt = _TAKE_LOCK.get(conn.dialect.name)
+    if stmt is None:
+        insert = insert_for(conn, JOB_LOCKS).values(
+            name=bindparam("b_name"), holder=bindparam("b_holder"),
+            locked_until=bindparam("b_until"))
+        current = JOB_LOCKS.c
+        free = or_(current.locked_until <= bindparam("b_now"),
+                   current.holder == bindparam("b_holder"))
+        rested = or_(current.done_at.is_(None), current.done_by == bindparam("b_holder"),
+                     current.done_at <= bindparam("b_rested"))
+        stmt = _TAKE_LOCK[conn.dialect.name] = insert.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"holder": insert.excluded.holder,
+                  "locked_until": insert.excluded.locked_until},
+            where=and_(free, rested),
+        ).returning(JOB_LOCKS.c.name)
+    return stmt
 
 
 @dataclass(frozen=True)
@@ -149,20 +179,9 @@ class ClaimsMixin:
         """
         now = to_db(now)
         with self.engine.begin() as conn:
-            stmt = insert_for(conn, JOB_LOCKS).values(
-                name=name, holder=holder, locked_until=now + lease)
-            current = JOB_LOCKS.c
-            free = or_(current.locked_until <= now, current.holder == holder)
-            rested = or_(current.done_at.is_(None), current.done_by == holder,
-                         current.done_at <= now - gap)
-            taken = conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["name"],
-                    set_={"holder": stmt.excluded.holder,
-                          "locked_until": stmt.excluded.locked_until},
-                    where=and_(free, rested),
-                ).returning(JOB_LOCKS.c.name)
-            ).first()
+            taken = conn.execute(_take_lock(conn), {
+                "b_name": name, "b_holder": holder, "b_until": now + lease, "b_now": now,
+                "b_rested": now - gap}).first()
         return taken is not None
 
     def renew_job_lock(self, name: str, holder: str, until: datetime) -> bool:
@@ -178,13 +197,9 @@ class ClaimsMixin:
     def release_job_lock(self, name: str, holder: str, now: datetime,
                          finished: bool = True) -> None:
         """Free the lock now; `finished` records the run as done (by `holder`, at `now`)."""
-        values: dict[str, object] = {"locked_until": to_db(now)}
-        if finished:
-            values.update(done_at=to_db(now), done_by=holder)
         with self.engine.begin() as conn:
-            conn.execute(update(JOB_LOCKS)
-                         .where(JOB_LOCKS.c.name == name, JOB_LOCKS.c.holder == holder)
-                         .values(values))
+            conn.execute(_FINISH_LOCK if finished else _RELEASE_LOCK,
+                         {"b_name": name, "b_holder": holder, "b_now": to_db(now)})
 
     def job_locks(self) -> dict[str, tuple[str, datetime]]:
         """name -> (holder, locked until), for status and tests."""

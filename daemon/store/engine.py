@@ -7,6 +7,7 @@ due sends) cannot be interleaved by another process. PostgreSQL is for several r
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from closedloop.integration.errors import ConfigError
 
@@ -92,8 +93,16 @@ def _sqlite_on_begin(conn: Connection) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
     # writes fails with SQLITE_BUSY (busy_timeout does not help) if another writer got in.
     # Pure reads stay deferred, so under WAL they never wait for a writer.
-    read_only = conn.get_execution_options().get(_READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    # Sent on the driver's connection: through exec_driver_sql the BEGIN was a whole
+    # SQLAlchemy execution, a sixth of the CPU of a one-statement transaction; a failure
+    # still reaches callers as SQLAlchemy's error (OperationalError: database is locked).
+    sql = "BEGIN" if conn.get_execution_options().get(_READ_ONLY, False) else "BEGIN IMMEDIATE"
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a checked-out connection
+    try:
+        driver.execute(sql)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
 
 @contextmanager

@@ -107,16 +107,42 @@ def add_fact(fact: Fact, names: Sequence[str], sign: int,
                 counts[SCORE_AT + fact.score] += sign
 
 
+_UPSERTS: dict[tuple[str, str], Any] = {}  # (dialect, table) -> its upsert, built once
+
+
+def _add_counts(conn: Connection) -> Any:
+    """INSERT into report_rollups, adding the counts to a row already there."""
+    key = (conn.dialect.name, "rollups")
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        insert = insert_for(conn, ROLLUPS)
+        stmt = _UPSERTS[key] = insert.on_conflict_do_update(
+            index_elements=list(KEY),
+            set_={c: ROLLUPS.c[c] + insert.excluded[c] for c in COUNTS})
+    return stmt
+
+
+def _put_facts(conn: Connection) -> Any:
+    """INSERT into report_facts, replacing a survey's row already there."""
+    key = (conn.dialect.name, "facts")
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        insert = insert_for(conn, FACTS)
+        stmt = _UPSERTS[key] = insert.on_conflict_do_update(
+            index_elements=["send_id"],
+            set_={c.name: insert.excluded[c.name] for c in FACTS.c if c.name != "send_id"})
+    return stmt
+
+
+_CELL_COLUMNS = (*KEY, *COUNTS)
+
+
 def apply_counts(conn: Connection, cells: Mapping[Cell, Sequence[int]]) -> int:
     """Add each cell's counts to its rollup row (created at zero); returns rows touched."""
-    rows = [{**dict(zip(KEY, key, strict=True)), **dict(zip(COUNTS, counts, strict=True))}
+    rows = [dict(zip(_CELL_COLUMNS, (*key, *counts), strict=True))
             for key, counts in cells.items() if any(counts)]
     for part in chunks(rows, 1000):
-        stmt = insert_for(conn, ROLLUPS)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(KEY),
-            set_={c: ROLLUPS.c[c] + stmt.excluded[c] for c in COUNTS})
-        conn.execute(stmt, list(part))
+        conn.execute(_add_counts(conn), list(part))
     return len(rows)
 
 
@@ -180,10 +206,15 @@ def read_facts(conn: Connection, send_ids: Iterable[int]) -> dict[int, Fact]:
     found: dict[int, Fact] = {}
     for part in chunks(sorted(set(send_ids))):
         for row in conn.execute(select(FACTS).where(FACTS.c.send_id.in_(part))):
-            found[row.send_id] = Fact(row.program, row.survey_type, row.sent_day,
-                                      bool(row.answered), row.answer_day, row.score, row.rank,
-                                      tuple(json.loads(row.dims)))
+            found[row.send_id] = stored_fact(row[1:])
     return found
+
+
+def stored_fact(row: Sequence[Any]) -> Fact:
+    """The Fact of a report_facts row's columns after send_id (in table order)."""
+    program, survey_type, sent_day, answered, answer_day, score, rank, dims = row
+    return Fact(program, survey_type, sent_day, bool(answered), answer_day, score, rank,
+                tuple(json.loads(dims)))
 
 
 def write_facts(conn: Connection, facts: Mapping[int, Fact | None]) -> None:
@@ -193,11 +224,7 @@ def write_facts(conn: Connection, facts: Mapping[int, Fact | None]) -> None:
         conn.execute(delete(FACTS).where(FACTS.c.send_id.in_(part)))
     rows = [fact_row(send_id, fact) for send_id, fact in facts.items() if fact is not None]
     for batch in chunks(rows, 1000):
-        stmt = insert_for(conn, FACTS)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["send_id"],
-            set_={c.name: stmt.excluded[c.name] for c in FACTS.c if c.name != "send_id"})
-        conn.execute(stmt, list(batch))
+        conn.execute(_put_facts(conn), list(batch))
 
 
 def move_facts(conn: Connection, names: Sequence[str], old: Mapping[int, Fact],

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from closedloop.daemon.jobs.wakes import STALE_RUNS, JobWakes
 from closedloop.daemon.jobs.windows import CoalescingSettings
@@ -169,3 +170,30 @@ def test_webhooks_wake_at_a_delivery_next_attempt(store: Store) -> None:
             wakes.webhooks_idle(retry - SECOND, timedelta(days=30), deliveries=True),
             wakes.webhooks_idle(retry, timedelta(days=30), deliveries=True)) == \
         (True, True, False)
+
+
+def test_reports_and_themes_gates_ignore_a_cursors_write_alone(store: Store) -> None:
+    """The reports' and themes' gates, once their check found nothing: a write to `cursors`
+    alone (the poll's pace, another job's state: every few minutes) keeps them shut, no
+    check; an answer recorded (a table both count from) opens them at the next run."""
+    wakes = _wakes(store)
+    for gate in (wakes.reports, wakes.themes):
+        checks: list[datetime] = []
+
+        def check(at: datetime, checks: list[datetime] = checks) -> bool:
+            checks.append(at)
+            return True
+
+        for at in (NOW, NOW + 10 * SECOND, NOW + 20 * SECOND):  # themes settle 5 s
+            wakes.quiet(gate, at, partial(check, at))
+        shut_from = checks[-1]
+        store.set_cursor("hubspot", "pace", '{"interval": 60}', NOW)
+        wakes.quiet(gate, NOW + 30 * SECOND, partial(check, NOW + 30 * SECOND))
+        assert checks[-1] == shut_from
+        key = f"cursor-{len(gate.tables)}"
+        _send(store, key, NOW)
+        with store.engine.connect() as conn:
+            send_id = conn.scalar(select(SENDS.c.id).where(SENDS.c.idem_key == f"{key}:0"))
+        store.record_response(send_id, 5, "satisfied", NOW)
+        wakes.quiet(gate, NOW + 40 * SECOND, partial(check, NOW + 40 * SECOND))
+        assert checks[-1] == NOW + 40 * SECOND

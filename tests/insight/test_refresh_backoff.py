@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from insight.report_support import T0, Seeder, nps_runtime
+from sqlalchemy import func, select
 from themes_support import answer
 
 from closedloop.daemon.insight import rollups
@@ -16,6 +17,8 @@ from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.themes import ThemeMatcher, default_themes, refresh_themes
 from closedloop.daemon.insight.themes.assign import CURSOR_LAG, idle
 from closedloop.daemon.store import Store
+from closedloop.daemon.store.reports import STATE
+from closedloop.daemon.store.sends import CURSORS
 
 SETTINGS = ReportingSettings()
 MATCHER = ThemeMatcher(default_themes())
@@ -131,3 +134,31 @@ def test_themes_not_idle_when_the_dictionary_or_rollups_changed(store: Store) ->
     later = after
     assert idle(store, MATCHER, later, reporting=SETTINGS) is False
     assert idle(store, MATCHER, later) is True
+
+
+def test_a_refresh_leaves_the_newest_marks_and_its_time_in_the_state(store: Store) -> None:
+    """The report state a refresh writes (all rows in one upsert, the three marks read in
+    one statement): no answer or attribution yet, those marks are empty; after them, each
+    mark is its newest time; a later refresh overwrites every row in place."""
+    seeder = Seeder(store)
+    send_id = seeder.survey(sent_at=T0)
+    first = T0 + timedelta(hours=2)
+    rollups.refresh(store, SETTINGS, first)
+    state = _state(store)
+    assert {k: state[k] for k in ("answers", "attributed", "sent", "max_day",
+                                  "refreshed_at")} == {
+        "answers": "", "attributed": "", "sent": T0.isoformat(),
+        "max_day": T0.date().isoformat(), "refreshed_at": first.isoformat()}
+    answered, attributed = T0 + timedelta(hours=3), T0 + timedelta(hours=4)
+    seeder.answer(send_id, 9, answered)
+    store.record_attribution({send_id: ("o7", "t1")}, attributed)
+    later = T0 + timedelta(hours=5)
+    rollups.refresh(store, SETTINGS, later)
+    state = _state(store)
+    assert {k: state[k] for k in ("answers", "attributed", "sent", "refreshed_at")} == {
+        "answers": answered.isoformat(), "attributed": attributed.isoformat(),
+        "sent": T0.isoformat(), "refreshed_at": later.isoformat()}
+    with store.engine.connect() as conn:
+        rows = conn.scalar(select(func.count()).select_from(CURSORS).where(
+            CURSORS.c.source == STATE))
+    assert rows == len(state)

@@ -138,6 +138,16 @@ def test_5xx_and_non_json_errors_are_retried(mock: responses.RequestsMock, zd: Z
     assert zd.calls_by_endpoint() == {"tickets_show_many": 3}
 
 
+def test_a_2xx_that_is_not_json_is_retried(mock: responses.RequestsMock, zd: ZendeskAdapter,
+                                          sleeps: list[float]) -> None:
+    """A 200 whose body is a proxy's HTML page (read as JSON now, no longer by zenpy's
+    response handlers): transient, retried with backoff, then the real answer is used."""
+    mock.get(f"{API}/tickets/show_many.json", status=200, body="<html>login</html>")
+    mock.get(f"{API}/tickets/show_many.json", json={"tickets": [_ticket(1), _ticket(2, "open")]})
+    assert zd.reopened(["1", "2"]) == {"2"}
+    assert (len(sleeps), zd.calls_by_endpoint()) == (1, {"tickets_show_many": 2})
+
+
 def test_timeouts_are_transient_and_bounded(mock: responses.RequestsMock, zd: ZendeskAdapter,
                                             policy: RetryPolicy) -> None:
     """A timeout on every attempt ends in TransientError after max_attempts."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,9 +14,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError
 
 from closedloop.daemon.store import Store, parse_url
-from closedloop.daemon.store.engine import alembic_config
+from closedloop.daemon.store.engine import alembic_config, reading
 from closedloop.daemon.store.tables import Base
 from closedloop.integration.errors import ConfigError
 
@@ -69,6 +71,34 @@ def test_sqlite_connections_use_wal_and_safe_pragmas(tmp_path: Path) -> None:
         store.dispose()
     assert actual == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000,
             "synchronous": 1}
+
+
+def test_sqlite_writes_begin_immediate_and_a_held_lock_is_sqlalchemys_error(
+        tmp_path: Path) -> None:
+    """SQLite: a write transaction takes the write lock at BEGIN (another connection's
+    BEGIN IMMEDIATE then waits), a read transaction does not; and a BEGIN IMMEDIATE that
+    cannot get the lock fails with SQLAlchemy's OperationalError, what callers catch, not
+    the driver's own error."""
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.migrate()
+    other = sqlite3.connect(tmp_path / "state.db", timeout=0, isolation_level=None)
+    try:
+        with reading(store.engine):
+            other.execute("BEGIN IMMEDIATE")  # a reader holds no write lock
+            other.execute("ROLLBACK")
+        with store.engine.begin(), pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        with store.engine.connect() as conn:  # the pool's connection: no 10-s wait below
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="database is locked"), store.engine.begin():
+            pass
+        other.execute("ROLLBACK")
+        with store.engine.begin() as conn:  # and the connection works on afterwards
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        other.close()
+        store.dispose()
 
 
 def test_migrate_is_idempotent(store: Store) -> None:

@@ -23,9 +23,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, and_, delete, or_, select
+from sqlalchemy import Connection, Select, Table, and_, bindparam, delete, or_, select
 
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.themes import rollups
@@ -79,7 +80,7 @@ def refresh_themes(store: Store, matcher: ThemeMatcher, now: datetime, *,
     done = 0
     while max_batches is None or done < max_batches:
         with reading(store.engine) as conn:
-            rows = conn.execute(_changed_since(cursor, horizon, batch)).all()
+            rows = conn.execute(*_changed_since(cursor, horizon, batch)).all()
         if not rows:
             break
         assigned = [(r.id, matcher.assign(r.comment, r.language)) for r in rows]
@@ -103,32 +104,52 @@ def refresh_themes(store: Store, matcher: ThemeMatcher, now: datetime, *,
     return result
 
 
+# The idle check's one read of its two state rows (the cursor, the rollups' fingerprint),
+# built once: it runs whenever an answer lands.
+_STATE_ROWS = select(CURSORS.c.source, CURSORS.c.name, CURSORS.c.value).where(or_(
+    and_(CURSORS.c.source == CURSOR[0], CURSORS.c.name == CURSOR[1]),
+    and_(CURSORS.c.source == rollups.STATE[0], CURSORS.c.name == rollups.STATE[1])))
+
+
 def idle(store: Store, matcher: ThemeMatcher, now: datetime, *, lag: timedelta = CURSOR_LAG,
          reporting: ReportingSettings | None = None) -> bool:
     """True when `refresh_themes` now would assign nothing and rebuild nothing: same
     dictionary, theme rollups current (given `reporting`), no response changed past the
     cursor up to the horizon. Read only, so a quiet minute takes no lock and writes nothing."""
     with reading(store.engine) as conn:
-        if (reporting is not None and rollups.current_fingerprint(conn)
+        rows = {(source, name): value for source, name, value in conn.execute(_STATE_ROWS)}
+        if (reporting is not None and rows.get(rollups.STATE)
                 != rollups.fingerprint(reporting, matcher.fingerprint)):
             return False
-        cursor = _cursor_in(conn)
+        cursor = _parse_cursor(rows.get(CURSOR))
         if cursor is None or cursor.dictionary != matcher.fingerprint:  # as refresh_themes
             cursor = _Cursor(None, 0, matcher.fingerprint)
-        return conn.execute(_changed_since(cursor, to_db(now - lag), 1)).first() is None
+        return conn.execute(*_changed_since(cursor, to_db(now - lag), 1)).first() is None
 
 
-def _changed_since(cursor: _Cursor, horizon: datetime, batch: int) -> Select[Any]:
+def _changed_since(cursor: _Cursor, horizon: datetime, batch: int
+                   ) -> tuple[Select[Any], dict[str, Any]]:
+    """The next `batch` responses changed after `cursor`, up to `horizon`: a statement
+    built once per shape, and its parameters (the times and the id)."""
+    values: dict[str, Any] = {"b_horizon": horizon}
+    if cursor.at is not None:
+        values.update(b_at=to_db(cursor.at), b_id=cursor.id)
+    return _changed_query(cursor.at is not None, batch), values
+
+
+@lru_cache(maxsize=8)
+def _changed_query(after: bool, batch: int) -> Select[Any]:
     query = (select(RESPONSES.c.id, RESPONSES.c.comment, RESPONSES.c.updated_at,
                     SENDS.c.language)
              .join(SENDS, SENDS.c.id == RESPONSES.c.send_id)
-             .where(RESPONSES.c.updated_at <= horizon)
+             .where(RESPONSES.c.updated_at <= bindparam("b_horizon"))
              .order_by(RESPONSES.c.updated_at, RESPONSES.c.id)
              .limit(batch))
-    if cursor.at is not None:
-        at = to_db(cursor.at)
+    if after:
+        at: Any = bindparam("b_at")
         query = query.where(or_(RESPONSES.c.updated_at > at,
-                                and_(RESPONSES.c.updated_at == at, RESPONSES.c.id > cursor.id)))
+                                and_(RESPONSES.c.updated_at == at,
+                                     RESPONSES.c.id > bindparam("b_id"))))
     return query
 
 
@@ -149,8 +170,11 @@ def _read_cursor(store: Store) -> _Cursor | None:
 
 
 def _cursor_in(conn: Connection) -> _Cursor | None:
-    value = conn.scalar(select(CURSORS.c.value).where(CURSORS.c.source == CURSOR[0],
-                                                      CURSORS.c.name == CURSOR[1]))
+    return _parse_cursor(conn.scalar(select(CURSORS.c.value).where(
+        CURSORS.c.source == CURSOR[0], CURSORS.c.name == CURSOR[1])))
+
+
+def _parse_cursor(value: str | None) -> _Cursor | None:
     if not value:
         return None
     try:
