@@ -23,7 +23,7 @@ def online_problems(cfg: Config, mappings: dict[str, Any], secrets: Secrets) -> 
     """Ask each CRM about its token, scopes, lists and mapped properties; print what is fine.
     Segment properties the CRM lacks are warned about, not counted as problems."""
     from closedloop.daemon.insight.capture import segment_warnings
-    from closedloop.daemon.runtime import build_adapter
+    from closedloop.daemon.wiring import build_adapter
 
     problems: list[str] = []
     for name, mapping in mappings.items():

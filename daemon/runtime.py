@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from functools import cached_property, partial
@@ -40,7 +40,6 @@ from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.env_secrets import Secrets, state_url
 from closedloop.daemon.health import SourceGuard
 from closedloop.daemon.insight import rollups
-from closedloop.daemon.insight.capture import properties_to_read
 from closedloop.daemon.insight.themes import RefreshResult, ThemeMatcher, refresh_themes
 from closedloop.daemon.insight.themes.assign import idle as themes_idle
 from closedloop.daemon.jobs.adaptive import read_pace, record_poll
@@ -70,23 +69,15 @@ from closedloop.daemon.triggers import (
     queue_trigger,
     queue_triggers,
 )
-from closedloop.daemon.web.admin.wiring import admin_app
-from closedloop.daemon.web.app import create_app
-from closedloop.daemon.web.hooks import GENERIC, HookSource, hooks_router
+from closedloop.daemon.web.assembled import assembled_app
+from closedloop.daemon.web.hooks import HookSource
 from closedloop.daemon.web.hooks.limiter import TokenBucket
-from closedloop.daemon.web.hooks.twilio import twilio_router
-from closedloop.daemon.web.ops import ops_router
-from closedloop.daemon.web.scanner import SharedOpenTracker
 from closedloop.daemon.web.tokens import TokenSigner
-from closedloop.daemon.web.widget.lookup import CrmLookup
-from closedloop.daemon.web.widget.router import widget_router
 from closedloop.daemon.web.widget.settings import Site, widget_sites
+from closedloop.daemon.wiring import build_adapter, hook_sources, load_mappings
 from closedloop.integration.base import CRMAdapter
 from closedloop.integration.errors import TransientError
-from closedloop.integration.hubspot import HubSpotAdapter, hubspot_pacer
-from closedloop.integration.retry import RetryPolicy
-from closedloop.integration.zendesk import ZendeskAdapter, zendesk_pacer
-from closedloop.mappings import CrmMapping, load_mapping
+from closedloop.mappings import CrmMapping
 
 INTAKE_WINDOW = timedelta(seconds=2)
 THEMES_BATCHES = 25  # of 2000 answers: one themes run reads at most 50,000
@@ -386,36 +377,9 @@ class Runtime:
         self.store.dispose()
 
     def web_app(self, hook_limiter: TokenBucket | None = None) -> FastAPI:
-        """The response pages, plus /healthz, /readyz and /metrics for this runtime.
-
-        On PostgreSQL (replicas) the score links opened are remembered in the store, so a
-        scanner's burst spread over several web processes is still seen as one.
-        `hook_limiter`: the inbound notifications' token bucket (a benchmark's simulated
-        clock); a fresh one by default."""
-        shared = self.store.engine.dialect.name == "postgresql"
-        app = create_app(store=self.store, signer=self.signer, programs=self.programs,
-                          clock=self.clock, policy=self.config.policy(),
-                          ops=ops_router(self.store, self.metrics, sorted(self.adapters)),
-                          brand=self.config.default_brand(),
-                          admin=admin_app(self.config, self.store, self.admin_secret,
-                                          self.clock) if self.admin_secret else None,
-                          opens=SharedOpenTracker(self.store, clock=self.clock) if shared else None,
-                          hooks=hooks_router(self.store, self.hook_sources,
-                                             public_url=str(self.config.daemon.public_url),
-                                             on_notified=self.intake_kick.kick,
-                                             clock=self.clock, triggers=self.hook_trigger,
-                                             limiter=hook_limiter)
-                          if self.hook_sources else None,
-                          widget=widget_router(self.store, self.widget_sites, self.programs,
-                                               self.config.policy(), self.clock,
-                                               lookup=CrmLookup(self.adapters))
-                          if self.widget_sites else None)
-        if self.sms is not None:
-            app.include_router(twilio_router(
-                self.store, self.signer, self.programs, auth_token=self.sms_auth_token,
-                public_url=str(self.config.daemon.public_url), clock=self.clock,
-                fallback_language=self.config.rules.fallback_language))
-        return app
+        """The response pages, plus /healthz, /readyz and /metrics for this runtime (see
+        web/assembled.py); `hook_limiter`: the inbound notifications' token bucket."""
+        return assembled_app(self, hook_limiter)
 
     def trigger(self, trigger: Trigger, *, dry_run: bool = False,
                 source: str | None = None) -> Queued:
@@ -438,68 +402,6 @@ class Runtime:
     def _guarded(self, source: str, job: str, run: Callable[[], Any]) -> Any:
         """Run one source's job unless the source is paused (see daemon.health)."""
         return self.guard.run(source, job, run, self.clock())
-
-
-def build_adapter(name: str, config: Config, secrets: Secrets) -> CRMAdapter:
-    source = config.sources[name]
-    retry = RetryPolicy(max_attempts=source.retry_attempts,
-                        max_delay=source.retry_budget.total_seconds())
-    token = secrets.source_tokens[name].get_secret_value()
-    # Custom segments are read in the calls the poll and the cadence already make.
-    tickets = properties_to_read(config.reporting, name, "ticket")
-    contacts = properties_to_read(config.reporting, name, "contact")
-    max_wait = source.retry_budget.total_seconds()
-    if source.crm == "zendesk":
-        assert source.subdomain  # the config requires it for Zendesk
-        assert source.email
-        return ZendeskAdapter(
-            name, subdomain=source.subdomain, email=source.email, token=token,
-            base_url=None if source.base_url == f"https://{source.subdomain}.zendesk.com"
-            else source.base_url,
-            start_at=source.start_at, retry=retry,
-            job_poll_interval=source.job_poll_interval.total_seconds(),
-            job_timeout=source.job_timeout.total_seconds(),
-            ticket_properties=tickets, contact_properties=contacts,
-            pacer=zendesk_pacer(name, per_minute=source.rate_limit or 200,
-                                quota_share=source.quota_share, max_wait=max_wait)
-            if source.pacing else None,
-        )
-    lists = [p.list_id for p in config.programs if p.source == name and p.list_id]
-    return HubSpotAdapter(
-        name, token, source.base_url, start_at=source.start_at, pipelines=source.pipelines,
-        retry=retry, lists=lists, ticket_properties=tickets, contact_properties=contacts,
-        pacer=hubspot_pacer(name, per_10s=source.rate_limit or 190, daily=source.daily_limit,
-                            burst_share=source.burst_share, quota_share=source.quota_share,
-                            max_wait=max_wait) if source.pacing else None,
-    )
-
-
-def load_mappings(config: Config) -> dict[str, CrmMapping]:
-    """Each source's mapping, expanded for the property prefixes of that source's programs;
-    a mapping with a `themes` property (`[themes] property`, or a mapping file's own) gets
-    the config's theme matcher to fill it."""
-    programs = config.program_list()
-    out: dict[str, CrmMapping] = {}
-    for name, src in config.sources.items():
-        mapping = load_mapping(src.crm, src.mapping, [p for p in programs if p.source == name],
-                               themes_property=config.themes.property)
-        if any(p.value == "themes" for p in mapping.properties):
-            mapping = replace(mapping, comment_themes=config.themes.matcher().assign)
-        out[name] = mapping
-    return out
-
-
-def hook_sources(config: Config, secrets: Secrets) -> dict[str, HookSource]:
-    """The routes of POST /hooks: each source with notifications or triggers, and generic."""
-    out = {name: HookSource(name, config.sources[name].crm, secret.get_secret_value(),
-                            notifications=config.sources[name].notifications,
-                            triggers=config.sources[name].triggers)
-           for name, secret in secrets.source_hook_secrets.items()}
-    if secrets.generic_hook_secret is not None:
-        out[GENERIC] = HookSource(GENERIC, "standard",
-                                  secrets.generic_hook_secret.get_secret_value(),
-                                  notifications=False, triggers=True)
-    return out
 
 
 def build_runtime(config: Config, secrets: Secrets,

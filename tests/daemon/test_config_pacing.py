@@ -71,7 +71,7 @@ def test_pacing_switch_builds_the_adapter_with_or_without_its_pacer(
         pacing: bool, paced: bool) -> None:
     """The daemon gives every source a pacer unless `pacing = false`."""
     from closedloop.daemon.env_secrets import Secrets
-    from closedloop.daemon.runtime import build_adapter
+    from closedloop.daemon.wiring import build_adapter
 
     config = parse_config(_config({"crm": "hubspot", "pacing": pacing}), "c")
     adapter = build_adapter("crm", config, Secrets(secret_key="s" * 40,  # type: ignore[arg-type]

@@ -19,8 +19,8 @@ from closedloop.daemon.config import parse_config
 from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.writeback import write_back
 from closedloop.daemon.metrics import Metrics
-from closedloop.daemon.runtime import build_adapter, load_mappings
 from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.wiring import build_adapter, load_mappings
 from closedloop.integration.base import ContactUpdate
 from closedloop.integration.sandbox.hubspot import HubSpotSandbox, HubSpotState
 from closedloop.integration.sandbox.zendesk import ZendeskSandbox, ZendeskState

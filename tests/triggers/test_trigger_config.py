@@ -57,7 +57,7 @@ def test_the_routes_and_their_secrets() -> None:
     """triggers = true reads the source's webhook secret; generic = true a whsec_ secret;
     both become routes of /hooks (the generic one Standard Webhooks-signed)."""
     from closedloop.daemon.env_secrets import read_secrets
-    from closedloop.daemon.runtime import hook_sources
+    from closedloop.daemon.wiring import hook_sources
 
     whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     cfg = parse_config(with_triggers(generic=True))
