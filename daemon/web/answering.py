@@ -67,12 +67,14 @@ class AnswerPath:
         self._readers = threading.local()
         self._read_threads = None if self.inline else ThreadPoolExecutor(
             READ_THREADS, thread_name_prefix="answer-read")
-        # Every connection a thread holds, closed with the path (close(), or when the app is
-        # dropped and collected): a thread-local dies with its thread, later, and a driver
-        # connection freed open warns and holds a PostgreSQL backend meanwhile.
-        self._held: list[Any] = [self.writer]  # its thread's connection too
+        # Every connection the path holds, closed by Store.dispose() (as often as it is
+        # called: what the pages open again after one is closed by the next), by close(),
+        # or when the app is dropped and collected: a thread-local dies with its thread,
+        # later, and a driver connection freed open warns and holds a PostgreSQL backend.
+        self._held = _Held(self.writer)
         self._closer = weakref.finalize(self, _close_held, self._held, self._read_threads)
-        store.held_closers.append(self._closer)  # Store.dispose() closes them too
+        close = weakref.WeakMethod(self._held.close)  # nor keeps them once the path is gone
+        store.held_closers.append(lambda: (held := close()) is not None and held())
         self._opens = itertools.count(1)  # every PRUNE_EVERY openings, everyone's stale ones
         self._async: AsyncReaders | None = None  # the one trip on the loop (web/async_reads.py)
 
@@ -126,7 +128,7 @@ class AnswerPath:
     def _readers_on_loop(self) -> AsyncReaders:
         if self._async is None:
             self._async = AsyncReaders(self.store.engine, READ_THREADS)
-            self._held.append(self._async)
+            self._held.keep(self._async)  # reusable after a close: kept for every dispose
         return self._async
 
     def read_with_burst(self, send_id: int, score: int) -> tuple[SendRecord | None, bool]:
@@ -138,11 +140,11 @@ class AnswerPath:
 
     def _on_reader(self, use: Callable[[_SendReader], T]) -> T:
         """`use` this thread's held reader; on any error the reader is dropped (its
-        connection may be broken) and the next call opens a fresh one."""
-        reader: _SendReader | None = getattr(self._readers, "reader", None)
+        connection may be broken) and the next call opens a fresh one, as after a dispose."""
+        reader: _SendReader | None = self._held.current(self._readers, "reader")
         if reader is None:
-            reader = self._readers.reader = _SendReader(self.store.engine)
-            self._held.append(reader)
+            reader = _SendReader(self.store.engine)
+            self._held.hold(self._readers, "reader", reader)
         try:
             return use(reader)
         except Exception:
@@ -152,10 +154,10 @@ class AnswerPath:
 
     def _shared_burst(self, opens: SharedOpenTracker, send_id: int, score: int) -> bool:
         """`is_burst` of the store's memory on this thread's held connection."""
-        conn: Connection | None = getattr(self._readers, "conn", None)
+        conn: Connection | None = self._held.current(self._readers, "conn")
         if conn is None:
-            conn = self._readers.conn = read_only(self.store.engine.connect())
-            self._held.append(conn)
+            conn = read_only(self.store.engine.connect())
+            self._held.hold(self._readers, "conn", conn)
         try:
             with conn.begin():
                 return opens.is_burst_in(conn, send_id, score)
@@ -259,10 +261,45 @@ class _SendReader:
         self._closer()
 
 
-def _close_held(held: list[Any], threads: ThreadPoolExecutor | None) -> None:
-    for item in held:
-        with contextlib.suppress(Exception):
-            item.close()
+class _Held:
+    """The connections a path holds: the writer's and the async readers' (kept: they open
+    again by themselves after a close) and the reading threads' (dropped at each close; a
+    thread-local slot filled before the last close is stale, and its thread opens anew)."""
+
+    def __init__(self, *kept: Any) -> None:
+        self._kept = list(kept)
+        self._items: list[Any] = []
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def keep(self, item: Any) -> None:
+        with self._lock:
+            self._kept.append(item)
+
+    def current(self, slots: threading.local, name: str) -> Any:
+        """The thread's item in `slots.<name>`, None if none or closed since."""
+        held = getattr(slots, name, None)
+        if held is None or held[1] != self._generation:
+            return None
+        return held[0]
+
+    def hold(self, slots: threading.local, name: str, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+            setattr(slots, name, (item, self._generation))
+
+    def close(self) -> None:
+        """Close everything held now (idempotent; the path stays usable)."""
+        with self._lock:
+            items, self._items = [*self._kept, *self._items], []
+            self._generation += 1
+        for item in items:
+            with contextlib.suppress(Exception):
+                item.close()
+
+
+def _close_held(held: _Held, threads: ThreadPoolExecutor | None) -> None:
+    held.close()
     if threads is not None:
         threads.shutdown(wait=False)
 

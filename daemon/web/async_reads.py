@@ -77,7 +77,7 @@ class AsyncReaders:
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._closed = False
+        self._generation = 0  # moved by close(): a connection opened before is not reused
 
     async def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
         """The statement's send (if any) and the flag after its columns."""
@@ -95,6 +95,7 @@ class AsyncReaders:
         `description` is never asked: it builds an object per column, 35 for a send."""
         slots = self._slots_here()
         async with slots:
+            generation = self._generation
             try:
                 conn = self._idle.pop() if self._idle else await self._connect()
             except psycopg.Error as exc:  # connect() raises the driver's own error
@@ -107,15 +108,16 @@ class AsyncReaders:
                 if isinstance(exc, psycopg.Error):
                     raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc
                 raise
-            if self._closed:
+            if generation != self._generation:  # closed meanwhile (Store.dispose())
                 _finish(conn)
             else:
                 self._idle.append(conn)
         return row
 
     def close(self) -> None:
-        """Close the idle connections; one in use closes when its request is done."""
-        self._closed = True
+        """Close the idle connections; one in use closes when its request is done. Later
+        requests open fresh ones (an app used again after its store's dispose)."""
+        self._generation += 1
         idle, self._idle = self._idle, []
         for conn in idle:
             _finish(conn)
