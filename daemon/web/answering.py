@@ -30,7 +30,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from closedloop.daemon.store import ResponseRecord, SendRecord, Store
-from closedloop.daemon.store.answer_batch import Answer, record_responses_in
+from closedloop.daemon.store.answer_batch import Answer, record_responses_with
+from closedloop.daemon.store.answer_driver import DriverBatch
 from closedloop.daemon.store.answers import record_response_in
 from closedloop.daemon.store.engine import read_only
 from closedloop.daemon.store.group_commit import GroupCommit, Together
@@ -46,9 +47,10 @@ from closedloop.daemon.web.scanner import (
 
 P = ParamSpec("P")
 READ_THREADS = 4
-# Answers of one batch are written set-wise (store/answer_batch.py), one by one on error.
+# Answers of one batch are written set-wise (store/answer_batch.py) on the driver's cursor
+# (store/answer_driver.py), one by one through SQLAlchemy on error.
 ANSWERS: Together[Answer, ResponseRecord] = Together(
-    many=record_responses_in,
+    many=lambda conn, answers: record_responses_with(conn, answers, DriverBatch(conn)),
     one=lambda conn, a: record_response_in(conn, a.send_id, a.score, a.category, a.now))
 T = TypeVar("T")
 
