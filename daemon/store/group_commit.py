@@ -26,7 +26,6 @@ after `IDLE_SECONDS` without work; the next write starts it again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -63,9 +62,6 @@ class _Write:
     together: Together[Any, Any] | None = None
     item: Any = None
     durable: bool = True
-    # an event loop's caller (run_together) waits on this instead; a batch's waiters on one
-    # loop are settled by one call onto it, not one wake-up of the loop per write
-    waiter: asyncio.Future[Any] | None = None
 
 
 _STOP = _Write(lambda conn: None, Future())  # close()'s mark in the queue
@@ -100,10 +96,10 @@ class GroupCommit:
 
     async def run_together(self, kind: Together[P, R], item: P, *, durable: bool = True) -> R:
         """Queue `item`, to be written with the others of its kind in the batch."""
-        waiter: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._put(_Write(lambda conn: kind.one(conn, item), Future(), kind, item, durable,
-                         waiter))
-        return await waiter
+        future: Future[R] = self._put(_Write(lambda conn: kind.one(conn, item), Future(),
+                                             kind, item, durable))
+        result: R = await asyncio.wrap_future(future)
+        return result
 
     def submit(self, work: Callable[[Connection], T], *, durable: bool = True) -> Future[T]:
         """Queue `work`. `durable=False` (a note that may be lost, such as a link opened)
@@ -186,8 +182,7 @@ class GroupCommit:
                 self._queue.put(_STOP)
                 break
             batch.append(write)
-        self._current = [w for w in batch if w.future.set_running_or_notify_cancel()
-                         and not (w.waiter is not None and w.waiter.cancelled())]
+        self._current = [w for w in batch if w.future.set_running_or_notify_cancel()]
         return self._current
 
     def _connect(self) -> Connection:
@@ -225,7 +220,11 @@ class GroupCommit:
             return False
         self.batches += 1
         self.writes += len(batch)
-        _settle(outcomes)
+        for write, ok, value in outcomes:
+            if ok:
+                write.future.set_result(value)
+            else:
+                write.future.set_exception(value)
         return True
 
     @staticmethod
@@ -246,47 +245,21 @@ class GroupCommit:
 
     def _fail(self, batch: list[_Write], exc: Exception) -> None:
         log.error("store.group_commit_failed", writes=len(batch), error=type(exc).__name__)
-        _settle([(write, False, exc) for write in batch])
+        for write in batch:
+            write.future.set_exception(exc)
 
     def _fail_waiting(self, running: list[_Write], exc: BaseException) -> None:
         error = RuntimeError(f"group commit writer stopped: {type(exc).__name__}")
-        failed = [(write, False, error) for write in running if not write.future.done()]
+        for write in running:
+            if not write.future.done():
+                write.future.set_exception(error)
         while True:
             try:
                 write = self._queue.get_nowait()
             except queue.Empty:
-                break
+                return
             if write is not _STOP and write.future.set_running_or_notify_cancel():
-                failed.append((write, False, error))
-        _settle(failed)
-
-
-def _settle(outcomes: Sequence[tuple[_Write, bool, Any]]) -> None:
-    """Hand each write its result or error: thread callers' futures at once, an event
-    loop's waiters in one call onto their loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-    for write, ok, value in outcomes:
-        if write.future.done():
-            continue
-        if ok:
-            write.future.set_result(value)
-        else:
-            write.future.set_exception(value)
-        if write.waiter is not None:
-            by_loop.setdefault(write.waiter.get_loop(), []).append((write.waiter, ok, value))
-    for loop, waiters in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-            loop.call_soon_threadsafe(_settle_waiters, waiters)
-
-
-def _settle_waiters(waiters: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for waiter, ok, value in waiters:
-        if waiter.done():  # its caller was cancelled
-            continue
-        if ok:
-            waiter.set_result(value)
-        else:
-            waiter.set_exception(value)
+                write.future.set_exception(error)
 
 
 def _discard(conn: Connection) -> None:

@@ -1,7 +1,6 @@
 """Group commit's event-loop callers (`run_together`, the web app's answers and link
-openings): each caller hears its own outcome once the batch is committed, a batch's callers
-on one loop are woken together, and a caller cancelled before the writer took its write has
-it dropped. SQLite and PostgreSQL."""
+openings): each caller hears its own outcome once the batch is committed, and a caller
+cancelled before the writer took its write has it dropped. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
