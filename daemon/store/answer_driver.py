@@ -11,7 +11,6 @@ told to the store's write counter (store/wakes.py) as an executed statement woul
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -54,23 +53,6 @@ class _Compiled:
         return full if self._names is None else tuple(full[n] for n in self._names)
 
 
-class _ManyRows:
-    """PostgreSQL: an INSERT of `count` rows as one statement with `count` VALUES groups
-    (psycopg's executemany works row by row in Python, ~40 µs a row)."""
-
-    def __init__(self, one: _Compiled, count: int) -> None:
-        head, values = one.sql.split(" VALUES ", 1)
-        values = values.split(" RETURNING ", 1)[0]  # the id SQLAlchemy asks back: unused
-        self._one = one
-        self._count = count
-        self.sql = head + " VALUES " + ", ".join(
-            re.sub(r"%\((\w+)\)s", rf"%(\1__{n})s", values) for n in range(count))
-
-    def bind(self, rows: list[Row]) -> dict[str, Any]:
-        return {f"{key}__{n}": value for n, row in enumerate(rows)
-                for key, value in self._one.bind(row).items()}
-
-
 def _converters(columns: Iterable[Any], dialect: Dialect
                 ) -> list[tuple[str, Callable[[Any], Any] | None]]:
     return [(c.name, c.type.dialect_impl(dialect).result_processor(dialect, None))
@@ -96,7 +78,6 @@ class _Statements:
         returned = [*RESPONSES.c, Column("inserted", Boolean())]
         self.upsert_row = _converters(returned, self.dialect)
         self._inserts: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
-        self._many: dict[tuple[str, tuple[str, ...], int], _ManyRows] = {}
         self._lookups: dict[tuple[str, int], _Compiled] = {}
 
     def insert(self, table: str, keys: tuple[str, ...]) -> _Compiled:
@@ -108,12 +89,6 @@ class _Statements:
             # a column left out takes its Python-side default, as SQLAlchemy would give it
             found.defaults({c.name: c.default.arg for c in target.c  # type: ignore[attr-defined]
                             if c.default is not None and c.default.is_scalar})
-        return found
-
-    def insert_many(self, table: str, keys: tuple[str, ...], count: int) -> _ManyRows:
-        found = self._many.get((table, keys, count))
-        if found is None:
-            found = self._many[(table, keys, count)] = _ManyRows(self.insert(table, keys), count)
         return found
 
     def lookup(self, kind: str, count: int) -> _Compiled:
@@ -184,12 +159,7 @@ class DriverBatch:
 
     def insert(self, table: str, rows: list[Row]) -> None:
         self._wrote(table)
-        keys = tuple(rows[0])
-        if self._s.postgresql and len(rows) > 1:  # ids given in the rows' order, as before
-            many = self._s.insert_many(table, keys, len(rows))
-            self._cursor.execute(many.sql, many.bind(rows))
-            return
-        stmt = self._s.insert(table, keys)
+        stmt = self._s.insert(table, tuple(rows[0]))
         self._cursor.executemany(stmt.sql, [stmt.bind(r) for r in rows])
 
     def follow_ups(self, rows: list[Row]) -> None:

@@ -231,8 +231,7 @@ class _SendReader:
         self._rows = SendRows(engine)
 
     def get(self, send_id: int) -> SendRecord | None:
-        driver = self._fairy.driver_connection
-        assert driver is not None
+        driver = self._driver()
         params: Any = (send_id,) if self._positional else {"send_id": send_id}
         try:
             row = driver.execute(self._sql, params).fetchone()
@@ -245,8 +244,7 @@ class _SendReader:
     def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
         """One of store/score_reads.py's statements: the send (if any) and the flag after
         its columns; the same errors as `get`."""
-        driver = self._fairy.driver_connection
-        assert driver is not None
+        driver = self._driver()
         try:
             cursor = driver.execute(sql, params)
             row = cursor.fetchone() if cursor.description else None
@@ -255,6 +253,15 @@ class _SendReader:
         if row is None:
             return None, False
         return self._record(row[:-1]), bool(row[-1])
+
+    def _driver(self) -> Any:
+        """The driver's connection; closed under a request by a `Store.dispose()` in
+        between: the database error a closed connection gives (the 503 page)."""
+        driver = self._fairy.driver_connection
+        if driver is None:
+            error = self._dbapi_error("connection closed by Store.dispose()")
+            raise DBAPIError.instance(None, None, error, self._dbapi_error)
+        return driver
 
     def _record(self, row: Any) -> SendRecord:
         return self._rows.record(row)

@@ -5,7 +5,7 @@ wake the jobs' gates as those do."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -17,6 +17,7 @@ from closedloop.daemon.store.answer_batch import (
     record_responses_with,
 )
 from closedloop.daemon.store.answer_driver import DriverBatch
+from closedloop.daemon.store.answer_statements import WRITEBACKS
 
 MakeSend = Callable[..., NewSend]
 TABLES = ("responses", "writebacks", "follow_ups", "events")
@@ -99,3 +100,18 @@ def test_the_drivers_writes_wake_the_gates_of_their_tables(
     after = {t: store.writes.stamp([t]) for t in (*TABLES, "sends")}
     moved = {t for t in after if after[t] != before[t]}
     assert (during, moved) == (before, set(TABLES))
+
+
+def test_an_insert_without_a_defaulted_column_gets_its_python_default(store: Store) -> None:
+    """A write-back row given without `status` and `attempts` gets 'pending' and 0 on the
+    driver's cursor, as SQLAlchemy's insert gives them (tables.py's Python-side defaults)."""
+    row = {"source": "hubspot", "contact_id": "c1", "kind": "answer", "data": {"score": 5},
+           "created_at": datetime(2026, 12, 5, 9, 0, tzinfo=UTC)}
+    with store.engine.begin() as conn:
+        DriverBatch(conn).insert("writebacks", [row])
+        conn.execute(WRITEBACKS.insert(), [row])
+    with store.engine.connect() as conn:
+        got = [tuple(r) for r in conn.execute(text(
+            "SELECT status, attempts, data FROM writebacks ORDER BY id"))]
+    assert got[0] == got[1]
+    assert got[0][:2] == ("pending", 0)
