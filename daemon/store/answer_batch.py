@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -56,9 +56,64 @@ class Answer:
     now: datetime
 
 
+class BatchStatements(Protocol):
+    """How a round's statements run: through SQLAlchemy (`_ThroughEngine`) or on the
+    driver's cursor (store/answer_driver.py); the same rows either way. Rows read are
+    mappings of column name to value (SQLAlchemy's RowMapping or a dict)."""
+
+    def sends(self, ids: Sequence[int]) -> dict[int, Any]: ...
+    def before(self, ids: Sequence[int]) -> dict[int, tuple[int, str]]: ...
+    def upsert(self, rows: list[dict[str, Any]]) -> list[Any]: ...
+    def insert(self, table: str, rows: list[dict[str, Any]]) -> None: ...
+    def follow_ups(self, rows: list[dict[str, Any]]) -> None: ...
+    def unsent_hooks(self, ids: Sequence[int]) -> set[int]: ...
+    def update_hooks(self, rows: list[dict[str, Any]]) -> None: ...
+
+
+class _ThroughEngine:
+    """The round's statements through SQLAlchemy's execution."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._stmts = answer_statements(conn)
+
+    def sends(self, ids: Sequence[int]) -> dict[int, Any]:
+        return {row["id"]: row
+                for row in self._conn.execute(_SENDS_IN, {"p_ids": ids}).mappings()}
+
+    def before(self, ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+        return {row.send_id: (row.score, row.category)
+                for row in self._conn.execute(_BEFORE_IN, {"p_ids": ids})}
+
+    def upsert(self, rows: list[dict[str, Any]]) -> list[Any]:
+        return list(self._conn.execute(self._stmts.upsert, rows).mappings().all())
+
+    def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        self._conn.execute(self._stmts.writeback if table == "writebacks" else _EVENT_INSERT,
+                           rows)
+
+    def follow_ups(self, rows: list[dict[str, Any]]) -> None:
+        self._conn.execute(self._stmts.follow_up, rows)
+
+    def unsent_hooks(self, ids: Sequence[int]) -> set[int]:
+        look = _UNSENT_HOOKS_IN
+        if self._conn.dialect.name == "postgresql":
+            look = look.with_for_update()
+        return set(self._conn.scalars(look, {"p_ids": list(ids)}))
+
+    def update_hooks(self, rows: list[dict[str, Any]]) -> None:
+        self._conn.execute(self._stmts.hook_update, rows)
+
+
 def record_responses_in(conn: Connection, answers: Sequence[Answer]
                         ) -> list[ResponseRecord | UnknownSend]:
     """Each answer's response (or UnknownSend), in order, all in the caller's transaction."""
+    return record_responses_with(conn, answers, _ThroughEngine(conn))
+
+
+def record_responses_with(conn: Connection, answers: Sequence[Answer],
+                          statements: BatchStatements) -> list[ResponseRecord | UnknownSend]:
+    """`record_responses_in`, its statements run by `statements`."""
     results: list[ResponseRecord | UnknownSend | None] = [None] * len(answers)
     pending = list(enumerate(answers))
     while pending:
@@ -68,28 +123,26 @@ def record_responses_in(conn: Connection, answers: Sequence[Answer]
         for index, answer in pending:
             (later if answer.send_id in seen else now_round).append((index, answer))
             seen.add(answer.send_id)
-        for index, outcome in _round(conn, now_round):
+        for index, outcome in _round(conn, statements, now_round):
             results[index] = outcome
         pending = later
     return [r for r in results if r is not None]
 
 
-def _round(conn: Connection, answers: list[tuple[int, Answer]]
+def _round(conn: Connection, run: BatchStatements, answers: list[tuple[int, Answer]]
            ) -> list[tuple[int, ResponseRecord | UnknownSend]]:
     """One answer per send: the statements once each for all of them."""
-    stmts = answer_statements(conn)
     ids = [a.send_id for _, a in answers]
-    sends = {row["id"]: row for row in conn.execute(_SENDS_IN, {"p_ids": ids}).mappings()}
+    sends = run.sends(ids)
     known = [(i, a) for i, a in answers if a.send_id in sends]
     out: list[tuple[int, ResponseRecord | UnknownSend]] = [
         (i, UnknownSend(a.send_id)) for i, a in answers if a.send_id not in sends]
     if not known:
         return out
-    before = {row.send_id: (row.score, row.category)
-              for row in conn.execute(_BEFORE_IN, {"p_ids": ids})}
-    rows = conn.execute(stmts.upsert, [
+    before = run.before(ids)
+    rows = run.upsert([
         {"p_send_id": a.send_id, "p_score": a.score, "p_category": a.category,
-         "p_now": to_db(a.now)} for _, a in known]).mappings().all()
+         "p_now": to_db(a.now)} for _, a in known])
     responses = {row["send_id"]: (response_record(row), row["inserted"]) for row in rows}
     writebacks: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -114,13 +167,13 @@ def _round(conn: Connection, answers: list[tuple[int, Answer]]
                            "payload": response_payload(send, response), "created_at": now,
                            "routed_at": None})
         out.append((index, response))
-    conn.execute(stmts.writeback, writebacks)
-    conn.execute(stmts.follow_up, [
+    run.insert("writebacks", writebacks)
+    run.follow_ups([
         {"p_send_id": a.send_id, "p_source": sends[a.send_id]["source"],
          "p_program": sends[a.send_id]["program"], "p_now": to_db(a.now)} for _, a in known])
-    _queue_hooks(conn, hooks, {r["send_id"]: r for r in writebacks})
+    _queue_hooks(run, hooks, {r["send_id"]: r for r in writebacks})
     if events:
-        conn.execute(_EVENT_INSERT, events)
+        run.insert("events", events)
     return out
 
 
@@ -133,23 +186,19 @@ def _event_kind(conn: Connection, answer: Answer, before: tuple[int, str] | None
     return None
 
 
-def _queue_hooks(conn: Connection, hooks: dict[int, tuple[dict[str, Any], datetime]],
+def _queue_hooks(run: BatchStatements, hooks: dict[int, tuple[dict[str, Any], datetime]],
                  rows: dict[int, dict[str, Any]]) -> None:
     """Replace each survey's unsent hook (locked first on PostgreSQL, so a replica's claim
     cannot slip between the look and the update), or queue a new one."""
     if not hooks:
         return
-    look = _UNSENT_HOOKS_IN
-    if conn.dialect.name == "postgresql":
-        look = look.with_for_update()
-    unsent = set(conn.scalars(look, {"p_ids": list(hooks)}))
-    stmts = answer_statements(conn)
+    unsent = run.unsent_hooks(list(hooks))
     if unsent:
-        conn.execute(stmts.hook_update, [
+        run.update_hooks([
             {"p_send_id": send_id, "p_data": hooks[send_id][0], "p_settled": hooks[send_id][1]}
             for send_id in unsent])
     fresh = [send_id for send_id in hooks if send_id not in unsent]
     if fresh:
-        conn.execute(stmts.writeback, [
+        run.insert("writebacks", [
             {**rows[send_id], "kind": "hook", "data": hooks[send_id][0],
              "next_attempt_at": hooks[send_id][1]} for send_id in fresh])

@@ -85,6 +85,12 @@ class WriteCounter:
         return max(stamps.get(_ANY, 0), *(stamps.get(t, 0) for t in tables))
 
 
+def mark_written(conn: Any, table: str) -> None:
+    """A write to `table` on `conn` (a SQLAlchemy Connection) made on its driver's cursor,
+    past the engine's statement events: counted at its commit like any other."""
+    conn.info.setdefault(_KEY, set()).add(table)
+
+
 class Gate:
     """One job's "nothing can be due before `until`" from its last read (see the module).
 

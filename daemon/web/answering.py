@@ -30,7 +30,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from closedloop.daemon.store import ResponseRecord, SendRecord, Store
-from closedloop.daemon.store.answer_batch import Answer, record_responses_in
+from closedloop.daemon.store.answer_batch import Answer, record_responses_with
+from closedloop.daemon.store.answer_driver import DriverBatch
 from closedloop.daemon.store.answers import record_response_in
 from closedloop.daemon.store.engine import read_only
 from closedloop.daemon.store.group_commit import GroupCommit, Together
@@ -46,9 +47,10 @@ from closedloop.daemon.web.scanner import (
 
 P = ParamSpec("P")
 READ_THREADS = 4
-# Answers of one batch are written set-wise (store/answer_batch.py), one by one on error.
+# Answers of one batch are written set-wise (store/answer_batch.py) on the driver's cursor
+# (store/answer_driver.py), one by one through SQLAlchemy on error.
 ANSWERS: Together[Answer, ResponseRecord] = Together(
-    many=record_responses_in,
+    many=lambda conn, answers: record_responses_with(conn, answers, DriverBatch(conn)),
     one=lambda conn, a: record_response_in(conn, a.send_id, a.score, a.category, a.now))
 T = TypeVar("T")
 
@@ -67,12 +69,14 @@ class AnswerPath:
         self._readers = threading.local()
         self._read_threads = None if self.inline else ThreadPoolExecutor(
             READ_THREADS, thread_name_prefix="answer-read")
-        # Every connection a thread holds, closed with the path (close(), or when the app is
-        # dropped and collected): a thread-local dies with its thread, later, and a driver
-        # connection freed open warns and holds a PostgreSQL backend meanwhile.
-        self._held: list[Any] = [self.writer]  # its thread's connection too
+        # Every connection the path holds, closed by Store.dispose() (as often as it is
+        # called: what the pages open again after one is closed by the next), by close(),
+        # or when the app is dropped and collected: a thread-local dies with its thread,
+        # later, and a driver connection freed open warns and holds a PostgreSQL backend.
+        self._held = _Held(self.writer)
         self._closer = weakref.finalize(self, _close_held, self._held, self._read_threads)
-        store.held_closers.append(self._closer)  # Store.dispose() closes them too
+        close = weakref.WeakMethod(self._held.close)  # nor keeps them once the path is gone
+        store.held_closers.append(lambda: (held := close()) is not None and held())
         self._opens = itertools.count(1)  # every PRUNE_EVERY openings, everyone's stale ones
         self._async: AsyncReaders | None = None  # the one trip on the loop (web/async_reads.py)
 
@@ -126,7 +130,7 @@ class AnswerPath:
     def _readers_on_loop(self) -> AsyncReaders:
         if self._async is None:
             self._async = AsyncReaders(self.store.engine, READ_THREADS)
-            self._held.append(self._async)
+            self._held.keep(self._async)  # reusable after a close: kept for every dispose
         return self._async
 
     def read_with_burst(self, send_id: int, score: int) -> tuple[SendRecord | None, bool]:
@@ -138,11 +142,11 @@ class AnswerPath:
 
     def _on_reader(self, use: Callable[[_SendReader], T]) -> T:
         """`use` this thread's held reader; on any error the reader is dropped (its
-        connection may be broken) and the next call opens a fresh one."""
-        reader: _SendReader | None = getattr(self._readers, "reader", None)
+        connection may be broken) and the next call opens a fresh one, as after a dispose."""
+        reader: _SendReader | None = self._held.current(self._readers, "reader")
         if reader is None:
-            reader = self._readers.reader = _SendReader(self.store.engine)
-            self._held.append(reader)
+            reader = _SendReader(self.store.engine)
+            self._held.hold(self._readers, "reader", reader)
         try:
             return use(reader)
         except Exception:
@@ -152,10 +156,10 @@ class AnswerPath:
 
     def _shared_burst(self, opens: SharedOpenTracker, send_id: int, score: int) -> bool:
         """`is_burst` of the store's memory on this thread's held connection."""
-        conn: Connection | None = getattr(self._readers, "conn", None)
+        conn: Connection | None = self._held.current(self._readers, "conn")
         if conn is None:
-            conn = self._readers.conn = read_only(self.store.engine.connect())
-            self._held.append(conn)
+            conn = read_only(self.store.engine.connect())
+            self._held.hold(self._readers, "conn", conn)
         try:
             with conn.begin():
                 return opens.is_burst_in(conn, send_id, score)
@@ -227,8 +231,7 @@ class _SendReader:
         self._rows = SendRows(engine)
 
     def get(self, send_id: int) -> SendRecord | None:
-        driver = self._fairy.driver_connection
-        assert driver is not None
+        driver = self._driver()
         params: Any = (send_id,) if self._positional else {"send_id": send_id}
         try:
             row = driver.execute(self._sql, params).fetchone()
@@ -241,8 +244,7 @@ class _SendReader:
     def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
         """One of store/score_reads.py's statements: the send (if any) and the flag after
         its columns; the same errors as `get`."""
-        driver = self._fairy.driver_connection
-        assert driver is not None
+        driver = self._driver()
         try:
             cursor = driver.execute(sql, params)
             row = cursor.fetchone() if cursor.description else None
@@ -252,6 +254,15 @@ class _SendReader:
             return None, False
         return self._record(row[:-1]), bool(row[-1])
 
+    def _driver(self) -> Any:
+        """The driver's connection; closed under a request by a `Store.dispose()` in
+        between: the database error a closed connection gives (the 503 page)."""
+        driver = self._fairy.driver_connection
+        if driver is None:
+            error = self._dbapi_error("connection closed by Store.dispose()")
+            raise DBAPIError.instance(None, None, error, self._dbapi_error)
+        return driver
+
     def _record(self, row: Any) -> SendRecord:
         return self._rows.record(row)
 
@@ -259,10 +270,45 @@ class _SendReader:
         self._closer()
 
 
-def _close_held(held: list[Any], threads: ThreadPoolExecutor | None) -> None:
-    for item in held:
-        with contextlib.suppress(Exception):
-            item.close()
+class _Held:
+    """The connections a path holds: the writer's and the async readers' (kept: they open
+    again by themselves after a close) and the reading threads' (dropped at each close; a
+    thread-local slot filled before the last close is stale, and its thread opens anew)."""
+
+    def __init__(self, *kept: Any) -> None:
+        self._kept = list(kept)
+        self._items: list[Any] = []
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def keep(self, item: Any) -> None:
+        with self._lock:
+            self._kept.append(item)
+
+    def current(self, slots: threading.local, name: str) -> Any:
+        """The thread's item in `slots.<name>`, None if none or closed since."""
+        held = getattr(slots, name, None)
+        if held is None or held[1] != self._generation:
+            return None
+        return held[0]
+
+    def hold(self, slots: threading.local, name: str, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+            setattr(slots, name, (item, self._generation))
+
+    def close(self) -> None:
+        """Close everything held now (idempotent; the path stays usable)."""
+        with self._lock:
+            items, self._items = [*self._kept, *self._items], []
+            self._generation += 1
+        for item in items:
+            with contextlib.suppress(Exception):
+                item.close()
+
+
+def _close_held(held: _Held, threads: ThreadPoolExecutor | None) -> None:
+    held.close()
     if threads is not None:
         threads.shutdown(wait=False)
 

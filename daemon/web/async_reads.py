@@ -13,6 +13,12 @@ only writes are score links opened, notes that may be lost. A connection that fa
 closed, never reused: the next request opens a fresh one (a restart or failover costs one
 503 page, not every page after it). Errors come as SQLAlchemy's DBAPIError, as the store's
 own reads raise them (the 503 page).
+
+Every wait is bounded by `timeout` (READ_TIMEOUT by default): a free connection, the
+connect (libpq's `connect_timeout` too) and the statement (the server's `statement_timeout`
+too, so a statement stuck on a lock ends there as well). A hung or unreachable server costs
+a page the 503 page after that long, never a page held open for good, nor the slots held by
+pages that wait for good.
 """
 
 from __future__ import annotations
@@ -25,12 +31,16 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from closedloop.daemon.store import SendRecord
 from closedloop.daemon.store.records import SEND_TIMES, from_db, send_record
 from closedloop.daemon.store.sends import SENDS
+
+log = structlog.get_logger(__name__)
+READ_TIMEOUT = 5.0  # seconds a score page waits for its statement, all told
 
 
 class SendRows:
@@ -70,14 +80,18 @@ def _aware(convert: Callable[[Any], Any] | None) -> Callable[[Any], datetime]:
 class AsyncReaders:
     """Up to `size` async connections for store/score_reads.py's statements."""
 
-    def __init__(self, engine: Engine, size: int) -> None:
+    def __init__(self, engine: Engine, size: int, timeout: float | None = None) -> None:
         self._args, self._kwargs = engine.dialect.create_connect_args(engine.url)
+        self._timeout = timeout = READ_TIMEOUT if timeout is None else timeout
+        # libpq counts whole seconds, at least 2; the bound on the loop is the exact one
+        self._kwargs.setdefault("connect_timeout", max(2, int(timeout + 0.999)))
         self._rows = SendRows(engine)
         self._size = size
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        # idle connections, each with its cursor (one made per statement cost ~10 µs)
+        self._idle: list[tuple[psycopg.AsyncConnection[Any], psycopg.AsyncCursor[Any]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
-        self._closed = False
+        self._generation = 0  # moved by close(): a connection opened before is not reused
 
     async def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
         """The statement's send (if any) and the flag after its columns."""
@@ -91,33 +105,46 @@ class AsyncReaders:
         await self._run(sql, params, rows=False)
 
     async def _run(self, sql: str, params: dict[str, Any], *, rows: bool) -> Any:
-        """The statement's first row when `rows` (None if it has none). The cursor's
-        `description` is never asked: it builds an object per column, 35 for a send."""
+        """The statement's first row when `rows` (None if it has none), within the timeout.
+        The cursor's `description` is never asked: it builds an object per column, 35 for a
+        send."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._run_now(sql, params, rows=rows)
+        except TimeoutError as exc:
+            log.warning("web.read_timeout", seconds=self._timeout)
+            error = psycopg.errors.ConnectionTimeout(
+                f"no answer from the database within {self._timeout:g} s")
+            raise DBAPIError.instance(sql, params, error, psycopg.Error) from exc
+
+    async def _run_now(self, sql: str, params: dict[str, Any], *, rows: bool) -> Any:
         slots = self._slots_here()
         async with slots:
+            generation = self._generation
             try:
-                conn = self._idle.pop() if self._idle else await self._connect()
+                conn, cursor = self._idle.pop() if self._idle else await self._connect()
             except psycopg.Error as exc:  # connect() raises the driver's own error
                 raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
             try:
-                cursor = await conn.execute(sql, params)
+                await cursor.execute(sql, params)
                 row = await cursor.fetchone() if rows else None
-            except BaseException as exc:
+            except BaseException as exc:  # a timeout's cancellation too
                 _finish(conn)  # maybe broken: never reused
                 if isinstance(exc, psycopg.Error):
                     raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc
                 raise
-            if self._closed:
+            if generation != self._generation:  # closed meanwhile (Store.dispose())
                 _finish(conn)
             else:
-                self._idle.append(conn)
+                self._idle.append((conn, cursor))
         return row
 
     def close(self) -> None:
-        """Close the idle connections; one in use closes when its request is done."""
-        self._closed = True
+        """Close the idle connections; one in use closes when its request is done. Later
+        requests open fresh ones (an app used again after its store's dispose)."""
+        self._generation += 1
         idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             _finish(conn)
 
     def _slots_here(self) -> asyncio.Semaphore:
@@ -126,20 +153,21 @@ class AsyncReaders:
         loop = asyncio.get_running_loop()
         if self._slots is None or loop is not self._loop:
             idle, self._idle = self._idle, []
-            for conn in idle:
+            for conn, _ in idle:
                 _finish(conn)
             self._loop, self._slots = loop, asyncio.Semaphore(self._size)
         return self._slots
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+    async def _connect(self) -> tuple[psycopg.AsyncConnection[Any], psycopg.AsyncCursor[Any]]:
         conn = await psycopg.AsyncConnection.connect(*self._args, autocommit=True,
                                                      **self._kwargs)
         try:
             await conn.execute("SET synchronous_commit TO off")
+            await conn.execute(f"SET statement_timeout TO {int(self._timeout * 1000)}")
         except BaseException:
             _finish(conn)
             raise
-        return conn
+        return conn, conn.cursor()
 
 
 def _finish(conn: psycopg.AsyncConnection[Any]) -> None:
