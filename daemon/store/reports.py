@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -110,28 +110,29 @@ def add_fact(fact: Fact, names: Sequence[str], sign: int,
 _UPSERTS: dict[tuple[str, str], Any] = {}  # (dialect, table) -> its upsert, built once
 
 
-def _add_counts(conn: Connection) -> Any:
-    """INSERT into report_rollups, adding the counts to a row already there."""
-    key = (conn.dialect.name, "rollups")
+def _upsert(conn: Connection, table: Any, index: list[str],
+            set_: Callable[[Any], dict[str, Any]]) -> Any:
+    """`table`'s INSERT .. ON CONFLICT (index) DO UPDATE SET set_(insert), built once per
+    dialect."""
+    key = (conn.dialect.name, table.name)
     stmt = _UPSERTS.get(key)
     if stmt is None:
-        insert = insert_for(conn, ROLLUPS)
-        stmt = _UPSERTS[key] = insert.on_conflict_do_update(
-            index_elements=list(KEY),
-            set_={c: ROLLUPS.c[c] + insert.excluded[c] for c in COUNTS})
+        insert = insert_for(conn, table)
+        stmt = _UPSERTS[key] = insert.on_conflict_do_update(index_elements=index,
+                                                             set_=set_(insert))
     return stmt
+
+
+def _add_counts(conn: Connection) -> Any:
+    """INSERT into report_rollups, adding the counts to a row already there."""
+    return _upsert(conn, ROLLUPS, list(KEY),
+                   lambda insert: {c: ROLLUPS.c[c] + insert.excluded[c] for c in COUNTS})
 
 
 def _put_facts(conn: Connection) -> Any:
     """INSERT into report_facts, replacing a survey's row already there."""
-    key = (conn.dialect.name, "facts")
-    stmt = _UPSERTS.get(key)
-    if stmt is None:
-        insert = insert_for(conn, FACTS)
-        stmt = _UPSERTS[key] = insert.on_conflict_do_update(
-            index_elements=["send_id"],
-            set_={c.name: insert.excluded[c.name] for c in FACTS.c if c.name != "send_id"})
-    return stmt
+    return _upsert(conn, FACTS, ["send_id"], lambda insert: {
+        c.name: insert.excluded[c.name] for c in FACTS.c if c.name != "send_id"})
 
 
 _CELL_COLUMNS = (*KEY, *COUNTS)

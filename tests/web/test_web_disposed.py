@@ -4,15 +4,13 @@ PostgreSQL: its score pages reopen what they held, serve and record as before (n
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import timedelta
 
-import psycopg
 import pytest
 from sqlalchemy import select, text
 from uvicorn_support import served_client
-from web_support import NOW
+from web_support import NOW, client_backends
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.tables import Response as ResponseRow
@@ -68,19 +66,11 @@ def _backends(settled_at: int | None = None) -> int:
     """The server's client backends on this database; with `settled_at`, waits up to 2 s
     for them to come down to it (a closed connection's backend exits a moment later)."""
     for _ in range(20):
-        count = _count_backends()
+        count = client_backends()
         if settled_at is None or count <= settled_at:
             return count
         time.sleep(0.1)
     return count
-
-
-def _count_backends() -> int:
-    with psycopg.connect(os.environ["CLOSEDLOOP_TEST_PG_URL"]) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname ="
-                           " current_database() AND pid <> pg_backend_pid()"
-                           " AND backend_type = 'client backend'").fetchone()
-        return int(row[0]) if row else 0
 
 
 @pytest.mark.postgres

@@ -11,12 +11,11 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from uvicorn_support import served_client
-from web_support import NOW
+from web_support import NOW, one_send
 
-from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store import Store
 from closedloop.daemon.surveys import Program, SurveyType
 from closedloop.daemon.web import async_reads
 from closedloop.daemon.web.app import create_app
@@ -59,14 +58,6 @@ def silent_server() -> Iterator[int]:
     listener.close()
 
 
-def _send(store: Store) -> int:
-    store.add_sends([NewSend(idem_key="k1", program="nps", survey_type="nps", source="hubspot",
-                             contact_id="c1", due_at=NOW, created_at=NOW,
-                             email="p1@example.test")])
-    with store.engine.connect() as conn:
-        return int(conn.scalar(text("SELECT max(id) FROM sends")))
-
-
 def test_a_server_that_never_answers_the_connect_gets_the_503_page(
         pg_url: str, silent_server: int, signer: TokenSigner, short_timeout: float) -> None:
     """The score pages' database accepts the connection and says nothing: each GET and POST
@@ -94,7 +85,7 @@ def test_a_statement_stuck_on_a_lock_gets_the_503_page_then_pages_come_back(
     store = Store(pg_url)
     store.migrate()
     try:
-        token = signer.make(_send(store))
+        token = signer.make(one_send(store))
         app = create_app(store=store, signer=signer, programs=PROGRAMS, clock=lambda: NOW,
                          opens=SharedOpenTracker(store))
         with served_client(app) as http:

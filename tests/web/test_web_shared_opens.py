@@ -5,19 +5,17 @@ caught, a person's click still recorded."""
 
 from __future__ import annotations
 
-import os
 import re
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import func, insert, select, text
 from uvicorn_support import served_client
-from web_support import NOW
+from web_support import NOW, client_backends, one_send
 
-from closedloop.daemon.store import NewSend, Store
+from closedloop.daemon.store import Store
 from closedloop.daemon.store.tables import LinkOpen
 from closedloop.daemon.store.tables import Response as ResponseRow
 from closedloop.daemon.surveys import Program, SurveyType
@@ -27,14 +25,6 @@ from closedloop.daemon.web.tokens import TokenSigner
 
 PROGRAMS = {"nps": Program("nps", SurveyType.NPS, "hubspot", timedelta(0), "Acme")}
 SCRIPTED, TAPPED = {"via": "script"}, {"via": "button"}
-
-
-def _send(store: Store) -> int:
-    store.add_sends([NewSend(idem_key="k1", program="nps", survey_type="nps", source="hubspot",
-                             contact_id="c1", due_at=NOW, created_at=NOW,
-                             email="p1@example.test")])
-    with store.engine.connect() as conn:
-        return int(conn.scalar(text("SELECT max(id) FROM sends")))
 
 
 def _serve(store: Store, signer: TokenSigner) -> AbstractContextManager[httpx.Client]:
@@ -63,7 +53,7 @@ def test_a_burst_records_nothing_and_a_click_records(
 ) -> None:
     """Two scores of one survey opened, then the script's POST: nothing recorded and the page
     asks for a tap; the tap records. A single link opened and its script's POST records."""
-    token = signer.make(_send(both_store))
+    token = signer.make(one_send(both_store))
     with _serve(both_store, signer) as http:
         first = http.get(f"/r/{token}/1")
         second = http.get(f"/r/{token}/2")
@@ -79,7 +69,7 @@ def test_a_single_click_posted_by_the_script_records(
     both_store: Store, signer: TokenSigner
 ) -> None:
     """One link opened, then its script's POST: a person, recorded (303)."""
-    token = signer.make(_send(both_store))
+    token = signer.make(one_send(both_store))
     with _serve(both_store, signer) as http:
         assert http.get(f"/r/{token}/9").status_code == 200
         assert http.post(f"/r/{token}/9", data=SCRIPTED).status_code == 303
@@ -91,7 +81,7 @@ def test_only_a_page_that_is_shown_notes_its_link(
 ) -> None:
     """A score off the scale (400), an unknown send (404), an expired link (410) and a
     score that is not a number (400) note nothing; the shown page notes (send, score)."""
-    send_id = _send(both_store)
+    send_id = one_send(both_store)
     old = signer.make(send_id, NOW - signer.max_age - timedelta(days=1))
     with _serve(both_store, signer) as http:
         statuses = [http.get(f"/r/{signer.make(send_id)}/11").status_code,
@@ -108,7 +98,7 @@ def test_opening_a_link_drops_the_surveys_stale_openings(
 ) -> None:
     """An opening older than the burst window is dropped when the survey is opened again
     (and is no burst); one inside the window is kept (and is)."""
-    send_id = _send(both_store)
+    send_id = one_send(both_store)
     now = datetime.now(UTC)
     with both_store.engine.begin() as conn:
         conn.execute(insert(LinkOpen), [
@@ -127,7 +117,7 @@ def test_a_reader_whose_connection_died_is_replaced(pg_url: str, signer: TokenSi
     store = Store(pg_url)
     store.migrate()
     try:
-        token = signer.make(_send(store))
+        token = signer.make(one_send(store))
         with _serve(store, signer) as http:
             assert http.get(f"/r/{token}/5").status_code == 200
             with store.engine.connect() as conn:
@@ -152,9 +142,9 @@ def test_disposing_the_store_closes_the_score_pages_held_connections(
     store, token, before = _idle_store(pg_url, signer)
     with _serve(store, signer) as http:
         assert http.get(f"/r/{token}/7").status_code == 200
-    assert _backends() > before  # the pool's and the reader's
+    assert client_backends() > before  # the pool's and the reader's
     store.dispose()
-    assert _backends() == before
+    assert client_backends() == before
 
 
 @pytest.mark.postgres
@@ -168,15 +158,7 @@ def test_disposing_the_store_closes_the_answer_writers_connection_too(
         assert http.post(f"/r/{token}/7", data=TAPPED).status_code == 303
     assert _answers(store) == 1
     store.dispose()
-    assert _backends() == before
-
-
-def _backends() -> int:
-    with psycopg.connect(os.environ["CLOSEDLOOP_TEST_PG_URL"]) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname ="
-                           " current_database() AND pid <> pg_backend_pid()"
-                           " AND backend_type = 'client backend'").fetchone()
-        return int(row[0]) if row else 0
+    assert client_backends() == before
 
 
 @pytest.mark.postgres
@@ -188,7 +170,7 @@ def test_an_app_served_again_on_a_new_event_loop_still_serves_its_score_pages(
     store = Store(pg_url)
     store.migrate()
     try:
-        send_id = _send(store)
+        send_id = one_send(store)
         token = signer.make(send_id)
         app = create_app(store=store, signer=signer, programs=PROGRAMS, clock=lambda: NOW,
                          opens=SharedOpenTracker(store))
@@ -215,12 +197,12 @@ def test_concurrent_score_pages_share_a_few_connections(
     store = Store(pg_url)
     store.migrate()
     try:
-        token = signer.make(_send(store))
+        token = signer.make(one_send(store))
         store.dispose()
-        before = _backends()
+        before = client_backends()
         with _serve(store, signer) as http, ThreadPoolExecutor(16) as pool:
             codes = list(pool.map(lambda _: http.get(f"/r/{token}/5").status_code, range(40)))
-            during = _backends()
+            during = client_backends()
         assert (codes, before < during <= before + READ_THREADS + 2) == ([200] * 40, True)
     finally:
         store.dispose()
@@ -242,7 +224,7 @@ def test_every_prune_every_th_page_drops_everyones_stale_openings(
     store.migrate()
     now = datetime.now(UTC)
     try:
-        send_id = _send(store)
+        send_id = one_send(store)
         with store.engine.begin() as conn:
             conn.execute(insert(LinkOpen), [
                 {"send_id": send_id + 100, "score": 1, "opened_at": now - timedelta(hours=1)},
@@ -271,6 +253,6 @@ def _idle_store(pg_url: str, signer: TokenSigner) -> tuple[Store, str, int]:
     backends now)."""
     store = Store(pg_url)
     store.migrate()
-    token = signer.make(_send(store))
+    token = signer.make(one_send(store))
     store.dispose()
-    return store, token, _backends()
+    return store, token, client_backends()
