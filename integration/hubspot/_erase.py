@@ -39,11 +39,11 @@ from hubspot.crm.tickets import (
 
 from closedloop.integration.base import HOOK_MARKER, Erasure, WriteResult
 from closedloop.integration.errors import RecordRejected
+from closedloop.integration.hubspot._tickets import ASSOCIATION_BATCH
 
 log = structlog.get_logger(__name__)
 
 BATCH: Final = 100  # notes read/archive, tickets and tasks update limits
-ASSOCIATION_BATCH: Final = 1000
 ERASED_SUBJECT: Final = "Follow-up (erased on request)"
 
 CallFn = Callable[..., Any]  # HubSpotAdapter._call: one retried, counted SDK call

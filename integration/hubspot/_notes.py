@@ -41,6 +41,7 @@ from closedloop.integration._translate import redact
 from closedloop.integration.base import TicketUpdate, WriteResult
 from closedloop.integration.errors import RecordRejected
 from closedloop.integration.hubspot._errors import batch_errors, outcome_unknown
+from closedloop.integration.hubspot._tickets import ASSOCIATION_BATCH
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,6 @@ NOTE_BATCH: Final = 100
 NOTE_TO_TICKET: Final = 228
 NOTE_TO_CONTACT: Final = 202
 NOTE_BODY_MAX: Final = 65_536  # characters HubSpot keeps in hs_note_body
-ASSOCIATION_BATCH: Final = 1000  # associations v4 batch read limit
 READ_BATCH: Final = 100  # notes batch read limit
 
 CallFn = Callable[..., Any]  # HubSpotAdapter._call_self_counted: fn counts its calls

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -28,7 +28,7 @@ from closedloop.integration.hubspot._cursor import SearchCursor
 log = structlog.get_logger(__name__)
 
 SEARCH_RESULT_CAP = 10_000
-ASSOCIATION_BATCH = 1000  # associations v4 batch read limit
+ASSOCIATION_BATCH: Final = 1000  # associations v4 batch read limit (notes, erase use it too)
 TICKET_PROPERTIES = (
     "subject", "closed_date", "hs_pipeline", "hs_pipeline_stage",
     "hubspot_owner_id", "hubspot_team_id", "hs_lastmodifieddate",

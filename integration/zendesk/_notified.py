@@ -14,11 +14,10 @@ from typing import Any, Final
 
 from closedloop.integration.base import Ticket
 from closedloop.integration.zendesk._paging import CallFn
-from closedloop.integration.zendesk._raw import RawReader
+from closedloop.integration.zendesk._raw import BATCH, RawReader
 from closedloop.integration.zendesk._tickets import SIDELOADS, solved_times, to_ticket
 from closedloop.integration.zendesk._user_memo import SideloadedUsers
 
-READ_BATCH: Final = 100
 ENDPOINT: Final = "tickets_show_many"
 
 
@@ -29,8 +28,8 @@ def closed_tickets_by_id(call: CallFn, raw: RawReader, ids: Sequence[str],
     `users` keeps the sideloaded requesters of the tickets returned."""
     unique = list(dict.fromkeys(str(i) for i in ids if str(i).isdigit()))
     found: list[Ticket] = []
-    for start in range(0, len(unique), READ_BATCH):
-        chunk = unique[start:start + READ_BATCH]
+    for start in range(0, len(unique), BATCH):
+        chunk = unique[start:start + BATCH]
         data: dict[str, Any] = call(ENDPOINT, partial(raw.show_many, ENDPOINT, chunk,
                                                      include=",".join(SIDELOADS)))
         solved_at = solved_times(data)

@@ -19,13 +19,12 @@ import requests
 from closedloop.integration.errors import TransientError
 from closedloop.integration.zendesk._errors import http_error
 from closedloop.integration.zendesk._paging import CallFn
+from closedloop.integration.zendesk.endpoints import ENDPOINTS
 
-PATHS: Mapping[str, str] = {
-    "tickets_show_many": "/api/v2/tickets/show_many.json",
-    "users_show_many": "/api/v2/users/show_many.json",
-    "job_statuses_show_many": "/api/v2/job_statuses/show_many.json",
-    "incremental_tickets": "/api/v2/incremental/tickets/cursor.json",
-}
+PATHS: Mapping[str, str] = {  # the GET paths of endpoints.ENDPOINTS read here
+    name: ENDPOINTS[name].split(" ", 1)[1]
+    for name in ("tickets_show_many", "users_show_many", "job_statuses_show_many",
+                 "incremental_tickets")}
 RECORDS: Mapping[str, str] = {"tickets_show_many": "tickets", "users_show_many": "users",
                               "job_statuses_show_many": "job_statuses"}
 BATCH = 100  # show_many's limit

@@ -74,7 +74,6 @@ from closedloop.integration.zendesk._users import to_contact
 
 log = structlog.get_logger(__name__)
 
-READ_BATCH = 100  # show_many limit
 MAX_PAGE_SIZE = 1000  # incremental export limit
 SINGLE_ENDPOINTS = {"users_update_many": "user_update", "tickets_update_many": "ticket_update"}
 """The single-record endpoint a small update_many call uses instead (see _single.py)."""
