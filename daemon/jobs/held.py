@@ -63,3 +63,9 @@ class Held:
                                next_attempt_at: datetime) -> None:
         self.store.retry_writebacks_later(ids, error, next_attempt_at, token=self.token)
         self.held.difference_update(ids)
+
+    def hand_back(self, ids: Sequence[int]) -> None:
+        """Release these rows now, unwritten and as new (not lapsed): this round does not
+        write them, so a crash later in it must not make them look possibly written."""
+        self.store.release_writeback_rows(ids, self.token)
+        self.held.difference_update(ids)

@@ -322,6 +322,8 @@ def _hooks_round(store: Held, adapter: CRMAdapter, mapping: CrmMapping,
             raise
         return False
     plan = plan_hooks(rows, mapping)
+    if plan.waiting:  # not written this round: never lapsed with it if it dies
+        store.hand_back(plan.waiting)
     _reject_planned(store, plan.rejected, result)
     store.mark_writebacks_done(plan.nothing, now)
     counted, finished = _send_all(store, adapter.update_tickets, plan.updates,

@@ -149,6 +149,19 @@ class ClaimsMixin:
             ).rowcount
         return renewed
 
+    def release_writeback_rows(self, ids: Sequence[int], token: str) -> int:
+        """Hand back some rows `token` holds, unwritten and as new, for anyone to claim now."""
+        released = 0
+        with self.engine.begin() as conn:
+            for part in chunks(list(ids)):
+                released += conn.execute(
+                    update(WRITEBACKS)
+                    .where(WRITEBACKS.c.id.in_(part), WRITEBACKS.c.claim_token == token,
+                           WRITEBACKS.c.status == "pending")
+                    .values(claim_token=None, claimed_until=None)
+                ).rowcount
+        return released
+
     def release_writeback_claim(self, token: str, lapsed: bool = False) -> int:
         """Hand back the rows `token` still holds, unwritten, for anyone to claim now.
 

@@ -290,6 +290,51 @@ def test_a_note_that_may_have_landed_goes_again_alone_not_with_newer_answers(
     assert (store.counts()["hooks.done"], sandbox.calls[NOTES]) == (3, 2)
 
 
+def test_rows_waiting_behind_a_retried_note_are_not_lapsed_with_it(
+        store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tried hook row goes again alone while a newer answer on its ticket waits; its note
+    lands and the round then fails to settle it. The waiting row was handed back before the
+    CRM call, so only the tried row comes back possibly written: the next run finds its note
+    by the same marker, and the newer answer gets a note of its own (each answer once).
+    Before, both came back lapsed, went together under a new marker, and the first answer
+    landed twice."""
+    state, _sandbox, adapter, mapping = hubspot
+    first = state.create_contact("eve@example.com", "Eve", "Doe")
+    second = state.create_contact("al@example.com", "Al", "Doe")
+    ticket = state.create_ticket("Printer on fire", first)
+    state.associate(ticket, second)
+    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    csat = _sent(store, "csat", "support-csat", "csat", first, ticket)
+    store.record_response(csat, 4, "satisfied", T0)
+    at = T0 + HOOK_SETTLE
+    assert write_back(store, adapter, mapping, at, skip_kinds=("hook",)).contacts == 1
+    assert len(store.claim_writebacks("hubspot", at, 10, LEASE).rows) == 1  # then killed
+    nps = _sent(store, "nps", "nps-core", "nps", second, ticket)
+    store.record_response(nps, 9, "promoter", at)
+    later = at + LEASE + HOOK_SETTLE
+    assert write_back(store, adapter, mapping, later, skip_kinds=("hook",)).contacts == 1
+    settle = store.mark_writebacks_done
+
+    def refused(ids: list[int], *args: object, **kwargs: object) -> int:
+        if not ids:
+            return settle(ids, *args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.setattr(store, "mark_writebacks_done", settle)  # once
+        raise OperationalError("UPDATE writebacks", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(store, "mark_writebacks_done", refused)
+    with pytest.raises(OperationalError):
+        write_back(store, adapter, mapping, later)
+    assert len(state.notes(ticket_id=ticket)) == 1  # the first answer's, unsettled
+
+    for minutes in (1, 2):
+        write_back(store, adapter, mapping, later + timedelta(minutes=minutes))
+    bodies = [n["body"] for n in state.notes(ticket_id=ticket)]
+    assert [sum(b.count(f"program {p}.") for b in bodies)
+            for p in ("support-csat", "nps-core")] == [1, 1]
+    assert (len(bodies), store.counts()["hooks.done"]) == (2, 2)
+
+
 def test_a_store_error_after_a_note_landed_leaves_one_note(
         store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping],
         monkeypatch: pytest.MonkeyPatch) -> None:
