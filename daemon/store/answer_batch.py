@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam
 
 from closedloop.daemon.store import answers as store_answers
 from closedloop.daemon.store.answer_statements import (
     EVENTS,
-    RESPONSES,
-    WRITEBACKS,
     answer_statements,
+    batch_lookup,
 )
 from closedloop.daemon.store.answers import answer_data
 from closedloop.daemon.store.events import response_payload
@@ -33,19 +32,12 @@ from closedloop.daemon.store.records import (
     response_record,
     to_db,
 )
-from closedloop.daemon.store.sends import SENDS
 
-_SENDS_IN = select(SENDS).where(SENDS.c.id.in_(bindparam("p_ids", expanding=True)))
-_BEFORE_IN = select(RESPONSES.c.send_id, RESPONSES.c.score, RESPONSES.c.category).where(
-    RESPONSES.c.send_id.in_(bindparam("p_ids", expanding=True)))
+_EXPANDING: Any = bindparam("p_ids", expanding=True)
+_SENDS_IN = batch_lookup("sends", _EXPANDING, postgresql=False)
+_BEFORE_IN = batch_lookup("before", _EXPANDING, postgresql=False)
+_UNSENT_HOOKS_IN = batch_lookup("hooks", _EXPANDING, postgresql=False)
 _EVENT_INSERT = EVENTS.insert()
-# `status || ''` and `claim_token || ''` (same values, NULL stays NULL) hide those columns
-# indexes from SQLite's planner, which otherwise picked `status = 'pending'` over the IN list
-# and scanned every pending write-back of the backlog on each batch.
-_UNSENT_HOOKS_IN = select(WRITEBACKS.c.send_id).where(
-    WRITEBACKS.c.send_id.in_(bindparam("p_ids", expanding=True)), WRITEBACKS.c.kind == "hook",
-    WRITEBACKS.c.status.op("||")("") == "pending", WRITEBACKS.c.attempts == 0,
-    WRITEBACKS.c.claim_token.op("||")("").is_(None))
 
 
 @dataclass(frozen=True)

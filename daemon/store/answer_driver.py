@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, Dialect, bindparam, select
+from sqlalchemy import Boolean, Column, Connection, Dialect, bindparam
 from sqlalchemy.sql.expression import ClauseElement
 
 from closedloop.daemon.store.answer_statements import (
@@ -22,6 +22,7 @@ from closedloop.daemon.store.answer_statements import (
     RESPONSES,
     WRITEBACKS,
     answer_statements,
+    batch_lookup,
 )
 from closedloop.daemon.store.sends import SENDS
 from closedloop.daemon.store.wakes import mark_written
@@ -96,18 +97,7 @@ class _Statements:
         found = self._lookups.get((kind, count))
         if found is None:
             ids: list[Any] = [bindparam(f"p{n}") for n in range(count)]
-            if kind == "sends":
-                stmt: Any = select(SENDS).where(SENDS.c.id.in_(ids))
-            elif kind == "before":
-                stmt = select(RESPONSES.c.send_id, RESPONSES.c.score, RESPONSES.c.category
-                              ).where(RESPONSES.c.send_id.in_(ids))
-            else:  # the unsent hooks, as answer_batch's _UNSENT_HOOKS_IN
-                stmt = select(WRITEBACKS.c.send_id).where(
-                    WRITEBACKS.c.send_id.in_(ids), WRITEBACKS.c.kind == "hook",
-                    WRITEBACKS.c.status.op("||")("") == "pending", WRITEBACKS.c.attempts == 0,
-                    WRITEBACKS.c.claim_token.op("||")("").is_(None))
-                if self.postgresql:
-                    stmt = stmt.with_for_update()
+            stmt = batch_lookup(kind, ids, self.postgresql)
             found = self._lookups[(kind, count)] = _Compiled(stmt, self.dialect)
         return found
 

@@ -32,6 +32,26 @@ RESPONSES: Table = Base.metadata.tables["responses"]
 WRITEBACKS: Table = Base.metadata.tables["writebacks"]
 FOLLOW_UPS: Table = Base.metadata.tables["follow_ups"]
 EVENTS: Table = Base.metadata.tables["events"]
+SENDS: Table = Base.metadata.tables["sends"]
+
+
+def batch_lookup(kind: str, ids: Any, postgresql: bool) -> Select[Any]:
+    """A batch's read by send ids (`ids`: an expanding bindparam, or one per id): "sends"
+    their rows, "before" their answers so far, "hooks" their hook rows no writer has
+    touched (locked on PostgreSQL). Both the SQLAlchemy and the driver path use these."""
+    if kind == "sends":
+        return select(SENDS).where(SENDS.c.id.in_(ids))
+    if kind == "before":
+        return select(RESPONSES.c.send_id, RESPONSES.c.score, RESPONSES.c.category).where(
+            RESPONSES.c.send_id.in_(ids))
+    # `status || ''` and `claim_token || ''` (same values, NULL stays NULL) hide those
+    # columns' indexes from SQLite's planner, which otherwise picked `status = 'pending'`
+    # over the IN list and scanned every pending write-back of the backlog on each batch.
+    hooks = select(WRITEBACKS.c.send_id).where(
+        WRITEBACKS.c.send_id.in_(ids), WRITEBACKS.c.kind == "hook",
+        WRITEBACKS.c.status.op("||")("") == "pending", WRITEBACKS.c.attempts == 0,
+        WRITEBACKS.c.claim_token.op("||")("").is_(None))
+    return hooks.with_for_update() if postgresql else hooks
 
 
 @dataclass(frozen=True)

@@ -107,14 +107,14 @@ def add_fact(fact: Fact, names: Sequence[str], sign: int,
                 counts[SCORE_AT + fact.score] += sign
 
 
-_UPSERTS: dict[tuple[str, str], Any] = {}  # (dialect, table) -> its upsert, built once
+_UPSERTS: dict[tuple[str, ...], Any] = {}  # (dialect, table, index...) -> its upsert, built once
 
 
 def _upsert(conn: Connection, table: Any, index: list[str],
             set_: Callable[[Any], dict[str, Any]]) -> Any:
     """`table`'s INSERT .. ON CONFLICT (index) DO UPDATE SET set_(insert), built once per
     dialect."""
-    key = (conn.dialect.name, table.name)
+    key = (conn.dialect.name, table.name, *index)  # one upsert per table and conflict target
     stmt = _UPSERTS.get(key)
     if stmt is None:
         insert = insert_for(conn, table)

@@ -93,22 +93,11 @@ class AnswerPath:
         statement (store/score_reads.py)."""
         return self._read_threads is not None and isinstance(self.opens, SharedOpenTracker)
 
-    def open_link(self, send_id: int, score: int, programs: list[str]
-                  ) -> tuple[SendRecord | None, bool]:
-        """GET, one trip: the send; its opening noted when its program is one of `programs`
-        (those whose scale has `score`); whether it is part of a burst."""
-        assert isinstance(self.opens, SharedOpenTracker)
-        _, _, now, window = self.opens.opening(send_id, score)
-        params = {"send_id": send_id, "score": score, "now": now, "since": now - window,
-                  "programs": programs}
-        send, burst = self._on_reader(lambda reader: reader.get_with(OPEN_AND_READ, params))
-        if send is not None and send.program in programs and next(self._opens) % PRUNE_EVERY == 0:
-            self._on_reader(lambda reader: reader.get_with(PRUNE, {"since": params["since"]}))
-        return send, burst
-
     async def open_link_on_loop(self, send_id: int, score: int, programs: list[str]
                                 ) -> tuple[SendRecord | None, bool]:
-        """`open_link`, its statement awaited on the event loop (web/async_reads.py)."""
+        """GET, one trip, its statement awaited on the event loop (web/async_reads.py): the
+        send; its opening noted when its program is one of `programs` (those whose scale has
+        `score`); whether it is part of a burst."""
         assert isinstance(self.opens, SharedOpenTracker)
         _, _, now, window = self.opens.opening(send_id, score)
         params = {"send_id": send_id, "score": score, "now": now, "since": now - window,
@@ -121,7 +110,8 @@ class AnswerPath:
 
     async def read_with_burst_on_loop(self, send_id: int, score: int
                                       ) -> tuple[SendRecord | None, bool]:
-        """`read_with_burst`, awaited on the event loop."""
+        """POST, one trip, awaited on the event loop: the send and whether this link is part
+        of a burst."""
         assert isinstance(self.opens, SharedOpenTracker)
         _, _, now, window = self.opens.opening(send_id, score)
         params = {"send_id": send_id, "score": score, "since": now - window}
@@ -132,13 +122,6 @@ class AnswerPath:
             self._async = AsyncReaders(self.store.engine, READ_THREADS)
             self._held.keep(self._async)  # reusable after a close: kept for every dispose
         return self._async
-
-    def read_with_burst(self, send_id: int, score: int) -> tuple[SendRecord | None, bool]:
-        """POST, one trip: the send and whether this link is part of a burst."""
-        assert isinstance(self.opens, SharedOpenTracker)
-        _, _, now, window = self.opens.opening(send_id, score)
-        params = {"send_id": send_id, "score": score, "since": now - window}
-        return self._on_reader(lambda reader: reader.get_with(READ_WITH_BURST, params))
 
     def _on_reader(self, use: Callable[[_SendReader], T]) -> T:
         """`use` this thread's held reader; on any error the reader is dropped (its
@@ -240,19 +223,6 @@ class _SendReader:
         if row is None:
             return None
         return self._record(row)
-
-    def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
-        """One of store/score_reads.py's statements: the send (if any) and the flag after
-        its columns; the same errors as `get`."""
-        driver = self._driver()
-        try:
-            cursor = driver.execute(sql, params)
-            row = cursor.fetchone() if cursor.description else None
-        except self._dbapi_error as exc:
-            raise DBAPIError.instance(sql, params, exc, self._dbapi_error) from exc
-        if row is None:
-            return None, False
-        return self._record(row[:-1]), bool(row[-1])
 
     def _driver(self) -> Any:
         """The driver's connection; closed under a request by a `Store.dispose()` in

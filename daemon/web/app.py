@@ -397,22 +397,19 @@ class _Routes:
 
     def _survey(self, request: Request, token: str, purpose: Purpose = Purpose.ANSWER, *,
                 allow_expired: bool = False,
-                get_send: Callable[[int], SendRecord | None] | None = None,
-                get_expired: Callable[[int], SendRecord | None] | None = None) -> Survey:
+                get_send: Callable[[int], SendRecord | None] | None = None) -> Survey:
         """The send behind a token made for `purpose`, or a PageError (400 invalid or made
         for another purpose, 410 expired, 404 unknown).
 
         `allow_expired` serves unsubscribing: an expired link still carries a good
         signature, and honouring an unsubscribe late is better than ignoring it.
-        `get_send` reads the send (default: the store's; the score pages pass their own),
-        `get_expired` the send of an expired token (default: `get_send`).
+        `get_send` reads the send (default: the store's; the score pages pass their own).
         """
         fetch = get_send or self.store.get_send
         try:
             send_id = self.signer.read(token, purpose=purpose)
         except TokenExpired as exc:
-            expired = get_expired or fetch
-            send = expired(exc.send_id) if exc.send_id is not None else None
+            send = fetch(exc.send_id) if exc.send_id is not None else None
             if not (allow_expired and send is not None):
                 log.info("web.token_expired")
                 owner = self.programs.get(send.program) if send is not None else None

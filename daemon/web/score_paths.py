@@ -7,7 +7,8 @@ so they take a short way: this wrapper, ahead of FastAPI's whole stack (its erro
 telemetry and body-limit middleware wrapped every `send` too), matches their path as
 Starlette's router would (`{token}` and `{score}` are any non-empty segment), runs the
 handler and answers its errors with the app's own error pages (`on_error`); an error
-`on_error` leaves (None) gets the app's internal-error page (`internal`) and is raised on
+`on_error` leaves (None) gets the app's internal-error page (`internal`, with its security
+headers) and is raised on
 to the server's log, as FastAPI's ServerErrorMiddleware did. Every response it sends first
 gets the security headers it lacks (`secure`). Any other path or method goes on to the app.
 """
@@ -51,8 +52,7 @@ class ScorePaths:
                 except Exception as exc:
                     error = self.on_error(request, exc)
                     if error is None:
-                        page = self.internal(request, exc)
-                        self.secure(page)
+                        page = self.internal(request, exc)  # secured by its maker
                         await page(scope, receive, send)
                         raise
                     response = error

@@ -9,12 +9,11 @@ plain JSON (_raw.py): zenpy's objects cost ten times the request.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
-from typing import Any, Final
+from typing import Final
 
 from closedloop.integration.base import Ticket
 from closedloop.integration.zendesk._paging import CallFn
-from closedloop.integration.zendesk._raw import BATCH, RawReader
+from closedloop.integration.zendesk._raw import RawReader, answers
 from closedloop.integration.zendesk._tickets import SIDELOADS, solved_times, to_ticket
 from closedloop.integration.zendesk._user_memo import SideloadedUsers
 
@@ -28,10 +27,7 @@ def closed_tickets_by_id(call: CallFn, raw: RawReader, ids: Sequence[str],
     `users` keeps the sideloaded requesters of the tickets returned."""
     unique = list(dict.fromkeys(str(i) for i in ids if str(i).isdigit()))
     found: list[Ticket] = []
-    for start in range(0, len(unique), BATCH):
-        chunk = unique[start:start + BATCH]
-        data: dict[str, Any] = call(ENDPOINT, partial(raw.show_many, ENDPOINT, chunk,
-                                                     include=",".join(SIDELOADS)))
+    for data in answers(call, raw, ENDPOINT, unique, include=",".join(SIDELOADS)):
         solved_at = solved_times(data)
         tickets = [t for t in (to_ticket(item, solved_at, extra)
                                for item in data.get("tickets") or [] if isinstance(item, dict))

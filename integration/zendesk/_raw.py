@@ -59,10 +59,17 @@ class RawReader:
         return self.get(endpoint, {"ids": ",".join(ids), **params})
 
 
+def answers(call: CallFn, raw: RawReader, endpoint: str, ids: Sequence[str],
+            **params: str) -> Iterator[dict[str, Any]]:
+    """Each show_many answer (records and sideloads) for `ids`, BATCH per call, each
+    through `call` (the adapter's retry policy)."""
+    for start in range(0, len(ids), BATCH):
+        yield call(endpoint, partial(raw.show_many, endpoint, list(ids[start:start + BATCH]),
+                                     **params))
+
+
 def show_many(call: CallFn, raw: RawReader, endpoint: str,
               ids: Sequence[str]) -> Iterator[dict[str, Any]]:
-    """Every record of `ids` as Zendesk sent it, BATCH per call (each through `call`, the
-    adapter's retry policy)."""
-    for start in range(0, len(ids), BATCH):
-        data = call(endpoint, partial(raw.show_many, endpoint, list(ids[start:start + BATCH])))
+    """Every record of `ids` as Zendesk sent it (see `answers`)."""
+    for data in answers(call, raw, endpoint, ids):
         yield from (r for r in data.get(RECORDS[endpoint]) or [] if isinstance(r, dict))

@@ -134,7 +134,7 @@ class ZendeskAdapter:
         self._session = CountingSession(pacer)
         self._raw = RawReader(self._session, base_url or f"https://{self._default_netloc}",
                               timeout)
-        self._job_statuses = partial(self._raw.show_many, "job_statuses_show_many")
+        self._job_statuses = partial(self._raw.show_many, _jobs.STATUS_ENDPOINT)
         self._zd = Zenpy(subdomain=self._subdomain, email=email.strip(), token=token.strip(),
                          session=self._session, timeout=timeout, ratelimit_budget=1,
                          disable_cache=True)
