@@ -89,6 +89,29 @@ def _props(state: HubSpotState, contact: str) -> dict[str, str]:
     return {k: str(v) for k, v in values.items() if k.startswith("cl_") and v not in (None, "")}
 
 
+def _shared_ticket(state: HubSpotState) -> tuple[str, str, str]:
+    """Eve's ticket, Al on it too, closed an hour before T0: (eve, al, ticket)."""
+    first = state.create_contact("eve@example.com", "Eve", "Doe")
+    second = state.create_contact("al@example.com", "Al", "Doe")
+    ticket = state.create_ticket("Printer on fire", first)
+    state.associate(ticket, second)
+    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    return first, second, ticket
+
+
+def _refuse_next_settle(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database refuses the next write that settles rows (done), once."""
+    settle = store.mark_writebacks_done
+
+    def refused(ids: list[int], *args: object, **kwargs: object) -> int:
+        if not ids:
+            return settle(ids, *args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.setattr(store, "mark_writebacks_done", settle)  # once
+        raise OperationalError("UPDATE writebacks", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(store, "mark_writebacks_done", refused)
+
+
 def test_two_nps_programs_keep_separate_values_on_one_contact(
         store: Store, hubspot: tuple[HubSpotState, HubSpotSandbox, HubSpotAdapter, CrmMapping]
 ) -> None:
@@ -260,11 +283,7 @@ def test_a_note_that_may_have_landed_goes_again_alone_not_with_newer_answers(
     waits one run for a note of its own. Before, the three rows made a new marker and the
     first two answers landed on the ticket twice."""
     state, sandbox, adapter, mapping = hubspot
-    first = state.create_contact("eve@example.com", "Eve", "Doe")
-    second = state.create_contact("al@example.com", "Al", "Doe")
-    ticket = state.create_ticket("Printer on fire", first)
-    state.associate(ticket, second)
-    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    first, second, ticket = _shared_ticket(state)
     csat = _sent(store, "csat", "support-csat", "csat", first, ticket)
     nps = _sent(store, "nps", "nps-core", "nps", second, ticket)
     store.record_response(csat, 4, "satisfied", T0)
@@ -300,11 +319,7 @@ def test_rows_waiting_behind_a_retried_note_are_not_lapsed_with_it(
     Before, both came back lapsed, went together under a new marker, and the first answer
     landed twice."""
     state, _sandbox, adapter, mapping = hubspot
-    first = state.create_contact("eve@example.com", "Eve", "Doe")
-    second = state.create_contact("al@example.com", "Al", "Doe")
-    ticket = state.create_ticket("Printer on fire", first)
-    state.associate(ticket, second)
-    state.close_ticket(ticket, at=T0 - timedelta(hours=1))
+    first, second, ticket = _shared_ticket(state)
     csat = _sent(store, "csat", "support-csat", "csat", first, ticket)
     store.record_response(csat, 4, "satisfied", T0)
     at = T0 + HOOK_SETTLE
@@ -314,15 +329,7 @@ def test_rows_waiting_behind_a_retried_note_are_not_lapsed_with_it(
     store.record_response(nps, 9, "promoter", at)
     later = at + LEASE + HOOK_SETTLE
     assert write_back(store, adapter, mapping, later, skip_kinds=("hook",)).contacts == 1
-    settle = store.mark_writebacks_done
-
-    def refused(ids: list[int], *args: object, **kwargs: object) -> int:
-        if not ids:
-            return settle(ids, *args, **kwargs)  # type: ignore[arg-type]
-        monkeypatch.setattr(store, "mark_writebacks_done", settle)  # once
-        raise OperationalError("UPDATE writebacks", {}, Exception("disk I/O error"))
-
-    monkeypatch.setattr(store, "mark_writebacks_done", refused)
+    _refuse_next_settle(store, monkeypatch)
     with pytest.raises(OperationalError):
         write_back(store, adapter, mapping, later)
     assert len(state.notes(ticket_id=ticket)) == 1  # the first answer's, unsettled
@@ -346,15 +353,7 @@ def test_a_store_error_after_a_note_landed_leaves_one_note(
     _, ticket, _ = _csat_answered(store, state, "eve", 2, T0)
     at = T0 + HOOK_SETTLE
     assert write_back(store, adapter, mapping, at, skip_kinds=("hook",)).contacts == 1
-    settle = store.mark_writebacks_done
-
-    def refused(ids: list[int], *args: object, **kwargs: object) -> int:
-        if not ids:
-            return settle(ids, *args, **kwargs)  # type: ignore[arg-type]
-        monkeypatch.setattr(store, "mark_writebacks_done", settle)  # once
-        raise OperationalError("UPDATE writebacks", {}, Exception("disk I/O error"))
-
-    monkeypatch.setattr(store, "mark_writebacks_done", refused)
+    _refuse_next_settle(store, monkeypatch)
     with pytest.raises(OperationalError):
         write_back(store, adapter, mapping, at)
     assert len(state.notes(ticket_id=ticket)) == 1
