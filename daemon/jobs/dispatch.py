@@ -2,11 +2,12 @@
 
 A row moves pending → claimed → sending → awaiting_reply → sent. `sending` is committed
 before the SMTP conversation (the single gate against a second sender), `awaiting_reply` right
-before the final dot, and `sent` as soon as the relay answers 250, before the next mail. A
-crash or a cut connection before the dot leaves nothing at the relay: the row is sent again
-(a cut one after a backoff, at most MAX_SEND_ATTEMPTS times). After the dot the outcome is
-unknown: the row becomes `outcome_unknown`, which the rules count as sent (cooldowns hold, no
-reminder) and status shows apart: a customer mailed twice is worse than a survey lost.
+before the final dot, and `sent` once the relay answered 250, a group of mails at a time
+(jobs/sent_marks.py). A crash or a cut connection before the dot leaves nothing at the
+relay: the row is sent again (a cut one after a backoff, at most MAX_SEND_ATTEMPTS times).
+After the dot the outcome is unknown until `sent` is recorded: the row becomes
+`outcome_unknown`, which the rules count as sent (cooldowns hold, no reminder) and status
+shows apart: a customer mailed twice is worse than a survey lost.
 
 Each claimed batch is judged by the rule engine (daemon.rules) with facts read in bulk: the
 people's ledger and rows, suppressions, reminders' surveys, and the CRM's word on which
@@ -30,6 +31,7 @@ from closedloop.daemon.backoff import doubling
 from closedloop.daemon.channels import Channel, ChannelDown, NotTaken, OutcomeUnknown
 from closedloop.daemon.channels.mail import MAIL_RETRY, MailChannel
 from closedloop.daemon.jobs.attribution import reopened_filling
+from closedloop.daemon.jobs.sent_marks import PendingMarks
 from closedloop.daemon.jobs.windows import sends_ripe
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.rules import (
@@ -138,6 +140,7 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
         renewed = time.monotonic()
         facts = _gather(store, programs, adapters or {}, rows, now, paused)
         done = 0
+        marks = PendingMarks(store)  # the relay's 250s, recorded a group at a time
         try:
             with mailer.session() as session:
                 ways = {**(channels or {}), "email": MailChannel(store, session, compose)}
@@ -146,7 +149,7 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                         store.renew_claims([r.id for r in rows[done:]],
                                            _later(now, started) + LEASE)
                         renewed = time.monotonic()
-                    _dispatch_one(store, programs, policy, facts, ways, row, now, result)
+                    _dispatch_one(store, programs, policy, facts, ways, row, now, result, marks)
                     done += 1
         except ChannelDown as exc:
             # The relay is down or refuses our login: every row would fail the same way. Hand
@@ -157,6 +160,8 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                 store.mark_send_failed(row.id, f"mail relay: {exc}", now + MAIL_RETRY)
             result.retried += len(rows) - done
             break
+        finally:
+            marks.flush()  # before the next claim: its rules read these sends in the ledger
         if len(rows) < batch:
             break
     log.info("dispatch.done", sent=result.sent, retried=result.retried, failed=result.failed,
@@ -254,7 +259,7 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
 
 def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy, facts: _Batch,
                   channels: dict[str, Channel[Any]], row: SendRecord, now: datetime,
-                  result: DispatchResult) -> None:
+                  result: DispatchResult, marks: PendingMarks) -> None:
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     program = programs.get(row.program)
     due = Due.of(row)
@@ -278,7 +283,7 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
         return
     assert program is not None  # decide() skips rows of removed programs
     try:
-        sent = _send(store, program, channels.get(row.channel), row, now, result)
+        sent = _send(store, program, channels.get(row.channel), row, now, result, marks)
     except ChannelDown as exc:
         if row.channel == "email":
             raise  # dispatch_due hands the whole batch back
@@ -312,13 +317,14 @@ def _not_now(store: Store, book: PersonBook, row: SendRecord, decision: Decision
 
 
 def _send(store: Store, program: Program, channel: Channel[Any] | None, row: SendRecord,
-          now: datetime, result: DispatchResult) -> bool:
+          now: datetime, result: DispatchResult, marks: PendingMarks) -> bool:
     """Compose and send one row through its channel; True when it left (or may have).
 
     Every channel makes the same outbox moves: `sending` (begin_sending) once the channel
     is ready, then `awaiting_reply` (end_of_data) right before the provider gets it (SMTP:
     before the final dot; Twilio: before the POST), so a crash or a lost answer from there
-    on leaves the row outcome_unknown, counted as sent and never sent again."""
+    on leaves the row outcome_unknown, counted as sent and never sent again. `sent` is
+    recorded with a later mail's begin_sending (jobs/sent_marks.py)."""
     log = get_logger(job="dispatch", program=row.program, send_id=row.id, channel=row.channel)
     if channel is None:
         store.mark_send_failed(row.id, f"no {row.channel} channel is configured", None)
@@ -333,7 +339,7 @@ def _send(store: Store, program: Program, channel: Channel[Any] | None, row: Sen
         log.warning("send.failed", error=f"cannot compose: {type(exc).__name__}")
         return False
     channel.ready()  # an unreachable relay hands the batch back before the row is touched
-    if not store.begin_sending(row.id, now):
+    if not marks.begin_sending(row.id, now):
         return False  # another dispatcher took it after its lease expired
     attempt = row.attempts + 1  # begin_sending counted this try
     refused = False
@@ -355,7 +361,7 @@ def _send(store: Store, program: Program, channel: Channel[Any] | None, row: Sen
             log.warning("send.abandoned", reason="lease lost before the hand-over")
         return False
     reminders = program.reminders if row.kind == "survey" else ()
-    store.mark_sent(row.id, now, reference, reminders=reminders)
+    marks.add(row.id, now, reference, reminders)
     result.sent += 1
     return True
 

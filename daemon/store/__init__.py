@@ -51,6 +51,7 @@ from closedloop.daemon.store.sends import (
     SendsMixin,
     normalize_email,
 )
+from closedloop.daemon.store.settle import SentMark, SettleMixin
 from closedloop.daemon.store.sms import sms_counts
 from closedloop.daemon.store.wakes import WriteCounter
 from closedloop.daemon.store.webhooks import Delivery, Route, WebhooksMixin
@@ -82,6 +83,7 @@ __all__ = [
     "Route",
     "SeenMember",
     "SendRecord",
+    "SentMark",
     "SourceState",
     "Store",
     "UnknownSend",
@@ -96,7 +98,7 @@ __all__ = [
 ]
 
 
-class Store(SendsMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
+class Store(SendsMixin, SettleMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
             LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin,
             WidgetMixin, PeopleMixin, BacklogsMixin):

@@ -74,11 +74,16 @@ def emit_event(conn_or_store: Connection | _HasEngine, kind: str, payload: Mappi
         if send is not None:
             program = program or send["program"]
             email_norm = send["email_norm"]
-    new_id: int = conn_or_store.execute(_INSERT_EVENT, {
-        "kind": kind, "program": program, "send_id": send_id, "email_norm": email_norm,
-        "payload": dict(payload), "created_at": to_db(now), "routed_at": None,
-    }).scalar_one()
+    new_id: int = conn_or_store.execute(
+        _INSERT_EVENT, event_row(kind, payload, now, send_id, program, email_norm)).scalar_one()
     return new_id
+
+
+def event_row(kind: str, payload: Mapping[str, Any], now: datetime, send_id: int | None,
+              program: str | None, email_norm: str | None) -> dict[str, Any]:
+    """The `events` row of one event (for callers inserting several in one statement)."""
+    return {"kind": kind, "program": program, "send_id": send_id, "email_norm": email_norm,
+            "payload": dict(payload), "created_at": to_db(now), "routed_at": None}
 
 
 def survey_payload(send: RowMapping) -> dict[str, Any]:

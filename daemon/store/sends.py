@@ -14,7 +14,8 @@ so a row left there by a crash is sent again. 'awaiting_reply' is committed righ
 final dot: from then on a crash or a cut leaves the outcome unknown. Such a row becomes
 'outcome_unknown' (skip_reason says where it was interrupted), the safer of its two outcomes:
 the ledger and cooldowns count it as sent, it is never sent again and gets no reminder.
-Those moves (end_of_data, mark_outcome_unknown, release_stale) live in store/outcomes.py.
+Those moves (end_of_data, mark_outcome_unknown, release_stale) live in store/outcomes.py;
+begin_sending and mark_sent (one mail or a group) in store/settle.py.
 """
 
 from __future__ import annotations
@@ -31,13 +32,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
 from closedloop.daemon.store.engine import reading
-from closedloop.daemon.store.events import emit_event, sent_payload
 from closedloop.daemon.store.records import (
     NewSend,
     SendRecord,
     UnknownSend,
     from_db_opt,
-    iso,
     send_record,
     to_db,
     to_db_opt,
@@ -84,27 +83,13 @@ def insert_for(conn: Connection, table: Table) -> Any:
 # The statements every mail runs, built once (reuse compiled statements): building an UPDATE
 # and its cache key on each call cost more CPU than SQLite executing it. Bind names start
 # with "b_" so they never clash with a column name (an UPDATE takes those as SET values).
-_BEGIN_SENDING = (
-    update(SENDS)
-    .where(SENDS.c.id == bindparam("b_id"), SENDS.c.status == "claimed",
-           SENDS.c.claimed_until > bindparam("b_now"))
-    .values(status="sending", attempts=SENDS.c.attempts + 1)
-)
 # Read-only peek (ix_sends_status_due_at): is any pending row due?
 _ANY_DUE = (select(SENDS.c.id)
             .where(SENDS.c.status == "pending", SENDS.c.due_at <= bindparam("b_now")).limit(1))
-_MARK_SENT = (
-    update(SENDS)
-    .where(SENDS.c.id == bindparam("b_id"), SENDS.c.status != "sent")
-    .values(status="sent", sent_at=bindparam("b_now"), message_id=bindparam("b_message_id"),
-            claimed_until=None, skip_reason=None)
-    .returning(*SENDS.c)
-)
-_SENT_WRITEBACK = WRITEBACKS.insert()
 _LEDGER_UPSERTS: dict[str, Any] = {}
 
 
-def _ledger_upsert(conn: Connection) -> Any:
+def ledger_upsert(conn: Connection) -> Any:
     """The ledger's upsert for this dialect, built once."""
     stmt = _LEDGER_UPSERTS.get(conn.dialect.name)
     if stmt is None:
@@ -239,49 +224,6 @@ class SendsMixin:
                 ).rowcount
         return renewed
 
-    def begin_sending(self, send_id: int, now: datetime) -> bool:
-        """Move a send from 'claimed' to 'sending' right before SMTP; False if we lost it.
-
-        The conditional UPDATE is the single gate to the mail server: whoever flips the row
-        first sends; anyone else (a replica that re-claimed it after our lease ran out) gets
-        False. A lease that already expired also gets False, as release_stale may run any time.
-        """
-        with self.engine.begin() as conn:
-            result = conn.execute(_BEGIN_SENDING, {"b_id": send_id, "b_now": to_db(now)})
-        return result.rowcount == 1
-
-    def mark_sent(self, send_id: int, now: datetime, message_id: str,
-                  reminders: Sequence[timedelta] = ()) -> None:
-        """Record the mail as sent and, atomically, queue what follows from it.
-
-        In the same transaction: the `survey.sent` event, the 'sent' write-back, the
-        person's ledger rows (this program and "*", read by the cooldowns) and, for a
-        survey, one reminder row per delay in `reminders` (due that long after now; each has
-        its own idempotency key). Accepted from any unsent state (outcome_unknown
-        included): the mail left, whatever a stale-lease sweep concluded meanwhile.
-        A repeated call changes nothing and queues nothing.
-        """
-        now = to_db(now)
-        with self.engine.begin() as conn:
-            row = conn.execute(_MARK_SENT, {"b_id": send_id, "b_now": now,
-                                            "b_message_id": message_id}).mappings().first()
-            if row is None:
-                _require_send(conn, send_id)
-                return
-            emit_event(conn, "survey.sent", sent_payload(row, now), now, send_id=send_id,
-                       send=row)
-            if row["kind"] == "reminder":
-                return  # a reminder is not a new survey: no write-back, no ledger entry
-            conn.execute(_SENT_WRITEBACK, {
-                "source": row["source"], "contact_id": row["contact_id"], "send_id": send_id,
-                "kind": "sent", "created_at": now, "status": "pending", "attempts": 0,
-                "data": {"survey_type": row["survey_type"], "program": row["program"],
-                         "sent_at": iso(now)}})
-            if row["email_norm"]:
-                touch_ledger(conn, row["email_norm"], row["program"], row["source"], now)
-            if reminders:
-                _queue_reminders(conn, row, now, reminders)
-
     def mark_send_failed(self, send_id: int, error: str, retry_at: datetime | None) -> None:
         """`retry_at` set: the mail surely did not leave, so due again then. None: give up.
 
@@ -306,7 +248,7 @@ class SendsMixin:
                 .values(values)
             )
             if result.rowcount == 0:
-                _require_send(conn, send_id)
+                require_send(conn, send_id)
 
     # -- suppressions ----------------------------------------------------------------------
 
@@ -411,27 +353,10 @@ def touch_ledger(conn: Connection, email_norm: str, program: str, source: str,
     """Upsert the person's last-surveyed time for this program and for any program."""
     rows = [{"email_norm": email_norm, "program": name, "last_sent_at": now, "source": source}
             for name in (program, ANY_PROGRAM)]
-    conn.execute(_ledger_upsert(conn), rows)
+    conn.execute(ledger_upsert(conn), rows)
 
 
-def _queue_reminders(conn: Connection, survey: Any, now: datetime,
-                     delays: Sequence[timedelta]) -> None:
-    """One pending row per reminder; the dispatch rules drop it if the person answers first."""
-    skip = {"id", "idem_key", "status", "skip_reason", "claimed_until", "attempts",
-            "last_error", "sent_at", "message_id", "kind", "parent_id", "reminder_no",
-            "due_at", "created_at"}
-    base = {k: v for k, v in survey.items() if k not in skip}
-    rows = [
-        {**base, "idem_key": f"{survey['idem_key']}:reminder:{n}", "kind": "reminder",
-         "parent_id": survey["id"], "reminder_no": n, "due_at": now + delay, "created_at": now,
-         "status": "pending", "attempts": 0}
-        for n, delay in enumerate(delays, start=1)
-    ]
-    conn.execute(insert_for(conn, SENDS).on_conflict_do_nothing(index_elements=["idem_key"]),
-                 rows)
-
-
-def _require_send(conn: Connection, send_id: int) -> None:
+def require_send(conn: Connection, send_id: int) -> None:
     if not conn.scalar(select(exists().where(SENDS.c.id == send_id))):
         raise UnknownSend(send_id)
 

@@ -5,20 +5,24 @@ store's own transitions (claim, begin_sending, end_of_data), and the mail it han
 really delivered to the sink, as kill -9 after the final dot would leave things. Pinned:
 killed after the end of data → outcome unknown (interrupted_during_send): never resent,
 counted as sent by the cooldowns, no reminder, shown apart; killed before it → sent again,
-once; and each mail is recorded as sent before the next one is composed.
+once; a mail's 250 waits unrecorded for at most a group of mails, and a kill in that
+window leaves each of them outcome unknown.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 import time_machine
 
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.jobs import sent_marks
 from closedloop.daemon.jobs.dispatch import LEASE, DispatchResult, dispatch_due
 from closedloop.daemon.store import INTERRUPTED, OUTCOME_UNKNOWN, NewSend, SendRecord, Store
 from closedloop.daemon.surveys import Policy, Program, SurveyType
@@ -107,24 +111,71 @@ def test_killed_before_the_end_of_data_is_sent_again_once(store: Store,
     assert run(store, sink, NOW + LEASE + timedelta(days=3)).sent == 1  # the reminder
 
 
-def test_each_mail_is_recorded_sent_before_the_next_is_composed(
-        store: Store, sink: LocalMailSink) -> None:
-    """The window a crash can leave open is one mail wide: the row of a mail the relay took
-    is 'sent' in the store before dispatch composes the next one."""
-    for n in range(3):
+def test_the_relays_250s_are_recorded_a_group_at_a_time(
+        store: Store, sink: LocalMailSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window a crash can leave open is at most SETTLE_EVERY mails wide: a mail the relay
+    took stays 'awaiting_reply' until SETTLE_EVERY have gathered (here 2), then they are
+    'sent' with the next mail's begin_sending; one fewer waits; the batch's end records the
+    rest."""
+    monkeypatch.setattr(sent_marks, "SETTLE_EVERY", 2)
+    for n in range(5):
         queue(store, f"t{n}", email=f"p{n}@example.com")
     seen: list[list[str]] = []
 
     def watching(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
-        seen.append([s.status for s in map(store.get_send, (1, 2, 3)) if s is not None])
+        seen.append([s.status for s in map(store.get_send, range(1, 6)) if s is not None])
         return compose(row, program, now)
 
     with time_machine.travel(NOW, tick=False):
         result = dispatch_due(store, {"csat": CSAT}, SmtpSender("127.0.0.1", sink.port),
                               watching, NOW, policy=Policy())
-    assert result.sent == 3
-    assert seen == [["claimed", "claimed", "claimed"], ["sent", "claimed", "claimed"],
-                    ["sent", "sent", "claimed"]]
+    assert result.sent == 5
+    c, a, s = "claimed", "awaiting_reply", "sent"
+    assert seen == [[c, c, c, c, c], [a, c, c, c, c], [a, a, c, c, c], [s, s, a, c, c],
+                    [s, s, a, a, c]]
+    assert [r.status for r in map(store.get_send, range(1, 11)) if r is not None] == \
+        [s] * 5 + ["pending"] * 5  # every mail recorded at the end, each with its reminder
+
+
+def test_killed_with_a_groups_250s_unrecorded(tmp_path: Path, sink: LocalMailSink) -> None:
+    """kill -9 while two mails' 250s wait to be recorded (the store copied at that moment is
+    what the dead daemon leaves): the next run makes both outcome_unknown
+    (interrupted_during_send), counted as sent and never sent again, and sends the third
+    once."""
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    store.migrate()
+    for n in range(3):
+        queue(store, f"t{n}", email=f"p{n}@example.com")
+    left = tmp_path / "left.db"
+
+    def dying(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
+        if row.id == 3:
+            with sqlite3.connect(tmp_path / "state.db") as live, sqlite3.connect(left) as copy:
+                live.backup(copy)
+            raise _Killed
+        return compose(row, program, now)
+
+    with time_machine.travel(NOW, tick=False), pytest.raises(_Killed):
+        dispatch_due(store, {"csat": CSAT}, SmtpSender("127.0.0.1", sink.port), dying, NOW,
+                     policy=Policy())
+    store.dispose()
+    after = Store(f"sqlite:///{left}")
+    try:
+        assert [r.status for r in map(after.get_send, (1, 2, 3)) if r is not None] == \
+            ["awaiting_reply", "awaiting_reply", "claimed"]
+        # the claim's lease ran from NOW plus the run's own few milliseconds
+        assert run(after, sink, NOW + LEASE + timedelta(seconds=1)).sent == 1
+        counts = after.counts()
+        assert (counts["sends.sent"], counts[f"outcome_unknown.{INTERRUPTED}"]) == (1, 2)
+        assert run(after, sink, NOW + timedelta(days=4)).sent == 1  # t2's reminder alone
+    finally:
+        after.dispose()
+    assert [str(m["Subject"]) for m in sink.messages] == [
+        "survey t0", "survey t1", "survey t2", "reminder t2:reminder:1"]
+
+
+class _Killed(BaseException):
+    """The daemon dying at that instant (nothing after it counts)."""
 
 
 def test_a_refused_end_of_data_is_retried_and_forgets_its_hand_over_time(

@@ -1,0 +1,99 @@
+"""When dispatch records the relay's 250s (jobs/sent_marks.py), on both sides of each edge.
+
+A real store (SQLite and PostgreSQL); the clock is an input (a list of readings), so the
+time edge is tested exactly: a group rides on the next begin_sending once SETTLE_EVERY marks
+wait or the oldest has waited SETTLE_WITHIN, not a mark or an instant before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from closedloop.daemon.jobs.sent_marks import PendingMarks
+from closedloop.daemon.store import NewSend, Store
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+
+
+class Clock:
+    """Monotonic seconds the test sets."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _handed_over(store: Store, n: int) -> list[int]:
+    store.add_sends([NewSend(idem_key=f"k{i}", program="csat", survey_type="csat",
+                             source="hubspot", contact_id=f"c{i}", due_at=T0, created_at=T0,
+                             ticket_id=f"t{i}", email=f"p{i}@example.com") for i in range(n)])
+    rows = store.claim_due_sends(T0, n, LEASE)
+    for row in rows:
+        assert store.begin_sending(row.id, T0)
+        assert store.end_of_data(row.id, 1, T0)
+    return [row.id for row in rows]
+
+
+def _statuses(store: Store, ids: list[int]) -> list[str]:
+    return [s.status for s in map(store.get_send, ids) if s is not None]
+
+
+def _marks(store: Store, clock: Callable[[], float]) -> PendingMarks:
+    return PendingMarks(store, every=3, within=1.0, clock=clock)
+
+
+def test_a_group_is_due_at_every_marks_not_one_before(store: Store) -> None:
+    clock = Clock()
+    marks = _marks(store, clock)
+    ids = _handed_over(store, 3)
+    for send_id in ids[:2]:
+        marks.add(send_id, T0, f"<{send_id}@x>", ())
+    assert (marks.due(), len(marks)) == ([], 2)  # two of three: not yet
+    marks.add(ids[2], T0, "<3@x>", ())
+    assert [m.send_id for m in marks.due()] == ids
+    assert _statuses(store, ids) == ["awaiting_reply"] * 3  # due() alone records nothing
+
+
+def test_a_group_is_due_once_its_oldest_waited_within_not_an_instant_before(
+        store: Store) -> None:
+    clock = Clock()
+    marks = _marks(store, clock)
+    first, second = _handed_over(store, 2)
+    marks.add(first, T0, "<1@x>", ())
+    clock.now += 0.5
+    marks.add(second, T0, "<2@x>", ())  # a later mark does not restart the wait
+    clock.now += 0.4999
+    assert marks.due() == []
+    clock.now += 0.0001
+    assert [m.send_id for m in marks.due()] == [first, second]
+
+
+def test_begin_sending_records_a_due_group_and_starts_the_next_wait(store: Store) -> None:
+    clock = Clock()
+    marks = _marks(store, clock)
+    ids = _handed_over(store, 3)
+    marks.add(ids[0], T0, "<1@x>", ())
+    store.add_sends([NewSend(idem_key="next", program="csat", survey_type="csat",
+                             source="hubspot", contact_id="cn", due_at=T0, created_at=T0,
+                             ticket_id="tn", email="next@example.com")])
+    [nxt] = store.claim_due_sends(T0, 1, LEASE)
+    clock.now += 1.0
+    assert marks.begin_sending(nxt.id, T0)
+    assert (_statuses(store, ids[:1]), len(marks)) == (["sent"], 0)
+    marks.add(ids[1], T0, "<2@x>", ())
+    clock.now += 0.9  # the new group's wait starts at its own first mark
+    assert marks.due() == []
+
+
+def test_flush_records_every_mark_and_an_empty_flush_is_a_no_op(store: Store) -> None:
+    marks = _marks(store, Clock())
+    marks.flush()
+    ids = _handed_over(store, 2)
+    for send_id in ids:
+        marks.add(send_id, T0, f"<{send_id}@x>", ())
+    marks.flush()
+    assert (_statuses(store, ids), len(marks)) == (["sent", "sent"], 0)
