@@ -14,32 +14,31 @@ from rich.console import Console
 from rich.table import Table
 
 from closedloop.daemon.cli_errors import friendly
+from closedloop.daemon.cli_options import DEFAULT_CONFIG, ConfigPath
 from closedloop.daemon.config import Config, load_config, redacted
 from closedloop.daemon.env_secrets import read_secrets, state_url
 from closedloop.daemon.insight.cli import report_app
 from closedloop.daemon.logging import configure
+from closedloop.daemon.privacy_cli import register_privacy, since_option
 from closedloop.daemon.triggers.send_cli import register_send
 from closedloop.daemon.web.admin.cli import users_app
 from closedloop.daemon.web.widget.settings import widget_problems
 from closedloop.integration.errors import ConfigError
+from closedloop.integration.sandbox.cli import sandbox_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Customer-feedback surveys for HubSpot, written back to the CRM.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
-sandbox_app = typer.Typer(no_args_is_help=True, help="Run a local sandbox CRM.")
 alerts_app = typer.Typer(no_args_is_help=True, help="Check the [[alerts]] rules.")
 app.add_typer(config_app, name="config")
 app.add_typer(alerts_app, name="alerts")
 webhooks_app = typer.Typer(no_args_is_help=True, help="Outbound webhooks ([[webhooks]]).")
-app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(sandbox_app(friendly), name="sandbox")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(report_app, name="report")
 
 out = Console()
 
-ConfigPath = Annotated[Path, typer.Option(
-    "--config", "-c", envvar="CLOSEDLOOP_CONFIG", help="The config file (TOML).")]
-DEFAULT_CONFIG = Path("config.toml")
 
 
 def _version(value: bool) -> None:
@@ -64,6 +63,7 @@ def _load(path: Path) -> Config:
 
 app.add_typer(users_app(friendly, _load), name="users")
 register_send(app, friendly, _load)
+register_privacy(app, friendly, _load)
 
 
 @app.command()
@@ -309,100 +309,6 @@ def plan(config: ConfigPath = DEFAULT_CONFIG,
         out.print(table)
 
 
-@app.command()
-@friendly
-def forget(email: Annotated[str, typer.Argument(help="The person's e-mail address.")],
-           config: ConfigPath = DEFAULT_CONFIG) -> None:
-    """Erase a person: responses, queued surveys, personal data; blank their CRM properties.
-
-    Sent surveys keep their idempotency keys (scrubbed of personal data) so nobody is
-    surveyed twice for a ticket; the suppression list keeps an unsubscribed address.
-    """
-    from closedloop.daemon.privacy import check_address, forget_person
-    from closedloop.daemon.runtime import utcnow
-    from closedloop.daemon.store import Store
-
-    check_address(email)
-    cfg = _load(config)
-    store = Store(state_url(cfg))
-    store.migrate()
-    try:
-        result = forget_person(store, email, utcnow())
-    finally:
-        store.dispose()
-    if not result.found:
-        typer.echo("nothing stored for that address" + (
-            " (it stays on the suppression list, so it is never mailed)"
-            if result.suppressed else ""))
-        return
-    typer.echo(f"forgotten: {result.responses} response(s) deleted, {result.sends_scrubbed} "
-               f"survey(s) scrubbed ({result.sends_cancelled} not yet sent, now cancelled)"
-               + (f", {result.alerts} queued alert(s) quoting them dropped"
-                  if result.alerts else ""))
-    by_source: dict[str, int] = {}
-    for source, _ in result.contacts:
-        by_source[source] = by_source.get(source, 0) + 1
-    for source, count in sorted(by_source.items()):
-        typer.echo(f"sources.{source}: {count} record(s) will have every ClosedLoop property "
-                   "blanked by the write-back job (closedloop run)")
-    if result.erasures:
-        typer.echo(f"{result.erasures} survey(s): the ticket notes and follow-up text quoting "
-                   "them will be removed from the CRM by the write-back job")
-    if result.webhook_deliveries:
-        typer.echo(f"{result.webhook_deliveries} undelivered webhook(s) quoting them dropped")
-    if result.suppressed:
-        typer.echo("the address stays on the suppression list, so it is never mailed again")
-
-
-@app.command()
-@friendly
-def export(config: ConfigPath = DEFAULT_CONFIG,
-           fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
-           output: Annotated[Path | None, typer.Option(
-               "--output", "-o", help="Write here instead of standard output.")] = None,
-           since: Annotated[str | None, typer.Option(
-               help="Only responses answered or changed on/after this date (YYYY-MM-DD) "
-                    "or time (ISO 8601, UTC unless it says).")] = None,
-           everything: Annotated[bool, typer.Option(
-               "--all", help="Also the surveys sent without an answer (blank answer "
-                             "columns), for response rates.")] = False) -> None:
-    """Write every response (program, score, comment, dates, contact, ticket, segments)."""
-    from closedloop.daemon.privacy import FORMATS, write_export
-    from closedloop.daemon.store import Store
-
-    if fmt not in FORMATS:
-        raise ConfigError([f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}"])
-    start = _since(since)
-    cfg = _load(config)
-    store = Store(state_url(cfg))
-    store.migrate()
-    segments = tuple(cfg.reporting.segments)
-    rows = store.export_surveys if everything else store.export_responses
-    try:
-        if output is None:
-            write_export(rows(start), sys.stdout, fmt, segments)
-        else:
-            with output.open("w", encoding="utf-8", newline="") as fh:
-                count = write_export(rows(start), fh, fmt, segments)
-            typer.echo(f"{count} response(s) written to {output}", err=True)
-    finally:
-        store.dispose()
-
-
-def _since(value: str | None) -> datetime | None:
-    """--since as an aware datetime (a date or ISO time, UTC unless it says)."""
-    from datetime import UTC
-
-    if value is None:
-        return None
-    try:
-        start = datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError([f"--since: expected a date such as 2026-11-01, got {value!r}"]
-                          ) from None
-    return start.replace(tzinfo=UTC) if start.tzinfo is None else start
-
-
 @webhooks_app.command("replay")
 @friendly
 def webhooks_replay(
@@ -418,7 +324,7 @@ def webhooks_replay(
     from closedloop.daemon.runtime import utcnow
     from closedloop.daemon.store import Store, parse_event_id
 
-    start = _since(since)
+    start = since_option(since)
     try:
         wanted = None if event is None else parse_event_id(event)
     except ValueError as exc:
@@ -450,40 +356,6 @@ def alerts_test(name: Annotated[str, typer.Argument(help="The alert rule's name.
 
     cfg = _load(config)
     typer.echo(send_test(cfg, name))
-
-
-@sandbox_app.command("hubspot")
-@friendly
-def sandbox_hubspot(port: int = 8021, tickets: int = 200, seed: int = 1,
-                    rate_limit: Annotated[int, typer.Option(
-                        min=0, help="requests per 10 s (0: none)")] = 190,
-                    daily_limit: Annotated[int, typer.Option(
-                        min=0, help="requests per day (0: none)")] = 625_000) -> None:
-    """Serve the sandbox HubSpot on 127.0.0.1 until interrupted."""
-    from closedloop.integration.sandbox.hubspot import serve
-
-    serve(port=port, tickets=tickets, seed=seed, rate_limit=rate_limit,
-          daily_limit=daily_limit)
-
-
-@sandbox_app.command("zendesk")
-@friendly
-def sandbox_zendesk(port: int = 8022, tickets: int = 200, seed: int = 1,
-                    rate_limit: Annotated[int, typer.Option(
-                        min=0, help="requests per minute (0: none)")] = 700) -> None:
-    """Serve the sandbox Zendesk on 127.0.0.1 until interrupted."""
-    from closedloop.integration.sandbox.zendesk import serve
-
-    serve(port=port, tickets=tickets, seed=seed, rate_limit=rate_limit)
-
-
-@sandbox_app.command("twilio")
-@friendly
-def sandbox_twilio(port: int = 8023) -> None:
-    """Serve the sandbox Twilio SMS gateway on 127.0.0.1 until interrupted."""
-    from closedloop.integration.sandbox.twilio import serve
-
-    serve(port=port)
 
 
 def main() -> None:

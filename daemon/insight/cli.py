@@ -15,11 +15,10 @@ from typing import Annotated, Any
 import typer
 
 from closedloop.daemon.cli_errors import friendly
+from closedloop.daemon.cli_options import DEFAULT_CONFIG, ConfigPath
 from closedloop.integration.errors import ConfigError
 
 report_app = typer.Typer(help="Scores, response rates and trends from the answers.")
-ConfigPath = Annotated[Path, typer.Option(
-    "--config", "-c", envvar="CLOSEDLOOP_CONFIG", help="The config file (TOML).")]
 DEFAULT_WINDOW = {"day": "30d", "week": "12w", "month": "12m", "quarter": "4q"}
 
 
@@ -49,7 +48,7 @@ def parse_where(values: list[str]) -> dict[str, frozenset[str]]:
 @friendly
 def report_command(
     ctx: typer.Context,
-    config: ConfigPath = Path("config.toml"),
+    config: ConfigPath = DEFAULT_CONFIG,
     program: Annotated[list[str] | None, typer.Option(
         "--program", help="Only this program (repeatable).")] = None,
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (local).")] = None,

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from closedloop.daemon.cli_options import DEFAULT_CONFIG, ConfigPath
 from closedloop.daemon.config import Config
 from closedloop.daemon.env_secrets import read_secrets
 from closedloop.daemon.triggers.bulk import (
@@ -35,9 +36,6 @@ from closedloop.daemon.triggers.people_csv import (
     read_people,
 )
 from closedloop.integration.errors import ClosedLoopError, ConfigError
-
-ConfigPath = Annotated[Path, typer.Option(
-    "--config", "-c", envvar="CLOSEDLOOP_CONFIG", help="The config file (TOML).")]
 
 
 def register_send(app: typer.Typer, friendly: Callable[[Any], Any],
@@ -64,7 +62,7 @@ def register_send(app: typer.Typer, friendly: Callable[[Any], Any],
                  "file's name; --email: once a day per person and ticket).")] = None,
         plan: Annotated[bool, typer.Option(
             "--plan", help="Show what would happen to each person; write nothing.")] = False,
-        config: ConfigPath = Path("config.toml"),
+        config: ConfigPath = DEFAULT_CONFIG,
     ) -> None:
         """Survey one person (--email) or a list (--csv) now: the same rules as every survey."""
         if (email is None) == (csv is None):

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from closedloop.daemon.cli_options import DEFAULT_CONFIG, ConfigPath
 from closedloop.daemon.config import Config
 from closedloop.daemon.env_secrets import state_url
 from closedloop.daemon.store import Store
@@ -33,9 +34,6 @@ from closedloop.integration.errors import ClosedLoopError, ConfigError
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 # As in the main CLI (typer reads these annotations at run time, so they live here too).
-ConfigPath = Annotated[Path, typer.Option(
-    "--config", "-c", envvar="CLOSEDLOOP_CONFIG", help="The config file (TOML).")]
-DEFAULT_CONFIG = Path("config.toml")
 
 
 def read_password(from_stdin: bool) -> str:
