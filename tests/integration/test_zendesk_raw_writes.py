@@ -290,16 +290,32 @@ def test_a_200_that_is_not_json_on_a_user_write_is_retried(n: int) -> None:
             before.ids[:1], {})
 
 
-def test_a_200_that_is_not_json_on_a_note_is_transient_and_not_resent() -> None:
-    """A note PUT answered 200 with a page that is not JSON may or may not have landed:
-    TransientError, not re-sent in the call (one request); the caller's check_first retry
-    looks for the marker and writes the note once."""
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_200_that_is_not_json_on_a_note_is_transient_and_not_resent(n: int) -> None:
+    """A note PUT (1 hook) or tickets update_many submit (3) answered 200 with a page that
+    is not JSON may or may not have landed: TransientError, not re-sent in the call (one
+    request); the caller's check_first retry looks for the marker (here the page came from
+    a proxy, so the note is missing) and writes each note once. zenpy took the 200 as
+    written: the notes would never have landed."""
     def act(zd: ZendeskAdapter, _sb: ZendeskSandbox, ids: list[str]) -> Any:
-        return zd.update_tickets([TicketUpdate(ids[0], note="CSAT 2", key="z")])
-    now = run("json", _tickets, _html_once("PUT", "/api/v2/tickets/{0}.json")(act))
-    assert now.out == ("TransientError",
-                       "Zendesk ticket_update answered 200 with a body that is not JSON")
-    assert now.calls == {"ticket_update": 1}
+        return zd.update_tickets([TicketUpdate(t, note="CSAT 2", key=f"z{t}")
+                                  for t in ids[:n]])
+    path = "/api/v2/tickets/{0}.json" if n == 1 else "/api/v2/tickets/update_many.json"
+    endpoint = "ticket_update" if n == 1 else "tickets_update_many"
+
+    def then_retry(zd: ZendeskAdapter, sb: ZendeskSandbox, ids: list[str]) -> Any:
+        out = _html_once("PUT", path)(act)(zd, sb, ids)
+        again = zd.update_tickets([TicketUpdate(t, note="CSAT 2", key=f"z{t}",
+                                                check_first=True) for t in ids[:n]])
+        return out, again.written
+    now = run("json", _tickets, then_retry)
+    assert now.out == (("TransientError",
+                        f"Zendesk {endpoint} answered 200 with a body that is not JSON"),
+                       now.ids[:n])
+    assert now.calls == {endpoint: 2, "ticket_comments": n,
+                         **({"job_statuses_show_many": 2} if n == 3 else {})}
+    assert [[b for b, _ in now.account["tickets"][int(t)][8]].count(f"CSAT 2\n\n[z{t}]")
+            for t in now.ids[:n]] == [1] * n
 
 
 def test_the_zenpy_side_really_wrote_through_zenpy() -> None:
