@@ -23,12 +23,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import structlog
-from zenpy.lib.api_objects import Comment
-from zenpy.lib.api_objects import Ticket as ZenpyTicket
 
 from closedloop.integration.base import FollowUp, FollowUpResult
 from closedloop.integration.errors import PartialWrite
 from closedloop.integration.zendesk import _jobs
+from closedloop.integration.zendesk._raw_writes import Change, RawWriter, without_nulls
 
 log = structlog.get_logger(__name__)
 
@@ -65,31 +64,32 @@ def _original(item: FollowUp, read: dict[str, dict[str, Any]]) -> dict[str, Any]
             "status": "closed" if at.closed else None}
 
 
-def _new_ticket(item: FollowUp, original: dict[str, Any] | None) -> ZenpyTicket:
-    body = item.body
+def _new_ticket(item: FollowUp, original: dict[str, Any] | None) -> Change:
+    """The create_many item: only the values set (as zenpy sent them), the first comment."""
     assignee = item.owner_id
     group = item.group_id
     if original is not None and not item.use_configured:
         assignee = str(original.get("assignee_id") or "") or assignee
         group = str(original.get("group_id") or "") or group
-    ticket = ZenpyTicket(subject=item.subject, requester_id=int(item.contact_id),
-                         external_id=item.key, tags=list(item.tags),
-                         assignee_id=int(assignee) if assignee and assignee.isdigit() else None,
-                         group_id=int(group) if group and group.isdigit() else None)
-    if original is not None and original.get("status") == "closed" and item.ticket_id:
-        ticket.via_followup_source_id = int(item.ticket_id)
-    ticket.comment = Comment(body=body, public=item.public)
-    return ticket
+    linked = original is not None and original.get("status") == "closed" and item.ticket_id
+    return without_nulls({
+        "subject": item.subject, "requester_id": int(item.contact_id),
+        "external_id": item.key, "tags": list(item.tags),
+        "assignee_id": int(assignee) if assignee and assignee.isdigit() else None,
+        "group_id": int(group) if group and group.isdigit() else None,
+        "via_followup_source_id": int(item.ticket_id) if linked and item.ticket_id else None,
+        "comment": {"body": item.body, "public": item.public}})
 
 
 def start_follow_up_tickets(call: CallFn, start_jobs: StartJobs, run_jobs: RunJobs,
-                            tickets_api: Any,
+                            tickets_api: Any, writes: RawWriter,
                             originals_of: Callable[[Sequence[FollowUp]],
                                                    dict[str, dict[str, Any]]],
                             items: Sequence[FollowUp], *,
                             source: str) -> Callable[[], FollowUpResult]:
     """Submit the new follow-up tickets' create_many jobs now; the returned call follows
-    them to the end, comments on the known ones and gives the result."""
+    them to the end, comments on the known ones and gives the result. The writes are
+    JSON through `writes`; `tickets_api` (zenpy) only looks up external ids (check_first)."""
     result = FollowUpResult()
     creates: list[FollowUp] = []
     for item in items:
@@ -105,12 +105,12 @@ def start_follow_up_tickets(call: CallFn, start_jobs: StartJobs, run_jobs: RunJo
     if creates:
         originals = originals_of(creates)
         jobs = [(i.key, _new_ticket(i, _original(i, originals))) for i in creates]
-        started = start_jobs("tickets_create_many", tickets_api.create, jobs)
+        started = start_jobs("tickets_create_many", writes.create_tickets, jobs)
 
     def finish() -> FollowUpResult:
         if started is not None:
             _collect(result, started.finish)
-        _comment_known(run_jobs, tickets_api, items, result)
+        _comment_known(run_jobs, writes, items, result)
         log.info("zendesk.follow_ups.written", source=source, created=len(result.created),
                  updated=len(result.updated), rejected=len(result.rejected))
         return result
@@ -118,18 +118,18 @@ def start_follow_up_tickets(call: CallFn, start_jobs: StartJobs, run_jobs: RunJo
     return finish
 
 
-def _comment_known(run_jobs: RunJobs, tickets_api: Any, items: Sequence[FollowUp],
+def _comment_known(run_jobs: RunJobs, writes: RawWriter, items: Sequence[FollowUp],
                    result: FollowUpResult) -> None:
     """A re-score's private comment on the follow-up ticket it already has."""
     updates = [i for i in items if i.crm_id and i.key not in result.rejected]
     if not updates:
         return
     by_ticket = {str(i.crm_id): i.key for i in updates}
-    jobs = [(str(i.crm_id), ZenpyTicket(id=int(str(i.crm_id)), comment=Comment(
-        body=i.update_text or i.body, public=False))) for i in updates
+    jobs = [(str(i.crm_id), {"id": int(str(i.crm_id)), "comment": {
+        "body": i.update_text or i.body, "public": False}}) for i in updates
         if str(i.crm_id).isdigit()]
     outcome = _collect(FollowUpResult(), lambda: run_jobs("tickets_update_many",
-                                                         tickets_api.update, jobs))
+                                                         writes.update_tickets, jobs))
     for tid in outcome.created:  # update jobs name their tickets: `done` ids
         result.updated[by_ticket[tid]] = tid
     for tid, reason in outcome.rejected.items():

@@ -321,7 +321,7 @@ def run_jobs(call: CallFn, endpoint: str, submit: Callable[[list[Any]], Any],
              *, source: str, max_in_flight: int | None = None,
              settled: JobOutcome | None = None,
              submit_call: CallFn | None = None, board: JobBoard | None = None) -> JobOutcome:
-    """Submit `items` (id, zenpy object) 100 per job, at most `max_in_flight` (default
+    """Submit `items` (id, JSON change) 100 per job, at most `max_in_flight` (default
     MAX_IN_FLIGHT) jobs open at once, and follow the open jobs together until each is
     done, broken, forgotten or timed out; a freed place is refilled before the next round.
 

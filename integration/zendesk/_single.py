@@ -39,7 +39,7 @@ SINGLE_MAX = 2
 def write_singly(call: CallFn, endpoint: str, submit: Callable[[Any], Any],
                  items: Sequence[tuple[str, Any]], settled: JobOutcome, *,
                  source: str) -> JobOutcome:
-    """PUT each (id, zenpy object) of `items` on its own; the outcome per id, with what the
+    """PUT each (id, JSON change) of `items` on its own; the outcome per id, with what the
     caller `settled` itself, or PartialWrite once anything is settled and a request failed."""
     total = JobOutcome(list(settled.done), dict(settled.refused))
     for index, (item_id, obj) in enumerate(items):

@@ -17,8 +17,6 @@ from functools import partial
 from typing import Any
 
 import structlog
-from zenpy.lib.api_objects import Comment
-from zenpy.lib.api_objects import Ticket as ZenpyTicket
 
 from closedloop.integration.base import TicketUpdate, WriteResult
 from closedloop.integration.errors import PartialWrite, RecordRejected
@@ -39,9 +37,11 @@ def closed_reasons(refused: dict[str, str]) -> dict[str, str]:
             for tid, reason in refused.items()}
 
 
-def update_tickets(run_jobs: RunJobs, tickets_api: Any, landed: LandedNotes,
+def update_tickets(run_jobs: RunJobs, submit: Callable[[Any], Any], landed: LandedNotes,
                    updates: Sequence[TicketUpdate]) -> WriteResult:
-    """Merge the updates per ticket, drop notes already landed, write the rest."""
+    """Merge the updates per ticket, drop notes already landed, write the rest: each
+    ticket's change as JSON (`additional_tags`, which Zendesk adds to the ticket's tags,
+    and a private `comment`), sent by `submit` (RawWriter.update_tickets)."""
     merged: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for update in updates:
         tags, notes, markers = merged.setdefault(str(update.ticket_id), ([], [], []))
@@ -62,14 +62,14 @@ def update_tickets(run_jobs: RunJobs, tickets_api: Any, landed: LandedNotes,
         if (not tags and not notes) or (notes and not fresh):
             result.written.append(tid)  # nothing to do, or the notes already landed
             continue
-        ticket = ZenpyTicket(id=int(tid))
+        ticket: dict[str, Any] = {"id": int(tid)}
         if tags:
-            ticket.additional_tags = tags
+            ticket["additional_tags"] = tags
         if fresh:
-            ticket.comment = Comment(body="\n\n".join(fresh), public=False)
+            ticket["comment"] = {"body": "\n\n".join(fresh), "public": False}
         items.append((tid, ticket))
     try:
-        done = run_jobs("tickets_update_many", tickets_api.update, items, result)
+        done = run_jobs("tickets_update_many", submit, items, result)
     except PartialWrite as exc:
         exc.rejected = closed_reasons(exc.rejected)
         raise

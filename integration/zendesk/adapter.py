@@ -6,7 +6,7 @@ endpoint. zenpy's object cache is off (`disable_cache=True`: it keeps users fore
 `ratelimit_budget` is 1 (it never sleeps itself) and every call has a timeout. Each call
 goes through the one tenacity policy in integration.retry, and zenpy's result generators
 are read page by page (_paging.py) so paging requests are retried and checkpointed too.
-The reads made for every surveyed ticket skip zenpy's objects (plain JSON, _raw.py).
+Reads and writes made for every surveyed ticket skip zenpy's objects (JSON, _raw*.py).
 
 `base_url` points zenpy at another server (the sandbox) through ZENPY_FORCE_SCHEME /
 ZENPY_FORCE_NETLOC, which zenpy reads process-wide: see `_transport.OVERRIDE`.
@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from zenpy import Zenpy
-from zenpy.lib.api_objects import User
 
 from closedloop.integration._translate import call_translated
 from closedloop.integration.base import (
@@ -61,6 +60,7 @@ from closedloop.integration.zendesk._notify_setup import (
 from closedloop.integration.zendesk._online import check_online
 from closedloop.integration.zendesk._paging import CallFn, pages
 from closedloop.integration.zendesk._raw import RawReader, show_many
+from closedloop.integration.zendesk._raw_writes import RawWriter
 from closedloop.integration.zendesk._single import SINGLE_MAX, write_singly
 from closedloop.integration.zendesk._ticket_notes import landed_notes, update_tickets
 from closedloop.integration.zendesk._tickets import (
@@ -132,8 +132,9 @@ class ZendeskAdapter:
         OVERRIDE.acquire(self._base_url, self._default_netloc, source=name)
         self._closed = False
         self._session = CountingSession(pacer)
-        self._raw = RawReader(self._session, base_url or f"https://{self._default_netloc}",
-                              timeout)
+        url = base_url or f"https://{self._default_netloc}"
+        self._raw, self._writes = (RawReader(self._session, url, timeout),
+                                   RawWriter(self._session, url, timeout))
         self._job_statuses = partial(self._raw.show_many, _jobs.STATUS_ENDPOINT)
         self._zd = Zenpy(subdomain=self._subdomain, email=email.strip(), token=token.strip(),
                          session=self._session, timeout=timeout, ratelimit_budget=1,
@@ -189,8 +190,7 @@ class ZendeskAdapter:
         return pacer.stats if pacer is not None else None
 
     def _show_many(self, endpoint: str, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
-        """Every record of `ids` as a dict (plain JSON, see _raw.py; unknown ids are left
-        out by Zendesk)."""
+        """Every record of `ids` as a dict (plain JSON, _raw.py; unknown ids left out)."""
         return show_many(self._call, self._raw, endpoint, ids)
 
     # -- closed tickets ---------------------------------------------------------------------
@@ -251,7 +251,7 @@ class ZendeskAdapter:
                 jobs: list[tuple[str, Any]]) -> _jobs.JobOutcome:
             return start(endpoint, submit, jobs).finish()
 
-        return start_follow_up_tickets(self._call, start, run, self._zd.tickets,
+        return start_follow_up_tickets(self._call, start, run, self._zd.tickets, self._writes,
                                        self._original_tickets, items, source=self.name)
 
     def _original_tickets(self, items: Sequence[FollowUp]) -> dict[str, dict[str, Any]]:
@@ -298,7 +298,7 @@ class ZendeskAdapter:
         """Add tags and/or a private note, in update_many jobs of 100 followed together;
         notes are idempotent by their marker. See _ticket_notes.py."""
         return update_tickets(partial(self._run_jobs, submit_call=self._call_create),
-                              self._zd.tickets, partial(landed_notes, self._call,
+                              self._writes.update_tickets, partial(landed_notes, self._call,
                                                         self._zd.tickets, source=self.name),
                               updates)
 
@@ -357,8 +357,8 @@ class ZendeskAdapter:
             if not uid.isdigit():
                 result.rejected[uid] = "not a Zendesk user id"
             else:
-                items.append((uid, User(id=int(uid), user_fields=fields)))
-        done = self._run_jobs("users_update_many", self._zd.users.update, items, result)
+                items.append((uid, {"id": int(uid), "user_fields": fields}))
+        done = self._run_jobs("users_update_many", self._writes.update_users, items, result)
         return WriteResult(written=done.done, rejected=done.refused)
 
     def _run_jobs(self, endpoint: str, submit: Callable[[Any], Any],
