@@ -81,7 +81,8 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
                                 "gateway) answered by reply.")] = False) -> None:
     """Run the whole loop on embedded defaults: a sandbox CRM, SQLite, local mail."""
     from closedloop.daemon.channels.demo import run_sms_demo, sms_table
-    from closedloop.daemon.demo import DEMO_CRMS, DemoReport, run_demo
+    from closedloop.daemon.demo import DEMO_CRMS, run_demo
+    from closedloop.daemon.demo_report import DemoReport
     from closedloop.daemon.web.admin.cli import dashboard_lines, wait_for_interrupt
 
     if crm not in DEMO_CRMS:
