@@ -197,12 +197,15 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
             busy = ask("calls")
             busy_tally = sim.snapshot()
             idle_calls: dict[str, Any] = {"total": None, "calls": None}
+            idle_cpu: float | None = None
             if idle:
                 sim.run_until(busy_end + DRAIN, arrivals=False)
                 ask("reset_calls")
                 sim.answering, sim.answers = False, []  # the idle day: nobody answers either
+                before = sum(sim.snapshot().jobs_cpu.values())
                 sim.run_until(busy_end + DRAIN + timedelta(days=1), arrivals=False)
                 idle_calls = ask("calls")
+                idle_cpu = sum(sim.snapshot().jobs_cpu.values()) - before
             p95 = _writeback_p95(rt.store)
             # without the drain the last closures are still on their way (the intake
             # window): not a miss, so not counted at all
@@ -225,6 +228,8 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
         "calls_per_surveyed_ticket": round(busy["total"] / sent, 4),
         "calls_per_day": round(busy["total"] / days, 1),
         "idle_calls_per_day": idle_calls["total"],
+        # the jobs' CPU of a day without a ticket: the fixed cost every surveyed ticket shares
+        "idle_jobs_cpu_s_per_day": None if idle_cpu is None else round(idle_cpu, 2),
         "throttled_429s": sum(busy["throttled"].values()),
         "throttled_by_endpoint": dict(sorted(busy["throttled"].items())),
         "avoidable_429s": busy["refused"]["avoidable"],
@@ -465,7 +470,8 @@ def print_row(row: dict[str, Any]) -> None:
           f"{row['idle_calls_per_day']}, 429s {row['throttled_429s']} "
           f"(avoidable {row['avoidable_429s']})")
     print(f"  jobs CPU ms per surveyed ticket {row['jobs_cpu_ms_per_ticket']} "
-          f"{row['jobs_cpu_s']}")
+          f"(seconds by job: {row['jobs_cpu_s']}); jobs CPU of the idle day "
+          f"{row['idle_jobs_cpu_s_per_day']} s")
     print(f"  web CPU ms per answer {row['web_cpu_ms_per_answer']}, peak {row['peak_mib']} MiB, "
           f"write-back p95 {row['writeback_p95_s']} s, run {row['run_s']} s")
     print(f"  tickets missed (surveyed queue, no outbox row) {row['tickets_missed']}"
