@@ -12,14 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from closedloop.daemon.jobs.writeback import (
-    LEASE,
-    coalesce,
-    note_key,
-    plan_hooks,
-    winners,
-    write_back,
-)
+from closedloop.daemon.jobs.writeback import LEASE, write_back
+from closedloop.daemon.jobs.writeback_plan import coalesce, note_key, plan_hooks, winners
 from closedloop.daemon.store import NewSend, Store, WriteBackRecord
 from closedloop.daemon.store.answers import HOOK_SETTLE
 from closedloop.daemon.surveys import Program, SurveyType
