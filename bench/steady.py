@@ -115,13 +115,15 @@ class Kicks:
 
 
 def run_one(crm: str, per_day: int, days: float, notifications: bool,
-            seed: int = 1, idle: bool = True, profile: str | None = None) -> dict[str, Any]:
+            seed: int = 1, idle: bool = True, profile: str | None = None,
+            coalescing: dict[str, str] | None = None) -> dict[str, Any]:
     """One run in this process (call it in a fresh process: peak memory is the process's).
 
     `idle` False (`--hours`): the busy period only, no drain and no idle day (idle calls and
     tickets missed are then None: the last closures are still on their way). `profile`:
     cProfile this process's main thread (the jobs, the answers' client, the loop) into
-    `profile` and the CRM child's into `profile`.crm.
+    `profile` and the CRM child's into `profile`.crm. `coalescing`: [coalescing] windows other
+    than the defaults (what a longer window saves; the row says which were used).
     """
     import httpx
 
@@ -157,6 +159,7 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
                               "notifications": notifications, "pacing": False}},
             "mail": {"host": "127.0.0.1", "port": smtp_port,
                      "from_address": "feedback@acme.example"},
+            **({"coalescing": coalescing} if coalescing else {}),
             "programs": [{"name": "support-csat", "type": "csat", "source": crm, "delay": "1h",
                           "company": "Acme", "pipelines": [QUEUES[crm][0]]}],
         }, "bench")
@@ -221,6 +224,7 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
     jobs_cpu = sum(busy_tally.jobs_cpu.values())
     return {
         "crm": crm, "per_day": per_day, "days": days, "notifications": notifications,
+        "coalescing": coalescing or "defaults",
         "surveys_sent": busy_tally.sent, "skipped": busy_tally.skipped,
         "skipped_by_reason": busy_tally.skip_reasons,
         "tickets_closed": sim.closed_in_busy, "answers": busy_tally.answers,
@@ -444,11 +448,13 @@ def _worker(pipe: Any, *args: Any) -> None:
 
 
 def run_isolated(crm: str, per_day: int, days: float, notifications: bool, idle: bool = True,
-                 profile: str | None = None) -> dict[str, Any]:
+                 profile: str | None = None,
+                 coalescing: dict[str, str] | None = None) -> dict[str, Any]:
     """`run_one` in a fresh process, so each run's peak memory is its own."""
     parent, child_end = mp.Pipe()
     worker = mp.get_context("spawn").Process(
-        target=_worker, args=(child_end, crm, per_day, days, notifications, 1, idle, profile))
+        target=_worker,
+        args=(child_end, crm, per_day, days, notifications, 1, idle, profile, coalescing))
     worker.start()
     child_end.close()
     try:
@@ -461,7 +467,8 @@ def run_isolated(crm: str, per_day: int, days: float, notifications: bool, idle:
 
 def print_row(row: dict[str, Any]) -> None:
     print(f"{row['crm']} {row['per_day']}/day x {row['days']} days, notifications "
-          f"{'on' if row['notifications'] else 'off'} (load {row['loadavg']})")
+          f"{'on' if row['notifications'] else 'off'}, [coalescing] {row['coalescing']} "
+          f"(load {row['loadavg']})")
     print(f"  tickets closed {row['tickets_closed']}, surveys sent {row['surveys_sent']}, "
           f"skipped {row['skipped']}, answers over HTTP {row['answers']}")
     print(f"  calls per surveyed ticket  {row['calls_per_surveyed_ticket']} "
@@ -496,7 +503,11 @@ def main(argv: list[str]) -> None:
                              "(the CRM child's into ….crm)")
     parser.add_argument("--notifications", choices=("on", "off", "both"), default="both")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--coalescing", action="append", default=[], metavar="KEY=DURATION",
+                        help="a [coalescing] window other than the default, e.g. "
+                             "writeback=60m (repeatable; the row says which were used)")
     args = parser.parse_args(argv)
+    windows = dict(w.split("=", 1) for w in args.coalescing)
     crms = ("hubspot", "zendesk") if args.crm == "both" else (args.crm,)
     notes = {"on": (True,), "off": (False,), "both": (True, False)}[args.notifications]
     for crm in crms:
@@ -505,7 +516,8 @@ def main(argv: list[str]) -> None:
                 days = args.hours / 24 if args.hours else args.days
                 profile = f"{args.profile}.{crm}.{per_day}" if args.profile else None
                 row = run_isolated(crm, per_day, days, notifications,
-                                   idle=not args.hours, profile=profile)
+                                   idle=not args.hours, profile=profile,
+                                   coalescing=windows or None)
                 if args.json:
                     print(json.dumps(row), flush=True)
                 else:
