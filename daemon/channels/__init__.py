@@ -19,7 +19,6 @@ A channel tells dispatch what happened with one of these outcomes (exceptions):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
@@ -52,6 +51,14 @@ class OutcomeUnknown(ChannelError):
     """The message may have left (the provider's answer was lost): counted as sent."""
 
 
+class HandOver(Protocol):
+    """Called right before the provider gets the message, with the message's own id when it
+    is known then (a mail's Message-ID: a bounce can name the mail before its 250 is
+    recorded); False: the row was taken from us, do not send."""
+
+    def __call__(self, reference: str | None = None) -> bool: ...
+
+
 class Channel(Protocol[M]):
     """One way to reach a person. `compose` raises ValueError/TypeError/LookupError for bad
     data in the row; `ready` may raise ChannelDown before any row is touched; `send` calls
@@ -64,5 +71,5 @@ class Channel(Protocol[M]):
 
     def ready(self) -> None: ...
 
-    def send(self, row: SendRecord, message: M, handed_over: Callable[[], bool],
+    def send(self, row: SendRecord, message: M, handed_over: HandOver,
              now: datetime) -> str | None: ...

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
-from closedloop.daemon.channels import ChannelDown, NotTaken, OutcomeUnknown
+from closedloop.daemon.channels import ChannelDown, HandOver, NotTaken, OutcomeUnknown
 from closedloop.daemon.delivery.bounces import suppress_hard_bounce
 from closedloop.daemon.delivery.smtp import (
     MailAbandoned,
@@ -69,10 +69,11 @@ class MailChannel:
         except (MailAuthError, MailUnavailable) as exc:
             raise ChannelDown(str(exc)) from exc
 
-    def send(self, row: SendRecord, message: EmailMessage, handed_over: Callable[[], bool],
+    def send(self, row: SendRecord, message: EmailMessage, handed_over: HandOver,
              now: datetime) -> str | None:
+        message_id = str(message["Message-ID"])
         try:
-            self.session.send(message, handed_over)
+            self.session.send(message, lambda: handed_over(message_id))
         except (MailAuthError, MailUnavailable) as exc:
             raise ChannelDown(str(exc)) from exc
         except MailAbandoned:
@@ -86,4 +87,4 @@ class MailChannel:
             bounced = (isinstance(exc, MailPermanentError) and row.email is not None
                        and suppress_hard_bounce(self.store, row.email, exc, now))
             raise NotTaken(str(exc), hard_bounce=bounced) from exc
-        return str(message["Message-ID"])
+        return message_id

@@ -18,7 +18,6 @@ What Twilio's answer means for the row:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from closedloop.daemon.channels import ChannelDown, NotTaken, OutcomeUnknown
+from closedloop.daemon.channels import ChannelDown, HandOver, NotTaken, OutcomeUnknown
 from closedloop.daemon.channels.settings import SmsSettings
 from closedloop.daemon.channels.sms_text import survey_text
 from closedloop.daemon.i18n import negotiate
@@ -90,7 +89,7 @@ class SmsChannel:
     def ready(self) -> None:
         """Nothing to open: each send is one HTTPS request on the client's pool."""
 
-    def send(self, row: SendRecord, message: SmsMessage, handed_over: Callable[[], bool],
+    def send(self, row: SendRecord, message: SmsMessage, handed_over: HandOver,
              now: datetime) -> str | None:
         """POST the message; returns its SID. Raises a daemon.channels outcome otherwise."""
         if not handed_over():

@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from closedloop.daemon.backoff import doubling
-from closedloop.daemon.channels import Channel, ChannelDown, NotTaken, OutcomeUnknown
+from closedloop.daemon.channels import Channel, ChannelDown, HandOver, NotTaken, OutcomeUnknown
 from closedloop.daemon.channels.mail import MAIL_RETRY, MailChannel
 from closedloop.daemon.jobs.attribution import reopened_filling
 from closedloop.daemon.jobs.sent_marks import PendingMarks
@@ -146,7 +146,7 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                 ways = {**(channels or {}), "email": MailChannel(store, session, compose)}
                 for row in rows:
                     if time.monotonic() - renewed >= RENEW_EVERY.total_seconds():
-                        store.renew_claims([r.id for r in rows[done:]],
+                        store.renew_claims([r.id for r in rows[done:]] + marks.send_ids(),
                                            _later(now, started) + LEASE)
                         renewed = time.monotonic()
                     _dispatch_one(store, programs, policy, facts, ways, row, now, result, marks)
@@ -344,8 +344,9 @@ def _send(store: Store, program: Program, channel: Channel[Any] | None, row: Sen
     attempt = row.attempts + 1  # begin_sending counted this try
     refused = False
     try:
-        reference = channel.send(row, message, lambda: store.end_of_data(row.id, attempt, now),
-                                 now)
+        reference = channel.send(
+            row, message,
+            lambda reference=None: store.end_of_data(row.id, attempt, now, reference), now)
     except ChannelDown:
         raise  # this row and the rest of the batch are handed back by dispatch_due
     except OutcomeUnknown as exc:
@@ -401,6 +402,6 @@ class _Down:
     def ready(self) -> None:
         raise ChannelDown(self.reason)
 
-    def send(self, row: SendRecord, message: None, handed_over: Callable[[], bool],
+    def send(self, row: SendRecord, message: None, handed_over: HandOver,
              now: datetime) -> str | None:
         raise ChannelDown(self.reason)

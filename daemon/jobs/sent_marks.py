@@ -8,12 +8,17 @@ bookkeeping of a mail that has left, so its marks wait here and ride on a later 
 SETTLE_WITHIN (about half the store's CPU per mail on SQLite and on PostgreSQL: bench/loop.py).
 Each claimed batch ends with a flush, so the next batch's rules read the ledger with them.
 
+The check runs when a mail's 250 comes in and at the next mail's gate, so a mark waits at
+most SETTLE_WITHIN plus one conversation with the relay; dispatch renews the lease of the
+rows whose marks wait, as it does its claimed rows', so no replica's sweep takes them.
+
 What a crash costs (the named window): a mail whose 250 is still here is 'awaiting_reply' in
-the store, as between the dot and the reply. The stale-lease sweep makes it
-'outcome_unknown' (interrupted_during_send): counted as sent by the cooldowns, never sent
-again, shown apart by `closedloop status` — and, unlike a mail recorded as sent, without its
-reminder and its 'sent' write-back. At most SETTLE_EVERY mails (and SETTLE_WITHIN of
-sending) are in that window instead of one.
+the store, as between the dot and the reply, and its Message-ID is recorded already (a
+bounce report finds it). The stale-lease sweep makes it 'outcome_unknown'
+(interrupted_during_send): counted as sent by the cooldowns, never sent again, shown apart
+by `closedloop status` — and, unlike a mail recorded as sent, without its reminder and its
+'sent' write-back. At most SETTLE_EVERY mails are in that window instead of one. A flush
+the database refuses (the job then fails) leaves them there too.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from datetime import datetime, timedelta
 from closedloop.daemon.store import SentMark, Store
 
 SETTLE_EVERY = 25  # mails whose 250 is recorded in one transaction (25 → 50: within 3 %)
-SETTLE_WITHIN = 1.0  # seconds the oldest waits at most, however slow the relay
+SETTLE_WITHIN = 1.0  # seconds the oldest waits before its group is recorded (see above)
 
 
 class PendingMarks:
@@ -43,11 +48,19 @@ class PendingMarks:
     def __len__(self) -> int:
         return len(self._marks)
 
+    def send_ids(self) -> list[int]:
+        """The rows whose marks wait (dispatch renews their lease with its claim's)."""
+        return [mark.send_id for mark in self._marks]
+
     def add(self, send_id: int, now: datetime, message_id: str,
             reminders: tuple[timedelta, ...]) -> None:
+        """Keep one mail's mark; if the oldest has waited SETTLE_WITHIN already (a slow
+        relay), record them all now rather than after one more conversation."""
         if not self._marks:
             self._since = self._clock()
         self._marks.append(SentMark(send_id, now, message_id, reminders))
+        if self._clock() - self._since >= self._within:
+            self.flush()
 
     def due(self) -> list[SentMark]:
         """The marks to record in the next transaction (none until a group is full or old)."""

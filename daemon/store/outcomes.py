@@ -34,7 +34,8 @@ _END_OF_DATA = (  # built once: one per mail (bind names never clash with a colu
     update(SENDS)
     .where(SENDS.c.id == bindparam("b_id"), SENDS.c.status == "sending",
            SENDS.c.attempts == bindparam("b_attempt"))
-    .values(status=AWAITING_REPLY, sent_at=bindparam("b_now"))
+    .values(status=AWAITING_REPLY, sent_at=bindparam("b_now"),
+            message_id=bindparam("b_message_id"))
 )
 # Read-only peek (ix_sends_status_due_at leads with status): a lease run out in any state?
 _ANY_STALE = (select(SENDS.c.id)
@@ -48,16 +49,20 @@ class OutcomesMixin:
 
     engine: Engine
 
-    def end_of_data(self, send_id: int, attempt: int, now: datetime) -> bool:
+    def end_of_data(self, send_id: int, attempt: int, now: datetime,
+                    message_id: str | None = None) -> bool:
         """Record, right before the final dot, that the outcome is about to become unknown.
 
         Conditional on the row still being this attempt's 'sending' row: False means it was
         taken from us (a stale-lease sweep sent it back to pending, another replica holds it)
-        and the dot must not go. `sent_at` keeps when the message was handed over.
+        and the dot must not go. `sent_at` keeps when the message was handed over,
+        `message_id` the mail's Message-ID: a bounce report names it from then on, even
+        while the relay's 250 waits to be recorded (jobs/sent_marks.py) or never is.
         """
         with self.engine.begin() as conn:
             result = conn.execute(_END_OF_DATA, {"b_id": send_id, "b_attempt": attempt,
-                                                 "b_now": to_db(now)})
+                                                 "b_now": to_db(now),
+                                                 "b_message_id": message_id})
         return result.rowcount == 1
 
     def mark_outcome_unknown(self, send_id: int, reason: str, now: datetime) -> None:

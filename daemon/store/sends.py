@@ -62,6 +62,7 @@ CONNECTION_LOST = "connection_lost_after_end_of_data"  # the relay's reply never
 SEND_STATUSES = ("pending", "claimed", "sending", AWAITING_REPLY, "sent", OUTCOME_UNKNOWN,
                  "failed", "skipped")
 _SETTLED = ("sent", OUTCOME_UNKNOWN)  # nothing may move these back to a sendable state
+_RENEWABLE = ("claimed", AWAITING_REPLY)  # a dispatcher's own rows, before and after the dot
 # Well under SQLite's 32,766 bound variables per statement, and a sane IN list for PostgreSQL.
 _CHUNK = 500
 
@@ -207,7 +208,8 @@ class SendsMixin:
         return claimed
 
     def renew_claims(self, send_ids: Sequence[int], until: datetime) -> int:
-        """Extend the lease of rows this dispatcher still holds ('claimed'); returns how many.
+        """Extend the lease of rows this dispatcher still holds ('claimed', or handed over
+        with their relay's answer not recorded yet: jobs/sent_marks.py); returns how many.
 
         Short leases (so a killed daemon's rows come back within seconds) stay safe for a long
         batch because the dispatcher renews them as it goes.
@@ -219,7 +221,7 @@ class SendsMixin:
             for part in chunks(list(send_ids)):
                 renewed += conn.execute(
                     update(SENDS)
-                    .where(SENDS.c.id.in_(part), SENDS.c.status == "claimed")
+                    .where(SENDS.c.id.in_(part), SENDS.c.status.in_(_RENEWABLE))
                     .values(claimed_until=to_db(until))
                 ).rowcount
         return renewed
@@ -227,8 +229,10 @@ class SendsMixin:
     def mark_send_failed(self, send_id: int, error: str, retry_at: datetime | None) -> None:
         """`retry_at` set: the mail surely did not leave, so due again then. None: give up.
 
-        The relay refused it, so the hand-over time end_of_data noted is cleared."""
-        values: dict[str, Any] = {"last_error": error, "claimed_until": None, "sent_at": None}
+        The relay refused it, so the hand-over time and Message-ID end_of_data noted are
+        cleared (the next try has a Message-ID of its own)."""
+        values: dict[str, Any] = {"last_error": error, "claimed_until": None, "sent_at": None,
+                                  "message_id": None}
         if retry_at is None:
             values["status"] = "failed"
         else:

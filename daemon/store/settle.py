@@ -114,22 +114,27 @@ def settle_sent(conn: Connection, marks: Sequence[SentMark]) -> int:
     write-backs, ledger rows and reminders of them all, one statement each."""
     if not marks:
         return 0
+    recorded = 0
     events: list[dict[str, Any]] = []
     writebacks: list[dict[str, Any]] = []
     ledger: dict[tuple[str, str], dict[str, Any]] = {}  # later marks win, as one by one
     reminders: list[dict[str, Any]] = []
-    for mark in marks:
+    # In id order: two writers locking the same rows lock them in one order (PostgreSQL).
+    for mark in sorted(marks, key=lambda m: m.send_id):
         now = to_db(mark.now)
         row = conn.execute(_MARK_SENT, {"b_id": mark.send_id, "b_now": now,
                                         "b_message_id": mark.message_id}).mappings().first()
         if row is None:
             continue  # already sent (a repeated mark), or gone
+        recorded += 1
+        if row["email"] is None and row["phone"] is None:
+            # Its person was forgotten while it was on its way (a mail always has an
+            # address, a text a number): recorded as sent, but nothing about them follows.
+            continue
         events.append(event_row("survey.sent", sent_payload(row, now), now, mark.send_id,
                                 row["program"], row["email_norm"]))
         if row["kind"] == "reminder":
             continue  # a reminder is not a new survey: no write-back, no ledger entry
-        if row["email"] is None and row["phone"] is None:
-            continue  # its person was forgotten while it was on its way: nothing about them
         writebacks.append({
             "source": row["source"], "contact_id": row["contact_id"], "send_id": mark.send_id,
             "kind": "sent", "created_at": now, "status": "pending", "attempts": 0,
@@ -146,11 +151,11 @@ def settle_sent(conn: Connection, marks: Sequence[SentMark]) -> int:
     if writebacks:
         conn.execute(_SENT_WRITEBACKS, writebacks)
     if ledger:
-        conn.execute(ledger_upsert(conn), list(ledger.values()))
+        conn.execute(ledger_upsert(conn), [ledger[key] for key in sorted(ledger)])
     if reminders:
         conn.execute(insert_for(conn, SENDS).on_conflict_do_nothing(index_elements=["idem_key"]),
                      reminders)
-    return len(events)
+    return recorded
 
 
 def _reminder_rows(survey: RowMapping, now: datetime,

@@ -118,6 +118,7 @@ def test_the_relays_250s_are_recorded_a_group_at_a_time(
     'sent' with the next mail's begin_sending; one fewer waits; the batch's end records the
     rest."""
     monkeypatch.setattr(sent_marks, "SETTLE_EVERY", 2)
+    monkeypatch.setattr(sent_marks, "SETTLE_WITHIN", 3600.0)  # a slow CI box changes nothing
     for n in range(5):
         queue(store, f"t{n}", email=f"p{n}@example.com")
     seen: list[list[str]] = []
@@ -137,11 +138,13 @@ def test_the_relays_250s_are_recorded_a_group_at_a_time(
         [s] * 5 + ["pending"] * 5  # every mail recorded at the end, each with its reminder
 
 
-def test_killed_with_a_groups_250s_unrecorded(tmp_path: Path, sink: LocalMailSink) -> None:
+def test_killed_with_a_groups_250s_unrecorded(tmp_path: Path, sink: LocalMailSink,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """kill -9 while two mails' 250s wait to be recorded (the store copied at that moment is
     what the dead daemon leaves): the next run makes both outcome_unknown
     (interrupted_during_send), counted as sent and never sent again, and sends the third
     once."""
+    monkeypatch.setattr(sent_marks, "SETTLE_WITHIN", 3600.0)
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
     store.migrate()
     for n in range(3):
@@ -172,6 +175,32 @@ def test_killed_with_a_groups_250s_unrecorded(tmp_path: Path, sink: LocalMailSin
         after.dispose()
     assert [str(m["Subject"]) for m in sink.messages] == [
         "survey t0", "survey t1", "survey t2", "reminder t2:reminder:1"]
+
+
+def test_a_relay_gone_mid_batch_hands_the_rest_back_and_records_what_left(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay goes away after the first mail (ChannelDown): the rest of the batch is handed
+    back pending, and the first mail's waiting 250 is recorded on the way out."""
+    monkeypatch.setattr(sent_marks, "SETTLE_WITHIN", 3600.0)
+    for n in range(3):
+        queue(store, f"t{n}", email=f"p{n}@example.com")
+    relay = LocalMailSink().start()
+
+    def stopping(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
+        if row.id == 2:
+            relay.stop()
+        return compose(row, program, now)
+
+    with time_machine.travel(NOW, tick=False):
+        result = dispatch_due(store, {"csat": CSAT}, SmtpSender("127.0.0.1", relay.port,
+                                                                 timeout=2), stopping, NOW,
+                              policy=Policy())
+    assert (result.sent, result.retried) == (1, 2)
+    assert [r.status for r in map(store.get_send, (1, 2, 3)) if r is not None] == [
+        "sent", "pending", "pending"]
+    assert [str(m["Subject"]) for m in relay.messages] == ["survey t0"]
+    assert [r.last_error for r in map(store.get_send, (2, 3)) if r] == [
+        "mail relay: cannot connect: ConnectionRefusedError"] * 2  # handed back: ChannelDown
 
 
 class _Killed(BaseException):

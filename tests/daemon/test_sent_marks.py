@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from closedloop.daemon.jobs.sent_marks import PendingMarks
+import pytest
+
+from closedloop.daemon.jobs.sent_marks import SETTLE_EVERY, PendingMarks
 from closedloop.daemon.store import NewSend, Store
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -97,3 +99,48 @@ def test_flush_records_every_mark_and_an_empty_flush_is_a_no_op(store: Store) ->
         marks.add(send_id, T0, f"<{send_id}@x>", ())
     marks.flush()
     assert (_statuses(store, ids), len(marks)) == (["sent", "sent"], 0)
+
+
+def test_a_slow_conversation_records_the_group_when_its_250_comes_in(store: Store) -> None:
+    """A mark added once the oldest has waited `within` records the group at once (not
+    after one more conversation); an instant earlier it waits."""
+    clock = Clock()
+    marks = PendingMarks(store, every=25, within=1.0, clock=clock)
+    ids = _handed_over(store, 3)
+    marks.add(ids[0], T0, "<1@x>", ())
+    clock.now += 0.9999
+    marks.add(ids[1], T0, "<2@x>", ())
+    assert (len(marks), _statuses(store, ids[:2])) == (2, ["awaiting_reply"] * 2)
+    clock.now += 0.0001
+    marks.add(ids[2], T0, "<3@x>", ())
+    assert (len(marks), _statuses(store, ids)) == (0, ["sent"] * 3)
+
+
+def test_the_shipped_group_size_edge(store: Store) -> None:
+    """SETTLE_EVERY as shipped: one mark fewer waits, that many are due."""
+    marks = PendingMarks(store, clock=Clock())
+    ids = _handed_over(store, SETTLE_EVERY)
+    for send_id in ids[:-1]:
+        marks.add(send_id, T0, f"<{send_id}@x>", ())
+    assert marks.due() == []
+    marks.add(ids[-1], T0, "<last@x>", ())
+    assert len(marks.due()) == SETTLE_EVERY == 25
+
+
+def test_a_refused_transaction_keeps_the_marks_for_the_next_try(store: Store) -> None:
+    """The gate's transaction raises (here a mark the store refuses: a naive time): nothing
+    of it commits, the gate's row is not begun, and every mark waits for the flush."""
+    clock = Clock()
+    marks = _marks(store, clock)
+    first, second, third = _handed_over(store, 3)
+    marks.add(first, T0, "<1@x>", ())
+    marks.add(second, T0.replace(tzinfo=None), "<2@x>", ())
+    marks.add(third, T0, "<3@x>", ())  # the group is full: it rides on the next gate
+    store.add_sends([NewSend(idem_key="next", program="csat", survey_type="csat",
+                             source="hubspot", contact_id="cn", due_at=T0, created_at=T0,
+                             ticket_id="tn", email="next@example.com")])
+    [nxt] = store.claim_due_sends(T0, 1, LEASE)
+    with pytest.raises(ValueError, match="naive datetime"):
+        marks.begin_sending(nxt.id, T0)
+    assert (len(marks), _statuses(store, [first, second, third, nxt.id])) == (
+        3, ["awaiting_reply"] * 3 + ["claimed"])
