@@ -42,17 +42,7 @@ class RawReader:
         a body that is not a JSON object a TransientError (a proxy's page, a cut body)."""
         response = self._session.get(self._base + PATHS[endpoint], params=dict(params),
                                      timeout=self._timeout)
-        if response.status_code >= 400:
-            raise http_error(response, endpoint=endpoint)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise TransientError(f"Zendesk {endpoint} answered {response.status_code} "
-                                 "with a body that is not JSON") from exc
-        if not isinstance(data, dict):
-            raise TransientError(f"Zendesk {endpoint} answered {type(data).__name__}, "
-                                 "not a JSON object")
-        return data
+        return json_object(response, endpoint)
 
     def show_many(self, endpoint: str, ids: list[str], **params: str) -> dict[str, Any]:
         """One show_many answer for at most 100 `ids` (unknown ids are left out by Zendesk)."""
@@ -73,3 +63,19 @@ def show_many(call: CallFn, raw: RawReader, endpoint: str,
     """Every record of `ids` as Zendesk sent it (see `answers`)."""
     for data in answers(call, raw, endpoint, ids):
         yield from (r for r in data.get(RECORDS[endpoint]) or [] if isinstance(r, dict))
+
+
+def json_object(response: requests.Response, endpoint: str) -> dict[str, Any]:
+    """The answer's JSON object; a non-2xx answer raises its mapped error, a body that is not
+    a JSON object a TransientError (a proxy's page, a cut body): reads and writes alike."""
+    if response.status_code >= 400:
+        raise http_error(response, endpoint=endpoint)
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise TransientError(f"Zendesk {endpoint} answered {response.status_code} "
+                             "with a body that is not JSON") from exc
+    if not isinstance(data, dict):
+        raise TransientError(f"Zendesk {endpoint} answered {type(data).__name__}, "
+                             "not a JSON object")
+    return data

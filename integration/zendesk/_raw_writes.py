@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from closedloop.integration.errors import TransientError
-from closedloop.integration.zendesk._errors import http_error
+from closedloop.integration.zendesk._raw import json_object
 from closedloop.integration.zendesk.endpoints import ENDPOINTS
 
 Change = dict[str, Any]
@@ -48,17 +48,7 @@ class RawWriter:
             path = path.replace("{id}", str(record_id))
         response = self._session.request(method, self._base + path, json=body,
                                          timeout=self._timeout)
-        if response.status_code >= 400:
-            raise http_error(response, endpoint=endpoint)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise TransientError(f"Zendesk {endpoint} answered {response.status_code} "
-                                 "with a body that is not JSON") from exc
-        if not isinstance(data, dict):
-            raise TransientError(f"Zendesk {endpoint} answered {type(data).__name__}, "
-                                 "not a JSON object")
-        return data
+        return json_object(response, endpoint)
 
     def job(self, endpoint: str, key: str, changes: Sequence[Change]) -> dict[str, Any]:
         """Submit one background job (update_many, create_many): its job status."""
