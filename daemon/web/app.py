@@ -13,9 +13,7 @@ records nothing. Pages go relative (`../c/<token>`) so the app works behind a pa
 Pages speak the send's language, negotiated exactly as the mail was (the contact's CRM
 language, else the configured fallback), so the page matches the mail it came from; the
 browser's Accept-Language only decides when there is no send (a cut or forged link).
-The unsubscribe page offers "never again" first and "not for a while" (a snooze of
-`Policy.snooze`) second, and the page after either choice can undo it; RFC 8058 one-click
-POSTs (body `List-Unsubscribe=One-Click`) mean "never again". Every page wears the program's
+The unsubscribe page's choices live in web/choices.py. Every page wears the program's
 brand; pages no program owns (a cut link) wear the config's.
 """
 
@@ -23,13 +21,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_date
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
@@ -39,10 +34,10 @@ from closedloop.daemon.brand import Brand
 from closedloop.daemon.i18n import N_, negotiate, translator
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import NoResponseYet, ResponseRecord, SendRecord, Store, UnknownSend
-from closedloop.daemon.store.preferences import CHOICES, Choice, Preference
 from closedloop.daemon.surveys import Policy, Program, category
 from closedloop.daemon.texts import program_text, program_wording
 from closedloop.daemon.web.answering import AnswerPath
+from closedloop.daemon.web.choices import ChoiceRoutes
 from closedloop.daemon.web.failures import (
     PageError,
     accept_language,
@@ -51,7 +46,6 @@ from closedloop.daemon.web.failures import (
     internal_error_page,
     known_error_page,
 )
-from closedloop.daemon.web.forms import Form, FormError, read_form
 from closedloop.daemon.web.ops import ops_router
 from closedloop.daemon.web.pages import (
     CachedPage,
@@ -62,13 +56,11 @@ from closedloop.daemon.web.pages import (
 )
 from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, LinkOpens, OpenTracker
 from closedloop.daemon.web.score_paths import ScorePaths
+from closedloop.daemon.web.survey_ref import Survey, read_form_page
 from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
-from closedloop.daemon.web.undo import decode_previous, encode_previous
 
 MAX_COMMENT = 5_000
 MAX_BODY = 64 * 1024  # a 5,000-character comment is at most ~60 KB form-encoded
-MAX_CHOICE_BODY = 4 * 1024  # "choice=snooze" or "List-Unsubscribe=One-Click", with room
-ONE_CLICK = ("List-Unsubscribe", "One-Click")  # RFC 8058 section 3.1
 GARBLED = N_("Some characters of your comment could not be read; they are shown as �. "
              "Please check your comment and send it again.")
 _SCORE = re.compile(r"^[0-9]{1,3}$")
@@ -78,16 +70,6 @@ log = get_logger(component="web")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Survey:
-    """What a valid token leads to: the send, its program and the reader's language."""
-
-    token: str
-    send: SendRecord
-    program: Program
-    language: str
 
 
 def create_app(
@@ -124,8 +106,10 @@ def create_app(
     app.add_api_route("/c/{token}", routes.comment_page, methods=["GET"])
     app.add_api_route("/c/{token}", routes.comment, methods=["POST"])
     app.add_api_route("/t/{token}", routes.thanks, methods=["GET"])
-    app.add_api_route("/u/{token}", routes.unsubscribe_page, methods=["GET", "HEAD"])
-    app.add_api_route("/u/{token}", routes.unsubscribe, methods=["POST"])
+    choices = ChoiceRoutes(store, clock, policy, partial(
+        routes.survey, purpose=Purpose.UNSUBSCRIBE, allow_expired=True))
+    app.add_api_route("/u/{token}", choices.unsubscribe_page, methods=["GET", "HEAD"])
+    app.add_api_route("/u/{token}", choices.unsubscribe, methods=["POST"])
     app.include_router(ops or ops_router(store))
     if hooks is not None:
         app.include_router(hooks)
@@ -188,7 +172,7 @@ class _Routes:
         if self.path.one_trip:
             survey, value, burst = await self._one_trip(request, token, score, note=True)
             return self._landing(survey, value, auto=not burst)
-        survey = await self.path.read(self._survey, request, token,
+        survey = await self.path.read(self.survey, request, token,
                                       get_send=self.path.get_send)
         value = self._score(survey, score)
         burst = await self.path.opened(survey.send.id, value)
@@ -205,7 +189,7 @@ class _Routes:
         try:
             send_id = self.signer.read(token)
         except (TokenExpired, TokenInvalid):
-            await self.path.read(self._survey, request, token, get_send=self.path.get_send)
+            await self.path.read(self.survey, request, token, get_send=self.path.get_send)
             raise AssertionError("an unreadable answer token always raises") from None
         if note:
             send, burst = await self.path.open_link_on_loop(send_id, score,
@@ -246,10 +230,10 @@ class _Routes:
         if self.path.one_trip:
             survey, value, burst = await self._one_trip(request, token, score, note=False)
         else:
-            survey = await self.path.read(self._survey, request, token,
+            survey = await self.path.read(self.survey, request, token,
                                           get_send=self.path.get_send)
             value = self._score(survey, score)
-        form = await _read_form(request, MAX_BODY, survey.language)
+        form = await read_form_page(request, MAX_BODY, survey.language)
         scripted = form.get("via") == SCRIPT
         if scripted and (burst if burst is not None
                          else await self.path.is_burst(survey.send.id, value)):
@@ -266,15 +250,15 @@ class _Routes:
         return RedirectResponse(f"../../c/{survey.token}", status_code=303)
 
     def comment_page(self, request: Request, token: str) -> Response:
-        survey = self._survey(request, token)
+        survey = self.survey(request, token)
         response = self.store.get_response(survey.send.id)
         return render("comment.html", survey.language, brand=survey.program.branding,
                       **self._context(survey, response))
 
     async def comment(self, request: Request, token: str) -> Response:
         """Save the follow-up comment; too long -> 422 with the text kept in the box."""
-        survey = await run_in_threadpool(self._survey, request, token)
-        form = await _read_form(request, MAX_BODY, survey.language)
+        survey = await run_in_threadpool(self.survey, request, token)
+        form = await read_form_page(request, MAX_BODY, survey.language)
         draft = form.get("comment").replace("\r\n", "\n").strip()
         garbled = "comment" in form.garbled
         return await run_in_threadpool(self._save_comment, survey, draft, garbled)
@@ -313,7 +297,7 @@ class _Routes:
         return RedirectResponse(f"../t/{survey.token}", status_code=303)
 
     def thanks(self, request: Request, token: str) -> Response:
-        survey = self._survey(request, token)
+        survey = self.survey(request, token)
         response = self.store.get_response(survey.send.id)
         context = self._context(survey, response)
         program = survey.program
@@ -326,76 +310,9 @@ class _Routes:
         return render("thanks.html", survey.language, message=message, brand=program.branding,
                       **context)
 
-    def unsubscribe_page(self, request: Request, token: str) -> Response:
-        """Offer "not for a while" and "never again"; a scanner's GET must change nothing."""
-        survey = self._survey(request, token, Purpose.UNSUBSCRIBE, allow_expired=True)
-        return self._choice_page(survey)
-
-    async def unsubscribe(self, request: Request, token: str) -> Response:
-        """Record the choice; an RFC 8058 one-click POST means "never again", without a page
-        to read (mail clients send it on the reader's behalf and show nothing)."""
-        survey = await run_in_threadpool(
-            lambda: self._survey(request, token, Purpose.UNSUBSCRIBE, allow_expired=True)
-        )
-        form = await _read_form(request, MAX_CHOICE_BODY, survey.language)
-        one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
-        choice = "unsubscribe" if one_click else form.get("choice", "")
-        if choice == "undo":
-            previous = decode_previous(form.get("previous", ""))
-            if previous is not None:
-                return await run_in_threadpool(self._undo, survey, previous)
-        if choice not in CHOICES:
-            log.info("web.unknown_choice", send_id=survey.send.id)
-            return self._choice_page(survey, status=400, error=True)
-        return await run_in_threadpool(self._record_choice, survey, choice, one_click)
-
-    def _record_choice(self, survey: Survey, choice: Choice, one_click: bool) -> Response:
-        now = self.clock()
-        until = now + self.policy.snooze if choice == "snooze" else None
-        brand = survey.program.branding
-        try:
-            before = self.store.preference_of(survey.send.id, now)
-            preference = self.store.record_preference(survey.send.id, choice, until, now)
-        except UnknownSend as exc:
-            raise PageError("not_found", survey.language, brand=brand) from exc
-        log.info("web.preference_recorded", send_id=survey.send.id, choice=choice,
-                 one_click=one_click, unsubscribed=preference.unsubscribed)
-        company = survey.program.company
-        undo = encode_previous(before)
-        if preference.unsubscribed or until is None:
-            return render("unsubscribed.html", survey.language, company=company, brand=brand,
-                          undo=undo)
-        ends = preference.snoozed_until or until
-        return render("snoozed.html", survey.language, company=company, brand=brand, undo=undo,
-                      date=self._local_date(survey, ends))
-
-    def _undo(self, survey: Survey, previous: Preference) -> Response:
-        """"Undo" on the page after a choice: what held before it holds again."""
-        try:
-            after = self.store.restore_preference(survey.send.id, previous, self.clock())
-        except UnknownSend as exc:
-            raise PageError("not_found", survey.language, brand=survey.program.branding) from exc
-        log.info("web.preference_undone", send_id=survey.send.id,
-                 unsubscribed=after.unsubscribed)
-        until = self._local_date(survey, after.snoozed_until) if after.snoozed_until else None
-        return render("resubscribed.html", survey.language, company=survey.program.company,
-                      brand=survey.program.branding, token=survey.token,
-                      unsubscribed=after.unsubscribed, date=until)
-
-    def _choice_page(self, survey: Survey, *, status: int = 200, error: bool = False) -> Response:
-        until = self.clock() + self.policy.snooze
-        return render("unsubscribe.html", survey.language, status=status, error=error,
-                      company=survey.program.company, brand=survey.program.branding,
-                      date=self._local_date(survey, until))
-
-    def _local_date(self, survey: Survey, moment: datetime) -> str:
-        """A date as the reader says it ("1. september 2026"), in their time zone."""
-        return format_date(_local_day(moment, survey.send.timezone, self.policy),
-                           format="long", locale=survey.language)
-
     # -- helpers -------------------------------------------------------------------------
 
-    def _survey(self, request: Request, token: str, purpose: Purpose = Purpose.ANSWER, *,
+    def survey(self, request: Request, token: str, purpose: Purpose = Purpose.ANSWER, *,
                 allow_expired: bool = False,
                 get_send: Callable[[int], SendRecord | None] | None = None) -> Survey:
         """The send behind a token made for `purpose`, or a PageError (400 invalid or made
@@ -460,23 +377,3 @@ class _Routes:
             "high": program.scale.high,
             "response": response,
         }
-
-
-def _local_day(moment: datetime, zone: str | None, policy: Policy) -> date:
-    """The calendar day of `moment` in the contact's zone (the policy's default if unknown)."""
-    for name in (zone, policy.default_timezone):
-        if name:
-            try:
-                return moment.astimezone(ZoneInfo(name)).date()
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return moment.astimezone(UTC).date()
-
-
-async def _read_form(request: Request, limit: int, language: str) -> Form:
-    """The posted form (see forms.py), or the error page named by its FormError."""
-    try:
-        return await read_form(request.stream(), request.headers.get("content-type", ""),
-                               request.headers.get("content-length", ""), limit)
-    except FormError as exc:
-        raise PageError(exc.kind, language) from exc
