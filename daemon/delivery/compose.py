@@ -205,7 +205,8 @@ def compose_survey(
         template = prepared.template(
             program, lang, public_url, sender, shape,
             lambda marks, form: _render(catalog, public_url, marks, form))
-        mail = prepared.build(template, says, subject=subject_line(title), to=to, date=date,
+        mail = prepared.build(template, says, subject=subject_line(title),
+                              subject_name=name or "", to=to, date=date,
                               message_id=message_id, unsubscribe_url=unsubscribe_url)
         if mail is not None:
             return mail

@@ -41,6 +41,7 @@ _CONSTANT = frozenset({
     "content-transfer-encoding",
 })
 _PARSED: dict[tuple[str, str], tuple[str, Any]] = {}
+_FETCHED: dict[tuple[str, str], Any] = {}
 _FOLDED: dict[tuple[str, str, str, int | None, str, bool], bytes] = {}
 _MEMO_LIMIT = 4096  # distinct values kept; past it the memo starts over (never unbounded)
 
@@ -58,6 +59,20 @@ class _SurveyPolicy(EmailPolicy):
             if len(_PARSED) >= _MEMO_LIMIT:
                 _PARSED.clear()
             found = _PARSED[key] = super().header_store_parse(name, value)
+        return found
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        """A header held as its text (a prepared mail's, a parsed one's) is parsed when read;
+        the object is kept for the next read of the same text (the SMTP session and the
+        mail channel both read the Message-ID)."""
+        if type(value) is not str:
+            return super().header_fetch_parse(name, value)
+        key = (name, value)
+        found = _FETCHED.get(key)
+        if found is None:
+            if len(_FETCHED) >= _MEMO_LIMIT:
+                _FETCHED.clear()
+            found = _FETCHED[key] = super().header_fetch_parse(name, value)
         return found
 
     def fold_binary(self, name: str, value: Any) -> bytes:

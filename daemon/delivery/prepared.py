@@ -23,13 +23,11 @@ PreparedMail) holding what the email package would hold, for every reader.
 
 from __future__ import annotations
 
-import binascii
 import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email import quoprimime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -37,6 +35,7 @@ from typing import Any
 from markupsafe import escape
 
 from closedloop.daemon.delivery.mime import ALTERNATIVE, BOUNDARY, BOUNDARY_LINE, POLICY, Sender
+from closedloop.daemon.delivery.transfer import Lines, cut_lines, encode_lines
 from closedloop.daemon.delivery.wire import CRLF, PreparedMail
 from closedloop.daemon.surveys import Program
 
@@ -73,6 +72,8 @@ class Template:
     program: Program
     text: tuple[str | int, ...]
     html: tuple[str | int, ...]
+    text_lines: Lines | None  # the same, in lines for the transfer encoding (transfer.py)
+    html_lines: Lines | None
     sender: _Head  # From, between Subject and To
     reply: _Head  # Reply-To (when set), after To
     auto: _Head  # Auto-Submitted, X-Auto-Response-Suppress
@@ -106,8 +107,9 @@ def template(program: Program, language: str, public_url: str, sender: Sender, s
     text, html = render((marks[0], marks[1], marks[2], marks[3], marks[4], marks[5]), shape)
     reply = (("Reply-To", sender.reply_to),) if sender.reply_to else ()
     post = (("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),) if shape.unsubscribe else ()
+    text_pieces, html_pieces = _cut(text), _cut(html)
     built = Template(
-        program, _cut(text), _cut(html),
+        program, text_pieces, html_pieces, cut_lines(text_pieces), cut_lines(html_pieces),
         _constant(("From", sender.from_address())), _constant(*reply),
         _constant(("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")),
         _constant(*post, ("MIME-Version", "1.0"), ("Content-Type", ALTERNATIVE),
@@ -130,6 +132,7 @@ _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=
                       r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _MESSAGE_ID = re.compile(r"<[A-Za-z0-9.]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>")
 _URL = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
+_ALNUM = re.compile(r"[A-Za-z0-9]+")
 _SUBJECTS: dict[str, tuple[_Entry, bytes]] = {}
 
 
@@ -142,22 +145,46 @@ def _header(name: str, value: str, plain: re.Pattern[str]) -> tuple[_Entry, byte
     """A value of `plain`'s form that fits on its line is written as is (the policy's fold
     of it, tests check); any other goes through the stdlib. The entry holds the value as
     given, which EmailMessage parses when it is read, to what storing it would have made."""
-    line = f"{name}: {value}"
-    if len(line) <= _MAX and "=?" not in value and plain.fullmatch(value):
-        return (name, value), line.encode("ascii") + CRLF
+    if _fits(name, value, plain):
+        return (name, value), f"{name}: {value}".encode("ascii") + CRLF
     return _stdlib(name, value)
 
 
-def _subject(value: str) -> tuple[_Entry, bytes]:
-    """Subjects repeat (one per program and language without a first name): the stdlib's
-    fold of a non-ASCII one is kept."""
+def _fits(name: str, value: str, plain: re.Pattern[str]) -> bool:
+    return len(name) + 2 + len(value) <= _MAX and "=?" not in value \
+        and plain.fullmatch(value) is not None
+
+
+def _subject(value: str, name: str) -> tuple[_Entry, bytes]:
+    """Subjects repeat (one per program and language without a first name): each distinct
+    one is written once. One that differs only by an ASCII first name is the fold of the
+    same subject with the name's letters masked, the name put back: the fold depends on the
+    name's length and kind of characters only (letters and digits are alike to the parser and
+    written as they are in an encoded word), and a name the fold would cut is not put back."""
     found = _SUBJECTS.get(value)
     if found is None:
-        found = _header("Subject", value, _PLAIN)
+        if name and not _fits("Subject", value, _PLAIN) and _ALNUM.fullmatch(name) \
+                and value.count(name) == 1:
+            found = _masked(value, name)
+        if found is None:
+            found = _header("Subject", value, _PLAIN)  # as is, or the stdlib's
         if len(_SUBJECTS) >= _MEMO_LIMIT:
             _SUBJECTS.clear()
         _SUBJECTS[value] = found
     return found
+
+
+def _masked(value: str, name: str) -> tuple[_Entry, bytes] | None:
+    mask = "x" * len(name)
+    masked = value.replace(name, mask)
+    if masked.count(mask) != 1:
+        return None
+    folded = _subject(masked, "")[1]
+    if folded.count(mask.encode()) != 1 or not folded.startswith(b"Subject: "):
+        return None
+    raw = folded.replace(mask.encode(), name.encode())
+    # Held as a parser holds a header it read: the folded text, read back when asked for.
+    return ("Subject", raw[9:-2].decode("ascii")), raw
 
 
 def _date(when: datetime) -> tuple[_Entry, bytes]:
@@ -186,47 +213,12 @@ def _list_unsubscribe(url: str) -> tuple[_Entry, bytes]:
 # --- bodies -----------------------------------------------------------------------------------
 
 _BOUNDARY_BYTES = BOUNDARY.encode("ascii")
-_QP_LINES: dict[bytes, str] = {}
 _PART_HEADS: dict[tuple[str, str], _Head] = {}
 
 
-def _qp_line(line: bytes) -> str:
-    """One line as quoprimime.body_encode encodes it within a body (it works line by line)."""
-    found = _QP_LINES.get(line)
-    if found is None:
-        found = quoprimime.body_encode(line.decode("latin-1"), _MAX)
-        if len(_QP_LINES) >= _MEMO_LIMIT:
-            _QP_LINES.clear()
-        _QP_LINES[line] = found
-    return found
-
-
-def _base64(data: bytes) -> str:
-    step = _MAX // 4 * 3  # as email.contentmanager writes base64
-    return "".join([binascii.b2a_base64(data[i:i + step]).decode("ascii")
-                    for i in range(0, len(data), step)])
-
-
-def encode_body(body: str) -> tuple[str, str]:
-    """(Content-Transfer-Encoding, payload) exactly as email.contentmanager's
-    set_text_content makes them for a utf-8 text under the policy (its rule and encoders)."""
-    lines = body.encode("utf-8").splitlines()
-    if max(map(len, lines), default=0) <= _MAX:
-        normal = b"\n".join(lines) + b"\n"
-        if normal.isascii():
-            return "7bit", normal.decode("ascii")
-        if POLICY.cte_type == "8bit":
-            return "8bit", normal.decode("ascii", "surrogateescape")
-    head = lines[:10]
-    sniff_qp = sum(len(_qp_line(line)) for line in head) + len(head)
-    sniff = sum(map(len, head)) + 2 * len(head)
-    if sniff_qp > (sniff + 2) // 3 * 4 + 1:  # the length of b2a_base64(sniff)
-        return "base64", _base64(b"\r\n".join(lines) + b"\r\n")
-    return "quoted-printable", "\n".join([_qp_line(line) for line in lines]) + "\n"
-
-
-def _part(subtype: str, body: str) -> tuple[EmailMessage, bytes]:
-    cte, payload = encode_body(body)
+def _part(subtype: str, body: str, lines: Lines | None,
+          values: Values) -> tuple[EmailMessage, bytes]:
+    cte, payload = encode_lines(lines, body, values)
     head = _PART_HEADS.get((subtype, cte))
     if head is None:
         # add_alternative's part gets its own MIME-Version (EmailMessage.set_content adds it);
@@ -243,19 +235,21 @@ def _part(subtype: str, body: str) -> tuple[EmailMessage, bytes]:
     return part, head[1] + CRLF + raw
 
 
-def build(prepared: Template, values: Values, *, subject: str, to: str, date: datetime,
-          message_id: str, unsubscribe_url: str | None) -> PreparedMail | None:
+def build(prepared: Template, values: Values, *, subject: str, subject_name: str, to: str,
+          date: datetime, message_id: str, unsubscribe_url: str | None) -> PreparedMail | None:
     """The mail for `values`, or None when a body holds the shared boundary (the email
-    package then writes it with a boundary of its own)."""
-    text = _join(prepared.text, values)
-    html = _join(prepared.html, (
+    package then writes it with a boundary of its own). `subject_name` is the first name
+    as it stands in `subject` ("" for none)."""
+    escaped: Values = (
         str(escape(values[0])), str(escape(values[1])), str(escape(values[2])),
-        str(escape(values[3])), str(escape(values[4])), str(escape(values[5]))))
+        str(escape(values[3])), str(escape(values[4])), str(escape(values[5])))
+    text = _join(prepared.text, values)
+    html = _join(prepared.html, escaped)
     if BOUNDARY_LINE in text or BOUNDARY_LINE in html:
         return None
-    plain, plain_raw = _part("plain", text)
-    rich, rich_raw = _part("html", html)
-    entry_subject, raw_subject = _subject(subject)
+    plain, plain_raw = _part("plain", text, prepared.text_lines, values)
+    rich, rich_raw = _part("html", html, prepared.html_lines, escaped)
+    entry_subject, raw_subject = _subject(subject, subject_name)
     entry_to, raw_to = _header("To", to, _ADDRESS)
     entry_date, raw_date = _date(date)
     entry_id, raw_id = _header("Message-ID", message_id, _MESSAGE_ID)

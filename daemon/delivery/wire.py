@@ -86,7 +86,7 @@ def message_bytes(msg: EmailMessage) -> bytes:
 def data_bytes(msg: EmailMessage) -> bytes:
     """The message as DATA carries it: CRLF line ends, leading dots doubled (RFC 5321
     4.5.2), ending in CRLF so the end-of-data starts a line."""
-    raw = message_bytes(msg)
-    if raw.startswith(b".") or b"\n." in raw:
-        raw = _LINE_START_DOT.sub(b"..", raw)
+    raw = message_bytes(msg).replace(b"\n.", b"\n..")  # = _LINE_START_DOT.sub, faster
+    if raw.startswith(b"."):
+        raw = b"." + raw
     return raw if raw.endswith(CRLF) else raw + CRLF

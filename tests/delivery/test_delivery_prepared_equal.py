@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from closedloop.daemon.brand import Brand
-from closedloop.daemon.delivery import prepared
+from closedloop.daemon.delivery import prepared, transfer
 from closedloop.daemon.delivery.compose import POLICY, Sender, compose_survey
 from closedloop.daemon.delivery.wire import PreparedMail, data_bytes
 from closedloop.daemon.i18n import available_languages
@@ -157,7 +157,7 @@ def test_header_fast_paths_fold_as_the_policy_does(value: str, url: str, when: d
     value = value.replace("\r", " ").replace("\n", " ")
     date = format_datetime(when)
     for name, stored, write in (
-            ("Subject", value, lambda: prepared._subject(value)),
+            ("Subject", value, lambda: prepared._subject(value, "")),
             ("To", value, lambda: prepared._header("To", value, prepared._ADDRESS)),
             ("Date", date, lambda: prepared._date(when)),
             ("Message-ID", value,
@@ -210,3 +210,31 @@ def test_a_mail_changed_after_composing_is_written_afresh() -> None:
             part.set_content("changed body")
         assert msg.prepared_bytes() is None
         assert data_bytes(msg) == re.sub(rb"(?m)^\.", b"..", msg.as_bytes())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first_name=st.from_regex(r"[A-Za-z0-9]{1,70}", fullmatch=True),
+       kind=st.sampled_from(list(SurveyType)), language=st.sampled_from(["fr", "de", "nb", "es"]),
+       reminder=st.booleans(), before=st.text("aé ’-", max_size=40))
+def test_ascii_names_in_folded_subjects(first_name: str, kind: SurveyType, language: str,
+                                        reminder: bool, before: str) -> None:
+    """A subject that needs encoded words, with an ASCII first name of any length anywhere
+    in it (the catalog's subjects, and a program subject with text before the name): the
+    fold of the masked subject with the name put back is the stdlib's fold."""
+    texts = {language: {"subject": before + "{first_name} ?" + "é" * len(before)}}
+    for p in (program(kind), program(kind, texts=texts)):
+        assert_same(*mails(program=p, first_name=first_name, language=language,
+                           reminder=reminder))
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.text(st.characters(blacklist_categories=("Cs",)), max_size=400)
+       | st.lists(st.sampled_from(["a" * 77, "é" * 40, " ", "\t", "=", ".", "\n", "x" * 200,
+                                   "\r\n", "\r", "ü", "word "]), max_size=40).map("".join))
+def test_transfer_encoding_of_any_text(body: str) -> None:
+    """transfer.encode_body gives the Content-Transfer-Encoding and payload
+    set_content gives, for any text: short or long lines, trailing spaces and tabs at every
+    soft-break position, escapes at the line limit, CR and LF mixed."""
+    msg = EmailMessage(policy=POLICY)
+    msg.set_content(body)
+    assert transfer.encode_body(body) == (msg["Content-Transfer-Encoding"], vars(msg)["_payload"])
