@@ -35,7 +35,7 @@ from typing import Any
 from markupsafe import escape
 
 from closedloop.daemon.delivery.mime import ALTERNATIVE, BOUNDARY, BOUNDARY_LINE, POLICY, Sender
-from closedloop.daemon.delivery.transfer import Lines, cut_lines, encode_lines
+from closedloop.daemon.delivery.transfer import Lines, cut_lines, encode_lines, format_string
 from closedloop.daemon.delivery.wire import CRLF, PreparedMail
 from closedloop.daemon.surveys import Program
 
@@ -70,8 +70,8 @@ class Template:
     """One program's mail in one language and shape, cut at its values."""
 
     program: Program
-    text: tuple[str | int, ...]
-    html: tuple[str | int, ...]
+    text: str  # str.format templates of the parts (transfer.format_string)
+    html: str
     text_lines: Lines | None  # the same, in lines for the transfer encoding (transfer.py)
     html_lines: Lines | None
     sender: _Head  # From, between Subject and To
@@ -109,7 +109,8 @@ def template(program: Program, language: str, public_url: str, sender: Sender, s
     post = (("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),) if shape.unsubscribe else ()
     text_pieces, html_pieces = _cut(text), _cut(html)
     built = Template(
-        program, text_pieces, html_pieces, cut_lines(text_pieces), cut_lines(html_pieces),
+        program, format_string(text_pieces), format_string(html_pieces),
+        cut_lines(text_pieces), cut_lines(html_pieces),
         _constant(("From", sender.from_address())), _constant(*reply),
         _constant(("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")),
         _constant(*post, ("MIME-Version", "1.0"), ("Content-Type", ALTERNATIVE),
@@ -119,10 +120,6 @@ def template(program: Program, language: str, public_url: str, sender: Sender, s
         _TEMPLATES.clear()
     _TEMPLATES[key] = built
     return built
-
-
-def _join(pieces: tuple[str | int, ...], values: Values) -> str:
-    return "".join([piece if isinstance(piece, str) else values[piece] for piece in pieces])
 
 
 # --- headers ----------------------------------------------------------------------------------
@@ -136,17 +133,45 @@ _ALNUM = re.compile(r"[A-Za-z0-9]+")
 _SUBJECTS: dict[str, tuple[_Entry, bytes]] = {}
 
 
+class _ParsedWhenRead(str):
+    """A header's text that becomes the stdlib's header object (parsed as EmailMessage parses
+    a header it holds as text) only when more than the text is asked of it: `addresses`,
+    `fold`, `defects`... The SMTP session and the mail channel read only the text of To
+    and Message-ID, which cost a parse each, a third of a prepared mail."""
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> _ParsedWhenRead:
+        self = super().__new__(cls, value)
+        self.name = name
+        return self
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]  # copy, pickle
+        return self.name, str(self)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        parsed = self.__dict__.get("_parsed")
+        if parsed is None:
+            parsed = self.__dict__["_parsed"] = POLICY.header_factory(self.name, str(self))
+        return getattr(parsed, attr)
+
+
 def _stdlib(name: str, value: str) -> tuple[_Entry, bytes]:
     entry = POLICY.header_store_parse(name, value)
     return entry, POLICY.fold_binary(*entry)
 
 
-def _header(name: str, value: str, plain: re.Pattern[str]) -> tuple[_Entry, bytes]:
+def _header(name: str, value: str, plain: re.Pattern[str],
+            lazy: bool = False) -> tuple[_Entry, bytes]:
     """A value of `plain`'s form that fits on its line is written as is (the policy's fold
     of it, tests check); any other goes through the stdlib. The entry holds the value as
-    given, which EmailMessage parses when it is read, to what storing it would have made."""
+    given, which EmailMessage parses when it is read (or `lazy`: when more than its text
+    is read), to what storing it would have made."""
     if _fits(name, value, plain):
-        return (name, value), f"{name}: {value}".encode("ascii") + CRLF
+        return ((name, _ParsedWhenRead(name, value) if lazy else value),
+                f"{name}: {value}".encode("ascii") + CRLF)
     return _stdlib(name, value)
 
 
@@ -243,16 +268,16 @@ def build(prepared: Template, values: Values, *, subject: str, subject_name: str
     escaped: Values = (
         str(escape(values[0])), str(escape(values[1])), str(escape(values[2])),
         str(escape(values[3])), str(escape(values[4])), str(escape(values[5])))
-    text = _join(prepared.text, values)
-    html = _join(prepared.html, escaped)
+    text = prepared.text.format(*values)
+    html = prepared.html.format(*escaped)
     if BOUNDARY_LINE in text or BOUNDARY_LINE in html:
         return None
     plain, plain_raw = _part("plain", text, prepared.text_lines, values)
     rich, rich_raw = _part("html", html, prepared.html_lines, escaped)
     entry_subject, raw_subject = _subject(subject, subject_name)
-    entry_to, raw_to = _header("To", to, _ADDRESS)
+    entry_to, raw_to = _header("To", to, _ADDRESS, lazy=True)
     entry_date, raw_date = _date(date)
-    entry_id, raw_id = _header("Message-ID", message_id, _MESSAGE_ID)
+    entry_id, raw_id = _header("Message-ID", message_id, _MESSAGE_ID, lazy=True)
     unsubscribe = _list_unsubscribe(unsubscribe_url) if unsubscribe_url else None
     msg = PreparedMail(policy=POLICY)
     entries = [entry_subject, *prepared.sender[0], entry_to, *prepared.reply[0], entry_date,

@@ -99,12 +99,26 @@ def encode_body(body: str) -> tuple[str, str]:
     return _choose(lines, [_soft_breaks(_escape(line)) for line in lines])
 
 
+
+
+def format_string(pieces: tuple[str | int, ...]) -> str:
+    """Constant pieces and value slots as one str.format template ("{2}" for value 2):
+    joining a mail's values is then one C call."""
+    return "".join([piece.replace("{", "{{").replace("}", "}}") if isinstance(piece, str)
+                    else f"{{{piece}}}" for piece in pieces])
+
+
 @dataclass(frozen=True)
 class Lines:
-    """A part's template in lines: a constant line as it is encoded, or the pieces of one
-    with values (constants escaped, an int for a value)."""
+    """A part's template in lines, as quoted-printable needs it: runs of constant lines
+    already encoded (joined by LF) between the lines that hold values; for each of those,
+    its pieces and the UTF-8 length of its constants; and what the encoding's choice reads
+    of the constant lines (the longest, and the first ten's raw and encoded lengths)."""
 
-    lines: tuple[str | tuple[str | int, ...], ...]
+    runs: tuple[str | int, ...]  # an encoded run, or the index of a line with values
+    lines: tuple[tuple[str, int, tuple[int, ...]], ...]  # format, constants' size, slots
+    longest: int
+    head: tuple[int, int, int, tuple[int, ...]]  # lines, raw and QP lengths, value lines
 
 
 def cut_lines(pieces: tuple[str | int, ...]) -> Lines | None:
@@ -126,30 +140,54 @@ def cut_lines(pieces: tuple[str | int, ...]) -> Lines | None:
             current.append(rest)
     if current:
         return None
-    return Lines(tuple(_line(line) for line in lines))
-
-
-def _line(pieces: list[str | int]) -> str | tuple[str | int, ...]:
-    constant = [piece for piece in pieces if isinstance(piece, str)]
-    if len(constant) == len(pieces):
-        return _soft_breaks(_escaped("".join(constant)))
-    return tuple(_escaped(piece) if isinstance(piece, str) else piece for piece in pieces)
+    runs: list[str | int] = []
+    constant: list[str] = []
+    with_values: list[tuple[str, int, tuple[int, ...]]] = []
+    longest = 0
+    head_raw = head_qp = 0
+    head_lines: list[int] = []
+    for number, line in enumerate(lines):
+        size = sum(len(p.encode("utf-8")) for p in line if isinstance(p, str))
+        if all(isinstance(p, str) for p in line):
+            encoded = _soft_breaks(_escaped("".join(map(str, line))))
+            constant.append(encoded)
+            longest = max(longest, size)
+            if number < 10:
+                head_raw += size
+                head_qp += len(encoded)
+            continue
+        if constant:
+            runs.append("\n".join(constant))
+            constant = []
+        if number < 10:
+            head_lines.append(len(with_values))
+        runs.append(len(with_values))
+        escaped = tuple(_escaped(p) if isinstance(p, str) else p for p in line)
+        with_values.append((format_string(escaped), size,
+                            tuple(p for p in line if isinstance(p, int))))
+    if constant:
+        runs.append("\n".join(constant))
+    return Lines(tuple(runs), tuple(with_values), longest,
+                 (min(len(lines), 10), head_raw, head_qp, tuple(head_lines)))
 
 
 def encode_lines(template: Lines | None, body: str,
                  values: tuple[str, ...]) -> tuple[str, str]:
     """`encode_body(body)` for a body made from `template` and `values`, the constant
-    lines' work done once."""
+    lines' work done once: only the lines with values are escaped and broken per mail."""
     if template is None or any("\n" in value or "\r" in value for value in values):
         return encode_body(body)
-    lines = body.encode("utf-8").splitlines()
-    if len(lines) != len(template.lines):
-        return encode_body(body)
-    short = _short(lines)
-    if short is not None:
-        return short
-    escaped = [_escaped(value) for value in values]
-    encoded = [line if isinstance(line, str) else
-               _soft_breaks("".join([p if isinstance(p, str) else escaped[p] for p in line]))
-               for line in template.lines]
-    return _choose(lines, encoded)
+    raw = [value.encode("utf-8") for value in values]
+    lengths = [len(data) for data in raw]
+    sizes = [size + sum([lengths[slot] for slot in slots]) for _, size, slots in template.lines]
+    if max(template.longest, *sizes) <= _MAX:
+        return encode_body(body)  # 7bit or 8bit: the body as it is
+    escaped = [_escape(data) for data in raw]
+    encoded = [_soft_breaks(line.format(*escaped)) for line, _, _ in template.lines]
+    count, head_raw, head_qp, head_lines = template.head
+    sniff_qp = head_qp + sum([len(encoded[i]) for i in head_lines]) + count
+    sniff = head_raw + sum([sizes[i] for i in head_lines]) + 2 * count
+    if sniff_qp > (sniff + 2) // 3 * 4 + 1:
+        return encode_body(body)  # base64
+    return "quoted-printable", "\n".join(
+        [run if isinstance(run, str) else encoded[run] for run in template.runs]) + "\n"

@@ -5,6 +5,7 @@ program wording, branding and hostile CRM value; and random values (hypothesis).
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
@@ -63,6 +64,8 @@ def assert_same(old: EmailMessage, new: EmailMessage) -> None:
     assert _same_id(new.as_bytes()) == _same_id(old.as_bytes())
     assert [(k, str(v)) for k, v in new.items() if k != "Message-ID"] == \
         [(k, str(v)) for k, v in old.items() if k != "Message-ID"]
+    assert (new["To"].addresses, copy.deepcopy(new).as_bytes()) == \
+        (old["To"].addresses, new.as_bytes())
     parsed = [message_from_bytes(data_bytes(m), policy=default_policy) for m in (old, new)]
     for kind in ("plain", "html"):
         for want, got in ((old, new), parsed):
@@ -158,10 +161,10 @@ def test_header_fast_paths_fold_as_the_policy_does(value: str, url: str, when: d
     date = format_datetime(when)
     for name, stored, write in (
             ("Subject", value, lambda: prepared._subject(value, "")),
-            ("To", value, lambda: prepared._header("To", value, prepared._ADDRESS)),
+            ("To", value, lambda: prepared._header("To", value, prepared._ADDRESS, lazy=True)),
             ("Date", date, lambda: prepared._date(when)),
             ("Message-ID", value,
-             lambda: prepared._header("Message-ID", value, prepared._MESSAGE_ID)),
+             lambda: prepared._header("Message-ID", value, prepared._MESSAGE_ID, lazy=True)),
             ("List-Unsubscribe", f"<{url}>", lambda: prepared._list_unsubscribe(url))):
         try:
             want = prepared._stdlib(name, stored)
@@ -171,7 +174,12 @@ def test_header_fast_paths_fold_as_the_policy_does(value: str, url: str, when: d
             continue
         (got_name, got_value), got_bytes = write()
         assert (got_name, got_bytes) == (want[0][0], want[1])
-        assert str(POLICY.header_fetch_parse(got_name, got_value)) == str(want[0][1])
+        read = POLICY.header_fetch_parse(got_name, got_value)
+        assert (str(read), [repr(d) for d in read.defects], read.fold(policy=POLICY)) == \
+            (str(want[0][1]), [repr(d) for d in want[0][1].defects],
+             want[0][1].fold(policy=POLICY))
+        if name == "To":
+            assert read.addresses == want[0][1].addresses
 
 
 def test_a_reloaded_program_rebuilds_its_template() -> None:
