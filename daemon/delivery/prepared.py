@@ -13,8 +13,12 @@ both `{{ value }}` and `_("…%(name)s", name=value)` apply), and writes its byt
 - headers folded as the SMTP policy folds them: a plain ASCII value that fits on its line is
   written as is, anything else (non-ASCII, long, unusual) by the stdlib itself;
 - bodies in the transfer encoding the email package chooses (7bit, 8bit, quoted-printable or
-  base64, by its own rule), quoted-printable encoded line by line by the stdlib's encoder, each
-  distinct line once (the template's constant lines are the same in every mail).
+  base64, by its own rule), the constant lines encoded once (transfer.py).
+
+A template may only escape these values: one that filters a value (`|truncate`, `|title`)
+would make the prepared mail differ from Jinja's; a placeholder a filter changed is caught
+(the email package then writes that template's mails), a filter that keeps it is not — the
+equivalence tests (tests/delivery/test_delivery_prepared_equal.py) are what catch it.
 
 The bytes are the email package's own (tests compare them byte for byte across survey types,
 languages, reminders and hostile values), and the result is still an EmailMessage (wire.py's
@@ -46,6 +50,7 @@ _NONCE = secrets.token_hex(8)  # no configured or catalog text can hold a placeh
 _SLOT = re.compile(f"\x1a{_NONCE}([0-5])\x1a")
 _MAX = POLICY.max_line_length or 78
 _MEMO_LIMIT = 4096  # distinct values kept per memo; past it the memo starts over
+_TEMPLATE_LIMIT = 512
 _Entry = tuple[str, Any]  # a header as EmailMessage holds it: (name, value or header object)
 _Head = tuple[tuple[_Entry, ...], bytes]  # header entries and their folded bytes
 
@@ -78,6 +83,7 @@ class Template:
     reply: _Head  # Reply-To (when set), after To
     auto: _Head  # Auto-Submitted, X-Auto-Response-Suppress
     tail: _Head  # List-Unsubscribe-Post, MIME-Version, Content-Type, Content-Language
+    usable: bool  # False: a placeholder came out changed (a filter); the email package writes
 
 
 _TEMPLATES: dict[tuple[str, str, str, Sender, Shape], Template] = {}
@@ -108,6 +114,8 @@ def template(program: Program, language: str, public_url: str, sender: Sender, s
     reply = (("Reply-To", sender.reply_to),) if sender.reply_to else ()
     post = (("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),) if shape.unsubscribe else ()
     text_pieces, html_pieces = _cut(text), _cut(html)
+    usable = not any("\x1a" in piece for piece in (*text_pieces, *html_pieces)
+                     if isinstance(piece, str))
     built = Template(
         program, format_string(text_pieces), format_string(html_pieces),
         cut_lines(text_pieces), cut_lines(html_pieces),
@@ -115,8 +123,9 @@ def template(program: Program, language: str, public_url: str, sender: Sender, s
         _constant(("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All")),
         _constant(*post, ("MIME-Version", "1.0"), ("Content-Type", ALTERNATIVE),
                   ("Content-Language", language)),
+        usable,
     )
-    if len(_TEMPLATES) >= _MEMO_LIMIT:
+    if len(_TEMPLATES) >= _TEMPLATE_LIMIT:
         _TEMPLATES.clear()
     _TEMPLATES[key] = built
     return built
@@ -263,8 +272,10 @@ def _part(subtype: str, body: str, lines: Lines | None,
 def build(prepared: Template, values: Values, *, subject: str, subject_name: str, to: str,
           date: datetime, message_id: str, unsubscribe_url: str | None) -> PreparedMail | None:
     """The mail for `values`, or None when a body holds the shared boundary (the email
-    package then writes it with a boundary of its own). `subject_name` is the first name
-    as it stands in `subject` ("" for none)."""
+    package then writes it with a boundary of its own) or the template is not usable.
+    `subject_name` is the first name as it stands in `subject` ("" for none)."""
+    if not prepared.usable:
+        return None
     escaped: Values = (
         str(escape(values[0])), str(escape(values[1])), str(escape(values[2])),
         str(escape(values[3])), str(escape(values[4])), str(escape(values[5])))

@@ -246,3 +246,21 @@ def test_transfer_encoding_of_any_text(body: str) -> None:
     msg = EmailMessage(policy=POLICY)
     msg.set_content(body)
     assert transfer.encode_body(body) == (msg["Content-Transfer-Encoding"], vars(msg)["_payload"])
+
+
+def test_a_template_that_changes_a_placeholder_is_not_prepared() -> None:
+    """A template that filters a value (here upper-casing it) changes its placeholder: the
+    template is marked unusable and its mails are left to the email package."""
+    odd = program(SurveyType.CES)
+    shape = prepared.Shape(True, False, False)
+    marks: list[str] = []
+
+    def render(values: prepared.Values, form: prepared.Shape) -> tuple[str, str]:
+        marks.append(values[prepared.NAME])
+        return f"Hello {values[prepared.NAME].upper()}\n", f"<p>{values[prepared.TOKEN]}</p>\n"
+
+    built = prepared.template(odd, "xx", PUBLIC, SENDER, shape, render)
+    assert (built.usable, marks) == (False, [prepared.placeholder(prepared.NAME)])
+    assert prepared.build(built, ("Ana", "", "", "", "t", ""), subject="S", subject_name="",
+                          to="a@example.com", date=NOW, message_id="<a@b>",
+                          unsubscribe_url=None) is None
