@@ -9,7 +9,10 @@ A reminder is the same mail with its own subject and an opening line, and links 
 the original survey's token, so an answer to either lands on the one survey. A program's own
 wording (`program.texts`, see daemon.texts) replaces the catalog's per language. What depends
 only on the program and the language is built once per process (see `_catalog`): dispatch
-composes thousands of these.
+composes thousands of these. The mail itself is written from a template prepared once per
+program, language and shape (prepared.py): what this module says per mail is joined into it.
+The email package builds the same mail when asked (`prepared_template=False`) and when the
+prepared template cannot (a body holding the shared boundary).
 """
 
 from __future__ import annotations
