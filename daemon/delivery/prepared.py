@@ -209,14 +209,16 @@ def _subject(value: str, name: str) -> tuple[_Entry, bytes]:
 
 
 def _masked(value: str, name: str) -> tuple[_Entry, bytes] | None:
-    mask = "x" * len(name)
-    masked = value.replace(name, mask)
-    if masked.count(mask) != 1:
+    """None unless the only x's of the folded masked subject are the mask, whole: then no
+    x of the subject's own, of a base64 encoded word or of a cut mask can be taken for it."""
+    if "x" in value.replace(name, ""):
         return None
-    folded = _subject(masked, "")[1]
-    if folded.count(mask.encode()) != 1 or not folded.startswith(b"Subject: "):
+    mask = b"x" * len(name)
+    folded = _subject(value.replace(name, mask.decode()), "")[1]
+    if folded.count(b"x") != len(mask) or mask not in folded \
+            or not folded.startswith(b"Subject: "):
         return None
-    raw = folded.replace(mask.encode(), name.encode())
+    raw = folded.replace(mask, name.encode())
     # Held as a parser holds a header it read: the folded text, read back when asked for.
     return ("Subject", raw[9:-2].decode("ascii")), raw
 

@@ -221,14 +221,16 @@ def test_a_mail_changed_after_composing_is_written_afresh() -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first_name=st.from_regex(r"[A-Za-z0-9]{1,70}", fullmatch=True),
+@given(first_name=st.from_regex(r"[A-Za-z0-9]{1,70}", fullmatch=True) | st.sampled_from(
+           ["x", "Max", "xX", "Alex", "Bo", "Ana"]),
        kind=st.sampled_from(list(SurveyType)), language=st.sampled_from(["fr", "de", "nb", "es"]),
-       reminder=st.booleans(), before=st.text("aé ’-", max_size=40))
+       reminder=st.booleans(), before=st.text("aéx ’-", max_size=40))
 def test_ascii_names_in_folded_subjects(first_name: str, kind: SurveyType, language: str,
                                         reminder: bool, before: str) -> None:
     """A subject that needs encoded words, with an ASCII first name of any length anywhere
     in it (the catalog's subjects, and a program subject with text before the name): the
-    fold of the masked subject with the name put back is the stdlib's fold."""
+    fold of the masked subject with the name put back is the stdlib's fold; x's in the name
+    and around it (the mask is x's) leave it to the stdlib."""
     texts = {language: {"subject": before + "{first_name} ?" + "é" * len(before)}}
     for p in (program(kind), program(kind, texts=texts)):
         assert_same(*mails(program=p, first_name=first_name, language=language,
