@@ -9,26 +9,28 @@ A reminder is the same mail with its own subject and an opening line, and links 
 the original survey's token, so an answer to either lands on the one survey. A program's own
 wording (`program.texts`, see daemon.texts) replaces the catalog's per language. What depends
 only on the program and the language is built once per process (see `_catalog`): dispatch
-composes thousands of these.
+composes thousands of these. The mail itself is written from a template prepared once per
+program, language and shape (prepared.py): what this module says per mail is joined into it.
+The email package builds the same mail when asked (`prepared_template=False`) and when the
+prepared template cannot (a body holding the shared boundary).
 """
 
 from __future__ import annotations
 
-import re
-import secrets
-import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.policy import EmailPolicy
 from email.utils import format_datetime
-from typing import Any
 
 from jinja2 import Template
 
+from closedloop.daemon.delivery import prepared
 from closedloop.daemon.delivery.context import context_line, reason
 from closedloop.daemon.delivery.message_ids import make_message_id
+from closedloop.daemon.delivery.mime import ALTERNATIVE as _ALTERNATIVE
+from closedloop.daemon.delivery.mime import BOUNDARY_LINE as _BOUNDARY_LINE
+from closedloop.daemon.delivery.mime import POLICY, Sender, subject_line
+from closedloop.daemon.delivery.mime import one_line as _one_line
 from closedloop.daemon.i18n import (
     N_,
     SOURCE_LANGUAGE,
@@ -45,88 +47,12 @@ from closedloop.daemon.web.links import score_url, unsubscribe_url
 from closedloop.daemon.web.tokens import TokenSigner
 
 _TEMPLATES = "closedloop.daemon.delivery"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+__all__ = ["POLICY", "REMINDER_INTRO", "REMINDER_SUBJECT", "ScoreLink", "Sender", "compose_mail",
+           "compose_survey", "score_labels", "subject"]
 
 REMINDER_SUBJECT = N_("A reminder from %(company)s")
 REMINDER_INTRO = N_("We would still love to hear from you.")
-
-
-class _CachedHeaderRegistry(HeaderRegistry):
-    """The stdlib registry builds a new class with type() for every header it parses (about
-    30 µs each, a fifth of composing a mail); the class depends only on the name, so keep it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._classes: dict[str, type[BaseHeader]] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        cls = self._classes.get(key)
-        if cls is None:
-            cls = self._classes[key] = super().__getitem__(name)
-        return cls
-
-
-# Headers whose values repeat from mail to mail (the sender, the MIME structure's own): each
-# distinct value is parsed once and folded once per output policy, then shared (header
-# objects are immutable). Parsing and folding headers was a third of building a mail.
-_CONSTANT = frozenset({
-    "from", "reply-to", "auto-submitted", "x-auto-response-suppress",
-    "list-unsubscribe-post", "content-language", "mime-version", "content-type",
-    "content-transfer-encoding",
-})
-_PARSED: dict[tuple[str, str], tuple[str, Any]] = {}
-_FOLDED: dict[tuple[str, str, str, int | None, str, bool], bytes] = {}
-_MEMO_LIMIT = 4096  # distinct values kept; past it the memo starts over (never unbounded)
-
-
-class _SurveyPolicy(EmailPolicy):
-    """The SMTP policy with the constant headers' parse and fold memoized; the output is
-    the stdlib's own (the first mail with each value computes it)."""
-
-    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
-        if type(value) is not str or name.lower() not in _CONSTANT:
-            return super().header_store_parse(name, value)
-        key = (name, value)
-        found = _PARSED.get(key)
-        if found is None:
-            if len(_PARSED) >= _MEMO_LIMIT:
-                _PARSED.clear()
-            found = _PARSED[key] = super().header_store_parse(name, value)
-        return found
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        if not isinstance(value, BaseHeader) or name.lower() not in _CONSTANT:
-            return super().fold_binary(name, value)
-        key = (name, str(value), self.linesep, self.max_line_length, self.cte_type,
-               self.utf8)
-        found = _FOLDED.get(key)
-        if found is None:
-            if len(_FOLDED) >= _MEMO_LIMIT:
-                _FOLDED.clear()
-            found = _FOLDED[key] = super().fold_binary(name, value)
-        return found
-
-
-# Chosen once per process, in the stdlib generator's own form; used when no body line holds it.
-_BOUNDARY = f"==============={secrets.randbelow(sys.maxsize):019d}=="
-_BOUNDARY_LINE = f"--{_BOUNDARY}"
-_ALTERNATIVE = f'multipart/alternative; boundary="{_BOUNDARY}"'
-
-POLICY = _SurveyPolicy(linesep="\r\n", header_factory=_CachedHeaderRegistry())  # = SMTP
-
-
-@dataclass(frozen=True)
-class Sender:
-    """Who the mail is from; `reply_to` sends answers to a monitored inbox instead."""
-
-    address: str
-    name: str
-    reply_to: str | None = None
-
-    @property
-    def domain(self) -> str:
-        return self.address.rpartition("@")[2] or "localhost"
 
 
 @dataclass(frozen=True)
@@ -136,14 +62,6 @@ class ScoreLink:
     score: int
     url: str
     label: str
-
-
-def _one_line(text: str | None) -> str | None:
-    """CRM data goes into headers: fold control characters (CR, LF) to spaces, or drop it."""
-    if text is None:
-        return None
-    cleaned = " ".join(_CONTROL.sub(" ", text).split())
-    return cleaned or None
 
 
 def score_labels(program: Program, tr: Translator, *, low: str, high: str) -> tuple[str, ...]:
@@ -255,25 +173,22 @@ def compose_survey(
     fallback_language: str = SOURCE_LANGUAGE,
     issued_at: datetime | None = None,
     ticket_subject: str | None = None,
+    prepared_template: bool = True,
 ) -> EmailMessage:
     """The complete message for one send, in the contact's language (else `fallback_language`).
 
     `send_id` is the survey the links answer; `message_send_id` (default `send_id`) is the
     outbox row the Message-ID names, a reminder's own id; `issued_at` dates the links' token.
-    `ticket_subject` (CSAT, CES) names the request the mail asks about.
+    `ticket_subject` (CSAT, CES) names the request the mail asks about. The mail is written
+    from the prepared template (prepared.py); `prepared_template=False` has the email package
+    build it instead, as it does when a body holds the shared boundary: the same mail.
     """
     catalog = _catalog(program, translator(language, fallback_language).language)
     tr = catalog.tr
     lang = tr.language
     name = _one_line(first_name)
     values = {"company": program.company, "first_name": name or ""}
-    words = catalog.wording
-    question = program_text(program, "question", lang, words.question, **values)
-    if question != words.question:
-        words = replace(words, question=question)
-    token = signer.make(send_id, issued_at)
-    links = [ScoreLink(score, score_url(public_url, token, score), label)
-             for score, label in zip(program.scale.points, catalog.labels, strict=True)]
+    question = program_text(program, "question", lang, catalog.wording.question, **values)
     if reminder:
         title = program_text(program, "reminder_subject", lang,
                              tr.gettext(REMINDER_SUBJECT, company=program.company), **values)
@@ -282,43 +197,75 @@ def compose_survey(
     else:
         title = program_text(program, "subject", lang, subject(program, name, tr), **values)
         intro = program_text(program, "intro", lang, "", **values) or None
-    about = context_line(program, _one_line(ticket_subject), tr)
+    says: prepared.Values = (
+        name or "", intro or "", context_line(program, _one_line(ticket_subject), tr), question,
+        signer.make(send_id, issued_at), unsubscribe_url or "")
+    shape = prepared.Shape(bool(name), bool(intro), bool(unsubscribe_url))
+    date = now or datetime.now(UTC)
+    message_id = make_message_id(
+        send_id if message_send_id is None else message_send_id, sender.domain)
+    if prepared_template:
+        template = prepared.template(
+            program, lang, public_url, sender, shape,
+            lambda marks, form: _render(catalog, public_url, marks, form))
+        mail = prepared.build(template, says, subject=subject_line(title),
+                              subject_name=name or "", to=to, date=date,
+                              message_id=message_id, unsubscribe_url=unsubscribe_url)
+        if mail is not None:
+            return mail
+    text, html = _render(catalog, public_url, says, shape)
+    return _email_package_mail(text, html, lang=lang, title=title, to=to, sender=sender,
+                               date=format_datetime(date), message_id=message_id,
+                               unsubscribe_url=unsubscribe_url)
+
+
+def _render(catalog: _Catalog, public_url: str, says: prepared.Values,
+            shape: prepared.Shape) -> tuple[str, str]:
+    """Both parts rendered by Jinja for what one mail says (or for placeholders of it)."""
+    program = catalog.program
+    links = [ScoreLink(score, score_url(public_url, says[prepared.TOKEN], score), label)
+             for score, label in zip(program.scale.points, catalog.labels, strict=True)]
+    words = catalog.wording
+    if says[prepared.QUESTION] != words.question:
+        words = replace(words, question=says[prepared.QUESTION])
+    about = says[prepared.ABOUT]
     context = {
         "program": program,
         "company": program.company,
-        "first_name": name,
-        "intro": intro,
+        "first_name": says[prepared.NAME] if shape.first_name else None,
+        "intro": says[prepared.INTRO] if shape.intro else None,
         "wording": words,
         "links": links,
         "nps": program.type == SurveyType.NPS,
-        "unsubscribe_url": unsubscribe_url,
-        "lang": lang,
+        "unsubscribe_url": says[prepared.UNSUBSCRIBE] if shape.unsubscribe else None,
+        "lang": catalog.tr.language,
         "brand": program.branding,
         "context_line": about,
         "preheader": about,
-        "reason": reason(program, tr),
+        "reason": reason(program, catalog.tr),
         "cell_width": f"{100 / len(links):.2f}".rstrip("0").rstrip("."),
     }
+    return catalog.text.render(context), catalog.html.render(context)
 
+
+def _email_package_mail(text: str, html: str, *, lang: str, title: str, to: str,
+                        sender: Sender, date: str, message_id: str,
+                        unsubscribe_url: str | None) -> EmailMessage:
+    """The mail as the email package builds it (what prepared.py writes directly)."""
     msg = EmailMessage(policy=POLICY)
-    # Only control characters go: a no-break space before "?" is French typography.
-    msg["Subject"] = _CONTROL.sub(" ", title).strip()
-    msg["From"] = Address(display_name=_one_line(sender.name) or "", addr_spec=sender.address)
+    msg["Subject"] = subject_line(title)
+    msg["From"] = sender.from_address()
     msg["To"] = to
     if sender.reply_to:
         msg["Reply-To"] = sender.reply_to
-    msg["Date"] = format_datetime(now or datetime.now(UTC))
-    msg["Message-ID"] = make_message_id(
-        send_id if message_send_id is None else message_send_id, sender.domain
-    )
+    msg["Date"] = date
+    msg["Message-ID"] = message_id
     # Ask auto-responders (out-of-office, Exchange) not to answer a survey.
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     if unsubscribe_url:
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    text = catalog.text.render(context)
-    html = catalog.html.render(context)
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     if _BOUNDARY_LINE not in text and _BOUNDARY_LINE not in html:

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.policy import default as default_policy
 
-from closedloop.daemon.delivery import compose as compose_module
+from closedloop.daemon.delivery import mime
 from closedloop.daemon.delivery.compose import POLICY, Sender, compose_survey
 from closedloop.daemon.surveys import Program, SurveyType
 from closedloop.daemon.web.tokens import TokenSigner
@@ -38,17 +38,17 @@ def test_memoized_headers_serialize_as_the_stdlib_policy_does() -> None:
 def test_the_fixed_boundary_is_used_when_no_body_line_holds_it() -> None:
     """An ordinary mail carries the process's fixed boundary."""
     msg = mail("Ana")
-    assert msg.get_boundary() == compose_module._BOUNDARY
+    assert msg.get_boundary() == mime.BOUNDARY
 
 
 def test_a_body_holding_the_boundary_gets_one_of_its_own() -> None:
     """A name that holds the boundary line leaves the choice to the generator: another
     boundary, and the parsed mail still has both parts with the name in the text."""
-    line = compose_module._BOUNDARY_LINE
+    line = mime.BOUNDARY_LINE
     msg = mail(line)
     parsed = message_from_bytes(msg.as_bytes(), policy=default_policy)
     assert isinstance(parsed, EmailMessage)
-    assert parsed.get_boundary() != compose_module._BOUNDARY
+    assert parsed.get_boundary() != mime.BOUNDARY
     text = parsed.get_body(("plain",))
     html = parsed.get_body(("html",))
     assert text is not None
