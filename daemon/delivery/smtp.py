@@ -26,7 +26,6 @@ before that point leaves a row that is safely sent again.
 
 from __future__ import annotations
 
-import re
 import select
 import smtplib
 import socket
@@ -36,79 +35,27 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import getaddresses
 
-from closedloop.daemon.delivery.wire import CRLF, data_bytes
+from closedloop.daemon.delivery.smtp_errors import (
+    END_OF_DATA,
+    MailAbandoned,
+    MailAuthError,
+    MailConnectionLost,
+    MailError,
+    MailOutcomeUnknown,
+    MailPermanentError,
+    MailTemporaryError,
+    MailUnavailable,
+    by_code,
+)
+from closedloop.daemon.delivery.wire import data_bytes
 from closedloop.daemon.logging import get_logger
-from closedloop.integration.errors import ClosedLoopError
+
+__all__ = [  # the error types live in smtp_errors.py; callers import them from here too
+    "MailAbandoned", "MailAuthError", "MailConnectionLost", "MailError", "MailOutcomeUnknown",
+    "MailPermanentError", "MailTemporaryError", "MailUnavailable", "SmtpSender", "SmtpSession",
+]
 
 log = get_logger(component="smtp")
-
-
-class MailError(ClosedLoopError):
-    """Sending one message failed."""
-
-
-class MailTemporaryError(MailError):
-    """The relay did not take the message; try again later."""
-
-
-class MailUnavailable(MailTemporaryError):
-    """The relay cannot be reached or dropped us before taking the message: every mail in the
-    batch would fail the same way, so the dispatcher stops and tries the batch later."""
-
-
-class MailAuthError(MailTemporaryError):
-    """The relay refused our login or TLS set-up; every mail will fail until config changes."""
-
-
-class MailConnectionLost(MailTemporaryError):
-    """The connection broke before the end-of-data was sent: the relay holds nothing of this
-    mail, so it is sent again later (the next mail opens a new connection)."""
-
-
-class MailAbandoned(MailError):
-    """`before_end_of_data` said no (the row was taken from us): the connection was dropped
-    without the end-of-data, so the relay discards the message."""
-
-
-class MailOutcomeUnknown(MailError):
-    """The connection broke after the end-of-data was sent and before the relay's reply: it
-    may have the message. Never sent again; the rules count it as sent."""
-
-
-class MailPermanentError(MailError):
-    """The relay refused the message for good (5xx); do not retry it.
-
-    `stage` is the SMTP step that was refused: "mail" (our sender), "rcpt" (the recipient),
-    "data" (the message) or "local" (refused before talking to the relay). `enhanced` is the
-    RFC 3463 status code from the reply ("5.1.1"), or None. The reply text itself is kept out
-    of the message: relays quote the recipient's address in it, and this text gets logged.
-    """
-
-    def __init__(self, message: str, code: int, *, stage: str = "local",
-                 enhanced: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.stage = stage
-        self.enhanced = enhanced
-
-
-_ENHANCED = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
-END_OF_DATA = b"." + CRLF
-
-
-def _enhanced(reply: bytes | str) -> str | None:
-    """The RFC 3463 status code that starts an SMTP reply text, e.g. "5.1.1"."""
-    raw = reply.encode("ascii", "replace") if isinstance(reply, str) else reply
-    match = _ENHANCED.match(raw)
-    return match.group(1).decode() if match else None
-
-
-def _by_code(code: int, what: str, stage: str, reply: bytes | str = b"") -> MailError:
-    enhanced = _enhanced(reply)
-    text = f"{what}: {code}" + (f" {enhanced}" if enhanced else "")
-    if 400 <= code < 500:
-        return MailTemporaryError(text)
-    return MailPermanentError(text, code, stage=stage, enhanced=enhanced)
 
 
 def _envelope(msg: EmailMessage, envelope_from: str | None) -> tuple[str, list[str]]:
@@ -182,7 +129,7 @@ class SmtpSession:
         code, reply = conn.mail(mail_from)
         if code != 250:
             self._reset(conn)
-            raise _by_code(code, "sender refused", "mail", reply)
+            raise by_code(code, "sender refused", "mail", reply)
         refused: list[tuple[int, bytes]] = []
         for rcpt in rcpts:
             code, reply = conn.rcpt(rcpt)
@@ -193,7 +140,7 @@ class SmtpSession:
             # one 4xx among the refusals means a later try may reach that recipient
             temporary = [r for r in refused if 400 <= r[0] < 500]
             code, reply = temporary[0] if temporary else refused[0]
-            raise _by_code(code, "recipient refused", "rcpt", reply)
+            raise by_code(code, "recipient refused", "rcpt", reply)
         if refused:
             log.warning("mail.recipients_partly_refused", refused=len(refused), total=len(rcpts))
 
@@ -206,7 +153,7 @@ class SmtpSession:
             code, reply = conn.getreply()
             if code != 354:
                 self._reset(conn)
-                raise _by_code(code, "message refused", "data", reply)
+                raise by_code(code, "message refused", "data", reply)
             conn.send(data_bytes(msg))
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
@@ -240,7 +187,7 @@ class SmtpSession:
                 f"connection lost after the end of data: {type(exc).__name__}") from exc
         if code != 250:
             self._reset(conn)
-            raise _by_code(code, "message refused", "data", reply)
+            raise by_code(code, "message refused", "data", reply)
 
     def _reset(self, conn: smtplib.SMTP) -> None:
         """RSET after a refusal so the next message on this connection starts clean."""
