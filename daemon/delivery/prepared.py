@@ -50,7 +50,8 @@ _NONCE = secrets.token_hex(8)  # no configured or catalog text can hold a placeh
 _SLOT = re.compile(f"\x1a{_NONCE}([0-5])\x1a")
 _MAX = POLICY.max_line_length or 78
 _MEMO_LIMIT = 4096  # distinct values kept per memo; past it the memo starts over
-_TEMPLATE_LIMIT = 512
+_TEMPLATE_LIMIT = 2048  # programs x languages x shapes x senders; past it the oldest goes
+_BASE64_WORD = re.compile(rb"=\?[^?]*\?[bB]\?")
 _Entry = tuple[str, Any]  # a header as EmailMessage holds it: (name, value or header object)
 _Head = tuple[tuple[_Entry, ...], bytes]  # header entries and their folded bytes
 
@@ -125,8 +126,9 @@ def template(program: Program, language: str, public_url: str, sender: Sender, s
                   ("Content-Language", language)),
         usable,
     )
+    _TEMPLATES.pop(key, None)  # a reloaded program's entry goes to the back
     if len(_TEMPLATES) >= _TEMPLATE_LIMIT:
-        _TEMPLATES.clear()
+        del _TEMPLATES[next(iter(_TEMPLATES))]  # the oldest built, not every one
     _TEMPLATES[key] = built
     return built
 
@@ -211,12 +213,14 @@ def _subject(value: str, name: str) -> tuple[_Entry, bytes]:
 def _masked(value: str, name: str) -> tuple[_Entry, bytes] | None:
     """None unless the only x's of the folded masked subject are the mask, whole: then no
     x of the subject's own, of a base64 encoded word or of a cut mask can be taken for it."""
-    if "x" in value.replace(name, ""):
+    if "x" in value.replace(name, "") or "=?" in value:
         return None
     mask = b"x" * len(name)
     folded = _subject(value.replace(name, mask.decode()), "")[1]
     if folded.count(b"x") != len(mask) or mask not in folded \
-            or not folded.startswith(b"Subject: "):
+            or not folded.startswith(b"Subject: ") or _BASE64_WORD.search(folded):
+        # In a base64 encoded word an x is no letter of the subject: the mask cannot be
+        # told apart from the encoding's own x's (nor put back without breaking it).
         return None
     raw = folded.replace(mask, name.encode())
     # Held as a parser holds a header it read: the folded text, read back when asked for.

@@ -180,7 +180,7 @@ def encode_lines(template: Lines | None, body: str,
     raw = [value.encode("utf-8") for value in values]
     lengths = [len(data) for data in raw]
     sizes = [size + sum([lengths[slot] for slot in slots]) for _, size, slots in template.lines]
-    if max(template.longest, *sizes) <= _MAX:
+    if max([template.longest, *sizes]) <= _MAX:
         return encode_body(body)  # 7bit or 8bit: the body as it is
     escaped = [_escape(data) for data in raw]
     encoded = [_soft_breaks(line.format(*escaped)) for line, _, _ in template.lines]

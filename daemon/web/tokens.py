@@ -46,9 +46,10 @@ SALTS: dict[Purpose, str] = {
     Purpose.UNSUBSCRIBE: "closedloop.unsubscribe",
 }
 LEGACY_SALT = "closedloop.response"  # one salt for every link, before the split (read only)
-# What make() writes: URL-safe base64 and dots. itsdangerous alone skips non-ASCII characters
+# What make() writes: URL-safe base64 and dots (a leading dot: itsdangerous's compressed
+# payload, for ids whose JSON compresses). itsdangerous alone skips non-ASCII characters
 # (a `%FF` in the link), so a genuine token with junk in it would still read.
-_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_TOKEN = re.compile(r"\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 class TokenError(ClosedLoopError):
@@ -187,6 +188,8 @@ class TokenSigner:
         within its age; None for anything else (then itsdangerous decides, and words the
         error). Every page reads a token: itsdangerous's own path makes a signer, derives its
         key and runs ~120 calls per read, a tenth of the score page."""
+        if token.startswith("."):
+            return None  # a compressed payload: itsdangerous's own path reads it
         keys = self._derived_keys(salt)
         payload, stamp, signature = token.split(".")
         try:

@@ -266,3 +266,29 @@ def test_a_template_that_changes_a_placeholder_is_not_prepared() -> None:
     assert prepared.build(built, ("Ana", "", "", "", "t", ""), subject="S", subject_name="",
                           to="a@example.com", date=NOW, message_id="<a@b>",
                           unsubscribe_url=None) is None
+
+
+@pytest.mark.parametrize("first_name", ["J", "x", "Al", "Bob", "Q7", "utf8"])
+def test_a_short_ascii_name_among_non_latin_words_is_the_stdlib_subject(
+        first_name: str) -> None:
+    """A subject whose fold is base64 (Cyrillic words) with a short ASCII name in it: the
+    name must not be "put back" into the base64 text (it corrupted the subject: "раКоту");
+    a literal encoded word in the subject is folded by the stdlib too."""
+    texts = {"en": {"subject": "Здравствуйте, {first_name}! Оцените нашу работу"},
+             "fr": {"subject": "Été =?utf8?q?=C3=A9?= fin {first_name}"}}
+    kind = Program("ru", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Ромашка",
+                   texts=texts)
+    for language in ("en", "fr"):
+        old, new = mails(program=kind, language=language, first_name=first_name)
+        assert_same(old, new)
+        assert first_name in str(new["Subject"])
+
+
+def test_two_public_urls_get_their_own_links() -> None:
+    """The prepared template is per public URL: a second daemon URL (a reloaded config)
+    does not reuse the first one's links."""
+    nps = program(SurveyType.NPS)
+    for url in ("https://one.example", "https://two.example/prefix"):
+        old, new = mails(program=nps, public_url=url)
+        assert_same(old, new)
+        assert url.encode() in data_bytes(new)
