@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.policy import EmailPolicy
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 
 class _CachedHeaderRegistry(HeaderRegistry):
@@ -44,6 +46,18 @@ _PARSED: dict[tuple[str, str], tuple[str, Any]] = {}
 _FETCHED: dict[tuple[str, str], Any] = {}
 _FOLDED: dict[tuple[str, str, str, int | None, str, bool], bytes] = {}
 _MEMO_LIMIT = 4096  # distinct values kept; past it the memo starts over (never unbounded)
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _memoized(memo: dict[K, V], key: K, make: Callable[[], V]) -> V:
+    """`memo[key]`, made once; a full memo starts over."""
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        found = memo[key] = make()
+    return found
 
 
 class _SurveyPolicy(EmailPolicy):
@@ -53,13 +67,7 @@ class _SurveyPolicy(EmailPolicy):
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
         if type(value) is not str or name.lower() not in _CONSTANT:
             return super().header_store_parse(name, value)
-        key = (name, value)
-        found = _PARSED.get(key)
-        if found is None:
-            if len(_PARSED) >= _MEMO_LIMIT:
-                _PARSED.clear()
-            found = _PARSED[key] = super().header_store_parse(name, value)
-        return found
+        return _memoized(_PARSED, (name, value), partial(super().header_store_parse, name, value))
 
     def header_fetch_parse(self, name: str, value: Any) -> Any:
         """A header held as its text (a prepared mail's, a parsed one's) is parsed when read;
@@ -67,25 +75,14 @@ class _SurveyPolicy(EmailPolicy):
         mail channel both read the Message-ID)."""
         if type(value) is not str:
             return super().header_fetch_parse(name, value)
-        key = (name, value)
-        found = _FETCHED.get(key)
-        if found is None:
-            if len(_FETCHED) >= _MEMO_LIMIT:
-                _FETCHED.clear()
-            found = _FETCHED[key] = super().header_fetch_parse(name, value)
-        return found
+        return _memoized(_FETCHED, (name, value), partial(super().header_fetch_parse, name, value))
 
     def fold_binary(self, name: str, value: Any) -> bytes:
         if not isinstance(value, BaseHeader) or name.lower() not in _CONSTANT:
             return super().fold_binary(name, value)
         key = (name, str(value), self.linesep, self.max_line_length, self.cte_type,
                self.utf8)
-        found = _FOLDED.get(key)
-        if found is None:
-            if len(_FOLDED) >= _MEMO_LIMIT:
-                _FOLDED.clear()
-            found = _FOLDED[key] = super().fold_binary(name, value)
-        return found
+        return _memoized(_FOLDED, key, partial(super().fold_binary, name, value))
 
 
 # Chosen once per process, in the stdlib generator's own form; used when no body line holds it.
