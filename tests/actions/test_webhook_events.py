@@ -90,7 +90,7 @@ def test_no_change_commits_without_its_event(
     (its suppression) and a comment: a failure at the event leaves the change undone."""
     from closedloop.daemon.store import NewSend
     from closedloop.daemon.store import preferences as preferences_module
-    from closedloop.daemon.store import sends as sends_module
+    from closedloop.daemon.store import settle as settle_module
 
     send_id = sent_survey("a")
     store.record_response(send_id, 1, "unsatisfied", t0 + MINUTE)
@@ -103,9 +103,11 @@ def test_no_change_commits_without_its_event(
     def crash(*_: object, **__: object) -> int:
         raise RuntimeError("killed between the change and its event")
 
-    module = {"mark_sent": sends_module, "unsubscribe": preferences_module,
-              "comment": answers_module}[change]
-    monkeypatch.setattr(module, "emit_event", crash)
+    # mark_sent builds its events as rows, inserted with the group's other statements
+    module, name = {"mark_sent": (settle_module, "event_row"),
+                    "unsubscribe": (preferences_module, "emit_event"),
+                    "comment": (answers_module, "emit_event")}[change]
+    monkeypatch.setattr(module, name, crash)
     act = {"mark_sent": lambda: store.mark_sent(other.id, t0 + MINUTE, "<b@x>"),
            "unsubscribe": lambda: store.record_preference(send_id, "unsubscribe", None,
                                                           t0 + MINUTE),
