@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
@@ -65,15 +65,17 @@ class Mail:
 
     def __init__(self, client: httpx.Client, signer: TokenSigner, send_id: int) -> None:
         self.base = str(client.base_url).rstrip("/")
+        issued = datetime.now(UTC)  # one moment for the mail's token and the test's own
         msg = compose_survey(program=NPS, send_id=send_id, to="ana@example.test",
                              first_name="Ana", language="en", public_url=self.base,
                              signer=signer, sender=Sender("s@example.test", "Acme"),
-                             unsubscribe_url=unsubscribe_url(self.base, signer, send_id))
+                             unsubscribe_url=unsubscribe_url(self.base, signer, send_id),
+                             issued_at=issued)
         body = msg.get_body(("html",))
         assert body is not None
         self.html = str(body.get_content())
         self.links = re.findall(r'href="([^"]+)"', self.html)
-        self.token = signer.make(send_id)
+        self.token = signer.make(send_id, issued)
 
     def score_link(self, score: int) -> str:
         url = f"{self.base}/r/{self.token}/{score}"
