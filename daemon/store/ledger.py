@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
-from closedloop.daemon.rules.book import LIVE, ParentState, PersonBook, Sibling
+from closedloop.daemon.rules.book import ANY_PROGRAM, LIVE, ParentState, PersonBook, Sibling
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import SendRecord, from_db, from_db_opt, send_record, to_db
@@ -27,6 +27,7 @@ from closedloop.daemon.store.sends import (
 # What the rules see of the store's in-between states: a send whose outcome is unknown
 # counts as sent (the safer of its two outcomes), one awaiting the relay's reply as sending.
 AS_RULES_SEE = {OUTCOME_UNKNOWN: "sent", AWAITING_REPLY: "sending"}
+_IN_FLIGHT = frozenset({"sending", AWAITING_REPLY})  # may reach the person any moment
 HELD = "program paused"  # last_error of a row held for a paused program (status counts it)
 DEFERRED = "deferred: "  # last_error prefix of a row waiting for the end of quiet hours / off days
 
@@ -37,7 +38,13 @@ class LedgerMixin:
     engine: Engine
 
     def person_book(self, people: Sequence[str]) -> PersonBook:
-        """The ledger rows and live survey rows of these people (normalized e-mails)."""
+        """The ledger rows and live survey rows of these people (normalized e-mails).
+
+        A survey in flight ('sending', or 'awaiting_reply': its 250 not recorded yet, by
+        another dispatcher or one whose group of marks the database refused) counts for the
+        cooldowns as sent at its hand-over (or, before it, at its lease's end): the ledger
+        only learns of it once it is recorded or swept, and a second survey to the person
+        in between would break the cooldown the first one started."""
         ledger: dict[tuple[str, str], datetime] = {}
         rows: list[tuple[str, Sibling]] = []
         with reading(self.engine) as conn:
@@ -47,14 +54,18 @@ class LedgerMixin:
                     .where(LEDGER.c.email_norm.in_(part))
                 ):
                     ledger[(person, program)] = from_db(at)
-                for person, key, program, closed_at, stored in conn.execute(
+                for person, key, program, closed_at, stored, moment in conn.execute(
                     select(SENDS.c.email_norm, SENDS.c.idem_key, SENDS.c.program,
-                           SENDS.c.closed_at, SENDS.c.status)
+                           SENDS.c.closed_at, SENDS.c.status,
+                           func.coalesce(SENDS.c.sent_at, SENDS.c.claimed_until,
+                                         SENDS.c.due_at))
                     .where(SENDS.c.email_norm.in_(part), SENDS.c.kind == "survey",
                            SENDS.c.status.in_(sorted(LIVE | set(AS_RULES_SEE))))
                 ):
                     status = AS_RULES_SEE.get(stored, stored)
                     rows.append((person, Sibling(key, program, from_db_opt(closed_at), status)))
+                    if stored in _IN_FLIGHT:
+                        _count_in_flight(ledger, person, program, from_db(moment))
         return PersonBook(ledger, rows)
 
     def suppressed_among(self, people: Sequence[str], now: datetime) -> set[str]:
@@ -137,3 +148,11 @@ class LedgerMixin:
             .where(and_(SENDS.c.status == "pending", SENDS.c.last_error.like(f"{DEFERRED}%")))
         )
         return {"sends.held": int(held or 0), "sends.deferred": int(deferred or 0)}
+
+
+def _count_in_flight(ledger: dict[tuple[str, str], datetime], person: str, program: str,
+                     at: datetime) -> None:
+    """A survey in flight moves the person's last-sent times (this program and "*")."""
+    for name in (program, ANY_PROGRAM):
+        previous = ledger.get((person, name))
+        ledger[(person, name)] = at if previous is None else max(previous, at)

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Connection, Engine, Table, bindparam, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
@@ -91,14 +91,18 @@ _LEDGER_UPSERTS: dict[str, Any] = {}
 
 
 def ledger_upsert(conn: Connection) -> Any:
-    """The ledger's upsert for this dialect, built once."""
+    """The ledger's upsert for this dialect, built once. It keeps the later time: marks
+    recorded out of order (an outcome-unknown row swept after a newer mail's group, two
+    replicas) never move a person's last survey back, which would shorten a cooldown."""
     stmt = _LEDGER_UPSERTS.get(conn.dialect.name)
     if stmt is None:
         insert = insert_for(conn, LEDGER)
+        newer = insert.excluded.last_sent_at > LEDGER.c.last_sent_at
         stmt = _LEDGER_UPSERTS[conn.dialect.name] = insert.on_conflict_do_update(
             index_elements=["email_norm", "program"],
-            set_={"last_sent_at": insert.excluded.last_sent_at,
-                  "source": insert.excluded.source})
+            set_={"last_sent_at": case((newer, insert.excluded.last_sent_at),
+                                       else_=LEDGER.c.last_sent_at),
+                  "source": case((newer, insert.excluded.source), else_=LEDGER.c.source)})
     return stmt
 
 

@@ -1,0 +1,133 @@
+"""A survey in flight elsewhere holds the person's cooldowns; the ledger never moves back.
+
+Real store (SQLite and PostgreSQL), real SMTP sink, the real dispatcher. Another dispatcher
+(a replica, or one whose group of 250s the database refused) is played through the store's
+own transitions. Pinned: while its survey to a person is 'sending' or 'awaiting_reply', this
+dispatcher's survey of another program to the same person is skipped by the global cooldown
+(before, the ledger did not know of the first mail yet and both went out); a row only
+claimed elsewhere holds nothing (it may never be sent); the moment counted is the hand-over
+(sent_at) or, before it, the lease's end; the ledger keeps the later of two times whatever
+order they are recorded in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import pytest
+import time_machine
+
+from closedloop.daemon.delivery.sink import LocalMailSink
+from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.jobs.dispatch import LEASE, DispatchResult, dispatch_due
+from closedloop.daemon.rules.book import ANY_PROGRAM
+from closedloop.daemon.store import NewSend, SendRecord, SentMark, Store
+from closedloop.daemon.surveys import Policy, Program, SurveyType
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # a Friday morning: no quiet hours
+CLOSED = NOW - timedelta(hours=2)
+CSAT = Program("csat", SurveyType.CSAT, "hubspot", timedelta(hours=1), "Acme")
+NPS = Program("nps", SurveyType.NPS, "hubspot", timedelta(hours=1), "Acme")
+ADA = "ada@example.com"
+
+
+def compose(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "feedback@acme.example"
+    msg["To"] = row.email or ""
+    msg["Subject"] = f"{row.program} {row.idem_key}"
+    msg["Message-ID"] = f"<send-{row.id}@acme.example>"
+    msg.set_content("How did we do?")
+    return msg
+
+
+@pytest.fixture
+def sink() -> Iterator[LocalMailSink]:
+    with LocalMailSink() as mail:
+        yield mail
+
+
+def queue(store: Store, key: str, program: Program, due: datetime,
+          email: str = ADA) -> None:
+    store.add_sends([NewSend(idem_key=key, program=program.name,
+                             survey_type=program.type.value, source="hubspot",
+                             contact_id=f"c-{email}", due_at=due, created_at=CLOSED,
+                             closed_at=CLOSED, ticket_id=key, email=email)])
+
+
+def elsewhere(store: Store, step: str) -> SendRecord:
+    """Another dispatcher takes the one due row (csat) as far as `step`."""
+    [row] = store.claim_due_sends(NOW, 1, LEASE)
+    if step in ("sending", "awaiting_reply"):
+        assert store.begin_sending(row.id, NOW)
+    if step == "awaiting_reply":
+        assert store.end_of_data(row.id, 1, NOW - timedelta(seconds=5))
+    return row
+
+
+def run(store: Store, sink: LocalMailSink, now: datetime = NOW) -> DispatchResult:
+    with time_machine.travel(now, tick=False):
+        return dispatch_due(store, {"csat": CSAT, "nps": NPS},
+                            SmtpSender("127.0.0.1", sink.port), compose, now, policy=Policy())
+
+
+@pytest.mark.parametrize("step", ["sending", "awaiting_reply"])
+def test_a_survey_in_flight_elsewhere_holds_the_global_cooldown(
+        store: Store, sink: LocalMailSink, step: str) -> None:
+    """Ada's csat survey is in flight in another dispatcher; her nps survey, due a minute
+    later, is skipped global_cooldown here: one mail reaches her, not two."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    elsewhere(store, step)
+    result = run(store, sink)
+    assert (result.sent, dict(result.skipped)) == (0, {"global_cooldown": 1})
+    assert [m["Subject"] for m in sink.messages] == []
+
+
+def test_a_row_only_claimed_elsewhere_holds_nothing(store: Store,
+                                                     sink: LocalMailSink) -> None:
+    """The other side of the edge: claimed is not yet begun (it may be skipped, deferred or
+    handed back), so Ada's nps survey goes out."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    elsewhere(store, "claimed")
+    result = run(store, sink)
+    assert (result.sent, dict(result.skipped)) == (1, {})
+    assert [m["Subject"] for m in sink.messages] == ["nps nps-1"]
+
+
+def test_the_moment_counted_is_the_hand_over_else_the_lease_end(store: Store) -> None:
+    """The book's last-sent times: an awaiting_reply row at its sent_at (5 s before NOW),
+    a sending row at its lease's end (NOW + LEASE), for the program and for "*"."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    handed = elsewhere(store, "awaiting_reply")
+    book = store.person_book([ADA])
+    assert (book.last_sent(ADA, "csat"), book.last_sent(ADA, ANY_PROGRAM)) == (
+        NOW - timedelta(seconds=5), NOW - timedelta(seconds=5))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1), email="bea@example.com")
+    [begun] = store.claim_due_sends(NOW, 1, LEASE)
+    assert begun.id != handed.id and store.begin_sending(begun.id, NOW)
+    book = store.person_book(["bea@example.com"])
+    assert book.last_sent("bea@example.com", "nps") == NOW + LEASE
+
+
+def test_the_ledger_keeps_the_later_time_whatever_the_order(store: Store) -> None:
+    """A newer mark recorded first, then an older one (an outcome-unknown row swept late):
+    the ledger stays at the newer; a newer one after moves it on."""
+    for key, program in (("csat-1", CSAT), ("nps-1", NPS), ("csat-2", CSAT)):
+        queue(store, key, program, NOW - timedelta(minutes=5))
+    rows = store.claim_due_sends(NOW, 3, LEASE)
+    for row in rows:
+        assert store.begin_sending(row.id, NOW) and store.end_of_data(row.id, 1, NOW)
+    first, second, third = sorted(rows, key=lambda r: r.idem_key)  # csat-1, csat-2, nps-1
+    later = NOW + timedelta(minutes=1)
+    assert store.mark_sent_many([SentMark(third.id, later, "<n1@x>", ())]) == 1
+    store.mark_outcome_unknown(first.id, "interrupted_during_send", NOW)
+    book = store.person_book([ADA])
+    assert (book.last_sent(ADA, ANY_PROGRAM), book.last_sent(ADA, "nps")) == (later, later)
+    latest = NOW + timedelta(minutes=2)
+    assert store.mark_sent_many([SentMark(second.id, latest, "<c2@x>", ())]) == 1
+    book = store.person_book([ADA])
+    assert (book.last_sent(ADA, ANY_PROGRAM), book.last_sent(ADA, "csat")) == (latest, latest)
