@@ -1,26 +1,20 @@
 """HubSpotAdapter: the CRMAdapter protocol over hubspot-api-client 12.
 
-The SDK client is built once and each API object is cached (every access to
-`client.crm.x.y` builds a new ApiClient and connection pool). The SDK's urllib3 retry is
-switched off (`Retry(total=0)`): every call goes through the one tenacity policy in
-integration.retry, with a `_request_timeout` on every call, and is counted per endpoint.
-The work of each method lives in a small module (_tickets, _contacts, _reopened, _notes,
-_members, _properties); this class owns the client, the calls and the caches.
+The calls themselves (the SDK's API objects built once, no urllib3 retry, the one tenacity
+policy, the pacer, the counters) live in _client.HubSpotCalls, which this class extends;
+the work of each method lives in a small module (_tickets, _contacts, _reopened, _notes,
+_members, _properties); this class owns what the jobs ask and the caches.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
-import urllib3
-from hubspot import HubSpot
 
-from closedloop.integration._translate import call_translated
 from closedloop.integration.base import (
     Attribution,
     Contact,
@@ -39,9 +33,9 @@ from closedloop.integration.base import (
 )
 from closedloop.integration.errors import (
     ConfigError,
-    RateLimited,
 )
 from closedloop.integration.hubspot import _properties
+from closedloop.integration.hubspot._client import HubSpotCalls
 from closedloop.integration.hubspot._contact_writes import write_contact_batches
 from closedloop.integration.hubspot._contacts import (
     BATCH_SIZE,
@@ -51,13 +45,10 @@ from closedloop.integration.hubspot._contacts import (
 )
 from closedloop.integration.hubspot._cursor import SearchCursor
 from closedloop.integration.hubspot._erase import erase_quotes
-from closedloop.integration.hubspot._errors import http_error, translate
 from closedloop.integration.hubspot._members import list_id_of, member_pages
 from closedloop.integration.hubspot._notes import add_ticket_notes, landed_markers
 from closedloop.integration.hubspot._notified import closed_tickets_by_id
 from closedloop.integration.hubspot._online import LISTS_SCOPE, check_online
-from closedloop.integration.hubspot._pacing import PacedPool
-from closedloop.integration.hubspot._raw import RawAnswer, RawCalls, close_pools
 from closedloop.integration.hubspot._reopened import (
     STAGE_PROPERTIES,
     Stage,
@@ -79,8 +70,8 @@ from closedloop.integration.hubspot._tickets import (
     ticket_contacts,
     to_ms,
 )
-from closedloop.integration.pacing import Pacer, PacingStats, Throttled
-from closedloop.integration.retry import RetryPolicy, call_with_retry
+from closedloop.integration.pacing import Pacer
+from closedloop.integration.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +85,7 @@ BASE_SCOPES: tuple[str, ...] = (
 
 
 
-class HubSpotAdapter:
+class HubSpotAdapter(HubSpotCalls):
     """One HubSpot account (portal), as the jobs see it."""
 
     required_scopes: tuple[str, ...] = BASE_SCOPES
@@ -124,113 +115,19 @@ class HubSpotAdapter:
         Ticket.properties / Contact.properties. `pacer`: the source's rate windows
         (_pacing.hubspot_pacer), which every request of every API object asks first; None
         sends at once (the daemon always gives one)."""
-        self.name = name
-        self._token = token
-        self._base_url = base_url.rstrip("/")
+        super().__init__(name, token, base_url, timeout=timeout, retry=retry, pacer=pacer)
         self._start_at = start_at
         self._overlap_ms = int(overlap.total_seconds() * 1000)
         self._page_size = page_size
-        self._timeout = timeout
-        self._retry = retry
         self._pipelines = tuple(pipelines)
-        self._calls: Counter[str] = Counter()
-        self._rate_limited: Counter[str] = Counter()  # answers 429, per endpoint
         self._lists = tuple(dict.fromkeys(str(i) for i in lists))
         self._ticket_extra = tuple(dict.fromkeys(ticket_properties))
         self._contact_extra = tuple(dict.fromkeys(contact_properties))
         self.required_scopes = self.scopes_for(lists=bool(self._lists))
         self._stage_states: dict[Stage, str] | None = None
-        client = HubSpot(access_token=token, host=self._base_url, base_url=self._base_url,
-                         retry=urllib3.Retry(total=0))
-        self._pipelines_api = client.crm.pipelines.pipelines_api
-        self._search_api = client.crm.tickets.search_api
-        self._associations_api = client.crm.associations.v4.batch_api
-        self._contacts_api = client.crm.contacts.batch_api
-        self._tickets_api = client.crm.tickets.batch_api
-        self._notes_api = client.crm.objects.notes.batch_api
-        self._tasks_api = client.crm.objects.tasks.batch_api
-        self._memberships_api = client.crm.lists.memberships_api
-        self._lists_api = client.crm.lists.lists_api
-        self._properties_api = client.crm.properties.core_api
-        self._groups_api = client.crm.properties.groups_api
-        self._pacer = pacer
-        self._raw = RawCalls(self._base_url, token, timeout, pacer)
-        self._post_json = self._raw.post_json
-        self._apis = (self._pipelines_api, self._search_api, self._associations_api,
-                      self._contacts_api, self._tickets_api, self._notes_api, self._tasks_api,
-                      self._memberships_api, self._lists_api, self._properties_api,
-                      self._groups_api)
-        if pacer is not None:
-            for api in self._apis:
-                rest = api.api_client.rest_client
-                if not isinstance(rest.pool_manager, PacedPool):  # one wrap per pool
-                    rest.pool_manager = PacedPool(rest.pool_manager, pacer)
-
-    def close(self) -> None:
-        """Close the kept-alive connections of every pool (the SDK's and the raw one), so a
-        runtime that is closed leaves no socket open to the CRM."""
-        for api in self._apis:
-            close_pools(api.api_client.rest_client.pool_manager)
-        self._raw.close()
 
     def __repr__(self) -> str:  # never show the token
         return f"HubSpotAdapter(name={self.name!r}, base_url={self._base_url!r})"
-
-    # -- plumbing -------------------------------------------------------------------------
-
-    def _call(self, endpoint: str, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
-        """One SDK call through the retry policy; every attempt is counted and translated."""
-        return self._retried(endpoint, fn, True, **kwargs)
-
-    def _call_json(self, endpoint: str, body: dict[str, Any], query: str = "") -> Any:
-        """One plain-JSON POST (see _raw.py) through the same retry, counting and
-        translation as an SDK call; the answer's JSON as a dict."""
-        return self._retried(endpoint, self._post_raw, True, name=endpoint, body=body,
-                             query=query)
-
-    def _post_raw(self, *, name: str, body: dict[str, Any], query: str,
-                  _request_timeout: Any = None) -> Any:
-        return self._post_json(name, body, query)  # RawCalls holds the same timeout
-
-    def _call_self_counted(self, endpoint: str, fn: Callable[..., Any], /,
-                           **kwargs: Any) -> Any:
-        """The same for an `fn` that counts its own HTTP calls (it may make none, or two)."""
-        return self._retried(endpoint, fn, False, **kwargs)
-
-    def _count(self, endpoint: str) -> None:
-        self._calls[endpoint] += 1
-
-    def _retried(self, endpoint: str, fn: Callable[..., Any], count: bool,
-                 **kwargs: Any) -> Any:
-        def attempt() -> Any:
-            if count:
-                self._calls[endpoint] += 1
-            try:
-                return call_translated(lambda: fn(**kwargs, _request_timeout=self._timeout),
-                                       translate, endpoint)
-            except Throttled:
-                raise  # the pacer held it back: nothing was sent
-            except RateLimited:
-                self._rate_limited[endpoint] += 1
-                raise
-
-        return call_with_retry(attempt, policy=self._retry, op=f"{self.name}.{endpoint}")
-
-    def call_count(self) -> int:
-        """HTTP calls made so far, retried attempts included."""
-        return sum(self._calls.values())
-
-    def calls_by_endpoint(self) -> dict[str, int]:
-        """Calls per endpoint name (see endpoints.ENDPOINTS), for metrics and tests."""
-        return dict(self._calls)
-
-    def rate_limited_by_endpoint(self) -> dict[str, int]:
-        """Calls HubSpot answered 429, per endpoint name, for metrics."""
-        return dict(self._rate_limited)
-
-    def pacing_stats(self) -> PacingStats | None:
-        """What the source's pacer did (None: unpaced), for metrics."""
-        return self._pacer.stats if self._pacer is not None else None
 
     # -- closed tickets ---------------------------------------------------------------------
 
@@ -455,28 +352,6 @@ class HubSpotAdapter:
                                                       f"{obj}s")
                 out[obj] = [n for n in names if n not in existing]
         return out
-
-    def _token_scopes(self) -> set[str]:
-        """POST access-token-info with urllib3 directly.
-
-        The SDK wraps this endpoint only through `client.api_request`, which uses `requests`
-        with no timeout and its own base URL; a plain urllib3 call keeps the timeout,
-        the base URL and the error translation the same as every other call.
-        """
-        def attempt() -> dict[str, Any]:
-            self._calls["token_info"] += 1
-            try:
-                return self._post_json("token_info", {"tokenKey": self._token})
-            except RawAnswer as exc:
-                if exc.status == 429:
-                    self._rate_limited["token_info"] += 1
-                raise http_error(exc.status, exc.body, exc.headers,
-                                 endpoint="token_info") from exc
-            except urllib3.exceptions.HTTPError as exc:
-                raise translate(exc, endpoint="token_info") or exc from exc
-
-        info = call_with_retry(attempt, policy=self._retry, op=f"{self.name}.token_info")
-        return {str(s) for s in info.get("scopes") or []}
 
 
 if TYPE_CHECKING:  # mypy proves the adapter satisfies the protocol the jobs use

@@ -108,7 +108,8 @@ def test_the_moment_counted_is_the_hand_over_else_the_lease_end(store: Store) ->
         NOW - timedelta(seconds=5), NOW - timedelta(seconds=5))
     queue(store, "nps-1", NPS, NOW - timedelta(minutes=1), email="bea@example.com")
     [begun] = store.claim_due_sends(NOW, 1, LEASE)
-    assert begun.id != handed.id and store.begin_sending(begun.id, NOW)
+    assert begun.id != handed.id
+    assert store.begin_sending(begun.id, NOW)
     book = store.person_book(["bea@example.com"])
     assert book.last_sent("bea@example.com", "nps") == NOW + LEASE
 
@@ -120,7 +121,8 @@ def test_the_ledger_keeps_the_later_time_whatever_the_order(store: Store) -> Non
         queue(store, key, program, NOW - timedelta(minutes=5))
     rows = store.claim_due_sends(NOW, 3, LEASE)
     for row in rows:
-        assert store.begin_sending(row.id, NOW) and store.end_of_data(row.id, 1, NOW)
+        assert store.begin_sending(row.id, NOW)
+        assert store.end_of_data(row.id, 1, NOW)
     first, second, third = sorted(rows, key=lambda r: r.idem_key)  # csat-1, csat-2, nps-1
     later = NOW + timedelta(minutes=1)
     assert store.mark_sent_many([SentMark(third.id, later, "<n1@x>", ())]) == 1
