@@ -12,8 +12,9 @@ shows apart: a customer mailed twice is worse than a survey lost.
 Each claimed batch is judged by the rule engine (daemon.rules) with facts read in bulk: the
 people's ledger and rows, suppressions, reminders' surveys, and the CRM's word on which
 tickets were reopened (one call per 100 tickets). A row is sent, skipped with a reason,
-deferred (quiet hours, off days) or held (paused program); `closedloop plan` runs the same
-engine, so what it shows is what this job does.
+deferred (quiet hours, off days) or held (paused program); those not sent are written
+together with the batch's end (jobs/not_now.py). `closedloop plan` runs the same engine, so
+what it shows is what this job does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from closedloop.daemon.backoff import doubling
 from closedloop.daemon.channels import Channel, ChannelDown, HandOver, NotTaken, OutcomeUnknown
 from closedloop.daemon.channels.mail import MAIL_RETRY, MailChannel
 from closedloop.daemon.jobs.attribution import reopened_filling
+from closedloop.daemon.jobs.not_now import NotNowRows
 from closedloop.daemon.jobs.sent_marks import PendingMarks
 from closedloop.daemon.jobs.windows import sends_ripe
 from closedloop.daemon.logging import get_logger
@@ -141,15 +143,17 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
         facts = _gather(store, programs, adapters or {}, rows, now, paused)
         done = 0
         marks = PendingMarks(store)  # the relay's 250s, recorded a group at a time
+        later = NotNowRows(store)  # skips and deferrals, written with the batch's end
         try:
             with mailer.session() as session:
                 ways = {**(channels or {}), "email": MailChannel(store, session, compose)}
                 for row in rows:
                     if time.monotonic() - renewed >= RENEW_EVERY.total_seconds():
-                        store.renew_claims([r.id for r in rows[done:]] + marks.send_ids(),
-                                           _later(now, started) + LEASE)
+                        store.renew_claims([r.id for r in rows[done:]] + marks.send_ids()
+                                           + later.send_ids(), _later(now, started) + LEASE)
                         renewed = time.monotonic()
-                    _dispatch_one(store, programs, policy, facts, ways, row, now, result, marks)
+                    _dispatch_one(store, programs, policy, facts, ways, row, now, result,
+                                  marks, later)
                     done += 1
         except ChannelDown as exc:
             # The relay is down or refuses our login: every row would fail the same way. Hand
@@ -160,8 +164,11 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                 store.mark_send_failed(row.id, f"mail relay: {exc}", now + MAIL_RETRY)
             result.retried += len(rows) - done
             break
-        finally:
-            marks.flush()  # before the next claim: its rules read these sends in the ledger
+        finally:  # before the next claim: its rules read these rows in the store
+            try:
+                marks.flush()
+            finally:
+                later.flush()
         if len(rows) < batch:
             break
     log.info("dispatch.done", sent=result.sent, retried=result.retried, failed=result.failed,
@@ -259,14 +266,14 @@ def _reopened(adapters: Mapping[str, CRMAdapter], programs: Mapping[str, Program
 
 def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy, facts: _Batch,
                   channels: dict[str, Channel[Any]], row: SendRecord, now: datetime,
-                  result: DispatchResult, marks: PendingMarks) -> None:
+                  result: DispatchResult, marks: PendingMarks, later: NotNowRows) -> None:
     log = get_logger(job="dispatch", program=row.program, send_id=row.id)
     program = programs.get(row.program)
     due = Due.of(row)
     ticket = (row.source, row.ticket_id or "")
     if row.kind == "survey" and ticket in facts.unchecked:
-        store.postpone_send(row.id, facts.recheck_at.get(row.source, now + CRM_RETRY),
-                            "reopen check failed")
+        later.postpone(row.id, facts.recheck_at.get(row.source, now + CRM_RETRY),
+                       "reopen check failed")
         result.retried += 1
         return
     row_facts = Facts(
@@ -277,7 +284,7 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
     )
     decision = decide(due, program, policy, now, facts.book, row_facts)
     if decision.action is not Action.SEND:
-        _not_now(store, facts.book, row, decision, result)
+        _not_now(later, facts.book, row, decision, result)
         log.info("send.skipped" if decision.action is Action.SKIP else "send.deferred",
                  reason=str(decision.reason), kind=row.kind)
         return
@@ -298,21 +305,19 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
         facts.book.record_sent(row.email_norm, row.program, row.idem_key, now)
 
 
-def _not_now(store: Store, book: PersonBook, row: SendRecord, decision: Decision,
+def _not_now(later: NotNowRows, book: PersonBook, row: SendRecord, decision: Decision,
              result: DispatchResult) -> None:
     reason = str(decision.reason)
     if decision.action is Action.SKIP:
-        if decision.reason is Reason.TICKET_REOPENED:
-            store.cancel_send(row.id, reason)  # frees the key: solved again, surveyed again
-        else:
-            store.mark_skipped(row.id, reason)
+        # a reopened ticket's row frees its key: solved again, surveyed again
+        later.skip(row.id, reason, cancel=decision.reason is Reason.TICKET_REOPENED)
         if row.email_norm:
             book.set_status(row.email_norm, row.idem_key, "skipped")
         result.skipped[reason] += 1
         return
     assert decision.until is not None  # DEFER and HOLD carry when to look again
     note = HELD if decision.action is Action.HOLD else f"{DEFERRED}{reason}"
-    store.postpone_send(row.id, decision.until, note)
+    later.postpone(row.id, decision.until, note)
     result.deferred[reason] += 1
 
 

@@ -30,6 +30,7 @@ from closedloop.daemon.store.health import HealthMixin, QueueStat, SourceState
 from closedloop.daemon.store.ledger import LedgerMixin
 from closedloop.daemon.store.link_opens import LinkOpensMixin
 from closedloop.daemon.store.members import MemberRecord, MembersMixin, SeenMember
+from closedloop.daemon.store.not_now import NotNow, NotNowMixin
 from closedloop.daemon.store.notified import NotifiedClaim, NotifiedMixin
 from closedloop.daemon.store.outcomes import OutcomesMixin
 from closedloop.daemon.store.people import PeopleMixin
@@ -76,6 +77,7 @@ __all__ = [
     "NewSend",
     "NewerDatabase",
     "NoResponseYet",
+    "NotNow",
     "NotifiedClaim",
     "Preference",
     "QueueStat",
@@ -101,7 +103,7 @@ __all__ = [
 class Store(SendsMixin, SettleMixin, OutcomesMixin, AnswersMixin, AttributionMixin, ClaimsMixin,
             PreferencesMixin, MembersMixin, LedgerMixin, PrivacyMixin, HealthMixin,
             LinkOpensMixin, AlertsMixin, WebhooksMixin, FollowUpsMixin, NotifiedMixin,
-            WidgetMixin, PeopleMixin, BacklogsMixin):
+            WidgetMixin, PeopleMixin, BacklogsMixin, NotNowMixin):
     """The daemon's database. ``Store(url).migrate()`` once at start, then call methods."""
 
     def __init__(self, url: str) -> None:

@@ -240,3 +240,23 @@ def test_a_hard_bounce_suppresses_the_address_for_every_program(
     later = NOW + timedelta(days=8)
     store.add_sends([row("z1", "gone@example.com", program=CES, closed=later - timedelta(hours=1))])
     assert dict(run(store, sink, [CSAT, CES], now=later).skipped) == {"suppressed": 1}
+
+
+def test_a_batch_killed_before_its_skips_are_written_decides_them_again(
+        store: Store, sink: LocalMailSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's skips wait for its end (jobs/not_now.py): killed there, the rows stay
+    claimed, the sweep hands them back after the lease, and the next run skips them again;
+    the one survey of the burst went out once."""
+    store.add_sends([row(f"t{i}", closed=NOW - timedelta(hours=9 - 4 * i)) for i in range(3)])
+
+    def killed(self: Store, rows: object) -> None:
+        raise RuntimeError("killed before the batch's skips were written")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "settle_not_now", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            run(store, sink, [CSAT], now=NOW + timedelta(hours=1))
+    assert store.counts(NOW + timedelta(hours=1)).get("sends.claimed") == 2
+    result = run(store, sink, [CSAT], now=NOW + timedelta(hours=1, minutes=1))
+    assert (result.sent, dict(result.skipped)) == (0, {"coalesced": 2})
+    assert [m["Subject"][-9:] for m in sink.messages] == ["ticket t2"]
