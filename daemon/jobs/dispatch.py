@@ -168,7 +168,9 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
             try:
                 marks.flush()
             finally:
-                later.flush()
+                held = len(later)
+                if (moved := later.flush()) < held:  # a stall let another dispatcher take them
+                    log.warning("dispatch.decisions_overtaken", rows=held - moved)
         if len(rows) < batch:
             break
     log.info("dispatch.done", sent=result.sent, retried=result.retried, failed=result.failed,
@@ -284,7 +286,7 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
     )
     decision = decide(due, program, policy, now, facts.book, row_facts)
     if decision.action is not Action.SEND:
-        _not_now(later, facts.book, row, decision, result)
+        _not_now(store, later, facts.book, row, decision, result)
         log.info("send.skipped" if decision.action is Action.SKIP else "send.deferred",
                  reason=str(decision.reason), kind=row.kind)
         return
@@ -305,12 +307,14 @@ def _dispatch_one(store: Store, programs: Mapping[str, Program], policy: Policy,
         facts.book.record_sent(row.email_norm, row.program, row.idem_key, now)
 
 
-def _not_now(later: NotNowRows, book: PersonBook, row: SendRecord, decision: Decision,
-             result: DispatchResult) -> None:
+def _not_now(store: Store, later: NotNowRows, book: PersonBook, row: SendRecord,
+             decision: Decision, result: DispatchResult) -> None:
     reason = str(decision.reason)
     if decision.action is Action.SKIP:
-        # a reopened ticket's row frees its key: solved again, surveyed again
-        later.skip(row.id, reason, cancel=decision.reason is Reason.TICKET_REOPENED)
+        if decision.reason is Reason.TICKET_REOPENED:
+            store.cancel_send(row.id, reason)  # frees the key now: solved again, surveyed again
+        else:
+            later.skip(row.id, reason)
         if row.email_norm:
             book.set_status(row.email_norm, row.idem_key, "skipped")
         result.skipped[reason] += 1

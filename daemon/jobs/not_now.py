@@ -1,12 +1,14 @@
 """A batch's skips and deferrals, kept until the batch ends and written in one transaction.
 
-Dispatch decides every claimed row; those not sent now (skipped, cancelled because their
-ticket reopened, deferred to quiet hours' end, held for a paused program) took one
-transaction each. They wait here instead (the rules of the rest of the batch read the
-in-memory book, as before) and are written with the batch's end, before the next claim
-reads the store. Until then the rows stay 'claimed' and dispatch renews their lease with the
-batch's; a crash leaves them claimed, and the stale-lease sweep hands them back to be
-decided again: nothing was sent for them, so nothing can be sent twice.
+Dispatch decides every claimed row; those not sent now (skipped, deferred to quiet hours'
+end, held for a paused program) took one transaction each. They wait here instead (the
+rules of the rest of the batch read the in-memory book, as before) and are written with the
+batch's end, before the next claim reads the store. Until then the rows stay 'claimed' and
+dispatch renews their lease with the batch's; a crash leaves them claimed, and the
+stale-lease sweep hands them back to be decided again. A decision written after its row's
+lease lapsed (a stalled batch; another dispatcher took the row) changes nothing.
+A row skipped because its ticket reopened is written at once instead (Store.cancel_send):
+it frees the ticket's key, and a ticket solved again meanwhile must find it free.
 """
 
 from __future__ import annotations
@@ -23,19 +25,23 @@ class NotNowRows:
         self._store = store
         self._rows: list[NotNow] = []
 
+    def __len__(self) -> int:
+        return len(self._rows)
+
     def send_ids(self) -> list[int]:
         """The rows waiting here (dispatch renews their lease with its claim's)."""
         return [row.send_id for row in self._rows]
 
-    def skip(self, send_id: int, reason: str, *, cancel: bool = False) -> None:
-        """Skipped for `reason`; `cancel` also frees its idempotency key (Store.cancel_send)."""
-        self._rows.append(NotNow(send_id, reason, cancel=cancel))
+    def skip(self, send_id: int, reason: str) -> None:
+        """Skipped for `reason` (Store.mark_skipped)."""
+        self._rows.append(NotNow(send_id, reason))
 
     def postpone(self, send_id: int, until: datetime, note: str) -> None:
         """Back to pending, due at `until` (Store.postpone_send)."""
         self._rows.append(NotNow(send_id, note, until=until))
 
-    def flush(self) -> None:
-        """Write them all in one transaction (a refused one keeps them for the sweep)."""
+    def flush(self) -> int:
+        """Write them all in one transaction (a refused one leaves them to the sweep);
+        returns how many moved (a row taken by another dispatcher meanwhile does not)."""
         rows, self._rows = self._rows, []
-        self._store.settle_not_now(rows)
+        return self._store.settle_not_now(rows)

@@ -1,10 +1,11 @@
 """The rows dispatch decided not to send now, written a batch at a time.
 
-A skipped, cancelled (its ticket reopened) or deferred row took one transaction each; the
-batch's decisions now go in one, at the end of the batch (jobs/not_now.py). Nothing leaves
-the system for them, so the rule of at most once is not involved: until they are written
-the rows are still 'claimed' (renewed with the batch), and a crash leaves them to the
-stale-lease sweep, which hands them back to be decided again.
+A skipped or deferred row took one transaction each; the batch's decisions now go in one,
+at the end of the batch (jobs/not_now.py). Until they are written the rows are still
+'claimed' (renewed with the batch), and a crash leaves them to the stale-lease sweep, which
+hands them back to be decided again. Each statement moves a row only while it is still
+'claimed': if a stall let its lease lapse and another dispatcher took it (and perhaps began
+sending it), the late decision changes nothing.
 """
 
 from __future__ import annotations
@@ -13,35 +14,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, String, and_, bindparam, cast, literal, or_, update
+from sqlalchemy import Engine, bindparam, update
 
 from closedloop.daemon.store.records import to_db
-from closedloop.daemon.store.sends import OUTCOME_UNKNOWN, SENDS
+from closedloop.daemon.store.sends import SENDS
 
-# Plain comparisons, not IN: an executemany cannot expand a list parameter.
-_UNSENT = or_(SENDS.c.status == "pending", SENDS.c.status == "claimed")
-_NOT_SETTLED = and_(SENDS.c.status != "sent", SENDS.c.status != OUTCOME_UNKNOWN)
-_SKIP = (update(SENDS)  # mark_skipped, many rows: never a settled row
-         .where(SENDS.c.id == bindparam("b_id"), _NOT_SETTLED)
+_HELD = SENDS.c.status == "claimed"
+_SKIP = (update(SENDS)  # mark_skipped, many rows
+         .where(SENDS.c.id == bindparam("b_id"), _HELD)
          .values(status="skipped", skip_reason=bindparam("b_reason"), claimed_until=None))
-_CANCEL = (update(SENDS)  # cancel_send, many rows: the key is freed for a new closure
-           .where(SENDS.c.id == bindparam("b_id"), _UNSENT)
-           .values(status="skipped", skip_reason=bindparam("b_reason"), claimed_until=None,
-                   idem_key=SENDS.c.idem_key + literal(":cancelled:")
-                   + cast(SENDS.c.id, String)))
 _POSTPONE = (update(SENDS)  # postpone_send, many rows
-             .where(SENDS.c.id == bindparam("b_id"), _UNSENT)
+             .where(SENDS.c.id == bindparam("b_id"), _HELD)
              .values(status="pending", due_at=bindparam("b_until"), claimed_until=None,
                      last_error=bindparam("b_note")))
 
 
 @dataclass(frozen=True)
 class NotNow:
-    """One row's decision: skipped (with its reason), cancelled, or postponed to `until`."""
+    """One row's decision: skipped (with its reason), or postponed to `until`."""
 
     send_id: int
     reason: str  # the skip reason, or the postponed row's note
-    cancel: bool = False  # skipped and its idempotency key freed (the ticket reopened)
     until: datetime | None = None  # postponed: due again then
 
 
@@ -50,17 +43,18 @@ class NotNowMixin:
 
     engine: Engine
 
-    def settle_not_now(self, rows: Sequence[NotNow]) -> None:
-        """Write the decisions, one statement per kind, rows in id order (lock order)."""
+    def settle_not_now(self, rows: Sequence[NotNow]) -> int:
+        """Write the decisions of rows still 'claimed', one statement per kind, rows in id
+        order (lock order); returns how many moved (the others were taken meanwhile)."""
         if not rows:
-            return
+            return 0
         ordered = sorted(rows, key=lambda r: r.send_id)
-        skips = [{"b_id": r.send_id, "b_reason": r.reason} for r in ordered
-                 if r.until is None and not r.cancel]
-        cancels = [{"b_id": r.send_id, "b_reason": r.reason} for r in ordered if r.cancel]
+        skips = [{"b_id": r.send_id, "b_reason": r.reason} for r in ordered if r.until is None]
         later = [{"b_id": r.send_id, "b_until": to_db(r.until), "b_note": r.reason}
                  for r in ordered if r.until is not None]
+        moved = 0
         with self.engine.begin() as conn:
-            for statement, params in ((_SKIP, skips), (_CANCEL, cancels), (_POSTPONE, later)):
+            for statement, params in ((_SKIP, skips), (_POSTPONE, later)):
                 if params:
-                    conn.execute(statement, params)
+                    moved += max(conn.execute(statement, params).rowcount, 0)
+        return moved
