@@ -6,7 +6,10 @@ and moves the counts by the difference with what was counted before (store/repor
 A change of the reporting zone or of the segment names changes the fingerprint, and the
 rollups are rebuilt from the tables. Cursors re-read a margin (OVERLAP, SENT_OVERLAP)
 behind themselves: a transaction that commits late with an earlier time is still seen,
-and counting is idempotent (an unchanged fact moves nothing).
+and counting is idempotent (an unchanged fact moves nothing). Each counted fact keeps the
+survey's columns it was computed from, as text (`seen`): within the margins the database
+returns only the surveys whose columns differ from those, so a run at steady state reads
+the few surveys that changed, not the last hour's.
 """
 
 from __future__ import annotations
@@ -21,7 +24,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce, union
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    type_coerce,
+    union,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
 from closedloop.daemon.insight.rollup_counts import count_all, table_order
@@ -32,6 +49,7 @@ from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import from_db, iso
 from closedloop.daemon.store.reports import (
+    FACT_COLUMNS,
     FACTS,
     ROLLUPS,
     SCOPES,
@@ -235,38 +253,89 @@ def settled(store: Store, settings: ReportingSettings, now: datetime,
                for name, margin in (("answers", OVERLAP), ("attributed", OVERLAP),
                                     ("sent", SENT_OVERLAP))):
             return True
-        new, old = _window_facts(conn, settings, state)
-        if any(old.get(i) != fact for i, fact in new.items()):
+        window = _window_facts(conn, settings, state)
+        if any(window.old.get(i) != fact for i, fact in window.new.items()):
             return False
     if verified is not None:
         verified.marks, verified.at = marks, now
     return True
 
 
+@dataclass
+class Window:
+    """The surveys of the cursors' margins not counted as they are now: their facts now,
+    as counted (report_facts), and the columns each new fact is computed from (`seen`)."""
+    new: dict[int, Fact | None] = field(default_factory=dict)
+    old: dict[int, Fact] = field(default_factory=dict)
+    seen: dict[int, str] = field(default_factory=dict)
+
+
 def _window_facts(conn: Connection, settings: ReportingSettings, state: dict[str, str]
-                  ) -> tuple[dict[int, Fact | None], dict[int, Fact]]:
-    """The surveys changed within the cursors' margins: their facts as they are now, and
-    as counted (report_facts), in one read (surveys only: nothing else has a fact)."""
+                  ) -> Window:
+    """The surveys changed within the cursors' margins, in one read (surveys only: nothing
+    else has a fact). A survey whose columns are those its counted fact was computed from
+    (report_facts.seen) is left out by the database: the same columns make the same fact
+    (the fingerprint fixes the zone and the segment names), so it would move nothing."""
     query, width = _window_select(tuple(names(settings)))
-    days, custom = LocalDays(ZoneInfo(settings.timezone)), list(settings.segments)
-    new: dict[int, Fact | None] = {}
-    old: dict[int, Fact] = {}
-    for row in conn.execute(query.where(SENDS.c.id.in_(_changed(state)))):
-        new[row[0]] = fact_of(row[:width], custom, days)
+    days = _local_days(settings.timezone)
+    if len(days.cache) > 50_000:  # a quarter hour each: bounded for a long-running daemon
+        days.cache.clear()
+    custom = list(settings.segments)
+    found = Window()
+    for row in conn.execute(query, _since(state)):
+        send_id = row[0]
+        fact = found.new[send_id] = fact_of(row[:width], custom, days)
         if row[width] is not None:
-            old[row[0]] = stored_fact(row[width + 1:])
-    return new, old
+            found.old[send_id] = stored_fact(row[width + 1:width + len(FACT_COLUMNS)])
+        if fact is not None:
+            found.seen[send_id] = row[-1]
+    return found
+
+
+@lru_cache(maxsize=8)
+def _local_days(zone: str) -> LocalDays:
+    """One LocalDays per zone for the process: the refresh's days hit its cache."""
+    return LocalDays(ZoneInfo(zone))
+
+
+class _Quoted(FunctionElement[str]):
+    """A value as an SQL literal (text quoted, quotes doubled; NULL as NULL): joined with
+    commas, the literals of several columns tell every set of values apart."""
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_Quoted, "sqlite")
+def _quote_sqlite(element: _Quoted, compiler: Any, **kw: Any) -> str:
+    return f"quote({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Quoted, "postgresql")
+def _quote_postgresql(element: _Quoted, compiler: Any, **kw: Any) -> str:
+    return f"quote_nullable({compiler.process(element.clauses, **kw)})"
+
+
+def _seen_of(own: Sequence[Any]) -> Any:
+    """The survey's columns a fact is computed from (all but the id), as one text."""
+    parts = [_Quoted(c) for c in own[1:]]
+    joined: Any = parts[0]
+    for part in parts[1:]:
+        joined = joined + literal(",") + part
+    return joined
 
 
 @lru_cache(maxsize=16)
 def _window_select(counted: tuple[str, ...]) -> tuple[Any, int]:
-    """`_select` with each survey's counted fact (report_facts ⟕) after its own columns,
-    and how many columns are its own."""
+    """The margins' surveys not counted as they are (`_select`'s columns, then their counted
+    fact, report_facts ⟕, then their columns as text), built once with the cursors as
+    parameters; and how many columns are the survey's own."""
     own = [*_COLUMNS, *_dim_columns(counted)]
-    return (select(*own, *FACTS.c)
+    seen = _seen_of(own)
+    return (select(*own, *FACT_COLUMNS, seen)
             .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
                          .outerjoin(FACTS, FACTS.c.send_id == SENDS.c.id))
-            .where(SENDS.c.kind == "survey")), len(own)
+            .where(SENDS.c.kind == "survey", SENDS.c.id.in_(_CHANGED),
+                   or_(FACTS.c.seen.is_(None), FACTS.c.seen != seen))), len(own)
 
 
 def is_current(conn: Connection, settings: ReportingSettings) -> bool:
@@ -304,9 +373,10 @@ def _refresh_margins(store: Store, settings: ReportingSettings, now: datetime) -
         if state.get("fingerprint") != fingerprint(settings):
             return None
         marks = _marks(conn)
-        new, old = _window_facts(conn, settings, state)
+        window = _window_facts(conn, settings, state)
+        new = window.new
         positions = _positions(settings)
-        moved = move_facts(conn, names(settings), old, new, positions)
+        moved = move_facts(conn, names(settings), window.old, new, positions, window.seen)
         if positions:
             write_scopes(conn, {i: _scope_pairs(f, positions) for i, f in new.items()})
         _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values()),
@@ -316,19 +386,26 @@ def _refresh_margins(store: Store, settings: ReportingSettings, now: datetime) -
     return moved
 
 
-def _changed(state: dict[str, str]) -> Any:
-    """The ids of the surveys changed since the cursors less their margins (a query)."""
+# The ids of the surveys changed since the cursors less their margins (a subquery; its
+# parameters are `_since`'s)
+_CHANGED = union(
+    select(RESPONSES.c.send_id).where(or_(
+        RESPONSES.c.updated_at >= bindparam("b_answers", type_=RESPONSES.c.updated_at.type),
+        RESPONSES.c.attributed_at >= bindparam("b_attributed",
+                                               type_=RESPONSES.c.attributed_at.type))),
+    select(SENDS.c.id).where(SENDS.c.sent_at >= bindparam("b_sent", type_=SENDS.c.sent_at.type),
+                             SENDS.c.kind == "survey"))
+
+
+def _since(state: dict[str, str]) -> dict[str, datetime]:
+    """`_CHANGED`'s parameters: each cursor less its margin (the epoch when never set)."""
     def since(name: str, margin: timedelta) -> datetime:
         value = state.get(name)
         return (from_db(datetime.fromisoformat(value)) - margin if value
                 else datetime(1970, 1, 1, tzinfo=UTC))
 
-    return union(
-        select(RESPONSES.c.send_id).where(or_(
-            RESPONSES.c.updated_at >= since("answers", OVERLAP),
-            RESPONSES.c.attributed_at >= since("attributed", OVERLAP))),
-        select(SENDS.c.id).where(SENDS.c.sent_at >= since("sent", SENT_OVERLAP),
-                                 SENDS.c.kind == "survey"))
+    return {"b_answers": since("answers", OVERLAP), "b_attributed": since("attributed", OVERLAP),
+            "b_sent": since("sent", SENT_OVERLAP)}
 
 
 def _max_day(before: str | None, facts: Iterable[Fact | None]) -> str:
