@@ -277,9 +277,7 @@ def _window_facts(conn: Connection, settings: ReportingSettings, state: dict[str
     (report_facts.seen) is left out by the database: the same columns make the same fact
     (the fingerprint fixes the zone and the segment names), so it would move nothing."""
     query, width = _window_select(tuple(names(settings)))
-    days = _local_days(settings.timezone)
-    if len(days.cache) > 50_000:  # a quarter hour each: bounded for a long-running daemon
-        days.cache.clear()
+    days = local_days(settings.timezone)
     custom = list(settings.segments)
     found = Window()
     for row in conn.execute(query, _since(state)):
@@ -292,9 +290,17 @@ def _window_facts(conn: Connection, settings: ReportingSettings, state: dict[str
     return found
 
 
+def local_days(zone: str) -> LocalDays:
+    """One LocalDays per zone for the process (the every-minute refreshes' days hit its
+    cache), its cache emptied now and then (a quarter hour each: bounded in a daemon)."""
+    days = _local_days(zone)
+    if len(days.cache) > 50_000:
+        days.cache.clear()
+    return days
+
+
 @lru_cache(maxsize=8)
 def _local_days(zone: str) -> LocalDays:
-    """One LocalDays per zone for the process: the refresh's days hit its cache."""
     return LocalDays(ZoneInfo(zone))
 
 
