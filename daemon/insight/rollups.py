@@ -30,7 +30,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal,
     or_,
     select,
     text,
@@ -304,30 +303,27 @@ def _local_days(zone: str) -> LocalDays:
     return LocalDays(ZoneInfo(zone))
 
 
-class _Quoted(FunctionElement[str]):
-    """A value as an SQL literal (text quoted, quotes doubled; NULL as NULL): joined with
-    commas, the literals of several columns tell every set of values apart."""
+class _Seen(FunctionElement[str]):
+    """Several values as one JSON array's text (strings quoted and escaped, NULL as null):
+    equal texts, equal values. JSON, not concatenated literals: SQLite builds it in a
+    quarter of the time, and the margins' every survey is compared each run."""
     type = String()
     inherit_cache = True
 
 
-@compiles(_Quoted, "sqlite")
-def _quote_sqlite(element: _Quoted, compiler: Any, **kw: Any) -> str:
-    return f"quote({compiler.process(element.clauses, **kw)})"
+@compiles(_Seen, "sqlite")
+def _seen_sqlite(element: _Seen, compiler: Any, **kw: Any) -> str:
+    return f"json_array({compiler.process(element.clauses, **kw)})"
 
 
-@compiles(_Quoted, "postgresql")
-def _quote_postgresql(element: _Quoted, compiler: Any, **kw: Any) -> str:
-    return f"quote_nullable({compiler.process(element.clauses, **kw)})"
+@compiles(_Seen, "postgresql")
+def _seen_postgresql(element: _Seen, compiler: Any, **kw: Any) -> str:
+    return f"CAST(json_build_array({compiler.process(element.clauses, **kw)}) AS TEXT)"
 
 
 def _seen_of(own: Sequence[Any]) -> Any:
     """The survey's columns a fact is computed from (all but the id), as one text."""
-    parts = [_Quoted(c) for c in own[1:]]
-    joined: Any = parts[0]
-    for part in parts[1:]:
-        joined = joined + literal(",") + part
-    return joined
+    return _Seen(*own[1:])
 
 
 @lru_cache(maxsize=16)
