@@ -18,37 +18,32 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import (
-    Connection,
-    String,
-    bindparam,
-    delete,
-    func,
-    or_,
-    select,
-    text,
-    type_coerce,
-    union,
-)
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import Connection, String, delete, func, select, text, type_coerce
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
 from closedloop.daemon.insight.rollup_counts import count_all, table_order
+from closedloop.daemon.insight.rollup_facts import (
+    COLUMNS,
+    OVERLAP,
+    SENT_OVERLAP,
+    LocalDays,
+    Window,
+    dim_columns,
+    fact_of,
+    window_facts,
+)
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
-from closedloop.daemon.insight.stats import category_rank
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
-from closedloop.daemon.store.records import from_db, iso
+from closedloop.daemon.store.records import iso
 from closedloop.daemon.store.reports import (
-    FACT_COLUMNS,
     FACTS,
     ROLLUPS,
     SCOPES,
@@ -57,7 +52,6 @@ from closedloop.daemon.store.reports import (
     bulk_insert,
     fact_values,
     move_facts,
-    stored_fact,
     write_scopes,
 )
 from closedloop.daemon.store.sends import CURSORS, insert_for
@@ -66,12 +60,7 @@ log = structlog.get_logger(__name__)
 
 VERSION = 3  # bump when what a fact or a rollup row holds changes: the rollups are rebuilt
 # (3: rows summed across programs, program ALL_PROGRAMS)
-SENT = ("sent", "outcome_unknown")
-OVERLAP = timedelta(minutes=5)
-SENT_OVERLAP = timedelta(hours=1)  # outcome_unknown can be settled a lease after sent_at
 _LOCK = 0x0C10_5E27  # PostgreSQL advisory lock: one refresh at a time across replicas
-_COLUMNS = (SENDS.c.id, SENDS.c.program, SENDS.c.survey_type, SENDS.c.status, SENDS.c.sent_at,
-            RESPONSES.c.answered_at, RESPONSES.c.score, RESPONSES.c.category)
 # Built once (the every-minute check and refresh run them; building a statement and its
 # cache key cost more CPU than SQLite running it): the state rows, and the three marks in
 # one statement.
@@ -109,70 +98,6 @@ def fingerprint(settings: ReportingSettings) -> str:
     return hashlib.sha256(text_.encode()).hexdigest()[:16]
 
 
-def _dim_columns(counted: Sequence[str]) -> list[Any]:
-    cols: list[Any] = []
-    for name in counted:
-        if name in SEGMENT_KEYS:
-            cols.append(SENDS.c[SEGMENT_KEYS[name]])
-        elif name in ANSWER_SEGMENT_KEYS:
-            cols.append(RESPONSES.c[ANSWER_SEGMENT_KEYS[name]])
-    return [*cols, SENDS.c.segments]
-
-
-class LocalDays:
-    """UTC instant -> local day, cached per quarter hour (every zone offset is a multiple).
-
-    Takes a datetime, or SQLite's stored text ("2026-11-03 10:15:00.000000", naive UTC):
-    a rebuild reads that text as is and parses one value per quarter hour, not per row.
-    """
-
-    def __init__(self, zone: ZoneInfo) -> None:
-        self.zone = zone
-        self.cache: dict[object, date] = {}
-
-    def __call__(self, moment: datetime | str | None) -> date | None:
-        if moment is None:
-            return None
-        if isinstance(moment, str):
-            key: object = moment[:14] + "0123"[int(moment[14:16] or 0) // 15]
-            day = self.cache.get(key)
-            if day is None:
-                day = self.cache[key] = self._local(datetime.fromisoformat(moment))
-            return day
-        if moment.tzinfo is not None and moment.utcoffset():
-            moment = moment.astimezone(UTC)
-        key = (moment.year, moment.month, moment.day, moment.hour, moment.minute // 15)
-        day = self.cache.get(key)
-        if day is None:
-            day = self.cache[key] = self._local(moment)
-        return day
-
-    def _local(self, moment: datetime) -> date:
-        return moment.replace(tzinfo=UTC).astimezone(self.zone).date()
-
-
-def fact_of(row: Sequence[Any], custom: Sequence[str], days: LocalDays) -> Fact | None:
-    """The fact of one (sends ⟕ responses) row; None when the survey counts for nothing."""
-    _, program, survey_type, status, sent_at, answered_at, score, category = row[:8]
-    sent_day = days(sent_at) if status in SENT else None
-    answer_day = days(answered_at)
-    if sent_day is None and answer_day is None:
-        return None
-    builtin = [v or "" for v in row[8:-1]]
-    extra = row[-1] or {}
-    if isinstance(extra, str):  # SQLite's JSON text, read raw by a rebuild
-        extra = _parsed(extra)
-    dims = (*builtin, *(str(extra.get(name) or "") for name in custom))
-    return Fact(program, survey_type, sent_day, answered_at is not None, answer_day, score,
-                None if category is None else category_rank(survey_type, category), dims)
-
-
-@lru_cache(maxsize=4096)
-def _parsed(text_: str) -> dict[str, Any]:
-    value = json.loads(text_)
-    return value if isinstance(value, dict) else {}
-
-
 def _select(settings: ReportingSettings, raw: bool = False) -> Any:
     """sends ⟕ responses with the fact's columns; `raw` reads times and JSON as stored
     (text on SQLite) for LocalDays and _parsed to decode once per distinct value."""
@@ -182,7 +107,7 @@ def _select(settings: ReportingSettings, raw: bool = False) -> Any:
 @lru_cache(maxsize=16)
 def _select_of(counted: tuple[str, ...], raw: bool) -> Any:
     """`_select` built once per set of segment names (it depends on nothing else)."""
-    columns: list[Any] = [*_COLUMNS, *_dim_columns(counted)]
+    columns: list[Any] = [*COLUMNS, *dim_columns(counted)]
     if raw:
         columns = [type_coerce(c, String) if c.name in ("sent_at", "answered_at", "segments")
                    else c for c in columns]
@@ -252,7 +177,7 @@ def settled(store: Store, settings: ReportingSettings, now: datetime,
                for name, margin in (("answers", OVERLAP), ("attributed", OVERLAP),
                                     ("sent", SENT_OVERLAP))):
             return True
-        window = _window_facts(conn, settings, state)
+        window = _window(conn, settings, state)
         if any(window.old.get(i) != fact for i, fact in window.new.items()):
             return False
     if verified is not None:
@@ -260,84 +185,9 @@ def settled(store: Store, settings: ReportingSettings, now: datetime,
     return True
 
 
-@dataclass
-class Window:
-    """The surveys of the cursors' margins not counted as they are now: their facts now,
-    as counted (report_facts), and the columns each new fact is computed from (`seen`)."""
-    new: dict[int, Fact | None] = field(default_factory=dict)
-    old: dict[int, Fact] = field(default_factory=dict)
-    seen: dict[int, str] = field(default_factory=dict)
-
-
-def _window_facts(conn: Connection, settings: ReportingSettings, state: dict[str, str]
-                  ) -> Window:
-    """The surveys changed within the cursors' margins, in one read (surveys only: nothing
-    else has a fact). A survey whose columns are those its counted fact was computed from
-    (report_facts.seen) is left out by the database: the same columns make the same fact
-    (the fingerprint fixes the zone and the segment names), so it would move nothing."""
-    query, width = _window_select(tuple(names(settings)))
-    days = local_days(settings.timezone)
-    custom = list(settings.segments)
-    found = Window()
-    for row in conn.execute(query, _since(state)):
-        send_id = row[0]
-        fact = found.new[send_id] = fact_of(row[:width], custom, days)
-        if row[width] is not None:
-            found.old[send_id] = stored_fact(row[width + 1:width + len(FACT_COLUMNS)])
-        if fact is not None:
-            found.seen[send_id] = row[-1]
-    return found
-
-
-def local_days(zone: str) -> LocalDays:
-    """One LocalDays per zone for the process (the every-minute refreshes' days hit its
-    cache), its cache emptied now and then (a quarter hour each: bounded in a daemon)."""
-    days = _local_days(zone)
-    if len(days.cache) > 50_000:
-        days.cache.clear()
-    return days
-
-
-@lru_cache(maxsize=8)
-def _local_days(zone: str) -> LocalDays:
-    return LocalDays(ZoneInfo(zone))
-
-
-class _Seen(FunctionElement[str]):
-    """Several values as one JSON array's text (strings quoted and escaped, NULL as null):
-    equal texts, equal values. JSON, not concatenated literals: SQLite builds it in a
-    quarter of the time, and the margins' every survey is compared each run."""
-    type = String()
-    inherit_cache = True
-
-
-@compiles(_Seen, "sqlite")
-def _seen_sqlite(element: _Seen, compiler: Any, **kw: Any) -> str:
-    return f"json_array({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_Seen, "postgresql")
-def _seen_postgresql(element: _Seen, compiler: Any, **kw: Any) -> str:
-    return f"CAST(json_build_array({compiler.process(element.clauses, **kw)}) AS TEXT)"
-
-
-def _seen_of(own: Sequence[Any]) -> Any:
-    """The survey's columns a fact is computed from (all but the id), as one text."""
-    return _Seen(*own[1:])
-
-
-@lru_cache(maxsize=16)
-def _window_select(counted: tuple[str, ...]) -> tuple[Any, int]:
-    """The margins' surveys not counted as they are (`_select`'s columns, then their counted
-    fact, report_facts ⟕, then their columns as text), built once with the cursors as
-    parameters; and how many columns are the survey's own."""
-    own = [*_COLUMNS, *_dim_columns(counted)]
-    seen = _seen_of(own)
-    return (select(*own, *FACT_COLUMNS, seen)
-            .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
-                         .outerjoin(FACTS, FACTS.c.send_id == SENDS.c.id))
-            .where(SENDS.c.kind == "survey", SENDS.c.id.in_(_CHANGED),
-                   or_(FACTS.c.seen.is_(None), FACTS.c.seen != seen))), len(own)
+def _window(conn: Connection, settings: ReportingSettings, state: dict[str, str]) -> Window:
+    return window_facts(conn, tuple(names(settings)), list(settings.segments),
+                        settings.timezone, state)
 
 
 def is_current(conn: Connection, settings: ReportingSettings) -> bool:
@@ -375,7 +225,7 @@ def _refresh_margins(store: Store, settings: ReportingSettings, now: datetime) -
         if state.get("fingerprint") != fingerprint(settings):
             return None
         marks = _marks(conn)
-        window = _window_facts(conn, settings, state)
+        window = _window(conn, settings, state)
         new = window.new
         positions = _positions(settings)
         moved = move_facts(conn, names(settings), window.old, new, positions, window.seen)
@@ -386,28 +236,6 @@ def _refresh_margins(store: Store, settings: ReportingSettings, now: datetime) -
     if moved:
         log.debug("report.refreshed", surveys=len(new), rows=moved)
     return moved
-
-
-# The ids of the surveys changed since the cursors less their margins (a subquery; its
-# parameters are `_since`'s)
-_CHANGED = union(
-    select(RESPONSES.c.send_id).where(or_(
-        RESPONSES.c.updated_at >= bindparam("b_answers", type_=RESPONSES.c.updated_at.type),
-        RESPONSES.c.attributed_at >= bindparam("b_attributed",
-                                               type_=RESPONSES.c.attributed_at.type))),
-    select(SENDS.c.id).where(SENDS.c.sent_at >= bindparam("b_sent", type_=SENDS.c.sent_at.type),
-                             SENDS.c.kind == "survey"))
-
-
-def _since(state: dict[str, str]) -> dict[str, datetime]:
-    """`_CHANGED`'s parameters: each cursor less its margin (the epoch when never set)."""
-    def since(name: str, margin: timedelta) -> datetime:
-        value = state.get(name)
-        return (from_db(datetime.fromisoformat(value)) - margin if value
-                else datetime(1970, 1, 1, tzinfo=UTC))
-
-    return {"b_answers": since("answers", OVERLAP), "b_attributed": since("attributed", OVERLAP),
-            "b_sent": since("sent", SENT_OVERLAP)}
 
 
 def _max_day(before: str | None, facts: Iterable[Fact | None]) -> str:

@@ -123,4 +123,4 @@ def test_a_steady_refresh_reads_only_the_surveys_that_changed(
 def window(store: Store) -> set[int]:
     """The surveys a thorough refresh now would read again (its margins' read)."""
     with store.engine.connect() as conn:
-        return set(rollups._window_facts(conn, UTC_REPORTS, rollups.read_state(conn)).new)
+        return set(rollups._window(conn, UTC_REPORTS, rollups.read_state(conn)).new)

@@ -31,7 +31,8 @@ from sqlalchemy import (
 )
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, value_of
-from closedloop.daemon.insight.rollups import LocalDays, local_days, scope_levels
+from closedloop.daemon.insight.rollup_facts import LocalDays, local_days
+from closedloop.daemon.insight.rollups import scope_levels
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store
