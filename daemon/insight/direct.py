@@ -33,7 +33,8 @@ from closedloop.daemon.insight.dimensions import (
     value_of,
 )
 from closedloop.daemon.insight.periods import day_start, period_start
-from closedloop.daemon.insight.rollups import LocalDays, indexed_levels
+from closedloop.daemon.insight.rollup_facts import LocalDays
+from closedloop.daemon.insight.rollups import indexed_levels
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.insight.stats import LOW, category_rank

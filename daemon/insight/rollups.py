@@ -6,7 +6,10 @@ and moves the counts by the difference with what was counted before (store/repor
 A change of the reporting zone or of the segment names changes the fingerprint, and the
 rollups are rebuilt from the tables. Cursors re-read a margin (OVERLAP, SENT_OVERLAP)
 behind themselves: a transaction that commits late with an earlier time is still seen,
-and counting is idempotent (an unchanged fact moves nothing).
+and counting is idempotent (an unchanged fact moves nothing). Each counted fact keeps the
+survey's columns it was computed from, as text (`seen`): within the margins the database
+returns only the surveys whose columns differ from those, so a run at steady state reads
+the few surveys that changed, not the last hour's.
 """
 
 from __future__ import annotations
@@ -15,22 +18,31 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import Connection, String, delete, func, or_, select, text, type_coerce, union
+from sqlalchemy import Connection, String, delete, func, select, text, type_coerce
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, canonical
 from closedloop.daemon.insight.rollup_counts import count_all, table_order
+from closedloop.daemon.insight.rollup_facts import (
+    COLUMNS,
+    OVERLAP,
+    SENT_OVERLAP,
+    LocalDays,
+    Window,
+    dim_columns,
+    fact_of,
+    window_facts,
+)
 from closedloop.daemon.insight.segments import ANSWER_SEGMENT_KEYS, SEGMENT_KEYS
 from closedloop.daemon.insight.settings import ReportingSettings
-from closedloop.daemon.insight.stats import category_rank
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.engine import reading
-from closedloop.daemon.store.records import from_db, iso
+from closedloop.daemon.store.records import iso
 from closedloop.daemon.store.reports import (
     FACTS,
     ROLLUPS,
@@ -40,7 +52,6 @@ from closedloop.daemon.store.reports import (
     bulk_insert,
     fact_values,
     move_facts,
-    stored_fact,
     write_scopes,
 )
 from closedloop.daemon.store.sends import CURSORS, insert_for
@@ -49,12 +60,7 @@ log = structlog.get_logger(__name__)
 
 VERSION = 3  # bump when what a fact or a rollup row holds changes: the rollups are rebuilt
 # (3: rows summed across programs, program ALL_PROGRAMS)
-SENT = ("sent", "outcome_unknown")
-OVERLAP = timedelta(minutes=5)
-SENT_OVERLAP = timedelta(hours=1)  # outcome_unknown can be settled a lease after sent_at
 _LOCK = 0x0C10_5E27  # PostgreSQL advisory lock: one refresh at a time across replicas
-_COLUMNS = (SENDS.c.id, SENDS.c.program, SENDS.c.survey_type, SENDS.c.status, SENDS.c.sent_at,
-            RESPONSES.c.answered_at, RESPONSES.c.score, RESPONSES.c.category)
 # Built once (the every-minute check and refresh run them; building a statement and its
 # cache key cost more CPU than SQLite running it): the state rows, and the three marks in
 # one statement.
@@ -92,70 +98,6 @@ def fingerprint(settings: ReportingSettings) -> str:
     return hashlib.sha256(text_.encode()).hexdigest()[:16]
 
 
-def _dim_columns(counted: Sequence[str]) -> list[Any]:
-    cols: list[Any] = []
-    for name in counted:
-        if name in SEGMENT_KEYS:
-            cols.append(SENDS.c[SEGMENT_KEYS[name]])
-        elif name in ANSWER_SEGMENT_KEYS:
-            cols.append(RESPONSES.c[ANSWER_SEGMENT_KEYS[name]])
-    return [*cols, SENDS.c.segments]
-
-
-class LocalDays:
-    """UTC instant -> local day, cached per quarter hour (every zone offset is a multiple).
-
-    Takes a datetime, or SQLite's stored text ("2026-11-03 10:15:00.000000", naive UTC):
-    a rebuild reads that text as is and parses one value per quarter hour, not per row.
-    """
-
-    def __init__(self, zone: ZoneInfo) -> None:
-        self.zone = zone
-        self.cache: dict[object, date] = {}
-
-    def __call__(self, moment: datetime | str | None) -> date | None:
-        if moment is None:
-            return None
-        if isinstance(moment, str):
-            key: object = moment[:14] + "0123"[int(moment[14:16] or 0) // 15]
-            day = self.cache.get(key)
-            if day is None:
-                day = self.cache[key] = self._local(datetime.fromisoformat(moment))
-            return day
-        if moment.tzinfo is not None and moment.utcoffset():
-            moment = moment.astimezone(UTC)
-        key = (moment.year, moment.month, moment.day, moment.hour, moment.minute // 15)
-        day = self.cache.get(key)
-        if day is None:
-            day = self.cache[key] = self._local(moment)
-        return day
-
-    def _local(self, moment: datetime) -> date:
-        return moment.replace(tzinfo=UTC).astimezone(self.zone).date()
-
-
-def fact_of(row: Sequence[Any], custom: Sequence[str], days: LocalDays) -> Fact | None:
-    """The fact of one (sends ⟕ responses) row; None when the survey counts for nothing."""
-    _, program, survey_type, status, sent_at, answered_at, score, category = row[:8]
-    sent_day = days(sent_at) if status in SENT else None
-    answer_day = days(answered_at)
-    if sent_day is None and answer_day is None:
-        return None
-    builtin = [v or "" for v in row[8:-1]]
-    extra = row[-1] or {}
-    if isinstance(extra, str):  # SQLite's JSON text, read raw by a rebuild
-        extra = _parsed(extra)
-    dims = (*builtin, *(str(extra.get(name) or "") for name in custom))
-    return Fact(program, survey_type, sent_day, answered_at is not None, answer_day, score,
-                None if category is None else category_rank(survey_type, category), dims)
-
-
-@lru_cache(maxsize=4096)
-def _parsed(text_: str) -> dict[str, Any]:
-    value = json.loads(text_)
-    return value if isinstance(value, dict) else {}
-
-
 def _select(settings: ReportingSettings, raw: bool = False) -> Any:
     """sends ⟕ responses with the fact's columns; `raw` reads times and JSON as stored
     (text on SQLite) for LocalDays and _parsed to decode once per distinct value."""
@@ -165,7 +107,7 @@ def _select(settings: ReportingSettings, raw: bool = False) -> Any:
 @lru_cache(maxsize=16)
 def _select_of(counted: tuple[str, ...], raw: bool) -> Any:
     """`_select` built once per set of segment names (it depends on nothing else)."""
-    columns: list[Any] = [*_COLUMNS, *_dim_columns(counted)]
+    columns: list[Any] = [*COLUMNS, *dim_columns(counted)]
     if raw:
         columns = [type_coerce(c, String) if c.name in ("sent_at", "answered_at", "segments")
                    else c for c in columns]
@@ -235,38 +177,17 @@ def settled(store: Store, settings: ReportingSettings, now: datetime,
                for name, margin in (("answers", OVERLAP), ("attributed", OVERLAP),
                                     ("sent", SENT_OVERLAP))):
             return True
-        new, old = _window_facts(conn, settings, state)
-        if any(old.get(i) != fact for i, fact in new.items()):
+        window = _window(conn, settings, state)
+        if any(window.old.get(i) != fact for i, fact in window.new.items()):
             return False
     if verified is not None:
         verified.marks, verified.at = marks, now
     return True
 
 
-def _window_facts(conn: Connection, settings: ReportingSettings, state: dict[str, str]
-                  ) -> tuple[dict[int, Fact | None], dict[int, Fact]]:
-    """The surveys changed within the cursors' margins: their facts as they are now, and
-    as counted (report_facts), in one read (surveys only: nothing else has a fact)."""
-    query, width = _window_select(tuple(names(settings)))
-    days, custom = LocalDays(ZoneInfo(settings.timezone)), list(settings.segments)
-    new: dict[int, Fact | None] = {}
-    old: dict[int, Fact] = {}
-    for row in conn.execute(query.where(SENDS.c.id.in_(_changed(state)))):
-        new[row[0]] = fact_of(row[:width], custom, days)
-        if row[width] is not None:
-            old[row[0]] = stored_fact(row[width + 1:])
-    return new, old
-
-
-@lru_cache(maxsize=16)
-def _window_select(counted: tuple[str, ...]) -> tuple[Any, int]:
-    """`_select` with each survey's counted fact (report_facts ⟕) after its own columns,
-    and how many columns are its own."""
-    own = [*_COLUMNS, *_dim_columns(counted)]
-    return (select(*own, *FACTS.c)
-            .select_from(SENDS.outerjoin(RESPONSES, RESPONSES.c.send_id == SENDS.c.id)
-                         .outerjoin(FACTS, FACTS.c.send_id == SENDS.c.id))
-            .where(SENDS.c.kind == "survey")), len(own)
+def _window(conn: Connection, settings: ReportingSettings, state: dict[str, str]) -> Window:
+    return window_facts(conn, tuple(names(settings)), list(settings.segments),
+                        settings.timezone, state)
 
 
 def is_current(conn: Connection, settings: ReportingSettings) -> bool:
@@ -304,9 +225,10 @@ def _refresh_margins(store: Store, settings: ReportingSettings, now: datetime) -
         if state.get("fingerprint") != fingerprint(settings):
             return None
         marks = _marks(conn)
-        new, old = _window_facts(conn, settings, state)
+        window = _window(conn, settings, state)
+        new = window.new
         positions = _positions(settings)
-        moved = move_facts(conn, names(settings), old, new, positions)
+        moved = move_facts(conn, names(settings), window.old, new, positions, window.seen)
         if positions:
             write_scopes(conn, {i: _scope_pairs(f, positions) for i, f in new.items()})
         _set_state(conn, {**marks, "max_day": _max_day(state.get("max_day"), new.values()),
@@ -314,21 +236,6 @@ def _refresh_margins(store: Store, settings: ReportingSettings, now: datetime) -
     if moved:
         log.debug("report.refreshed", surveys=len(new), rows=moved)
     return moved
-
-
-def _changed(state: dict[str, str]) -> Any:
-    """The ids of the surveys changed since the cursors less their margins (a query)."""
-    def since(name: str, margin: timedelta) -> datetime:
-        value = state.get(name)
-        return (from_db(datetime.fromisoformat(value)) - margin if value
-                else datetime(1970, 1, 1, tzinfo=UTC))
-
-    return union(
-        select(RESPONSES.c.send_id).where(or_(
-            RESPONSES.c.updated_at >= since("answers", OVERLAP),
-            RESPONSES.c.attributed_at >= since("attributed", OVERLAP))),
-        select(SENDS.c.id).where(SENDS.c.sent_at >= since("sent", SENT_OVERLAP),
-                                 SENDS.c.kind == "survey"))
 
 
 def _max_day(before: str | None, facts: Iterable[Fact | None]) -> str:

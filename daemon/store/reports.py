@@ -13,9 +13,10 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 
 from closedloop.daemon.store.sends import CURSORS, chunks, insert_for
 from closedloop.daemon.store.tables import Base
@@ -23,6 +24,8 @@ from closedloop.daemon.store.tables import Base
 FACTS: Table = Base.metadata.tables["report_facts"]
 ROLLUPS: Table = Base.metadata.tables["report_rollups"]
 SCOPES: Table = Base.metadata.tables["report_scopes"]
+# A fact's own columns (send_id first), without `seen` (what it was computed from)
+FACT_COLUMNS = tuple(c for c in FACTS.c if c.name != "seen")
 GRAINS = ("week", "month")
 KEY = ("grain", "segment", "period", "survey_type", "value", "program")
 COUNTS = ("sent", "answered", "n", "low", "high", "total", "squares",
@@ -138,12 +141,38 @@ def _put_facts(conn: Connection) -> Any:
 _CELL_COLUMNS = (*KEY, *COUNTS)
 
 
+_ADD_SQL: dict[str, tuple[str, tuple[str, ...] | None]] = {}  # dialect -> _add_counts' SQL
+
+
+def _add_counts_sql(conn: Connection) -> tuple[str, tuple[str, ...] | None]:
+    """`_add_counts` compiled once per dialect, and its parameters' order when positional
+    (SQLite): a refresh adds a few dozen rows, and SQLAlchemy's per-row parameter
+    processing cost more than the database's upserts."""
+    found = _ADD_SQL.get(conn.dialect.name)
+    if found is None:
+        compiled = _add_counts(conn).compile(dialect=conn.dialect)
+        order = tuple(compiled.positiontup) if compiled.positional and \
+            compiled.positiontup else None
+        found = _ADD_SQL[conn.dialect.name] = (str(compiled), order)
+    return found
+
+
 def apply_counts(conn: Connection, cells: Mapping[Cell, Sequence[int]]) -> int:
-    """Add each cell's counts to its rollup row (created at zero); returns rows touched."""
-    rows = [dict(zip(_CELL_COLUMNS, (*key, *counts), strict=True))
-            for key, counts in cells.items() if any(counts)]
+    """Add each cell's counts to its rollup row (created at zero); returns rows touched.
+    Through the driver: periods as ISO text on SQLite (as SQLAlchemy stores them)."""
+    sql, order = _add_counts_sql(conn)
+    rows: list[Any] = []
+    if order == _CELL_COLUMNS:  # SQLite: a tuple in column order, the period as ISO text
+        rows = [(grain, segment, period.isoformat(), *rest, *counts)
+                for (grain, segment, period, *rest), counts in cells.items() if any(counts)]
+    else:
+        for key, counts in cells.items():
+            if any(counts):
+                values = dict(zip(_CELL_COLUMNS, (*key, *counts), strict=True))
+                rows.append(values if order is None else
+                            tuple(_sqlite_value(values[name]) for name in order))
     for part in chunks(rows, 1000):
-        conn.execute(_add_counts(conn), list(part))
+        conn.exec_driver_sql(sql, list(part))
     return len(rows)
 
 
@@ -190,47 +219,66 @@ def _sqlite_value(value: Any) -> Any:
 
 
 def fact_values(send_id: int, fact: Fact) -> tuple[Any, ...]:
-    """A report_facts row in column order."""
+    """A report_facts row in column order (`seen` NULL: compared in full next time)."""
     return (send_id, fact.program, fact.survey_type, fact.sent_day, fact.answered,
             fact.answer_day, fact.score, fact.rank,
-            json.dumps(fact.dims, ensure_ascii=False, separators=(",", ":")))
+            json.dumps(fact.dims, ensure_ascii=False, separators=(",", ":")), None)
 
 
-def fact_row(send_id: int, fact: Fact) -> dict[str, Any]:
+def fact_row(send_id: int, fact: Fact, seen: str | None = None) -> dict[str, Any]:
     return {"send_id": send_id, "program": fact.program, "survey_type": fact.survey_type,
             "sent_day": fact.sent_day, "answered": fact.answered,
             "answer_day": fact.answer_day, "score": fact.score, "rank": fact.rank,
-            "dims": json.dumps(fact.dims, ensure_ascii=False, separators=(",", ":"))}
+            "dims": json.dumps(fact.dims, ensure_ascii=False, separators=(",", ":")),
+            "seen": seen}
 
 
 def read_facts(conn: Connection, send_ids: Iterable[int]) -> dict[int, Fact]:
     found: dict[int, Fact] = {}
     for part in chunks(sorted(set(send_ids))):
-        for row in conn.execute(select(FACTS).where(FACTS.c.send_id.in_(part))):
+        for row in conn.execute(select(*FACT_COLUMNS).where(FACTS.c.send_id.in_(part))):
             found[row.send_id] = stored_fact(row[1:])
     return found
 
 
 def stored_fact(row: Sequence[Any]) -> Fact:
-    """The Fact of a report_facts row's columns after send_id (in table order)."""
+    """The Fact of a report_facts row's columns after send_id (in FACT_COLUMNS order)."""
     program, survey_type, sent_day, answered, answer_day, score, rank, dims = row
     return Fact(program, survey_type, sent_day, bool(answered), answer_day, score, rank,
-                tuple(json.loads(dims)))
+                _dims(dims))
 
 
-def write_facts(conn: Connection, facts: Mapping[int, Fact | None]) -> None:
-    """Upsert the new facts; a survey that counts for nothing any more loses its row."""
+@lru_cache(maxsize=4096)
+def _dims(text: str) -> tuple[str, ...]:
+    """A stored `dims` list as a tuple, decoded once per distinct text (few distinct)."""
+    return tuple(json.loads(text))
+
+
+def write_facts(conn: Connection, facts: Mapping[int, Fact | None],
+                seen: Mapping[int, str] | None = None) -> None:
+    """Upsert the new facts with the columns they were computed from (`seen`, NULL when
+    not given); a survey that counts for nothing any more loses its row."""
     gone = [send_id for send_id, fact in facts.items() if fact is None]
     for part in chunks(gone):
         conn.execute(delete(FACTS).where(FACTS.c.send_id.in_(part)))
-    rows = [fact_row(send_id, fact) for send_id, fact in facts.items() if fact is not None]
+    known = seen or {}
+    rows = [fact_row(send_id, fact, known.get(send_id))
+            for send_id, fact in facts.items() if fact is not None]
     for batch in chunks(rows, 1000):
         conn.execute(_put_facts(conn), list(batch))
 
 
+_PUT_SEEN = (update(FACTS).where(FACTS.c.send_id == bindparam("b_send_id"))
+             .values(seen=bindparam("b_seen")))
+
+
 def move_facts(conn: Connection, names: Sequence[str], old: Mapping[int, Fact],
-               new: Mapping[int, Fact | None], levels: Levels = ()) -> int:
-    """Replace old facts by new ones in the rollups and in report_facts; rows touched."""
+               new: Mapping[int, Fact | None], levels: Levels = (),
+               seen: Mapping[int, str] | None = None) -> int:
+    """Replace old facts by new ones in the rollups and in report_facts; rows touched.
+
+    `seen` (a refresh): the columns each new fact was computed from, stored with it, and on
+    the rows whose fact did not change (so the next refresh skips them)."""
     cells: dict[Cell, list[int]] = {}
     changed: dict[int, Fact | None] = {}
     for send_id, fact in new.items():
@@ -242,7 +290,12 @@ def move_facts(conn: Connection, names: Sequence[str], old: Mapping[int, Fact],
         if fact is not None:
             add_fact(fact, names, 1, cells, levels)
         changed[send_id] = fact
-    write_facts(conn, changed)
+    write_facts(conn, changed, seen)
+    if seen:
+        same = [{"b_send_id": i, "b_seen": text} for i, text in seen.items()
+                if i not in changed and i in old]
+        if same:
+            conn.execute(_PUT_SEEN, same)
     return apply_counts(conn, cells)
 
 

@@ -458,6 +458,10 @@ class ReportFact(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     rank: Mapped[int | None] = mapped_column(Integer)  # 0 low, 1 middle, 2 high category
     dims: Mapped[str] = mapped_column(Text)
+    # The survey's columns this fact was computed from, as text (insight/rollups.py `seen`):
+    # a refresh re-reads only the surveys in its margins whose columns differ. NULL (a
+    # rebuild, `forget`): compared in full next time.
+    seen: Mapped[str | None] = mapped_column(Text)
 
 
 class ReportRollup(Base):

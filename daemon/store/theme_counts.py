@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, select
 
 from closedloop.daemon.store.reports import GRAINS, grain_start
 from closedloop.daemon.store.sends import chunks, insert_for
@@ -52,10 +52,19 @@ def add(deltas: dict[Cell, list[int]], fact: ThemeFact | None, sign: int) -> Non
         counts[1] += sign if fact.low else 0
 
 
+# Built once (the themes job runs them for every answer; building a statement and its cache
+# key cost more CPU than the database running it): the facts of some answers, read and
+# deleted, and the rollups' upsert per dialect.
+_READ = select(FACTS).where(FACTS.c.response_id.in_(bindparam("b_ids", expanding=True)))
+_DELETE = delete(FACTS).where(FACTS.c.response_id.in_(bindparam("b_ids", expanding=True)))
+_KEYS = ("grain", "scope", "period", "survey_type", "program", "theme")
+_ADD: dict[str, Any] = {}
+
+
 def read_facts(conn: Connection, response_ids: Sequence[int]) -> dict[int, ThemeFact]:
     out: dict[int, ThemeFact] = {}
     for part in chunks(sorted(response_ids)):
-        for row in conn.execute(select(FACTS).where(FACTS.c.response_id.in_(part))):
+        for row in conn.execute(_READ, {"b_ids": list(part)}):
             out[row.response_id] = ThemeFact(
                 row.send_id, row.day, row.program, row.survey_type, bool(row.low),
                 tuple(json.loads(row.themes)), tuple(json.loads(row.scopes)))
@@ -77,7 +86,7 @@ def move(conn: Connection, old: Mapping[int, ThemeFact], new: Mapping[int, Theme
     write_deltas(conn, changed)
     changed_ids = [i for i, f in new.items() if old.get(i) != f]
     for part in chunks(changed_ids):
-        conn.execute(delete(FACTS).where(FACTS.c.response_id.in_(part)))
+        conn.execute(_DELETE, {"b_ids": list(part)})
     rows = [fact_row(i, f) for i in changed_ids if (f := new[i]) is not None]
     for batch in chunks(rows, 1000):
         conn.execute(FACTS.insert(), list(batch))
@@ -93,15 +102,22 @@ def fact_row(response_id: int, fact: ThemeFact) -> dict[str, object]:
 def write_deltas(conn: Connection, deltas: Mapping[Cell, list[int]]) -> None:
     """Add each delta to its row (created at the delta). Rows left at zero stay (a read
     drops themes that sum to nothing): deleting them would scan the table every batch."""
-    keys = ("grain", "scope", "period", "survey_type", "program", "theme")
-    rows = [{**dict(zip(keys, cell, strict=True)), "answers": a, "low": lo}
+    rows = [{**dict(zip(_KEYS, cell, strict=True)), "answers": a, "low": lo}
             for cell, (a, lo) in sorted(deltas.items())]
     for batch in chunks(rows, 500):
-        stmt = insert_for(conn, ROLLUPS).values(list(batch))
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={"answers": ROLLUPS.c.answers + stmt.excluded.answers,
-                  "low": ROLLUPS.c.low + stmt.excluded.low}))
+        conn.execute(_add(conn), list(batch))
+
+
+def _add(conn: Connection) -> Any:
+    """INSERT into theme_rollups, adding to a row already there (built once per dialect)."""
+    stmt = _ADD.get(conn.dialect.name)
+    if stmt is None:
+        insert = insert_for(conn, ROLLUPS)
+        stmt = _ADD[conn.dialect.name] = insert.on_conflict_do_update(
+            index_elements=list(_KEYS),
+            set_={"answers": ROLLUPS.c.answers + insert.excluded.answers,
+                  "low": ROLLUPS.c.low + insert.excluded.low})
+    return stmt
 
 
 def forget_themes(conn: Connection, send_ids: Sequence[int]) -> int:

@@ -153,15 +153,39 @@ def _changed_query(after: bool, batch: int) -> Select[Any]:
     return query
 
 
+# Built once (every answer runs them; building a statement and its cache key cost more CPU
+# than the database running it): a batch's theme rows out, its new rows in (per dialect),
+# the cursor's row read and written (per dialect).
+_DELETE_THEMES = delete(RESPONSE_THEMES).where(
+    RESPONSE_THEMES.c.response_id.in_(bindparam("b_ids", expanding=True)))
+_CURSOR_ROW = select(CURSORS.c.value).where(CURSORS.c.source == CURSOR[0],
+                                            CURSORS.c.name == CURSOR[1])
+_PER_DIALECT: dict[tuple[str, str], Any] = {}
+
+
+def _built(conn: Connection, name: str) -> Any:
+    """The insert of theme rows (duplicates ignored) or the cursor's upsert, per dialect."""
+    stmt = _PER_DIALECT.get((conn.dialect.name, name))
+    if stmt is None:
+        if name == "themes":
+            stmt = insert_for(conn, RESPONSE_THEMES).on_conflict_do_nothing()
+        else:
+            insert = insert_for(conn, CURSORS)
+            stmt = insert.on_conflict_do_update(
+                index_elements=["source", "name"],
+                set_={"value": insert.excluded.value, "updated_at": insert.excluded.updated_at})
+        _PER_DIALECT[(conn.dialect.name, name)] = stmt
+    return stmt
+
+
 def _replace(conn: Connection, assigned: Sequence[tuple[int, tuple[str, ...]]]) -> None:
     """Each response's rows become exactly its new themes."""
     ids = [response_id for response_id, _ in assigned]
     for part in chunks(ids):
-        conn.execute(delete(RESPONSE_THEMES).where(RESPONSE_THEMES.c.response_id.in_(part)))
+        conn.execute(_DELETE_THEMES, {"b_ids": list(part)})
     rows = [{"response_id": rid, "theme": theme} for rid, themes in assigned for theme in themes]
     for values in chunks(rows):
-        conn.execute(insert_for(conn, RESPONSE_THEMES).values(list(values))
-                     .on_conflict_do_nothing())
+        conn.execute(_built(conn, "themes"), list(values))
 
 
 def _read_cursor(store: Store) -> _Cursor | None:
@@ -170,8 +194,7 @@ def _read_cursor(store: Store) -> _Cursor | None:
 
 
 def _cursor_in(conn: Connection) -> _Cursor | None:
-    return _parse_cursor(conn.scalar(select(CURSORS.c.value).where(
-        CURSORS.c.source == CURSOR[0], CURSORS.c.name == CURSOR[1])))
+    return _parse_cursor(conn.scalar(_CURSOR_ROW))
 
 
 def _parse_cursor(value: str | None) -> _Cursor | None:
@@ -188,10 +211,8 @@ def _parse_cursor(value: str | None) -> _Cursor | None:
 def _write_cursor(conn: Connection, cursor: _Cursor, now: datetime) -> None:
     value = json.dumps({"at": cursor.at.isoformat() if cursor.at else None, "id": cursor.id,
                         "dictionary": cursor.dictionary})
-    stmt = insert_for(conn, CURSORS).values(source=CURSOR[0], name=CURSOR[1], value=value,
-                                            updated_at=to_db(now))
-    conn.execute(stmt.on_conflict_do_update(index_elements=["source", "name"],
-                                            set_={"value": value, "updated_at": to_db(now)}))
+    conn.execute(_built(conn, "cursor"), {"source": CURSOR[0], "name": CURSOR[1],
+                                          "value": value, "updated_at": to_db(now)})
 
 
 def stored_themes(store: Store, response_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:

@@ -18,10 +18,21 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, String, Table, delete, func, select, text, type_coerce
+from sqlalchemy import (
+    Connection,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    type_coerce,
+)
 
 from closedloop.daemon.insight.dimensions import RESPONSES, SENDS, value_of
-from closedloop.daemon.insight.rollups import LocalDays, scope_levels
+from closedloop.daemon.insight.rollup_facts import LocalDays, local_days
+from closedloop.daemon.insight.rollups import scope_levels
 from closedloop.daemon.insight.settings import ReportingSettings
 from closedloop.daemon.logging import get_logger
 from closedloop.daemon.store import Store
@@ -53,9 +64,12 @@ def fingerprint(settings: ReportingSettings, dictionary: str) -> str:
     return hashlib.sha256(text_.encode()).hexdigest()[:16]
 
 
+_FINGERPRINT = select(CURSORS.c.value).where(CURSORS.c.source == STATE[0],
+                                             CURSORS.c.name == STATE[1])
+
+
 def current_fingerprint(conn: Connection) -> str | None:
-    return conn.scalar(select(CURSORS.c.value).where(CURSORS.c.source == STATE[0],
-                                                     CURSORS.c.name == STATE[1]))
+    return conn.scalar(_FINGERPRINT)
 
 
 def invalidate(conn: Connection) -> None:
@@ -100,11 +114,25 @@ def update(conn: Connection, settings: ReportingSettings,
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
     themes = dict(assigned)
     new: dict[int, ThemeFact | None] = dict.fromkeys(themes)
-    days, levels = LocalDays(ZoneInfo(settings.timezone)), scope_levels(settings)
+    days, levels = local_days(settings.timezone), scope_levels(settings)
+    query = _update_select(settings, tuple(levels))
     for part in chunks(sorted(themes)):
-        for row in conn.execute(_select(settings).where(RESPONSES.c.id.in_(part))):
+        for row in conn.execute(query, {"b_ids": list(part)}):
             new[row[0]] = _fact(row, themes[row[0]], days, levels)
     return move(conn, read_facts(conn, list(themes)), new)
+
+
+_UPDATE_SELECTS: dict[tuple[str, ...], Any] = {}  # scope levels -> `update`'s read
+
+
+def _update_select(settings: ReportingSettings, levels: tuple[str, ...]) -> Any:
+    """`_select` of some answers (ids as one expanding parameter), built once per set of
+    scope levels (a level's expression depends on nothing else)."""
+    query = _UPDATE_SELECTS.get(levels)
+    if query is None:
+        query = _UPDATE_SELECTS[levels] = _select(settings).where(
+            RESPONSES.c.id.in_(bindparam("b_ids", expanding=True)))
+    return query
 
 
 def rebuild(store: Store, settings: ReportingSettings, dictionary: str, now: datetime) -> int:
