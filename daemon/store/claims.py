@@ -32,11 +32,15 @@ from sqlalchemy import Connection, Engine, Table, and_, bindparam, or_, select, 
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import WriteBackRecord, from_db, to_db, writeback_record
 from closedloop.daemon.store.sends import WRITEBACKS, chunks, insert_for
-from closedloop.daemon.store.tables import Base
+from closedloop.daemon.store.tables import UNHOOKED, Base
 
 log = structlog.get_logger(__name__)
 
 JOB_LOCKS: Table = Base.metadata.tables["job_locks"]
+# Hooks left out: the partial index's own terms (implied by `kind NOT IN (.. 'hook' ..)` and
+# `status = :pending`), as constants, so the planner can walk ix_writebacks_claim_contacts
+# instead of passing every waiting hook in ix_writebacks_claim_order on each claim.
+_UNHOOKED = text(UNHOOKED)
 LAPSED = datetime(2000, 1, 1, tzinfo=UTC)  # a lease that ended long ago (release, lapsed)
 # The job locks' statements, built once (the reports and themes jobs take a lock hundreds
 # of times a day; building the upsert cost more than running it). Bind names start "b_".
@@ -119,6 +123,7 @@ class ClaimsMixin:
                         WRITEBACKS.c.next_attempt_at <= now),
                     WRITEBACKS.c.contact_id.not_in(busy),
                     *([WRITEBACKS.c.kind.not_in(list(skip_kinds))] if skip_kinds else []),
+                    *([_UNHOOKED] if "hook" in skip_kinds else []),
                 )
                 .order_by(WRITEBACKS.c.contact_id, WRITEBACKS.c.created_at, WRITEBACKS.c.id)
                 .limit(limit)
