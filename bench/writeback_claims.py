@@ -17,7 +17,11 @@ process's (time.process_time) and, on PostgreSQL, its server backends' too (read
 
     python bench/writeback_claims.py --tickets 100000 [--tickets 1000000]
     python bench/writeback_claims.py --url postgresql://postgres@127.0.0.1:55432/cl_x
-    python bench/writeback_claims.py --tickets 1000000 --profile -   # cProfile, top 30
+    python bench/writeback_claims.py --tickets 1000000 --profile -   # cProfile, top 35
+    python bench/writeback_claims.py --claim-rounds 20 [--front 0.5]  # the claims alone
+
+`--claim-rounds N` times the claim and its settle alone, N rounds of 2,000 rows, with the
+write-back half way through the contacts (`--front`): their rows done, all hooks waiting.
 """
 
 from __future__ import annotations
@@ -257,6 +261,8 @@ def run(args: argparse.Namespace, tickets: int, work: Path) -> dict[str, Any]:
     fill_s = time.perf_counter() - filled
     backend = BackendCPU(store)
     clock = [start + timedelta(hours=1)]  # the answers' time: hooks not settled yet
+    if args.claim_rounds:
+        return claims_at_front(args, store, tickets, clock[0], backend, fill_s)
 
     def now() -> datetime:  # bench/loop.py's runtime clock: still within a phase
         return clock[0]
@@ -286,10 +292,58 @@ def run(args: argparse.Namespace, tickets: int, work: Path) -> dict[str, Any]:
         "cpu_ms_per_ticket": round(1000 * cpu / tickets, 4),
         "total_cpu_ms_per_row": round(1000 * (cpu + server) / max(rows, 1), 4),
         "total_cpu_ms_per_ticket": round(1000 * (cpu + server) / tickets, 4),
+        # bench/loop.py's split: "writeback" (hooks left out) and "hooks", each job CPU
+        # (with the server's on PostgreSQL) ÷ surveyed tickets
+        "writeback_ms_per_ticket": round(
+            1000 * (contacts.cpu_s + contacts.server_cpu_s) / tickets, 4),
+        "hooks_ms_per_ticket": round(1000 * (hooks.cpu_s + hooks.server_cpu_s) / tickets, 4),
         "contacts_phase": {k: round(v, 3) for k, v in vars(contacts).items()},
         "hooks_phase": {k: round(v, 3) for k, v in vars(hooks).items()},
         "wall_s": round(contacts.wall_s + hooks.wall_s, 1), "fill_s": round(fill_s, 1),
         "load": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def claims_at_front(args: argparse.Namespace, store: Store, tickets: int, now: datetime,
+                    backend: BackendCPU, fill_s: float) -> dict[str, Any]:
+    """The store calls of `--claim-rounds` rounds alone, with the write-back `--front` of
+    the way through the contacts (their rows done before it, their hooks waiting): each
+    round claims 2,000 rows leaving hooks out and marks them done, as the job does."""
+    with store.engine.begin() as conn:
+        total = conn.execute(text("SELECT count(*) FROM writebacks WHERE kind <> 'hook'")
+                             ).scalar_one()
+        front = conn.execute(text(
+            "SELECT contact_id FROM writebacks WHERE kind <> 'hook' ORDER BY contact_id "
+            "LIMIT 1 OFFSET :n"), {"n": int(total * args.front)}).scalar_one()
+        conn.execute(text("UPDATE writebacks SET status = 'done', written_at = :now "
+                          "WHERE kind <> 'hook' AND contact_id < :front"),
+                     {"now": now, "front": front})
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.connect() as conn:
+            conn.execute(text("ANALYZE writebacks"))
+            conn.commit()
+    lease = timedelta(minutes=5)
+    claim_cpu = claim_server = settle_cpu = settle_server = 0.0
+    rows = 0
+    for _ in range(args.claim_rounds):
+        cpu0, server0 = time.process_time(), backend.seconds()
+        claim = store.claim_writebacks(SOURCE, now, 2000, lease, ("hook",))
+        cpu1, server1 = time.process_time(), backend.seconds()
+        store.mark_writebacks_done([r.id for r in claim.rows], now, token=claim.token)
+        claim_cpu += cpu1 - cpu0
+        claim_server += server1 - server0
+        settle_cpu += time.process_time() - cpu1
+        settle_server += backend.seconds() - server1
+        rows += len(claim.rows)
+    store.dispose()
+    return {
+        "db": store.engine.dialect.name, "tickets": tickets, "front": args.front,
+        "rounds": args.claim_rounds, "rows_claimed": rows,
+        # CPU of the claim calls (this process + the server's) ÷ rows they claimed
+        "claim_ms_per_row": round(1000 * (claim_cpu + claim_server) / max(rows, 1), 4),
+        "claim_server_ms_per_row": round(1000 * claim_server / max(rows, 1), 4),
+        "settle_ms_per_row": round(1000 * (settle_cpu + settle_server) / max(rows, 1), 4),
+        "fill_s": round(fill_s, 1), "load": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -299,6 +353,10 @@ def main() -> None:
                         help="surveyed tickets (repeatable; default 100000 and 1000000)")
     parser.add_argument("--answer-rate", type=float, default=0.3)
     parser.add_argument("--url", help="a PostgreSQL URL (its public schema is dropped!)")
+    parser.add_argument("--claim-rounds", type=int, default=0,
+                        help="time this many claim + settle rounds alone, at --front")
+    parser.add_argument("--front", type=float, default=0.5,
+                        help="with --claim-rounds: the share of contacts written already")
     parser.add_argument("--profile", help="cProfile the runs; a file to dump to, or -")
     args = parser.parse_args()
     configure("console", level=40)  # as bench/loop.py: errors only, the figures on stdout
