@@ -3,10 +3,11 @@
 Migration 0028 adds `ix_writebacks_claim_contacts`, the pending rows but hooks in claim
 order, and the claim names its terms so the planner walks it: before, each claim walked past
 every waiting hook of the contacts before its first row (write-back CPU per ticket grew with
-the backlog: issue "Cost at the limit", point 4). Pinned here, on SQLite and PostgreSQL:
-the plan, and that the claim's rows are the same as before at every edge the new terms
-touch (due exactly now or a microsecond later, busy contacts, other skipped kinds, lapsed
-rows, settled rows, a contact whose hook comes first).
+the backlog: issue "Cost at the limit", point 4), and the UPDATE marking the claimed rows
+reads them by primary key (SQLite scanned the status index's pending entries). Pinned
+here, on SQLite and PostgreSQL: the plans, and that the claim's rows are the same as before
+at every edge the new terms touch (due exactly now or a microsecond later, busy contacts,
+other skipped kinds, lapsed rows, settled rows, a contact whose hook comes first).
 """
 
 from __future__ import annotations
@@ -103,14 +104,16 @@ def test_a_lapsed_row_comes_back_lapsed_with_hooks_left_out(store: Store, t0: da
     assert [(r.id, r.lapsed) for r in claim.rows] == [(lapsed, True), (fresh, False)]
 
 
-def _claim_plan(store: Store, t0: datetime, skip: tuple[str, ...]) -> str:
-    """The plan of the claim's SELECT as claim_writebacks sends it (its own parameters; a
-    limit of 100 rows of the 1,000 due, as 2,000 of a large backlog)."""
+def _claim_plan(store: Store, t0: datetime, skip: tuple[str, ...],
+                marker: str = "ORDER BY writebacks.contact_id") -> str:
+    """The plan of the claim's statement containing `marker` (default: its SELECT) as
+    claim_writebacks sends it, its own parameters; a limit of 100 rows of the 1,000 due, as
+    2,000 of a large backlog."""
     seen: list[tuple[str, Any]] = []
 
     def grab(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any,
              _many: bool) -> None:
-        if "ORDER BY writebacks.contact_id" in statement:
+        if marker in statement:
             seen.append((statement, params))
 
     event.listen(store.engine, "before_cursor_execute", grab)
@@ -133,8 +136,9 @@ def _claim_plan(store: Store, t0: datetime, skip: tuple[str, ...]) -> str:
 def test_the_claim_walks_the_index_without_hooks_when_it_leaves_them_out(
         store: Store, t0: datetime) -> None:
     """With hooks left out the claim reads `ix_writebacks_claim_contacts`; with every kind,
-    `ix_writebacks_claim_order` (its ORDER BY needs no sort either way). PostgreSQL plans on
-    an analyzed backlog (settled rows, waiting hooks, due rows), as a busy store has one."""
+    `ix_writebacks_claim_order` (its ORDER BY needs no sort either way); the UPDATE that
+    marks the claimed rows reads the primary key. PostgreSQL plans on an analyzed backlog
+    (settled rows, waiting hooks, due rows), as a busy store has one."""
     rows = []
     for i in range(3000):
         contact = f"c{i:05d}"
@@ -150,7 +154,12 @@ def test_the_claim_walks_the_index_without_hooks_when_it_leaves_them_out(
             conn.execute(text("ANALYZE writebacks"))
             conn.commit()
     contacts, everything = _claim_plan(store, t0, ("hook",)), _claim_plan(store, t0, ())
+    marking = _claim_plan(store, t0, ("hook",), "SET claim_token")
     assert "ix_writebacks_claim_contacts" in contacts, contacts
     assert "ix_writebacks_claim_order" in everything, everything
     assert "TEMP B-TREE" not in contacts + everything
     assert "Sort" not in contacts + everything
+    # Marking the claimed rows finds them by primary key: SQLite took the status index
+    # (every pending row's entry read for each 500 ids) until `status || ''` hid it.
+    assert "PRIMARY KEY" in marking or "pk_writebacks" in marking, marking
+    assert "ix_writebacks_status" not in marking, marking
