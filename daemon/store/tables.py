@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -128,6 +129,11 @@ class Response(Base):
     attributed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+# The rows of ix_writebacks_claim_contacts; the claim repeats these terms word for word
+# (constants, not parameters), so both databases' planners can prove the index covers it.
+UNHOOKED = "status = 'pending' AND kind <> 'hook'"
+
+
 class WriteBack(Base):
     """A fact to write onto a CRM contact; the write-back job coalesces rows per contact.
 
@@ -162,6 +168,10 @@ class WriteBack(Base):
         Index("ix_writebacks_claim_order", "source", "status", "contact_id", "created_at",
               "id"),
         Index("ix_writebacks_claimed", "source", "status", "claim_token"),
+        # The claim while hooks wait their window (store/claims.py): the pending rows but
+        # hooks, in claim order, so a claim never walks past the waiting hooks.
+        Index("ix_writebacks_claim_contacts", "source", "status", "contact_id", "created_at",
+              "id", sqlite_where=text(UNHOOKED), postgresql_where=text(UNHOOKED)),
         {"sqlite_autoincrement": True},
     )
 
