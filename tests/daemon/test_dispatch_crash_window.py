@@ -12,7 +12,6 @@ window leaves each of them outcome unknown.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -40,12 +39,6 @@ def compose(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
     msg["Message-ID"] = f"<send-{row.id}@acme.example>"
     msg.set_content("How did we do?")
     return msg
-
-
-@pytest.fixture
-def sink() -> Iterator[LocalMailSink]:
-    with LocalMailSink() as mail:
-        yield mail
 
 
 def queue(store: Store, key: str, email: str = "ada@example.com",

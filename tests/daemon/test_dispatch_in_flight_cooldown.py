@@ -12,7 +12,6 @@ order they are recorded in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -41,12 +40,6 @@ def compose(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
     msg["Message-ID"] = f"<send-{row.id}@acme.example>"
     msg.set_content("How did we do?")
     return msg
-
-
-@pytest.fixture
-def sink() -> Iterator[LocalMailSink]:
-    with LocalMailSink() as mail:
-        yield mail
 
 
 def queue(store: Store, key: str, program: Program, due: datetime,

@@ -6,7 +6,7 @@ double of the adapter protocol's `reopened` (the adapters have their own contrac
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -58,12 +58,6 @@ def compose(row: SendRecord, program: Program, now: datetime | None = None) -> E
     msg["Message-ID"] = f"<send-{row.id}@acme.example>"
     msg.set_content("How did we do?")
     return msg
-
-
-@pytest.fixture
-def sink() -> Iterator[LocalMailSink]:
-    with LocalMailSink() as mail:
-        yield mail
 
 
 def row(key: str, email: str = "ada@example.com", *, program: Program = CSAT,

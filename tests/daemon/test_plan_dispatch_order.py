@@ -7,11 +7,10 @@ PostgreSQL), real SMTP sink, the real dispatch job and the real planner.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-import pytest
 import time_machine
 
 from closedloop.daemon.delivery.sink import LocalMailSink
@@ -31,12 +30,6 @@ PROGRAMS = {p.name: p for p in (
     Program("zz-csat", SurveyType.CSAT, "zendesk", timedelta(hours=1), "Acme"),
 )}
 POLICY = Policy()  # a 7-day global cooldown, quiet hours 21:00-08:00
-
-
-@pytest.fixture
-def sink() -> Iterator[LocalMailSink]:
-    with LocalMailSink() as mail:
-        yield mail
 
 
 def queue(store: Store, rows: Sequence[tuple[str, datetime]]) -> None:
