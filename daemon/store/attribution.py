@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import structlog
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.engine import reading
@@ -26,6 +26,14 @@ from closedloop.daemon.store.sends import SENDS, WRITEBACKS, chunks
 log = structlog.get_logger(__name__)
 
 Pair = tuple[str | None, str | None]  # (owner id, team id)
+# One statement for a round's answers (executemany; it was built once per answer). Bind
+# names start "b_" so they never clash with a column's.
+_ATTRIBUTE = (update(RESPONSES)
+              .where(RESPONSES.c.send_id == bindparam("b_send"),
+                     RESPONSES.c.attributed_at.is_(None))
+              .values(owner_id_at_answer=bindparam("b_owner"),
+                      team_id_at_answer=bindparam("b_team"),
+                      attributed_at=bindparam("b_at", type_=RESPONSES.c.attributed_at.type)))
 
 
 class AttributionMixin:
@@ -64,15 +72,13 @@ class AttributionMixin:
     def record_attribution(self, found: Mapping[int, Pair], now: datetime) -> int:
         """Store (owner, team) per send's response, once: a response already attributed
         keeps its first reading (another replica may have been first). Returns how many."""
-        done = 0
+        if not found:
+            return 0
+        at = to_db(now)
         with self.engine.begin() as conn:
-            for send_id, (owner, team) in found.items():
-                done += conn.execute(
-                    update(RESPONSES)
-                    .where(RESPONSES.c.send_id == send_id, RESPONSES.c.attributed_at.is_(None))
-                    .values(owner_id_at_answer=owner, team_id_at_answer=team,
-                            attributed_at=to_db(now))
-                ).rowcount
+            done = max(conn.execute(_ATTRIBUTE, [
+                {"b_send": send_id, "b_owner": owner, "b_team": team, "b_at": at}
+                for send_id, (owner, team) in sorted(found.items())]).rowcount, 0)
         if done:
             log.info("store.attributed", responses=done)
         return done
