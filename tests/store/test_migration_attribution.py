@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import text
 
@@ -26,18 +25,10 @@ _RESPONSE = ("INSERT INTO responses (send_id, score, comment, category, answered
              "'2026-11-02 00:00:00')")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'old.db'}"
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
-
-
-def test_an_older_response_is_kept_and_reads_as_not_yet_attributed(url: str) -> None:
+def test_an_older_response_is_kept_and_reads_as_not_yet_attributed(old_url: str) -> None:
     """The 0005 response upgrades with its score and close-time owner, no answer-time owner,
     and `unattributed_sends` names it."""
-    store = Store(url)
+    store = Store(old_url)
     try:
         with store.engine.begin() as conn:
             command.upgrade(alembic_config(conn), "0005")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
@@ -22,14 +20,6 @@ from closedloop.daemon.store.engine import alembic_config
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 _ROW = ("INSERT INTO writebacks (source, contact_id, kind, data, created_at, status, attempts)"
         " VALUES ('hubspot', :contact, :kind, '{}', '2026-12-01 08:00:00', :status, 0)")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'old.db'}"
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
 
 
 def _indexes(store: Store) -> dict[str, str]:
@@ -44,11 +34,11 @@ def _indexes(store: Store) -> dict[str, str]:
         return {str(name): str(sql) for name, sql in rows}
 
 
-def test_upgrade_adds_the_partial_index_and_downgrade_removes_only_it(url: str) -> None:
+def test_upgrade_adds_the_partial_index_and_downgrade_removes_only_it(old_url: str) -> None:
     """0021 → 0028: `ix_writebacks_claim_contacts` with the claim's WHERE, and a claim
     leaving hooks out takes the pending contact rows only; 0028 → 0021: the other indexes
     are those of 0021."""
-    store = Store(url)
+    store = Store(old_url)
     try:
         with store.engine.begin() as conn:
             command.upgrade(alembic_config(conn), "0021")

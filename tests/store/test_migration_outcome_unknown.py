@@ -8,9 +8,6 @@ other people's ledger rows are untouched.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from alembic import command
 from sqlalchemy import text
 
@@ -25,15 +22,7 @@ _LEDGER = ("INSERT INTO ledger (email_norm, program, last_sent_at, source) "
            "VALUES (:email, :program, :at, 'hubspot')")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'old.db'}"
-    pg: str = request.getfixturevalue("pg_url")
-    return pg
-
-
-def test_interrupted_sends_become_outcome_unknown_and_hold_the_cooldown(url: str) -> None:
+def test_interrupted_sends_become_outcome_unknown_and_hold_the_cooldown(old_url: str) -> None:
     """ada: an interrupted survey due after her last sent one → ledger moves to its due time.
     bob: a survey stuck in 'sending' → outcome_unknown, a new ledger row. cy: interrupted
     before her last sent one → her ledger stays. dan: an interrupted reminder → no ledger
@@ -57,7 +46,7 @@ def test_interrupted_sends_become_outcome_unknown_and_hold_the_cooldown(url: str
               ("ada@example.com", "*", "2026-11-01 00:00:00"),
               ("cy@example.com", "p", "2026-11-05 00:00:00"),
               ("cy@example.com", "*", "2026-11-05 00:00:00")]
-    store = Store(url)
+    store = Store(old_url)
     try:
         with store.engine.begin() as conn:
             command.upgrade(alembic_config(conn), "0002")
