@@ -58,10 +58,15 @@ class PersonBook:
 
     def record_sent(self, person: str, program: str, key: str, at: datetime) -> None:
         """A survey left: both ledger rows move, and the row counts as sent for coalescing."""
+        self.count_sent(person, program, at)
+        self.set_status(person, key, "sent")
+
+    def count_sent(self, person: str, program: str, at: datetime) -> None:
+        """Move the person's last-sent times (this program and "*") to `at` if later: a
+        survey sent, or one on its way that the ledger does not know yet."""
         for name in (program, ANY_PROGRAM):
             previous = self._ledger.get((person, name))
             self._ledger[(person, name)] = at if previous is None else max(previous, at)
-        self.set_status(person, key, "sent")
 
     def set_status(self, person: str, key: str, status: str) -> None:
         row = self._rows.get(person, {}).get(key)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
-from closedloop.daemon.rules.book import ANY_PROGRAM, LIVE, ParentState, PersonBook, Sibling
+from closedloop.daemon.rules.book import LIVE, ParentState, PersonBook, Sibling
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import SendRecord, from_db, from_db_opt, send_record, to_db
@@ -47,6 +47,7 @@ class LedgerMixin:
         in between would break the cooldown the first one started."""
         ledger: dict[tuple[str, str], datetime] = {}
         rows: list[tuple[str, Sibling]] = []
+        in_flight: list[tuple[str, str, datetime]] = []
         with reading(self.engine) as conn:
             for part in chunks(sorted(set(people))):
                 for person, program, at in conn.execute(
@@ -65,8 +66,11 @@ class LedgerMixin:
                     status = AS_RULES_SEE.get(stored, stored)
                     rows.append((person, Sibling(key, program, from_db_opt(closed_at), status)))
                     if stored in _IN_FLIGHT:
-                        _count_in_flight(ledger, person, program, from_db(moment))
-        return PersonBook(ledger, rows)
+                        in_flight.append((person, program, from_db(moment)))
+        book = PersonBook(ledger, rows)
+        for person, program, at in in_flight:
+            book.count_sent(person, program, at)
+        return book
 
     def suppressed_among(self, people: Sequence[str], now: datetime) -> set[str]:
         """Which of these normalized addresses must not be mailed at `now`."""
@@ -148,11 +152,3 @@ class LedgerMixin:
             .where(and_(SENDS.c.status == "pending", SENDS.c.last_error.like(f"{DEFERRED}%")))
         )
         return {"sends.held": int(held or 0), "sends.deferred": int(deferred or 0)}
-
-
-def _count_in_flight(ledger: dict[tuple[str, str], datetime], person: str, program: str,
-                     at: datetime) -> None:
-    """A survey in flight moves the person's last-sent times (this program and "*")."""
-    for name in (program, ANY_PROGRAM):
-        previous = ledger.get((person, name))
-        ledger[(person, name)] = at if previous is None else max(previous, at)
