@@ -14,7 +14,7 @@ from closedloop.daemon.store.sends import WRITEBACKS
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)
-WINDOWS = CoalescingSettings()  # the defaults: answers 45 s, writeback 15 min
+WINDOWS = CoalescingSettings()  # the defaults: answers 45 s, writeback 60 min
 
 
 def _rows(store: Store, kind: str, n: int, at: datetime) -> None:
@@ -36,7 +36,8 @@ def test_a_full_batch_of_sent_dates_goes_without_the_hooks(store: Store) -> None
 
 
 def test_hooks_go_at_their_window_or_as_a_full_batch(store: Store) -> None:
-    """A hook goes 15 min after it is due and not a microsecond before; 100 hooks at once."""
+    """A hook goes its window (60 min) after it is due and not a microsecond before; 100
+    hooks at once."""
     _rows(store, "hook", 1, T0)
     assert writeback_ripe(store, "hubspot", T0 + WINDOWS.writeback - US, WINDOWS) is None
     assert writeback_ripe(store, "hubspot", T0 + WINDOWS.writeback, WINDOWS) == ()
@@ -47,8 +48,7 @@ def test_hooks_go_at_their_window_or_as_a_full_batch(store: Store) -> None:
 
 
 def test_an_answer_goes_at_its_window_and_the_hooks_stay(store: Store) -> None:
-    """An answer at 45 s (not 1 µs before) sends the contacts' rows only; a sent date at 15
-    min likewise."""
+    """An answer at 45 s (not 1 µs before) sends the contacts' rows only."""
     _rows(store, "answer", 1, T0)
     _rows(store, "hook", 1, T0)
     assert writeback_ripe(store, "hubspot", T0 + WINDOWS.answers - US, WINDOWS) is None
@@ -56,7 +56,8 @@ def test_an_answer_goes_at_its_window_and_the_hooks_stay(store: Store) -> None:
 
 
 def test_a_sent_date_goes_at_the_writeback_window(store: Store) -> None:
-    """A sent date alone goes at 15 min (not 1 µs before), a younger hook staying."""
+    """A sent date alone goes at the writeback window (not 1 µs before), a younger hook
+    staying."""
     _rows(store, "sent", 1, T0)
     _rows(store, "hook", 1, T0 + timedelta(minutes=1))
     assert writeback_ripe(store, "hubspot", T0 + WINDOWS.writeback - US, WINDOWS) is None
