@@ -196,12 +196,13 @@ class Runtime:
                 if not self.config.sources[name].notifications:
                     continue
                 window = intake_window(self.config.coalescing, programs, name)
-                if self.wakes.intake_idle(name, self.clock(), window) or \
-                        not intake_ripe(self.store, name, self.clock(), window):
+                take = 0 if self.wakes.intake_idle(name, self.clock(), window) else \
+                    intake_ripe(self.store, name, self.clock(), window)
+                if take == 0:
                     results[name] = IntakeResult()  # nothing waited its window yet
                     continue
                 run = partial(intake_source, self.store, adapter, programs, self.clock(),
-                              self.config.reporting)
+                              self.config.reporting, take)
                 if (result := self._guarded(name, "intake", run)) is not None:
                     results[name] = result
         return results

@@ -41,16 +41,18 @@ class IntakeResult:
 
 
 def intake_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program],
-                  now: datetime, reporting: ReportingSettings = NO_SEGMENTS) -> IntakeResult:
-    """Read the tickets notified for one source and queue their surveys; no-op when none."""
+                  now: datetime, reporting: ReportingSettings = NO_SEGMENTS,
+                  limit: int | None = None) -> IntakeResult:
+    """Read the tickets notified for one source and queue their surveys; no-op when none.
+    `limit`: read at most that many, the longest-waiting first (None: all)."""
     result = IntakeResult()
     if not callable(getattr(adapter, "closed_tickets_by_id", None)):
         return result  # an adapter without it (a test double) is never read by the intake
     reader = cast(NotifiedTicketReader, adapter)
     log = get_logger(job="intake", source=adapter.name)
     mine = ticket_programs(programs, adapter.name)
-    while True:
-        claim = store.claim_notified(adapter.name, now, BATCH, LEASE)
+    while (want := BATCH if limit is None else min(BATCH, limit - result.notified)) > 0:
+        claim = store.claim_notified(adapter.name, now, want, LEASE)
         if not claim.ticket_ids:
             break
         result.notified += len(claim.ticket_ids)
@@ -65,7 +67,7 @@ def intake_source(store: Store, adapter: CRMAdapter, programs: Sequence[Program]
             raise
         store.settle_notified(claim.token)
         result.closed += len(tickets)
-        if len(claim.ticket_ids) < BATCH:
+        if len(claim.ticket_ids) < want:
             break
     result.queued = result.poll.queued
     if result.notified:

@@ -108,9 +108,20 @@ def intake_window(settings: CoalescingSettings, programs: Iterable[Program],
     return max(timedelta(0), min(settings.intake, min(delays) - INTAKE_MARGIN))
 
 
-def intake_ripe(store: Store, source: str, now: datetime, window: timedelta) -> bool:
-    """Whether the intake of `source` should read its notified tickets now."""
-    return waited(store.notified_backlog(source, now), now, window)
+def ripe_count(backlog: Backlog, now: datetime, window: timedelta) -> int | None:
+    """How many of the backlog's items go now: all (None) once the oldest waited its window;
+    before, whole batches of FULL only (the rest waits on for company: sending it too made
+    a part-filled call after each full one); 0 for none."""
+    if not waited(backlog, now, window):
+        return 0
+    if backlog.oldest is not None and now - backlog.oldest >= window:
+        return None
+    return backlog.rows // FULL * FULL
+
+
+def intake_ripe(store: Store, source: str, now: datetime, window: timedelta) -> int | None:
+    """How many notified tickets of `source` the intake should read now (`ripe_count`)."""
+    return ripe_count(store.notified_backlog(source, now), now, window)
 
 
 def sends_ripe(store: Store, now: datetime, window: timedelta) -> bool:

@@ -306,3 +306,38 @@ def test_without_notifications_the_poll_reads_once_per_intake_window(
             assert result[loop.source].queued == 1
             loop.clock.now = closed + timedelta(hours=1)
             assert loop.rt.dispatch().sent == 2
+
+
+def test_a_full_intake_batch_goes_alone_and_the_rest_waits_its_window(
+        tmp_path: Path, crm_name: str) -> None:
+    """130 notices, none of them 30 minutes old: the intake reads the 100 that waited
+    longest in one ticket read and leaves 30 (before, a second read of 30 went with them);
+    those 30 go once their oldest waited the window: not at 29:59, at 30:00, in one read."""
+    gen = notified_loop(tmp_path, crm_name, coalescing={**NO_WINDOWS, "intake": "30m"})
+    loop = next(gen)
+    try:
+        loop.rt.intake_kick.cancel()
+        for i in range(130):
+            loop.close_ticket(f"p{i}@example.com", ago=timedelta(0))
+        flush(loop)
+        loop.rt.intake_kick.cancel()
+        queued_at = loop.clock.now
+        assert loop.rt.store.notified_backlog(loop.source, queued_at).rows == 130
+        loop.crm.reset_calls()
+        first = loop.rt.intake()[loop.source]
+        reads = loop.crm.calls(TICKET_READ[crm_name])
+        left = loop.rt.store.notified_backlog(loop.source, loop.clock.now).rows
+        loop.clock.advance(timedelta(minutes=29, seconds=59))
+        early = loop.rt.intake()[loop.source].notified
+        loop.clock.advance(timedelta(seconds=1))
+        rest = loop.rt.intake()[loop.source]
+        assert ((first.notified, first.queued, reads, left), early,
+                (rest.notified, rest.queued, loop.crm.calls(TICKET_READ[crm_name]))) == \
+            ((100, 100, 1, 30), 0, (30, 30, 2))
+        assert loop.rt.store.counts().get("notified.pending", 0) == 0
+    finally:
+        gen.close()
+
+
+TICKET_READ = {"hubspot": "POST /crm/v3/objects/tickets/batch/read",
+               "zendesk": "GET /api/v2/tickets/show_many.json"}
