@@ -126,7 +126,8 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
     ticket surveys wait as when the check fails (daemon.health pauses a refused token).
     `channels` sends the rows that are not mail ("sms": daemon.channels.sms).
     `window` ([coalescing] sends): nothing is taken until the earliest due row has waited
-    that long (or a full reopen-check batch is due), so one check covers several surveys.
+    that long (or a full reopen-check batch is due: then whole batches of 100 only, the
+    rest waiting on), so one check covers several surveys.
     """
     log = get_logger(job="dispatch")
     policy = policy or Policy()
@@ -134,10 +135,14 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
     released = store.release_stale(now)
     if any(released.values()):
         log.warning("dispatch.released_stale", **released)
-    if window and not sends_ripe(store, now, window):
+    limit = sends_ripe(store, now, window) if window else None
+    if limit == 0:
         return result
     started = time.monotonic()  # `now` is the run's clock; leases also follow the work's time
-    while rows := store.claim_due_sends(_later(now, started), batch, LEASE):
+    taken = 0
+    while (take := batch if limit is None else min(batch, limit - taken)) > 0 and \
+            (rows := store.claim_due_sends(_later(now, started), take, LEASE)):
+        taken += len(rows)
         rows.sort(key=lambda r: due_order(Due.of(r)))  # plan decides in this order too
         renewed = time.monotonic()
         facts = _gather(store, programs, adapters or {}, rows, now, paused)
@@ -171,7 +176,7 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                 held = len(later)
                 if (moved := later.flush()) < held:  # a stall let another dispatcher take them
                     log.warning("dispatch.decisions_overtaken", rows=held - moved)
-        if len(rows) < batch:
+        if len(rows) < take:
             break
     log.info("dispatch.done", sent=result.sent, retried=result.retried, failed=result.failed,
              outcome_unknown=result.unknown,

@@ -124,6 +124,6 @@ def intake_ripe(store: Store, source: str, now: datetime, window: timedelta) -> 
     return ripe_count(store.notified_backlog(source, now), now, window)
 
 
-def sends_ripe(store: Store, now: datetime, window: timedelta) -> bool:
-    """Whether dispatch should take the due sends now (any at all when the window is 0)."""
-    return waited(store.due_backlog(now), now, window)
+def sends_ripe(store: Store, now: datetime, window: timedelta) -> int | None:
+    """How many due sends dispatch should take now (`ripe_count`; all when the window is 0)."""
+    return ripe_count(store.due_backlog(now), now, window)

@@ -196,6 +196,27 @@ def test_due_surveys_wait_for_company_and_share_one_reopen_check(
         assert (late.sent, loop.crm.total_calls()) == (2, 1)
 
 
+def test_a_full_batch_of_due_surveys_goes_alone_and_the_rest_waits_its_window(
+        tmp_path: Path, crm_name: str) -> None:
+    """130 surveys due at once with a 30-minute sends window: the 100 first in due order go
+    at once with one reopen check (before, a second check of 30 went with them); the other
+    30 wait until 30 minutes after their due time (not at 29:59) and go with one check."""
+    for loop in windows_loop(tmp_path, crm_name, sends="30m"):
+        for i in range(130):
+            loop.close_ticket(f"p{i:03}@example.com", ago=timedelta(0))
+        assert loop.rt.poll()[loop.source].queued == 130
+        loop.clock.advance(timedelta(hours=1))
+        loop.crm.reset_calls()
+        first = loop.rt.dispatch()
+        checks = reads_besides_pipelines(loop)
+        loop.clock.advance(timedelta(minutes=29, seconds=59))
+        early = loop.rt.dispatch()
+        loop.clock.advance(timedelta(seconds=1))
+        rest = loop.rt.dispatch()
+        assert ((first.sent, checks), early.sent, (rest.sent, reads_besides_pipelines(loop)),
+                len(loop.sink.messages)) == ((100, 1), 0, (30, 2), 130)
+
+
 def test_the_safety_poll_leaves_a_noticed_ticket_to_the_intake(
         tmp_path: Path, crm_name: str) -> None:
     """The safety-net poll reads a ticket whose notice waits in the intake window: the poll
