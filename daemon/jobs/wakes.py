@@ -17,10 +17,10 @@ reads, and until when a check that found nothing holds.
   an invalidation), or to the values a settled check already compares equal (a dashboard's
   refresh that moved no count).
 
-A backlog of FULL rows or more never shuts a gate (a window never holds a full batch, and the
-count of due rows can reach it by time alone). Every gate re-reads at least every STALE_RUNS
-runs of its job (the minute jobs: of the faster of `poll_every` and `writeback_every`), which
-bounds how long a row written by another process waits unseen.
+A backlog of FULL rows (the intake's: INTAKE_FULL) or more never shuts a gate (a window never
+holds a full batch, and the count of due rows can reach it by time alone). Every gate re-reads
+at least every STALE_RUNS runs of its job (the minute jobs: of the faster of `poll_every` and
+`writeback_every`), which bounds how long a row written by another process waits unseen.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from closedloop.daemon.jobs.windows import FULL, CoalescingSettings
+from closedloop.daemon.jobs.windows import FULL, INTAKE_FULL, CoalescingSettings
 from closedloop.daemon.store import Store, Upcoming
 from closedloop.daemon.store.wakes import Gate
 
@@ -80,7 +80,7 @@ class JobWakes:
             return True
         stamp = gate.stamp()
         notices = self.store.notified_upcoming(source)
-        return self._hold(gate, stamp, now, _after(notices, window), notices.rows)
+        return self._hold(gate, stamp, now, _after(notices, window), notices.rows, INTAKE_FULL)
 
     def webhooks_idle(self, now: datetime, retention: timedelta, deliveries: bool) -> bool:
         """True when the webhook job has no event to route, none to prune and (with
@@ -137,8 +137,8 @@ class JobWakes:
 
     @staticmethod
     def _hold(gate: Gate, stamp: int, now: datetime, until: datetime | None,
-              rows: int) -> bool:
-        if rows >= FULL or (until is not None and until <= now):
+              rows: int, full: int = FULL) -> bool:
+        if rows >= full or (until is not None and until <= now):
             gate.open()
             return False
         gate.learn(stamp, now, until)

@@ -40,11 +40,16 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from closedloop.daemon.config_types import parse_duration
+from closedloop.daemon.jobs.notified import BATCH as INTAKE_BATCH
 from closedloop.daemon.jobs.poll import ticket_programs
 from closedloop.daemon.store import Backlog, Store
 from closedloop.daemon.surveys import Program
 
 FULL = 100  # items one CRM batch call carries: a window never holds that many back
+# The intake's full batch is its claim round (jobs/notified.BATCH): HubSpot reads a round's
+# associations in one call (1,000 a call), so a round of 500 tickets costs 5 ticket reads,
+# one association read and up to 5 contact reads where five rounds of 100 cost 5 of each.
+INTAKE_FULL = INTAKE_BATCH
 INTAKE_MARGIN = timedelta(minutes=5)
 
 
@@ -75,11 +80,11 @@ OFF = CoalescingSettings.model_construct(  # every window shut: work goes at onc
 SHUT_TABLE = {"answers": "0s", "writeback": "0s", "intake": "0s", "sends": "0s"}
 
 
-def waited(backlog: Backlog, now: datetime, window: timedelta) -> bool:
+def waited(backlog: Backlog, now: datetime, window: timedelta, full: int = FULL) -> bool:
     """Whether the backlog's oldest item has waited its window (or the backlog is full)."""
     if backlog.rows == 0 or backlog.oldest is None:
         return False
-    return backlog.rows >= FULL or now - backlog.oldest >= window
+    return backlog.rows >= full or now - backlog.oldest >= window
 
 
 def writeback_ripe(store: Store, source: str, now: datetime,
@@ -108,20 +113,22 @@ def intake_window(settings: CoalescingSettings, programs: Iterable[Program],
     return max(timedelta(0), min(settings.intake, min(delays) - INTAKE_MARGIN))
 
 
-def ripe_count(backlog: Backlog, now: datetime, window: timedelta) -> int | None:
+def ripe_count(backlog: Backlog, now: datetime, window: timedelta,
+               full: int = FULL) -> int | None:
     """How many of the backlog's items go now: all (None) once the oldest waited its window;
-    before, whole batches of FULL only (the rest waits on for company: sending it too made
+    before, whole batches of `full` only (the rest waits on for company: sending it too made
     a part-filled call after each full one); 0 for none."""
-    if not waited(backlog, now, window):
+    if not waited(backlog, now, window, full):
         return 0
     if backlog.oldest is not None and now - backlog.oldest >= window:
         return None
-    return backlog.rows // FULL * FULL
+    return backlog.rows // full * full
 
 
 def intake_ripe(store: Store, source: str, now: datetime, window: timedelta) -> int | None:
-    """How many notified tickets of `source` the intake should read now (`ripe_count`)."""
-    return ripe_count(store.notified_backlog(source, now), now, window)
+    """How many notified tickets of `source` the intake should read now (`ripe_count` in
+    rounds of INTAKE_FULL)."""
+    return ripe_count(store.notified_backlog(source, now), now, window, INTAKE_FULL)
 
 
 def sends_ripe(store: Store, now: datetime, window: timedelta) -> int | None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from closedloop.daemon.jobs.windows import FULL, ripe_count
+from closedloop.daemon.jobs.windows import FULL, INTAKE_FULL, ripe_count
 from closedloop.daemon.store.backlogs import Backlog
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -32,3 +32,10 @@ def test_ripe_count(rows: int, age: timedelta, expected: int | None) -> None:
 
 def test_a_shut_window_takes_everything_at_once() -> None:
     assert ripe_count(Backlog(1, T0), T0, timedelta(0)) is None
+
+
+@pytest.mark.parametrize(("rows", "expected"), [
+    (INTAKE_FULL - 1, 0), (INTAKE_FULL, INTAKE_FULL), (2 * INTAKE_FULL - 1, INTAKE_FULL)])
+def test_the_intake_counts_in_claim_rounds(rows: int, expected: int) -> None:
+    """The intake's full batch is a claim round (its associations are one read)."""
+    assert ripe_count(Backlog(rows, T0), T0, WINDOW, INTAKE_FULL) == expected

@@ -20,6 +20,7 @@ from notified_loop import drop_next, flush, notified_loop
 
 from closedloop.daemon.env_secrets import Secrets
 from closedloop.daemon.jobs.adaptive import read_pace
+from closedloop.daemon.jobs.windows import INTAKE_FULL
 from closedloop.daemon.runtime import build_runtime
 from closedloop.daemon.store.answers import HOOK_SETTLE
 
@@ -329,32 +330,36 @@ def test_without_notifications_the_poll_reads_once_per_intake_window(
             assert loop.rt.dispatch().sent == 2
 
 
-def test_a_full_intake_batch_goes_alone_and_the_rest_waits_its_window(
+def test_a_full_intake_round_goes_alone_and_the_rest_waits_its_window(
         tmp_path: Path, crm_name: str) -> None:
-    """130 notices, none of them 30 minutes old: the intake reads the 100 that waited
-    longest in one ticket read and leaves 30 (before, a second read of 30 went with them);
-    those 30 go once their oldest waited the window: not at 29:59, at 30:00, in one read."""
+    """Notices none of them 30 minutes old: 430 wait (a round is 500); at 530 the intake
+    reads the 500 that waited longest (one claim round: 5 ticket reads, on HubSpot one
+    association read) and leaves 30 (before, 100 went at once, five rounds of 100 took five
+    association reads, and a part-filled round went with each); those 30 go once their
+    oldest waited the window: not at 29:59, at 30:00, in one read."""
     gen = notified_loop(tmp_path, crm_name, coalescing={**NO_WINDOWS, "intake": "30m"})
     loop = next(gen)
     try:
-        loop.rt.intake_kick.cancel()
-        for i in range(130):
-            loop.close_ticket(f"p{i}@example.com", ago=timedelta(0))
+        drop_next(loop, 2 * (INTAKE_FULL + 30))  # a burst the web app would throttle:
+        tickets = [loop.close_ticket(f"p{i}@example.com", ago=timedelta(0))[0]  # its ids are
+                   for i in range(INTAKE_FULL + 30)]  # stored as the notices would store them
         flush(loop)
-        loop.rt.intake_kick.cancel()
-        queued_at = loop.clock.now
-        assert loop.rt.store.notified_backlog(loop.source, queued_at).rows == 130
+        loop.rt.store.queue_notified(loop.source, tickets[:430], loop.clock.now)
         loop.crm.reset_calls()
+        assert (loop.rt.intake()[loop.source].notified, loop.crm.total_calls()) == (0, 0)
+        loop.rt.store.queue_notified(loop.source, tickets[430:], loop.clock.now)
+        assert loop.rt.store.notified_backlog(loop.source, loop.clock.now).rows == 530
         first = loop.rt.intake()[loop.source]
-        reads = loop.crm.calls(TICKET_READ[crm_name])
+        reads = (loop.crm.calls(TICKET_READ[crm_name]), loop.crm.calls(ASSOCIATIONS))
         left = loop.rt.store.notified_backlog(loop.source, loop.clock.now).rows
         loop.clock.advance(timedelta(minutes=29, seconds=59))
         early = loop.rt.intake()[loop.source].notified
         loop.clock.advance(timedelta(seconds=1))
         rest = loop.rt.intake()[loop.source]
+        associations = 1 if crm_name == "hubspot" else 0
         assert ((first.notified, first.queued, reads, left), early,
                 (rest.notified, rest.queued, loop.crm.calls(TICKET_READ[crm_name]))) == \
-            ((100, 100, 1, 30), 0, (30, 30, 2))
+            ((500, 500, (5, associations), 30), 0, (30, 30, 6))
         assert loop.rt.store.counts().get("notified.pending", 0) == 0
     finally:
         gen.close()
@@ -362,3 +367,4 @@ def test_a_full_intake_batch_goes_alone_and_the_rest_waits_its_window(
 
 TICKET_READ = {"hubspot": "POST /crm/v3/objects/tickets/batch/read",
                "zendesk": "GET /api/v2/tickets/show_many.json"}
+ASSOCIATIONS = "POST /crm/v4/associations/tickets/contacts/batch/read"
