@@ -222,9 +222,10 @@ def _masked(value: str, name: str) -> tuple[_Entry, bytes] | None:
         # In a base64 encoded word an x is no letter of the subject: the mask cannot be
         # told apart from the encoding's own x's (nor put back without breaking it).
         return None
-    raw = folded.replace(mask, name.encode())
-    # Held as a parser holds a header it read: the folded text, read back when asked for.
-    return ("Subject", raw[9:-2].decode("ascii")), raw
+    # The entry holds the subject as given, parsed only if more than its text is read (a
+    # parser's folded text would read back with a space doubled where the fold ends a line
+    # in one: "part \r\n =?utf-8?q?d=E2=80=99Acme?=" is "part  d’Acme").
+    return ("Subject", _ParsedWhenRead("Subject", value)), folded.replace(mask, name.encode())
 
 
 def _date(when: datetime) -> tuple[_Entry, bytes]:

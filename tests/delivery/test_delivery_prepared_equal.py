@@ -15,7 +15,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from closedloop.daemon.brand import Brand
@@ -225,12 +225,14 @@ def test_a_mail_changed_after_composing_is_written_afresh() -> None:
            ["x", "Max", "xX", "Alex", "Bo", "Ana"]),
        kind=st.sampled_from(list(SurveyType)), language=st.sampled_from(["fr", "de", "nb", "es"]),
        reminder=st.booleans(), before=st.text("aéx ’-", max_size=40))
+@example(first_name="0" * 24, kind=SurveyType.NPS, language="fr", reminder=False, before="")
 def test_ascii_names_in_folded_subjects(first_name: str, kind: SurveyType, language: str,
                                         reminder: bool, before: str) -> None:
     """A subject that needs encoded words, with an ASCII first name of any length anywhere
     in it (the catalog's subjects, and a program subject with text before the name): the
     fold of the masked subject with the name put back is the stdlib's fold; x's in the name
-    and around it (the mask is x's) leave it to the stdlib."""
+    and around it (the mask is x's) leave it to the stdlib. The example is one CI found: its
+    fold ends a line in a space, which the header held as folded text read back doubled."""
     texts = {language: {"subject": before + "{first_name} ?" + "é" * len(before)}}
     for p in (program(kind), program(kind, texts=texts)):
         assert_same(*mails(program=p, first_name=first_name, language=language,
