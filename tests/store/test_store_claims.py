@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.answers import HOOK_SETTLE
 
@@ -99,6 +101,32 @@ def test_a_release_as_lapsed_hands_rows_back_now_but_as_possibly_written(
     assert replica.release_writeback_claim(b.token) == 2
     c = store.claim_writebacks("hubspot", t0, 100, LEASE)
     assert [r.lapsed for r in c.rows] == [False, False]
+
+
+@pytest.mark.parametrize(("limit", "first"), [(2, ["c1", "c1"]), (3, ["c1", "c1"]),
+                                               (4, ["c1", "c1", "c2", "c2"])])
+def test_a_claim_takes_whole_contacts(store: Store, make_send: MakeSend, t0: datetime,
+                                      limit: int, first: list[str]) -> None:
+    """Two contacts of two rows each (a sent date, an answer): a limit of 3 would cut c2,
+    so the claim leaves it whole for the next one (one write each, not c2 twice); at 2 and
+    4 the limit falls between contacts."""
+    _answered(store, make_send, t0, "a", "c1")
+    _answered(store, make_send, t0, "b", "c2")
+    a = store.claim_writebacks("hubspot", t0, limit, LEASE)
+    b = store.claim_writebacks("hubspot", t0, limit, LEASE)
+    assert ([r.contact_id for r in a.rows], sorted(r.contact_id for r in b.rows)) == \
+        (first, ["c2", "c2"] if len(first) == 2 else [])
+
+
+def test_a_contact_with_more_rows_than_the_limit_is_claimed_in_part(
+        store: Store, make_send: MakeSend, t0: datetime) -> None:
+    """The only contact claimed keeps its first rows (nothing else could go); the rest
+    waits for the claim to settle."""
+    first = _answered(store, make_send, t0, "a", "c1")
+    store.record_comment(first, "more", t0)
+    a = store.claim_writebacks("hubspot", t0, 2, LEASE)
+    assert ([r.contact_id for r in a.rows],
+            store.claim_writebacks("hubspot", t0, 2, LEASE).rows) == (["c1", "c1"], [])
 
 
 def test_concurrent_claimers_take_disjoint_rows(store: Store, make_send: MakeSend,
