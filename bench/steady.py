@@ -5,15 +5,15 @@ default intervals on a simulated clock, against a sandbox CRM in a child process
                          [--days N | --hours H] [--warmup DAYS]
                          [--notifications on|off|both] [--json] [--profile FILE]
 
-What runs: every scheduled job of `closedloop run` at the default intervals of
-daemon/config.py (dispatch every 30 s; poll at its adaptive pace, intake, write-back,
-outbound webhooks, alerts, bounces, themes and reports every minute; the NPS cadence every
-6 h), called in turn on a clock the benchmark moves by 30 s a tick. The CRM is the sandbox
-(real HTTP, real SDKs) in a child process at its account's default limits; with notifications
-on, it POSTs signed change notifications to the daemon's real web app (uvicorn, in this
-process), as `closedloop setup` configures them. Customers answer over HTTP as a browser
-would: the mail's one-click link (GET), the landing page's scripted POST, then the comment page
-and, for a third of the answers, a comment.
+What runs: every scheduled job of `closedloop run` at the intervals the config gives them, as
+daemon/service.py schedules them (defaults: dispatch every 30 s; poll at its adaptive pace,
+intake, write-back, outbound webhooks, alerts, bounces, themes and reports every minute; the
+NPS cadence every 6 h), called in turn on a clock the benchmark moves by 30 s a tick. The CRM
+is the sandbox (real HTTP, real SDKs) in a child process at its account's default limits;
+with notifications on, it POSTs signed change notifications to the daemon's real web app
+(uvicorn, in this process), as `closedloop setup` configures them. Customers answer over
+HTTP as a browser would: the mail's one-click link (GET), the landing page's scripted POST,
+then the comment page and, for a third of the answers, a comment.
 
 The mix: tickets close on a daily curve (busiest 9-17 UTC), never after the simulated clock;
 30 % are repeat customers of the last days (the 7-day cooldown skips them), 2 % have no
@@ -69,7 +69,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from steady_crm import QUEUES, TOKEN, serve
 
 TICK = timedelta(seconds=30)
-MINUTE = timedelta(minutes=1)
 DRAIN = timedelta(hours=6)
 # Share of the day's closures per UTC hour (support teams' working day).
 CURVE = (1, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 9, 8, 9, 10, 9, 8, 6, 4, 3, 2, 2, 1, 1)
@@ -135,7 +134,8 @@ class Kicks:
 
 def run_one(crm: str, per_day: int, days: float, notifications: bool,
             seed: int = 1, idle: bool = True, profile: str | None = None,
-            coalescing: dict[str, str] | None = None, warmup: float = 1.0) -> dict[str, Any]:
+            coalescing: dict[str, str] | None = None, warmup: float = 1.0,
+            intervals: dict[str, str] | None = None) -> dict[str, Any]:
     """One run in this process (call it in a fresh process: peak memory is the process's).
 
     `idle` False (`--hours`): the busy period only, no drain and no idle day (idle calls and
@@ -177,7 +177,8 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = parse_config({
-            "daemon": {"state_url": f"sqlite:///{Path(tmp) / 'steady.db'}",
+            "daemon": {**(intervals or {}),
+                       "state_url": f"sqlite:///{Path(tmp) / 'steady.db'}",
                        "public_url": f"http://127.0.0.1:{port}", "listen_port": port},
             "sources": {crm: {**source, "start_at": (start - timedelta(minutes=10)).isoformat(),
                               "notifications": notifications, "pacing": False}},
@@ -256,7 +257,7 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
     return {
         "crm": crm, "per_day": per_day, "days": days, "warmup_days": warmup,
         "notifications": notifications,
-        "coalescing": coalescing or "defaults",
+        "coalescing": coalescing or "defaults", "intervals": intervals or "defaults",
         "surveys_sent": busy_tally.sent, "skipped": busy_tally.skipped,
         "skipped_by_reason": busy_tally.skip_reasons,
         "tickets_closed": sim.closed_in_busy - warm_closed, "answers": busy_tally.answers,
@@ -292,6 +293,9 @@ class _Simulation:
                  kicks: Kicks, web: Any) -> None:
         self.rt, self.clock, self.ask, self.rng, self.kicks, self.web = \
             rt, clock, ask, rng, kicks, web
+        from closedloop.daemon.service import REPORTS_EVERY
+
+        self.reports_every = REPORTS_EVERY
         self.per_day = per_day
         self.tally = Tally()
         self.carry = 0.0
@@ -353,20 +357,30 @@ class _Simulation:
         self.tickets.update(made)
         self._schedule_answers(now, links)
         elapsed = now - self.clock.start
-        on_minute = elapsed % MINUTE == timedelta(0)
-        if self.kicks.kicked or on_minute:
+
+        def due(every: timedelta) -> bool:  # the scheduler's interval, in whole ticks
+            return elapsed % max(every, TICK) < TICK
+
+        settings = self.rt.config.daemon
+        if self.kicks.kicked or due(settings.poll_every):
             self.kicks.kicked = False
             self._job("intake", self.rt.intake)
-        result = self._job("dispatch", self.rt.dispatch)
-        self.tally.sent += result.sent
-        self.tally.skipped += sum(result.skipped.values())
-        for reason, n in result.skipped.items():
-            self.tally.skip_reasons[reason] = self.tally.skip_reasons.get(reason, 0) + n
-        if on_minute:
-            for name in ("scheduled_poll", "write_back", "deliver_webhooks", "alerts",
-                         "process_bounces", "refresh_themes", "refresh_reports"):
+        if due(settings.dispatch_every):
+            result = self._job("dispatch", self.rt.dispatch)
+            self.tally.sent += result.sent
+            self.tally.skipped += sum(result.skipped.values())
+            for reason, n in result.skipped.items():
+                self.tally.skip_reasons[reason] = self.tally.skip_reasons.get(reason, 0) + n
+        for name, every in (("scheduled_poll", settings.poll_every),
+                            ("write_back", settings.writeback_every),
+                            ("deliver_webhooks", settings.writeback_every),
+                            ("alerts", settings.writeback_every),
+                            ("process_bounces", settings.poll_every),
+                            ("refresh_themes", settings.writeback_every),
+                            ("refresh_reports", self.reports_every)):
+            if due(every):  # as daemon/service.py schedules them
                 self._job(name, getattr(self.rt, name))
-        if elapsed % self.rt.config.daemon.cadence_every == timedelta(0):
+        if due(settings.cadence_every):
             self._job("cadence", self.rt.cadence)
         self._answer(now)
 
@@ -483,13 +497,14 @@ def _worker(pipe: Any, *args: Any) -> None:
 
 def run_isolated(crm: str, per_day: int, days: float, notifications: bool, idle: bool = True,
                  profile: str | None = None, coalescing: dict[str, str] | None = None,
-                 warmup: float = 1.0) -> dict[str, Any]:
+                 warmup: float = 1.0,
+                 intervals: dict[str, str] | None = None) -> dict[str, Any]:
     """`run_one` in a fresh process, so each run's peak memory is its own."""
     parent, child_end = mp.Pipe()
     worker = mp.get_context("spawn").Process(
         target=_worker,
         args=(child_end, crm, per_day, days, notifications, 1, idle, profile, coalescing,
-              warmup))
+              warmup, intervals))
     worker.start()
     child_end.close()
     try:
@@ -503,7 +518,8 @@ def run_isolated(crm: str, per_day: int, days: float, notifications: bool, idle:
 def print_row(row: dict[str, Any]) -> None:
     print(f"{row['crm']} {row['per_day']}/day x {row['days']} days after "
           f"{row['warmup_days']} of warm-up, notifications "
-          f"{'on' if row['notifications'] else 'off'}, [coalescing] {row['coalescing']} "
+          f"{'on' if row['notifications'] else 'off'}, [coalescing] {row['coalescing']}, "
+          f"[daemon] {row['intervals']} "
           f"(load {row['loadavg']})")
     print(f"  tickets closed {row['tickets_closed']}, surveys sent {row['surveys_sent']}, "
           f"skipped {row['skipped']}, answers over HTTP {row['answers']}")
@@ -542,11 +558,15 @@ def main(argv: list[str]) -> None:
                              "(the CRM child's into ….crm)")
     parser.add_argument("--notifications", choices=("on", "off", "both"), default="both")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--daemon", action="append", default=[], metavar="KEY=DURATION",
+                        help="a [daemon] job interval other than the default, e.g. "
+                             "writeback_every=30s (repeatable; the row says which)")
     parser.add_argument("--coalescing", action="append", default=[], metavar="KEY=DURATION",
                         help="a [coalescing] window other than the default, e.g. "
                              "writeback=60m (repeatable; the row says which were used)")
     args = parser.parse_args(argv)
     windows = dict(w.split("=", 1) for w in args.coalescing)
+    intervals = dict(w.split("=", 1) for w in args.daemon)
     crms = ("hubspot", "zendesk") if args.crm == "both" else (args.crm,)
     notes = {"on": (True,), "off": (False,), "both": (True, False)}[args.notifications]
     for crm in crms:
@@ -557,7 +577,8 @@ def main(argv: list[str]) -> None:
                 warmup = args.warmup if args.warmup is not None else 0 if args.hours else 1
                 row = run_isolated(crm, per_day, days, notifications,
                                    idle=not args.hours, profile=profile,
-                                   coalescing=windows or None, warmup=warmup)
+                                   coalescing=windows or None, warmup=warmup,
+                                   intervals=intervals or None)
                 if args.json:
                     print(json.dumps(row), flush=True)
                 else:
