@@ -117,7 +117,7 @@ def write_back(store: Store, adapter: CRMAdapter, mapping: CrmMapping,
                 finished, ended = False, True
             finally:
                 store.release_writeback_claim(claim.token, lapsed=not ended)
-            if not finished or len(claim.rows) < ROWS_PER_ROUND:
+            if not finished or not claim.more:
                 break
     finally:
         log.info("writeback.done", contacts=result.contacts, tickets=result.tickets,

@@ -79,11 +79,13 @@ def _take_lock(conn: Connection) -> Any:
 
 @dataclass(frozen=True)
 class WriteBackClaim:
-    """Rows one writer holds until `until`; `token` settles them."""
+    """Rows one writer holds until `until`; `token` settles them. `more`: rows were left
+    for another claim (the limit was reached), so a writer that can goes on."""
 
     token: str
     rows: list[WriteBackRecord]
     until: datetime
+    more: bool = False
 
 
 def advisory_key(name: str) -> int:
@@ -129,7 +131,7 @@ class ClaimsMixin:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                              {"key": advisory_key(f"closedloop.writeback:{source}")})
-            found = _whole_contacts(conn.execute(
+            found = conn.execute(
                 select(WRITEBACKS.c.id, WRITEBACKS.c.claim_token.is_not(None),
                        WRITEBACKS.c.contact_id)
                 .where(
@@ -144,7 +146,9 @@ class ClaimsMixin:
                 .order_by(WRITEBACKS.c.contact_id, WRITEBACKS.c.created_at, WRITEBACKS.c.id)
                 .limit(limit + 1)  # one more: does the limit cut a contact?
                 .with_for_update(skip_locked=True)
-            ).all(), limit)
+            ).all()
+            more = len(found) > limit
+            found = _whole_contacts(found, limit)
             ids = [row_id for row_id, _, _ in found]
             lapsed = {row_id for row_id, held, _ in found if held}
             rows: list[WriteBackRecord] = []
@@ -158,7 +162,7 @@ class ClaimsMixin:
         rows.sort(key=lambda r: (r.contact_id, r.created_at, r.id))
         if rows:
             log.debug("store.writebacks_claimed", source=source, count=len(rows))
-        return WriteBackClaim(token=token, rows=rows, until=until)
+        return WriteBackClaim(token=token, rows=rows, until=until, more=more)
 
     def renew_writeback_claim(self, token: str, until: datetime) -> int:
         """Extend the lease of the pending rows `token` still holds; returns how many."""

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from closedloop.daemon.jobs import writeback as writeback_job
 from closedloop.daemon.jobs.writeback import write_back
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.answers import HOOK_SETTLE
@@ -173,3 +174,25 @@ def test_a_big_batch_refused_whole_is_halved_and_nothing_written_is_sent_again(
         assert sandbox.calls["POST /crm/v3/objects/contacts/batch/update"] == 5
         ratings = {state.contact(c)["properties"].get("cl_csat_last_rating") for c in contacts}
         assert ratings == {"2"}
+
+
+def test_a_run_claims_whole_contacts_and_goes_on_past_a_short_claim(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rounds of 3 rows over three contacts of two rows each (a sent date and an answer):
+    each round leaves the contact the limit would cut for the next, and the run goes on
+    after a round of 2 rows (more were left): one run writes each contact once. Before, c2
+    was written in two rounds (4 contact writes); a run stopping at a short round wrote 1."""
+    monkeypatch.setattr(writeback_job, "ROWS_PER_ROUND", 3)
+    state = HubSpotState()
+    with HubSpotSandbox(state, token=TOKEN, rate_limit_per_10s=0, port=0) as sandbox:
+        adapter = HubSpotAdapter("hubspot", TOKEN, sandbox.url, retry=_policy(),
+                                 timeout=(2, 5))
+        mapping = load_mapping("hubspot")
+        adapter.ensure_properties(mapping.group_name, mapping.group_label, mapping.specs())
+        contacts = [state.create_contact(f"p{i}@example.com", f"P{i}", "Doe")
+                    for i in range(3)]
+        _answered(store, "hubspot", [(cid, None) for cid in contacts])
+        result = write_back(store, adapter, mapping, T0 + timedelta(minutes=1))
+        ratings = [state.contact(c)["properties"].get("cl_csat_last_rating") for c in contacts]
+        assert ((result.contacts, result.rows), ratings,
+                store.counts()["writebacks.pending"]) == ((3, 6), ["2", "2", "2"], 0)

@@ -103,19 +103,21 @@ def test_a_release_as_lapsed_hands_rows_back_now_but_as_possibly_written(
     assert [r.lapsed for r in c.rows] == [False, False]
 
 
-@pytest.mark.parametrize(("limit", "first"), [(2, ["c1", "c1"]), (3, ["c1", "c1"]),
-                                               (4, ["c1", "c1", "c2", "c2"])])
+@pytest.mark.parametrize(("limit", "first", "more"), [(2, ["c1", "c1"], True),
+                                                       (3, ["c1", "c1"], True),
+                                                       (4, ["c1", "c1", "c2", "c2"], False)])
 def test_a_claim_takes_whole_contacts(store: Store, make_send: MakeSend, t0: datetime,
-                                      limit: int, first: list[str]) -> None:
+                                      limit: int, first: list[str], more: bool) -> None:
     """Two contacts of two rows each (a sent date, an answer): a limit of 3 would cut c2,
     so the claim leaves it whole for the next one (one write each, not c2 twice); at 2 and
-    4 the limit falls between contacts."""
+    4 the limit falls between contacts. `more` says rows were left (the writer goes on),
+    whatever the claim's own size."""
     _answered(store, make_send, t0, "a", "c1")
     _answered(store, make_send, t0, "b", "c2")
     a = store.claim_writebacks("hubspot", t0, limit, LEASE)
     b = store.claim_writebacks("hubspot", t0, limit, LEASE)
-    assert ([r.contact_id for r in a.rows], sorted(r.contact_id for r in b.rows)) == \
-        (first, ["c2", "c2"] if len(first) == 2 else [])
+    assert ([r.contact_id for r in a.rows], sorted(r.contact_id for r in b.rows),
+            a.more, b.more) == (first, ["c2", "c2"] if len(first) == 2 else [], more, False)
 
 
 def test_a_contact_with_more_rows_than_the_limit_is_claimed_in_part(
