@@ -233,14 +233,16 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
             busy_tally = sim.snapshot().since(warm_tally)
             idle_calls: dict[str, Any] = {"total": None, "calls": None}
             idle_cpu: float | None = None
+            idle_by_job: dict[str, float] | None = None
             if idle:
                 sim.run_until(busy_end + DRAIN, arrivals=False)
                 ask("reset_calls")
                 sim.answering, sim.answers = False, []  # the idle day: nobody answers either
-                before = sum(sim.snapshot().jobs_cpu.values())
+                before = sim.snapshot()
                 sim.run_until(busy_end + DRAIN + timedelta(days=1), arrivals=False)
                 idle_calls = ask("calls")
-                idle_cpu = sum(sim.snapshot().jobs_cpu.values()) - before
+                idle_by_job = sim.snapshot().since(before).jobs_cpu
+                idle_cpu = sum(idle_by_job.values())
             p95 = _writeback_p95(rt.store, busy_from)
             # without the drain the last closures are still on their way (the intake
             # window): not a miss, so not counted at all
@@ -267,6 +269,8 @@ def run_one(crm: str, per_day: int, days: float, notifications: bool,
         "idle_calls_per_day": idle_calls["total"],
         # the jobs' CPU of a day without a ticket: the fixed cost every surveyed ticket shares
         "idle_jobs_cpu_s_per_day": None if idle_cpu is None else round(idle_cpu, 2),
+        "idle_jobs_cpu_s_by_job": None if idle_by_job is None
+        else {k: round(v, 3) for k, v in sorted(idle_by_job.items())},
         "throttled_429s": sum(busy["throttled"].values()),
         "throttled_by_endpoint": dict(sorted(busy["throttled"].items())),
         "avoidable_429s": busy["refused"]["avoidable"],
@@ -530,7 +534,7 @@ def print_row(row: dict[str, Any]) -> None:
           f"(avoidable {row['avoidable_429s']})")
     print(f"  jobs CPU ms per surveyed ticket {row['jobs_cpu_ms_per_ticket']} "
           f"(seconds by job: {row['jobs_cpu_s']}); jobs CPU of the idle day "
-          f"{row['idle_jobs_cpu_s_per_day']} s")
+          f"{row['idle_jobs_cpu_s_per_day']} s {row['idle_jobs_cpu_s_by_job']}")
     print(f"  web CPU ms per answer {row['web_cpu_ms_per_answer']}, peak {row['peak_mib']} MiB, "
           f"write-back p95 {row['writeback_p95_s']} s, run {row['run_s']} s")
     print(f"  tickets missed (surveyed queue, no outbox row) {row['tickets_missed']}"
