@@ -81,11 +81,11 @@ OFF = CoalescingSettings.model_construct(  # every window shut: work goes at onc
 SHUT_TABLE = {"answers": "0s", "writeback": "0s", "intake": "0s", "sends": "0s"}
 
 
-def waited(backlog: Backlog, now: datetime, window: timedelta, full: int = FULL) -> bool:
+def waited(backlog: Backlog, now: datetime, window: timedelta) -> bool:
     """Whether the backlog's oldest item has waited its window (or the backlog is full)."""
     if backlog.rows == 0 or backlog.oldest is None:
         return False
-    return backlog.rows >= full or now - backlog.oldest >= window
+    return backlog.rows >= FULL or now - backlog.oldest >= window
 
 
 def writeback_ripe(store: Store, source: str, now: datetime,
@@ -119,11 +119,11 @@ def ripe_count(backlog: Backlog, now: datetime, window: timedelta,
     """How many of the backlog's items go now: all (None) once the oldest waited its window;
     before, whole batches of `full` only (the rest waits on for company: sending it too made
     a part-filled call after each full one); 0 for none."""
-    if not waited(backlog, now, window, full):
+    if backlog.rows == 0 or backlog.oldest is None:
         return 0
-    if backlog.oldest is not None and now - backlog.oldest >= window:
+    if now - backlog.oldest >= window:
         return None
-    return backlog.rows // full * full
+    return backlog.rows // full * full  # 0 below one batch
 
 
 def intake_ripe(store: Store, source: str, now: datetime, window: timedelta) -> int | None:

@@ -26,6 +26,9 @@ from closedloop.daemon.store.answers import HOOK_SETTLE
 
 ANSWER = re.compile(r"(http://127\.0\.0\.1:\d+/r/[A-Za-z0-9._-]+/)\d+")
 WINDOWS = {**NO_WINDOWS, "answers": "45s", "writeback": "15m"}
+TICKET_READ = {"hubspot": "POST /crm/v3/objects/tickets/batch/read",
+               "zendesk": "GET /api/v2/tickets/show_many.json"}
+ASSOCIATIONS = "POST /crm/v4/associations/tickets/contacts/batch/read"
 
 
 def windows_loop(tmp_path: Path, crm_name: str, **windows: str) -> Iterator[Loop]:
@@ -363,8 +366,3 @@ def test_a_full_intake_round_goes_alone_and_the_rest_waits_its_window(
         assert loop.rt.store.counts().get("notified.pending", 0) == 0
     finally:
         gen.close()
-
-
-TICKET_READ = {"hubspot": "POST /crm/v3/objects/tickets/batch/read",
-               "zendesk": "GET /api/v2/tickets/show_many.json"}
-ASSOCIATIONS = "POST /crm/v4/associations/tickets/contacts/batch/read"
