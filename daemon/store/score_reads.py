@@ -13,7 +13,10 @@ These statements do each page's store work in one:
 
 Run on a connection in autocommit with `synchronous_commit` off: an opening is a note that
 may be lost (web/scanner.py), not an answer. `PRUNE` drops everyone's stale openings now
-and then, as link_opens.py does.
+and then, as link_opens.py does. The pages' statements run in batches, each batch one
+transaction (web/async_reads.py): a stale opening is dropped only if no other transaction
+holds it (SKIP LOCKED; one that does is dropping it), so no batch ever waits for another's
+locks and two cannot deadlock (their inserts take no lock anyone waits for).
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ OPEN_AND_READ = (
     f"WITH send AS (SELECT {_COLUMNS} FROM sends WHERE id = %(send_id)s), "  # noqa: S608
     "noted AS (INSERT INTO link_opens (send_id, score, opened_at) "
     "SELECT id, %(score)s, %(now)s FROM send WHERE program = ANY(%(programs)s)), "
-    "stale AS (DELETE FROM link_opens WHERE send_id = %(send_id)s AND opened_at < %(since)s "
-    f"AND EXISTS ({_SHOWN})) "
+    "stale AS (DELETE FROM link_opens WHERE id IN (SELECT id FROM link_opens "
+    "WHERE send_id = %(send_id)s AND opened_at < %(since)s "
+    f"AND EXISTS ({_SHOWN}) FOR UPDATE SKIP LOCKED)) "
     f"SELECT send.*, {_BURST} FROM send"
 )
 READ_WITH_BURST = f"SELECT {_COLUMNS}, {_BURST} FROM sends WHERE id = %(send_id)s"  # noqa: S608
-PRUNE = "DELETE FROM link_opens WHERE opened_at < %(since)s"
+PRUNE = ("DELETE FROM link_opens WHERE id IN (SELECT id FROM link_opens "
+         "WHERE opened_at < %(since)s FOR UPDATE SKIP LOCKED)")

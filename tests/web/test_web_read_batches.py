@@ -1,0 +1,144 @@
+"""PostgreSQL: the score pages' statements that wait together run as one batch (web/
+async_reads.py): one round trip and one transaction, each statement seeing the ones before
+it as if run one after the other; a statement that fails fails its batch only; no batch
+waits for another transaction's row locks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError
+from web_support import NOW, one_send
+
+from closedloop.daemon.store import Store
+from closedloop.daemon.store.score_reads import OPEN_AND_READ, READ_WITH_BURST
+from closedloop.daemon.store.tables import LinkOpen
+from closedloop.daemon.web.async_reads import AsyncReaders
+
+T = TypeVar("T")
+WINDOW = timedelta(seconds=60)
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def store(pg_url: str) -> Iterator[Store]:
+    store = Store(pg_url)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+def _on_a_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on a fresh event loop in its own thread (this thread may hold a running
+    loop: the browser tests' Playwright)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, work).result()
+
+
+def _open(send_id: int, score: int) -> dict[str, Any]:
+    return {"send_id": send_id, "score": score, "now": NOW, "since": NOW - WINDOW,
+            "programs": ["nps"]}
+
+
+def _opens(store: Store) -> list[tuple[int, int]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(LinkOpen.send_id, LinkOpen.score).order_by(LinkOpen.id))
+        return [(r.send_id, r.score) for r in rows]
+
+
+def test_statements_stated_together_are_one_transaction_and_alone_are_not(
+        store: Store) -> None:
+    """Three statements awaited together share one transaction (one batch, one round trip);
+    three awaited one after the other have three."""
+    readers = AsyncReaders(store.engine, 1)
+    txid = "SELECT txid_current()"
+
+    async def together() -> list[Any]:
+        return list(await asyncio.gather(*(readers.row(txid, {}) for _ in range(3))))
+
+    async def one_by_one() -> list[Any]:
+        return [await readers.row(txid, {}) for _ in range(3)]
+
+    try:
+        batched, alone = _on_a_loop(together()), _on_a_loop(one_by_one())
+    finally:
+        readers.close()
+    assert (len(set(batched)), len(set(alone))) == (1, 3)
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["batched", "one-by-one"])
+def test_a_batch_sees_its_own_openings_as_one_after_the_other(
+        store: Store, together: bool) -> None:
+    """Scores 3, 7, 3 of one survey opened in one batch: the first is no burst, the 7 sees
+    the 3 before it, the last 3 sees the 7: the same answers as one by one, every opening
+    noted in order."""
+    send_id = one_send(store)
+    readers = AsyncReaders(store.engine, 1)
+    asks = [_open(send_id, score) for score in (3, 7, 3)]
+
+    async def run() -> list[tuple[Any, bool]]:
+        if together:
+            return list(await asyncio.gather(*(readers.get_with(OPEN_AND_READ, p)
+                                               for p in asks)))
+        return [await readers.get_with(OPEN_AND_READ, p) for p in asks]
+
+    try:
+        pages = _on_a_loop(run())
+    finally:
+        readers.close()
+    assert [(send.id, burst) for send, burst in pages] == [
+        (send_id, False), (send_id, True), (send_id, True)]
+    assert _opens(store) == [(send_id, 3), (send_id, 7), (send_id, 3)]
+
+
+def test_a_failing_statement_fails_its_batch_and_the_next_batch_is_served(
+        store: Store) -> None:
+    """A statement the server refuses fails every request of its batch (one transaction:
+    the 503 page for each), and the connection is dropped; the next request is served on a
+    fresh one."""
+    send_id = one_send(store)
+    readers = AsyncReaders(store.engine, 1)
+    ask = {"send_id": send_id, "score": 5, "since": NOW - WINDOW}
+
+    async def run() -> tuple[list[Any], tuple[Any, bool]]:
+        failed = await asyncio.gather(readers.get_with(READ_WITH_BURST, ask),
+                                      readers.row("SELECT 1 / 0", {}), return_exceptions=True)
+        return list(failed), await readers.get_with(READ_WITH_BURST, ask)
+
+    try:
+        failed, (send, burst) = _on_a_loop(run())
+    finally:
+        readers.close()
+    assert [isinstance(error, DBAPIError) for error in failed] == [True, True]
+    assert "division by zero" in str(failed[1])
+    assert (send.id if send else None, burst) == (send_id, False)
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["locked-elsewhere", "free"])
+def test_a_stale_opening_locked_elsewhere_is_left_not_waited_for(
+        store: Store, pg_url: str, locked: bool) -> None:
+    """Another transaction holds the survey's stale opening (another batch dropping it): the
+    page is served at once, the stale row left to that transaction; free, it is dropped. No
+    batch waits for another's locks, so two cannot deadlock."""
+    send_id = one_send(store)
+    with store.engine.begin() as conn:
+        conn.execute(insert(LinkOpen), [
+            {"send_id": send_id, "score": 1, "opened_at": NOW - WINDOW * 2}])
+    readers = AsyncReaders(store.engine, 1, timeout=2.0)
+    with psycopg.connect(pg_url) as holder:
+        if locked:
+            holder.execute("SELECT id FROM link_opens FOR UPDATE").fetchall()
+        try:
+            send, burst = _on_a_loop(readers.get_with(OPEN_AND_READ, _open(send_id, 5)))
+        finally:
+            readers.close()
+        holder.rollback()
+    assert (send.id if send else None, burst) == (send_id, False)
+    assert _opens(store) == ([(send_id, 1)] if locked else []) + [(send_id, 5)]
