@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime
@@ -61,16 +62,24 @@ class SendRows:
     def __init__(self, engine: Engine) -> None:
         columns = list(SENDS.c)
         self._names = [c.name for c in columns]
-        self._convert: list[Callable[[Any], Any] | None] = [
+        convert = [
             _aware(c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None))
             if c.name in SEND_TIMES else
             c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
             for c in columns]
+        # only the columns that have a processor are visited (the times, JSON on some drivers)
+        self._convert: list[tuple[str, Callable[[Any], Any]]] = [
+            (name, f) for name, f in zip(self._names, convert, strict=True) if f is not None]
         self._direct = set(self._names) == {f.name for f in fields(SendRecord)}
 
     def record(self, row: Any) -> SendRecord:
-        values = {name: value if convert is None or value is None else convert(value)
-                  for name, convert, value in zip(self._names, self._convert, row, strict=True)}
+        if len(row) != len(self._names):
+            raise ValueError(f"a sends row has {len(self._names)} columns, not {len(row)}")
+        values = dict(zip(self._names, row, strict=False))
+        for name, convert in self._convert:
+            value = values[name]
+            if value is not None:
+                values[name] = convert(value)
         if not self._direct:  # a column that is no field (or the reverse): the checked way
             return send_record(values)
         record = object.__new__(SendRecord)
@@ -88,11 +97,12 @@ def _aware(convert: Callable[[Any], Any] | None) -> Callable[[Any], datetime]:
 class _Ask:
     """One statement waiting for its turn in a batch."""
 
-    __slots__ = ("future", "params", "rows", "sql")
+    __slots__ = ("deadline", "future", "params", "rows", "sql")
 
     def __init__(self, sql: str, params: dict[str, Any], rows: bool,
-                 future: asyncio.Future[Any]) -> None:
+                 future: asyncio.Future[Any], deadline: float) -> None:
         self.sql, self.params, self.rows, self.future = sql, params, rows, future
+        self.deadline = deadline
 
 
 class AsyncReaders:
@@ -112,6 +122,10 @@ class AsyncReaders:
         self._waiting: list[_Ask] = []
         self._running = 0  # runners at work (counted down without an await after their last look)
         self._runners: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
+        # every request not answered yet, oldest first, and the one timer that ends the late
+        # ones (a timer per request cost ~5 µs of a page's ~230)
+        self._unanswered: deque[_Ask] = deque()
+        self._watch: asyncio.TimerHandle | None = None
         self._generation = 0  # moved by close(): a connection opened before is not reused
 
     async def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
@@ -133,19 +147,30 @@ class AsyncReaders:
         """The statement's first row when `rows` (None if it has none), within the timeout.
         It waits for a runner: one starts when fewer than `size` run."""
         loop = self._loop_here()
-        ask = _Ask(sql, params, rows, loop.create_future())
+        ask = _Ask(sql, params, rows, loop.create_future(), loop.time() + self._timeout)
         self._waiting.append(ask)
+        self._unanswered.append(ask)
+        if self._watch is None:
+            self._watch = loop.call_at(ask.deadline, self._end_late)
         if self._running < self._size:
             self._running += 1
             runner = loop.create_task(self._runner())
             self._runners.add(runner)
             runner.add_done_callback(self._runners.discard)
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await ask.future
-        except TimeoutError as exc:
-            log.warning("web.read_timeout", seconds=self._timeout)
-            raise _timed_out(sql, params, self._timeout) from exc
+        return await ask.future
+
+    def _end_late(self) -> None:
+        """The timer: each request past its deadline gets the timeout error (the 503 page),
+        wherever its statement is; the timer is set again for the oldest left."""
+        assert self._loop is not None
+        now, unanswered = self._loop.time(), self._unanswered
+        while unanswered and (unanswered[0].future.done() or unanswered[0].deadline <= now):
+            ask = unanswered.popleft()
+            if not ask.future.done():
+                log.warning("web.read_timeout", seconds=self._timeout)
+                ask.future.set_exception(_timed_out(ask.sql, ask.params, self._timeout))
+        self._watch = (self._loop.call_at(unanswered[0].deadline, self._end_late)
+                       if unanswered else None)
 
     async def _runner(self) -> None:
         """Run what waits, a batch at a time, until nothing does. The count goes down with no
@@ -175,6 +200,9 @@ class AsyncReaders:
         for ask, row in zip(batch, results, strict=True):
             if not ask.future.done():
                 ask.future.set_result(row)
+        unanswered = self._unanswered  # answered ones leave it now, not at the timer
+        while unanswered and unanswered[0].future.done():
+            unanswered.popleft()
 
     async def _run_batch(self, batch: list[_Ask]) -> list[Any]:
         """The batch's first rows, in order, on one connection: one statement alone, more
@@ -221,6 +249,7 @@ class AsyncReaders:
             for conn, _ in idle:
                 _finish(conn)
             self._loop, self._waiting, self._running, self._runners = loop, [], 0, set()
+            self._unanswered, self._watch = deque(), None
         return loop
 
     async def _connect(self) -> tuple[psycopg.AsyncConnection[Any], list[psycopg.AsyncCursor[Any]]]:
