@@ -105,6 +105,26 @@ class _Ask:
         self.deadline = deadline
 
 
+_Held = tuple[psycopg.AsyncConnection[Any], list[psycopg.AsyncCursor[Any]]]  # with its cursors
+
+
+class _OnLoop:
+    """What belongs to one event loop: its idle connections (each with its cursors: one
+    made per statement cost ~10 µs), its queue, its runners and its timer. A runner or timer
+    of an old loop only ever touches its own."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.idle: list[_Held] = []
+        self.waiting: deque[_Ask] = deque()
+        self.running = 0  # runners at work (counted down with no await after their last look)
+        self.runners: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
+        # every request not answered yet, oldest first, and the one timer that ends the late
+        # ones (a timer per request cost ~4 µs of a page's ~230)
+        self.unanswered: deque[_Ask] = deque()
+        self.watch: asyncio.TimerHandle | None = None
+
+
 class AsyncReaders:
     """Up to `size` async connections for store/score_reads.py's statements, each running
     the statements that waited meanwhile as one batch."""
@@ -116,16 +136,7 @@ class AsyncReaders:
         self._kwargs.setdefault("connect_timeout", max(2, int(timeout + 0.999)))
         self._rows = SendRows(engine)
         self._size = size
-        # idle connections, each with its cursors (one made per statement cost ~10 µs)
-        self._idle: list[tuple[psycopg.AsyncConnection[Any], list[psycopg.AsyncCursor[Any]]]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: list[_Ask] = []
-        self._running = 0  # runners at work (counted down without an await after their last look)
-        self._runners: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
-        # every request not answered yet, oldest first, and the one timer that ends the late
-        # ones (a timer per request cost ~5 µs of a page's ~230)
-        self._unanswered: deque[_Ask] = deque()
-        self._watch: asyncio.TimerHandle | None = None
+        self._here: _OnLoop | None = None
         self._generation = 0  # moved by close(): a connection opened before is not reused
 
     async def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
@@ -146,51 +157,56 @@ class AsyncReaders:
     async def _run(self, sql: str, params: dict[str, Any], *, rows: bool) -> Any:
         """The statement's first row when `rows` (None if it has none), within the timeout.
         It waits for a runner: one starts when fewer than `size` run."""
-        loop = self._loop_here()
+        here = self._on_this_loop()
+        loop = here.loop
         ask = _Ask(sql, params, rows, loop.create_future(), loop.time() + self._timeout)
-        self._waiting.append(ask)
-        self._unanswered.append(ask)
-        if self._watch is None:
-            self._watch = loop.call_at(ask.deadline, self._end_late)
-        if self._running < self._size:
-            self._running += 1
-            runner = loop.create_task(self._runner())
-            self._runners.add(runner)
-            runner.add_done_callback(self._runners.discard)
+        here.waiting.append(ask)
+        here.unanswered.append(ask)
+        if here.watch is None:
+            here.watch = loop.call_at(ask.deadline, self._end_late, here)
+        if here.running < self._size:
+            here.running += 1
+            runner = loop.create_task(self._runner(here))
+            here.runners.add(runner)
+            runner.add_done_callback(here.runners.discard)
         return await ask.future
 
-    def _end_late(self) -> None:
+    def _end_late(self, here: _OnLoop) -> None:
         """The timer: each request past its deadline gets the timeout error (the 503 page),
         wherever its statement is; the timer is set again for the oldest left."""
-        assert self._loop is not None
-        now, unanswered = self._loop.time(), self._unanswered
+        now, unanswered = here.loop.time(), here.unanswered
         while unanswered and (unanswered[0].future.done() or unanswered[0].deadline <= now):
             ask = unanswered.popleft()
             if not ask.future.done():
                 log.warning("web.read_timeout", seconds=self._timeout)
                 ask.future.set_exception(_timed_out(ask.sql, ask.params, self._timeout))
-        self._watch = (self._loop.call_at(unanswered[0].deadline, self._end_late)
-                       if unanswered else None)
+        here.watch = (here.loop.call_at(unanswered[0].deadline, self._end_late, here)
+                      if unanswered else None)
 
-    async def _runner(self) -> None:
+    async def _runner(self, here: _OnLoop) -> None:
         """Run what waits, a batch at a time, until nothing does. The count goes down with no
         await after the last look at the queue: a request that finds every runner busy is
         sure one of them will see its statement."""
+        waiting = here.waiting
         try:
-            while self._waiting:
-                batch = [ask for ask in self._waiting[:BATCH] if not ask.future.done()]
-                del self._waiting[:BATCH]
+            while waiting:
+                batch: list[_Ask] = []
+                while waiting and len(batch) < BATCH:
+                    ask = waiting.popleft()
+                    if not ask.future.done():  # ended late meanwhile: not run
+                        batch.append(ask)
                 if batch:
-                    await self._answer(batch)
+                    await self._answer(here, batch)
         finally:
-            self._running -= 1
+            here.running -= 1
 
-    async def _answer(self, batch: list[_Ask]) -> None:
-        """Run one batch within the timeout; each request gets its row or the error."""
+    async def _answer(self, here: _OnLoop, batch: list[_Ask]) -> None:
+        """Run one batch, bounded by the last deadline of its requests; each request gets its
+        row or the error (a cancellation, the loop's end, too: as a timeout, the 503 page)."""
         try:
-            async with asyncio.timeout(self._timeout):
-                results = await self._run_batch(batch)
-        except BaseException as exc:  # each waiting request is told; a cancellation goes on
+            async with asyncio.timeout_at(max(ask.deadline for ask in batch)):
+                results = await self._run_batch(here, batch)
+        except BaseException as exc:
             for ask in batch:
                 if not ask.future.done():
                     ask.future.set_exception(_as_dbapi(exc, ask, self._timeout))
@@ -200,16 +216,16 @@ class AsyncReaders:
         for ask, row in zip(batch, results, strict=True):
             if not ask.future.done():
                 ask.future.set_result(row)
-        unanswered = self._unanswered  # answered ones leave it now, not at the timer
+        unanswered = here.unanswered  # answered ones leave it now, not at the timer
         while unanswered and unanswered[0].future.done():
             unanswered.popleft()
 
-    async def _run_batch(self, batch: list[_Ask]) -> list[Any]:
+    async def _run_batch(self, here: _OnLoop, batch: list[_Ask]) -> list[Any]:
         """The batch's first rows, in order, on one connection: one statement alone, more
         in pipeline mode (one round trip; one implicit transaction, so each sees the ones
         before it, as one after the other would)."""
         generation = self._generation
-        conn, cursors = self._idle.pop() if self._idle else await self._connect()
+        conn, cursors = here.idle.pop() if here.idle else await self._connect()
         try:
             while len(cursors) < len(batch):
                 cursors.append(conn.cursor())
@@ -226,33 +242,35 @@ class AsyncReaders:
         except BaseException:  # a timeout's cancellation too
             _finish(conn)  # maybe broken: never reused
             raise
-        if generation != self._generation:  # closed meanwhile (Store.dispose())
-            _finish(conn)
+        if generation != self._generation or here is not self._here:  # closed meanwhile
+            _finish(conn)  # (Store.dispose()), or its loop is no longer the one served
         else:
-            self._idle.append((conn, cursors))
+            here.idle.append((conn, cursors))
         return results
 
     def close(self) -> None:
         """Close the idle connections; one in use closes when its batch is done. Later
         requests open fresh ones (an app used again after its store's dispose)."""
         self._generation += 1
-        idle, self._idle = self._idle, []
-        for conn, _ in idle:
-            _finish(conn)
-
-    def _loop_here(self) -> asyncio.AbstractEventLoop:
-        """This loop: a connection waits on the loop it was made on, so a new loop (an app
-        served again) starts with fresh connections and no runners."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            idle, self._idle = self._idle, []
+        if self._here is not None:
+            idle, self._here.idle = self._here.idle, []
             for conn, _ in idle:
                 _finish(conn)
-            self._loop, self._waiting, self._running, self._runners = loop, [], 0, set()
-            self._unanswered, self._watch = deque(), None
-        return loop
 
-    async def _connect(self) -> tuple[psycopg.AsyncConnection[Any], list[psycopg.AsyncCursor[Any]]]:
+    def _on_this_loop(self) -> _OnLoop:
+        """This loop's state: a connection waits on the loop it was made on, so a new loop
+        (an app served again) starts with fresh connections, queue, runners and timer."""
+        loop = asyncio.get_running_loop()
+        here = self._here
+        if here is None or here.loop is not loop:
+            if here is not None:
+                idle, here.idle = here.idle, []
+                for conn, _ in idle:
+                    _finish(conn)
+            here = self._here = _OnLoop(loop)
+        return here
+
+    async def _connect(self) -> _Held:
         conn = await psycopg.AsyncConnection.connect(*self._args, autocommit=True,
                                                      **self._kwargs)
         try:
@@ -272,8 +290,8 @@ def _timed_out(sql: str | None, params: dict[str, Any] | None, timeout: float) -
 
 def _as_dbapi(exc: BaseException, ask: _Ask, timeout: float) -> BaseException:
     """What a request whose batch failed raises: SQLAlchemy's DBAPIError, as the store's own
-    reads raise it (the 503 page)."""
-    if isinstance(exc, TimeoutError):
+    reads raise it (the 503 page); a runner cancelled (the loop's end) counts as a timeout."""
+    if isinstance(exc, (TimeoutError, asyncio.CancelledError)):
         return _timed_out(ask.sql, ask.params, timeout)
     if isinstance(exc, psycopg.Error):
         return DBAPIError.instance(ask.sql, ask.params, exc, psycopg.Error)

@@ -142,3 +142,50 @@ def test_a_stale_opening_locked_elsewhere_is_left_not_waited_for(
         holder.rollback()
     assert (send.id if send else None, burst) == (send_id, False)
     assert _opens(store) == ([(send_id, 1)] if locked else []) + [(send_id, 5)]
+
+
+async def _after(readers: AsyncReaders, delay: float, sql: str) -> tuple[str, float]:
+    """`sql` stated `delay` seconds from now: ("row" or "503", when it was answered)."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(delay)
+    try:
+        await readers.row(sql, {})
+    except DBAPIError:
+        return "503", loop.time()
+    return "row", loop.time()
+
+
+def test_a_statement_stated_while_every_runner_is_busy_is_run_after_its_batch(
+        store: Store) -> None:
+    """One runner, busy with a slow statement when the next is stated: it runs the newcomer
+    when its batch is done (it looks at the queue again), not at the newcomer's deadline."""
+    readers = AsyncReaders(store.engine, 1, timeout=2.0)
+
+    async def run() -> list[tuple[str, float]]:
+        return list(await asyncio.gather(_after(readers, 0, "SELECT pg_sleep(0.3)"),
+                                         _after(readers, 0.1, "SELECT 1")))
+
+    try:
+        (slow, _), (newcomer, _) = _on_a_loop(run())
+    finally:
+        readers.close()
+    assert (slow, newcomer) == ("row", "row")
+
+
+def test_a_request_ends_at_its_own_deadline_though_its_batch_runs_on(store: Store) -> None:
+    """A quick statement batched behind a busy runner with a slow one (one transaction, one
+    answer for both): the quick one's request gets the 503 page at its own deadline, the
+    slow one's at its later one, not both at the batch's end."""
+    readers = AsyncReaders(store.engine, 1, timeout=2.0)
+
+    async def run() -> list[tuple[str, float]]:
+        return list(await asyncio.gather(_after(readers, 0, "SELECT pg_sleep(0.5)"),
+                                         _after(readers, 0.1, "SELECT 1"),
+                                         _after(readers, 0.4, "SELECT pg_sleep(5)")))
+
+    try:
+        (first, _), (quick, quick_at), (slow, slow_at) = _on_a_loop(run())
+    finally:
+        readers.close()
+    assert (first, quick, slow) == ("row", "503", "503")
+    assert slow_at - quick_at >= 0.2  # 0.3 apart, their deadlines'
