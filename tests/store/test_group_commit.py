@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, event, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from closedloop.daemon.store import NewSend, ResponseRecord, Store, UnknownSend
@@ -150,6 +151,28 @@ def test_the_writer_commits_durably(store: Store, writer: GroupCommit) -> None:
         setting = writer.run_sync(
             lambda c: c.exec_driver_sql("SHOW synchronous_commit").scalar())
         assert setting == "on"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("durable", [True, False], ids=["answers", "notes-only"])
+def test_the_writers_commits_ignore_a_server_default_of_off(pg_url: str, durable: bool) -> None:
+    """PostgreSQL whose sessions default to synchronous_commit=off (the URL's options, as a
+    server or role setting would): a batch with a durable write still commits with it on, a
+    batch of notes alone with it off; the store's own pool keeps the default."""
+    url = make_url(pg_url).update_query_dict({"options": "-csynchronous_commit=off"})
+    store = Store(url.render_as_string(hide_password=False))
+    writer = GroupCommit(store.engine, idle_seconds=0.2)
+    show = "SHOW synchronous_commit"
+    try:
+        first = writer.submit(lambda c: c.exec_driver_sql(show).scalar(), durable=durable)
+        second = writer.submit(lambda c: c.exec_driver_sql(show).scalar(), durable=durable)
+        with store.engine.connect() as conn:
+            pool = conn.exec_driver_sql(show).scalar()
+        assert (first.result(10), second.result(10), pool) == (
+            ("on", "on", "off") if durable else ("off", "off", "off"))
+    finally:
+        writer.close()
+        store.dispose()
 
 
 def test_the_writer_stops_when_idle_and_starts_again(
