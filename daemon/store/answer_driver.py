@@ -28,7 +28,6 @@ from closedloop.daemon.store.sends import SENDS
 from closedloop.daemon.store.wakes import mark_written
 
 Row = dict[str, Any]
-MULTI_ROWS = 100  # rows per multi-row INSERT on PostgreSQL (a statement compiled per count)
 _SEND_COLUMNS = list(SENDS.c)
 
 
@@ -80,7 +79,6 @@ class _Statements:
         returned = [*RESPONSES.c, Column("inserted", Boolean())]
         self.upsert_row = _converters(returned, self.dialect)
         self._inserts: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
-        self._multi: dict[tuple[str, tuple[str, ...], int], tuple[_Compiled, dict[str, Any]]] = {}
         self._lookups: dict[tuple[str, int], _Compiled] = {}
 
     def insert(self, table: str, keys: tuple[str, ...]) -> _Compiled:
@@ -92,22 +90,6 @@ class _Statements:
             # a column left out takes its Python-side default, as SQLAlchemy would give it
             found.defaults({c.name: c.default.arg for c in target.c  # type: ignore[attr-defined]
                             if c.default is not None and c.default.is_scalar})
-        return found
-
-    def insert_rows(self, table: str, keys: tuple[str, ...], count: int
-                    ) -> tuple[_Compiled, dict[str, Any]]:
-        """PostgreSQL: one INSERT of `count` rows (VALUES lists), its binds `<key>_<n>`
-        typed as their columns, and the Python-side defaults of the columns left out."""
-        found = self._multi.get((table, keys, count))
-        if found is None:
-            target = WRITEBACKS if table == "writebacks" else EVENTS
-            defaults = {c.name: c.default.arg for c in target.c  # type: ignore[attr-defined]
-                        if c.default is not None and c.default.is_scalar and c.name not in keys}
-            names = [*keys, *defaults]
-            stmt = target.insert().values([
-                {name: bindparam(f"{name}_{n}", type_=target.c[name].type) for name in names}
-                for n in range(count)])
-            found = self._multi[(table, keys, count)] = (_Compiled(stmt, self.dialect), defaults)
         return found
 
     def lookup(self, kind: str, count: int) -> _Compiled:
@@ -166,20 +148,8 @@ class DriverBatch:
         return [_row(self._s.upsert_row, raw) for raw in found]
 
     def insert(self, table: str, rows: list[Row]) -> None:
-        """The rows (all with the same keys) in order: on PostgreSQL one statement for up to
-        MULTI_ROWS of them (psycopg's executemany sends and reads them one by one: ~a
-        quarter of the writer's time per answer), elsewhere executemany."""
         self._wrote(table)
-        keys = tuple(rows[0])
-        if self._s.postgresql and len(rows) > 1:
-            for start in range(0, len(rows), MULTI_ROWS):
-                part = rows[start:start + MULTI_ROWS]
-                stmt, defaults = self._s.insert_rows(table, keys, len(part))
-                self._cursor.execute(stmt.sql, stmt.bind({
-                    f"{name}_{n}": value for n, row in enumerate(part)
-                    for name, value in ({**defaults, **row}).items()}))
-            return
-        stmt = self._s.insert(table, keys)
+        stmt = self._s.insert(table, tuple(rows[0]))
         self._cursor.executemany(stmt.sql, [stmt.bind(r) for r in rows])
 
     def follow_ups(self, rows: list[Row]) -> None:

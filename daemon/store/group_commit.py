@@ -13,11 +13,10 @@ in its own SAVEPOINT, commits once, and only then tells each caller how its writ
 - durable means on disk, not only in the OS: on SQLite the writer's connection runs
   `synchronous=FULL` (in WAL mode FULL syncs the WAL at each commit; the store's default
   NORMAL may lose the last commits on power loss), on PostgreSQL `synchronous_commit=on`
-  for the writer's session whatever the server's default (set once: a SET LOCAL per batch
-  was a round trip each). One fsync per batch, not per answer. A batch of nothing but notes
-  that may be lost (`durable=False`: score links opened) commits on PostgreSQL with
-  `synchronous_commit=off` (SET LOCAL): visible to every replica at once, on disk a moment
-  later.
+  for the batch whatever the server's default. One fsync per batch, not per answer. A
+  batch of nothing but notes that may be lost (`durable=False`: score links opened) commits
+  on PostgreSQL with `synchronous_commit=off`: visible to every replica at once, on disk a
+  moment later.
 
 While one batch commits the next one gathers, so batches grow with the load by themselves.
 The writer holds one connection of its own (its settings never reach the pool) and stops
@@ -192,9 +191,6 @@ class GroupCommit:
             driver = conn.connection.driver_connection
             assert driver is not None
             driver.execute("PRAGMA synchronous=FULL")
-        else:  # durable for the session, whatever the server's default: a batch of notes
-            conn.exec_driver_sql("SET synchronous_commit TO on")  # alone turns it off
-            conn.commit()
         return conn
 
     def _commit(self, conn: Connection, batch: list[_Write]) -> bool:
@@ -202,8 +198,10 @@ class GroupCommit:
         outcomes: list[tuple[_Write, bool, Any]] = []
         try:
             with conn.begin():
-                if conn.dialect.name == "postgresql" and not any(w.durable for w in batch):
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
+                if conn.dialect.name == "postgresql":
+                    durable = any(w.durable for w in batch)
+                    conn.exec_driver_sql(
+                        f"SET LOCAL synchronous_commit TO {'on' if durable else 'off'}")
                 alone = [w for w in batch if w.together is None]
                 groups: dict[int, list[_Write]] = {}
                 for write in batch:

@@ -8,10 +8,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Connection, text
 
-from closedloop.daemon.store import NewSend, ResponseRecord, Store, UnknownSend, answer_driver
+from closedloop.daemon.store import NewSend, ResponseRecord, Store, UnknownSend
 from closedloop.daemon.store.answer_batch import (
     Answer,
     record_responses_in,
@@ -116,23 +115,3 @@ def test_an_insert_without_a_defaulted_column_gets_its_python_default(store: Sto
             "SELECT status, attempts, data FROM writebacks ORDER BY id"))]
     assert got[0] == got[1]
     assert got[0][:2] == ("pending", 0)
-
-
-def test_rows_in_parts_of_a_multi_row_insert_are_the_rows_sqlalchemy_writes(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Five write-back rows without `status` and `attempts`, in statements of two rows at most
-    (PostgreSQL's multi-row INSERT; executemany elsewhere): in their order, each with its
-    defaults and its JSON, as SQLAlchemy's own insert writes the same five."""
-    monkeypatch.setattr(answer_driver, "MULTI_ROWS", 2)
-    rows = [{"source": "hubspot", "contact_id": f"c{n}", "kind": "answer",
-             "data": {"score": n, "comment": None},
-             "created_at": datetime(2026, 12, 5, 9, n, tzinfo=UTC)} for n in range(5)]
-    with store.engine.begin() as conn:
-        DriverBatch(conn).insert("writebacks", rows)
-        conn.execute(WRITEBACKS.insert(), rows)
-    with store.engine.connect() as conn:
-        got = [tuple(r) for r in conn.execute(text(
-            "SELECT contact_id, status, attempts, data, created_at FROM writebacks "
-            "ORDER BY id"))]
-    assert got[:5] == got[5:]
-    assert [(r[0], r[1], r[2]) for r in got[:5]] == [(f"c{n}", "pending", 0) for n in range(5)]
