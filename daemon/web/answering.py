@@ -35,7 +35,13 @@ from closedloop.daemon.store.answer_driver import DriverBatch
 from closedloop.daemon.store.answers import record_response_in
 from closedloop.daemon.store.engine import read_only
 from closedloop.daemon.store.group_commit import GroupCommit, Together
-from closedloop.daemon.store.score_reads import OPEN_AND_READ, PRUNE, PRUNE_EVERY, READ_WITH_BURST
+from closedloop.daemon.store.score_reads import (
+    OPEN_AND_READ,
+    PRUNE,
+    PRUNE_EVERY,
+    READ_WITH_BURST,
+    PageSend,
+)
 from closedloop.daemon.store.sends import SEND_BY_ID
 from closedloop.daemon.web.async_reads import AsyncReaders, SendRows
 from closedloop.daemon.web.scanner import (
@@ -94,7 +100,7 @@ class AnswerPath:
         return self._read_threads is not None and isinstance(self.opens, SharedOpenTracker)
 
     async def open_link_on_loop(self, send_id: int, score: int, programs: list[str]
-                                ) -> tuple[SendRecord | None, bool]:
+                                ) -> tuple[PageSend | None, bool]:
         """GET, one trip, its statement awaited on the event loop (web/async_reads.py): the
         send; its opening noted when its program is one of `programs` (those whose scale has
         `score`); whether it is part of a burst."""
@@ -109,7 +115,7 @@ class AnswerPath:
         return send, burst
 
     async def read_with_burst_on_loop(self, send_id: int, score: int
-                                      ) -> tuple[SendRecord | None, bool]:
+                                      ) -> tuple[PageSend | None, bool]:
         """POST, one trip, awaited on the event loop: the send and whether this link is part
         of a burst."""
         assert isinstance(self.opens, SharedOpenTracker)

@@ -56,7 +56,7 @@ from closedloop.daemon.web.pages import (
 )
 from closedloop.daemon.web.scanner import AUTO_POST_DELAY_MS, SCRIPT, LinkOpens, OpenTracker
 from closedloop.daemon.web.score_paths import ScorePaths
-from closedloop.daemon.web.survey_ref import Survey, read_form_page
+from closedloop.daemon.web.survey_ref import SendView, Survey, read_form_page
 from closedloop.daemon.web.tokens import Purpose, TokenExpired, TokenInvalid, TokenSigner
 
 MAX_COMMENT = 5_000
@@ -338,7 +338,7 @@ class _Routes:
             raise PageError("invalid") from exc
         return self._survey_of(request, token, send_id, fetch(send_id))
 
-    def _survey_of(self, request: Request, token: str, send_id: int, send: SendRecord | None
+    def _survey_of(self, request: Request, token: str, send_id: int, send: SendView | None
                    ) -> Survey:
         """The survey of a token read as `send_id`, whose send was read as `send`."""
         if send is None:
@@ -359,7 +359,7 @@ class _Routes:
                             low=scale.low, high=scale.high)
         return score
 
-    def _language(self, request: Request, send: SendRecord | None) -> str:
+    def _language(self, request: Request, send: SendView | None) -> str:
         """The language the send's mail was written in; the browser's when there is no send."""
         if send is not None:
             return negotiate(send.language, self.policy.fallback_language)

@@ -45,6 +45,7 @@ from sqlalchemy.exc import DBAPIError
 
 from closedloop.daemon.store import SendRecord
 from closedloop.daemon.store.records import SEND_TIMES, from_db, send_record
+from closedloop.daemon.store.score_reads import PageSend
 from closedloop.daemon.store.sends import SENDS
 
 log = structlog.get_logger(__name__)
@@ -134,17 +135,16 @@ class AsyncReaders:
         self._timeout = timeout = READ_TIMEOUT if timeout is None else timeout
         # libpq counts whole seconds, at least 2; the bound on the loop is the exact one
         self._kwargs.setdefault("connect_timeout", max(2, int(timeout + 0.999)))
-        self._rows = SendRows(engine)
         self._size = size
         self._here: _OnLoop | None = None
         self._generation = 0  # moved by close(): a connection opened before is not reused
 
-    async def get_with(self, sql: str, params: dict[str, Any]) -> tuple[SendRecord | None, bool]:
-        """The statement's send (if any) and the flag after its columns."""
+    async def get_with(self, sql: str, params: dict[str, Any]) -> tuple[PageSend | None, bool]:
+        """The statement's send (its PAGE_COLUMNS, if any) and the flag after them."""
         row = await self.row(sql, params)
         if row is None:
             return None, False
-        return self._rows.record(row[:-1]), bool(row[-1])
+        return PageSend(*row[:-1]), bool(row[-1])
 
     async def row(self, sql: str, params: dict[str, Any]) -> Any:
         """The statement's first row as the driver gives it (None if it has none)."""

@@ -4,13 +4,29 @@ answer pages (web/app.py) and the unsubscribe choices (web/choices.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import Request
 
-from closedloop.daemon.store import SendRecord
 from closedloop.daemon.surveys import Program
 from closedloop.daemon.web.failures import PageError
 from closedloop.daemon.web.forms import Form, FormError, read_form
+
+
+class SendView(Protocol):
+    """What the answer pages read of a send: a SendRecord, or on PostgreSQL's one trip a
+    PageSend (store/score_reads.py) that holds no more."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def program(self) -> str: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def timezone(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -18,7 +34,7 @@ class Survey:
     """What a valid token leads to: the send, its program and the reader's language."""
 
     token: str
-    send: SendRecord
+    send: SendView
     program: Program
     language: str
 
