@@ -50,6 +50,15 @@ def both_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
 
 
 @pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Store]:
+    """A migrated store on PostgreSQL, for what exists on PostgreSQL only."""
+    store = Store(pg_url)
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
 def signer() -> TokenSigner:
     return TokenSigner("test-secret", timedelta(days=30))
 

@@ -6,40 +6,22 @@ waits for another transaction's row locks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
-from web_support import NOW, one_send
+from web_support import NOW, on_a_loop, one_send
 
 from closedloop.daemon.store import Store
 from closedloop.daemon.store.score_reads import OPEN_AND_READ, READ_WITH_BURST
 from closedloop.daemon.store.tables import LinkOpen
 from closedloop.daemon.web.async_reads import AsyncReaders
 
-T = TypeVar("T")
 WINDOW = timedelta(seconds=60)
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def store(pg_url: str) -> Iterator[Store]:
-    store = Store(pg_url)
-    store.migrate()
-    yield store
-    store.dispose()
-
-
-def _on_a_loop(work: Coroutine[Any, Any, T]) -> T:
-    """Run `work` on a fresh event loop in its own thread (this thread may hold a running
-    loop: the browser tests' Playwright)."""
-    with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, work).result()
 
 
 def _open(send_id: int, score: int) -> dict[str, Any]:
@@ -54,10 +36,10 @@ def _opens(store: Store) -> list[tuple[int, int]]:
 
 
 def test_statements_stated_together_are_one_transaction_and_alone_are_not(
-        store: Store) -> None:
+        pg_store: Store) -> None:
     """Three statements awaited together share one transaction (one batch, one round trip);
     three awaited one after the other have three."""
-    readers = AsyncReaders(store.engine, 1)
+    readers = AsyncReaders(pg_store.engine, 1)
     txid = "SELECT txid_current()"
 
     async def together() -> list[Any]:
@@ -67,7 +49,7 @@ def test_statements_stated_together_are_one_transaction_and_alone_are_not(
         return [await readers.row(txid, {}) for _ in range(3)]
 
     try:
-        batched, alone = _on_a_loop(together()), _on_a_loop(one_by_one())
+        batched, alone = on_a_loop(together()), on_a_loop(one_by_one())
     finally:
         readers.close()
     assert (len(set(batched)), len(set(alone))) == (1, 3)
@@ -75,12 +57,12 @@ def test_statements_stated_together_are_one_transaction_and_alone_are_not(
 
 @pytest.mark.parametrize("together", [True, False], ids=["batched", "one-by-one"])
 def test_a_batch_sees_its_own_openings_as_one_after_the_other(
-        store: Store, together: bool) -> None:
+        pg_store: Store, together: bool) -> None:
     """Scores 3, 7, 3 of one survey opened in one batch: the first is no burst, the 7 sees
     the 3 before it, the last 3 sees the 7: the same answers as one by one, every opening
     noted in order."""
-    send_id = one_send(store)
-    readers = AsyncReaders(store.engine, 1)
+    send_id = one_send(pg_store)
+    readers = AsyncReaders(pg_store.engine, 1)
     asks = [_open(send_id, score) for score in (3, 7, 3)]
 
     async def run() -> list[tuple[Any, bool]]:
@@ -90,21 +72,21 @@ def test_a_batch_sees_its_own_openings_as_one_after_the_other(
         return [await readers.get_with(OPEN_AND_READ, p) for p in asks]
 
     try:
-        pages = _on_a_loop(run())
+        pages = on_a_loop(run())
     finally:
         readers.close()
     assert [(send.id, burst) for send, burst in pages] == [
         (send_id, False), (send_id, True), (send_id, True)]
-    assert _opens(store) == [(send_id, 3), (send_id, 7), (send_id, 3)]
+    assert _opens(pg_store) == [(send_id, 3), (send_id, 7), (send_id, 3)]
 
 
 def test_a_failing_statement_fails_its_batch_and_the_next_batch_is_served(
-        store: Store) -> None:
+        pg_store: Store) -> None:
     """A statement the server refuses fails every request of its batch (one transaction:
     the 503 page for each), and the connection is dropped; the next request is served on a
     fresh one."""
-    send_id = one_send(store)
-    readers = AsyncReaders(store.engine, 1)
+    send_id = one_send(pg_store)
+    readers = AsyncReaders(pg_store.engine, 1)
     ask = {"send_id": send_id, "score": 5, "since": NOW - WINDOW}
 
     async def run() -> tuple[list[Any], tuple[Any, bool]]:
@@ -113,7 +95,7 @@ def test_a_failing_statement_fails_its_batch_and_the_next_batch_is_served(
         return list(failed), await readers.get_with(READ_WITH_BURST, ask)
 
     try:
-        failed, (send, burst) = _on_a_loop(run())
+        failed, (send, burst) = on_a_loop(run())
     finally:
         readers.close()
     assert [isinstance(error, DBAPIError) for error in failed] == [True, True]
@@ -123,25 +105,25 @@ def test_a_failing_statement_fails_its_batch_and_the_next_batch_is_served(
 
 @pytest.mark.parametrize("locked", [True, False], ids=["locked-elsewhere", "free"])
 def test_a_stale_opening_locked_elsewhere_is_left_not_waited_for(
-        store: Store, pg_url: str, locked: bool) -> None:
+        pg_store: Store, pg_url: str, locked: bool) -> None:
     """Another transaction holds the survey's stale opening (another batch dropping it): the
     page is served at once, the stale row left to that transaction; free, it is dropped. No
     batch waits for another's locks, so two cannot deadlock."""
-    send_id = one_send(store)
-    with store.engine.begin() as conn:
+    send_id = one_send(pg_store)
+    with pg_store.engine.begin() as conn:
         conn.execute(insert(LinkOpen), [
             {"send_id": send_id, "score": 1, "opened_at": NOW - WINDOW * 2}])
-    readers = AsyncReaders(store.engine, 1, timeout=2.0)
+    readers = AsyncReaders(pg_store.engine, 1, timeout=2.0)
     with psycopg.connect(pg_url) as holder:
         if locked:
             holder.execute("SELECT id FROM link_opens FOR UPDATE").fetchall()
         try:
-            send, burst = _on_a_loop(readers.get_with(OPEN_AND_READ, _open(send_id, 5)))
+            send, burst = on_a_loop(readers.get_with(OPEN_AND_READ, _open(send_id, 5)))
         finally:
             readers.close()
         holder.rollback()
     assert (send.id if send else None, burst) == (send_id, False)
-    assert _opens(store) == ([(send_id, 1)] if locked else []) + [(send_id, 5)]
+    assert _opens(pg_store) == ([(send_id, 1)] if locked else []) + [(send_id, 5)]
 
 
 async def _after(readers: AsyncReaders, delay: float, sql: str) -> tuple[str, float]:
@@ -156,27 +138,27 @@ async def _after(readers: AsyncReaders, delay: float, sql: str) -> tuple[str, fl
 
 
 def test_a_statement_stated_while_every_runner_is_busy_is_run_after_its_batch(
-        store: Store) -> None:
+        pg_store: Store) -> None:
     """One runner, busy with a slow statement when the next is stated: it runs the newcomer
     when its batch is done (it looks at the queue again), not at the newcomer's deadline."""
-    readers = AsyncReaders(store.engine, 1, timeout=2.0)
+    readers = AsyncReaders(pg_store.engine, 1, timeout=2.0)
 
     async def run() -> list[tuple[str, float]]:
         return list(await asyncio.gather(_after(readers, 0, "SELECT pg_sleep(0.3)"),
                                          _after(readers, 0.1, "SELECT 1")))
 
     try:
-        (slow, _), (newcomer, _) = _on_a_loop(run())
+        (slow, _), (newcomer, _) = on_a_loop(run())
     finally:
         readers.close()
     assert (slow, newcomer) == ("row", "row")
 
 
-def test_a_request_ends_at_its_own_deadline_though_its_batch_runs_on(store: Store) -> None:
+def test_a_request_ends_at_its_own_deadline_though_its_batch_runs_on(pg_store: Store) -> None:
     """A quick statement batched behind a busy runner with a slow one (one transaction, one
     answer for both): the quick one's request gets the 503 page at its own deadline, the
     slow one's at its later one, not both at the batch's end."""
-    readers = AsyncReaders(store.engine, 1, timeout=2.0)
+    readers = AsyncReaders(pg_store.engine, 1, timeout=2.0)
 
     async def run() -> list[tuple[str, float]]:
         return list(await asyncio.gather(_after(readers, 0, "SELECT pg_sleep(0.5)"),
@@ -184,7 +166,7 @@ def test_a_request_ends_at_its_own_deadline_though_its_batch_runs_on(store: Stor
                                          _after(readers, 0.4, "SELECT pg_sleep(5)")))
 
     try:
-        (first, _), (quick, quick_at), (slow, slow_at) = _on_a_loop(run())
+        (first, _), (quick, quick_at), (slow, slow_at) = on_a_loop(run())
     finally:
         readers.close()
     assert (first, quick, slow) == ("row", "503", "503")

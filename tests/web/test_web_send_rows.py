@@ -5,15 +5,12 @@ columns of it."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import text
+from web_support import on_a_loop
 
 from closedloop.daemon.store import NewSend, SendRecord, Store
 from closedloop.daemon.store.score_reads import PAGE_COLUMNS, READ_WITH_BURST, PageSend
@@ -21,7 +18,6 @@ from closedloop.daemon.web.answering import AnswerPath
 from closedloop.daemon.web.async_reads import AsyncReaders
 from closedloop.daemon.web.scanner import OpenTracker
 
-T = TypeVar("T")
 CLOSED = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 DUE = CLOSED + timedelta(days=1)
 
@@ -36,13 +32,6 @@ def _full_send(store: Store) -> int:
         organization_id="org", segments={"plan": "pro", "region": "EU"})])
     with store.engine.connect() as conn:
         return int(conn.scalar(text("SELECT max(id) FROM sends")))
-
-
-def _on_a_loop(work: Coroutine[Any, Any, T]) -> T:
-    """Run `work` on a fresh event loop in its own thread (this thread may hold a running
-    loop: the browser tests' Playwright)."""
-    with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, work).result()
 
 
 def _times(record: SendRecord) -> dict[str, object]:
@@ -77,8 +66,8 @@ def test_the_async_reader_gives_the_stores_record_as_the_pages_read_it(pg_url: s
     try:
         send_id = _full_send(store)
         params = {"send_id": send_id, "score": 5, "since": CLOSED}
-        send, burst = _on_a_loop(readers.get_with(READ_WITH_BURST, params))
-        unknown = _on_a_loop(readers.get_with(READ_WITH_BURST, {**params, "send_id": 999}))
+        send, burst = on_a_loop(readers.get_with(READ_WITH_BURST, params))
+        unknown = on_a_loop(readers.get_with(READ_WITH_BURST, {**params, "send_id": 999}))
         record = store.get_send(send_id)
         assert record is not None
         assert (send, burst, unknown) == (

@@ -4,11 +4,14 @@ survey to answer, counting PostgreSQL's client connections."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -16,6 +19,7 @@ from sqlalchemy import text
 
 from closedloop.daemon.store import NewSend, Store
 
+T = TypeVar("T")
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the app's clock (conftest's `now`)
 AddSend = Callable[..., int]
 ServeWith = Callable[..., AbstractContextManager[httpx.Client]]
@@ -43,3 +47,10 @@ def client_backends() -> int:
                            " current_database() AND pid <> pg_backend_pid()"
                            " AND backend_type = 'client backend'").fetchone()
         return int(row[0]) if row else 0
+
+
+def on_a_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on a fresh event loop in its own thread (this thread may hold a running
+    loop: the browser tests' Playwright)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, work).result()
