@@ -26,8 +26,10 @@ from dataclasses import dataclass, fields
 
 @dataclass(frozen=True, slots=True)
 class PageSend:
-    """A send as the score pages read it: what they show and record by, no more (the other
-    30 columns, decoded and made a SendRecord, were ~13 µs of a ~220-µs page)."""
+    """A send as the score pages read it: what they record by (id), check (program) and
+    speak (language), and the two other fields the answer pages' `SendView` names (first
+    name, time zone: none of the score pages shows them today). The other 30 columns,
+    decoded and made a SendRecord, were ~13 µs of a ~220-µs page."""
 
     id: int
     program: str
@@ -43,7 +45,7 @@ _BURST = ("EXISTS (SELECT 1 FROM link_opens WHERE send_id = %(send_id)s "
           "AND score <> %(score)s AND opened_at >= %(since)s)")
 _SHOWN = "SELECT 1 FROM send WHERE program = ANY(%(programs)s)"
 
-# Column names come from tables.py; every value is bound.
+# Column names come from PageSend's fields (a test holds them to `sends`); every value is bound.
 OPEN_AND_READ = (
     f"WITH send AS (SELECT {_COLUMNS} FROM sends WHERE id = %(send_id)s), "  # noqa: S608
     "noted AS (INSERT INTO link_opens (send_id, score, opened_at) "

@@ -13,7 +13,13 @@ from sqlalchemy import text
 from web_support import on_a_loop
 
 from closedloop.daemon.store import NewSend, SendRecord, Store
-from closedloop.daemon.store.score_reads import PAGE_COLUMNS, READ_WITH_BURST, PageSend
+from closedloop.daemon.store.score_reads import (
+    OPEN_AND_READ,
+    PAGE_COLUMNS,
+    READ_WITH_BURST,
+    PageSend,
+)
+from closedloop.daemon.store.sends import SENDS
 from closedloop.daemon.web.answering import AnswerPath
 from closedloop.daemon.web.async_reads import AsyncReaders
 from closedloop.daemon.web.scanner import OpenTracker
@@ -68,11 +74,13 @@ def test_the_async_reader_gives_the_stores_record_as_the_pages_read_it(pg_url: s
         params = {"send_id": send_id, "score": 5, "since": CLOSED}
         send, burst = on_a_loop(readers.get_with(READ_WITH_BURST, params))
         unknown = on_a_loop(readers.get_with(READ_WITH_BURST, {**params, "send_id": 999}))
+        opened, _ = on_a_loop(readers.get_with(OPEN_AND_READ, {
+            **params, "now": DUE, "programs": ["nps"]}))
         record = store.get_send(send_id)
         assert record is not None
-        assert (send, burst, unknown) == (
-            PageSend(**{name: getattr(record, name) for name in PAGE_COLUMNS}), False,
-            (None, False))
+        page = PageSend(**{name: getattr(record, name) for name in PAGE_COLUMNS})
+        assert (send, burst, unknown, opened) == (page, False, (None, False), page)
+        assert set(PAGE_COLUMNS) <= {c.name for c in SENDS.c}
         assert (record.language, record.first_name, record.timezone) == (
             "de", "Bo", "Europe/Berlin")  # set, so the comparison compares something
     finally:

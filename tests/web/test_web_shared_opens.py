@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select, text
 from uvicorn_support import served_client
 from web_support import NOW, client_backends, one_send
 
-from closedloop.daemon.store import Store
+from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.tables import LinkOpen
 from closedloop.daemon.store.tables import Response as ResponseRow
 from closedloop.daemon.surveys import Program, SurveyType
@@ -256,3 +256,25 @@ def _idle_store(pg_url: str, signer: TokenSigner) -> tuple[Store, str, int]:
     token = signer.make(one_send(store))
     store.dispose()
     return store, token, client_backends()
+
+
+def test_a_pages_language_and_a_removed_program_on_each_backend(
+        both_store: Store, signer: TokenSigner) -> None:
+    """The pages' reads give what they speak and check by (on PostgreSQL the one trip's five
+    columns): a German survey's page is in German and its POST records; a survey whose
+    program left the config answers 410 in its own language to GET and POST, notes no
+    opening and records nothing."""
+    both_store.add_sends([
+        NewSend(idem_key=f"k{n}", program=program, survey_type="nps", source="hubspot",
+                contact_id=f"c{n}", due_at=NOW, created_at=NOW, email=f"p{n}@example.test",
+                language="de", first_name="Bo")
+        for n, program in ((1, "nps"), (2, "gone"))])
+    with _serve(both_store, signer) as http:
+        german = http.get(f"/r/{signer.make(1)}/5")
+        posted = http.post(f"/r/{signer.make(1)}/5", data=TAPPED)
+        gone = [http.get(f"/r/{signer.make(2)}/5"), http.post(f"/r/{signer.make(2)}/5",
+                                                             data=TAPPED)]
+    assert (german.status_code, '<html lang="de">' in german.text, posted.status_code) == (
+        200, True, 303)
+    assert [(p.status_code, '<html lang="de">' in p.text) for p in gone] == [(410, True)] * 2
+    assert (_opens(both_store), _answers(both_store)) == ([(1, 5)], 1)
