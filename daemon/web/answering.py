@@ -43,13 +43,14 @@ from closedloop.daemon.store.score_reads import (
     PageSend,
 )
 from closedloop.daemon.store.sends import SEND_BY_ID
-from closedloop.daemon.web.async_reads import AsyncReaders, SendRows
+from closedloop.daemon.web.async_reads import AsyncReaders
 from closedloop.daemon.web.scanner import (
     LINK_OPENS_TOGETHER,
     LinkOpens,
     OpenTracker,
     SharedOpenTracker,
 )
+from closedloop.daemon.web.send_rows import SendRows
 
 P = ParamSpec("P")
 READ_THREADS = 4

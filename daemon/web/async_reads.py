@@ -33,9 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
-from dataclasses import fields
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -43,56 +40,11 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from closedloop.daemon.store import SendRecord
-from closedloop.daemon.store.records import SEND_TIMES, from_db, send_record
 from closedloop.daemon.store.score_reads import PageSend
-from closedloop.daemon.store.sends import SENDS
 
 log = structlog.get_logger(__name__)
 READ_TIMEOUT = 5.0  # seconds a score page waits for its statement, all told
 BATCH = 64  # statements run in one round trip at most
-
-
-class SendRows:
-    """A `sends` row as the driver returns it -> SendRecord, as `send_record` makes it from
-    SQLAlchemy's row (the columns' own result processors, datetimes made aware UTC), without
-    SQLAlchemy's execution around it. The record's fields are set in one go: a frozen
-    dataclass's `__init__` sets 35 fields one `object.__setattr__` at a time, and that and
-    the dict copies were most of a score page's store read."""
-
-    def __init__(self, engine: Engine) -> None:
-        columns = list(SENDS.c)
-        self._names = [c.name for c in columns]
-        convert = [
-            _aware(c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None))
-            if c.name in SEND_TIMES else
-            c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)
-            for c in columns]
-        # only the columns that have a processor are visited (the times, JSON on some drivers)
-        self._convert: list[tuple[str, Callable[[Any], Any]]] = [
-            (name, f) for name, f in zip(self._names, convert, strict=True) if f is not None]
-        self._direct = set(self._names) == {f.name for f in fields(SendRecord)}
-
-    def record(self, row: Any) -> SendRecord:
-        if len(row) != len(self._names):
-            raise ValueError(f"a sends row has {len(self._names)} columns, not {len(row)}")
-        values = dict(zip(self._names, row, strict=False))
-        for name, convert in self._convert:
-            value = values[name]
-            if value is not None:
-                values[name] = convert(value)
-        if not self._direct:  # a column that is no field (or the reverse): the checked way
-            return send_record(values)
-        record = object.__new__(SendRecord)
-        record.__dict__.update(values)
-        return record
-
-
-def _aware(convert: Callable[[Any], Any] | None) -> Callable[[Any], datetime]:
-    """A datetime column's processor, then `from_db` (aware UTC, as `send_record` does)."""
-    if convert is None:
-        return from_db
-    return lambda value: from_db(convert(value))
 
 
 class _Ask:
@@ -124,6 +76,12 @@ class _OnLoop:
         # ones (a timer per request cost ~4 µs of a page's ~230)
         self.unanswered: deque[_Ask] = deque()
         self.watch: asyncio.TimerHandle | None = None
+
+    def drop_idle(self) -> None:
+        """Close the idle connections (one in use closes when its batch is done)."""
+        idle, self.idle = self.idle, []
+        for conn, _ in idle:
+            _finish(conn)
 
 
 class AsyncReaders:
@@ -253,9 +211,7 @@ class AsyncReaders:
         requests open fresh ones (an app used again after its store's dispose)."""
         self._generation += 1
         if self._here is not None:
-            idle, self._here.idle = self._here.idle, []
-            for conn, _ in idle:
-                _finish(conn)
+            self._here.drop_idle()
 
     def _on_this_loop(self) -> _OnLoop:
         """This loop's state: a connection waits on the loop it was made on, so a new loop
@@ -264,9 +220,7 @@ class AsyncReaders:
         here = self._here
         if here is None or here.loop is not loop:
             if here is not None:
-                idle, here.idle = here.idle, []
-                for conn, _ in idle:
-                    _finish(conn)
+                here.drop_idle()
             here = self._here = _OnLoop(loop)
         return here
 
