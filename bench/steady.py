@@ -301,9 +301,12 @@ class _Simulation:
                  kicks: Kicks, web: Any) -> None:
         self.rt, self.clock, self.ask, self.rng, self.kicks, self.web = \
             rt, clock, ask, rng, kicks, web
-        from closedloop.daemon.service import REPORTS_EVERY
+        from closedloop.daemon.service import job_schedule
 
-        self.reports_every = REPORTS_EVERY
+        settings = rt.config.daemon  # the daemon's own table: each job and its interval
+        self.jobs = {name: (job, every) for name, job, every in job_schedule(
+            rt, settings.poll_every, settings.dispatch_every, settings.writeback_every,
+            settings.cadence_every)}
         self.per_day = per_day
         self.tally = Tally()
         self.carry = 0.0
@@ -369,27 +372,22 @@ class _Simulation:
         def due(every: timedelta) -> bool:  # the scheduler's interval, in whole ticks
             return elapsed % max(every, TICK) < TICK
 
-        settings = self.rt.config.daemon
-        if self.kicks.kicked or due(settings.poll_every):
+        intake, every = self.jobs["intake"]
+        if self.kicks.kicked or due(every):
             self.kicks.kicked = False
-            self._job("intake", self.rt.intake)
-        if due(settings.dispatch_every):
-            result = self._job("dispatch", self.rt.dispatch)
+            self._job("intake", intake)
+        dispatch, every = self.jobs["dispatch"]
+        if due(every):
+            result = self._job("dispatch", dispatch)
             self.tally.sent += result.sent
             self.tally.skipped += sum(result.skipped.values())
             for reason, n in result.skipped.items():
                 self.tally.skip_reasons[reason] = self.tally.skip_reasons.get(reason, 0) + n
-        for name, every in (("scheduled_poll", settings.poll_every),
-                            ("write_back", settings.writeback_every),
-                            ("deliver_webhooks", settings.writeback_every),
-                            ("alerts", settings.writeback_every),
-                            ("process_bounces", settings.poll_every),
-                            ("refresh_themes", settings.writeback_every),
-                            ("refresh_reports", self.reports_every)):
-            if due(every):  # as daemon/service.py schedules them
-                self._job(name, getattr(self.rt, name))
-        if due(settings.cadence_every):
-            self._job("cadence", self.rt.cadence)
+        for name in ("poll", "writeback", "webhooks", "alerts", "bounces", "themes", "reports",
+                     "cadence"):
+            job, every = self.jobs[name]
+            if due(every):  # tallied by the Runtime method's name, as before
+                self._job(job.__name__, job)
         self._answer(now)
 
     def _job(self, name: str, job: Any) -> Any:

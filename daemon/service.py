@@ -37,6 +37,23 @@ def _safe(name: str, job: Callable[[], Any]) -> Callable[[], None]:
     return run
 
 
+def job_schedule(rt: Runtime, poll_every: timedelta, dispatch_every: timedelta,
+                 writeback_every: timedelta, cadence_every: timedelta | None = None
+                 ) -> list[tuple[str, Callable[[], object], timedelta]]:
+    """Each job the daemon runs, its name and its interval (start_scheduler's table; the
+    steady benchmark runs the same on its simulated clock)."""
+    return [("poll", rt.scheduled_poll, poll_every),
+            ("intake", rt.intake, poll_every),
+            ("dispatch", rt.dispatch, dispatch_every),
+            ("writeback", rt.write_back, writeback_every),
+            ("cadence", rt.cadence, cadence_every or poll_every),
+            ("webhooks", rt.deliver_webhooks, writeback_every),
+            ("bounces", rt.process_bounces, poll_every),
+            ("alerts", rt.alerts, writeback_every),
+            ("themes", rt.refresh_themes, writeback_every),
+            ("reports", rt.refresh_reports, REPORTS_EVERY)]
+
+
 def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelta,
                     writeback_every: timedelta,
                     cadence_every: timedelta | None = None,
@@ -51,16 +68,8 @@ def start_scheduler(rt: Runtime, poll_every: timedelta, dispatch_every: timedelt
     """
     scheduler = BackgroundScheduler(timezone="UTC")
     now = rt.clock()
-    for name, job, every in (("poll", rt.scheduled_poll, poll_every),
-                             ("intake", rt.intake, poll_every),
-                             ("dispatch", rt.dispatch, dispatch_every),
-                             ("writeback", rt.write_back, writeback_every),
-                             ("cadence", rt.cadence, cadence_every or poll_every),
-                             ("webhooks", rt.deliver_webhooks, writeback_every),
-                             ("bounces", rt.process_bounces, poll_every),
-                             ("alerts", rt.alerts, writeback_every),
-                             ("themes", rt.refresh_themes, writeback_every),
-                             ("reports", rt.refresh_reports, REPORTS_EVERY)):
+    for name, job, every in job_schedule(rt, poll_every, dispatch_every, writeback_every,
+                                         cadence_every):
         seconds = max(every.total_seconds(), 0.05)
         scheduler.add_job(
             _safe(name, job), "interval", id=name, seconds=seconds, next_run_time=now,
