@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from uvicorn_support import served_client
-from web_support import NOW, ServeWith
+from web_support import NOW, ServeWith, migrated
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.surveys import Policy, Program, SurveyType
@@ -31,31 +31,21 @@ PROGRAMS = {
 def store(tmp_path: Path) -> Iterator[Store]:
     """SQLite only (overrides the repo-wide SQLite+PostgreSQL fixture): the web app's
     behaviour does not depend on the backend, and the store's own tests cover both."""
-    store = Store(f"sqlite:///{tmp_path / 's.db'}")
-    store.migrate()
-    yield store
-    store.dispose()
+    yield from migrated(f"sqlite:///{tmp_path / 's.db'}")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def both_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A migrated store on each backend (SQLite on a file, PostgreSQL at `pg_url`), for the
     pages whose reads differ by backend."""
-    url = (f"sqlite:///{tmp_path / 'both.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_url"))
-    store = Store(url)
-    store.migrate()
-    yield store
-    store.dispose()
+    yield from migrated(f"sqlite:///{tmp_path / 'both.db'}" if request.param == "sqlite"
+                        else request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
 def pg_store(pg_url: str) -> Iterator[Store]:
     """A migrated store on PostgreSQL, for what exists on PostgreSQL only."""
-    store = Store(pg_url)
-    store.migrate()
-    yield store
-    store.dispose()
+    yield from migrated(pg_url)
 
 
 @pytest.fixture

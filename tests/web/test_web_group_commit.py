@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import Connection, event, func, select, text
 from sqlalchemy.exc import OperationalError
-from web_support import NOW
+from web_support import NOW, migrated
 
 from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.tables import Response as ResponseRow
@@ -40,10 +40,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def any_store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    store.migrate()
-    yield store
-    store.dispose()
+    yield from migrated(db_url)
 
 
 def _sends(store: Store, count: int) -> list[int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -54,3 +54,11 @@ def on_a_loop(work: Coroutine[Any, Any, T]) -> T:
     loop: the browser tests' Playwright)."""
     with ThreadPoolExecutor(1) as thread:
         return thread.submit(asyncio.run, work).result()
+
+
+def migrated(url: str) -> Iterator[Store]:
+    """A migrated store at `url`, disposed after the test (the store fixtures' body)."""
+    store = Store(url)
+    store.migrate()
+    yield store
+    store.dispose()
