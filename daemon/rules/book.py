@@ -27,6 +27,20 @@ class Sibling:
 
 
 @dataclass(frozen=True)
+class Flight:
+    """A survey on its way in another dispatcher ('sending', or awaiting the relay's reply).
+
+    It counts as sent at `at` (its hand-over, or before it its lease's end) until `ends`,
+    its lease's end, by which its outcome is known: sent, swept as outcome unknown (counted
+    as sent), handed back, or failed. Past `ends` it counts as sent: the safer outcome."""
+
+    key: str
+    program: str
+    at: datetime
+    ends: datetime
+
+
+@dataclass(frozen=True)
 class ParentState:
     """A reminder's survey: whether it went out, and whether the person answered it."""
 
@@ -35,18 +49,41 @@ class ParentState:
 
 
 class PersonBook:
-    """Per person (normalized e-mail): last-sent times per program and "*", and survey rows."""
+    """Per person (normalized e-mail): last-sent times per program and "*", survey rows, and
+    the surveys in flight elsewhere (counted as sent; `settled` leaves them out)."""
 
     def __init__(self, ledger: Mapping[tuple[str, str], datetime],
-                 rows: Iterable[tuple[str, Sibling]] = ()) -> None:
+                 rows: Iterable[tuple[str, Sibling]] = (),
+                 flights: Iterable[tuple[str, Flight]] = ()) -> None:
         self._ledger: dict[tuple[str, str], datetime] = dict(ledger)
         self._rows: dict[str, dict[str, Sibling]] = defaultdict(dict)
+        self._flights: dict[str, list[Flight]] = defaultdict(list)
         for person, row in rows:
             self.add(person, row)
+        for person, flight in flights:
+            self._flights[person].append(flight)
 
     def last_sent(self, person: str, program: str) -> datetime | None:
-        """When `person` last got a survey of `program` ("*": of any program), or None."""
-        return self._ledger.get((person, program))
+        """When `person` last got a survey of `program` ("*": of any program), or None; a
+        survey in flight counts as sent."""
+        last = self._ledger.get((person, program))
+        for flight in self._flights.get(person, ()):
+            if program in (flight.program, ANY_PROGRAM) and (last is None or flight.at > last):
+                last = flight.at
+        return last
+
+    def unresolved(self, person: str, now: datetime) -> datetime | None:
+        """The earliest end of the person's flights whose outcome is still unknown at `now`."""
+        return min((f.ends for f in self._flights.get(person, ()) if f.ends > now), default=None)
+
+    def settled(self, person: str, now: datetime) -> PersonBook:
+        """This person as if every survey still in flight at `now` failed: what the rules
+        would say if none of them reaches the person (a flight past its end stays counted)."""
+        unsure = {f.key for f in self._flights.get(person, ()) if f.ends > now}
+        return PersonBook(
+            {k: v for k, v in self._ledger.items() if k[0] == person},
+            [(person, r) for r in self._rows.get(person, {}).values() if r.key not in unsure],
+            [(person, f) for f in self._flights.get(person, ()) if f.key not in unsure])
 
     def siblings(self, person: str, program: str, key: str) -> list[Sibling]:
         """The person's live rows of `program`, other than the row `key` itself."""
@@ -57,16 +94,12 @@ class PersonBook:
         self._rows[person][row.key] = row
 
     def record_sent(self, person: str, program: str, key: str, at: datetime) -> None:
-        """A survey left: both ledger rows move, and the row counts as sent for coalescing."""
-        self.count_sent(person, program, at)
-        self.set_status(person, key, "sent")
-
-    def count_sent(self, person: str, program: str, at: datetime) -> None:
-        """Move the person's last-sent times (this program and "*") to `at` if later: a
-        survey sent, or one on its way that the ledger does not know yet."""
+        """A survey left: both ledger rows move (to `at` if later), and the row counts as
+        sent for coalescing."""
         for name in (program, ANY_PROGRAM):
             previous = self._ledger.get((person, name))
             self._ledger[(person, name)] = at if previous is None else max(previous, at)
+        self.set_status(person, key, "sent")
 
     def set_status(self, person: str, key: str, status: str) -> None:
         row = self._rows.get(person, {}).get(key)

@@ -10,7 +10,7 @@ from enum import StrEnum
 class Action(StrEnum):
     SEND = "send"
     SKIP = "skip"  # never sent; the row keeps the reason
-    DEFER = "defer"  # quiet hours or an off day: due again at `until`
+    DEFER = "defer"  # quiet hours, an off day, a survey in flight: due again at `until`
     HOLD = "hold"  # the program is paused: due again at `until`, not lost
 
 
@@ -33,6 +33,7 @@ class Reason(StrEnum):
     PARENT_NOT_SENT = "parent_not_sent"
     ANSWERED = "answered"
     SUPERSEDED = "superseded"  # a reminder after another survey reached the person
+    SURVEY_IN_FLIGHT = "survey_in_flight"  # a skip would rest on a mail still on its way
     QUIET_HOURS = "quiet_hours"
     SEND_DAY = "send_day"
 

@@ -5,6 +5,12 @@ removed → expired → paused (held) → no address → suppressed → (reminde
 answered, superseded) → (surveys: ticket reopened, sampled out, coalesced, program cooldown,
 global cooldown) → quiet hours / send days (deferred, never skipped).
 
+A survey in flight in another dispatcher counts as sent, but its outcome is not known until
+its lease ends (it may still fail for good, or go back to pending). A skip that rests on it
+alone (coalesced, a cooldown, superseded) is not made yet: the row waits until that flight's
+end (`survey_in_flight`) and is decided again, so a mail that never arrives costs no survey.
+A skip the rules make without the flights stands at once.
+
 Coalescing: tickets of one person closed within `program.coalesce` of each other get one
 survey, about the latest ticket of the burst known when a survey comes due. A due row is
 skipped "coalesced" when a later ticket of the burst is still queued (its row will carry the
@@ -101,11 +107,28 @@ def decide(due: Due, program: Program | None, policy: Policy, now: datetime,
     rules = _REMINDER_RULES if due.kind == "reminder" else _SURVEY_RULES
     for rule in rules:
         if (reason := rule(due, program, policy, now, book, facts)) is not None:
-            return Decision.skip(reason)
+            return _unless_in_flight(due, program, policy, now, book, facts, rules, reason,
+                                     expires)
     at, why = next_allowed(now, local_zone(due.timezone, policy.default_timezone), policy)
     if why is not None:
         return Decision(Action.DEFER, why, at)
     return Decision.send()
+
+
+def _unless_in_flight(due: Due, program: Program, policy: Policy, now: datetime,
+                      book: PersonBook, facts: Facts, rules: tuple[Rule, ...], reason: Reason,
+                      expires: datetime) -> Decision:
+    """Skip for `reason`, unless it rests on a survey whose outcome is unknown at `now`:
+    then wait for the earliest such outcome (or the row's expiry, if sooner)."""
+    person = due.person
+    ends = book.unresolved(person, now) if reason in _BOOK_REASONS and person else None
+    if person is None or ends is None:
+        return Decision.skip(reason)
+    settled = book.settled(person, now)
+    for rule in rules:  # the rules before the book's gave nothing already: same facts
+        if (sure := rule(due, program, policy, now, settled, facts)) is not None:
+            return Decision.skip(sure)
+    return Decision(Action.DEFER, Reason.SURVEY_IN_FLIGHT, min(ends, expires))
 
 
 def _no_email(due: Due, program: Program, policy: Policy, now: datetime, book: PersonBook,
@@ -179,6 +202,9 @@ def _global_cooldown(due: Due, program: Program, policy: Policy, now: datetime,
 _SURVEY_RULES: tuple[Rule, ...] = (_no_email, _suppressed, _reopened, _sampled_out, _coalesced,
                                    _program_cooldown, _global_cooldown)
 _REMINDER_RULES: tuple[Rule, ...] = (_no_email, _suppressed, _parent)
+# The reasons that read the book, so may rest on a survey in flight.
+_BOOK_REASONS = frozenset({Reason.COALESCED, Reason.PROGRAM_COOLDOWN, Reason.GLOBAL_COOLDOWN,
+                           Reason.SUPERSEDED})
 
 
 def sibling_of(due: Due, status: str) -> Sibling:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
-from closedloop.daemon.rules.book import LIVE, ParentState, PersonBook, Sibling
+from closedloop.daemon.rules.book import LIVE, Flight, ParentState, PersonBook, Sibling
 from closedloop.daemon.store.answers import RESPONSES
 from closedloop.daemon.store.engine import reading
 from closedloop.daemon.store.records import SendRecord, from_db, from_db_opt, send_record, to_db
@@ -41,13 +41,14 @@ class LedgerMixin:
         """The ledger rows and live survey rows of these people (normalized e-mails).
 
         A survey in flight ('sending', or 'awaiting_reply': its 250 not recorded yet, by
-        another dispatcher or one whose group of marks the database refused) counts for the
-        cooldowns as sent at its hand-over (or, before it, at its lease's end): the ledger
-        only learns of it once it is recorded or swept, and a second survey to the person
-        in between would break the cooldown the first one started."""
+        another dispatcher or one whose group of marks the database refused) is a Flight:
+        the cooldowns count it as sent at its hand-over (or, before it, at its lease's end),
+        since the ledger only learns of it once it is recorded or swept and a second survey
+        in between would break the cooldown the first one started; until its lease's end the
+        rules wait on it rather than skip for it (rules/engine.py)."""
         ledger: dict[tuple[str, str], datetime] = {}
         rows: list[tuple[str, Sibling]] = []
-        in_flight: list[tuple[str, str, datetime]] = []
+        flights: list[tuple[str, Flight]] = []
         with reading(self.engine) as conn:
             for part in chunks(sorted(set(people))):
                 for person, program, at in conn.execute(
@@ -55,22 +56,21 @@ class LedgerMixin:
                     .where(LEDGER.c.email_norm.in_(part))
                 ):
                     ledger[(person, program)] = from_db(at)
-                for person, key, program, closed_at, stored, moment in conn.execute(
+                for person, key, program, closed_at, stored, moment, lease in conn.execute(
                     select(SENDS.c.email_norm, SENDS.c.idem_key, SENDS.c.program,
                            SENDS.c.closed_at, SENDS.c.status,
                            func.coalesce(SENDS.c.sent_at, SENDS.c.claimed_until,
-                                         SENDS.c.due_at))
+                                         SENDS.c.due_at), SENDS.c.claimed_until)
                     .where(SENDS.c.email_norm.in_(part), SENDS.c.kind == "survey",
                            SENDS.c.status.in_(sorted(LIVE | set(AS_RULES_SEE))))
                 ):
                     status = AS_RULES_SEE.get(stored, stored)
                     rows.append((person, Sibling(key, program, from_db_opt(closed_at), status)))
                     if stored in _IN_FLIGHT:
-                        in_flight.append((person, program, from_db(moment)))
-        book = PersonBook(ledger, rows)
-        for person, program, at in in_flight:
-            book.count_sent(person, program, at)
-        return book
+                        at = from_db(moment)
+                        flights.append((person, Flight(key, program, at,
+                                                       from_db_opt(lease) or at)))
+        return PersonBook(ledger, rows, flights)
 
     def suppressed_among(self, people: Sequence[str], now: datetime) -> set[str]:
         """Which of these normalized addresses must not be mailed at `now`."""

@@ -3,11 +3,13 @@
 Real store (SQLite and PostgreSQL), real SMTP sink, the real dispatcher. Another dispatcher
 (a replica, or one whose group of 250s the database refused) is played through the store's
 own transitions. Pinned: while its survey to a person is 'sending' or 'awaiting_reply', this
-dispatcher's survey of another program to the same person is skipped by the global cooldown
-(before, the ledger did not know of the first mail yet and both went out); a row only
-claimed elsewhere holds nothing (it may never be sent); the moment counted is the hand-over
-(sent_at) or, before it, the lease's end; the ledger keeps the later of two times whatever
-order they are recorded in.
+dispatcher's survey of another program to the same person does not go out (before, the
+ledger did not know of the first mail yet and both went out) and is not skipped either: it
+waits until the first one's lease ends ("survey_in_flight"), then is skipped
+global_cooldown if that mail arrived, or counted as arrived (swept outcome unknown), and is
+sent if it failed for good; a row only claimed elsewhere holds nothing (it may never be
+sent); the moment counted is the hand-over (sent_at) or, before it, the lease's end; the
+ledger keeps the later of two times whatever order they are recorded in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time_machine
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.jobs.dispatch import LEASE, DispatchResult, dispatch_due
+from closedloop.daemon.plan import make_plan
 from closedloop.daemon.rules.book import ANY_PROGRAM
 from closedloop.daemon.store import NewSend, SendRecord, SentMark, Store
 from closedloop.daemon.surveys import Policy, Program, SurveyType
@@ -67,16 +70,70 @@ def run(store: Store, sink: LocalMailSink, now: datetime = NOW) -> DispatchResul
 
 
 @pytest.mark.parametrize("step", ["sending", "awaiting_reply"])
-def test_a_survey_in_flight_elsewhere_holds_the_global_cooldown(
+def test_a_survey_in_flight_elsewhere_defers_the_other_program(
         store: Store, sink: LocalMailSink, step: str) -> None:
     """Ada's csat survey is in flight in another dispatcher; her nps survey, due a minute
-    later, is skipped global_cooldown here: one mail reaches her, not two."""
+    later, neither goes out (one mail reaches her, not two) nor is skipped: it waits until
+    the csat row's lease ends, when its outcome is known."""
     queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
     queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
-    elsewhere(store, step)
+    flying = elsewhere(store, step)
     result = run(store, sink)
+    assert (result.sent, dict(result.skipped), dict(result.deferred)) == (
+        0, {}, {"survey_in_flight": 1})
+    assert [m["Subject"] for m in sink.messages] == []
+    nps = store.get_send(flying.id + 1)
+    assert nps is not None and nps.idem_key == "nps-1"
+    assert (nps.status, nps.due_at, nps.last_error) == (
+        "pending", NOW + LEASE, "deferred: survey_in_flight")
+
+
+def test_when_the_mail_in_flight_arrived_the_other_is_skipped(
+        store: Store, sink: LocalMailSink) -> None:
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    flying = elsewhere(store, "awaiting_reply")
+    run(store, sink)
+    assert store.mark_sent_many([SentMark(flying.id, NOW, "<c1@x>", ())]) == 1
+    result = run(store, sink, NOW + LEASE - timedelta(seconds=1))
+    assert (result.sent, dict(result.skipped)) == (0, {})  # not due yet
+    result = run(store, sink, NOW + LEASE)
     assert (result.sent, dict(result.skipped)) == (0, {"global_cooldown": 1})
     assert [m["Subject"] for m in sink.messages] == []
+
+
+@pytest.mark.parametrize("step", ["sending", "awaiting_reply"])
+def test_when_the_mail_in_flight_failed_for_good_the_other_goes_out(
+        store: Store, sink: LocalMailSink, step: str) -> None:
+    """The relay refused the csat mail for good (a 5xx): the nps survey is not lost to a
+    cooldown that mail never started."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    flying = elsewhere(store, step)
+    run(store, sink)
+    store.mark_send_failed(flying.id, "550 mailbox unavailable", None)
+    result = run(store, sink, NOW + LEASE)
+    assert (result.sent, dict(result.skipped)) == (1, {})
+    assert [m["Subject"] for m in sink.messages] == ["nps nps-1"]
+
+
+@pytest.mark.parametrize(("step", "subjects", "status"), [
+    ("sending", ["csat csat-1"], "sent"),  # the relay held nothing yet: sent again, here
+    ("awaiting_reply", [], "outcome_unknown"),  # may have arrived: never sent again
+])
+def test_a_flight_its_dispatcher_abandoned_still_gives_one_mail_at_most(
+        store: Store, sink: LocalMailSink, step: str, subjects: list[str],
+        status: str) -> None:
+    """The other dispatcher died mid-send: at its lease's end this one sweeps the row and
+    decides the nps survey with the safer outcome; Ada gets at most one mail."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    flying = elsewhere(store, step)
+    run(store, sink)
+    result = run(store, sink, NOW + LEASE)
+    csat = store.get_send(flying.id)
+    assert (dict(result.skipped), csat and csat.status) == ({"global_cooldown": 1}, status)
+    assert [m["Subject"] for m in sink.messages] == subjects
 
 
 def test_a_row_only_claimed_elsewhere_holds_nothing(store: Store,
@@ -126,3 +183,16 @@ def test_the_ledger_keeps_the_later_time_whatever_the_order(store: Store) -> Non
     assert store.mark_sent_many([SentMark(second.id, latest, "<c2@x>", ())]) == 1
     book = store.person_book([ADA])
     assert (book.last_sent(ADA, ANY_PROGRAM), book.last_sent(ADA, "csat")) == (latest, latest)
+
+
+@pytest.mark.parametrize("step", ["sending", "awaiting_reply"])
+def test_plan_shows_the_wait_and_then_the_safer_outcome(store: Store, step: str) -> None:
+    """`closedloop plan` plays the same wait: at the csat row's lease end it counts that
+    mail as arrived (what it assumes of every mail), so the nps survey shows as skipped
+    global_cooldown then, as the dispatcher decides it if the mail arrives."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    elsewhere(store, step)
+    plan = make_plan(store, {"csat": CSAT, "nps": NPS}, Policy(), {}, NOW, days=1)
+    assert [(e.program, e.action, e.reason, e.at) for e in plan.entries] == [
+        ("nps", "skip", "global_cooldown", NOW + LEASE)]
