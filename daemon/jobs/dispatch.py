@@ -12,7 +12,8 @@ shows apart: a customer mailed twice is worse than a survey lost.
 Each claimed batch is judged by the rule engine (daemon.rules) with facts read in bulk: the
 people's ledger and rows, suppressions, reminders' surveys, and the CRM's word on which
 tickets were reopened (one call per 100 tickets). A row is sent, skipped with a reason,
-deferred (quiet hours, off days) or held (paused program); those not sent are written
+deferred (quiet hours, off days, another survey to the person in flight) or held (paused
+program); those not sent are written
 together with the batch's end (jobs/not_now.py). `closedloop plan` runs the same engine, so
 what it shows is what this job does.
 """
@@ -94,7 +95,8 @@ class Composer(Protocol):
 class DispatchResult:
     sent: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
-    deferred: Counter[str] = field(default_factory=Counter)  # quiet_hours, send_day, paused
+    deferred: Counter[str] = field(  # quiet_hours, send_day, survey_in_flight, paused
+        default_factory=Counter)
     retried: int = 0
     failed: int = 0
     unknown: int = 0  # the connection broke after the end of data: counted as sent
@@ -141,7 +143,7 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
     started = time.monotonic()  # `now` is the run's clock; leases also follow the work's time
     taken = 0
     while (take := batch if limit is None else min(batch, limit - taken)) > 0 and \
-            (rows := store.claim_due_sends(_later(now, started), take, LEASE)):
+            (rows := store.claim_due_sends(_later(now, started), take, LEASE, due_by=now)):
         taken += len(rows)
         rows.sort(key=lambda r: due_order(Due.of(r)))  # plan decides in this order too
         renewed = time.monotonic()

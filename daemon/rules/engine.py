@@ -95,8 +95,13 @@ Rule = Callable[[Due, Program, Policy, datetime, PersonBook, Facts], Reason | No
 
 
 def decide(due: Due, program: Program | None, policy: Policy, now: datetime,
-           book: PersonBook, facts: Facts) -> Decision:
-    """What to do with `due` at `now`; pure, so dispatch and plan agree by construction."""
+           book: PersonBook, facts: Facts, known: datetime | None = None) -> Decision:
+    """What to do with `due` at `now`; pure, so dispatch and plan agree by construction.
+
+    `known` (default `now`): when the surveys in flight are looked at. A caller that decides
+    a row now for its later due time (bulk sends) passes the present, so a mail whose
+    outcome is unknown today is not counted as arrived by then (plan, which plays the
+    coming days assuming every mail arrives, does not)."""
     if program is None:
         return Decision.skip(Reason.PROGRAM_REMOVED)
     expires = due.expires_at(program)
@@ -107,8 +112,8 @@ def decide(due: Due, program: Program | None, policy: Policy, now: datetime,
     rules = _REMINDER_RULES if due.kind == "reminder" else _SURVEY_RULES
     for rule in rules:
         if (reason := rule(due, program, policy, now, book, facts)) is not None:
-            return _unless_in_flight(due, program, policy, now, book, facts, rules, reason,
-                                     expires)
+            return _unless_in_flight(due, program, policy, now, known or now, book, facts,
+                                     rules, reason, expires)
     at, why = next_allowed(now, local_zone(due.timezone, policy.default_timezone), policy)
     if why is not None:
         return Decision(Action.DEFER, why, at)
@@ -116,19 +121,20 @@ def decide(due: Due, program: Program | None, policy: Policy, now: datetime,
 
 
 def _unless_in_flight(due: Due, program: Program, policy: Policy, now: datetime,
-                      book: PersonBook, facts: Facts, rules: tuple[Rule, ...], reason: Reason,
-                      expires: datetime) -> Decision:
-    """Skip for `reason`, unless it rests on a survey whose outcome is unknown at `now`:
-    then wait for the earliest such outcome (or the row's expiry, if sooner)."""
+                      known: datetime, book: PersonBook, facts: Facts, rules: tuple[Rule, ...],
+                      reason: Reason, expires: datetime) -> Decision:
+    """Skip for `reason`, unless it rests on a survey whose outcome is unknown at `known`:
+    then wait for the earliest such outcome (or the row's expiry, if sooner), and at least
+    until `now`, the time decided for."""
     person = due.person
-    ends = book.unresolved(person, now) if reason in _BOOK_REASONS and person else None
+    ends = book.unresolved(person, known) if reason in _BOOK_REASONS and person else None
     if person is None or ends is None:
         return Decision.skip(reason)
-    settled = book.settled(person, now)
+    settled = book.settled(person, known)
     for rule in rules:  # the rules before the book's gave nothing already: same facts
         if (sure := rule(due, program, policy, now, settled, facts)) is not None:
             return Decision.skip(sure)
-    return Decision(Action.DEFER, Reason.SURVEY_IN_FLIGHT, min(ends, expires))
+    return Decision(Action.DEFER, Reason.SURVEY_IN_FLIGHT, max(now, min(ends, expires)))
 
 
 def _no_email(due: Due, program: Program, policy: Policy, now: datetime, book: PersonBook,

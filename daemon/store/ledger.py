@@ -29,7 +29,7 @@ from closedloop.daemon.store.sends import (
 AS_RULES_SEE = {OUTCOME_UNKNOWN: "sent", AWAITING_REPLY: "sending"}
 _IN_FLIGHT = frozenset({"sending", AWAITING_REPLY})  # may reach the person any moment
 HELD = "program paused"  # last_error of a row held for a paused program (status counts it)
-DEFERRED = "deferred: "  # last_error prefix of a row waiting for the end of quiet hours / off days
+DEFERRED = "deferred: "  # last_error prefix: waiting for quiet hours / an off day / a flight to end
 
 
 class LedgerMixin:
@@ -142,7 +142,8 @@ class LedgerMixin:
         return [send_record(row) for row in rows]
 
     def rule_counts(self, conn: Connection) -> dict[str, int]:
-        """Pending rows held (paused program) or deferred (quiet hours, off days), for status."""
+        """Pending rows held (paused program) or deferred (quiet hours, off days, a survey to
+        the person in flight), for status."""
         held = conn.scalar(
             select(func.count()).select_from(SENDS)
             .where(and_(SENDS.c.status == "pending", SENDS.c.last_error == HELD))

@@ -172,16 +172,24 @@ class SendsMixin:
         with reading(self.engine) as conn:
             return send_in(conn, send_id)
 
-    def claim_due_sends(self, now: datetime, limit: int, lease: timedelta) -> list[SendRecord]:
-        """Take up to `limit` due pending sends, in due order (due time, then key), for `lease`.
+    def claim_due_sends(self, now: datetime, limit: int, lease: timedelta,
+                        due_by: datetime | None = None) -> list[SendRecord]:
+        """Take up to `limit` pending sends due by `due_by` (default `now`), in due order (due
+        time, then key), for `lease` from `now`.
+
+        Dispatch passes its run's start as `due_by` and its running clock as `now`: a row it
+        defers during the run to a moment that clock then passes (a survey in flight's lease
+        end, the end of quiet hours) waits for the next run instead of coming back to this
+        one, whose rules would decide it at the same start time and defer it again.
 
         PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent replicas take disjoint rows without
         waiting on each other. SQLite: the whole transaction holds the write lock (BEGIN
         IMMEDIATE), which serializes claimers; FOR UPDATE renders as nothing there.
         """
         now = to_db(now)
+        cutoff = now if due_by is None else to_db(due_by)
         with reading(self.engine) as conn:  # nothing due: no write lock (dispatch every 30 s)
-            if conn.execute(_ANY_DUE, {"b_now": now}).first() is None:
+            if conn.execute(_ANY_DUE, {"b_now": cutoff}).first() is None:
                 return []
         with self.engine.begin() as conn:
             # daemon.rules.due_order: due time, then key compared as Python compares strings
@@ -192,7 +200,7 @@ class SendsMixin:
             ids = list(
                 conn.scalars(
                     select(SENDS.c.id)
-                    .where(SENDS.c.status == "pending", SENDS.c.due_at <= now)
+                    .where(SENDS.c.status == "pending", SENDS.c.due_at <= cutoff)
                     .order_by(SENDS.c.due_at, key)
                     .limit(limit)
                     .with_for_update(skip_locked=True)

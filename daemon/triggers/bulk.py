@@ -276,7 +276,9 @@ class _Batch:
 
     def _rules(self, rows: list[tuple[_Candidate, NewSend]]) -> None:
         """The rule engine's word on each row, at the time it comes due (as dispatch will
-        decide it, with the ledger as it stands); a skip is stored as one."""
+        decide it, with the ledger as it stands); a skip is stored as one, but not one that
+        rests on a mail whose outcome is unknown now (decide's `known`): that row is queued
+        and dispatch decides it when due."""
         program = self.request.program
         people = [normalize_email(r.email) for _, r in rows if r.email]
         book = self.store.person_book(people) if people else None
@@ -288,7 +290,7 @@ class _Batch:
             due = Due.of(row)
             at = max(self.now, row.due_at)
             facts = Facts(suppressed=_suppressed(due.person, at, suppressions))
-            decision = decide(due, program, self.policy, at, book, facts)
+            decision = decide(due, program, self.policy, at, book, facts, known=self.now)
             if decision.action is Action.SKIP:
                 reason = str(decision.reason)
                 rows[i] = (c, replace(row, status="skipped", skip_reason=reason))

@@ -14,6 +14,7 @@ ledger keeps the later of two times whatever order they are recorded in.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -83,7 +84,8 @@ def test_a_survey_in_flight_elsewhere_defers_the_other_program(
         0, {}, {"survey_in_flight": 1})
     assert [m["Subject"] for m in sink.messages] == []
     nps = store.get_send(flying.id + 1)
-    assert nps is not None and nps.idem_key == "nps-1"
+    assert nps is not None
+    assert nps.idem_key == "nps-1"
     assert (nps.status, nps.due_at, nps.last_error) == (
         "pending", NOW + LEASE, "deferred: survey_in_flight")
 
@@ -196,3 +198,65 @@ def test_plan_shows_the_wait_and_then_the_safer_outcome(store: Store, step: str)
     plan = make_plan(store, {"csat": CSAT, "nps": NPS}, Policy(), {}, NOW, days=1)
     assert [(e.program, e.action, e.reason, e.at) for e in plan.entries] == [
         ("nps", "skip", "global_cooldown", NOW + LEASE)]
+
+
+def test_a_renewed_lease_defers_again(store: Store, sink: LocalMailSink) -> None:
+    """The other dispatcher is still waiting on the relay and renews its lease: at the old
+    end the nps survey waits again, until the new one."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    flying = elsewhere(store, "awaiting_reply")
+    run(store, sink)
+    assert store.renew_claims([flying.id], NOW + 2 * LEASE) == 1
+    result = run(store, sink, NOW + LEASE)
+    assert (result.sent, dict(result.skipped), dict(result.deferred)) == (
+        0, {}, {"survey_in_flight": 1})
+    nps = store.get_send(flying.id + 1)
+    assert nps is not None
+    assert nps.due_at == NOW + 2 * LEASE
+    assert sink.messages == []
+
+
+def test_a_mail_in_flight_refused_for_now_gives_way_to_the_waiting_one(
+        store: Store, sink: LocalMailSink) -> None:
+    """The relay refused the csat mail for now (a 4xx: retried in 10 minutes): at the
+    lease's end the nps survey goes out, and the csat retry is then skipped by the global
+    cooldown. One mail."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    flying = elsewhere(store, "sending")
+    run(store, sink)
+    store.mark_send_failed(flying.id, "421 try again later", NOW + timedelta(minutes=10))
+    assert run(store, sink, NOW + LEASE).sent == 1
+    result = run(store, sink, NOW + timedelta(minutes=10))
+    assert (result.sent, dict(result.skipped)) == (0, {"global_cooldown": 1})
+    assert [m["Subject"] for m in sink.messages] == ["nps nps-1"]
+
+
+def test_a_run_does_not_take_back_the_rows_it_deferred(
+        store: Store, sink: LocalMailSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flight's lease ends a millisecond after the run's start: the run's running clock
+    passes it at once, but the nps row it deferred to then waits for the next run (whose
+    rules see the new time) instead of being claimed and deferred again by this one, a
+    claim and a CRM check each time, for ever with a full batch of such rows."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    [row] = store.claim_due_sends(NOW, 1, timedelta(milliseconds=1))
+    assert store.begin_sending(row.id, NOW)
+    claims: list[int] = []
+    real = store.claim_due_sends
+
+    def counted(now: datetime, limit: int, lease: timedelta,
+                due_by: datetime | None = None) -> list[SendRecord]:
+        claims.append(limit)
+        if len(claims) > 20:
+            raise AssertionError("the run keeps claiming the rows it deferred")
+        time.sleep(0.002)  # the run's clock passes the flight's end
+        return real(now, limit, lease, due_by)
+
+    monkeypatch.setattr(store, "claim_due_sends", counted)
+    with time_machine.travel(NOW, tick=False):
+        result = dispatch_due(store, {"csat": CSAT, "nps": NPS},
+                              SmtpSender("127.0.0.1", sink.port), compose, NOW,
+                              batch=1, policy=Policy())
+    assert (dict(result.deferred), len(claims)) == ({"survey_in_flight": 1}, 2)

@@ -160,3 +160,19 @@ def test_a_reminder_waits_on_a_newer_survey_in_flight(now: datetime,
                        created_at=NOW - timedelta(days=3))
     parent = ParentState(sent_at=NOW - timedelta(days=3), answered=False)
     assert judge(reminder, flying(), now, facts=Facts(parent=parent)) == expected
+
+
+@pytest.mark.parametrize(("known", "expected"), [
+    (NOW, Decision(Action.DEFER, Reason.SURVEY_IN_FLIGHT, NOW + timedelta(hours=1))),
+    (ENDS - TICK, Decision(Action.DEFER, Reason.SURVEY_IN_FLIGHT, NOW + timedelta(hours=1))),
+    (ENDS, Decision(Action.SKIP, Reason.GLOBAL_COOLDOWN)),
+])
+def test_a_row_decided_now_for_its_later_due_time(known: datetime,
+                                                  expected: Decision) -> None:
+    """Bulk sends decide a row due in an hour now: the flight has ended by then, but its
+    outcome is unknown now, so no skip is stored; the wait is until the row's own time."""
+    later = NOW + timedelta(hours=1)
+    row = replace(survey(), due_at=later)
+    assert decide(row, CSAT, ANY_TIME, later, flying(), Facts(), known=known) == expected
+    assert decide(row, CSAT, ANY_TIME, later, flying(), Facts()) == \
+        Decision(Action.SKIP, Reason.GLOBAL_COOLDOWN)  # plan's view: the mail arrived

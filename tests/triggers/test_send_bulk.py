@@ -4,6 +4,7 @@ real store (SQLite and PostgreSQL) and the sandbox CRMs over HTTP."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import time, timedelta
 from typing import Any
 
@@ -139,6 +140,36 @@ def test_a_row_due_in_quiet_hours_is_queued_and_says_it_waits(
                        policy=policy)
     assert [(o.status, o.detail) for o in outcomes] == [("queued", wait)]
     assert store.counts()["sends.pending"] == 1
+
+
+@pytest.mark.parametrize("delay", [timedelta(0), timedelta(hours=1)])
+def test_a_skip_that_rests_on_a_mail_in_flight_is_not_stored(
+        store: Store, hs_state: HubSpotState, hubspot: HubSpotAdapter,
+        delay: timedelta) -> None:
+    """Ada's csat mail is being sent (its lease ends in 30 s; it may still fail for good).
+    A bulk survey for her, due now or in an hour (after that lease's end), is queued with
+    the wait named (until the later of the two), not stored skipped global_cooldown:
+    dispatch decides it when due, on the mail's outcome. Once that mail is recorded sent,
+    a bulk survey is skipped at once."""
+    hs_state.create_contact("ada@example.com", "Ada", "Doe", "en")
+    store.add_sends([NewSend(
+        idem_key="csat-1", program="csat", survey_type="csat", source="hubspot",
+        contact_id="c-ada", due_at=NOW - timedelta(minutes=1), created_at=NOW,
+        ticket_id="t1", email="ada@example.com")])
+    [flying] = store.claim_due_sends(NOW, 1, timedelta(seconds=30))
+    assert store.begin_sending(flying.id, NOW)
+    cooled = Policy(quiet_start=None, quiet_end=None)  # global cooldown: 7 days
+    program = replace(HS, delay=delay)
+    summary, outcomes = _run(store, hubspot, program, "email\nada@example.com\n",
+                             policy=cooled)
+    waits = max(delay, timedelta(seconds=30))  # the row's due time, or the flight's end
+    assert [(o.status, o.reason, o.detail, o.due_at) for o in outcomes] == [
+        ("queued", None, "survey_in_flight", NOW + waits)]
+    assert (summary.queued, store.counts()["sends.pending"]) == (1, 1)
+    store.mark_sent(flying.id, NOW, "<csat-1@x>")
+    summary, outcomes = _run(store, hubspot, program, "email\nada@example.com\n",
+                             batch="again", policy=cooled)
+    assert [(o.status, o.reason) for o in outcomes] == [("skipped", "global_cooldown")]
 
 
 def test_zendesk_users_are_found_by_email(

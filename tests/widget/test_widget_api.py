@@ -25,7 +25,7 @@ from widget_support import (
     site,
 )
 
-from closedloop.daemon.store import Store
+from closedloop.daemon.store import NewSend, Store
 from closedloop.daemon.store.tables import Base
 from closedloop.daemon.surveys import Policy
 from closedloop.daemon.web.widget.limits import Buckets
@@ -310,6 +310,28 @@ def test_person_mailed_this_week_is_not_asked_in_page(store: Store) -> None:
         edge = _check(client).json()
     assert (inside["survey"], inside["reason"]) == (None, "global_cooldown")
     assert edge["survey"] is not None
+    assert _count(store, SENDS) == 2
+
+
+def test_no_card_while_a_mail_survey_to_the_person_is_in_flight(store: Store) -> None:
+    """A csat mail to Ana is being sent by a dispatcher (its lease ends in 30 s): no card,
+    and the reason says why (a card now would count against that mail, or it against the
+    card); at the lease's end the mail counts as sent: global_cooldown. No row either way."""
+    people = People(store)
+    people.mailed()  # 60 days ago: Ana is a known contact, outside every cooldown
+    store.add_sends([NewSend(
+        idem_key="mail-now", program="csat", survey_type="csat", source="hubspot",
+        contact_id="c-ana", due_at=NOW - timedelta(minutes=1), created_at=NOW,
+        ticket_id="t-now", email=ANA, first_name="Ana")])
+    [flying] = store.claim_due_sends(NOW, 1, timedelta(seconds=30))
+    assert store.begin_sending(flying.id, NOW)
+    clock = Clock()
+    with serve(store, clock=clock) as client:
+        waiting = _check(client).json()
+        clock.now = NOW + timedelta(seconds=30)
+        ended = _check(client).json()
+    assert (waiting["survey"], waiting["reason"]) == (None, "survey_in_flight")
+    assert (ended["survey"], ended["reason"]) == (None, "global_cooldown")
     assert _count(store, SENDS) == 2
 
 

@@ -6,7 +6,9 @@ global cooldown across every channel (someone mailed a survey this week is not a
 in-page), sampling, paused programs. Two differences, on purpose: quiet hours do not apply
 (the person is using the site right now, nobody is woken up), send days do (a team that
 surveys no one on Sundays does not want the card on Sundays either). A "defer" therefore
-means no card today.
+means no card today, or (`survey_in_flight`: a mail survey to the person is on its way,
+and the card would count against it or it against the card) none until that mail's
+outcome is known, half a minute or so.
 
 Before the rules: "Not now" (per site and person, its own cooldown), then an in-page survey
 shown within REOFFER and not answered, which is offered again (a reload or a route change
