@@ -201,7 +201,7 @@ def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str
     parents = store.parent_states([r.parent_id for r in rows if r.parent_id is not None])
     reopened, unchecked, checked = _reopened(adapters, programs, rows, paused, store, now)
     return _Batch(
-        book=store.person_book(people),
+        book=store.person_book(people, held_here={r.id for r in rows}),
         suppressed=store.suppressed_among(people + phones, now),
         reopened=reopened,
         unchecked=unchecked,

@@ -32,12 +32,18 @@ class Flight:
 
     It counts as sent at `at` (its hand-over, or before it its lease's end) until `ends`,
     its lease's end, by which its outcome is known: sent, swept as outcome unknown (counted
-    as sent), handed back, or failed. Past `ends` it counts as sent: the safer outcome."""
+    as sent), handed back, or failed. Past `ends` it counts as sent: the safer outcome.
+
+    `turn` set: a row only claimed by another dispatcher, not begun, at its due turn
+    (daemon.rules.due_order). Two dispatchers holding one person's rows would each send
+    theirs; as one dispatcher deciding in due order would, it counts only for the rows
+    after it, and only until its lease ends (then the store says what became of it)."""
 
     key: str
     program: str
     at: datetime
     ends: datetime
+    turn: tuple[datetime, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,18 @@ class PersonBook:
             if program in (flight.program, ANY_PROGRAM) and (last is None or flight.at > last):
                 last = flight.at
         return last
+
+    def at_turn(self, person: str, turn: tuple[datetime, str], now: datetime) -> PersonBook:
+        """The book a row at `turn` is decided on: another dispatcher's claimed rows count
+        only if they come before it and their lease has not ended."""
+        flights = self._flights.get(person, ())
+        if all(f.turn is None for f in flights):
+            return self
+        return PersonBook(
+            {k: v for k, v in self._ledger.items() if k[0] == person},
+            [(person, r) for r in self._rows.get(person, {}).values()],
+            [(person, f) for f in flights
+             if f.turn is None or (f.turn < turn and f.ends > now)])
 
     def unresolved(self, person: str, now: datetime) -> datetime | None:
         """The earliest end of the person's flights whose outcome is still unknown at `now`."""

@@ -9,7 +9,9 @@ A survey in flight in another dispatcher counts as sent, but its outcome is not 
 its lease ends (it may still fail for good, or go back to pending). A skip that rests on it
 alone (coalesced, a cooldown, superseded) is not made yet: the row waits until that flight's
 end (`survey_in_flight`) and is decided again, so a mail that never arrives costs no survey.
-A skip the rules make without the flights stands at once.
+A skip the rules make without the flights stands at once. A row another dispatcher has
+only claimed counts the same way for the rows after it in due order (dispatch's book only):
+two dispatchers holding one person's rows decide them as one would, in due order.
 
 Coalescing: tickets of one person closed within `program.coalesce` of each other get one
 survey, about the latest ticket of the burst known when a survey comes due. A due row is
@@ -110,6 +112,8 @@ def decide(due: Due, program: Program | None, policy: Policy, now: datetime,
     if not program.enabled:
         return Decision(Action.HOLD, Reason.PROGRAM_PAUSED, min(now + PAUSED_RECHECK, expires))
     rules = _REMINDER_RULES if due.kind == "reminder" else _SURVEY_RULES
+    if due.person:
+        book = book.at_turn(due.person, due_order(due), known or now)
     for rule in rules:
         if (reason := rule(due, program, policy, now, book, facts)) is not None:
             return _unless_in_flight(due, program, policy, now, known or now, book, facts,

@@ -6,7 +6,7 @@ rows, whatever the rules), and every write is one short conditional UPDATE.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
@@ -37,7 +37,8 @@ class LedgerMixin:
 
     engine: Engine
 
-    def person_book(self, people: Sequence[str]) -> PersonBook:
+    def person_book(self, people: Sequence[str],
+                    held_here: Collection[int] | None = None) -> PersonBook:
         """The ledger rows and live survey rows of these people (normalized e-mails).
 
         A survey in flight ('sending', or 'awaiting_reply': its 250 not recorded yet, by
@@ -45,7 +46,12 @@ class LedgerMixin:
         the cooldowns count it as sent at its hand-over (or, before it, at its lease's end),
         since the ledger only learns of it once it is recorded or swept and a second survey
         in between would break the cooldown the first one started; until its lease's end the
-        rules wait on it rather than skip for it (rules/engine.py)."""
+        rules wait on it rather than skip for it (rules/engine.py).
+
+        `held_here`: the rows a dispatcher holds (its claimed batch). Given, the rows only
+        claimed by someone else are Flights at their due turn too: a row of the same person
+        after them waits for them, so two dispatchers never each send one (without it,
+        plan and the other callers: a claimed row holds nothing, it may never be sent)."""
         ledger: dict[tuple[str, str], datetime] = {}
         rows: list[tuple[str, Sibling]] = []
         flights: list[tuple[str, Flight]] = []
@@ -56,11 +62,13 @@ class LedgerMixin:
                     .where(LEDGER.c.email_norm.in_(part))
                 ):
                     ledger[(person, program)] = from_db(at)
-                for person, key, program, closed_at, stored, moment, lease in conn.execute(
-                    select(SENDS.c.email_norm, SENDS.c.idem_key, SENDS.c.program,
+                for (send_id, person, key, program, closed_at, stored, moment, lease,
+                     due_at) in conn.execute(
+                    select(SENDS.c.id, SENDS.c.email_norm, SENDS.c.idem_key, SENDS.c.program,
                            SENDS.c.closed_at, SENDS.c.status,
                            func.coalesce(SENDS.c.sent_at, SENDS.c.claimed_until,
-                                         SENDS.c.due_at), SENDS.c.claimed_until)
+                                         SENDS.c.due_at), SENDS.c.claimed_until,
+                           SENDS.c.due_at)
                     .where(SENDS.c.email_norm.in_(part), SENDS.c.kind == "survey",
                            SENDS.c.status.in_(sorted(LIVE | set(AS_RULES_SEE))))
                 ):
@@ -70,6 +78,11 @@ class LedgerMixin:
                         at = from_db(moment)
                         flights.append((person, Flight(key, program, at,
                                                        from_db_opt(lease) or at)))
+                    elif stored == "claimed" and held_here is not None \
+                            and send_id not in held_here and lease is not None:
+                        ends = from_db(lease)
+                        flights.append((person, Flight(key, program, ends, ends,
+                                                       (from_db(due_at), key))))
         return PersonBook(ledger, rows, flights)
 
     def suppressed_among(self, people: Sequence[str], now: datetime) -> set[str]:

@@ -7,9 +7,10 @@ dispatcher's survey of another program to the same person does not go out (befor
 ledger did not know of the first mail yet and both went out) and is not skipped either: it
 waits until the first one's lease ends ("survey_in_flight"), then is skipped
 global_cooldown if that mail arrived, or counted as arrived (swept outcome unknown), and is
-sent if it failed for good; a row only claimed elsewhere holds nothing (it may never be
-sent); the moment counted is the hand-over (sent_at) or, before it, the lease's end; the
-ledger keeps the later of two times whatever order they are recorded in.
+sent if it failed for good; a row only claimed elsewhere makes the rows after it in due
+order wait the same way, and holds nothing for those before it; the moment counted is the
+hand-over (sent_at) or, before it, the lease's end; the ledger keeps the later of two times
+whatever order they are recorded in.
 """
 
 from __future__ import annotations
@@ -138,16 +139,51 @@ def test_a_flight_its_dispatcher_abandoned_still_gives_one_mail_at_most(
     assert [m["Subject"] for m in sink.messages] == subjects
 
 
-def test_a_row_only_claimed_elsewhere_holds_nothing(store: Store,
-                                                     sink: LocalMailSink) -> None:
-    """The other side of the edge: claimed is not yet begun (it may be skipped, deferred or
-    handed back), so Ada's nps survey goes out."""
+def test_a_row_claimed_elsewhere_before_this_ones_turn_makes_it_wait(
+        store: Store, sink: LocalMailSink) -> None:
+    """Two dispatchers hold one row of Ada's each: csat (due first) there, nps here. Each
+    would send its own (neither is begun when the other reads its book): nps waits for the
+    csat row's lease end instead, as one dispatcher deciding in due order would."""
     queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
     queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
     elsewhere(store, "claimed")
     result = run(store, sink)
+    assert (result.sent, dict(result.skipped), dict(result.deferred)) == (
+        0, {}, {"survey_in_flight": 1})
+    assert sink.messages == []
+
+
+def test_a_row_claimed_elsewhere_after_this_ones_turn_holds_nothing(
+        store: Store, sink: LocalMailSink) -> None:
+    """The other side: the csat row claimed there comes after nps in due order, so nps
+    goes (the csat row's dispatcher then finds it in flight or sent)."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(seconds=30))
+    [there] = store.claim_due_sends(NOW, 1, LEASE)
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    result = run(store, sink)
     assert (result.sent, dict(result.skipped)) == (1, {})
     assert [m["Subject"] for m in sink.messages] == ["nps nps-1"]
+    assert store.person_book([ADA]).last_sent(ADA, ANY_PROGRAM) == NOW
+    assert there.idem_key == "csat-1"
+
+
+@pytest.mark.parametrize(("died", "subjects", "skipped"), [
+    (False, [], {"global_cooldown": 1}),  # it sent csat: nps meets the cooldown
+    (True, ["csat csat-1"], {"global_cooldown": 1}),  # handed back: both here, in turn
+])
+def test_after_the_claim_elsewhere_ends_one_mail_at_most(
+        store: Store, sink: LocalMailSink, died: bool, subjects: list[str],
+        skipped: dict[str, int]) -> None:
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    there = elsewhere(store, "claimed")
+    run(store, sink)
+    if not died:  # the other dispatcher sends it before its lease ends
+        assert store.begin_sending(there.id, NOW)
+        assert store.mark_sent_many([SentMark(there.id, NOW, "<c1@x>", ())]) == 1
+    result = run(store, sink, NOW + LEASE)
+    assert dict(result.skipped) == skipped
+    assert [m["Subject"] for m in sink.messages] == subjects
 
 
 def test_the_moment_counted_is_the_hand_over_else_the_lease_end(store: Store) -> None:

@@ -176,3 +176,27 @@ def test_a_row_decided_now_for_its_later_due_time(known: datetime,
     assert decide(row, CSAT, ANY_TIME, later, flying(), Facts(), known=known) == expected
     assert decide(row, CSAT, ANY_TIME, later, flying(), Facts()) == \
         Decision(Action.SKIP, Reason.GLOBAL_COOLDOWN)  # plan's view: the mail arrived
+
+
+def claimed_there(due_at: datetime, key: str) -> PersonBook:
+    """Ada's row `key`, due at `due_at`, only claimed by another dispatcher (lease: ENDS)."""
+    return PersonBook({}, [], [(ADA, Flight(key, "nps", ENDS, ENDS, (due_at, key)))])
+
+
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(("due_at", "key", "now", "expected"), [
+    (NOW - MINUTE, "nps-1", NOW, WAIT),  # its turn comes first
+    (NOW, "csat-1", NOW, WAIT),  # the same due time, its key first ("csat-1" < "csat-2")
+    (NOW, "csat-3", NOW, Decision(Action.SEND)),  # the same due time, its key after
+    (NOW + TICK, "a", NOW, Decision(Action.SEND)),  # due after this row
+    (NOW - MINUTE, "nps-1", ENDS - TICK, WAIT),
+    (NOW - MINUTE, "nps-1", ENDS, Decision(Action.SEND)),  # its lease ended: not counted
+])
+def test_a_row_claimed_elsewhere_counts_before_this_ones_turn_until_its_lease_ends(
+        due_at: datetime, key: str, now: datetime, expected: Decision) -> None:
+    """Unlike a mail begun, a claimed row past its lease is no mail: the dispatcher that
+    held it died before beginning, or let it go; the sweep hands it back to be decided in
+    turn. So it counts only while its lease runs (and then as something to wait for)."""
+    assert judge(survey(), claimed_there(due_at, key), now) == expected
