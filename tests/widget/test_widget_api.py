@@ -335,6 +335,27 @@ def test_no_card_while_a_mail_survey_to_the_person_is_in_flight(store: Store) ->
     assert _count(store, SENDS) == 2
 
 
+def test_no_card_while_a_dispatcher_holds_a_mail_survey_to_the_person(store: Store) -> None:
+    """A dispatcher has claimed a csat mail to Ana (its book read before any card): a card
+    now would make two surveys, so none until its lease ends (30 s); then the row counts for
+    nothing (handed back, the dispatcher will find the card's survey) and the card shows."""
+    people = People(store)
+    people.mailed()
+    store.add_sends([NewSend(
+        idem_key="mail-now", program="csat", survey_type="csat", source="hubspot",
+        contact_id="c-ana", due_at=NOW - timedelta(minutes=1), created_at=NOW,
+        ticket_id="t-now", email=ANA, first_name="Ana")])
+    store.claim_due_sends(NOW, 1, timedelta(seconds=30))
+    clock = Clock()
+    with serve(store, clock=clock) as client:
+        waiting = _check(client).json()
+        clock.now = NOW + timedelta(seconds=30)
+        ended = _check(client).json()
+    assert (waiting["survey"], waiting["reason"]) == (None, "survey_in_flight")
+    assert ended["survey"] is not None
+    assert _count(store, SENDS) == 3
+
+
 def test_suppressed_person_is_not_asked(lite: Store) -> None:
     """An unsubscribed address gets no card (the suppression is shared with e-mail)."""
     People(lite).mailed()

@@ -6,9 +6,10 @@ global cooldown across every channel (someone mailed a survey this week is not a
 in-page), sampling, paused programs. Two differences, on purpose: quiet hours do not apply
 (the person is using the site right now, nobody is woken up), send days do (a team that
 surveys no one on Sundays does not want the card on Sundays either). A "defer" therefore
-means no card today, or (`survey_in_flight`: a mail survey to the person is on its way,
-and the card would count against it or it against the card) none until that mail's
-outcome is known, half a minute or so.
+means no card today, or (`survey_in_flight`: a mail survey to the person is on its way or
+claimed by a dispatcher whose rules were read before the card, and the card would count
+against it or it against the card) none until that mail's outcome is known, half a minute
+or so.
 
 Before the rules: "Not now" (per site and person, its own cooldown), then an in-page survey
 shown within REOFFER and not answered, which is offered again (a reload or a route change
@@ -76,7 +77,7 @@ def survey_for(store: Store, site: Site, programs: Mapping[str, Program], policy
     shown = store.open_web_surveys(visitor.email, names, now - REOFFER)
     if shown:
         return Verdict(shown[0], programs[shown[0].program])
-    book = store.person_book([person])
+    book = store.person_book([person], held_here=())  # a mail claimed by a dispatcher counts
     in_page = replace(policy, quiet_start=None, quiet_end=None)
     reason = "no_program"
     for name in names:
