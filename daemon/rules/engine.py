@@ -197,16 +197,20 @@ def _program_cooldown(due: Due, program: Program, policy: Policy, now: datetime,
                       book: PersonBook, facts: Facts) -> Reason | None:
     assert due.person is not None
     last = book.last_sent(due.person, program.name)
-    return Reason.PROGRAM_COOLDOWN if last is not None and now - last < program.cooldown \
-        else None
+    return Reason.PROGRAM_COOLDOWN if _within(now, last, program.cooldown) else None
 
 
 def _global_cooldown(due: Due, program: Program, policy: Policy, now: datetime,
                      book: PersonBook, facts: Facts) -> Reason | None:
     assert due.person is not None
     last = book.last_sent(due.person, ANY_PROGRAM)
-    return Reason.GLOBAL_COOLDOWN if last is not None and now - last < policy.global_cooldown \
-        else None
+    return Reason.GLOBAL_COOLDOWN if _within(now, last, policy.global_cooldown) else None
+
+
+def _within(now: datetime, last: datetime | None, cooldown: timedelta) -> bool:
+    """Inside a cooldown from `last`. None is off: a survey on its way counts as sent at its
+    lease's end, a moment after `now`, which a zero cooldown must not count as inside."""
+    return cooldown > timedelta(0) and last is not None and now - last < cooldown
 
 
 _SURVEY_RULES: tuple[Rule, ...] = (_no_email, _suppressed, _reopened, _sampled_out, _coalesced,

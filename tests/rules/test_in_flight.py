@@ -200,3 +200,21 @@ def test_a_row_claimed_elsewhere_counts_before_this_ones_turn_until_its_lease_en
     held it died before beginning, or let it go; the sweep hands it back to be decided in
     turn. So it counts only while its lease runs (and then as something to wait for)."""
     assert judge(survey(), claimed_there(due_at, key), now) == expected
+
+
+@pytest.mark.parametrize(("cooldown", "expected"), [
+    (timedelta(0), Decision(Action.SEND)),  # no cooldown: nothing to wait for
+    (timedelta(microseconds=1), WAIT),
+])
+def test_a_zero_cooldown_ignores_a_mail_not_handed_over_yet(cooldown: timedelta,
+                                                            expected: Decision) -> None:
+    """Before its hand-over a flight counts as sent at its lease's end, after `now`: with
+    the cooldowns off (and no coalescing) Ada's second CSAT ticket must not wait for it
+    (before the waits, it was skipped program_cooldown for good)."""
+    program = replace(CSAT, cooldown=cooldown, coalesce=timedelta(0))
+    policy = replace(ANY_TIME, global_cooldown=timedelta(0))
+    book = PersonBook({}, [], [(ADA, Flight("csat-1", "csat", ENDS, ENDS))])
+    assert judge(survey(), book, program=program, policy=policy) == expected
+    glob = replace(ANY_TIME, global_cooldown=cooldown)
+    assert judge(survey(), book, program=replace(program, cooldown=timedelta(0)),
+                 policy=glob) == expected
