@@ -49,7 +49,7 @@ from closedloop.daemon.rules import (
     due_order,
 )
 from closedloop.daemon.store import CONNECTION_LOST, SendRecord, Store
-from closedloop.daemon.store.ledger import DEFERRED, HELD
+from closedloop.daemon.store.ledger import DEFERRED, HELD, OthersClaims
 from closedloop.daemon.surveys import Policy, Program
 from closedloop.integration.base import CRMAdapter
 from closedloop.integration.errors import ClosedLoopError
@@ -150,14 +150,17 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
         facts = _gather(store, programs, adapters or {}, rows, now, paused)
         done = 0
         marks = PendingMarks(store)  # the relay's 250s, recorded a group at a time
-        later = NotNowRows(store)  # skips and deferrals, written with the batch's end
+        later = NotNowRows(store)  # skips and deferrals, written at each renewal and the end
         try:
             with mailer.session() as session:
                 ways = {**(channels or {}), "email": MailChannel(store, session, compose)}
                 for row in rows:
                     if time.monotonic() - renewed >= RENEW_EVERY.total_seconds():
-                        store.renew_claims([r.id for r in rows[done:]] + marks.send_ids()
-                                           + later.send_ids(), _later(now, started) + LEASE)
+                        # decided rows leave 'claimed' now rather than renewed: another
+                        # dispatcher's rows of their people wait on a claim (rules/book.py)
+                        _write_not_now(later, log)
+                        store.renew_claims([r.id for r in rows[done:]] + marks.send_ids(),
+                                           _later(now, started) + LEASE)
                         renewed = time.monotonic()
                     _dispatch_one(store, programs, policy, facts, ways, row, now, result,
                                   marks, later)
@@ -175,9 +178,7 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
             try:
                 marks.flush()
             finally:
-                held = len(later)
-                if (moved := later.flush()) < held:  # a stall let another dispatcher take them
-                    log.warning("dispatch.decisions_overtaken", rows=held - moved)
+                _write_not_now(later, log)
         if len(rows) < take:
             break
     log.info("dispatch.done", sent=result.sent, retried=result.retried, failed=result.failed,
@@ -186,6 +187,12 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
              **{f"skipped_{k}": v for k, v in result.skipped.items()},
              **{f"deferred_{k}": v for k, v in result.deferred.items()})
     return result
+
+
+def _write_not_now(later: NotNowRows, log: Any) -> None:
+    held = len(later)
+    if (moved := later.flush()) < held:  # a stall let another dispatcher take them
+        log.warning("dispatch.decisions_overtaken", rows=held - moved)
 
 
 def _later(now: datetime, started: float) -> datetime:
@@ -201,7 +208,8 @@ def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str
     parents = store.parent_states([r.parent_id for r in rows if r.parent_id is not None])
     reopened, unchecked, checked = _reopened(adapters, programs, rows, paused, store, now)
     return _Batch(
-        book=store.person_book(people, held_here={r.id for r in rows}),
+        book=store.person_book(people, OthersClaims(mine={r.id for r in rows}, due_by=now,
+                                                    look_again=now + LEASE)),
         suppressed=store.suppressed_among(people + phones, now),
         reopened=reopened,
         unchecked=unchecked,

@@ -3,8 +3,9 @@
 Dispatch decides every claimed row; those not sent now (skipped, deferred to quiet hours'
 end, held for a paused program) took one transaction each. They wait here instead (the
 rules of the rest of the batch read the in-memory book, as before) and are written with the
-batch's end, before the next claim reads the store. Until then the rows stay 'claimed' and
-dispatch renews their lease with the batch's; a crash leaves them claimed, and the
+batch's end, before the next claim reads the store, or at the batch's next lease renewal
+(every 10 s) if sooner: until then the rows stay 'claimed', and another dispatcher's rows
+of the same people wait on a claim (rules/book.py); a crash leaves them claimed, and the
 stale-lease sweep hands them back to be decided again. A decision written after its row's
 lease lapsed (a stalled batch; another dispatcher took the row) changes nothing.
 A row skipped because its ticket reopened is written at once instead (Store.cancel_send):
@@ -27,10 +28,6 @@ class NotNowRows:
 
     def __len__(self) -> int:
         return len(self._rows)
-
-    def send_ids(self) -> list[int]:
-        """The rows waiting here (dispatch renews their lease with its claim's)."""
-        return [row.send_id for row in self._rows]
 
     def skip(self, send_id: int, reason: str) -> None:
         """Skipped for `reason` (Store.mark_skipped)."""

@@ -34,15 +34,18 @@ class Flight:
     its lease's end, by which its outcome is known: sent, swept as outcome unknown (counted
     as sent), handed back, or failed. Past `ends` it counts as sent: the safer outcome.
 
-    `turn` set: a row only claimed by another dispatcher, not begun, at its due turn
-    (daemon.rules.due_order). Two dispatchers holding one person's rows would each send
-    theirs; as one dispatcher deciding in due order would, it counts only for the rows
-    after it, and only until its lease ends (then the store says what became of it)."""
+    `claim`: a row only claimed by another dispatcher, not begun (or one it is claiming:
+    store/ledger.py). It may never be sent, so it counts only while its lease runs (then
+    the store says what became of it), as something to wait for. `turn`, its due turn
+    (daemon.rules.due_order): it counts only for the rows after it, as one dispatcher
+    deciding in due order would (None: for every row; the widget's card, read before no
+    claim, is after all of them)."""
 
     key: str
     program: str
     at: datetime
     ends: datetime
+    claim: bool = False
     turn: tuple[datetime, str] | None = None
 
 
@@ -80,15 +83,15 @@ class PersonBook:
 
     def at_turn(self, person: str, turn: tuple[datetime, str], now: datetime) -> PersonBook:
         """The book a row at `turn` is decided on: another dispatcher's claimed rows count
-        only if they come before it and their lease has not ended."""
+        only while their lease runs, and those with a turn only if it comes before."""
         flights = self._flights.get(person, ())
-        if all(f.turn is None for f in flights):
+        if not any(f.claim for f in flights):
             return self
         return PersonBook(
             {k: v for k, v in self._ledger.items() if k[0] == person},
             [(person, r) for r in self._rows.get(person, {}).values()],
             [(person, f) for f in flights
-             if f.turn is None or (f.turn < turn and f.ends > now)])
+             if not f.claim or (f.ends > now and (f.turn is None or f.turn < turn))])
 
     def unresolved(self, person: str, now: datetime) -> datetime | None:
         """The earliest end of the person's flights whose outcome is still unknown at `now`."""

@@ -10,8 +10,9 @@ its lease ends (it may still fail for good, or go back to pending). A skip that 
 alone (coalesced, a cooldown, superseded) is not made yet: the row waits until that flight's
 end (`survey_in_flight`) and is decided again, so a mail that never arrives costs no survey.
 A skip the rules make without the flights stands at once. A row another dispatcher has
-only claimed counts the same way for the rows after it in due order (dispatch's book only):
-two dispatchers holding one person's rows decide them as one would, in due order.
+only claimed counts the same way, while its lease runs, for the rows after it in due order
+(for dispatch; the widget's card counts every claim): two dispatchers holding one person's
+rows decide them as one would, in due order.
 
 Coalescing: tickets of one person closed within `program.coalesce` of each other get one
 survey, about the latest ticket of the burst known when a survey comes due. A due row is

@@ -7,6 +7,7 @@ rows, whatever the rules), and every write is one short conditional UPDATE.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
@@ -32,13 +33,32 @@ HELD = "program paused"  # last_error of a row held for a paused program (status
 DEFERRED = "deferred: "  # last_error prefix: waiting for quiet hours / an off day / a flight to end
 
 
+@dataclass(frozen=True)
+class OthersClaims:
+    """How a caller about to send counts the rows other dispatchers hold (person_book).
+
+    A claimed row may never be sent, but two senders that each read their rules before the
+    other's send would both mail the person: so a claim is something to wait for, while its
+    lease runs. `mine`: the caller's own claimed rows. `in_turn` (dispatch): a claim counts
+    only for the rows after it in due order, as one dispatcher deciding in turn would;
+    False (the widget, whose card every claim was read before): for all. `due_by` and
+    `look_again` (dispatch): a pending row due by `due_by` that the caller did not get is
+    another's claim not committed yet (PostgreSQL's SKIP LOCKED passed over it; dispatch
+    claims in due order), counted as a claim until `look_again`."""
+
+    mine: Collection[int] = ()
+    in_turn: bool = True
+    due_by: datetime | None = None
+    look_again: datetime | None = None
+
+
 class LedgerMixin:
     """Ledger, person and rule-driven outbox methods of `Store`."""
 
     engine: Engine
 
     def person_book(self, people: Sequence[str],
-                    held_here: Collection[int] | None = None) -> PersonBook:
+                    claims: OthersClaims | None = None) -> PersonBook:
         """The ledger rows and live survey rows of these people (normalized e-mails).
 
         A survey in flight ('sending', or 'awaiting_reply': its 250 not recorded yet, by
@@ -48,10 +68,9 @@ class LedgerMixin:
         in between would break the cooldown the first one started; until its lease's end the
         rules wait on it rather than skip for it (rules/engine.py).
 
-        `held_here`: the rows a dispatcher holds (its claimed batch). Given, the rows only
-        claimed by someone else are Flights at their due turn too: a row of the same person
-        after them waits for them, so two dispatchers never each send one (without it,
-        plan and the other callers: a claimed row holds nothing, it may never be sent)."""
+        `claims` given (dispatch, the widget), the rows other dispatchers only claimed are
+        Flights too (OthersClaims says which count for whom); without (plan, bulk sends,
+        which send nothing now), a claimed row holds nothing: it may never be sent."""
         ledger: dict[tuple[str, str], datetime] = {}
         rows: list[tuple[str, Sibling]] = []
         flights: list[tuple[str, Flight]] = []
@@ -78,11 +97,12 @@ class LedgerMixin:
                         at = from_db(moment)
                         flights.append((person, Flight(key, program, at,
                                                        from_db_opt(lease) or at)))
-                    elif stored == "claimed" and held_here is not None \
-                            and send_id not in held_here and lease is not None:
-                        ends = from_db(lease)
-                        flights.append((person, Flight(key, program, ends, ends,
-                                                       (from_db(due_at), key))))
+                    elif claims is not None and send_id not in claims.mine:
+                        claim = _claim_of(claims, stored, from_db_opt(lease), from_db(due_at))
+                        if claim is not None:
+                            turn = (from_db(due_at), key) if claims.in_turn else None
+                            flights.append((person, Flight(key, program, claim, claim,
+                                                           claim=True, turn=turn)))
         return PersonBook(ledger, rows, flights)
 
     def suppressed_among(self, people: Sequence[str], now: datetime) -> set[str]:
@@ -166,3 +186,15 @@ class LedgerMixin:
             .where(and_(SENDS.c.status == "pending", SENDS.c.last_error.like(f"{DEFERRED}%")))
         )
         return {"sends.held": int(held or 0), "sends.deferred": int(deferred or 0)}
+
+
+def _claim_of(claims: OthersClaims, status: str, lease: datetime | None,
+              due_at: datetime) -> datetime | None:
+    """When another dispatcher's claim on this row ends (None: it holds none): its lease,
+    or for a due pending row it did not get, `look_again` (see OthersClaims)."""
+    if status == "claimed":
+        return lease
+    if status == "pending" and claims.due_by is not None and claims.look_again is not None \
+            and due_at <= claims.due_by:
+        return claims.look_again
+    return None

@@ -21,13 +21,16 @@ from email.message import EmailMessage
 
 import pytest
 import time_machine
+from sqlalchemy import update
 
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.delivery.smtp import SmtpSender
+from closedloop.daemon.jobs import dispatch
 from closedloop.daemon.jobs.dispatch import LEASE, DispatchResult, dispatch_due
 from closedloop.daemon.plan import make_plan
 from closedloop.daemon.rules.book import ANY_PROGRAM
 from closedloop.daemon.store import NewSend, SendRecord, SentMark, Store
+from closedloop.daemon.store.sends import SENDS
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # a Friday morning: no quiet hours
@@ -296,3 +299,79 @@ def test_a_run_does_not_take_back_the_rows_it_deferred(
                               SmtpSender("127.0.0.1", sink.port), compose, NOW,
                               batch=1, policy=Policy())
     assert (dict(result.deferred), len(claims)) == ({"survey_in_flight": 1}, 2)
+
+
+@pytest.mark.parametrize(("claimed_there", "sent_here"), [
+    ("csat-1", []),  # the same due time: its key comes first, so nps waits
+    ("nps-1", ["csat csat-1"]),  # the claim there comes after: csat goes here
+])
+def test_at_the_same_due_time_the_key_gives_the_turn(
+        store: Store, sink: LocalMailSink, claimed_there: str, sent_here: list[str]) -> None:
+    """An NPS and a CSAT survey to Ada due together, one held by each dispatcher: the one
+    first in due order (due time, then key, as claims take them) goes, the other waits."""
+    due = NOW - timedelta(minutes=1)
+    first, second = (CSAT, NPS) if claimed_there == "csat-1" else (NPS, CSAT)
+    queue(store, f"{first.name}-1", first, due)
+    [there] = store.claim_due_sends(NOW, 1, LEASE)
+    assert there.idem_key == claimed_there
+    queue(store, f"{second.name}-1", second, due)
+    result = run(store, sink)
+    assert [m["Subject"] for m in sink.messages] == sent_here
+    assert dict(result.deferred) == ({} if sent_here else {"survey_in_flight": 1})
+
+
+def test_a_row_another_is_claiming_right_now_counts_as_its_claim(
+        store: Store, sink: LocalMailSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a claim not committed yet is passed over (SKIP LOCKED) and reads as
+    pending: Ada's csat row, due first, was not given to this dispatcher, so another holds
+    it; her nps row waits (for the lease a claim gets) instead of going beside it."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    real = store.claim_due_sends
+
+    def passing_over_csat(now: datetime, limit: int, lease: timedelta,
+                          due_by: datetime | None = None) -> list[SendRecord]:
+        with store.engine.begin() as conn:  # as if locked by another's open transaction
+            conn.execute(update(SENDS).where(SENDS.c.idem_key == "csat-1")
+                         .values(status="locked elsewhere"))
+        try:
+            return real(now, limit, lease, due_by)
+        finally:
+            with store.engine.begin() as conn:
+                conn.execute(update(SENDS).where(SENDS.c.idem_key == "csat-1")
+                             .values(status="pending"))
+
+    monkeypatch.setattr(store, "claim_due_sends", passing_over_csat)
+    result = run(store, sink)
+    assert (result.sent, dict(result.deferred)) == (0, {"survey_in_flight": 1})
+    nps = store.get_send(2)
+    assert nps is not None
+    assert (nps.idem_key, nps.due_at) == ("nps-1", NOW + LEASE)
+
+
+@pytest.mark.parametrize(("renew_every", "seen"), [
+    (timedelta(0), "skipped"),  # written at the renewal before the next row
+    (timedelta(hours=1), "claimed"),  # no renewal in the batch: written with its end
+])
+def test_decided_rows_leave_claimed_at_the_batchs_renewal(
+        store: Store, sink: LocalMailSink, monkeypatch: pytest.MonkeyPatch,
+        renew_every: timedelta, seen: str) -> None:
+    """Bea's row is skipped (suppressed), then Ada's is sent: by the time Ada's mail is
+    composed after a renewal, Bea's skip is in the store, so no other dispatcher's row of
+    Bea's waits on a claim that will never be sent."""
+    queue(store, "csat-bea", CSAT, NOW - timedelta(minutes=2), email="bea@example.com")
+    queue(store, "csat-ada", CSAT, NOW - timedelta(minutes=1))
+    store.suppress("bea@example.com", "unsubscribed", NOW - timedelta(days=1))
+    monkeypatch.setattr(dispatch, "RENEW_EVERY", renew_every)
+    statuses: list[str] = []
+
+    def composing(row: SendRecord, program: Program, now: datetime) -> EmailMessage:
+        bea = store.get_send(1)
+        assert bea is not None
+        statuses.append(bea.status)
+        return compose(row, program, now)
+
+    with time_machine.travel(NOW, tick=False):
+        result = dispatch_due(store, {"csat": CSAT}, SmtpSender("127.0.0.1", sink.port),
+                              composing, NOW, policy=Policy())
+    assert (result.sent, dict(result.skipped), statuses) == (1, {"suppressed": 1}, [seen])

@@ -178,9 +178,13 @@ def test_a_row_decided_now_for_its_later_due_time(known: datetime,
         Decision(Action.SKIP, Reason.GLOBAL_COOLDOWN)  # plan's view: the mail arrived
 
 
+def claim(due_at: datetime, key: str, ends: datetime = ENDS) -> Flight:
+    """Ada's row `key`, due at `due_at`, only claimed by another dispatcher."""
+    return Flight(key, "nps", ends, ends, claim=True, turn=(due_at, key))
+
+
 def claimed_there(due_at: datetime, key: str) -> PersonBook:
-    """Ada's row `key`, due at `due_at`, only claimed by another dispatcher (lease: ENDS)."""
-    return PersonBook({}, [], [(ADA, Flight(key, "nps", ENDS, ENDS, (due_at, key)))])
+    return PersonBook({}, [], [(ADA, claim(due_at, key))])
 
 
 MINUTE = timedelta(minutes=1)
@@ -218,3 +222,41 @@ def test_a_zero_cooldown_ignores_a_mail_not_handed_over_yet(cooldown: timedelta,
     glob = replace(ANY_TIME, global_cooldown=cooldown)
     assert judge(survey(), book, program=replace(program, cooldown=timedelta(0)),
                  policy=glob) == expected
+
+
+def test_a_claim_of_any_turn_counts_for_the_widget() -> None:
+    """turn None (the widget's card, read after every claim): a claim due after the card's
+    own due time counts too, while its lease runs."""
+    book = PersonBook({}, [], [(ADA, Flight("nps-1", "nps", ENDS, ENDS, claim=True))])
+    assert judge(survey(), book) == WAIT
+    assert judge(survey(), book, ENDS) == Decision(Action.SEND)
+
+
+def test_a_claim_counts_from_its_lease_end_not_its_due_time() -> None:
+    """A short global cooldown (1 minute) and a claimed row due 5 minutes ago: counted at
+    its due time it would be outside the cooldown and both would go."""
+    short = replace(ANY_TIME, global_cooldown=MINUTE)
+    assert judge(survey(), claimed_there(NOW - 5 * MINUTE, "nps-1"), policy=short) == WAIT
+
+
+@pytest.mark.parametrize("other", [
+    claim(NOW + MINUTE, "nps-9"),  # after this row
+    claim(NOW - MINUTE, "nps-1", ends=NOW),  # its lease is over
+])
+def test_a_claim_that_does_not_count_beside_a_begun_mail_that_does_not_either(
+        other: Flight) -> None:
+    """A begun mail long settled (40 days: outside every cooldown) beside a claim that does
+    not count: nothing holds the row."""
+    begun = Flight("ces-1", "ces", NOW - timedelta(days=40), NOW - timedelta(days=40))
+    book = PersonBook({}, [], [(ADA, begun), (ADA, other)])
+    assert judge(survey(), book) == Decision(Action.SEND)
+
+
+def test_the_ledger_and_the_rows_still_count_beside_a_claim_after_this_row() -> None:
+    day = NOW - timedelta(days=1)
+    after = claim(NOW + MINUTE, "nps-9")
+    book = PersonBook({(ADA, "ces"): day, (ADA, ANY_PROGRAM): day}, [], [(ADA, after)])
+    assert judge(survey(), book) == Decision(Action.SKIP, Reason.GLOBAL_COOLDOWN)
+    later = Sibling("csat-3", "csat", NOW - timedelta(minutes=30), "pending")
+    book = PersonBook({}, [(ADA, later)], [(ADA, after)])
+    assert judge(survey(), book) == Decision(Action.SKIP, Reason.COALESCED)

@@ -8,8 +8,8 @@ in-page), sampling, paused programs. Two differences, on purpose: quiet hours do
 surveys no one on Sundays does not want the card on Sundays either). A "defer" therefore
 means no card today, or (`survey_in_flight`: a mail survey to the person is on its way or
 claimed by a dispatcher whose rules were read before the card, and the card would count
-against it or it against the card) none until that mail's outcome is known, half a minute
-or so.
+against it or it against the card) none until that mail's outcome is known: its lease's
+end, half a minute or so, longer while a dispatcher's batch holds it.
 
 Before the rules: "Not now" (per site and person, its own cooldown), then an in-page survey
 shown within REOFFER and not answered, which is offered again (a reload or a route change
@@ -27,6 +27,7 @@ from typing import Any
 from closedloop.daemon.i18n import N_, negotiate, translator
 from closedloop.daemon.rules import Action, Due, Facts, decide
 from closedloop.daemon.store import NewSend, SendRecord, Store, normalize_email
+from closedloop.daemon.store.ledger import OthersClaims
 from closedloop.daemon.store.widget import WEB, WIDGET, KnownContact
 from closedloop.daemon.surveys import Policy, Program
 from closedloop.daemon.texts import program_wording
@@ -77,7 +78,7 @@ def survey_for(store: Store, site: Site, programs: Mapping[str, Program], policy
     shown = store.open_web_surveys(visitor.email, names, now - REOFFER)
     if shown:
         return Verdict(shown[0], programs[shown[0].program])
-    book = store.person_book([person], held_here=())  # a mail claimed by a dispatcher counts
+    book = store.person_book([person], OthersClaims(in_turn=False))  # a claimed mail counts
     in_page = replace(policy, quiet_start=None, quiet_end=None)
     reason = "no_program"
     for name in names:
