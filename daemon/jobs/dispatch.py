@@ -13,9 +13,9 @@ Each claimed batch is judged by the rule engine (daemon.rules) with facts read i
 people's ledger and rows, suppressions, reminders' surveys, and the CRM's word on which
 tickets were reopened (one call per 100 tickets). A row is sent, skipped with a reason,
 deferred (quiet hours, off days, another survey to the person in flight) or held (paused
-program); those not sent are written
-together with the batch's end (jobs/not_now.py). `closedloop plan` runs the same engine, so
-what it shows is what this job does.
+program); those not sent are written together at the batch's next lease renewal or its end
+(jobs/not_now.py). `closedloop plan` runs the same engine, so what it shows is what this
+job does.
 """
 
 from __future__ import annotations
@@ -156,11 +156,11 @@ def dispatch_due(store: Store, programs: Mapping[str, Program], mailer: Mailer,
                 ways = {**(channels or {}), "email": MailChannel(store, session, compose)}
                 for row in rows:
                     if time.monotonic() - renewed >= RENEW_EVERY.total_seconds():
+                        store.renew_claims([r.id for r in rows[done:]] + marks.send_ids(),
+                                           _later(now, started) + LEASE)
                         # decided rows leave 'claimed' now rather than renewed: another
                         # dispatcher's rows of their people wait on a claim (rules/book.py)
                         _write_not_now(later, log)
-                        store.renew_claims([r.id for r in rows[done:]] + marks.send_ids(),
-                                           _later(now, started) + LEASE)
                         renewed = time.monotonic()
                     _dispatch_one(store, programs, policy, facts, ways, row, now, result,
                                   marks, later)
@@ -208,8 +208,9 @@ def _gather(store: Store, programs: Mapping[str, Program], adapters: Mapping[str
     parents = store.parent_states([r.parent_id for r in rows if r.parent_id is not None])
     reopened, unchecked, checked = _reopened(adapters, programs, rows, paused, store, now)
     return _Batch(
-        book=store.person_book(people, OthersClaims(mine={r.id for r in rows}, due_by=now,
-                                                    look_again=now + LEASE)),
+        book=store.person_book(people, OthersClaims(
+            mine={r.id for r in rows}, last_turn=due_order(Due.of(rows[-1])) if rows else None,
+            look_again=now + LEASE)),
         suppressed=store.suppressed_among(people + phones, now),
         reopened=reopened,
         unchecked=unchecked,

@@ -1,4 +1,5 @@
-"""A batch's skips and deferrals, kept until the batch ends and written in one transaction.
+"""A batch's skips and deferrals, kept until its next lease renewal or its end, then written in
+one transaction.
 
 Dispatch decides every claimed row; those not sent now (skipped, deferred to quiet hours'
 end, held for a paused program) took one transaction each. They wait here instead (the

@@ -41,14 +41,16 @@ class OthersClaims:
     other's send would both mail the person: so a claim is something to wait for, while its
     lease runs. `mine`: the caller's own claimed rows. `in_turn` (dispatch): a claim counts
     only for the rows after it in due order, as one dispatcher deciding in turn would;
-    False (the widget, whose card every claim was read before): for all. `due_by` and
-    `look_again` (dispatch): a pending row due by `due_by` that the caller did not get is
-    another's claim not committed yet (PostgreSQL's SKIP LOCKED passed over it; dispatch
-    claims in due order), counted as a claim until `look_again`."""
+    False (the widget, whose card every claim was read before): for all. `last_turn` and
+    `look_again` (dispatch): on PostgreSQL a pending row before the turn of the caller's
+    last claimed row that it did not get was passed over by its claim's SKIP LOCKED (claims
+    take a prefix in due order): another's claim not committed yet, or a row queued since
+    the claim (a wait of one look for nothing); counted as a claim until `look_again`.
+    SQLite's claims hold the whole write lock: never half made, so never counted there."""
 
     mine: Collection[int] = ()
     in_turn: bool = True
-    due_by: datetime | None = None
+    last_turn: tuple[datetime, str] | None = None
     look_again: datetime | None = None
 
 
@@ -74,6 +76,7 @@ class LedgerMixin:
         ledger: dict[tuple[str, str], datetime] = {}
         rows: list[tuple[str, Sibling]] = []
         flights: list[tuple[str, Flight]] = []
+        skipping = self.engine.dialect.name == "postgresql"  # claims may pass over rows
         with reading(self.engine) as conn:
             for part in chunks(sorted(set(people))):
                 for person, program, at in conn.execute(
@@ -98,7 +101,8 @@ class LedgerMixin:
                         flights.append((person, Flight(key, program, at,
                                                        from_db_opt(lease) or at)))
                     elif claims is not None and send_id not in claims.mine:
-                        claim = _claim_of(claims, stored, from_db_opt(lease), from_db(due_at))
+                        claim = _claim_of(claims, stored, from_db_opt(lease),
+                                          (from_db(due_at), key), skipping)
                         if claim is not None:
                             turn = (from_db(due_at), key) if claims.in_turn else None
                             flights.append((person, Flight(key, program, claim, claim,
@@ -189,12 +193,12 @@ class LedgerMixin:
 
 
 def _claim_of(claims: OthersClaims, status: str, lease: datetime | None,
-              due_at: datetime) -> datetime | None:
+              turn: tuple[datetime, str], skipping: bool) -> datetime | None:
     """When another dispatcher's claim on this row ends (None: it holds none): its lease,
-    or for a due pending row it did not get, `look_again` (see OthersClaims)."""
+    or for a pending row the caller's claim passed over, `look_again` (see OthersClaims)."""
     if status == "claimed":
         return lease
-    if status == "pending" and claims.due_by is not None and claims.look_again is not None \
-            and due_at <= claims.due_by:
+    if status == "pending" and skipping and claims.last_turn is not None \
+            and claims.look_again is not None and turn < claims.last_turn:
         return claims.look_again
     return None

@@ -1,8 +1,8 @@
 """The rows dispatch decided not to send now, written a batch at a time.
 
 A skipped or deferred row took one transaction each; the batch's decisions now go in one,
-at the end of the batch (jobs/not_now.py). Until they are written the rows are still
-'claimed' (renewed with the batch), and a crash leaves them to the stale-lease sweep, which
+at the batch's next lease renewal or its end (jobs/not_now.py). Until they are written the
+rows are still 'claimed' (under the batch's lease), and a crash leaves them to the sweep, which
 hands them back to be decided again. Each statement moves a row only while it is still
 'claimed': if a stall let its lease lapse and another dispatcher took it (and perhaps began
 sending it), the late decision changes nothing.

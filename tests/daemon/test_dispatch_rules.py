@@ -238,7 +238,8 @@ def test_a_hard_bounce_suppresses_the_address_for_every_program(
 
 def test_a_batch_killed_before_its_skips_are_written_decides_them_again(
         store: Store, sink: LocalMailSink, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The batch's skips wait for its end (jobs/not_now.py): killed there, the rows stay
+    """The batch's skips wait for its end or next lease renewal (jobs/not_now.py; none
+    comes in this short batch): killed there, the rows stay
     claimed, the sweep hands them back after the lease, and the next run skips them again;
     the one survey of the burst went out once."""
     store.add_sends([row(f"t{i}", closed=NOW - timedelta(hours=9 - 4 * i)) for i in range(3)])

@@ -260,3 +260,10 @@ def test_the_ledger_and_the_rows_still_count_beside_a_claim_after_this_row() -> 
     later = Sibling("csat-3", "csat", NOW - timedelta(minutes=30), "pending")
     book = PersonBook({}, [(ADA, later)], [(ADA, after)])
     assert judge(survey(), book) == Decision(Action.SKIP, Reason.COALESCED)
+
+
+def test_a_begun_mail_still_counts_beside_a_claim_after_this_row() -> None:
+    """The claim after this row is left out of its book; the mail being sent is not."""
+    begun = Flight("ces-1", "ces", NOW - timedelta(seconds=1), ENDS)
+    book = PersonBook({}, [], [(ADA, begun), (ADA, claim(NOW + MINUTE, "nps-9"))])
+    assert judge(survey(), book) == WAIT

@@ -340,6 +340,21 @@ def test_no_card_while_a_mail_survey_to_the_person_is_on_its_way(
     assert _count(store, SENDS) == rows
 
 
+def test_a_claim_due_after_the_cards_own_time_holds_the_card_too(store: Store) -> None:
+    """The dispatcher's host is a second ahead: it claimed a mail due at NOW + 1 s (by the
+    web host's clock, after the card's own time). Its rules were read before the card all
+    the same: no card until its lease ends."""
+    People(store).mailed()
+    store.add_sends([NewSend(
+        idem_key="mail-now", program="csat", survey_type="csat", source="hubspot",
+        contact_id="c-ana", due_at=NOW + timedelta(seconds=1), created_at=NOW,
+        ticket_id="t-now", email=ANA, first_name="Ana")])
+    assert store.claim_due_sends(NOW + timedelta(seconds=1), 1, timedelta(seconds=30))
+    with serve(store, clock=Clock()) as client:
+        seen = _check(client).json()
+    assert (seen["survey"], seen["reason"]) == (None, "survey_in_flight")
+
+
 def test_suppressed_person_is_not_asked(lite: Store) -> None:
     """An unsubscribed address gets no card (the suppression is shared with e-mail)."""
     People(lite).mailed()
