@@ -8,7 +8,7 @@ then plays the coming days on it, so its ledger is simulated and the store is ne
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -84,14 +84,10 @@ class PersonBook:
     def at_turn(self, person: str, turn: tuple[datetime, str], now: datetime) -> PersonBook:
         """The book a row at `turn` is decided on: another dispatcher's claimed rows count
         only while their lease runs, and those with a turn only if it comes before."""
-        flights = self._flights.get(person, ())
-        if not any(f.claim for f in flights):
+        if not any(f.claim for f in self._flights.get(person, ())):
             return self
-        return PersonBook(
-            {k: v for k, v in self._ledger.items() if k[0] == person},
-            [(person, r) for r in self._rows.get(person, {}).values()],
-            [(person, f) for f in flights
-             if not f.claim or (f.ends > now and (f.turn is None or f.turn < turn))])
+        return self._only(person, lambda f: not f.claim or (
+            f.ends > now and (f.turn is None or f.turn < turn)))
 
     def unresolved(self, person: str, now: datetime) -> datetime | None:
         """The earliest end of the person's flights whose outcome is still unknown at `now`."""
@@ -100,11 +96,18 @@ class PersonBook:
     def settled(self, person: str, now: datetime) -> PersonBook:
         """This person as if every survey still in flight at `now` failed: what the rules
         would say if none of them reaches the person (a flight past its end stays counted)."""
-        unsure = {f.key for f in self._flights.get(person, ()) if f.ends > now}
+        return self._only(person, lambda f: f.ends <= now, drop_rows=True)
+
+    def _only(self, person: str, keep: Callable[[Flight], bool],
+              drop_rows: bool = False) -> PersonBook:
+        """A book of this person alone with the flights `keep` says (with `drop_rows`, the
+        rows of the others go too)."""
+        flights = self._flights.get(person, [])
+        gone = {f.key for f in flights if not keep(f)} if drop_rows else set()
         return PersonBook(
             {k: v for k, v in self._ledger.items() if k[0] == person},
-            [(person, r) for r in self._rows.get(person, {}).values() if r.key not in unsure],
-            [(person, f) for f in self._flights.get(person, ()) if f.key not in unsure])
+            [(person, r) for r in self._rows.get(person, {}).values() if r.key not in gone],
+            [(person, f) for f in flights if keep(f)])
 
     def siblings(self, person: str, program: str, key: str) -> list[Sibling]:
         """The person's live rows of `program`, other than the row `key` itself."""

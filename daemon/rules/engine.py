@@ -209,8 +209,8 @@ def _global_cooldown(due: Due, program: Program, policy: Policy, now: datetime,
 
 
 def _within(now: datetime, last: datetime | None, cooldown: timedelta) -> bool:
-    """Inside a cooldown from `last`. None is off: a survey on its way counts as sent at its
-    lease's end, a moment after `now`, which a zero cooldown must not count as inside."""
+    """Inside a cooldown from `last`. A zero cooldown is off: a survey on its way counts as
+    sent at its lease's end, a moment after `now`, which `now - last < 0` would count."""
     return cooldown > timedelta(0) and last is not None and now - last < cooldown
 
 
