@@ -79,11 +79,10 @@ class LedgerMixin:
         skipping = self.engine.dialect.name == "postgresql"  # claims may pass over rows
         with reading(self.engine) as conn:
             for part in chunks(sorted(set(people))):
-                for person, program, at in conn.execute(
-                    select(LEDGER.c.email_norm, LEDGER.c.program, LEDGER.c.last_sent_at)
-                    .where(LEDGER.c.email_norm.in_(part))
-                ):
-                    ledger[(person, program)] = from_db(at)
+                # The rows before the ledger: on PostgreSQL each statement sees what was
+                # committed before it, so a mail recorded sent between the two is seen at
+                # least once (in flight, then in the ledger); the other order saw it in
+                # neither (the ledger before it, the row after as plain 'sent').
                 for (send_id, person, key, program, closed_at, stored, moment, lease,
                      due_at) in conn.execute(
                     select(SENDS.c.id, SENDS.c.email_norm, SENDS.c.idem_key, SENDS.c.program,
@@ -107,6 +106,11 @@ class LedgerMixin:
                             turn = (from_db(due_at), key) if claims.in_turn else None
                             flights.append((person, Flight(key, program, claim, claim,
                                                            claim=True, turn=turn)))
+                for person, program, at in conn.execute(
+                    select(LEDGER.c.email_norm, LEDGER.c.program, LEDGER.c.last_sent_at)
+                    .where(LEDGER.c.email_norm.in_(part))
+                ):
+                    ledger[(person, program)] = from_db(at)
         return PersonBook(ledger, rows, flights)
 
     def suppressed_among(self, people: Sequence[str], now: datetime) -> set[str]:

@@ -16,20 +16,23 @@ whatever order they are recorded in.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
 import time_machine
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.delivery.smtp import SmtpSender
 from closedloop.daemon.jobs import dispatch
 from closedloop.daemon.jobs.dispatch import LEASE, DispatchResult, dispatch_due
 from closedloop.daemon.plan import make_plan
+from closedloop.daemon.rules import PersonBook
 from closedloop.daemon.rules.book import ANY_PROGRAM
 from closedloop.daemon.store import NewSend, SendRecord, SentMark, Store
+from closedloop.daemon.store.ledger import OthersClaims
 from closedloop.daemon.store.sends import SENDS
 from closedloop.daemon.surveys import Policy, Program, SurveyType
 
@@ -382,3 +385,45 @@ def test_decided_rows_leave_claimed_at_the_batchs_renewal(
         result = dispatch_due(store, {"csat": CSAT}, SmtpSender("127.0.0.1", sink.port),
                               composing, NOW, policy=Policy())
     assert (result.sent, dict(result.skipped), statuses) == (1, {"suppressed": 1}, [seen])
+
+
+def test_a_mail_recorded_sent_while_the_book_is_read_still_counts(
+        store: Store, sink: LocalMailSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other dispatcher records its csat mail sent (row and ledger, one transaction)
+    between the book's two reads. On PostgreSQL each read sees what was committed before
+    it: reading the ledger first saw neither the ledger row nor a mail in flight, and
+    Ada got both surveys (found by 3 threads racing 200 people: 1-3 doubles a run). The
+    rows are read first now: the mail is in flight in one read or in the ledger in the
+    other, so her nps survey is skipped (SQLite's one snapshot: it waits for the mail).
+    No mail either way."""
+    queue(store, "csat-1", CSAT, NOW - timedelta(minutes=2))
+    queue(store, "nps-1", NPS, NOW - timedelta(minutes=1))
+    flying = elsewhere(store, "awaiting_reply")
+    reading_book = False
+    real_book = store.person_book
+
+    def book(people: Sequence[str], claims: OthersClaims | None = None) -> PersonBook:
+        nonlocal reading_book
+        reading_book = True
+        try:
+            return real_book(people, claims)
+        finally:
+            reading_book = False
+
+    def between(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        nonlocal reading_book
+        if reading_book:  # right after the book's first read, the other records its mail
+            reading_book = False
+            assert store.mark_sent_many([SentMark(flying.id, NOW, "<c1@x>", ())]) == 1
+
+    monkeypatch.setattr(store, "person_book", book)
+    event.listen(store.engine, "after_cursor_execute", between)
+    try:
+        result = run(store, sink)
+    finally:
+        event.remove(store.engine, "after_cursor_execute", between)
+    assert sink.messages == []
+    if store.engine.dialect.name == "postgresql":
+        assert (result.sent, dict(result.skipped)) == (0, {"global_cooldown": 1})
+    else:  # SQLite reads the book in one snapshot: the mail is still in flight there
+        assert (result.sent, dict(result.deferred)) == (0, {"survey_in_flight": 1})
