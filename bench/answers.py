@@ -38,7 +38,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -313,18 +312,10 @@ def main() -> None:
 
 
 def _on_postgresql(args: argparse.Namespace) -> dict[str, Any]:
-    import psycopg
+    from pg_scratch import scratch_schema
 
-    schema = f"bench_answers_{uuid.uuid4().hex[:8]}"
-    plain = args.pg.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    joiner = "&" if "?" in args.pg else "?"
-    try:
-        return run(args, f"{args.pg}{joiner}options=-csearch_path%3D{schema}")
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with scratch_schema(args.pg, "bench_answers") as url:
+        return run(args, url)
 
 
 def report(f: dict[str, Any]) -> None:

@@ -19,14 +19,12 @@ import argparse
 import json
 import logging
 import sys
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
+from pg_scratch import scratch_schema
 from replicas_harness import FaultRun, run_faults
 
 from closedloop.daemon.logging import configure
@@ -49,18 +47,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure("json", level=logging.ERROR)
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(args.pg, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    joiner = "&" if "?" in args.pg else "?"
-    try:
-        figures = run_faults(f"{args.pg}{joiner}options=-csearch_path%3D{schema}", FaultRun(
+    with scratch_schema(args.pg) as url:
+        figures = run_faults(url, FaultRun(
             tickets=args.tickets, replicas=args.replicas, crm=args.crm, smtp_cuts=args.smtp_cuts,
             error_5xx=args.error_5xx, rate_429=args.rate_429, slow=args.slow,
             lost_creates=args.lost, seed=args.seed, timeout=args.timeout))
-    finally:
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
     if args.json:
         print(json.dumps({**asdict(figures), "writes_per_answer": figures.writes_per_answer}))
     else:

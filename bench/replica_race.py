@@ -21,12 +21,11 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-import psycopg
+from pg_scratch import scratch_schema
 
 from closedloop.daemon.delivery.sink import LocalMailSink
 from closedloop.daemon.delivery.smtp import SmtpSender
@@ -101,16 +100,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure("json", level=logging.ERROR)
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(args.pg, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    joiner = "&" if "?" in args.pg else "?"
-    try:
-        figures = race(f"{args.pg}{joiner}options=-csearch_path%3D{schema}", args.people,
-                       args.dispatchers, args.batch, args.rounds)
-    finally:
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with scratch_schema(args.pg) as url:
+        figures = race(url, args.people, args.dispatchers, args.batch, args.rounds)
     if args.json:
         print(json.dumps(figures))
         return
